@@ -1,0 +1,1 @@
+"""Differentiable adaptive quadrature (planned; see the project's issues)."""

@@ -1,0 +1,209 @@
+"""Singular value decomposition with tie-safe derivatives."""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, ArrayLike, Float, Inexact
+
+from ._checks import as_inexact_matrix, nan_where, split_nonfinite
+from ._eigh import _mH, eigh
+from ._gauge import gauge_guard
+from ._ties import gap_reciprocals, gauge_rtol, masked_reciprocal, resolve_tie_rtol, tie_tolerance
+
+
+class SVDResult(NamedTuple):
+    U: Inexact[Array, "*batch m m"]
+    S: Float[Array, "*batch k"]
+    Vh: Inexact[Array, "*batch n n"]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _svd(a, full_matrices, tie_rtol):
+    u, s, vh = lax.linalg.svd(a, full_matrices=full_matrices, compute_uv=True)
+    return u, s, vh
+
+
+# For A = U S Vᴴ (k = min(m, n) singular triplets) let dP = U_kᴴ dA V_k, split into its
+# Hermitian part H = (dP + dPᴴ)/2 and skew-Hermitian part K = (dP − dPᴴ)/2. Then
+# (Townsend 2016, "Differentiating the SVD", rewritten in H and K):
+#   ds = Re diag dP,
+#   dU_k = U_k Ω_U + (I − U_k U_kᴴ) dA V_k S⁻¹,    Ω_U = H ∘ F⁻ + K ∘ F⁺,
+#   dV_k = V_k Ω_V + (I − V_k V_kᴴ) dAᴴ U_k S⁻¹,   Ω_V = H ∘ F⁻ − K ∘ F⁺,
+# with F⁻ᵢⱼ = 1/(sⱼ − sᵢ) (i ≠ j) and F⁺ᵢⱼ = 1/(sᵢ + sⱼ). The familiar single kernel
+# 1/(sⱼ² − sᵢ²) hides that only the Hermitian part is singular at a tie; the
+# skew part only at sᵢ + sⱼ = 0. F⁻ is zeroed at ties (the joint rotation
+# U_c → U_c Q, V_c → V_c Q is a gauge freedom, guarded in reverse mode like eigh); F⁺
+# and S⁻¹ are zeroed only where sᵢ + sⱼ, resp. sᵢ, vanish. The diagonal of K ∘ F⁺,
+# i Im(dPᵢᵢ)/(2sᵢ) in U and its negative in V, is the complex phase term that keeps
+# U S Vᴴ consistent. With full_matrices the extra columns U_⊥ (V_⊥) span the
+# orthogonal complement in an arbitrary basis; we move them without rotating among
+# themselves, dU_⊥ = −U_k S⁻¹ V_kᴴ dAᴴ U_⊥, the unique choice with U_⊥ᴴ dU_⊥ = 0
+# that keeps U unitary.
+@_svd.defjvp
+def _svd_jvp(full_matrices, tie_rtol, primals, tangents):
+    (a,), (da,) = primals, tangents
+    u, s, vh = _svd(a, full_matrices, tie_rtol)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    v = _mH(vh)
+    uk, vk = u[..., :k], v[..., :k]
+    dp = _mH(uk) @ da @ vk
+    herm = (dp + _mH(dp)) / 2
+    skew = (dp - _mH(dp)) / 2
+    f_minus, tied = gap_reciprocals(s, tie_rtol)
+    tol = tie_tolerance(s, tie_rtol)
+    pair_sum = s[..., :, None] + s[..., None, :]
+    f_plus = masked_reciprocal(pair_sum, pair_sum > tol)
+    s_inv = masked_reciprocal(s, s > tol[..., 0])[..., None, :]
+    omega_u, omega_v = gauge_guard(
+        (herm * f_minus + skew * f_plus, herm * f_minus - skew * f_plus),
+        tied,
+        rtol=gauge_rtol(a.dtype, k),
+    )
+    ds = jnp.real(jnp.diagonal(dp, axis1=-2, axis2=-1))
+    du = uk @ omega_u
+    dv = vk @ omega_v
+    if m > k:
+        du = du + (da @ vk - uk @ dp) * s_inv
+        if full_matrices:
+            u_perp = u[..., k:]
+            du = jnp.concatenate([du, -uk @ (s_inv.mT * (_mH(vk) @ _mH(da) @ u_perp))], axis=-1)
+    if n > k:
+        dv = dv + (_mH(da) @ uk - vk @ _mH(dp)) * s_inv
+        if full_matrices:
+            v_perp = v[..., k:]
+            dv = jnp.concatenate([dv, -vk @ (s_inv.mT * (_mH(uk) @ da @ v_perp))], axis=-1)
+    return (u, s, vh), (du, ds, _mH(dv))
+
+
+@jax.custom_jvp
+def _svdvals(a):
+    return lax.linalg.svd(a, full_matrices=False, compute_uv=False)
+
+
+# dsᵢ = Re(uᵢᴴ dA vᵢ) (the diagonal of the rule above). Where sᵢ is tied or zero the
+# singular value is not differentiable on its own and this is the derivative along
+# the computed singular vectors; symmetric functions of tied values are exact.
+@_svdvals.defjvp
+def _svdvals_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    u, s, vh = lax.linalg.svd(a, full_matrices=False, compute_uv=True)
+    ds = jnp.real(jnp.sum(jnp.conj(u) * (da @ _mH(vh)), axis=-2))
+    return s, ds
+
+
+def _svd_hermitian(a, compute_uv, tie_rtol):
+    # Through eigh: A = V Λ Vᴴ = (V) |Λ| (sign(Λ) V)ᴴ, sorted by |λ| descending like
+    # jax.numpy. sign(0) is taken as +1 so that Vh stays unitary (jax.numpy gives a
+    # zero row there).
+    w, v = eigh(a, tie_rtol=tie_rtol)
+    order = jnp.flip(jnp.argsort(jnp.abs(w), axis=-1, stable=True), axis=-1)
+    w = jnp.take_along_axis(w, order, axis=-1)
+    s = jnp.abs(w)
+    if not compute_uv:
+        return s
+    u = jnp.take_along_axis(v, order[..., None, :], axis=-1)
+    sign = jnp.where(w < 0, -1, 1).astype(u.dtype)
+    return SVDResult(u, s, _mH(u * sign[..., None, :]))
+
+
+def svd(
+    a: ArrayLike,
+    full_matrices: bool = True,
+    compute_uv: bool = True,
+    hermitian: bool = False,
+    subset_by_index: None = None,
+    *,
+    tie_rtol: float | None = None,
+) -> SVDResult | Float[Array, "*batch k"]:
+    """Singular value decomposition with tie-safe derivatives; a drop-in for [`jax.numpy.linalg.svd`][].
+
+    Returns `U, S, Vh` with `a = U @ diag(S) @ Vh`, singular values descending.
+
+    Derivatives are exact where singular values are distinct and nonzero. At repeated
+    singular values only the Hermitian part of the coupling `Uᴴ dA V` is singular;
+    the skew part (`1/(sᵢ + sⱼ)`) is kept, so for example `‖s‖` has gradient `a/‖a‖`
+    at `a = I`. Inside a tied cluster the Hermitian off-diagonal coupling splits the
+    singular values themselves and cannot be carried by any finite `(dU, ds, dV)`;
+    losses that see the cluster only through its left/right singular subspaces and its
+    singular values only symmetrically are exact. Reverse mode gives NaN for losses
+    that depend on the arbitrary joint phase of `(uᵢ, vᵢ)` or the basis inside a
+    cluster. At zero singular values the singular vectors are not differentiable; the
+    terms that would divide by zero are dropped (documented in docs/derivatives-at-ties.md).
+
+    Arguments:
+        a: matrices, shape `(*batch, m, n)`.
+        full_matrices: return square `U` (m×m) and `Vh` (n×n). The extra columns span
+            the orthogonal complement in an arbitrary basis; their derivative moves them
+            with the complement without rotating them among themselves, so only losses
+            invariant to that basis have meaningful gradients there.
+        compute_uv: if `False` return only the singular values.
+        hermitian: if `True`, `a` is assumed Hermitian and the SVD is computed through
+            [`jaxgrad.linalg.eigh`][].
+        subset_by_index: not supported; must be `None`.
+        tie_rtol: singular values closer than `tie_rtol * max(s)` are tied (default
+            `sqrt(eps)`).
+
+    Returns:
+        `SVDResult(U, S, Vh)`, or `S` alone when `compute_uv=False`. NaN for matrices with
+        non-finite entries.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions, or `hermitian=True` and `a` is not square.
+        NotImplementedError: `subset_by_index` is given.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import svd
+        >>> norm_s = lambda a: jnp.linalg.norm(svd(a, compute_uv=False))
+        >>> jax.grad(norm_s)(jnp.eye(2))  # a / ||a||_F
+        Array([[0.70710677, 0.        ],
+               [0.        , 0.70710677]], dtype=float32)
+    """
+    fn = "jaxgrad.linalg.svd"
+    if subset_by_index is not None:
+        raise NotImplementedError(f"{fn}: subset_by_index is not supported.")
+    a = as_inexact_matrix(a, fn, square=hermitian)
+    a, bad = split_nonfinite(a)
+    tie_rtol = resolve_tie_rtol(tie_rtol, a.dtype)
+    if hermitian:
+        out = _svd_hermitian(a, compute_uv, tie_rtol)
+    elif compute_uv:
+        out = SVDResult(*_svd(a, full_matrices, tie_rtol))
+    else:
+        out = _svdvals(a)
+    if compute_uv:
+        return SVDResult(*(nan_where(bad, x, x.ndim - bad.ndim) for x in out))
+    return nan_where(bad, out, 1)
+
+
+def svdvals(x: ArrayLike, /) -> Float[Array, "*batch k"]:
+    """Singular values, descending; a drop-in for [`jax.numpy.linalg.svdvals`][].
+
+    The derivative of a simple nonzero singular value `sᵢ` is `Re(uᵢᴴ dA vᵢ)`. At ties
+    and at zero this is the derivative along the computed singular vectors (a
+    singular value is not differentiable there on its own); symmetric functions of
+    tied singular values, such as the nuclear or Frobenius norm, get exact gradients.
+
+    Arguments:
+        x: matrices, shape `(*batch, m, n)`.
+
+    Returns:
+        Singular values, shape `(*batch, min(m, n))`.
+
+    Raises:
+        ValueError: `x` has fewer than 2 dimensions.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import svdvals
+        >>> jax.grad(lambda x: jnp.sum(svdvals(x)))(jnp.eye(2))  # nuclear norm
+        Array([[1., 0.],
+               [0., 1.]], dtype=float32)
+    """
+    return svd(x, compute_uv=False)

@@ -1,0 +1,1 @@
+"""Optax-driven solvers with implicit differentiation (planned; see the project's issues)."""
