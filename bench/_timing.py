@@ -1,0 +1,186 @@
+"""Small helpers shared by the benchmark scripts in ``bench/``.
+
+- `median_time`: steady-state median wall time of a JAX callable, plus its compile time.
+- `machine_info` / `machine_info_markdown`: what the numbers were measured on.
+- `write_markdown_section`: put a block of Markdown between
+  ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers of a shared file (e.g.
+  ``bench/RESULTS.md``), replacing the previous block of the same name or appending.
+- `markdown_table`: a plain GitHub-flavoured Markdown table.
+
+Scripts import it as ``from _timing import ...`` (``python bench/foo.py`` puts
+``bench/`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import jax
+
+__all__ = [
+    "block",
+    "machine_info",
+    "machine_info_markdown",
+    "markdown_table",
+    "median_time",
+    "text_table",
+    "write_markdown_section",
+]
+
+
+def block(x: Any) -> Any:
+    """Wait for every array in the pytree ``x`` to be computed; return ``x``."""
+    return jax.block_until_ready(x)
+
+
+def median_time(
+    fn: Callable[..., Any],
+    *args: Any,
+    repeats: int,
+    warmup: int = 1,
+) -> tuple[float, float]:
+    """Median wall time of ``fn(*args)`` over ``repeats`` calls, and its compile time.
+
+    Every call is followed by ``block_until_ready`` on the whole output pytree.
+
+    Compile time: if ``fn`` is a ``jax.jit``-wrapped function it is the time of
+    ``fn.lower(*args).compile()`` (tracing + lowering + XLA compilation, measured
+    directly). Otherwise it is the time of the first call minus the steady-state
+    median (clamped at 0). Pass a fresh jitted function for each measurement: a
+    function that was already called with the same shapes is served from the cache and
+    its compile time will look like ~0.
+
+    Then ``warmup`` further calls are made and discarded (they absorb the jit cache
+    lookup and first-touch effects), and ``repeats`` calls are timed.
+
+    Returns:
+        ``(median_seconds, compile_seconds)``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    lower = getattr(fn, "lower", None)
+    first = None
+    if lower is not None:
+        t0 = time.perf_counter()
+        lower(*args).compile()
+        compile_s = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        block(fn(*args))
+        first = time.perf_counter() - t0
+        compile_s = float("nan")
+    for _ in range(warmup):
+        block(fn(*args))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        block(fn(*args))
+        times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    if first is not None:
+        compile_s = max(first - median, 0.0)
+    return median, compile_s
+
+
+def _cpu_model() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine() or "unknown"
+    for key in ("model name", "Hardware", "Processor", "cpu model"):
+        m = re.search(rf"^{key}\s*:\s*(.+)$", text, flags=re.MULTILINE)
+        if m:
+            return m.group(1).strip()
+    return platform.machine() or "unknown"
+
+
+def machine_info() -> dict[str, str]:
+    """jax/jaxlib/Python versions, CPU model, core counts, load average and date."""
+    import jaxlib
+
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count() or 0
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    devices = jax.devices()
+    return {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "python": platform.python_version(),
+        "backend": f"{jax.default_backend()} ({len(devices)} device{'s' if len(devices) != 1 else ''})",
+        "cpu": _cpu_model(),
+        "cores": f"{usable} usable / {os.cpu_count()} online",
+        "load average (1/5/15 min) at start": load,
+    }
+
+
+def machine_info_markdown(info: dict[str, str] | None = None) -> str:
+    """``machine_info()`` as a Markdown bullet list."""
+    info = machine_info() if info is None else info
+    return "\n".join(f"- {k}: {v}" for k, v in info.items())
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table; cells are converted with ``str``."""
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with aligned columns (for printing to a terminal)."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.rjust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]])
+
+
+def write_markdown_section(path: str | os.PathLike, name: str, body: str) -> str:
+    """Write ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``.
+
+    If ``path`` exists and already holds that section, the old section (markers
+    included) is replaced in place; otherwise the section is appended (the file is
+    created if needed). Everything outside the markers is left untouched, so several
+    scripts can share one results file.
+
+    Returns:
+        ``"replaced"``, ``"appended"`` or ``"created"``.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"section name must be [A-Za-z0-9_.-]+, got {name!r}")
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block_text = f"{start}\n{body.strip()}\n{end}\n"
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(block_text)
+        return "created"
+    text = path.read_text()
+    i = text.find(start)
+    j = text.find(end, i + len(start)) if i >= 0 else -1
+    if i >= 0 and j >= 0:
+        tail = text[j + len(end):]
+        if tail.startswith("\n"):
+            tail = tail[1:]
+        path.write_text(text[:i] + block_text + tail)
+        return "replaced"
+    if text and not text.endswith("\n"):
+        text += "\n"
+    sep = "\n" if text else ""
+    path.write_text(text + sep + block_text)
+    return "appended"
