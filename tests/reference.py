@@ -143,3 +143,60 @@ def planted(eigenvalues, seed: int) -> np.ndarray:
     """``R diag(eigenvalues) Rᵀ`` in float64: ties become splits of rounding size."""
     r = rotation(len(eigenvalues), seed)
     return (r * np.asarray(eigenvalues, dtype=float)) @ r.T
+
+
+def to_object(m) -> np.ndarray:
+    """An mpmath matrix as a numpy object array of mpf/mpc (numpy ops keep full precision)."""
+    return np.array(m.tolist(), dtype=object)
+
+
+def complex_gradient(loss, a, *, dps: int = DPS) -> np.ndarray:
+    """``∂L/∂Re a + i ∂L/∂Im a`` of a real scalar loss of a complex matrix ``a``.
+
+    ``jax.grad`` of a real loss of a complex input returns the complex conjugate of this.
+    """
+    a = np.asarray(a, dtype=complex)
+    n, m = a.shape
+    g = np.zeros((n, m), dtype=complex)
+    for i in range(n):
+        for j in range(m):
+            e = np.zeros((n, m), dtype=complex)
+            e[i, j] = 1.0
+            re = directional_derivative(loss, a, e, dps=dps)[0].real
+            e[i, j] = 1j
+            im = directional_derivative(loss, a, e, dps=dps)[0].real
+            g[i, j] = re + 1j * im
+    return g
+
+
+def mp_eig_like(a: mp.matrix, targets):
+    """``mp_eig`` with eigenvalues (and eigenvector columns) ordered like ``targets``.
+
+    ``mp.eig`` has no fixed order; each target takes the nearest unused eigenvalue, so
+    under a small perturbation the i-th output keeps following the i-th eigenvalue.
+    """
+    w, v = mp_eig(a)
+    free = list(range(len(w)))
+    order = []
+    for t in targets:
+        best = min(free, key=lambda i: abs(w[i] - mp.mpc(complex(t).real, complex(t).imag)))
+        free.remove(best)
+        order.append(best)
+    vs = mp.matrix(v.rows, v.cols)
+    for new, old in enumerate(order):
+        for i in range(v.rows):
+            vs[i, new] = v[i, old]
+    return [w[i] for i in order], vs
+
+
+def second_directional_derivative(loss, a, e1, e2, *, dps: int = DPS, step=mp.mpf("1e-8")) -> float:
+    """∂²/∂s∂t loss(a + s e1 + t e2) at 0 for a real scalar ``loss``, by mixed central
+    differences in ``dps``-digit arithmetic with one Richardson step (error O(h⁴))."""
+    with mp.workdps(dps):
+        a_mp, e1_mp, e2_mp = to_mp(a), to_mp(e1), to_mp(e2)
+
+        def mixed(h):
+            f = lambda s, t: mp.re(loss(a_mp + (s * h) * e1_mp + (t * h) * e2_mp))  # noqa: E731
+            return (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * h * h)
+
+        return float((4 * mixed(step / 2) - mixed(step)) / 3)

@@ -132,9 +132,9 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
         >>> import jax, jax.numpy as jnp
         >>> from jaxgrad.linalg import eig
         >>> a = jnp.array([[2.0, 1.0], [0.0, 3.0]])
-        >>> jax.jacfwd(lambda a: eig(a).eigenvalues.real)(a)[0]  # dλ₀/da
-        Array([[ 1., -1.],
-               [ 0.,  0.]], dtype=float32)
+        >>> print(jax.jacfwd(lambda a: eig(a).eigenvalues.real)(a)[0])  # dλ₀/da = y xᵀ / (yᵀx)
+        [[ 1.  0.]
+         [-1.  0.]]
     """
     a, bad = _prepare(a, "jaxgrad.linalg.eig")
     w, v = _eig(a, resolve_tie_rtol(tie_rtol, a.dtype))
@@ -160,9 +160,9 @@ def eigvals(a: ArrayLike, *, tie_rtol: float | None = None) -> Complex[Array, "*
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from jaxgrad.linalg import eigvals
-        >>> jax.grad(lambda a: eigvals(a).real.sum())(jnp.array([[0.0, 1.0], [-1.0, 0.0]]))
-        Array([[1., 0.],
-               [0., 1.]], dtype=float32)
+        >>> print(jax.grad(lambda a: eigvals(a).real.sum())(jnp.array([[0.0, 1.0], [-1.0, 0.0]])))
+        [[1. 0.]
+         [0. 1.]]
     """
     a, bad = _prepare(a, "jaxgrad.linalg.eigvals")
     w = _eigvals(a, resolve_tie_rtol(tie_rtol, a.dtype))

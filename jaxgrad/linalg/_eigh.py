@@ -149,8 +149,8 @@ def eigvalsh(
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from jaxgrad.linalg import eigvalsh
-        >>> jax.grad(lambda a: jnp.sum(eigvalsh(a) ** 2))(jnp.eye(2))  # = 2a
-        Array([[2., 0.],
-               [0., 2.]], dtype=float32)
+        >>> print(jax.grad(lambda a: jnp.sum(eigvalsh(a) ** 2))(jnp.eye(2)))  # = 2a
+        [[2. 0.]
+         [0. 2.]]
     """
     return eigh(a, UPLO, symmetrize_input, tie_rtol=tie_rtol).eigenvalues
