@@ -1,6 +1,8 @@
 """Small helpers shared by the benchmark scripts in ``bench/``.
 
 - `median_time`: steady-state median wall time of a JAX callable, plus its compile time.
+- `median_times_interleaved`: the same for several callables timed in alternation, so
+  that a burst of load on a shared machine hits all of them alike (fairer ratios).
 - `machine_info` / `machine_info_markdown`: what the numbers were measured on.
 - `write_markdown_section`: put a block of Markdown between
   ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers of a shared file (e.g.
@@ -30,6 +32,7 @@ __all__ = [
     "machine_info_markdown",
     "markdown_table",
     "median_time",
+    "median_times_interleaved",
     "text_table",
     "write_markdown_section",
 ]
@@ -63,30 +66,62 @@ def median_time(
     Returns:
         ``(median_seconds, compile_seconds)``.
     """
+    return median_times_interleaved({"fn": fn}, *args, repeats=repeats, warmup=warmup)["fn"]
+
+
+def _compile_time(fn, args):
+    """``fn.lower(*args).compile()`` wall time, or None if ``fn`` is not jitted."""
+    lower = getattr(fn, "lower", None)
+    if lower is None:
+        return None
+    t0 = time.perf_counter()
+    lower(*args).compile()
+    return time.perf_counter() - t0
+
+
+def median_times_interleaved(
+    fns: dict[str, Callable[..., Any]],
+    *args: Any,
+    repeats: int,
+    warmup: int = 1,
+) -> dict[str, tuple[float, float]]:
+    """`median_time` for several functions of the same ``args``, timed in alternation.
+
+    Compile times are measured first, one function after the other, exactly as in
+    `median_time`. Then each of the ``repeats`` rounds calls every function once
+    (in the order of ``fns``), so that load from other processes is spread evenly
+    across them.
+
+    Returns:
+        ``{name: (median_seconds, compile_seconds)}``.
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    lower = getattr(fn, "lower", None)
-    first = None
-    if lower is not None:
-        t0 = time.perf_counter()
-        lower(*args).compile()
-        compile_s = time.perf_counter() - t0
-    else:
-        t0 = time.perf_counter()
-        block(fn(*args))
-        first = time.perf_counter() - t0
-        compile_s = float("nan")
+    compile_s, first = {}, {}
+    for name, fn in fns.items():
+        c = _compile_time(fn, args)
+        if c is None:
+            t0 = time.perf_counter()
+            block(fn(*args))
+            first[name] = time.perf_counter() - t0
+            c = float("nan")
+        compile_s[name] = c
     for _ in range(warmup):
-        block(fn(*args))
-    times = []
+        for fn in fns.values():
+            block(fn(*args))
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        block(fn(*args))
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    if first is not None:
-        compile_s = max(first - median, 0.0)
-    return median, compile_s
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            block(fn(*args))
+            times[name].append(time.perf_counter() - t0)
+    out = {}
+    for name in fns:
+        median = statistics.median(times[name])
+        if name in first:
+            compile_s[name] = max(first[name] - median, 0.0)
+        out[name] = (median, compile_s[name])
+    return out
 
 
 def _cpu_model() -> str:

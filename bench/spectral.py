@@ -12,7 +12,8 @@ first two) and each of
     svd  vjp   jit(value_and_grad(sum(d1*S) + sum(d2*U**2) + sum(d3*Vh**2)))
 
 it reports, for jaxgrad.linalg and jax.numpy.linalg: the median wall time of
-``repeats`` calls after one warm-up call (each call ends with ``block_until_ready``),
+``repeats`` calls after one warm-up call (each call ends with ``block_until_ready``;
+the two libraries are called alternately so that load bursts hit both alike),
 the compile time (``jit(f).lower(a).compile()``, i.e. trace + lower + XLA compile,
 measured separately), and the ratio jaxgrad/jnp. Once per case it checks that both
 libraries give finite results and prints the largest forward difference (eigenvectors
@@ -33,7 +34,8 @@ under the per-column sign of the eigen/singular vectors, and use the same fixed
 random weights for both libraries.
 
 The whole default run (``--sizes all``, float32) is meant to fit in ~5 minutes on
-2 cores; ``--repeats`` (default 15) trades precision for time.
+2 cores even with other jobs running (it takes well under a minute on an idle machine,
+~2-3x that with --x64); ``--repeats`` (default 30) trades precision for time.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from _timing import (  # noqa: E402
     machine_info,
     machine_info_markdown,
     markdown_table,
-    median_time,
+    median_times_interleaved,
     text_table,
     write_markdown_section,
 )
@@ -173,7 +175,7 @@ HEADER = [
     "ratio",
     "compile jaxgrad s",
     "compile jnp s",
-    "max|Δ| fwd",
+    "fwd max Δ",
     "grad rel Δ",
     "finite",
 ]
@@ -191,9 +193,8 @@ def run(sizes, repeats, dtype, log=print):
         for op, a in (("eigh", sym), ("svd", gen)):
             for mode in ("fwd", "vjp"):
                 t0 = time.perf_counter()
-                res = {}
-                for name in ("jaxgrad", "jnp"):
-                    res[name] = median_time(fns[name][(op, mode)], a, repeats=repeats, warmup=1)
+                case = {name: fns[name][(op, mode)] for name in fns}
+                res = median_times_interleaved(case, a, repeats=repeats, warmup=1)
                 outs = {name: jax.device_get(fns[name][(op, mode)](a)) for name in fns}
                 finite, fwd_diff, grad_rel = compare(op, mode, outs["jaxgrad"], outs["jnp"])
                 (t_jg, c_jg), (t_jnp, c_jnp) = res["jaxgrad"], res["jnp"]
@@ -218,9 +219,9 @@ def run(sizes, repeats, dtype, log=print):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--x64", action="store_true", help="float64 instead of float32")
-    p.add_argument("--repeats", type=int, default=15, help="timed calls per measurement (default 15)")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per measurement (default 30)")
     p.add_argument("--sizes", choices=sorted(SIZES), default="all", help="'small' drops 2x384x384")
-    p.add_argument("--markdown", metavar="FILE", help="write the table into FILE (section 'spectral')")
+    p.add_argument("--markdown", metavar="FILE", help="write the table into FILE (see --section)")
     p.add_argument(
         "--section",
         default=None,
@@ -254,14 +255,15 @@ def main(argv=None):
                 f"`{cmd.strip()}` (run time {total:.0f} s)",
                 machine_info_markdown(info),
                 "Median wall time of "
-                f"{args.repeats} jitted calls after one warm-up (`block_until_ready`); "
+                f"{args.repeats} jitted calls after one warm-up (`block_until_ready`; "
+                "jaxgrad and jnp called alternately); "
                 "compile = `jit(f).lower(a).compile()` (trace + lower + XLA compile); "
                 "ratio = jaxgrad / jnp (< 1: jaxgrad faster). "
                 "fwd = `eigh(a)` / `svd(a, full_matrices=False)`; "
                 "vjp = `value_and_grad` of `sum(c1*w) + sum(c2*V**2)` (eigh) or "
                 "`sum(d1*S) + sum(d2*U**2) + sum(d3*Vh**2)` (svd). "
                 "Inputs: random orthogonal bases with a well-separated spectrum (no ties). "
-                "max|Δ| fwd: largest forward difference between the libraries "
+                "fwd max Δ: largest forward difference between the libraries "
                 "(vectors sign-aligned; for vjp rows, of the loss value); "
                 "grad rel Δ: max|Δgrad| / max|grad|.",
                 markdown_table(HEADER, rows),
