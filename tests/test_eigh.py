@@ -27,7 +27,7 @@ def _mH(x):
     return jnp.conj(jnp.swapaxes(x, -1, -2))
 
 
-def generic_loss(a, p):
+def generic_loss(a, p, tie_rtol=None):
     """Re<C, V diag(mask) Vᴴ> + Σ (wl λ + wq λ² + wc λ³) + Σₖ sel_k |v_kᴴ c|².
 
     * the projector term sees the selected columns only through their projector;
@@ -35,7 +35,7 @@ def generic_loss(a, p):
       are constant on it;
     * the vector term is invariant to the sign / phase of each selected eigenvector.
     """
-    w, v = eigh(a)
+    w, v = eigh(a, tie_rtol=tie_rtol)
     proj = (v * p["mask"]) @ _mH(v)
     total = jnp.real(jnp.sum(jnp.conj(p["C"]) * proj))
     total = total + jnp.sum(p["wl"] * w + p["wq"] * w**2 + p["wc"] * w**3)
@@ -250,7 +250,7 @@ def _mp_projector_and_eigs(m):
 @pytest.mark.parametrize("mode", ["jacfwd", "jacrev"])
 def test_jacobians_at_rounding_tie(mode):
     a = ISSUE_A["rotated"]
-    jac = getattr(jax, mode)(_projector_and_eigs)(a)
+    jac = jax.jit(getattr(jax, mode)(_projector_and_eigs))(a)
     for k in range(3):
         for l in range(k, 3):
             e = np.zeros((3, 3))
@@ -273,19 +273,40 @@ GAPS = [1e-3, 1e-6, 1e-9, 1e-12]
 def test_nearly_tied_pair(gap):
     a = ref.planted([-0.7, 1.0, 1.0 + gap, 2.5], seed=11)
     C = sym(4, 12)
-    # projector of the near pair + sum of the pair + sum of squares of the pair
-    p = make_params(4, C=C, cols=(1, 2), wl=[0, 1.0, 1.0, 0], wq=[0, 0.5, 0.5, 0])
-    check_first_order(a, p, seeds=(105, 106))
-    for term in (
-        make_params(4, C=C, cols=(1, 2)),
-        make_params(4, wl=[0, 1.0, 1.0, 0]),
-        make_params(4, wq=[0, 1.0, 1.0, 0]),
-    ):
-        check_first_order(a, term, seeds=(107,))
+    # The pair is tied for jaxgrad (default tie_rtol 1.5e-8) at gaps 1e-9 and 1e-12: its
+    # projector is then exact to rounding. At the untied gaps the projector's in-pair
+    # terms of size 1/gap cancel in floating point, leaving an error ≈ eps/gap (2.2e-10
+    # measured at gap 1e-6); the symmetric eigenvalue functions are exact to rounding.
+    tied = gap < 1.5e-8 * 2.5
+    proj_rtol = 1e-12 if tied else max(1e-12, 5 * np.finfo(float).eps / gap)
+    check_first_order(a, make_params(4, C=C, cols=(1, 2)), seeds=(105, 106), rtol=proj_rtol)
+    check_first_order(a, make_params(4, wl=[0, 1.0, 1.0, 0]), seeds=(107,), rtol=1e-12)
+    check_first_order(a, make_params(4, wq=[0, 1.0, 1.0, 0]), seeds=(108,), rtol=1e-12)
+    # all three together (one gradient), with the two other eigenvalues
+    p = make_params(4, C=C, cols=(1, 2), wl=[0.3, 1.0, 1.0, 0], wq=[0, 0.5, 0.5, -0.2])
+    check_first_order(a, p, seeds=(109,), rtol=proj_rtol)
     if gap >= 1e-3:
         # distinct: a single eigenvector of the pair has a derivative (of size 1/gap)
         p_vec = make_params(4, c=[0.2, -0.5, 0.9, 0.4], sel=(1,))
-        check_first_order(a, p_vec, seeds=(108,))
+        check_first_order(a, p_vec, seeds=(110, 111), rtol=1e-10)
+
+
+loss_grad_rtol = jax.jit(jax.grad(generic_loss), static_argnames="tie_rtol")
+
+
+def test_tie_rtol_widens_the_cluster():
+    # gap 1e-6 with tie_rtol=1e-4: the pair is now a cluster. Its projector becomes exact
+    # to rounding (no 1/gap terms), and a single vector of the pair is a gauge choice:
+    # reverse mode must refuse it (NaN), while the default tie_rtol differentiates it.
+    a = ref.planted([-0.7, 1.0, 1.0 + 1e-6, 2.5], seed=11)
+    p = make_params(4, C=sym(4, 12), cols=(1, 2), wq=[0, 1.0, 1.0, 0])
+    e = sym(4, 112)
+    expected = ref_dd(p, a, e)
+    g = np.asarray(loss_grad_rtol(a, p, tie_rtol=1e-4))
+    assert_close(pair_products(g, e), expected, 1e-13, "projector with wide tie_rtol")
+    p_vec = make_params(4, c=[0.2, -0.5, 0.9, 0.4], sel=(1,))
+    assert np.all(np.isnan(loss_grad_rtol(a, p_vec, tie_rtol=1e-4)))
+    assert np.all(np.isfinite(loss_grad_rtol(a, p_vec, tie_rtol=1e-8)))
 
 
 # --------------------------------------------------------------------------------------
@@ -311,8 +332,8 @@ def test_eigvalsh_jacobians_distinct():
     def mp_w(m):
         return list(ref.mp_eigh(m)[0])
 
-    jf = np.asarray(jax.jacfwd(eigvalsh)(a))
-    jr = np.asarray(jax.jacrev(eigvalsh)(a))
+    jf = np.asarray(jax.jit(jax.jacfwd(eigvalsh))(a))
+    jr = np.asarray(jax.jit(jax.jacrev(eigvalsh))(a))
     for e in directions(4, (112, 113)):
         expected = ref.directional_derivative(mp_w, a, e).real
         assert_close(np.tensordot(jf, e, axes=([1, 2], [0, 1])), expected, 1e-10, "jacfwd")
@@ -362,8 +383,8 @@ def test_second_derivative_of_cubic_along_direction():
     a = A_DISTINCT
     e1, e2 = directions(4, (116, 117))
     f = lambda x: jnp.sum(eigvalsh(x) ** 3)  # noqa: E731
-    fwd_rev = jax.jvp(jax.grad(f), (a,), (e2,))[1]
-    fwd_fwd = jax.jvp(lambda x: jax.jvp(f, (x,), (e1,))[1], (a,), (e2,))[1]
+    fwd_rev = jax.jit(lambda x, t: jax.jvp(jax.grad(f), (x,), (t,))[1])(a, e2)
+    fwd_fwd = jax.jit(lambda x: jax.jvp(lambda y: jax.jvp(f, (y,), (e1,))[1], (x,), (e2,))[1])(a)
     # d²/ds dt tr((A + s E1 + t E2)³) = 3 tr(E1 E2 A + E2 E1 A) = 6 tr(A E1 E2) (all symmetric)
     expected = 6 * np.trace(a @ e1 @ e2)
     assert_close(np.sum(np.asarray(fwd_rev) * e1), expected, 1e-11, "fwd-over-rev")
@@ -387,8 +408,9 @@ def _v10_re(h):
 
 
 def test_complex_phase_invariant_loss_2x2():
-    g = np.asarray(jax.grad(_v10_abs2)(H2))
+    g = np.asarray(jax.jit(jax.grad(_v10_abs2))(H2))
     assert np.all(np.isfinite(g))
+    jvp = jax.jit(lambda e: jax.jvp(_v10_abs2, (H2,), (e,))[1])
 
     def mp_loss(m):
         v = ref.mp_eigh(m)[1]
@@ -397,7 +419,7 @@ def test_complex_phase_invariant_loss_2x2():
     for e in directions(2, (118, 119, 120), complex_=True):
         expected = ref.directional_derivative(mp_loss, H2, e)[0].real
         assert_close(pair_products(g, e), expected, 1e-10, "grad")
-        assert_close(jax.jvp(_v10_abs2, (H2,), (e,))[1], expected, 1e-10, "jvp")
+        assert_close(jvp(e), expected, 1e-10, "jvp")
 
 
 def test_complex_phase_dependent_loss_is_nan():
@@ -479,7 +501,7 @@ def test_leading_batch_dims_match_slices_and_reference():
 
 
 def test_vmap_matches_per_matrix():
-    mats = np.stack([ref.planted([0.5, 0.5, 1.5, 3.0], 400), sym(4, 401), ref.planted([1.0, 1.0, 1.0, 2.0], 402)])
+    mats = np.stack([ref.planted([0.5, 0.5, 1.5, 3.0], 400), sym(4, 401), ref.planted([1.0, 1.0, 2.0, 2.0], 402)])
     p = make_params(4, C=sym(4, 403), cols=(0, 1), wq=[1.0, 1.0, 1.0, 1.0])
     g = np.asarray(batched_grad(mats, p))
     e = sym(4, 129)
@@ -545,32 +567,49 @@ def _hermitize(m, lower):
     return out
 
 
+@pytest.mark.parametrize("kind", ["real", "complex"])
 @pytest.mark.parametrize("uplo", ["L", "U"])
-def test_one_triangle_derivative(uplo):
+def test_one_triangle_derivative(uplo, kind):
     n = 3
-    base = ref.planted([1.0, 1.0, 2.5], seed=600)
-    junk = np.random.default_rng(601).normal(size=(n, n)) * 5
     lower = uplo == "L"
+    rng = np.random.default_rng(601)
+    if kind == "real":
+        base, junk = ref.planted([1.0, 1.0, 2.5], seed=600), rng.normal(size=(n, n)) * 5
+        c_mat, cv = sym(n, 602), np.array([0.4, 0.1, -0.9])
+        dtype = np.float64
+    else:
+        u = unitary(n, 600)
+        base = (u * np.array([1.0, 1.0, 2.5])) @ u.conj().T + 0.7j * np.eye(n)  # Im diag is not read
+        junk = (rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))) * 5
+        c_mat, cv = herm(n, 602), np.array([0.4, 0.1j, -0.9])
+        dtype = np.complex128
     keep = np.tril(np.ones((n, n)), 0) if lower else np.triu(np.ones((n, n)), 0)
     a = base * keep + junk * (1 - keep)  # the unread triangle is garbage
-    c_mat, cv = sym(n, 602), np.array([0.4, 0.1, -0.9])
 
     def loss(x):
         w, v = eigh(x, UPLO=uplo, symmetrize_input=False)
         vc = v[:, :2]
-        u = v[:, 2] @ cv
-        return jnp.sum(c_mat * (vc @ vc.T)) + w[0] + w[1] + 0.3 * w[2] ** 2 + u**2
+        u = jnp.conj(v[:, 2]) @ cv
+        proj = jnp.real(jnp.sum(jnp.conj(c_mat) * (vc @ _mH(vc))))
+        return proj + w[0] + w[1] + 0.3 * w[2] ** 2 + jnp.real(u * jnp.conj(u))
 
-    p = make_params(n, C=c_mat, cols=(0, 1), wl=[1.0, 1.0, 0], wq=[0, 0, 0.3], c=cv, sel=(2,))
+    p = make_params(n, dtype=dtype, C=c_mat, cols=(0, 1), wl=[1.0, 1.0, 0], wq=[0, 0, 0.3], c=cv, sel=(2,))
     inner = mp_generic_loss(p)
     mp_loss = lambda m: inner(_hermitize(m, lower))  # noqa: E731
-    expected = ref.gradient(mp_loss, a)  # entrywise: unread triangle has zero gradient
-    g = np.asarray(jax.grad(loss)(a))
-    assert_close(g, expected, 1e-10, "one-triangle gradient")
-    assert np.all(g * (1 - keep) == 0)
-    e = np.random.default_rng(603).normal(size=(n, n))
-    assert_close(jax.jvp(loss, (a,), (e,))[1], ref.directional_derivative(mp_loss, a, e)[0].real, 1e-10, "jvp")
+    g = np.asarray(jax.jit(jax.grad(loss))(a))
+    assert np.all(g * (1 - keep) == 0)  # the unread triangle has zero gradient
+    if kind == "real":
+        assert_close(g, ref.gradient(mp_loss, a), 1e-10, "one-triangle gradient")  # entrywise
+    jvp = jax.jit(lambda x, t: jax.jvp(loss, (x,), (t,))[1])
+    for seed in (603, 604):
+        r = np.random.default_rng(seed)
+        e = r.normal(size=(n, n)) + (1j * r.normal(size=(n, n)) if kind == "complex" else 0)
+        expected = ref.directional_derivative(mp_loss, a, e)[0].real
+        assert_close(pair_products(g, e), expected, 1e-10, "one-triangle grad")
+        assert_close(jvp(a, e), expected, 1e-10, "one-triangle jvp")
     # the values are those of the hermitized triangle
-    herm_a = np.tril(a, -1) + np.tril(a, -1).T if lower else np.triu(a, 1) + np.triu(a, 1).T
-    herm_a = herm_a + np.diag(np.diag(a))
-    np.testing.assert_allclose(eigvalsh(a, UPLO=uplo, symmetrize_input=False), np.linalg.eigvalsh(herm_a), rtol=1e-13)
+    strict = np.tril(a, -1) if lower else np.triu(a, 1)
+    herm_a = strict + strict.conj().T + np.diag(np.diag(a).real)
+    np.testing.assert_allclose(
+        eigvalsh(a, UPLO=uplo, symmetrize_input=False), np.linalg.eigvalsh(herm_a), rtol=1e-13
+    )

@@ -206,4 +206,5 @@ def svdvals(x: ArrayLike, /) -> Float[Array, "*batch k"]:
         [[1. 0.]
          [0. 1.]]
     """
+    x = as_inexact_matrix(x, "jaxgrad.linalg.svdvals", square=False, name="x")
     return svd(x, compute_uv=False)

@@ -1,0 +1,141 @@
+"""Input validation and non-finite input for all six spectral functions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgrad.linalg import eig, eigh, eigvals, eigvalsh, svd, svdvals
+
+FUNCTIONS = {
+    "eigh": eigh,
+    "eigvalsh": eigvalsh,
+    "svd": svd,
+    "svdvals": svdvals,
+    "eig": eig,
+    "eigvals": eigvals,
+}
+SQUARE_ONLY = ["eigh", "eigvalsh", "eig", "eigvals"]
+WITH_TIE_RTOL = ["eigh", "eigvalsh", "svd", "eig", "eigvals"]
+ARG_NAME = {"svdvals": "x"}
+
+A_INT = np.array([[4, 1, 0], [1, 3, -2], [0, -2, 5]])  # symmetric, distinct eigenvalues
+
+
+def outputs(x):
+    """The output arrays of any of the six functions, as a list."""
+    return [np.asarray(y) for y in x] if isinstance(x, tuple) else [np.asarray(x)]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("shape", [(3,), ()])
+def test_rank_below_two_raises(name, shape):
+    arg = f"`{ARG_NAME.get(name, 'a')}`"
+    with pytest.raises(ValueError) as info:
+        FUNCTIONS[name](np.ones(shape))
+    msg = str(info.value)
+    assert arg in msg, msg
+    assert str(shape) in msg, msg
+
+
+def test_rank_check_happens_at_trace_time():
+    with pytest.raises(ValueError, match=r"\(4,\)"):
+        jax.jit(eigh)(jnp.ones(4))
+
+
+@pytest.mark.parametrize("name", SQUARE_ONLY)
+@pytest.mark.parametrize("shape", [(2, 3), (5, 3, 2)])
+def test_non_square_raises(name, shape):
+    with pytest.raises(ValueError) as info:
+        FUNCTIONS[name](np.ones(shape))
+    msg = str(info.value)
+    assert "`a`" in msg, msg
+    assert str(shape) in msg, msg
+
+
+def test_svd_hermitian_requires_square():
+    with pytest.raises(ValueError) as info:
+        svd(np.ones((2, 3)), hermitian=True)
+    assert "`a`" in str(info.value) and "(2, 3)" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["svd", "svdvals"])
+def test_svd_accepts_non_square(name):
+    s = outputs(FUNCTIONS[name](np.arange(6.0).reshape(2, 3)))
+    assert all(np.all(np.isfinite(y)) for y in s)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_integer_input_promotes_to_float(name):
+    fn = FUNCTIONS[name]
+    from_int = outputs(fn(A_INT))
+    from_float = outputs(fn(A_INT.astype(np.float64)))
+    assert len(from_int) == len(from_float)
+    for x, y in zip(from_int, from_float):
+        expected_dtype = np.complex128 if name in ("eig", "eigvals") else np.float64
+        assert x.dtype == expected_dtype, (name, x.dtype)
+        assert y.dtype == x.dtype
+        np.testing.assert_allclose(x, y, rtol=1e-14, atol=1e-14)
+    # and the values are right (eigenvalues / singular values of a symmetric matrix)
+    w = np.linalg.eigvalsh(A_INT.astype(float))
+    first = from_int[1] if name == "svd" else from_int[0]
+    if name in ("eigh", "eigvalsh"):
+        np.testing.assert_allclose(first, w, rtol=1e-13)
+    elif name in ("svd", "svdvals"):
+        np.testing.assert_allclose(first, np.sort(np.abs(w))[::-1], rtol=1e-13)
+    else:
+        np.testing.assert_allclose(np.sort(first.real), w, rtol=1e-13)
+        np.testing.assert_allclose(first.imag, 0, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_entry_gives_nan_for_that_batch_element_only(name, bad):
+    fn = FUNCTIONS[name]
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 3, 3))
+    x = (x + np.swapaxes(x, -1, -2)) / 2
+    x[1, 2, 0] = bad
+    out = outputs(fn(x))
+    for y in out:
+        assert y.shape[0] == 3
+        assert np.all(np.isnan(y[1])), (name, y[1])
+    for k in (0, 2):
+        alone = outputs(fn(x[k]))
+        for y, z in zip(out, alone):
+            assert np.all(np.isfinite(y[k]))
+            np.testing.assert_allclose(np.abs(y[k]), np.abs(z), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_nonfinite_unbatched_under_jit(name):
+    x = np.eye(3)
+    x[0, 1] = np.nan
+    for y in outputs(jax.jit(FUNCTIONS[name])(x)):
+        assert np.all(np.isnan(y))
+
+
+def test_svd_subset_by_index_not_implemented():
+    with pytest.raises(NotImplementedError):
+        svd(np.eye(3), subset_by_index=(0, 1))
+
+
+@pytest.mark.parametrize("name", WITH_TIE_RTOL)
+@pytest.mark.parametrize("tie_rtol", [-1.0, np.nan, np.inf])
+def test_invalid_tie_rtol_raises(name, tie_rtol):
+    with pytest.raises(ValueError, match="tie_rtol"):
+        FUNCTIONS[name](np.eye(3), tie_rtol=tie_rtol)
+
+
+@pytest.mark.parametrize("name", WITH_TIE_RTOL)
+def test_valid_tie_rtol_accepted(name):
+    for tie_rtol in (0.0, 1e-3):
+        for y in outputs(FUNCTIONS[name](np.diag([1.0, 2.0, 3.0]), tie_rtol=tie_rtol)):
+            assert np.all(np.isfinite(y))
+
+
+def test_eigh_invalid_uplo_raises():
+    with pytest.raises(ValueError, match="UPLO"):
+        eigh(np.eye(2), UPLO="X", symmetrize_input=False)
