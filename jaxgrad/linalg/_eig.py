@@ -57,14 +57,49 @@ def _defective_scale(w, v, vinv, tied, dtype):
     return jnp.where(defective, jnp.nan, 1.0).astype(w.real.dtype)
 
 
+# Matrices up to this size use the bordered solves below for simple eigenvalues; beyond
+# it their O(n⁴) cost outweighs the accuracy gain and the V⁻¹ form is used throughout.
+BORDERED_MAX_N = 64
+
+
+def _bordered_tangents(a, da, w, v, simple):
+    """(dλₖ, dvₖ) of simple eigenvalues without V⁻¹ (Nelson 1976, bordered form).
+
+    Differentiating A vₖ = λₖ vₖ with the gauge vₖᴴ dvₖ = 0 gives, per eigenvalue,
+
+        [A − λₖ I   −vₖ] [dvₖ]   [−dA vₖ]
+        [  vₖᴴ       0 ] [dλₖ] = [   0   ],
+
+    nonsingular exactly when λₖ is simple. Unlike C = V⁻¹ dA V it stays accurate when V is
+    ill-conditioned because of *other* eigenvalues (a Jordan block elsewhere in the
+    matrix). Non-simple columns get an identity system (their result is discarded).
+    """
+    n = a.shape[-1]
+    dtype = v.dtype
+    vk = jnp.swapaxes(v, -1, -2)  # row k is vₖ
+    shifted = a.astype(dtype)[..., None, :, :] - w[..., :, None, None] * jnp.eye(n, dtype=dtype)
+    top = jnp.concatenate([shifted, -vk[..., :, :, None]], axis=-1)
+    corner = jnp.zeros(vk.shape[:-1] + (1, 1), dtype)
+    bottom = jnp.concatenate([jnp.conj(vk)[..., :, None, :], corner], axis=-1)
+    system = jnp.concatenate([top, bottom], axis=-2)
+    system = jnp.where(simple[..., None, None], system, jnp.eye(n + 1, dtype=dtype))
+    rhs = -jnp.swapaxes(da.astype(dtype) @ v, -1, -2)
+    rhs = jnp.concatenate([rhs, jnp.zeros(rhs.shape[:-1] + (1,), dtype)], axis=-1)
+    sol = jnp.linalg.solve(system, rhs[..., None])[..., 0]
+    return sol[..., n], jnp.swapaxes(sol[..., :n], -1, -2)
+
+
 # Non-Hermitian perturbation theory (Magnus 1985; Giles 2008, sec. 3.1): for
 # A = V Λ V⁻¹ with simple eigenvalues, C = V⁻¹ dA V, dλᵢ = Cᵢᵢ and dV = V(F ∘ C) + V D,
 # Fᵢⱼ = 1/(λⱼ − λᵢ), where the diagonal D is fixed by the normalisation of `_normalise`:
 #   ‖vᵢ‖ = 1            ⇒  Re Dᵢᵢ = −Re(vᵢᴴ wᵢ),
 #   vᵢ[pᵢ] real > 0     ⇒  Im Dᵢᵢ = −Im(wᵢ[pᵢ]) / vᵢ[pᵢ],
-# with wᵢ the i-th column of V(F ∘ C) and pᵢ the pivot row. Tied pairs get Fᵢⱼ = 0 as in
-# eigh (exact for semisimple clusters through their spectral projector and symmetric
-# functions of the eigenvalues); defective clusters get NaN (see `_defective_scale`).
+# with wᵢ the i-th column of the unnormalised derivative and pᵢ the pivot row (any
+# solution of the perturbation equations works: they differ by multiples of vᵢ, which D
+# absorbs). For n <= BORDERED_MAX_N simple eigenpairs come from `_bordered_tangents`
+# instead of V⁻¹. Tied pairs get Fᵢⱼ = 0 as in eigh (exact for semisimple clusters
+# through their spectral projector and symmetric functions of the eigenvalues);
+# defective clusters get NaN (see `_defective_scale`).
 @_eig.defjvp
 def _eig_jvp(tie_rtol, primals, tangents):
     (a,), (da,) = primals, tangents
@@ -73,6 +108,12 @@ def _eig_jvp(tie_rtol, primals, tangents):
     c = vinv @ da.astype(v.dtype) @ v
     f, tied = gap_reciprocals(w, tie_rtol)
     dv = v @ (f * c)
+    dw = jnp.diagonal(c, axis1=-2, axis2=-1)
+    if a.shape[-1] <= BORDERED_MAX_N:
+        simple = jnp.sum(tied, axis=-1) == 1
+        dw_simple, dv_simple = _bordered_tangents(a, da, w, v, simple)
+        dw = jnp.where(simple, dw_simple, dw)
+        dv = jnp.where(simple[..., None, :], dv_simple, dv)
     pivot_row = jnp.argmax(jnp.abs(v), axis=-2)[..., None, :]
     pivot = jnp.real(jnp.take_along_axis(v, pivot_row, axis=-2))
     dv_pivot = jnp.take_along_axis(dv, pivot_row, axis=-2)
@@ -80,8 +121,7 @@ def _eig_jvp(tie_rtol, primals, tangents):
     phase_fix = -jnp.imag(dv_pivot) / pivot
     dv = dv + v * (norm_fix + 1j * phase_fix)
     scale = _defective_scale(w, v, vinv, tied, w.dtype)
-    dw = jnp.diagonal(c, axis1=-2, axis2=-1) * scale
-    return (w, v), (dw, dv * scale[..., None, :])
+    return (w, v), (dw * scale, dv * scale[..., None, :])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -114,7 +154,14 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     derivatives that are exact for symmetric functions of their eigenvalues and for
     their spectral projector. At a defective eigenvalue (a Jordan block, e.g.
     `[[1, 1], [0, 1]]`) eigenvalues move like `sqrt(t)`: the derivative does not exist
-    and is returned as NaN, in forward and reverse mode.
+    and is returned as NaN. Forward mode puts the NaN only in the defective cluster's
+    tangents; reverse mode cannot tell which outputs a loss uses, so a defective cluster
+    anywhere in a matrix makes that matrix's whole gradient NaN.
+
+    For `n <= 64`, simple eigenpairs are differentiated with bordered solves that do not
+    go through `V⁻¹`, so they stay accurate when other eigenvalues make `V`
+    ill-conditioned (cost O(n⁴) per matrix); larger matrices use `V⁻¹ dA V`, whose
+    error grows like `eps · cond(V)`.
 
     Arguments:
         a: square matrices, shape `(*batch, n, n)`, real or complex.

@@ -1,0 +1,380 @@
+"""jaxgrad.linalg.eig / eigvals: derivatives against mpmath references and closed forms.
+
+Eigenvectors follow jaxgrad's normalisation (unit norm, largest-|.| entry real positive),
+which `reference.mp_eig` reproduces in mpmath. `mp.eig` returns eigenvalues in no fixed
+order, so the reference follows each eigenvalue by proximity (`mp_eig_like`). Losses are
+written once over a tiny namespace (`JX` jax.numpy / `MX` numpy object arrays of mpmath
+numbers). Derivatives are jitted once per loss and shape.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.linalg
+
+from jaxgrad.linalg import eig, eigvals
+from reference import complex_gradient, directional_derivative, gradient, mp_eig_like, to_object
+
+JX = SimpleNamespace(re=jnp.real, im=jnp.imag, cat=jnp.concatenate, inv=jnp.linalg.inv)
+MX = SimpleNamespace(
+    re=np.vectorize(mp.re, otypes=[object]),
+    im=np.vectorize(mp.im, otypes=[object]),
+    cat=np.concatenate,
+    inv=lambda m: to_object(mp.inverse(mp.matrix(m.tolist()))),
+)
+
+
+def loss_eig(w, v, xp, cols=None):
+    """Real and imaginary parts of the eigenvalues and of the eigenvectors in ``cols``."""
+    cols = np.arange(w.shape[0]) if cols is None else np.array(cols, dtype=int)
+    vc = v[:, cols]
+    return xp.cat([xp.re(w), xp.im(w), xp.re(vc).ravel(), xp.im(vc).ravel()])
+
+
+def loss_cluster(w, v, xp, cols):
+    """Spectral projector of the eigenvalues in ``cols`` and the sum of those eigenvalues."""
+    cols = np.array(cols, dtype=int)
+    p = v[:, cols] @ xp.inv(v)[cols, :]
+    lam = w[cols[:1]] + w[cols[1:2]]  # shape (1,)
+    return xp.cat([xp.re(p).ravel(), xp.im(p).ravel(), xp.re(lam), xp.im(lam)])
+
+
+def mp_loss(loss, targets, cols=None):
+    targets = [complex(t) for t in np.asarray(targets)]
+
+    def f(a):
+        w, v = mp_eig_like(a, targets)
+        return list(loss(np.array(w, dtype=object), to_object(v), MX, cols).ravel())
+
+    return f
+
+
+def mp_scalar(loss, targets, weights, cols=None):
+    weights = [float(x) for x in weights]
+    f = mp_loss(loss, targets, cols)
+    return lambda a: [mp.fsum(wi * yi for wi, yi in zip(weights, f(a)))]
+
+
+@functools.cache
+def _loss_jvp_fn(loss, cols):
+    return jax.jit(lambda a, e: jax.jvp(lambda x: loss(*eig(x), JX, cols), (a,), (e,))[1])
+
+
+@functools.cache
+def _loss_grad_fn(loss, cols):
+    return jax.jit(jax.grad(lambda a, w: jnp.sum(w * loss(*eig(a), JX, cols))))
+
+
+@jax.jit
+def eig_jvp(a, e):
+    return jax.jvp(lambda x: tuple(eig(x)), (a,), (e,))
+
+
+@jax.jit
+def eigvals_jvp(a, e):
+    return jax.jvp(eigvals, (a,), (e,))
+
+
+def jgrad(f):
+    return jax.jit(jax.grad(f))
+
+
+def assert_close(got, ref, rtol=1e-9):
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    assert np.all(np.isfinite(got)), got
+    scale = max(1.0, float(np.max(np.abs(ref))))
+    err = float(np.max(np.abs(got - ref)))
+    assert err <= rtol * scale, f"max error {err:.3e} > {rtol:.1e} * {scale:.3e}"
+
+
+def rand(shape, seed, complex_=False):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape)
+    if complex_:
+        x = x + 1j * rng.normal(size=shape)
+    return x
+
+
+def similar(d, seed):
+    """S d S⁻¹ for a fixed well-conditioned, non-orthogonal S."""
+    s = np.eye(len(d)) + 0.5 * rand((len(d), len(d)), seed)
+    return s @ np.asarray(d, dtype=float) @ np.linalg.inv(s), s
+
+
+A_UPPER = np.array([[2.0, 1.0], [0.0, 3.0]])
+A_REAL, _ = similar(np.diag([1.0, 2.0, 4.0]), 1)
+A_PAIR, _ = similar(np.array([[0.0, -2.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 3.0]]), 2)
+A_CPLX = rand((3, 3), 3, True)
+A_SEMI, S_SEMI = similar(np.diag([2.0, 2.0, 5.0]), 4)
+JORDAN = np.array([[1.0, 1.0], [0.0, 1.0]])
+A_JORDAN3, _ = similar(np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]]), 5)
+
+# A_UPPER's second eigenvector is (1, 1)/√2: its two entries tie in magnitude, so the
+# normalisation (largest entry real positive) switches there -- only v₀ is tested.
+CASES = {
+    "upper2x2": (A_UPPER, (0,)),
+    "real_spectrum": (A_REAL, None),
+    "conjugate_pair": (A_PAIR, None),
+    "complex": (A_CPLX, None),
+}
+
+
+def _pivots_unambiguous(a, cols):
+    _, v = np.linalg.eig(a)
+    for j in range(v.shape[1]) if cols is None else cols:
+        m = np.sort(np.abs(v[:, j]))
+        assert m[-2] < 0.95 * m[-1], "eigenvector pivot is ambiguous; pick another seed"
+
+
+def _direction(a, seed):
+    return rand(a.shape, seed, np.iscomplexobj(a))
+
+
+# ---------------------------------------------------------------------------------------
+# 9 + 11. Simple eigenvalues: values, jvp, grad.
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_values_match_mpmath(name):
+    a, cols = CASES[name]
+    _pivots_unambiguous(a, cols)
+    w, v = eig(a)
+    with mp.workdps(40):
+        wr, vr = mp_eig_like(mp.matrix(a.tolist()), np.asarray(w))
+    assert_close(w, np.array([complex(x) for x in wr]), 1e-13)
+    vr = np.array(vr.tolist(), dtype=complex)
+    cols = list(range(a.shape[0])) if cols is None else list(cols)
+    assert_close(np.asarray(v)[:, cols], vr[:, cols], 1e-12)
+    assert_close(np.linalg.norm(np.asarray(v), axis=0), np.ones(a.shape[0]), 1e-14)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_eig_jvp(name):
+    a, cols = CASES[name]
+    w = np.asarray(eig(a).eigenvalues)
+    for seed in (10, 11):
+        e = _direction(a, seed)
+        ref = directional_derivative(mp_loss(loss_eig, w, cols), a, e)
+        assert_close(_loss_jvp_fn(loss_eig, cols)(a, e), ref)
+        _, dw = eigvals_jvp(a, e)
+        n = a.shape[0]
+        assert_close(np.asarray(dw), ref[:n] + 1j * ref[n : 2 * n])
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_eig_grad(name):
+    # Real losses (Re/Im parts) of complex outputs. For complex input jax.grad returns
+    # conj(∂L/∂Re a + i ∂L/∂Im a).
+    a, cols = CASES[name]
+    w = np.asarray(eig(a).eigenvalues)
+    n = a.shape[0]
+    weights = rand(2 * n + 2 * n * (n if cols is None else len(cols)), 12)
+    f = mp_scalar(loss_eig, w, weights, cols)
+    got = _loss_grad_fn(loss_eig, cols)(a, weights)
+    if np.iscomplexobj(a):
+        assert_close(got, np.conj(complex_gradient(f, a)))
+    else:
+        assert got.dtype == jnp.float64
+        assert_close(got, gradient(f, a))
+
+
+def test_eig_grad_direct_single_entry():
+    # A plain jax.grad of one entry, no helper in between.
+    a = A_PAIR
+    w = np.asarray(eig(a).eigenvalues)
+    i = int(np.argmax(np.asarray(w).imag))  # the eigenvalue with Im > 0
+    g = jgrad(lambda x: jnp.imag(eig(x).eigenvectors[2, i]))(a)
+    weights = np.zeros(2 * 3 + 2 * 9)
+    weights[2 * 3 + 9 + 2 * 3 + i] = 1.0  # Im V[2, i]
+    assert_close(g, gradient(mp_scalar(loss_eig, w, weights), a))
+    g = jgrad(lambda x: jnp.imag(eigvals(x)[i]))(a)
+    weights = np.zeros(6)
+    weights[3 + i] = 1.0
+    assert_close(g, gradient(mp_scalar(loss_eig, w, weights, ()), a))
+
+
+# ---------------------------------------------------------------------------------------
+# 10. Trace, defective and semisimple ties.
+
+
+@jax.jit
+def _trace_grads(a):
+    return (
+        jax.grad(lambda x: jnp.sum(jnp.real(eigvals(x))))(a),
+        jax.grad(lambda x: jnp.sum(jnp.real(eig(x).eigenvalues)))(a),
+        jax.grad(lambda x: jnp.sum(jnp.imag(eigvals(x))))(a),
+    )
+
+
+@pytest.mark.parametrize(
+    "a", [A_REAL, A_PAIR, A_SEMI, A_CPLX, np.eye(3)], ids=["real", "pair", "semisimple", "complex", "I"]
+)
+def test_trace_gradient(a):
+    n = a.shape[0]
+    g_re, g_re2, g_im = _trace_grads(a)
+    assert_close(g_re, np.eye(n), 1e-12)
+    assert_close(g_re2, np.eye(n), 1e-12)
+    # Im tr A: zero for real input; for complex input ∂/∂Im a_jj = 1, returned conjugated
+    assert_close(g_im, -1j * np.eye(n) if np.iscomplexobj(a) else np.zeros((n, n)), 1e-12)
+
+
+def test_defective_jordan_block_is_nan():
+    e = rand((2, 2), 20)
+    assert np.all(np.isnan(np.asarray(jgrad(lambda x: jnp.real(eigvals(x)[0]))(JORDAN))))
+    assert np.all(np.isnan(np.asarray(jgrad(lambda x: jnp.real(eig(x).eigenvalues[1]))(JORDAN))))
+    assert np.all(np.isnan(np.asarray(jgrad(lambda x: jnp.real(eig(x).eigenvectors[1, 0]))(JORDAN))))
+    _, dw = eigvals_jvp(JORDAN, e)
+    assert np.all(np.isnan(np.asarray(dw)))
+    _, (dw, dv) = eig_jvp(JORDAN, e)
+    assert np.all(np.isnan(np.asarray(dw)))
+    assert np.all(np.isnan(np.asarray(dv)))
+
+
+def test_defective_block_split_by_rounding_is_nan_simple_eigenvalue_exact():
+    a = A_JORDAN3
+    w = np.asarray(eig(a).eigenvalues)
+    cluster = np.abs(w - 2) < 1e-4
+    assert cluster.sum() == 2
+    e = rand((3, 3), 21)
+    _, (dw, dv) = eig_jvp(a, e)
+    dw, dv = np.asarray(dw), np.asarray(dv)
+    assert np.all(np.isnan(dw[cluster])) and np.all(np.isnan(dv[:, cluster]))
+    # The eigenvalue 5 is simple and well conditioned (an accurate rule, e.g. scipy's
+    # left eigenvectors yᴴ E x / yᴴ x, gets 1e-15 here), so its derivatives must not
+    # inherit the ill-conditioning (cond(V) ≈ 6e7) of the near-defective pair.
+    (k,) = np.flatnonzero(~cluster)
+    ref = directional_derivative(mp_loss(loss_eig, w, (k,)), a, e)
+    n = 3
+    assert_close(dw[k], ref[k] + 1j * ref[n + k], 1e-10)
+    assert_close(dv[:, k], ref[2 * n : 3 * n] + 1j * ref[3 * n :], 1e-10)
+
+
+def test_simple_eigenpair_next_to_exact_jordan_block():
+    # diag(J₂(2), 5): the pair at 2 is defective (NaN), the eigenvalue 5 is simple with
+    # x = y = e₃. Closed forms: dλ = E₂₂; dv = -(A₁₁ - 5)⁻¹ E[:2, 2] on the first two
+    # rows with (A₁₁ - 5)⁻¹ = [[-1/3, -1/9], [0, -1/3]], i.e. dv = (E₀₂/3 + E₁₂/9, E₁₂/3, 0)
+    # (the normalisation terms vanish because v = e₃).
+    a = np.array([[2.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]])
+    e = rand((3, 3), 22)
+    (w, v), (dw, dv) = eig_jvp(a, e)
+    w, dw, dv = np.asarray(w), np.asarray(dw), np.asarray(dv)
+    (k,) = np.flatnonzero(np.abs(w - 5) < 1e-12)
+    cluster = np.abs(w - 2) < 1e-12
+    assert np.all(np.isnan(dw[cluster])) and np.all(np.isnan(dv[:, cluster]))
+    closed = np.array([e[0, 2] / 3 + e[1, 2] / 9, e[1, 2] / 3, 0.0])
+    ref = directional_derivative(mp_loss(loss_eig, w, (int(k),)), a, e)
+    assert_close(ref[6:9] + 1j * ref[9:], closed, 1e-12)  # the two references agree
+    assert_close(dw[k], e[2, 2], 1e-13)
+    assert_close(dv[:, k], closed, 1e-10)
+
+
+def _cluster_cols():
+    w = np.asarray(eig(A_SEMI).eigenvalues)
+    cols = tuple(int(i) for i in np.flatnonzero(np.abs(w - 2) < 1e-6))
+    assert len(cols) == 2
+    return w, cols
+
+
+def test_semisimple_tie_sum_and_projector_jvp():
+    a = A_SEMI
+    w, cols = _cluster_cols()
+    sinv = np.linalg.inv(S_SEMI)
+    for seed in (30, 31):
+        e = rand((3, 3), seed)
+        # closed form: d(λ₁ + λ₂) = trace of the cluster block of S⁻¹ E S
+        closed = np.trace((sinv @ e @ S_SEMI)[:2, :2])
+        _, dw = eigvals_jvp(a, e)
+        dw = np.asarray(dw)
+        assert np.all(np.isfinite(dw))
+        assert abs(dw[cols[0]] + dw[cols[1]] - closed) <= 1e-10
+        ref = directional_derivative(mp_loss(loss_cluster, w, cols), a, e)
+        assert abs(ref[-2] + 1j * ref[-1] - closed) <= 1e-10  # the two references agree
+        assert_close(_loss_jvp_fn(loss_cluster, cols)(a, e), ref)
+        _, (dw2, dv) = eig_jvp(a, e)
+        assert np.all(np.isfinite(np.asarray(dw2))) and np.all(np.isfinite(np.asarray(dv)))
+        # the simple eigenvalue 5 is exact on its own
+        (k,) = set(range(3)) - set(cols)
+        ref_k = directional_derivative(mp_loss(loss_eig, w, (k,)), a, e)
+        assert_close(np.asarray(dw2)[k], ref_k[k] + 1j * ref_k[3 + k])
+
+
+def test_semisimple_tie_grad():
+    a = A_SEMI
+    w, cols = _cluster_cols()
+    weights = rand(2 * 9 + 2, 32)
+    ref = gradient(mp_scalar(loss_cluster, w, weights, cols), a)
+    assert_close(_loss_grad_fn(loss_cluster, cols)(a, weights), ref)
+    sinv = np.linalg.inv(S_SEMI)
+    g = jgrad(lambda x: jnp.real(eigvals(x)[cols[0]] + eigvals(x)[cols[1]]))(a)
+    # d(λ₁+λ₂)/dA = (S[:, :2] S⁻¹[:2, :])ᵀ
+    assert_close(g, (S_SEMI[:, :2] @ sinv[:2, :]).T, 1e-10)
+
+
+# ---------------------------------------------------------------------------------------
+# 12. Batching, vmap, jit, float32.
+
+
+def test_batched_jit_and_vmap():
+    a = np.stack([A_REAL, A_PAIR])
+    e = np.stack([rand((3, 3), 40), rand((3, 3), 41)])
+    (w, _), (dw, dv) = eig_jvp(a, e)
+    (w2, _), (dw2, dv2) = jax.jit(jax.vmap(lambda x, y: jax.jvp(lambda z: tuple(eig(z)), (x,), (y,))))(a, e)
+    for b in range(2):
+        ref = directional_derivative(mp_loss(loss_eig, np.asarray(w[b])), a[b], e[b])
+        assert_close(dw[b], ref[:3] + 1j * ref[3:6])
+        assert_close(dv[b], (ref[6:15] + 1j * ref[15:]).reshape(3, 3))
+        assert_close(dw2[b], ref[:3] + 1j * ref[3:6])
+        assert_close(dv2[b], (ref[6:15] + 1j * ref[15:]).reshape(3, 3))
+    # closed form for the eigenvalues: dλ = yᴴ E x / yᴴ x (left/right eigenvectors, scipy)
+    for b in range(2):
+        lam, yl, xr = scipy.linalg.eig(a[b], left=True)
+        for i in range(3):
+            j = int(np.argmin(np.abs(np.asarray(w[b]) - lam[i])))
+            expect = (yl[:, i].conj() @ e[b] @ xr[:, i]) / (yl[:, i].conj() @ xr[:, i])
+            assert abs(dw[b][j] - expect) <= 1e-10
+
+
+def test_batched_grad_with_a_defective_member():
+    # NaN stays in the defective batch member.
+    a = np.stack([A_REAL, np.pad(JORDAN, ((0, 1), (0, 1))) + np.diag([0.0, 0.0, 4.0])])
+    g = jgrad(lambda x: jnp.sum(jnp.real(eigvals(x))[..., :2]))(a)
+    assert np.all(np.isnan(np.asarray(g[1])))
+    w = np.asarray(eigvals(A_REAL))
+    weights = np.array([1.0, 1.0, 0.0, 0, 0, 0])
+    assert_close(g[0], gradient(mp_scalar(loss_eig, w, weights, ()), A_REAL))
+
+
+def test_float32():
+    a32 = A_REAL.astype(np.float32)
+    a64 = a32.astype(np.float64)
+    e = rand((3, 3), 50)
+    (w, v), (dw, dv) = eig_jvp(a32, e.astype(np.float32))
+    assert {x.dtype for x in (w, v, dw, dv)} == {jnp.dtype(jnp.complex64)}
+    ref = directional_derivative(mp_loss(loss_eig, np.asarray(w)), a64, e)
+    scale = np.max(np.abs(ref))
+    got = np.concatenate([dw.real, dw.imag, dv.real.ravel(), dv.imag.ravel()])
+    assert np.max(np.abs(got - ref)) <= 1e-4 * scale
+    g = jgrad(lambda x: jnp.sum(jnp.real(eigvals(x)) * jnp.arange(1.0, 4.0, dtype=jnp.float32)))(a32)
+    assert g.dtype == jnp.float32
+    weights = np.array([1.0, 2.0, 3.0, 0, 0, 0])
+    gref = gradient(mp_scalar(loss_eig, np.asarray(w), weights, ()), a64)
+    assert np.max(np.abs(np.asarray(g) - gref)) <= 1e-4 * np.max(np.abs(gref))
+
+
+def test_jit_matches_eager():
+    def loss(x):
+        w, v = eig(x)
+        return jnp.sum(jnp.real(w) * jnp.arange(3.0)) + jnp.imag(v[1, 0]) + jnp.real(v[2, 2])
+
+    vg_eager = jax.value_and_grad(loss)(A_PAIR)
+    vg_jit = jax.jit(jax.value_and_grad(loss))(A_PAIR)
+    for x, y in zip(vg_jit, vg_eager):
+        assert_close(x, y, 1e-12)
