@@ -1,16 +1,31 @@
-"""Every public docstring example runs and prints what it says."""
+"""Every public docstring example runs and prints what it says.
+
+The examples show what a user sees by default, so they run with x64 disabled
+(float32), restoring the suite's setting afterwards.
+"""
 
 import doctest
 
+import jax
 import pytest
 
-from jaxgrad.linalg import _eig, _eigh, _svd
+from jaxgrad.linalg import _eig, _eigh, _funm, _matfuncs, _polar, _svd
 
-MODULES = [_eigh, _svd, _eig]
+MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar]
+
+
+@pytest.fixture
+def float32_default():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
-def test_docstring_examples(module):
+def test_docstring_examples(module, float32_default):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0

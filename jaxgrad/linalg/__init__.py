@@ -12,3 +12,13 @@ from ._eigh import eigvalsh as eigvalsh
 from ._svd import SVDResult as SVDResult
 from ._svd import svd as svd
 from ._svd import svdvals as svdvals
+from ._funm import funm as funm
+from ._matfuncs import expm as expm
+from ._matfuncs import inv_sqrtm as inv_sqrtm
+from ._matfuncs import logm as logm
+from ._matfuncs import powm as powm
+from ._matfuncs import projector as projector
+from ._matfuncs import sqrtm as sqrtm
+from ._matfuncs import trace_function as trace_function
+from ._polar import PolarResult as PolarResult
+from ._polar import polar as polar

@@ -207,7 +207,8 @@ def eigvals(a: ArrayLike, *, tie_rtol: float | None = None) -> Complex[Array, "*
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from jaxgrad.linalg import eigvals
-        >>> print(jax.grad(lambda a: eigvals(a).real.sum())(jnp.array([[0.0, 1.0], [-1.0, 0.0]])))
+        >>> g = jax.grad(lambda a: eigvals(a).real.sum())(jnp.array([[0.0, 1.0], [-1.0, 0.0]]))
+        >>> print(g.round(4))  # d tr(A) = I
         [[1. 0.]
          [0. 1.]]
     """

@@ -1,0 +1,478 @@
+"""Functions of Hermitian matrices, ``F(A) = V f(Λ) Vᴴ``, with exact derivatives at ties.
+
+The derivative of a spectral function is written with divided differences of the scalar
+``f``, never with the eigenvector derivative ``dV``: the eigenvectors of a tied cluster
+are arbitrary, but the divided differences stay finite and continuous as eigenvalues
+merge, so first and second derivatives are exact at exact ties, near ties and ties
+split only by rounding.
+
+Stable divided differences (the one numerical choice made here)
+-----------------------------------------------------------------
+The first divided difference is an average of ``f′`` (Hermite–Genocchi):
+
+    f[x, y] = ∫₀¹ f′(y + t(x − y)) dt.
+
+Two estimates are computed for every pair: the quotient ``q = (f(x) − f(y))/(x − y)``,
+whose rounding error is ``e_q ≈ 2·eps·(|f(x)| + |f(y)|)/|x − y|`` (it grows as the gap
+closes), and Simpson's rule on the integral, ``S = (f′(x) + 4 f′(m) + f′(y))/6`` with
+``m = (x + y)/2``, whose truncation error ``(x − y)⁴ f⁽⁵⁾/2880`` shrinks as the gap
+closes. ``S`` is used when it agrees with ``q`` to within ``q``'s own rounding error
+(then ``|S − f[x, y]| <= 2 e_q``, and near a tie ``S`` is far better), and ``q``
+otherwise (``S`` then provably has the larger error). The switch needs no scale for
+``λ`` or for ``f``: the worst case, where both errors are equal, is a relative error of
+order ``eps^(4/5)`` (3e-13 in float64), and pairs far from or very close to a tie get
+close to ``eps``. Exact ties use ``S = f′(x)``.
+
+The second divided difference is an average of ``f″/2`` over a triangle:
+
+    f[x, y, z] = ∫_{t ∈ simplex} f″(t₀x + t₁y + t₂z) dt   (area ½).
+
+The quotient form ``(f[x, y] − f[y, z])/(x − z)`` is taken across the widest of the
+three gaps (any of the three forms is exact in exact arithmetic); the clustered estimate
+is the edge-midpoint rule ``T = (f″(m_xy) + f″(m_yz) + f″(m_xz))/6``, exact when ``f″``
+is quadratic (error O(gap³ f⁽⁵⁾)). The same agreement test picks one: ``T`` when it lies
+within the quotient's propagated error of the quotient.
+
+Cost: first order is one eigendecomposition and a few matrix products (O(n³)); second
+order builds the ``(n, n, n)`` tensor of second divided differences, O(n³) memory.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.core import ShapedArray
+from jax.custom_derivatives import SymbolicZero
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
+from jaxtyping import Array, ArrayLike, Inexact
+
+from ._checks import as_inexact_matrix, nan_where, split_nonfinite
+from ._ties import default_tie_rtol, tie_tolerance
+
+
+def _mH(x):
+    return jnp.conj(jnp.swapaxes(x, -1, -2))
+
+
+def _eigh_raw(a):
+    # LAPACK-backed eigh with *no* derivative of ours: every rule below calls it on a
+    # primal value only, and the rules never differentiate the eigenvectors.
+    v, w = lax.linalg.eigh(a, lower=True, symmetrize_input=False, sort_eigenvalues=True)
+    return w, v
+
+
+def _spectrum(f, a):
+    """Eigen-decomposition for the rules, with ``f``'s optional domain preparation.
+
+    A scalar function may carry ``prepare_eigenvalues(w)`` (e.g. the semidefinite
+    functions map rounding-negative eigenvalues to 0 and clearly negative ones to NaN);
+    it is applied identically in the primal and in every rule.
+    """
+    w, v = _eigh_raw(a)
+    prepare = getattr(f, "prepare_eigenvalues", None)
+    return (prepare(w) if prepare else w), v
+
+
+def _eps(dtype) -> float:
+    return float(np.finfo(jnp.finfo(dtype).dtype).eps)
+
+
+# --------------------------------------------------------------------------------------
+# Scalar functions and their derivatives.
+#
+# `f(x, *params)` is elementwise in `x` (a real array of any shape) and may depend on
+# differentiable `params`. Derivatives in `x` are taken by forward mode on `f` itself.
+
+
+def _d1(f: Callable) -> Callable:
+    def df(x, *params):
+        return jax.jvp(lambda y: f(y, *params), (x,), (jnp.ones_like(x),))[1]
+
+    return df
+
+
+def _param_partials(f: Callable, params):
+    """``[(h, k, m)]``: ``h(x, *params) = ∂f/∂pₖ[m] (x)`` for every entry m of every
+    inexact parameter ``pₖ``.
+
+    ``V h(Λ) Vᴴ`` is the derivative of ``V f(Λ; p) Vᴴ`` along that entry, itself a
+    matrix function: multiplying it by the tangent keeps the parameter term linear in
+    the tangent with a differentiable coefficient (one matrix function per parameter
+    entry, so closures should hold a few scalars, not large arrays).
+    """
+    out = []
+    for k, p in enumerate(params):
+        p = jnp.asarray(p)
+        if not jnp.issubdtype(p.dtype, jnp.inexact):
+            continue
+        for m in range(p.size):
+
+            def h(x, *ps, k=k, m=m):
+                pk = jnp.asarray(ps[k])
+                onehot = jnp.zeros(pk.size, pk.dtype).at[m].set(1).reshape(pk.shape)
+
+                def f_of_pk(pk):
+                    return f(x, *ps[:k], pk, *ps[k + 1 :])
+
+                return jax.jvp(f_of_pk, (pk,), (onehot,))[1]
+
+            if hasattr(f, "prepare_eigenvalues"):
+                h.prepare_eigenvalues = f.prepare_eigenvalues
+            out.append((h, k, m))
+    return out
+
+
+def _is_zero(t) -> bool:
+    return isinstance(t, (ad.Zero, SymbolicZero))
+
+
+# --------------------------------------------------------------------------------------
+# Divided differences.
+
+
+def first_divided_differences(f: Callable, w, params=()):
+    """``Γ[..., i, j] = f[wᵢ, wⱼ]`` (``f′(wᵢ)`` on ties) and an error estimate for each entry.
+
+    See the module docstring for the quotient/Simpson switch.
+    """
+    eps = _eps(w.dtype)
+    df = _d1(f)
+    fw, dfw = f(w, *params), df(w, *params)
+    x, y = w[..., :, None], w[..., None, :]
+    fx, fy = fw[..., :, None], fw[..., None, :]
+    dfx, dfy = dfw[..., :, None], dfw[..., None, :]
+    h = x - y
+    dfm = df(x + (y - x) / 2, *params)
+    simpson = (dfx + 4 * dfm + dfy) / 6
+    tied = h == 0
+    h_safe = jnp.where(tied, jnp.ones_like(h), h)
+    quotient = (fx - fy) / h_safe
+    err_q = jnp.where(tied, jnp.inf, 2 * eps * (jnp.abs(fx) + jnp.abs(fy)) / jnp.abs(h_safe))
+    use_q = ~tied & (jnp.abs(simpson - quotient) > err_q)
+    gamma = jnp.where(use_q, quotient, simpson)
+    # Simpson's error is estimated from the midpoint rule's: |S − f′(m)| ~ gap² f‴ and
+    # Simpson's ~ gap⁴ f⁽⁵⁾ ≈ |S − f′(m)|² / |f′| for an f with a single length scale.
+    abs_s = jnp.abs(simpson)
+    tiny = jnp.finfo(abs_s.dtype).tiny
+    err_s = 4 * eps * abs_s + jnp.abs(simpson - dfm) ** 2 / jnp.maximum(abs_s, tiny)
+    err = jnp.where(use_q, err_q, err_s) + eps * jnp.abs(gamma)
+    return gamma, err
+
+
+def second_divided_differences(f: Callable, w, params=()):
+    """``Γ²[..., i, j, k] = f[wᵢ, wₖ, wⱼ]`` (``f″(wᵢ)/2`` at a triple tie)."""
+    eps = _eps(w.dtype)
+    g1, e1 = first_divided_differences(f, w, params)
+    d2f = _d1(_d1(f))
+    x, y = w[..., :, None], w[..., None, :]
+    f2m = d2f(x + (y - x) / 2, *params)  # f″ at pairwise midpoints, (..., n, n)
+
+    # Index the triple (i, j, k) with the pair quantities P[a, b].
+    def ik(p):
+        return p[..., :, None, :]
+
+    def kj(p):
+        return jnp.swapaxes(p, -1, -2)[..., None, :, :]
+
+    def ij(p):
+        return p[..., :, :, None]
+
+    wi, wj, wk = w[..., :, None, None], w[..., None, :, None], w[..., None, None, :]
+    # Three exact quotient forms, each dividing by one of the gaps:
+    #   (f[i,k] − f[k,j])/(λi − λj),  (f[k,i] − f[i,j])/(λk − λj),  (f[i,j] − f[j,k])/(λi − λk).
+    gaps = (wi - wj, wk - wj, wi - wk)
+    nums = (ik(g1) - kj(g1), ik(g1) - ij(g1), ij(g1) - kj(g1))
+    errs = (ik(e1) + kj(e1), ik(e1) + ij(e1), ij(e1) + kj(e1))
+    gaps = jnp.broadcast_arrays(*gaps)
+    widest = jnp.argmax(jnp.stack([jnp.abs(g) for g in gaps]), axis=0)
+
+    def pick(options):
+        return jnp.where(widest == 0, options[0], jnp.where(widest == 1, options[1], options[2]))
+
+    gap, num, err = pick(gaps), pick(nums), pick(errs)
+    tied = gap == 0
+    gap_safe = jnp.where(tied, jnp.ones_like(gap), gap)
+    quotient = num / gap_safe
+    err_q = err / jnp.abs(gap_safe) + eps * jnp.abs(quotient)
+    cluster = (ik(f2m) + kj(f2m) + ij(f2m)) / 6
+    use_q = ~tied & (jnp.abs(cluster - quotient) > err_q)
+    return jnp.where(use_q, quotient, cluster)
+
+
+# --------------------------------------------------------------------------------------
+# The rules.
+#
+# Daleckii–Krein (1965); Higham, "Functions of Matrices" (2008), Thm 3.11; Bhatia,
+# "Matrix Analysis" (1997), Thm V.3.3: for Hermitian A = V Λ Vᴴ and f C¹ on the spectrum,
+#   dF = L(A, dA) = V (Γ ∘ (Vᴴ dA V)) Vᴴ,   Γᵢⱼ = f[λᵢ, λⱼ],  Γᵢᵢ = f′(λᵢ).
+# Γ is a continuous function of the eigenvalues and the expression is invariant under
+# any unitary rotation inside a tied cluster (Γ is constant on the cluster block), so it
+# is exact at ties. Parameters of f: ∂F/∂p = V diag(∂f/∂p(λ)) Vᴴ, itself a matrix
+# function, which keeps that term differentiable to every order the rules support.
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _funm(f, a, params):
+    w, v = _spectrum(f, a)
+    return (v * f(w, *params)[..., None, :].astype(v.dtype)) @ _mH(v)
+
+
+@functools.partial(_funm.defjvp, symbolic_zeros=True)
+def _funm_jvp(f, primals, tangents):
+    a, params = primals
+    da, dparams = tangents
+    out = _funm(f, a, params)
+    dout = jnp.zeros_like(out)
+    if not _is_zero(da):
+        dout = dout + frechet(f, a, da, params)
+    for h, k, m in _param_partials(f, params):
+        if not _is_zero(dparams[k]):
+            dout = dout + _funm(h, a, params) * jnp.ravel(dparams[k])[m]
+    return out, dout
+
+
+# The Fréchet derivative and its derivative are primitives, not custom_jvp functions:
+# reverse mode transposes L(A, ·) in E, and a custom_jvp function would be inlined
+# there, so a second (forward-over-reverse) derivative would see LAPACK's eigenvector
+# derivative instead of this rule. As primitives, their transposes are again L (and
+# D²F), whose JVP rules below stay in charge at every order they support.
+
+frechet_p = Primitive("jaxgrad_funm_frechet")
+frechet2_p = Primitive("jaxgrad_funm_frechet2")
+
+
+def frechet(f: Callable, a, e, params=()):
+    """``L_f(A, E) = V (Γ ∘ (Vᴴ E V)) Vᴴ``: the Fréchet derivative of ``funm`` at ``a``."""
+    return frechet_p.bind(a, e, *params, f=f)
+
+
+def frechet2(f: Callable, a, e1, e2, params=()):
+    """``D²F(A)[E₁, E₂]``, the second Fréchet derivative of ``funm`` at Hermitian ``a``."""
+    return frechet2_p.bind(a, e1, e2, *params, f=f)
+
+
+def _first(f, w, params):
+    custom = getattr(f, "first_divided_differences", None)
+    return custom(w, *params) if custom else first_divided_differences(f, w, params)[0]
+
+
+def _second(f, w, params):
+    custom = getattr(f, "second_divided_differences", None)
+    return custom(w, *params) if custom else second_divided_differences(f, w, params)
+
+
+def _frechet_impl(a, e, *params, f):
+    w, v = _spectrum(f, a)
+    gamma = _first(f, w, params)
+    return v @ (gamma.astype(v.dtype) * (_mH(v) @ e @ v)) @ _mH(v)
+
+
+# Second Fréchet derivative (Higham 2008, §3.5; Bhatia 1997, Thm V.3.5, the second-order
+# Daleckii–Krein formula): with Cₘ = Vᴴ Eₘ V,
+#   D²F(A)[E₁, E₂] = V ( Σₖ f[λᵢ, λₖ, λⱼ] (C₁ᵢₖ C₂ₖⱼ + C₂ᵢₖ C₁ₖⱼ) ) Vᴴ,
+# the derivative of L(A, E₁) along A ↦ A + t E₂. f[λᵢ, λₖ, λⱼ] is continuous through
+# ties (f″/2 at a triple tie), so Hessians of F are exact at ties. L is linear in E, so
+# its derivative in E is L itself; parameters enter as for F (∂L_f/∂p = L_{∂f/∂p}).
+def _frechet_jvp(primals, tangents, *, f):
+    a, e, *params = primals
+    da, de, *dparams = tangents
+    out = frechet(f, a, e, params)
+    dout = jnp.zeros_like(out)
+    if not _is_zero(de):
+        dout = dout + frechet(f, a, de, params)
+    if not _is_zero(da):
+        dout = dout + frechet2(f, a, e, da, params)
+    for h, k, m in _param_partials(f, params):
+        if not _is_zero(dparams[k]):
+            dout = dout + frechet(h, a, e, params) * jnp.ravel(dparams[k])[m]
+    return out, dout
+
+
+# Transposes use the bilinear pairing Σ X∘Y of JAX's linear transposition. With Γ real,
+# Σ L(E)∘Y = Σ E∘conj(L(conj Y)); for D²F, Γ² is symmetric in all three indices and
+#   Σ D²F[E₁, E₂]∘Y = Σ E₁∘conj(D²F[conj Y, E₂ᴴ]).
+def _frechet_transpose(ct, a, e, *params, f):
+    assert not ad.is_undefined_primal(a)
+    ct = ad.instantiate_zeros(ct)
+    return [None, jnp.conj(frechet(f, a, jnp.conj(ct), params)), *([None] * len(params))]
+
+
+def _frechet2_impl(a, e1, e2, *params, f):
+    w, v = _spectrum(f, a)
+    gamma2 = _second(f, w, params).astype(v.dtype)
+    c1, c2 = _mH(v) @ e1 @ v, _mH(v) @ e2 @ v
+    inner = jnp.einsum("...ijk,...ik,...kj->...ij", gamma2, c1, c2)
+    inner = inner + jnp.einsum("...ijk,...ik,...kj->...ij", gamma2, c2, c1)
+    return v @ inner @ _mH(v)
+
+
+# Third order is not derived from divided differences: the JVP of the second-order term
+# differentiates its own formula (LAPACK eigh's eigenvector derivative, exact only for
+# simple eigenvalues). Where two eigenvalues are tied (gap <= sqrt(eps)·max|λ|) that
+# derivative has no correct digits, so it is replaced by NaN rather than returned wrong.
+def _frechet2_jvp(primals, tangents, *, f):
+    tangents = [ad.instantiate_zeros(t) for t in tangents]
+    out, dout = jax.jvp(functools.partial(_frechet2_impl, f=f), tuple(primals), tuple(tangents))
+    w, _ = _eigh_raw(primals[0])
+    diff = jnp.abs(w[..., :, None] - w[..., None, :])
+    off = ~jnp.eye(w.shape[-1], dtype=bool)
+    tied = jnp.any(off & (diff <= tie_tolerance(w, default_tie_rtol(w.dtype))), axis=(-2, -1))
+    return out, jnp.where(tied[..., None, None], jnp.nan, dout)
+
+
+def _frechet2_transpose(ct, a, e1, e2, *params, f):
+    assert not ad.is_undefined_primal(a)
+    ct = ad.instantiate_zeros(ct)
+    none = [None] * len(params)
+    if ad.is_undefined_primal(e1) and ad.is_undefined_primal(e2):
+        raise NotImplementedError("frechet2 is bilinear; transpose in one argument only.")
+    if ad.is_undefined_primal(e1):
+        return [None, jnp.conj(frechet2(f, a, jnp.conj(ct), _mH(e2), params)), None, *none]
+    return [None, None, jnp.conj(frechet2(f, a, _mH(e1), jnp.conj(ct), params)), *none]
+
+
+def _abstract_eval(a, *args, f):
+    del f
+    dtype = jnp.result_type(a.dtype, *(x.dtype for x in args[:2] if hasattr(x, "dtype")))
+    return ShapedArray(a.shape, dtype)
+
+
+def _make_batcher(prim, n_mat: int):
+    def batcher(args, dims, *, f):
+        size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
+        moved = [
+            jnp.broadcast_to(x, (size, *x.shape)) if d is None else jnp.moveaxis(x, d, 0)
+            for x, d in zip(args, dims)
+        ]
+        if all(d is None for d in dims[n_mat:]):
+            # Matrices carry leading batch dimensions natively; parameters are shared.
+            mats = moved[:n_mat]
+            return prim.bind(*mats, *args[n_mat:], f=f), 0
+        return lax.map(lambda xs: prim.bind(*xs, f=f), tuple(moved)), 0
+
+    return batcher
+
+
+for _prim, _impl, _jvp, _transpose, _n_mat in (
+    (frechet_p, _frechet_impl, _frechet_jvp, _frechet_transpose, 2),
+    (frechet2_p, _frechet2_impl, _frechet2_jvp, _frechet2_transpose, 3),
+):
+    _prim.def_impl(_impl)
+    _prim.def_abstract_eval(_abstract_eval)
+    ad.primitive_jvps[_prim] = _jvp
+    ad.primitive_transposes[_prim] = _transpose
+    batching.primitive_batchers[_prim] = _make_batcher(_prim, _n_mat)
+    mlir.register_lowering(_prim, mlir.lower_fun(_impl, multiple_results=False))
+
+
+# --------------------------------------------------------------------------------------
+# Public wrapper.
+
+
+def hermitian_input(a, fn: str, hermitian_rtol: float | None):
+    """Checked, symmetrized, finite input for the matrix-function wrappers.
+
+    Returns ``(a, bad)``: ``(a + aᴴ)/2`` with non-finite matrices zeroed, and the mask
+    of those matrices. Under jit a non-Hermitian input (``‖a − aᴴ‖_F > hermitian_rtol ·
+    ‖a‖_F``) raises through ``equinox.error_if``; ``hermitian_rtol=inf`` skips the check.
+    """
+    a = as_inexact_matrix(a, fn)
+    rtol = default_tie_rtol(a.dtype) if hermitian_rtol is None else float(hermitian_rtol)
+    if np.isnan(rtol) or rtol < 0:
+        raise ValueError(f"{fn}: hermitian_rtol must be >= 0 or None; got {hermitian_rtol!r}.")
+    if np.isfinite(rtol):
+        skew = jnp.linalg.norm(a - _mH(a), axis=(-2, -1))
+        size = jnp.linalg.norm(a, axis=(-2, -1))
+        a = eqx.error_if(
+            a,
+            jnp.any(skew > rtol * size),
+            f"{fn}: argument `a` is not Hermitian (‖a − aᴴ‖ > {rtol:.1e}·‖a‖). "
+            "Matrix functions here are defined through the Hermitian eigendecomposition.",
+        )
+    a, bad = split_nonfinite((a + _mH(a)) / 2)
+    return a, bad
+
+
+def elementwise(f: Callable, dtype, fn: str):
+    """Closure-convert a scalar function ``f`` and apply it elementwise.
+
+    Returns ``(g, consts)`` with ``g(x, *consts)`` equal to ``f`` mapped over the
+    entries of the real array ``x``; traced values that ``f`` closes over become the
+    explicit, differentiable ``consts``.
+    """
+    real = jnp.finfo(dtype).dtype
+    f_conv, consts = jax.closure_convert(f, jnp.zeros((), real))
+    out = jax.eval_shape(f_conv, jnp.zeros((), real), *consts)
+    if getattr(out, "shape", None) != ():
+        raise ValueError(
+            f"{fn}: `f` must map a scalar to a scalar (it is applied elementwise to the "
+            f"eigenvalues); on a scalar it returned {out}."
+        )
+    if jnp.issubdtype(out.dtype, jnp.complexfloating):
+        raise TypeError(f"{fn}: `f` must be real-valued on real numbers; it returned {out.dtype}.")
+
+    def g(x, *c):
+        y = jax.vmap(lambda t: f_conv(t, *c))(jnp.ravel(x))
+        return y.reshape(x.shape).astype(real)
+
+    return g, tuple(consts)
+
+
+def funm(
+    a: ArrayLike,
+    f: Callable[[Array], Array],
+    *,
+    hermitian_rtol: float | None = None,
+) -> Inexact[Array, "*batch n n"]:
+    """Matrix function ``f(A) = V f(Λ) Vᴴ`` of a Hermitian matrix, with exact derivatives at ties.
+
+    The derivative is the Daleckii–Krein formula ``dF = V (Γ ∘ (Vᴴ dA V)) Vᴴ`` with the
+    divided differences ``Γᵢⱼ = f[λᵢ, λⱼ]`` of `f`, never the eigenvector derivative, so
+    it is exact where eigenvalues are repeated, nearly repeated, or split only by
+    rounding. Second derivatives (`jax.hessian`, `jacfwd(jacrev)`, ...) use second
+    divided differences and are exact there too. Third derivatives are exact for
+    simple spectra and NaN where two eigenvalues are tied (gap <= sqrt(eps)·max|λ|).
+
+    Arguments:
+        a: Hermitian (or real symmetric) matrices, shape `(*batch, n, n)`. The function
+            is applied to `(a + aᴴ)/2`, and derivatives are taken through that
+            symmetrization. Integers are promoted like `jax.numpy` does.
+        f: a real scalar function of a real scalar, smooth (three times differentiable
+            for Hessians) on the spectrum; it is applied elementwise to the eigenvalues.
+            It may close over traced values (a parameter being optimized): those are
+            hoisted with `jax.closure_convert` and get exact derivatives too (one extra
+            matrix function per closed-over scalar in the derivative).
+        hermitian_rtol: `a` counts as Hermitian when `‖a − aᴴ‖_F <= hermitian_rtol ·
+            ‖a‖_F`; default `sqrt(eps)` of the dtype. Pass `jnp.inf` to skip the check.
+
+    Returns:
+        `f(a)`, shape `(*batch, n, n)`, same dtype as `a`. Where `f` is NaN at an
+        eigenvalue (outside its domain) the whole matrix is NaN; matrices with NaN or
+        inf entries give NaN.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
+            scalar-to-scalar.
+        TypeError: `f` returns complex values.
+        EquinoxRuntimeError: `a` is not Hermitian to within `hermitian_rtol` (at run
+            time under `jax.jit`).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import funm
+        >>> loss = lambda a: jnp.sum(funm(a, lambda x: x**2))  # Σᵢⱼ (A²)ᵢⱼ
+        >>> jax.grad(loss)(jnp.eye(2))  # 2·ones, though A = I has a repeated eigenvalue
+        Array([[2., 2.],
+               [2., 2.]], dtype=float32)
+    """
+    fn = "jaxgrad.linalg.funm"
+    a, bad = hermitian_input(a, fn, hermitian_rtol)
+    g, consts = elementwise(f, a.dtype, fn)
+    return nan_where(bad, _funm(g, a, consts), 2)

@@ -1,0 +1,385 @@
+"""Named matrix functions of Hermitian matrices, built on the divided-difference rules of
+``_funm``: ``expm``, ``logm``, ``sqrtm``, ``powm``, ``inv_sqrtm``, ``trace_function`` and
+``projector``.
+
+Domains. ``logm`` and ``inv_sqrtm`` need positive definite input, ``sqrtm`` and ``powm``
+positive semidefinite input. Eigenvalues in ``[-τ, 0)`` with ``τ = 10·n·eps·max|λ|``
+are taken as rounding errors of 0 (for the semidefinite functions); an eigenvalue
+outside the domain makes the whole output NaN. Derivatives at singular semidefinite
+input are not finite (``√`` has an infinite slope at 0) and come out inf or NaN.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, ArrayLike, Float, Inexact
+
+from ._checks import nan_where
+from ._funm import (
+    _d1,
+    _funm,
+    _is_zero,
+    _param_partials,
+    _spectrum,
+    elementwise,
+    hermitian_input,
+)
+from ._ties import default_tie_rtol, tie_tolerance
+
+
+def _eps(dtype) -> float:
+    return float(np.finfo(jnp.finfo(dtype).dtype).eps)
+
+
+def _semidefinite(w):
+    """Eigenvalues in ``[-τ, 0)`` become 0 (derivative passed through), below ``-τ`` NaN."""
+    tau = 10 * w.shape[-1] * _eps(w.dtype) * jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+    tau = lax.stop_gradient(tau)
+    clipped = w + lax.stop_gradient(jnp.maximum(w, 0) - w)
+    return jnp.where(w < -tau, jnp.nan, clipped)
+
+
+def _exp(x):
+    return jnp.exp(x)
+
+
+def _log(x):
+    pos = x > 0
+    return jnp.where(pos, jnp.log(jnp.where(pos, x, 1)), jnp.nan)
+
+
+def _inv_sqrt(x):
+    pos = x > 0
+    return jnp.where(pos, lax.rsqrt(jnp.where(pos, x, 1)), jnp.nan)
+
+
+def _sqrt(x):
+    return jnp.sqrt(x)
+
+
+def _pow(x, p):
+    return jnp.power(x, p)
+
+
+_sqrt.prepare_eigenvalues = _semidefinite
+_pow.prepare_eigenvalues = _semidefinite
+
+
+def _apply(a, f, params, fn, hermitian_rtol):
+    a, bad = hermitian_input(a, fn, hermitian_rtol)
+    return nan_where(bad, _funm(f, a, params), 2)
+
+
+def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
+    """Matrix exponential of a Hermitian matrix, with exact derivatives at repeated eigenvalues.
+
+    `V exp(Λ) Vᴴ`; the derivative is the Daleckii–Krein formula with divided differences
+    of `exp` (see [`jaxgrad.linalg.funm`][]), exact to second order at ties.
+
+    Arguments:
+        a: Hermitian matrices, shape `(*batch, n, n)`; `(a + aᴴ)/2` is used.
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        `exp(a)`, shape `(*batch, n, n)`.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import expm
+        >>> j = jnp.ones((3, 3))
+        >>> tr = lambda x: jnp.trace(expm(jnp.eye(3) + x * j))
+        >>> float(jax.grad(jax.grad(tr))(0.0) / jnp.e)  # d²/dx² tr exp(I + xJ) = 9e
+        9.0
+    """
+    return _apply(a, _exp, (), "jaxgrad.linalg.expm", hermitian_rtol)
+
+
+def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
+    """Principal logarithm of a Hermitian positive definite matrix, tie-exact derivatives.
+
+    Arguments:
+        a: Hermitian positive definite matrices, shape `(*batch, n, n)`.
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        `log(a)`, shape `(*batch, n, n)`; NaN for a matrix with an eigenvalue <= 0.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.linalg import logm
+        >>> logm(jnp.diag(jnp.array([1.0, jnp.e])))
+        Array([[0., 0.],
+               [0., 1.]], dtype=float32)
+    """
+    return _apply(a, _log, (), "jaxgrad.linalg.logm", hermitian_rtol)
+
+
+def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
+    """Principal square root of a Hermitian positive semidefinite matrix, tie-exact derivatives.
+
+    Arguments:
+        a: Hermitian positive semidefinite matrices, shape `(*batch, n, n)`.
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        The positive semidefinite square root, shape `(*batch, n, n)`; NaN for a matrix
+        with an eigenvalue below `-10·n·eps·max|λ|`. Derivatives are finite only for
+        positive definite `a`.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.linalg import sqrtm
+        >>> r = sqrtm(jnp.array([[5.0, 4.0], [4.0, 5.0]]))
+        >>> bool(jnp.allclose(r, jnp.array([[2.0, 1.0], [1.0, 2.0]])))
+        True
+    """
+    return _apply(a, _sqrt, (), "jaxgrad.linalg.sqrtm", hermitian_rtol)
+
+
+def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
+    """Inverse square root `A^(-1/2)` of a Hermitian positive definite matrix.
+
+    Arguments:
+        a: Hermitian positive definite matrices, shape `(*batch, n, n)`.
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        `a^(-1/2)`, shape `(*batch, n, n)`; NaN for a matrix with an eigenvalue <= 0.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.linalg import inv_sqrtm
+        >>> inv_sqrtm(jnp.diag(jnp.array([4.0, 16.0])))
+        Array([[0.5 , 0.  ],
+               [0.  , 0.25]], dtype=float32)
+    """
+    return _apply(a, _inv_sqrt, (), "jaxgrad.linalg.inv_sqrtm", hermitian_rtol)
+
+
+def powm(
+    a: ArrayLike, p: ArrayLike, *, hermitian_rtol: float | None = None
+) -> Inexact[Array, "*batch n n"]:
+    """Real power `A^p = V Λ^p Vᴴ` of a Hermitian positive semidefinite matrix.
+
+    Differentiable in `a` (exact at ties, to second order) and in the exponent `p`:
+    `∂A^p/∂p = V (Λ^p log Λ) Vᴴ`, mixed derivatives included.
+
+    Arguments:
+        a: Hermitian positive semidefinite matrices, shape `(*batch, n, n)`. For integer
+            powers of indefinite matrices use matrix products instead.
+        p: the exponent, a real scalar (may be traced).
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        `a^p`, shape `(*batch, n, n)`; NaN for a matrix with an eigenvalue below
+        `-10·n·eps·max|λ|`, inf/NaN for singular `a` with `p < 0`.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square, or `p` is not a
+            scalar.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import powm
+        >>> a = jnp.diag(jnp.array([1.0, 4.0]))
+        >>> powm(a, 0.5)
+        Array([[1., 0.],
+               [0., 2.]], dtype=float32)
+        >>> float(jax.grad(lambda p: jnp.trace(powm(a, p)))(1.0))  # 4·log 4
+        5.545177459716797
+    """
+    fn = "jaxgrad.linalg.powm"
+    a, bad = hermitian_input(a, fn, hermitian_rtol)
+    if jnp.ndim(p) != 0:
+        raise ValueError(f"{fn}: argument `p` must be a scalar; got shape {jnp.shape(p)}.")
+    p = jnp.asarray(p, dtype=jnp.finfo(a.dtype).dtype)
+    return nan_where(bad, _funm(_pow, a, (p,)), 2)
+
+
+# --------------------------------------------------------------------------------------
+# Trace functions: tr f(A) = Σᵢ f(λᵢ). Its gradient is f′(A) (Daleckii–Krein with Γ's
+# diagonal only: d tr f(A) = tr(f′(A) dA)), so the first-order rule costs one matrix
+# function and no divided differences; second order goes through funm's rule for f′,
+# exact at ties.
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _trace_function(f, a, params):
+    w, _ = _spectrum(f, a)
+    return jnp.sum(f(w, *params), axis=-1)
+
+
+@functools.partial(_trace_function.defjvp, symbolic_zeros=True)
+def _trace_function_jvp(f, primals, tangents):
+    a, params = primals
+    da, dparams = tangents
+    out = _trace_function(f, a, params)
+    dout = jnp.zeros_like(out)
+    if not _is_zero(da):
+        df = _d1(f)
+        if hasattr(f, "prepare_eigenvalues"):
+            df.prepare_eigenvalues = f.prepare_eigenvalues
+        grad = _funm(df, a, params)
+        dout = dout + jnp.real(jnp.sum(jnp.swapaxes(grad, -1, -2) * da, axis=(-2, -1)))
+    for h, k, m in _param_partials(f, params):
+        if not _is_zero(dparams[k]):
+            dout = dout + _trace_function(h, a, params) * jnp.ravel(dparams[k])[m]
+    return out, dout
+
+
+def trace_function(
+    a: ArrayLike,
+    f: Callable[[Array], Array],
+    *,
+    hermitian_rtol: float | None = None,
+) -> Float[Array, " *batch"]:
+    """`tr f(A) = Σᵢ f(λᵢ)` for Hermitian `A`, with gradient `f′(A)`, exact at ties.
+
+    Cheaper than `jnp.trace(funm(a, f))`: the first derivative is the single matrix
+    function `f′(A)`; second derivatives are exact at ties as for `funm`.
+
+    Arguments:
+        a: Hermitian matrices, shape `(*batch, n, n)`; `(a + aᴴ)/2` is used.
+        f: a real scalar function, applied elementwise to the eigenvalues; it may close
+            over traced values (see [`jaxgrad.linalg.funm`][]).
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        `tr f(a)`, shape `(*batch,)`, real.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
+            scalar-to-scalar.
+        TypeError: `f` returns complex values.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import trace_function
+        >>> jax.grad(trace_function)(jnp.eye(2), jnp.exp)  # = exp(I)
+        Array([[2.7182817, 0.       ],
+               [0.       , 2.7182817]], dtype=float32)
+    """
+    fn = "jaxgrad.linalg.trace_function"
+    a, bad = hermitian_input(a, fn, hermitian_rtol)
+    g, consts = elementwise(f, a.dtype, fn)
+    return nan_where(bad, _trace_function(g, a, consts), 0)
+
+
+# --------------------------------------------------------------------------------------
+# Spectral projector onto the k lowest eigenvectors, P = V₁ V₁ᴴ: the matrix function of
+# the step s = 1 on {λ₁..λₖ}, 0 on {λₖ₊₁..λₙ}. Its divided differences (Daleckii–Krein as
+# above, Kato's perturbation theory of spectral projectors) are
+#   Γᵢⱼ = (sᵢ − sⱼ)/(λᵢ − λⱼ)   (nonzero only across the gap),
+#   Γ²[i,j,k] = s[λᵢ, λₖ, λⱼ], formed by dividing only by cross-gap differences:
+#     sᵢ ≠ sⱼ: (Γᵢₖ − Γₖⱼ)/(λᵢ − λⱼ);  sᵢ = sⱼ ≠ sₖ: −Γⱼₖ/(λᵢ − λₖ);  else 0.
+# Every denominator is at least λₖ₊₁ − λₖ; when that gap closes (<= sqrt(eps)·max|λ|)
+# P is not differentiable and every derivative is NaN.
+
+
+class _LowestK:
+    """The step function of the projector, in divided-difference form (hashable, static)."""
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def __eq__(self, other):
+        return isinstance(other, _LowestK) and other.k == self.k
+
+    def __hash__(self):
+        return hash((_LowestK, self.k))
+
+    def _steps(self, w):
+        return (jnp.arange(w.shape[-1]) < self.k).astype(w.dtype)
+
+    def __call__(self, w):
+        return jnp.broadcast_to(self._steps(w), w.shape)
+
+    def _undefined(self, w):
+        n = w.shape[-1]
+        if self.k in (0, n):
+            return jnp.zeros(w.shape[:-1], dtype=bool)
+        gap = w[..., self.k] - w[..., self.k - 1]
+        return gap <= tie_tolerance(w, default_tie_rtol(w.dtype))[..., 0, 0]
+
+    def first_divided_differences(self, w):
+        s = self._steps(w)
+        cross = s[:, None] != s[None, :]
+        diff = w[..., :, None] - w[..., None, :]
+        safe = jnp.where(cross, diff, jnp.ones_like(diff))
+        gamma = jnp.where(cross, (s[:, None] - s[None, :]) / safe, 0)
+        return nan_where(self._undefined(w), gamma, 2)
+
+    def second_divided_differences(self, w):
+        s = self._steps(w)
+        g1 = self.first_divided_differences(w)
+        si, sj, sk = s[:, None, None], s[None, :, None], s[None, None, :]
+        wi, wj, wk = w[..., :, None, None], w[..., None, :, None], w[..., None, None, :]
+        g_ik, g_kj = g1[..., :, None, :], jnp.swapaxes(g1, -1, -2)[..., None, :, :]
+        d_ij = jnp.where(si != sj, wi - wj, 1)
+        d_ik = jnp.where(si != sk, wi - wk, 1)
+        across_ij = (g_ik - g_kj) / d_ij
+        across_ik = -g_kj / d_ik  # Γⱼₖ = Γₖⱼ
+        return jnp.where(si != sj, across_ij, jnp.where(si != sk, across_ik, 0))
+
+
+def projector(
+    a: ArrayLike, k: int, *, hermitian_rtol: float | None = None
+) -> Inexact[Array, "*batch n n"]:
+    """Orthogonal projector onto the eigenvectors of the `k` smallest eigenvalues.
+
+    `P = V₁ V₁ᴴ` does not depend on the basis chosen inside tied clusters below or above
+    the split, so its derivatives (first and second order) are exact there; they are
+    NaN when the split itself is tied (`λₖ₊₁ − λₖ <= sqrt(eps)·max|λ|`, 1-based), where
+    `P` is not differentiable (its value then depends on the computed eigenvectors).
+
+    Arguments:
+        a: Hermitian matrices, shape `(*batch, n, n)`; `(a + aᴴ)/2` is used.
+        k: number of eigenvalues, `0 <= k <= n` (static).
+        hermitian_rtol: see [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        The projector, shape `(*batch, n, n)`.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or is not square, or `k` is not an
+            integer in `[0, n]`.
+        EquinoxRuntimeError: `a` is not Hermitian.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import projector
+        >>> a = jnp.diag(jnp.array([1.0, 1.0, 3.0]))  # tie inside the subspace: fine
+        >>> g = jax.grad(lambda a: projector(a, 2)[0, 2])(a)
+        >>> g[0, 2], g[2, 0]  # ∂P₀₂/∂a₀₂ = 1/(λ₁ − λ₃) (halved: a is symmetrized)
+        (Array(-0.25, dtype=float32), Array(-0.25, dtype=float32))
+    """
+    fn = "jaxgrad.linalg.projector"
+    a, bad = hermitian_input(a, fn, hermitian_rtol)
+    n = a.shape[-1]
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+        raise ValueError(f"{fn}: argument `k` must be an integer in [0, {n}]; got {k!r}.")
+    return nan_where(bad, _funm(_LowestK(int(k)), a, ()), 2)

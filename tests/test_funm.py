@@ -1,0 +1,565 @@
+"""Matrix functions of Hermitian matrices: derivatives at exact, near and rounding-split ties.
+
+References are independent of jaxgrad and of JAX's own derivatives: mpmath's matrix
+functions (expm, logm, sqrtm, powm, sinm) at 40 digits differentiated by central
+differences (tests/reference.py), mpmath divided differences, and closed forms.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+
+from jaxgrad.linalg._funm import (
+    first_divided_differences,
+    funm,
+    second_divided_differences,
+)
+from jaxgrad.linalg._matfuncs import (
+    expm,
+    inv_sqrtm,
+    logm,
+    powm,
+    projector,
+    sqrtm,
+    trace_function,
+)
+from jaxgrad.linalg._polar import polar
+from reference import directional_derivative, planted, rotation, to_mp
+
+# ----------------------------------------------------------------------------------
+# Functions under test and their independent mpmath references.
+
+P = 0.7
+
+
+def _mp_projector(k):
+    def proj(m):
+        # Spectral projector by the resolvent-free route: mpmath eigenvectors at 40 digits.
+        w, v = mp.eigsy(m) if all(mp.im(x) == 0 for x in m) else mp.eighe(m)
+        order = sorted(range(len(w)), key=lambda i: w[i])[:k]
+        out = mp.matrix(m.rows, m.cols)
+        for c in order:
+            for i in range(m.rows):
+                for j in range(m.cols):
+                    out[i, j] += v[i, c] * mp.conj(v[j, c])
+        return out
+
+    return proj
+
+
+FUNCS = {
+    "expm": (expm, mp.expm),
+    "logm": (logm, mp.logm),
+    "sqrtm": (sqrtm, mp.sqrtm),
+    "powm": (lambda a: powm(a, P), lambda m: mp.powm(m, mp.mpf(P))),
+    "inv_sqrtm": (inv_sqrtm, lambda m: mp.inverse(mp.sqrtm(m))),
+    "funm_sin": (lambda a: funm(a, jnp.sin), mp.sinm),
+    "projector2": (lambda a: projector(a, 2), _mp_projector(2)),
+}
+
+# One jitted function per transformation, shared by every test (compile once per
+# function name, shape and dtype).
+_apply = jax.jit(lambda name, a: FUNCS[name][0](a), static_argnums=0)
+_jvp = jax.jit(lambda name, a, e: jax.jvp(FUNCS[name][0], (a,), (e,))[1], static_argnums=0)
+
+
+@jax.jit
+def _pairing(c, x):
+    return jnp.real(jnp.sum(jnp.conj(c) * x))
+
+
+_grad = jax.jit(
+    lambda name, a, c: jax.grad(lambda a: _pairing(c, FUNCS[name][0](a)))(a), static_argnums=0
+)
+
+
+def _second_fwd_rev(name, a, c, e1, e2):
+    """d/ds ⟨∇_A ⟨C, F(A + s E₁)⟩, E₂⟩: forward over reverse."""
+
+    def g(s):
+        grad = jax.grad(lambda a: _pairing(c, FUNCS[name][0](a)))(a + s * e1)
+        return jnp.sum(grad * e2)
+
+    return jax.jvp(g, (0.0,), (1.0,))[1]
+
+
+def _second_rev_rev(name, a, c, e1, e2):
+    def h(s, t):
+        return _pairing(c, FUNCS[name][0](a + s * e1 + t * e2))
+
+    return jax.grad(jax.grad(h, argnums=1), argnums=0)(0.0, 0.0)
+
+
+_second = {
+    "fwd_rev": jax.jit(_second_fwd_rev, static_argnums=0),
+    "rev_rev": jax.jit(_second_rev_rev, static_argnums=0),
+}
+
+
+def _mp_mixed_second(loss, a, e1, e2, h=mp.mpf("1e-12"), dps=50):
+    """∂²/∂s∂t loss(a + s e₁ + t e₂) at 0 by central differences in ``dps`` digits."""
+    with mp.workdps(dps):
+        a, e1, e2 = to_mp(a), to_mp(e1), to_mp(e2)
+
+        def val(s, t):
+            return loss(a + s * e1 + t * e2)
+
+        return (val(h, h) - val(h, -h) - val(-h, h) + val(-h, -h)) / (4 * h * h)
+
+
+def _sym(seed, n, complex_=False):
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=(n, n))
+    if complex_:
+        e = e + 1j * rng.normal(size=(n, n))
+    return (e + e.conj().T) / 2
+
+
+def _assert_close(actual, expected, rtol, atol_scale=None):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    scale = np.max(np.abs(expected)) if atol_scale is None else atol_scale
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * max(scale, 1e-300))
+
+
+# Matrices with eigenvalues in (0, 3]: exact ties, near ties (gap 1e-6, 1e-10), a tie split
+# only by rounding, and a generic SPD matrix.
+R3 = rotation(3, 7)
+MATRICES = {
+    "identity": np.eye(3),
+    "diag112": np.diag([1.0, 1.0, 2.0]),
+    "near1e-6": (R3 * [1.0, 1.0 + 1e-6, 2.0]) @ R3.T,
+    "near1e-10": (R3 * [1.0, 1.0 + 1e-10, 2.0]) @ R3.T,
+    "planted112": planted([1.0, 1.0, 2.0], 3),
+    "spd4": planted([0.4, 1.1, 1.9, 2.7], 5),
+}
+
+
+# ----------------------------------------------------------------------------------
+# Closed forms.
+
+
+def test_square_sum_gradient_at_identity_is_two_ones():
+    # Σᵢⱼ (A²)ᵢⱼ = 1ᵀA²1 has gradient A11ᵀ + 11ᵀA = 2·ones at A = I; a rule that masks the
+    # tied coupling (Γᵢⱼ = 0 at ties) would give only the diagonal, 2·I.
+    loss = lambda a: jnp.sum(funm(a, lambda x: x**2))  # noqa: E731
+    for a in (np.eye(3), planted([1.0, 1.0, 1.0], 0)):
+        g = jax.jit(jax.grad(loss))(a)
+        _assert_close(g, a @ np.ones((3, 3)) + np.ones((3, 3)) @ a, 1e-13)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(np.eye(3)), 2 * np.ones((3, 3)), rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["fwd_fwd", "fwd_rev", "rev_rev"])
+def test_trace_exp_second_derivative_is_9e(mode):
+    # d²/dx² tr exp(I + xJ) = tr(e·J²) = 9e for J = ones(3, 3); Hessians of funm, expm and
+    # trace_function are exact at the triple tie.
+    j = jnp.ones((3, 3))
+    for tr in (
+        lambda x: jnp.trace(expm(jnp.eye(3) + x * j)),
+        lambda x: jnp.trace(funm(jnp.eye(3) + x * j, jnp.exp)),
+        lambda x: trace_function(jnp.eye(3) + x * j, jnp.exp),
+    ):
+        d2 = jax.jit(
+            {
+                "fwd_fwd": jax.jacfwd(jax.jacfwd(tr)),
+                "fwd_rev": jax.hessian(tr),
+                "rev_rev": jax.grad(jax.grad(tr)),
+            }[mode]
+        )(0.0)
+        np.testing.assert_allclose(d2, 9 * np.e, rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["identity", "diag112", "near1e-10", "planted112"])
+def test_trace_function_gradient_is_f_prime(name):
+    # ∇ tr exp(A) = exp(A); ∇ tr A^3 = 3A² (the gradient of a symmetrized input).
+    a = MATRICES[name]
+    g = jax.jit(jax.grad(lambda a: trace_function(a, jnp.exp)))(a)
+    with mp.workdps(40):
+        ref = np.array(mp.expm(to_mp(a)).tolist(), dtype=float)
+    _assert_close(g, ref, 1e-14)
+    g3 = jax.jit(jax.grad(lambda a: trace_function(a, lambda x: x**3)))(a)
+    _assert_close(g3, 3 * a @ a, 1e-14)
+
+
+def test_trace_function_hessian_vs_mpmath():
+    a, e1, e2 = MATRICES["planted112"], _sym(1, 3), _sym(2, 3)
+    loss = lambda m: mp.fsum(mp.expm(m)[i, i] for i in range(3))  # noqa: E731
+    ref = _mp_mixed_second(loss, a, e1, e2)
+
+    def h(s, t):
+        return trace_function(a + s * e1 + t * e2, jnp.exp)
+
+    got = jax.jit(jax.grad(jax.grad(h, argnums=1), argnums=0))(0.0, 0.0)
+    np.testing.assert_allclose(got, float(ref), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------------
+# Divided differences against mpmath.
+
+
+def _mp_divided_difference(f, derivs, xs):
+    """f[x₀, …, x_k] by recursion on sorted points, confluent limits from ``derivs``."""
+    xs = sorted(mp.mpf(float(x)) for x in xs)
+    if len(xs) == 1:
+        return f(xs[0])
+    if xs[0] == xs[-1]:
+        return derivs[len(xs) - 1](xs[0]) / mp.factorial(len(xs) - 1)
+    return (
+        _mp_divided_difference(f, derivs, xs[1:]) - _mp_divided_difference(f, derivs, xs[:-1])
+    ) / (xs[-1] - xs[0])
+
+
+DD_CASES = {
+    "exp": (jnp.exp, mp.exp, [mp.exp, mp.exp, mp.exp]),
+    "log": (jnp.log, mp.log, [mp.log, lambda x: 1 / x, lambda x: -1 / x**2]),
+    "sqrt": (
+        jnp.sqrt,
+        mp.sqrt,
+        [mp.sqrt, lambda x: 1 / (2 * mp.sqrt(x)), lambda x: -1 / (4 * x**1.5)],
+    ),
+}
+
+
+@pytest.mark.parametrize("fname", list(DD_CASES))
+def test_divided_differences_near_ties(fname):
+    # Exact tie, gaps 1e-10, 1e-6, 3e-5, 1e-3 (both sides of the quotient/Simpson switch).
+    w = np.array([1.0, 1.0, 1 + 1e-10, 1 + 1e-6, 1 + 3e-5, 1 + 1e-3, 1.5, 2.5])
+    jf, f, derivs = DD_CASES[fname]
+    g1, _ = first_divided_differences(jf, jnp.asarray(w))
+    g2 = second_divided_differences(jf, jnp.asarray(w))
+    n = len(w)
+    def ref(*points):
+        return float(_mp_divided_difference(f, derivs, points))
+
+    with mp.workdps(60):
+        r1 = np.array([[ref(w[i], w[j]) for j in range(n)] for i in range(n)])
+        r2 = np.array(
+            [[[ref(w[i], w[k], w[j]) for k in range(n)] for j in range(n)] for i in range(n)]
+        )
+    np.testing.assert_allclose(g1, r1, rtol=1e-14)
+    # Worst case of the second differences is at the switch (gaps ~1e-4), O(eps^(3/4)).
+    np.testing.assert_allclose(g2, r2, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------------
+# First derivatives against mpmath, forward and reverse.
+
+DOMAIN_OK = [(f, m) for f in FUNCS if f != "projector2" for m in MATRICES]
+
+
+@pytest.mark.parametrize("fname,mname", DOMAIN_OK)
+def test_jvp_vs_mpmath(fname, mname):
+    a = MATRICES[mname]
+    e = _sym(11, a.shape[0])
+    got = _jvp(fname, a, e)
+    ref = directional_derivative(FUNCS[fname][1], a, e).real.reshape(a.shape)
+    _assert_close(got, ref, 1e-12 if mname != "near1e-6" else 1e-10)
+
+
+@pytest.mark.parametrize("fname", ["expm", "logm", "sqrtm", "powm", "funm_sin"])
+@pytest.mark.parametrize("mname", ["identity", "near1e-6", "planted112", "spd4"])
+def test_grad_vs_mpmath(fname, mname):
+    # ⟨∇⟨C, F(A)⟩, E⟩ = ⟨C, dF[E]⟩ for symmetric E; the gradient is symmetric.
+    a = MATRICES[mname]
+    n = a.shape[0]
+    c = np.random.default_rng(3).normal(size=(n, n))
+    e = _sym(12, n)
+    g = np.asarray(_grad(fname, a, c))
+    np.testing.assert_allclose(g, g.T, rtol=0, atol=1e-15 * np.max(np.abs(g)))
+    ref = directional_derivative(FUNCS[fname][1], a, e).real.reshape(n, n)
+    np.testing.assert_allclose(np.sum(g * e), np.sum(c * ref), rtol=1e-11)
+
+
+# ----------------------------------------------------------------------------------
+# Second derivatives through the matrix function itself (second divided differences).
+
+SECOND_CASES = [
+    ("expm", "identity"),
+    ("expm", "diag112"),
+    ("expm", "planted112"),
+    ("sqrtm", "near1e-6"),
+    ("logm", "planted112"),
+    ("funm_sin", "near1e-10"),
+    ("powm", "spd4"),
+]
+
+
+@pytest.mark.parametrize("mode", ["fwd_rev", "rev_rev"])
+@pytest.mark.parametrize("fname,mname", SECOND_CASES)
+def test_second_derivative_vs_mpmath(fname, mname, mode):
+    a = MATRICES[mname]
+    n = a.shape[0]
+    c = np.random.default_rng(4).normal(size=(n, n))
+    e1, e2 = _sym(5, n), _sym(6, n)
+    mp_f = FUNCS[fname][1]
+
+    def loss(m):
+        fm = mp_f(m)
+        return mp.fsum(c[i, j] * fm[i, j] for i in range(n) for j in range(n))
+
+    ref = float(_mp_mixed_second(loss, a, e1, e2))
+    got = _second[mode](fname, a, c, e1, e2)
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+def test_hessian_of_funm_at_identity_closed_form():
+    # F(I + xJ) = exp(I + xJ) = e·(I + (e^{3x} − 1)/3 · J): d²F/dx² at 0 = 3e·J.
+    j = jnp.ones((3, 3))
+    d2 = jax.jit(jax.hessian(lambda x: expm(jnp.eye(3) + x * j)))(0.0)
+    np.testing.assert_allclose(d2, 3 * np.e * np.ones((3, 3)), rtol=1e-14)
+
+
+def test_third_derivative_nan_at_ties_exact_when_distinct():
+    j = jnp.ones((3, 3))
+
+    @jax.jit
+    def d3(a0):
+        tr = lambda x: jnp.trace(expm(a0 + x * j))  # noqa: E731
+        return jax.jacfwd(jax.jacfwd(jax.jacfwd(tr)))(0.0)
+
+    assert np.isnan(d3(jnp.eye(3)))
+    a0 = np.diag([0.5, 1.5, 2.5])
+    with mp.workdps(50):
+        h = mp.mpf("1e-8")
+        a_mp, j_mp = to_mp(a0), to_mp(np.ones((3, 3)))
+        t = lambda x: mp.fsum(mp.expm(a_mp + x * j_mp)[i, i] for i in range(3))  # noqa: E731
+        ref = (t(2 * h) - 2 * t(h) + 2 * t(-h) - t(-2 * h)) / (2 * h**3)
+    np.testing.assert_allclose(d3(jnp.asarray(a0)), float(ref), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------
+# Parameters: closed-over values and powm's exponent.
+
+
+def test_closed_over_parameter_gradients():
+    a = MATRICES["spd4"]
+    c = np.random.default_rng(8).normal(size=(4, 4))
+
+    @jax.jit
+    def loss(p, a):
+        return _pairing(c, funm(a, lambda x: x**p))
+
+    def mp_loss(p):
+        fm = mp.powm(to_mp(a), p)
+        return mp.fsum(c[i, j] * fm[i, j] for i in range(4) for j in range(4))
+
+    with mp.workdps(40):
+        ref_p = mp.diff(mp_loss, mp.mpf(P))
+        ref_pp = mp.diff(mp_loss, mp.mpf(P), 2)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(P, a), float(ref_p), rtol=1e-12)
+    grad_powm = jax.jit(jax.grad(lambda p: _pairing(c, powm(a, p))))
+    np.testing.assert_allclose(grad_powm(P), float(ref_p), rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(jax.hessian(loss))(P, a), float(ref_pp), rtol=1e-10)
+
+    # Mixed ∂²/∂p∂A along E, forward over reverse, vs mpmath.
+    e = _sym(9, 4)
+    mixed = jax.jit(lambda a, e: jax.jvp(lambda a: jax.grad(loss)(P, a), (a,), (e,))[1])(a, e)
+    with mp.workdps(40):
+        h = mp.mpf("1e-12")
+
+        def d_dp_at(t):
+            m = to_mp(a) + t * to_mp(e)
+
+            def loss_p(p):
+                fm = mp.powm(m, p)
+                return mp.fsum(c[i, j] * fm[i, j] for i in range(4) for j in range(4))
+
+            return mp.diff(loss_p, mp.mpf(P))
+
+        ref_mixed = (d_dp_at(h) - d_dp_at(-h)) / (2 * h)
+    np.testing.assert_allclose(mixed, float(ref_mixed), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------------
+# Projector.
+
+
+def test_projector_derivatives():
+    # Tie inside the projected subspace (λ = 1, 1 | 3): P and its derivatives are defined.
+    a = planted([1.0, 1.0, 3.0], 2)
+    e, c = _sym(13, 3), np.random.default_rng(14).normal(size=(3, 3))
+    ref = directional_derivative(_mp_projector(2), a, e).real.reshape(3, 3)
+    _assert_close(_jvp("projector2", a, e), ref, 1e-12)
+    g = _grad("projector2", a, c)
+    np.testing.assert_allclose(np.sum(g * e), np.sum(c * ref), rtol=1e-12)
+
+    e1, e2 = _sym(15, 3), _sym(16, 3)
+    proj = _mp_projector(2)
+
+    def loss(m):
+        pm = proj(m)
+        return mp.fsum(c[i, j] * pm[i, j] for i in range(3) for j in range(3))
+
+    ref2 = float(_mp_mixed_second(loss, a, e1, e2))
+    np.testing.assert_allclose(_second["fwd_rev"]("projector2", a, c, e1, e2), ref2, rtol=1e-10)
+    np.testing.assert_allclose(_second["rev_rev"]("projector2", a, c, e1, e2), ref2, rtol=1e-10)
+
+
+def test_projector_split_tie_is_nan():
+    a = planted([1.0, 2.0, 2.0], 2)  # λ₂ = λ₃: the 2-dimensional projector is undefined
+    g = jax.jit(jax.grad(lambda a: jnp.sum(projector(a, 2) * np.arange(9.0).reshape(3, 3))))(a)
+    assert np.all(np.isnan(g))
+    np.testing.assert_allclose(projector(a, 0), np.zeros((3, 3)), atol=0)
+    np.testing.assert_allclose(projector(a, 3), np.eye(3), atol=1e-15)
+    assert np.all(jax.jit(jax.grad(lambda a: jnp.sum(projector(a, 3))))(a) == 0)
+
+
+# ----------------------------------------------------------------------------------
+# Batching, complex, float32.
+
+
+def test_batched_and_vmapped():
+    stack = np.stack([MATRICES["identity"], MATRICES["planted112"], MATRICES["diag112"]])
+    es = np.stack([_sym(s, 3) for s in range(3)])
+    out = _apply("expm", stack)
+    for k in range(3):
+        np.testing.assert_allclose(out[k], _apply("expm", stack[k]), rtol=1e-14)
+    tangent = _jvp("expm", stack, es)
+    vmapped = jax.jit(jax.vmap(lambda a, e: jax.jvp(expm, (a,), (e,))[1]))(stack, es)
+    for k in range(3):
+        ref = directional_derivative(mp.expm, stack[k], es[k]).real.reshape(3, 3)
+        _assert_close(tangent[k], ref, 1e-12)
+        _assert_close(vmapped[k], ref, 1e-12)
+    # vmap over the exponent: the parameter is batched, the matrix is not.
+    ps = jnp.array([0.5, 1.0, 2.0])
+    grads = jax.jit(jax.vmap(jax.grad(lambda p: jnp.trace(powm(MATRICES["spd4"], p)))))(ps)
+    lam = np.array([0.4, 1.1, 1.9, 2.7])
+    np.testing.assert_allclose(grads, [np.sum(lam**p * np.log(lam)) for p in ps], rtol=1e-12)
+    # Batched Hessian at ties (second-order rule under vmap).
+    j = jnp.ones((3, 3))
+    hess = jax.vmap(jax.hessian(lambda x, a: jnp.trace(expm(a + x * j))), in_axes=(None, 0))
+    h = jax.jit(hess)(0.0, stack[:1])
+    np.testing.assert_allclose(h, [9 * np.e], rtol=1e-14)
+
+
+def test_complex_hermitian_jvp():
+    rng = np.random.default_rng(21)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))
+    a = (q * np.array([1.0, 1.0, 2.0])) @ q.conj().T  # tie split by rounding
+    e = _sym(22, 3, complex_=True)
+    got = _jvp("expm", a, e)
+    ref = directional_derivative(mp.expm, a, e).reshape(3, 3)
+    _assert_close(got, ref, 1e-12)
+    got2 = _jvp("sqrtm", a, e)
+    _assert_close(got2, directional_derivative(mp.sqrtm, a, e).reshape(3, 3), 1e-12)
+    # Reverse mode: ⟨∇ Re⟨C, F⟩, E⟩ with the real pairing used by JAX for complex inputs.
+    c = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+    g = _grad("expm", a, c)
+    # JAX returns ∂L/∂x − i ∂L/∂y for real L of complex input: dL[E] = Re Σ g∘E.
+    expected = np.real(np.sum(np.conj(c) * ref))
+    np.testing.assert_allclose(np.real(np.sum(g * e)), expected, rtol=1e-12)
+
+
+def test_complex_hermitian_second_derivative():
+    rng = np.random.default_rng(23)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3)))
+    a = (q * np.array([1.0, 1.0, 2.0])) @ q.conj().T
+    e1, e2 = _sym(24, 3, complex_=True), _sym(25, 3, complex_=True)
+    c = rng.normal(size=(3, 3)) + 1j * rng.normal(size=(3, 3))
+
+    def loss(m):
+        fm = mp.expm(m)
+        return mp.re(mp.fsum(mp.conj(c[i, j]) * fm[i, j] for i in range(3) for j in range(3)))
+
+    ref = float(_mp_mixed_second(loss, a, e1, e2))
+    np.testing.assert_allclose(_second["rev_rev"]("expm", a, c, e1, e2), ref, rtol=1e-10)
+
+
+def test_float32():
+    a = np.diag([1.0, 1.0, 2.0]).astype(np.float32)
+    e = _sym(31, 3).astype(np.float32)
+    got = _jvp("expm", a, e)
+    assert got.dtype == jnp.float32
+    ref = directional_derivative(mp.expm, a.astype(float), e.astype(float)).real.reshape(3, 3)
+    _assert_close(got, ref, 2e-6)
+    j = jnp.ones((3, 3), jnp.float32)
+    eye = jnp.eye(3, dtype=jnp.float32)
+    d2 = jax.jit(jax.hessian(lambda x: jnp.trace(expm(eye + x * j))))(jnp.float32(0))
+    np.testing.assert_allclose(d2, 9 * np.e, rtol=2e-6)
+    g = jax.jit(jax.grad(lambda a: jnp.sum(funm(a, lambda x: x**2))))(jnp.eye(3, dtype=jnp.float32))
+    np.testing.assert_allclose(g, 2 * np.ones((3, 3)), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------
+# Domains and bad input.
+
+
+def test_domains_give_nan():
+    indefinite = np.diag([-1.0, 1.0, 2.0])
+    for f in (logm, sqrtm, inv_sqrtm, lambda a: powm(a, 0.5)):
+        assert np.all(np.isnan(f(indefinite)))
+    assert np.all(np.isnan(logm(np.diag([0.0, 1.0]))))
+    # Semidefinite: the square root exists, its derivative is not finite.
+    singular = planted([0.0, 1.0, 4.0], 1)  # rounding-negative eigenvalue possible
+    r = rotation(3, 1)
+    np.testing.assert_allclose(sqrtm(singular), (r * [0.0, 1.0, 2.0]) @ r.T, atol=1e-7)
+    g = _grad("sqrtm", singular, np.ones((3, 3)))
+    assert not np.all(np.isfinite(g))
+    assert np.all(np.isnan(expm(np.full((2, 2), np.nan))))
+
+
+def test_bad_input_errors():
+    with pytest.raises(ValueError, match="`a`.*shape \\(3,\\)"):
+        expm(np.ones(3))
+    with pytest.raises(ValueError, match="`a`.*\\(2, 3\\)"):
+        funm(np.ones((2, 3)), jnp.exp)
+    with pytest.raises(ValueError, match="`k`"):
+        projector(np.eye(3), 4)
+    with pytest.raises(ValueError, match="`p`"):
+        powm(np.eye(2), jnp.ones(2))
+    with pytest.raises(ValueError, match="`f`"):
+        funm(np.eye(2), lambda x: jnp.stack([x, x]))
+    with pytest.raises(TypeError, match="`f`"):
+        funm(np.eye(2), lambda x: x * 1j)
+    nonsym = np.array([[1.0, 2.0], [0.0, 1.0]])
+    with pytest.raises(Exception, match="not Hermitian"):
+        expm(nonsym)
+    with pytest.raises(Exception, match="not Hermitian"):
+        jax.jit(expm)(nonsym).block_until_ready()
+    # Rounding-level asymmetry is accepted; the check can be switched off.
+    expm(MATRICES["planted112"] + 1e-14 * np.triu(np.ones((3, 3)), 1))
+    assert np.all(np.isfinite(expm(nonsym, hermitian_rtol=np.inf)))
+
+
+# ----------------------------------------------------------------------------------
+# Polar decomposition (AᴴA = I at orthogonal A: a full tie).
+
+
+def _mp_polar(m):
+    return m * mp.inverse(mp.sqrtm(m.H * m))
+
+
+@pytest.mark.parametrize("case", ["orthogonal", "tied_singular_values", "tall"])
+def test_polar_derivatives(case):
+    a = {
+        "orthogonal": rotation(3, 2),
+        "tied_singular_values": rotation(3, 2) @ np.diag([1.0, 1.0, 2.0]) @ rotation(3, 4),
+        "tall": np.random.default_rng(40).normal(size=(4, 3)),
+    }[case]
+    e = np.random.default_rng(41).normal(size=a.shape)
+    u_dot, p_dot = jax.jit(lambda a, e: jax.jvp(polar, (a,), (e,))[1])(a, e)
+    _assert_close(u_dot, directional_derivative(_mp_polar, a, e).real.reshape(a.shape), 1e-12)
+    ref_p = directional_derivative(lambda m: mp.sqrtm(m.H * m), a, e).real.reshape(3, 3)
+    _assert_close(p_dot, ref_p, 1e-12)
+    if case == "orthogonal":
+        e2 = np.random.default_rng(42).normal(size=a.shape)
+        c = np.random.default_rng(43).normal(size=a.shape)
+
+        def h(s, t):
+            return jnp.sum(c * polar(a + s * e + t * e2).U)
+
+        def loss(m):
+            um = _mp_polar(m)
+            return mp.fsum(c[i, j] * um[i, j] for i in range(3) for j in range(3))
+
+        got = jax.jit(jax.grad(jax.grad(h, argnums=1), argnums=0))(0.0, 0.0)
+        np.testing.assert_allclose(got, float(_mp_mixed_second(loss, a, e, e2)), rtol=1e-10)
+
+
+def test_polar_bad_input():
+    with pytest.raises(ValueError, match="`a`.*\\(2, 3\\)"):
+        polar(np.ones((2, 3)))
+    assert np.all(np.isnan(polar(np.diag([1.0, 0.0])).U))
