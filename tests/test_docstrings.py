@@ -9,9 +9,9 @@ import doctest
 import jax
 import pytest
 
-from jaxgrad.linalg import _eig, _eigh, _funm, _matfuncs, _polar, _svd
+from jaxgrad.linalg import _eig, _eigh, _eigh_generalized, _funm, _matfuncs, _polar, _svd
 
-MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar]
+MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar, _eigh_generalized]
 
 
 @pytest.fixture

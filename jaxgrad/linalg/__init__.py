@@ -22,3 +22,4 @@ from ._matfuncs import sqrtm as sqrtm
 from ._matfuncs import trace_function as trace_function
 from ._polar import PolarResult as PolarResult
 from ._polar import polar as polar
+from ._eigh_generalized import eigh_generalized as eigh_generalized

@@ -58,8 +58,8 @@ def _hermitian_from_triangle(a, lower: bool):
     return strict + _mH(strict) + diag[..., None] * jnp.eye(a.shape[-1], dtype=a.dtype)
 
 
-def _hermitian_input(a, fn, UPLO, symmetrize_input):
-    a = as_inexact_matrix(a, fn)
+def _hermitian_input(a, fn, UPLO, symmetrize_input, name="a"):
+    a = as_inexact_matrix(a, fn, name=name)
     if UPLO not in (None, "L", "U"):
         raise ValueError(f"{fn}: UPLO must be None, 'L' or 'U'; got {UPLO!r}.")
     if symmetrize_input:

@@ -1,0 +1,140 @@
+"""`jaxgrad.linalg.eigh_generalized` against scipy, closed forms and mpmath.
+
+The pair (A, B) is handed to the mpmath reference as one stacked (2n, n) matrix so
+that `reference.directional_derivative` perturbs both at once.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.linalg
+
+import reference as ref
+from jaxgrad.linalg import eigh_generalized
+
+N = 3
+
+
+def _spd(seed):
+    x = np.random.default_rng(seed).normal(size=(N, N))
+    return x @ x.T + N * np.eye(N)
+
+
+def _sym(seed):
+    x = np.random.default_rng(seed).normal(size=(N, N))
+    return (x + x.T) / 2
+
+
+B = _spd(1)
+A_DISTINCT = _sym(2)
+# A tied pair: A = B^(1/2) Q diag(1, 1, 2) Qᵀ B^(1/2) has generalized eigenvalues (1, 1, 2).
+_B_HALF = np.real(scipy.linalg.sqrtm(B))
+A_TIED = _B_HALF @ ref.planted([1.0, 1.0, 2.0], 3) @ _B_HALF
+W_PROJ = np.random.default_rng(4).normal(size=(N, N))
+
+
+def _loss(ab, cols):
+    """Σ eigenvalues of `cols` + <W, V_c V_cᵀ B> (the B-orthogonal spectral projector)."""
+    a, b = ab[:N], ab[N:]
+    w, v = eigh_generalized(a, b)
+    vc = v[:, cols]
+    return jnp.sum(w[jnp.array(cols)]) + jnp.sum(W_PROJ * (vc @ vc.T @ b))
+
+
+def _mp_loss(cols):
+    def loss(ab):
+        a = ab[:N, :]
+        b = ab[N:, :]
+        chol = mp.cholesky(b)
+        linv = mp.inverse(chol)
+        w, wv = ref.mp_eigh(linv * a * linv.T)
+        v = linv.T * wv
+        vc = mp.matrix(N, len(cols))
+        for j, c in enumerate(cols):
+            for i in range(N):
+                vc[i, j] = v[i, c]
+        proj = vc * vc.T * b
+        return sum(w[c] for c in cols) + mp.fsum(
+            W_PROJ[i, j] * proj[i, j] for i in range(N) for j in range(N)
+        )
+
+    return loss
+
+
+_jvp = jax.jit(lambda ab, e, cols: jax.jvp(lambda x: _loss(x, cols), (ab,), (e,))[1], static_argnums=2)
+_grad = jax.jit(jax.grad(_loss), static_argnums=1)
+
+
+def _symmetric_direction(seed):
+    e = np.random.default_rng(seed).normal(size=(2 * N, N))
+    return np.concatenate([(e[:N] + e[:N].T) / 2, (e[N:] + e[N:].T) / 2])
+
+
+def test_values_match_scipy():
+    w, v = eigh_generalized(A_DISTINCT, B)
+    w_ref = scipy.linalg.eigh(A_DISTINCT, B, eigvals_only=True)
+    np.testing.assert_allclose(w, w_ref, rtol=1e-13)
+    np.testing.assert_allclose(v.T @ B @ v, np.eye(N), atol=1e-13)
+    np.testing.assert_allclose(A_DISTINCT @ v, B @ v * w, atol=1e-12)
+
+
+def test_simple_eigenvalue_closed_form_in_a_and_b():
+    # dλᵢ = vᵢᵀ (dA − λᵢ dB) vᵢ with scipy's B-orthonormal eigenvectors (independent).
+    w_ref, v_ref = scipy.linalg.eigh(A_DISTINCT, B)
+    da, db = _sym(5), _sym(6)
+    _, dw = jax.jvp(lambda a, b: eigh_generalized(a, b).eigenvalues, (A_DISTINCT, B), (da, db))
+    closed = np.einsum("ji,jk,ki->i", v_ref, da, v_ref) - w_ref * np.einsum("ji,jk,ki->i", v_ref, db, v_ref)
+    np.testing.assert_allclose(dw, closed, rtol=1e-12, atol=1e-13)
+    ga, gb = jax.grad(lambda a, b: eigh_generalized(a, b).eigenvalues[1], argnums=(0, 1))(A_DISTINCT, B)
+    v1 = v_ref[:, 1]
+    np.testing.assert_allclose(ga, np.outer(v1, v1), atol=1e-13)
+    np.testing.assert_allclose(gb, -w_ref[1] * np.outer(v1, v1), atol=1e-13)
+
+
+@pytest.mark.parametrize("a, cols", [(A_DISTINCT, (0,)), (A_TIED, (0, 1))], ids=["distinct", "tied"])
+def test_projector_and_eigenvalue_sum_vs_mpmath(a, cols):
+    ab = np.concatenate([a, B])
+    e = _symmetric_direction(7)
+    expected = ref.directional_derivative(_mp_loss(cols), ab, e)[0].real
+    got = _jvp(ab, e, cols)
+    assert abs(got - expected) <= 1e-10 * max(1.0, abs(expected))
+    g = _grad(ab, cols)
+    # <grad, e> is the reverse-mode directional derivative.
+    assert abs(np.sum(g * e) - expected) <= 1e-10 * max(1.0, abs(expected))
+
+
+def test_tie_is_finite_where_jnp_style_composite_is_not():
+    ab = np.concatenate([A_TIED, B])
+    assert np.all(np.isfinite(_grad(ab, (0, 1))))
+
+
+def test_phase_dependent_loss_is_nan():
+    h = np.array([[2.0, 1j], [-1j, 3.0]])
+    b = np.array([[2.0, 0.5], [0.5, 1.0]], dtype=complex)
+    g = jax.grad(lambda h: jnp.real(eigh_generalized(h, b).eigenvectors[1, 0]))(h)
+    assert np.all(np.isnan(g))
+    g_ok = jax.grad(lambda h: jnp.abs(eigh_generalized(h, b).eigenvectors[1, 0]) ** 2)(h)
+    assert np.all(np.isfinite(g_ok))
+
+
+def test_batch_broadcast_and_bad_pairs():
+    a = np.stack([A_DISTINCT, A_TIED, A_DISTINCT, A_DISTINCT])
+    a[2, 0, 0] = np.nan
+    b = np.stack([B, B, B, -B])  # the last B is not positive definite
+    w, v = eigh_generalized(a, b)
+    for i in (0, 1):
+        np.testing.assert_allclose(w[i], scipy.linalg.eigh(a[i], B, eigvals_only=True), rtol=1e-12)
+    assert np.all(np.isnan(w[2:])) and np.all(np.isnan(v[2:]))
+    w_b, _ = eigh_generalized(a[:2], B)  # unbatched b broadcasts
+    np.testing.assert_allclose(w_b, w[:2], rtol=1e-14)
+
+
+def test_shape_errors_name_the_argument():
+    with pytest.raises(ValueError, match="`b`.*\\(3,\\)"):
+        eigh_generalized(np.eye(3), np.ones(3))
+    with pytest.raises(ValueError, match="`a` and `b`"):
+        eigh_generalized(np.eye(3), np.eye(2))
