@@ -1,1 +1,4 @@
-"""Differentiable adaptive quadrature (planned; see the project's issues)."""
+"""Differentiable adaptive quadrature."""
+
+from ._quad import quad as quad
+from ._status import STATUS as STATUS, QuadInfo as QuadInfo
