@@ -1,4 +1,4 @@
-"""Command line: `python -m jaxgrad demo`."""
+"""Command line: `python -m jaxgrad demo [--plot FILE]` and `python -m jaxgrad bench`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ import sys
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jaxgrad")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="show gradients at ties: jax.numpy.linalg vs jaxgrad vs exact")
+    demo = sub.add_parser("demo", help="run each story end to end and print what jaxgrad fixes")
+    demo.add_argument("--plot", metavar="FILE.png", help="write optimisation convergence plots")
+    sub.add_parser("bench", help="a quick benchmark table against the anchors")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
 
-        return run_demo()
-    return 2
+        return run_demo(plot=args.plot)
+    from ._bench import run_bench
+
+    return run_bench()
 
 
 if __name__ == "__main__":

@@ -204,10 +204,13 @@ def _matrix_function_section() -> bool:
     return ok
 
 
-def run_demo() -> int:
+def run_demo(plot: str | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
+    from .optimize._demo import demo_section as optimize_section
+
     ok = True
     for section in (_spectral_section, _matrix_function_section):
         ok &= section()
+    ok &= optimize_section(plot=plot)
     print("\nall jaxgrad rows as expected" if ok else "\nUNEXPECTED jaxgrad result above")
     return 0 if ok else 1

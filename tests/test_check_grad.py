@@ -1,0 +1,122 @@
+"""jaxgrad.check_grad and finite_difference_grad: pass on right derivatives, fail on wrong ones."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgrad._check_grad import check_grad, finite_difference_grad
+
+
+def smooth(x, y):
+    return jnp.sin(x) * y + jnp.exp(0.3 * x) * y**2
+
+
+@jax.custom_jvp
+def sin_wrong_by_1e3(x):
+    return jnp.sin(x)
+
+
+@sin_wrong_by_1e3.defjvp
+def _sin_wrong_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return jnp.sin(x), 1.001 * jnp.cos(x) * dx  # deliberately 0.1 % off
+
+
+@jax.custom_jvp
+def mul_wrong_in_y(x, y):
+    return x * y
+
+
+@mul_wrong_in_y.defjvp
+def _mul_wrong_jvp(primals, tangents):
+    (x, y), (dx, dy) = primals, tangents
+    return x * y, y * dx + 2 * x * dy  # right in x, wrong in y
+
+
+@jax.custom_jvp
+def cube_wrong_second(x):
+    return jnp.sum(x**3)
+
+
+@cube_wrong_second.defjvp
+def _cube_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    # Right first derivative, but built from a constant: the Hessian is lost (zero).
+    return jnp.sum(x**3), jnp.sum(jax.lax.stop_gradient(3 * x**2) * dx)
+
+
+X = jnp.array([0.3, -1.2, 2.0])
+
+
+def test_finite_difference_grad_closed_form():
+    g = finite_difference_grad(lambda x: jnp.sum(jnp.sin(x) * jnp.exp(x)), X)
+    np.testing.assert_allclose(g, np.exp(X) * (np.sin(X) + np.cos(X)), rtol=1e-10)
+    tree = {"a": jnp.array([0.5, 1.5]), "b": jnp.array(2.0)}
+    g = finite_difference_grad(lambda t, c: c * jnp.sum(t["a"] ** 2) * t["b"], tree, 3.0)
+    np.testing.assert_allclose(g["a"], 3 * 2 * np.array([0.5, 1.5]) * 2.0, rtol=1e-10)
+    np.testing.assert_allclose(g["b"], 3 * 2.5, rtol=1e-10)
+    g32 = finite_difference_grad(lambda x: jnp.sum(jnp.sin(x)), X.astype(jnp.float32))
+    assert g32.dtype == jnp.float32
+    np.testing.assert_allclose(g32, np.cos(np.asarray(X)), rtol=1e-3)
+
+
+def test_passes_on_correct_derivatives_float64():
+    report = check_grad(smooth, X, jnp.array(0.7))
+    assert report.passed
+    assert [(e.argnum, e.mode) for e in report.entries] == [(0, "fwd"), (0, "rev"), (1, "fwd"), (1, "rev")]
+    assert report.max_rel_err < 1e-9
+    assert all(e.reliable and e.rtol == 1e-6 for e in report.entries)
+    assert "PASS" in str(report)
+
+
+def test_fails_on_wrong_custom_jvp_and_names_the_argument():
+    report = check_grad(lambda x: sin_wrong_by_1e3(x), X)
+    assert not report.passed
+    assert all(not e.passed for e in report.entries)
+    np.testing.assert_allclose(report.max_rel_err, 1e-3, rtol=0.05)
+    assert "FAIL" in str(report)
+    per_arg = check_grad(mul_wrong_in_y, X, jnp.array(1.5))
+    verdict = {(e.argnum, e.mode): e.passed for e in per_arg.entries}
+    assert verdict == {(0, "fwd"): True, (0, "rev"): True, (1, "fwd"): False, (1, "rev"): False}
+
+
+def test_float32_usable():
+    x32 = X.astype(jnp.float32)
+    report = check_grad(smooth, x32, jnp.float32(0.7))
+    assert report.passed and all(e.rtol == 3e-3 for e in report.entries)
+    # A 5 % error is far outside float32 noise and must be caught.
+    @jax.custom_jvp
+    def off(x):
+        return jnp.tanh(x)
+
+    off.defjvp(lambda p, t: (jnp.tanh(p[0]), 1.05 * (1 - jnp.tanh(p[0]) ** 2) * t[0]))
+    assert not check_grad(off, x32).passed
+
+
+def test_order_two_hessian_vector_products():
+    f = lambda x: jnp.sum(jnp.exp(x) * x**2) + x[0] * x[1] ** 3  # noqa: E731
+    assert check_grad(f, X, order=2).passed
+    assert check_grad(cube_wrong_second, X, order=1).passed
+    bad = check_grad(cube_wrong_second, X, order=2)
+    assert not bad.passed and all(e.order == 2 for e in bad.entries)
+
+
+def test_random_directions_for_large_inputs():
+    x = jnp.linspace(-1.0, 1.0, 50)
+    report = check_grad(lambda x: jnp.tanh(x) * jnp.sum(x**2), x, modes="rev", num_directions=4)
+    assert report.passed and report.entries[0].num_directions == 4
+    assert len(report.entries) == 1
+
+
+def test_input_errors():
+    with pytest.raises(ValueError, match="order"):
+        check_grad(smooth, X, 1.0, order=3)
+    with pytest.raises(ValueError, match="modes"):
+        check_grad(smooth, X, 1.0, modes=("back",))
+    with pytest.raises(TypeError, match="argument 0"):
+        check_grad(lambda z: jnp.abs(z), jnp.array([1.0 + 1.0j]), argnums=0)
+    with pytest.raises(ValueError, match="scalar"):
+        check_grad(lambda x: x**2, X, order=2)

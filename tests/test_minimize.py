@@ -1,0 +1,199 @@
+"""jaxgrad.optimize.minimize: convergence, status, vmap isolation, implicit derivatives.
+
+Derivative references are closed forms, or central differences (one Richardson step,
+written out here) of the problem re-solved at perturbed parameters: the implicit
+derivative is never compared with itself or with an unrolled loop.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxgrad.optimize import Solution, Status, minimize, tikhonov
+
+
+def ridge_quadratic(x, p, lam):
+    """‖x − p‖² + λ‖x‖²: argmin p / (1 + λ)."""
+    return jnp.sum((x - p) ** 2) + lam * jnp.sum(x**2)
+
+
+def smooth_nonquadratic(x, th):
+    return jnp.sum(jnp.cosh(x - th[:3])) + 0.1 * jnp.sum(x**4) + th[3] * x[0] * x[1]
+
+
+def line_valley(x, a):
+    """(x₀ + x₁ − a)²: every point of a line is a minimiser (singular Hessian)."""
+    return (x[0] + x[1] - a) ** 2
+
+
+def nan_for_negative(x, c):
+    return jnp.sum((x - c) ** 2) + jnp.log(c[0])  # NaN when c[0] < 0
+
+
+P = jnp.array([1.0, -2.0, 0.5])
+
+
+def solve_ridge(p, lam, **kw):
+    return minimize(ridge_quadratic, jnp.zeros(3), (p, lam), **kw)
+
+
+def solve_smooth(th):
+    return minimize(smooth_nonquadratic, jnp.zeros(3), (th,), tol=1e-13).x
+
+
+def central_richardson(fun, x, h=1e-3):
+    """Richardson-extrapolated central differences of `fun` (vector -> vector), columns = inputs."""
+    x = np.asarray(x, float)
+    cols = []
+    for j in range(x.size):
+        e = np.zeros_like(x)
+        e[j] = 1.0
+        d = lambda s: (np.asarray(fun(x + s * e)) - np.asarray(fun(x - s * e))) / (2 * s)  # noqa: E731
+        cols.append((4 * d(h / 2) - d(h)) / 3)
+    return np.stack(cols, axis=-1)
+
+
+def test_closed_form_solution_and_status():
+    sol = solve_ridge(P, 3.0)
+    assert isinstance(sol, Solution)
+    np.testing.assert_allclose(sol.x, P / 4, rtol=1e-12)
+    assert bool(sol.status == Status.converged)
+    assert float(sol.grad_norm) <= 3.7e-11
+    assert 1 <= int(sol.num_steps) <= 5
+    np.testing.assert_allclose(sol.value, 3.0 / 4 * jnp.sum(P**2), rtol=1e-12)
+
+
+def test_implicit_derivative_closed_form_fwd_and_rev():
+    lam = 3.0
+    jac_rev = jax.jacrev(lambda p: solve_ridge(p, lam).x)(P)
+    np.testing.assert_allclose(jac_rev, np.eye(3) / (1 + lam), atol=1e-12)
+    dlam = jax.jacfwd(lambda lam: solve_ridge(P, lam).x)(lam)
+    np.testing.assert_allclose(dlam, -P / (1 + lam) ** 2, atol=1e-12)
+    # Envelope theorem: d/dλ min f = ∂f/∂λ at x* = ‖x*‖².
+    dval = jax.grad(lambda lam: solve_ridge(P, lam).value)(lam)
+    np.testing.assert_allclose(dval, jnp.sum((P / (1 + lam)) ** 2), rtol=1e-10)
+
+
+def test_implicit_derivative_matches_resolved_differences():
+    th = jnp.array([0.3, -0.5, 1.0, 0.2])
+    ref = central_richardson(lambda t: solve_smooth(jnp.asarray(t)), th)
+    np.testing.assert_allclose(jax.jacrev(solve_smooth)(th), ref, atol=1e-8)
+    np.testing.assert_allclose(jax.jacfwd(solve_smooth)(th), ref, atol=1e-8)
+
+
+def test_not_unrolled_derivative_independent_of_optimizer():
+    # Adam stops far from the L-BFGS iterates, but the implicit derivative is a
+    # property of the minimiser only.
+    jac = jax.jacrev(lambda p: solve_ridge(p, 1.0, optimizer=optax.adam(0.05), max_steps=5000, tol=1e-9).x)(P)
+    np.testing.assert_allclose(jac, np.eye(3) / 2, atol=1e-8)
+
+
+def test_pytree_x0_and_args():
+    def f(x, args):
+        return jnp.sum((x["a"] - args["p"]) ** 2) + (x["b"] - 2 * args["q"]) ** 2
+
+    x0 = {"a": jnp.zeros(2), "b": jnp.array(0.0)}
+    args = {"p": jnp.array([1.0, 2.0]), "q": jnp.array(0.5)}
+    sol = minimize(f, x0, (args,))
+    np.testing.assert_allclose(sol.x["a"], [1.0, 2.0], atol=1e-12)
+    np.testing.assert_allclose(sol.x["b"], 1.0, atol=1e-12)
+    g = jax.grad(lambda args: minimize(f, x0, (args,)).x["b"])(args)
+    np.testing.assert_allclose(g["q"], 2.0, atol=1e-10)
+    np.testing.assert_allclose(g["p"], [0.0, 0.0], atol=1e-10)
+
+
+def test_has_aux():
+    def f(x, p):
+        return jnp.sum((x - p) ** 2), {"twice": 2 * x}
+
+    sol = minimize(f, jnp.zeros(2), (jnp.array([1.0, 3.0]),), has_aux=True)
+    np.testing.assert_allclose(sol.aux["twice"], [2.0, 6.0], atol=1e-12)
+
+
+def test_max_steps_status_and_throw():
+    sol = solve_ridge(P, 1.0, optimizer=optax.sgd(1e-3), max_steps=3, throw=False)
+    assert bool(sol.status == Status.max_steps) and int(sol.num_steps) == 3
+    with pytest.raises(eqx.EquinoxRuntimeError, match="maximum number of steps"):
+        solve_ridge(P, 1.0, optimizer=optax.sgd(1e-3), max_steps=3)
+
+
+def test_linesearch_failure_status():
+    # sqrt|x − 0.3| has an infinite slope at its minimum: the line search gives up.
+    sol = minimize(lambda x: jnp.sum(jnp.sqrt(jnp.abs(x - 0.3))), jnp.array([1.0, 2.0]), throw=False)
+    assert bool(sol.status == Status.linesearch_failed)
+
+
+def test_vmap_status_isolation():
+    cs = jnp.array([[1.0, 2.0], [-1.0, 0.0], [3.0, 1.0]])  # the middle one has log(-1) = NaN
+    sols = jax.vmap(lambda c: minimize(nan_for_negative, jnp.zeros(2), (c,), throw=False))(cs)
+    status = np.asarray(sols.status._value)
+    assert status[1] == Status.nonfinite._value
+    assert status[0] == status[2] == Status.converged._value
+    np.testing.assert_allclose(np.asarray(sols.x)[[0, 2]], np.asarray(cs)[[0, 2]], atol=1e-12)
+    assert int(sols.num_steps[1]) == 0
+    with pytest.raises(eqx.EquinoxRuntimeError, match="NaN or infinite"):
+        minimize(nan_for_negative, jnp.zeros(2), (cs[1],))
+
+
+def test_singular_hessian_ridge():
+    x0 = jnp.zeros(2)
+    # Reverse mode with a cotangent outside range(H): exact adjoint does not exist -> NaN.
+    g0 = jax.grad(lambda a: minimize(line_valley, x0, (a,)).x[0])(1.0)
+    assert np.isnan(g0)
+    # Tikhonov / minimum-norm adjoint: H = 2·11ᵀ, dx* = −H⁺ ∂ₐ∇f = (1/2, 1/2).
+    sol = minimize(line_valley, x0, (1.0,), ridge=1e-12)
+    assert sol.ridge == 1e-12 and sol.adjoint_regularised
+    assert not minimize(line_valley, x0, (1.0,)).adjoint_regularised
+    jac = jax.jacrev(lambda a: minimize(line_valley, x0, (a,), ridge=1e-12).x)(1.0)
+    np.testing.assert_allclose(jac, [0.5, 0.5], atol=1e-8)
+
+
+def test_tikhonov_closed_form():
+    center = jnp.array([1.0, 1.0, 1.0])
+    f = tikhonov(lambda x, p: jnp.sum((x - p) ** 2), 0.5, center)
+    sol = minimize(f, jnp.zeros(3), (P,))
+    np.testing.assert_allclose(sol.x, (P + 0.5 * center) / 1.5, atol=1e-12)
+    jac = jax.jacrev(lambda p: minimize(f, jnp.zeros(3), (p,)).x)(P)
+    np.testing.assert_allclose(jac, np.eye(3) / 1.5, atol=1e-12)
+    with pytest.raises(ValueError, match="lam"):
+        tikhonov(f, -1.0)
+
+
+def test_float32():
+    p32 = P.astype(jnp.float32)
+    sol = minimize(ridge_quadratic, jnp.zeros(3, jnp.float32), (p32, jnp.float32(1.0)))
+    assert sol.x.dtype == jnp.float32
+    np.testing.assert_allclose(sol.x, p32 / 2, rtol=1e-6)
+    jac = jax.jacrev(lambda p: minimize(ridge_quadratic, jnp.zeros(3, jnp.float32), (p, jnp.float32(1.0))).x)(p32)
+    np.testing.assert_allclose(jac, np.eye(3) / 2, atol=1e-5)
+
+
+def test_progress_bar_is_zero_cost_when_off(capsys):
+    def jaxpr(progress):
+        return str(jax.make_jaxpr(lambda p: solve_ridge(p, 1.0, progress=progress, throw=False).x)(P))
+
+    assert "callback" not in jaxpr(False)
+    assert "debug_callback" in jaxpr(True)
+    sol = minimize(ridge_quadratic, jnp.zeros(3), (P, 1.0), optimizer=optax.sgd(0.1), max_steps=2000,
+                   tol=1e-8, progress=True, progress_every=5)
+    jax.effects_barrier()
+    assert bool(sol.status == Status.converged)
+    assert "loss=" in capsys.readouterr().err
+
+
+def test_input_errors():
+    with pytest.raises(TypeError, match="args must be a tuple"):
+        minimize(ridge_quadratic, jnp.zeros(3), P)
+    with pytest.raises(ValueError, match="scalar"):
+        minimize(lambda x: x, jnp.zeros(3))
+    with pytest.raises(TypeError, match="floating"):
+        minimize(lambda x: jnp.sum(x), jnp.zeros(3, jnp.int32))
+    with pytest.raises(TypeError, match="optax"):
+        minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), optimizer="lbfgs")
+    with pytest.raises(ValueError, match="ridge"):
+        minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), ridge=-1.0)
