@@ -219,3 +219,33 @@ def write_markdown_section(path: str | os.PathLike, name: str, body: str) -> str
     sep = "\n" if text else ""
     path.write_text(text + sep + block_text)
     return "appended"
+
+
+def spectral_bench_cli(description: str, section: str, sizes: Sequence[str], argv=None):
+    """Parse the options shared by the float32/float64 spectral benchmarks.
+
+    Returns ``(args, dtype, section)``; enables x64 when ``--x64`` is given. The
+    default section gets an ``-x64`` suffix so both precisions can share one file.
+    """
+    import argparse
+
+    import numpy as np
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--x64", action="store_true", help="float64 instead of float32")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per measurement (default 30)")
+    p.add_argument("--sizes", choices=sorted(sizes), default="all", help="'small' drops 2x384x384")
+    p.add_argument("--markdown", metavar="FILE", help="write the tables into FILE (see --section)")
+    p.add_argument(
+        "--section",
+        default=None,
+        help=f"Markdown section name (default '{section}', or '{section}-x64' with --x64, "
+        "so float32 and float64 results can live in the same file)",
+    )
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    dtype = np.float64 if args.x64 else np.float32
+    return args, dtype, args.section or (section + ("-x64" if args.x64 else ""))

@@ -40,7 +40,6 @@ The whole default run (``--sizes all``, float32) is meant to fit in ~5 minutes o
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -54,6 +53,7 @@ from _timing import (  # noqa: E402
     machine_info_markdown,
     markdown_table,
     median_times_interleaved,
+    spectral_bench_cli,
     text_table,
     write_markdown_section,
 )
@@ -217,24 +217,7 @@ def run(sizes, repeats, dtype, log=print):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--x64", action="store_true", help="float64 instead of float32")
-    p.add_argument("--repeats", type=int, default=30, help="timed calls per measurement (default 30)")
-    p.add_argument("--sizes", choices=sorted(SIZES), default="all", help="'small' drops 2x384x384")
-    p.add_argument("--markdown", metavar="FILE", help="write the table into FILE (see --section)")
-    p.add_argument(
-        "--section",
-        default=None,
-        help="Markdown section name (default 'spectral', or 'spectral-x64' with --x64, "
-        "so float32 and float64 results can live in the same file)",
-    )
-    args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    if args.x64:
-        jax.config.update("jax_enable_x64", True)
-    dtype = np.float64 if args.x64 else np.float32
-    section = args.section or (SECTION + ("-x64" if args.x64 else ""))
+    args, dtype, section = spectral_bench_cli(__doc__.split("\n\n")[0], SECTION, SIZES, argv)
 
     info = machine_info()
     sizes = SIZES[args.sizes]

@@ -200,3 +200,22 @@ def second_directional_derivative(loss, a, e1, e2, *, dps: int = DPS, step=mp.mp
             return (f(1, 1) - f(1, -1) - f(-1, 1) + f(-1, -1)) / (4 * h * h)
 
         return float((4 * mixed(step / 2) - mixed(step)) / 3)
+
+
+def assert_close(got, ref, rtol=1e-9):
+    """Finite, same shape, and max |got − ref| <= rtol · max(1, max|ref|)."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    assert np.all(np.isfinite(got)), got
+    scale = max(1.0, float(np.max(np.abs(ref))))
+    err = float(np.max(np.abs(got - ref)))
+    assert err <= rtol * scale, f"max error {err:.3e} > {rtol:.1e} * {scale:.3e}"
+
+
+def rand(shape, seed, complex_=False):
+    """A seeded standard normal array (complex with independent parts if asked)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape)
+    if complex_:
+        x = x + 1j * rng.normal(size=shape)
+    return x

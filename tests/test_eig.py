@@ -20,7 +20,15 @@ import pytest
 import scipy.linalg
 
 from jaxgrad.linalg import eig, eigvals
-from reference import complex_gradient, directional_derivative, gradient, mp_eig_like, to_object
+from reference import (
+    assert_close,
+    complex_gradient,
+    directional_derivative,
+    gradient,
+    mp_eig_like,
+    rand,
+    to_object,
+)
 
 JX = SimpleNamespace(re=jnp.real, im=jnp.imag, cat=jnp.concatenate, inv=jnp.linalg.inv)
 MX = SimpleNamespace(
@@ -84,23 +92,6 @@ def eigvals_jvp(a, e):
 
 def jgrad(f):
     return jax.jit(jax.grad(f))
-
-
-def assert_close(got, ref, rtol=1e-9):
-    got, ref = np.asarray(got), np.asarray(ref)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    assert np.all(np.isfinite(got)), got
-    scale = max(1.0, float(np.max(np.abs(ref))))
-    err = float(np.max(np.abs(got - ref)))
-    assert err <= rtol * scale, f"max error {err:.3e} > {rtol:.1e} * {scale:.3e}"
-
-
-def rand(shape, seed, complex_=False):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=shape)
-    if complex_:
-        x = x + 1j * rng.normal(size=shape)
-    return x
 
 
 def similar(d, seed):

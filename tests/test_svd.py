@@ -25,10 +25,12 @@ import scipy.linalg
 
 from jaxgrad.linalg import svd, svdvals
 from reference import (
+    assert_close,
     complex_gradient,
     directional_derivative,
     gradient,
     mp_svd,
+    rand,
     rotation,
     to_object,
 )
@@ -177,23 +179,6 @@ def reconstruction_jvp(a, e, full=False):
     k = s.shape[-1]
     u, du, vh, dvh = u[:, :k], du[:, :k], vh[:k], dvh[:k]
     return np.asarray((du * s) @ vh + (u * ds) @ vh + (u * s) @ dvh)
-
-
-def assert_close(got, ref, rtol=1e-9):
-    got, ref = np.asarray(got), np.asarray(ref)
-    assert got.shape == ref.shape, (got.shape, ref.shape)
-    assert np.all(np.isfinite(got)), got
-    scale = max(1.0, float(np.max(np.abs(ref))))
-    err = float(np.max(np.abs(got - ref)))
-    assert err <= rtol * scale, f"max error {err:.3e} > {rtol:.1e} * {scale:.3e}"
-
-
-def rand(shape, seed, complex_=False):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=shape)
-    if complex_:
-        x = x + 1j * rng.normal(size=shape)
-    return x
 
 
 def tied_diag4():
