@@ -206,10 +206,11 @@ def _matrix_function_section() -> bool:
 
 def run_demo(plot: str | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
+    from .integrate._demo import demo_section as quadrature_section
     from .optimize._demo import demo_section as optimize_section
 
     ok = True
-    for section in (_spectral_section, _matrix_function_section):
+    for section in (_spectral_section, _matrix_function_section, quadrature_section):
         ok &= section()
     ok &= optimize_section(plot=plot)
     print("\nall jaxgrad rows as expected" if ok else "\nUNEXPECTED jaxgrad result above")

@@ -1,0 +1,317 @@
+"""The adaptive loop behind `quad`: global subdivision with a Gauss–Kronrod pair.
+
+Every segment of the integration range (between `a`, the breakpoints and `b`) is first
+tried with one 21-point Gauss–Kronrod rule in `x` (a smooth integrand usually converges
+right there, as in QUADPACK's QAG; an infinite segment is first tried through QAGI's
+rational map x = a + (1 - s)/s). If the segment still holds the worst error when it
+is refined, it is replaced by a double-exponential change of variables (tanh-sinh on a
+finite segment, exp-sinh on a half-line, sinh-sinh on the whole line; Takahasi & Mori
+1974) and the loop bisects in the new variable `t`. The map sends integrable power and
+log singularities at the segment ends to double-exponentially decaying tails, and
+covers ~600 decades of `x` on infinite ranges, so a tail at scale 10⁶ or 10⁻⁶ is found
+by the same bisection that resolves a peak; the Gauss–Kronrod rule on each piece in `t`
+supplies the error estimate that the plain trapezoidal tanh-sinh rule lacks.
+
+The loop is one `lax.while_loop`. Each pass evaluates the integrand on all nodes of
+the pending intervals at once (one batched call of `f`), writes them into a
+fixed-size pool, and picks the intervals with the largest scaled error to bisect next.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _status
+from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
+
+NNODES = NODES.shape[0]
+
+# Truncation of the t-range of each double-exponential map.
+# tanh-sinh: x = a + (b - a) σ(π sinh t); σ(z) = 1/(1 + e^(-z)); the weight at |t| = T
+# is ~e^(-700), below anything a power singularity x^α (α > -1) can lift above 1e-30.
+_T_FINITE = math.asinh(700.0 / math.pi)
+# exp-sinh: x = a + exp((π/2) sinh t), x from e^-650 (≈ 1e-282) to e^45 (≈ 3.5e19).
+_T_HALF_LO = math.asinh(-650.0 / (math.pi / 2))
+_T_HALF_HI = math.asinh(45.0 / (math.pi / 2))
+# sinh-sinh: x = sinh((π/2) sinh t), |x| up to sinh(45) ≈ 1.7e19.
+_T_WHOLE = math.asinh(45.0 / (math.pi / 2))
+
+# Of the `nsplit` worst intervals, those whose scaled error is below this fraction of
+# the worst one are left alone in that pass (splitting them would waste evaluations).
+_SPLIT_FRACTION = 0.25
+
+
+def _map_nodes(s, c0, c1, root):
+    """x(σ) and dx/dσ for nodes σ ∈ [0, 1] of a segment [c0, c1] (c0 <= c1, maybe ±inf).
+
+    `root` selects the first-try map (affine on a finite segment, rational on an
+    infinite one); otherwise the double-exponential map of the segment's kind.
+    """
+    dtype = s.dtype
+    fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
+    a = jnp.where(fin0, c0, 0.0).astype(dtype)
+    b = jnp.where(fin1, c1, 0.0).astype(dtype)
+    h = b - a
+    pi = jnp.asarray(math.pi, dtype)
+
+    # Finite segment, tanh-sinh. Near each end x is formed from that end so that the
+    # distance to it keeps full relative precision.
+    tf = _T_FINITE * (2 * s - 1)
+    z = pi * jnp.sinh(tf)
+    u, v = jax.nn.sigmoid(z), jax.nn.sigmoid(-z)
+    x_ff = jnp.where(z < 0, a + h * u, b - h * v)
+    w_ff = h * pi * jnp.cosh(tf) * u * v * (2 * _T_FINITE)
+
+    # Half line, exp-sinh: x = a + e (or b - e for (-inf, b]).
+    th = _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s
+    e = jnp.exp(pi / 2 * jnp.sinh(th))
+    w_h = e * (pi / 2) * jnp.cosh(th) * (_T_HALF_HI - _T_HALF_LO)
+
+    # Whole line, sinh-sinh.
+    tw = _T_WHOLE * (2 * s - 1)
+    q = pi / 2 * jnp.sinh(tw)
+    x_w = jnp.sinh(q)
+    w_w = jnp.cosh(q) * (pi / 2) * jnp.cosh(tw) * (2 * _T_WHOLE)
+
+    # First try on an infinite segment: QUADPACK's QAGI-style rational maps,
+    # x = a + (1 - s)/s, x = b - (1 - s)/s, x = u/(1 - u²) with u = 2s - 1.
+    r = (1 - s) / s
+    w_r = 1 / (s * s)
+    u2 = 2 * s - 1
+    x_rw = u2 / (1 - u2 * u2)
+    w_rw = 2 * (1 + u2 * u2) / (1 - u2 * u2) ** 2
+
+    x = jnp.where(
+        fin0 & fin1,
+        jnp.where(root, a + h * s, x_ff),
+        jnp.where(
+            root,
+            jnp.where(fin0, a + r, jnp.where(fin1, b - r, x_rw)),
+            jnp.where(fin0, a + e, jnp.where(fin1, b - e, x_w)),
+        ),
+    )
+    w = jnp.where(
+        fin0 & fin1,
+        jnp.where(root, h, w_ff),
+        jnp.where(
+            root,
+            jnp.where(fin0 | fin1, w_r, w_rw),
+            jnp.where(fin0 | fin1, w_h, w_w),
+        ),
+    )
+    # Never evaluate at a finite end itself: a node that rounds onto it is moved one
+    # ulp inside (its weight is then far below the tolerance anyway).
+    lo_in = jnp.where(fin0, jnp.nextafter(a, jnp.asarray(jnp.inf, dtype)), -jnp.inf)
+    hi_in = jnp.where(fin1, jnp.nextafter(b, jnp.asarray(-jnp.inf, dtype)), jnp.inf)
+    nonempty = c1 > c0
+    clipped = jnp.clip(x, lo_in, hi_in)
+    moved = nonempty & (clipped != x)
+    x = jnp.where(nonempty, clipped, a)
+    w = jnp.where(nonempty, w, 0.0)
+    return x, w, moved
+
+
+def _gauss_kronrod(fvec, args, iv):
+    """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
+
+    Returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
+    shape (n_intervals, K), and the number of evaluations of `f` per interval.
+    """
+    slo, shi, plain = iv["slo"], iv["shi"], iv["plain"]
+    dtype = slo.dtype
+    xk = jnp.asarray(NODES, dtype)
+    wk = jnp.asarray(KRONROD_WEIGHTS, dtype)
+    wg = jnp.asarray(GAUSS_WEIGHTS, dtype)
+    half = (shi - slo) / 2
+    s = (slo + half)[:, None] + half[:, None] * xk
+    x, w, moved = _map_nodes(s, iv["c0"][:, None], iv["c1"][:, None], plain[:, None])
+    n, m = x.shape
+    fx = jax.vmap(lambda xi: fvec(xi, args))(x.reshape(-1)).reshape(n, m, -1)
+    # A node whose weight underflowed contributes nothing, even if f is infinite there.
+    g = jnp.where((w > 0)[..., None], fx * w[..., None], 0.0)
+    hk = half[:, None]
+    kron = hk * jnp.einsum("j,njk->nk", wk, g)
+    gauss = hk * jnp.einsum("j,njk->nk", wg, g)
+    resabs = hk * jnp.einsum("j,njk->nk", wk, jnp.abs(g))
+    mean = kron / jnp.where(half > 0, 2 * half, 1.0)[:, None]
+    resasc = hk * jnp.einsum("j,njk->nk", wk, jnp.abs(g - mean[:, None, :]))
+    # QUADPACK's error estimate (Piessens et al. 1983, QK21): |K - G| scaled by
+    # min(1, (200 |K - G| / resasc)^1.5), which is pessimistic for rough integrands and
+    # close to the true error of the Kronrod value for smooth ones.
+    diff = jnp.abs(kron - gauss)
+    ratio = jnp.where(resasc > 0, 200 * diff / jnp.where(resasc > 0, resasc, 1.0), 1.0)
+    err = jnp.where((resasc > 0) & (diff > 0), resasc * jnp.minimum(1.0, ratio**1.5), diff)
+    eps = jnp.finfo(dtype).eps
+    # Nodes closer to a finite end than its ulp were moved onto the nearest interior
+    # float, where f cannot show how it behaves closer in (e.g. (1 - x)^-1/2 near 1):
+    # their whole contribution is counted as unrecoverable error (roundoff).
+    lost = hk * jnp.einsum("j,njk->nk", wk, jnp.where(moved[..., None], jnp.abs(g), 0.0))
+    # The moved nodes also put a kink into the integrand (in t) where they start;
+    # an error of the same order as `lost` is that kink, which bisection cannot cure.
+    err = jnp.maximum(err, 50 * eps * resabs + lost)
+    floor = jnp.where(err <= 100 * lost, err, 50 * eps * resabs + lost)
+    # Size of the integrand at the outermost node of a piece that touches a truncated
+    # end of a double-exponential map: if it is not negligible the tail is not either.
+    mapped = ~(plain & jnp.isfinite(iv["c0"]) & jnp.isfinite(iv["c1"]))
+    at_lo = (mapped & (slo == 0))[:, None]
+    at_hi = (mapped & (shi == 1))[:, None]
+    tail = 2 * hk * jnp.maximum(
+        jnp.where(at_lo, jnp.abs(g[:, 0]), 0.0), jnp.where(at_hi, jnp.abs(g[:, -1]), 0.0)
+    )
+    return kron, err, floor, tail
+
+
+def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
+    """Integrate `fvec(x, args)` (shape (out_size,)) over the segments between `edges`.
+
+    `edges` is sorted (-inf/inf allowed at the ends). Returns (value, err, neval, code):
+    value and err of shape (out_size,), neval and the integer status code as scalars.
+
+    An interval is a record: `seg` (its segment), `c0, c1` (the x-range its map
+    covers), `plain` (affine map on [c0, c1], else double-exponential), `slo, shi` (its
+    part [slo, shi] of the map's variable σ ∈ [0, 1]) and `depth` (bisections so far).
+    """
+    dtype = edges.dtype
+    nseg = edges.shape[0] - 1
+    init, cond, body, finish = loop_parts(
+        fvec, nseg, dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit
+    )
+    return finish(lax.while_loop(cond, body, init(edges, args)))
+
+
+def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
+    """(init, cond, body, finish) of the adaptive loop. The state carries its own edges
+    and args, so that states of different integrals can be stacked, gathered and resumed
+    (see `_batch.py`)."""
+    size = max(limit, nseg + 1) + nsplit  # pool slots
+    npend = max(2 * nsplit, nseg)
+    k = out_size
+    iv_fields = dict(seg=jnp.int32, c0=dtype, c1=dtype, slo=dtype, shi=dtype, plain=bool, depth=jnp.int32)
+    eps = jnp.finfo(dtype).eps
+    tiny = jnp.finfo(dtype).tiny
+
+    def init(edges, args):
+        pool = {name: jnp.zeros(size, dt) for name, dt in iv_fields.items()}
+        pool.update(
+            val=jnp.zeros((size, k), dtype),
+            err=jnp.zeros((size, k), dtype),
+            floor=jnp.zeros((size, k), dtype),
+            tail=jnp.zeros((size, k), dtype),
+            active=jnp.zeros(size, bool),
+        )
+        slot = np.full(npend, -1, np.int32)
+        slot[:nseg] = np.arange(nseg)
+        pseg = np.minimum(np.arange(npend), nseg - 1).astype(np.int32)
+        # Roots: one plain rule per segment (a double-exponential one if it is infinite).
+        pend = dict(
+            slot=jnp.asarray(slot),
+            seg=jnp.asarray(pseg),
+            c0=edges[pseg],
+            c1=edges[pseg + 1],
+            slo=jnp.zeros(npend, dtype),
+            shi=jnp.ones(npend, dtype),
+            plain=jnp.ones(npend, bool),
+            depth=jnp.zeros(npend, jnp.int32),
+        )
+        zero_i = jnp.zeros((), jnp.int32)
+        running = jnp.asarray(_status.RUNNING, jnp.int32)
+        return (edges, args, pool, pend, jnp.asarray(nseg, jnp.int32), zero_i, running)
+
+    def finish(state):
+        pool, neval, code = state[2], state[5], state[6]
+        act = pool["active"][:, None]
+        value = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
+        err = jnp.sum(jnp.where(act, pool["err"], 0.0), axis=0)
+        return value, err, neval, code
+
+    def cond(state):
+        return state[-1] == _status.RUNNING
+
+    def body(state):
+        edges, args, pool, pend, nused, neval, _ = state
+        kron, err, floor, tail = _gauss_kronrod(fvec, args, pend)
+        valid = pend["slot"] >= 0
+        nonempty = pend["c1"] > pend["c0"]
+        idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
+        new = {name: pend[name] for name in iv_fields}
+        new.update(val=kron, err=err, floor=floor, tail=tail, active=valid)
+        pool = {name: pool[name].at[idx].set(new[name], mode="drop") for name in pool}
+        neval = neval + NNODES * jnp.sum(valid & nonempty, dtype=jnp.int32)
+
+        act = pool["active"][:, None]
+        total = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
+        errsum = jnp.sum(jnp.where(act, pool["err"], 0.0), axis=0)
+        floorsum = jnp.sum(jnp.where(act, pool["floor"], 0.0), axis=0)
+        tailsum = jnp.sum(jnp.where(act, pool["tail"], 0.0), axis=0)
+        tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
+        converged = jnp.all(errsum <= tol)
+        nonfinite = ~jnp.all(jnp.isfinite(total) & jnp.isfinite(errsum))
+        tail_bad = jnp.any(tailsum > tol)
+
+        # Intervals are ranked by the part of their error that bisection can reduce.
+        score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
+        score = jnp.where(pool["active"], score, -jnp.inf)
+        top, pick = lax.top_k(score, nsplit)
+        par = {name: pool[name][pick] for name in iv_fields}
+        c0, c1, lo, hi, plain = par["c0"], par["c1"], par["slo"], par["shi"], par["plain"]
+        finite = jnp.isfinite(c0) & jnp.isfinite(c1)
+        # A piece narrower than this cannot be bisected meaningfully any more.
+        xmid = (c0 + c1) / 2
+        splittable = jnp.where(plain & finite, (xmid > c0) & (xmid < c1), hi - lo > 64 * eps)
+        roundoff = jnp.all(errsum - floorsum <= tol) | ~splittable[0]
+        room = nused + nsplit <= size
+
+        code = jnp.where(
+            nonfinite,
+            _status.NONFINITE,
+            jnp.where(
+                converged & ~tail_bad,
+                _status.CONVERGED,
+                jnp.where(
+                    tail_bad & (converged | roundoff | ~room),
+                    _status.DIVERGENT,
+                    jnp.where(roundoff, _status.ROUNDOFF,
+                              jnp.where(room, _status.RUNNING, _status.MAX_SUBDIVISIONS)),
+                ),
+            ),
+        ).astype(jnp.int32)
+
+        # Next pending intervals: the two halves of each chosen piece; the left half
+        # reuses the parent's slot, the right half takes a fresh one:
+        #  - a plain piece (QUADPACK-style first try) that is still the worst is handed
+        #    to a double-exponential map of its own x-range, split in σ at 1/2;
+        #  - a double-exponential piece: halves in σ of the same map.
+        chosen = (top >= _SPLIT_FRACTION * top[0]) & splittable & jnp.isfinite(top)
+        chosen = chosen.at[0].set(True)
+        fresh = nused + jnp.cumsum(chosen.astype(jnp.int32)) - 1
+        seg = par["seg"]
+        smid = jnp.where(plain, 0.5, (lo + hi) / 2)
+        lo = jnp.where(plain, 0.0, lo)
+        hi = jnp.where(plain, 1.0, hi)
+        no = jnp.zeros_like(plain)
+        left = dict(c0=c0, c1=c1, slo=lo, shi=smid, plain=no)
+        right = dict(c0=c0, c1=c1, slo=smid, shi=hi, plain=no)
+        pad = npend - 2 * nsplit
+
+        def cat(u, v, fill):
+            return jnp.concatenate([u, v, jnp.full(pad, fill, u.dtype)])
+
+        pend = dict(
+            slot=cat(jnp.where(chosen, pick, -1), jnp.where(chosen, fresh, -1), -1).astype(jnp.int32),
+            seg=cat(seg, seg, 0),
+            c0=cat(left["c0"], right["c0"], 0.0),
+            c1=cat(left["c1"], right["c1"], 0.0),
+            slo=cat(left["slo"], right["slo"], 0.0),
+            shi=cat(left["shi"], right["shi"], 1.0),
+            plain=cat(left["plain"], right["plain"], False),
+            depth=cat(par["depth"] + 1, par["depth"] + 1, 0),
+        )
+        nused = nused + jnp.sum(chosen, dtype=jnp.int32)
+        return edges, args, pool, pend, nused, neval, code
+
+    return init, cond, body, finish

@@ -1,0 +1,118 @@
+"""`vmap` of the adaptive loop at the cost of the total work, not the hardest lane × batch.
+
+Plain `vmap` of a `while_loop` runs every lane until the slowest one stops: one lane
+with an endpoint singularity among thousands of easy ones makes every lane pay for its
+hundred passes. The rule below (installed with `jax.custom_batching.custom_vmap`)
+instead:
+
+1. runs the first pass (one Gauss–Kronrod rule per segment, with the loop's own
+   acceptance test) for all lanes at once, without allocating any interval pool; most
+   easy integrands are finished there;
+2. compacts the lanes that are still running and runs the ordinary loop on them in
+   chunks of fixed size: `_CHUNK_LARGE` lanes while many remain, `_CHUNK_SMALL` once
+   few do. Each chunk is one vmapped `while_loop` over that chunk only; its results are
+   scattered back.
+
+So the hard lanes are paid for with a small chunk width instead of the batch size.
+A shared pool of intervals refined globally across lanes would balance work even more
+finely, but it needs per-lane tolerances in one ranking and a pool as large as the
+whole batch's worst case; the chunked resumption reuses the scalar loop unchanged
+(the same state, the same body), so a batched value is bit-for-bit the unbatched one
+(`neval` also counts the repeated first pass of a resumed lane).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _status
+from ._adaptive import NNODES, _gauss_kronrod, loop_parts
+
+_CHUNK_LARGE = 64
+_CHUNK_SMALL = 4
+
+
+def _broadcast(tree, batched, size):
+    return jax.tree_util.tree_map(
+        lambda x, b: x if b else jnp.broadcast_to(x, (size,) + jnp.shape(x)), tree, batched
+    )
+
+
+def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
+    """`adaptive_quad` over a leading batch axis of `edges` and every leaf of `args`."""
+    size, nseg1 = edges.shape
+    init, cond, body, finish = loop_parts(
+        fvec, nseg1 - 1, edges.dtype, out_size=out_size, limit=limit, epsabs=epsabs,
+        epsrel=epsrel, nsplit=nsplit,
+    )
+
+    def first_pass(edges, args):
+        # The loop's first pass without its pool: one rule per segment and the same
+        # acceptance test (error, finiteness, truncated tails).
+        pend = init(edges, args)[3]
+        kron, err, _, tail = _gauss_kronrod(fvec, args, pend)
+        use = (pend["slot"] >= 0)[:, None]
+        total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
+        errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
+        tailsum = jnp.sum(jnp.where(use, tail, 0.0), axis=0)
+        tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
+        finite = jnp.all(jnp.isfinite(total) & jnp.isfinite(errsum))
+        done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol)
+        code = jnp.where(~finite, _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
+        nonempty = pend["c1"] > pend["c0"]
+        neval = NNODES * jnp.sum((pend["slot"] >= 0) & nonempty, dtype=jnp.int32)
+        return total, errsum, neval, code.astype(jnp.int32)
+
+    out = jax.vmap(first_pass)(edges, args)
+
+    def running(out):
+        return out[3] == _status.RUNNING
+
+    def resume(chunk):
+        # Restart the unfinished lanes (the first pass is repeated: 21 evaluations per
+        # segment, counted in neval) and run them to the end, `chunk` lanes at a time.
+        def run(out):
+            idx = jnp.nonzero(running(out), size=chunk, fill_value=size)[0]
+            take = jnp.minimum(idx, size - 1)
+            sub_edges = edges[take]
+            sub_args = jax.tree_util.tree_map(lambda x: x[take], args)
+            state = jax.vmap(init)(sub_edges, sub_args)
+            # Padding lanes (idx == size) are marked finished so that they do no work.
+            code = jnp.where(idx < size, state[-1], _status.CONVERGED).astype(jnp.int32)
+            state = state[:-1] + (code,)
+            sub = jax.vmap(finish)(jax.vmap(lambda s: lax.while_loop(cond, body, s))(state))
+            sub = (sub[0], sub[1], sub[2] + out[2][take], sub[3])
+            return tuple(x.at[idx].set(y, mode="drop") for x, y in zip(out, sub))
+
+        return run
+
+    large, small = min(_CHUNK_LARGE, size), min(_CHUNK_SMALL, size)
+
+    def step(out):
+        if large == small:
+            return resume(small)(out)
+        many = jnp.sum(running(out)) > small
+        return lax.cond(many, resume(large), resume(small), out)
+
+    return lax.while_loop(lambda o: jnp.any(running(o)), step, out)
+
+
+def pooled_solver(fvec, options):
+    """`(edges, args) -> (value, err, neval, code)`, with the batched rule for `vmap`."""
+    from ._adaptive import adaptive_quad
+
+    @jax.custom_batching.custom_vmap
+    def solve(edges, args):
+        return adaptive_quad(fvec, edges, args, **options)
+
+    @solve.def_vmap
+    def _solve_vmap(axis_size, in_batched, edges, args):
+        edges_batched, args_batched = in_batched
+        edges = _broadcast(edges, edges_batched, axis_size)
+        args = _broadcast(args, args_batched, axis_size)
+        out = batched_adaptive_quad(fvec, edges, args, **options)
+        return out, (True, True, True, True)
+
+    return solve

@@ -1,0 +1,61 @@
+"""Status codes of `jaxgrad.integrate.quad` and the information object it returns."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+
+class STATUS(eqx.Enumeration):
+    """Why `quad` stopped. Compare with `==`, e.g. `info.status == STATUS.converged`."""
+
+    converged = "quad: the error estimate met the requested tolerance."
+    max_subdivisions = (
+        "quad: the subinterval limit (`limit`) was reached before the error estimate met "
+        "the tolerance. Increase `limit`, pass the location of kinks, jumps or "
+        "singularities as `points`, or loosen `epsabs`/`epsrel`."
+    )
+    roundoff = (
+        "quad: roundoff error prevents the requested tolerance (it is below what the "
+        "integrand's values allow in this precision). Loosen `epsabs`/`epsrel`."
+    )
+    divergent = (
+        "quad: the integral looks divergent or too slowly convergent: the integrand is "
+        "not negligible at the ends of the (truncated) integration range."
+    )
+    nonfinite = "quad: the integrand returned NaN or inf at a quadrature node."
+
+
+# Integer codes used inside the loop (the enumeration's order), plus "still running".
+RUNNING = -1
+CONVERGED, MAX_SUBDIVISIONS, ROUNDOFF, DIVERGENT, NONFINITE = range(5)
+
+
+def status_from_code(code: Int[Array, "*batch"]) -> STATUS:
+    """The `STATUS` item for an integer code from the loop."""
+    items = [STATUS.converged, STATUS.max_subdivisions, STATUS.roundoff, STATUS.divergent]
+    out = STATUS.nonfinite
+    for i in reversed(range(len(items))):
+        out = STATUS.where(code == i, items[i], out)
+    return out
+
+
+class QuadInfo(eqx.Module):
+    """Diagnostics returned by `jaxgrad.integrate.quad` next to the value.
+
+    Attributes:
+        err: estimated absolute error, same shape as the value (one estimate per
+            component of an array-valued integrand).
+        neval: number of integrand evaluations (nodes at which `f` was evaluated).
+        status: a `STATUS` item; `info.status == STATUS.converged` is a boolean array.
+    """
+
+    err: Float[Array, "*shape"]
+    neval: Int[Array, ""]
+    status: STATUS
+
+    @property
+    def converged(self):
+        """`True` where the status is `STATUS.converged`."""
+        return jnp.asarray(self.status == STATUS.converged)
