@@ -174,7 +174,6 @@ def _quad_misfit(th, d):
 
 
 def test_fit_through_quad_with_tikhonov():
-    pytest.importorskip("jaxgrad.integrate", reason="jaxgrad.integrate.quad not available")
     from jaxgrad.optimize import tikhonov
 
     fit = tikhonov(_quad_misfit, QUAD_LAM, QUAD_CENTER)
