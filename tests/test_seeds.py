@@ -156,8 +156,6 @@ def test_docstring_examples(module, monkeypatch):
 # Fitting integrand parameters through jaxgrad.integrate.quad, with a Tikhonov term.
 # The model is linear in θ, so the fit and its derivative have closed forms:
 # bins(θ) = A θ, θ* = (AᵀA + λI)⁻¹(Aᵀd + λc), dθ*/dd = (AᵀA + λI)⁻¹Aᵀ.
-# The bin edges are Python floats: quad's second derivatives with respect to a traced
-# limit currently fail (see docs/optimize.md).
 QUAD_EDGES = (0.0, 0.5, 1.5)
 QUAD_LAM, QUAD_CENTER = 0.1, jnp.array([1.0, 0.0])
 
