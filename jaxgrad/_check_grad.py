@@ -59,10 +59,12 @@ def _fd_directional(g, x, dirs, step):
         step = 4 * eps**0.2 * (rms if rms > 0 else 1.0)
     hs = jnp.asarray(step * 0.5 ** np.arange(_LADDER), dtype)
     dirs = jnp.asarray(dirs, dtype)
-    # points[d, k, s] = x + s·h_k·v_d, s = ±1, evaluated in one vmapped call.
+    # points[d, k, s] = x + s·h_k·v_d, s = ±1, evaluated by one compiled `lax.map`.
+    # Not `vmap`: the reference must not depend on `f` supporting batching (a
+    # `minimize` through `quad` does not, see docs/optimize.md).
     offs = hs[None, :, None, None] * jnp.array([1.0, -1.0], dtype)[None, None, :, None] * dirs[:, None, None, :]
     pts = x + offs
-    vals = jax.jit(jax.vmap(g))(pts.reshape(-1, x.size)).reshape(*pts.shape[:3], -1)
+    vals = jax.jit(lambda p: jax.lax.map(g, p))(pts.reshape(-1, x.size)).reshape(*pts.shape[:3], -1)
     d = (vals[:, :, 0] - vals[:, :, 1]) / (2 * hs[None, :, None])  # (D, K, m)
     r = (4 * d[:, 1:] - d[:, :-1]) / 3  # (D, K-1, m), R at h_{k+1}
     e = jnp.max(jnp.abs(r[:, 1:] - r[:, :-1]), axis=-1)  # (D, K-2)
@@ -81,8 +83,8 @@ def finite_difference_grad(
 ) -> PyTree:
     """Gradient of a scalar function by central differences with Richardson extrapolation.
 
-    Every coordinate of `x` is perturbed (2 × 6 evaluations each, batched with
-    `jax.vmap`), so this is for small `x`: an independent reference for checking
+    Every coordinate of `x` is perturbed (2 × 6 evaluations each, run by one compiled
+    `jax.lax.map`), so this is for small `x`: an independent reference for checking
     derivatives, not a way to compute them.
 
     Arguments:
