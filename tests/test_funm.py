@@ -528,38 +528,104 @@ def test_bad_input_errors():
 # Polar decomposition (AᴴA = I at orthogonal A: a full tie).
 
 
+def _mp_svd(m):
+    # mpmath's SVD (A = W·diag(s)·Vh); it stays accurate where sqrtm(AᴴA) needs κ² digits.
+    w, s, vh = mp.svd(m, full_matrices=False, compute_uv=True)
+    return w, mp.diag(s), vh
+
+
 def _mp_polar(m):
-    return m * mp.inverse(mp.sqrtm(m.H * m))
+    w, _, vh = _mp_svd(m)
+    return w * vh
 
 
+def _mp_polar_p(m):
+    _, s, vh = _mp_svd(m)
+    return vh.H * s * vh
+
+
+_RNG_POLAR = np.random.default_rng(39)
+POLAR_MATRICES = {
+    "identity": np.eye(3),
+    "orthogonal": rotation(3, 2),
+    "tied_singular_values": rotation(3, 2) @ np.diag([1.0, 1.0, 2.0]) @ rotation(3, 4),
+    "near_tie_1e-9": rotation(3, 2) @ np.diag([1.0, 1.0 + 1e-9, 2.0]) @ rotation(3, 4),
+    "tall": _RNG_POLAR.normal(size=(4, 3)),
+    "tall_tied": np.vstack([rotation(3, 5), np.zeros((1, 3))]) @ np.diag([2.0, 2.0, 1.0]) @ rotation(3, 6),
+    # κ = 1e6: the AᴴA formulation would lose ~eps·κ² = 1e-4 here.
+    "ill_conditioned": rotation(3, 8) @ np.diag([1.0, 1e-3, 1e-6]) @ rotation(3, 9),
+    "complex": _RNG_POLAR.normal(size=(3, 3)) + 1j * _RNG_POLAR.normal(size=(3, 3)),
+}
+
+
+@pytest.mark.parametrize("case", list(POLAR_MATRICES))
+def test_polar_first_derivatives(case):
+    a = POLAR_MATRICES[case]
+    rng = np.random.default_rng(41)
+    e = rng.normal(size=a.shape) + (1j * rng.normal(size=a.shape) if np.iscomplexobj(a) else 0)
+    (u, p), (u_dot, p_dot) = jax.jit(lambda a, e: jax.jvp(polar, (a,), (e,)))(a, e)
+    with mp.workdps(40):
+        _assert_close(u, np.array(_mp_polar(to_mp(a)).tolist(), dtype=complex).reshape(a.shape), 1e-13)
+    # Relative accuracy of the derivative is about eps·κ (the SVD's), not eps·κ².
+    rtol = 1e-12 if case != "ill_conditioned" else 1e-11
+    _assert_close(u_dot, directional_derivative(_mp_polar, a, e).reshape(a.shape), rtol)
+    n = a.shape[1]
+    _assert_close(p_dot, directional_derivative(_mp_polar_p, a, e).reshape(n, n), rtol)
+    # Reverse mode is the transpose of the same linear map: Re<c, dU> = Re Σ grad·e (JAX
+    # returns the conjugate gradient for complex inputs).
+    c = rng.normal(size=a.shape)
+    g = jax.jit(jax.grad(lambda a: jnp.sum(c * polar(a).U).real))(a)
+    np.testing.assert_allclose(np.sum(g * e).real, np.sum(c * u_dot).real, rtol=1e-10)
+
+
+def test_polar_at_identity_is_skew_part():
+    e = np.random.default_rng(44).normal(size=(3, 3))
+    u_dot, p_dot = jax.jvp(polar, (np.eye(3),), (e,))[1]
+    np.testing.assert_allclose(u_dot, (e - e.T) / 2, atol=1e-15)
+    np.testing.assert_allclose(p_dot, (e + e.T) / 2, atol=1e-15)
+
+
+_POLAR_SECOND = {
+    "fwd_fwd": lambda h: jax.jvp(lambda s: jax.jvp(lambda t: h(s, t), (0.0,), (1.0,))[1], (0.0,), (1.0,))[1],
+    "fwd_rev": lambda h: jax.jvp(lambda s: jax.grad(h, argnums=1)(s, 0.0), (0.0,), (1.0,))[1],
+    "rev_rev": lambda h: jax.grad(jax.grad(h, argnums=1), argnums=0)(0.0, 0.0),
+}
+
+
+@pytest.mark.parametrize("mode", list(_POLAR_SECOND))
 @pytest.mark.parametrize("case", ["orthogonal", "tied_singular_values", "tall"])
-def test_polar_derivatives(case):
-    a = {
-        "orthogonal": rotation(3, 2),
-        "tied_singular_values": rotation(3, 2) @ np.diag([1.0, 1.0, 2.0]) @ rotation(3, 4),
-        "tall": np.random.default_rng(40).normal(size=(4, 3)),
-    }[case]
-    e = np.random.default_rng(41).normal(size=a.shape)
-    u_dot, p_dot = jax.jit(lambda a, e: jax.jvp(polar, (a,), (e,))[1])(a, e)
-    _assert_close(u_dot, directional_derivative(_mp_polar, a, e).real.reshape(a.shape), 1e-12)
-    ref_p = directional_derivative(lambda m: mp.sqrtm(m.H * m), a, e).real.reshape(3, 3)
-    _assert_close(p_dot, ref_p, 1e-12)
-    if case == "orthogonal":
-        e2 = np.random.default_rng(42).normal(size=a.shape)
-        c = np.random.default_rng(43).normal(size=a.shape)
+def test_polar_second_derivatives(case, mode):
+    a = POLAR_MATRICES[case]
+    rng = np.random.default_rng(42)
+    e, e2, c = (rng.normal(size=a.shape) for _ in range(3))
 
-        def h(s, t):
-            return jnp.sum(c * polar(a + s * e + t * e2).U)
+    def h(s, t):
+        return jnp.sum(c * polar(a + s * e + t * e2).U)
 
-        def loss(m):
-            um = _mp_polar(m)
-            return mp.fsum(c[i, j] * um[i, j] for i in range(3) for j in range(3))
+    def loss(m):
+        um = _mp_polar(m)
+        return mp.fsum(c[i, j] * um[i, j] for i in range(a.shape[0]) for j in range(a.shape[1]))
 
-        got = jax.jit(jax.grad(jax.grad(h, argnums=1), argnums=0))(0.0, 0.0)
-        np.testing.assert_allclose(got, float(_mp_mixed_second(loss, a, e, e2)), rtol=1e-10)
+    got = jax.jit(lambda: _POLAR_SECOND[mode](h))()
+    np.testing.assert_allclose(got, float(_mp_mixed_second(loss, a, e, e2)), rtol=1e-10)
+
+
+def test_polar_batched_matches_single():
+    a = np.stack([POLAR_MATRICES["orthogonal"], POLAR_MATRICES["tied_singular_values"], np.eye(3)])
+    e = np.random.default_rng(45).normal(size=a.shape)
+    batched = jax.jvp(polar, (a,), (e,))
+    mapped = jax.vmap(lambda a, e: jax.jvp(polar, (a,), (e,)))(a, e)
+    for x, y in zip(jax.tree.leaves(batched), jax.tree.leaves(mapped)):
+        np.testing.assert_allclose(x, y, atol=1e-14)
+    hess = jax.vmap(jax.hessian(lambda a: jnp.sum(polar(a).U ** 3)))(a)
+    assert hess.shape == (3, 3, 3, 3, 3) and np.all(np.isfinite(hess))
 
 
 def test_polar_bad_input():
     with pytest.raises(ValueError, match="`a`.*\\(2, 3\\)"):
         polar(np.ones((2, 3)))
-    assert np.all(np.isnan(polar(np.diag([1.0, 0.0])).U))
+    # An exactly zero singular value: U is not unique (NaN), P still is.
+    u, p = polar(np.diag([1.0, 0.0]))
+    assert np.all(np.isnan(u))
+    np.testing.assert_allclose(p, np.diag([1.0, 0.0]))
+    assert np.all(np.isnan(polar(np.array([[1.0, np.nan], [0.0, 1.0]])).P))
