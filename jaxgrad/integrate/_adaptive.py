@@ -45,6 +45,10 @@ _T_WHOLE = math.asinh(45.0 / (math.pi / 2))
 # the worst one are left alone in that pass (splitting them would waste evaluations).
 _SPLIT_FRACTION = 0.25
 
+# Bisections of a piece at a truncated end after which a non-negligible integrand there
+# means divergent (or too slowly decaying to be integrated).
+_TAIL_DEPTH = 8
+
 
 def _map_nodes(s, c0, c1, root):
     """x(σ) and dx/dσ for nodes σ ∈ [0, 1] of a segment [c0, c1] (c0 <= c1, maybe ±inf).
@@ -86,9 +90,10 @@ def _map_nodes(s, c0, c1, root):
     x_rw = u2 / (1 - u2 * u2)
     w_rw = 2 * (1 + u2 * u2) / (1 - u2 * u2) ** 2
 
+    x_pf = jnp.where(s < 0.5, a + h * s, b - h * (1 - s))
     x = jnp.where(
         fin0 & fin1,
-        jnp.where(root, a + h * s, x_ff),
+        jnp.where(root, x_pf, x_ff),
         jnp.where(
             root,
             jnp.where(fin0, a + r, jnp.where(fin1, b - r, x_rw)),
@@ -113,25 +118,168 @@ def _map_nodes(s, c0, c1, root):
     moved = nonempty & (clipped != x)
     x = jnp.where(nonempty, clipped, a)
     w = jnp.where(nonempty, w, 0.0)
-    return x, w, moved
+    # Distances to the finite ends as the map forms them (no cancellation): what the
+    # end model needs to join the mapped range without a gap or an overlap.
+    d0 = jnp.where(fin0 & fin1, jnp.where(root, h * s, h * u), jnp.where(root, r, e))
+    d1 = jnp.where(fin0 & fin1, jnp.where(root, h * (1 - s), h * v), jnp.where(root, r, e))
+    return x, w, moved, d0, d1
 
 
-def _gauss_kronrod(fvec, args, iv):
+def _gap_sigma(c0, c1, plain, g0, g1):
+    """σ where a map of [c0, c1] is at distance g0 from c0 (lower) and g1 from c1 (upper).
+
+    Inverse of `_map_nodes` near a finite end: affine and tanh-sinh on a finite range;
+    on a half line the rational map has its finite end at σ = 1, exp-sinh at σ = 0.
+    Returns (σ_lo, σ_hi); 0 and 1 where the gap is 0.
+    """
+    dtype = c0.dtype
+    pi = jnp.asarray(math.pi, dtype)
+    fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
+    h = jnp.where(fin0 & fin1, c1 - c0, 1.0)
+    h = jnp.where(h > 0, h, 1.0)
+    u0 = jnp.clip(g0 / h, jnp.finfo(dtype).tiny, 0.25)
+    u1 = jnp.clip(g1 / h, jnp.finfo(dtype).tiny, 0.25)
+    # tanh-sinh: x = c0 + h·σ(z) near c0, c1 - h·σ(-z) near c1, z = π sinh(T(2σ - 1)).
+    z0 = jnp.log(u0) - jnp.log1p(-u0)
+    z1 = -(jnp.log(u1) - jnp.log1p(-u1))
+    ts0 = (jnp.arcsinh(z0 / pi) / _T_FINITE + 1) / 2
+    ts1 = (jnp.arcsinh(z1 / pi) / _T_FINITE + 1) / 2
+    # Half line: the gap at the finite end.
+    gh = jnp.where(fin0, g0, g1)
+    ghs = jnp.where(gh > 0, gh, 1.0)
+    rat = 1 / (1 + ghs)  # x - a = (1 - σ)/σ
+    th = jnp.arcsinh(jnp.log(ghs) / (pi / 2))  # x - a = exp((π/2) sinh θ)
+    es = (th - _T_HALF_LO) / (_T_HALF_HI - _T_HALF_LO)
+    finite = fin0 & fin1
+    lo = jnp.where(finite, jnp.where(plain, g0 / h, ts0), jnp.where(plain, 0.0, es))
+    hi = jnp.where(finite, jnp.where(plain, 1 - g1 / h, ts1), jnp.where(plain, rat, 1.0))
+    lo = jnp.where(jnp.where(finite, g0 > 0, ~plain & (gh > 0)), lo, 0.0)
+    hi = jnp.where(jnp.where(finite, g1 > 0, plain & (gh > 0)), hi, 1.0)
+    return lo, hi
+
+
+def _end_gap(e, other):
+    """Width of the end model at a segment end `e` (the other end is `other`).
+
+    2^(p/2) ulps of `e` (p = mantissa bits: 2^26 ulps, ~1.5e-8·|e|, in float64), so
+    that f is still evaluated accurately there even if it cancels (1 - t² near t = 1)
+    while terms beyond the model's are negligible. Zero at an end at 0 (floats are dense
+    there and the double-exponential map reaches it), at an infinite end and on short
+    segments.
+    """
+    dtype = e.dtype
+    big = jnp.asarray(jnp.finfo(dtype).max, dtype)
+    ulp = jnp.nextafter(jnp.abs(e), big) - jnp.abs(e)
+    gap = ulp * 2.0 ** (jnp.finfo(dtype).nmant // 2)
+    ok = jnp.isfinite(e) & jnp.isfinite(other) & (e != 0) & (8 * gap < jnp.abs(other - e))
+    ok = ok | (jnp.isfinite(e) & ~jnp.isfinite(other) & (e != 0))
+    return jnp.where(ok, gap, 0.0)
+
+
+# Distances (in units of the model width) at which f is sampled for the end model.
+_END_DIST = np.array([1.0, 1 / 4, 1 / 16, 1 / 64])
+
+
+def _end_model(fd, d, length):
+    """Integral of f over the `length` closest to a segment end, from f at distances `d`.
+
+    The model is f = s + C·dist^α (α > -1): an integrable power singularity (or a
+    smooth function, α ≈ 0) at the end. Three samples at d₀ > d₁ > d₂ with ratio
+    ρ = d₀/d₁ = d₁/d₂ = 4 fix it in closed form: ρ^α = (f₀ - f₁)/(f₁ - f₂) and
+    K = C·d₀^α = (f₀ - f₁)/(1 - ρ^-α), s = f₀ - K. Its integral over [0, L] is
+
+        L·(f₀ - (f₀ - f₁)·Q),  Q = (1 - (L/d₀)^α/(α + 1)) / (1 - ρ^-α),
+
+    evaluated with expm1/log1p so that it stays accurate as α → 0 (Q → (1 - ln(L/d₀))/ln ρ).
+    The fourth sample checks the model: its residual times L is the error estimate (0
+    for an exact power law; not reducible by bisection). This plays the role of
+    QUADPACK's extrapolation (QAGS): the part of the range so close to the end that f
+    cannot be sampled there (|x - 1/3|^-0.8 at the float 1/3 holds 3e-3 of its integral
+    within one ulp) is integrated analytically.
+    """
+    f0, f1, f2, f3 = fd[:, 0], fd[:, 1], fd[:, 2], fd[:, 3]
+    dd = d[:, :, None]
+    lr = jnp.log(dd[:, 0] / dd[:, 1])
+    l3 = jnp.log(dd[:, 0] / dd[:, 3])
+    ll = jnp.log(length[:, None] / dd[:, 0])
+    num, den = f0 - f1, f1 - f2
+    same = num == den  # includes a constant f: α = 0
+    r = jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)
+    alpha = jnp.where(same, 0.0, jnp.log(jnp.where(r > 0, r, 1.0)) / lr)
+    valid = same | ((r > 0) & (alpha > -1 + 1e-3))
+    small = jnp.abs(alpha) < 1e-8
+    al = jnp.where(small, 1.0, alpha)
+    denom = jnp.expm1(-al * lr)  # ρ^-α - 1
+    q = jnp.where(small, (1 - ll) / lr, jnp.expm1(al * ll - jnp.log1p(al)) / denom)
+    tail = length[:, None] * (f0 - num * q)
+    # Model value at d₃: f₀ - K·(1 - (d₃/d₀)^α).
+    q3 = jnp.where(small, l3 / lr, jnp.expm1(-al * l3) / denom)
+    resid = jnp.abs(f3 - (f0 - num * q3))
+    err = 4 * length[:, None] * resid
+    # No model (differences at rounding level, or a non-integrable blow-up): f is taken
+    # as constant, with the spread of the samples as the error.
+    eps = jnp.finfo(fd.dtype).eps
+    bad_val = length[:, None] * f0
+    bad_err = 4 * length[:, None] * (jnp.max(jnp.abs(fd - f0[:, None]), axis=1) + eps * jnp.abs(f0))
+    tail = jnp.where(valid, tail, bad_val)
+    err = jnp.where(valid, err, bad_err)
+    # A clean power law with α <= -1 is a non-integrable blow-up.
+    divergent = ~same & (r > 0) & ~valid
+    return tail, err, divergent
+
+
+def _gauss_kronrod(fvec, args, iv, edges):
     """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
 
     Returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
     shape (n_intervals, K), and the number of evaluations of `f` per interval.
+
+    A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
+    `_end_gap(e)` of the range from its map and adds the end model's integral over it
+    (`_end_model`, 4 more evaluations of f).
     """
     slo, shi, plain = iv["slo"], iv["shi"], iv["plain"]
+    c0, c1 = iv["c0"], iv["c1"]
     dtype = slo.dtype
+    e0, e1 = edges[iv["seg"]], edges[iv["seg"] + 1]
+    g0 = jnp.where(c0 == e0, _end_gap(e0, e1), 0.0)
+    g1 = jnp.where(c1 == e1, _end_gap(e1, e0), 0.0)
+    # The map keeps its geometry (so bisection points do not move); the nodes of a piece
+    # stop where the map comes within the gap of a modelled end.
+    sg0, sg1 = _gap_sigma(c0, c1, plain, g0, g1)
+    fin = jnp.isfinite(c0) & jnp.isfinite(c1)
+    half_end = jnp.where(plain, shi == 1, slo == 0)
+    touch0 = (g0 > 0) & jnp.where(fin, slo == 0, half_end & jnp.isfinite(c0))
+    touch1 = (g1 > 0) & jnp.where(fin, shi == 1, half_end & jnp.isfinite(c1))
+    lo_e = jnp.maximum(slo, sg0)
+    hi_e = jnp.maximum(jnp.minimum(shi, sg1), lo_e)
     xk = jnp.asarray(NODES, dtype)
     wk = jnp.asarray(KRONROD_WEIGHTS, dtype)
     wg = jnp.asarray(GAUSS_WEIGHTS, dtype)
-    half = (shi - slo) / 2
-    s = (slo + half)[:, None] + half[:, None] * xk
-    x, w, moved = _map_nodes(s, iv["c0"][:, None], iv["c1"][:, None], plain[:, None])
+    half = (hi_e - lo_e) / 2
+    s = (lo_e + half)[:, None] + half[:, None] * xk
+    sb = jnp.stack([sg0, sg1], axis=1)  # where the map hands over to the end models
+    x, w, moved, _, _ = _map_nodes(s, c0[:, None], c1[:, None], plain[:, None])
+    _, _, _, db0, db1 = _map_nodes(sb, c0[:, None], c1[:, None], plain[:, None])
+    # Length left to the end model: the map's distance to the end at the hand-over.
+    len0 = jnp.where(fin, db0[:, 0], jnp.where(plain, db0[:, 1], db0[:, 0]))
+    len1 = jnp.where(fin, db1[:, 1], jnp.where(plain, db1[:, 1], db1[:, 0]))
     n, m = x.shape
-    fx = jax.vmap(lambda xi: fvec(xi, args))(x.reshape(-1)).reshape(n, m, -1)
+    dist = jnp.asarray(_END_DIST, dtype)
+    centre = x[:, m // 2 : m // 2 + 1]  # where the model is not used: a harmless node
+    xe0 = jnp.where(touch0[:, None], e0[:, None] + g0[:, None] * dist, centre)
+    xe1 = jnp.where(touch1[:, None], e1[:, None] - g1[:, None] * dist, centre)
+    xall = jnp.concatenate([x, xe0, xe1], axis=1)
+    fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + 8, -1)
+    fx = fall[:, :m]
+    # Distances as actually represented (exact: Sterbenz).
+    t0, t0err, div0 = _end_model(fall[:, m : m + 4], jnp.abs(xe0 - e0[:, None]), len0)
+    t1, t1err, div1 = _end_model(fall[:, m + 4 :], jnp.abs(e1[:, None] - xe1), len1)
+    use0, use1 = touch0[:, None], touch1[:, None]
+    blowup = (use0 & div0) | (use1 & div1)
+    end_val = jnp.where(use0, t0, 0.0) + jnp.where(use1, t1, 0.0)
+    end_err = jnp.where(use0, t0err, 0.0) + jnp.where(use1, t1err, 0.0)
+    nev = NNODES + 4 * (touch0.astype(jnp.int32) + touch1.astype(jnp.int32))
     # A node whose weight underflowed contributes nothing, even if f is infinite there.
     g = jnp.where((w > 0)[..., None], fx * w[..., None], 0.0)
     hk = half[:, None]
@@ -155,15 +303,21 @@ def _gauss_kronrod(fvec, args, iv):
     # an error of the same order as `lost` is that kink, which bisection cannot cure.
     err = jnp.maximum(err, 50 * eps * resabs + lost)
     floor = jnp.where(err <= 100 * lost, err, 50 * eps * resabs + lost)
+    kron = kron + end_val
+    err = err + end_err
+    floor = floor + end_err
     # Size of the integrand at the outermost node of a piece that touches a truncated
     # end of a double-exponential map: if it is not negligible the tail is not either.
-    mapped = ~(plain & jnp.isfinite(iv["c0"]) & jnp.isfinite(iv["c1"]))
-    at_lo = (mapped & (slo == 0))[:, None]
-    at_hi = (mapped & (shi == 1))[:, None]
+    mapped = ~(plain & fin)
+    # (An end handed to the end model is not truncated.)
+    at_lo = (mapped & (slo == 0) & (sg0 == 0))[:, None]
+    at_hi = (mapped & (shi == 1) & (sg1 == 1))[:, None]
     tail = 2 * hk * jnp.maximum(
         jnp.where(at_lo, jnp.abs(g[:, 0]), 0.0), jnp.where(at_hi, jnp.abs(g[:, -1]), 0.0)
     )
-    return kron, err, floor, tail
+    # A non-integrable blow-up at a modelled end counts as a tail that never vanishes.
+    tail = jnp.where(blowup, jnp.inf, tail)
+    return kron, err, floor, tail, nev
 
 
 def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
@@ -234,14 +388,14 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def body(state):
         edges, args, pool, pend, nused, neval, _ = state
-        kron, err, floor, tail = _gauss_kronrod(fvec, args, pend)
+        kron, err, floor, tail, nev = _gauss_kronrod(fvec, args, pend, edges)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
         new = {name: pend[name] for name in iv_fields}
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid)
         pool = {name: pool[name].at[idx].set(new[name], mode="drop") for name in pool}
-        neval = neval + NNODES * jnp.sum(valid & nonempty, dtype=jnp.int32)
+        neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
 
         act = pool["active"][:, None]
         total = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
@@ -252,6 +406,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         converged = jnp.all(errsum <= tol)
         nonfinite = ~jnp.all(jnp.isfinite(total) & jnp.isfinite(errsum))
         tail_bad = jnp.any(tailsum > tol)
+        # A truncated end whose integrand is still not negligible after that piece has
+        # been bisected _TAIL_DEPTH times will not become so: divergent or too slowly
+        # decaying (sin(x)/x on [0, ∞)). Stop there rather than use up the limit.
+        stuck = pool["active"] & jnp.any(pool["tail"] > tol, axis=1) & (pool["depth"] >= _TAIL_DEPTH)
+        tail_stuck = jnp.any(stuck)
 
         # Intervals are ranked by the part of their error that bisection can reduce.
         score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
@@ -273,7 +432,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
                 converged & ~tail_bad,
                 _status.CONVERGED,
                 jnp.where(
-                    tail_bad & (converged | roundoff | ~room),
+                    tail_bad & (converged | roundoff | ~room | tail_stuck),
                     _status.DIVERGENT,
                     jnp.where(roundoff, _status.ROUNDOFF,
                               jnp.where(room, _status.RUNNING, _status.MAX_SUBDIVISIONS)),

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _status
-from ._adaptive import NNODES, _gauss_kronrod, loop_parts
+from ._adaptive import _gauss_kronrod, loop_parts
 
 _CHUNK_LARGE = 64
 _CHUNK_SMALL = 4
@@ -52,7 +52,7 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         # The loop's first pass without its pool: one rule per segment and the same
         # acceptance test (error, finiteness, truncated tails).
         pend = init(edges, args)[3]
-        kron, err, _, tail = _gauss_kronrod(fvec, args, pend)
+        kron, err, _, tail, nev = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
@@ -62,7 +62,7 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol)
         code = jnp.where(~finite, _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
         nonempty = pend["c1"] > pend["c0"]
-        neval = NNODES * jnp.sum((pend["slot"] >= 0) & nonempty, dtype=jnp.int32)
+        neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
         return total, errsum, neval, code.astype(jnp.int32)
 
     out = jax.vmap(first_pass)(edges, args)
