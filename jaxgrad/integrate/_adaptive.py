@@ -45,6 +45,15 @@ _T_WHOLE = math.asinh(45.0 / (math.pi / 2))
 # the worst one are left alone in that pass (splitting them would waste evaluations).
 _SPLIT_FRACTION = 0.25
 
+# A half whose error exceeds its sibling's by this factor after a bisection, at an end
+# of its segment, is taken to hold an end singularity (for x^α the two halves' errors
+# differ by orders of magnitude; for an unresolved smooth integrand they are alike).
+_SINGULAR_RATIO = 64.0
+# ... and which kept at least this fraction of its parent's error: near x^α (α > -1)
+# bisection only divides the error by 2^(1+α) <= 4, while a smooth integrand that is
+# being resolved drops its error by orders of magnitude per bisection.
+_SINGULAR_KEEP = 0.2
+
 # Bisections of a piece at a truncated end after which a non-negligible integrand there
 # means divergent (or too slowly decaying to be integrated).
 _TAIL_DEPTH = 8
@@ -155,6 +164,26 @@ def _gap_sigma(c0, c1, plain, g0, g1):
     hi = jnp.where(finite, jnp.where(plain, 1 - g1 / h, ts1), jnp.where(plain, rat, 1.0))
     lo = jnp.where(jnp.where(finite, g0 > 0, ~plain & (gh > 0)), lo, 0.0)
     hi = jnp.where(jnp.where(finite, g1 > 0, plain & (gh > 0)), hi, 1.0)
+    return lo, hi
+
+
+def _rational_range(c0, c1, slo, shi):
+    """The x-range of the σ-range [slo, shi] of the rational map of an infinite segment."""
+    fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
+    a = jnp.where(fin0, c0, 0.0)
+    b = jnp.where(fin1, c1, 0.0)
+    inf = jnp.asarray(jnp.inf, c0.dtype)
+
+    def r(s):
+        return jnp.where(s > 0, (1 - s) / jnp.where(s > 0, s, 1.0), inf)
+
+    def whole(s):
+        u = 2 * s - 1
+        d = 1 - u * u
+        return jnp.where(d > 0, u / jnp.where(d > 0, d, 1.0), jnp.sign(u) * inf)
+
+    lo = jnp.where(fin0, a + r(shi), jnp.where(fin1, b - r(slo), whole(slo)))
+    hi = jnp.where(fin0, a + r(slo), jnp.where(fin1, b - r(shi), whole(shi)))
     return lo, hi
 
 
@@ -308,7 +337,7 @@ def _gauss_kronrod(fvec, args, iv, edges):
     floor = floor + end_err
     # Size of the integrand at the outermost node of a piece that touches a truncated
     # end of a double-exponential map: if it is not negligible the tail is not either.
-    mapped = ~(plain & fin)
+    mapped = ~plain  # the rational maps reach infinity exactly: nothing is truncated
     # (An end handed to the end model is not truncated.)
     at_lo = (mapped & (slo == 0) & (sg0 == 0))[:, None]
     at_hi = (mapped & (shi == 1) & (sg1 == 1))[:, None]
@@ -317,7 +346,11 @@ def _gauss_kronrod(fvec, args, iv, edges):
     )
     # A non-integrable blow-up at a modelled end counts as a tail that never vanishes.
     tail = jnp.where(blowup, jnp.inf, tail)
-    return kron, err, floor, tail, nev
+    # Largest |f| at an inner node (the nodes are sorted): a peak or an oscillation,
+    # not an end singularity, whatever the errors say.
+    top_node = jnp.argmax(jnp.max(jnp.abs(fx), axis=2), axis=1)
+    inner_peak = (top_node > 0) & (top_node < m - 1)
+    return kron, err, floor, tail, nev, inner_peak
 
 
 def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
@@ -345,7 +378,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     size = max(limit, nseg + 1) + nsplit  # pool slots
     npend = max(2 * nsplit, nseg)
     k = out_size
-    iv_fields = dict(seg=jnp.int32, c0=dtype, c1=dtype, slo=dtype, shi=dtype, plain=bool, depth=jnp.int32)
+    iv_fields = dict(seg=jnp.int32, c0=dtype, c1=dtype, slo=dtype, shi=dtype, plain=bool, depth=jnp.int32,
+                     sing=bool)
     eps = jnp.finfo(dtype).eps
     tiny = jnp.finfo(dtype).tiny
 
@@ -371,6 +405,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             shi=jnp.ones(npend, dtype),
             plain=jnp.ones(npend, bool),
             depth=jnp.zeros(npend, jnp.int32),
+            paired=jnp.zeros(npend, bool),
+            perr=jnp.zeros(npend, dtype),
         )
         zero_i = jnp.zeros((), jnp.int32)
         running = jnp.asarray(_status.RUNNING, jnp.int32)
@@ -388,11 +424,19 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def body(state):
         edges, args, pool, pend, nused, neval, _ = state
-        kron, err, floor, tail, nev = _gauss_kronrod(fvec, args, pend, edges)
+        kron, err, floor, tail, nev, inner_peak = _gauss_kronrod(fvec, args, pend, edges)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
-        new = {name: pend[name] for name in iv_fields}
+        new = {name: pend[name] for name in iv_fields if name != "sing"}
+        # Halves of the same parent sit at rows i and i + nsplit of `pend`.
+        emax = jnp.max(err, axis=1)
+        zpad = jnp.zeros(npend - 2 * nsplit, dtype)
+        sibling = jnp.concatenate([emax[nsplit : 2 * nsplit], emax[:nsplit], zpad])
+        new["sing"] = (
+            pend["paired"] & (emax > _SINGULAR_RATIO * sibling) & (emax > _SINGULAR_KEEP * pend["perr"])
+            & ~inner_peak
+        )
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid)
         pool = {name: pool[name].at[idx].set(new[name], mode="drop") for name in pool}
         neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
@@ -449,12 +493,31 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         chosen = chosen.at[0].set(True)
         fresh = nused + jnp.cumsum(chosen.astype(jnp.int32)) - 1
         seg = par["seg"]
-        smid = jnp.where(plain, 0.5, (lo + hi) / 2)
-        lo = jnp.where(plain, 0.0, lo)
-        hi = jnp.where(plain, 1.0, hi)
-        no = jnp.zeros_like(plain)
-        left = dict(c0=c0, c1=c1, slo=lo, shi=smid, plain=no)
-        right = dict(c0=c0, c1=c1, slo=smid, shi=hi, plain=no)
+        perr = jnp.max(pool["err"][pick], axis=1)
+        # A plain piece is bisected plainly (in x on a finite range, in σ of the
+        # rational map on an infinite one), unless it reaches an end of its segment
+        # (or infinity) and its error dwarfed its sibling's: a singular end, handed to
+        # a double-exponential map of the piece's own x-range.
+        xr0, xr1 = _rational_range(c0, c1, lo, hi)
+        at_end = jnp.where(finite, (c0 == edges[seg]) | (c1 == edges[seg + 1]), (lo == 0) | (hi == 1))
+        to_de = plain & par["sing"] & at_end
+        keep = plain & ~to_de
+        xa = jnp.where(finite, c0, xr0)
+        xb = jnp.where(finite, c1, xr1)
+        ptl = jnp.where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
+        pth = jnp.where(finite, 1.0, hi)
+        pmid = jnp.where(finite, 0.5, (lo + hi) / 2)
+        lc1 = jnp.where(keep & finite, xmid, jnp.where(to_de, xb, c1))
+        rc0 = jnp.where(keep & finite, xmid, jnp.where(to_de, xa, c0))
+        lc0 = jnp.where(to_de, xa, c0)
+        rc1 = jnp.where(to_de, xb, c1)
+        smid = jnp.where(keep, pmid, jnp.where(to_de, 0.5, (lo + hi) / 2))
+        slo_l = jnp.where(keep, ptl, jnp.where(to_de, 0.0, lo))
+        shi_r = jnp.where(keep, pth, jnp.where(to_de, 1.0, hi))
+        shi_l = jnp.where(keep & finite, 1.0, smid)
+        slo_r = jnp.where(keep & finite, 0.0, smid)
+        left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep)
+        right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep)
         pad = npend - 2 * nsplit
 
         def cat(u, v, fill):
@@ -469,6 +532,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             shi=cat(left["shi"], right["shi"], 1.0),
             plain=cat(left["plain"], right["plain"], False),
             depth=cat(par["depth"] + 1, par["depth"] + 1, 0),
+            paired=cat(chosen, chosen, False),
+            perr=cat(perr, perr, 0.0),
         )
         nused = nused + jnp.sum(chosen, dtype=jnp.int32)
         return edges, args, pool, pend, nused, neval, code
