@@ -1,4 +1,5 @@
 """Differentiable adaptive quadrature."""
 
 from ._quad import quad as quad
+from ._quadosc import quadosc as quadosc
 from ._status import STATUS as STATUS, QuadInfo as QuadInfo

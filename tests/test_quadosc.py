@@ -1,0 +1,98 @@
+"""`quadosc`: conditionally convergent oscillatory integrals, against closed forms.
+
+References: ∫₀^∞ sin t / t dt = π/2 (Bailey, Jeyabalan & Li 2005, problem 15) and
+∫₀^∞ sin t / (t + p) dt = Ci(p) sin p + (π/2 − Si(p)) cos p (Abramowitz & Stegun
+5.2.12), whose p-derivative is taken with mpmath at 30 digits.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+from jax import lax
+
+from jaxgrad.integrate import STATUS, quad, quadosc
+
+TWO_PI = 2 * np.pi
+_INTEGRANDS = [
+    lambda t, p: jnp.sinc(t / jnp.pi),  # sin t / t
+    lambda t, p: jnp.sin(t) / (t + p),
+    lambda t, p: jnp.cos(p * t) / (1 + t),  # not differentiated in p below
+]
+
+
+def _osc(i, p, a, b):
+    value, info = quadosc(lambda t, i, p: lax.switch(i, _INTEGRANDS, t, p), a, b, (i, p),
+                          period=TWO_PI, epsrel=1e-10, epsabs=0.0)
+    return value, info.err, info.status._value
+
+
+# Shared compiled functions: one for [a, ∞), one for (-∞, b], one gradient.
+_upper = jax.jit(lambda i, p, a: _osc(i, p, a, jnp.inf))
+_lower = jax.jit(lambda i, p, b: _osc(i, p, -jnp.inf, b))
+_grad = jax.jit(jax.grad(lambda p, a, i: _osc(i, p, a, jnp.inf)[0], argnums=(0, 1)), static_argnums=2)
+
+
+def _si_form(p):
+    return mp.ci(p) * mp.sin(p) + (mp.pi / 2 - mp.si(p)) * mp.cos(p)
+
+
+def test_sin_over_t_is_pi_over_2():
+    # quad cannot do it (not absolutely integrable) and says so; quadosc can.
+    assert bool(quad(lambda t: jnp.sinc(t / jnp.pi), 0.0, jnp.inf)[1].status == STATUS.divergent)
+    value, err, code = _upper(0, 0.0, 0.0)
+    assert int(code) == 0
+    assert abs(float(value) - np.pi / 2) < 1e-12
+    assert float(err) < 1e-9
+    # (-∞, 0] by symmetry of the even integrand.
+    value, _, code = _lower(0, 0.0, 0.0)
+    assert int(code) == 0 and abs(float(value) - np.pi / 2) < 1e-12
+
+
+@pytest.mark.parametrize("p", [0.3, 1.7])
+def test_value_and_parameter_derivative(p):
+    value, err, code = _upper(1, p, 0.0)
+    with mp.workdps(30):
+        ref = float(_si_form(mp.mpf(p)))
+        dref = float(mp.diff(_si_form, mp.mpf(p)))
+    assert int(code) == 0 and abs(float(value) - ref) < 1e-10 * abs(ref)
+    dp, da = _grad(p, 0.0, 1)
+    assert abs(float(dp) - dref) < 1e-8 * abs(dref)
+    # Leibniz at the finite limit: d/da ∫_a^∞ = -f(a).
+    assert abs(float(da) + np.sin(0.0) / p) < 1e-12
+
+
+def test_limit_derivative():
+    # d/da ∫_a^∞ sin t / t dt = -sin a / a.
+    _, da = _grad(0.0, 1.3, 0)
+    assert abs(float(da) + np.sin(1.3) / 1.3) < 1e-10
+
+
+def test_cosine_and_vmap():
+    # ∫₀^∞ cos(t)/(1 + t) dt = -Ci(1) cos 1 - (Si(1) - π/2) sin 1 ... checked with mpmath.
+    ps = jnp.array([1.0, 1.0])
+    values, _, codes = jax.vmap(lambda p: _upper(2, p, 0.0))(ps)
+    with mp.workdps(30):
+        ref = float(mp.quadosc(lambda t: mp.cos(t) / (1 + t), [0, mp.inf], omega=1))
+    assert np.all(np.asarray(codes) == 0)
+    np.testing.assert_allclose(values, ref, rtol=1e-10)
+
+
+def test_not_oscillatory_is_reported():
+    value, info = quadosc(lambda t: 1 / t, 1.0, jnp.inf, period=2.0)
+    assert bool(info.status == STATUS.divergent)
+
+
+def test_bad_arguments():
+    f = lambda t: jnp.sin(t)  # noqa: E731
+    with pytest.raises(ValueError, match="exactly one limit"):
+        quadosc(f, 0.0, 1.0, period=1.0)
+    with pytest.raises(ValueError, match="exactly one limit"):
+        quadosc(f, -jnp.inf, jnp.inf, period=1.0)
+    with pytest.raises(ValueError, match="period"):
+        quadosc(f, 0.0, jnp.inf, period=0.0)
+    with pytest.raises(ValueError, match="cycles"):
+        quadosc(f, 0.0, jnp.inf, period=1.0, cycles=2)
