@@ -39,7 +39,7 @@ import scipy.integrate as si  # noqa: E402
 from _timing import machine_info_markdown, markdown_table, median_time, median_times_interleaved, text_table, write_markdown_section  # noqa: E402
 from quad_batteries import ALL  # noqa: E402
 
-from jaxgrad.integrate import quad  # noqa: E402
+from jaxgrad.integrate import quad, quadosc  # noqa: E402
 from jaxgrad.integrate._adaptive import adaptive_quad  # noqa: E402
 
 EPSREL = 1e-10
@@ -154,6 +154,45 @@ def cost_section():
     return "### Compile time and gradient / primal cost (epsrel = 1e-10)\n\n" + markdown_table(header, rows) + "\n"
 
 
+# ------------------------------------------------------------------ 3b. quadosc
+def quadosc_section():
+    """∫₀^∞ sin t / t (Bailey's problem 15) and d/dp ∫₀^∞ sin t / (t + p), against
+    closed forms; scipy's quad on the same sin t / t for comparison."""
+    import mpmath as mp
+
+    def sinc_int():
+        v, info = quadosc(lambda t: jnp.sinc(t / jnp.pi), 0.0, jnp.inf, period=2 * jnp.pi, epsrel=EPSREL, epsabs=0.0)
+        return v, info.neval, info.status._value
+
+    def shifted(p):
+        return quadosc(lambda t, p: jnp.sin(t) / (t + p), 0.0, jnp.inf, (p,), period=2 * jnp.pi,
+                       epsrel=EPSREL, epsabs=0.0)[0]
+
+    f1 = jax.jit(sinc_int)
+    t0 = time.perf_counter(); v, n, st = jax.block_until_ready(f1()); c1 = time.perf_counter() - t0
+    t1 = _median_seconds(lambda: jax.block_until_ready(f1()))
+    g = jax.jit(jax.grad(shifted))
+    t0 = time.perf_counter(); dg = float(g(0.7)); c2 = time.perf_counter() - t0
+    t2 = _median_seconds(lambda: jax.block_until_ready(g(0.7)))
+    si_form = lambda p: mp.ci(p) * mp.sin(p) + (mp.pi / 2 - mp.si(p)) * mp.cos(p)  # noqa: E731
+    with mp.workdps(30):
+        dref = float(mp.diff(si_form, mp.mpf("0.7")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sv = si.quad(lambda t: float(np.sinc(t / np.pi)), 0.0, np.inf, epsrel=EPSREL, epsabs=0.0, limit=200, full_output=1)
+    rows = [
+        ["∫₀^∞ sin t / t = π/2", f"{abs(float(v) - np.pi / 2) / (np.pi / 2):.1e}", int(n), int(st),
+         f"{t1 * 1e3:.2f}", f"{c1:.1f}", f"{abs(sv[0] - np.pi / 2) / (np.pi / 2):.1e}", sv[2]["neval"]],
+        ["d/dp ∫₀^∞ sin t / (t + p), p = 0.7", f"{abs(dg - dref) / abs(dref):.1e}", "", "",
+         f"{t2 * 1e3:.2f}", f"{c2:.1f}", "", ""],
+    ]
+    header = ["integral", "jaxgrad quadosc rel.err", "neval", "status", "ms", "compile s",
+              "scipy quad rel.err", "scipy neval"]
+    print(text_table(header, rows))
+    return ("### Conditionally convergent: `quadosc` (40 half periods + Wynn's ε)\n\n"
+            + markdown_table(header, rows) + "\n")
+
+
 # ------------------------------------------------------------------ 4. heterogeneity
 def heterogeneity_section(n=4000):
     cs = jnp.linspace(0.05, 0.95, n)
@@ -248,12 +287,13 @@ def main():
     t0 = time.perf_counter()
     bat, _ = battery_section()
     cost = cost_section()
+    osc = quadosc_section()
     het = heterogeneity_section()
     plot = plot_section()
     body = (
-        "## Quadrature (`jaxgrad.integrate.quad`)\n\n"
+        "## Quadrature (`jaxgrad.integrate.quad`, `quadosc`)\n\n"
         f"`python bench/quadrature.py`; quadax {quadax.__version__}, scipy {scipy.__version__}; float64.\n\n"
-        + machine_info_markdown() + "\n\n" + bat + "\n" + cost + "\n" + het + "\n" + plot
+        + machine_info_markdown() + "\n\n" + bat + "\n" + cost + "\n" + osc + "\n" + het + "\n" + plot
         + f"\nWhole script: {time.perf_counter() - t0:.0f} s.\n"
     )
     status = write_markdown_section(ROOT / "bench" / "RESULTS.md", "quadrature", body)
