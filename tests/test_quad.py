@@ -16,7 +16,7 @@ import pytest
 from jax import lax
 
 from jaxgrad.integrate import STATUS, QuadInfo, quad
-from jaxgrad.integrate import _gk, _quad
+from jaxgrad.integrate import _gk, _quad, _quadosc
 
 from quad_batteries import ALL
 
@@ -286,6 +286,7 @@ def test_float32():
     assert abs(float(g(jnp.float32(2.0))) + 0.25) < 1e-5
 
 
-def test_docstring_examples():
-    result = doctest.testmod(_quad, optionflags=doctest.NORMALIZE_WHITESPACE)
+@pytest.mark.parametrize("module", [_quad, _quadosc], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

@@ -111,7 +111,8 @@ def quadosc(
         period: the period of the oscillation (e.g. `2π/ω` for `sin(ωx)`); pieces are
             half a period long, so that for `sin`/`cos` their integrals alternate in sign.
             Need not be exact for a chirp-free oscillation, but must be positive.
-        epsabs, epsrel: tolerances for the result (the pieces get a tenth of `epsrel`).
+        epsabs: absolute tolerance for the result (each piece gets `epsabs / cycles`).
+        epsrel: relative tolerance for the result (each piece gets a tenth of it).
         cycles: number of half-period pieces (static). The ε-algorithm needs the
             partial sums to be in their asymptotic regime: increase it when the envelope
             of the oscillation decays slowly to its asymptotic form.
