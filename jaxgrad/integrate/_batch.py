@@ -9,9 +9,9 @@ instead:
    acceptance test) for all lanes at once, without allocating any interval pool; most
    easy integrands are finished there;
 2. compacts the lanes that are still running and runs the ordinary loop on them in
-   chunks of fixed size: `_CHUNK_LARGE` lanes while many remain, `_CHUNK_SMALL` once
-   few do. Each chunk is one vmapped `while_loop` over that chunk only; its results are
-   scattered back.
+   chunks of fixed size: `_CHUNK_LARGE` lanes while at least a quarter of that many
+   remain, `_CHUNK_SMALL` (one) after that. Each chunk is one vmapped `while_loop`
+   over that chunk only; its results are scattered back.
 
 So the hard lanes are paid for with a small chunk width instead of the batch size.
 A shared pool of intervals refined globally across lanes would balance work even more
@@ -31,7 +31,7 @@ from . import _status
 from ._adaptive import _gauss_kronrod, loop_parts
 
 _CHUNK_LARGE = 64
-_CHUNK_SMALL = 4
+_CHUNK_SMALL = 1
 
 
 def _broadcast(tree, batched, size):
@@ -93,7 +93,9 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
     def step(out):
         if large == small:
             return resume(small)(out)
-        many = jnp.sum(running(out)) > small
+        # A vmapped loop costs its width per pass whether lanes are active or not: the
+        # wide chunk only while it is at least a quarter full, single lanes after that.
+        many = jnp.sum(running(out)) >= max(large // 4, small + 1)
         return lax.cond(many, resume(large), resume(small), out)
 
     return lax.while_loop(lambda o: jnp.any(running(o)), step, out)
