@@ -290,3 +290,21 @@ def test_float32():
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_vmap_of_cond_around_a_derivative_of_quad():
+    # Regression: under vmap, a lax.cond whose predicate is batched turns into a select,
+    # and partial evaluation of the gradient inside it made quad's closed-over constants
+    # batched residuals, which custom_vmap rejected (AssertionError). This is what vmap
+    # over `minimize` (its line search) of an objective integrating with quad does.
+    def misfit(th, d):
+        v = quad(lambda x, th: jnp.exp(-th * x), 0.0, 1.0, (th,), epsrel=1e-12, epsabs=0.0)[0]
+        return (v - d) ** 2
+
+    ds = jnp.array([0.2, 0.4, 0.6])
+    got = jax.vmap(lambda d: lax.cond(d > 0.3, lambda: jax.grad(misfit)(0.5, d), lambda: 0.0))(ds)
+    th = 0.5
+    v = (1 - np.exp(-th)) / th
+    dv = (th * np.exp(-th) - (1 - np.exp(-th))) / th**2
+    expected = np.where(np.asarray(ds) > 0.3, 2 * (v - np.asarray(ds)) * dv, 0.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)

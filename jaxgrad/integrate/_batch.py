@@ -102,19 +102,41 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
 
 
 def pooled_solver(fvec, options):
-    """`(edges, args) -> (value, err, neval, code)`, with the batched rule for `vmap`."""
+    """`(edges, args) -> (value, err, neval, code)`, with the batched rule for `vmap`.
+
+    The loop is traced once here and its array constants (the Gauss–Kronrod tables,
+    index patterns) are handed to the `custom_vmap` function as explicit arguments
+    rather than closed over: under `vmap` of a `lax.cond` around a derivative of
+    `quad`, partial evaluation turns closed-over constants into batched residuals,
+    which `custom_vmap` rejects. As explicit arguments they may arrive batched; they
+    are constants of the trace (`fvec` closes over no tracers: `quad` closure-converts
+    the integrand), so every row is the same and the rule takes the first.
+    """
     from ._adaptive import adaptive_quad
 
-    @jax.custom_batching.custom_vmap
-    def solve(edges, args):
+    def plain(edges, args):
         return adaptive_quad(fvec, edges, args, **options)
 
-    @solve.def_vmap
-    def _solve_vmap(axis_size, in_batched, edges, args):
-        edges_batched, args_batched = in_batched
-        edges = _broadcast(edges, edges_batched, axis_size)
-        args = _broadcast(args, args_batched, axis_size)
-        out = batched_adaptive_quad(fvec, edges, args, **options)
-        return out, (True, True, True, True)
+    def solve(edges, args):
+        closed, shapes = jax.make_jaxpr(plain, return_shape=True)(edges, args)
+        out_tree = jax.tree_util.tree_structure(shapes)
+        consts = list(closed.consts)
+
+        @jax.custom_batching.custom_vmap
+        def run(edges, args, consts):
+            flat = jax.tree_util.tree_leaves((edges, args))
+            out = jax.core.eval_jaxpr(closed.jaxpr, consts, *flat)
+            return jax.tree_util.tree_unflatten(out_tree, out)
+
+        @run.def_vmap
+        def _run_vmap(axis_size, in_batched, edges, args, consts):
+            del consts  # the rule traces its own loops, with their own constants
+            edges_batched, args_batched, _ = in_batched
+            edges = _broadcast(edges, edges_batched, axis_size)
+            args = _broadcast(args, args_batched, axis_size)
+            out = batched_adaptive_quad(fvec, edges, args, **options)
+            return out, (True, True, True, True)
+
+        return run(edges, args, consts)
 
     return solve
