@@ -96,3 +96,7 @@ def test_bad_arguments():
         quadosc(f, 0.0, jnp.inf, period=0.0)
     with pytest.raises(ValueError, match="cycles"):
         quadosc(f, 0.0, jnp.inf, period=1.0, cycles=2)
+    with pytest.raises(ValueError, match="quadosc: `epsrel`"):
+        quadosc(f, 0.0, jnp.inf, period=1.0, epsrel=-1.0)
+    with pytest.raises(ValueError, match="quadosc: `limit`"):
+        quadosc(f, 0.0, jnp.inf, period=1.0, limit=0)

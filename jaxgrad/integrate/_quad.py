@@ -127,12 +127,18 @@ def _quad_jvp(fvec, options, primals, tangents):
     return primal_out, (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
 
 
-def _check_tolerance(name, value):
+def _check_tolerance(name, value, fn="jaxgrad.integrate.quad"):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"jaxgrad.integrate.quad: `{name}` must be a Python real number; got {value!r}.")
+        raise TypeError(f"{fn}: `{name}` must be a Python real number; got {value!r}.")
     if not value >= 0:
-        raise ValueError(f"jaxgrad.integrate.quad: `{name}` must be >= 0; got {value!r}.")
+        raise ValueError(f"{fn}: `{name}` must be >= 0; got {value!r}.")
     return float(value)
+
+
+def _check_limit(limit, fn="jaxgrad.integrate.quad"):
+    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
+        raise ValueError(f"{fn}: `limit` must be a positive integer; got {limit!r}.")
+    return int(limit)
 
 
 def _as_limit(name, x, dtype):
@@ -218,8 +224,7 @@ def quad(
         args = (args,)
     epsabs = _check_tolerance("epsabs", epsabs)
     epsrel = _check_tolerance("epsrel", epsrel)
-    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
-        raise ValueError(f"{fn}: `limit` must be a positive integer; got {limit!r}.")
+    limit = _check_limit(limit)
 
     dtype = jnp.result_type(float, jnp.asarray(a).dtype, jnp.asarray(b).dtype)
     if jnp.issubdtype(dtype, jnp.complexfloating):

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _status
-from ._quad import quad
+from ._quad import _check_limit, _check_tolerance, quad
 from ._status import QuadInfo, status_from_code
 
 
@@ -127,8 +127,9 @@ def quadosc(
         tolerance (divergent or too slowly convergent, or not oscillatory).
 
     Raises:
-        ValueError: not exactly one infinite limit, `cycles < 4`, or a concrete
-            `period <= 0`.
+        TypeError: `f` is not callable, or a tolerance is not a number.
+        ValueError: not exactly one infinite limit, `cycles < 4`, `limit < 1`, a
+            negative tolerance, or a concrete `period <= 0`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -142,6 +143,9 @@ def quadosc(
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):
         args = (args,)
+    epsabs = _check_tolerance("epsabs", epsabs, fn)
+    epsrel = _check_tolerance("epsrel", epsrel, fn)
+    limit = _check_limit(limit, fn)
     if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 4:
         raise ValueError(f"{fn}: `cycles` must be an integer >= 4; got {cycles!r}.")
     a_inf = _static_inf(a)
