@@ -283,7 +283,8 @@ def _gauss_kronrod(fvec, args, iv, edges):
     """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
 
     Returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
-    shape (n_intervals, K), and the number of evaluations of `f` per interval.
+    shape (n_intervals, K), the number of evaluations of `f` per interval, and whether
+    |f| peaks at an inner node (used to tell a peak from an end singularity).
 
     A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
@@ -321,7 +322,7 @@ def _gauss_kronrod(fvec, args, iv, edges):
     xall = jnp.concatenate([x, xe0, xe1], axis=1)
     fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + 8, -1)
     fx = fall[:, :m]
-    # Distances as actually represented (exact: Sterbenz).
+    # Both ends' models in one call (distances as represented: exact, by Sterbenz).
     both = _end_model(
         jnp.concatenate([fall[:, m : m + 4], fall[:, m + 4 :]], axis=0),
         jnp.concatenate([jnp.abs(xe0 - e0[:, None]), jnp.abs(e1[:, None] - xe1)], axis=0),
@@ -349,8 +350,9 @@ def _gauss_kronrod(fvec, args, iv, edges):
     err = jnp.where((resasc > 0) & (diff > 0), resasc * jnp.minimum(1.0, ratio**1.5), diff)
     eps = jnp.finfo(dtype).eps
     # Nodes closer to a finite end than its ulp were moved onto the nearest interior
-    # float, where f cannot show how it behaves closer in (e.g. (1 - x)^-1/2 near 1):
-    # their whole contribution is counted as unrecoverable error (roundoff).
+    # float, where f cannot show how it behaves closer in. At an end without the end
+    # model (a short segment) their whole contribution is counted as unrecoverable
+    # error (roundoff); at a modelled end the nodes stop at the hand-over instead.
     lost = hk * jnp.einsum("j,njk->nk", wk, jnp.where(moved[..., None], jnp.abs(g), 0.0))
     # The moved nodes also put a kink into the integrand (in t) where they start;
     # an error of the same order as `lost` is that kink, which bisection cannot cure.
