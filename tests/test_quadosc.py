@@ -100,3 +100,16 @@ def test_bad_arguments():
         quadosc(f, 0.0, jnp.inf, period=1.0, epsrel=-1.0)
     with pytest.raises(ValueError, match="quadosc: `limit`"):
         quadosc(f, 0.0, jnp.inf, period=1.0, limit=0)
+
+
+def test_derivative_through_the_period():
+    # ∫₀^∞ sin(ωt)/(t + 1) dt = Ci(ω) sin ω + (π/2 − Si(ω)) cos ω (substitute s = t + 1);
+    # the period 2π/ω is traced, so the pieces' limits move with ω (Leibniz terms).
+    def value(w):
+        return quadosc(lambda t, w: jnp.sin(w * t) / (t + 1), 0.0, jnp.inf, (w,), period=TWO_PI / w,
+                       epsrel=1e-10, epsabs=0.0)[0]
+
+    w = 1.3
+    with mp.workdps(30):
+        dref = float(mp.diff(_si_form, mp.mpf(w)))
+    np.testing.assert_allclose(float(jax.jit(jax.grad(value))(w)), dref, rtol=1e-8)
