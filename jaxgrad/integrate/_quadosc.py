@@ -51,9 +51,12 @@ def wynn_epsilon(s):
     tiny = jnp.finfo(s.dtype).tiny / jnp.finfo(s.dtype).eps
     idx = jnp.arange(n).reshape((n,) + (1,) * (s.ndim - 1))
 
-    def last3(col, length):
-        take = lambda j: jnp.take(col, length - 1 - j, axis=0)  # noqa: E731
-        return take(0), jnp.abs(take(0) - take(1)) + jnp.abs(take(0) - take(2))
+    def last3(col, length):  # the column's last three entries
+        return [jnp.take(col, length - 1 - j, axis=0) for j in range(3)]
+
+    def estimate(col, length):  # its last entry and the spread of the last three
+        c0, c1, c2 = last3(col, length)
+        return c0, jnp.abs(c0 - c1) + jnp.abs(c0 - c2)
 
     def shift(x):  # x[i + 1] at i (the last entry is padding)
         return jnp.concatenate([x[1:], x[-1:]], axis=0)
@@ -66,14 +69,14 @@ def wynn_epsilon(s):
         nxt = jnp.where(ok, shift(prev) + 1 / jnp.where(ok, diff, 1.0), 0.0)
         ok = ok & jnp.isfinite(nxt)
         nxt = jnp.where(ok, nxt, 0.0)
-        est, err = last3(nxt, length)
-        ok3 = jnp.all(jnp.stack([jnp.take(ok, length - 1 - j, axis=0) for j in range(3)]), axis=0)
+        est, err = estimate(nxt, length)
+        ok3 = jnp.all(jnp.stack(last3(ok, length)), axis=0)
         better = ((k + 1) % 2 == 0) & (length >= 3) & ok3 & (err < best_err)
         best = jnp.where(better, est, best)
         best_err = jnp.where(better, err, best_err)
         return cur, cur_ok, nxt, ok, best, best_err
 
-    best, best_err = last3(s, n)
+    best, best_err = estimate(s, n)
     ones = jnp.ones(s.shape, bool)
     carry = (jnp.zeros_like(s), ones, s, ones, best, best_err)
     carry = jax.lax.fori_loop(0, n - 3, column, carry)
