@@ -9,9 +9,11 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
+from .._traced import trace
 from ._batch import pooled_solver
 from ._status import STATUS, QuadInfo, status_from_code
 
@@ -19,20 +21,26 @@ _DEFAULT_LIMIT = 200
 _NSPLIT = 2
 
 
-def _split_args(args):
-    """Leaves of `args` that can carry a derivative (inexact arrays) and the rest."""
+def _split_args(args, dargs):
+    """Leaves of `args`, and which of them carry a derivative: inexact leaves whose
+    tangent is not a symbolic zero (values `f` closes over and nobody differentiates,
+    such as a table of constants, are not integrated as derivative components)."""
     leaves, treedef = jax.tree_util.tree_flatten(args)
-    diff = [jnp.issubdtype(jnp.result_type(x), jnp.inexact) for x in leaves]
-    return leaves, treedef, diff
+    dleaves = treedef.flatten_up_to(dargs)
+    diff = [
+        jnp.issubdtype(jnp.result_type(x), jnp.inexact) and not isinstance(t, SymbolicZero)
+        for x, t in zip(leaves, dleaves)
+    ]
+    return leaves, treedef, diff, dleaves
 
 
-def _derivative_integrand(fvec, args):
-    """x, args -> [f(x, args), ∂f/∂θ(x, args).ravel()] with θ the inexact leaves of args.
+def _derivative_integrand(fvec, args, diff):
+    """x, args -> [f(x, args), ∂f/∂θ(x, args).ravel()] with θ the leaves of args marked by `diff`.
 
     The Jacobian is taken in reverse mode when f has fewer components than θ (the usual
     scalar integrand with several parameters) and in forward mode otherwise.
     """
-    leaves, treedef, diff = _split_args(args)
+    leaves, treedef = jax.tree_util.tree_flatten(args)
     theta = [x for x, d in zip(leaves, diff) if d]
     theta_flat, unravel = ravel_pytree(theta)
     n = theta_flat.shape[0]
@@ -56,6 +64,10 @@ def _derivative_integrand(fvec, args):
         return jnp.concatenate([y, jac.reshape(-1)])
 
     return joint, theta_flat, n, unravel
+
+
+def _instantiate(t, x):
+    return jnp.zeros_like(x) if isinstance(t, SymbolicZero) else t
 
 
 def fvec_out_size(fvec, x, args):
@@ -83,17 +95,17 @@ def _quad(fvec, lo, hi, points, args, options):
 # the subdivision never depends on the tangents, and the tangent is linear in
 # (dθ, dlo, dhi, dc) by construction. Because G goes through `_quad` again, second and
 # higher derivatives follow the same rule.
-@_quad.defjvp
+@functools.partial(_quad.defjvp, symbolic_zeros=True)
 def _quad_jvp(fvec, options, primals, tangents):
     lo, hi, points, args = primals
-    dlo, dhi, dpoints, dargs = tangents
+    dlo, dhi, dpoints = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
+    dargs = tangents[3]
     k = fvec_out_size(fvec, lo, args)
-    joint, _, n, _ = _derivative_integrand(fvec, args)
+    _, _, diff, dleaves = _split_args(args, dargs)
+    joint, _, n, _ = _derivative_integrand(fvec, args, diff)
     if n:
         value, err, neval, code = _quad(joint, lo, hi, points, args, options)
         g = value[k:].reshape(k, n)
-        _, _, diff = _split_args(args)
-        dleaves = jax.tree_util.tree_leaves(dargs)
         dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
         dvalue = g @ dtheta.astype(g.dtype)
         value, err = value[:k], err[:k]
@@ -139,18 +151,6 @@ def _check_limit(limit, fn="jaxgrad.integrate.quad"):
     if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
         raise ValueError(f"{fn}: `limit` must be a positive integer; got {limit!r}.")
     return int(limit)
-
-
-def _as_limit(name, x, dtype):
-    x = jnp.asarray(x)
-    if x.ndim != 0:
-        raise ValueError(
-            f"jaxgrad.integrate.quad: `{name}` must be a scalar; got an array of shape {x.shape}. "
-            "Use jax.vmap to integrate over several ranges."
-        )
-    if jnp.issubdtype(x.dtype, jnp.complexfloating):
-        raise TypeError(f"jaxgrad.integrate.quad: `{name}` must be real; got dtype {x.dtype}.")
-    return x.astype(dtype)
 
 
 def quad(
@@ -225,47 +225,65 @@ def quad(
     epsabs = _check_tolerance("epsabs", epsabs)
     epsrel = _check_tolerance("epsrel", epsrel)
     limit = _check_limit(limit)
-
-    dtype = jnp.result_type(float, jnp.asarray(a).dtype, jnp.asarray(b).dtype)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{fn}: `a` and `b` must be real.")
-    a = _as_limit("a", a, dtype)
-    b = _as_limit("b", b, dtype)
+    dtype = limits_dtype(fn, a=a, b=b)
     if points is None:
-        points = jnp.zeros((0,), dtype)
-    else:
-        points = jnp.asarray(points)
-        if points.ndim != 1:
-            raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {points.shape}.")
-        points = points.astype(dtype)
+        points = np.zeros((0,), dtype)
+    elif np.ndim(points) != 1:
+        raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {np.shape(points)}.")
+    elif isinstance(points, (list, tuple)):
+        points = np.asarray(points)
+    integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
+    options = (("limit", int(limit)), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _NSPLIT))
+    return _quad_compiled(integrand, options, val_dtype, bool(throw), a, b, points, args, consts)
 
-    x0 = jnp.zeros((), dtype)
+
+def limits_dtype(fn, **limits):
+    """The floating dtype of the integration variable; raises for non-scalar or complex limits."""
+    for name, x in limits.items():
+        if np.ndim(x) != 0:
+            raise ValueError(
+                f"{fn}: `{name}` must be a scalar; got an array of shape {np.shape(x)}. "
+                "Use jax.vmap to integrate over several ranges."
+            )
+    dtype = jnp.result_type(float, *limits.values())
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"{fn}: {' and '.join(f'`{n}`' for n in limits)} must be real; got dtype {dtype}.")
+    return dtype
+
+
+def trace_integrand(fn, f, dtype, args):
+    """`f` traced at a scalar `x` of `dtype` (see `jaxgrad._traced`), checked, with the
+    values it closes over and the dtype of its values."""
+    x0 = jax.ShapeDtypeStruct((), dtype)
     try:
-        out = jax.eval_shape(f, x0, *args)
+        integrand, consts = trace(f, x0, *args)
     except TypeError as e:
         raise TypeError(f"{fn}: calling f(x, *args) with a scalar x failed: {e}") from e
-    out_dtype = jnp.result_type(getattr(out, "dtype", dtype))
-    if not hasattr(out, "shape") or not jnp.issubdtype(out_dtype, jnp.number):
+    out = integrand.out_shape
+    out_dtype = getattr(out, "dtype", None)
+    if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {out!r}.")
     if jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: complex integrands are not supported; integrate the real and imaginary parts.")
-    shape = out.shape
-    val_dtype = jnp.result_type(dtype, out_dtype)
+    return integrand, consts, jnp.result_type(dtype, out_dtype)
 
-    def flat_f(x, *fargs):
-        return jnp.asarray(f(x, *fargs), val_dtype).reshape(-1)
 
-    converted, consts = jax.closure_convert(flat_f, x0, *args)
+# The compiled core of `quad`: cached per (integrand, options) as described in
+# `jaxgrad._traced`, so repeated eager calls run one executable.
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _quad_compiled(integrand, options, val_dtype, throw, a, b, points, args, consts):
+    dtype = jnp.result_type(float, a, b)
+    a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
+    shape = integrand.out_shape.shape
 
     def fvec(x, all_args):
-        return converted(x, *all_args).astype(val_dtype)
+        fargs, fconsts = all_args
+        return jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
 
-    all_args = tuple(args) + tuple(consts)
     flip = b < a
     lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
-    points = jnp.clip(jnp.sort(points), lo, hi)
-    options = (("limit", int(limit)), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _NSPLIT))
-    value, err, neval, code = _quad(fvec, lo, hi, points, all_args, options)
+    points = jnp.clip(jnp.sort(jnp.asarray(points, dtype)), lo, hi)
+    value, err, neval, code = _quad(fvec, lo, hi, points, (args, consts), options)
     value = jnp.where(flip, -value, value).reshape(shape)
     status = status_from_code(code)
     if throw:

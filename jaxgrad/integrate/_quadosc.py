@@ -23,16 +23,16 @@ partial integrals.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any, Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from . import _status
-from ._quad import _check_limit, _check_tolerance, quad
+from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
 
 
@@ -165,24 +165,25 @@ def quadosc(
     if concrete_period is not None and not concrete_period > 0:
         raise ValueError(f"{fn}: `period` must be positive; got {period!r}.")
 
-    start = jnp.asarray(a if b_inf == 1 else b)
-    dtype = jnp.result_type(float, start.dtype, jnp.asarray(period).dtype)
-    start = start.astype(dtype)
-    half = jnp.asarray(period, dtype) / 2
+    start = a if b_inf == 1 else b
+    dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
+    integrand, consts, _ = trace_integrand(fn, f, dtype, args)
     sign = 1.0 if b_inf == 1 else -1.0
-    value, err, neval, code = _quadosc(
-        f, start, half, args, sign=sign, cycles=int(cycles), limit=limit, epsabs=epsabs, epsrel=epsrel
-    )
-    status = status_from_code(code)
-    if throw:
-        value = status.error_if(value, code != _status.CONVERGED)
-    return value, QuadInfo(err=err, neval=neval, status=status)
+    options = dict(sign=sign, cycles=int(cycles), limit=limit, epsabs=epsabs, epsrel=epsrel)
+    return _quadosc(integrand, tuple(options.items()), bool(throw), start, period, args, consts)
 
 
-# One compiled computation (also when called eagerly: the ε-table is many small ops).
-@eqx.filter_jit
-def _quadosc(f, start, half, args, *, sign, cycles, limit, epsabs, epsrel):
-    dtype = start.dtype
+# One compiled computation, cached per integrand and options (see `jaxgrad._traced`).
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _quadosc(integrand, options, throw, start, period, args, consts):
+    sign, cycles, limit, epsabs, epsrel = (dict(options)[k] for k in ("sign", "cycles", "limit", "epsabs", "epsrel"))
+    dtype = jnp.result_type(float, start, period)
+    start = jnp.asarray(start, dtype)
+    half = jnp.asarray(period, dtype) / 2
+
+    def f(x, *fargs):
+        return integrand(consts, x, *fargs)
+
     k = jnp.arange(cycles, dtype=dtype)
     edges0 = start + sign * k * half
     edges1 = start + sign * (k + 1) * half
@@ -207,7 +208,10 @@ def _quadosc(f, start, half, args, *, sign, cycles, limit, epsabs, epsrel):
     )
     # A period <= 0 given as a traced value: no meaningful pieces.
     value = jnp.where(half > 0, value, jnp.nan)
-    return value, err, jnp.sum(nevals), code
+    status = status_from_code(code)
+    if throw:
+        value = status.error_if(value, code != _status.CONVERGED)
+    return value, QuadInfo(err=err, neval=jnp.sum(nevals), status=status)
 
 
 def _static_inf(x):

@@ -1,0 +1,109 @@
+"""User callables as static arguments of compiled functions, keyed by what they compute.
+
+The public functions that take a callable (`quad`, `quadosc`, `funm`, `trace_function`,
+...) are thin wrappers around one `jax.jit`-compiled core each, so a second call with
+the same callable and options runs the cached executable instead of re-tracing and
+re-compiling. The callable enters the core as a `Traced`: the callable traced once at
+the call's argument types, used as a *static* argument, with every array it closes
+over (a global, a closure cell, a tracer of an enclosing transformation) lifted out of
+the trace into `consts`, which the core receives as an ordinary *dynamic* argument.
+
+Two `Traced` are equal, so that the compiled program is reused, when they come from the
+same code and trace to the same program text:
+
+- the same function object, or the same code object with the same non-array,
+  non-number closure values (a lambda re-created by a notebook cell, or in a loop, hits
+  the cache; two closures over different helper functions do not);
+- the same jaxpr, printed. Python numbers the callable reads (a global `p = 2.0`) are
+  literals of the program and part of the text, so changing one re-compiles instead of
+  silently using the old value; arrays are `consts`, so a new array of the same shape
+  and dtype reuses the executable with the new values.
+
+What the key cannot see is an opaque rule inside the traced program whose behaviour
+changed while its name did not (a `custom_jvp` rule reading a mutated global): the
+same limitation as `jax.jit`'s cache on function identity.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+
+class _Same:
+    """Identity-compared wrapper for closure values that are part of a key."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __eq__(self, other):
+        return isinstance(other, _Same) and other.obj is self.obj
+
+
+def _is_value(x) -> bool:
+    # Values that reach the program as consts (arrays) or as printed literals (numbers).
+    return isinstance(x, (numbers.Number, np.ndarray, np.generic, jax.Array)) or x is None
+
+
+def _origin(f):
+    """The code `f` runs, without the values it reads (those are in the jaxpr)."""
+    code = getattr(f, "__code__", None)
+    if code is None:
+        return _Same(f)
+    cells = []
+    for cell in getattr(f, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        cells.append(None if _is_value(value) else _Same(value))
+    return (code, tuple(cells))
+
+
+class Traced:
+    """A callable traced at fixed argument types: hashable, static, callable as
+    `traced(consts, *args)`. See the module docstring for when two are equal."""
+
+    __slots__ = ("jaxpr", "in_tree", "out_tree", "out_shape", "_key", "_hash")
+
+    def __init__(self, f, closed, in_tree, out_shape):
+        self.jaxpr = closed.jaxpr
+        self.in_tree = in_tree
+        self.out_shape = out_shape
+        self.out_tree = jax.tree_util.tree_structure(out_shape)
+        const_avals = tuple((np.shape(c), str(jax.numpy.result_type(c))) for c in closed.consts)
+        self._key = (_origin(f), str(closed.jaxpr), in_tree, self.out_tree, const_avals)
+        self._hash = hash(self._key)
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        return isinstance(other, Traced) and self._key == other._key
+
+    def __call__(self, consts, *args):
+        flat, in_tree = jax.tree_util.tree_flatten(args)
+        if in_tree != self.in_tree:
+            raise TypeError(f"argument structure {in_tree} differs from the traced {self.in_tree}")
+        out = jax.core.eval_jaxpr(self.jaxpr, list(consts), *flat)
+        return jax.tree_util.tree_unflatten(self.out_tree, out)
+
+
+def trace(f, *example_args):
+    """`(Traced, consts)` for `f` at the types of `example_args` (arrays, tracers or
+    `jax.ShapeDtypeStruct`s); `traced(consts, *args)` computes `f(*args)`."""
+    # A fresh wrapper each time: `make_jaxpr` caches traces by function identity, which
+    # would hand back the values `f` read at its first call.
+    def user_callable(*args):
+        return f(*args)
+
+    closed, out_shape = jax.make_jaxpr(user_callable, return_shape=True)(*example_args)
+    in_tree = jax.tree_util.tree_structure(example_args)
+    return Traced(f, closed, in_tree, out_shape), tuple(closed.consts)

@@ -1,0 +1,144 @@
+"""Repeat calls reuse the compiled program; values a callable reads are never stale.
+
+A second eager call with the same callable and options must neither trace the core
+again nor compile anything: counted with `jax.monitoring` events (one per jaxpr trace
+and per backend compile), not timed. The user's callable itself is traced once per
+call (`user_callable`, to read the values it closes over); that trace is not counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import monitoring
+
+from jaxgrad.integrate import quad, quadosc
+
+_TRACE = "/jax/core/compile/jaxpr_trace_duration"
+_COMPILE = "/jax/core/compile/backend_compile_duration"
+_events: list[str] = []
+_listening = [False]
+
+
+def _listener(name, *_, fun_name="", **__):
+    if _listening[0] and fun_name != "user_callable":
+        _events.append(name)
+
+
+monitoring.register_event_duration_secs_listener(_listener)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Counts backend compiles and traces of jitted programs inside the block."""
+    _events.clear()
+    _listening[0] = True
+    counts = {}
+    try:
+        yield counts
+    finally:
+        _listening[0] = False
+        counts["compile"] = _events.count(_COMPILE)
+        counts["trace"] = _events.count(_TRACE)
+
+
+def _second_call_compiles(call):
+    jax.block_until_ready(call())  # first call: compiles
+    with count_compiles() as n:
+        jax.block_until_ready(call())
+    return n
+
+
+def integrand(x, p):
+    return jnp.exp(-p * x) / jnp.sqrt(x)
+
+
+def test_counter_sees_a_compile():
+    # The counter itself works: a fresh jitted function compiles once.
+    with count_compiles() as n:
+        jax.jit(lambda x: x * 3.0 + 1.0)(2.0).block_until_ready()
+    assert n["compile"] >= 1 and n["trace"] >= 1
+
+
+def test_quad_second_call_is_cached():
+    n = _second_call_compiles(lambda: quad(integrand, 0.0, 1.0, (2.0,), epsrel=1e-10)[0])
+    assert n == {"compile": 0, "trace": 0}
+    # New parameter values and limits of the same types: same executable.
+    with count_compiles() as n:
+        v = quad(integrand, 0.0, 0.5, (3.0,), epsrel=1e-10)[0]
+    assert n == {"compile": 0, "trace": 0}
+    assert v == pytest.approx(float(_erf_ref(3.0, 0.5)), rel=1e-9)
+
+
+def _erf_ref(p, b):
+    # ∫₀^b e^(-px)/√x dx = √(π/p) erf(√(p b))
+    from math import erf, pi, sqrt
+
+    return sqrt(pi / p) * erf(sqrt(p * b))
+
+
+def test_quad_lambda_recreated_each_call_is_cached():
+    # A notebook cell re-run, or a loop, creates a new lambda object each time.
+    def call():
+        return quad(lambda x: jnp.cos(x) ** 2, 0.0, 1.0)[0]
+
+    assert _second_call_compiles(call) == {"compile": 0, "trace": 0}
+
+
+def test_quad_grad_second_call_is_cached():
+    g = jax.grad(lambda p: quad(integrand, 0.0, 1.0, (p,), epsrel=1e-10)[0])
+    n = _second_call_compiles(lambda: g(2.0))
+    assert n["compile"] == 0
+
+
+def test_quad_closed_over_array_is_read_at_each_call():
+    # Arrays the integrand reads are arguments of the compiled program, not constants
+    # baked into it: changing one reuses the executable and gives the new value.
+    c = {"v": jnp.asarray(3.0)}
+
+    def f(x):
+        return jnp.exp(-c["v"] * x)
+
+    v3 = quad(f, 0.0, 1.0)[0]
+    c["v"] = jnp.asarray(4.0)
+    with count_compiles() as n:
+        v4 = quad(f, 0.0, 1.0)[0]
+    assert n["compile"] == 0
+    assert float(v3) == pytest.approx((1 - np.exp(-3.0)) / 3, rel=1e-13)
+    assert float(v4) == pytest.approx((1 - np.exp(-4.0)) / 4, rel=1e-13)
+
+
+def test_quad_closed_over_python_number_is_never_stale():
+    # A Python number is a literal of the traced program: a new value re-compiles
+    # rather than silently reusing the old one.
+    box = [5.0]
+
+    def f(x):
+        return jnp.exp(-box[0] * x)
+
+    v5 = quad(f, 0.0, 1.0)[0]
+    box[0] = 6.0
+    v6 = quad(f, 0.0, 1.0)[0]
+    assert float(v5) == pytest.approx((1 - np.exp(-5.0)) / 5, rel=1e-13)
+    assert float(v6) == pytest.approx((1 - np.exp(-6.0)) / 6, rel=1e-13)
+
+
+def test_quad_different_closures_are_different_programs():
+    def make(g):
+        return lambda x: g(x) + 1.0
+
+    v_sin = quad(make(jnp.sin), 0.0, 1.0)[0]
+    v_cos = quad(make(jnp.cos), 0.0, 1.0)[0]
+    assert float(v_sin) == pytest.approx(1 + (1 - np.cos(1.0)), rel=1e-13)
+    assert float(v_cos) == pytest.approx(1 + np.sin(1.0), rel=1e-13)
+
+
+def test_quadosc_second_call_is_cached():
+    def call():
+        return quadosc(lambda t: jnp.sinc(t / jnp.pi), 0.0, jnp.inf, period=2 * jnp.pi)[0]
+
+    assert _second_call_compiles(call) == {"compile": 0, "trace": 0}
