@@ -1,9 +1,10 @@
-"""Benchmark jaxgrad.optimize on the seed problems against the blog recipes.
+"""Benchmark jaxgrad.optimize on its matrix problems against first-order baselines.
 
 Usage:
     python bench/optimize.py [--repeats N] [--markdown FILE]
 
-For each seed problem (float64) it reports iterations and median wall time to
+For each problem (float64: a symmetric matrix with given eigenvalues, the matrix
+inverse, the SVD by optimisation) it reports iterations and median wall time to
 tolerance for
 
     jaxgrad   jaxgrad.optimize.minimize (optax.lbfgs + zoom line search), or
@@ -12,14 +13,15 @@ tolerance for
     momentum  optax.sgd(lr, momentum=0.9), likewise
     BFGS      optimistix.BFGS, if optimistix is installed (skipped otherwise)
 
-and the ratio of times (recipe / jaxgrad). Times are medians of ``--repeats`` calls of
-a jitted function after a warm-up (compile time reported separately). Then it solves
-1,000 random n = 3 inverse eigenvalue problems in one ``jax.vmap`` call with
-``throw=False`` and reports how many converged and the time.
+and the ratio of times (baseline / jaxgrad). The first-order loops are run by
+``jaxgrad.optimize._first_order_baseline.steps_to_loss`` (not public API). Times are
+medians of ``--repeats`` calls of a jitted function after a warm-up (compile time
+reported separately). Then it solves 1,000 random n = 3 inverse eigenvalue problems in
+one ``jax.vmap`` call with ``throw=False`` and reports how many converged and the time.
 
-Loss targets: inverse eigenvalue problems 1e-16 for jaxgrad, 1e-8 for the recipes (the
-blog's target); inverse 1e-10 (jaxgrad and recipes); SVD: gap to the optimum of the
-Brockett cost 1e-10.
+Loss targets: inverse eigenvalue problems 1e-16 for jaxgrad, 1e-8 for the baselines;
+inverse 1e-10 (jaxgrad and baselines); SVD: gap to the minimum of ``svd_trace_loss``
+(Brockett's cost) 1e-10.
 """
 
 from __future__ import annotations
@@ -48,15 +50,15 @@ from _timing import (  # noqa: E402
 
 from jaxgrad.optimize import (  # noqa: E402
     Status,
-    brockett_loss,
-    inverse_eigenvalue_loss,
+    eigenvalue_misfit,
     inverse_loss,
     minimize,
     newton_schulz_inverse,
-    steps_to_loss,
+    svd_trace_loss,
     triu_of,
 )
-from jaxgrad.optimize._seeds import brockett_optimum  # noqa: E402
+from jaxgrad.optimize._first_order_baseline import steps_to_loss  # noqa: E402
+from jaxgrad.optimize._svd_by_minimize import svd_trace_loss_minimum  # noqa: E402
 
 CAP = 20_000
 
@@ -67,20 +69,20 @@ def problems():
     for n, targets in [(3, [1.0, 2.0, 3.0]), (3, [1.0, 1.0, 1.0]), (10, None), (30, None)]:
         g = rng.normal(size=(n, n))
         t = jnp.asarray(targets if targets else np.arange(1.0, n + 1))
-        name = f"inverse eigenvalues n={n} t=" + (",".join(f"{x:g}" for x in targets) if targets else f"1..{n}")
-        out.append(dict(name=name, loss=inverse_eigenvalue_loss, x0=triu_of(jnp.asarray((g + g.T) / 2)),
-                        args=(t,), has_aux=True, target=1e-16, recipe_target=1e-8, optimum=0.0,
+        name = f"inverse eigenvalue problem n={n} t=" + (",".join(f"{x:g}" for x in targets) if targets else f"1..{n}")
+        out.append(dict(name=name, loss=eigenvalue_misfit, x0=triu_of(jnp.asarray((g + g.T) / 2)),
+                        args=(t,), has_aux=True, target=1e-16, baseline_target=1e-8, optimum=0.0,
                         adam=1e-3, sgd=1e-3))
     m = jnp.asarray(rng.normal(size=(4, 4)))
     out.append(dict(name="inverse 4x4 by min ‖XM − I‖²", loss=inverse_loss, x0=jnp.zeros((4, 4)), args=(m,),
-                    has_aux=False, target=1e-10, recipe_target=1e-10, optimum=0.0, adam=1e-2, sgd=1e-2, ns=m))
+                    has_aux=False, target=1e-10, baseline_target=1e-10, optimum=0.0, adam=1e-2, sgd=1e-2, ns=m))
     m = jnp.asarray(rng.normal(size=(4, 4)))
     u0, _ = jnp.linalg.qr(m)
     v0, _ = jnp.linalg.qr(m.T)
-    best = float(brockett_optimum(m, u0, v0))
+    best = float(svd_trace_loss_minimum(m, u0, v0))
     z = jnp.zeros((4, 4))
-    out.append(dict(name="SVD 4x4 by max tr(UᵀMVN)", loss=brockett_loss, x0=(z, z), args=(m, u0, v0),
-                    has_aux=True, target=1e-10, recipe_target=1e-10, optimum=best, adam=1e-2, sgd=1e-2))
+    out.append(dict(name="SVD 4x4 by max tr(UᵀMVN)", loss=svd_trace_loss, x0=(z, z), args=(m, u0, v0),
+                    has_aux=True, target=1e-10, baseline_target=1e-10, optimum=best, adam=1e-2, sgd=1e-2))
     return out
 
 
@@ -97,9 +99,9 @@ def run_jaxgrad(p):
     return timing, int(sol.num_steps), gap, bool(sol.status == Status.converged)
 
 
-def run_recipe(p, opt):
+def run_baseline(p, opt):
     loss, has_aux, args = p["loss"], p["has_aux"], p["args"]
-    target = p["optimum"] + p["recipe_target"]
+    target = p["optimum"] + p["baseline_target"]
 
     def solve(x0, args):
         return steps_to_loss(loss, x0, args, opt, target, CAP, has_aux=has_aux)[1:3]
@@ -157,12 +159,12 @@ def main(argv=None):
             r = newton_schulz_inverse(p["ns"])
             ns_fn = jax.jit(lambda m: newton_schulz_inverse(m).inverse)
             t_ns, _ = median_time(ns_fn, p["ns"], repeats=opts.repeats)
-        fa, ka, ga = run_recipe(p, optax.adam(p["adam"]))
+        fa, ka, ga = run_baseline(p, optax.adam(p["adam"]))
         ta, _ = median_time(fa, p["x0"], p["args"], repeats=max(1, opts.repeats // 2))
-        fs, ks, gs = run_recipe(p, optax.sgd(p["sgd"], momentum=0.9))
+        fs, ks, gs = run_baseline(p, optax.sgd(p["sgd"], momentum=0.9))
         ts, _ = median_time(fs, p["x0"], p["args"], repeats=max(1, opts.repeats // 2))
-        row = [p["name"], *jg, fmt_steps(ka, ga, p["recipe_target"], CAP), f"{ta * 1e3:.1f}",
-               fmt_steps(ks, gs, p["recipe_target"], CAP), f"{ts * 1e3:.1f}", f"{ta / t:.0f}x", f"{ts / t:.0f}x"]
+        row = [p["name"], *jg, fmt_steps(ka, ga, p["baseline_target"], CAP), f"{ta * 1e3:.1f}",
+               fmt_steps(ks, gs, p["baseline_target"], CAP), f"{ts * 1e3:.1f}", f"{ta / t:.0f}x", f"{ts / t:.0f}x"]
         if have_optx:
             b = optimistix_bfgs(p)
             tb, _ = median_time(b[0], p["x0"], p["args"], repeats=opts.repeats)
@@ -182,7 +184,7 @@ def main(argv=None):
 
     @jax.jit
     def solve_all(p0, targets):
-        sol = jax.vmap(lambda p, t: minimize(inverse_eigenvalue_loss, p, (t,), has_aux=True, throw=False,
+        sol = jax.vmap(lambda p, t: minimize(eigenvalue_misfit, p, (t,), has_aux=True, throw=False,
                                              max_steps=100))(p0, targets)
         return sol.status == Status.converged, sol.num_steps, sol.value
 
@@ -199,10 +201,10 @@ def main(argv=None):
     if not have_optx:
         print("optimistix is not installed: the BFGS column is skipped.")
     body = "\n\n".join([
-        "## jaxgrad.optimize: seed problems (`python bench/optimize.py`)",
+        "## jaxgrad.optimize: matrix problems by optimisation (`python bench/optimize.py`)",
         "Iterations and median time to tolerance (float64). jaxgrad target: loss < 1e-16 for the "
-        "inverse eigenvalue problems, 1e-10 otherwise; the recipes' target: 1e-8 (the blog's) and 1e-10; "
-        f"recipes capped at {CAP} steps. SVD losses are gaps to the optimum of Brockett's cost.",
+        "inverse eigenvalue problems, 1e-10 otherwise; the first-order baselines' target: 1e-8 and 1e-10; "
+        f"baselines capped at {CAP} steps. SVD losses are gaps to the minimum of `svd_trace_loss` (Brockett's cost).",
         markdown_table(header, rows),
         vmap_line,
         "optimistix: " + ("BFGS column included." if have_optx else "not installed, BFGS comparison skipped."),

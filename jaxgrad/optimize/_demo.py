@@ -1,7 +1,8 @@
-"""`python -m jaxgrad demo` section for `jaxgrad.optimize`: the seed problems end to end.
+"""`python -m jaxgrad demo` section for `jaxgrad.optimize`: its matrix problems end to end.
 
-Each story is solved twice: with the recipe a blog post would use (Adam or momentum
-SGD, a fixed learning rate, a step cap so that the demo stays fast) and with
+Each problem (a symmetric matrix with given eigenvalues, the matrix inverse, the SVD by
+optimisation) is solved twice: with a first-order baseline (Adam or momentum SGD, a
+fixed learning rate, a step cap so that the demo stays fast) and with
 `jaxgrad.optimize` (L-BFGS with a line search, or Newton–Schulz), and the derivatives
 involved are checked with `jaxgrad.check_grad` against finite differences.
 """
@@ -17,26 +18,18 @@ import numpy as np
 import optax
 
 from .._check_grad import check_grad
+from ._first_order_baseline import steps_to_loss
+from ._inverse_by_minimize import inverse_by_minimize, inverse_loss
+from ._inverse_eigenvalue_problem import eigenvalue_misfit, symmetric_with_eigenvalues, triu_of
 from ._minimize import minimize
-from ._seeds import (
-    IterationStatus,
-    brockett_loss,
-    brockett_optimum,
-    inverse_by_minimize,
-    inverse_eigenvalue_loss,
-    inverse_eigenvalues,
-    inverse_loss,
-    newton_schulz_inverse,
-    steps_to_loss,
-    svd_by_minimize,
-    triu_of,
-)
+from ._newton_schulz import NewtonSchulzStatus, newton_schulz_inverse
+from ._svd_by_minimize import svd_by_minimize, svd_trace_loss, svd_trace_loss_minimum
 
 CAP = 5000  # step cap of the first-order baselines
 
 
-def _recipe(loss, x0, args, opt, target, has_aux=False, optimum=0.0):
-    """Steps of a first-order recipe to `loss <= optimum + target` (capped at CAP)."""
+def _baseline(loss, x0, args, opt, target, has_aux=False, optimum=0.0):
+    """Steps of a first-order baseline to `loss <= optimum + target` (capped at CAP)."""
     _, k, f, hist = steps_to_loss(loss, x0, args, opt, optimum + target, CAP, has_aux=has_aux)
     k, gap = int(k), float(f) - optimum
     name = "loss" if optimum == 0 else "gap"
@@ -69,7 +62,7 @@ def _grad_ok(report) -> str:
 
 
 def demo_section(plot: str | None = None) -> bool:
-    """Run the seed problems, print the comparison table; `True` if every goal is met.
+    """Run the matrix problems, print the comparison table; `True` if every goal is met.
 
     Arguments:
         plot: if given, a PNG file name for convergence plots (needs matplotlib).
@@ -93,24 +86,24 @@ def demo_section(plot: str | None = None) -> bool:
         t = jnp.asarray(targets if targets is not None else np.arange(1.0, n + 1))
         g = rng.normal(size=(n, n))
         a0 = (g + g.T) / 2
-        sol = inverse_eigenvalues(t, a0, max_steps=200, throw=False)
+        sol = symmetric_with_eigenvalues(t, a0, max_steps=200, throw=False)
         met = float(sol.value) < 1e-16 and int(sol.num_steps) <= goal
         ok &= met
         spec = f"({', '.join(f'{x:g}' for x in targets)})" if targets else f"1..{n}"
-        label = f"inverse eigenvalues n={n}, t={spec}"
+        label = f"inverse eigenvalue problem n={n}, t={spec}"
         p0 = triu_of(jnp.asarray(a0))
-        recipe, hist = _recipe(inverse_eigenvalue_loss, p0, (t,), optax.adam(1e-3), 1e-8, has_aux=True)
-        recipe_m, _ = _recipe(inverse_eigenvalue_loss, p0, (t,), optax.sgd(1e-3, momentum=0.9), 1e-8, has_aux=True)
+        baseline, hist = _baseline(eigenvalue_misfit, p0, (t,), optax.adam(1e-3), 1e-8, has_aux=True)
+        baseline_m, _ = _baseline(eigenvalue_misfit, p0, (t,), optax.sgd(1e-3, momentum=0.9), 1e-8, has_aux=True)
         grad = ""
         if n == 3:
-            rep = check_grad(lambda p, t=t: inverse_eigenvalue_loss(p, t)[0], p0, modes="rev")
+            rep = check_grad(lambda p, t=t: eigenvalue_misfit(p, t)[0], p0, modes="rev")
             ok &= rep.passed
             grad = _grad_ok(rep)
             if plot:
-                lb = _lbfgs_history(inverse_eigenvalue_loss, p0, (t,), int(sol.num_steps), True)
+                lb = _lbfgs_history(eigenvalue_misfit, p0, (t,), int(sol.num_steps), True)
                 curves[label] = ("Adam 1e-3", hist, lb)
         mine = f"{int(sol.num_steps)} steps, loss {float(sol.value):.1e} (goal <1e-16 in <={goal})"
-        rows.append((label, f"to 1e-8, lr 1e-3: Adam {recipe}; momentum SGD {recipe_m}",
+        rows.append((label, f"to 1e-8, lr 1e-3: Adam {baseline}; momentum SGD {baseline_m}",
                      mine + ("" if met else " MISSED"), grad, lap()))
 
     # 2. Matrix inverse, by minimize and by Newton–Schulz.
@@ -118,13 +111,13 @@ def demo_section(plot: str | None = None) -> bool:
     sol = inverse_by_minimize(m, throw=False)
     met = float(sol.value) < 1e-10 and int(sol.num_steps) <= 100
     ok &= met
-    recipe, hist = _recipe(inverse_loss, jnp.zeros_like(m), (m,), optax.adam(1e-2), 1e-10)
-    recipe_m, _ = _recipe(inverse_loss, jnp.zeros_like(m), (m,), optax.sgd(1e-2, momentum=0.9), 1e-10)
+    baseline, hist = _baseline(inverse_loss, jnp.zeros_like(m), (m,), optax.adam(1e-2), 1e-10)
+    baseline_m, _ = _baseline(inverse_loss, jnp.zeros_like(m), (m,), optax.sgd(1e-2, momentum=0.9), 1e-10)
     rep = check_grad(lambda m: inverse_by_minimize(m, tol=1e-13).x, m, modes="rev", num_directions=4)
     ok &= rep.passed
     mine = f"{int(sol.num_steps)} steps, loss {float(sol.value):.1e} (goal <1e-10 in <=100)"
     rows.append(("inverse of 4x4 by min ||XM - I||^2",
-                 f"to 1e-10, lr 1e-2: Adam {recipe}; momentum SGD {recipe_m}",
+                 f"to 1e-10, lr 1e-2: Adam {baseline}; momentum SGD {baseline_m}",
                  mine + ("" if met else " MISSED"), "implicit dX/dM " + _grad_ok(rep), lap()))
     if plot:
         lb = _lbfgs_history(inverse_loss, jnp.zeros_like(m), (m,), int(sol.num_steps))
@@ -133,7 +126,7 @@ def demo_section(plot: str | None = None) -> bool:
     ns = newton_schulz_inverse(m)
     bound = 2 * math.log2(kappa) + 7
     rep = check_grad(lambda m: newton_schulz_inverse(m).inverse, m, modes="fwd")
-    ok &= rep.passed and bool(ns.status == IterationStatus.converged)
+    ok &= rep.passed and bool(ns.status == NewtonSchulzStatus.converged)
     rows.append((f"inverse of 4x4 by Newton-Schulz (kappa {kappa:.1f})", "",
                  f"{int(ns.num_steps)} steps, ||I - MX|| {float(ns.residual):.1e} (2 log2 kappa + 7 = {bound:.1f})",
                  "dX = -X dM X " + _grad_ok(rep), lap()))
@@ -150,17 +143,19 @@ def demo_section(plot: str | None = None) -> bool:
     u0, _ = jnp.linalg.qr(m)
     v0, _ = jnp.linalg.qr(m.T)
     z = jnp.zeros_like(m)
-    best = float(brockett_optimum(m, u0, v0))
-    recipe, hist = _recipe(brockett_loss, (z, z), (m, u0, v0), optax.sgd(1e-2, momentum=0.9), 1e-10,
-                           has_aux=True, optimum=best)
-    recipe_a, _ = _recipe(brockett_loss, (z, z), (m, u0, v0), optax.adam(1e-2), 1e-10, has_aux=True, optimum=best)
-    rep = check_grad(lambda p: brockett_loss((p, z), m, u0, v0)[0], z + 0.1, modes="rev")
+    best = float(svd_trace_loss_minimum(m, u0, v0))
+    baseline, hist = _baseline(svd_trace_loss, (z, z), (m, u0, v0), optax.sgd(1e-2, momentum=0.9), 1e-10,
+                               has_aux=True, optimum=best)
+    baseline_a, _ = _baseline(svd_trace_loss, (z, z), (m, u0, v0), optax.adam(1e-2), 1e-10, has_aux=True,
+                              optimum=best)
+    rep = check_grad(lambda p: svd_trace_loss((p, z), m, u0, v0)[0], z + 0.1, modes="rev")
     ok &= rep.passed
-    rows.append(("SVD of 4x4 by max tr(U'MVN)", f"to optimum + 1e-10, lr 1e-2: Adam {recipe_a}; momentum SGD {recipe}",
+    rows.append(("SVD of 4x4 by max tr(U'MVN)",
+                 f"to optimum + 1e-10, lr 1e-2: Adam {baseline_a}; momentum SGD {baseline}",
                  f"{int(res.solution.num_steps)} steps, max|S - svd S| {err:.1e}" + ("" if met else " MISSED"),
                  _grad_ok(rep), lap()))
     if plot:
-        lb = _lbfgs_history(brockett_loss, (z, z), (m, u0, v0), int(res.solution.num_steps), True)
+        lb = _lbfgs_history(svd_trace_loss, (z, z), (m, u0, v0), int(res.solution.num_steps), True)
         curves["SVD 4x4 (|loss - optimum|)"] = ("momentum SGD 1e-2", np.abs(hist - best), np.abs(lb - best))
 
     # 4. Implicit derivative against a closed form: argmin ||x - p||² + λ||x||² = p / (1 + λ).
@@ -171,9 +166,10 @@ def demo_section(plot: str | None = None) -> bool:
     rows.append(("d argmin(||x-p||^2 + lam||x||^2)/d lam", "", f"implicit: error vs -p/(1+lam)^2 {err:.0e}",
                  "closed form " + ("pass" if err < 1e-10 else "FAIL"), lap()))
 
-    header = ("problem", "blog recipe", "jaxgrad.optimize", "gradient check", "time s")
+    header = ("problem", "first-order baseline", "jaxgrad.optimize", "gradient check", "time s")
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(5)]
-    print("jaxgrad.optimize: seed problems (blog recipe vs jaxgrad; check_grad vs finite differences)")
+    print("jaxgrad.optimize: matrix problems by optimisation (first-order baseline vs jaxgrad; "
+          "check_grad vs finite differences)")
     for r in [header, tuple("-" * w for w in widths)] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
     print(f"all goals met: {ok}   ({time.perf_counter() - t_start:.1f} s)")
@@ -188,8 +184,9 @@ def demo_section(plot: str | None = None) -> bool:
             print(f"--plot {plot}: matplotlib is not installed (pip install matplotlib); no plot written.")
         else:
             fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3.6))
-            for ax, (name, (recipe_name, base, lbfgs)) in zip(np.atleast_1d(axes), curves.items()):
-                ax.semilogy(np.maximum(base[np.isfinite(base)], 1e-32), label=f"blog recipe ({recipe_name})")
+            for ax, (name, (baseline_name, base, lbfgs)) in zip(np.atleast_1d(axes), curves.items()):
+                ax.semilogy(np.maximum(base[np.isfinite(base)], 1e-32),
+                            label=f"first-order baseline ({baseline_name})")
                 ax.semilogy(np.maximum(lbfgs, 1e-32), "o-", ms=3, label="jaxgrad (L-BFGS)")
                 ax.set_title(name, fontsize=9)
                 ax.set_xscale("symlog", linthresh=10)

@@ -40,6 +40,19 @@ def _float_dtype(tree):
     return dtype
 
 
+def _python_scalars_as_arrays(tree):
+    """Python floats (and complex numbers) in `tree` as weakly typed arrays.
+
+    `equinox.filter_jit` holds every non-array leaf static, so a Python float in `args`
+    would be baked into the compiled loop and every new value (a weight swept in a loop,
+    say) would compile it again. As weakly typed arrays they are traced inputs and
+    promote exactly as Python numbers do under `jax.jit`. Ints and bools stay static:
+    they may be sizes or flags.
+    """
+    convert = lambda t: jnp.asarray(t) if type(t) in (float, complex) else t  # noqa: E731
+    return jax.tree_util.tree_map(convert, tree)
+
+
 def default_tol(dtype) -> float:
     """Gradient-norm tolerance used when `tol=None`: eps^(2/3) (3.7e-11 f64, 4.9e-6 f32)."""
     return float(jnp.finfo(dtype).eps) ** (2 / 3)
@@ -235,7 +248,9 @@ def minimize(
             loop, so a new lambda per call recompiles.
         x0: starting point, any pytree of real floating-point arrays.
         args: tuple of extra arguments (pytrees of arrays); `x` is differentiable with
-            respect to them.
+            respect to them. Arrays and Python floats are traced inputs of the
+            compiled loop (new values reuse it); Python ints and bools are static
+            (each new value compiles again).
         optimizer: any Optax gradient transformation; default `optax.lbfgs()`.
         tol: stop when ‖∇f‖₂ ≤ `tol` (absolute, all leaves together). Default eps^(2/3)
             of the dtype: 3.7e-11 (float64), 4.9e-6 (float32).
@@ -294,6 +309,7 @@ def minimize(
         raise ValueError(f"{fn}: tol must be >= 0; got {tol!r}.")
     if not rtol >= 0:
         raise ValueError(f"{fn}: rtol must be >= 0; got {rtol!r}.")
+    x0, args = _python_scalars_as_arrays(x0), _python_scalars_as_arrays(args)
     return _minimize(
         fun, x0, args, optimizer, tol, float(rtol), int(max_steps), bool(has_aux), bool(throw),
         bool(progress), int(progress_every), float(ridge),

@@ -4,10 +4,36 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import ArrayLike, PyTree
+
+
+class _Tikhonov(eqx.Module):
+    """`fun(x, *args) + lam·‖x − center‖²`, as a pytree.
+
+    A module rather than a closure so that two calls of `tikhonov` with the same `fun`
+    give equal static parts: `minimize` (an `equinox.filter_jit` function) then reuses
+    its compiled loop instead of compiling again for every new closure, and the
+    arrays `lam` and `center` are traced inputs of the compiled loop, not constants
+    baked into it.
+    """
+
+    fun: Callable[..., Any]
+    lam: Any
+    center: Any
+
+    def _penalty(self, x):
+        d = x if self.center is None else optax.tree.sub(x, self.center)
+        return sum(jnp.sum(jnp.abs(t) ** 2) for t in jax.tree_util.tree_leaves(d))
+
+    def __call__(self, x, *args):
+        out = self.fun(x, *args)
+        if isinstance(out, tuple):
+            return (out[0] + self.lam * self._penalty(x),) + tuple(out[1:])
+        return out + self.lam * self._penalty(x)
 
 
 def tikhonov(
@@ -21,16 +47,20 @@ def tikhonov(
     positive definite (at least `2·lam·I` added), so
     [`minimize`][jaxgrad.optimize.minimize] can differentiate it implicitly.
 
+    `lam` and `center` are leaves of the returned function (an `equinox.Module`), so
+    `minimize` traces them as inputs: new values reuse its compiled loop, and the
+    minimiser is differentiable with respect to them as well as to `args`.
+
     Arguments:
         fun: objective `fun(x, *args)`, returning a scalar (or `(scalar, aux)`: the
             penalty is added to the first element).
-        lam: penalty weight, `>= 0`. It is captured by the returned function: to
-            differentiate with respect to it, write the penalty into `fun` and pass
-            `lam` in `args` instead.
+        lam: penalty weight, `>= 0`, a number or a scalar array.
         center: a pytree like `x` (default: zeros).
 
     Returns:
-        `g(x, *args) = fun(x, *args) + lam·‖x − center‖²`.
+        `g(x, *args) = fun(x, *args) + lam·‖x − center‖²`. Calling `tikhonov` again
+        with the same `fun` (and `lam`, `center` of the same shapes and dtypes) gives
+        a function that `minimize` runs without compiling again.
 
     Raises:
         ValueError: `lam` is a negative Python number.
@@ -44,15 +74,8 @@ def tikhonov(
     """
     if isinstance(lam, (int, float)) and lam < 0:
         raise ValueError(f"jaxgrad.optimize.tikhonov: lam must be >= 0; got {lam}.")
-
-    def penalty(x):
-        d = x if center is None else optax.tree.sub(x, center)
-        return sum(jnp.sum(jnp.abs(t) ** 2) for t in jax.tree_util.tree_leaves(d))
-
-    def regularised(x, *args):
-        out = fun(x, *args)
-        if isinstance(out, tuple):
-            return (out[0] + lam * penalty(x),) + tuple(out[1:])
-        return out + lam * penalty(x)
-
-    return regularised
+    if isinstance(lam, (int, float)) and not isinstance(lam, bool):
+        # A weakly typed array, like a Python number under `jax.jit`: the dtype of the
+        # objective decides, and a new value is a new input, not a new program.
+        lam = jnp.asarray(float(lam))
+    return _Tikhonov(fun, lam, center)

@@ -1,4 +1,4 @@
-"""The seed problems of jaxgrad.optimize, checked against numpy and closed forms."""
+"""The matrix problems of jaxgrad.optimize (and a fit through quad), checked against numpy and closed forms."""
 
 from __future__ import annotations
 
@@ -15,21 +15,25 @@ import jaxgrad._check_grad
 from jaxgrad._check_grad import check_grad
 from jaxgrad.linalg import svd
 from jaxgrad.optimize import (
-    IterationStatus,
+    NewtonSchulzStatus,
     Status,
+    _first_order_baseline,
+    _inverse_by_minimize,
+    _inverse_eigenvalue_problem,
     _minimize,
-    _seeds,
+    _newton_schulz,
+    _svd_by_minimize,
     _tikhonov,
+    eigenvalue_misfit,
     inverse_by_minimize,
-    inverse_eigenvalue_loss,
-    inverse_eigenvalues,
     minimize,
     newton_schulz_inverse,
-    steps_to_loss,
     svd_by_minimize,
     symmetric_from_triu,
+    symmetric_with_eigenvalues,
     triu_of,
 )
+from jaxgrad.optimize._first_order_baseline import steps_to_loss
 
 
 def _orthogonal(n, seed):
@@ -42,8 +46,8 @@ def _with_condition(n, kappa, seed):
 
 
 @pytest.mark.parametrize("targets", [(1.0, 1.0, 1.0), (1.0, 2.0, 3.0), (3.0, 1.0, 1.0)], ids=str)
-def test_inverse_eigenvalues_n3(targets):
-    sol = inverse_eigenvalues(jnp.array(targets))
+def test_symmetric_with_eigenvalues_n3(targets):
+    sol = symmetric_with_eigenvalues(jnp.array(targets))
     assert bool(sol.status == Status.converged)
     assert float(sol.value) < 1e-16 and int(sol.num_steps) <= 20
     a = np.asarray(sol.aux)
@@ -54,37 +58,37 @@ def test_inverse_eigenvalues_n3(targets):
 
 
 @pytest.mark.parametrize("n", [10, 30])
-def test_inverse_eigenvalues_larger(n):
+def test_symmetric_with_eigenvalues_larger(n):
     targets = jnp.linspace(-1.0, 2.0, n).at[1].set(-1.0)  # with a tie
-    sol = inverse_eigenvalues(targets, seed=n)
+    sol = symmetric_with_eigenvalues(targets, seed=n)
     assert float(sol.value) < 1e-16 and int(sol.num_steps) <= 100
     np.testing.assert_allclose(np.linalg.eigvalsh(np.asarray(sol.aux)), np.sort(targets), atol=1e-8)
 
 
-def test_inverse_eigenvalues_implicit_derivative():
+def test_symmetric_with_eigenvalues_implicit_derivative():
     # ‖A‖_F² = Σ tᵢ² on the solution set, so its gradient is 2t even though A itself
     # is not unique (singular Hessian) and even at the triple tie.
     for t in (jnp.array([1.0, 2.0, 3.0]), jnp.array([1.0, 1.0, 1.0])):
-        g = jax.grad(lambda t: jnp.sum(inverse_eigenvalues(t, ridge=1e-12).aux ** 2))(t)
+        g = jax.grad(lambda t: jnp.sum(symmetric_with_eigenvalues(t, ridge=1e-12).aux ** 2))(t)
         np.testing.assert_allclose(g, 2 * t, rtol=1e-7)
     # A loss that depends on where A sits on the orbit Q A Qᵀ: exact adjoint is NaN.
     t = jnp.array([1.0, 2.0, 3.0])
-    assert np.all(np.isnan(jax.grad(lambda t: inverse_eigenvalues(t).aux[0, 1])(t)))
+    assert np.all(np.isnan(jax.grad(lambda t: symmetric_with_eigenvalues(t).aux[0, 1])(t)))
 
 
-def test_inverse_eigenvalue_loss_gradient_check():
+def test_eigenvalue_misfit_gradient_check():
     p = triu_of(jnp.asarray(_with_condition(3, 3.0, 5)))
     p = triu_of(symmetric_from_triu(p, 3))
-    assert check_grad(lambda p: inverse_eigenvalue_loss(p, jnp.array([1.0, 1.0, 2.0]))[0], p).passed
+    assert check_grad(lambda p: eigenvalue_misfit(p, jnp.array([1.0, 1.0, 2.0]))[0], p).passed
     np.testing.assert_array_equal(triu_of(symmetric_from_triu(jnp.arange(6.0), 3)), np.arange(6.0))
 
 
-def test_blog_recipe_adam_is_slow():
+def test_adam_baseline_is_slow():
     p0 = triu_of(jnp.asarray(np.random.default_rng(0).normal(size=(3, 3))))
-    _, k, f, hist = steps_to_loss(inverse_eigenvalue_loss, p0, (jnp.array([1.0, 2.0, 3.0]),),
+    _, k, f, hist = steps_to_loss(eigenvalue_misfit, p0, (jnp.array([1.0, 2.0, 3.0]),),
                                   optax.adam(1e-3), 1e-8, 10000, has_aux=True)
     assert int(k) > 1000 and float(f) <= 1e-8
-    assert float(hist[0]) == float(inverse_eigenvalue_loss(p0, jnp.array([1.0, 2.0, 3.0]))[0])
+    assert float(hist[0]) == float(eigenvalue_misfit(p0, jnp.array([1.0, 2.0, 3.0]))[0])
 
 
 def test_inverse_by_minimize_4x4():
@@ -102,7 +106,7 @@ def test_inverse_by_minimize_4x4():
 def test_newton_schulz(kappa):
     m = jnp.asarray(_with_condition(5, kappa, 3))
     r = newton_schulz_inverse(m)
-    assert bool(r.status == IterationStatus.converged)
+    assert bool(r.status == NewtonSchulzStatus.converged)
     assert int(r.num_steps) <= 2 * math.log2(kappa) + 10
     inv = np.linalg.inv(np.asarray(m))
     np.testing.assert_allclose(r.inverse, inv, rtol=0, atol=50 * kappa * 2.2e-16 * np.abs(inv).max())
@@ -113,12 +117,12 @@ def test_newton_schulz(kappa):
 
 def test_newton_schulz_status():
     singular = jnp.array([[1.0, 2.0], [2.0, 4.0]])
-    assert bool(newton_schulz_inverse(singular).status == IterationStatus.stagnated)
+    assert bool(newton_schulz_inverse(singular).status == NewtonSchulzStatus.stagnated)
     m = jnp.asarray(_with_condition(4, 1e3, 0))
     r = newton_schulz_inverse(m, max_steps=3)
-    assert bool(r.status == IterationStatus.max_steps) and int(r.num_steps) == 3
+    assert bool(r.status == NewtonSchulzStatus.max_steps) and int(r.num_steps) == 3
     r = newton_schulz_inverse(m, tol=1e-3)
-    assert bool(r.status == IterationStatus.converged) and 1e-6 < float(r.residual) <= 1e-3
+    assert bool(r.status == NewtonSchulzStatus.converged) and 1e-6 < float(r.residual) <= 1e-3
 
 
 def test_svd_by_minimize():
@@ -131,16 +135,22 @@ def test_svd_by_minimize():
     np.testing.assert_allclose(res.U.T @ res.U, np.eye(4), atol=1e-12)
 
 
-def test_seed_input_errors():
+def test_problem_input_errors():
     with pytest.raises(ValueError, match="targets must be a vector"):
-        inverse_eigenvalues(jnp.eye(2))
+        symmetric_with_eigenvalues(jnp.eye(2))
     with pytest.raises(ValueError, match="square"):
         newton_schulz_inverse(jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="a0 must be 3 x 3"):
-        inverse_eigenvalues(jnp.ones(3), jnp.eye(2))
+        symmetric_with_eigenvalues(jnp.ones(3), jnp.eye(2))
 
 
-@pytest.mark.parametrize("module", [_minimize, _seeds, _tikhonov, jaxgrad._check_grad], ids=lambda m: m.__name__)
+PROBLEM_MODULES = [_inverse_eigenvalue_problem, _inverse_by_minimize, _newton_schulz, _svd_by_minimize]
+
+
+@pytest.mark.parametrize(
+    "module", [_minimize, *PROBLEM_MODULES, _first_order_baseline, _tikhonov, jaxgrad._check_grad],
+    ids=lambda m: m.__name__,
+)
 def test_docstring_examples(module, monkeypatch):
     # `jaxgrad.check_grad` is the public path the examples use; until jaxgrad/__init__.py
     # re-exports it, provide it for the duration of this test.

@@ -1,0 +1,57 @@
+"""The inverse of a matrix as the minimiser of `‖X M − I‖_F²`."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, ArrayLike, Float
+
+from ._checks import as_real_square
+from ._minimize import minimize
+from ._solution import Solution
+
+
+def inverse_loss(x: Float[Array, "n n"], m: Float[Array, "n n"]):
+    """`‖X M − I‖_F²`, the objective of [`inverse_by_minimize`][jaxgrad.optimize.inverse_by_minimize]."""
+    return jnp.sum((x @ m - jnp.eye(m.shape[0], dtype=m.dtype)) ** 2)
+
+
+def inverse_by_minimize(
+    m: Float[ArrayLike, "n n"],
+    *,
+    optimizer: optax.GradientTransformation | None = None,
+    tol: float | None = None,
+    max_steps: int = 100,
+    throw: bool = True,
+) -> Solution:
+    """The inverse of `m` as the minimiser of `‖X M − I‖_F²`, started at `X = 0`.
+
+    A convex quadratic with Hessian `2 (M Mᵀ ⊗ I)`: its condition number is `κ(M)²`,
+    so this is a test of the optimizer more than a way to invert matrices (use
+    [`newton_schulz_inverse`][jaxgrad.optimize.newton_schulz_inverse] or a
+    factorisation). `Solution.x` is differentiable in `m` (implicitly: `dX = −X dM X`).
+
+    Arguments:
+        m: a square nonsingular matrix.
+        optimizer: passed to `minimize`.
+        tol: passed to `minimize`.
+        max_steps: passed to `minimize`.
+        throw: passed to `minimize`.
+
+    Returns:
+        The `Solution`; `x` approximates `m⁻¹`.
+
+    Raises:
+        ValueError: `m` is not a square matrix.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import inverse_by_minimize
+        >>> m = jnp.array([[2.0, 1.0], [1.0, 3.0]])
+        >>> print((inverse_by_minimize(m).x @ m).round(10) + 0.0)
+        [[1. 0.]
+         [0. 1.]]
+    """
+    m = as_real_square(m, "m", "jaxgrad.optimize.inverse_by_minimize")
+    return minimize(inverse_loss, jnp.zeros_like(m), (m,), optimizer=optimizer, tol=tol,
+                    max_steps=max_steps, throw=throw)

@@ -1,0 +1,110 @@
+"""The inverse symmetric eigenvalue problem: a symmetric matrix with prescribed eigenvalues.
+
+Solved by `minimize` through `jaxgrad.linalg.eigvalsh`, whose derivatives are exact at
+repeated eigenvalues (so tied targets are fine).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, ArrayLike, Float
+
+from ..linalg import eigvalsh
+from ._checks import as_real_float, as_real_square
+from ._minimize import minimize
+from ._solution import Solution
+
+
+def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
+    """The symmetric `n × n` matrix whose upper triangle (row major) is `p`, `m = n(n+1)/2`."""
+    rows, cols = np.triu_indices(n)
+    a = jnp.zeros((n, n), p.dtype).at[rows, cols].set(p)
+    return a + jnp.triu(a, 1).T
+
+
+def triu_of(a: Float[Array, "n n"]) -> Float[Array, " m"]:
+    """The upper triangle of `a`, row major (inverse of `symmetric_from_triu`)."""
+    return a[np.triu_indices(a.shape[-1])]
+
+
+def eigenvalue_misfit(p: Float[Array, " m"], targets: Float[Array, " n"]):
+    """`Σᵢ (λᵢ(A) − tᵢ)²` with `A = symmetric_from_triu(p)`, `λ` ascending, `t` sorted.
+
+    The objective that [`symmetric_with_eigenvalues`][jaxgrad.optimize.symmetric_with_eigenvalues]
+    minimises. Returns `(loss, A)`. The loss is a symmetric function of any group of tied
+    target eigenvalues, so its gradient through `jaxgrad.linalg.eigvalsh` is exact even
+    at a tie (e.g. targets (1, 1, 1), whose solution is the identity).
+    """
+    n = targets.shape[-1]
+    a = symmetric_from_triu(p, n)
+    lam = eigvalsh(a)
+    return jnp.sum((lam - jnp.sort(targets)) ** 2), a
+
+
+def symmetric_with_eigenvalues(
+    targets: Float[ArrayLike, " n"],
+    a0: Float[ArrayLike, "n n"] | None = None,
+    *,
+    seed: int = 0,
+    optimizer: optax.GradientTransformation | None = None,
+    tol: float | None = None,
+    max_steps: int = 100,
+    throw: bool = True,
+    ridge: float = 0.0,
+) -> Solution:
+    """A symmetric matrix with prescribed eigenvalues (the inverse symmetric eigenvalue problem).
+
+    Minimises `Σᵢ (λᵢ(A) − tᵢ)²` ([`eigenvalue_misfit`][jaxgrad.optimize.eigenvalue_misfit])
+    over the upper triangle of `A` (`n(n+1)/2` unknowns) with
+    [`minimize`][jaxgrad.optimize.minimize] (L-BFGS by default), through
+    [`jaxgrad.linalg.eigvalsh`][]. Repeated targets are fine: the loss is symmetric in
+    tied eigenvalues, where `eigvalsh` gives exact derivatives.
+
+    The solution set is not isolated (every `Q A Qᵀ` works), so the Hessian at the
+    solution is singular: derivatives of `A` with respect to `targets` need
+    `ridge > 0` (minimum-norm derivative, see [`minimize`][jaxgrad.optimize.minimize]);
+    with `ridge=0` they are NaN.
+
+    Arguments:
+        targets: the `n` target eigenvalues (any order).
+        a0: starting matrix (symmetrised); default a seeded random symmetric matrix
+            with standard normal entries.
+        seed: seed of the default `a0`.
+        optimizer: passed to `minimize` (default L-BFGS).
+        tol: passed to `minimize`.
+        max_steps: passed to `minimize`.
+        throw: passed to `minimize`.
+        ridge: passed to `minimize` (adjoint regularisation).
+
+    Returns:
+        The `Solution` of `minimize`: `x` is the upper triangle, `aux` the matrix `A`,
+        `value` the loss.
+
+    Raises:
+        ValueError: `targets` is not a vector, or `a0` does not match it.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import symmetric_with_eigenvalues
+        >>> sol = symmetric_with_eigenvalues(jnp.array([1.0, 2.0, 3.0]))
+        >>> print(jnp.linalg.eigvalsh(sol.aux).round(8), bool(sol.value < 1e-16))
+        [1. 2. 3.] True
+    """
+    fn = "jaxgrad.optimize.symmetric_with_eigenvalues"
+    targets = as_real_float(targets, "targets", fn)
+    if targets.ndim != 1:
+        raise ValueError(f"{fn}: targets must be a vector; got shape {targets.shape}.")
+    n = targets.shape[0]
+    if a0 is None:
+        g = np.random.default_rng(seed).normal(size=(n, n))
+        a0 = (g + g.T) / 2
+    a0 = as_real_square(a0, "a0", fn)
+    if a0.shape[0] != n:
+        raise ValueError(f"{fn}: a0 must be {n} x {n} to match targets; got {a0.shape}.")
+    p0 = triu_of((a0 + a0.T) / 2).astype(targets.dtype)
+    return minimize(
+        eigenvalue_misfit, p0, (targets,), optimizer=optimizer, tol=tol,
+        max_steps=max_steps, has_aux=True, throw=throw, ridge=ridge,
+    )
