@@ -1,0 +1,294 @@
+"""First-call cost and steady-state time of every public function, beside its anchor.
+
+Run: `python bench/compile.py [--only NAME ...] [--markdown bench/RESULTS.md]` (float64).
+
+For each public function and each transformation a user applies to it (the value,
+`grad`, and for `quad` also `jacfwd(jacrev)` and `vmap` over 100 parameters), in one
+process and with `jax.clear_caches()` before every measurement (so nothing is served
+from an earlier one):
+
+- trace, lower and compile seconds of `jax.jit` of it, measured separately through
+  `jax.jit(fn).trace(...)`, `.lower()`, `.compile()`;
+- the steady-state median of the compiled call;
+- the eager call as a user makes it without `jit`: first call (everything above plus
+  dispatch) and the median of later calls (cached executables: dispatch only);
+
+and the same for its anchor: `jax.numpy.linalg` / `jax.scipy.linalg` for the
+decompositions and matrix functions, quadax 0.3 `quadgk` for `quad`, optimistix BFGS for
+`minimize`. Ratios are jaxgrad / anchor (lower is better for jaxgrad).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+from _timing import machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
+
+import jaxgrad.integrate as ji  # noqa: E402
+import jaxgrad.linalg as jl  # noqa: E402
+import jaxgrad.optimize as jo  # noqa: E402
+
+
+def _median_ms(fn, *args, repeats):
+    jax.block_until_ready(fn(*args))
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(ts)
+
+
+def measure(fn, args, repeats):
+    """dict(trace, lower, compile (s), run (ms), eager_first (s), eager (ms))."""
+    jax.clear_caches()
+    jitted = jax.jit(fn)
+    t0 = time.perf_counter()
+    traced = jitted.trace(*args)
+    t1 = time.perf_counter()
+    lowered = traced.lower()
+    t2 = time.perf_counter()
+    compiled = lowered.compile()
+    t3 = time.perf_counter()
+    out = dict(trace=t1 - t0, lower=t2 - t1, compile=t3 - t2)
+    out["run"] = _median_ms(compiled, *args, repeats=repeats)
+    jax.clear_caches()
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    out["eager_first"] = time.perf_counter() - t0
+    out["eager"] = _median_ms(fn, *args, repeats=repeats)
+    return out
+
+
+# ------------------------------------------------------------------ cases
+def _sym(n, seed=0):
+    a = np.random.default_rng(seed).standard_normal((n, n))
+    return jnp.asarray(a + a.T)
+
+
+def _spd(n, seed=0):
+    a = np.random.default_rng(seed).standard_normal((n, n))
+    return jnp.asarray(a @ a.T + n * np.eye(n))
+
+
+def _gen(n, seed=0):
+    return jnp.asarray(np.random.default_rng(seed).standard_normal((n, n)))
+
+
+N = 8
+C = jnp.asarray(np.random.default_rng(7).standard_normal((N, N)))
+
+
+def _loss(f):
+    """A scalar loss of a matrix- or tuple-valued function (projector-like, gauge-invariant)."""
+
+    def loss(a):
+        out = f(a)
+        leaves = jax.tree_util.tree_leaves(out)
+        total = 0.0
+        for x in leaves:
+            x = jnp.real(x) if jnp.iscomplexobj(x) else x
+            if x.ndim == 2 and x.shape == (N, N):
+                total = total + jnp.sum(C * x)
+            else:
+                total = total + jnp.sum(x**2)
+        return total
+
+    return loss
+
+
+def _vecs_loss(eigh_fn):
+    # ⟨C, V₀V₀ᵀ⟩ + Σλ²: sees the lowest eigenvector only through its projector.
+    def loss(a):
+        w, v = eigh_fn(a)
+        return jnp.sum(w**2) + jnp.sum(C * jnp.outer(v[:, 0], v[:, 0]))
+
+    return loss
+
+
+def _svd_loss(svd_fn):
+    def loss(a):
+        u, s, vh = svd_fn(a)
+        return jnp.sum(s**2) + jnp.sum(C * jnp.outer(u[:, 0], vh[0]))
+
+    return loss
+
+
+def _eig_loss(eig_fn):
+    def loss(a):
+        w, v = eig_fn(a)
+        return jnp.sum(jnp.real(w) ** 2)
+
+    return loss
+
+
+def _jsp_eigh_generalized(a, b):
+    # Anchor: the Cholesky reduction with jax's own eigh.
+    lower = jnp.linalg.cholesky(b)
+    li = jax.scipy.linalg.solve_triangular(lower, jnp.eye(b.shape[0], dtype=b.dtype), lower=True)
+    w, y = jnp.linalg.eigh(li @ a @ li.T)
+    return w, li.T @ y
+
+
+def _eigh_composite(f):
+    def g(a):
+        w, v = jnp.linalg.eigh(a)
+        return (v * f(w)) @ v.T
+
+    return g
+
+
+def linalg_cases():
+    a, spd, g = _sym(N), _spd(N), _gen(N)
+    m = lambda f: _loss(f)  # noqa: E731
+    return [
+        ("eigh", _vecs_loss(jl.eigh), _vecs_loss(jnp.linalg.eigh), (a,)),
+        ("eigvalsh", m(jl.eigvalsh), m(jnp.linalg.eigvalsh), (a,)),
+        ("svd", _svd_loss(jl.svd), _svd_loss(jnp.linalg.svd), (g,)),
+        ("svdvals", m(jl.svdvals), m(lambda x: jnp.linalg.svd(x, compute_uv=False)), (g,)),
+        ("eig", _eig_loss(jl.eig), _eig_loss(jnp.linalg.eig), (g,)),
+        ("eigvals", m(lambda x: jnp.real(jl.eigvals(x))), m(lambda x: jnp.real(jnp.linalg.eigvals(x))), (g,)),
+        ("eigh_generalized", _vecs_loss(lambda x: jl.eigh_generalized(x, spd)),
+         _vecs_loss(lambda x: _jsp_eigh_generalized(x, spd)), (a,)),
+        ("funm (tanh)", m(lambda x: jl.funm(x, jnp.tanh)), m(_eigh_composite(jnp.tanh)), (a,)),
+        ("expm", m(jl.expm), m(jax.scipy.linalg.expm), (a / 4,)),
+        ("logm", m(jl.logm), m(_eigh_composite(jnp.log)), (spd,)),
+        ("sqrtm", m(jl.sqrtm), m(_eigh_composite(jnp.sqrt)), (spd,)),
+        ("inv_sqrtm", m(jl.inv_sqrtm), m(_eigh_composite(lambda w: 1 / jnp.sqrt(w))), (spd,)),
+        ("powm (p=0.3)", m(lambda x: jl.powm(x, 0.3)), m(_eigh_composite(lambda w: w**0.3)), (spd,)),
+        ("trace_function (exp)", lambda x: jl.trace_function(x, jnp.exp),
+         lambda x: jnp.sum(jnp.exp(jnp.linalg.eigvalsh(x))), (a / 4,)),
+        ("projector (k=2)", m(lambda x: jl.projector(x, 2)),
+         m(lambda x: (lambda v: v @ v.T)(jnp.linalg.eigh(x)[1][:, :2])), (a,)),
+        ("polar", m(jl.polar), m(lambda x: jax.scipy.linalg.polar(x)), (g,)),
+    ]
+
+
+def _integrand(x, p):
+    return jnp.exp(-p * x) / jnp.sqrt(x)
+
+
+EPSREL = 1e-10
+
+
+def quad_cases():
+    import quadax
+
+    def jg(p):
+        return ji.quad(_integrand, 0.0, 1.0, (p,), epsrel=EPSREL, epsabs=0.0)[0]
+
+    def qx(p):
+        return quadax.quadgk(_integrand, jnp.array([0.0, 1.0]), (p,), epsrel=EPSREL, epsabs=0.0)[0]
+
+    p, ps = jnp.asarray(2.0), jnp.linspace(1.0, 3.0, 100)
+    return [
+        ("quad", jg, qx, (p,)),
+        ("quad grad", jax.grad(jg), jax.grad(qx), (p,)),
+        ("quad jacfwd(jacrev)", jax.jacfwd(jax.jacrev(jg)), jax.jacfwd(jax.jacrev(qx)), (p,)),
+        ("quad vmap(100)", jax.vmap(jg), jax.vmap(qx), (ps,)),
+    ]
+
+
+def _rosenbrock(x, s):
+    return jnp.sum(s * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def minimize_cases():
+    try:
+        import optimistix as optx
+    except ImportError:
+        optx = None
+    x0 = jnp.zeros(4)
+
+    def jg(s):
+        return jo.minimize(_rosenbrock, x0, (s,), tol=1e-10).x
+
+    def ox(s):
+        solver = optx.BFGS(rtol=1e-12, atol=1e-12)
+        return optx.minimise(lambda x, s: _rosenbrock(x, s), solver, x0, args=s, max_steps=1000).value
+
+    s = jnp.asarray(10.0)
+    jgl = lambda s: jnp.sum(jg(s) ** 2)  # noqa: E731
+    oxl = lambda s: jnp.sum(ox(s) ** 2)  # noqa: E731
+    return [
+        ("minimize", jg, ox if optx else None, (s,)),
+        ("minimize grad (implicit)", jax.grad(jgl), jax.grad(oxl) if optx else None, (s,)),
+    ]
+
+
+def _grad_case(name, f, g, args):
+    return (name + " grad", jax.grad(f), jax.grad(g) if g is not None else None, args)
+
+
+def all_cases():
+    out = []
+    for name, f, g, args in linalg_cases():
+        out.append((name, f, g, args))
+        out.append(_grad_case(name, f, g, args))
+    return out + quad_cases() + minimize_cases()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="*", help="case names starting with one of these")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--markdown", metavar="FILE", help="write the table into FILE (section 'compile')")
+    args = p.parse_args(argv)
+    rows, text_rows = [], []
+    for name, f, anchor, fargs in all_cases():
+        if args.only and not any(name.startswith(o) for o in args.only):
+            continue
+        j = measure(f, fargs, args.repeats)
+        a = measure(anchor, fargs, args.repeats) if anchor is not None else None
+        jt = j["trace"] + j["lower"] + j["compile"]
+        at = a["trace"] + a["lower"] + a["compile"] if a else float("nan")
+
+        def r(x, y):
+            return f"{x / y:.2f}" if a else "—"
+
+        row = [
+            name,
+            f"{j['trace']:.2f} / {j['lower']:.2f} / {j['compile']:.2f}",
+            f"{a['trace']:.2f} / {a['lower']:.2f} / {a['compile']:.2f}" if a else "—",
+            r(jt, at),
+            f"{j['run']:.3f}", f"{a['run']:.3f}" if a else "—", r(j["run"], a["run"] if a else 1),
+            f"{j['eager']:.3f}", f"{a['eager']:.3f}" if a else "—", r(j["eager"], a["eager"] if a else 1),
+            f"{j['eager_first']:.2f}",
+        ]
+        rows.append(row)
+        print(text_table(HEADER, [row]).splitlines()[-1], flush=True)
+    table = markdown_table(HEADER, rows)
+    print()
+    print(text_table(HEADER, rows))
+    if args.markdown:
+        body = (
+            "## First-call and steady-state cost of every public function (`python bench/compile.py`)\n\n"
+            f"{machine_info_markdown()}\n\n"
+            "float64; matrices 8×8; `quad` on exp(−px)/√x over [0, 1] at epsrel 1e-10 (quadax 0.3 "
+            "`quadgk` beside it); `minimize` on a 4-variable Rosenbrock function (optimistix BFGS "
+            "beside it). Each measurement starts from `jax.clear_caches()`. Loss-based rows "
+            "(`grad`) differentiate a projector-like scalar loss of the output. Times: trace / "
+            "lower / XLA compile in seconds; steady state and eager calls in milliseconds "
+            "(median); eager first call in seconds. Ratio = jaxgrad / anchor.\n\n" + table
+        )
+        write_markdown_section(args.markdown, "compile", body)
+    return 0
+
+
+HEADER = [
+    "function", "jaxgrad trace/lower/compile s", "anchor trace/lower/compile s", "first-call ratio",
+    "jaxgrad run ms", "anchor run ms", "run ratio", "jaxgrad eager ms", "anchor eager ms",
+    "eager ratio", "jaxgrad eager first s",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())
