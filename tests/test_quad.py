@@ -308,3 +308,42 @@ def test_vmap_of_cond_around_a_derivative_of_quad():
     dv = (th * np.exp(-th) - (1 - np.exp(-th))) / th**2
     expected = np.where(np.asarray(ds) > 0.3, 2 * (v - np.asarray(ds)) * dv, 0.0)
     np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- bad limits
+def _ident(x):
+    return x
+
+
+@pytest.mark.parametrize("a, b", [(0.0, np.nan), (np.nan, 1.0), (np.nan, np.nan)])
+def test_nan_limit_gives_nan_and_its_own_status(a, b):
+    value, info = quad(_ident, a, b)
+    assert np.isnan(float(value)) and np.isnan(float(info.err))
+    assert bool(info.status == STATUS.nan_limits) and not bool(info.converged)
+    # Its derivative is NaN too, in both modes (jnp.where would give a silent 0).
+    assert np.isnan(float(jax.grad(lambda b: quad(_ident, a, b)[0])(b)))
+    assert np.isnan(float(jax.jvp(lambda b: quad(_ident, a, b)[0], (b,), (1.0,))[1]))
+
+
+def test_nan_breakpoint_and_throw():
+    value, info = quad(_ident, 0.0, 1.0, points=np.array([np.nan]))
+    assert np.isnan(float(value)) and bool(info.status == STATUS.nan_limits)
+    with pytest.raises(Exception, match="NaN"):
+        jax.block_until_ready(jax.jit(lambda b: quad(_ident, 0.0, b, throw=True)[0])(np.nan))
+
+
+def test_nan_limit_under_vmap_leaves_other_lanes_alone():
+    b = jnp.array([1.0, jnp.nan, 2.0])
+    value, info = jax.vmap(lambda b: quad(_ident, 0.0, b))(b)
+    assert np.allclose(np.asarray(value)[[0, 2]], [0.5, 2.0], rtol=1e-14)
+    assert np.isnan(float(value[1]))
+    assert np.asarray(info.status == STATUS.converged).tolist() == [True, False, True]
+    assert np.asarray(info.status == STATUS.nan_limits).tolist() == [False, True, False]
+    g = jax.vmap(jax.grad(lambda b: quad(_ident, 0.0, b)[0]))(b)
+    assert np.allclose(np.asarray(g)[[0, 2]], [1.0, 2.0], rtol=1e-14) and np.isnan(float(g[1]))
+
+
+@pytest.mark.parametrize("a", [0.5, np.inf, -np.inf])
+def test_empty_range_is_zero_and_converged(a):
+    value, info = quad(_ident, a, a)
+    assert float(value) == 0.0 and bool(info.converged) and int(info.neval) == 0

@@ -13,9 +13,10 @@ from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
+from .._nan import nan_if, replace_invalid
 from .._traced import trace
 from ._batch import pooled_solver
-from ._status import STATUS, QuadInfo, status_from_code
+from ._status import NAN_LIMITS, STATUS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
 _NSPLIT = 2
@@ -280,11 +281,18 @@ def _quad_compiled(integrand, options, val_dtype, throw, a, b, points, args, con
         fargs, fconsts = all_args
         return jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
 
+    points = jnp.asarray(points, dtype)
+    # A NaN limit or breakpoint: the loop integrates an empty range instead (it never
+    # sees a NaN edge), and the result is NaN with its own status. Per lane under vmap.
+    nan_in = jnp.isnan(a) | jnp.isnan(b) | jnp.any(jnp.isnan(points))
+    a, b, points = (replace_invalid(x, nan_in, 0.0) for x in (a, b, points))
     flip = b < a
     lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
-    points = jnp.clip(jnp.sort(jnp.asarray(points, dtype)), lo, hi)
+    points = jnp.clip(jnp.sort(points), lo, hi)
     value, err, neval, code = _quad(fvec, lo, hi, points, (args, consts), options)
-    value = jnp.where(flip, -value, value).reshape(shape)
+    value = jnp.where(flip, -value, value)
+    value, err = nan_if(value, nan_in).reshape(shape), jnp.where(nan_in, jnp.nan, err)
+    code = jnp.where(nan_in, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = status.error_if(value, code != 0)

@@ -25,17 +25,18 @@ class STATUS(eqx.Enumeration):
         "not negligible at the ends of the (truncated) integration range."
     )
     nonfinite = "quad: the integrand returned NaN or inf at a quadrature node."
+    nan_limits = "quad: a limit or breakpoint is NaN, so the integral is undefined (the value is NaN)."
 
 
 # Integer codes used inside the loop (the enumeration's order), plus "still running".
 RUNNING = -1
-CONVERGED, MAX_SUBDIVISIONS, ROUNDOFF, DIVERGENT, NONFINITE = range(5)
+CONVERGED, MAX_SUBDIVISIONS, ROUNDOFF, DIVERGENT, NONFINITE, NAN_LIMITS = range(6)
 
 
 def status_from_code(code: Int[Array, "*batch"]) -> STATUS:
     """The `STATUS` item for an integer code from the loop."""
-    items = [STATUS.converged, STATUS.max_subdivisions, STATUS.roundoff, STATUS.divergent]
-    out = STATUS.nonfinite
+    items = [STATUS.converged, STATUS.max_subdivisions, STATUS.roundoff, STATUS.divergent, STATUS.nonfinite]
+    out = STATUS.nan_limits
     for i in reversed(range(len(items))):
         out = STATUS.where(code == i, items[i], out)
     return out
