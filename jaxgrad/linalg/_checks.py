@@ -1,10 +1,47 @@
-"""Trace-time input checks and the non-finite guard shared by the public wrappers."""
+"""Input checks and the non-finite guard shared by the public wrappers.
+
+Every public function is a thin Python wrapper around one `jax.jit`-compiled core (as in
+`jax.numpy.linalg`), so that a repeated eager call runs one cached executable. The
+wrappers only do what is cheap in Python (`host_array`, option checks); the checks on
+shapes and dtypes run in the core while it is traced, and still raise there.
+"""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
+
+
+def host_array(x):
+    """Lists and tuples as NumPy arrays (`jax.jit` takes arrays, not lists); other values
+    unchanged. A list holding tracers goes through `jnp.asarray` instead."""
+    if isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except TypeError:  # jax.errors.TracerArrayConversionError
+            return jnp.asarray(x)
+    return x
+
+
+def _check_shape(shape, fn: str, square: bool, name: str):
+    if len(shape) < 2:
+        raise ValueError(
+            f"{fn}: argument `{name}` must have at least 2 dimensions (*batch, m, n); "
+            f"got shape {shape}."
+        )
+    if square and shape[-1] != shape[-2]:
+        raise ValueError(
+            f"{fn}: argument `{name}` must be square in its last two dimensions; "
+            f"got shape {shape}."
+        )
+
+
+def _inexact(dtype):
+    if jnp.issubdtype(dtype, jnp.inexact):
+        return dtype
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
 def as_inexact_matrix(a, fn: str, *, square: bool = True, name: str = "a"):
@@ -14,19 +51,23 @@ def as_inexact_matrix(a, fn: str, *, square: bool = True, name: str = "a"):
     non-square trailing pair of dimensions.
     """
     a = jnp.asarray(a)
-    if a.ndim < 2:
-        raise ValueError(
-            f"{fn}: argument `{name}` must have at least 2 dimensions (*batch, m, n); "
-            f"got shape {a.shape}."
-        )
-    if square and a.shape[-1] != a.shape[-2]:
-        raise ValueError(
-            f"{fn}: argument `{name}` must be square in its last two dimensions; "
-            f"got shape {a.shape}."
-        )
+    _check_shape(a.shape, fn, square, name)
     if not jnp.issubdtype(a.dtype, jnp.inexact):
-        a = a.astype(jax.dtypes.canonicalize_dtype(jnp.float64))
+        a = a.astype(_inexact(a.dtype))
     return a
+
+
+def matrix_dtype(a, fn: str, *, square: bool = True, name: str = "a"):
+    """The dtype `as_inexact_matrix` gives ``a``, with its errors, without an array op.
+
+    For wrappers that need the dtype in Python (to trace a user's scalar function at it)
+    before calling their compiled core.
+    """
+    _check_shape(np.shape(a), fn, square, name)
+    dtype = getattr(a, "dtype", None)
+    if dtype is None:
+        dtype = np.result_type(a)
+    return _inexact(jax.dtypes.canonicalize_dtype(dtype))
 
 
 def split_nonfinite(a):

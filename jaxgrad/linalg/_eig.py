@@ -11,8 +11,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Complex
 
-from ._checks import as_inexact_matrix, nan_where, split_nonfinite
-from ._ties import gap_reciprocals, resolve_tie_rtol
+from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
+from ._ties import check_tie_rtol, gap_reciprocals, resolve_tie_rtol
 
 
 class EigResult(NamedTuple):
@@ -141,6 +141,21 @@ def _prepare(a, fn):
     return a, bad
 
 
+# The compiled cores of `eig` and `eigvals` (see `_eigh._eigh_compiled`).
+@functools.partial(jax.jit, static_argnames=("tie_rtol",))
+def _eig_compiled(a, tie_rtol):
+    a, bad = _prepare(a, "jaxgrad.linalg.eig")
+    w, v = _eig(a, resolve_tie_rtol(tie_rtol, a.dtype))
+    return EigResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
+
+
+@functools.partial(jax.jit, static_argnames=("tie_rtol",))
+def _eigvals_compiled(a, tie_rtol):
+    a, bad = _prepare(a, "jaxgrad.linalg.eigvals")
+    w = _eigvals(a, resolve_tie_rtol(tie_rtol, a.dtype))
+    return nan_where(bad, w, 1)
+
+
 def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     """Eigenvalues and right eigenvectors of a general square matrix; a drop-in for [`jax.numpy.linalg.eig`][].
 
@@ -183,9 +198,7 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
         [[ 1.  0.]
          [-1.  0.]]
     """
-    a, bad = _prepare(a, "jaxgrad.linalg.eig")
-    w, v = _eig(a, resolve_tie_rtol(tie_rtol, a.dtype))
-    return EigResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
+    return _eig_compiled(host_array(a), check_tie_rtol(tie_rtol))
 
 
 def eigvals(a: ArrayLike, *, tie_rtol: float | None = None) -> Complex[Array, "*batch n"]:
@@ -212,6 +225,4 @@ def eigvals(a: ArrayLike, *, tie_rtol: float | None = None) -> Complex[Array, "*
         [[1. 0.]
          [0. 1.]]
     """
-    a, bad = _prepare(a, "jaxgrad.linalg.eigvals")
-    w = _eigvals(a, resolve_tie_rtol(tie_rtol, a.dtype))
-    return nan_where(bad, w, 1)
+    return _eigvals_compiled(host_array(a), check_tie_rtol(tie_rtol))

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._checks import as_inexact_matrix, nan_where, nonfinite_after, zero_nonfinite
+from ._checks import as_inexact_matrix, host_array, nan_where, nonfinite_after, zero_nonfinite
 from ._gauge import gauge_guard
-from ._ties import gap_reciprocals, gauge_rtol, resolve_tie_rtol
+from ._ties import check_tie_rtol, gap_reciprocals, gauge_rtol, resolve_tie_rtol
 
 
 class EighResult(NamedTuple):
@@ -60,11 +60,38 @@ def _hermitian_from_triangle(a, lower: bool):
 
 def _hermitian_input(a, fn, UPLO, symmetrize_input, name="a"):
     a = as_inexact_matrix(a, fn, name=name)
-    if UPLO not in (None, "L", "U"):
-        raise ValueError(f"{fn}: UPLO must be None, 'L' or 'U'; got {UPLO!r}.")
+    _check_uplo(UPLO, fn)
     if symmetrize_input:
         return (a + _mH(a)) / 2
     return _hermitian_from_triangle(a, lower=UPLO != "U")
+
+
+def _check_uplo(UPLO, fn):
+    if UPLO not in (None, "L", "U"):
+        raise ValueError(f"{fn}: UPLO must be None, 'L' or 'U'; got {UPLO!r}.")
+
+
+def eigh_impl(a, UPLO, symmetrize_input, tie_rtol, fn="jaxgrad.linalg.eigh"):
+    """The array work of `eigh`, for the compiled cores (here and in other modules)."""
+    a = _hermitian_input(a, fn, UPLO, symmetrize_input)
+    # LAPACK only ever sees finite input; the per-matrix NaN/inf flag is computed after
+    # the decomposition (see `_checks.after` for why this ordering matters for speed).
+    w, v = _eigh(zero_nonfinite(a), resolve_tie_rtol(tie_rtol, a.dtype))
+    bad = nonfinite_after(a, w, 1)
+    return EighResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
+
+
+# The compiled cores of `eigh` and `eigvalsh`, one executable per shape, dtype and
+# options (the way `jax.numpy.linalg` is written): a repeated eager call runs it again
+# instead of dispatching the checks, symmetrization and NaN masks op by op.
+@functools.partial(jax.jit, static_argnames=("UPLO", "symmetrize_input", "tie_rtol"))
+def _eigh_compiled(a, UPLO, symmetrize_input, tie_rtol):
+    return eigh_impl(a, UPLO, symmetrize_input, tie_rtol)
+
+
+@functools.partial(jax.jit, static_argnames=("UPLO", "symmetrize_input", "tie_rtol"))
+def _eigvalsh_compiled(a, UPLO, symmetrize_input, tie_rtol):
+    return eigh_impl(a, UPLO, symmetrize_input, tie_rtol).eigenvalues
 
 
 def eigh(
@@ -112,13 +139,8 @@ def eigh(
         >>> bool(jnp.all(jnp.isfinite(g)))
         True
     """
-    fn = "jaxgrad.linalg.eigh"
-    a = _hermitian_input(a, fn, UPLO, symmetrize_input)
-    # LAPACK only ever sees finite input; the per-matrix NaN/inf flag is computed after
-    # the decomposition (see `_checks.after` for why this ordering matters for speed).
-    w, v = _eigh(zero_nonfinite(a), resolve_tie_rtol(tie_rtol, a.dtype))
-    bad = nonfinite_after(a, w, 1)
-    return EighResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
+    _check_uplo(UPLO, "jaxgrad.linalg.eigh")
+    return _eigh_compiled(host_array(a), UPLO, bool(symmetrize_input), check_tie_rtol(tie_rtol))
 
 
 def eigvalsh(
@@ -155,4 +177,7 @@ def eigvalsh(
         [[2. 0.]
          [0. 2.]]
     """
-    return eigh(a, UPLO, symmetrize_input, tie_rtol=tie_rtol).eigenvalues
+    _check_uplo(UPLO, "jaxgrad.linalg.eigh")
+    return _eigvalsh_compiled(
+        host_array(a), UPLO, bool(symmetrize_input), check_tie_rtol(tie_rtol)
+    )

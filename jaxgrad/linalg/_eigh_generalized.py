@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
+import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import ArrayLike
 
-from ._checks import nan_where, split_nonfinite
-from ._eigh import EighResult, _hermitian_input, _mH, eigh
+from ._checks import host_array, nan_where, split_nonfinite
+from ._eigh import EighResult, _hermitian_input, _mH, eigh_impl
+from ._ties import check_tie_rtol
 
 
 def eigh_generalized(
@@ -54,6 +58,12 @@ def eigh_generalized(
         [[ 0.   0. ]
          [ 0.  -1.5]]
     """
+    return _eigh_generalized_compiled(host_array(a), host_array(b), check_tie_rtol(tie_rtol))
+
+
+# The compiled core of `eigh_generalized` (see `_eigh._eigh_compiled`).
+@functools.partial(jax.jit, static_argnames=("tie_rtol",))
+def _eigh_generalized_compiled(a, b, tie_rtol):
     fn = "jaxgrad.linalg.eigh_generalized"
     a = _hermitian_input(a, fn, None, True)
     b = _hermitian_input(b, fn, None, True, name="b")
@@ -75,8 +85,7 @@ def eigh_generalized(
     chol = jnp.where(not_pd[..., None, None], jnp.eye(b.shape[-1], dtype=dtype), chol)
     half = solve_triangular(chol, a, lower=True)  # L⁻¹ A
     reduced = _mH(solve_triangular(chol, _mH(half), lower=True))  # L⁻¹ A L⁻ᴴ
-    w, vecs = eigh(reduced, tie_rtol=tie_rtol)
+    w, vecs = eigh_impl(reduced, None, True, tie_rtol)
     v = solve_triangular(_mH(chol), vecs, lower=False)  # L⁻ᴴ W
     bad = bad_a | bad_b | not_pd
     return EighResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
-

@@ -47,13 +47,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.core import ShapedArray
 from jax.custom_derivatives import SymbolicZero
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
-from ._checks import as_inexact_matrix, nan_where, split_nonfinite
+from .._traced import Traced, trace
+from ._checks import as_inexact_matrix, host_array, matrix_dtype, nan_where, split_nonfinite
 from ._ties import default_tie_rtol, tie_tolerance
 
 
@@ -98,9 +98,10 @@ def _d1(f: Callable) -> Callable:
     return df
 
 
-def _param_partials(f: Callable, params):
+def _param_partials(f: Callable, params, dparams):
     """``[(h, k, m)]``: ``h(x, *params) = ∂f/∂pₖ[m] (x)`` for every entry m of every
-    inexact parameter ``pₖ``.
+    inexact parameter ``pₖ`` whose tangent ``dparams[k]`` is not a symbolic zero (every
+    array a user's function reads is a parameter, most of them never differentiated).
 
     ``V h(Λ) Vᴴ`` is the derivative of ``V f(Λ; p) Vᴴ`` along that entry, itself a
     matrix function: multiplying it by the tangent keeps the parameter term linear in
@@ -110,7 +111,7 @@ def _param_partials(f: Callable, params):
     out = []
     for k, p in enumerate(params):
         p = jnp.asarray(p)
-        if not jnp.issubdtype(p.dtype, jnp.inexact):
+        if not jnp.issubdtype(p.dtype, jnp.inexact) or _is_zero(dparams[k]):
             continue
         for m in range(p.size):
 
@@ -232,9 +233,8 @@ def _funm_jvp(f, primals, tangents):
     dout = jnp.zeros_like(out)
     if not _is_zero(da):
         dout = dout + frechet(f, a, da, params)
-    for h, k, m in _param_partials(f, params):
-        if not _is_zero(dparams[k]):
-            dout = dout + _funm(h, a, params) * jnp.ravel(dparams[k])[m]
+    for h, k, m in _param_partials(f, params, dparams):
+        dout = dout + _funm(h, a, params) * jnp.ravel(dparams[k])[m]
     return out, dout
 
 
@@ -289,9 +289,8 @@ def _frechet_jvp(primals, tangents, *, f):
         dout = dout + frechet(f, a, de, params)
     if not _is_zero(da):
         dout = dout + frechet2(f, a, e, da, params)
-    for h, k, m in _param_partials(f, params):
-        if not _is_zero(dparams[k]):
-            dout = dout + frechet(h, a, e, params) * jnp.ravel(dparams[k])[m]
+    for h, k, m in _param_partials(f, params, dparams):
+        dout = dout + frechet(h, a, e, params) * jnp.ravel(dparams[k])[m]
     return out, dout
 
 
@@ -341,7 +340,8 @@ def _frechet2_transpose(ct, a, e1, e2, *params, f):
 def _abstract_eval(a, *args, f):
     del f
     dtype = jnp.result_type(a.dtype, *(x.dtype for x in args[:2] if hasattr(x, "dtype")))
-    return ShapedArray(a.shape, dtype)
+    # `update` keeps the sharding of `a` (explicit sharding type-checks it under jit).
+    return a.update(dtype=dtype, weak_type=False)
 
 
 def _make_batcher(prim, n_mat: int):
@@ -376,40 +376,61 @@ for _prim, _impl, _jvp, _transpose, _n_mat in (
 # Public wrapper.
 
 
-def hermitian_input(a, fn: str, hermitian_rtol: float | None):
-    """Checked, symmetrized, finite input for the matrix-function wrappers.
-
-    Returns ``(a, bad)``: ``(a + aᴴ)/2`` with non-finite matrices zeroed, and the mask
-    of those matrices. Under jit a non-Hermitian input (``‖a − aᴴ‖_F > hermitian_rtol ·
-    ‖a‖_F``) raises through ``equinox.error_if``; ``hermitian_rtol=inf`` skips the check.
-    """
-    a = as_inexact_matrix(a, fn)
-    rtol = default_tie_rtol(a.dtype) if hermitian_rtol is None else float(hermitian_rtol)
+def check_hermitian_rtol(hermitian_rtol, fn: str) -> float | None:
+    """``None`` or a float >= 0 (``inf`` allowed): the static option of the compiled cores."""
+    if hermitian_rtol is None:
+        return None
+    rtol = float(hermitian_rtol)
     if np.isnan(rtol) or rtol < 0:
         raise ValueError(f"{fn}: hermitian_rtol must be >= 0 or None; got {hermitian_rtol!r}.")
+    return rtol
+
+
+def hermitian_input(a, fn: str, hermitian_rtol: float | None):
+    """Checked, symmetrized, finite input for the matrix-function cores.
+
+    Returns ``(a, bad)``: ``(a + aᴴ)/2`` with non-finite matrices zeroed, and the mask
+    of those matrices. A non-Hermitian input (``‖a − aᴴ‖_F > hermitian_rtol · ‖a‖_F``)
+    raises at run time through ``equinox.error_if``; ``hermitian_rtol=inf`` skips the check.
+    """
+    a = as_inexact_matrix(a, fn)
+    rtol = check_hermitian_rtol(hermitian_rtol, fn)
+    if rtol is None:
+        rtol = default_tie_rtol(a.dtype)
+    herm, bad = split_nonfinite((a + _mH(a)) / 2)
     if np.isfinite(rtol):
         skew = jnp.linalg.norm(a - _mH(a), axis=(-2, -1))
         size = jnp.linalg.norm(a, axis=(-2, -1))
-        a = eqx.error_if(
-            a,
-            jnp.any(skew > rtol * size),
+        # The check reduces to one scalar predicate, and the error is threaded through a
+        # scalar `False` joined into `bad`, not through `a`: `error_if`'s host callback
+        # then moves a scalar, so an input sharded along its batch stays sharded (threaded
+        # through `a`, XLA pins the whole batch to one device to feed the callback's
+        # branch). Values are untouched; with EQX_ON_ERROR=nan every matrix becomes NaN,
+        # as when `a` itself was made NaN.
+        fail = jnp.any(skew > rtol * size)
+        raised = eqx.error_if(
+            jnp.zeros((), dtype=bool),
+            fail,
             f"{fn}: argument `a` is not Hermitian (‖a − aᴴ‖ > {rtol:.1e}·‖a‖). "
             "Matrix functions here are defined through the Hermitian eigendecomposition.",
         )
-    a, bad = split_nonfinite((a + _mH(a)) / 2)
-    return a, bad
+        bad = bad | raised
+    return herm, bad
 
 
 def elementwise(f: Callable, dtype, fn: str):
-    """Closure-convert a scalar function ``f`` and apply it elementwise.
+    """``f`` traced at a real scalar of ``dtype``'s precision (see `jaxgrad._traced`), checked.
 
-    Returns ``(g, consts)`` with ``g(x, *consts)`` equal to ``f`` mapped over the
-    entries of the real array ``x``; traced values that ``f`` closes over become the
-    explicit, differentiable ``consts``.
+    Returns ``(traced, consts)``: ``traced`` is hashable and static for a compiled core,
+    ``consts`` are the arrays ``f`` reads (closed-over values, tracers of an enclosing
+    transformation), which the core takes as ordinary, differentiable arguments. Inside
+    the core, `elementwise_function` turns them back into a function of the eigenvalues.
     """
+    if not callable(f):
+        raise TypeError(f"{fn}: `f` must be callable; got {type(f).__name__}.")
     real = jnp.finfo(dtype).dtype
-    f_conv, consts = jax.closure_convert(f, jnp.zeros((), real))
-    out = jax.eval_shape(f_conv, jnp.zeros((), real), *consts)
+    traced, consts = trace(f, jax.ShapeDtypeStruct((), real))
+    out = traced.out_shape
     if getattr(out, "shape", None) != ():
         raise ValueError(
             f"{fn}: `f` must map a scalar to a scalar (it is applied elementwise to the "
@@ -417,12 +438,30 @@ def elementwise(f: Callable, dtype, fn: str):
         )
     if jnp.issubdtype(out.dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `f` must be real-valued on real numbers; it returned {out.dtype}.")
+    return traced, consts
+
+
+def elementwise_function(traced: Traced, dtype):
+    """``g(x, *consts)``: the traced scalar function mapped over the entries of the real
+    array ``x``, in ``dtype``'s real precision."""
+    real = jnp.finfo(dtype).dtype
 
     def g(x, *c):
-        y = jax.vmap(lambda t: f_conv(t, *c))(jnp.ravel(x))
+        y = jax.vmap(lambda t: traced(c, t))(jnp.ravel(x))
         return y.reshape(x.shape).astype(real)
 
-    return g, tuple(consts)
+    return g
+
+
+# The compiled core of `funm`: one executable per (f, hermitian_rtol, shape, dtype), with
+# `f` keyed by what it computes and the arrays it reads passed as arguments (see
+# `jaxgrad._traced`), so a repeated eager call, or a new value of a closed-over array,
+# runs the cached executable.
+@functools.partial(jax.jit, static_argnames=("traced", "hermitian_rtol"))
+def _funm_compiled(a, consts, traced, hermitian_rtol):
+    a, bad = hermitian_input(a, "jaxgrad.linalg.funm", hermitian_rtol)
+    g = elementwise_function(traced, a.dtype)
+    return nan_where(bad, _funm(g, a, consts), 2)
 
 
 def funm(
@@ -446,9 +485,11 @@ def funm(
             symmetrization. Integers are promoted like `jax.numpy` does.
         f: a real scalar function of a real scalar, smooth (three times differentiable
             for Hessians) on the spectrum; it is applied elementwise to the eigenvalues.
-            It may close over traced values (a parameter being optimized): those are
-            hoisted with `jax.closure_convert` and get exact derivatives too (one extra
-            matrix function per closed-over scalar in the derivative).
+            It may close over traced values (a parameter being optimized): the arrays
+            it reads are passed to the compiled computation as arguments and get exact
+            derivatives too (one extra matrix function per differentiated closed-over
+            scalar in the derivative). A repeated call with the same `f`, or with a new
+            value of an array it reads, reuses the compiled computation.
         hermitian_rtol: `a` counts as Hermitian when `‖a − aᴴ‖_F <= hermitian_rtol ·
             ‖a‖_F`; default `sqrt(eps)` of the dtype. Pass `jnp.inf` to skip the check.
 
@@ -473,6 +514,8 @@ def funm(
                [2., 2.]], dtype=float32)
     """
     fn = "jaxgrad.linalg.funm"
-    a, bad = hermitian_input(a, fn, hermitian_rtol)
-    g, consts = elementwise(f, a.dtype, fn)
-    return nan_where(bad, _funm(g, a, consts), 2)
+    a = host_array(a)
+    dtype = matrix_dtype(a, fn)
+    rtol = check_hermitian_rtol(hermitian_rtol, fn)
+    traced, consts = elementwise(f, dtype, fn)
+    return _funm_compiled(a, consts, traced, rtol)

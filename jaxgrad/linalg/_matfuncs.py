@@ -20,14 +20,16 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._checks import nan_where
+from ._checks import host_array, matrix_dtype, nan_where
 from ._funm import (
     _d1,
     _funm,
     _is_zero,
     _param_partials,
     _spectrum,
+    check_hermitian_rtol,
     elementwise,
+    elementwise_function,
     hermitian_input,
 )
 from ._ties import default_tie_rtol, tie_tolerance
@@ -76,6 +78,19 @@ def _apply(a, f, params, fn, hermitian_rtol):
     return nan_where(bad, _funm(f, a, params), 2)
 
 
+# The compiled core of the named matrix functions (expm, logm, sqrtm, inv_sqrtm and
+# projector): the scalar function `f` (a module-level function, or the hashable step
+# function of `projector`) and the function's name are static, so each public function
+# has its own cached executables, as `funm` does for a user's `f`.
+@functools.partial(jax.jit, static_argnames=("f", "fn", "hermitian_rtol"))
+def _named_compiled(a, f, fn, hermitian_rtol):
+    return _apply(a, f, (), fn, hermitian_rtol)
+
+
+def _named(a, f, fn, hermitian_rtol):
+    return _named_compiled(host_array(a), f, fn, check_hermitian_rtol(hermitian_rtol, fn))
+
+
 def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
     """Matrix exponential of a Hermitian matrix, with exact derivatives at repeated eigenvalues.
 
@@ -101,7 +116,7 @@ def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
         >>> float(jax.grad(jax.grad(tr))(0.0) / jnp.e)  # d²/dx² tr exp(I + xJ) = 9e
         9.0
     """
-    return _apply(a, _exp, (), "jaxgrad.linalg.expm", hermitian_rtol)
+    return _named(a, _exp, "jaxgrad.linalg.expm", hermitian_rtol)
 
 
 def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
@@ -125,7 +140,7 @@ def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
         Array([[0., 0.],
                [0., 1.]], dtype=float32)
     """
-    return _apply(a, _log, (), "jaxgrad.linalg.logm", hermitian_rtol)
+    return _named(a, _log, "jaxgrad.linalg.logm", hermitian_rtol)
 
 
 def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
@@ -151,7 +166,7 @@ def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array
         >>> bool(jnp.allclose(r, jnp.array([[2.0, 1.0], [1.0, 2.0]])))
         True
     """
-    return _apply(a, _sqrt, (), "jaxgrad.linalg.sqrtm", hermitian_rtol)
+    return _named(a, _sqrt, "jaxgrad.linalg.sqrtm", hermitian_rtol)
 
 
 def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
@@ -175,7 +190,7 @@ def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[A
         Array([[0.5 , 0.  ],
                [0.  , 0.25]], dtype=float32)
     """
-    return _apply(a, _inv_sqrt, (), "jaxgrad.linalg.inv_sqrtm", hermitian_rtol)
+    return _named(a, _inv_sqrt, "jaxgrad.linalg.inv_sqrtm", hermitian_rtol)
 
 
 def powm(
@@ -212,6 +227,13 @@ def powm(
         5.545177459716797
     """
     fn = "jaxgrad.linalg.powm"
+    return _powm_compiled(host_array(a), host_array(p), check_hermitian_rtol(hermitian_rtol, fn))
+
+
+# The compiled core of `powm`; the exponent is an ordinary (traced, differentiable) argument.
+@functools.partial(jax.jit, static_argnames=("hermitian_rtol",))
+def _powm_compiled(a, p, hermitian_rtol):
+    fn = "jaxgrad.linalg.powm"
     a, bad = hermitian_input(a, fn, hermitian_rtol)
     if jnp.ndim(p) != 0:
         raise ValueError(f"{fn}: argument `p` must be a scalar; got shape {jnp.shape(p)}.")
@@ -244,9 +266,8 @@ def _trace_function_jvp(f, primals, tangents):
             df.prepare_eigenvalues = f.prepare_eigenvalues
         grad = _funm(df, a, params)
         dout = dout + jnp.real(jnp.sum(jnp.swapaxes(grad, -1, -2) * da, axis=(-2, -1)))
-    for h, k, m in _param_partials(f, params):
-        if not _is_zero(dparams[k]):
-            dout = dout + _trace_function(h, a, params) * jnp.ravel(dparams[k])[m]
+    for h, k, m in _param_partials(f, params, dparams):
+        dout = dout + _trace_function(h, a, params) * jnp.ravel(dparams[k])[m]
     return out, dout
 
 
@@ -284,8 +305,18 @@ def trace_function(
                [0.       , 2.7182817]], dtype=float32)
     """
     fn = "jaxgrad.linalg.trace_function"
-    a, bad = hermitian_input(a, fn, hermitian_rtol)
-    g, consts = elementwise(f, a.dtype, fn)
+    a = host_array(a)
+    dtype = matrix_dtype(a, fn)
+    rtol = check_hermitian_rtol(hermitian_rtol, fn)
+    traced, consts = elementwise(f, dtype, fn)
+    return _trace_function_compiled(a, consts, traced, rtol)
+
+
+# The compiled core of `trace_function` (see `_funm._funm_compiled`).
+@functools.partial(jax.jit, static_argnames=("traced", "hermitian_rtol"))
+def _trace_function_compiled(a, consts, traced, hermitian_rtol):
+    a, bad = hermitian_input(a, "jaxgrad.linalg.trace_function", hermitian_rtol)
+    g = elementwise_function(traced, a.dtype)
     return nan_where(bad, _trace_function(g, a, consts), 0)
 
 
@@ -378,8 +409,9 @@ def projector(
         (Array(-0.25, dtype=float32), Array(-0.25, dtype=float32))
     """
     fn = "jaxgrad.linalg.projector"
-    a, bad = hermitian_input(a, fn, hermitian_rtol)
-    n = a.shape[-1]
+    a = host_array(a)
+    matrix_dtype(a, fn)  # the checks of `a` come first
+    n = np.shape(a)[-1]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
         raise ValueError(f"{fn}: argument `k` must be an integer in [0, {n}]; got {k!r}.")
-    return nan_where(bad, _funm(_LowestK(int(k)), a, ()), 2)
+    return _named(a, _LowestK(int(k)), fn, hermitian_rtol)

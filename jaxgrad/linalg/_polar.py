@@ -33,12 +33,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.core import ShapedArray
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
-from ._checks import as_inexact_matrix, nan_where, split_nonfinite
+from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._funm import _funm, _mH
 from ._matfuncs import _inv_sqrt, _sqrt
 
@@ -159,12 +158,17 @@ def _batcher(prim):
     return batcher
 
 
+# The abstract evaluations `update` the input avals so that they keep their sharding
+# (explicit sharding type-checks it under jit).
 tangent_p.def_impl(_tangent_impl)
 tangent_p.def_abstract_eval(
-    lambda a, w, s, v, da: [ShapedArray(a.shape, da.dtype), ShapedArray(v.shape, da.dtype)]
+    lambda a, w, s, v, da: [
+        a.update(dtype=da.dtype, weak_type=False),
+        v.update(dtype=da.dtype, weak_type=False),
+    ]
 )
 cotangent_p.def_impl(_cotangent_impl)
-cotangent_p.def_abstract_eval(lambda a, w, s, v, gu, gp: ShapedArray(a.shape, a.dtype))
+cotangent_p.def_abstract_eval(lambda a, w, s, v, gu, gp: a.update(weak_type=False))
 for _prim, _impl, _jvp, _transpose in (
     (tangent_p, _tangent_impl, _tangent_jvp, _tangent_transpose),
     (cotangent_p, _cotangent_impl, _cotangent_jvp, _cotangent_transpose),
@@ -220,6 +224,12 @@ def polar(a: ArrayLike) -> PolarResult:
         Array([[3., 0.],
                [0., 2.]], dtype=float32)
     """
+    return _polar_compiled(host_array(a))
+
+
+# The compiled core of `polar` (see `_eigh._eigh_compiled`).
+@jax.jit
+def _polar_compiled(a):
     fn = "jaxgrad.linalg.polar"
     a = as_inexact_matrix(a, fn, square=False)
     if a.shape[-2] < a.shape[-1]:

@@ -10,10 +10,17 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._checks import as_inexact_matrix, nan_where, split_nonfinite
-from ._eigh import _mH, eigh
+from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
+from ._eigh import _mH, eigh_impl
 from ._gauge import gauge_guard
-from ._ties import gap_reciprocals, gauge_rtol, masked_reciprocal, resolve_tie_rtol, tie_tolerance
+from ._ties import (
+    check_tie_rtol,
+    gap_reciprocals,
+    gauge_rtol,
+    masked_reciprocal,
+    resolve_tie_rtol,
+    tie_tolerance,
+)
 
 
 class SVDResult(NamedTuple):
@@ -101,7 +108,7 @@ def _svd_hermitian(a, compute_uv, tie_rtol):
     # Through eigh: A = V Λ Vᴴ = (V) |Λ| (sign(Λ) V)ᴴ, sorted by |λ| descending like
     # jax.numpy. sign(0) is taken as +1 so that Vh stays unitary (jax.numpy gives a
     # zero row there).
-    w, v = eigh(a, tie_rtol=tie_rtol)
+    w, v = eigh_impl(a, None, True, tie_rtol)
     order = jnp.flip(jnp.argsort(jnp.abs(w), axis=-1, stable=True), axis=-1)
     w = jnp.take_along_axis(w, order, axis=-1)
     s = jnp.abs(w)
@@ -110,6 +117,35 @@ def _svd_hermitian(a, compute_uv, tie_rtol):
     u = jnp.take_along_axis(v, order[..., None, :], axis=-1)
     sign = jnp.where(w < 0, -1, 1).astype(u.dtype)
     return SVDResult(u, s, _mH(u * sign[..., None, :]))
+
+
+def _svd_impl(a, full_matrices, compute_uv, hermitian, tie_rtol):
+    a, bad = split_nonfinite(a)
+    tie_rtol = resolve_tie_rtol(tie_rtol, a.dtype)
+    if hermitian:
+        out = _svd_hermitian(a, compute_uv, tie_rtol)
+    elif compute_uv:
+        out = SVDResult(*_svd(a, full_matrices, tie_rtol))
+    else:
+        out = _svdvals(a)
+    if compute_uv:
+        return SVDResult(*(nan_where(bad, x, x.ndim - bad.ndim) for x in out))
+    return nan_where(bad, out, 1)
+
+
+# The compiled cores of `svd` and `svdvals` (see `_eigh._eigh_compiled`).
+@functools.partial(
+    jax.jit, static_argnames=("full_matrices", "compute_uv", "hermitian", "tie_rtol")
+)
+def _svd_compiled(a, full_matrices, compute_uv, hermitian, tie_rtol):
+    a = as_inexact_matrix(a, "jaxgrad.linalg.svd", square=hermitian)
+    return _svd_impl(a, full_matrices, compute_uv, hermitian, tie_rtol)
+
+
+@jax.jit
+def _svdvals_compiled(x):
+    x = as_inexact_matrix(x, "jaxgrad.linalg.svdvals", square=False, name="x")
+    return _svd_impl(x, True, False, False, None)
 
 
 def svd(
@@ -165,21 +201,11 @@ def svd(
         [[0.7071 0.    ]
          [0.     0.7071]]
     """
-    fn = "jaxgrad.linalg.svd"
     if subset_by_index is not None:
-        raise NotImplementedError(f"{fn}: subset_by_index is not supported.")
-    a = as_inexact_matrix(a, fn, square=hermitian)
-    a, bad = split_nonfinite(a)
-    tie_rtol = resolve_tie_rtol(tie_rtol, a.dtype)
-    if hermitian:
-        out = _svd_hermitian(a, compute_uv, tie_rtol)
-    elif compute_uv:
-        out = SVDResult(*_svd(a, full_matrices, tie_rtol))
-    else:
-        out = _svdvals(a)
-    if compute_uv:
-        return SVDResult(*(nan_where(bad, x, x.ndim - bad.ndim) for x in out))
-    return nan_where(bad, out, 1)
+        raise NotImplementedError("jaxgrad.linalg.svd: subset_by_index is not supported.")
+    return _svd_compiled(
+        host_array(a), bool(full_matrices), bool(compute_uv), bool(hermitian), check_tie_rtol(tie_rtol)
+    )
 
 
 def svdvals(x: ArrayLike, /) -> Float[Array, "*batch k"]:
@@ -206,5 +232,4 @@ def svdvals(x: ArrayLike, /) -> Float[Array, "*batch k"]:
         [[1. 0.]
          [0. 1.]]
     """
-    x = as_inexact_matrix(x, "jaxgrad.linalg.svdvals", square=False, name="x")
-    return svd(x, compute_uv=False)
+    return _svdvals_compiled(host_array(x))

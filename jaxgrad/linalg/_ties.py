@@ -20,13 +20,19 @@ def default_tie_rtol(dtype) -> float:
     return float(np.sqrt(np.finfo(real).eps))
 
 
-def resolve_tie_rtol(tie_rtol, dtype) -> float:
+def check_tie_rtol(tie_rtol) -> float | None:
+    """``None`` or a finite float >= 0 (the static option of the compiled cores)."""
     if tie_rtol is None:
-        return default_tie_rtol(dtype)
+        return None
     tie_rtol = float(tie_rtol)
     if not np.isfinite(tie_rtol) or tie_rtol < 0:
         raise ValueError(f"tie_rtol must be a finite number >= 0, got {tie_rtol!r}.")
     return tie_rtol
+
+
+def resolve_tie_rtol(tie_rtol, dtype) -> float:
+    tie_rtol = check_tie_rtol(tie_rtol)
+    return default_tie_rtol(dtype) if tie_rtol is None else tie_rtol
 
 
 def tie_tolerance(values, tie_rtol: float):

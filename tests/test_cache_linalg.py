@@ -1,0 +1,180 @@
+"""Repeat eager calls of `jaxgrad.linalg` run the cached executable (issue #9).
+
+Every public function is a thin wrapper around one `jax.jit`-compiled core, so a second
+eager call with the same shapes, dtypes and static options neither traces the core again
+nor compiles anything. `funm` and `trace_function` key the user's `f` by what it
+computes and pass the arrays it reads as arguments (see `jaxgrad._traced`). Counted with
+the `jax.monitoring` events of tests/test_cache.py, not timed.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgrad.linalg import (
+    eig,
+    eigh,
+    eigh_generalized,
+    eigvals,
+    eigvalsh,
+    expm,
+    funm,
+    inv_sqrtm,
+    logm,
+    polar,
+    powm,
+    projector,
+    sqrtm,
+    svd,
+    svdvals,
+    trace_function,
+)
+from test_cache import _second_call_compiles, count_compiles
+
+NOTHING = {"compile": 0, "trace": 0}
+A = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])  # SPD, distinct eigenvalues
+B = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 3.0]])  # SPD
+
+CALLS = {
+    "eigh": lambda: eigh(A),
+    "eigh_options": lambda: eigh(A, "U", False, tie_rtol=1e-3),
+    "eigvalsh": lambda: eigvalsh(A),
+    "svd": lambda: svd(A),
+    "svd_options": lambda: svd(A, full_matrices=False, hermitian=True, tie_rtol=1e-3),
+    "svdvals": lambda: svdvals(A[:2]),
+    "eig": lambda: eig(A),
+    "eigvals": lambda: eigvals(A, tie_rtol=1e-3),
+    "eigh_generalized": lambda: eigh_generalized(A, B),
+    "funm": lambda: funm(A, jnp.sin),
+    "expm": lambda: expm(A),
+    "logm": lambda: logm(A),
+    "sqrtm": lambda: sqrtm(A),
+    "inv_sqrtm": lambda: inv_sqrtm(A, hermitian_rtol=1e-6),
+    "powm": lambda: powm(A, 0.7),
+    "trace_function": lambda: trace_function(A, jnp.exp),
+    "projector": lambda: projector(A, 2),
+    "polar": lambda: polar(A),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_second_eager_call_is_cached(name):
+    assert _second_call_compiles(CALLS[name]) == NOTHING
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_public_call_is_one_compiled_core(name):
+    # What makes the eager call fast: the wrapper dispatches one executable, not the
+    # checks, symmetrization and NaN masks op by op (which compile nothing on a repeat
+    # call either, but cost a dispatch each).
+    eqns = jax.make_jaxpr(CALLS[name])().eqns
+    assert [e.primitive.name for e in eqns] == ["jit"], eqns
+    assert eqns[0].params["name"].endswith("_compiled")
+
+
+def test_list_input_shares_the_array_executable():
+    w = eigh(A).eigenvalues
+    with count_compiles() as n:
+        w_list = eigh(A.tolist()).eigenvalues
+    assert n == NOTHING
+    np.testing.assert_array_equal(w_list, w)
+
+
+def test_powm_new_exponent_is_cached():
+    powm(A, 0.5)
+    with count_compiles() as n:
+        r = powm(A, 2.0)
+    assert n == NOTHING
+    np.testing.assert_allclose(r, A @ A, rtol=1e-13)
+
+
+def _closed_form_2x2(f, p=2.0, q=1.0):
+    # [[p, q], [q, p]] has eigenvalues p ± q with eigenvectors (1, ±1)/√2.
+    hi, lo = f(p + q), f(p - q)
+    return np.array([[hi + lo, hi - lo], [hi - lo, hi + lo]]) / 2
+
+
+M = np.array([[2.0, 1.0], [1.0, 2.0]])
+
+
+def test_funm_recreated_lambda_is_cached():
+    # A notebook cell re-run, or a loop, creates a new lambda object each time.
+    def call():
+        return funm(M, lambda x: x**2 + 1.0)
+
+    assert _second_call_compiles(call) == NOTHING
+    np.testing.assert_allclose(call(), _closed_form_2x2(lambda x: x**2 + 1.0), rtol=1e-14)
+
+
+def test_funm_closed_over_array_is_read_at_each_call():
+    c = {"v": jnp.asarray(0.5)}
+
+    def f(x):
+        return jnp.exp(c["v"] * x)
+
+    r1 = funm(M, f)
+    c["v"] = jnp.asarray(-1.5)
+    with count_compiles() as n:
+        r2 = funm(M, f)
+    assert n == NOTHING
+    np.testing.assert_allclose(r1, _closed_form_2x2(lambda x: np.exp(0.5 * x)), rtol=1e-14)
+    np.testing.assert_allclose(r2, _closed_form_2x2(lambda x: np.exp(-1.5 * x)), rtol=1e-14)
+
+
+def test_trace_function_closed_over_array_is_read_at_each_call():
+    c = {"v": jnp.asarray(2.0)}
+
+    def f(x):
+        return x ** c["v"]
+
+    t1 = trace_function(M, f)
+    c["v"] = jnp.asarray(3.0)
+    with count_compiles() as n:
+        t3 = trace_function(M, f)
+    assert n == NOTHING
+    assert float(t1) == pytest.approx(3.0**2 + 1.0**2, rel=1e-14)
+    assert float(t3) == pytest.approx(3.0**3 + 1.0**3, rel=1e-14)
+
+
+def test_funm_closed_over_python_number_is_never_stale():
+    # A Python number is a literal of the traced `f`: a new value re-compiles rather
+    # than silently reusing the old one.
+    box = [2.0]
+
+    def f(x):
+        return jnp.sin(box[0] * x)
+
+    r2 = funm(M, f)
+    box[0] = 3.0
+    r3 = funm(M, f)
+    np.testing.assert_allclose(r2, _closed_form_2x2(lambda x: np.sin(2.0 * x)), rtol=1e-14)
+    np.testing.assert_allclose(r3, _closed_form_2x2(lambda x: np.sin(3.0 * x)), rtol=1e-14)
+
+
+def test_funm_grad_through_closed_over_parameter_is_cached():
+    # d/dp tr(M^p) = Σ λᵖ log λ over λ = 3, 1; the parameter is a tracer f closes over.
+    g = jax.grad(lambda p: jnp.trace(funm(M, lambda x: x**p)))
+    n = _second_call_compiles(lambda: g(0.7))
+    assert n["compile"] == 0
+    assert float(g(0.7)) == pytest.approx(3.0**0.7 * np.log(3.0), rel=1e-13)
+
+
+def test_eager_grad_through_eigh_is_cached():
+    # Gauge-invariant: eigenvalues and the projector onto the lowest eigenvector.
+    c = np.arange(9.0).reshape(3, 3)
+
+    def loss(a):
+        v = eigh(a).eigenvectors[:, :1]
+        return jnp.sum(eigvalsh(a) ** 2) + jnp.sum(c * (v @ v.T))
+
+    g = jax.grad(loss)
+    n = _second_call_compiles(lambda: g(A))
+    assert n == NOTHING
+    ref = jax.grad(
+        lambda a: jnp.sum(jnp.linalg.eigvalsh(a) ** 2)
+        + jnp.sum(c * (jnp.linalg.eigh(a)[1][:, :1] @ jnp.linalg.eigh(a)[1][:, :1].T))
+    )(A)
+    np.testing.assert_allclose(g(A), ref, rtol=1e-12, atol=1e-12)
