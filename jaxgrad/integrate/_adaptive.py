@@ -379,6 +379,20 @@ def _gauss_kronrod(fvec, args, iv, edges):
     return kron, err, floor, tail, nev, inner_peak
 
 
+def _top(score, k):
+    """`lax.top_k(score, k)` for a small static `k`, as k argmax passes (the same
+    order: the lower index first among equal values). Unlike top_k, argmax is a plain
+    reduction, which the SPMD partitioner keeps on each device when the loop runs on a
+    batch sharded across devices (it gathers top_k's operand)."""
+    vals, idx = [], []
+    for _ in range(k):
+        i = jnp.argmax(score)
+        vals.append(score[i])
+        idx.append(i)
+        score = score.at[i].set(-jnp.inf)
+    return jnp.stack(vals), jnp.stack(idx).astype(jnp.int32)
+
+
 def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
     """Integrate `fvec(x, args)` (shape (out_size,)) over the segments between `edges`.
 
@@ -485,7 +499,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Intervals are ranked by the part of their error that bisection can reduce.
         score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
         score = jnp.where(pool["active"], score, -jnp.inf)
-        top, pick = lax.top_k(score, nsplit)
+        top, pick = _top(score, nsplit)
         par = {name: pool[name][pick] for name in iv_fields}
         c0, c1, lo, hi, plain = par["c0"], par["c1"], par["slo"], par["shi"], par["plain"]
         finite = jnp.isfinite(c0) & jnp.isfinite(c1)

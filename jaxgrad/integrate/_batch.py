@@ -40,9 +40,18 @@ def _broadcast(tree, batched, size):
     )
 
 
-def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
-    """`adaptive_quad` over a leading batch axis of `edges` and every leaf of `args`."""
+def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit, blocks=1):
+    """`adaptive_quad` over a leading batch axis of `edges` and every leaf of `args`.
+
+    The batch is handled as `blocks` equal blocks of lanes, and every step (the first
+    pass, picking the unfinished lanes, resuming them, writing results back) works
+    within a block. With one block per device of a batch sharded along its first axis,
+    no step needs another device's lanes, so the compiler keeps the work where the
+    data is instead of gathering the batch; only the loops' "any lane running?"
+    tests are reduced across devices.
+    """
     size, nseg1 = edges.shape
+    lanes = size // blocks
     init, cond, body, finish = loop_parts(
         fvec, nseg1 - 1, edges.dtype, out_size=out_size, limit=limit, epsabs=epsabs,
         epsrel=epsrel, nsplit=nsplit,
@@ -65,40 +74,62 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
         return total, errsum, neval, code.astype(jnp.int32)
 
-    out = jax.vmap(first_pass)(edges, args)
+    def per_lane(fn):
+        return jax.vmap(jax.vmap(fn))
+
+    def per_block(fn):
+        return jax.vmap(fn)
+
+    def blocked(x):
+        return x.reshape((blocks, lanes) + x.shape[1:])
+
+    edges, args = blocked(edges), jax.tree_util.tree_map(blocked, args)
+    out = per_lane(first_pass)(edges, args)
 
     def running(out):
         return out[3] == _status.RUNNING
 
     def resume(chunk):
-        # Restart the unfinished lanes (the first pass is repeated: 21 evaluations per
-        # segment, counted in neval) and run them to the end, `chunk` lanes at a time.
+        # Restart the unfinished lanes of every block (the first pass is repeated: 21
+        # evaluations per segment, counted in neval) and run them to the end, `chunk`
+        # lanes of each block at a time.
         def run(out):
-            idx = jnp.nonzero(running(out), size=chunk, fill_value=size)[0]
-            take = jnp.minimum(idx, size - 1)
-            sub_edges = edges[take]
-            sub_args = jax.tree_util.tree_map(lambda x: x[take], args)
-            state = jax.vmap(init)(sub_edges, sub_args)
-            # Padding lanes (idx == size) are marked finished so that they do no work.
-            code = jnp.where(idx < size, state[-1], _status.CONVERGED).astype(jnp.int32)
+            idx = per_block(lambda r: jnp.nonzero(r, size=chunk, fill_value=lanes)[0])(running(out))
+            take = jnp.minimum(idx, lanes - 1)
+            gather = per_block(lambda x, i: x[i])
+            sub_edges = gather(edges, take)
+            sub_args = jax.tree_util.tree_map(lambda x: gather(x, take), args)
+            state = per_lane(init)(sub_edges, sub_args)
+            # Padding lanes (idx == lanes) are marked finished so that they do no work.
+            code = jnp.where(idx < lanes, state[-1], _status.CONVERGED).astype(jnp.int32)
             state = state[:-1] + (code,)
-            sub = jax.vmap(finish)(jax.vmap(lambda s: lax.while_loop(cond, body, s))(state))
-            sub = (sub[0], sub[1], sub[2] + out[2][take], sub[3])
-            return tuple(x.at[idx].set(y, mode="drop") for x, y in zip(out, sub))
+            sub = per_lane(finish)(per_lane(lambda s: lax.while_loop(cond, body, s))(state))
+            sub = (sub[0], sub[1], sub[2] + gather(out[2], take), sub[3])
+            put = per_block(lambda x, i, y: x.at[i].set(y, mode="drop"))
+            return tuple(put(x, idx, y) for x, y in zip(out, sub))
 
         return run
 
-    large, small = min(_CHUNK_LARGE, size), min(_CHUNK_SMALL, size)
+    large, small = min(_CHUNK_LARGE, lanes), min(_CHUNK_SMALL, lanes)
 
     def step(out):
         if large == small:
             return resume(small)(out)
         # A vmapped loop costs its width per pass whether lanes are active or not: the
-        # wide chunk only while it is at least a quarter full, single lanes after that.
-        many = jnp.sum(running(out)) >= max(large // 4, small + 1)
+        # wide chunk only while some block has it at least a quarter full, single lanes
+        # after that.
+        many = jnp.max(jnp.sum(running(out), axis=1)) >= max(large // 4, small + 1)
         return lax.cond(many, resume(large), resume(small), out)
 
-    return lax.while_loop(lambda o: jnp.any(running(o)), step, out)
+    out = lax.while_loop(lambda o: jnp.any(running(o)), step, out)
+    return tuple(x.reshape((size,) + x.shape[2:]) for x in out)
+
+
+def _blocks(axis_size):
+    """One block of lanes per device when the batch divides evenly (see
+    `batched_adaptive_quad`); one block otherwise."""
+    n = jax.device_count()
+    return n if n > 1 and axis_size % n == 0 else 1
 
 
 def pooled_solver(fvec, options):
@@ -134,7 +165,7 @@ def pooled_solver(fvec, options):
             edges_batched, args_batched, _ = in_batched
             edges = _broadcast(edges, edges_batched, axis_size)
             args = _broadcast(args, args_batched, axis_size)
-            out = batched_adaptive_quad(fvec, edges, args, **options)
+            out = batched_adaptive_quad(fvec, edges, args, **options, blocks=_blocks(axis_size))
             return out, (True, True, True, True)
 
         return run(edges, args, consts)
