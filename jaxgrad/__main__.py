@@ -1,4 +1,4 @@
-"""Command line: `python -m jaxgrad demo [--plot FILE]` and `python -m jaxgrad bench`."""
+"""Command line: `python -m jaxgrad demo [--plot FILE]` and `python -m jaxgrad bench [--devices N]`."""
 
 from __future__ import annotations
 
@@ -11,12 +11,20 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run each story end to end and print what jaxgrad fixes")
     demo.add_argument("--plot", metavar="FILE.png", help="write optimisation convergence plots")
-    sub.add_parser("bench", help="a quick benchmark table against the anchors")
+    bench = sub.add_parser("bench", help="a quick benchmark table against the anchors")
+    bench.add_argument(
+        "--devices", type=int, metavar="N",
+        help="instead: a batched study sharded over 1, 2, 4, ... N devices (host devices on a CPU)",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from ._demo import run_demo
 
         return run_demo(plot=args.plot)
+    if args.devices is not None:
+        from ._scaling import run_scaling
+
+        return run_scaling(args.devices)
     from ._bench import run_bench
 
     return run_bench()

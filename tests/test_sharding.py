@@ -96,3 +96,17 @@ def test_sharded_batch_stays_sharded_and_matches_one_device(results, name):
 def test_sharded_results_against_closed_forms(results):
     assert results["quad closed form"] < 1e-9
     assert results["minimize closed form"] < 1e-8
+
+
+def test_devices_page_example_runs():
+    # The example of docs/devices.md, as a user would paste it (a process of its own).
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "devices.md").read_text()
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "PartitionSpec('batch',) PartitionSpec('batch',)"
+    assert lines[1] == "1.4936482656"

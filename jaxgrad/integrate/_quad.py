@@ -176,7 +176,10 @@ def quad(
     differentiation under the integral sign, computed by the same adaptive method with
     its own error estimate, plus the Leibniz boundary terms $f(b)\,db - f(a)\,da$ and
     the jump terms $(f(c^-) - f(c^+))\,dc$ at each breakpoint $c$. Values that `f`
-    closes over are differentiated too (`jax.closure_convert`).
+    closes over are differentiated too. The compiled program is cached per integrand
+    and options, so a second call with the same `f` (or the same lambda re-created)
+    runs without tracing or compiling again; arrays `f` reads are arguments of that
+    program, so new values are picked up.
 
     Arguments:
         f: the integrand, `f(x, *args)`, returning a real scalar or array (same shape at
