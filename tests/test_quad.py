@@ -221,14 +221,25 @@ def test_vmap_heterogeneous_batch_is_lane_for_lane_the_single_result():
 
 
 # --------------------------------------------------------------------------- status
+def _switch(*fs):
+    # Several integrands behind one compiled program (a case index in `args`): the
+    # status checks below need one compile per set of options, not one per integrand.
+    return lambda x, i: lax.switch(i, fs, x)
+
+
+_DEFAULT_OPTS = _switch(lambda x: x * jnp.nan, lambda x: 1 / x, lambda x: 1 / (1 - x))
+_TIGHT_OPTS = _switch(lambda x: 1 / jnp.sqrt(1 - x), lambda t: jnp.sqrt(jnp.tan(t)))
+_AT_BREAKPOINT = _switch(lambda x: 1 / jnp.abs(x - 0.3), lambda x: jnp.abs(x - 0.3) ** -0.99)
+
+
 def test_status_and_throw():
-    value, info = quad(lambda x: x * jnp.nan, 0.0, 1.0)
+    value, info = quad(_DEFAULT_OPTS, 0.0, 1.0, (0,))
     assert isinstance(info, QuadInfo)
     assert bool(info.status == STATUS.nonfinite) and not bool(info.converged)
     with pytest.raises(Exception, match="NaN or inf"):
         jax.block_until_ready(jax.jit(lambda: quad(lambda x: x * jnp.nan, 0.0, 1.0, throw=True)[0])())
 
-    _, info = quad(lambda x: 1 / x, 1.0, jnp.inf)
+    _, info = quad(_DEFAULT_OPTS, 1.0, jnp.inf, (1,))
     assert bool(info.status == STATUS.divergent)
 
     _, info = quad(lambda x: jnp.sin(200 * x), 0.0, 3.0, limit=4, epsabs=1e-12, epsrel=1e-12)
@@ -238,23 +249,23 @@ def test_status_and_throw():
 
     # (1 - x)^(-1/2): the mass inside the last ulp before 1 is ~1e-8, out of reach of any
     # node; the end model integrates the last 2^26 ulps analytically.
-    value, info = quad(lambda x: 1 / jnp.sqrt(1 - x), 0.0, 1.0, epsrel=1e-10, epsabs=0.0)
+    value, info = quad(_TIGHT_OPTS, 0.0, 1.0, (0,), epsrel=1e-10, epsabs=0.0)
     assert bool(info.status == STATUS.converged)
     assert abs(value - 2.0) <= info.err and abs(value - 2.0) < 1e-12
 
     # A blow-up just beyond the end (√tan t at b = float(π/2), 6e-17 short of the pole)
     # does not fit the end model's power law: reported as roundoff, error covered.
-    value, info = quad(lambda t: jnp.sqrt(jnp.tan(t)), 0.0, jnp.pi / 2, epsrel=1e-10, epsabs=0.0)
+    value, info = quad(_TIGHT_OPTS, 0.0, jnp.pi / 2, (1,), epsrel=1e-10, epsabs=0.0)
     exact = jnp.pi / jnp.sqrt(2.0)
     assert bool(info.status == STATUS.roundoff) and abs(value - exact) <= info.err
 
     # A non-integrable blow-up at a finite end or breakpoint is reported as divergent.
-    _, info = quad(lambda x: 1 / (1 - x), 0.0, 1.0)
+    _, info = quad(_DEFAULT_OPTS, 0.0, 1.0, (2,))
     assert bool(info.status == STATUS.divergent)
-    _, info = quad(lambda x: 1 / jnp.abs(x - 0.3), 0.0, 1.0, points=[0.3])
+    _, info = quad(_AT_BREAKPOINT, 0.0, 1.0, (0,), points=[0.3])
     assert bool(info.status == STATUS.divergent)
     # ... while α = -0.99 is integrable: (0.7^0.01 + 0.3^0.01)/0.01.
-    value, info = quad(lambda x: jnp.abs(x - 0.3) ** -0.99, 0.0, 1.0, points=[0.3])
+    value, info = quad(_AT_BREAKPOINT, 0.0, 1.0, (1,), points=[0.3])
     assert bool(info.converged) and abs(value - (0.7**0.01 + 0.3**0.01) / 0.01) < 1e-8 * value
 
 
