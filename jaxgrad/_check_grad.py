@@ -14,6 +14,7 @@ reference's own error estimate.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable, Sequence
 
 import jax
@@ -21,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import ArrayLike, PyTree
+
+from ._traced import trace
 
 _LADDER = 6  # steps h₀·2⁻ᵏ, k = 0..5
 _BASIS_MAX = 32  # up to this many inputs (outputs), use every coordinate direction
@@ -47,24 +50,73 @@ def _directions(n: int, count: int | None, dtype, rng) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(dtype)
 
 
-def _fd_directional(g, x, dirs, step):
-    """Richardson-extrapolated central differences of `g` along each row of `dirs`.
-
-    Returns `(reference (D, m), error estimate (D,), step used (D,))`.
-    """
-    dtype = x.dtype
-    eps = float(jnp.finfo(dtype).eps)
+def _step_ladder(x, step) -> np.ndarray:
+    """The steps h₀·2⁻ᵏ, k = 0..5, in the dtype of `x`; h₀ = `step` or 4·eps^(1/5)·rms(x)."""
     if step is None:
         rms = float(jnp.sqrt(jnp.mean(x**2))) if x.size else 0.0
-        step = 4 * eps**0.2 * (rms if rms > 0 else 1.0)
-    hs = jnp.asarray(step * 0.5 ** np.arange(_LADDER), dtype)
-    dirs = jnp.asarray(dirs, dtype)
-    # points[d, k, s] = x + s·h_k·v_d, s = ±1, evaluated by one compiled `lax.map`.
+        step = 4 * float(jnp.finfo(x.dtype).eps) ** 0.2 * (rms if rms > 0 else 1.0)
+    return np.asarray(step * 0.5 ** np.arange(_LADDER), x.dtype)
+
+
+def _out_flat(traced, argnum, order, consts, args, v):
+    """What is differentiated, as a function of the flattened argument `argnum`, `v`:
+    the floating outputs of `f`, flattened (`order=1`), or the gradient of the scalar
+    `f` (`order=2`). `traced(consts, *args)` computes `f(*args)` (see `jaxgrad._traced`).
+    """
+    _, unravel = ravel_pytree(args[argnum])  # a closure: rebuilt from the argument itself
+
+    def call(w):
+        new = list(args)
+        new[argnum] = unravel(w)
+        return traced(consts, *new)
+
+    if order == 1:
+        leaves = [jnp.ravel(t) for t in jax.tree_util.tree_leaves(call(v))
+                  if jnp.issubdtype(jnp.result_type(t), jnp.floating)]
+        return jnp.concatenate(leaves) if leaves else jnp.zeros((0,), v.dtype)
+    return jax.grad(lambda w: jnp.asarray(call(w)))(v)
+
+
+# The compiled cores are module-level functions of the traced `f` (static, hashable by
+# what it computes; `jaxgrad._traced`) and of arrays (the values `f` closes over, the
+# arguments, the directions): a second call with the same `f` and argument types traces
+# and compiles nothing, and new array values are read, never baked in.
+@functools.partial(jax.jit, static_argnames=("traced", "argnum", "order"))
+def _fd_compiled(traced, argnum, order, consts, args, dirs, hs):
+    """`f` at the points x ± h_k·v_d of the difference stencil: (D, K, 2, m)."""
+    x, _ = ravel_pytree(args[argnum])
+    # points[d, k, s] = x + s·h_k·v_d, s = ±1, evaluated by one `lax.map`.
     # Not `vmap`: the reference must not depend on `f` supporting batching (a
     # `minimize` through `quad` does not, see docs/optimize.md).
-    offs = hs[None, :, None, None] * jnp.array([1.0, -1.0], dtype)[None, None, :, None] * dirs[:, None, None, :]
+    offs = hs[None, :, None, None] * jnp.array([1.0, -1.0], x.dtype)[None, None, :, None] * dirs[:, None, None, :]
     pts = x + offs
-    vals = jax.jit(lambda p: jax.lax.map(g, p))(pts.reshape(-1, x.size)).reshape(*pts.shape[:3], -1)
+    g = functools.partial(_out_flat, traced, argnum, order, consts, args)
+    return jax.lax.map(g, pts.reshape(-1, x.size)).reshape(*pts.shape[:3], -1)
+
+
+@functools.partial(jax.jit, static_argnames=("traced", "argnum", "order", "mode"))
+def _ad_compiled(traced, argnum, order, mode, consts, args, vecs):
+    """JAX's derivatives, batched over the rows of `vecs`: `jvp` along each direction
+    (`mode="fwd"`, (D, m)) or `vjp` of each cotangent (`mode="rev"`, (C, n))."""
+    x, _ = ravel_pytree(args[argnum])
+    g = functools.partial(_out_flat, traced, argnum, order, consts, args)
+    if mode == "fwd":
+        return jax.vmap(lambda v: jax.jvp(g, (x,), (v,))[1])(vecs)
+    _, pullback = jax.vjp(g, x)
+    return jax.vmap(lambda u: pullback(u)[0])(vecs)
+
+
+def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
+    """Richardson-extrapolated central differences of argument `argnum` (flattened:
+    `x`) along each row of `dirs`, the step picked on the ladder (module docstring).
+
+    Returns `(reference (D, m), error estimate (D,), step used (D,))`, NumPy arrays.
+    """
+    hs = _step_ladder(x, step)
+    vals = _fd_compiled(traced, argnum, order, consts, args, np.asarray(dirs, x.dtype), hs)
+    # The extrapolation runs op by op (each a cached one-op program), not inside
+    # `_fd_compiled`: there XLA fuses it, and the last bits of the error estimate change.
+    hs = jnp.asarray(hs)
     d = (vals[:, :, 0] - vals[:, :, 1]) / (2 * hs[None, :, None])  # (D, K, m)
     r = (4 * d[:, 1:] - d[:, :-1]) / 3  # (D, K-1, m), R at h_{k+1}
     e = jnp.max(jnp.abs(r[:, 1:] - r[:, :-1]), axis=-1)  # (D, K-2)
@@ -85,12 +137,16 @@ def finite_difference_grad(
 
     Every coordinate of `x` is perturbed (2 × 6 evaluations each, run by one compiled
     `jax.lax.map`), so this is for small `x`: an independent reference for checking
-    derivatives, not a way to compute them.
+    derivatives, not a way to compute them. The compiled program is cached (see
+    `jaxgrad._traced`): a second call with the same `f` and arguments of the same
+    shapes and dtypes traces and compiles nothing, and new values of the arguments and
+    of the arrays `f` closes over are used.
 
     Arguments:
-        f: `f(x, *args)`, a real scalar.
+        f: `f(x, *args)`, a real scalar; traced with every argument abstract, as
+            under `jax.jit`.
         x: a pytree of real floating-point arrays.
-        *args: further arguments, held fixed.
+        *args: further arguments (pytrees of arrays), held fixed.
         step: largest step of the ladder; default `4·eps^(1/5)·rms(x)`.
 
     Returns:
@@ -108,17 +164,13 @@ def finite_difference_grad(
     """
     flat, unravel = ravel_pytree(x)
     _float_dtype(flat)
-
-    def g(v):
-        out = jnp.asarray(f(unravel(v), *args))
-        if out.shape != () or not jnp.issubdtype(out.dtype, jnp.floating):
-            raise TypeError(
-                f"finite_difference_grad: f must return a real scalar; got {out.dtype}{list(out.shape)}."
-            )
-        return out[None]
-
+    traced, consts = trace(f, x, *args)
+    out = traced.out_shape
+    if getattr(out, "shape", None) != () or not jnp.issubdtype(out.dtype, jnp.floating):
+        got = f"{out.dtype}{list(out.shape)}" if isinstance(out, jax.ShapeDtypeStruct) else repr(out)
+        raise TypeError(f"finite_difference_grad: f must return a real scalar; got {got}.")
     dirs = np.eye(flat.size, dtype=flat.dtype)
-    ref, _, _ = _fd_directional(g, flat, dirs, step)
+    ref, _, _ = _fd_directional(traced, 0, 1, consts, (x, *args), flat, dirs, step)
     return unravel(jnp.asarray(ref[:, 0], flat.dtype))
 
 
@@ -216,9 +268,17 @@ def check_grad(
     evaluated in the dtype of the argument, so float32 functions are checked in
     float32 with a looser default tolerance.
 
+    `f` is traced once per call, at the types of `args`, and evaluated by compiled
+    programs that are cached (see `jaxgrad._traced`): a second call with the same `f`
+    (or a lambda re-created with the same code) and arguments of the same shapes and
+    dtypes traces and compiles nothing. The arguments and the arrays `f` closes over
+    are inputs of those programs, so new values are always used.
+
     Arguments:
         f: the function; outputs may be any pytree (non-floating leaves are ignored).
-        *args: point at which to check; pytrees of arrays.
+            It is traced with every argument abstract, as under `jax.jit`.
+        *args: point at which to check; pytrees of arrays (Python numbers are traced
+            like arrays, not static).
         order: 1 (Jacobian) or 2 (Hessian-vector products).
         modes: any of `"fwd"`, `"rev"`.
         argnums: arguments to check (default: every argument with real floating leaves).
@@ -262,49 +322,37 @@ def check_grad(
     for i in argnums:
         if not 0 <= i < len(args):
             raise ValueError(f"{fn}: argnum {i} out of range for {len(args)} arguments.")
+    flats = {i: ravel_pytree(args[i])[0] for i in argnums}
+    for i in argnums:
+        try:
+            _float_dtype(flats[i])
+        except TypeError as exc:
+            raise TypeError(f"{fn}: argument {i}: {exc}") from None
+    # `f` traced once at the types of `args`: the static key of the compiled cores, and
+    # the arrays it closes over, their dynamic input (see `jaxgrad._traced`).
+    traced, consts = trace(f, *args)
+    out = traced.out_shape
+    if order == 2 and getattr(out, "shape", None) != ():
+        got = out.shape if isinstance(out, jax.ShapeDtypeStruct) else repr(out)
+        raise ValueError(f"{fn}: order=2 needs a scalar f; got shape {got}.")
+    m_out = sum(t.size for t in jax.tree_util.tree_leaves(out) if jnp.issubdtype(t.dtype, jnp.floating))
     rng = np.random.default_rng(seed)
     entries = []
     for i in argnums:
-        flat, unravel = ravel_pytree(args[i])
-        try:
-            dtype = _float_dtype(flat)
-        except TypeError as exc:
-            raise TypeError(f"{fn}: argument {i}: {exc}") from None
+        flat = flats[i]
+        dtype = flat.dtype
         eps_rtol = default_rtol(dtype) if rtol is None else rtol
-
-        def out_flat(v, i=i, unravel=unravel):
-            new = list(args)
-            new[i] = unravel(v)
-            if order == 1:
-                out = f(*new)
-                leaves = [jnp.ravel(t) for t in jax.tree_util.tree_leaves(out)
-                          if jnp.issubdtype(jnp.result_type(t), jnp.floating)]
-                return jnp.concatenate(leaves) if leaves else jnp.zeros((0,), v.dtype)
-
-            def scalar(w):
-                new[i] = unravel(w)
-                out = jnp.asarray(f(*new))
-                if out.shape != ():
-                    raise ValueError(f"{fn}: order=2 needs a scalar f; got shape {out.shape}.")
-                return out
-
-            return jax.grad(scalar)(v)
-
         n = flat.size
-        m = jax.eval_shape(out_flat, flat).shape[0]
+        m = m_out if order == 1 else n
         dirs = _directions(n, num_directions, np.dtype(dtype), rng)
-        ref, fd_err, steps = _fd_directional(out_flat, flat, dirs, step)  # (D, m)
-        dirs_j = jnp.asarray(dirs)
+        ref, fd_err, steps = _fd_directional(traced, i, order, consts, args, flat, dirs, step)  # (D, m)
         for mode in modes:
             if mode == "fwd":
-                jax_vals = np.asarray(
-                    jax.jit(jax.vmap(lambda v: jax.jvp(out_flat, (flat,), (v,))[1]))(dirs_j)
-                )
+                jax_vals = np.asarray(_ad_compiled(traced, i, order, mode, consts, args, dirs))
                 ref_vals, err_scale = ref, fd_err
             else:
                 cots = _directions(m, None, np.dtype(dtype), rng)  # (C, m)
-                _, pullback = jax.vjp(out_flat, flat)
-                rows = np.asarray(jax.jit(jax.vmap(lambda u: pullback(u)[0]))(jnp.asarray(cots)))  # (C, n)
+                rows = np.asarray(_ad_compiled(traced, i, order, mode, consts, args, cots))  # (C, n)
                 jax_vals = rows @ dirs.T  # (C, D)
                 ref_vals = cots @ ref.T
                 err_scale = np.abs(cots).sum(axis=1).max(initial=0.0) * fd_err

@@ -120,3 +120,12 @@ def test_input_errors():
         check_grad(lambda z: jnp.abs(z), jnp.array([1.0 + 1.0j]), argnums=0)
     with pytest.raises(ValueError, match="scalar"):
         check_grad(lambda x: x**2, X, order=2)
+
+
+def test_finite_difference_grad_input_errors():
+    with pytest.raises(TypeError, match="real scalar; got float64\\[3\\]"):
+        finite_difference_grad(lambda x: jnp.sin(x), X)
+    with pytest.raises(TypeError, match="real scalar"):
+        finite_difference_grad(lambda x: jnp.sum(x > 0), X)
+    with pytest.raises(TypeError, match="floating-point"):
+        finite_difference_grad(lambda n: jnp.sum(n) * 1.0, jnp.arange(3))
