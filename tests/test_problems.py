@@ -174,10 +174,17 @@ def _linear_model(x, th):
     return th[0] + th[1] * x
 
 
+def _binned_model(x, th):
+    # The model in each bin at once (one vector-valued integral over all bins, split
+    # at the inner bin edges, instead of one quad per bin: half the compiled program).
+    edges = jnp.asarray(QUAD_EDGES)
+    return _linear_model(x, th) * ((x >= edges[:-1]) & (x < edges[1:]))
+
+
 def _quad_misfit(th, d):
     from jaxgrad.integrate import quad
 
-    bins = jnp.stack([quad(_linear_model, a, b, (th,))[0] for a, b in zip(QUAD_EDGES[:-1], QUAD_EDGES[1:])])
+    bins = quad(_binned_model, QUAD_EDGES[0], QUAD_EDGES[-1], (th,), points=jnp.asarray(QUAD_EDGES[1:-1]))[0]
     return jnp.sum((bins - d) ** 2)
 
 

@@ -108,5 +108,5 @@ def test_devices_page_example_runs():
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-4000:]
     lines = proc.stdout.strip().splitlines()
-    assert lines[0] == "PartitionSpec('batch',) PartitionSpec('batch',)"
+    assert lines[0] == "P('batch',) P('batch',)"
     assert lines[1] == "1.4936482656"
