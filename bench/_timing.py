@@ -33,6 +33,7 @@ __all__ = [
     "markdown_table",
     "median_time",
     "median_times_interleaved",
+    "steady_median",
     "text_table",
     "write_markdown_section",
 ]
@@ -41,6 +42,17 @@ __all__ = [
 def block(x: Any) -> Any:
     """Wait for every array in the pytree ``x`` to be computed; return ``x``."""
     return jax.block_until_ready(x)
+
+
+def steady_median(fn: Callable[..., Any], *args: Any, repeats: int) -> float:
+    """Median wall time in seconds of ``fn(*args)`` (blocked) after one untimed call."""
+    block(fn(*args))
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        block(fn(*args))
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
 
 
 def median_time(

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
@@ -30,21 +28,11 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import quadax  # noqa: E402
-from _timing import machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
+from _timing import machine_info_markdown, markdown_table, steady_median, text_table, write_markdown_section  # noqa: E402
 
 from jaxgrad.integrate import quad  # noqa: E402
 
 EPSREL = 1e-10
-
-
-def _median_s(fn, *args, repeats=20):
-    jax.block_until_ready(fn(*args))
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def singular(x, p):
@@ -104,7 +92,7 @@ def main(argv=None):
             g = lib(f)
             fn = jax.jit(jax.vmap(g) if batched else g)
             value, info = fn(*fargs)
-            t = _median_s(fn, *fargs)
+            t = steady_median(fn, *fargs, repeats=20)
             neval = int(np.sum(np.asarray(info.neval if hasattr(info, "neval") else info["neval"])))
             err = float(np.max(np.abs(np.asarray(value) - exact) / np.abs(exact)))
             cells += [f"{1e3 * t:.2f}", f"{neval:,}", f"{1e9 * t / neval:.0f}", f"{err:.0e}"]
