@@ -11,6 +11,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run each story end to end and print what jaxgrad fixes")
     demo.add_argument("--plot", metavar="FILE.png", help="write optimisation convergence plots")
+    demo.add_argument("--jobs", type=int, default=2, help="processes to run the sections in (default 2)")
     bench = sub.add_parser("bench", help="a quick benchmark table against the anchors")
     bench.add_argument(
         "--devices", type=int, metavar="N",
@@ -20,7 +21,7 @@ def main(argv=None) -> int:
     if args.command == "demo":
         from ._demo import run_demo
 
-        return run_demo(plot=args.plot)
+        return run_demo(plot=args.plot, jobs=args.jobs)
     if args.devices is not None:
         from ._scaling import run_scaling
 

@@ -114,17 +114,17 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
     """
     hs = _step_ladder(x, step)
     vals = _fd_compiled(traced, argnum, order, consts, args, np.asarray(dirs, x.dtype), hs)
-    # The extrapolation runs op by op (each a cached one-op program), not inside
-    # `_fd_compiled`: there XLA fuses it, and the last bits of the error estimate change.
-    hs = jnp.asarray(hs)
+    # The extrapolation is a few operations on a small table: in NumPy, in the dtype
+    # of the argument (op by op in JAX it compiled one program per operation and shape).
+    vals, hs = np.asarray(vals), np.asarray(hs)
     d = (vals[:, :, 0] - vals[:, :, 1]) / (2 * hs[None, :, None])  # (D, K, m)
     r = (4 * d[:, 1:] - d[:, :-1]) / 3  # (D, K-1, m), R at h_{k+1}
-    e = jnp.max(jnp.abs(r[:, 1:] - r[:, :-1]), axis=-1)  # (D, K-2)
-    e = jnp.where(jnp.isfinite(e), e, jnp.inf)
-    best = jnp.argmin(e, axis=1)
-    ref = jnp.take_along_axis(r, (best + 1)[:, None, None], axis=1)[:, 0]
-    err = jnp.take_along_axis(e, best[:, None], axis=1)[:, 0]
-    return np.asarray(ref), np.asarray(err), np.asarray(hs[best + 2])
+    e = np.max(np.abs(r[:, 1:] - r[:, :-1]), axis=-1, initial=0.0)  # (D, K-2)
+    e = np.where(np.isfinite(e), e, np.inf)
+    best = np.argmin(e, axis=1)
+    ref = np.take_along_axis(r, (best + 1)[:, None, None], axis=1)[:, 0]
+    err = np.take_along_axis(e, best[:, None], axis=1)[:, 0]
+    return ref, err, hs[best + 2]
 
 
 def finite_difference_grad(
