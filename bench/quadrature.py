@@ -113,7 +113,7 @@ def battery_section():
     body = (
         f"### Batteries at epsrel = {EPSREL:g}, epsabs = 0\n\n"
         "Status codes: jaxgrad 0 converged, 1 subdivision limit, 2 roundoff, 3 divergent, "
-        "4 non-finite. Times are steady-state medians per integral (the battery goes through one "
+        "4 non-finite, 5 NaN limit. Times are steady-state medians per integral (the battery goes through one "
         "jitted function with `lax.switch`; scipy calls a Python function per node).\n\n"
         + markdown_table(header, rows)
         + f"\n\nOne-time compile of the whole-battery function: jaxgrad {jg_compile:.1f} s, quadax {qx_compile:.1f} s.\n"
