@@ -293,7 +293,8 @@ def check_grad(
         per-argument table (max abs/rel error, tolerance used, reference error).
 
     Raises:
-        ValueError: bad `order`, `modes` or `argnums`; `order=2` with a non-scalar `f`.
+        ValueError: bad `order`, `modes` or `argnums`; `order=2` with a non-scalar `f`;
+            `f` with no real floating-point outputs.
         TypeError: a checked argument has complex or integer leaves.
 
     Example:
@@ -336,6 +337,9 @@ def check_grad(
         got = out.shape if isinstance(out, jax.ShapeDtypeStruct) else repr(out)
         raise ValueError(f"{fn}: order=2 needs a scalar f; got shape {got}.")
     m_out = sum(t.size for t in jax.tree_util.tree_leaves(out) if jnp.issubdtype(t.dtype, jnp.floating))
+    if m_out == 0:
+        # Nothing to compare: a report would pass without having checked anything.
+        raise ValueError(f"{fn}: f has no real floating-point outputs to check.")
     rng = np.random.default_rng(seed)
     entries = []
     for i in argnums:

@@ -120,6 +120,9 @@ def test_input_errors():
         check_grad(lambda z: jnp.abs(z), jnp.array([1.0 + 1.0j]), argnums=0)
     with pytest.raises(ValueError, match="scalar"):
         check_grad(lambda x: x**2, X, order=2)
+    # Integer outputs only: nothing to compare, so no report that "passes".
+    with pytest.raises(ValueError, match="no real floating-point outputs"):
+        check_grad(lambda x: jnp.sum(x > 0), X)
 
 
 def test_finite_difference_grad_input_errors():
