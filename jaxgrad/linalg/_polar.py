@@ -73,7 +73,9 @@ def _tangent_impl(a, w, s, v, da):
     if a.shape[-2] > a.shape[-1]:  # the part of dA outside range(W) (tall A)
         du = du + ((da @ v - w @ c) / s[..., None, :].astype(c.dtype)) @ _mH(v)
     dp = v @ d @ _mH(v)
-    return nan_where(_singular(s), du, 2), (dp + _mH(dp)) / 2
+    # A plain `where`: this map is linear in `da` and transposed by `jax.linear_transpose`.
+    du = jnp.where(_singular(s)[..., None, None], jnp.asarray(jnp.nan, du.dtype), du)
+    return du, (dp + _mH(dp)) / 2
 
 
 def _cotangent_impl(a, w, s, v, gu, gp):
@@ -188,7 +190,11 @@ def _polar(a):
 def _polar_jvp(primals, tangents):
     (a,), (da,) = primals, tangents
     w, s, v = lax.stop_gradient(_svd_parts(a))
-    return _primal(w, s, v), tuple(tangent_p.bind(a, w, s, v, da))
+    # The primal output is `_polar(a)` itself, not `_primal(w, s, v)`: under a second
+    # derivative the outer transformation differentiates this rule, and the stopped
+    # `w, s, v` would give the output a zero derivative (a Hessian of a loss nonlinear
+    # in U or P would miss its Gauss–Newton term). XLA merges the two identical SVDs.
+    return _polar(a), tuple(tangent_p.bind(a, w, s, v, da))
 
 
 def polar(a: ArrayLike) -> PolarResult:
