@@ -59,7 +59,13 @@ FUNCS = {
     "inv_sqrtm": (inv_sqrtm, lambda m: mp.inverse(mp.sqrtm(m))),
     "funm_sin": (lambda a: funm(a, jnp.sin), mp.sinm),
     "projector2": (lambda a: projector(a, 2), _mp_projector(2)),
+    "funm_tanh": (lambda a: funm(a, jnp.tanh), lambda m: _mp_funm(m, mp.tanh)),
 }
+
+
+def _mp_funm(m, f):
+    w, v = mp.eigsy(m)
+    return v * mp.diag([f(x) for x in w]) * v.T
 
 # One jitted function per transformation, shared by every test (compile once per
 # function name, shape and dtype).
@@ -247,7 +253,7 @@ def test_divided_differences_near_ties(fname):
 # ----------------------------------------------------------------------------------
 # First derivatives against mpmath, forward and reverse.
 
-DOMAIN_OK = [(f, m) for f in FUNCS if f != "projector2" for m in MATRICES]
+DOMAIN_OK = [(f, m) for f in FUNCS if f not in ("projector2", "funm_tanh") for m in MATRICES]
 
 
 @pytest.mark.parametrize("fname,mname", DOMAIN_OK)
@@ -303,6 +309,23 @@ def test_second_derivative_vs_mpmath(fname, mname, mode):
     ref = float(_mp_mixed_second(loss, a, e1, e2))
     got = _second[mode](fname, a, c, e1, e2)
     np.testing.assert_allclose(got, ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["fwd_rev", "rev_rev"])
+def test_second_derivative_where_f_prime_has_absolute_rounding_error(mode):
+    # A tie split by rounding, with f′ = tanh′ computed as 1 − tanh²: its absolute error
+    # (~eps) is 14x eps·|tanh′(2)|, and the second divided differences must not divide
+    # that noise by the rounding-size gap (they did, and were off by 4 in this Hessian).
+    a = planted([2.0, 2.0, 1.0, -1.0], 3)
+    c = np.random.default_rng(4).normal(size=(4, 4))
+    e1, e2 = _sym(5, 4), _sym(6, 4)
+
+    def loss(m):
+        fm = _mp_funm(m, mp.tanh)
+        return mp.fsum(c[i, j] * fm[i, j] for i in range(4) for j in range(4))
+
+    ref = float(_mp_mixed_second(loss, a, e1, e2))
+    np.testing.assert_allclose(_second[mode]("funm_tanh", a, c, e1, e2), ref, rtol=1e-10)
 
 
 def test_hessian_of_funm_at_identity_closed_form():
@@ -608,6 +631,25 @@ def test_polar_second_derivatives(case, mode):
 
     got = jax.jit(lambda: _POLAR_SECOND[mode](h))()
     np.testing.assert_allclose(got, float(_mp_mixed_second(loss, a, e, e2)), rtol=1e-10)
+
+
+def test_polar_hessian_of_a_loss_nonlinear_in_u_and_p():
+    # The second derivative includes the outer derivative of the rule's primal output
+    # (the Gauss–Newton term); a primal computed from a stopped SVD would drop it.
+    a = POLAR_MATRICES["tall_tied"]
+    rng = np.random.default_rng(46)
+    e, e2 = rng.normal(size=a.shape), rng.normal(size=a.shape)
+
+    def loss(x):
+        u, p = polar(x)
+        return jnp.sum(p**2) + jnp.sum(u**3)
+
+    def loss_mp(m):
+        u, p = _mp_polar(m), _mp_polar_p(m)
+        return mp.fsum(x**2 for x in p) + mp.fsum(x**3 for x in u)
+
+    got = jnp.sum(jax.jvp(jax.grad(loss), (a,), (e2,))[1] * e)
+    np.testing.assert_allclose(got, float(_mp_mixed_second(loss_mp, a, e, e2)), rtol=1e-9)
 
 
 def test_polar_batched_matches_single():

@@ -162,9 +162,28 @@ def first_divided_differences(f: Callable, w, params=()):
     # Simpson's ~ gap⁴ f⁽⁵⁾ ≈ |S − f′(m)|² / |f′| for an f with a single length scale.
     abs_s = jnp.abs(simpson)
     tiny = jnp.finfo(abs_s.dtype).tiny
-    err_s = 4 * eps * abs_s + jnp.abs(simpson - dfm) ** 2 / jnp.maximum(abs_s, tiny)
+    noise = derivative_noise(df, w, params)
+    noise = jnp.maximum(noise[..., :, None], noise[..., None, :])
+    err_s = 4 * eps * abs_s + noise + jnp.abs(simpson - dfm) ** 2 / jnp.maximum(abs_s, tiny)
     err = jnp.where(use_q, err_q, err_s) + eps * jnp.abs(gamma)
     return gamma, err
+
+
+def derivative_noise(df, w, params=()):
+    """The rounding noise of the computed ``f′`` at each ``w``: its spread over ``w`` moved
+    by up to 2 ulps.
+
+    A derivative taken by AD can carry an absolute error far above ``eps·|f′|`` (``tanh′``
+    computed as ``1 − tanh²`` has error ~``eps`` where ``tanh′`` is 0.07), which the
+    error estimate of Simpson's rule must include: the second divided differences divide
+    differences of ``f′``-based estimates by gaps of rounding size, and an underestimated
+    error there picks a quotient made of noise. The spread also holds the change of ``f′``
+    over the eigenvalue's own rounding uncertainty, a legitimate error term.
+    """
+    step = _eps(w.dtype) * jnp.maximum(jnp.abs(w), jnp.finfo(w.dtype).tiny)
+    d0 = df(w, *params)
+    spread = [jnp.abs(df(w + k * step, *params) - d0) for k in (-2, -1, 1, 2)]
+    return functools.reduce(jnp.maximum, spread)
 
 
 def second_divided_differences(f: Callable, w, params=()):
