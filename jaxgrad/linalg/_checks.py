@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._nan import replace_invalid
+
 
 def host_array(x):
     """Lists and tuples as NumPy arrays (`jax.jit` takes arrays, not lists); other values
@@ -75,16 +77,18 @@ def split_nonfinite(a):
 
     LAPACK's behaviour on non-finite input is unspecified (garbage, an error code, or an
     endless QR sweep), so the decomposition only ever sees finite matrices and the
-    callers put NaN into every output of a bad matrix afterwards.
+    callers put NaN into every output of a bad matrix afterwards (`nan_where`). The
+    zeroed matrices carry NaN tangents (`jaxgrad._nan.replace_invalid`), so derivatives
+    at a non-finite input are NaN in forward and reverse mode, never a silent zero.
     """
     bad = ~jnp.all(jnp.isfinite(a), axis=(-2, -1))
-    return jnp.where(bad[..., None, None], jnp.zeros_like(a), a), bad
+    return replace_invalid(a, bad[..., None, None], 0.0), bad
 
 
 def nan_where(bad, x, extra_dims: int):
-    """``x`` with NaN in the batch entries flagged by ``bad`` (``extra_dims`` core dims)."""
-    mask = bad.reshape(bad.shape + (1,) * extra_dims)
-    return jnp.where(mask, jnp.asarray(jnp.nan, dtype=x.dtype), x)
+    """``x`` with NaN in the batch entries flagged by ``bad`` (``extra_dims`` core dims),
+    in the value and in every derivative (`jaxgrad._nan.replace_invalid`)."""
+    return replace_invalid(x, bad.reshape(bad.shape + (1,) * extra_dims), float("nan"))
 
 
 # Performance note (XLA:CPU, jax 0.10): the batched LAPACK kernels spread the batch over
@@ -98,8 +102,9 @@ def nan_where(bad, x, extra_dims: int):
 
 def zero_nonfinite(a):
     """``a`` with its NaN/inf entries replaced by 0 (elementwise, so it fuses with the
-    producer of ``a``, e.g. the symmetrization). Gradients of finite entries pass through."""
-    return jnp.where(jnp.isfinite(a), a, jnp.zeros_like(a))
+    producer of ``a``, e.g. the symmetrization). Finite entries keep their derivatives;
+    the replaced ones get NaN derivatives (`jaxgrad._nan.replace_invalid`)."""
+    return replace_invalid(a, ~jnp.isfinite(a), 0.0)
 
 
 def after(x, out, extra_dims: int):

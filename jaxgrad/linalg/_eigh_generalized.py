@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import ArrayLike
 
+from .._nan import replace_invalid
 from ._checks import host_array, nan_where, split_nonfinite
 from ._eigh import EighResult, _hermitian_input, _mH, eigh_impl
 from ._ties import check_tie_rtol
@@ -79,10 +80,15 @@ def _eigh_generalized_compiled(a, b, tie_rtol):
     a, bad_a = split_nonfinite(a)
     b, bad_b = split_nonfinite(b)
     # A zero (non-finite) `b` would fail Cholesky anyway; use I so the rest stays finite.
-    b = jnp.where(bad_b[..., None, None], jnp.eye(b.shape[-1], dtype=dtype), b)
+    # I is *added* to the zeroed matrices so that their NaN tangents survive (see
+    # `split_nonfinite`); likewise for a failed Cholesky factor, whose input gets NaN
+    # derivatives through the factor's NaN tangents.
+    eye = jnp.eye(b.shape[-1], dtype=dtype)
+    b = b + jnp.where(bad_b[..., None, None], eye, jnp.zeros_like(eye))
     chol = jnp.linalg.cholesky(b)
     not_pd = ~jnp.all(jnp.isfinite(chol), axis=(-2, -1))
-    chol = jnp.where(not_pd[..., None, None], jnp.eye(b.shape[-1], dtype=dtype), chol)
+    chol = replace_invalid(chol, not_pd[..., None, None], 0.0)
+    chol = chol + jnp.where(not_pd[..., None, None], eye, jnp.zeros_like(eye))
     half = solve_triangular(chol, a, lower=True)  # L⁻¹ A
     reduced = _mH(solve_triangular(chol, _mH(half), lower=True))  # L⁻¹ A L⁻ᴴ
     w, vecs = eigh_impl(reduced, None, True, tie_rtol)
