@@ -24,12 +24,16 @@ from jaxgrad.linalg import (
     funm,
     inv_sqrtm,
     logm,
+    nuclear_norm,
     polar,
     powm,
     projector,
     sqrtm,
     svd,
+    svd_funm,
+    svd_trace_function,
     svdvals,
+    svt,
     trace_function,
 )
 from test_cache import _second_call_compiles, count_compiles
@@ -57,6 +61,10 @@ CALLS = {
     "trace_function": lambda: trace_function(A, jnp.exp),
     "projector": lambda: projector(A, 2),
     "polar": lambda: polar(A),
+    "svd_funm": lambda: svd_funm(A[:2], jnp.tanh),
+    "svd_trace_function": lambda: svd_trace_function(A, jnp.log1p),
+    "nuclear_norm": lambda: nuclear_norm(A),
+    "svt": lambda: svt(A, 0.5),
 }
 
 

@@ -9,9 +9,19 @@ import doctest
 import jax
 import pytest
 
-from jaxgrad.linalg import _eig, _eigh, _eigh_generalized, _funm, _matfuncs, _polar, _svd
+from jaxgrad.linalg import (
+    _eig,
+    _eigh,
+    _eigh_generalized,
+    _funm,
+    _matfuncs,
+    _polar,
+    _svd,
+    _svd_funm,
+    _svd_spectral,
+)
 
-MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar, _eigh_generalized]
+MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar, _eigh_generalized, _svd_funm, _svd_spectral]
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ from ._svd import SVDResult as SVDResult
 from ._svd import svd as svd
 from ._svd import svdvals as svdvals
 from ._funm import funm as funm
+from ._svd_funm import svd_funm as svd_funm
+from ._svd_spectral import nuclear_norm as nuclear_norm
+from ._svd_spectral import svd_trace_function as svd_trace_function
+from ._svd_spectral import svt as svt
 from ._matfuncs import expm as expm
 from ._matfuncs import inv_sqrtm as inv_sqrtm
 from ._matfuncs import logm as logm

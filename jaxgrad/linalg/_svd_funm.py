@@ -1,0 +1,334 @@
+"""Functions of singular values, ``F(A) = U f(S) Vᴴ``, with exact derivatives at ties and at zero.
+
+For ``A = U S Vᴴ`` (thin SVD, ``k = min(m, n)`` singular values) the map
+``A ↦ U f(S) Vᴴ`` is a generalized matrix function (Hawkins & Ben-Israel, 1973). Like
+`funm`, it is differentiated as a whole map, never through ``dU`` and ``dV``: a tied
+cluster's singular vectors are arbitrary, but the derivative of ``F`` is written with
+divided differences of ``f`` that stay finite and continuous as singular values merge.
+
+The first derivative (the spectral-operator formulas of Ding, Sun & Toh, 2014, for the
+singular values; the same formula follows from Daleckii–Krein applied to the Hermitian
+dilation below). With ``P = Uᴴ dA V`` (k×k), its Hermitian part ``H = (P + Pᴴ)/2`` and
+skew-Hermitian part ``K = (P − Pᴴ)/2``:
+
+    dF = U (D⁻ ∘ H + D⁺ ∘ K) Vᴴ
+         + (I − U Uᴴ) dA V diag(φ) Vᴴ        (tall, m > n)
+         + U diag(φ) Uᴴ dA (I − V Vᴴ)        (wide, m < n),
+
+    D⁻ᵢⱼ = (f(sᵢ) − f(sⱼ))/(sᵢ − sⱼ)  (f′(sᵢ) at a tie),
+    D⁺ᵢⱼ = (f(sᵢ) + f(sⱼ))/(sᵢ + sⱼ)  (f′(0) where both vanish),   φᵢ = D⁺ᵢᵢ = f(sᵢ)/sᵢ.
+
+``D⁻`` and ``D⁺`` are constant on a tied cluster's block, so the expression does not
+change under the joint rotation ``U_c → U_c Q, V_c → V_c Q`` inside a cluster: it is
+exact at repeated and nearly repeated singular values. ``D⁻`` uses the stable divided
+differences of `_funm` (quotient or Simpson, whichever is provably better); ``D⁺`` is a
+quotient without cancellation (``f(sᵢ)`` and ``f(sⱼ)`` have the sign of ``f′(0) s`` when
+both are small).
+
+The Hermitian dilation ``B = [[0, A], [Aᴴ, 0]]`` has eigenvalues ``±sᵢ`` (and ``|m − n|``
+zeros) with eigenvectors ``[uᵢ; ±vᵢ]/√2`` (``[u⊥; 0]``, ``[0; v⊥]``), so with the odd
+extension ``g(x) = sign(x) f(|x|)``, ``g(0) = 0``,
+
+    F(A) = the upper right m×n block of g(B).
+
+Second derivatives use this identity: they are the upper right blocks of the second
+Fréchet derivative of ``g`` at ``B`` (`_funm.frechet2`, second divided differences of
+``g`` over ``±sᵢ``), exact at ties. Where a singular value is zero they are exact when
+``g`` is twice differentiable at 0, i.e. ``f″(0) = 0`` (``f = tanh``, ``f(s) = s``,
+singular value thresholding); otherwise the second derivative does not exist there.
+Memory for second order is O((m + n)³) per matrix (the tensor of second divided
+differences of ``g``).
+
+Zero singular values. ``F`` depends on the basis of the null space unless ``f(0) = 0``
+(``f(0)·u vᴴ`` for an arbitrary pair of null vectors), so where a singular value is
+numerically zero (``sᵢ <= max(m, n)·eps·s₁``, the rank tolerance of `numpy.linalg.matrix_rank`)
+and ``f(0) ≠ 0`` the output and its derivatives are NaN. For ``f(0) = 0`` the first
+derivative at a zero singular value is exact (``D⁻ = D⁺ = f′(0)`` there).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
+from jaxtyping import Array, ArrayLike, Inexact
+
+from ._checks import as_inexact_matrix, host_array, matrix_dtype, nan_where, split_nonfinite
+from ._funm import (
+    _d1,
+    _is_zero,
+    _make_batcher,
+    _mH,
+    _param_partials,
+    elementwise,
+    elementwise_function,
+    first_divided_differences,
+    frechet,
+)
+
+
+def svd_parts(a):
+    """Thin SVD ``(U, s, V)`` of ``a`` (LAPACK, no derivative of ours; the rules never
+    differentiate it)."""
+    u, s, vh = lax.linalg.svd(a, full_matrices=False, compute_uv=True)
+    return u, s, _mH(vh)
+
+
+def numerically_zero(s, shape):
+    """Mask of the singular values ``<= max(m, n)·eps·s₁`` (``s`` descending)."""
+    eps = float(np.finfo(jnp.finfo(s.dtype).dtype).eps)
+    return s <= max(shape[-2:]) * eps * s[..., :1]
+
+
+def _zero_flags(f, s, params, shape):
+    """``(undefined, at_zero)``: per matrix, whether a numerically zero singular value
+    meets ``f(0) ≠ 0`` (then ``U f(S) Vᴴ`` depends on the null-space basis), and the
+    per-singular-value mask of those zero singular values."""
+    f0 = f(jnp.zeros((), s.dtype), *params)
+    at_zero = numerically_zero(s, shape) & (f0 != 0)
+    return jnp.any(at_zero, axis=-1), at_zero
+
+
+def _nan_factor(flag, dtype):
+    # Multiplied in, not selected: the rules below are linear in their tangent argument
+    # and transposed by `jax.linear_transpose`; a factor keeps them linear.
+    return jnp.where(flag, jnp.asarray(jnp.nan, dtype), jnp.ones((), dtype))[..., None, None]
+
+
+def _assemble(f, u, s, v, params, drop_at_zero: bool):
+    fs = f(s, *params)
+    undefined, at_zero = _zero_flags(f, s, params, (u.shape[-2], v.shape[-2]))
+    if drop_at_zero:
+        fs = jnp.where(at_zero, jnp.zeros_like(fs), fs)
+    out = (u * fs[..., None, :].astype(u.dtype)) @ _mH(v)
+    return out if drop_at_zero else out * _nan_factor(undefined, out.dtype)
+
+
+def sum_divided_differences(f: Callable, s, params=()):
+    """``D⁺ᵢⱼ = (f(sᵢ) + f(sⱼ))/(sᵢ + sⱼ)``, ``f′(0)`` where ``sᵢ = sⱼ = 0``."""
+    fs = f(s, *params)
+    total = s[..., :, None] + s[..., None, :]
+    both_zero = total == 0
+    quotient = (fs[..., :, None] + fs[..., None, :]) / jnp.where(both_zero, 1, total)
+    df0 = _d1(f)(jnp.zeros_like(s), *params)[..., :, None]
+    return jnp.where(both_zero, df0, quotient)
+
+
+# --------------------------------------------------------------------------------------
+# The primal and its first derivative.
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 3))
+def _svd_funm(f, a, params, drop_at_zero):
+    """``U f(S) Vᴴ``. With ``drop_at_zero`` the terms of numerically zero singular values
+    with ``f(0) ≠ 0`` are left out (the minimum-norm subgradient of ``Σ F(sᵢ)`` for
+    ``f = F′``, see `svd_trace_function`) instead of making the output NaN."""
+    return _assemble(f, *svd_parts(a), params, drop_at_zero)
+
+
+@functools.partial(_svd_funm.defjvp, symbolic_zeros=True)
+def _svd_funm_jvp(f, drop_at_zero, primals, tangents):
+    a, params = primals
+    da, dparams = tangents
+    # The primal output is this function itself, so that an outer derivative of the
+    # rule sees its true derivative (XLA merges the two identical SVDs).
+    out = _svd_funm(f, a, params, drop_at_zero)
+    u, s, v = lax.stop_gradient(svd_parts(a))
+    dout = jnp.zeros_like(out)
+    if not _is_zero(da):
+        dout = dout + tangent_p.bind(a, u, s, v, da, *params, f=f)
+    # ∂F/∂p = U (∂f/∂p)(S) Vᴴ: itself a function of the singular values.
+    for h, k, m in _param_partials(f, params, dparams):
+        dout = dout + _svd_funm(h, a, params, drop_at_zero) * jnp.ravel(dparams[k])[m]
+    return out, dout
+
+
+def _tangent_impl(a, u, s, v, e, *params, f):
+    """``dF`` along ``e`` at ``a = U diag(s) Vᴴ`` (the formula of the module docstring)."""
+    m, n = a.shape[-2:]
+    dtype = jnp.result_type(u.dtype, e.dtype)
+    d_minus = first_divided_differences(f, s, params)[0].astype(dtype)
+    d_plus = sum_divided_differences(f, s, params).astype(dtype)
+    p = _mH(u) @ e @ v
+    out = u @ (d_minus * (p + _mH(p)) / 2 + d_plus * (p - _mH(p)) / 2) @ _mH(v)
+    phi = jnp.diagonal(d_plus, axis1=-2, axis2=-1)[..., None, :]
+    if m > n:
+        out = out + ((e @ v - u @ p) * phi) @ _mH(v)
+    if n > m:
+        out = out + u @ (phi.mT * (_mH(u) @ e - p @ _mH(v)))
+    undefined, _ = _zero_flags(f, s, params, (m, n))
+    return out * _nan_factor(undefined, dtype)
+
+
+def _cotangent_impl(a, u, s, v, ct, *params, f):
+    """The transpose of `_tangent_impl` in its tangent (JAX's bilinear pairing)."""
+
+    def tangent(e):
+        return _tangent_impl(a, u, s, v, e, *params, f=f)
+
+    (out,) = jax.linear_transpose(tangent, jax.ShapeDtypeStruct(a.shape, ct.dtype))(ct)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Second order, through the Hermitian dilation (module docstring).
+
+
+class _OddExtension:
+    """``g(x) = sign(x) f(|x|)`` with ``g(0) = 0`` and ``g′(0) = f′(0)``; hashable by ``f``
+    (it is a static parameter of the `_funm` primitives)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, x, *params):
+        pos = x >= 0
+        y = self.f(jnp.where(pos, x, -x), *params)
+        y0 = self.f(jnp.zeros_like(x), *params)  # f(0), no derivative in x
+        return jnp.where(pos, y, -y) - jnp.where(x == 0, y0, jnp.zeros_like(y0))
+
+    def __eq__(self, other):
+        return isinstance(other, _OddExtension) and other.f == self.f
+
+    def __hash__(self):
+        return hash((_OddExtension, self.f))
+
+
+def _dilation(x):
+    m, n = x.shape[-2:]
+    batch = x.shape[:-2]
+    top = jnp.concatenate([jnp.zeros(batch + (m, m), x.dtype), x], axis=-1)
+    bottom = jnp.concatenate([_mH(x), jnp.zeros(batch + (n, n), x.dtype)], axis=-1)
+    return jnp.concatenate([top, bottom], axis=-2)
+
+
+def _dilation_tangent(a, e, params, f):
+    m = a.shape[-2]
+    return frechet(_OddExtension(f), _dilation(a), _dilation(e), params)[..., :m, m:]
+
+
+def _dilation_cotangent(a, ct, params, f):
+    def tangent(e):
+        return _dilation_tangent(a, e, params, f)
+
+    (out,) = jax.linear_transpose(tangent, jax.ShapeDtypeStruct(a.shape, ct.dtype))(ct)
+    return out
+
+
+# `tangent_p` (E ↦ dF) and `cotangent_p` (its transpose) are primitives, each the
+# other's transpose, as in `_funm` and `_polar`: every second-order mode then reaches
+# their derivative in `a`, which is taken through the dilation (exact at ties), never
+# through LAPACK's derivative of the SVD. `u, s, v` enter under stop_gradient.
+tangent_p = Primitive("jaxgrad_svd_funm_tangent")
+cotangent_p = Primitive("jaxgrad_svd_funm_cotangent")
+
+
+def _make_jvp(prim, dilation_rule):
+    def jvp(primals, tangents, *, f):
+        a, u, s, v, e, *params = primals
+        ta, te, tparams = tangents[0], tangents[4], tangents[5:]
+        out = prim.bind(*primals, f=f)
+        dout = jnp.zeros_like(out)
+        if not _is_zero(te):
+            dout = dout + prim.bind(a, u, s, v, ad.instantiate_zeros(te), *params, f=f)
+        if not _is_zero(ta):
+            second = jax.jvp(lambda x: dilation_rule(x, e, params, f), (a,), (ta,))[1]
+            dout = dout + second.astype(dout.dtype)
+        for h, k, m in _param_partials(f, params, tparams):
+            dout = dout + prim.bind(a, u, s, v, e, *params, f=h) * jnp.ravel(tparams[k])[m]
+        return out, dout
+
+    return jvp
+
+
+def _make_transpose(other):
+    def transpose(ct, a, u, s, v, e, *params, f):
+        assert ad.is_undefined_primal(e) and not ad.is_undefined_primal(a)
+        ct = ad.instantiate_zeros(ct)
+        return [None] * 4 + [other.bind(a, u, s, v, ct, *params, f=f)] + [None] * len(params)
+
+    return transpose
+
+
+def _abstract_eval(a, u, s, v, e, *params, f):
+    del u, s, v, params, f
+    return a.update(dtype=jnp.result_type(a.dtype, e.dtype), weak_type=False)
+
+
+for _prim, _impl, _rule, _other in (
+    (tangent_p, _tangent_impl, _dilation_tangent, cotangent_p),
+    (cotangent_p, _cotangent_impl, _dilation_cotangent, tangent_p),
+):
+    _prim.def_impl(_impl)
+    _prim.def_abstract_eval(_abstract_eval)
+    ad.primitive_jvps[_prim] = _make_jvp(_prim, _rule)
+    ad.primitive_transposes[_prim] = _make_transpose(_other)
+    batching.primitive_batchers[_prim] = _make_batcher(_prim, 5)
+    mlir.register_lowering(_prim, mlir.lower_fun(_impl, multiple_results=False))
+
+
+# --------------------------------------------------------------------------------------
+# Public wrapper.
+
+
+def general_input(a, fn: str):
+    """Checked input of the singular-value functions: ``(a, bad)`` with matrices holding
+    NaN/inf zeroed (their derivatives NaN) and flagged."""
+    return split_nonfinite(as_inexact_matrix(a, fn, square=False))
+
+
+# The compiled core of `svd_funm` (see `_funm._funm_compiled`).
+@functools.partial(jax.jit, static_argnames=("traced",))
+def _svd_funm_compiled(a, consts, traced):
+    a, bad = general_input(a, "jaxgrad.linalg.svd_funm")
+    g = elementwise_function(traced, a.dtype)
+    return nan_where(bad, _svd_funm(g, a, consts, False), 2)
+
+
+def svd_funm(a: ArrayLike, f: Callable[[Array], Array]) -> Inexact[Array, "*batch m n"]:
+    """Function of the singular values ``U f(S) Vᴴ``, with exact derivatives at ties and at zero.
+
+    The derivative is that of the whole map `A ↦ U f(S) Vᴴ`, written with the divided
+    differences `(f(sᵢ) − f(sⱼ))/(sᵢ − sⱼ)` and `(f(sᵢ) + f(sⱼ))/(sᵢ + sⱼ)`, never with
+    the singular-vector derivatives, so it is exact where singular values are repeated,
+    nearly repeated or zero. Second derivatives are exact there too (at a zero singular
+    value they need `f″(0) = 0`; otherwise they do not exist). Use it for any loss that
+    couples singular values with their own singular vectors, `⟨C, U f(S) Vᴴ⟩`, which
+    no rule for `(U, s, Vᴴ)` can differentiate exactly at a tie.
+
+    Arguments:
+        a: real or complex matrices, shape `(*batch, m, n)`, square or rectangular.
+        f: a real scalar function of a real scalar `s >= 0`, applied to the singular
+            values; differentiable (twice for Hessians). It may close over traced values
+            (derivatives in them are exact too), as in [`jaxgrad.linalg.funm`][].
+
+    Returns:
+        `U f(S) Vᴴ` (thin SVD), shape `(*batch, m, n)`, the dtype of `a`. NaN, in the
+        value and the derivatives, for a matrix with a numerically zero singular value
+        (`sᵢ <= max(m, n)·eps·s₁`) when `f(0) ≠ 0` (the result would depend on an
+        arbitrary basis of the null space), and for matrices with NaN or inf entries.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions, or `f` is not scalar-to-scalar.
+        TypeError: `f` returns complex values.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import svd_funm
+        >>> c = jnp.array([[1.0, 2.0], [3.0, 4.0]])
+        >>> loss = lambda a: jnp.sum(c * svd_funm(a, jnp.tanh))  # ⟨C, U tanh(S) Vᴴ⟩
+        >>> print(jnp.array_str(jax.grad(loss)(jnp.eye(2)), precision=3))  # exact at A = I
+        [[0.42  0.669]
+         [1.431 1.68 ]]
+    """
+    fn = "jaxgrad.linalg.svd_funm"
+    a = host_array(a)
+    dtype = matrix_dtype(a, fn, square=False)
+    traced, consts = elementwise(f, dtype, fn)
+    return _svd_funm_compiled(a, consts, traced)

@@ -1,0 +1,199 @@
+"""Named functions of singular values: ``Σ f(sᵢ)``, the nuclear norm, singular value thresholding.
+
+``svd_trace_function(a, f) = Σᵢ f(sᵢ)`` is an orthogonally invariant function of ``A``
+(von Neumann; Lewis, "The convex analysis of unitarily invariant matrix functions",
+1995). Where it is differentiable its gradient is ``U f′(S) Vᴴ`` (the derivative of a
+singular value along the cluster it belongs to is symmetric in the cluster, so ties
+need no care at first order), and its second derivative is the derivative of that
+gradient, a function of the singular values differentiated exactly by `svd_funm`.
+
+At a zero singular value ``Σ f(sᵢ)`` is differentiable only if ``f′(0) = 0``: it is the
+even extension ``f(|s|)`` there. Otherwise (the nuclear norm, ``f(s) = s``) we return the
+gradient with the terms of numerically zero singular values left out: for convex ``f``
+it is the element of minimum norm of the subdifferential (Lewis 1995, Cor. 2.5; for
+the nuclear norm ``U_r V_rᴴ``), the choice proximal and subgradient methods expect.
+The second derivative does not exist there and is NaN.
+
+Singular value thresholding ``svt(A, τ) = U max(S − τ, 0) Vᴴ`` is the proximal operator
+of ``τ‖·‖_*`` (Cai, Candès & Shen, 2010). It is `svd_funm` of the soft threshold, which
+has a kink at ``s = τ``: there the scalar derivative is taken as ½, the average of the
+one-sided derivatives 0 and 1 (what a central difference gives), in ``A`` and in ``τ``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, ArrayLike, Float, Inexact
+
+from .._nan import nan_if
+from ._checks import host_array, matrix_dtype, nan_where
+from ._funm import _d1, _is_zero, _param_partials, elementwise, elementwise_function
+from ._svd_funm import _svd_funm, general_input
+
+
+def _singular_values(a):
+    return lax.linalg.svd(a, full_matrices=False, compute_uv=False)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _svd_trace_function(f, a, params):
+    return jnp.sum(f(_singular_values(a), *params), axis=-1)
+
+
+# d Σ f(sᵢ) = Re Σ conj(G) ∘ dA with G = U f′(S) Vᴴ (dsᵢ = Re uᵢᴴ dA vᵢ, summed
+# symmetrically over every cluster). G is itself a function of the singular values,
+# so its own derivative, the Hessian, is `svd_funm`'s exact rule.
+@functools.partial(_svd_trace_function.defjvp, symbolic_zeros=True)
+def _svd_trace_function_jvp(f, primals, tangents):
+    a, params = primals
+    da, dparams = tangents
+    out = _svd_trace_function(f, a, params)
+    dout = jnp.zeros_like(out)
+    if not _is_zero(da):
+        grad = _svd_funm(_d1(f), a, params, True)
+        dout = dout + jnp.real(jnp.sum(jnp.conj(grad) * da, axis=(-2, -1)))
+    for h, k, m in _param_partials(f, params, dparams):
+        dout = dout + _svd_trace_function(h, a, params) * jnp.ravel(dparams[k])[m]
+    return out, dout
+
+
+# The compiled core of `svd_trace_function` (see `_funm._funm_compiled`).
+@functools.partial(jax.jit, static_argnames=("traced", "fn"))
+def _svd_trace_function_compiled(a, consts, traced, fn):
+    a, bad = general_input(a, fn)
+    g = elementwise_function(traced, a.dtype)
+    return nan_where(bad, _svd_trace_function(g, a, consts), 0)
+
+
+def svd_trace_function(a: ArrayLike, f: Callable[[Array], Array]) -> Float[Array, "*batch"]:
+    """``Σᵢ f(sᵢ)`` over the singular values, with exact first and second derivatives at ties.
+
+    The function of singular values that `trace_function` is for eigenvalues: any
+    orthogonally invariant function of a matrix (Schatten norms, log-determinants of
+    `AᴴA`, spectral penalties). Its gradient is `U f′(S) Vᴴ` and its Hessian is the
+    exact derivative of [`jaxgrad.linalg.svd_funm`][] of `f′`, both exact at repeated
+    singular values.
+
+    At a zero singular value the function is differentiable only if `f′(0) = 0`;
+    otherwise the gradient leaves that singular value's term out (the minimum-norm
+    subgradient when `f` is convex, e.g. `U_r V_rᴴ` for the nuclear norm) and the
+    second derivative there is NaN. "Zero" means `sᵢ <= max(m, n)·eps·s₁`.
+
+    Arguments:
+        a: real or complex matrices, shape `(*batch, m, n)`.
+        f: a real scalar function of a real scalar `s >= 0` (differentiable; twice for
+            Hessians). It may close over traced values, whose derivatives are exact too.
+
+    Returns:
+        `Σ f(sᵢ)`, shape `(*batch,)`, real. NaN (value and derivatives) for matrices with
+        NaN or inf entries.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions, or `f` is not scalar-to-scalar.
+        TypeError: `f` returns complex values.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import svd_trace_function
+        >>> frob2 = lambda a: svd_trace_function(a, lambda s: s**2)  # ‖A‖_F²
+        >>> print(jax.grad(frob2)(jnp.eye(2)))  # 2A, though s = (1, 1) is tied
+        [[2. 0.]
+         [0. 2.]]
+    """
+    fn = "jaxgrad.linalg.svd_trace_function"
+    a = host_array(a)
+    dtype = matrix_dtype(a, fn, square=False)
+    traced, consts = elementwise(f, dtype, fn)
+    return _svd_trace_function_compiled(a, consts, traced, fn)
+
+
+def _identity(s):
+    return s
+
+
+def nuclear_norm(a: ArrayLike) -> Float[Array, "*batch"]:
+    """Nuclear norm ``‖A‖_* = Σᵢ sᵢ``, with its gradient ``U Vᴴ`` and exact Hessian.
+
+    Differentiable where `A` has full rank (`min(m, n)` nonzero singular values), with
+    gradient `U Vᴴ` (the polar factor) and a Hessian exact at repeated singular
+    values. Where a singular value is zero (`sᵢ <= max(m, n)·eps·s₁`) the norm is not
+    differentiable: the gradient is the minimum-norm subgradient `U_r V_rᴴ` over the
+    nonzero singular values, and the Hessian is NaN. `svd_trace_function(a, lambda s: s)`.
+
+    Arguments:
+        a: real or complex matrices, shape `(*batch, m, n)`.
+
+    Returns:
+        `‖a‖_*`, shape `(*batch,)`, real. NaN for matrices with NaN or inf entries.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import nuclear_norm
+        >>> a = jnp.array([[3.0, 0.0], [0.0, 0.0]])  # rank 1
+        >>> nuclear_norm(a)
+        Array(3., dtype=float32)
+        >>> print(jax.grad(nuclear_norm)(a))  # U_r V_rᴴ, the minimum-norm subgradient
+        [[1. 0.]
+         [0. 0.]]
+    """
+    return svd_trace_function(a, _identity)
+
+
+def _soft_threshold(s, tau):
+    return jnp.maximum(s - tau, 0)
+
+
+# The compiled core of `svt`: the threshold is a traced argument (a new τ does not
+# recompile), the scalar function a module-level one.
+@jax.jit
+def _svt_compiled(a, tau):
+    fn = "jaxgrad.linalg.svt"
+    a, bad = general_input(a, fn)
+    tau = jnp.asarray(tau, jnp.finfo(a.dtype).dtype)
+    if tau.ndim != 0:
+        raise ValueError(f"{fn}: `tau` must be a scalar; got shape {tau.shape} (use jax.vmap).")
+    out = _svd_funm(_soft_threshold, a, (nan_if(tau, ~(tau >= 0)),), False)
+    return nan_where(bad, out, 2)
+
+
+def svt(a: ArrayLike, tau: ArrayLike) -> Inexact[Array, "*batch m n"]:
+    """Singular value thresholding ``U max(S − τ, 0) Vᴴ``, the proximal operator of ``τ‖·‖_*``.
+
+    The step of proximal-gradient methods for nuclear-norm problems (matrix completion,
+    robust PCA): `svt(a, tau) = argmin_X ½‖X − A‖_F² + τ‖X‖_*`. It is
+    [`jaxgrad.linalg.svd_funm`][] of the soft threshold, so its derivatives in `a` and in
+    `tau` are exact at repeated singular values (first and second order). At the kink
+    `sᵢ = τ` the map is not differentiable; there the scalar derivative is taken as ½,
+    the average of the one-sided derivatives 0 and 1, which is what a central
+    difference gives.
+
+    Arguments:
+        a: real or complex matrices, shape `(*batch, m, n)`.
+        tau: the threshold, a real scalar `>= 0` (differentiable; traced values are fine).
+
+    Returns:
+        The thresholded matrices, shape `(*batch, m, n)`, dtype of `a`. NaN (value and
+        derivatives) for `tau < 0` or NaN, and for matrices with NaN or inf entries.
+
+    Raises:
+        ValueError: `a` has fewer than 2 dimensions or `tau` is not a scalar.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.linalg import svt
+        >>> svt(jnp.diag(jnp.array([3.0, 1.0, 0.5])), 0.75)
+        Array([[2.25, 0.  , 0.  ],
+               [0.  , 0.25, 0.  ],
+               [0.  , 0.  , 0.  ]], dtype=float32)
+    """
+    a = host_array(a)
+    matrix_dtype(a, "jaxgrad.linalg.svt", square=False)
+    return _svt_compiled(a, tau)

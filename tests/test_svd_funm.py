@@ -1,0 +1,248 @@
+"""Functions of singular values: `svd_funm`, `svd_trace_function`, `nuclear_norm`, `svt`.
+
+References are independent of jaxgrad and of JAX's derivatives: the same function built
+from mpmath's SVD at 40 digits and differentiated by central differences with a
+Richardson step (tests/reference.py), NumPy's SVD for values, and closed forms.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+
+from jaxgrad.linalg import nuclear_norm, svd_funm, svd_trace_function, svt
+from reference import (
+    assert_close,
+    directional_derivative,
+    mp_svd,
+    rand,
+    rotation,
+    second_directional_derivative,
+)
+
+
+def _planted(shape, s, seed):
+    """``Q₁ diag(s) Q₂ᵀ`` of the given shape: singular values ``s`` (ties split only by rounding)."""
+    m, n = shape
+    core = np.zeros(shape)
+    core[np.arange(len(s)), np.arange(len(s))] = s
+    return rotation(m, seed) @ core @ rotation(n, seed + 1).T
+
+
+def _mp_svd_funm(m, f):
+    u, s, vh = mp_svd(m)
+    return u * mp.diag([f(x) for x in s]) * vh
+
+
+def _pairing(c, x):
+    """``Re ⟨C, X⟩ = Re Σ conj(C) X``, in JAX or in mpmath."""
+    if isinstance(x, mp.matrix):
+        return mp.re(mp.fsum(mp.conj(c[i, j]) * x[i, j] for i in range(x.rows) for j in range(x.cols)))
+    return jnp.real(jnp.sum(jnp.conj(c) * x))
+
+
+def _tangent_pairing(g, e):
+    """The directional derivative along ``e`` from a JAX gradient ``g`` of a real loss
+    (for complex inputs `jax.grad` returns the conjugate Wirtinger form, paired with ``e``
+    without conjugation)."""
+    return float(np.real(np.sum(np.asarray(g) * e)))
+
+
+def _check_all_modes(loss, loss_mp, a, e1, e2, rtol=1e-9):
+    """First derivative in forward and reverse mode, second derivative forward-over-forward
+    and forward-over-reverse, against mpmath central differences."""
+    a, e1, e2 = (np.asarray(x) for x in (a, e1, e2))
+    ref1 = directional_derivative(loss_mp, a, e1)[0].real
+    ref2 = second_directional_derivative(loss_mp, a, e1, e2)
+    fwd = jax.jvp(loss, (a,), (e1,))[1]
+    rev = _tangent_pairing(jax.grad(loss)(a), e1)
+    fwd2 = jax.jvp(lambda x: jax.jvp(loss, (x,), (e1,))[1], (a,), (e2,))[1]
+    rev2 = _tangent_pairing(jax.jvp(jax.grad(loss), (a,), (e2,))[1], e1)
+    assert_close([fwd, rev], [ref1, ref1], rtol)
+    assert_close([fwd2, rev2], [ref2, ref2], rtol)
+
+
+# Matrices with repeated, nearly repeated and zero singular values.
+TIES = {
+    "identity": np.eye(3),
+    "diag_1_1_2_3": np.diag([1.0, 1.0, 2.0, 3.0]),
+    "tall_s_1_1_half": _planted((5, 3), [1.0, 1.0, 0.5], 0),
+    "wide_s_2_2_1": _planted((3, 4), [2.0, 2.0, 1.0], 2),
+    "zero_singular_value": _planted((4, 3), [1.0, 1.0, 0.0], 4),
+    "near_tie_1e-9": np.diag([1.0, 1.0 + 1e-9, 0.5]),
+    "complex_identity": np.eye(3, dtype=complex),
+    "complex_tall_random": rand((4, 3), 6, complex_=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIES))
+def test_svd_funm_derivatives_at_ties_vs_mpmath(name):
+    a = TIES[name]
+    cplx = np.iscomplexobj(a)
+    c, e1, e2 = (rand(a.shape, seed, complex_=cplx) for seed in (10, 11, 12))
+    c_mp = mp.matrix(c.tolist())
+
+    def loss(x):
+        return _pairing(c, svd_funm(x, jnp.tanh))
+
+    def loss_mp(m):
+        return _pairing(c_mp, _mp_svd_funm(m, mp.tanh))
+
+    _check_all_modes(loss, loss_mp, a, e1, e2)
+
+
+@pytest.mark.parametrize(
+    "shape, cplx", [((3, 3), False), ((5, 3), False), ((3, 5), True), ((2, 4, 3), True)]
+)
+def test_svd_funm_values_match_numpy(shape, cplx):
+    a = rand(shape, 1, complex_=cplx)
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    ref = (u * np.sin(s)[..., None, :]) @ vh
+    assert_close(svd_funm(a, jnp.sin), ref, 1e-13)
+
+
+def test_svd_funm_closed_over_parameter_first_and_second_derivative():
+    a = TIES["tall_s_1_1_half"]
+    c = rand(a.shape, 3)
+    c_mp = mp.matrix(c.tolist())
+
+    def loss(p):
+        return _pairing(c, svd_funm(a, lambda s: jnp.tanh(p * s)))
+
+    def loss_mp(p):
+        return _pairing(c_mp, _mp_svd_funm(mp.matrix(a.tolist()), lambda s: mp.tanh(p * s)))
+
+    p0 = 0.7
+    with mp.workdps(40):
+        h = mp.mpf("1e-10")
+        d1 = (loss_mp(p0 + h) - loss_mp(p0 - h)) / (2 * h)
+        d2 = (loss_mp(p0 + h) - 2 * loss_mp(mp.mpf(p0)) + loss_mp(p0 - h)) / h**2
+    assert_close(jax.grad(loss)(p0), float(d1), 1e-9)
+    assert_close(jax.jacfwd(jax.grad(loss))(p0), float(d2), 1e-8)
+
+
+def test_svd_funm_zero_singular_value_with_f0_nonzero_is_nan():
+    a = jnp.stack([TIES["zero_singular_value"], _planted((4, 3), [3.0, 2.0, 1.0], 7)])
+
+    def loss(x):
+        return jnp.sum(svd_funm(x, jnp.cos), axis=(-2, -1))  # cos 0 = 1: basis-dependent
+
+    value, tangent = jax.jvp(loss, (a,), (jnp.ones_like(a),))
+    grad = jax.grad(lambda x: jnp.sum(loss(x)))(a)
+    assert np.isnan(value[0]) and np.isnan(tangent[0]) and np.all(np.isnan(grad[0]))
+    assert np.isfinite(value[1]) and np.isfinite(tangent[1]) and np.all(np.isfinite(grad[1]))
+
+
+def test_svd_funm_polar_factor_of_full_rank_rectangular():
+    # f = 1 (f(0) ≠ 0) is fine without zero singular values: U Vᴴ = A (AᵀA)^(-1/2).
+    a = _planted((5, 3), [2.0, 2.0, 0.5], 9)
+    w, v = np.linalg.eigh(a.T @ a)
+    ref = a @ (v / np.sqrt(w)) @ v.T
+    assert_close(svd_funm(a, jnp.ones_like), ref, 1e-13)
+
+
+# --------------------------------------------------------------------------------------
+# svd_trace_function and nuclear_norm.
+
+
+@pytest.mark.parametrize("name", ["identity", "tall_s_1_1_half", "complex_identity"])
+def test_frobenius_squared_closed_form(name):
+    # Σ s² = ‖A‖_F²: gradient 2A (conjugated by jax.grad for complex A), Hessian 2·id.
+    a = TIES[name]
+    f = lambda x: svd_trace_function(x, jnp.square)  # noqa: E731
+    e = rand(a.shape, 5, complex_=np.iscomplexobj(a))
+    assert_close(f(a), np.sum(np.abs(a) ** 2), 1e-13)
+    assert_close(jax.grad(f)(a), 2 * np.conj(a), 1e-13)
+    assert_close(jax.jvp(jax.grad(f), (a,), (e,))[1], 2 * np.conj(e), 1e-12)
+
+
+@pytest.mark.parametrize("name", ["diag_1_1_2_3", "wide_s_2_2_1", "complex_tall_random"])
+def test_svd_trace_function_vs_mpmath(name):
+    a = TIES[name]
+    cplx = np.iscomplexobj(a)
+    e1, e2 = rand(a.shape, 1, complex_=cplx), rand(a.shape, 2, complex_=cplx)
+
+    def loss(x):
+        return svd_trace_function(x, lambda s: jnp.log1p(s**2))
+
+    def loss_mp(m):
+        return mp.fsum(mp.log(1 + s**2) for s in mp_svd(m)[1])
+
+    _check_all_modes(loss, loss_mp, a, e1, e2)
+
+
+def test_nuclear_norm_full_rank_gradient_and_hessian():
+    a = _planted((4, 3), [2.0, 2.0, 1.0], 11)
+    r1, r2 = rotation(4, 11), rotation(3, 12)
+    assert_close(nuclear_norm(a), 5.0, 1e-13)
+    assert_close(jax.grad(nuclear_norm)(a), r1[:, :3] @ r2.T, 1e-13)  # U Vᴴ
+    e1, e2 = rand(a.shape, 3), rand(a.shape, 4)
+    ref = second_directional_derivative(lambda m: mp.fsum(mp_svd(m)[1]), a, e1, e2)
+    assert_close(_tangent_pairing(jax.jvp(jax.grad(nuclear_norm), (a,), (e2,))[1], e1), ref, 1e-9)
+
+
+def test_nuclear_norm_rank_deficient_minimum_norm_subgradient():
+    a = _planted((4, 3), [2.0, 1.0, 0.0], 13)
+    r1, r2 = rotation(4, 13), rotation(3, 14)
+    assert_close(jax.grad(nuclear_norm)(a), r1[:, :2] @ r2[:, :2].T, 1e-12)  # U_r V_rᴴ
+    assert np.all(np.isnan(jax.hessian(nuclear_norm)(a)))  # not twice differentiable
+
+
+# --------------------------------------------------------------------------------------
+# Singular value thresholding.
+
+
+def _mp_soft(tau):
+    return lambda s: mp.mpf(0) if s <= tau else s - tau
+
+
+def test_svt_values_and_derivatives_in_a_and_tau():
+    a = TIES["tall_s_1_1_half"] * 2  # s = (2, 2, 1)
+    tau = 0.6
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    assert_close(svt(a, tau), (u * np.maximum(s - tau, 0)) @ vh, 1e-13)
+    c = rand(a.shape, 21)
+    c_mp = mp.matrix(c.tolist())
+    e1, e2 = rand(a.shape, 22), rand(a.shape, 23)
+    _check_all_modes(
+        lambda x: _pairing(c, svt(x, tau)),
+        lambda m: _pairing(c_mp, _mp_svd_funm(m, _mp_soft(mp.mpf(tau)))),
+        a, e1, e2,
+    )
+    a_mp = mp.matrix(a.tolist())
+    ref = directional_derivative(lambda m: _pairing(c_mp, _mp_svd_funm(a_mp, _mp_soft(m[0, 0]))),
+                                 np.array([[tau]]), np.ones((1, 1)))[0].real
+    assert_close(jax.grad(lambda t: _pairing(c, svt(a, t)))(tau), ref, 1e-10)
+
+
+def test_svt_kink_derivative_is_the_central_difference():
+    # At sᵢ = τ the soft threshold has one-sided derivatives 0 and 1; the documented
+    # choice ½ is what a central difference in τ (or along A) converges to.
+    a = np.diag([2.0, 1.0, 0.25])
+    c = rand(a.shape, 31)
+    loss = lambda t: _pairing(c, svt(a, t))  # noqa: E731
+    h = 1e-6
+    fd = (loss(1.0 + h) - loss(1.0 - h)) / (2 * h)
+    assert_close(jax.grad(loss)(1.0), fd, 1e-8)
+
+
+def test_svt_negative_tau_is_nan():
+    out = svt(np.eye(2), -0.1)
+    grad = jax.grad(lambda t: jnp.sum(svt(np.eye(2), t)))(-0.1)
+    assert np.all(np.isnan(out)) and np.isnan(grad)
+
+
+def test_batched_vmapped_and_jitted_agree():
+    a = np.stack([TIES["identity"], np.diag([3.0, 1.0, 1.0]), rand((3, 3), 40)])
+    batched = svd_funm(a, jnp.tanh)
+    mapped = jax.vmap(lambda x: svd_funm(x, jnp.tanh))(a)
+    assert_close(batched, mapped, 1e-14)
+    taus = jnp.array([0.5, 1.0, 2.0])
+    per_tau = jax.jit(jax.vmap(lambda t: svt(a[2], t)))(taus)
+    assert_close(per_tau[1], svt(a[2], 1.0), 1e-14)
+    g_batched = jax.grad(lambda x: jnp.sum(nuclear_norm(x)))(a)
+    g_mapped = jax.vmap(jax.grad(nuclear_norm))(a)
+    assert_close(g_batched, g_mapped, 1e-13)
