@@ -246,3 +246,19 @@ def test_batched_vmapped_and_jitted_agree():
     g_batched = jax.grad(lambda x: jnp.sum(nuclear_norm(x)))(a)
     g_mapped = jax.vmap(jax.grad(nuclear_norm))(a)
     assert_close(g_batched, g_mapped, 1e-13)
+
+
+def test_docs_matrix_completion_example_converges_and_its_tau_derivative_is_right():
+    # Runs the example of docs/singular-value-functions.md as written.
+    from pathlib import Path
+
+    page = (Path(__file__).parents[1] / "docs" / "singular-value-functions.md").read_text()
+    block = page.split("<!-- example: matrix-completion -->", 1)[1]
+    code = block.split("```python", 1)[1].split("```", 1)[0]
+    namespace: dict = {"print": lambda *args: None}
+    exec(compile(code, "singular-value-functions.md", "exec"), namespace)
+    held_out_error, complete = namespace["held_out_error"], namespace["complete"]
+    assert float(complete(1.0)[1]) < 1e-10  # the proximal iteration has converged
+    h = 1e-5
+    fd = (held_out_error(1.0 + h) - held_out_error(1.0 - h)) / (2 * h)
+    assert_close(jax.grad(held_out_error)(1.0), fd, 1e-7)
