@@ -8,6 +8,8 @@
   ``<!-- NAME:start -->`` / ``<!-- NAME:end -->`` markers of a shared file (e.g.
   ``bench/RESULTS.md``), replacing the previous block of the same name or appending.
 - `markdown_table`: a plain GitHub-flavoured Markdown table.
+- `write_results_json`: the measured numbers of a script as ``bench/results/NAME.json``
+  (with `machine_info`), the data that ``bench/figures.py`` plots.
 
 Scripts import it as ``from _timing import ...`` (``python bench/foo.py`` puts
 ``bench/`` on ``sys.path``).
@@ -36,6 +38,7 @@ __all__ = [
     "steady_median",
     "text_table",
     "write_markdown_section",
+    "write_results_json",
 ]
 
 
@@ -231,6 +234,27 @@ def write_markdown_section(path: str | os.PathLike, name: str, body: str) -> str
     sep = "\n" if text else ""
     path.write_text(text + sep + block_text)
     return "appended"
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def write_results_json(name: str, data: dict[str, Any], info: dict[str, str] | None = None) -> Path:
+    """Write ``data`` plus the machine it was measured on to ``bench/results/<name>.json``.
+
+    The JSON files are the measured numbers behind the figures of the documentation
+    (``python bench/figures.py`` draws them); ``bench/RESULTS.md`` keeps the tables.
+    """
+    import json
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"results name must be [A-Za-z0-9_.-]+, got {name!r}")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    payload = {"name": name, "machine": machine_info() if info is None else info, **data}
+    path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print("wrote", path)
+    return path
 
 
 def spectral_bench_cli(description: str, section: str, sizes: Sequence[str], argv=None):

@@ -1,6 +1,8 @@
 """Cost per integrand evaluation of `quad`, scalar and under `vmap`, beside quadax.
 
-Run: `python bench/batching.py [--markdown bench/RESULTS.md]` (float64).
+Run: `python bench/batching.py [--markdown bench/RESULTS.md]` (float64). With
+`--markdown` the numbers also go to bench/results/batching.json (drawn by
+`python bench/figures.py` into docs/figures/batch_scaling.png).
 
 Four workloads on f(x) = e^(-p x)/√x-like integrands over [0, 1] (epsrel 1e-10):
 
@@ -28,7 +30,15 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 import quadax  # noqa: E402
-from _timing import machine_info_markdown, markdown_table, steady_median, text_table, write_markdown_section  # noqa: E402
+from _timing import (  # noqa: E402
+    machine_info,
+    machine_info_markdown,
+    markdown_table,
+    steady_median,
+    text_table,
+    write_markdown_section,
+    write_results_json,
+)
 
 from jaxgrad.integrate import quad  # noqa: E402
 
@@ -85,10 +95,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--markdown", metavar="FILE")
     args = p.parse_args(argv)
-    rows = []
+    rows, records = [], []
+    info = machine_info()
     for name, f, fargs, batched, exact in workloads():
         cells = [name]
-        for lib in (jg, qx):
+        record = {"workload": name}
+        for label, lib in (("jaxgrad", jg), ("quadax", qx)):
             g = lib(f)
             fn = jax.jit(jax.vmap(g) if batched else g)
             value, info = fn(*fargs)
@@ -96,21 +108,24 @@ def main(argv=None):
             neval = int(np.sum(np.asarray(info.neval if hasattr(info, "neval") else info["neval"])))
             err = float(np.max(np.abs(np.asarray(value) - exact) / np.abs(exact)))
             cells += [f"{1e3 * t:.2f}", f"{neval:,}", f"{1e9 * t / neval:.0f}", f"{err:.0e}"]
+            record[label] = {"ms": 1e3 * t, "evals": neval, "ns_per_eval": 1e9 * t / neval, "rel_err": err}
         cells.append(f"{float(cells[1]) / float(cells[5]):.2f}")
         rows.append(cells)
+        records.append(record)
         print(text_table(HEADER, [cells]).splitlines()[-1], flush=True)
     print()
     print(text_table(HEADER, rows))
     if args.markdown:
         body = (
             "## quad under vmap: cost per integrand evaluation (`python bench/batching.py`)\n\n"
-            f"{machine_info_markdown()}\n\n"
+            f"{machine_info_markdown(info)}\n\n"
             f"float64, epsrel {EPSREL:g}, epsabs 0; quadax {quadax.__version__} `quadgk` on the same "
             "batches. Times are steady-state medians of the whole jitted call; ns/eval = time / "
             "evaluations summed over lanes; rel. err is the worst lane against the closed form.\n\n"
             + markdown_table(HEADER, rows)
         )
         write_markdown_section(args.markdown, "batching", body)
+        write_results_json("batching", {"epsrel": EPSREL, "rows": records}, info)
     return 0
 
 

@@ -1,6 +1,8 @@
 """First-call cost and steady-state time of every public function, beside its anchor.
 
 Run: `python bench/compile.py [--only NAME ...] [--markdown bench/RESULTS.md]` (float64).
+With `--markdown` the numbers also go to bench/results/compile.json (the data of the
+figure docs/figures/compile_time.png, drawn by `python bench/figures.py`).
 
 For each public function and each transformation a user applies to it (the value,
 `grad`, and for `quad` also `jacfwd(jacrev)` and `vmap` over 100 parameters), in one
@@ -30,7 +32,15 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from _timing import machine_info_markdown, markdown_table, steady_median, text_table, write_markdown_section  # noqa: E402
+from _timing import (  # noqa: E402
+    machine_info,
+    machine_info_markdown,
+    markdown_table,
+    steady_median,
+    text_table,
+    write_markdown_section,
+    write_results_json,
+)
 
 import jaxgrad.integrate as ji  # noqa: E402
 import jaxgrad.linalg as jl  # noqa: E402
@@ -222,6 +232,18 @@ def minimize_cases():
     ]
 
 
+def anchor_name(case: str) -> str:
+    """What a case is compared with (for tables and figures)."""
+    base = case.split(" ")[0]
+    return {
+        "eigh": "jnp.linalg.eigh", "eigvalsh": "jnp.linalg.eigvalsh", "svd": "jnp.linalg.svd",
+        "svdvals": "jnp.linalg.svd", "eig": "jnp.linalg.eigvals", "eigvals": "jnp.linalg.eigvals",
+        "eigh_generalized": "Cholesky + jnp.linalg.eigh", "expm": "jax.scipy.linalg.expm",
+        "trace_function": "jnp.linalg.eigvalsh", "projector": "jnp.linalg.eigh", "polar": "jnp.linalg.svd",
+        "quad": "quadax quadgk", "minimize": "optimistix BFGS",
+    }.get(base, "jnp.linalg.eigh composite")
+
+
 def _grad_case(name, f, g, args):
     return (name + " grad", jax.grad(f), jax.grad(g) if g is not None else None, args)
 
@@ -240,7 +262,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--markdown", metavar="FILE", help="write the table into FILE (section 'compile')")
     args = p.parse_args(argv)
-    rows = []
+    rows, records = [], []
+    info = machine_info()
     for name, f, anchor, fargs in all_cases():
         if args.only and not any(name.startswith(o) for o in args.only):
             continue
@@ -262,6 +285,7 @@ def main(argv=None):
             f"{j['eager_first']:.2f}",
         ]
         rows.append(row)
+        records.append({"function": name, "anchor_name": anchor_name(name), "jaxgrad": j, "anchor": a})
         print(text_table(HEADER, [row]).splitlines()[-1], flush=True)
     table = markdown_table(HEADER, rows)
     print()
@@ -269,7 +293,7 @@ def main(argv=None):
     if args.markdown:
         body = (
             "## First-call and steady-state cost of every public function (`python bench/compile.py`)\n\n"
-            f"{machine_info_markdown()}\n\n"
+            f"{machine_info_markdown(info)}\n\n"
             "float64; matrices 8×8; `quad` on exp(−px)/√x over [0, 1] at epsrel 1e-10 (quadax 0.3 "
             "`quadgk` beside it); `minimize` on a 4-variable Rosenbrock function (optimistix BFGS "
             "beside it). Each measurement starts from `jax.clear_caches()`. Loss-based rows "
@@ -278,6 +302,10 @@ def main(argv=None):
             "(median); eager first call in seconds. Ratio = jaxgrad / anchor.\n\n" + table
         )
         write_markdown_section(args.markdown, "compile", body)
+        write_results_json("compile", {
+            "units": {"trace": "s", "lower": "s", "compile": "s", "run": "ms", "eager": "ms", "eager_first": "s"},
+            "rows": records,
+        }, info)
     return 0
 
 

@@ -12,7 +12,15 @@ from ._solution import Solution
 
 
 def inverse_loss(x: Float[Array, "n n"], m: Float[Array, "n n"]):
-    """`‖X M − I‖_F²`, the objective of [`inverse_by_minimize`][jaxgrad.optimize.inverse_by_minimize]."""
+    """`‖X M − I‖_F²`, the objective of [`inverse_by_minimize`][jaxgrad.optimize.inverse_by_minimize].
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import inverse_loss
+        >>> m = jnp.array([[2.0, 0.0], [0.0, 4.0]])
+        >>> print(float(inverse_loss(jnp.diag(jnp.array([0.5, 0.25])), m)), float(inverse_loss(jnp.eye(2), m)))
+        0.0 10.0
+    """
     return jnp.sum((x @ m - jnp.eye(m.shape[0], dtype=m.dtype)) ** 2)
 
 

@@ -18,14 +18,29 @@ from ._solution import Solution
 
 
 def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
-    """The symmetric `n × n` matrix whose upper triangle (row major) is `p`, `m = n(n+1)/2`."""
+    """The symmetric `n × n` matrix whose upper triangle (row major) is `p`, `m = n(n+1)/2`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import symmetric_from_triu
+        >>> print(symmetric_from_triu(jnp.array([1.0, 2.0, 3.0]), 2))
+        [[1. 2.]
+         [2. 3.]]
+    """
     rows, cols = np.triu_indices(n)
     a = jnp.zeros((n, n), p.dtype).at[rows, cols].set(p)
     return a + jnp.triu(a, 1).T
 
 
 def triu_of(a: Float[Array, "n n"]) -> Float[Array, " m"]:
-    """The upper triangle of `a`, row major (inverse of `symmetric_from_triu`)."""
+    """The upper triangle of `a`, row major (inverse of `symmetric_from_triu`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import triu_of
+        >>> print(triu_of(jnp.array([[1.0, 2.0], [2.0, 3.0]])))
+        [1. 2. 3.]
+    """
     return a[np.triu_indices(a.shape[-1])]
 
 
@@ -36,6 +51,16 @@ def eigenvalue_misfit(p: Float[Array, " m"], targets: Float[Array, " n"]):
     minimises. Returns `(loss, A)`. The loss is a symmetric function of any group of tied
     target eigenvalues, so its gradient through `jaxgrad.linalg.eigvalsh` is exact even
     at a tie (e.g. targets (1, 1, 1), whose solution is the identity).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import eigenvalue_misfit
+        >>> loss, a = eigenvalue_misfit(jnp.array([2.0, 0.0, 3.0]), jnp.array([3.0, 1.0]))
+        >>> print(a)  # eigenvalues 2, 3 against the targets 1, 3: loss (2 - 1)² = 1
+        [[2. 0.]
+         [0. 3.]]
+        >>> print(float(loss))
+        1.0
     """
     n = targets.shape[-1]
     a = symmetric_from_triu(p, n)

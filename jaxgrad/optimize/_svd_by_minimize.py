@@ -25,6 +25,14 @@ def svd_trace_loss(params, m, u0, v0):
     over `params = (P, Q)` (Brockett's cost, negated). Over rotations its minimum is
     reached when `Uᵀ M V` is diagonal with descending entries (see
     `svd_trace_loss_minimum` for its value). Returns `(loss, (U, V))`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize import svd_trace_loss
+        >>> m, z, eye = jnp.diag(jnp.array([3.0, 1.0])), jnp.zeros((2, 2)), jnp.eye(2)
+        >>> loss, (u, v) = svd_trace_loss((z, z), m, eye, eye)  # U = V = I: −(2·3 + 1·1)
+        >>> print(float(loss))
+        -7.0
     """
     p, q = params
     n = m.shape[0]
