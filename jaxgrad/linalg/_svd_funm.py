@@ -59,7 +59,14 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
-from ._checks import as_inexact_matrix, host_array, matrix_dtype, nan_where, split_nonfinite
+from ._checks import (
+    as_inexact_matrix,
+    host_array,
+    matrix_dtype,
+    nan_where,
+    nonfinite_after,
+    zero_nonfinite,
+)
 from ._funm import (
     _d1,
     _is_zero,
@@ -277,18 +284,24 @@ for _prim, _impl, _rule, _other in (
 # Public wrapper.
 
 
-def general_input(a, fn: str):
-    """Checked input of the singular-value functions: ``(a, bad)`` with matrices holding
-    NaN/inf zeroed (their derivatives NaN) and flagged."""
-    return split_nonfinite(as_inexact_matrix(a, fn, square=False))
+def nonfinite_guarded(core, a, extra_dims: int):
+    """``core(a)`` with NaN, in the value and the derivatives, for the matrices of ``a``
+    holding NaN/inf (``extra_dims``: the core dimensions of the output).
+
+    The non-finite entries are zeroed elementwise before the SVD and the per-matrix
+    flag is computed after it (see `_checks.nonfinite_after`): a reduction scheduled
+    before the batched LAPACK call made it up to 1.7x slower at 512x16x16 in float32.
+    """
+    out = core(zero_nonfinite(a))
+    return nan_where(nonfinite_after(a, out, extra_dims), out, extra_dims)
 
 
 # The compiled core of `svd_funm` (see `_funm._funm_compiled`).
 @functools.partial(jax.jit, static_argnames=("traced",))
 def _svd_funm_compiled(a, consts, traced):
-    a, bad = general_input(a, "jaxgrad.linalg.svd_funm")
+    a = as_inexact_matrix(a, "jaxgrad.linalg.svd_funm", square=False)
     g = elementwise_function(traced, a.dtype)
-    return nan_where(bad, _svd_funm(g, a, consts, False), 2)
+    return nonfinite_guarded(lambda x: _svd_funm(g, x, consts, False), a, 2)
 
 
 def svd_funm(a: ArrayLike, f: Callable[[Array], Array]) -> Inexact[Array, "*batch m n"]:

@@ -31,9 +31,9 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._nan import nan_if
-from ._checks import host_array, matrix_dtype, nan_where
+from ._checks import as_inexact_matrix, host_array, matrix_dtype
 from ._funm import _d1, _is_zero, _param_partials, elementwise, elementwise_function
-from ._svd_funm import _svd_funm, general_input
+from ._svd_funm import _svd_funm, nonfinite_guarded
 
 
 def _singular_values(a):
@@ -65,9 +65,9 @@ def _svd_trace_function_jvp(f, primals, tangents):
 # The compiled core of `svd_trace_function` (see `_funm._funm_compiled`).
 @functools.partial(jax.jit, static_argnames=("traced", "fn"))
 def _svd_trace_function_compiled(a, consts, traced, fn):
-    a, bad = general_input(a, fn)
+    a = as_inexact_matrix(a, fn, square=False)
     g = elementwise_function(traced, a.dtype)
-    return nan_where(bad, _svd_trace_function(g, a, consts), 0)
+    return nonfinite_guarded(lambda x: _svd_trace_function(g, x, consts), a, 0)
 
 
 def svd_trace_function(a: ArrayLike, f: Callable[[Array], Array]) -> Float[Array, "*batch"]:
@@ -156,12 +156,12 @@ def _soft_threshold(s, tau):
 @jax.jit
 def _svt_compiled(a, tau):
     fn = "jaxgrad.linalg.svt"
-    a, bad = general_input(a, fn)
+    a = as_inexact_matrix(a, fn, square=False)
     tau = jnp.asarray(tau, jnp.finfo(a.dtype).dtype)
     if tau.ndim != 0:
         raise ValueError(f"{fn}: `tau` must be a scalar; got shape {tau.shape} (use jax.vmap).")
-    out = _svd_funm(_soft_threshold, a, (nan_if(tau, ~(tau >= 0)),), False)
-    return nan_where(bad, out, 2)
+    tau = nan_if(tau, ~(tau >= 0))
+    return nonfinite_guarded(lambda x: _svd_funm(_soft_threshold, x, (tau,), False), a, 2)
 
 
 def svt(a: ArrayLike, tau: ArrayLike) -> Inexact[Array, "*batch m n"]:
