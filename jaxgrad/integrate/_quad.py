@@ -76,65 +76,84 @@ def fvec_out_size(fvec, x, args):
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 5))
-def _quad(fvec, lo, hi, points, args, options):
-    # lo <= hi and points sorted inside [lo, hi] (the public wrapper makes it so).
+def _quad(fvec, a, b, points, args, options):
+    """∫_a^b f, oriented (negative for b < a); ``points`` sorted inside [min, max](a, b).
+
+    The limits are ordered here, inside the rule, and not by the caller: the derivative
+    in a limit that is not being differentiated must stay a symbolic zero (see the Leibniz
+    terms below), and ordering outside would give each limit the other's tangent.
+    """
+    flip = b < a
+    lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
     edges = jnp.concatenate([lo[None], points, hi[None]])
     out_size = fvec_out_size(fvec, lo, args)
     # Under vmap, `pooled_solver` resumes only the unfinished lanes (see _batch.py).
     solve = pooled_solver(fvec, dict(options, out_size=out_size))
-    return solve(edges, args)
+    value, err, neval, code = solve(edges, args)
+    return jnp.where(flip, -value, value), err, neval, code
 
 
-# Derivative of I(θ, lo, hi, c) = ∫_lo^hi f(x, θ) dx with interior breakpoints c₁ < … < c_m
+# Derivative of I(θ, a, b, c) = ∫_a^b f(x, θ) dx with interior breakpoints c₁ < … < c_m
 # (differentiation under the integral sign plus the Leibniz rule on every segment):
-#   dI = ⟨G, dθ⟩ + f(hi⁻) dhi − f(lo⁺) dlo + Σⱼ (f(cⱼ⁻) − f(cⱼ⁺)) dcⱼ,   G = ∫_lo^hi ∂f/∂θ dx.
-# An infinite limit contributes nothing (its tangent is not a real direction). The
-# one-sided values at a breakpoint are f at the neighbouring floats (jnp.nextafter), so a
-# jump of f at cⱼ gives the jump term and a continuous f gives zero.
+#   dI = ⟨G, dθ⟩ + f(b) db − f(a) da ± Σⱼ (f(cⱼ⁻) − f(cⱼ⁺)) dcⱼ,   G = ∫_a^b ∂f/∂θ dx,
+# the sign of the jump terms being that of b − a. An infinite limit contributes nothing
+# (its tangent is not a real direction). f at a limit is taken at the neighbouring float
+# inside the range, and at a breakpoint on either side (jnp.nextafter), so a jump of f at
+# cⱼ gives the jump term and a continuous f gives zero.
 # G is computed by the same adaptive `_quad`, applied to the vector integrand [f, ∂f/∂θ],
 # so its own error estimate must meet the tolerance (componentwise) before the loop stops,
 # the subdivision never depends on the tangents, and the tangent is linear in
-# (dθ, dlo, dhi, dc) by construction. Because G goes through `_quad` again, second and
+# (dθ, da, db, dc) by construction. Because G goes through `_quad` again, second and
 # higher derivatives follow the same rule.
 @functools.partial(_quad.defjvp, symbolic_zeros=True)
 def _quad_jvp(fvec, options, primals, tangents):
-    lo, hi, points, args = primals
-    dlo, dhi, dpoints = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
+    a, b, points, args = primals
+    da, db, dpoints = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
     dargs = tangents[3]
-    k = fvec_out_size(fvec, lo, args)
+    k = fvec_out_size(fvec, a, args)
     _, _, diff, dleaves = _split_args(args, dargs)
     joint, _, n, _ = _derivative_integrand(fvec, args, diff)
     if n:
-        value, err, neval, code = _quad(joint, lo, hi, points, args, options)
+        value, err, neval, code = _quad(joint, a, b, points, args, options)
         g = value[k:].reshape(k, n)
         dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
         dvalue = g @ dtheta.astype(g.dtype)
         value, err = value[:k], err[:k]
     else:
-        value, err, neval, code = _quad(fvec, lo, hi, points, args, options)
+        value, err, neval, code = _quad(fvec, a, b, points, args, options)
         dvalue = jnp.zeros_like(value)
 
     def at(x):
         return fvec(x, args)
 
-    inf = jnp.asarray(jnp.inf, lo.dtype)
+    inf = jnp.asarray(jnp.inf, a.dtype)
 
     def beside(x, direction):
         # The neighbouring float, differentiable as x itself (for higher derivatives).
         xs = jax.lax.stop_gradient(x)
         return x + (jnp.nextafter(xs, direction) - xs)
 
-    hi_ok, lo_ok = jnp.isfinite(hi), jnp.isfinite(lo)
-    # f is evaluated at a safe point where the limit is infinite, so that no NaN can
-    # leak into higher derivatives through the discarded branch.
-    f_hi = at(beside(jnp.where(hi_ok, hi, 0.0), -inf))
-    f_lo = at(beside(jnp.where(lo_ok, lo, 0.0), inf))
-    dvalue = dvalue + jnp.where(hi_ok, f_hi, 0.0) * jnp.where(hi_ok, dhi, 0.0)
-    dvalue = dvalue - jnp.where(lo_ok, f_lo, 0.0) * jnp.where(lo_ok, dlo, 0.0)
-    if points.shape[0]:
+    # A limit or breakpoint whose tangent is a symbolic zero (a constant, or not the
+    # variable of this derivative) contributes no Leibniz term, and f is not evaluated
+    # there: at a singular end f beside it can be inf (x^p ln(1/x) at the smallest
+    # float), and inf·0 would turn the derivative in a parameter into NaN.
+    for limit, dlimit, sign, other, tangent in ((b, db, 1, a, tangents[1]), (a, da, -1, b, tangents[0])):
+        if isinstance(tangent, SymbolicZero):
+            continue
+        ok = jnp.isfinite(limit)
+        # Where the limit is infinite f is evaluated at an interior point instead (one
+        # unit beyond the other limit, or 0), where it is finite: a NaN or inf there would
+        # leak into reverse-mode higher derivatives through the discarded branch.
+        inside = jnp.where(limit < other, inf, -inf)
+        step = jnp.where(limit > other, 1.0, -1.0) * (1 + jnp.abs(other))
+        interior = jnp.where(jnp.isfinite(other), other + step, 0.0)
+        f_limit = at(jnp.where(ok, beside(jnp.where(ok, limit, 0.0), inside), interior))
+        dvalue = dvalue + sign * jnp.where(ok, f_limit, 0.0) * jnp.where(ok, dlimit, 0.0)
+    if points.shape[0] and not isinstance(tangents[2], SymbolicZero):
         left = jax.vmap(at)(beside(points, -inf))
         right = jax.vmap(at)(beside(points, inf))
-        dvalue = dvalue + jnp.einsum("mk,m->k", left - right, dpoints)
+        orientation = jnp.where(b < a, -1.0, 1.0).astype(left.dtype)
+        dvalue = dvalue + orientation * jnp.einsum("mk,m->k", left - right, dpoints)
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     primal_out = (value, err, neval, code)
     return primal_out, (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
@@ -289,11 +308,8 @@ def _quad_compiled(integrand, options, val_dtype, throw, a, b, points, args, con
     # sees a NaN edge), and the result is NaN with its own status. Per lane under vmap.
     nan_in = jnp.isnan(a) | jnp.isnan(b) | jnp.any(jnp.isnan(points))
     a, b, points = (replace_invalid(x, nan_in, 0.0) for x in (a, b, points))
-    flip = b < a
-    lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
-    points = jnp.clip(jnp.sort(points), lo, hi)
-    value, err, neval, code = _quad(fvec, lo, hi, points, (args, consts), options)
-    value = jnp.where(flip, -value, value)
+    points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
+    value, err, neval, code = _quad(fvec, a, b, points, (args, consts), options)
     value, err = nan_if(value, nan_in).reshape(shape), jnp.where(nan_in, jnp.nan, err)
     code = jnp.where(nan_in, NAN_LIMITS, code)
     status = status_from_code(code)
