@@ -183,6 +183,9 @@ def quad(
     epsabs: float = 1.49e-8,
     epsrel: float = 1.49e-8,
     limit: int = _DEFAULT_LIMIT,
+    weight: str | None = None,
+    wvar: Any = None,
+    complex_func: bool = False,
     throw: bool = False,
 ) -> tuple[Float[Array, "*shape"], QuadInfo]:
     r"""Adaptive integral $\int_a^b f(x, \text{args})\,dx$ with exact, error-controlled derivatives.
@@ -213,6 +216,17 @@ def quad(
         epsrel: relative tolerance. The loop stops when, for every component of the
             value, the estimated error is at most `max(epsabs, epsrel * |value|)`.
         limit: maximum number of subintervals; bounds the number of passes of the loop.
+        weight: a weight function multiplying `f`, spelled as in `scipy.integrate.quad`:
+            `"cauchy"` (the Cauchy principal value of `f(x)/(x - wvar)`, finite limits),
+            `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
+            `a < b`), `"alg-loga"`, `"alg-logb"`, `"alg-log"` (the same times `ln(x - a)`,
+            `ln(b - x)` or both), `"cos"`, `"sin"` (`cos(ω x)`, `sin(ω x)`, `wvar = ω`).
+            Derivatives in `wvar` (`c`, `α`, `β`, `ω`), `a`, `b` and `args` are exact and
+            error-controlled (docs/quadrature.md, "Weight functions"). A `wvar` or limit
+            the weight does not allow gives NaN and `STATUS.nan_limits`.
+        wvar: the weight's parameters (scalars, static or traced); see `weight`.
+        complex_func: if `True`, `f` may return complex values; their real and imaginary
+            parts are integrated (each with its own error control) and the value is complex.
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
             time (`equinox.error_if`; works under `jax.jit`).
 
@@ -255,9 +269,37 @@ def quad(
         raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {np.shape(points)}.")
     elif isinstance(points, (list, tuple)):
         points = np.asarray(points)
-    integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
+    weight, wvar = _check_weight(fn, weight, wvar, points)
+    integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     options = (("limit", int(limit)), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _NSPLIT))
-    return _quad_compiled(integrand, options, val_dtype, bool(throw), a, b, points, args, consts)
+    return _quad_compiled(
+        integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar
+    )
+
+
+def _check_weight(fn, weight, wvar, points):
+    """`(weight, wvar)` checked: a known weight name with a `wvar` of the right shape."""
+    from ._weights import WEIGHTS
+
+    if weight is None:
+        if wvar is not None:
+            raise ValueError(f"{fn}: `wvar` is given but `weight` is None.")
+        return None, np.zeros((0,))
+    if weight not in WEIGHTS:
+        raise ValueError(f"{fn}: unknown `weight` {weight!r}; expected one of {WEIGHTS}.")
+    if wvar is None:
+        raise ValueError(f"{fn}: weight={weight!r} needs `wvar`.")
+    if weight in ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log") and np.shape(points) != (0,):
+        raise ValueError(f"{fn}: `points` cannot be combined with weight={weight!r}.")
+    if isinstance(wvar, (list, tuple)):
+        wvar = jnp.stack([jnp.asarray(w) for w in wvar]) if wvar else np.zeros((0,))
+    want = (2,) if weight.startswith("alg") else ()
+    if np.shape(wvar) != want:
+        what = "(alpha, beta)" if want else "a scalar"
+        raise ValueError(f"{fn}: weight={weight!r} needs `wvar` = {what}; got shape {np.shape(wvar)}.")
+    if jnp.issubdtype(jnp.result_type(wvar), jnp.complexfloating):
+        raise TypeError(f"{fn}: `wvar` must be real.")
+    return weight, wvar
 
 
 def limits_dtype(fn, **limits):
@@ -274,9 +316,10 @@ def limits_dtype(fn, **limits):
     return dtype
 
 
-def trace_integrand(fn, f, dtype, args):
+def trace_integrand(fn, f, dtype, args, complex_func=False):
     """`f` traced at a scalar `x` of `dtype` (see `jaxgrad._traced`), checked, with the
-    values it closes over and the dtype of its values."""
+    values it closes over and the (real) dtype of its values, or of their real and
+    imaginary parts with `complex_func`."""
     x0 = jax.ShapeDtypeStruct((), dtype)
     try:
         integrand, consts = trace(f, x0, *args)
@@ -287,31 +330,65 @@ def trace_integrand(fn, f, dtype, args):
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {out!r}.")
     if jnp.issubdtype(out_dtype, jnp.complexfloating):
-        raise TypeError(f"{fn}: complex integrands are not supported; integrate the real and imaginary parts.")
+        if not complex_func:
+            raise TypeError(
+                f"{fn}: `f` returned complex values ({out_dtype}); pass complex_func=True to "
+                "integrate its real and imaginary parts (as scipy.integrate.quad does)."
+            )
+        out_dtype = jnp.finfo(out_dtype).dtype
     return integrand, consts, jnp.result_type(dtype, out_dtype)
 
 
 # The compiled core of `quad`: cached per (integrand, options) as described in
 # `jaxgrad._traced`, so repeated eager calls run one executable.
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _quad_compiled(integrand, options, val_dtype, throw, a, b, points, args, consts):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+def _quad_compiled(integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar):
+    from . import _weights  # (imports this module)
+
     dtype = jnp.result_type(float, a, b)
     a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
     shape = integrand.out_shape.shape
 
     def fvec(x, all_args):
         fargs, fconsts = all_args
-        return jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
+        y = jnp.ravel(integrand(fconsts, x, *fargs))
+        if complex_func:  # real and imaginary parts, as one real vector
+            y = jnp.concatenate([jnp.real(y), jnp.imag(y)])
+        return y.astype(val_dtype)
 
     points = jnp.asarray(points, dtype)
-    # A NaN limit or breakpoint: the loop integrates an empty range instead (it never
-    # sees a NaN edge), and the result is NaN with its own status. Per lane under vmap.
-    nan_in = jnp.isnan(a) | jnp.isnan(b) | jnp.any(jnp.isnan(points))
-    a, b, points = (replace_invalid(x, nan_in, 0.0) for x in (a, b, points))
+    # A NaN limit or breakpoint (or a limit or `wvar` the weight does not allow): the
+    # loop integrates a harmless range instead (it never sees a NaN edge), and the result
+    # is NaN with its own status. Per lane under vmap.
+    undefined = jnp.isnan(a) | jnp.isnan(b) | jnp.any(jnp.isnan(points))
+    if weight is not None:
+        wvar = jnp.asarray(wvar, dtype)
+        undefined = undefined | jnp.any(jnp.isnan(wvar))
+    if weight == "cauchy":
+        undefined = undefined | ~(jnp.isfinite(a) & jnp.isfinite(b)) | (wvar == a) | (wvar == b)
+    elif weight is not None and weight.startswith("alg"):
+        undefined = undefined | ~(jnp.isfinite(a) & jnp.isfinite(b) & (a < b)) | jnp.any(wvar <= -1)
+    a, points = replace_invalid(a, undefined, 0.0), replace_invalid(points, undefined, 0.0)
+    b = replace_invalid(b, undefined, 1.0)
     points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
-    value, err, neval, code = _quad(fvec, a, b, points, (args, consts), options)
-    value, err = nan_if(value, nan_in).reshape(shape), jnp.where(nan_in, jnp.nan, err)
-    code = jnp.where(nan_in, NAN_LIMITS, code)
+    all_args = (args, consts)
+    if weight is None:
+        value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
+    elif weight == "cauchy":
+        c = replace_invalid(wvar, undefined, 0.5)
+        value, err, neval, code = _weights.cauchy(fvec, a, b, c, all_args, options)
+    elif weight.startswith("alg"):
+        wvar = replace_invalid(wvar, undefined, 0.0)
+        value, err, neval, code = _weights.end_weighted(fvec, weight, a, b, wvar, all_args, options)
+    else:
+        g = _weights.trigonometric(fvec, weight)
+        value, err, neval, code = _quad(g, a, b, points, (wvar, all_args), options)
+    value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
+    if complex_func:
+        n = value.shape[0] // 2
+        value, err = value[:n] + 1j * value[n:], jnp.hypot(err[:n], err[n:])
+    value = value.reshape(shape)
+    code = jnp.where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = status.error_if(value, code != 0)

@@ -25,7 +25,11 @@ class STATUS(eqx.Enumeration):
         "not negligible at the ends of the (truncated) integration range."
     )
     nonfinite = "quad: the integrand returned NaN or inf at a quadrature node."
-    nan_limits = "quad: a limit or breakpoint is NaN, so the integral is undefined (the value is NaN)."
+    nan_limits = (
+        "quad: a limit, breakpoint or `wvar` is NaN, or outside what the weight allows (finite "
+        "limits, a < b and α, β > -1 for the algebraic weights, c ≠ a, b for a principal "
+        "value), so the integral is undefined (the value is NaN)."
+    )
 
 
 # Integer codes used inside the loop (the enumeration's order), plus "still running".

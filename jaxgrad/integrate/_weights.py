@@ -1,0 +1,169 @@
+"""Weight functions of `quad`, as `scipy.integrate.quad` (QUADPACK's QAWC, QAWS, QAWO) offers them.
+
+``weight="cauchy"``, ``wvar=c`` — the Cauchy principal value ⨍ₐᵇ f(x)/(x − c) dx. The
+pole is subtracted (Piessens et al. 1983, §2.2.2; Davis & Rabinowitz, §3.6):
+
+    ⨍ₐᵇ f(x)/(x − c) dx = ∫ₐᵇ (f(x) − f(c))/(x − c) dx + f(c) ln|(b − c)/(a − c)|,
+
+and the first integrand is smooth (its value at c is f′(c), used where a node lands on
+c exactly); the adaptive loop integrates it like any smooth function. Its rounding error
+near c, eps·|f(c)|/|x − c|, is integrable and stays at the level of eps·|f(c)|. Differentiating
+the subtracted integrand in c would square that amplification (1/(x − c)²), so the
+derivative in c is taken from the identity (x = c + t)
+
+    d/dc ⨍ₐᵇ f(x)/(x − c) dx = ⨍ₐᵇ f′(x)/(x − c) dx − f(b)/(b − c) + f(a)/(a − c),
+
+again a principal value, computed the same way (and so on for higher derivatives). The
+limits give f(b)/(b − c) db − f(a)/(a − c) da, and the parameters of f the principal
+value of ∂f/∂θ (one adaptive integral of the vector [f, ∂f/∂θ], as in `quad`).
+
+``weight="alg"``, ``"alg-loga"``, ``"alg-logb"``, ``"alg-log"``, ``wvar=(α, β)`` — the
+algebraic–logarithmic end weights of QAWS, w(x) = (x − a)^α (b − x)^β times ln(x − a),
+ln(b − x) or both (α, β > −1). With h = b − a and x = a + h t the two halves of the
+range become integrals over t ∈ [0, ½] with both singular ends at t = 0, where floats
+are dense and the double-exponential map of the loop resolves them:
+
+    ∫ₐᵇ w f = h^(α+β+1) ∫₀^½ [t^α (1 − t)^β Lₐ(t) L_b(1 − t) f(a + h t)
+                                + t^β (1 − t)^α Lₐ(1 − t) L_b(t) f(b − h t)] dt,
+
+with Lₐ(t) = ln h + ln t for the log weights at a (1 otherwise), likewise L_b. The limits
+enter only through h and f's argument, and α, β as parameters of a smooth-in-(α, β)
+integrand, so the derivatives in a, b, α and β are those of `quad` (the α-derivative of
+t^α is t^α ln t: the "alg-loga" weight, integrable).
+
+``weight="cos"`` / ``"sin"``, ``wvar=ω`` — f(x) cos(ωx), f(x) sin(ωx), integrated as a
+product by the adaptive loop (ω a differentiable parameter). For conditionally
+convergent integrals over a half line use `quadosc`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+from jax.flatten_util import ravel_pytree
+
+from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size
+
+WEIGHTS = ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log", "cos", "sin")
+
+
+# --------------------------------------------------------------------------------------
+# Cauchy principal value (QAWC).
+
+
+def _subtracted(fvec):
+    """(f(x) − f(c))/(x − c), and f′(c) at a node that lands on c exactly."""
+
+    def g(x, cargs):
+        c, args = cargs
+        at_c = x == c
+        gap = jnp.where(at_c, 1.0, x - c)
+        slope = jax.jvp(lambda y: fvec(y, args), (c,), (jnp.ones_like(c),))[1]
+        return jnp.where(at_c, slope, (fvec(x, args) - fvec(c, args)) / gap)
+
+    return g
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 5))
+def cauchy(fvec, a, b, c, args, options):
+    """⨍ₐᵇ fvec(x, args)/(x − c) dx: (value, err, neval, code) like `_quad`.
+
+    No breakpoint at c: the subtracted integrand is smooth there, and the end model of
+    a breakpoint would sample it within 1e-8 of c, where its rounding noise is largest.
+    """
+    no_points = jnp.zeros((0,), a.dtype)
+    value, err, neval, code = _quad(_subtracted(fvec), a, b, no_points, (c, args), options)
+    return value + fvec(c, args) * jnp.log(jnp.abs(b - c) / jnp.abs(a - c)), err, neval, code
+
+
+def _x_derivative(fvec):
+    def fprime(x, args):
+        return jax.jvp(lambda y: fvec(y, args), (x,), (jnp.ones_like(x),))[1]
+
+    return fprime
+
+
+@functools.partial(cauchy.defjvp, symbolic_zeros=True)
+def _cauchy_jvp(fvec, options, primals, tangents):
+    a, b, c, args = primals
+    da, db, dc = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
+    value, err, neval, code = cauchy(fvec, a, b, c, args, options)
+    dvalue = jnp.zeros_like(value)
+    k = fvec_out_size(fvec, a, args)
+    _, _, diff, dleaves = _split_args(args, tangents[3])
+    joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+    if n:  # the principal value of [f, ∂f/∂θ]
+        jvalue, jerr, neval, jcode = cauchy(joint, a, b, c, args, options)
+        dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
+        dvalue = dvalue + jvalue[k:].reshape(k, n) @ dtheta.astype(jvalue.dtype)
+        err, code = jerr[:k], jcode
+    f_a, f_b = fvec(a, args), fvec(b, args)
+    if not isinstance(tangents[2], SymbolicZero):
+        pv_prime, _, _, pcode = cauchy(_x_derivative(fvec), a, b, c, args, options)
+        dvalue = dvalue + (pv_prime - f_b / (b - c) + f_a / (a - c)) * dc
+        code = jnp.where(code == 0, pcode, code)
+    if not isinstance(tangents[1], SymbolicZero):
+        dvalue = dvalue + f_b / (b - c) * db
+    if not isinstance(tangents[0], SymbolicZero):
+        dvalue = dvalue - f_a / (a - c) * da
+    zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
+    return (value, err, neval, code), (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
+
+
+# --------------------------------------------------------------------------------------
+# Algebraic-logarithmic end weights (QAWS).
+
+
+def _end_weights(fvec, kind):
+    log_a, log_b = kind in ("alg-loga", "alg-log"), kind in ("alg-logb", "alg-log")
+
+    def g(t, wargs):
+        (a, b, alpha, beta), args = wargs
+        h = b - a
+        log_h = jnp.log(h)
+        lt, ls = jnp.log(t), jnp.log1p(-t)
+
+        def weight(p, q, lp, lq):
+            w = jnp.exp(p * lt + q * ls)  # tᵖ (1 − t)^q, t > 0
+            if log_a:
+                w = w * (log_h + lp)
+            if log_b:
+                w = w * (log_h + lq)
+            return w
+
+        near_a = weight(alpha, beta, lt, ls) * fvec(a + h * t, args)
+        near_b = weight(beta, alpha, ls, lt) * fvec(b - h * t, args)
+        return near_a + near_b
+
+    return g
+
+
+def end_weighted(fvec, kind, a, b, wvar, args, options):
+    """∫ₐᵇ w(x) f(x) dx for the QAWS weights (module docstring); (value, err, neval, code)."""
+    alpha, beta = wvar
+    h = b - a
+    half = jnp.asarray(0.5, a.dtype)
+    value, err, neval, code = _quad(
+        _end_weights(fvec, kind), jnp.zeros_like(a), half, jnp.zeros((0,), a.dtype),
+        ((a, b, alpha, beta), args), options,
+    )
+    scale = jnp.exp((alpha + beta + 1) * jnp.log(h))
+    return value * scale, err * scale, neval, code
+
+
+# --------------------------------------------------------------------------------------
+# Trigonometric weights (QAWO on a finite range).
+
+
+def trigonometric(fvec, kind):
+    trig = jnp.cos if kind == "cos" else jnp.sin
+
+    def g(x, wargs):
+        omega, args = wargs
+        return trig(omega * x) * fvec(x, args)
+
+    return g

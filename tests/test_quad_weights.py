@@ -1,0 +1,212 @@
+"""`quad` with scipy's weight functions and complex integrands (issue #10, item 2).
+
+References are closed forms evaluated with mpmath (exponential integrals, Beta and
+confluent hypergeometric functions) and mpmath's own derivatives of them; scipy's
+QUADPACK is only used to show that the spelling and the values carry over.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.integrate
+
+from jaxgrad.integrate import STATUS, quad
+
+mp.mp.dps = 30
+TIGHT = dict(epsrel=1e-12, epsabs=0.0)
+
+
+def _close(got, ref, rtol):
+    got, ref = float(got), float(ref)
+    assert abs(got - ref) <= rtol * max(1.0, abs(ref)), (got, ref)
+
+
+# --------------------------------------------------------------------------- Cauchy
+
+
+def _pv_closed(p, a, b, c):
+    # ⨍ₐᵇ e^{px}/(x − c) dx = e^{pc} (Ei(p(b − c)) − Ei(p(a − c))), principal value.
+    return mp.exp(p * c) * (mp.ei(p * (b - c)) - mp.ei(p * (a - c)))
+
+
+def _pv(p, a, b, c):
+    return quad(lambda x, p: jnp.exp(p * x), a, b, (p,), weight="cauchy", wvar=c, **TIGHT)[0]
+
+
+# c = 0.5 is a Gauss–Kronrod node and 0.25 a bisection point; -0.5 lies outside [0, 1].
+POLES = [0.3, 0.5, 0.25, 1 / 3, 0.999, -0.5]
+
+
+@jax.jit
+@jax.vmap  # one compiled program for every pole, through quad's batching rule
+def _pv_derivatives(c):
+    z = jnp.stack([jnp.asarray(0.7), jnp.asarray(0.0), jnp.asarray(1.0), c])  # (p, a, b, c)
+    f = lambda z: _pv(*z)  # noqa: E731
+    d2c = jax.grad(jax.grad(lambda c: _pv(0.7, 0.0, 1.0, c)))(c)
+    return f(z), jax.grad(f)(z), jax.jacfwd(f)(z), d2c
+
+
+def test_cauchy_principal_value_and_its_derivatives():
+    values, g_rev, g_fwd, d2c = _pv_derivatives(jnp.asarray(POLES))
+    for n, c in enumerate(POLES):
+        zm = [mp.mpf(0.7), mp.mpf(0), mp.mpf(1), mp.mpf(c)]
+        _close(values[n], _pv_closed(*zm), 1e-12)
+        for i in range(4):
+            order = [0] * 4
+            order[i] = 1
+            ref = mp.diff(_pv_closed, zm, order)
+            _close(g_rev[n, i], ref, 1e-10)
+            _close(g_fwd[n, i], ref, 1e-10)
+        _close(d2c[n], mp.diff(_pv_closed, zm, (0, 0, 0, 2)), 1e-8)
+
+
+def test_cauchy_matches_scipy_spelling_and_value():
+    ref = scipy.integrate.quad(lambda x: np.exp(0.7 * x), 0.0, 1.0, weight="cauchy", wvar=0.3)[0]
+    value, info = quad(lambda x: jnp.exp(0.7 * x), 0.0, 1.0, weight="cauchy", wvar=0.3)
+    assert bool(info.converged)
+    _close(value, ref, 1e-12)
+
+
+# ------------------------------------------------------------- algebraic-logarithmic
+
+
+def _alg_closed(p, a, b, al, be):
+    # ∫ₐᵇ (x − a)^α (b − x)^β e^{px} dx = h^(α+β+1) e^{pa} B(α+1, β+1) ₁F₁(α+1; α+β+2; p h).
+    h = b - a
+    return h ** (al + be + 1) * mp.exp(p * a) * mp.beta(al + 1, be + 1) * mp.hyp1f1(al + 1, al + be + 2, p * h)
+
+
+def _alg_log_closed(kind, z):
+    # The log weights are derivatives of the algebraic one in α (ln(x − a)) and β (ln(b − x)).
+    order = {"alg": (0, 0), "alg-loga": (1, 0), "alg-logb": (0, 1), "alg-log": (1, 1)}[kind]
+    return mp.diff(_alg_closed, z, (0, 0, 0) + order)
+
+
+def _alg(kind, z):
+    p, a, b, al, be = z
+    return quad(lambda x, p: jnp.exp(p * x), a, b, (p,), weight=kind, wvar=(al, be), **TIGHT)[0]
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _alg_derivatives(kind, second, z):
+    f = functools.partial(_alg, kind)
+    # Second order in α (whose derivative brings in ln(x − a), squared here).
+    d2 = jax.grad(jax.grad(lambda al: f(z.at[3].set(al))))(z[3]) if second else None
+    return f(z), jax.grad(f)(z), jax.jacfwd(f)(z), d2
+
+
+Z_ALG = np.array([0.8, 0.2, 1.7, -0.5, 0.3])  # p, a, b, α, β
+
+
+def _diff(kind, z, order):
+    """mpmath central difference of the closed form (the log weights are themselves
+    mp.diff of it, so a nested mp.diff would be slow)."""
+    with mp.workdps(40):
+        h = mp.mpf("1e-9")
+        out = mp.mpf(0)
+        # Σ over the corners of the ±h box of the directions in `order` (first or second).
+        dirs = [i for i, k in enumerate(order) for _ in range(k)]
+        for signs in np.ndindex(*(2,) * len(dirs)):
+            zz = list(z)
+            sign = 1
+            for d, s_ in zip(dirs, signs):
+                zz[d] += h if s_ == 0 else -h
+                sign *= 1 if s_ == 0 else -1
+            out += sign * _alg_log_closed(kind, zz)
+        return out / (2 * h) ** len(dirs)
+
+
+@pytest.mark.parametrize("kind", ["alg", "alg-log"])
+def test_algebraic_logarithmic_weights_and_derivatives(kind):
+    value, g_rev, g_fwd, d2_alpha = _alg_derivatives(kind, kind == "alg", Z_ALG)
+    zm = [mp.mpf(x) for x in Z_ALG]
+    _close(value, _alg_log_closed(kind, zm), 1e-11)
+    for i in range(5):
+        order = [0] * 5
+        order[i] = 1
+        ref = _diff(kind, zm, order)
+        _close(g_rev[i], ref, 1e-9)
+        _close(g_fwd[i], ref, 1e-9)
+    if d2_alpha is not None:
+        _close(d2_alpha, _diff("alg-loga", zm, [0, 0, 0, 1, 0]), 1e-7)
+
+
+@jax.jit
+def _one_log_weights(z):
+    return _alg("alg-loga", z), _alg("alg-logb", z)
+
+
+def test_one_sided_log_weights():
+    zm = [mp.mpf(x) for x in Z_ALG]
+    loga, logb = _one_log_weights(Z_ALG)
+    _close(loga, _alg_log_closed("alg-loga", zm), 1e-11)
+    _close(logb, _alg_log_closed("alg-logb", zm), 1e-11)
+    ref = scipy.integrate.quad(lambda x: np.exp(0.8 * x), 0.2, 1.7, weight="alg-loga", wvar=(-0.5, 0.3))[0]
+    _close(loga, ref, 1e-9)
+
+
+# ----------------------------------------------------------------- cos, sin, complex
+
+
+def _complex_integral(q):
+    return quad(lambda x, q: jnp.exp((q[0] + 1j * q[1]) * x), 0.0, 1.0, (q,), complex_func=True, **TIGHT)[0]
+
+
+@jax.jit
+def _trig_and_complex(q):
+    p, w = q
+    cos_v = quad(lambda x: jnp.exp(p * x), 0.0, 1.0, weight="cos", wvar=w, **TIGHT)[0]
+    sin_v = quad(lambda x: jnp.exp(p * x), 0.0, 1.0, weight="sin", wvar=w, **TIGHT)[0]
+    sq = lambda q: jnp.abs(_complex_integral(q)) ** 2  # noqa: E731
+    return cos_v, sin_v, _complex_integral(q), jax.grad(sq)(q), jax.jacfwd(sq)(q)
+
+
+def test_trigonometric_weights_and_complex_integrands():
+    p, w = 0.4, 3.0
+    closed = (mp.exp(mp.mpc(p, w)) - 1) / mp.mpc(p, w)  # ∫₀¹ e^{(p+iω)x} dx
+    cos_v, sin_v, value, g_rev, g_fwd = _trig_and_complex(jnp.array([p, w]))
+    _close(cos_v, mp.re(closed), 1e-12)
+    _close(sin_v, mp.im(closed), 1e-12)
+    _close(value.real, mp.re(closed), 1e-12)
+    _close(value.imag, mp.im(closed), 1e-12)
+    # d|I|²/dq against mpmath, in both modes.
+    ref = [mp.diff(lambda s: abs((mp.exp(mp.mpc(s, w)) - 1) / mp.mpc(s, w)) ** 2, p),
+           mp.diff(lambda s: abs((mp.exp(mp.mpc(p, s)) - 1) / mp.mpc(p, s)) ** 2, w)]
+    for got in (g_rev, g_fwd):
+        _close(got[0], ref[0], 1e-10)
+        _close(got[1], ref[1], 1e-10)
+
+
+# ----------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "weight, wvar, a, b",
+    [("cauchy", 0.0, 0.0, 1.0), ("cauchy", 0.5, 0.0, np.inf), ("cauchy", np.nan, 0.0, 1.0),
+     ("alg", (-1.0, 0.5), 0.0, 1.0), ("alg", (0.5, 0.5), 1.0, 0.0), ("alg-log", (0.5, 0.5), 0.0, np.inf)],
+)
+def test_weight_undefined_gives_nan_and_status(weight, wvar, a, b):
+    value, info = quad(lambda x: x + 1.0, a, b, weight=weight, wvar=wvar)
+    assert np.isnan(value) and bool(info.status == STATUS.nan_limits)
+
+
+def test_weight_bad_arguments_raise():
+    f = lambda x: x  # noqa: E731
+    with pytest.raises(ValueError, match="unknown `weight`"):
+        quad(f, 0.0, 1.0, weight="qawf", wvar=1.0)
+    with pytest.raises(ValueError, match="needs `wvar`"):
+        quad(f, 0.0, 1.0, weight="cauchy")
+    with pytest.raises(ValueError, match=r"\(alpha, beta\)"):
+        quad(f, 0.0, 1.0, weight="alg", wvar=0.5)
+    with pytest.raises(ValueError, match="`points` cannot"):
+        quad(f, 0.0, 1.0, weight="cauchy", wvar=0.5, points=jnp.array([0.2]))
+    with pytest.raises(ValueError, match="`weight` is None"):
+        quad(f, 0.0, 1.0, wvar=0.5)
+    with pytest.raises(TypeError, match="complex_func=True"):
+        quad(lambda x: jnp.exp(1j * x), 0.0, 1.0)
