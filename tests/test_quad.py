@@ -355,3 +355,24 @@ def test_nan_breakpoint_and_throw():
 def test_empty_range_is_zero_and_converged(a):
     value, info = quad(_ident, a, a)
     assert float(value) == 0.0 and bool(info.converged) and int(info.neval) == 0
+
+
+_ISOLATED = _switch(
+    lambda x: jnp.sin(x) / x,  # 0/0 at the centre node of [-1, 1]
+    lambda x: jnp.log(jnp.abs(x - 0.5)),  # -inf at the centre node of [0, 1]
+    lambda x: jnp.abs(x - 0.11) ** -0.5,  # a Gauss–Kronrod node of a piece lands on 0.11
+    lambda x: jnp.where(x > 0.5, jnp.nan, x),  # NaN on a whole subrange: not isolated
+)
+
+
+def test_node_on_an_isolated_singular_point_is_not_the_result():
+    # A node that lands exactly on an isolated singular or undefined point (inf or NaN
+    # there) is left out and its piece bisected: the value stays right and finite.
+    f = jax.jit(lambda i, a: quad(_ISOLATED, a, 1.0, (i,), epsrel=1e-10, epsabs=0.0))
+    refs = [2 * float(mp.si(1)), float(-1 - mp.log(2)), 2 * (np.sqrt(0.11) + np.sqrt(0.89))]
+    for i, (a, ref) in enumerate(zip([-1.0, 0.0, 0.0], refs)):
+        value, info = f(i, a)
+        assert np.isfinite(value) and int(info.status._value) != 4, (i, info.status)
+        assert abs(value - ref) <= max(info.err, 1e-10 * abs(ref)), (i, float(value), ref)
+    value, info = f(3, 0.0)
+    assert bool(info.status == STATUS.nonfinite)

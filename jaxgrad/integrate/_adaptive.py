@@ -322,6 +322,14 @@ def _gauss_kronrod(fvec, args, iv, edges):
     xall = jnp.concatenate([x, xe0, xe1], axis=1)
     fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + 8, -1)
     fx = fall[:, :m]
+    # One node of a piece that lands on an isolated singular or undefined point of f
+    # (|x − c|^α or log|x − c| exactly at c, sin x / x at 0) says nothing about the
+    # integral: its value is left out and the piece's error is made infinite, so that it
+    # is bisected first and the point ends up between pieces (or at an end of one, where
+    # no node goes). Two or more non-finite nodes are reported as `nonfinite`.
+    bad_node = ~jnp.all(jnp.isfinite(fx), axis=2)
+    isolated = jnp.sum(bad_node, axis=1) == 1
+    fx = jnp.where((isolated[:, None] & bad_node)[..., None], 0.0, fx)
     # Both ends' models in one call (distances as represented: exact, by Sterbenz).
     both = _end_model(
         jnp.concatenate([fall[:, m : m + 4], fall[:, m + 4 :]], axis=0),
@@ -359,7 +367,7 @@ def _gauss_kronrod(fvec, args, iv, edges):
     err = jnp.maximum(err, 50 * eps * resabs + lost)
     floor = jnp.where(err <= 100 * lost, err, 50 * eps * resabs + lost)
     kron = kron + end_val
-    err = err + end_err
+    err = jnp.where(isolated[:, None], jnp.inf, err + end_err)
     floor = floor + end_err
     # Size of the integrand at the outermost node of a piece that touches a truncated
     # end of a double-exponential map: if it is not negligible the tail is not either.
@@ -488,7 +496,10 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         tailsum = jnp.sum(jnp.where(act, pool["tail"], 0.0), axis=0)
         tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
         converged = jnp.all(errsum <= tol)
-        nonfinite = ~jnp.all(jnp.isfinite(total) & jnp.isfinite(errsum))
+        # An infinite error with a finite total comes from a piece with one non-finite
+        # node (see `_gauss_kronrod`): it is bisected next; `nonfinite` only if it can't be.
+        isolated_point = jnp.any(errsum == jnp.inf)
+        nonfinite = ~jnp.all(jnp.isfinite(total)) | jnp.any(jnp.isnan(errsum))
         tail_bad = jnp.any(tailsum > tol)
         # A truncated end whose integrand is still not negligible after that piece has
         # been bisected _TAIL_DEPTH times will not become so: divergent or too slowly
@@ -508,6 +519,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         splittable = jnp.where(plain & finite, (xmid > c0) & (xmid < c1), hi - lo > 64 * eps)
         roundoff = jnp.all(errsum - floorsum <= tol) | ~splittable[0]
         room = nused + nsplit <= size
+        nonfinite = nonfinite | (isolated_point & (~splittable[0] | ~room))
 
         code = jnp.where(
             nonfinite,
