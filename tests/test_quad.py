@@ -376,3 +376,31 @@ def test_node_on_an_isolated_singular_point_is_not_the_result():
         assert abs(value - ref) <= max(info.err, 1e-10 * abs(ref)), (i, float(value), ref)
     value, info = f(3, 0.0)
     assert bool(info.status == STATUS.nonfinite)
+
+
+_INTERIOR = jax.jit(
+    lambda c, al, i: quad(
+        lambda x, c, al, i: lax.switch(
+            i, [lambda: jnp.abs(x - c) ** al, lambda: jnp.log(jnp.abs(x - c)) * jnp.cos(x)]
+        ),
+        0.0, 1.0, (c, al, i), epsrel=1e-12, epsabs=0.0,
+    )
+)
+
+
+@pytest.mark.parametrize("c", [0.3, 0.25, 0.375, 0.11, 0.5])
+def test_singularity_at_an_unknown_interior_point_is_extrapolated(c):
+    # No `points`: the loop bisects towards c and extrapolates the totals of successive
+    # levels (QAGS). Dyadic c (0.25, 0.375, 0.5) are bisection points; 0.5 is also a node.
+    for al in (-0.5, -0.8):
+        value, info = _INTERIOR(c, al, 0)
+        exact = ((1 - c) ** (al + 1) + c ** (al + 1)) / (al + 1)
+        if (c, al) == (0.11, -0.8):  # a known shortfall (QAGS: 8e-13): flagged, error covered
+            assert not bool(info.converged) and abs(value - exact) <= info.err
+            continue
+        assert bool(info.converged), (c, al, info.status)
+        assert abs(value - exact) <= 1e-11 * exact, (c, al, abs(value - exact) / exact)
+    # log|x − c|·cos x, against mpmath with the singular point as a breakpoint.
+    value, info = _INTERIOR(c, 0.0, 1)
+    exact = float(mp.quad(lambda x: mp.log(abs(x - c)) * mp.cos(x), [0, c, 1]))
+    assert bool(info.converged) and abs(value - exact) <= 1e-11 * abs(exact), (c, value, exact)

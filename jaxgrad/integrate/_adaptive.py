@@ -28,6 +28,7 @@ from jax import lax
 
 from . import _status
 from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
+from ._wynn import wynn_epsilon
 
 NNODES = NODES.shape[0]
 
@@ -57,6 +58,17 @@ _SINGULAR_KEEP = 0.2
 # Bisections of a piece at a truncated end after which a non-negligible integrand there
 # means divergent (or too slowly decaying to be integrated).
 _TAIL_DEPTH = 8
+
+# Extrapolation (QAGS): the last `_NSEQ` totals recorded while a single piece holds the
+# error (all others within half the tolerance) are extrapolated by Wynn's ε-algorithm;
+# at least `_MIN_SEQ` of them, and two passes in a row that agree, before it is trusted.
+_NSEQ = 24
+_MIN_SEQ = 5
+# Depth of bisection from which the pieces away from the deepest ones are refined first.
+_FOCUS_DEPTH = 4
+# Mean ratio of successive differences of the recorded totals above which they are
+# taken to approach a singular point's limit (see `extrapolate`).
+_SLOW_RATIO = 0.55
 
 
 def _map_nodes(s, c0, c1, root):
@@ -326,9 +338,13 @@ def _gauss_kronrod(fvec, args, iv, edges):
     # (|x − c|^α or log|x − c| exactly at c, sin x / x at 0) says nothing about the
     # integral: its value is left out and the piece's error is made infinite, so that it
     # is bisected first and the point ends up between pieces (or at an end of one, where
-    # no node goes). Two or more non-finite nodes are reported as `nonfinite`.
-    bad_node = ~jnp.all(jnp.isfinite(fx), axis=2)
-    isolated = jnp.sum(bad_node, axis=1) == 1
+    # no node goes). Non-finite values at two or more points are reported as `nonfinite`.
+    # (A node whose weight underflowed is ignored below whatever f is there.)
+    bad_node = ~jnp.all(jnp.isfinite(fx), axis=2) & (w > 0)
+    # (Nodes of a piece a few ulps wide can round to the same float: still one point.)
+    xb_lo = jnp.min(jnp.where(bad_node, x, jnp.inf), axis=1)
+    xb_hi = jnp.max(jnp.where(bad_node, x, -jnp.inf), axis=1)
+    isolated = jnp.any(bad_node, axis=1) & (xb_lo == xb_hi)
     fx = jnp.where((isolated[:, None] & bad_node)[..., None], 0.0, fx)
     # Both ends' models in one call (distances as represented: exact, by Sterbenz).
     both = _end_model(
@@ -458,20 +474,77 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         )
         zero_i = jnp.zeros((), jnp.int32)
         running = jnp.asarray(_status.RUNNING, jnp.int32)
-        return (edges, args, pool, pend, jnp.asarray(nseg, jnp.int32), zero_i, running)
+        ext = dict(
+            seq=jnp.zeros((_NSEQ, k), dtype),
+            nseq=zero_i,
+            level=zero_i,
+            prev=jnp.zeros(k, dtype),
+            prev_ok=jnp.zeros((), bool),
+            val=jnp.zeros(k, dtype),
+            err=jnp.full(k, jnp.inf, dtype),
+            use=jnp.zeros((), bool),
+        )
+        return (edges, args, pool, pend, jnp.asarray(nseg, jnp.int32), zero_i, ext, running)
 
     def finish(state):
-        pool, neval, code = state[2], state[5], state[6]
+        pool, neval, ext, code = state[2], state[5], state[6], state[7]
         act = pool["active"][:, None]
         value = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
         err = jnp.sum(jnp.where(act, pool["err"], 0.0), axis=0)
+        value = jnp.where(ext["use"], ext["val"], value)
+        err = jnp.where(ext["use"], ext["err"], err)
         return value, err, neval, code
 
     def cond(state):
         return state[-1] == _status.RUNNING
 
+    def extrapolate(ext, pool, total, errsum, tol, record):
+        """QAGS's extrapolation: record `total` while the error outside the deepest
+        levels is small, and extrapolate the recorded totals (Wynn's ε). Returns the new
+        record and whether the extrapolated value is accepted (converged)."""
+        # QAGS's test: the error outside the two deepest levels of bisection (the pieces
+        # around the singular point) is within half the tolerance, and a new level has
+        # been reached since the last record.
+        act = pool["active"]
+        dmax = jnp.max(jnp.where(act, pool["depth"], 0))
+        large = act & (pool["depth"] < dmax - 1)
+        rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
+        record = record & jnp.all(rest <= tol / 2) & (dmax > ext["level"])
+        shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
+        first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
+        seq = jnp.where(record, jnp.where(ext["nseq"] == 0, first, shifted), ext["seq"])
+        nseq = ext["nseq"] + record.astype(jnp.int32)
+        # ε only on the passes that record (most passes do not).
+        est, est_err = lax.cond(
+            record, wynn_epsilon, lambda q: (q[-1], jnp.full_like(q[-1], jnp.inf)), seq
+        )
+        est_err = est_err + rest + 4 * eps * jnp.abs(est)
+        usable = record & (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est) & jnp.isfinite(est_err))
+        agree = ext["prev_ok"] & jnp.all(jnp.abs(est - ext["prev"]) <= tol)
+        # Only a singular point is extrapolated early: there the totals approach their
+        # limit more slowly than halving per level (ratio 2^-(1+α) > ½ for α < 0); at a
+        # jump (½) or a kink (¼) the ratios are not geometric in the position of the
+        # point, ε can be fooled, and plain bisection converges anyway.
+        d = jnp.abs(jnp.diff(seq[-4:], axis=0))
+        ratios = d[1:] / jnp.where(d[:-1] > 0, d[:-1], 1.0)
+        slow = (nseq >= 4) & jnp.all(jnp.mean(ratios, axis=0) > _SLOW_RATIO)
+        done = usable & agree & slow & jnp.all(est_err <= tol)
+        new = dict(
+            seq=seq,
+            nseq=nseq,
+            level=jnp.where(record, dmax, ext["level"]),
+            prev=jnp.where(usable, est, ext["prev"]),
+            prev_ok=jnp.where(record, usable, ext["prev_ok"]),
+            # The candidate returned at a stop short of the tolerance: the last estimate
+            # that looked like a singular point's limit and agreed with its predecessor.
+            val=jnp.where(usable & agree & slow, est, ext["val"]),
+            err=jnp.where(usable & agree & slow, est_err, ext["err"]),
+            use=done,
+        )
+        return new, done
+
     def body(state):
-        edges, args, pool, pend, nused, neval, _ = state
+        edges, args, pool, pend, nused, neval, ext, _ = state
         kron, err, floor, tail, nev, inner_peak = _gauss_kronrod(fvec, args, pend, edges)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
@@ -510,6 +583,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Intervals are ranked by the part of their error that bisection can reduce.
         score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
         score = jnp.where(pool["active"], score, -jnp.inf)
+        # As QAGS does before each extrapolation step: once bisection has gone deep (a
+        # singular point), the pieces outside its two deepest levels are refined first
+        # until their error is within half the tolerance; then the next level is
+        # reached and its total recorded for the extrapolation.
+        dmax = jnp.max(jnp.where(pool["active"], pool["depth"], 0))
+        large = pool["active"] & (pool["depth"] < dmax - 1)
+        reducible = jnp.sum(jnp.where(large[:, None], pool["err"] - pool["floor"], 0.0), axis=0)
+        focus = (dmax >= _FOCUS_DEPTH) & jnp.any(reducible > tol / 2)
+        score = jnp.where(focus & ~large, -jnp.inf, score)
         top, pick = _top(score, nsplit)
         par = {name: pool[name][pick] for name in iv_fields}
         c0, c1, lo, hi, plain = par["c0"], par["c1"], par["slo"], par["shi"], par["plain"]
@@ -520,12 +602,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         roundoff = jnp.all(errsum - floorsum <= tol) | ~splittable[0]
         room = nused + nsplit <= size
         nonfinite = nonfinite | (isolated_point & (~splittable[0] | ~room))
+        ext, extrapolated = extrapolate(
+            ext, pool, total, errsum, tol, ~converged & ~nonfinite & ~isolated_point & ~tail_bad
+        )
 
         code = jnp.where(
             nonfinite,
             _status.NONFINITE,
             jnp.where(
-                converged & ~tail_bad,
+                (converged | extrapolated) & ~tail_bad,
                 _status.CONVERGED,
                 jnp.where(
                     tail_bad & (converged | roundoff | ~room | tail_stuck),
@@ -535,6 +620,10 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
                 ),
             ),
         ).astype(jnp.int32)
+        # Where the loop stops short of the tolerance, the last extrapolation is returned
+        # if its error estimate is the smaller one (the status stays what it is).
+        short = (code == _status.ROUNDOFF) | (code == _status.MAX_SUBDIVISIONS)
+        ext = dict(ext, use=ext["use"] | (short & jnp.all(ext["err"] < errsum)))
 
         # Next pending intervals: the two halves of each chosen piece; the left half
         # reuses the parent's slot, the right half takes a fresh one:
@@ -588,6 +677,6 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             perr=cat(perr, perr, 0.0),
         )
         nused = nused + jnp.sum(chosen, dtype=jnp.int32)
-        return edges, args, pool, pend, nused, neval, code
+        return edges, args, pool, pend, nused, neval, ext, code
 
     return init, cond, body, finish

@@ -34,53 +34,7 @@ from jaxtyping import Array, ArrayLike, Float
 from . import _status
 from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
-
-
-def wynn_epsilon(s):
-    """Best extrapolated limit of the sequence `s` (shape (n, ...), n >= 3) and its error.
-
-    Each even column of the ε-table gives an estimate (its last entry); its error is
-    the spread of the column's last three entries. The estimate with the smallest
-    error is returned. An entry whose denominator vanishes (the sequence has converged
-    to rounding there) is invalid, and so is everything computed from it; invalid
-    entries hold finite dummies so that derivatives stay finite, and are never chosen.
-    The columns are computed in a `fori_loop` on arrays of fixed length n (column k
-    has n - k valid entries), so the compiled size does not grow with n.
-    """
-    n = s.shape[0]
-    tiny = jnp.finfo(s.dtype).tiny / jnp.finfo(s.dtype).eps
-    idx = jnp.arange(n).reshape((n,) + (1,) * (s.ndim - 1))
-
-    def last3(col, length):  # the column's last three entries
-        return [jnp.take(col, length - 1 - j, axis=0) for j in range(3)]
-
-    def estimate(col, length):  # its last entry and the spread of the last three
-        c0, c1, c2 = last3(col, length)
-        return c0, jnp.abs(c0 - c1) + jnp.abs(c0 - c2)
-
-    def shift(x):  # x[i + 1] at i (the last entry is padding)
-        return jnp.concatenate([x[1:], x[-1:]], axis=0)
-
-    def column(k, carry):
-        prev, prev_ok, cur, cur_ok, best, best_err = carry
-        length = n - k - 1  # entries of the new column
-        diff = shift(cur) - cur
-        ok = (idx < length) & cur_ok & shift(cur_ok) & shift(prev_ok) & (jnp.abs(diff) > tiny)
-        nxt = jnp.where(ok, shift(prev) + 1 / jnp.where(ok, diff, 1.0), 0.0)
-        ok = ok & jnp.isfinite(nxt)
-        nxt = jnp.where(ok, nxt, 0.0)
-        est, err = estimate(nxt, length)
-        ok3 = jnp.all(jnp.stack(last3(ok, length)), axis=0)
-        better = ((k + 1) % 2 == 0) & (length >= 3) & ok3 & (err < best_err)
-        best = jnp.where(better, est, best)
-        best_err = jnp.where(better, err, best_err)
-        return cur, cur_ok, nxt, ok, best, best_err
-
-    best, best_err = estimate(s, n)
-    ones = jnp.ones(s.shape, bool)
-    carry = (jnp.zeros_like(s), ones, s, ones, best, best_err)
-    carry = jax.lax.fori_loop(0, n - 3, column, carry)
-    return carry[4], carry[5]
+from ._wynn import wynn_epsilon
 
 
 def quadosc(
