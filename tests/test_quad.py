@@ -97,15 +97,18 @@ def _abs_kink(p):
     return with_point, without
 
 
+@jax.jit  # one compilation for the value and both derivative modes
+def _abs_kink_derivatives(p):
+    return _abs_kink(p)[0], jax.jacrev(_abs_kink)(p), jax.jvp(lambda q: _abs_kink(q)[0], (p,), (1.0,))[1]
+
+
 def test_derivative_of_kink_position():
     # ∫₀¹ |x - p| dx = p² - p + 1/2, derivative 2p - 1.
     for p in (0.3, 0.5, 0.77):
-        val, _ = _abs_kink(p)
+        val, (g_point, g_plain), t_point = _abs_kink_derivatives(p)
         assert abs(val - (p * p - p + 0.5)) < 1e-13
-        g_point, g_plain = jax.jacrev(_abs_kink)(p)
         assert abs(g_point - (2 * p - 1)) < 1e-10
         assert abs(g_plain - (2 * p - 1)) < 1e-10
-        _, t_point = jax.jvp(lambda q: _abs_kink(q)[0], (p,), (1.0,))
         assert abs(t_point - (2 * p - 1)) < 1e-10
 
 
@@ -330,17 +333,23 @@ def test_nan_limits_give_nan_and_their_own_status_lane_by_lane():
     # One batch: NaN as b, as a, as both, and a valid lane that must stay untouched.
     a = jnp.array([0.0, jnp.nan, jnp.nan, 0.0])
     b = jnp.array([jnp.nan, 1.0, jnp.nan, 2.0])
-    value, info = jax.vmap(lambda a, b: quad(_ident, a, b))(a, b)
-    assert np.isnan(np.asarray(value)[:3]).all() and np.isnan(np.asarray(info.err)[:3]).all()
+
+    @jax.jit  # one compilation for the value and both derivative modes
+    def run(a, b):
+        value, info = jax.vmap(lambda a, b: quad(_ident, a, b))(a, b)
+        grads = jax.vmap(jax.grad(lambda a, b: quad(_ident, a, b)[0], argnums=(0, 1)))(a, b)
+        tangent = jax.vmap(lambda a, b: jax.jvp(lambda b: quad(_ident, a, b)[0], (b,), (1.0,))[1])(a, b)
+        return value, info.err, info.status == STATUS.nan_limits, info.status == STATUS.converged, grads, tangent
+
+    value, err, nan_status, converged, (da, db), tangent = run(a, b)
+    assert np.isnan(np.asarray(value)[:3]).all() and np.isnan(np.asarray(err)[:3]).all()
     assert float(value[3]) == pytest.approx(2.0, rel=1e-14)
-    assert np.asarray(info.status == STATUS.nan_limits).tolist() == [True, True, True, False]
-    assert np.asarray(info.status == STATUS.converged).tolist() == [False, False, False, True]
+    assert np.asarray(nan_status).tolist() == [True, True, True, False]
+    assert np.asarray(converged).tolist() == [False, False, False, True]
     # Derivatives are NaN too, in both modes (jnp.where would give a silent 0), and the
     # valid lane keeps its exact ones: ∂/∂a = -f(a) = 0, ∂/∂b = f(b) = 2.
-    da, db = jax.vmap(jax.grad(lambda a, b: quad(_ident, a, b)[0], argnums=(0, 1)))(a, b)
     assert np.isnan(np.asarray(da)[:3]).all() and np.isnan(np.asarray(db)[:3]).all()
     assert abs(float(da[3])) < 1e-300 and float(db[3]) == pytest.approx(2.0, rel=1e-15)
-    tangent = jax.vmap(lambda a, b: jax.jvp(lambda b: quad(_ident, a, b)[0], (b,), (1.0,))[1])(a, b)
     assert np.isnan(np.asarray(tangent)[:3]).all() and float(tangent[3]) == pytest.approx(2.0, rel=1e-15)
 
 

@@ -47,21 +47,22 @@ POLES = [0.3, 0.5, 0.25, 1 / 3, 0.999, -0.5]
 def _pv_derivatives(c):
     z = jnp.stack([jnp.asarray(0.7), jnp.asarray(0.0), jnp.asarray(1.0), c])  # (p, a, b, c)
     f = lambda z: _pv(*z)  # noqa: E731
-    d2c = jax.grad(jax.grad(lambda c: _pv(0.7, 0.0, 1.0, c)))(c)
-    return f(z), jax.grad(f)(z), jax.jacfwd(f)(z), d2c
+    # forward mode: along the pole, and the second derivative forward over reverse
+    d1c = jax.jvp(lambda c: _pv(0.7, 0.0, 1.0, c), (c,), (jnp.ones_like(c),))[1]
+    d2c = jax.jacfwd(jax.grad(lambda c: _pv(0.7, 0.0, 1.0, c)))(c)
+    return f(z), jax.grad(f)(z), d1c, d2c
 
 
 def test_cauchy_principal_value_and_its_derivatives():
     for c in POLES:
-        value, g_rev, g_fwd, d2c = _pv_derivatives(c)
+        value, g_rev, d1c, d2c = _pv_derivatives(c)
         zm = [mp.mpf(0.7), mp.mpf(0), mp.mpf(1), mp.mpf(c)]
         _close(value, _pv_closed(*zm), 1e-12)
         for i in range(4):
             order = [0] * 4
             order[i] = 1
-            ref = mp.diff(_pv_closed, zm, order)
-            _close(g_rev[i], ref, 1e-10)
-            _close(g_fwd[i], ref, 1e-10)
+            _close(g_rev[i], mp.diff(_pv_closed, zm, order), 1e-10)
+        _close(d1c, mp.diff(_pv_closed, zm, (0, 0, 0, 1)), 1e-10)
         _close(d2c, mp.diff(_pv_closed, zm, (0, 0, 0, 2)), 1e-8)
     # and under vmap over the pole (quad's batching rule), values only
     values = jax.vmap(lambda c: _pv(0.7, 0.0, 1.0, c))(jnp.asarray(POLES[:3]))
