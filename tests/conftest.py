@@ -12,3 +12,26 @@ import jax  # noqa: E402
 
 # Tests run in float64 unless a test asks for float32 explicitly.
 jax.config.update("jax_enable_x64", True)
+
+
+# The two test processes (pytest-xdist, one file at a time) finish together when the
+# longest files start first: they are handed out in collection order, so the files that
+# compile the most (the adaptive quadrature above all) are moved to the front.
+_FIRST = (
+    "test_quad.py",
+    "test_quad_weights.py",
+    "test_problems.py",
+    "test_funm.py",
+    "test_sharding.py",
+    "test_quadosc.py",
+    "test_minimize.py",
+    "test_cache.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = item.path.name
+        return _FIRST.index(name) if name in _FIRST else len(_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside a file is kept

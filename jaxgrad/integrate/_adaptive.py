@@ -59,9 +59,10 @@ _SINGULAR_KEEP = 0.2
 # means divergent (or too slowly decaying to be integrated).
 _TAIL_DEPTH = 8
 
-# Extrapolation (QAGS): the last `_NSEQ` totals recorded while a single piece holds the
-# error (all others within half the tolerance) are extrapolated by Wynn's ε-algorithm;
-# at least `_MIN_SEQ` of them, and two passes in a row that agree, before it is trusted.
+# Extrapolation (QAGS): the last `_NSEQ` totals recorded as bisection reaches new levels
+# around a singular point (with the error outside the two deepest levels within half the
+# tolerance) are extrapolated by Wynn's ε-algorithm; at least `_MIN_SEQ` of them, and
+# two records in a row that agree, before the result is trusted.
 _NSEQ = 24
 _MIN_SEQ = 5
 # Depth of bisection from which the pieces away from the deepest ones are refined first.
@@ -498,16 +499,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     def cond(state):
         return state[-1] == _status.RUNNING
 
-    def extrapolate(ext, pool, total, errsum, tol, record):
+    def extrapolate(ext, pool, total, tol, dmax, large, record):
         """QAGS's extrapolation: record `total` while the error outside the deepest
         levels is small, and extrapolate the recorded totals (Wynn's ε). Returns the new
-        record and whether the extrapolated value is accepted (converged)."""
-        # QAGS's test: the error outside the two deepest levels of bisection (the pieces
-        # around the singular point) is within half the tolerance, and a new level has
-        # been reached since the last record.
-        act = pool["active"]
-        dmax = jnp.max(jnp.where(act, pool["depth"], 0))
-        large = act & (pool["depth"] < dmax - 1)
+        record and whether the extrapolated value is accepted (converged).
+
+        `dmax` is the deepest level of bisection, `large` marks the active pieces outside
+        the two deepest levels (around the singular point, see `body`)."""
+        # QAGS's test: the error outside the two deepest levels of bisection is within
+        # half the tolerance, and a new level has been reached since the last record.
         rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
         record = record & jnp.all(rest <= tol / 2) & (dmax > ext["level"])
         shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
@@ -603,7 +603,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         room = nused + nsplit <= size
         nonfinite = nonfinite | (isolated_point & (~splittable[0] | ~room))
         ext, extrapolated = extrapolate(
-            ext, pool, total, errsum, tol, ~converged & ~nonfinite & ~isolated_point & ~tail_bad
+            ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad
         )
 
         code = jnp.where(
