@@ -54,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from _inputs import random_orthogonal  # noqa: E402
 from _timing import (  # noqa: E402
     machine_info,
     machine_info_markdown,
@@ -76,17 +77,10 @@ GOAL_FUNM_OVER_EIGH = 1.3  # funm value_and_grad / eigh value_and_grad, at most
 
 
 # ----------------------------------------------------------------------------- inputs
-def _random_orthogonal(rng, batch, n):
-    g = rng.standard_normal((batch, n, n))
-    q, r = np.linalg.qr(g)
-    # Haar measure: fix the sign ambiguity of QR.
-    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
-
-
 def make_inputs(batch, n, dtype, seed=SEED):
     """Symmetric test matrices (eigenvalues ~ [-1, 1], well separated) and loss weights."""
     rng = np.random.default_rng([seed, batch, n])
-    q = _random_orthogonal(rng, batch, n)
+    q = random_orthogonal(rng, batch, n)
     spacing = 2.0 / (n - 1)
     lam = np.linspace(-1.0, 1.0, n) + rng.uniform(-0.2, 0.2, (batch, n)) * spacing
     sym = (q * lam[:, None, :]) @ np.swapaxes(q, -1, -2)

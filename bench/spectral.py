@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from _inputs import random_orthogonal  # noqa: E402
 from _timing import (  # noqa: E402
     machine_info,
     machine_info_markdown,
@@ -67,13 +68,6 @@ SECTION = "spectral"
 
 
 # ----------------------------------------------------------------------------- inputs
-def _random_orthogonal(rng, batch, n):
-    g = rng.standard_normal((batch, n, n))
-    q, r = np.linalg.qr(g)
-    # Haar measure: fix the sign ambiguity of QR.
-    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
-
-
 def _separated_spectrum(rng, batch, n, lo, hi):
     base = np.linspace(lo, hi, n)
     spacing = (hi - lo) / (n - 1)
@@ -83,12 +77,12 @@ def _separated_spectrum(rng, batch, n, lo, hi):
 def make_inputs(batch, n, dtype, seed=SEED):
     """Symmetric and general test matrices plus the fixed loss weights (host arrays)."""
     rng = np.random.default_rng([seed, batch, n])
-    q = _random_orthogonal(rng, batch, n)
+    q = random_orthogonal(rng, batch, n)
     lam = _separated_spectrum(rng, batch, n, -1.0, 1.0)
     sym = (q * lam[:, None, :]) @ np.swapaxes(q, -1, -2)
     sym = (sym + np.swapaxes(sym, -1, -2)) / 2
-    u = _random_orthogonal(rng, batch, n)
-    v = _random_orthogonal(rng, batch, n)
+    u = random_orthogonal(rng, batch, n)
+    v = random_orthogonal(rng, batch, n)
     s = _separated_spectrum(rng, batch, n, 0.1, 1.0)
     gen = (u * s[:, None, :]) @ np.swapaxes(v, -1, -2)
     weights = {

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _inputs import random_orthogonal  # noqa: E402
 from _timing import (  # noqa: E402
     machine_info,
     machine_info_markdown,
@@ -52,18 +53,13 @@ SECTION = "svd_funm"
 GOAL = 1.3  # svd_funm value_and_grad / jnp.linalg.svd value_and_grad, at most
 
 
-def _orthogonal(rng, batch, n):
-    q, r = np.linalg.qr(rng.standard_normal((batch, n, n)))
-    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, None, :]
-
-
 def make_inputs(batch, m, n, dtype, seed=SEED):
     rng = np.random.default_rng(seed)
     k = min(m, n)
     base = np.linspace(1.0, 0.1, k)
     spacing = 0.9 / max(k - 1, 1)
     s = base + rng.uniform(-0.2, 0.2, (batch, k)) * spacing
-    u, v = _orthogonal(rng, batch, m)[..., :k], _orthogonal(rng, batch, n)[..., :k]
+    u, v = random_orthogonal(rng, batch, m)[..., :k], random_orthogonal(rng, batch, n)[..., :k]
     a = (u * s[:, None, :]) @ np.swapaxes(v, -1, -2)
     c = rng.standard_normal((batch, m, n))
     return jnp.asarray(a, dtype), jnp.asarray(c, dtype)
