@@ -40,16 +40,12 @@ from jaxtyping import Array, ArrayLike, Inexact
 from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._funm import _funm, _mH
 from ._matfuncs import _inv_sqrt, _sqrt
+from ._svd import svd_parts
 
 
 class PolarResult(NamedTuple):
     U: Inexact[Array, "*batch m n"]
     P: Inexact[Array, "*batch n n"]
-
-
-def _svd_parts(a):
-    w, s, vh = jnp.linalg.svd(a, full_matrices=False)
-    return w, s, _mH(vh)
 
 
 def _singular(s):
@@ -183,13 +179,13 @@ for _prim, _impl, _jvp, _transpose in (
 
 @jax.custom_jvp
 def _polar(a):
-    return _primal(*_svd_parts(a))
+    return _primal(*svd_parts(a))
 
 
 @_polar.defjvp
 def _polar_jvp(primals, tangents):
     (a,), (da,) = primals, tangents
-    w, s, v = lax.stop_gradient(_svd_parts(a))
+    w, s, v = lax.stop_gradient(svd_parts(a))
     # The primal output is `_polar(a)` itself, not `_primal(w, s, v)`: under a second
     # derivative the outer transformation differentiates this rule, and the stopped
     # `w, s, v` would give the output a zero derivative (a Hessian of a loss nonlinear

@@ -88,6 +88,14 @@ def _svd_jvp(full_matrices, tie_rtol, primals, tangents):
     return (u, s, vh), (du, ds, _mH(dv))
 
 
+def svd_parts(a):
+    """Thin SVD ``(U, s, V)`` of ``a`` from LAPACK, for the rules that differentiate a
+    function of the SVD as a whole (`polar`, `svd_funm`): they use it on primal values
+    (or under `stop_gradient`) only, never through its derivative."""
+    u, s, vh = lax.linalg.svd(a, full_matrices=False, compute_uv=True)
+    return u, s, _mH(vh)
+
+
 @jax.custom_jvp
 def _svdvals(a):
     return lax.linalg.svd(a, full_matrices=False, compute_uv=False)

@@ -78,13 +78,7 @@ from ._funm import (
     first_divided_differences,
     frechet,
 )
-
-
-def svd_parts(a):
-    """Thin SVD ``(U, s, V)`` of ``a`` (LAPACK, no derivative of ours; the rules never
-    differentiate it)."""
-    u, s, vh = lax.linalg.svd(a, full_matrices=False, compute_uv=True)
-    return u, s, _mH(vh)
+from ._svd import svd_parts
 
 
 def numerically_zero(s, shape):
