@@ -44,19 +44,10 @@ def _broadcast(tree, batched, size):
 
 
 def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit, blocks=1):
-    """`adaptive_quad` over a leading batch axis of `edges` and every leaf of `args`.
-
-    The batch is handled as `blocks` equal blocks of lanes, and every step (the first
-    pass, picking the unfinished lanes, resuming them, writing results back) works
-    within a block. With one block per device of a batch sharded along its first axis,
-    no step needs another device's lanes, so the compiler keeps the work where the
-    data is instead of gathering the batch; only the loops' "any lane running?"
-    tests are reduced across devices.
-    """
-    size, nseg1 = edges.shape
-    lanes = size // blocks
+    """`adaptive_quad` over a leading batch axis of `edges` and every leaf of `args`
+    (see `resume_unfinished` for the blocks)."""
     init, cond, body, finish = loop_parts(
-        fvec, nseg1 - 1, edges.dtype, out_size=out_size, limit=limit, epsabs=epsabs,
+        fvec, edges.shape[1] - 1, edges.dtype, out_size=out_size, limit=limit, epsabs=epsabs,
         epsrel=epsrel, nsplit=nsplit,
     )
 
@@ -77,6 +68,26 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
         return total, errsum, neval, code.astype(jnp.int32)
 
+    return resume_unfinished(first_pass, (init, cond, body, finish), (edges, args), blocks)
+
+
+def resume_unfinished(first_pass, loop, inputs, blocks):
+    """`(value, err, neval, code)` of an adaptive loop for every lane of `inputs` (a
+    tuple of arrays and pytrees with a leading batch axis): `first_pass(*inputs)` for
+    all lanes, then the loop `(init, cond, body, finish)` on the lanes whose code is
+    still `RUNNING`, `_CHUNK` at a time.
+
+    The batch is handled as `blocks` equal blocks of lanes, and every step (the first
+    pass, picking the unfinished lanes, resuming them, writing results back) works
+    within a block. With one block per device of a batch sharded along its first axis,
+    no step needs another device's lanes, so the compiler keeps the work where the
+    data is instead of gathering the batch; only the loops' "any lane running?"
+    tests are reduced across devices.
+    """
+    init, cond, body, finish = loop
+    size = jax.tree_util.tree_leaves(inputs)[0].shape[0]
+    lanes = size // blocks
+
     def per_lane(fn):
         return jax.vmap(jax.vmap(fn))
 
@@ -86,23 +97,21 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
     def blocked(x):
         return x.reshape((blocks, lanes) + x.shape[1:])
 
-    edges, args = blocked(edges), jax.tree_util.tree_map(blocked, args)
-    out = per_lane(first_pass)(edges, args)
+    inputs = jax.tree_util.tree_map(blocked, inputs)
+    out = per_lane(first_pass)(*inputs)
 
     def running(out):
         return out[3] == _status.RUNNING
 
     def resume(chunk):
-        # Restart the unfinished lanes of every block (the first pass is repeated: 21
-        # evaluations per segment, counted in neval) and run them to the end, `chunk`
-        # lanes of each block at a time.
+        # Restart the unfinished lanes of every block (the first pass is repeated and
+        # counted in neval) and run them to the end, `chunk` lanes of each block at a time.
         def run(out):
             idx = per_block(lambda r: jnp.nonzero(r, size=chunk, fill_value=lanes)[0])(running(out))
             take = jnp.minimum(idx, lanes - 1)
             gather = per_block(lambda x, i: x[i])
-            sub_edges = gather(edges, take)
-            sub_args = jax.tree_util.tree_map(lambda x: gather(x, take), args)
-            state = per_lane(init)(sub_edges, sub_args)
+            sub_inputs = jax.tree_util.tree_map(lambda x: gather(x, take), inputs)
+            state = per_lane(init)(*sub_inputs)
             # Padding lanes (idx == lanes) are marked finished so that they do no work.
             code = jnp.where(idx < lanes, state[-1], _status.CONVERGED).astype(jnp.int32)
             state = state[:-1] + (code,)
@@ -126,41 +135,47 @@ def _blocks(axis_size):
 
 
 def pooled_solver(fvec, options):
-    """`(edges, args) -> (value, err, neval, code)`, with the batched rule for `vmap`.
-
-    The loop is traced once here and its array constants (the Gauss–Kronrod tables,
-    index patterns) are handed to the `custom_vmap` function as explicit arguments
-    rather than closed over: under `vmap` of a `lax.cond` around a derivative of
-    `quad`, partial evaluation turns closed-over constants into batched residuals,
-    which `custom_vmap` rejects. As explicit arguments they may arrive batched; they
-    are constants of the trace (`fvec` closes over no tracers: `quad` passes everything
-    the integrand reads as `args`), so every row is the same and the rule takes the first.
-    """
+    """`(edges, args) -> (value, err, neval, code)` of `quad`'s loop, with the batched rule for `vmap`."""
     from ._adaptive import adaptive_quad
 
     def plain(edges, args):
         return adaptive_quad(fvec, edges, args, **options)
 
-    def solve(edges, args):
-        closed, shapes = jax.make_jaxpr(plain, return_shape=True)(edges, args)
+    def batched(axis_size, edges, args):
+        return batched_adaptive_quad(fvec, edges, args, **options, blocks=_blocks(axis_size))
+
+    return with_batched_rule(plain, batched)
+
+
+def with_batched_rule(plain, batched):
+    """`plain(*inputs) -> (value, err, neval, code)`, with `batched(axis_size, *inputs)`
+    (inputs broadcast to the batch) as its rule under `vmap`.
+
+    The loop is traced once here and its array constants (rule tables, index patterns)
+    are handed to the `custom_vmap` function as explicit arguments rather than closed
+    over: under `vmap` of a `lax.cond` around a derivative of `quad`, partial evaluation
+    turns closed-over constants into batched residuals, which `custom_vmap` rejects. As
+    explicit arguments they may arrive batched; they are constants of the trace (the
+    integrand closes over no tracers: the public functions pass everything it reads as
+    arguments), so every row is the same and the rule takes the first.
+    """
+
+    def solve(*inputs):
+        closed, shapes = jax.make_jaxpr(plain, return_shape=True)(*inputs)
         out_tree = jax.tree_util.tree_structure(shapes)
         consts = list(closed.consts)
 
         @jax.custom_batching.custom_vmap
-        def run(edges, args, consts):
-            flat = jax.tree_util.tree_leaves((edges, args))
-            out = jax.core.eval_jaxpr(closed.jaxpr, consts, *flat)
+        def run(inputs, consts):
+            out = jax.core.eval_jaxpr(closed.jaxpr, consts, *jax.tree_util.tree_leaves(inputs))
             return jax.tree_util.tree_unflatten(out_tree, out)
 
         @run.def_vmap
-        def _run_vmap(axis_size, in_batched, edges, args, consts):
+        def _run_vmap(axis_size, in_batched, inputs, consts):
             del consts  # the rule traces its own loops, with their own constants
-            edges_batched, args_batched, _ = in_batched
-            edges = _broadcast(edges, edges_batched, axis_size)
-            args = _broadcast(args, args_batched, axis_size)
-            out = batched_adaptive_quad(fvec, edges, args, **options, blocks=_blocks(axis_size))
-            return out, (True, True, True, True)
+            inputs = _broadcast(inputs, in_batched[0], axis_size)
+            return batched(axis_size, *inputs), (True, True, True, True)
 
-        return run(edges, args, consts)
+        return run(inputs, consts)
 
     return solve

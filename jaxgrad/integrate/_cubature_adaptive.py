@@ -1,0 +1,139 @@
+"""Globally adaptive cubature over a box: the loop, without derivatives.
+
+A pool of at most `limit` boxes (centre, half-widths, value, error per component) starts
+as the whole box. Each pass ranks the boxes by their error relative to the tolerance,
+halves up to `nsplit` of the worst along the axis their rule's fourth differences
+marked (the axis along which the integrand varies most), and evaluates the embedded
+rule of `_cubature_rules` on the halves, all in one vectorised call of the integrand.
+Of the `nsplit` worst boxes only as many are halved as could be needed: a box is halved
+only if the boxes ranked above it do not already hold the whole excess of the error
+over the tolerance (if their error vanished, the tolerance would be met without it), so
+the pass splits in parallel without splitting much more than a one-box-at-a-time loop
+would (Genz and Malik's algorithm halves one box per pass).
+
+The loop stops when every component's summed error estimate is below
+max(epsabs, epsrel·|value|) (converged), when the pool is full (max_subdivisions), when
+a box to be halved is as narrow as the floating-point grid allows (roundoff), or when
+the integrand returns NaN or inf at a node (nonfinite).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _status
+from ._cubature_rules import rule_for
+
+
+def rule_parts(fvec, d, dtype):
+    """`evaluate(centre, half, args) -> (value, err, axis, finite)` for boxes (m, d)."""
+    rule = rule_for(d)
+    nodes = jnp.asarray(rule.nodes, dtype)
+    high, low = jnp.asarray(rule.high, dtype), jnp.asarray(rule.low, dtype)
+    split = jnp.asarray(rule.split, dtype)
+    each_node = jax.vmap(jax.vmap(fvec, (0, None)), (0, None))
+
+    def evaluate(centre, half, args):
+        x = centre[:, None, :] + half[:, None, :] * nodes[None]
+        fx = each_node(x, args)  # (m, n, k)
+        vol = jnp.prod(2 * half, axis=-1)[:, None]
+        value = vol * jnp.einsum("mnk,n->mk", fx, high)
+        err = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, high - low))
+        finite = jnp.all(jnp.isfinite(fx), axis=(1, 2))
+        if d == 1:
+            axis = jnp.zeros(centre.shape[0], jnp.int32)
+        else:
+            # Fourth differences, summed over components; where they are all negligible
+            # (a box on which f is a low-degree polynomial along every axis) the widest axis.
+            diff = jnp.sum(jnp.abs(jnp.einsum("in,mnk->mik", split, fx)), axis=-1)
+            scale = jnp.sum(jnp.abs(fx[:, 0, :]), axis=-1)[:, None]
+            flat = jnp.max(diff, axis=1, keepdims=True) <= 1e-10 * scale
+            axis = jnp.argmax(jnp.where(flat, half, diff), axis=1).astype(jnp.int32)
+        return value, err, axis, finite
+
+    return evaluate, rule.size
+
+
+def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
+    """The adaptive loop as `(init, cond, body, finish)` over a state tuple
+    `(args, centre, half, value, err, axis, nused, neval, code)` (the integrand's
+    arguments ride in the state, as in `quad`'s loop); `finish` gives
+    `(value, err, neval, code)`."""
+    evaluate, npts = rule_parts(fvec, d, dtype)
+    m = min(nsplit, limit)
+    tiny = jnp.finfo(dtype).tiny
+    eps = jnp.finfo(dtype).eps
+
+    def tolerance(total):
+        return jnp.maximum(epsabs, epsrel * jnp.abs(total))
+
+    def status(value, err, nused, finite):
+        total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
+        done = jnp.all(errsum <= tolerance(total))
+        code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
+        code = jnp.where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
+        return jnp.where(finite, code, _status.NONFINITE).astype(jnp.int32)
+
+    def init(lo, hi, args):
+        centre, half = (lo + hi) / 2, (hi - lo) / 2
+        v, e, ax, finite = evaluate(centre[None], half[None], args)
+        pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
+        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), jnp.int32(1), jnp.int32(npts))
+        return state + (status(v, e, 1, finite[0]),)
+
+    def cond(state):
+        return state[-1] == _status.RUNNING
+
+    def body(state):
+        args, centre, half, value, err, axis, nused, neval, _ = state
+        total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
+        tol = jnp.maximum(tolerance(total), tiny)
+        used = jnp.arange(limit) < nused
+        score = jnp.where(used, jnp.max(err / tol, axis=1), -jnp.inf)
+        top, idx = lax.top_k(score, m)
+        # Halve a box only while the boxes ranked above it hold less than the excess.
+        excess = jnp.max(errsum / tol) - 1.0
+        above = jnp.cumsum(top) - top
+        pick = (above < excess) & jnp.isfinite(top)
+        pick = pick & (nused + jnp.cumsum(pick) <= limit)
+        slot = jnp.where(pick, nused + jnp.cumsum(pick) - 1, limit)
+        ax = axis[idx]
+        c, h = centre[idx], half[idx]
+        onehot = jax.nn.one_hot(ax, d, dtype=h.dtype)
+        h_child = h * (1 - 0.5 * onehot)
+        step = onehot * h_child
+        narrow = jnp.any(pick & (jnp.sum(step, axis=1) <= 4 * eps * jnp.maximum(jnp.max(jnp.abs(c), axis=1), tiny)))
+        cc = jnp.concatenate([c - step, c + step])
+        hh = jnp.concatenate([h_child, h_child])
+        v, e, a_new, finite = evaluate(cc, hh, args)
+        keep_idx = jnp.where(pick, idx, limit)
+        targets = jnp.concatenate([keep_idx, slot])
+
+        def put(pool, new):
+            return pool.at[targets].set(new, mode="drop")
+
+        centre, half = put(centre, cc), put(half, hh)
+        value, err, axis = put(value, v), put(err, e), put(axis, a_new)
+        n_new = jnp.sum(pick, dtype=jnp.int32)
+        nused = nused + n_new
+        neval = neval + 2 * n_new * npts
+        ok = jnp.all(finite | ~jnp.concatenate([pick, pick]))
+        code = status(value, err, nused, ok)
+        code = jnp.where((code == _status.RUNNING) & narrow, _status.ROUNDOFF, code)
+        return args, centre, half, value, err, axis, nused, neval, code
+
+    def finish(state):
+        value, err, neval, code = state[3], state[4], state[7], state[8]
+        return jnp.sum(value, axis=0), jnp.sum(err, axis=0), neval, code
+
+    return init, cond, body, finish
+
+
+def adaptive_cubature(fvec, lo, hi, args, *, out_size, limit, epsabs, epsrel, nsplit):
+    """`(value, err, neval, code)` of ∫ over the box [lo, hi] (lo ≤ hi componentwise)."""
+    init, cond, body, finish = loop_parts(
+        fvec, lo.shape[0], lo.dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit
+    )
+    return finish(lax.while_loop(cond, body, init(lo, hi, args)))

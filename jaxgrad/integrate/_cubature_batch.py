@@ -1,0 +1,40 @@
+"""`vmap` of the adaptive cubature at the cost of the total work, not the hardest lane × batch.
+
+The same scheme as `quad`'s (`_batch.py`): one rule on the whole box for every lane at
+once, without allocating a pool of boxes (most easy integrands are finished there),
+then the ordinary loop on the lanes that are still running, one at a time, their
+results scattered back. A batched value is bit-for-bit the unbatched one.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from . import _status
+from ._batch import _blocks, resume_unfinished, with_batched_rule
+from ._cubature_adaptive import adaptive_cubature, loop_parts, rule_parts
+
+
+def pooled_cubature(fvec, options):
+    """`(lo, hi, args) -> (value, err, neval, code)`, with the batched rule for `vmap`."""
+
+    def plain(lo, hi, args):
+        return adaptive_cubature(fvec, lo, hi, args, **options)
+
+    def batched(axis_size, lo, hi, args):
+        d, dtype = lo.shape[1], lo.dtype
+        loop = loop_parts(fvec, d, dtype, **options)
+        evaluate, npts = rule_parts(fvec, d, dtype)
+        epsabs, epsrel = options["epsabs"], options["epsrel"]
+
+        def first_pass(lo, hi, args):
+            # The loop's initial box, with the loop's acceptance test, without its pool.
+            value, err, _, finite = evaluate(((lo + hi) / 2)[None], ((hi - lo) / 2)[None], args)
+            done = jnp.all(err[0] <= jnp.maximum(epsabs, epsrel * jnp.abs(value[0])))
+            code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
+            code = jnp.where(finite[0], code, _status.NONFINITE).astype(jnp.int32)
+            return value[0], err[0], jnp.int32(npts), code
+
+        return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size))
+
+    return with_batched_rule(plain, batched)
