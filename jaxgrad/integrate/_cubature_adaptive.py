@@ -73,6 +73,10 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
         done = jnp.all(errsum <= tolerance(total))
         code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
+        # Below what the precision allows: the error estimate is within rounding of the
+        # boxes' values (say epsrel = 1e-8 in float32).
+        floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
+        code = jnp.where(~done & jnp.all(errsum <= jnp.maximum(tolerance(total), floor)), _status.ROUNDOFF, code)
         code = jnp.where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
         return jnp.where(finite, code, _status.NONFINITE).astype(jnp.int32)
 
@@ -108,6 +112,13 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         cc = jnp.concatenate([c - step, c + step])
         hh = jnp.concatenate([h_child, h_child])
         v, e, a_new, finite = evaluate(cc, hh, args)
+        # The parent's value against the sum of its halves: a difference larger than
+        # the halves' error estimates means the rule missed something inside the parent
+        # (a jump or a peak that falls between its nodes, where the two embedded rules
+        # agree by accident); the halves then carry that difference as their error, so
+        # they are refined in turn instead of being trusted.
+        gap = jnp.abs(value[idx] - v[:m] - v[m:])
+        e = jnp.maximum(e, jnp.concatenate([gap, gap]) / 2)
         keep_idx = jnp.where(pick, idx, limit)
         targets = jnp.concatenate([keep_idx, slot])
 
@@ -121,7 +132,9 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         neval = neval + 2 * n_new * npts
         ok = jnp.all(finite | ~jnp.concatenate([pick, pick]))
         code = status(value, err, nused, ok)
-        code = jnp.where((code == _status.RUNNING) & narrow, _status.ROUNDOFF, code)
+        # A box too narrow to halve, or (defensively) a pass that could halve nothing.
+        stuck = narrow | (n_new == 0)
+        code = jnp.where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)
         return args, centre, half, value, err, axis, nused, neval, code
 
     def finish(state):
