@@ -26,6 +26,8 @@ from jax import lax
 from . import _status
 from ._cubature_rules import rule_for
 
+_RULE_SHARE = 0.03
+
 
 def rule_parts(fvec, d, dtype):
     """`evaluate(centre, half, args) -> (value, err, axis, finite)` for boxes (m, d)."""
@@ -112,13 +114,22 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         cc = jnp.concatenate([c - step, c + step])
         hh = jnp.concatenate([h_child, h_child])
         v, e, a_new, finite = evaluate(cc, hh, args)
-        # The parent's value against the sum of its halves: a difference larger than
-        # the halves' error estimates means the rule missed something inside the parent
-        # (a jump or a peak that falls between its nodes, where the two embedded rules
-        # agree by accident); the halves then carry that difference as their error, so
-        # they are refined in turn instead of being trusted.
+        # The error estimate of a half. Its rule's own estimate, |degree 7 − degree 5|,
+        # is the error of the *lower* rule and overstates that of the value (degree 7)
+        # by 10 to 10,000 times on smooth integrands, which costs evaluations, not
+        # accuracy. The parent's value against the sum of its halves measures the
+        # parent's actual error ("gap"); a half's error is at most about half of it
+        # where the rule resolves f (only the cut axis's error term shrinks fast; the
+        # others shrink with the volume), so each half is given the whole gap, with
+        # _RULE_SHARE of its own rule estimate as a floor. A gap larger than the rule
+        # estimates flags something the parent's rule missed (a jump or a peak between
+        # its nodes): the halves then carry it and are refined in turn.
+        # (Measured on Genz's families at d = 2-4, 300 integrals: 3.2x fewer evaluations
+        # than the rule estimate alone; the integrals that claim convergence with an
+        # error above the tolerance are, with either estimate, kinks that fall between
+        # the nodes, see docs/cubature.md.)
         gap = jnp.abs(value[idx] - v[:m] - v[m:])
-        e = jnp.maximum(e, jnp.concatenate([gap, gap]) / 2)
+        e = jnp.maximum(_RULE_SHARE * e, jnp.concatenate([gap, gap]))
         keep_idx = jnp.where(pick, idx, limit)
         targets = jnp.concatenate([keep_idx, slot])
 
