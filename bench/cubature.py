@@ -6,7 +6,7 @@ Usage:
 1. Genz's six test families on [0, 1]^d (oscillatory, product peak, corner peak,
    Gaussian, C0, discontinuous) with fixed random parameters (seed 0), at d = 2 and 3
    (epsrel 1e-8) and d = 5 (epsrel 1e-6), epsabs = 0 everywhere:
-       jaxgrad  cubature(f, a, b, epsrel=tol, epsabs=0, limit=20000)
+       jaxgrad  cubature(f, a, b, epsrel=tol, epsabs=0, limit=100_000)
        scipy    integrate.cubature(f, a, b, rule="gk21" | "genz-malik", rtol=tol,
                 atol=0, max_subdivisions=10000), 20 s budget per integral
        nquad    integrate.nquad(f, ranges, opts={"epsrel": tol, "epsabs": 0, "limit": 50}),
@@ -121,7 +121,7 @@ def with_budget(seconds, fn):
 def run_jaxgrad(family, d, tol):
     f = genz(family, jnp)
     c, w = parameters(family, d)
-    fn = jax.jit(lambda c, w: cubature(f, jnp.zeros(d), jnp.ones(d), (c, w), epsabs=0.0, epsrel=tol, limit=20000))
+    fn = jax.jit(lambda c, w: cubature(f, jnp.zeros(d), jnp.ones(d), (c, w), epsabs=0.0, epsrel=tol, limit=100_000))
     value, info = jax.block_until_ready(fn(c, w))
     t0 = time.perf_counter()
     jax.block_until_ready(fn(c, w))

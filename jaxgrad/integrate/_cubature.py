@@ -19,7 +19,13 @@ from ._quad import _check_limit, _check_tolerance, _derivative_integrand, _split
 from ._status import NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 10_000
-_NSPLIT = 16
+
+
+def _boxes_per_pass(limit):
+    """How many boxes a pass may halve: a pass costs a few scans of the whole pool
+    (ranking, sums), so a large pool is refined in proportionally larger steps
+    (never more than the tolerance needs: see `_cubature_adaptive`)."""
+    return min(max(16, limit // 500), 256)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 4))
@@ -250,5 +256,5 @@ def cubature(
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.floating):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
     val_dtype = jnp.result_type(dtype, out_dtype)
-    options = (("limit", limit), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _NSPLIT))
+    options = (("limit", limit), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _boxes_per_pass(limit)))
     return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts)
