@@ -13,6 +13,7 @@ from jaxgrad.linalg import (
     _eig,
     _eigh,
     _eigh_generalized,
+    _eigsh,
     _funm,
     _matfuncs,
     _polar,
@@ -21,7 +22,7 @@ from jaxgrad.linalg import (
     _svd_spectral,
 )
 
-MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar, _eigh_generalized, _svd_funm, _svd_spectral]
+MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar, _eigh_generalized, _svd_funm, _svd_spectral, _eigsh]
 
 
 @pytest.fixture

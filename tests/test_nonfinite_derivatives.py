@@ -46,6 +46,7 @@ FUNCTIONS = {
     "svd_trace_function": lambda a: linalg.svd_trace_function(a, jnp.square),
     "nuclear_norm": linalg.nuclear_norm,
     "svt": lambda a: linalg.svt(a, 0.5),
+    "eigsh": jax.vmap(lambda a: linalg.eigsh(a, 1).eigenvalues),
 }
 
 

@@ -27,3 +27,7 @@ from ._matfuncs import trace_function as trace_function
 from ._polar import PolarResult as PolarResult
 from ._polar import polar as polar
 from ._eigh_generalized import eigh_generalized as eigh_generalized
+from ._eigsh import EigshInfo as EigshInfo
+from ._eigsh import EigshResult as EigshResult
+from ._eigsh import EigshStatus as EigshStatus
+from ._eigsh import eigsh as eigsh

@@ -1,0 +1,558 @@
+"""A few extreme eigenpairs of a large Hermitian operator, with derivatives that never
+differentiate the iteration."""
+
+from __future__ import annotations
+
+import functools
+import numbers
+import sys
+from typing import Any, Callable, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, ArrayLike, Float, Inexact, Int
+
+from .._traced import trace
+from ._gauge import gauge_guard
+from ._chfsi import cg_block, mH, subspace_iteration
+from ._ties import check_tie_rtol, gauge_rtol, masked_reciprocal, resolve_tie_rtol
+
+_FN = "jaxgrad.linalg.eigsh"
+
+
+class EigshStatus(eqx.Enumeration):
+    """Why `eigsh` stopped. Compare with `==`, e.g. `info.status == EigshStatus.converged`."""
+
+    converged = (
+        "eigsh: the k eigenpairs met the residual tolerance, and the (k+1)-th eigenvalue, "
+        "which decides the gap, is known to a tenth of the tie tolerance."
+    )
+    tie_at_edge = (
+        "eigsh: converged, but the k-th and (k+1)-th eigenvalues are tied (within "
+        "tie_rtol): the span of the k eigenvectors is not a differentiable function of "
+        "the operator, so every derivative is NaN. Ask for a k that keeps the whole "
+        "cluster inside (or outside) the block."
+    )
+    max_iterations = (
+        "eigsh: `maxiter` iterations did not bring the residuals below `tol`. Increase "
+        "`maxiter` or `ncv`, or loosen `tol`."
+    )
+    nonfinite = "eigsh: the operator produced NaN or inf (a non-finite matrix entry or parameter)."
+
+
+CONVERGED, TIE_AT_EDGE, MAX_ITERATIONS, NONFINITE = range(4)
+
+
+def _status_from_code(code) -> EigshStatus:
+    out = EigshStatus.nonfinite
+    out = EigshStatus.where(code == MAX_ITERATIONS, EigshStatus.max_iterations, out)
+    out = EigshStatus.where(code == TIE_AT_EDGE, EigshStatus.tie_at_edge, out)
+    return EigshStatus.where(code == CONVERGED, EigshStatus.converged, out)
+
+
+class EigshInfo(eqx.Module):
+    """Diagnostics returned by `jaxgrad.linalg.eigsh` next to the eigenpairs.
+
+    Attributes:
+        status: an `EigshStatus` item.
+        iterations: filter-and-Rayleigh–Ritz steps taken (0 for the dense path of a
+            small operator).
+        matvecs: operator applications to single vectors in the forward solve.
+        residuals: `‖A vᵢ − λᵢ vᵢ‖` of the returned pairs, shape `(k,)`.
+        gap: `|λ_{k+1} − λ_k|`, the distance from the block to the rest of the spectrum
+            (`inf` when `k = n`). A tie at the edge is `gap <= tie_rtol * norm`.
+        norm: the estimate of `‖A‖` that scales `tol` and `tie_rtol` (the largest Ritz
+            value magnitude seen).
+    """
+
+    status: EigshStatus
+    iterations: Int[Array, ""]
+    matvecs: Int[Array, ""]
+    residuals: Float[Array, " k"]
+    gap: Float[Array, ""]
+    norm: Float[Array, ""]
+
+    @property
+    def converged(self):
+        """`True` where the eigenpairs met the tolerance (`converged` or `tie_at_edge`)."""
+        return jnp.asarray((self.status == EigshStatus.converged) | (self.status == EigshStatus.tie_at_edge))
+
+
+class EigshResult(NamedTuple):
+    eigenvalues: Float[Array, " k"]
+    eigenvectors: Inexact[Array, "n k"]
+    info: EigshInfo
+
+
+class _Options(NamedTuple):
+    k: int
+    ncv: int
+    sign: int  # +1: smallest, -1: largest (the iteration always finds the smallest of sign·A)
+    tol: float
+    maxiter: int
+    tie_rtol: float
+    tangent_tol: float
+    tangent_maxiter: int
+    dense: bool  # small operator: one dense eigh instead of the iteration
+
+
+class _Operator:
+    """How the compiled core applies the operator to an `(n, m)` block: `params @ Y` for
+    a dense or BCOO matrix, the user's matvec (a `jaxgrad._traced.Traced`) mapped over
+    the columns otherwise. Hashable, a static argument."""
+
+    __slots__ = ("kind", "traced", "n")
+
+    def __init__(self, kind, traced, n):
+        self.kind, self.traced, self.n = kind, traced, n
+
+    def _key(self):
+        return (self.kind, self.traced, self.n)
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __eq__(self, other):
+        return isinstance(other, _Operator) and self._key() == other._key()
+
+    def apply(self, params, y):
+        if self.kind == "matrix":
+            return params @ y
+        args, consts = params
+
+        def one(v):
+            return self.traced(consts, v, *args)
+
+        return jax.vmap(one, in_axes=1, out_axes=1)(y)
+
+    def apply_rows(self, params, y):
+        """`(A yᵀ)ᵀ` for a block `y` of shape `(m, n)` (see `_chfsi.subspace_iteration`)."""
+        if self.kind == "matrix":
+            return (params @ y.T).T
+        args, consts = params
+
+        def one(v):
+            return self.traced(consts, v, *args)
+
+        return jax.vmap(one)(y)
+
+
+def _ordered(opts, theta, x):
+    """Eigenpairs of A (ascending) from the smallest `k` of sign·A."""
+    w, v = opts.sign * theta[: opts.k], x[:, : opts.k]
+    if opts.sign < 0:
+        w, v = w[::-1], v[:, ::-1]
+    return w, v
+
+
+# The primal: Chebyshev-filtered subspace iteration on sign·A (a dense eigh for a small
+# operator), then the status.
+# `x0` (the start block) has no derivative: converged eigenpairs do not depend on it.
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _eigsh(op, opts, params, x0):
+    n, m = x0.shape
+    rdtype = jnp.finfo(x0.dtype).dtype
+
+    def apply(y):
+        return opts.sign * op.apply(params, y)
+
+    if opts.dense:
+        a = apply(jnp.eye(n, dtype=x0.dtype))
+        a = (a + mH(a)) / 2
+        bad = ~jnp.all(jnp.isfinite(a))
+        theta, x = jnp.linalg.eigh(jnp.where(bad, 0, a))
+        resid = jnp.linalg.norm(a @ x[:, :m] - x[:, :m] * theta[None, :m], axis=0)
+        anorm = jnp.max(jnp.abs(theta))
+        it, nmv = jnp.zeros((), jnp.int32), jnp.asarray(n, jnp.int32)
+        code = jnp.where(bad, NONFINITE, CONVERGED)
+        theta, x = theta[: m + 1], x[:, :m]
+    else:
+        def apply_rows(y):
+            return opts.sign * op.apply_rows(params, y)
+
+        # The k wanted pairs to `tol`; the (k+1)-th only decides whether the block's edge
+        # is tied, and a Ritz value is within its residual of an eigenvalue (Kahan–
+        # Parlett), so a residual of a tenth of the tie tolerance is enough for it.
+        out = subspace_iteration(
+            apply, x0, nconv=opts.k, tol=opts.tol, maxiter=opts.maxiter,
+            guard_tol=max(opts.tol, 0.1 * opts.tie_rtol), apply_rows=apply_rows,
+        )
+        theta, x, resid, anorm, it, nmv = out.theta, out.x, out.resid, out.anorm, out.iterations, out.matvecs
+        code = jnp.where(out.code == 0, CONVERGED, jnp.where(out.code == 1, MAX_ITERATIONS, NONFINITE))
+    if opts.k < theta.shape[0]:
+        gap = (theta[opts.k] - theta[opts.k - 1]).astype(rdtype)
+    else:
+        gap = jnp.asarray(jnp.inf, rdtype)
+    code = jnp.where((code == CONVERGED) & (gap <= opts.tie_rtol * anorm), TIE_AT_EDGE, code)
+    w, v = _ordered(opts, theta, x)
+    resid = resid[: opts.k] if opts.sign > 0 else resid[: opts.k][::-1]
+    nonfinite = code == NONFINITE
+    w, v = jnp.where(nonfinite, jnp.nan, w), jnp.where(nonfinite, jnp.nan, v)
+    guard = x[:, opts.k :]  # the other Ritz vectors: the derivative rule deflates with them
+    return w, v, code.astype(jnp.int32), it, nmv, resid.astype(rdtype), gap, anorm.astype(rdtype), guard
+
+
+# First-order perturbation theory for the block (Magnus 1985; the same rule as `eigh`,
+# Giles 2008 sec. 3.1, restricted to k eigenpairs). With A V = V Λ, Vᴴ V = I:
+#   C = Vᴴ dA V,   dλᵢ = Re Cᵢᵢ,
+#   dV = V Ω + X,  Ωᵢⱼ = Cᵢⱼ / (λⱼ − λᵢ) (i ≠ j, not tied), 0 on ties and the diagonal,
+#   (A − λᵢ) xᵢ = −(I − V Vᴴ) dA vᵢ,   xᵢ ⊥ V,
+# the last from differentiating A vᵢ = λᵢ vᵢ and projecting onto the complement of the
+# block (where A − λᵢ is invertible unless λᵢ is tied with λ_{k+1}). `dA V` is a `jvp` of
+# the matvec in its parameters: A is never formed. The complement systems are solved by
+# conjugate gradients on (I − V Vᴴ) s(A − λᵢ)(I − V Vᴴ), s = ±1, which is positive
+# definite there (its eigenvalues are s(λⱼ − λᵢ) > 0 over the eigenvalues λⱼ outside the
+# block); `lax.custom_linear_solve` makes the solve transposable, so reverse mode solves
+# the same systems with the cotangents (the adjoint method), and the rule is itself
+# differentiable (it calls `_eigsh` and linear solves only).
+# Ties inside the block: Ωᵢⱼ = 0 is parallel transport, as in `eigh` (exact for losses
+# that see a tied cluster through its projector and symmetric functions of its
+# eigenvalues; `gauge_guard` makes gauge-dependent losses NaN in reverse mode).
+# A tie at the block's edge (λ_k = λ_{k+1}): the span of V is not differentiable, so
+# every tangent is multiplied by NaN (a status says why); so is every tangent of a
+# non-finite operator. Multiplying (not `where`) keeps the NaN in the transpose.
+@_eigsh.defjvp
+def _eigsh_jvp(op, opts, primals, tangents):
+    params, x0 = primals
+    dparams, _ = tangents
+    out = _eigsh(op, opts, params, x0)
+    w, v, code, it, nmv, resid, gap, anorm, guard = out
+    n = v.shape[0]
+    dtype = v.dtype
+    s = opts.sign
+    dav = jax.jvp(lambda p: op.apply(p, v), (params,), (dparams,))[1]
+    c = mH(v) @ dav
+    dw = jnp.real(jnp.diagonal(c))
+    diff = w[None, :] - w[:, None]
+    tied = jnp.abs(diff) <= opts.tie_rtol * anorm
+    f = masked_reciprocal(diff, ~tied).astype(c.dtype)
+    (omega,) = gauge_guard((f * c,), tied, rtol=gauge_rtol(dtype, n))
+
+    def proj(y):
+        return y - v @ (mH(v) @ y)
+
+    def shifted(y):
+        y = proj(y)
+        return proj(s * (op.apply(params, y) - y * w[None, :].astype(dtype)))
+
+    # Deflation with the block's other Ritz vectors (approximate eigenvectors for
+    # λ_{k+1}, ..., λ_ncv): the complement systems are worst conditioned along those
+    # (the eigenvalues of s(A − λᵢ) there are the smallest), so CG deflated by them runs
+    # towards the condition number set by λ_{ncv+1} − λᵢ instead of λ_{k+1} − λᵢ (as far
+    # as they are converged: 319 instead of 482 iterations on the 100 × 100 grid). The
+    # solution does not depend on how well they are converged, only the speed does.
+    deflation = None
+    if guard.shape[1]:
+        wd = proj(guard)
+        awd = op.apply(params, wd)
+        wtw, wtaw = mH(wd) @ wd, mH(wd) @ awd
+        wtaw = (wtaw + mH(wtaw)) / 2
+        e = s * (wtaw[None] - w[:, None, None].astype(dtype) * wtw[None])  # Eᵢ = Wᴴ Mᵢ W
+        e_inv = jnp.linalg.inv(e)
+
+        def coarse(r, initial):  # rows rᵢ of r (k, n) -> Eᵢ⁻¹ (…)ᴴ rᵢ as rows (k, g)
+            if initial:
+                c = r @ jnp.conj(wd)
+            else:  # (Mᵢ W)ᴴ rᵢ = s ((A W)ᴴ rᵢ − λᵢ Wᴴ rᵢ), for rᵢ ⊥ V
+                c = s * (r @ jnp.conj(awd) - (r @ jnp.conj(wd)) * w[:, None].astype(dtype))
+            return jnp.einsum("kgh,kh->kg", e_inv, c)
+
+        deflation = (wd, coarse)
+
+    # The solve runs on the transposed block, (k, n), where the matvec maps over the rows
+    # (faster than over the columns; the same operator as `shifted`).
+    def proj_rows(y):
+        return y - (y @ jnp.conj(v)) @ v.T
+
+    def shifted_rows(y):
+        y = proj_rows(y)
+        return proj_rows(s * (op.apply_rows(params, y) - y * w[:, None].astype(dtype)))
+
+    def solve(matvec, b):
+        x = cg_block(
+            shifted_rows, proj(b).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter, deflation=deflation
+        )
+        return x.T
+
+    def transpose_solve(vecmat, b):
+        # The operator is Hermitian: its transpose is its complex conjugate.
+        return jnp.conj(solve(shifted, jnp.conj(b)))
+
+    rhs = -s * (dav - v @ c)
+    if jnp.iscomplexobj(rhs):
+        x = lax.custom_linear_solve(shifted, rhs, solve, transpose_solve)
+    else:
+        x = lax.custom_linear_solve(shifted, rhs, solve, symmetric=True)
+    # x ⊥ V by construction, but only the projection makes that visible to the next
+    # derivative: x(A) = (I − V Vᴴ) x also differentiates V, giving the −V (dVᴴ x) part
+    # that the solve's own rule (on the complement) cannot see.
+    dv = v @ omega + proj(x)
+    undefined = (code == TIE_AT_EDGE) | (code == NONFINITE)
+    nan = jnp.where(undefined, jnp.nan, 1.0)
+    float0 = lambda z: np.zeros(np.shape(z), jax.dtypes.float0)  # noqa: E731
+    zeros = (
+        float0(code), float0(it), float0(nmv), jnp.zeros_like(resid), jnp.zeros_like(gap), jnp.zeros_like(anorm),
+        jnp.zeros_like(guard),
+    )
+    return out, (dw * nan.astype(dw.dtype), dv * nan.astype(dv.dtype), *zeros)
+
+
+def _default_tol(dtype) -> float:
+    # Residuals <= tol·‖A‖ give eigenvector errors of about tol·‖A‖/gap and eigenvalue
+    # errors of about (tol·‖A‖)²/gap. eps^(3/4) (1.8e-12 in float64) keeps the
+    # eigenvector errors, and so the derivatives, near 1e-9 relative even for the small
+    # gaps (1e-4·‖A‖) of a fine grid, and costs one filter step more than eps^(2/3) (the
+    # filter gains ~1e5 per step). In float32 that is within a few rounding errors of
+    # what a residual can show, so 64·eps (7.6e-6).
+    eps = float(np.finfo(jnp.finfo(dtype).dtype).eps)
+    return max(eps ** (3 / 4), 64 * eps)
+
+
+def _check_real(name, value, *, positive=True):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{_FN}: `{name}` must be a Python real number; got {value!r}.")
+    value = float(value)
+    if not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{_FN}: `{name}` must be a finite number {'>' if positive else '>='} 0; got {value!r}.")
+    return value
+
+
+def _check_int(name, value, low):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{_FN}: `{name}` must be an integer >= {low}; got {value!r}.")
+    return int(value)
+
+
+def _is_bcoo(a) -> bool:
+    # Without importing jax.experimental.sparse (half a second: it imports scipy.sparse):
+    # a BCOO argument means the module is loaded already.
+    sparse = sys.modules.get("jax.experimental.sparse")
+    return sparse is not None and isinstance(a, sparse.BCOO)
+
+
+def _is_lineax(a) -> bool:
+    # Duck-typed, so that lineax stays optional: an `AbstractLinearOperator` has `mv`
+    # and `in_structure`.
+    return callable(getattr(a, "mv", None)) and callable(getattr(a, "in_structure", None))
+
+
+def _matrix_info(a, name="a"):
+    shape = tuple(a.shape)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise ValueError(
+            f"{_FN}: argument `{name}` must be a square matrix (n, n); got shape {shape}. "
+            "Use jax.vmap for a batch of operators."
+        )
+    dtype = jnp.result_type(a.dtype)
+    if not jnp.issubdtype(dtype, jnp.inexact):
+        dtype = jnp.result_type(float)
+    return shape[0], dtype
+
+
+def eigsh(
+    a: ArrayLike | Callable[..., Array] | Any,
+    k: int,
+    args: tuple[Any, ...] = (),
+    *,
+    n: int | None = None,
+    which: str = "smallest",
+    v0: ArrayLike | None = None,
+    ncv: int | None = None,
+    tol: float | None = None,
+    maxiter: int | None = None,
+    tie_rtol: float | None = None,
+    tangent_tol: float | None = None,
+    tangent_maxiter: int | None = None,
+    throw: bool = False,
+) -> EigshResult:
+    """The `k` smallest (or largest) eigenpairs of a Hermitian operator, differentiable.
+
+    For operators too large for [`eigh`][jaxgrad.linalg.eigh]: a dense or
+    `jax.experimental.sparse.BCOO` matrix, a `lineax` linear operator, or a function
+    `matvec(v, *args)` returning `A v` whose parameters `args` are differentiated.
+    The eigenpairs come from a block method of our own, Chebyshev-filtered subspace
+    iteration (Zhou & Saad 2007) with Householder QR and Rayleigh–Ritz, in one
+    `lax.while_loop`: it runs under `jax.jit` and `jax.vmap`. Operators with
+    `n < 3 * ncv` are decomposed densely instead.
+
+    **Derivatives** (forward, reverse, higher order) never go through the iteration:
+    `dλᵢ = vᵢᴴ dA vᵢ` with `dA V` a `jvp` of the matvec (A is never formed), and the
+    eigenvector derivatives solve `(A − λᵢ) xᵢ = −(I − V Vᴴ) dA vᵢ` on the complement
+    of the block by conjugate gradients to `tangent_tol` (a tangent whose solve fails
+    is NaN). Inside the block, ties get the rule of `eigh`: exact for losses that see a
+    tied cluster through its projector `V_c V_cᴴ` and its eigenvalues symmetrically.
+    A tie between `λ_k` and `λ_{k+1}` makes the block itself non-differentiable: the
+    status is `tie_at_edge` and every derivative is NaN, never a silent number.
+
+    Arguments:
+        a: the operator: a square matrix (it is symmetrized, `(a + aᴴ)/2`, as `eigh`
+            does), a `BCOO` matrix (used as given: it must be Hermitian), a `lineax`
+            `AbstractLinearOperator`, or a callable `matvec(v, *args)` mapping a vector
+            of shape `(n,)` to `A v`.
+        k: number of eigenpairs, `1 <= k <= n`.
+        args: the matvec's parameters (pytrees of arrays), differentiated. Only with a
+            callable `a`; arrays the callable closes over are not differentiated.
+        n: the operator's size; required for a callable `a` unless `v0` is given.
+        which: `"smallest"` (or `"SA"`) or `"largest"` (or `"LA"`) eigenvalues.
+        v0: start vectors, shape `(n,)` or `(n, j)` with `j <= ncv` (random by default,
+            from a fixed seed, so results are reproducible).
+        ncv: block size, `k < ncv <= n`: the `k` wanted vectors plus guard vectors that
+            speed up convergence and estimate `λ_{k+1}`. Default `min(n, 2k + 2)`.
+        tol: stop when the residuals `‖A vᵢ − λᵢ vᵢ‖` of the `k` wanted pairs are
+            `<= tol * ‖A‖` (and that of the next one, which decides whether the block's
+            edge is tied, `<= tie_rtol * ‖A‖ / 10`). Default `eps^(3/4)` in float64
+            (1.8e-12), `64 eps` in float32 (7.6e-6).
+        maxiter: maximum filter steps (default 1000; each applies the operator
+            up to 65 times to the block).
+        tie_rtol: eigenvalues closer than `tie_rtol * ‖A‖` are tied. Default `sqrt(eps)`.
+        tangent_tol: relative residual of the eigenvector-derivative solves (default
+            `tol`).
+        tangent_maxiter: maximum conjugate-gradient steps per derivative solve (default
+            `max(1000, 10 n)`).
+        throw: if `True`, a status other than `converged` or `tie_at_edge` raises at run
+            time (`equinox.error_if`, works under `jax.jit`).
+
+    Returns:
+        `EigshResult(eigenvalues, eigenvectors, info)`: eigenvalues ascending, shape
+        `(k,)` (for `"largest"` too), orthonormal eigenvectors in the columns, shape
+        `(n, k)`, and an [`EigshInfo`][jaxgrad.linalg.EigshInfo]. A non-finite operator
+        gives NaN eigenpairs and NaN derivatives.
+
+    Raises:
+        ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
+            or the matvec returns the wrong shape.
+        TypeError: `args` given with a matrix, or `a` is none of the accepted kinds.
+        equinox.EquinoxRuntimeError: with `throw=True`, when the iteration failed.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxgrad.linalg import EigshStatus, eigsh
+        >>> def matvec(v, theta):  # A = path-graph Laplacian + diag(theta)
+        ...     lap = 2 * v - jnp.roll(v, 1).at[0].set(0) - jnp.roll(v, -1).at[-1].set(0)
+        ...     return lap + theta * v
+        >>> theta = jnp.linspace(0.0, 1.0, 50)
+        >>> w, v, info = eigsh(matvec, 2, (theta,), n=50)
+        >>> print(info.status == EigshStatus.converged)
+        True
+        >>> g = jax.grad(lambda t: eigsh(matvec, 2, (t,), n=50).eigenvalues.sum())(theta)
+        >>> bool(jnp.allclose(g, jnp.sum(v**2, axis=1), atol=1e-5))  # dλ/dθⱼ = vⱼ²
+        True
+    """
+    # Options that are checked in Python (static).
+    if which in ("smallest", "SA"):
+        sign = 1
+    elif which in ("largest", "LA"):
+        sign = -1
+    else:
+        raise ValueError(f"{_FN}: `which` must be 'smallest' ('SA') or 'largest' ('LA'); got {which!r}.")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"{_FN}: `k` must be a positive integer; got {k!r}.")
+    k = int(k)
+    tol, tangent_tol = _check_real("tol", tol), _check_real("tangent_tol", tangent_tol)
+    tie_rtol = check_tie_rtol(tie_rtol)
+    maxiter = _check_int("maxiter", maxiter, 0)
+    tangent_maxiter = _check_int("tangent_maxiter", tangent_maxiter, 1)
+    ncv = _check_int("ncv", ncv, 1)
+    if not isinstance(args, tuple):
+        raise TypeError(f"{_FN}: `args` must be a tuple; got {type(args).__name__}.")
+    if v0 is not None:
+        v0 = jnp.asarray(v0)
+        if v0.ndim not in (1, 2):
+            raise ValueError(f"{_FN}: `v0` must have shape (n,) or (n, j); got {v0.shape}.")
+
+    # The operator, its size and dtype.
+    if _is_bcoo(a) or (not callable(a) and not _is_lineax(a)):
+        if args:
+            raise TypeError(f"{_FN}: `args` is only for a callable `a` (a matrix is itself the parameter).")
+        if not _is_bcoo(a):
+            try:
+                a = jnp.asarray(np.asarray(a) if isinstance(a, (list, tuple)) else a)
+            except TypeError as e:
+                raise TypeError(
+                    f"{_FN}: `a` must be a matrix, a BCOO matrix, a lineax operator or a matvec "
+                    f"function; got {type(a).__name__}."
+                ) from e
+        size, dtype = _matrix_info(a)
+        if not _is_bcoo(a) and a.dtype != dtype:
+            a = a.astype(dtype)
+        op, params = _Operator("matrix", None, size), a
+    else:
+        if _is_lineax(a):
+            struct = a.in_structure()
+            size = int(np.prod(struct.shape))
+            dynamic, static = eqx.partition(a, eqx.is_array)
+
+            def matvec(v, dyn):
+                return eqx.combine(dyn, static).mv(v.reshape(struct.shape)).reshape(-1)
+
+            args, f, dtype0 = (dynamic,), matvec, struct.dtype
+        else:
+            f = a
+            size = n if n is not None else (v0.shape[0] if v0 is not None else None)
+            if size is None:
+                raise ValueError(f"{_FN}: pass the operator size `n` (or `v0`) with a callable `a`.")
+            leaves = [x for x in jax.tree_util.tree_leaves(args) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+            dtype0 = jnp.result_type(float, *leaves) if leaves else jnp.result_type(float)
+        size = _check_int("n", size, 1)
+        if n is not None and n != size:
+            raise ValueError(f"{_FN}: `n`={n} does not match the operator size {size}.")
+        dtype = jnp.result_type(dtype0, v0.dtype) if v0 is not None else jnp.result_type(dtype0)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            dtype = jnp.result_type(float)
+        traced, consts = trace(f, jax.ShapeDtypeStruct((size,), dtype), *args)
+        out = traced.out_shape
+        if getattr(out, "shape", None) != (size,):
+            raise ValueError(
+                f"{_FN}: the matvec must return an array of shape ({size},) for v of shape "
+                f"({size},); got {getattr(out, 'shape', out)!r}."
+            )
+        if jnp.issubdtype(out.dtype, jnp.complexfloating) and not jnp.issubdtype(dtype, jnp.complexfloating):
+            raise TypeError(f"{_FN}: the matvec returns complex values; pass a complex `v0` for a Hermitian operator.")
+        op, params = _Operator("callable", traced, size), (args, consts)
+
+    if k > size:
+        raise ValueError(f"{_FN}: `k`={k} exceeds the operator size n={size}.")
+    if ncv is None:
+        ncv = min(size, 2 * k + 2)
+    elif not (k < ncv <= size or k == ncv == size):
+        raise ValueError(f"{_FN}: `ncv` must satisfy k < ncv <= n (k={k}, n={size}); got {ncv}.")
+    if v0 is not None and (v0.shape[0] != size or (v0.ndim == 2 and v0.shape[1] > ncv)):
+        raise ValueError(f"{_FN}: `v0` must have shape ({size},) or ({size}, j) with j <= ncv={ncv}; got {v0.shape}.")
+    opts = _Options(
+        k=k,
+        ncv=ncv,
+        sign=sign,
+        tol=tol if tol is not None else _default_tol(dtype),
+        maxiter=maxiter if maxiter is not None else 1000,
+        tie_rtol=resolve_tie_rtol(tie_rtol, dtype),
+        tangent_tol=tangent_tol if tangent_tol is not None else (tol if tol is not None else _default_tol(dtype)),
+        tangent_maxiter=tangent_maxiter if tangent_maxiter is not None else max(1000, 10 * size),
+        dense=size < 3 * ncv,
+    )
+    return _eigsh_compiled(op, opts, bool(throw), jnp.dtype(dtype), params, v0)
+
+
+# The compiled core of `eigsh`: one executable per operator (a callable is keyed as in
+# `jaxgrad._traced`), options, shape and dtype, so repeated eager calls do not re-trace.
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _eigsh_compiled(op, opts, throw, dtype, params, v0):
+    n, m = op.n, opts.ncv
+    if op.kind == "matrix" and not _is_bcoo(params):
+        params = (params + mH(params)) / 2
+    x0 = jax.random.normal(jax.random.key(0), (n, m), dtype)
+    if v0 is not None:
+        v0 = jnp.asarray(v0, dtype).reshape(n, -1)
+        x0 = x0.at[:, : v0.shape[1]].set(v0)
+    w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, lax.stop_gradient(x0))
+    status = _status_from_code(code)
+    if throw:
+        w = status.error_if(w, (code != CONVERGED) & (code != TIE_AT_EDGE))
+    info = EigshInfo(status=status, iterations=it, matvecs=nmv, residuals=resid, gap=gap, norm=anorm)
+    return EigshResult(w, v, info)

@@ -1,0 +1,352 @@
+"""`jaxgrad.linalg.eigsh` against independent references (issue #13).
+
+The operator is A(θ) = L + diag(θ), L the 5-point Laplacian of an 8 × 8 grid (n = 64),
+k = 4. At θ = 0 its spectrum has the square grid's repeated eigenvalues: λ₂ = λ₃ (modes
+(1, 2) and (2, 1)) lies inside the block, and λ₄ (mode (2, 2)) is simple. A potential
+α·q on the four antinodes of mode (2, 2) raises λ₄ until, at α = α*, it meets an
+eigenvalue of another symmetry class that q leaves in place: λ₄ = λ₅, a tie split by the
+block's edge. References are NumPy's dense `eigh` with the closed-form derivative of the
+loss (for a block separated from the rest, the projector's derivative only couples
+block and complement, so the formula holds at ties inside the block), central
+differences with Richardson extrapolation, and jaxgrad's dense `eigh`. Every eigsh
+result of the battery comes from one jitted program (compiled once), the iterative ones
+from one eigsh call under `vmap`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import sparse as jsparse
+
+from jaxgrad.linalg import EigshStatus, eigh, eigsh
+from jaxgrad.linalg._eigsh import CONVERGED, NONFINITE, TIE_AT_EDGE
+
+try:  # lineax is optional: eigsh accepts its operators when it is installed
+    import lineax as LINEAX
+except ImportError:
+    LINEAX = None
+
+NX = 8
+N = NX * NX
+K = 4
+
+
+def laplacian() -> np.ndarray:
+    d = 2 * np.eye(NX) - np.eye(NX, k=1) - np.eye(NX, k=-1)
+    return np.kron(np.eye(NX), d) + np.kron(d, np.eye(NX))
+
+
+L = laplacian()
+
+
+def matvec(v, theta):
+    u = v.reshape(NX, NX)
+    p = jnp.pad(u, 1)
+    out = 4 * u - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
+    return out.reshape(-1) + theta * v
+
+
+def crossing_potential() -> np.ndarray:
+    """α*·q with λ₄ = λ₅ (see the module docstring), α* found by bisection."""
+    q = np.zeros((NX, NX))
+    q[np.ix_([1, 6], [1, 6])] = 1.0
+    q = q.reshape(-1)
+    fixed = 2 - 2 * np.cos(np.pi / 9) + 2 - 2 * np.cos(3 * np.pi / 9)  # the eigenvalue q keeps
+
+    def h(alpha):  # = λ_(2,2)(α) − fixed, continuous and increasing through the crossing
+        lam = np.linalg.eigvalsh(L + alpha * np.diag(q))
+        return lam[3] + lam[4] - 2 * fixed
+
+    lo, hi = 0.0, 4.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if h(mid) < 0 else (lo, mid)
+    return lo * q
+
+
+rng = np.random.default_rng(13)
+THETA = rng.uniform(0.0, 0.5, N)
+C = rng.normal(size=N)
+W = rng.normal(size=N)
+D = rng.normal(size=N)  # a direction in θ
+ZERO = np.zeros(N)
+CROSS = crossing_potential()
+
+
+def loss_parts(w, v):
+    """Σλ + ⟨c, V Vᵀ w⟩: a symmetric function of the eigenvalues plus a projector term."""
+    return jnp.sum(w) + C @ (v @ (v.T @ W))
+
+
+def _loss(theta):
+    r = eigsh(matvec, K, (theta,), n=N)
+    return loss_parts(r.eigenvalues, r.eigenvectors), r
+
+
+def _derivatives(theta):
+    # One linearization gives both modes: the forward tangent along D, and the gradient
+    # as its transpose (the primal eigsh is traced and compiled once).
+    value, lin, r = jax.linearize(_loss, theta, has_aux=True)
+    (grad,) = jax.linear_transpose(lin, theta)(jnp.ones_like(value))
+    return dict(w=r.eigenvalues, v=r.eigenvectors, value=value, grad=grad, jvp=lin(jnp.asarray(D)), code=_code(r))
+
+
+def _code(r):
+    s = r.info.status
+    codes = [
+        (EigshStatus.converged, CONVERGED),
+        (EigshStatus.tie_at_edge, TIE_AT_EDGE),
+        (EigshStatus.nonfinite, NONFINITE),
+    ]
+    out = jnp.asarray(-1)
+    for item, code in codes:
+        out = jnp.where(s == item, code, out)
+    return out
+
+
+SMALL = np.array([
+    [4.0, 1.0, 0.0, 0.5, 0.0, 0.0],
+    [1.0, 3.0, 0.2, 0.0, 0.0, 0.1],
+    [0.0, 0.2, 1.0, 0.3, 0.0, 0.0],
+    [0.5, 0.0, 0.3, 2.0, 0.4, 0.0],
+    [0.0, 0.0, 0.0, 0.4, 5.0, 0.2],
+    [0.0, 0.1, 0.0, 0.0, 0.2, 6.0],
+])
+
+
+@jax.jit
+def battery(thetas, a_small):
+    # The iterative path, under vmap over four parameter vectors: random θ (no ties),
+    # θ = 0 (λ₂ = λ₃ inside the block), the crossing potential (λ₄ = λ₅ on the edge)
+    # and a θ holding a NaN.
+    out = {"lanes": jax.vmap(_derivatives)(thetas)}
+
+    # The dense path (n = 6 < 3·ncv), smallest and largest: the matrix is the parameter;
+    # the reference is jaxgrad's dense eigh.
+    def dense_loss(a, which):
+        r = eigsh(a, 2, which=which)
+        return jnp.sum(r.eigenvalues**2) + jnp.sum(a_small[0] @ r.eigenvectors) ** 2
+
+    def eigh_loss(a, which):
+        w, v = eigh(a)
+        cols = slice(0, 2) if which == "smallest" else slice(4, 6)
+        return jnp.sum(w[cols] ** 2) + jnp.sum(a_small[0] @ v[:, cols]) ** 2
+
+    for which in ("smallest", "largest"):
+        out[which] = dict(
+            w=eigsh(a_small, 2, which=which).eigenvalues,
+            grad=jax.grad(dense_loss)(a_small, which),
+            ref=jax.grad(eigh_loss)(a_small, which),
+        )
+
+    # Complex Hermitian (dense path): a projector loss against dense eigh.
+    h = a_small + 1j * (jnp.triu(a_small, 1) - jnp.triu(a_small, 1).T)
+    c = jnp.arange(36.0).reshape(6, 6)
+
+    def complex_loss(a, solver):
+        w, v = solver(a)
+        return jnp.sum(w) + jnp.real(jnp.sum(c * (v @ jnp.conj(v.T))))
+
+    def by_eigh(a):
+        w, v = eigh(a)
+        return w[:2], v[:, :2]
+
+    out["complex"] = dict(
+        w=eigsh(h, 2).eigenvalues,
+        grad=jax.grad(complex_loss)(h, lambda a: eigsh(a, 2)[:2]),
+        ref=jax.grad(complex_loss)(h, by_eigh),
+    )
+
+    # Other operator kinds (values; the derivative rule is the one checked above).
+    out["bcoo"] = eigsh(jsparse.BCOO.fromdense(a_small, nse=36), 2).eigenvalues
+    if LINEAX is not None:
+        out["lineax"] = eigsh(LINEAX.MatrixLinearOperator(a_small, LINEAX.symmetric_tag), 2).eigenvalues
+    return out
+
+
+def reference(theta, k):
+    """Eigenvalues, loss and the closed-form gradient of `loss_parts` in θ (dense NumPy)."""
+    lam, vec = np.linalg.eigh(L + np.diag(theta))
+    v, u = vec[:, :k], vec[:, k:]
+    # dλᵢ/dθⱼ = vᵢⱼ²; d(VVᵀ) = Σ_{i∈block, l∉block} (vₗᵀ dA vᵢ)/(λᵢ − λₗ) (vₗvᵢᵀ + vᵢvₗᵀ)
+    # (the pairs inside the block cancel, so this holds at ties inside the block).
+    grad = np.sum(v**2, axis=1)
+    for i in range(k):
+        coef = (u.T @ C) * (v[:, i] @ W) + (v[:, i] @ C) * (u.T @ W)  # over l
+        coef = coef / (lam[i] - lam[k:])
+        grad = grad + v[:, i] * (u @ coef)
+    value = lam[:k].sum() + C @ (v @ (v.T @ W))
+    return lam[:k], value, grad
+
+
+def loss_np(theta, k):
+    lam, vec = np.linalg.eigh(L + np.diag(theta))
+    v = vec[:, :k]
+    return lam[:k].sum() + C @ (v @ (v.T @ W))
+
+
+def richardson(f, x, d, h=1e-3):
+    def cd(h):
+        return (f(x + h * d) - f(x - h * d)) / (2 * h)
+
+    return (4 * cd(h / 2) - cd(h)) / 3
+
+
+@pytest.fixture(scope="module")
+def out():
+    thetas = np.stack([THETA, ZERO, CROSS, THETA])
+    thetas[3, 5] = np.nan
+    res = battery(jnp.asarray(thetas), jnp.asarray(SMALL))
+    return jax.tree_util.tree_map(np.asarray, res)
+
+
+def _lane(out, i):
+    return {key: value[i] for key, value in out["lanes"].items()}
+
+
+def test_eigenpairs_and_derivatives_without_ties(out):
+    got = _lane(out, 0)
+    lam, value, grad = reference(THETA, K)
+    assert got["code"] == CONVERGED
+    np.testing.assert_allclose(got["w"], lam, rtol=1e-12)
+    v = got["v"]
+    np.testing.assert_allclose(v.T @ v, np.eye(K), atol=1e-12)
+    np.testing.assert_allclose((L + np.diag(THETA)) @ v, v * got["w"], atol=1e-9)
+    np.testing.assert_allclose(got["value"], value, rtol=1e-10)
+    np.testing.assert_allclose(got["grad"], grad, rtol=0, atol=1e-9 * np.abs(grad).max())
+    np.testing.assert_allclose(got["jvp"], grad @ D, rtol=1e-9)
+    np.testing.assert_allclose(got["jvp"], richardson(lambda t: loss_np(t, K), THETA, D), rtol=1e-7)
+
+
+def test_tie_inside_the_block_is_exact(out):
+    lam = np.linalg.eigvalsh(L)
+    assert abs(lam[1] - lam[2]) < 1e-12 and lam[4] - lam[3] > 0.1  # the planted tie
+    got = _lane(out, 1)
+    _, value, grad = reference(ZERO, K)
+    assert got["code"] == CONVERGED
+    np.testing.assert_allclose(got["w"], lam[:K], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got["value"], value, rtol=1e-10)
+    np.testing.assert_allclose(got["grad"], grad, rtol=0, atol=1e-9 * np.abs(grad).max())
+    np.testing.assert_allclose(got["jvp"], richardson(lambda t: loss_np(t, K), ZERO, D), rtol=1e-7)
+
+
+def test_tie_at_the_block_edge_is_flagged(out):
+    lam = np.linalg.eigvalsh(L + np.diag(CROSS))
+    assert abs(lam[4] - lam[3]) < 1e-12 and lam[5] - lam[4] > 0.05  # the planted tie
+    got = _lane(out, 2)
+    assert got["code"] == TIE_AT_EDGE
+    np.testing.assert_allclose(got["w"], lam[:K], rtol=1e-12)  # the values are fine
+    assert np.all(np.isnan(got["grad"])) and np.isnan(got["jvp"])
+
+
+def test_nonfinite_parameter(out):
+    got = _lane(out, 3)
+    assert got["code"] == NONFINITE
+    assert np.all(np.isnan(got["w"])) and np.all(np.isnan(got["grad"])) and np.isnan(got["jvp"])
+
+
+def test_vmap_lanes_are_independent(out):
+    # The NaN lane stopped at once; the others converged on their own.
+    assert list(out["lanes"]["code"]) == [CONVERGED, CONVERGED, TIE_AT_EDGE, NONFINITE]
+
+
+@pytest.mark.parametrize("which", ["smallest", "largest"])
+def test_dense_matrix_gradient_matches_dense_eigh(out, which):
+    lam = np.linalg.eigvalsh(SMALL)
+    np.testing.assert_allclose(out[which]["w"], lam[:2] if which == "smallest" else lam[4:], rtol=1e-12)
+    ref = out[which]["ref"]
+    np.testing.assert_allclose(out[which]["grad"], ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+
+
+def test_complex_hermitian(out):
+    h = SMALL + 1j * (np.triu(SMALL, 1) - np.triu(SMALL, 1).T)
+    np.testing.assert_allclose(out["complex"]["w"], np.linalg.eigvalsh(h)[:2], rtol=1e-12)
+    ref = out["complex"]["ref"]
+    np.testing.assert_allclose(out["complex"]["grad"], ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+
+
+def test_sparse_and_lineax_operators(out):
+    lam = np.linalg.eigvalsh(SMALL)[:2]
+    np.testing.assert_allclose(out["bcoo"], lam, rtol=1e-12)
+    if LINEAX is None:
+        pytest.skip("lineax is not installed (it is optional)")
+    np.testing.assert_allclose(out["lineax"], lam, rtol=1e-12)
+
+
+def _scaled(v, t):
+    return t * v
+
+
+def test_eager_calls_reuse_the_executable_and_throw():
+    from jaxgrad.linalg import _eigsh
+
+    t = jnp.arange(1.0, 6.0)
+    eigsh(_scaled, 2, (t,), n=5)
+    size = _eigsh._eigsh_compiled._cache_size()
+    r = eigsh(_scaled, 2, (t + 1,), n=5)
+    assert _eigsh._eigsh_compiled._cache_size() == size
+    np.testing.assert_allclose(r.eigenvalues, [2.0, 3.0])
+    with pytest.raises(Exception, match="non-finite"):
+        jax.block_until_ready(eigsh(_scaled, 2, (t * jnp.nan,), n=5, throw=True))
+
+
+def test_bad_inputs():
+    theta = jnp.asarray(THETA)
+    with pytest.raises(ValueError, match="`k`"):
+        eigsh(matvec, 0, (theta,), n=N)
+    with pytest.raises(ValueError, match="`k`"):
+        eigsh(jnp.eye(3), 4)
+    with pytest.raises(ValueError, match="which"):
+        eigsh(jnp.eye(3), 1, which="LM")
+    with pytest.raises(ValueError, match="square"):
+        eigsh(jnp.ones((3, 4)), 1)
+    with pytest.raises(ValueError, match="`n`"):
+        eigsh(matvec, 2, (theta,))
+    with pytest.raises(ValueError, match="shape"):
+        eigsh(lambda v: v[:3], 1, n=8)
+    with pytest.raises(TypeError, match="lineax operator"):
+        eigsh("A", 1)
+    with pytest.raises(TypeError, match="args"):
+        eigsh(jnp.eye(3), 1, (theta,))
+    with pytest.raises(ValueError, match="ncv"):
+        eigsh(matvec, 2, (theta,), n=N, ncv=2)
+    with pytest.raises(ValueError, match="tol"):
+        eigsh(matvec, 2, (theta,), n=N, tol=-1.0)
+
+
+def test_docs_inverse_eigenvalue_example():
+    # The example of docs/partial-eigensolver.md, as printed there (x64 is on here).
+    from jaxgrad.optimize import Status, minimize
+
+    nx = 10
+    n = nx * nx
+    x, y = [g.reshape(-1) for g in jnp.meshgrid(*2 * [jnp.linspace(0.0, 1.0, nx)], indexing="ij")]
+    basis = jnp.stack([jnp.ones(n), x, y], axis=1)
+
+    def matvec(v, theta):
+        u = v.reshape(nx, nx)
+        p = jnp.pad(u, 1)
+        lap = 4 * u - p[:-2, 1:-1] - p[2:, 1:-1] - p[1:-1, :-2] - p[1:-1, 2:]
+        return lap.reshape(-1) + theta * v
+
+    def lowest(p, k=3):
+        return eigsh(matvec, k, (basis @ p,), n=n).eigenvalues
+
+    targets = lowest(jnp.array([0.1, 0.3, -0.2]))
+
+    def misfit(p, targets):
+        return jnp.sum((lowest(p) - targets) ** 2)
+
+    sol = minimize(misfit, jnp.array([0.0, 0.1, 0.0]), (targets,))
+    assert sol.status == Status.converged
+    # The hidden potential reflected y -> 1 - y (the same spectrum), as the page says.
+    np.testing.assert_allclose(sol.x, [-0.1, 0.3, 0.2], atol=1e-9)
+    # An independent check of the eigenvalues at the solution.
+    theta = np.asarray(basis @ sol.x)
+    lam = np.linalg.eigvalsh(np.kron(np.eye(nx), np.diag(np.full(nx, 2.0)) - np.eye(nx, k=1) - np.eye(nx, k=-1))
+                             + np.kron(np.diag(np.full(nx, 2.0)) - np.eye(nx, k=1) - np.eye(nx, k=-1), np.eye(nx))
+                             + np.diag(theta))[:3]
+    np.testing.assert_allclose(lam, targets, rtol=1e-10)
