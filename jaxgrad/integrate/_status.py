@@ -1,4 +1,5 @@
-"""Status codes of `jaxgrad.integrate.quad` and the information object it returns."""
+"""Status codes of the adaptive integrators (`quad`, `quadosc`, `cubature`, `dblquad`,
+`tplquad`, `nquad`) and the information object they return."""
 
 from __future__ import annotations
 
@@ -8,25 +9,27 @@ from jaxtyping import Array, Float, Int
 
 
 class STATUS(eqx.Enumeration):
-    """Why `quad` stopped. Compare with `==`, e.g. `info.status == STATUS.converged`."""
+    """Why an adaptive integrator stopped. Compare with `==`, e.g.
+    `info.status == STATUS.converged`."""
 
-    converged = "quad: the error estimate met the requested tolerance."
+    converged = "the error estimate met the requested tolerance."
     max_subdivisions = (
-        "quad: the subinterval limit (`limit`) was reached before the error estimate met "
-        "the tolerance. Increase `limit`, pass the location of kinks, jumps or "
-        "singularities as `points`, or loosen `epsabs`/`epsrel`."
+        "the subdivision limit (`limit`: subintervals for quad, boxes for cubature) was "
+        "reached before the error estimate met the tolerance. Increase `limit`, split the "
+        "range at known kinks, jumps or singularities (`points=` for quad), or loosen "
+        "`epsabs`/`epsrel`."
     )
     roundoff = (
-        "quad: roundoff error prevents the requested tolerance (it is below what the "
+        "roundoff error prevents the requested tolerance (it is below what the "
         "integrand's values allow in this precision). Loosen `epsabs`/`epsrel`."
     )
     divergent = (
-        "quad: the integral looks divergent or too slowly convergent: the integrand is "
+        "the integral looks divergent or too slowly convergent: the integrand is "
         "not negligible at the ends of the (truncated) integration range."
     )
-    nonfinite = "quad: the integrand returned NaN or inf at a quadrature node."
+    nonfinite = "the integrand returned NaN or inf at a quadrature node."
     nan_limits = (
-        "quad: a limit, breakpoint or `wvar` is NaN, or outside what the weight allows (finite "
+        "a limit, breakpoint or `wvar` is NaN, or outside what the weight allows (finite "
         "limits, a < b and α, β > -1 for the algebraic weights, c ≠ a, b for a principal "
         "value), so the integral is undefined (the value is NaN)."
     )
@@ -47,7 +50,7 @@ def status_from_code(code: Int[Array, "*batch"]) -> STATUS:
 
 
 class QuadInfo(eqx.Module):
-    """Diagnostics returned by `jaxgrad.integrate.quad` next to the value.
+    """Diagnostics returned by `quad` (and the other adaptive integrators) next to the value.
 
     Attributes:
         err: estimated absolute error, same shape as the value (one estimate per
