@@ -102,7 +102,15 @@ def _special_cases():
     nan_v, nan_info = cubature(gauss, jnp.array([jnp.nan, 0.0]), two + 1, (two,))
     bad_v, bad_info = cubature(lambda x: jnp.log(x[0] - 0.5), two, two + 1)
     short_v, short_info = cubature(jump, two, jnp.array([0.7, 0.5]), epsrel=1e-12, limit=20)
+    # Review regressions: a narrow peak that the first rule's 17 nodes all miss (accepted
+    # with a nonzero default epsabs); a huge finite limit beside an infinite one (its
+    # map to t overflowed to 0); a face on which f is infinite (it stopped the loop that
+    # integrates all the faces, so the other limit derivatives were wrong).
+    peak_v = cubature(lambda x: jnp.exp(-400 * jnp.sum((x - 0.3) ** 2)), two - 1, two + 1, epsrel=1e-6)[0]
+    huge_v = cubature(gauss, two - jnp.inf, jnp.array([1e200, jnp.inf]), (two + 1,), epsrel=1e-6)[0]
+    face_g = jax.grad(lambda a: cubature(lambda x: 1 / jnp.sqrt(x[0]), a, two + 1, epsrel=1e-6)[0])(two)
     return dict(
+        peak_v=peak_v, huge_v=huge_v, face_g=face_g,
         plane_v=plane_v, plane_g=plane_g, half_v=half_v, half_d=half_d, box=box, vec=vec,
         vec_status=vec_info.status == STATUS.converged, jump_g=jump_g,
         nan_v=nan_v, nan_status=nan_info.status == STATUS.nan_limits,
@@ -138,6 +146,13 @@ def test_limit_derivatives_of_a_discontinuous_integrand_are_exact(special):
     # (Without the Leibniz face terms this would be off by O(1); the face integral of a
     # jump meets its tolerance to within a factor of ~10.)
     np.testing.assert_allclose(special["jump_g"][1], (np.exp(0.3) - 1) * np.exp(0.5), rtol=5e-8)
+
+
+def test_narrow_peak_huge_limit_and_a_singular_face(special):
+    np.testing.assert_allclose(special["peak_v"], np.pi / 400, rtol=1e-6)
+    np.testing.assert_allclose(special["huge_v"], np.pi, rtol=1e-6)
+    assert special["face_g"][0] == -np.inf
+    np.testing.assert_allclose(special["face_g"][1], -2.0, rtol=1e-6)
 
 
 def test_status_for_nan_limits_nonfinite_values_and_the_box_limit(special):
