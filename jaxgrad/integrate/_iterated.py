@@ -59,7 +59,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
 from .._nan import nan_if, replace_invalid
@@ -70,7 +69,8 @@ from ._quad import (
     _NSPLIT,
     _check_limit,
     _check_tolerance,
-    _split_args,
+    _derivative_integrand,
+    integral_and_parameter_tangent,
 )
 from ._status import NAN_LIMITS, QuadInfo, status_from_code
 
@@ -152,31 +152,10 @@ def _sized(fvec, size):
 
 
 def _joint_integrand(fvec, args, diff):
-    """`_quad._derivative_integrand` for an `fvec` of known size: x, args ->
-    [f, ∂f/∂θ.ravel()] with θ the leaves of `args` marked by `diff`; reverse mode when
-    f has fewer components than θ, forward mode otherwise. Returns (joint, n)."""
-    leaves, treedef = jax.tree_util.tree_flatten(args)
-    theta_flat, unravel = ravel_pytree([x for x, d in zip(leaves, diff) if d])
-    n, k = theta_flat.shape[0], fvec.out_size
-
-    def joint(x, args_now):
-        leaves_now = jax.tree_util.tree_leaves(args_now)
-        flat_now = ravel_pytree([x for x, d in zip(leaves_now, diff) if d])[0]
-
-        def fa(flat):
-            it = iter(unravel(flat))
-            merged = [next(it) if d else x for x, d in zip(leaves_now, diff)]
-            return fvec(x, jax.tree_util.tree_unflatten(treedef, merged))
-
-        if k > n:
-            y, lin = jax.linearize(fa, flat_now)
-            jac = jax.vmap(lin, out_axes=1)(jnp.eye(n, dtype=flat_now.dtype))
-        else:
-            y, pull = jax.vjp(fa, flat_now)
-            jac = jax.vmap(lambda c: pull(c)[0])(jnp.eye(k, dtype=y.dtype))
-        return jnp.concatenate([y, jac.reshape(-1)])
-
-    return _sized(joint, k * (1 + n)), n
+    """`_quad._derivative_integrand` for an `fvec` of known size, itself of known size:
+    x, args -> [f, ∂f/∂θ.ravel()]. Returns (joint, n)."""
+    joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+    return _sized(joint, fvec.out_size * (1 + n)), n
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 4))
@@ -207,18 +186,9 @@ def _level_quad_jvp(fvec, options, primals, tangents):
     a, b, args = primals
     if not (isinstance(tangents[0], SymbolicZero) and isinstance(tangents[1], SymbolicZero)):
         raise AssertionError("jaxgrad.integrate: the limits of an iterated level must be fixed")
-    k = fvec.out_size
-    _, _, diff, dleaves = _split_args(args, tangents[2])
-    joint, n = _joint_integrand(fvec, args, diff)
-    if n:
-        value, err, neval, code = _level_quad(joint, a, b, args, options)
-        g = value[k:].reshape(k, n)
-        dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
-        dvalue = g @ dtheta.astype(g.dtype)
-        value, err = value[:k], err[:k]
-    else:
-        value, err, neval, code = _level_quad(fvec, a, b, args, options)
-        dvalue = jnp.zeros_like(value)
+    value, err, neval, code, dvalue = integral_and_parameter_tangent(
+        lambda g: _level_quad(g, a, b, args, options), fvec, args, tangents[2], fvec.out_size, _joint_integrand
+    )
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     return (value, err, neval, code), (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
 

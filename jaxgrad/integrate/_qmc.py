@@ -50,6 +50,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if, replace_invalid
 from .._traced import trace
+from ._cubature import box_dtype
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args
 
@@ -291,23 +292,6 @@ def _power_of_two(name, n, lo=1):
     return int(n)
 
 
-def _box_dtype(a, b):
-    for name, x in (("a", a), ("b", b)):
-        if np.ndim(x) != 1:
-            raise ValueError(
-                f"{_FN}: `{name}` must be a 1-D array of lower/upper limits, one per coordinate; "
-                f"got shape {np.shape(x)}. Use jax.vmap to integrate over several boxes."
-            )
-    if np.shape(a) != np.shape(b):
-        raise ValueError(f"{_FN}: `a` and `b` must have the same shape; got {np.shape(a)} and {np.shape(b)}.")
-    if np.shape(a)[0] < 1:
-        raise ValueError(f"{_FN}: the box needs at least one coordinate; got `a` of shape {np.shape(a)}.")
-    dtype = jnp.result_type(float, a, b)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{_FN}: `a` and `b` must be real; got dtype {dtype}.")
-    return dtype
-
-
 def _as_key(key):
     if key is None:
         return jax.random.key(0)
@@ -426,7 +410,7 @@ def qmc_quad(
         raise ValueError(
             f"{_FN}: `n_estimates * max_points` must be below 2**31; got {n_estimates} * {max_points}."
         )
-    dtype = _box_dtype(a, b)
+    dtype = box_dtype(_FN, a, b)
     key = _as_key(key)
     x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
     try:

@@ -16,7 +16,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._nan import nan_if, replace_invalid
 from .._traced import trace
 from ._batch import pooled_solver
-from ._status import NAN_LIMITS, STATUS, QuadInfo, status_from_code
+from ._status import NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
 _NSPLIT = 2
@@ -67,6 +67,26 @@ def _derivative_integrand(fvec, args, diff):
     return joint, theta_flat, n, unravel
 
 
+def integral_and_parameter_tangent(integrate, fvec, args, dargs, k, joint_of=None):
+    """`(value, err, neval, code, dvalue)`: ∫f by `integrate(g)` (the caller's integrator
+    applied to an integrand g) and the tangent ⟨∫ ∂f/∂θ, dθ⟩ in the differentiated leaves
+    θ of `args`, both from one run on the joint integrand [f, ∂f/∂θ] (see `_quad_jvp`).
+    `joint_of(fvec, args, diff) -> (joint, n)` builds that integrand (by default
+    `_derivative_integrand`); `k` is the number of components of f."""
+    _, _, diff, dleaves = _split_args(args, dargs)
+    if joint_of is None:
+        joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+    else:
+        joint, n = joint_of(fvec, args, diff)
+    if not n:
+        value, err, neval, code = integrate(fvec)
+        return value, err, neval, code, jnp.zeros_like(value)
+    value, err, neval, code = integrate(joint)
+    g = value[k:].reshape(k, n)
+    dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
+    return value[:k], err[:k], neval, code, g @ dtheta.astype(g.dtype)
+
+
 def _instantiate(t, x):
     return jnp.zeros_like(x) if isinstance(t, SymbolicZero) else t
 
@@ -109,19 +129,10 @@ def _quad(fvec, a, b, points, args, options):
 def _quad_jvp(fvec, options, primals, tangents):
     a, b, points, args = primals
     da, db, dpoints = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
-    dargs = tangents[3]
     k = fvec_out_size(fvec, a, args)
-    _, _, diff, dleaves = _split_args(args, dargs)
-    joint, _, n, _ = _derivative_integrand(fvec, args, diff)
-    if n:
-        value, err, neval, code = _quad(joint, a, b, points, args, options)
-        g = value[k:].reshape(k, n)
-        dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
-        dvalue = g @ dtheta.astype(g.dtype)
-        value, err = value[:k], err[:k]
-    else:
-        value, err, neval, code = _quad(fvec, a, b, points, args, options)
-        dvalue = jnp.zeros_like(value)
+    value, err, neval, code, dvalue = integral_and_parameter_tangent(
+        lambda g: _quad(g, a, b, points, args, options), fvec, args, tangents[3], k
+    )
 
     def at(x):
         return fvec(x, args)
