@@ -70,26 +70,31 @@ def test_closed_form_solution_and_status():
 
 def test_implicit_derivative_closed_form_fwd_and_rev():
     lam = 3.0
-    jac_rev = jax.jacrev(lambda p: solve_ridge(p, lam).x)(P)
+
+    @jax.jit  # one compilation for the three derivatives
+    def derivatives(p, lam):
+        return (jax.jacrev(lambda p: solve_ridge(p, lam).x)(p), jax.jacfwd(lambda lam: solve_ridge(p, lam).x)(lam),
+                jax.grad(lambda lam: solve_ridge(p, lam).value)(lam))
+
+    jac_rev, dlam, dval = derivatives(P, lam)
     np.testing.assert_allclose(jac_rev, np.eye(3) / (1 + lam), atol=1e-12)
-    dlam = jax.jacfwd(lambda lam: solve_ridge(P, lam).x)(lam)
     np.testing.assert_allclose(dlam, -P / (1 + lam) ** 2, atol=1e-12)
     # Envelope theorem: d/dλ min f = ∂f/∂λ at x* = ‖x*‖².
-    dval = jax.grad(lambda lam: solve_ridge(P, lam).value)(lam)
     np.testing.assert_allclose(dval, jnp.sum((P / (1 + lam)) ** 2), rtol=1e-10)
 
 
 def test_implicit_derivative_matches_resolved_differences():
     th = jnp.array([0.3, -0.5, 1.0, 0.2])
     ref = central_richardson(lambda t: solve_smooth(jnp.asarray(t)), th)
-    np.testing.assert_allclose(jax.jacrev(solve_smooth)(th), ref, atol=1e-8)
-    np.testing.assert_allclose(jax.jacfwd(solve_smooth)(th), ref, atol=1e-8)
+    jac_rev, jac_fwd = jax.jit(lambda th: (jax.jacrev(solve_smooth)(th), jax.jacfwd(solve_smooth)(th)))(th)
+    np.testing.assert_allclose(jac_rev, ref, atol=1e-8)
+    np.testing.assert_allclose(jac_fwd, ref, atol=1e-8)
 
 
 def test_not_unrolled_derivative_independent_of_optimizer():
     # Adam stops far from the L-BFGS iterates, but the implicit derivative is a
     # property of the minimiser only.
-    jac = jax.jacrev(lambda p: solve_ridge(p, 1.0, optimizer=optax.adam(0.05), max_steps=5000, tol=1e-9).x)(P)
+    jac = jax.jit(jax.jacrev(lambda p: solve_ridge(p, 1.0, optimizer=optax.adam(0.05), max_steps=5000, tol=1e-9).x))(P)
     np.testing.assert_allclose(jac, np.eye(3) / 2, atol=1e-8)
 
 
@@ -102,7 +107,7 @@ def test_pytree_x0_and_args():
     sol = minimize(f, x0, (args,))
     np.testing.assert_allclose(sol.x["a"], [1.0, 2.0], atol=1e-12)
     np.testing.assert_allclose(sol.x["b"], 1.0, atol=1e-12)
-    g = jax.grad(lambda args: minimize(f, x0, (args,)).x["b"])(args)
+    g = jax.jit(jax.grad(lambda args: minimize(f, x0, (args,)).x["b"]))(args)
     np.testing.assert_allclose(g["q"], 2.0, atol=1e-10)
     np.testing.assert_allclose(g["p"], [0.0, 0.0], atol=1e-10)
 
@@ -143,13 +148,13 @@ def test_vmap_status_isolation():
 def test_singular_hessian_ridge():
     x0 = jnp.zeros(2)
     # Reverse mode with a cotangent outside range(H): exact adjoint does not exist -> NaN.
-    g0 = jax.grad(lambda a: minimize(line_valley, x0, (a,)).x[0])(1.0)
+    g0 = jax.jit(jax.grad(lambda a: minimize(line_valley, x0, (a,)).x[0]))(1.0)
     assert np.isnan(g0)
     # Tikhonov / minimum-norm adjoint: H = 2·11ᵀ, dx* = −H⁺ ∂ₐ∇f = (1/2, 1/2).
     sol = minimize(line_valley, x0, (1.0,), ridge=1e-12)
     assert sol.ridge == 1e-12 and sol.adjoint_regularised
     assert not minimize(line_valley, x0, (1.0,)).adjoint_regularised
-    jac = jax.jacrev(lambda a: minimize(line_valley, x0, (a,), ridge=1e-12).x)(1.0)
+    jac = jax.jit(jax.jacrev(lambda a: minimize(line_valley, x0, (a,), ridge=1e-12).x))(1.0)
     np.testing.assert_allclose(jac, [0.5, 0.5], atol=1e-8)
 
 
@@ -158,7 +163,7 @@ def test_tikhonov_closed_form():
     f = tikhonov(lambda x, p: jnp.sum((x - p) ** 2), 0.5, center)
     sol = minimize(f, jnp.zeros(3), (P,))
     np.testing.assert_allclose(sol.x, (P + 0.5 * center) / 1.5, atol=1e-12)
-    jac = jax.jacrev(lambda p: minimize(f, jnp.zeros(3), (p,)).x)(P)
+    jac = jax.jit(jax.jacrev(lambda p: minimize(f, jnp.zeros(3), (p,)).x))(P)
     np.testing.assert_allclose(jac, np.eye(3) / 1.5, atol=1e-12)
     with pytest.raises(ValueError, match="lam"):
         tikhonov(f, -1.0)
@@ -169,7 +174,8 @@ def test_float32():
     sol = minimize(ridge_quadratic, jnp.zeros(3, jnp.float32), (p32, jnp.float32(1.0)))
     assert sol.x.dtype == jnp.float32
     np.testing.assert_allclose(sol.x, p32 / 2, rtol=1e-6)
-    jac = jax.jacrev(lambda p: minimize(ridge_quadratic, jnp.zeros(3, jnp.float32), (p, jnp.float32(1.0))).x)(p32)
+    solve = lambda p: minimize(ridge_quadratic, jnp.zeros(3, jnp.float32), (p, jnp.float32(1.0))).x  # noqa: E731
+    jac = jax.jit(jax.jacrev(solve))(p32)
     np.testing.assert_allclose(jac, np.eye(3) / 2, atol=1e-5)
 
 

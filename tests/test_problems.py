@@ -68,12 +68,12 @@ def test_symmetric_with_eigenvalues_larger(n):
 def test_symmetric_with_eigenvalues_implicit_derivative():
     # ‖A‖_F² = Σ tᵢ² on the solution set, so its gradient is 2t even though A itself
     # is not unique (singular Hessian) and even at the triple tie.
+    grad = jax.jit(jax.grad(lambda t: jnp.sum(symmetric_with_eigenvalues(t, ridge=1e-12).aux ** 2)))
     for t in (jnp.array([1.0, 2.0, 3.0]), jnp.array([1.0, 1.0, 1.0])):
-        g = jax.grad(lambda t: jnp.sum(symmetric_with_eigenvalues(t, ridge=1e-12).aux ** 2))(t)
-        np.testing.assert_allclose(g, 2 * t, rtol=1e-7)
+        np.testing.assert_allclose(grad(t), 2 * t, rtol=1e-7)
     # A loss that depends on where A sits on the orbit Q A Qᵀ: exact adjoint is NaN.
     t = jnp.array([1.0, 2.0, 3.0])
-    assert np.all(np.isnan(jax.grad(lambda t: symmetric_with_eigenvalues(t).aux[0, 1])(t)))
+    assert np.all(np.isnan(jax.jit(jax.grad(lambda t: symmetric_with_eigenvalues(t).aux[0, 1]))(t)))
 
 
 def test_eigenvalue_misfit_gradient_check():
@@ -97,9 +97,13 @@ def test_inverse_by_minimize_4x4():
     assert float(sol.value) < 1e-10 and int(sol.num_steps) <= 100
     np.testing.assert_allclose(sol.x, np.linalg.inv(np.asarray(m)), atol=1e-9)
     dm = jnp.asarray(np.random.default_rng(1).normal(size=(4, 4)))
-    _, dx = jax.jvp(lambda m: inverse_by_minimize(m).x, (m,), (dm,))
+    _, dx = jax.jit(lambda m, dm: jax.jvp(lambda m: inverse_by_minimize(m).x, (m,), (dm,)))(m, dm)
     inv = np.linalg.inv(np.asarray(m))
     np.testing.assert_allclose(dx, -inv @ np.asarray(dm) @ inv, atol=1e-8)
+
+
+# One compilation for every κ below.
+_newton_schulz_jvp = jax.jit(lambda m, dm: jax.jvp(lambda m: newton_schulz_inverse(m).inverse, (m,), (dm,)))
 
 
 @pytest.mark.parametrize("kappa", [10.0, 1e3, 1e6])
@@ -111,7 +115,7 @@ def test_newton_schulz(kappa):
     inv = np.linalg.inv(np.asarray(m))
     np.testing.assert_allclose(r.inverse, inv, rtol=0, atol=50 * kappa * 2.2e-16 * np.abs(inv).max())
     dm = jnp.asarray(np.random.default_rng(2).normal(size=(5, 5)))
-    _, dx = jax.jvp(lambda m: newton_schulz_inverse(m).inverse, (m,), (dm,))
+    _, dx = _newton_schulz_jvp(m, dm)
     np.testing.assert_allclose(dx, -inv @ np.asarray(dm) @ inv, rtol=1e-6 * kappa, atol=1e-9 * kappa**2)
 
 
@@ -196,8 +200,13 @@ def test_fit_through_quad_with_tikhonov():
     d = jnp.array([0.7, 1.9])
     a = np.array([[b - a, (b * b - a * a) / 2] for a, b in zip(QUAD_EDGES[:-1], QUAD_EDGES[1:])])
     normal = a.T @ a + QUAD_LAM * np.eye(2)
-    theta, pullback = jax.vjp(solve, d)  # one compilation for the value and the derivative
+
+    @jax.jit  # one compilation for the value and the derivative
+    def value_and_jacobian(d):
+        theta, pullback = jax.vjp(solve, d)
+        return theta, jax.vmap(lambda u: pullback(u)[0])(jnp.eye(2))
+
+    theta, jac = value_and_jacobian(d)
     expected = np.linalg.solve(normal, a.T @ np.asarray(d) + QUAD_LAM * np.asarray(QUAD_CENTER))
     np.testing.assert_allclose(theta, expected, rtol=1e-10)
-    jac = jax.vmap(lambda u: pullback(u)[0])(jnp.eye(2))
     np.testing.assert_allclose(jac, np.linalg.solve(normal, a.T), rtol=1e-8)

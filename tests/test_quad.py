@@ -131,26 +131,37 @@ def test_derivative_wrt_limits_and_parameter():
         assert abs(ga - ref_a) < 1e-12 and abs(gb - ref_b) < 1e-12
 
 
+def _step(c):
+    return quad(lambda x, c: jnp.where(x < c, 1.0, 3.0), 0.0, 1.0, (c,), points=jnp.array([c]))[0]
+
+
+@jax.jit  # one compilation for the value and both derivative modes
+def _step_derivatives(c):
+    return _step(c), jax.grad(_step)(c), jax.jvp(_step, (c,), (1.0,))[1]
+
+
 def test_jump_at_traced_breakpoint():
     # f = 1 for x < c, 3 for x >= c: I(c) = 3 - 2c on [0, 1], dI/dc = -2 (pure jump term).
-    def step(c):
-        return quad(lambda x, c: jnp.where(x < c, 1.0, 3.0), 0.0, 1.0, (c,), points=jnp.array([c]))[0]
-
     c = 0.37
-    assert abs(step(c) - (3 - 2 * c)) < 1e-13
-    assert abs(jax.grad(step)(c) + 2.0) < 1e-12
-    assert abs(jax.jvp(step, (c,), (1.0,))[1] + 2.0) < 1e-12
+    value, grad, tangent = _step_derivatives(c)
+    assert abs(value - (3 - 2 * c)) < 1e-13
+    assert abs(grad + 2.0) < 1e-12
+    assert abs(tangent + 2.0) < 1e-12
+
+
+# √(x + p) and x^p behind one compiled gradient (the case index is traced).
+_SQRT_OR_POWER = [lambda x, p: jnp.sqrt(x + p), lambda x, p: x**p]
+_error_control_grad = jax.jit(jax.grad(
+    lambda p, i: quad(lambda x, p, i: lax.switch(i, _SQRT_OR_POWER, x, p), 0.0, 1.0, (p, i), **TIGHT)[0]))
 
 
 def test_derivative_integral_has_its_own_error_control():
     # d/dp ∫₀¹ sqrt(x + p) dx = ∫₀¹ (x + p)^(-1/2) / 2 dx = sqrt(1 + p) - sqrt(p): the
     # derivative integrand is singular at p = 0 although the primal one is not.
-    g = jax.jit(jax.grad(lambda p: quad(lambda x, p: jnp.sqrt(x + p), 0.0, 1.0, (p,), **TIGHT)[0]))
     for p in (0.0, 1e-6, 0.3):
-        assert abs(g(p) - (np.sqrt(1 + p) - np.sqrt(p))) < 1e-9
+        assert abs(_error_control_grad(p, 0) - (np.sqrt(1 + p) - np.sqrt(p))) < 1e-9
     # d/dα ∫₀¹ x^α dx = -1/(1+α)²: a log-singular derivative integrand.
-    ga = jax.grad(lambda al: quad(lambda x, al: x**al, 0.0, 1.0, (al,), **TIGHT)[0])
-    assert abs(ga(-0.5) + 4.0) < 1e-9
+    assert abs(_error_control_grad(-0.5, 1) + 4.0) < 1e-9
 
 
 def test_closure_gets_gradient():
@@ -160,8 +171,9 @@ def test_closure_gets_gradient():
 
     p = 0.8
     ref = float(mp.diff(lambda q: (1 - mp.exp(-q)) / q, p))
-    assert abs(jax.grad(f)(p) - ref) < 1e-11
-    assert abs(jax.jacfwd(f)(p) - ref) < 1e-11
+    g_rev, g_fwd = jax.jit(lambda p: (jax.grad(f)(p), jax.jacfwd(f)(p)))(p)  # one compilation
+    assert abs(g_rev - ref) < 1e-11
+    assert abs(g_fwd - ref) < 1e-11
 
 
 def test_hessian_parameters_and_limit():
@@ -173,7 +185,7 @@ def test_hessian_parameters_and_limit():
     closed = lambda p, b: (mp.exp(p * b) - 1) / p  # noqa: E731
     order = lambda i, j: tuple(int(k == i) + int(k == j) for k in range(2))  # noqa: E731
     ref = np.array([[float(mp.diff(closed, (z[0], z[1]), order(i, j))) for j in range(2)] for i in range(2)])
-    h = jax.hessian(f)(z)
+    h = jax.jit(jax.hessian(f))(z)
     np.testing.assert_allclose(h, ref, rtol=1e-9, atol=1e-10)
 
 
@@ -184,7 +196,7 @@ def test_vector_valued_integrand_jacobians():
         return quad(f, 0.0, 1.0, (p,), **TIGHT)[0]
 
     p = np.array([0.5, 2.0])
-    val = F(p)
+    val, jac_rev, jac_fwd = jax.jit(lambda p: (F(p), jax.jacrev(F)(p), jax.jacfwd(F)(p)))(p)  # one compilation
     e1 = 1 - np.exp(-1)
     np.testing.assert_allclose(val, [1 / 1.5, (1 - np.cos(2.0)) / 2.0, 1.0 * e1], rtol=1e-11)
     ref = np.array([
@@ -192,16 +204,17 @@ def test_vector_valued_integrand_jacobians():
         [0.0, float(mp.diff(lambda q: (1 - mp.cos(q)) / q, 2.0))],
         [p[1] * e1, p[0] * e1],
     ])
-    np.testing.assert_allclose(jax.jacrev(F)(p), ref, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(jax.jacfwd(F)(p), ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(jac_rev, ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(jac_fwd, ref, rtol=1e-9, atol=1e-12)
 
 
 def test_vmap_values_and_gradients():
     f = lambda p: quad(lambda x, p: jnp.abs(x - p) ** 1.5, 0.0, 1.0, (p,), points=jnp.array([p]), **TIGHT)[0]  # noqa: E731
     ps = jnp.linspace(0.1, 0.9, 5)
     closed = lambda p: (p**2.5 + (1 - p) ** 2.5) / 2.5  # noqa: E731
-    np.testing.assert_allclose(jax.vmap(f)(ps), closed(ps), rtol=1e-11)
-    np.testing.assert_allclose(jax.vmap(jax.grad(f))(ps), ps**1.5 - (1 - ps) ** 1.5, rtol=1e-9, atol=1e-11)
+    values, grads = jax.jit(lambda ps: (jax.vmap(f)(ps), jax.vmap(jax.grad(f))(ps)))(ps)  # one compilation
+    np.testing.assert_allclose(values, closed(ps), rtol=1e-11)
+    np.testing.assert_allclose(grads, ps**1.5 - (1 - ps) ** 1.5, rtol=1e-9, atol=1e-11)
 
 
 def test_vmap_heterogeneous_batch_is_lane_for_lane_the_single_result():
@@ -296,7 +309,8 @@ def test_float32():
     value, info = quad(lambda x: jnp.cos(x), jnp.float32(0.0), jnp.float32(1.0), epsrel=1e-5)
     assert value.dtype == jnp.float32
     assert abs(float(value) - np.sin(1.0)) < 1e-6 and bool(info.converged)
-    g = jax.grad(lambda s: quad(lambda x, s: jnp.exp(-s * x), jnp.float32(0), jnp.float32(jnp.inf), (s,), epsrel=1e-5)[0])
+    g = jax.jit(jax.grad(lambda s: quad(lambda x, s: jnp.exp(-s * x), jnp.float32(0), jnp.float32(jnp.inf), (s,),
+                                        epsrel=1e-5)[0]))
     assert abs(float(g(jnp.float32(2.0))) + 0.25) < 1e-5
 
 
@@ -316,7 +330,7 @@ def test_vmap_of_cond_around_a_derivative_of_quad():
         return (v - d) ** 2
 
     ds = jnp.array([0.2, 0.4, 0.6])
-    got = jax.vmap(lambda d: lax.cond(d > 0.3, lambda: jax.grad(misfit)(0.5, d), lambda: 0.0))(ds)
+    got = jax.jit(jax.vmap(lambda d: lax.cond(d > 0.3, lambda: jax.grad(misfit)(0.5, d), lambda: 0.0)))(ds)
     th = 0.5
     v = (1 - np.exp(-th)) / th
     dv = (th * np.exp(-th) - (1 - np.exp(-th))) / th**2

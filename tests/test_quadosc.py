@@ -30,10 +30,11 @@ def _osc(i, p, a, b):
     return value, info.err, info.status._value
 
 
-# Shared compiled functions: one for [a, ∞), one for (-∞, b], one gradient.
+# Shared compiled functions: one for [a, ∞), one for (-∞, b], one gradient (the case
+# index is traced in all three: one compilation each for every integrand).
 _upper = jax.jit(lambda i, p, a: _osc(i, p, a, jnp.inf))
 _lower = jax.jit(lambda i, p, b: _osc(i, p, -jnp.inf, b))
-_grad = jax.jit(jax.grad(lambda p, a, i: _osc(i, p, a, jnp.inf)[0], argnums=(0, 1)), static_argnums=2)
+_grad = jax.jit(jax.grad(lambda p, a, i: _osc(i, p, a, jnp.inf)[0], argnums=(0, 1)))
 
 
 def _si_form(p):
