@@ -276,6 +276,71 @@ def test_sparse_and_lineax_operators(out):
     np.testing.assert_allclose(out["lineax"], lam, rtol=1e-12)
 
 
+def _path_matrix():
+    n = 40
+    return 2 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1) + np.diag(np.random.default_rng(1).uniform(0, 1, n))
+
+
+def _tied_matrices():
+    # λ = 1, 2, 2, 4, 5, 6 in a random basis: with k = 3 the tie λ₂ = λ₃ is inside the
+    # block and the block is separated from the rest by 2 (the dense path, n < 3·ncv);
+    # and the same with the tie split, λ₃ = 2.1.
+    q, _ = np.linalg.qr(np.random.default_rng(2).normal(size=(6, 6)))
+    return np.stack([(q * np.array([1.0, 2.0, third, 4.0, 5.0, 6.0])) @ q.T for third in (2.0, 2.1)])
+
+
+@jax.jit
+def _edge_cases(a, a_tied, d_tied):
+    out = {}
+    # Scale invariance: s·A with s = 1e-20 (no absolute floor in the iteration's tests).
+    r = eigsh(1e-20 * a, 2)
+    out["tiny"], out["tiny_code"] = r.eigenvalues, _code(r)
+    # A start block spanning the top eigenvectors when the smallest are wanted: it is
+    # an invariant subspace with tiny residuals, but not the answer.
+    top = jnp.linalg.eigh(a)[1][:, -6:]
+    r = eigsh(a, 2, v0=top)
+    out["v0top"], out["v0top_code"], out["v0top_it"] = r.eigenvalues, _code(r), r.info.iterations
+    # maxiter exhausted: the status says so and every derivative is NaN.
+    r = eigsh(a, 2, maxiter=1)
+    out["maxiter_status"] = r.info.status == EigshStatus.max_iterations
+    out["maxiter_grad"] = jax.grad(lambda m: eigsh(m, 2, maxiter=1).eigenvalues.sum())(a)
+
+    # Σλᵢ² over the block, at a tie inside it (λ₂ = λ₃) and with the tie split by 0.1:
+    # the gradient is exact in both; the Hessian is exact when split and NaN at the tie
+    # (the first-order rule would give Σ Cᵢᵢ² for ‖C_c‖² there, a wrong number).
+    def loss(m):
+        return jnp.sum(eigsh(m, 3).eigenvalues ** 2)
+
+    out["grad_sq"], out["hvp_sq"] = jax.vmap(
+        lambda m: jax.jvp(jax.grad(loss), (m,), (d_tied,)), out_axes=(0, 0)
+    )(a_tied)
+    return out
+
+
+def test_edge_cases():
+    a, a_tied = _path_matrix(), _tied_matrices()
+    d = np.random.default_rng(3).normal(size=(6, 6))
+    d = (d + d.T) / 2
+    got = jax.tree_util.tree_map(np.asarray, _edge_cases(jnp.asarray(a), jnp.asarray(a_tied), jnp.asarray(d)))
+    lam = np.linalg.eigvalsh(a)[:2]
+    assert got["tiny_code"] == CONVERGED
+    np.testing.assert_allclose(got["tiny"] * 1e20, lam, rtol=1e-12)
+    assert got["v0top_code"] == CONVERGED and got["v0top_it"] >= 1
+    np.testing.assert_allclose(got["v0top"], lam, rtol=1e-12)
+    assert got["maxiter_status"] and np.all(np.isnan(got["maxiter_grad"]))
+
+    def grad_sq(m):  # d(Σλᵢ²)/dA = Σ 2λᵢ vᵢvᵢᵀ over the block
+        w, v = np.linalg.eigh(m)
+        return (v[:, :3] * (2 * w[:3])) @ v[:, :3].T
+
+    h = 1e-5
+    for i, m in enumerate(a_tied):
+        np.testing.assert_allclose(got["grad_sq"][i], grad_sq(m), rtol=0, atol=1e-10)
+    ref = (grad_sq(a_tied[1] + h * d) - grad_sq(a_tied[1] - h * d)) / (2 * h)
+    np.testing.assert_allclose(got["hvp_sq"][1], ref, rtol=0, atol=1e-7)
+    assert np.all(np.isnan(got["hvp_sq"][0]))
+
+
 def _scaled(v, t):
     return t * v
 
@@ -313,6 +378,8 @@ def test_bad_inputs():
         eigsh(jnp.eye(3), 1, (theta,))
     with pytest.raises(ValueError, match="ncv"):
         eigsh(matvec, 2, (theta,), n=N, ncv=2)
+    with pytest.raises(ValueError, match="ncv"):  # the guard must not be the last column
+        eigsh(matvec, 2, (theta,), n=N, ncv=3)
     with pytest.raises(ValueError, match="tol"):
         eigsh(matvec, 2, (theta,), n=N, tol=-1.0)
 

@@ -157,9 +157,13 @@ def subspace_iteration(
             ok = ok & (rho[nconv] <= guard_tol * anorm)
         return ok
 
+    # At least one filter step before convergence is declared: the start block alone
+    # (a user's `v0` spanning an invariant subspace, e.g. the wrong end of the spectrum)
+    # has small residuals without being the wanted pairs; the filter amplifies what lies
+    # below its Ritz values (the caller mixes random components into such a block).
     def cond(st):
         _, theta, rho, it, _ = st
-        return (it < maxiter) & ~done(rho) & finite(theta, rho)
+        return (it < maxiter) & ((it == 0) | ~done(rho)) & finite(theta, rho)
 
     def body(st):
         x, theta, rho, it, nmv = st
@@ -167,12 +171,14 @@ def subspace_iteration(
         a0 = jnp.minimum(theta[0], low)
         width = upper - a
         # A block that already spans the whole spectrum's top (or a multiple of I): no
-        # filter to apply; the Rayleigh–Ritz alone is exact.
-        flat = width <= eps * jnp.maximum(jnp.abs(upper), 1)
+        # filter to apply; the Rayleigh–Ritz alone is exact. Relative to ‖A‖ (no absolute
+        # floor), so that s·A behaves as A for any scale s.
+        flat = width <= eps * anorm
         e = jnp.where(flat, 1, width / 2)
         ell = jnp.maximum((a + upper) / 2 - a0, e) / e  # |ℓ(a0)| >= 1
         per_degree = jnp.arccosh(jnp.maximum(ell, 1 + eps))
         degree = jnp.clip(jnp.floor(acosh_gain / per_degree), 1, max_degree).astype(jnp.int32)
+        degree = jnp.where(flat, 1, degree)  # the filtered block is discarded then
         safe_a = jnp.where(flat, upper - 1, a)
         safe_a0 = jnp.where(a0 < safe_a, a0, safe_a - 1)
         if apply_rows is None:
@@ -187,7 +193,7 @@ def subspace_iteration(
     st = (x, theta.astype(rdtype), rho, jnp.zeros((), jnp.int32), jnp.asarray(nmv0, jnp.int32))
     x, theta, rho, it, nmv = lax.while_loop(cond, body, st)
     ok = finite(theta, rho) & jnp.isfinite(anorm)
-    conv = done(rho)
+    conv = done(rho) & (it >= 1)
     code = jnp.where(ok, jnp.where(conv, 0, 1), 2).astype(jnp.int32)
     return SubspaceOut(theta, x, rho, anorm, it, nmv, code)
 

@@ -37,7 +37,8 @@ class EigshStatus(eqx.Enumeration):
         "cluster inside (or outside) the block."
     )
     max_iterations = (
-        "eigsh: `maxiter` iterations did not bring the residuals below `tol`. Increase "
+        "eigsh: `maxiter` iterations did not bring the residuals below `tol`: the pairs "
+        "returned are not eigenpairs to `tol`, so every derivative is NaN. Increase "
         "`maxiter` or `ncv`, or loosen `tol`."
     )
     nonfinite = "eigsh: the operator produced NaN or inf (a non-finite matrix entry or parameter)."
@@ -290,7 +291,25 @@ def _eigsh_jvp(op, opts, primals, tangents):
     # derivative: x(A) = (I − V Vᴴ) x also differentiates V, giving the −V (dVᴴ x) part
     # that the solve's own rule (on the complement) cannot see.
     dv = v @ omega + proj(x)
-    undefined = (code == TIE_AT_EDGE) | (code == NONFINITE)
+    # A tie inside the block: the first-order tangents above are exact for cluster-
+    # invariant losses, but not their own derivatives. The tangents of the tied pairs
+    # use λᵢ, vᵢ one by one (dλᵢ = Cᵢᵢ, xᵢ through λᵢ and vᵢ), where the exact second
+    # order needs the whole cluster (Daleckii–Krein: all of the cluster's block of C);
+    # e.g. the Hessian of Σλᵢ² over a tied cluster comes out with Σ Cᵢᵢ² in place of
+    # ‖C_c‖_F². So the tangents of the tied columns carry a factor 1 whose derivative
+    # in the operator is NaN: differentiating them once more gives NaN, never a wrong
+    # number (the factor is a primal quantity, so linearization keeps it a constant of
+    # the linear map, and the first derivatives are untouched). The untied columns keep
+    # exact second derivatives (they see the cluster only through its projector), but a
+    # zero cotangent on a tied column still gives 0 · NaN = NaN: over-flagged, not wrong.
+    tied_col = jnp.any(tied & ~jnp.eye(tied.shape[0], dtype=bool), axis=1)
+    zero = jnp.where(jnp.isfinite(w), w, 0) * 0  # 0, with a tangent in the operator
+    second = _nan_derivative(1 + zero, tied_col)
+    dw = dw * second.astype(dw.dtype)
+    dv = dv * second[None, :].astype(dv.dtype)
+    # Not converged (max_iterations) is as undefined as a tie at the edge: the pairs are
+    # not eigenpairs to `tol`, so no derivative formula applies to them.
+    undefined = (code == TIE_AT_EDGE) | (code == NONFINITE) | (code == MAX_ITERATIONS)
     nan = jnp.where(undefined, jnp.nan, 1.0)
     float0 = lambda z: np.zeros(np.shape(z), jax.dtypes.float0)  # noqa: E731
     zeros = (
@@ -298,6 +317,21 @@ def _eigsh_jvp(op, opts, primals, tangents):
         jnp.zeros_like(guard),
     )
     return out, (dw * nan.astype(dw.dtype), dv * nan.astype(dv.dtype), *zeros)
+
+
+@jax.custom_jvp
+def _nan_derivative(x, flag):
+    """``x`` itself; its derivative is NaN where ``flag`` (a traced bool array of ``x``'s
+    shape)."""
+    return x
+
+
+@_nan_derivative.defjvp
+def _nan_derivative_jvp(primals, tangents):
+    x, flag = primals
+    dx, _ = tangents
+    out = _nan_derivative(x, flag)
+    return out, dx * jnp.where(flag, jnp.nan, 1.0).astype(dx.dtype)
 
 
 def _default_tol(dtype) -> float:
@@ -389,7 +423,13 @@ def eigsh(
     is NaN). Inside the block, ties get the rule of `eigh`: exact for losses that see a
     tied cluster through its projector `V_c V_cᴴ` and its eigenvalues symmetrically.
     A tie between `λ_k` and `λ_{k+1}` makes the block itself non-differentiable: the
-    status is `tie_at_edge` and every derivative is NaN, never a silent number.
+    status is `tie_at_edge` and every derivative is NaN, never a silent number; so is
+    every derivative when the iteration stops at `maxiter` (status `max_iterations`).
+    Second derivatives are exact away from ties; at a tie inside the block (within
+    `tie_rtol`) the tangents of the tied pairs are not differentiable again by this
+    rule, so every second derivative that sees them is NaN, even that of `Σλᵢ` (the
+    rule cannot tell it from `Σλᵢ²`, whose exact Hessian needs the whole cluster), and
+    possibly that of a loss using only the block's simple pairs.
 
     Arguments:
         a: the operator: a square matrix (it is symmetrized, `(a + aᴴ)/2`, as `eigh`
@@ -402,9 +442,14 @@ def eigsh(
         n: the operator's size; required for a callable `a` unless `v0` is given.
         which: `"smallest"` (or `"SA"`) or `"largest"` (or `"LA"`) eigenvalues.
         v0: start vectors, shape `(n,)` or `(n, j)` with `j <= ncv` (random by default,
-            from a fixed seed, so results are reproducible).
-        ncv: block size, `k < ncv <= n`: the `k` wanted vectors plus guard vectors that
-            speed up convergence and estimate `λ_{k+1}`. Default `min(n, 2k + 2)`.
+            from a fixed seed, so results are reproducible). Each is normalised and
+            perturbed by a random vector of relative size `sqrt(eps)`, and at least
+            one filter step is taken, so that a `v0` spanning the wrong eigenvectors
+            (an invariant subspace) cannot be returned as the answer.
+        ncv: block size, `k + 2 <= ncv <= n` (or `ncv = n`): the `k` wanted vectors plus
+            guard vectors that speed up convergence and estimate `λ_{k+1}` (the
+            `(k+1)`-th must not be the block's last vector, whose Ritz value the filter
+            does not improve). Default `min(n, 2k + 2)`.
         tol: stop when the residuals `‖A vᵢ − λᵢ vᵢ‖` of the `k` wanted pairs are
             `<= tol * ‖A‖` (and that of the next one, which decides whether the block's
             edge is tied, `<= tie_rtol * ‖A‖ / 10`). Default `eps^(3/4)` in float64
@@ -423,7 +468,8 @@ def eigsh(
         `EigshResult(eigenvalues, eigenvectors, info)`: eigenvalues ascending, shape
         `(k,)` (for `"largest"` too), orthonormal eigenvectors in the columns, shape
         `(n, k)`, and an [`EigshInfo`][jaxgrad.linalg.EigshInfo]. A non-finite operator
-        gives NaN eigenpairs and NaN derivatives.
+        gives NaN eigenpairs and NaN derivatives; `max_iterations` gives the last
+        iterates and NaN derivatives.
 
     Raises:
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
@@ -521,8 +567,13 @@ def eigsh(
         raise ValueError(f"{_FN}: `k`={k} exceeds the operator size n={size}.")
     if ncv is None:
         ncv = min(size, 2 * k + 2)
-    elif not (k < ncv <= size or k == ncv == size):
-        raise ValueError(f"{_FN}: `ncv` must satisfy k < ncv <= n (k={k}, n={size}); got {ncv}.")
+    elif not (k + 2 <= ncv <= size or k <= ncv == size):
+        # ncv = k + 1 < n would leave the (k+1)-th Ritz vector, whose residual decides the
+        # gap, as the block's last column: the filter's damped interval starts at its own
+        # Ritz value, so it never converges.
+        raise ValueError(
+            f"{_FN}: `ncv` must satisfy k + 2 <= ncv <= n, or ncv = n (k={k}, n={size}); got {ncv}."
+        )
     if v0 is not None and (v0.shape[0] != size or (v0.ndim == 2 and v0.shape[1] > ncv)):
         raise ValueError(f"{_FN}: `v0` must have shape ({size},) or ({size}, j) with j <= ncv={ncv}; got {v0.shape}.")
     opts = _Options(
@@ -548,8 +599,19 @@ def _eigsh_compiled(op, opts, throw, dtype, params, v0):
         params = (params + mH(params)) / 2
     x0 = jax.random.normal(jax.random.key(0), (n, m), dtype)
     if v0 is not None:
+        # The user's columns, normalised, plus a random part of relative size sqrt(eps):
+        # a `v0` that spans an invariant subspace (say the top eigenvectors when the
+        # smallest are wanted) would otherwise never leave it. The filter amplifies the
+        # random part at once (by up to eps^(-1/3) per step), and a good `v0` loses at
+        # most a step or two to it.
         v0 = jnp.asarray(v0, dtype).reshape(n, -1)
-        x0 = x0.at[:, : v0.shape[1]].set(v0)
+        j = v0.shape[1]
+        rdtype = jnp.finfo(dtype).dtype
+        delta = float(np.sqrt(np.finfo(rdtype).eps))
+        rand = x0[:, :j] / jnp.linalg.norm(x0[:, :j], axis=0)
+        norms = jnp.linalg.norm(v0, axis=0)
+        cols = v0 / jnp.where(norms > 0, norms, 1).astype(dtype)
+        x0 = x0.at[:, :j].set(cols + (delta * rand).astype(dtype))
     w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, lax.stop_gradient(x0))
     status = _status_from_code(code)
     if throw:
