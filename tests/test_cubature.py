@@ -20,6 +20,8 @@ from jax.scipy.special import erf
 from jaxgrad.integrate import STATUS, cubature
 from jaxgrad.integrate._cubature_rules import rule_for
 
+from test_cache import count_compiles
+
 
 def gauss(x, p):
     return jnp.exp(-jnp.sum((x - p) ** 2))
@@ -169,8 +171,11 @@ def test_vmap_is_lane_for_lane_the_single_result():
     run = jax.jit(jax.vmap(lambda p: cubature(peaked, a, b, (p,), epsrel=1e-9)))
     value, info = run(ps)
     for i, p in enumerate(ps):
-        v1, i1 = cubature(peaked, a, b, (p,), epsrel=1e-9)
+        # The first eager call compiles; the others (new values, same callable) do not.
+        with count_compiles() as n:
+            v1, i1 = cubature(peaked, a, b, (p,), epsrel=1e-9)
         assert value[i] == v1 and info.neval[i] >= i1.neval
+        assert i == 0 or n == {"compile": 0, "trace": 0}, n
     exact = [float(jnp.prod(jnp.sqrt(jnp.pi / 30) / 2 * (erf(jnp.sqrt(30.0) * (1 - p)) + erf(jnp.sqrt(30.0) * p)))) for p in ps]
     # (The estimate of the third lane is 3x optimistic: rel. error 3e-9 at epsrel 1e-9.)
     np.testing.assert_allclose(value, exact, rtol=1e-8)
