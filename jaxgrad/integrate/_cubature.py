@@ -133,7 +133,8 @@ def _cubature_jvp(fvec, options, primals, tangents):
 # and a finite limit c onto t = 2c/(1 + √(1 + 4c²)). The finite limits of the t-box are
 # then limits like any other, and the Leibniz terms in t are the Leibniz terms in x:
 # F(t_c)·dt_c = f(c)·(dx/dt)·dt_c = f(c)·dc.
-def _to_t(x):
+def to_t(x):
+    """t = 2x/(1 + √(1 + 4x²)) (±1 at ±inf): the inverse of x = t/(1 − t²), without overflow."""
     safe = jnp.where(jnp.isinf(x), 0.0, x)
     return jnp.where(jnp.isinf(x), jnp.sign(x), 2 * safe / (1 + jnp.hypot(1.0, 2 * safe)))
 
@@ -151,7 +152,7 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts)
     undefined = jnp.any(jnp.isnan(a) | jnp.isnan(b))
     a, b = replace_invalid(a, undefined, 0.0), replace_invalid(b, undefined, 1.0)
     mapped = jnp.isinf(a) | jnp.isinf(b)
-    ta, tb = jnp.where(mapped, _to_t(a), a), jnp.where(mapped, _to_t(b), b)
+    ta, tb = jnp.where(mapped, to_t(a), a), jnp.where(mapped, to_t(b), b)
 
     def fvec(t, all_args):
         fargs, fconsts, mapped = all_args

@@ -50,7 +50,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if, replace_invalid
 from .._traced import trace
-from ._cubature import box_dtype
+from ._cubature import box_dtype, to_t
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args
 
@@ -236,11 +236,6 @@ def _qmc_jvp(hvec, options, primals, tangents):
 
 # Infinite limits, as in `cubature`: a coordinate with an infinite limit is integrated in
 # s ∈ (−1, 1) with x = s/(1 − s²), dx/ds = (1 + s²)/(1 − s²)², between the images of its limits.
-def _to_s(x):
-    safe = jnp.where(jnp.isinf(x), 0.0, x)
-    return jnp.where(jnp.isinf(x), jnp.sign(x), 2 * safe / (1 + jnp.sqrt(1 + 4 * safe * safe)))
-
-
 def _box_map(t, lo, hi, mapped):
     """x(t) for t ∈ [0, 1]ᵈ, the Jacobian det dx/dt (signed), and whether it is finite."""
     s = lo + (hi - lo) * t
@@ -263,7 +258,7 @@ def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)
     undefined = jnp.any(jnp.isnan(a) | jnp.isnan(b))
     a, b = replace_invalid(a, undefined, 0.0), replace_invalid(b, undefined, 1.0)
     mapped = jnp.isinf(a) | jnp.isinf(b)
-    lo, hi = jnp.where(mapped, _to_s(a), a), jnp.where(mapped, _to_s(b), b)
+    lo, hi = jnp.where(mapped, to_t(a), a), jnp.where(mapped, to_t(b), b)
 
     # `mapped` travels with the parameters (not differentiated: boolean), not as a closure
     # of `hvec`, which is a static argument of the custom_jvp and must not close over tracers.
