@@ -144,15 +144,22 @@ def _from_t(t):
     return t / s, (1 + t * t) / (s * s)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
-def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts):
+def box_in_t(a, b):
+    """`(undefined, mapped, ta, tb)` for box limits a, b: whether a limit is NaN (the box
+    is then replaced by the unit box, and the caller returns NaN), which coordinates have
+    an infinite limit, and the finite limits of the box in t (`to_t` on those)."""
     dtype = jnp.result_type(float, a, b)
     a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
-    shape = integrand.out_shape.shape
     undefined = jnp.any(jnp.isnan(a) | jnp.isnan(b))
     a, b = replace_invalid(a, undefined, 0.0), replace_invalid(b, undefined, 1.0)
     mapped = jnp.isinf(a) | jnp.isinf(b)
-    ta, tb = jnp.where(mapped, to_t(a), a), jnp.where(mapped, to_t(b), b)
+    return undefined, mapped, jnp.where(mapped, to_t(a), a), jnp.where(mapped, to_t(b), b)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts):
+    shape = integrand.out_shape.shape
+    undefined, mapped, ta, tb = box_in_t(a, b)
 
     def fvec(t, all_args):
         fargs, fconsts, mapped = all_args

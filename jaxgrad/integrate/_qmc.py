@@ -48,9 +48,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._nan import nan_if, replace_invalid
+from .._nan import nan_if
 from .._traced import trace
-from ._cubature import box_dtype, to_t
+from ._cubature import box_dtype, box_in_t
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args
 
@@ -252,13 +252,9 @@ def _box_map(t, lo, hi, mapped):
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key):
     opts = dict(options)
-    dtype = jnp.result_type(float, a, b)
-    a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
     shape = integrand.out_shape.shape
-    undefined = jnp.any(jnp.isnan(a) | jnp.isnan(b))
-    a, b = replace_invalid(a, undefined, 0.0), replace_invalid(b, undefined, 1.0)
-    mapped = jnp.isinf(a) | jnp.isinf(b)
-    lo, hi = jnp.where(mapped, to_t(a), a), jnp.where(mapped, to_t(b), b)
+    undefined, mapped, lo, hi = box_in_t(a, b)
+    dtype = lo.dtype
 
     # `mapped` travels with the parameters (not differentiated: boolean), not as a closure
     # of `hvec`, which is a static argument of the custom_jvp and must not close over tracers.
