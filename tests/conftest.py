@@ -12,9 +12,22 @@ if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 # Tests run in float64 unless a test asks for float32 explicitly.
 jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def float32_default():
+    """x64 disabled for the test (as a user sees jaxgrad by default: docstring examples),
+    restored afterwards."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 # The two test processes (pytest-xdist, one file at a time) finish together when the

@@ -194,15 +194,10 @@ def test_bad_arguments_raise():
         cubature(lambda x: x[0] + 0j, jnp.zeros(2), jnp.ones(2))
 
 
-def test_docstring_example_in_float32():
+def test_docstring_example_in_float32(float32_default):
     import doctest
 
     from jaxgrad.integrate import _cubature
 
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", False)
-    try:
-        result = doctest.testmod(_cubature, optionflags=doctest.NORMALIZE_WHITESPACE)
-    finally:
-        jax.config.update("jax_enable_x64", previous)
+    result = doctest.testmod(_cubature, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

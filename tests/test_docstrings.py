@@ -6,7 +6,6 @@ The examples show what a user sees by default, so they run with x64 disabled
 
 import doctest
 
-import jax
 import pytest
 
 from jaxgrad.linalg import (
@@ -23,16 +22,6 @@ from jaxgrad.linalg import (
 )
 
 MODULES = [_eigh, _svd, _eig, _funm, _matfuncs, _polar, _eigh_generalized, _svd_funm, _svd_spectral, _eigsh]
-
-
-@pytest.fixture
-def float32_default():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", False)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

@@ -274,16 +274,6 @@ _events: list[str] = []
 monitoring.register_event_duration_secs_listener(lambda name, *_, **__: _events.append(name))
 
 
-@pytest.fixture
-def float32_default():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", False)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
-
-
 def test_docstring_examples_and_second_call_is_cached(float32_default):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     namespace = {}
