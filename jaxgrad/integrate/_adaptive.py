@@ -60,16 +60,15 @@ _SINGULAR_KEEP = 0.2
 _TAIL_DEPTH = 8
 
 # Extrapolation (QAGS): the last `_NSEQ` totals recorded as bisection reaches new levels
-# around a singular point (with the error outside the two deepest levels within half the
-# tolerance) are extrapolated by Wynn's ε-algorithm; at least `_MIN_SEQ` of them, and
-# two records in a row that agree, before the result is trusted.
+# around a singular point (with the reducible error outside the two deepest levels within
+# half the tolerance) are extrapolated by Wynn's ε-algorithm, from `_MIN_SEQ` records on.
 _NSEQ = 24
-_MIN_SEQ = 5
+_MIN_SEQ = 3
 # Depth of bisection from which the pieces away from the deepest ones are refined first.
 _FOCUS_DEPTH = 4
-# Mean ratio of successive differences of the recorded totals above which they are
-# taken to approach a singular point's limit (see `extrapolate`).
-_SLOW_RATIO = 0.55
+# Successive differences of the recorded totals whose ratios agree to this factor are
+# taken as a geometric sequence (see `extrapolate`).
+_GEOMETRIC = 1.02
 
 
 def _map_nodes(s, c0, c1, root):
@@ -141,6 +140,13 @@ def _map_nodes(s, c0, c1, root):
     x = jnp.where(nonempty, clipped, a)
     w = jnp.where(nonempty, w, 0.0)
     return x, w, moved
+
+
+def _tanh_sinh_x(s, c0, c1):
+    """x(σ) of the tanh-sinh map of a finite [c0, c1], formed as `_map_nodes` forms it."""
+    pi = jnp.asarray(math.pi, s.dtype)
+    z = pi * jnp.sinh(_T_FINITE * (2 * s - 1))
+    return jnp.where(z < 0, c0 + (c1 - c0) * jax.nn.sigmoid(z), c1 - (c1 - c0) * jax.nn.sigmoid(-z))
 
 
 def _end_distances(sb, c0, c1, plain):
@@ -307,8 +313,8 @@ def _gauss_kronrod(fvec, args, iv, edges):
     c0, c1 = iv["c0"], iv["c1"]
     dtype = slo.dtype
     e0, e1 = edges[iv["seg"]], edges[iv["seg"] + 1]
-    g0 = jnp.where(c0 == e0, _end_gap(e0, e1), 0.0)
-    g1 = jnp.where(c1 == e1, _end_gap(e1, e0), 0.0)
+    g0 = jnp.where((c0 == e0) & ~plain, _end_gap(e0, e1), 0.0)
+    g1 = jnp.where((c1 == e1) & ~plain, _end_gap(e1, e0), 0.0)
     # The map keeps its geometry (so bisection points do not move); the nodes of a piece
     # stop where the map comes within the gap of a modelled end.
     sg0, sg1 = _gap_sigma(c0, c1, plain, g0, g1)
@@ -381,8 +387,21 @@ def _gauss_kronrod(fvec, args, iv, edges):
     lost = hk * jnp.einsum("j,njk->nk", wk, jnp.where(moved[..., None], jnp.abs(g), 0.0))
     # The moved nodes also put a kink into the integrand (in t) where they start;
     # an error of the same order as `lost` is that kink, which bisection cannot cure.
-    err = jnp.maximum(err, 50 * eps * resabs + lost)
-    floor = jnp.where(err <= 100 * lost, err, 50 * eps * resabs + lost)
+    # f at a node is f at the float nearest to it: off by |f'| ulp(x), which next to a
+    # singular point inside a plain piece (|x - c|^α with x - c ~ 1e-10) no bisection
+    # reduces. |f'| is taken from the steps between neighbouring nodes.
+    dx = jnp.diff(x, axis=1)[..., None]
+    slope = jnp.where(dx > 0, jnp.diff(fx, axis=1) / jnp.where(dx > 0, dx, 1.0), 0.0)
+    dx2 = (x[:, 2:] - x[:, :-2])[..., None]
+    curv = jnp.where(dx2 > 0, jnp.diff(slope, axis=1) / jnp.where(dx2 > 0, dx2, 1.0), 0.0)
+    slope = jnp.abs(slope)
+    pad = jnp.zeros_like(slope[:, :1])
+    node_slope = jnp.maximum(jnp.concatenate([slope, pad], 1), jnp.concatenate([pad, slope], 1))
+    noise = hk * jnp.einsum("j,njk->nk", wk, node_slope * (eps * jnp.abs(x) * w)[..., None])
+    noise = jnp.where(plain[:, None], noise, 0.0)
+    base = 50 * eps * resabs + lost + noise
+    err = jnp.maximum(err, base)
+    floor = jnp.where(err <= 100 * lost, err, base)
     kron = kron + end_val
     err = jnp.where(isolated[:, None], jnp.inf, err + end_err)
     floor = floor + end_err
@@ -400,8 +419,13 @@ def _gauss_kronrod(fvec, args, iv, edges):
     # Largest |f| at an inner node (the nodes are sorted): a peak or an oscillation,
     # not an end singularity, whatever the errors say.
     top_node = jnp.argmax(jnp.max(jnp.abs(fx), axis=2), axis=1)
-    inner_peak = (top_node > 0) & (top_node < m - 1)
-    return kron, err, floor, tail, nev, inner_peak
+    # ... and the largest second divided difference on a finite piece: next to an end
+    # for a power or log singularity there (f'' ~ dist^(α-2)), inside for a jump or a
+    # kink within the piece.
+    top_curv = jnp.argmax(jnp.max(jnp.abs(curv), axis=2), axis=1)
+    inner_curv = jnp.isfinite(c0) & jnp.isfinite(c1) & (top_curv > 0) & (top_curv < m - 3)
+    inner_feature = (top_node > 0) & (top_node < m - 1) | inner_curv
+    return kron, err, floor, tail, nev, inner_feature
 
 
 def _top(score, k):
@@ -444,7 +468,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     npend = max(2 * nsplit, nseg)
     k = out_size
     iv_fields = dict(seg=jnp.int32, c0=dtype, c1=dtype, slo=dtype, shi=dtype, plain=bool, depth=jnp.int32,
-                     sing=bool)
+                     sing=bool, inner=bool)
     eps = jnp.finfo(dtype).eps
     tiny = jnp.finfo(dtype).tiny
 
@@ -479,8 +503,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             seq=jnp.zeros((_NSEQ, k), dtype),
             nseq=zero_i,
             level=zero_i,
-            prev=jnp.zeros(k, dtype),
-            prev_ok=jnp.zeros((), bool),
+            hist=jnp.zeros((2, k), dtype),
+            nhist=zero_i,
             val=jnp.zeros(k, dtype),
             err=jnp.full(k, jnp.inf, dtype),
             use=jnp.zeros((), bool),
@@ -506,57 +530,68 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
         `dmax` is the deepest level of bisection, `large` marks the active pieces outside
         the two deepest levels (around the singular point, see `body`)."""
-        # QAGS's test: the error outside the two deepest levels of bisection is within
-        # half the tolerance, and a new level has been reached since the last record.
+        # QAGS's test: the reducible error outside the two deepest levels of bisection is
+        # within half the tolerance, and a new level has been reached since the last record.
         rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
-        record = record & jnp.all(rest <= tol / 2) & (dmax > ext["level"])
+        reducible = rest - jnp.sum(jnp.where(large[:, None], pool["floor"], 0.0), axis=0)
+        record = record & jnp.all(reducible <= tol / 2) & (dmax > ext["level"])
         shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
         first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
         seq = jnp.where(record, jnp.where(ext["nseq"] == 0, first, shifted), ext["seq"])
         nseq = ext["nseq"] + record.astype(jnp.int32)
         # ε only on the passes that record (most passes do not).
-        est, est_err = lax.cond(
+        est, spread = lax.cond(
             record, wynn_epsilon, lambda q: (q[-1], jnp.full_like(q[-1], jnp.inf)), seq
         )
-        est_err = est_err + rest + 4 * eps * jnp.abs(est)
-        usable = record & (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est) & jnp.isfinite(est_err))
-        agree = ext["prev_ok"] & jnp.all(jnp.abs(est - ext["prev"]) <= tol)
-        # Only a singular point is extrapolated early: there the totals approach their
-        # limit more slowly than halving per level (ratio 2^-(1+α) > ½ for α < 0); at a
-        # jump (½) or a kink (¼) the ratios are not geometric in the position of the
-        # point, ε can be fooled, and plain bisection converges anyway.
-        d = jnp.abs(jnp.diff(seq[-4:], axis=0))
+        valid = record & (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
+        # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
+        # previous ones (here the last two), and at least the spread of ε's column.
+        moved = jnp.where(ext["nhist"] >= 2, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
+        floor = rest + 4 * eps * jnp.abs(est)
+        est_err = jnp.maximum(spread, moved) + floor
+        usable = valid & jnp.all(jnp.isfinite(est_err))
+        # A geometric sequence (successive differences in one ratio to 2 %: a singular
+        # point on the bisection grid, where every level repeats the previous one scaled)
+        # is extrapolated exactly; there ε's column spread suffices, once two successive
+        # values agree. (Rounding in the totals moves ε's values by more than the
+        # tolerance at a strong singularity, so the QELG test alone would not stop.)
+        d = jnp.abs(jnp.diff(seq[-5:], axis=0))
         ratios = d[1:] / jnp.where(d[:-1] > 0, d[:-1], 1.0)
-        slow = (nseq >= 4) & jnp.all(jnp.mean(ratios, axis=0) > _SLOW_RATIO)
-        done = usable & agree & slow & jnp.all(est_err <= tol)
+        rmax, rmin = jnp.max(ratios, axis=0), jnp.min(ratios, axis=0)
+        geometric = (nseq >= 5) & jnp.all((rmin > 0.02) & (rmax < 0.98) & (rmax <= _GEOMETRIC * rmin))
+        agree = (ext["nhist"] >= 1) & jnp.all(jnp.abs(est - ext["hist"][-1]) <= tol)
+        exact = valid & geometric & agree & jnp.all(spread + floor <= tol)
+        done = (usable & jnp.all(est_err <= tol)) | exact
+        # The candidate returned at a stop short of the tolerance: the extrapolation with
+        # the smallest error estimate so far.
+        better = usable & jnp.all(est_err < ext["err"])
         new = dict(
             seq=seq,
             nseq=nseq,
             level=jnp.where(record, dmax, ext["level"]),
-            prev=jnp.where(usable, est, ext["prev"]),
-            prev_ok=jnp.where(record, usable, ext["prev_ok"]),
-            # The candidate returned at a stop short of the tolerance: the last estimate
-            # that looked like a singular point's limit and agreed with its predecessor.
-            val=jnp.where(usable & agree & slow, est, ext["val"]),
-            err=jnp.where(usable & agree & slow, est_err, ext["err"]),
+            hist=jnp.where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
+            nhist=ext["nhist"] + valid.astype(jnp.int32),
+            val=jnp.where(better | done, est, ext["val"]),
+            err=jnp.where(exact, spread + floor, jnp.where(better | done, est_err, ext["err"])),
             use=done,
         )
         return new, done
 
     def body(state):
         edges, args, pool, pend, nused, neval, ext, _ = state
-        kron, err, floor, tail, nev, inner_peak = _gauss_kronrod(fvec, args, pend, edges)
+        kron, err, floor, tail, nev, inner_feature = _gauss_kronrod(fvec, args, pend, edges)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
-        new = {name: pend[name] for name in iv_fields if name != "sing"}
+        new = {name: pend[name] for name in iv_fields if name not in ("sing", "inner")}
+        new["inner"] = inner_feature
         # Halves of the same parent sit at rows i and i + nsplit of `pend`.
         emax = jnp.max(err, axis=1)
         zpad = jnp.zeros(npend - 2 * nsplit, dtype)
         sibling = jnp.concatenate([emax[nsplit : 2 * nsplit], emax[:nsplit], zpad])
         new["sing"] = (
             pend["paired"] & (emax > _SINGULAR_RATIO * sibling) & (emax > _SINGULAR_KEEP * pend["perr"])
-            & ~inner_peak
+            & ~inner_feature
         )
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid)
         pool = {name: pool[name].at[idx].set(new[name], mode="drop") for name in pool}
@@ -623,7 +658,13 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Where the loop stops short of the tolerance, the last extrapolation is returned
         # if its error estimate is the smaller one (the status stays what it is).
         short = (code == _status.ROUNDOFF) | (code == _status.MAX_SUBDIVISIONS)
-        ext = dict(ext, use=ext["use"] | (short & jnp.all(ext["err"] < errsum)))
+        # Its error is then reported as at least the plain sum's and its distance to the
+        # plain sum: under rounding noise an ε-table can look converged well away from
+        # the limit, and the plain sum misses what it could not resolve.
+        short_ext = short & jnp.all(ext["err"] < errsum)
+        spread = jnp.maximum(errsum, jnp.abs(ext["val"] - total))
+        ext = dict(ext, use=ext["use"] | short_ext,
+                   err=jnp.where(short_ext, jnp.maximum(ext["err"], spread), ext["err"]))
 
         # Next pending intervals: the two halves of each chosen piece; the left half
         # reuses the parent's slot, the right half takes a fresh one:
@@ -640,21 +681,41 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # (or infinity) and its error dwarfed its sibling's: a singular end, handed to
         # a double-exponential map of the piece's own x-range.
         xr0, xr1 = _rational_range(c0, c1, lo, hi)
-        at_end = jnp.where(finite, (c0 == edges[seg]) | (c1 == edges[seg + 1]), (lo == 0) | (hi == 1))
+        at_lo_end = finite & (c0 == edges[seg])
+        at_end = jnp.where(finite, at_lo_end | (c1 == edges[seg + 1]), (lo == 0) | (hi == 1))
         to_de = plain & par["sing"] & at_end
-        keep = plain & ~to_de
+        # A double-exponential piece of a finite segment away from its map's singular
+        # end, with a jump, kink or singular point inside (a second feature in the
+        # segment), goes back to plain bisection of its x-range, where the
+        # extrapolation and the rounding floor of plain pieces apply.
+        xde = _tanh_sinh_x(jnp.stack([lo, hi], 1), c0[:, None], c1[:, None])
+        to_plain = ~plain & finite & par["inner"] & (lo > 0) & (hi < 1)
+        keep = (plain & ~to_de) | to_plain
+        c0 = jnp.where(to_plain, xde[:, 0], c0)
+        c1 = jnp.where(to_plain, xde[:, 1], c1)
+        xmid = (c0 + c1) / 2
         xa = jnp.where(finite, c0, xr0)
         xb = jnp.where(finite, c1, xr1)
         ptl = jnp.where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
         pth = jnp.where(finite, 1.0, hi)
         pmid = jnp.where(finite, 0.5, (lo + hi) / 2)
-        lc1 = jnp.where(keep & finite, xmid, jnp.where(to_de, xb, c1))
-        rc0 = jnp.where(keep & finite, xmid, jnp.where(to_de, xa, c0))
-        lc0 = jnp.where(to_de, xa, c0)
-        rc1 = jnp.where(to_de, xb, c1)
-        smid = jnp.where(keep, pmid, jnp.where(to_de, 0.5, (lo + hi) / 2))
-        slo_l = jnp.where(keep, ptl, jnp.where(to_de, 0.0, lo))
-        shi_r = jnp.where(keep, pth, jnp.where(to_de, 1.0, hi))
+        # On a finite piece only the singular end needs the map's clustering: the piece
+        # [xa, xb] is the half σ ∈ [0, ½] of the tanh-sinh map of [xa, xa + 2(xb - xa)]
+        # (singular end xa), or σ ∈ [½, 1] of that of [xb - 2(xb - xa), xb]; its other
+        # end, where the map is smooth, joins the neighbouring plain piece.
+        lower = at_lo_end
+        upper = finite & ~at_lo_end
+        d_c0 = jnp.where(upper, xb - 2 * (xb - xa), xa)
+        d_c1 = jnp.where(lower, xa + 2 * (xb - xa), xb)
+        d_lo = jnp.where(upper, 0.5, 0.0)
+        d_hi = jnp.where(lower, 0.5, 1.0)
+        lc1 = jnp.where(keep & finite, xmid, jnp.where(to_de, d_c1, c1))
+        rc0 = jnp.where(keep & finite, xmid, jnp.where(to_de, d_c0, c0))
+        lc0 = jnp.where(to_de, d_c0, c0)
+        rc1 = jnp.where(to_de, d_c1, c1)
+        smid = jnp.where(keep, pmid, jnp.where(to_de, (d_lo + d_hi) / 2, (lo + hi) / 2))
+        slo_l = jnp.where(keep, ptl, jnp.where(to_de, d_lo, lo))
+        shi_r = jnp.where(keep, pth, jnp.where(to_de, d_hi, hi))
         shi_l = jnp.where(keep & finite, 1.0, smid)
         slo_r = jnp.where(keep & finite, 0.0, smid)
         left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep)
