@@ -3,13 +3,16 @@
 Every segment of the integration range (between `a`, the breakpoints and `b`) is first
 tried with one 21-point Gauss–Kronrod rule in `x` (a smooth integrand usually converges
 right there, as in QUADPACK's QAG; an infinite segment is first tried through QAGI's
-rational map x = a + (1 - s)/s). If the segment still holds the worst error when it
-is refined, it is replaced by a double-exponential change of variables (tanh-sinh on a
-finite segment, exp-sinh on a half-line, sinh-sinh on the whole line; Takahasi & Mori
-1974) and the loop bisects in the new variable `t`. The map sends integrable power and
-log singularities at the segment ends to double-exponentially decaying tails, and
-covers ~600 decades of `x` on infinite ranges, so a tail at scale 10⁶ or 10⁻⁶ is found
-by the same bisection that resolves a peak; the Gauss–Kronrod rule on each piece in `t`
+rational map x = a + (1 - s)/s). Pieces that do not converge are bisected plainly, as
+QUADPACK does, with QAGS's extrapolation (Wynn's ε) of the totals around a singular
+point. A piece at an end of its segment that looks like an end singularity is handed
+to a double-exponential change of variables (Takahasi & Mori 1974) of its own range:
+on a finite piece one-sided (the half of a tanh-sinh map that clusters nodes at the
+singular end only), exp-sinh on a half-line, sinh-sinh on the whole line; the loop
+then bisects in the new variable `t`. The map sends integrable power and log
+singularities at the end to double-exponentially decaying tails, and covers ~600
+decades of `x` on infinite ranges, so a tail at scale 10⁶ or 10⁻⁶ is found by the
+same bisection that resolves a peak; the Gauss–Kronrod rule on each piece in `t`
 supplies the error estimate that the plain trapezoidal tanh-sinh rule lacks.
 
 The loop is one `lax.while_loop`. Each pass evaluates the integrand on all nodes of
@@ -69,6 +72,8 @@ _FOCUS_DEPTH = 4
 # Successive differences of the recorded totals whose ratios agree to this factor are
 # taken as a geometric sequence (see `extrapolate`).
 _GEOMETRIC = 1.02
+# Previous extrapolated values an extrapolation is compared with (QUADPACK's QELG: 3).
+_NHIST = 3
 
 
 def _map_nodes(s, c0, c1, root):
@@ -84,24 +89,32 @@ def _map_nodes(s, c0, c1, root):
     h = b - a
     pi = jnp.asarray(math.pi, dtype)
 
+    # One t per node for the double-exponential map of the segment's kind, and one sinh
+    # and one cosh of it for all three kinds.
+    fin, half_line = fin0 & fin1, fin0 ^ fin1
+    t = jnp.where(
+        fin,
+        _T_FINITE * (2 * s - 1),
+        jnp.where(half_line, _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s, _T_WHOLE * (2 * s - 1)),
+    )
+    dt = jnp.where(fin, 2 * _T_FINITE, jnp.where(half_line, _T_HALF_HI - _T_HALF_LO, 2 * _T_WHOLE))
+    sh, ch = _sinh_cosh(t)
+
     # Finite segment, tanh-sinh. Near each end x is formed from that end so that the
     # distance to it keeps full relative precision.
-    tf = _T_FINITE * (2 * s - 1)
-    z = pi * jnp.sinh(tf)
+    z = pi * sh
     u, v = jax.nn.sigmoid(z), jax.nn.sigmoid(-z)
     x_ff = jnp.where(z < 0, a + h * u, b - h * v)
-    w_ff = h * pi * jnp.cosh(tf) * u * v * (2 * _T_FINITE)
+    w_ff = h * pi * ch * u * v * dt
 
-    # Half line, exp-sinh: x = a + e (or b - e for (-inf, b]).
-    th = _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s
-    e = jnp.exp(pi / 2 * jnp.sinh(th))
-    w_h = e * (pi / 2) * jnp.cosh(th) * (_T_HALF_HI - _T_HALF_LO)
+    # Half line, exp-sinh: x = a + e (or b - e for (-inf, b]), e = exp(q).
+    q = pi / 2 * sh
+    e = jnp.exp(q)
+    w_h = e * (pi / 2) * ch * dt
 
-    # Whole line, sinh-sinh.
-    tw = _T_WHOLE * (2 * s - 1)
-    q = pi / 2 * jnp.sinh(tw)
-    x_w = jnp.sinh(q)
-    w_w = jnp.cosh(q) * (pi / 2) * jnp.cosh(tw) * (2 * _T_WHOLE)
+    # Whole line, sinh-sinh: x = sinh(q), |q| <= 45 here.
+    x_w, ch_q = _sinh_cosh(q)
+    w_w = ch_q * (pi / 2) * ch * dt
 
     # First try on an infinite segment: QUADPACK's QAGI-style rational maps,
     # x = a + (1 - s)/s, x = b - (1 - s)/s, x = u/(1 - u²) with u = 2s - 1.
@@ -145,39 +158,47 @@ def _map_nodes(s, c0, c1, root):
 def _tanh_sinh_x(s, c0, c1):
     """x(σ) of the tanh-sinh map of a finite [c0, c1], formed as `_map_nodes` forms it."""
     pi = jnp.asarray(math.pi, s.dtype)
-    z = pi * jnp.sinh(_T_FINITE * (2 * s - 1))
+    z = pi * _sinh_cosh(_T_FINITE * (2 * s - 1))[0]
     return jnp.where(z < 0, c0 + (c1 - c0) * jax.nn.sigmoid(z), c1 - (c1 - c0) * jax.nn.sigmoid(-z))
 
 
-def _end_distances(sb, c0, c1, plain):
-    """Distance of x(σ) to c0 at σ = sb[:, 0] and to c1 at σ = sb[:, 1], formed as the
-    maps of `_map_nodes` form x near those ends (no cancellation), so that the end model
-    joins the mapped range without a gap or an overlap. On a half line both are the
-    distance to its finite end (the rational map has it at σ = 1, exp-sinh at σ = 0)."""
+def _sinh_cosh(t):
+    """sinh(t) and cosh(t) from expm1(±t) (accurate near 0): two primitive operations,
+    where `jnp.sinh` and `jnp.cosh` lower to much larger expressions. |t| < 709."""
+    ep, em = jnp.expm1(t), jnp.expm1(-t)
+    return (ep - em) / 2, 1 + (ep + em) / 2
+
+
+def _asinh(y):
+    """asinh(y) = sign(y) log1p(|y| + y²/(1 + √(1 + y²))), accurate for |y| < 1e150: a
+    few primitive operations, where `jnp.arcsinh` lowers to a much larger expression."""
+    ay = jnp.abs(y)
+    return jnp.sign(y) * jnp.log1p(ay + ay * ay / (1 + jnp.sqrt(1 + ay * ay)))
+
+
+def _end_distances(sb, c0, c1):
+    """Distance of x(σ) to c0 at σ = sb[:, 0] and to c1 at σ = sb[:, 1] on the
+    double-exponential map of [c0, c1], formed as `_map_nodes` forms x near those ends
+    (no cancellation), so that the end model joins the mapped range without a gap or an
+    overlap. On a half line both are the distance to its finite end (exp-sinh has it
+    at σ = 0)."""
     dtype = sb.dtype
     pi = jnp.asarray(math.pi, dtype)
     fin = jnp.isfinite(c0) & jnp.isfinite(c1)
     h = jnp.where(fin, c1 - c0, 1.0)
-    s_half = jnp.where(plain, sb[:, 1], sb[:, 0])
     # One sinh for the three arguments: tanh-sinh at both ends, exp-sinh.
-    th = _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s_half
-    arg = jnp.concatenate([_T_FINITE * (2 * sb - 1), th[:, None]], axis=1)
-    sh = jnp.sinh(arg)
+    th = _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * sb[:, 0]
+    sh = _sinh_cosh(jnp.concatenate([_T_FINITE * (2 * sb - 1), th[:, None]], axis=1))[0]
     # σ(z) at the lower end, σ(-z) at the upper one: one sigmoid; then one exp.
     sig = jax.nn.sigmoid(pi * sh[:, :2] * jnp.array([1.0, -1.0], dtype))
     e = jnp.exp(pi / 2 * sh[:, 2])
-    d_lo = jnp.where(plain, h * sb[:, 0], h * sig[:, 0])
-    d_hi = jnp.where(plain, h * (1 - sb[:, 1]), h * sig[:, 1])
-    s_safe = jnp.where(s_half > 0, s_half, 1.0)
-    half = jnp.where(plain, (1 - s_half) / s_safe, e)
-    return jnp.where(fin, d_lo, half), jnp.where(fin, d_hi, half)
+    return jnp.where(fin, h * sig[:, 0], e), jnp.where(fin, h * sig[:, 1], e)
 
 
-def _gap_sigma(c0, c1, plain, g0, g1):
-    """σ where a map of [c0, c1] is at distance g0 from c0 (lower) and g1 from c1 (upper).
-
-    Inverse of `_map_nodes` near a finite end: affine and tanh-sinh on a finite range;
-    on a half line the rational map has its finite end at σ = 1, exp-sinh at σ = 0.
+def _gap_sigma(c0, c1, g0, g1):
+    """σ where the double-exponential map of [c0, c1] is at distance g0 from c0 (lower)
+    and g1 from c1 (upper): the inverse of `_map_nodes` near a finite end (tanh-sinh on
+    a finite range; on a half line exp-sinh has its finite end at σ = 0).
     Returns (σ_lo, σ_hi); 0 and 1 where the gap is 0.
     """
     dtype = c0.dtype
@@ -195,14 +216,11 @@ def _gap_sigma(c0, c1, plain, g0, g1):
     u = jnp.clip(g / h[:, None], jnp.finfo(dtype).tiny, 0.25)
     lg = jnp.log(jnp.where(fin2, u, g))
     z = (lg - jnp.log1p(-jnp.where(fin2, u, 0.0))) * jnp.array([1.0, -1.0], dtype)
-    t = jnp.arcsinh(jnp.where(fin2, z / pi, lg / (pi / 2)))
+    t = _asinh(jnp.where(fin2, z / pi, lg / (pi / 2)))
     ts = (t / _T_FINITE + 1) / 2
     es = (t[:, 0] - _T_HALF_LO) / (_T_HALF_HI - _T_HALF_LO)
-    rat = 1 / (1 + g[:, 0])  # x - a = (1 - σ)/σ
-    lo = jnp.where(finite, jnp.where(plain, g[:, 0] / h, ts[:, 0]), jnp.where(plain, 0.0, es))
-    hi = jnp.where(finite, jnp.where(plain, 1 - g[:, 1] / h, ts[:, 1]), jnp.where(plain, rat, 1.0))
-    lo = jnp.where(jnp.where(finite, g0 > 0, ~plain & (gh > 0)), lo, 0.0)
-    hi = jnp.where(jnp.where(finite, g1 > 0, plain & (gh > 0)), hi, 1.0)
+    lo = jnp.where(jnp.where(finite, g0 > 0, gh > 0), jnp.where(finite, ts[:, 0], es), 0.0)
+    hi = jnp.where(finite & (g1 > 0), ts[:, 1], 1.0)
     return lo, hi
 
 
@@ -317,7 +335,7 @@ def _gauss_kronrod(fvec, args, iv, edges):
     g1 = jnp.where((c1 == e1) & ~plain, _end_gap(e1, e0), 0.0)
     # The map keeps its geometry (so bisection points do not move); the nodes of a piece
     # stop where the map comes within the gap of a modelled end.
-    sg0, sg1 = _gap_sigma(c0, c1, plain, g0, g1)
+    sg0, sg1 = _gap_sigma(c0, c1, g0, g1)
     fin = jnp.isfinite(c0) & jnp.isfinite(c1)
     half_end = jnp.where(plain, shi == 1, slo == 0)
     touch0 = (g0 > 0) & jnp.where(fin, slo == 0, half_end & jnp.isfinite(c0))
@@ -332,7 +350,7 @@ def _gauss_kronrod(fvec, args, iv, edges):
     sb = jnp.stack([sg0, sg1], axis=1)  # where the map hands over to the end models
     x, w, moved = _map_nodes(s, c0[:, None], c1[:, None], plain[:, None])
     # Length left to the end model: the map's distance to the end at the hand-over.
-    len0, len1 = _end_distances(sb, c0, c1, plain)
+    len0, len1 = _end_distances(sb, c0, c1)
     n, m = x.shape
     dist = jnp.asarray(_END_DIST, dtype)
     centre = x[:, m // 2 : m // 2 + 1]  # where the model is not used: a harmless node
@@ -503,7 +521,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             seq=jnp.zeros((_NSEQ, k), dtype),
             nseq=zero_i,
             level=zero_i,
-            hist=jnp.zeros((2, k), dtype),
+            hist=jnp.zeros((_NHIST, k), dtype),
             nhist=zero_i,
             val=jnp.zeros(k, dtype),
             err=jnp.full(k, jnp.inf, dtype),
@@ -545,22 +563,23 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         )
         valid = record & (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
         # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
-        # previous ones (here the last two), and at least the spread of ε's column.
-        moved = jnp.where(ext["nhist"] >= 2, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
+        # last `_NHIST` ones, and at least the spread of ε's column.
+        moved = jnp.where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
         floor = rest + 4 * eps * jnp.abs(est)
         est_err = jnp.maximum(spread, moved) + floor
         usable = valid & jnp.all(jnp.isfinite(est_err))
         # A geometric sequence (successive differences in one ratio to 2 %: a singular
         # point on the bisection grid, where every level repeats the previous one scaled)
-        # is extrapolated exactly; there ε's column spread suffices, once two successive
-        # values agree. (Rounding in the totals moves ε's values by more than the
-        # tolerance at a strong singularity, so the QELG test alone would not stop.)
+        # is extrapolated exactly, up to the noise the refinement of the other pieces
+        # puts into the totals; its error is taken as twice the step from the previous
+        # extrapolation. (That noise, amplified by 1/(1 - ratio)² in ε, keeps the QELG
+        # test above the tolerance at a strong singularity such as |x - 1/3|^-0.8.)
         d = jnp.abs(jnp.diff(seq[-5:], axis=0))
         ratios = d[1:] / jnp.where(d[:-1] > 0, d[:-1], 1.0)
         rmax, rmin = jnp.max(ratios, axis=0), jnp.min(ratios, axis=0)
         geometric = (nseq >= 5) & jnp.all((rmin > 0.02) & (rmax < 0.98) & (rmax <= _GEOMETRIC * rmin))
-        agree = (ext["nhist"] >= 1) & jnp.all(jnp.abs(est - ext["hist"][-1]) <= tol)
-        exact = valid & geometric & agree & jnp.all(spread + floor <= tol)
+        step = jnp.where(ext["nhist"] >= 1, jnp.abs(est - ext["hist"][-1]), jnp.inf)
+        exact = valid & geometric & jnp.all(2 * step + floor <= tol)
         done = (usable & jnp.all(est_err <= tol)) | exact
         # The candidate returned at a stop short of the tolerance: the extrapolation with
         # the smallest error estimate so far.
@@ -572,7 +591,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             hist=jnp.where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
             nhist=ext["nhist"] + valid.astype(jnp.int32),
             val=jnp.where(better | done, est, ext["val"]),
-            err=jnp.where(exact, spread + floor, jnp.where(better | done, est_err, ext["err"])),
+            err=jnp.where(exact, 2 * step + floor, jnp.where(better | done, est_err, ext["err"])),
             use=done,
         )
         return new, done
@@ -667,10 +686,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
                    err=jnp.where(short_ext, jnp.maximum(ext["err"], spread), ext["err"]))
 
         # Next pending intervals: the two halves of each chosen piece; the left half
-        # reuses the parent's slot, the right half takes a fresh one:
-        #  - a plain piece (QUADPACK-style first try) that is still the worst is handed
-        #    to a double-exponential map of its own x-range, split in σ at 1/2;
-        #  - a double-exponential piece: halves in σ of the same map.
+        # reuses the parent's slot, the right half takes a fresh one.
         chosen = (top >= _SPLIT_FRACTION * top[0]) & splittable & jnp.isfinite(top)
         chosen = chosen.at[0].set(True)
         fresh = nused + jnp.cumsum(chosen.astype(jnp.int32)) - 1
@@ -678,8 +694,9 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         perr = jnp.max(pool["err"][pick], axis=1)
         # A plain piece is bisected plainly (in x on a finite range, in σ of the
         # rational map on an infinite one), unless it reaches an end of its segment
-        # (or infinity) and its error dwarfed its sibling's: a singular end, handed to
-        # a double-exponential map of the piece's own x-range.
+        # (or infinity), its error dwarfed its sibling's and nothing marks a feature
+        # inside it: a singular end, handed to a double-exponential map of the piece's
+        # own x-range. A double-exponential piece is halved in σ of its map.
         xr0, xr1 = _rational_range(c0, c1, lo, hi)
         at_lo_end = finite & (c0 == edges[seg])
         at_end = jnp.where(finite, at_lo_end | (c1 == edges[seg + 1]), (lo == 0) | (hi == 1))
