@@ -446,6 +446,27 @@ def _gauss_kronrod(fvec, args, iv, edges):
     return kron, err, floor, tail, nev, inner_feature
 
 
+def _dyadic_split(c0, c1, e0, e1):
+    """Where to bisect a plain piece [c0, c1] of a finite segment [e0, e1]: at the point
+    of the coarsest dyadic grid of the segment strictly inside the piece. That is the
+    midpoint for the pieces plain bisection makes; a piece handed back from a
+    double-exponential map (arbitrary ends) is split back onto the grid, so that a
+    singular point on it (a breakpoint nobody passed, at 1/4, 3/8, ...) becomes a piece
+    end again instead of lying at an arbitrary place inside every level's piece."""
+    mid = (c0 + c1) / 2
+    h = jnp.where(jnp.isfinite(e1 - e0) & (e1 > e0), e1 - e0, 1.0)
+    u0, u1 = (c0 - e0) / h, (c1 - e0) / h
+    width = jnp.maximum(u1 - u0, jnp.finfo(c0.dtype).tiny)
+    step = jnp.ldexp(jnp.ones_like(width), jnp.frexp(width)[1] - 1)  # 2^-j <= width, exact
+    m = (jnp.floor(u0 / step) + 1) * step
+    m = jnp.where(m < u1, m, (jnp.floor(u0 / (step / 2)) + 1) * (step / 2))
+    x = e0 + h * m
+    inside = jnp.isfinite(x) & (x > c0) & (x < c1)
+    # The midpoint itself (plain bisection's pieces): keep its own rounding.
+    same = jnp.abs(x - mid) <= 1e-6 * (c1 - c0)
+    return jnp.where(inside & ~same, x, mid)
+
+
 def _top(score, k):
     """`lax.top_k(score, k)` for a small static `k`, as k argmax passes (the same
     order: the lower index first among equal values). Unlike top_k, argmax is a plain
@@ -710,7 +731,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         keep = (plain & ~to_de) | to_plain
         c0 = jnp.where(to_plain, xde[:, 0], c0)
         c1 = jnp.where(to_plain, xde[:, 1], c1)
-        xmid = (c0 + c1) / 2
+        xmid = _dyadic_split(c0, c1, edges[seg], edges[seg + 1])
         xa = jnp.where(finite, c0, xr0)
         xb = jnp.where(finite, c1, xr1)
         ptl = jnp.where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
