@@ -103,9 +103,9 @@ def main(argv=None):
         for label, lib in (("jaxgrad", jg), ("quadax", qx)):
             g = lib(f)
             fn = jax.jit(jax.vmap(g) if batched else g)
-            value, info = fn(*fargs)
+            value, qinfo = fn(*fargs)
             t = steady_median(fn, *fargs, repeats=20)
-            neval = int(np.sum(np.asarray(info.neval if hasattr(info, "neval") else info["neval"])))
+            neval = int(np.sum(np.asarray(qinfo.neval if hasattr(qinfo, "neval") else qinfo["neval"])))
             err = float(np.max(np.abs(np.asarray(value) - exact) / np.abs(exact)))
             cells += [f"{1e3 * t:.2f}", f"{neval:,}", f"{1e9 * t / neval:.0f}", f"{err:.0e}"]
             record[label] = {"ms": 1e3 * t, "evals": neval, "ns_per_eval": 1e9 * t / neval, "rel_err": err}

@@ -222,16 +222,18 @@ def test_vmap_heterogeneous_batch_is_lane_for_lane_the_single_result():
     # give exactly the unbatched result in every lane, whatever the other lanes do.
     f = lambda x, c, al: jnp.abs(x - c) ** al  # noqa: E731
     one = jax.jit(lambda c, al, b: quad(f, 0.0, b, (c, al), **TIGHT))
-    cs = jnp.array([0.3, 0.0, 0.7, 0.2, 0.4])
-    als = jnp.array([2.0, -0.5, 2.0, jnp.nan, 1.0])
-    bs = jnp.array([1.0, 1.0, 0.9, 1.0, 0.8])
+    # (The last lane's first rule has a node on its singular point, x = 0.5: the lane
+    # must run on, as the unbatched loop does, not end `nonfinite`.)
+    cs = jnp.array([0.3, 0.0, 0.7, 0.2, 0.4, 0.5])
+    als = jnp.array([2.0, -0.5, 2.0, jnp.nan, 1.0, -0.5])
+    bs = jnp.array([1.0, 1.0, 0.9, 1.0, 0.8, 1.0])
     values, infos = jax.vmap(one)(cs, als, bs)
-    for i in range(5):
+    for i in range(6):
         v, info = one(cs[i], als[i], bs[i])
         assert float(values[i]) == float(v) or (np.isnan(values[i]) and np.isnan(v))
         assert int(infos.status._value[i]) == int(info.status._value)
     closed = ((bs - cs) ** (als + 1) + cs ** (als + 1)) / (als + 1)
-    ok = np.array([0, 1, 2, 4])
+    ok = np.array([0, 1, 2, 4, 5])
     np.testing.assert_allclose(values[ok], closed[ok], rtol=1e-10)
     assert np.all(infos.status._value[ok] == 0) and int(infos.status._value[3]) == 4  # NaN lane
 

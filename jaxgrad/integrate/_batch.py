@@ -61,7 +61,10 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
         tailsum = jnp.sum(jnp.where(use, tail, 0.0), axis=0)
         tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
-        finite = jnp.all(jnp.isfinite(total) & jnp.isfinite(errsum))
+        # As in the loop: an infinite error with a finite total is a node on an isolated
+        # singular point (|x - c|^α with c at a node), which bisection moves off; the
+        # lane runs on.
+        finite = jnp.all(jnp.isfinite(total)) & ~jnp.any(jnp.isnan(errsum))
         done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol)
         code = jnp.where(~finite, _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
         nonempty = pend["c1"] > pend["c0"]
