@@ -726,11 +726,16 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # end, with a jump, kink or singular point inside (a second feature in the
         # segment), goes back to plain bisection of its x-range, where the
         # extrapolation and the rounding floor of plain pieces apply.
+        # Its x-range stops where the end model of the map's singular end begins (the
+        # piece at that end integrates the last `_end_gap` of the segment analytically).
         xde = _tanh_sinh_x(jnp.stack([lo, hi], 1), c0[:, None], c1[:, None])
-        to_plain = ~plain & finite & par["inner"] & (lo > 0) & (hi < 1)
+        e_lo, e_hi = edges[seg], edges[seg + 1]
+        xde0 = jnp.maximum(xde[:, 0], e_lo + jnp.where(c0 == e_lo, _end_gap(e_lo, e_hi), 0.0))
+        xde1 = jnp.minimum(xde[:, 1], e_hi - jnp.where(c1 == e_hi, _end_gap(e_hi, e_lo), 0.0))
+        to_plain = ~plain & finite & par["inner"] & (lo > 0) & (hi < 1) & (xde1 > xde0)
         keep = (plain & ~to_de) | to_plain
-        c0 = jnp.where(to_plain, xde[:, 0], c0)
-        c1 = jnp.where(to_plain, xde[:, 1], c1)
+        c0 = jnp.where(to_plain, xde0, c0)
+        c1 = jnp.where(to_plain, xde1, c1)
         xmid = _dyadic_split(c0, c1, edges[seg], edges[seg + 1])
         xa = jnp.where(finite, c0, xr0)
         xb = jnp.where(finite, c1, xr1)
