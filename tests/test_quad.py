@@ -444,14 +444,38 @@ def test_singularity_at_an_unknown_interior_point_is_extrapolated(c):
 def test_interior_jump_is_bisected_not_mapped():
     # A jump inside the piece next to the end 0 is not an end singularity (the largest
     # second difference of f lies inside the piece), so the piece is bisected in x and
-    # a jump at a bisection point is met exactly: QAGS needs 147 evaluations at 0.375;
+    # a jump at a bisection point is met exactly: QAGS needs 147 evaluations at 0.375,
+    # jaxgrad 231 (the halves on either side of the jump are bisected once more, since
+    # their nodes cannot tell a jump at their shared end from one just beside it);
     # taken for an end singularity it cost 1,709.
     for c in (0.375, 0.3):
         value, info = _INTERIOR(c, 0.0, 3)
         exact = np.expm1(c) + 3 * (np.e - np.exp(c))
         assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (c, value - exact)
         if c == 0.375:
-            assert int(info.neval) <= 200, int(info.neval)
+            assert int(info.neval) <= 300, int(info.neval)
+
+
+_JUMP_LOOSE = jax.jit(
+    lambda c: quad(lambda x, c: jnp.where(x < c, 1.0, 3.0) * jnp.exp(x), 0.0, 1.0, (c,), epsrel=1e-6, epsabs=0.0)
+)
+
+
+def test_jumps_that_plain_bisection_and_extrapolation_would_miss():
+    exact = lambda c: np.expm1(c) + 3 * (np.e - np.exp(c))  # noqa: E731
+    # c − 5/8 = 2.7e-4 is closer to 5/8 than the first node of [5/8, 3/4]: neither half
+    # of [1/2, 3/4] samples the jump (QUADPACK: 3e-4 off, reported converged). The
+    # halves' nodes beside 5/8 disagree by the jump, so both are bisected once more.
+    c = 0.6252708625140141
+    value, info = _INTERIOR(c, 0.0, 3)
+    assert bool(info.converged) and abs(value - exact(c)) <= 1e-11 * exact(c), (value - exact(c)) / exact(c)
+    # c = 0.110110101010...₂ for ten bits: over those levels the totals of plain
+    # bisection form a geometric sequence, and Wynn's ε returns the integral with the
+    # jump at 41/48 (1e-4 off; QUADPACK QAGS does the same). Off the bisection grid only
+    # a singular point's totals (converging more slowly than halving) are extrapolated.
+    c = 0.8541111398099395
+    value, info = _JUMP_LOOSE(c)
+    assert not bool(info.converged) or abs(value - exact(c)) <= 1e-5 * exact(c), (value - exact(c)) / exact(c)
 
 
 def test_singular_end_with_a_singular_point_inside_the_mapped_piece():

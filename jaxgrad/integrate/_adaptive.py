@@ -72,6 +72,9 @@ _FOCUS_DEPTH = 4
 # Successive differences of the recorded totals whose ratios agree to this factor are
 # taken as a geometric sequence (see `extrapolate`).
 _GEOMETRIC = 1.02
+# Geometric mean of those ratios above which the totals approach a singular point's
+# limit (see `extrapolate`).
+_SLOW = 0.55
 # Previous extrapolated values an extrapolation is compared with (QUADPACK's QELG: 3).
 _NHIST = 3
 
@@ -443,7 +446,41 @@ def _gauss_kronrod(fvec, args, iv, edges):
     top_curv = jnp.argmax(jnp.max(jnp.abs(curv), axis=2), axis=1)
     inner_curv = jnp.isfinite(c0) & jnp.isfinite(c1) & (top_curv > 0) & (top_curv < m - 3)
     inner_feature = (top_node > 0) & (top_node < m - 1) | inner_curv
-    return kron, err, floor, tail, nev, inner_feature
+    # The three nodes next to each end, for the jump test between sibling pieces.
+    near = np.array([0, 1, 2, m - 3, m - 2, m - 1])
+    return kron, err, floor, tail, nev, inner_feature, (x[:, near], fx[:, near])
+
+
+def _one_sided(xs, fs, b):
+    """Quadratic through (xs[:, j], fs[:, j, :]), j = 0, 1, 2, evaluated at b."""
+    x0, x1, x2 = (xs[:, j][:, None] for j in range(3))
+    bb = b[:, None]
+
+    def ratio(num, den):
+        return jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)
+
+    l0 = ratio((bb - x1) * (bb - x2), (x0 - x1) * (x0 - x2))
+    l1 = ratio((bb - x0) * (bb - x2), (x1 - x0) * (x1 - x2))
+    l2 = ratio((bb - x0) * (bb - x1), (x2 - x0) * (x2 - x1))
+    return l0 * fs[:, 0] + l1 * fs[:, 1] + l2 * fs[:, 2]
+
+
+def _sibling_jump(near, paired, nsplit):
+    """Error to add to each half of a bisected plain piece for a jump of f within the
+    node-free gap around the point they share (see `body`). `near` holds the x and f
+    of the three nodes next to each end of every pending piece; halves of one parent
+    sit at rows i and i + nsplit."""
+    xs, fs = near
+    left_x, left_f = xs[:nsplit, 3:], fs[:nsplit, 3:]  # the left half's last three nodes
+    right_x, right_f = xs[nsplit : 2 * nsplit, :3], fs[nsplit : 2 * nsplit, :3]
+    b = (left_x[:, 2] + right_x[:, 0]) / 2
+    jump = jnp.max(jnp.abs(_one_sided(left_x, left_f, b) - _one_sided(right_x, right_f, b)), axis=1)
+    steps = jnp.concatenate([jnp.abs(jnp.diff(left_f, axis=1)), jnp.abs(jnp.diff(right_f, axis=1))], axis=1)
+    smooth = jnp.max(steps, axis=(1, 2))
+    gap = right_x[:, 0] - left_x[:, 2]
+    extra = jnp.where(jnp.isfinite(jump) & (jump > 4 * smooth), jump * gap, 0.0)
+    extra = jnp.concatenate([extra, extra, jnp.zeros(xs.shape[0] - 2 * nsplit, xs.dtype)])
+    return jnp.where(paired, extra, 0.0)
 
 
 def _dyadic_split(c0, c1, e0, e1):
@@ -562,7 +599,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     def cond(state):
         return state[-1] == _status.RUNNING
 
-    def extrapolate(ext, pool, total, tol, dmax, large, record):
+    def extrapolate(ext, pool, total, tol, dmax, large, record, on_grid):
         """QAGS's extrapolation: record `total` while the error outside the deepest
         levels is small, and extrapolate the recorded totals (Wynn's ε). Returns the new
         record and whether the extrapolated value is accepted (converged).
@@ -600,8 +637,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         rmax, rmin = jnp.max(ratios, axis=0), jnp.min(ratios, axis=0)
         geometric = (nseq >= 5) & jnp.all((rmin > 0.02) & (rmax < 0.98) & (rmax <= _GEOMETRIC * rmin))
         step = jnp.where(ext["nhist"] >= 1, jnp.abs(est - ext["hist"][-1]), jnp.inf)
-        exact = valid & geometric & jnp.all(2 * step + floor <= tol)
-        done = (usable & jnp.all(est_err <= tol)) | exact
+        exact = valid & geometric & on_grid & jnp.all(2 * step + floor <= tol)
+        # Off the grid, the totals approach their limit through the binary digits of the
+        # point, and a run of periodic digits makes them look geometric for a few levels
+        # (a jump at 0.8541 = 0.11011010101...₂: ε returns the integral with the jump at
+        # 41/48). Only a singular point (totals converging more slowly than halving per
+        # level: ratio 2^-(1+α) > ½ for α < 0), where that term dominates, is
+        # extrapolated there, as QAGS does.
+        slow = (nseq >= 5) & jnp.all(jnp.exp(jnp.mean(jnp.log(jnp.maximum(ratios, jnp.finfo(dtype).tiny)), axis=0)) > _SLOW)
+        done = (usable & (slow | on_grid) & jnp.all(est_err <= tol)) | exact
         # The candidate returned at a stop short of the tolerance: the extrapolation with
         # the smallest error estimate so far.
         better = usable & jnp.all(est_err < ext["err"])
@@ -619,7 +663,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def body(state):
         edges, args, pool, pend, nused, neval, ext, _ = state
-        kron, err, floor, tail, nev, inner_feature = _gauss_kronrod(fvec, args, pend, edges)
+        kron, err, floor, tail, nev, inner_feature, near = _gauss_kronrod(fvec, args, pend, edges)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
@@ -633,6 +677,14 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             pend["paired"] & (emax > _SINGULAR_RATIO * sibling) & (emax > _SINGULAR_KEEP * pend["perr"])
             & ~inner_feature
         )
+        # Gauss–Kronrod nodes stay 0.2 % of a piece's width away from its ends, so a jump
+        # that bisection has just put that close to the end of a half is invisible to
+        # both halves' rules (QUADPACK shares this blind spot). The halves' nodes next to
+        # the shared point see it, though: a jump there makes the two one-sided
+        # extrapolations to that point disagree by far more than f varies between
+        # neighbouring nodes. Both halves then carry jump × (gap between those nodes) as
+        # error, which one more bisection each resolves.
+        err = err + _sibling_jump(near, pend["paired"] & pend["plain"], nsplit)[:, None]
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid)
         pool = {name: pool[name].at[idx].set(new[name], mode="drop") for name in pool}
         neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
@@ -677,8 +729,18 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         roundoff = jnp.all(errsum - floorsum <= tol) | ~splittable[0]
         room = nused + nsplit <= size
         nonfinite = nonfinite | (isolated_point & (~splittable[0] | ~room))
+        # Is the singular point a point of the bisection grid? Then the two pieces with
+        # the largest errors are plain, adjacent (it is their shared end) and of like
+        # error (f is singular from both sides); a point inside a piece leaves one piece
+        # far ahead of all others.
+        emax_pool = jnp.where(pool["active"], jnp.max(pool["err"], axis=1), -jnp.inf)
+        etop, itop = _top(emax_pool, 2)
+        a0, a1 = pool["c0"][itop], pool["c1"][itop]
+        on_grid = (
+            jnp.all(pool["plain"][itop]) & ((a1[0] == a0[1]) | (a1[1] == a0[0])) & (etop[1] * 100 >= etop[0])
+        )
         ext, extrapolated = extrapolate(
-            ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad
+            ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid
         )
 
         code = jnp.where(

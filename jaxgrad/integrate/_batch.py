@@ -55,7 +55,7 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         # The loop's first pass without its pool: one rule per segment and the same
         # acceptance test (error, finiteness, truncated tails).
         pend = init(edges, args)[3]
-        kron, err, _, tail, nev, _ = _gauss_kronrod(fvec, args, pend, edges)
+        kron, err, _, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
