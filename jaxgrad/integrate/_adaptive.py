@@ -733,12 +733,9 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # the largest errors are plain, adjacent (it is their shared end) and of like
         # error (f is singular from both sides); a point inside a piece leaves one piece
         # far ahead of all others.
-        emax_pool = jnp.where(pool["active"], jnp.max(pool["err"], axis=1), -jnp.inf)
-        etop, itop = _top(emax_pool, 2)
-        a0, a1 = pool["c0"][itop], pool["c1"][itop]
-        on_grid = (
-            jnp.all(pool["plain"][itop]) & ((a1[0] == a0[1]) | (a1[1] == a0[0])) & (etop[1] * 100 >= etop[0])
-        )
+        # (A pass that records is not focused: `top` ranks all pieces by reducible error.)
+        a0, a1 = par["c0"], par["c1"]
+        on_grid = jnp.all(par["plain"]) & ((a1[0] == a0[1]) | (a1[1] == a0[0])) & (top[1] * 100 >= top[0])
         ext, extrapolated = extrapolate(
             ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid
         )
