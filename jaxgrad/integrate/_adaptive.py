@@ -86,6 +86,7 @@ def _map_nodes(s, c0, c1, root):
     infinite one); otherwise the double-exponential map of the segment's kind.
     """
     dtype = s.dtype
+    eps_, tiny_ = jnp.finfo(dtype).eps, jnp.finfo(dtype).tiny
     fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
     a = jnp.where(fin0, c0, 0.0).astype(dtype)
     b = jnp.where(fin1, c1, 0.0).astype(dtype)
@@ -146,10 +147,10 @@ def _map_nodes(s, c0, c1, root):
             jnp.where(fin0 | fin1, w_h, w_w),
         ),
     )
-    # Never evaluate at a finite end itself: a node that rounds onto it is moved one
-    # ulp inside (its weight is then far below the tolerance anyway).
-    lo_in = jnp.where(fin0, jnp.nextafter(a, jnp.asarray(jnp.inf, dtype)), -jnp.inf)
-    hi_in = jnp.where(fin1, jnp.nextafter(b, jnp.asarray(-jnp.inf, dtype)), jnp.inf)
+    # Never evaluate at a finite end itself: a node that rounds onto it is moved one or
+    # two ulps inside (its weight is then far below the tolerance anyway).
+    lo_in = jnp.where(fin0, a + jnp.maximum(jnp.abs(a) * eps_, tiny_), -jnp.inf)
+    hi_in = jnp.where(fin1, b - jnp.maximum(jnp.abs(b) * eps_, tiny_), jnp.inf)
     nonempty = c1 > c0
     clipped = jnp.clip(x, lo_in, hi_in)
     moved = nonempty & (clipped != x)
@@ -254,11 +255,16 @@ def _end_gap(e, other):
     that f is still evaluated accurately there even if it cancels (1 - t² near t = 1)
     while terms beyond the model's are negligible. Zero at an end at 0 (floats are dense
     there and the double-exponential map reaches it), at an infinite end and on short
-    segments.
+    segments. (The ulp is formed from e's exponent bits, not with `nextafter`, which
+    compiles into a much longer expression.)
     """
     dtype = e.dtype
-    big = jnp.asarray(jnp.finfo(dtype).max, dtype)
-    ulp = jnp.nextafter(jnp.abs(e), big) - jnp.abs(e)
+    # 2^floor(log2|e|) by masking off the mantissa bits, times eps: exactly one ulp of e
+    # (so the end model's samples e ± D/4^j are exact floats).
+    uint = jnp.uint64 if dtype == jnp.float64 else jnp.uint32
+    expo_mask = jnp.asarray(~((1 << jnp.finfo(dtype).nmant) - 1) & (jnp.iinfo(uint).max >> 1), uint)
+    binade = lax.bitcast_convert_type(lax.bitcast_convert_type(jnp.abs(e), uint) & expo_mask, dtype)
+    ulp = binade * jnp.finfo(dtype).eps
     gap = ulp * 2.0 ** (jnp.finfo(dtype).nmant // 2)
     ok = jnp.isfinite(e) & jnp.isfinite(other) & (e != 0) & (8 * gap < jnp.abs(other - e))
     ok = ok | (jnp.isfinite(e) & ~jnp.isfinite(other) & (e != 0))
