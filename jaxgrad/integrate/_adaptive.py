@@ -329,8 +329,10 @@ def _gauss_kronrod(fvec, args, iv, edges):
     """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
 
     Returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
-    shape (n_intervals, K), the number of evaluations of `f` per interval, and whether
-    |f| peaks at an inner node (used to tell a peak from an end singularity).
+    shape (n_intervals, K), the number of evaluations of `f` per interval, whether f
+    shows a feature inside the piece (|f| or its second divided difference largest at an
+    inner node: a peak, a jump or a kink, not an end singularity), and x and f at the
+    three nodes next to each end (for the jump test between halves, `_sibling_jump`).
 
     A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
@@ -740,8 +742,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # error (f is singular from both sides); a point inside a piece leaves one piece
         # far ahead of all others.
         # (A pass that records is not focused: `top` ranks all pieces by reducible error.)
-        a0, a1 = par["c0"], par["c1"]
-        on_grid = jnp.all(par["plain"]) & ((a1[0] == a0[1]) | (a1[1] == a0[0])) & (top[1] * 100 >= top[0])
+        if nsplit >= 2:
+            a0, a1 = par["c0"], par["c1"]
+            on_grid = jnp.all(par["plain"][:2]) & ((a1[0] == a0[1]) | (a1[1] == a0[0])) & (top[1] * 100 >= top[0])
+        else:
+            on_grid = jnp.zeros((), bool)
         ext, extrapolated = extrapolate(
             ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid
         )
