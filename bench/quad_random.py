@@ -1,0 +1,122 @@
+"""A random battery for `jaxgrad.integrate.quad`: does it ever report a wrong result as converged?
+
+Usage:
+    python bench/quad_random.py [--seed S] [--n N]
+
+Draws N integrals ∫₀¹ s(x) g(x) dx with a feature s at a point c that is *not* passed
+as a breakpoint, and a smooth or oscillating factor g:
+
+    s: |x − c|^α (α uniform in (−0.9, 2)), log|x − c|, a jump (−1 left of c, 2 right),
+       a kink |x − c|;      (0 at x == c exactly)
+    g: 1, cos(k x), exp(k x / 4), k uniform in (0.5, 20);
+    c: uniform in (0.02, 0.98), a dyadic k/16, or 1/3;
+    epsrel: 1e-6, 1e-9 or 1e-12 (epsabs = 0),
+
+computes each with `quad` (one compiled program per epsrel) and against mpmath.quad
+at 25 digits with c as a breakpoint, and prints, per seed: evaluations, *false*
+results (reported converged, relative error > 100·epsrel and absolute error > 1e-14),
+*misses* (converged, error between epsrel and 100·epsrel), results flagged
+non-converged, and flagged results whose reported error does not cover the true one.
+False results are listed one per line. This is the battery that found the jumps that
+plain bisection hides next to a bisection point (docs/quadrature.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import mpmath  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxgrad.integrate import quad  # noqa: E402
+
+mpmath.mp.dps = 25
+
+
+def _factor(x, k, m):
+    return jax.lax.switch(m, [lambda: 1.0 + 0 * x, lambda: jnp.cos(k * x), lambda: jnp.exp(k * x / 4)])
+
+
+def _factor_mp(x, k, m):
+    return [mpmath.mpf(1), mpmath.cos(k * x), mpmath.exp(k * x / 4)][m]
+
+
+def _feature(x, c, al, fam):
+    d = jnp.abs(x - c)
+    safe = jnp.where(d == 0, 1.0, d)
+    return jax.lax.switch(
+        fam,
+        [
+            lambda: jnp.where(d == 0, 0.0, safe**al),
+            lambda: jnp.where(d == 0, 0.0, jnp.log(safe)),
+            lambda: jnp.where(x > c, 2.0, -1.0),
+            lambda: d,
+        ],
+    )
+
+
+def _feature_mp(x, c, al, fam):
+    d = abs(x - c)
+    if d == 0:
+        return mpmath.mpf(0)
+    return [d**al, mpmath.log(d), (2 if x > c else -1), d][fam]
+
+
+def _integrand(x, c, al, fam, k, m):
+    return _feature(x, c, al, fam) * _factor(x, k, m)
+
+
+@functools.partial(jax.jit, static_argnums=5)
+def _run(c, al, fam, k, m, epsrel):
+    v, info = quad(_integrand, 0.0, 1.0, (c, al, fam, k, m), epsrel=epsrel, epsabs=0.0)
+    return v, info.neval, info.status._value, info.err
+
+
+def battery(seed, n):
+    rng = np.random.default_rng(seed)
+    counts = dict(evals=0, false=0, miss=0, flagged=0, uncovered=0)
+    for _ in range(n):
+        c = float(rng.choice([rng.uniform(0.02, 0.98), rng.integers(1, 16) / 16, 1 / 3]))
+        al = float(rng.uniform(-0.9, 2.0))
+        fam = int(rng.integers(0, 4))
+        k = float(rng.uniform(0.5, 20))
+        m = int(rng.integers(0, 3))
+        epsrel = float(rng.choice([1e-6, 1e-9, 1e-12]))
+        cm = mpmath.mpf(c)
+        exact = mpmath.quad(lambda x: _feature_mp(x, cm, mpmath.mpf(al), fam) * _factor_mp(x, k, m), [0, cm, 1])
+        v, neval, status, err = _run(c, al, fam, k, m, epsrel)
+        abs_err = abs(mpmath.mpf(float(v)) - exact)
+        rel = float(abs_err / abs(exact)) if exact != 0 else float(abs_err)
+        counts["evals"] += int(neval)
+        if int(status) == 0:
+            if rel > 100 * epsrel and abs_err > 1e-14:
+                counts["false"] += 1
+                print(f"  false: c={c!r} alpha={al:.4f} feature={fam} k={k:.4f} factor={m} "
+                      f"epsrel={epsrel:g}: rel. error {rel:.1e}, {int(neval)} evaluations")
+            elif rel > epsrel and abs_err > 1e-14:
+                counts["miss"] += 1
+        else:
+            counts["flagged"] += 1
+            counts["uncovered"] += bool(abs_err > float(err))
+    return counts
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, nargs="*", default=[1, 2, 3])
+    parser.add_argument("--n", type=int, default=80)
+    args = parser.parse_args(argv)
+    for seed in args.seed:
+        c = battery(seed, args.n)
+        print(f"seed {seed}: {args.n} integrals, {c['evals']} evaluations, {c['false']} false, "
+              f"{c['miss']} misses, {c['flagged']} flagged ({c['uncovered']} with an error that does not cover)")
+
+
+if __name__ == "__main__":
+    main()
