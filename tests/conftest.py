@@ -36,19 +36,24 @@ def float32_default():
 # above all) are moved to the front.
 _FIRST = (  # by wall time per file, measured in a full run (slowest first)
     "test_quad.py",
-    "test_funm.py",
-    "test_problems.py",
     "test_quad_weights.py",
-    "test_sharding.py",
-    "test_svd.py",
-    "test_svd_funm.py",
-    "test_eig.py",
-    "test_cubature.py",
+    "test_problems.py",
+    "test_funm.py",
     "test_quadosc.py",
     "test_cache.py",
+    "test_cubature.py",
+    "test_sharding.py",
+    "test_svd.py",
+    "test_minimize.py",
+    "test_eig.py",
+    "test_svd_funm.py",
+    "test_iterated.py",
     "test_eigh.py",
     "test_quad_modes.py",
-    "test_minimize.py",
+    "test_eigsh.py",
+    "test_docstrings.py",
+    "test_getting_started.py",
+    "test_cache_optimize.py",
 )
 
 
