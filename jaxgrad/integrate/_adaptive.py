@@ -512,6 +512,14 @@ def _dyadic_split(c0, c1, e0, e1):
     return jnp.where(inside & ~same, x, mid)
 
 
+def _nonfinite(total, errsum):
+    """Whether the sum over the pieces is beyond repair. An infinite error with a finite
+    total is not: it comes from a piece with one node on an isolated singular point
+    (see `_gauss_kronrod`), which bisection moves off. The loop and the batching rule's
+    first pass (`_batch.py`) both decide with this."""
+    return ~jnp.all(jnp.isfinite(total)) | jnp.any(jnp.isnan(errsum))
+
+
 def _top(score, k):
     """`lax.top_k(score, k)` for a small static `k`, as k argmax passes (the same
     order: the lower index first among equal values). Unlike top_k, argmax is a plain
@@ -630,9 +638,9 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         valid = record & (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
         # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
         # last `_NHIST` ones, and at least the spread of ε's column.
-        moved = jnp.where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
+        drift = jnp.where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
         floor = rest + 4 * eps * jnp.abs(est)
-        est_err = jnp.maximum(spread, moved) + floor
+        est_err = jnp.maximum(spread, drift) + floor
         usable = valid & jnp.all(jnp.isfinite(est_err))
         # A geometric sequence (successive differences in one ratio to 2 %: a singular
         # point on the bisection grid, where every level repeats the previous one scaled)
@@ -707,7 +715,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # An infinite error with a finite total comes from a piece with one non-finite
         # node (see `_gauss_kronrod`): it is bisected next; `nonfinite` only if it can't be.
         isolated_point = jnp.any(errsum == jnp.inf)
-        nonfinite = ~jnp.all(jnp.isfinite(total)) | jnp.any(jnp.isnan(errsum))
+        nonfinite = _nonfinite(total, errsum)
         tail_bad = jnp.any(tailsum > tol)
         # A truncated end whose integrand is still not negligible after that piece has
         # been bisected _TAIL_DEPTH times will not become so: divergent or too slowly

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _status
-from ._adaptive import _gauss_kronrod, loop_parts
+from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts
 
 _CHUNK = 1
 
@@ -61,12 +61,10 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
         tailsum = jnp.sum(jnp.where(use, tail, 0.0), axis=0)
         tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
-        # As in the loop: an infinite error with a finite total is a node on an isolated
-        # singular point (|x - c|^α with c at a node), which bisection moves off; the
-        # lane runs on.
-        finite = jnp.all(jnp.isfinite(total)) & ~jnp.any(jnp.isnan(errsum))
+        # As in the loop: a node on an isolated singular point (infinite error, finite
+        # total) is not `nonfinite`; the lane runs on and bisection moves it off.
         done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol)
-        code = jnp.where(~finite, _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
+        code = jnp.where(_nonfinite(total, errsum), _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
         nonempty = pend["c1"] > pend["c0"]
         neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
         return total, errsum, neval, code.astype(jnp.int32)
