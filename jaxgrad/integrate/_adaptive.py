@@ -534,6 +534,53 @@ def _top(score, k):
     return jnp.stack(vals), jnp.stack(idx).astype(jnp.int32)
 
 
+# The loop's records are packed into one float and one integer array each (booleans as
+# 0/1), so that a pass writes the pool with two scatters and reads the chosen pieces
+# with two gathers, and the sums over the pool are one reduction: on the CPU every
+# separate array operation in the loop body is a separate kernel, and per-kernel
+# overhead, not arithmetic, dominated a pass (and its compile time) with one array per
+# field. Columns of the pool: floats c0, c1, slo, shi, then val, err, floor, tail (K
+# each); integers seg, depth, plain, sing, inner, active. Pending pieces: floats c0, c1,
+# slo, shi, perr; integers slot, seg, depth, plain, paired.
+_POOL_INT = ("seg", "depth", "plain", "sing", "inner", "active")
+_PEND_FLOAT = ("c0", "c1", "slo", "shi", "perr")
+_PEND_INT = ("slot", "seg", "depth", "plain", "paired")
+_BOOL = ("plain", "sing", "inner", "active", "paired")
+
+
+def _columns(fl, it, float_names, int_names):
+    out = {name: fl[..., j] for j, name in enumerate(float_names)}
+    out.update({name: (it[..., j] != 0) if name in _BOOL else it[..., j] for j, name in enumerate(int_names)})
+    return out
+
+
+def _pool_view(pool, k):
+    """The pool `(floats, ints)` as a dict of columns (val, err, floor, tail: (n, k))."""
+    fl, it = pool
+    view = _columns(fl, it, ("c0", "c1", "slo", "shi"), _POOL_INT)
+    for j, name in enumerate(("val", "err", "floor", "tail")):
+        view[name] = fl[..., 4 + j * k : 4 + (j + 1) * k]
+    return view
+
+
+def _pool_rows(rec):
+    """Pack a dict of pool fields (as `_pool_view` returns them) into rows."""
+    fl = jnp.concatenate(
+        [jnp.stack([rec[n] for n in ("c0", "c1", "slo", "shi")], axis=-1)]
+        + [rec[n] for n in ("val", "err", "floor", "tail")], axis=-1)
+    return fl, jnp.stack([rec[n].astype(jnp.int32) for n in _POOL_INT], axis=-1)
+
+
+def pending_view(pend):
+    """The pending pieces `(floats, ints)` as a dict of columns."""
+    return _columns(*pend, _PEND_FLOAT, _PEND_INT)
+
+
+def _pend_rows(rec, dtype):
+    return (jnp.stack([jnp.asarray(rec[n], dtype) for n in _PEND_FLOAT], axis=-1),
+            jnp.stack([jnp.asarray(rec[n]).astype(jnp.int32) for n in _PEND_INT], axis=-1))
+
+
 def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
     """Integrate `fvec(x, args)` (shape (out_size,)) over the segments between `edges`.
 
@@ -559,25 +606,16 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     size = max(limit, nseg + 1) + nsplit  # pool slots
     npend = max(2 * nsplit, nseg)
     k = out_size
-    iv_fields = dict(seg=jnp.int32, c0=dtype, c1=dtype, slo=dtype, shi=dtype, plain=bool, depth=jnp.int32,
-                     sing=bool, inner=bool)
     eps = jnp.finfo(dtype).eps
     tiny = jnp.finfo(dtype).tiny
 
     def init(edges, args):
-        pool = {name: jnp.zeros(size, dt) for name, dt in iv_fields.items()}
-        pool.update(
-            val=jnp.zeros((size, k), dtype),
-            err=jnp.zeros((size, k), dtype),
-            floor=jnp.zeros((size, k), dtype),
-            tail=jnp.zeros((size, k), dtype),
-            active=jnp.zeros(size, bool),
-        )
+        pool = (jnp.zeros((size, 4 + 4 * k), dtype), jnp.zeros((size, len(_POOL_INT)), jnp.int32))
         slot = np.full(npend, -1, np.int32)
         slot[:nseg] = np.arange(nseg)
         pseg = np.minimum(np.arange(npend), nseg - 1).astype(np.int32)
         # Roots: one plain rule per segment (a double-exponential one if it is infinite).
-        pend = dict(
+        pend = _pend_rows(dict(
             slot=jnp.asarray(slot),
             seg=jnp.asarray(pseg),
             c0=edges[pseg],
@@ -588,7 +626,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             depth=jnp.zeros(npend, jnp.int32),
             paired=jnp.zeros(npend, bool),
             perr=jnp.zeros(npend, dtype),
-        )
+        ), dtype)
         zero_i = jnp.zeros((), jnp.int32)
         running = jnp.asarray(_status.RUNNING, jnp.int32)
         ext = dict(
@@ -604,7 +642,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         return (edges, args, pool, pend, jnp.asarray(nseg, jnp.int32), zero_i, ext, running)
 
     def finish(state):
-        pool, neval, ext, code = state[2], state[5], state[6], state[7]
+        pool, neval, ext, code = _pool_view(state[2], k), state[5], state[6], state[7]
         act = pool["active"][:, None]
         value = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
         err = jnp.sum(jnp.where(act, pool["err"], 0.0), axis=0)
@@ -679,11 +717,12 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def body(state):
         edges, args, pool, pend, nused, neval, ext, _ = state
+        pend = pending_view(pend)
         kron, err, floor, tail, nev, inner_feature, near = _gauss_kronrod(fvec, args, pend, edges)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
-        new = {name: pend[name] for name in iv_fields if name not in ("sing", "inner")}
+        new = {name: pend[name] for name in ("seg", "c0", "c1", "slo", "shi", "plain", "depth")}
         new["inner"] = inner_feature
         # Halves of the same parent sit at rows i and i + nsplit of `pend`.
         emax = jnp.max(err, axis=1)
@@ -702,14 +741,13 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # error, which one more bisection each resolves.
         err = err + _sibling_jump(near, pend["paired"] & pend["plain"], nsplit)[:, None]
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid)
-        pool = {name: pool[name].at[idx].set(new[name], mode="drop") for name in pool}
+        pool = tuple(p.at[idx].set(r, mode="drop") for p, r in zip(pool, _pool_rows(new)))
+        packed, pool = pool, _pool_view(pool, k)
         neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
 
         act = pool["active"][:, None]
-        total = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
-        errsum = jnp.sum(jnp.where(act, pool["err"], 0.0), axis=0)
-        floorsum = jnp.sum(jnp.where(act, pool["floor"], 0.0), axis=0)
-        tailsum = jnp.sum(jnp.where(act, pool["tail"], 0.0), axis=0)
+        sums = jnp.sum(jnp.where(act, packed[0][:, 4:], 0.0), axis=0)  # val, err, floor, tail
+        total, errsum, floorsum, tailsum = (sums[j * k : (j + 1) * k] for j in range(4))
         tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
         converged = jnp.all(errsum <= tol)
         # An infinite error with a finite total comes from a piece with one non-finite
@@ -736,7 +774,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         focus = (dmax >= _FOCUS_DEPTH) & jnp.any(reducible > tol / 2)
         score = jnp.where(focus & ~large, -jnp.inf, score)
         top, pick = _top(score, nsplit)
-        par = {name: pool[name][pick] for name in iv_fields}
+        par = _pool_view(tuple(p[pick] for p in packed), k)
         c0, c1, lo, hi, plain = par["c0"], par["c1"], par["slo"], par["shi"], par["plain"]
         finite = jnp.isfinite(c0) & jnp.isfinite(c1)
         # A piece narrower than this cannot be bisected meaningfully any more.
@@ -790,7 +828,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         chosen = chosen.at[0].set(True)
         fresh = nused + jnp.cumsum(chosen.astype(jnp.int32)) - 1
         seg = par["seg"]
-        perr = jnp.max(pool["err"][pick], axis=1)
+        perr = jnp.max(par["err"], axis=1)
         # A plain piece is bisected plainly (in x on a finite range, in σ of the
         # rational map on an infinite one), unless it reaches an end of its segment
         # (or infinity), its error dwarfed its sibling's and nothing marks a feature
@@ -841,24 +879,19 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         slo_r = jnp.where(keep & finite, 0.0, smid)
         left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep)
         right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep)
+        rows = [
+            _pend_rows(dict(left, slot=jnp.where(chosen, pick, -1), seg=seg, depth=par["depth"] + 1,
+                            paired=chosen, perr=perr), dtype),
+            _pend_rows(dict(right, slot=jnp.where(chosen, fresh, -1), seg=seg, depth=par["depth"] + 1,
+                            paired=chosen, perr=perr), dtype),
+        ]
         pad = npend - 2 * nsplit
-
-        def cat(u, v, fill):
-            return jnp.concatenate([u, v, jnp.full(pad, fill, u.dtype)])
-
-        pend = dict(
-            slot=cat(jnp.where(chosen, pick, -1), jnp.where(chosen, fresh, -1), -1).astype(jnp.int32),
-            seg=cat(seg, seg, 0),
-            c0=cat(left["c0"], right["c0"], 0.0),
-            c1=cat(left["c1"], right["c1"], 0.0),
-            slo=cat(left["slo"], right["slo"], 0.0),
-            shi=cat(left["shi"], right["shi"], 1.0),
-            plain=cat(left["plain"], right["plain"], False),
-            depth=cat(par["depth"] + 1, par["depth"] + 1, 0),
-            paired=cat(chosen, chosen, False),
-            perr=cat(perr, perr, 0.0),
-        )
+        if pad:
+            rows.append(_pend_rows(dict(c0=0.0, c1=0.0, slo=0.0, shi=1.0, perr=0.0, slot=-1, seg=0, depth=0,
+                                        plain=False, paired=False), dtype))
+            rows[-1] = tuple(jnp.broadcast_to(r, (pad, r.shape[-1])) for r in rows[-1])
+        pend = tuple(jnp.concatenate([r[j] for r in rows], axis=0) for j in range(2))
         nused = nused + jnp.sum(chosen, dtype=jnp.int32)
-        return edges, args, pool, pend, nused, neval, ext, code
+        return edges, args, packed, pend, nused, neval, ext, code
 
     return init, cond, body, finish

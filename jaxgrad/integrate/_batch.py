@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _status
-from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts
+from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts, pending_view
 
 _CHUNK = 1
 
@@ -54,7 +54,7 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
     def first_pass(edges, args):
         # The loop's first pass without its pool: one rule per segment and the same
         # acceptance test (error, finiteness, truncated tails).
-        pend = init(edges, args)[3]
+        pend = pending_view(init(edges, args)[3])
         kron, err, _, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
