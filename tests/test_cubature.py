@@ -68,6 +68,26 @@ def test_genz_malik_degrees(d):
             assert abs(rule.low @ values - exact) < 1e-14
 
 
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_face_lines_of_the_jump_check(d):
+    # The nodes the jump check compares at a face: on the axis line at distances face_t
+    # from the centre toward that face, and on pair lines (parallel to the axis, the
+    # same other coordinates) at +-pair_t, the node nearest the face first.
+    rule = rule_for(d)
+    assert np.all(np.diff(rule.face_t) < 0) and rule.face_t[-1] >= 0
+    for i in range(d):
+        for side, sign in ((0, -1.0), (1, 1.0)):
+            on_axis = rule.nodes[rule.face_nodes[i, side]]
+            want = np.zeros((3, d))
+            want[:, i] = sign * rule.face_t
+            np.testing.assert_allclose(on_axis, want, atol=1e-15)
+            for near, far in rule.pair_nodes[i, side]:
+                a, b = rule.nodes[near], rule.nodes[far]
+                assert a[i] == sign * rule.pair_t and b[i] == -sign * rule.pair_t
+                assert np.array_equal(np.delete(a, i), np.delete(b, i)) and np.count_nonzero(np.delete(a, i)) == 1
+        assert rule.pair_nodes.shape[2] == 2 * (d - 1)
+
+
 @pytest.mark.parametrize("d", [2, 3])
 def test_value_gradient_hessian_in_parameter_and_limits(d):
     a = -0.3 - 0.05 * jnp.arange(d)
@@ -111,7 +131,14 @@ def _special_cases():
     peak_v = cubature(lambda x: jnp.exp(-400 * jnp.sum((x - 0.3) ** 2)), two - 1, two + 1, epsrel=1e-6)[0]
     huge_v = cubature(gauss, two - jnp.inf, jnp.array([1e200, jnp.inf]), (two + 1,), epsrel=1e-6)[0]
     face_g = jax.grad(lambda a: cubature(lambda x: 1 / jnp.sqrt(x[0]), a, two + 1, epsrel=1e-6)[0])(two)
+    # Genz's discontinuous family, f = exp(c·x) for x₀ < w₀ and x₁ < w₁, else 0, with
+    # both jumps just past a bisection point (w₀ = 0.5017 > 1/2, w₁ = 0.3138 > 5/16):
+    # each lies in the node-free outer 5 % of the boxes beyond it, and it was reported
+    # converged 6.5e-3 off.
+    genz = lambda x, c, w: jnp.where((x[0] < w[0]) & (x[1] < w[1]), jnp.exp(jnp.dot(c, x)), 0.0)  # noqa: E731
+    genz_v, genz_info = cubature(genz, two, two + 1, (jnp.array([0.935, 3.065]), jnp.array([0.5017, 0.3138])), epsrel=1e-6)
     return dict(
+        genz_v=genz_v, genz_ok=genz_info.status == STATUS.converged,
         peak_v=peak_v, huge_v=huge_v, face_g=face_g,
         plane_v=plane_v, plane_g=plane_g, half_v=half_v, half_d=half_d, box=box, vec=vec,
         vec_status=vec_info.status == STATUS.converged, jump_g=jump_g,
@@ -155,6 +182,14 @@ def test_narrow_peak_huge_limit_and_a_singular_face(special):
     np.testing.assert_allclose(special["huge_v"], np.pi, rtol=1e-6)
     assert special["face_g"][0] == -np.inf
     np.testing.assert_allclose(special["face_g"][1], -2.0, rtol=1e-6)
+
+
+def test_jump_beside_a_bisection_point_is_not_missed(special):
+    c, w = np.array([0.935, 3.065]), np.array([0.5017, 0.3138])
+    exact = np.prod(np.expm1(c * w) / c)
+    # Converged, and within the tolerance (a small margin for the estimate).
+    assert special["genz_ok"]
+    np.testing.assert_allclose(special["genz_v"], exact, rtol=2e-6)
 
 
 def test_status_for_nan_limits_nonfinite_values_and_the_box_limit(special):

@@ -21,16 +21,23 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from . import _status
 from ._cubature_rules import rule_for
 
 _RULE_SHARE = 0.03
+# A jump across a shared face: the two sides' extrapolations to it along a line differ
+# by more than this many times the largest step of f between that line's nodes.
+_JUMP = 2.0
+# ... and by more than this many ulps of the largest |f| at the two halves' nodes.
+_NOISE = 1e4
 
 
 def rule_parts(fvec, d, dtype):
-    """`evaluate(centre, half, args) -> (value, err, axis, finite)` for boxes (m, d)."""
+    """`evaluate(centre, half, args) -> (value, err, axis, finite, fx)` for boxes (m, d)
+    (fx: the integrand at the nodes, (m, n, k))."""
     rule = rule_for(d)
     nodes = jnp.asarray(rule.nodes, dtype)
     high, low = jnp.asarray(rule.high, dtype), jnp.asarray(rule.low, dtype)
@@ -53,17 +60,40 @@ def rule_parts(fvec, d, dtype):
             scale = jnp.sum(jnp.abs(fx[:, 0, :]), axis=-1)[:, None]
             flat = jnp.max(diff, axis=1, keepdims=True) <= 1e-10 * scale
             axis = jnp.argmax(jnp.where(flat, half, diff), axis=1).astype(jnp.int32)
-        return value, err, axis, finite
+        return value, err, axis, finite, fx
 
     return evaluate, rule.size
 
 
+def _face_lines(rule):
+    """The lines along which the jump check compares two halves at their shared face:
+    node indices (d, 2, L, 3) (per axis, per face, per line, outermost node first) and
+    the weights (L, 3) that extrapolate f along each line to the face (at distance 1
+    from the centre): a quadratic through the three axis-line nodes, a straight line
+    through the two nodes of each pair line (its third slot repeats the second, with
+    weight 0); and the node-free band's share (1 - t) of the half-width."""
+    t = rule.face_t
+    quadratic = [np.prod([(1 - t[m]) / (t[j] - t[m]) for m in range(3) if m != j]) for j in range(3)]
+    nodes, weights, outer = rule.face_nodes[:, :, None, :], [quadratic], t[0]
+    if rule.pair_nodes.shape[2]:
+        tp = rule.pair_t
+        pairs = rule.pair_nodes
+        nodes = np.concatenate([nodes, np.concatenate([pairs, pairs[..., 1:]], axis=-1)], axis=2)
+        weights += [[(1 + tp) / (2 * tp), -(1 - tp) / (2 * tp), 0.0]] * pairs.shape[2]
+        outer = max(outer, tp)
+    return nodes, np.array(weights), 1.0 - outer
+
+
 def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     """The adaptive loop as `(init, cond, body, finish)` over a state tuple
-    `(args, centre, half, value, err, axis, nused, neval, code)` (the integrand's
-    arguments ride in the state, as in `quad`'s loop); `finish` gives
+    `(args, centre, half, value, err, axis, flags, nused, neval, code)` (the integrand's
+    arguments ride in the state, as in `quad`'s loop; `flags` (limit, d, 2): the jump
+    flagged at each box's lower and upper face along each axis, see `body`); `finish` gives
     `(value, err, neval, code)`."""
     evaluate, npts = rule_parts(fvec, d, dtype)
+    rule = rule_for(d)
+    lines, weights, band = _face_lines(rule)  # lines: numpy, constant indices
+    weights = jnp.asarray(weights, dtype)
     m = min(nsplit, limit)
     tiny = jnp.finfo(dtype).tiny
     eps = jnp.finfo(dtype).eps
@@ -84,16 +114,17 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def init(lo, hi, args):
         centre, half = (lo + hi) / 2, (hi - lo) / 2
-        v, e, ax, finite = evaluate(centre[None], half[None], args)
+        v, e, ax, finite, _ = evaluate(centre[None], half[None], args)
         pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
-        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), jnp.int32(1), jnp.int32(npts))
+        flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
+        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, jnp.int32(1), jnp.int32(npts))
         return state + (status(v, e, 1, finite[0]),)
 
     def cond(state):
         return state[-1] == _status.RUNNING
 
     def body(state):
-        args, centre, half, value, err, axis, nused, neval, _ = state
+        args, centre, half, value, err, axis, flags, nused, neval, _ = state
         total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
         tol = jnp.maximum(tolerance(total), tiny)
         used = jnp.arange(limit) < nused
@@ -113,7 +144,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         narrow = jnp.any(pick & (jnp.sum(step, axis=1) <= 4 * eps * jnp.maximum(jnp.max(jnp.abs(c), axis=1), tiny)))
         cc = jnp.concatenate([c - step, c + step])
         hh = jnp.concatenate([h_child, h_child])
-        v, e, a_new, finite = evaluate(cc, hh, args)
+        v, e, a_new, finite, fx = evaluate(cc, hh, args)
         # The error estimate of a half. Its rule's own estimate, |degree 7 − degree 5|,
         # is the error of the *lower* rule and overstates that of the value (degree 7)
         # by 10 to 10,000 times on smooth integrands, which costs evaluations, not
@@ -130,6 +161,56 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # the nodes, see docs/cubature.md.)
         gap = jnp.abs(value[idx] - v[:m] - v[m:])
         e = jnp.maximum(_RULE_SHARE * e, jnp.concatenate([gap, gap]))
+        # Jumps next to the new shared face. Along each axis the outer (1 - λ₃) = 5 % of
+        # a box holds no node (0.4 % for the one-dimensional rule), so a jump of f there
+        # is invisible to the box's rule, to the gap above and to every later box cut
+        # across another axis (Genz's discontinuous family: 5e-6 off, "converged"). The
+        # halves' nodes next to the shared face see it: a jump there makes the
+        # extrapolations from either side to the face disagree by more than f varies
+        # between those nodes (as `quad` checks between sibling halves). They are
+        # compared on the line through the centres (a quadratic through three nodes each
+        # side) and on the lines through the pair nodes ±λ₄eᵢ ± λ₄eⱼ (a straight line
+        # through two), which see a jump that only part of the face has (f is 0 along the
+        # centre line of Genz's family when its jump is off to one side). The jump may be
+        # in either half's band, so both carry jump × band volume as error, and the half
+        # is cut across the same axis until the band holds less than the tolerance: a
+        # flag stays with the faces a half shares with its parent (the band's volume
+        # halves with the half's).
+        # Rounding noise is not a jump: a component that is zero up to rounding (a
+        # derivative of a symmetric integrand, say) has random steps. A jump must stand
+        # out of f's variation along its line and above the rounding level of the
+        # largest component at the box's nodes. (Computed for every axis with constant
+        # node indices, then the cut axis picked: less to compile than gathering by the
+        # traced axis.)
+        noise = _NOISE * eps * jnp.max(jnp.abs(fx), axis=(1, 2))
+        noise = jnp.maximum(noise[:m], noise[m:])[:, None, None]
+
+        def seen(jump, step, noise):  # per line: the jump, where it stands out
+            return jnp.where(jnp.isfinite(jump) & (jump > _JUMP * step) & (jump > noise), jump, 0.0)
+
+        up, down = fx[:m][:, lines[:, 1]], fx[m:][:, lines[:, 0]]  # (m, d, L, 3, k): the shared face's sides
+        jump = jnp.abs(jnp.einsum("lj,mdljk->mdlk", weights, up - down))
+        step = jnp.maximum(jnp.max(jnp.abs(jnp.diff(up, axis=3)), axis=3), jnp.max(jnp.abs(jnp.diff(down, axis=3)), axis=3))
+        found = jnp.max(seen(jump, step, noise[..., None]), axis=2)
+        jnew = jnp.sum(jax.nn.one_hot(ax, d, dtype=fx.dtype)[:, :, None] * found, axis=1)  # the cut axis: (m, k)
+        # A half keeps its parent's flags, except at the shared face, which gets the new
+        # one. A flag is one number per face, the jump in tolerances (the largest over
+        # the components), so that the pool does not grow with the number of components
+        # (a Hessian's joint integrand has dozens).
+        jrel = jnp.minimum(jnp.max(jnew / tol, axis=1), 1 / eps**2)  # (m,); finite when tol is `tiny`
+        side = jax.nn.one_hot(ax, d, dtype=jnp.bool_)[:, :, None] & jnp.array([False, True])  # (m, d, 2)
+        parent = flags[idx]  # (m, d, 2)
+        new_flags = jnp.concatenate([
+            jnp.where(side, jrel[:, None, None], parent),
+            jnp.where(side[:, :, ::-1], jrel[:, None, None], parent),
+        ])
+        per_axis = jnp.sum(new_flags, axis=2)  # (2m, d)
+        extra = jnp.sum(per_axis, axis=1)[:, None] * tol * (band / 2) * jnp.prod(2 * hh, axis=-1)[:, None]
+        # While the band's error dominates a half's, the half is cut across the flagged
+        # axis with the most.
+        worst = jnp.argmax(per_axis, axis=1).astype(a_new.dtype)
+        a_new = jnp.where(jnp.any(extra > e, axis=1), worst, a_new)
+        e = e + extra
         keep_idx = jnp.where(pick, idx, limit)
         targets = jnp.concatenate([keep_idx, slot])
 
@@ -138,6 +219,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
         centre, half = put(centre, cc), put(half, hh)
         value, err, axis = put(value, v), put(err, e), put(axis, a_new)
+        flags = put(flags, new_flags)
         n_new = jnp.sum(pick, dtype=jnp.int32)
         nused = nused + n_new
         neval = neval + 2 * n_new * npts
@@ -146,10 +228,10 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # A box too narrow to halve, or (defensively) a pass that could halve nothing.
         stuck = narrow | (n_new == 0)
         code = jnp.where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)
-        return args, centre, half, value, err, axis, nused, neval, code
+        return args, centre, half, value, err, axis, flags, nused, neval, code
 
     def finish(state):
-        value, err, neval, code = state[3], state[4], state[7], state[8]
+        value, err, neval, code = state[3], state[4], state[8], state[9]
         return jnp.sum(value, axis=0), jnp.sum(err, axis=0), neval, code
 
     return init, cond, body, finish

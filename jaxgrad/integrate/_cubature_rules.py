@@ -33,11 +33,21 @@ from . import _gk
 
 
 class Rule:
-    """Nodes, weights and axis functionals of an embedded rule (numpy, float64)."""
+    """Nodes, weights and axis functionals of an embedded rule (numpy, float64), and
+    for each axis the nodes next to each face that the jump check between two halves of
+    a box uses (`_cubature_adaptive.py`): `face_nodes` (d, 2, 3), on the axis line, the
+    three nodes nearest the lower face, then the upper one, outermost first, at the
+    distances `face_t` (3,) from the centre; `pair_nodes` (d, 2, P, 2), on P lines
+    parallel to the axis through other nodes, the node nearest each face and the one
+    farthest from it, at ±`pair_t`."""
 
-    def __init__(self, nodes, high, low, split, degree):
+    def __init__(self, nodes, high, low, split, degree, face_nodes, face_t, pair_nodes=None, pair_t=0.0):
         self.nodes, self.high, self.low, self.split = nodes, high, low, split
         self.degree = degree
+        self.face_nodes, self.face_t = np.asarray(face_nodes), np.asarray(face_t)
+        d = nodes.shape[1]
+        self.pair_nodes = np.zeros((d, 2, 0, 2), int) if pair_nodes is None else np.asarray(pair_nodes)
+        self.pair_t = pair_t
 
     @property
     def size(self):
@@ -48,7 +58,9 @@ def _gauss_kronrod_1d():
     nodes = _gk.NODES[:, None]
     high = _gk.KRONROD_WEIGHTS / 2.0
     low = _gk.GAUSS_WEIGHTS / 2.0
-    return Rule(nodes, high, low, np.zeros((1, nodes.shape[0])), degree=31)
+    n = nodes.shape[0]
+    face = [[[0, 1, 2], [n - 1, n - 2, n - 3]]]
+    return Rule(nodes, high, low, np.zeros((1, n)), degree=31, face_nodes=face, face_t=-_gk.NODES[:3])
 
 
 def _genz_malik(d):
@@ -66,8 +78,10 @@ def _genz_malik(d):
                 pts.append(s * lam * eye[i])
                 high.append(w7)
                 low.append(w5)
+    idx4 = {}
     for i, j in itertools.combinations(range(d), 2):
         for si, sj in itertools.product((1.0, -1.0), repeat=2):
+            idx4[(i, si, j, sj)] = idx4[(j, sj, i, si)] = len(pts)
             pts.append(si * lam4 * eye[i] + sj * lam4 * eye[j])
             high.append(200 / 19683)
             low.append(25 / 729)
@@ -87,7 +101,16 @@ def _genz_malik(d):
         split[i, idx3[2 * i]] -= ratio
         split[i, idx3[2 * i + 1]] -= ratio
         split[i, 0] += -2.0 + 2.0 * ratio
-    return Rule(nodes, high, low, split, degree=7)
+    # (idx2/idx3 hold +λ then -λ for each axis.)
+    face = [[[idx3[2 * i + 1], idx2[2 * i + 1], 0], [idx3[2 * i], idx2[2 * i], 0]] for i in range(d)]
+    # The pair nodes ±λ₄eᵢ ± λ₄eⱼ: along axis i, lines through x_j = ±λ₄.
+    pair = [
+        [[[idx4[(i, face_sign, j, sj)], idx4[(i, -face_sign, j, sj)]] for j in range(d) if j != i for sj in (1.0, -1.0)]
+         for face_sign in (-1.0, 1.0)]
+        for i in range(d)
+    ]
+    return Rule(nodes, high, low, split, degree=7, face_nodes=face, face_t=[lam3, lam2, 0.0],
+                pair_nodes=pair, pair_t=lam4)
 
 
 @functools.lru_cache(maxsize=None)
