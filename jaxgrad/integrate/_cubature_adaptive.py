@@ -33,6 +33,9 @@ _RULE_SHARE = 0.03
 _JUMP = 2.0
 # ... and by more than this many ulps of the largest |f| at the two halves' nodes.
 _NOISE = 1e4
+# A kink: the slopes at the face from either side differ by more than this many times
+# the larger of the two sides' curvatures.
+_KINK = 4.0
 
 
 def rule_parts(fvec, d, dtype):
@@ -84,6 +87,19 @@ def _face_lines(rule):
     return nodes, np.array(weights), 1.0 - outer
 
 
+def _slope_curvature(t):
+    """Weights giving, from f at the three axis-line nodes t (toward a face at t = 1), the
+    derivative at the face and the second derivative of their quadratic."""
+    t = np.asarray(t, float)
+    slope, curv = np.zeros(3), np.zeros(3)
+    for j in range(3):
+        a, b = (t[m] for m in range(3) if m != j)
+        den = (t[j] - a) * (t[j] - b)
+        slope[j] = ((1 - a) + (1 - b)) / den
+        curv[j] = 2 / den
+    return slope, curv
+
+
 def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     """The adaptive loop as `(init, cond, body, finish)` over a state tuple
     `(args, centre, half, value, err, axis, flags, nused, neval, code)` (the integrand's
@@ -94,6 +110,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     rule = rule_for(d)
     lines, weights, band = _face_lines(rule)  # lines: numpy, constant indices
     weights = jnp.asarray(weights, dtype)
+    slope_w, curv_w = (jnp.asarray(w, dtype) for w in _slope_curvature(rule.face_t))
     m = min(nsplit, limit)
     tiny = jnp.finfo(dtype).tiny
     eps = jnp.finfo(dtype).eps
@@ -192,6 +209,16 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         jump = jnp.abs(jnp.einsum("lj,mdljk->mdlk", weights, up - down))
         step = jnp.maximum(jnp.max(jnp.abs(jnp.diff(up, axis=3)), axis=3), jnp.max(jnp.abs(jnp.diff(down, axis=3)), axis=3))
         found = jnp.max(seen(jump, step, noise[..., None]), axis=2)
+        # A kink just past the cut: f is continuous but its slope is not. Each side's
+        # quadratic on the axis line gives the slope at the face (toward the face; the
+        # two directions are opposite, so a smooth f has s_left = -s_right) and its own
+        # curvature; a slope jump far above both curvatures is a kink, whose band holds
+        # at most |slope jump|·band²·volume/4 (per half-width units), counted as a jump
+        # of |slope jump|·band/2.
+        cu, cd = up[:, :, 0], down[:, :, 0]  # axis line: (m, d, 3, k)
+        kink = jnp.abs(jnp.einsum("j,mdjk->mdk", slope_w, cu + cd))
+        curv = jnp.maximum(jnp.abs(jnp.einsum("j,mdjk->mdk", curv_w, cu)), jnp.abs(jnp.einsum("j,mdjk->mdk", curv_w, cd)))
+        found = jnp.maximum(found, seen(kink, _KINK * curv, noise) * (band / 2))
         jnew = jnp.sum(jax.nn.one_hot(ax, d, dtype=fx.dtype)[:, :, None] * found, axis=1)  # the cut axis: (m, k)
         # A half keeps its parent's flags, except at the shared face, which gets the new
         # one. A flag is one number per face, the jump in tolerances (the largest over
