@@ -880,10 +880,9 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep)
         right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep)
         rows = [
-            _pend_rows(dict(left, slot=jnp.where(chosen, pick, -1), seg=seg, depth=par["depth"] + 1,
-                            paired=chosen, perr=perr), dtype),
-            _pend_rows(dict(right, slot=jnp.where(chosen, fresh, -1), seg=seg, depth=par["depth"] + 1,
-                            paired=chosen, perr=perr), dtype),
+            _pend_rows(dict(half, slot=jnp.where(chosen, slot, -1), seg=seg, depth=par["depth"] + 1,
+                            paired=chosen, perr=perr), dtype)
+            for half, slot in ((left, pick), (right, fresh))
         ]
         pad = npend - 2 * nsplit
         if pad:

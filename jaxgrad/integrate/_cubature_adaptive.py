@@ -11,6 +11,10 @@ over the tolerance (if their error vanished, the tolerance would be met without 
 the pass splits in parallel without splitting much more than a one-box-at-a-time loop
 would (Genz and Malik's algorithm halves one box per pass).
 
+At every cut the two halves are also compared at their shared face, for a jump or a
+kink of f in the outer 5% of a box where no node of either half sees it (`body`); the
+band of a half that may hold one counts as error until cuts across that axis shrink it.
+
 The loop stops when every component's summed error estimate is below
 max(epsabs, epsrel·|value|) (converged), when the pool is full (max_subdivisions), when
 a box to be halved is as narrow as the floating-point grid allows (roundoff), or when
@@ -33,8 +37,8 @@ _RULE_SHARE = 0.03
 _JUMP = 2.0
 # ... and by more than this many ulps of the largest |f| at the two halves' nodes.
 _NOISE = 1e4
-# A kink: the slopes at the face from either side differ by more than this many times
-# the larger of the two sides' curvatures.
+# A kink: the slopes at the face from either side differ by more than _JUMP times this
+# many times (8 in all) the larger of the two sides' curvatures.
 _KINK = 4.0
 
 
