@@ -210,7 +210,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             return jnp.where(jnp.isfinite(jump) & (jump > _JUMP * step) & (jump > noise), jump, 0.0)
 
         up, down = fx[:m][:, lines[:, 1]], fx[m:][:, lines[:, 0]]  # (m, d, L, 3, k): the shared face's sides
-        jump = jnp.abs(jnp.einsum("lj,mdljk->mdlk", weights, up - down))
+        jump = jnp.abs(jnp.sum(weights[:, :, None] * (up - down), axis=3))
         step = jnp.maximum(jnp.max(jnp.abs(jnp.diff(up, axis=3)), axis=3), jnp.max(jnp.abs(jnp.diff(down, axis=3)), axis=3))
         found = jnp.max(seen(jump, step, noise[..., None]), axis=2)
         # A kink just past the cut: f is continuous but its slope is not. Each side's
@@ -220,8 +220,8 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # at most |slope jump|·band²·volume/4 (per half-width units), counted as a jump
         # of |slope jump|·band/2.
         cu, cd = up[:, :, 0], down[:, :, 0]  # axis line: (m, d, 3, k)
-        kink = jnp.abs(jnp.einsum("j,mdjk->mdk", slope_w, cu + cd))
-        curv = jnp.maximum(jnp.abs(jnp.einsum("j,mdjk->mdk", curv_w, cu)), jnp.abs(jnp.einsum("j,mdjk->mdk", curv_w, cd)))
+        kink = jnp.abs(jnp.sum(slope_w[:, None] * (cu + cd), axis=2))
+        curv = jnp.maximum(jnp.abs(jnp.sum(curv_w[:, None] * cu, axis=2)), jnp.abs(jnp.sum(curv_w[:, None] * cd, axis=2)))
         found = jnp.maximum(found, seen(kink, _KINK * curv, noise) * (band / 2))
         jnew = jnp.sum(jax.nn.one_hot(ax, d, dtype=fx.dtype)[:, :, None] * found, axis=1)  # the cut axis: (m, k)
         # A half keeps its parent's flags, except at the shared face, which gets the new
