@@ -13,9 +13,10 @@ instead:
    scattered back.
 
 So the hard lanes are paid for with the chunk width instead of the batch size. The
-chunk is one lane: a vmapped loop costs its full width per pass whatever the number
-of active lanes, and on the CPU a wider chunk does not make a pass much cheaper per
-lane. (Two widths, 64 lanes while many remain and one after, made 100 all-hard lanes
+chunk is one lane, run as the unbatched loop: a vmapped loop costs its full width per
+pass whatever the number of active lanes, on the CPU a wider chunk does not make a
+pass much cheaper per lane, and under `vmap` (even of width one) the body's
+`lax.cond`s become selects that run both branches on every pass. (Two widths, 64 lanes while many remain and one after, made 100 all-hard lanes
 ~1.4x faster but compiled two copies of the loop: 6.0 s instead of 3.6 s for
 `jit(vmap(quad))`.)
 A shared pool of intervals refined globally across lanes would balance work even more
@@ -95,6 +96,21 @@ def resume_unfinished(first_pass, loop, inputs, blocks):
     def per_block(fn):
         return jax.vmap(fn)
 
+    def chunk_lanes(fn, chunk):
+        # A chunk of one lane runs the loop unbatched: under `vmap` (even of width one)
+        # the loop body's `lax.cond`s would become selects that run both branches on
+        # every pass (Wynn's ε among them).
+        if chunk > 1:
+            return per_lane(fn)
+        tmap = jax.tree_util.tree_map
+
+        def one(*xs):
+            return tmap(lambda r: r[None], fn(*tmap(lambda x: x[0], xs)))
+
+        if blocks > 1:
+            return per_block(one)
+        return lambda *xs: tmap(lambda r: r[None], one(*tmap(lambda x: x[0], xs)))
+
     def blocked(x):
         return x.reshape((blocks, lanes) + x.shape[1:])
 
@@ -112,11 +128,14 @@ def resume_unfinished(first_pass, loop, inputs, blocks):
             take = jnp.minimum(idx, lanes - 1)
             gather = per_block(lambda x, i: x[i])
             sub_inputs = jax.tree_util.tree_map(lambda x: gather(x, take), inputs)
-            state = per_lane(init)(*sub_inputs)
-            # Padding lanes (idx == lanes) are marked finished so that they do no work.
-            code = jnp.where(idx < lanes, state[-1], _status.CONVERGED).astype(jnp.int32)
-            state = state[:-1] + (code,)
-            sub = per_lane(finish)(per_lane(lambda s: lax.while_loop(cond, body, s))(state))
+
+            def solve_lane(inputs, present):
+                state = init(*inputs)
+                # Padding lanes (idx == lanes) are marked finished so that they do no work.
+                code = jnp.where(present, state[-1], _status.CONVERGED).astype(jnp.int32)
+                return finish(lax.while_loop(cond, body, state[:-1] + (code,)))
+
+            sub = chunk_lanes(solve_lane, chunk)(sub_inputs, idx < lanes)
             sub = (sub[0], sub[1], sub[2] + gather(out[2], take), sub[3])
             put = per_block(lambda x, i, y: x.at[i].set(y, mode="drop"))
             return tuple(put(x, idx, y) for x, y in zip(out, sub))
