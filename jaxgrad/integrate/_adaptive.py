@@ -325,6 +325,12 @@ def _end_model(fd, d, length):
     return tail, err, divergent
 
 
+def _wsum(weights, v):
+    """Σ_j weights[j] v[:, j, :], as a fused multiply-sum: a dot would transpose the
+    node values (and whatever produces them) into its own layout first."""
+    return jnp.sum(jnp.moveaxis(v, 1, -1) * weights, axis=-1)
+
+
 def _gauss_kronrod(fvec, args, iv, edges):
     """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
 
@@ -397,11 +403,11 @@ def _gauss_kronrod(fvec, args, iv, edges):
     # A node whose weight underflowed contributes nothing, even if f is infinite there.
     g = jnp.where((w > 0)[..., None], fx * w[..., None], 0.0)
     hk = half[:, None]
-    kron = hk * jnp.einsum("j,njk->nk", wk, g)
-    gauss = hk * jnp.einsum("j,njk->nk", wg, g)
-    resabs = hk * jnp.einsum("j,njk->nk", wk, jnp.abs(g))
+    kron = hk * _wsum(wk, g)
+    gauss = hk * _wsum(wg, g)
+    resabs = hk * _wsum(wk, jnp.abs(g))
     mean = kron / jnp.where(half > 0, 2 * half, 1.0)[:, None]
-    resasc = hk * jnp.einsum("j,njk->nk", wk, jnp.abs(g - mean[:, None, :]))
+    resasc = hk * _wsum(wk, jnp.abs(g - mean[:, None, :]))
     # QUADPACK's error estimate (Piessens et al. 1983, QK21): |K - G| scaled by
     # min(1, (200 |K - G| / resasc)^1.5), which is pessimistic for rough integrands and
     # close to the true error of the Kronrod value for smooth ones.
@@ -413,7 +419,7 @@ def _gauss_kronrod(fvec, args, iv, edges):
     # float, where f cannot show how it behaves closer in. At an end without the end
     # model (a short segment) their whole contribution is counted as unrecoverable
     # error (roundoff); at a modelled end the nodes stop at the hand-over instead.
-    lost = hk * jnp.einsum("j,njk->nk", wk, jnp.where(moved[..., None], jnp.abs(g), 0.0))
+    lost = hk * _wsum(wk, jnp.where(moved[..., None], jnp.abs(g), 0.0))
     # The moved nodes also put a kink into the integrand (in t) where they start;
     # an error of the same order as `lost` is that kink, which bisection cannot cure.
     # f at a node is f at the float nearest to it: off by |f'| ulp(x), which next to a
@@ -424,9 +430,8 @@ def _gauss_kronrod(fvec, args, iv, edges):
     dx2 = (x[:, 2:] - x[:, :-2])[..., None]
     curv = jnp.where(dx2 > 0, jnp.diff(slope, axis=1) / jnp.where(dx2 > 0, dx2, 1.0), 0.0)
     slope = jnp.abs(slope)
-    pad = jnp.zeros_like(slope[:, :1])
-    node_slope = jnp.maximum(jnp.concatenate([slope, pad], 1), jnp.concatenate([pad, slope], 1))
-    noise = hk * jnp.einsum("j,njk->nk", wk, node_slope * (eps * jnp.abs(x) * w)[..., None])
+    node_slope = jnp.concatenate([slope[:, :1], jnp.maximum(slope[:, :-1], slope[:, 1:]), slope[:, -1:]], 1)
+    noise = hk * _wsum(wk, node_slope * (eps * jnp.abs(x) * w)[..., None])
     noise = jnp.where(plain[:, None], noise, 0.0)
     base = 50 * eps * resabs + lost + noise
     err = jnp.maximum(err, base)
@@ -447,13 +452,12 @@ def _gauss_kronrod(fvec, args, iv, edges):
     tail = jnp.where(blowup, jnp.inf, tail)
     # Largest |f| at an inner node (the nodes are sorted): a peak or an oscillation,
     # not an end singularity, whatever the errors say.
-    top_node = jnp.argmax(jnp.max(jnp.abs(fx), axis=2), axis=1)
+    top_node_inner = _max_inside(jnp.max(jnp.abs(fx), axis=2))
     # ... and the largest second divided difference on a finite piece: next to an end
     # for a power or log singularity there (f'' ~ dist^(α-2)), inside for a jump or a
     # kink within the piece.
-    top_curv = jnp.argmax(jnp.max(jnp.abs(curv), axis=2), axis=1)
-    inner_curv = jnp.isfinite(c0) & jnp.isfinite(c1) & (top_curv > 0) & (top_curv < m - 3)
-    inner_feature = (top_node > 0) & (top_node < m - 1) | inner_curv
+    inner_curv = jnp.isfinite(c0) & jnp.isfinite(c1) & _max_inside(jnp.max(jnp.abs(curv), axis=2))
+    inner_feature = top_node_inner | inner_curv
     # The three nodes next to each end, for the jump test between sibling pieces.
     near = np.array([0, 1, 2, m - 3, m - 2, m - 1])
     return kron, err, floor, tail, nev, inner_feature, (x[:, near], fx[:, near])
@@ -520,6 +524,22 @@ def _nonfinite(total, errsum):
     return ~jnp.all(jnp.isfinite(total)) | jnp.any(jnp.isnan(errsum))
 
 
+def _max_inside(v):
+    """Whether the first largest entry of each row of `v` (n, m) is neither its first
+    nor its last one, as `0 < argmax < m - 1` (NaN counting as +inf), from max
+    reductions (an argmax is a slower two-operand reduction on the CPU)."""
+    v = jnp.where(jnp.isnan(v), jnp.inf, v)
+    inside = jnp.max(v[:, 1:-1], axis=1)
+    return (inside > v[:, 0]) & (inside >= v[:, -1])
+
+
+def _argmax(v):
+    """`jnp.argmax` of a vector (the first largest entry; the first NaN if any) from
+    two plain reductions, which the CPU runs faster than argmax's paired one."""
+    i = jnp.arange(v.shape[0], dtype=jnp.int32)
+    return jnp.min(jnp.where((v == jnp.max(v)) | jnp.isnan(v), i, v.shape[0]))
+
+
 def _top(score, k):
     """`lax.top_k(score, k)` for a small static `k`, as k argmax passes (the same
     order: the lower index first among equal values). Unlike top_k, argmax is a plain
@@ -527,7 +547,7 @@ def _top(score, k):
     batch sharded across devices (it gathers top_k's operand)."""
     vals, idx = [], []
     for _ in range(k):
-        i = jnp.argmax(score)
+        i = _argmax(score)
         vals.append(score[i])
         idx.append(i)
         score = score.at[i].set(-jnp.inf)
