@@ -509,3 +509,19 @@ def test_unresolvable_singular_point_is_flagged_with_an_error_that_covers():
     exact = (np.sqrt(1 - c) + np.sqrt(c)) / 0.5
     assert bool(info.status == STATUS.roundoff), info.status
     assert abs(value - exact) <= info.err and abs(value - exact) <= 1e-7 * exact, (abs(value - exact), info.err)
+
+
+def test_loop_reductions_match_argmax():
+    # The loop's argmax replacements (two plain reductions each) against jnp.argmax, on
+    # rows with ties at every position, infinities and NaNs.
+    from jaxgrad.integrate import _adaptive
+
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 4, size=(400, 7)).astype(float)
+    rows[rng.random(rows.shape) < 0.05] = np.inf
+    rows[rng.random(rows.shape) < 0.05] = np.nan
+    top = np.asarray(jnp.argmax(jnp.asarray(rows), axis=1))
+    inside = np.asarray(jax.jit(_adaptive._max_inside)(jnp.asarray(rows)))
+    np.testing.assert_array_equal(inside, (top > 0) & (top < rows.shape[1] - 1))
+    first = np.asarray(jax.jit(jax.vmap(_adaptive._argmax))(jnp.asarray(rows)))
+    np.testing.assert_array_equal(first, top)

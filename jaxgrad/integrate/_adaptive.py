@@ -526,11 +526,13 @@ def _nonfinite(total, errsum):
 
 def _max_inside(v):
     """Whether the first largest entry of each row of `v` (n, m) is neither its first
-    nor its last one, as `0 < argmax < m - 1` (NaN counting as +inf), from max
-    reductions (an argmax is a slower two-operand reduction on the CPU)."""
-    v = jnp.where(jnp.isnan(v), jnp.inf, v)
+    nor its last one, as `0 < argmax < m - 1` (with argmax's rule that the first NaN is
+    the largest), from plain reductions (argmax is a slower paired reduction on the CPU)."""
+    nan = jnp.isnan(v)
     inside = jnp.max(v[:, 1:-1], axis=1)
-    return (inside > v[:, 0]) & (inside >= v[:, -1])
+    plain = (inside > v[:, 0]) & (inside >= v[:, -1])
+    nan_inside = ~nan[:, 0] & jnp.any(nan[:, 1:-1], axis=1)
+    return jnp.where(jnp.any(nan, axis=1), nan_inside, plain)
 
 
 def _argmax(v):
