@@ -9,16 +9,17 @@ instead:
    acceptance test) for all lanes at once, without allocating any interval pool; most
    easy integrands are finished there;
 2. picks the lanes that are still running, `_CHUNK` at a time, and runs the ordinary
-   loop on them (one `while_loop`, vmapped over that chunk only); their results are
-   scattered back.
+   loop on them (one `while_loop`, vmapped over that chunk only if it is wider than
+   one lane); their results are scattered back.
 
 So the hard lanes are paid for with the chunk width instead of the batch size. The
 chunk is one lane, run as the unbatched loop: a vmapped loop costs its full width per
 pass whatever the number of active lanes, on the CPU a wider chunk does not make a
 pass much cheaper per lane, and under `vmap` (even of width one) the body's
-`lax.cond`s become selects that run both branches on every pass. (Two widths, 64 lanes while many remain and one after, made 100 all-hard lanes
-~1.4x faster but compiled two copies of the loop: 6.0 s instead of 3.6 s for
-`jit(vmap(quad))`.)
+`lax.cond`s become selects that run both branches on every pass. (Two widths, 64
+lanes while many remain and one after, made 100 all-hard lanes ~1.4x faster but
+compiled two copies of the loop: 6.0 s instead of 3.6 s for `jit(vmap(quad))`; that
+was measured before the single lane ran unbatched.)
 A shared pool of intervals refined globally across lanes would balance work even more
 finely, but it needs per-lane tolerances in one ranking and a pool as large as the
 whole batch's worst case; the chunked resumption reuses the scalar loop unchanged
