@@ -543,9 +543,9 @@ def _argmax(v):
 
 
 def _top(score, k):
-    """`lax.top_k(score, k)` for a small static `k`, as k argmax passes (the same
-    order: the lower index first among equal values). Unlike top_k, argmax is a plain
-    reduction, which the SPMD partitioner keeps on each device when the loop runs on a
+    """`lax.top_k(score, k)` for a small static `k`, as k `_argmax` passes (the same
+    order: the lower index first among equal values). Unlike top_k (a sort), those are
+    reductions, which the SPMD partitioner keeps on each device when the loop runs on a
     batch sharded across devices (it gathers top_k's operand)."""
     vals, idx = [], []
     for _ in range(k):

@@ -101,16 +101,16 @@ def resume_unfinished(first_pass, loop, inputs, blocks):
         # A chunk of one lane runs the loop unbatched: under `vmap` (even of width one)
         # the loop body's `lax.cond`s would become selects that run both branches on
         # every pass (Wynn's ε among them).
+        # (With several blocks, the vmap over blocks still batches the loop.)
         if chunk > 1:
             return per_lane(fn)
         tmap = jax.tree_util.tree_map
 
-        def one(*xs):
-            return tmap(lambda r: r[None], fn(*tmap(lambda x: x[0], xs)))
+        def unbatched(g):  # g on the only entry of a leading axis of length one
+            return lambda *xs: tmap(lambda r: r[None], g(*tmap(lambda x: x[0], xs)))
 
-        if blocks > 1:
-            return per_block(one)
-        return lambda *xs: tmap(lambda r: r[None], one(*tmap(lambda x: x[0], xs)))
+        one = unbatched(fn)
+        return per_block(one) if blocks > 1 else unbatched(one)
 
     def blocked(x):
         return x.reshape((blocks, lanes) + x.shape[1:])
