@@ -65,7 +65,9 @@ _TAIL_DEPTH = 8
 # Extrapolation (QAGS): the last `_NSEQ` totals recorded as bisection reaches new levels
 # around a singular point (with the reducible error outside the two deepest levels within
 # half the tolerance) are extrapolated by Wynn's ε-algorithm, from `_MIN_SEQ` records on.
-_NSEQ = 24
+# 50 as in QUADPACK's QELG (limexp): the binary digits of a point such as 0.11 repeat
+# with period 20, and ε needs about two periods of totals to cancel the pattern.
+_NSEQ = 50
 _MIN_SEQ = 3
 # Depth of bisection from which the pieces away from the deepest ones are refined first.
 _FOCUS_DEPTH = 4
@@ -721,7 +723,19 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # level: ratio 2^-(1+α) > ½ for α < 0), where that term dominates, is
         # extrapolated there, as QAGS does.
         slow = (nseq >= 5) & jnp.all(jnp.exp(jnp.mean(jnp.log(jnp.maximum(ratios, jnp.finfo(dtype).tiny)), axis=0)) > _SLOW)
-        done = (usable & (slow | on_grid) & jnp.all(est_err <= tol)) | exact
+        # A geometric run also fixes the limit by Aitken's Δ² on any three successive
+        # totals, S + d·r/(1 - r) (d the last difference, r its ratio to the one before);
+        # it is taken with QELG's error on the last three such values (the distances of
+        # the last to the two before), which needs only the last five totals. ε's QELG
+        # error above also compares with estimates from before the run began (at
+        # |x - 1/3|^-0.5 the first levels recorded are not yet self-similar), which costs
+        # two or three more levels for nothing.
+        sd = jnp.diff(seq[-5:], axis=0)
+        r_s = sd[1:] / jnp.where(sd[:-1] != 0, sd[:-1], 1.0)
+        ait = seq[-3:] + sd[1:] * r_s / jnp.where(r_s != 1, 1 - r_s, 1.0)
+        ait_err = jnp.abs(ait[2] - ait[1]) + jnp.abs(ait[2] - ait[0]) + floor
+        aitken = valid & geometric & (on_grid | slow) & jnp.all(ait_err <= tol) & ~exact
+        done = (usable & (slow | on_grid) & jnp.all(est_err <= tol)) | exact | aitken
         # The candidate returned at a stop short of the tolerance: the extrapolation with
         # the smallest error estimate so far.
         better = usable & jnp.all(est_err < ext["err"])
@@ -731,8 +745,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             level=jnp.where(record, dmax, ext["level"]),
             hist=jnp.where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
             nhist=ext["nhist"] + valid.astype(jnp.int32),
-            val=jnp.where(better | done, est, ext["val"]),
-            err=jnp.where(exact, 2 * step + floor, jnp.where(better | done, est_err, ext["err"])),
+            val=jnp.where(aitken, ait[-1], jnp.where(better | done, est, ext["val"])),
+            err=jnp.where(exact, 2 * step + floor, jnp.where(aitken, ait_err, jnp.where(better | done, est_err, ext["err"]))),
             use=done,
         )
         return new, done
