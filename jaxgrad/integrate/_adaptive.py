@@ -22,6 +22,7 @@ fixed-size pool, and picks the intervals with the largest scaled error to bisect
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -683,21 +684,28 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         record and whether the extrapolated value is accepted (converged).
 
         `dmax` is the deepest level of bisection, `large` marks the active pieces outside
-        the two deepest levels (around the singular point, see `body`)."""
+        the two deepest levels (around the singular point, see `body`). Everything after
+        the test for a new record runs in a `lax.cond`, only on the passes that record
+        (a few per integral): an unbatched pass skips its ~40 kernels."""
         # QAGS's test: the reducible error outside the two deepest levels of bisection is
         # within half the tolerance, and a new level has been reached since the last record.
         rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
         reducible = rest - jnp.sum(jnp.where(large[:, None], pool["floor"], 0.0), axis=0)
         record = record & jnp.all(reducible <= tol / 2) & (dmax > ext["level"])
+
+        def skip(ext):
+            return dict(ext, use=jnp.zeros((), bool)), jnp.zeros((), bool)
+
+        return lax.cond(record, functools.partial(_record, total, tol, dmax, rest, on_grid), skip, ext)
+
+    def _record(total, tol, dmax, rest, on_grid, ext):
+        """`extrapolate` on a pass that records `total`."""
         shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
         first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
-        seq = jnp.where(record, jnp.where(ext["nseq"] == 0, first, shifted), ext["seq"])
-        nseq = ext["nseq"] + record.astype(jnp.int32)
-        # ε only on the passes that record (most passes do not).
-        est, spread = lax.cond(
-            record, wynn_epsilon, lambda q: (q[-1], jnp.full_like(q[-1], jnp.inf)), seq
-        )
-        valid = record & (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
+        seq = jnp.where(ext["nseq"] == 0, first, shifted)
+        nseq = ext["nseq"] + 1
+        est, spread = wynn_epsilon(seq)
+        valid = (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
         # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
         # last `_NHIST` ones, and at least the spread of ε's column.
         drift = jnp.where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
@@ -742,7 +750,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         new = dict(
             seq=seq,
             nseq=nseq,
-            level=jnp.where(record, dmax, ext["level"]),
+            level=dmax,
             hist=jnp.where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
             nhist=ext["nhist"] + valid.astype(jnp.int32),
             val=jnp.where(aitken, ait[-1], jnp.where(better | done, est, ext["val"])),
