@@ -345,7 +345,8 @@ def _gauss_kronrod(fvec, args, iv, edges):
 
     A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
-    (`_end_model`, 4 more evaluations of f).
+    (`_end_model`, 4 more evaluations of f, at points fixed by `e`: one call of f
+    covers the pieces' nodes and those 4 points at each end of each segment).
     """
     slo, shi, plain = iv["slo"], iv["shi"], iv["plain"]
     c0, c1 = iv["c0"], iv["c1"]
@@ -372,13 +373,26 @@ def _gauss_kronrod(fvec, args, iv, edges):
     # Length left to the end model: the map's distance to the end at the hand-over.
     len0, len1 = _end_distances(sb, c0, c1)
     n, m = x.shape
+    # The end model's samples depend only on the segment end (and its gap), not on the
+    # piece: f is sampled once per end of each segment, for whichever piece touches it.
     dist = jnp.asarray(_END_DIST, dtype)
-    centre = x[:, m // 2 : m // 2 + 1]  # where the model is not used: a harmless node
-    xe0 = jnp.where(touch0[:, None], e0[:, None] + g0[:, None] * dist, centre)
-    xe1 = jnp.where(touch1[:, None], e1[:, None] - g1[:, None] * dist, centre)
-    xall = jnp.concatenate([x, xe0, xe1], axis=1)
-    fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + 8, -1)
+    ends0, ends1 = edges[:-1], edges[1:]
+    gap0, gap1 = _end_gap(ends0, ends1), _end_gap(ends1, ends0)
+    centre = x[0, m // 2]  # where an end has no model: a node evaluated anyway
+    xe0 = jnp.where((gap0 > 0)[:, None], ends0[:, None] + gap0[:, None] * dist, centre)
+    xe1 = jnp.where((gap1 > 0)[:, None], ends1[:, None] - gap1[:, None] * dist, centre)
+    # The end samples ride along as q more columns of the pieces' (n, m) node array (the
+    # last few repeat the placeholder): one call of f on a layout like the nodes'.
+    nend = 8 * ends0.shape[0]
+    q = -(-nend // n)
+    xe = jnp.concatenate([xe0.reshape(-1), xe1.reshape(-1), jnp.broadcast_to(centre, (n * q - nend,))])
+    xall = jnp.concatenate([x, xe.reshape(n, q)], axis=1)
+    fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + q, -1)
     fx = fall[:, :m]
+    fend = fall[:, m:].reshape(n * q, -1)[:nend].reshape(2, -1, 4, fall.shape[-1])
+
+    def per_piece(v):  # the row of each piece's segment (one segment: no gather needed)
+        return jnp.broadcast_to(v, (n,) + v.shape[1:]) if v.shape[0] == 1 else v[iv["seg"]]
     # One node of a piece that lands on an isolated singular or undefined point of f
     # (|x − c|^α or log|x − c| exactly at c, sin x / x at 0) says nothing about the
     # integral: its value is left out and the piece's error is made infinite, so that it
@@ -393,8 +407,8 @@ def _gauss_kronrod(fvec, args, iv, edges):
     fx = jnp.where((isolated[:, None] & bad_node)[..., None], 0.0, fx)
     # Both ends' models in one call (distances as represented: exact, by Sterbenz).
     both = _end_model(
-        jnp.concatenate([fall[:, m : m + 4], fall[:, m + 4 :]], axis=0),
-        jnp.concatenate([jnp.abs(xe0 - e0[:, None]), jnp.abs(e1[:, None] - xe1)], axis=0),
+        jnp.concatenate([per_piece(fend[0]), per_piece(fend[1])], axis=0),
+        jnp.concatenate([per_piece(jnp.abs(xe0 - ends0[:, None])), per_piece(jnp.abs(ends1[:, None] - xe1))], axis=0),
         jnp.concatenate([len0, len1], axis=0),
     )
     (t0, t1), (t0err, t1err), (div0, div1) = (jnp.split(x_, 2, axis=0) for x_ in both)
@@ -704,7 +718,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
         seq = jnp.where(ext["nseq"] == 0, first, shifted)
         nseq = ext["nseq"] + 1
-        est, spread = wynn_epsilon(seq)
+        est, spread = wynn_epsilon(seq, nseq)
         valid = (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
         # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
         # last `_NHIST` ones, and at least the spread of ε's column.

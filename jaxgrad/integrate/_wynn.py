@@ -16,8 +16,13 @@ import jax
 import jax.numpy as jnp
 
 
-def wynn_epsilon(s):
+def wynn_epsilon(s, count=None):
     """Best extrapolated limit of the sequence `s` (shape (n, ...), n >= 3) and its error.
+
+    `count` (traced; default n): how many of the last entries of `s` are its terms; the
+    entries before them repeat its first term, which ε treats as invalid (their
+    differences vanish), so only the first `count - 3` columns can give an estimate and
+    no others are computed.
 
     Each even column of the ε-table gives an estimate (its last entry); its error is
     the spread of the column's last three entries. The estimate with the smallest
@@ -58,5 +63,6 @@ def wynn_epsilon(s):
     best, best_err = estimate(s)
     ones = jnp.ones(s.shape, bool)
     carry = (jnp.zeros_like(s), ones, s, ones, best, best_err)
-    carry = jax.lax.fori_loop(0, n - 3, column, carry)
+    ncol = n - 3 if count is None else jnp.clip(count, 3, n) - 3
+    carry = jax.lax.fori_loop(0, ncol, column, carry)
     return carry[4], carry[5]
