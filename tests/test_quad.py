@@ -525,3 +525,22 @@ def test_loop_reductions_match_argmax():
     np.testing.assert_array_equal(inside, (top > 0) & (top < rows.shape[1] - 1))
     first = np.asarray(jax.jit(jax.vmap(_adaptive._argmax))(jnp.asarray(rows)))
     np.testing.assert_array_equal(first, top)
+
+
+def test_wynn_epsilon_with_a_count_skips_only_empty_columns():
+    # quad's record of totals: the first term repeated in front of `count` terms. ε with
+    # `count` (only the columns those terms can fill) must return exactly what the full
+    # table returns, and both the limit of S_n = L + 0.3·0.8^n − 0.2·0.45^n (two
+    # geometric components: ε's fourth column is exact).
+    from jaxgrad.integrate._wynn import wynn_epsilon
+
+    limit, n_max = 1.25, 12
+    terms = limit + 0.3 * 0.8 ** np.arange(n_max) - 0.2 * 0.45 ** np.arange(n_max)
+    full = jax.jit(wynn_epsilon)
+    counted = jax.jit(wynn_epsilon)
+    for count in range(7, n_max + 1):  # from 7 terms on, ε₄ has the three entries it needs
+        seq = np.concatenate([np.full(20 - count, terms[0]), terms[:count]])[:, None]
+        est, err = full(jnp.asarray(seq))
+        est_c, err_c = counted(jnp.asarray(seq), jnp.asarray(count))
+        assert float(est_c[0]) == float(est[0]) and float(err_c[0]) == float(err[0])
+        assert abs(float(est[0]) - limit) < 1e-12
