@@ -351,9 +351,17 @@ def _gauss_kronrod(fvec, args, iv, edges):
     slo, shi, plain = iv["slo"], iv["shi"], iv["plain"]
     c0, c1 = iv["c0"], iv["c1"]
     dtype = slo.dtype
+    n = slo.shape[0]
+
+    def per_piece(v):  # the row of each piece's segment (one segment: no gather needed)
+        return jnp.broadcast_to(v, (n,) + v.shape[1:]) if v.shape[0] == 1 else v[iv["seg"]]
+
+    # The end model's gap at each end of each segment, and at the ends of each piece's.
+    ends0, ends1 = edges[:-1], edges[1:]
+    gap0, gap1 = _end_gap(ends0, ends1), _end_gap(ends1, ends0)
     e0, e1 = edges[iv["seg"]], edges[iv["seg"] + 1]
-    g0 = jnp.where((c0 == e0) & ~plain, _end_gap(e0, e1), 0.0)
-    g1 = jnp.where((c1 == e1) & ~plain, _end_gap(e1, e0), 0.0)
+    g0 = jnp.where((c0 == e0) & ~plain, per_piece(gap0), 0.0)
+    g1 = jnp.where((c1 == e1) & ~plain, per_piece(gap1), 0.0)
     # The map keeps its geometry (so bisection points do not move); the nodes of a piece
     # stop where the map comes within the gap of a modelled end.
     sg0, sg1 = _gap_sigma(c0, c1, g0, g1)
@@ -372,12 +380,10 @@ def _gauss_kronrod(fvec, args, iv, edges):
     x, w, moved = _map_nodes(s, c0[:, None], c1[:, None], plain[:, None])
     # Length left to the end model: the map's distance to the end at the hand-over.
     len0, len1 = _end_distances(sb, c0, c1)
-    n, m = x.shape
+    m = x.shape[1]
     # The end model's samples depend only on the segment end (and its gap), not on the
     # piece: f is sampled once per end of each segment, for whichever piece touches it.
     dist = jnp.asarray(_END_DIST, dtype)
-    ends0, ends1 = edges[:-1], edges[1:]
-    gap0, gap1 = _end_gap(ends0, ends1), _end_gap(ends1, ends0)
     centre = x[0, m // 2]  # where an end has no model: a node evaluated anyway
     xe0 = jnp.where((gap0 > 0)[:, None], ends0[:, None] + gap0[:, None] * dist, centre)
     xe1 = jnp.where((gap1 > 0)[:, None], ends1[:, None] - gap1[:, None] * dist, centre)
@@ -390,9 +396,6 @@ def _gauss_kronrod(fvec, args, iv, edges):
     fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + q, -1)
     fx = fall[:, :m]
     fend = fall[:, m:].reshape(n * q, -1)[:nend].reshape(2, -1, 4, fall.shape[-1])
-
-    def per_piece(v):  # the row of each piece's segment (one segment: no gather needed)
-        return jnp.broadcast_to(v, (n,) + v.shape[1:]) if v.shape[0] == 1 else v[iv["seg"]]
     # One node of a piece that lands on an isolated singular or undefined point of f
     # (|x − c|^α or log|x − c| exactly at c, sin x / x at 0) says nothing about the
     # integral: its value is left out and the piece's error is made infinite, so that it
