@@ -1,7 +1,7 @@
 """A random battery for `jaxgrad.integrate.quad`: does it ever report a wrong result as converged?
 
 Usage:
-    python bench/quad_random.py [--seed S] [--n N]
+    python bench/quad_random.py [--seed S ...] [--n N] [--near-grid]
 
 Draws N integrals ∫₀¹ s(x) g(x) dx with a feature s at a point c that is *not* passed
 as a breakpoint, and a smooth or oscillating factor g:
@@ -9,7 +9,9 @@ as a breakpoint, and a smooth or oscillating factor g:
     s: |x − c|^α (α uniform in (−0.9, 2)), log|x − c|, a jump (−1 left of c, 2 right),
        a kink |x − c|;      (0 at x == c exactly)
     g: 1, cos(k x), exp(k x / 4), k uniform in (0.5, 20);
-    c: uniform in (0.02, 0.98), a dyadic k/16, or 1/3;
+    c: uniform in (0.02, 0.98), a dyadic k/16, or 1/3 (with --near-grid: k/16 ± 10^u,
+       u uniform in (−7, −3.5), inside the band next to a bisection point that no
+       Gauss–Kronrod node of the pieces ending there sees);
     epsrel: 1e-6, 1e-9 or 1e-12 (epsabs = 0),
 
 computes each with `quad` (one compiled program per epsrel) and against mpmath.quad
@@ -99,11 +101,13 @@ def _run(c, al, fam, k, m, epsrel):
     return v, info.neval, info.status._value, info.err
 
 
-def battery(seed, n):
+def battery(seed, n, near_grid=False):
     rng = np.random.default_rng(seed)
     counts = dict(evals=0, false=0, miss=0, flagged=0, uncovered=0)
     for _ in range(n):
         c = float(rng.choice([rng.uniform(0.02, 0.98), rng.integers(1, 16) / 16, 1 / 3]))
+        if near_grid:
+            c = float(rng.integers(1, 16) / 16 + rng.choice([-1, 1]) * 10 ** rng.uniform(-7, -3.5))
         al = float(rng.uniform(-0.9, 2.0))
         fam = int(rng.integers(0, 4))
         k = float(rng.uniform(0.5, 20))
@@ -133,9 +137,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--n", type=int, default=80)
+    parser.add_argument("--near-grid", action="store_true", help="c next to a dyadic point k/16 (see above)")
     args = parser.parse_args(argv)
     for seed in args.seed:
-        c = battery(seed, args.n)
+        c = battery(seed, args.n, args.near_grid)
         print(f"seed {seed}: {args.n} integrals, {c['evals']} evaluations, {c['false']} false, "
               f"{c['miss']} misses, {c['flagged']} flagged ({c['uncovered']} with an error that does not cover)")
 

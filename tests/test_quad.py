@@ -475,6 +475,17 @@ def test_jump_or_kink_just_beside_a_bisection_point():
         assert bool(info.converged) and abs(value - exact) <= 1e-11 * abs(exact), (c, (value - exact) / exact)
 
 
+def test_extrapolated_value_stays_within_the_plain_error():
+    # Bisecting down to a jump at a point with irregular binary digits gives totals that
+    # Wynn's ε can take for converging to a value 4e-9 away (with an error estimate of
+    # 7e-14): the plain sum was right to 1e-13 and its own error (the piece holding the
+    # jump) did not cover the distance. An extrapolation is accepted only within it.
+    c = 0.18735655901939785
+    value, info = _INTERIOR(c, 0.0, 3)
+    exact = np.expm1(c) + 3 * (np.e - np.exp(c))
+    assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (value - exact) / exact
+
+
 _JUMP_LOOSE = jax.jit(
     lambda c: quad(lambda x, c: jnp.where(x < c, 1.0, 3.0) * jnp.exp(x), 0.0, 1.0, (c,), epsrel=1e-6, epsabs=0.0)
 )
