@@ -41,8 +41,16 @@ class Rule:
     parallel to the axis through other nodes, the node nearest each face and the one
     farthest from it, at ±`pair_t`."""
 
-    def __init__(self, nodes, high, low, split, degree, face_nodes, face_t, pair_nodes=None, pair_t=0.0):
+    def __init__(self, nodes, high, low, split, degree, face_nodes, face_t, pair_nodes=None, pair_t=0.0, low3=None,
+                 first=None, second=None):
         self.nodes, self.high, self.low, self.split = nodes, high, low, split
+        # A third rule, of degree 3 (None for d = 1): |low - low3| against |high - low|
+        # says whether the rule's error estimate is in its asymptotic regime.
+        self.low3 = low3
+        # (d, n) each, with `split` (None for d = 1): the first and second differences
+        # along each axis at ±λ₃; a kink along the axis between the nodes makes the
+        # fourth difference a sizeable fraction of the second, a smooth f a small one.
+        self.first, self.second = first, second
         self.degree = degree
         self.face_nodes, self.face_t = np.asarray(face_nodes), np.asarray(face_t)
         d = nodes.shape[1]
@@ -93,7 +101,20 @@ def _genz_malik(d):
     # Genz and Malik's weights give the cube's integral as 2^d·Σ w f: they are
     # already weights of the mean.
     high, low = np.array(high), np.array(low)
+    # Degree 3 on the centre and ±λ₃eᵢ: w₀ + 2d·w₃ = 1 and 2w₃λ₃² = 1/3 (the mean of xᵢ²);
+    # odd moments and xᵢxⱼ vanish by symmetry.
+    low3 = np.zeros(nodes.shape[0])
+    w3 = 1 / (6 * lam3**2)
+    low3[idx3] = w3
+    low3[0] = 1 - 2 * d * w3
     split = np.zeros((d, nodes.shape[0]))
+    # The first and second differences along each axis at ±λ₃: f(c + λ₃eᵢ) − f(c − λ₃eᵢ)
+    # and f(c + λ₃eᵢ) + f(c − λ₃eᵢ) − 2f(c).
+    first, second = np.zeros((d, nodes.shape[0])), np.zeros((d, nodes.shape[0]))
+    for i in range(d):
+        first[i, idx3[2 * i]], first[i, idx3[2 * i + 1]] = 1.0, -1.0
+        second[i, idx3[2 * i]] = second[i, idx3[2 * i + 1]] = 1.0
+        second[i, 0] = -2.0
     ratio = lam2**2 / lam3**2
     for i in range(d):
         split[i, idx2[2 * i]] += 1.0
@@ -110,7 +131,7 @@ def _genz_malik(d):
         for i in range(d)
     ]
     return Rule(nodes, high, low, split, degree=7, face_nodes=face, face_t=[lam3, lam2, 0.0],
-                pair_nodes=pair, pair_t=lam4)
+                pair_nodes=pair, pair_t=lam4, low3=low3, first=first, second=second)
 
 
 @functools.lru_cache(maxsize=None)
