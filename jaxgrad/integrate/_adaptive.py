@@ -563,6 +563,13 @@ def _at_the_end(near, probe, at_hi, flag):
     return jnp.all(off <= jnp.maximum(jnp.minimum(jnp.abs(curv) * span**2 / 32, 1e-3 * flag), noise), axis=1)
 
 
+def _end_band(pieces, use):
+    """The node-free band at each end of the pieces of a pool or pending view (plain
+    pieces of a finite range where `use`; 0 elsewhere), as a column (n, 1)."""
+    plain = use & pieces["plain"] & jnp.isfinite(pieces["c0"]) & jnp.isfinite(pieces["c1"])
+    return jnp.where(plain, _BAND * (pieces["c1"] - pieces["c0"]), 0.0)[:, None]
+
+
 def _dyadic_split(c0, c1, e0, e1):
     """Where to bisect a plain piece [c0, c1] of a finite segment [e0, e1]: at the point
     of the coarsest dyadic grid of the segment strictly inside the piece. That is the
@@ -883,8 +890,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # per cut instead of 2-fold. A jump inside the band shows as soon as a piece's
         # nodes pass it; one exactly at the shared point (a breakpoint nobody passed) is
         # recognised on the next evaluation by f at the float next to it (`_at_the_end`).
-        band = jnp.where(valid & pend["plain"] & jnp.isfinite(pend["c0"]) & jnp.isfinite(pend["c1"]),
-                         _BAND * (pend["c1"] - pend["c0"]), 0.0)[:, None]
+        band = _end_band(pend, valid)
         b = pend["c1"][:nsplit]
         jump, kink = _shared_point(near, b, nsplit)
         seen = jnp.maximum(jump, kink * band / 2)
@@ -954,9 +960,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Error that flags of a jump next to a piece end hold (see above): the totals do
         # not show it (the jump is inside a band no node sees), so no extrapolation of
         # them is accepted while it is above the tolerance.
-        pool_band = jnp.where(pool["active"] & pool["plain"] & jnp.isfinite(pool["c0"]) & jnp.isfinite(pool["c1"]),
-                              _BAND * (pool["c1"] - pool["c0"]), 0.0)[:, None]
-        flagged = jnp.sum((pool["jlo"] + pool["jhi"]) * pool_band, axis=0)
+        flagged = jnp.sum((pool["jlo"] + pool["jhi"]) * _end_band(pool, pool["active"]), axis=0)
         ext, extrapolated = extrapolate(
             ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged
         )
@@ -1021,12 +1025,12 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # that end: the band of the piece that keeps the end shrinks 230-fold.
         w = jnp.where(keep & finite, c1 - c0, 0.0)
         scale = jnp.maximum(tol, tiny)
-        f_lo = jnp.max(par["jlo"] * (_BAND * w)[:, None] / scale, axis=1)
-        f_hi = jnp.max(par["jhi"] * (_BAND * w)[:, None] / scale, axis=1)
+        held_lo = jnp.max(par["jlo"] * (_BAND * w)[:, None] / scale, axis=1)
+        held_hi = jnp.max(par["jhi"] * (_BAND * w)[:, None] / scale, axis=1)
         e_all = jnp.max(par["err"] / scale, axis=1)
         cut_lo, cut_hi = c0 + 2 * _BAND * w, c1 - 2 * _BAND * w
-        near_lo = (f_lo >= f_hi) & (2 * f_lo >= e_all) & (cut_lo > c0) & (cut_lo < c1)
-        near_hi = ~near_lo & (2 * f_hi >= e_all) & (cut_hi > c0) & (cut_hi < c1)
+        near_lo = (held_lo >= held_hi) & (2 * held_lo >= e_all) & (cut_lo > c0) & (cut_lo < c1)
+        near_hi = ~near_lo & (2 * held_hi >= e_all) & (cut_hi > c0) & (cut_hi < c1)
         xmid = jnp.where(near_lo, cut_lo, jnp.where(near_hi, cut_hi, xmid))
         xa = jnp.where(finite, c0, xr0)
         xb = jnp.where(finite, c1, xr1)
