@@ -261,8 +261,8 @@ def cubature(
         >>> f = lambda x, p: jnp.exp(-jnp.sum((x - p) ** 2))
         >>> a, b = jnp.array([-1.0, -1.0]), jnp.array([1.0, 1.0])
         >>> value, info = cubature(f, a, b, (0.0,), epsrel=1e-5)  # π erf(1)² = 2.230985
-        >>> print(f"{value:.6f}", bool(info.converged))
-        2.230985 True
+        >>> print(f"{value:.5f}", bool(info.converged))  # (epsrel 1e-5)
+        2.23099 True
         >>> grad_b = jax.grad(lambda b: cubature(f, a, b, (0.0,), epsrel=1e-5)[0])
         >>> print(grad_b(b))  # ∫ over the face x_i = 1: e^-1 √π erf(1) = 0.549482
         [0.5494826 0.5494826]

@@ -37,26 +37,38 @@ _RULE_SHARE = 0.03
 # difference above this fraction of the second (see `rule_parts` and `body`).
 _ASYMPTOTIC = 0.25
 _KINKED = 0.05
+# There, a smaller share where the embedded differences fall off fast: this many times
+# their ratio |R7 − R5| / |R5 − R3| (see `rule_parts`).
+_RATIO_SAFETY = 2.0
+# The parent's measured error ("gap", see `body`) given to each half: this many times
+# the fraction the halves keep, clipped to these shares of the gap.
+_GAP_SAFETY = 2.0
+_GAP_SHARE = (0.25, 1.0)
 # A jump across a shared face: the two sides' extrapolations to it along a line differ
 # by more than this many times the largest step of f between that line's nodes.
 _JUMP = 2.0
 # ... and by more than this many ulps of the largest |f| at the two halves' nodes.
 _NOISE = 1e4
 # A kink: the slopes at the face from either side differ by more than _JUMP times this
-# many times (8 in all) the larger of the two sides' curvatures.
+# many times (8 in all) the larger of the two sides' curvatures ...
 _KINK = 4.0
+# ... or this many (3 in all) where the parent box looked kinked along the cut axis.
+_KINK_SEEN = 1.5
 
 
 def rule_parts(fvec, d, dtype):
-    """`evaluate(centre, half, args) -> (value, err, axis, finite, fx, smooth)` for boxes
-    (m, d) (fx: the integrand at the nodes, (m, n, k); smooth (m, k): whether the error
-    estimate is in its asymptotic regime, see `body`)."""
+    """`evaluate(centre, half, args) -> (value, err, axis, finite, fx, share, kinks)` for
+    boxes (m, d) (fx: the integrand at the nodes, (m, n, k); err: the rule estimate
+    |R7 − R5|; share (m, k): the fraction of it that is the box's error where the estimate
+    is in its asymptotic regime, 1 elsewhere; kinks (m, d): the axes along which f looks
+    kinked between the nodes; see `body`)."""
     rule = rule_for(d)
     nodes = jnp.asarray(rule.nodes, dtype)
     high, low = jnp.asarray(rule.high, dtype), jnp.asarray(rule.low, dtype)
     if d > 1:
         low3, first_w, second_w = (jnp.asarray(w, dtype) for w in (rule.low3, rule.first, rule.second))
     split = jnp.asarray(rule.split, dtype)
+    tiny = jnp.finfo(dtype).tiny
     each_node = jax.vmap(jax.vmap(fvec, (0, None)), (0, None))
 
     def evaluate(centre, half, args):
@@ -68,7 +80,8 @@ def rule_parts(fvec, d, dtype):
         finite = jnp.all(jnp.isfinite(fx), axis=(1, 2))
         if d == 1:
             axis = jnp.zeros(centre.shape[0], jnp.int32)
-            smooth = jnp.ones(err.shape, bool)
+            share = jnp.full(err.shape, _RULE_SHARE, dtype)
+            kinks = jnp.zeros(half.shape, bool)
         else:
             # Fourth differences, summed over components; where they are all negligible
             # (a box on which f is a low-degree polynomial along every axis) the widest axis.
@@ -90,9 +103,22 @@ def rule_parts(fvec, d, dtype):
             first, second = (jnp.abs(jnp.einsum("in,mnk->mik", w, fx)) for w in (first_w, second_w))
             noise = 1e-10 * jnp.abs(fx[:, :1, :])
             fourth = jnp.abs(fourth)
-            kinked = jnp.any((fourth > _KINKED * second) & (second > _KINKED * first) & (fourth > noise), axis=1)
-            smooth = (err <= _ASYMPTOTIC * err3) & ~kinked
-        return value, err, axis, finite, fx, smooth
+            kinked = (fourth > _KINKED * second) & (second > _KINKED * first) & (fourth > noise)  # (m, d, k)
+            kinks = jnp.any(kinked, axis=2)
+            smooth = (err <= _ASYMPTOTIC * err3) & ~jnp.any(kinked, axis=1)
+            # Where it is, the embedded differences are the errors of the lower rules,
+            # e₅ ≈ |R7 − R5| and e₃ ≈ |R5 − R3|, which fall off with the degree by a
+            # factor r ∝ h² (h the box's size) per two degrees; the same factor once more
+            # estimates the error of R7 itself, e₇ ≈ r·|R7 − R5|, which shrinks as h⁸
+            # where a fixed share of |R7 − R5| shrinks as h⁶ only. Measured on the final
+            # boxes of Genz's smooth families (against each box's closed form), e₇ /
+            # (r·|R7 − R5|) is 0.1 to 1.06 (1.06: a plane wave, whose errors all have one
+            # sign), hence the safety factor; on a single box the ratio can be accidentally
+            # small (r·|R7 − R5| 1/100 of e₇ on 1% of Gaussian boxes), which the sum over
+            # many boxes absorbs.
+            ratio = err / jnp.maximum(err3, tiny)
+            share = jnp.where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
+        return value, err, axis, finite, fx, share, kinks
 
     return evaluate, rule.size
 
@@ -131,9 +157,11 @@ def _slope_curvature(t):
 
 def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     """The adaptive loop as `(init, cond, body, finish)` over a state tuple
-    `(args, centre, half, value, err, axis, flags, nused, neval, code)` (the integrand's
-    arguments ride in the state, as in `quad`'s loop; `flags` (limit, d, 2): the jump
-    flagged at each box's lower and upper face along each axis, see `body`); `finish` gives
+    `(args, centre, half, value, err, axis, flags, rule, kinked, nused, neval, code)` (the
+    integrand's arguments ride in the state, as in `quad`'s loop; `flags` (limit, d, 2):
+    the jump flagged at each box's lower and upper face along each axis; `rule`
+    (limit, k): each box's rule estimate |R7 − R5|; `kinked` (limit,): whether the box
+    looks kinked along the axis it is to be halved across; see `body`); `finish` gives
     `(value, err, neval, code)`."""
     evaluate, npts = rule_parts(fvec, d, dtype)
     rule = rule_for(d)
@@ -160,17 +188,19 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def init(lo, hi, args):
         centre, half = (lo + hi) / 2, (hi - lo) / 2
-        v, e, ax, finite, _, _ = evaluate(centre[None], half[None], args)
+        v, e, ax, finite, _, _, kinks = evaluate(centre[None], half[None], args)
         pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
         flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
-        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, jnp.int32(1), jnp.int32(npts))
+        kinked = pad(jnp.take_along_axis(kinks, ax[:, None], axis=1)[:, 0])
+        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
+                 jnp.int32(1), jnp.int32(npts))
         return state + (status(v, e, 1, finite[0]),)
 
     def cond(state):
         return state[-1] == _status.RUNNING
 
     def body(state):
-        args, centre, half, value, err, axis, flags, nused, neval, _ = state
+        args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, _ = state
         total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
         tol = jnp.maximum(tolerance(total), tiny)
         used = jnp.arange(limit) < nused
@@ -190,27 +220,33 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         narrow = jnp.any(pick & (jnp.sum(step, axis=1) <= 4 * eps * jnp.maximum(jnp.max(jnp.abs(c), axis=1), tiny)))
         cc = jnp.concatenate([c - step, c + step])
         hh = jnp.concatenate([h_child, h_child])
-        v, e, a_new, finite, fx, smooth = evaluate(cc, hh, args)
+        v, e_rule, a_new, finite, fx, share, kinks = evaluate(cc, hh, args)
         # The error estimate of a half. Its rule's own estimate, |degree 7 − degree 5|,
         # is the error of the *lower* rule and overstates that of the value (degree 7)
         # by 10 to 10,000 times on smooth integrands, which costs evaluations, not
         # accuracy. The parent's value against the sum of its halves measures the
-        # parent's actual error ("gap"); a half's error is at most about half of it
-        # where the rule resolves f (only the cut axis's error term shrinks fast; the
-        # others shrink with the volume), so each half is given the whole gap, with
-        # _RULE_SHARE of its own rule estimate as a floor. A gap larger than the rule
-        # estimates flags something the parent's rule missed (a jump or a peak between
-        # its nodes): the halves then carry it and are refined in turn.
-        # (Measured on Genz's families at d = 2-4, 300 integrals: 3.2x fewer evaluations
-        # than the rule estimate alone. The integrals that then claimed convergence with
-        # an error above the tolerance were kinks between the nodes, whose estimate the
-        # test below keeps whole, see docs/cubature.md.)
+        # parent's actual error e_P ("gap"), less what the halves keep of it. That part,
+        # ρ, is measured by the same split of the rule estimates: ρ = (|R7 − R5| of the
+        # halves) / (|R7 − R5| of the parent), near 1/64 of the cut axis's share plus the
+        # other axes' whole shares (their error terms shrink only with the volume).
+        # Taking R7's error to split between the axes alike, the halves keep ρ·e_P, the
+        # gap is (1 − ρ)·e_P, and each half's error is ρ/(2(1 − ρ)) of the gap; each is
+        # given _GAP_SAFETY times that, between 1/4 of the gap and all of it. The floor
+        # is a share of the half's own rule estimate (see `rule_parts`). A gap larger
+        # than the rule estimates flags something the parent's rule missed (a jump or a
+        # peak between its nodes): the halves then carry it and are refined in turn.
+        # (Measured on Genz's random families at d = 2-4, 360 integrals: the whole gap
+        # and a fixed 3% share cost 15-30% more evaluations on the smooth families; the
+        # smallest ratio of estimate to true error is now 1.6, see docs/cubature.md.)
         gap = jnp.abs(value[idx] - v[:m] - v[m:])
+        rho = (e_rule[:m] + e_rule[m:]) / jnp.maximum(rule_err[idx], tiny)
+        kept = _GAP_SAFETY * rho / (2 * (1 - jnp.minimum(rho, 0.5)))
+        gap_share = jnp.clip(kept, *_GAP_SHARE)
         # The rule estimate is discounted only where it behaves as for a smooth f (see
         # `rule_parts`). A kink between the nodes makes the embedded differences alike
         # and its error as large as the estimate, which is then kept whole: the gap of a
         # cut parallel to the kink does not see it (both halves keep half of it).
-        e = jnp.maximum(jnp.where(smooth, _RULE_SHARE, 1.0) * e, jnp.concatenate([gap, gap]))
+        e = jnp.maximum(share * e_rule, jnp.concatenate([gap_share * gap, gap_share * gap]))
         # Jumps next to the new shared face. Along each axis the outer (1 - λ₃) = 5 % of
         # a box holds no node (0.4 % for the one-dimensional rule), so a jump of f there
         # is invisible to the box's rule, to the gap above and to every later box cut
@@ -241,30 +277,45 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         up, down = fx[:m][:, lines[:, 1]], fx[m:][:, lines[:, 0]]  # (m, d, L, 3, k): the shared face's sides
         jump = jnp.abs(jnp.sum(weights[:, :, None] * (up - down), axis=3))
         step = jnp.maximum(jnp.max(jnp.abs(jnp.diff(up, axis=3)), axis=3), jnp.max(jnp.abs(jnp.diff(down, axis=3)), axis=3))
-        found = jnp.max(seen(jump, step, noise[..., None]), axis=2)
+        jumps = jnp.max(seen(jump, step, noise[..., None]), axis=2)
         # A kink just past the cut: f is continuous but its slope is not. Each side's
         # quadratic on the axis line gives the slope at the face (toward the face; the
         # two directions are opposite, so a smooth f has s_left = -s_right) and its own
         # curvature; a slope jump far above both curvatures is a kink, whose band holds
         # at most |slope jump|·band²·volume/4 (per half-width units), counted as a jump
-        # of |slope jump|·band/2.
+        # of |slope jump|·band/2 shared between the halves. On a coarse box a mild kink
+        # does not stand out of the curvatures (for e^{-c|x - w|}, slope jump /
+        # curvature = 2/(ch)), but where the
+        # parent's fourth differences along the cut axis looked kinked and the halves'
+        # nodes then see nothing, the kink is next to the cut (it would otherwise be
+        # between the halves' nodes), and a slope jump above three times the curvatures
+        # is taken as one (e^{-2.8|y - 0.502|}·e^{-x/2} on the unit square: 2e-5 off,
+        # reported converged at epsrel 1e-8; with 2 in place of 3 smooth peaks are taken
+        # for kinks too, Genz's product peak at d = 5 cost 1.9x). The kink lies in one of
+        # the two bands, so each half carries half of the bound.
         cu, cd = up[:, :, 0], down[:, :, 0]  # axis line: (m, d, 3, k)
         kink = jnp.abs(jnp.sum(slope_w[:, None] * (cu + cd), axis=2))
         curv = jnp.maximum(jnp.abs(jnp.sum(curv_w[:, None] * cu, axis=2)), jnp.abs(jnp.sum(curv_w[:, None] * cd, axis=2)))
-        found = jnp.maximum(found, seen(kink, _KINK * curv, noise) * (band / 2))
-        jnew = jnp.sum(jax.nn.one_hot(ax, d, dtype=fx.dtype)[:, :, None] * found, axis=1)  # the cut axis: (m, k)
+        kink_factor = jnp.where(kinked[idx], _KINK_SEEN, _KINK)[:, None, None]
+        slopes = seen(kink, kink_factor * curv, noise) * (band / 4)
+        cut = jax.nn.one_hot(ax, d, dtype=fx.dtype)[:, :, None]
+        jnew, knew = (jnp.sum(cut * x, axis=1) for x in (jumps, slopes))  # the cut axis: (m, k)
         # A half keeps its parent's flags, except at the shared face, which gets the new
         # one. A flag is one number per face, the jump in tolerances (the largest over
         # the components), so that the pool does not grow with the number of components
         # (a Hessian's joint integrand has dozens).
-        jrel = jnp.minimum(jnp.max(jnew / tol, axis=1), 1 / eps**2)  # (m,); finite when tol is `tiny`
+        # A kink's flag is stored negative: its band's error shrinks with the square of the
+        # band's width, so each cut across its axis halves it on top of the volume.
+        jrel, krel = (jnp.minimum(jnp.max(x / tol, axis=1), 1 / eps**2) for x in (jnew, knew))  # (m,)
+        jrel = jnp.where(krel > jrel, -krel, jrel)  # finite when tol is `tiny`
         side = jax.nn.one_hot(ax, d, dtype=jnp.bool_)[:, :, None] & jnp.array([False, True])  # (m, d, 2)
         parent = flags[idx]  # (m, d, 2)
+        parent = jnp.where((cut > 0) & (parent < 0), parent / 2, parent)
         new_flags = jnp.concatenate([
             jnp.where(side, jrel[:, None, None], parent),
             jnp.where(side[:, :, ::-1], jrel[:, None, None], parent),
         ])
-        per_axis = jnp.sum(new_flags, axis=2)  # (2m, d)
+        per_axis = jnp.sum(jnp.abs(new_flags), axis=2)  # (2m, d)
         extra = jnp.sum(per_axis, axis=1)[:, None] * tol * (band / 2) * jnp.prod(2 * hh, axis=-1)[:, None]
         # While the band's error dominates a half's, the half is cut across the flagged
         # axis with the most.
@@ -280,6 +331,8 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         centre, half = put(centre, cc), put(half, hh)
         value, err, axis = put(value, v), put(err, e), put(axis, a_new)
         flags = put(flags, new_flags)
+        rule_err = put(rule_err, e_rule)
+        kinked = put(kinked, jnp.take_along_axis(kinks, a_new[:, None], axis=1)[:, 0])
         n_new = jnp.sum(pick, dtype=jnp.int32)
         nused = nused + n_new
         neval = neval + 2 * n_new * npts
@@ -288,10 +341,10 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # A box too narrow to halve, or (defensively) a pass that could halve nothing.
         stuck = narrow | (n_new == 0)
         code = jnp.where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)
-        return args, centre, half, value, err, axis, flags, nused, neval, code
+        return args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, code
 
     def finish(state):
-        value, err, neval, code = state[3], state[4], state[8], state[9]
+        value, err, neval, code = state[3], state[4], state[10], state[11]
         return jnp.sum(value, axis=0), jnp.sum(err, axis=0), neval, code
 
     return init, cond, body, finish

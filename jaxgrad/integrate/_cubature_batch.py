@@ -29,7 +29,7 @@ def pooled_cubature(fvec, options):
 
         def first_pass(lo, hi, args):
             # The loop's initial box, with the loop's acceptance test, without its pool.
-            value, err, _, finite, _, _ = evaluate(((lo + hi) / 2)[None], ((hi - lo) / 2)[None], args)
+            value, err, _, finite, _, _, _ = evaluate(((lo + hi) / 2)[None], ((hi - lo) / 2)[None], args)
             done = jnp.all(err[0] <= jnp.maximum(epsabs, epsrel * jnp.abs(value[0])))
             code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
             code = jnp.where(finite[0], code, _status.NONFINITE).astype(jnp.int32)
