@@ -175,6 +175,11 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     def tolerance(total):
         return jnp.maximum(epsabs, epsrel * jnp.abs(total))
 
+    def band_error(flagged, tol, half):
+        """The error that face flags summing to `flagged` (m,) (in tolerances) hold in
+        boxes of half-widths `half` (m, d): the flag times the band's volume, (m, k)."""
+        return flagged[:, None] * tol * (band / 2) * jnp.prod(2 * half, axis=-1)[:, None]
+
     def status(value, err, nused, finite):
         total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
         done = jnp.all(errsum <= tolerance(total))
@@ -221,8 +226,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # error shrinks 20-fold, a kink's 400-fold, where halving gives 2 and 4), as
         # `quad` cuts a flagged piece. `t`: the lower part's share of the width.
         face = jnp.abs(jnp.sum(flags[idx] * onehot[:, :, None], axis=1))  # (m, 2): lower, upper
-        face_err = jnp.sum(face, axis=1)[:, None] * tol * (band / 2) * jnp.prod(2 * h, axis=-1)[:, None]
-        fast = jnp.any(face_err > 0.5 * err[idx], axis=1)
+        fast = jnp.any(band_error(jnp.sum(face, axis=1), tol, h) > 0.5 * err[idx], axis=1)
         t = jnp.where(fast, jnp.where(face[:, 0] >= face[:, 1], band, 1 - band), 0.5)[:, None]
         h_lo, h_hi = h + onehot * h * (t - 1), h - onehot * h * t
         c_lo, c_hi = c - onehot * (h - h_lo), c + onehot * (h - h_hi)
@@ -297,9 +301,8 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # at most |slope jump|·band²·volume/4 (per half-width units), counted as a jump
         # of |slope jump|·band/2 shared between the halves. On a coarse box a mild kink
         # does not stand out of the curvatures (for e^{-c|x - w|}, slope jump /
-        # curvature = 2/(ch)), but where the
-        # parent's fourth differences along the cut axis looked kinked and the halves'
-        # nodes then see nothing, the kink is next to the cut (it would otherwise be
+        # curvature = 2/(ch)), but where the parent's fourth differences along the cut
+        # axis looked kinked and the halves' nodes then see nothing, the kink is next to the cut (it would otherwise be
         # between the halves' nodes), and a slope jump above three times the curvatures
         # is taken as one (e^{-2.8|y - 0.502|}·e^{-x/2} on the unit square: 2e-5 off,
         # reported converged at epsrel 1e-8; with 2 in place of 3 smooth peaks are taken
@@ -336,7 +339,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             jnp.where(side[:, :, ::-1], jrel_hi, jnp.where(shrink, parent * (1 - tt), parent)),
         ])
         per_axis = jnp.sum(jnp.abs(new_flags), axis=2)  # (2m, d)
-        extra = jnp.sum(per_axis, axis=1)[:, None] * tol * (band / 2) * jnp.prod(2 * hh, axis=-1)[:, None]
+        extra = band_error(jnp.sum(per_axis, axis=1), tol, hh)
         # While the band's error dominates a half's, the half is cut across the flagged
         # axis with the most.
         worst = jnp.argmax(per_axis, axis=1).astype(a_new.dtype)
