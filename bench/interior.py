@@ -26,7 +26,13 @@ six families (48 integrals) and over all 72.
 
 0.25, 0.375 and 0.5 are points of the bisection grid (0.5 is also the centre node of
 the 21-point Kronrod rule on [0, 1], so the integrand is sampled exactly at c); the
-others are not. Every integrand is guarded the same way in all three libraries: at
+others are not.
+
+A second table runs the same nine integrands at 18 points that agree with 1/3 for k
+binary places (k = 10 to 30) and then continue with other digits: there a library that
+extrapolates the totals of successive bisection levels as if the digits repeated for
+ever (they do at 1/3) reports a wrong value as converged. It gives, per integrand and
+library, the evaluations, the results flagged non-converged and the false successes. Every integrand is guarded the same way in all three libraries: at
 x == c exactly it returns 0 instead of inf / -inf (plain Python ``0.0 ** -0.5`` raises),
 so all three integrate the same function.
 
@@ -385,6 +391,48 @@ def run(log=print):
     return rows, totals, compile_s
 
 
+# ---------------------------------------------------------------- runs of periodic digits
+RUNS_TEXT = (
+    f"The same integrands at points c that agree with 1/3 = 0.010101...₂ for k = "
+    f"{', '.join(map(str, RUN_BITS))} binary places and continue with the digits of "
+    f"{', '.join(label for label, _ in RUN_REST)} ({len(RUN_BITS) * len(RUN_REST)} points, "
+    f"same settings): for k levels the totals of successive bisection levels look like "
+    f"those at 1/3, whose digits repeat forever, and then stop doing so. Per integrand and "
+    f"library: evaluations summed over the points, results not reported as converged "
+    f"(flagged), and false successes (reported converged, relative error > {GOOD:.0e})."
+)
+# c agrees with 1/3 = 0.010101...₂ for RUN_BITS places, then continues with the binary
+# digits of RUN_REST: the totals of successive bisection levels look like those at 1/3
+# for that many levels, then stop doing so.
+RUN_BITS = (10, 14, 18, 22, 26, 30)
+RUN_REST = (("0.7316", 0.7316), ("0.1234", 0.1234), ("9/14", 9 / 14))
+RUNS_HEADER = ["integrand"] + [f"{lib} {what}" for lib in LIBS for what in ("neval", "flagged", "false success")]
+
+
+def run_periodic_runs(log=print):
+    """Per integrand, over the len(RUN_BITS) x len(RUN_REST) points: total evaluations,
+    results not reported converged, and false successes (reported converged, relative
+    error > GOOD), for each library; and the totals."""
+    points = [math.floor(2.0**k / 3) / 2.0**k + r * 2.0**-k for k in RUN_BITS for _, r in RUN_REST]
+    rows, total = [], {lib: [0, 0, 0] for lib in LIBS}
+    for i, (fname, _, pyf, exact) in enumerate(INTEGRANDS):
+        count = {lib: [0, 0, 0] for lib in LIBS}
+        for c in points:
+            with mpmath.workdps(MP_DPS):
+                ref = exact(mpmath.mpf(c))
+            out = {"jaxgrad": jaxgrad_quad(c, i), "quadax": quadax_quad(c, i), "scipy": scipy_quad(pyf, c)}
+            for lib, (v, n, st) in out.items():
+                err = _rel(v, ref)
+                for acc in (count[lib], total[lib]):
+                    acc[0] += int(n)
+                    acc[1] += int(st) != 0
+                    acc[2] += int(st) == 0 and not err <= GOOD
+        rows.append([fname] + [x for lib in LIBS for x in count[lib]])
+    rows.append([f"all ({len(INTEGRANDS) * len(points)})"] + [x for lib in LIBS for x in total[lib]])
+    log(f"{len(INTEGRANDS) * len(points)} integrals at runs of periodic digits done")
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", metavar="FILE", help="write the section 'interior' into FILE")
@@ -399,6 +447,7 @@ def main(argv=None):
     print(machine_info_markdown(info))
     t0 = time.perf_counter()
     rows, totals, compile_s = run()
+    runs = run_periodic_runs()
     total = time.perf_counter() - t0
     print()
     print(text_table(HEADER, rows))
@@ -412,6 +461,10 @@ def main(argv=None):
         f"roundoff, 5 divergent). "
         f"false success = reports success but rel.err > {GOOD:.0e}."
     )
+    print()
+    print(RUNS_TEXT)
+    print(text_table(RUNS_HEADER, runs))
+    print()
     print(
         f"compile: jaxgrad {compile_s['jaxgrad']:.1f} s, quadax {compile_s['quadax']:.1f} s.  "
         f"total {total:.0f} s"
@@ -446,6 +499,9 @@ def main(argv=None):
                 f"{GOOD:.0e}; more neval than QAGS = integrals where the library evaluated f "
                 f"more often than scipy):",
                 markdown_table(TOTALS_HEADER, totals),
+                "### Runs of periodic digits",
+                RUNS_TEXT,
+                markdown_table(RUNS_HEADER, [[str(cell).replace("|", "\\|") for cell in row] for row in runs]),
             ]
         )
         status = write_markdown_section(args.markdown, SECTION, body)

@@ -508,6 +508,38 @@ def test_jumps_that_plain_bisection_and_extrapolation_would_miss():
     assert not bool(info.converged) or abs(value - exact(c)) <= 1e-5 * exact(c), (value - exact(c)) / exact(c)
 
 
+def _one_third_to(bits, rest):
+    """A point whose binary digits are those of 1/3 (0.010101...₂) for `bits` places,
+    then those of `rest`."""
+    return np.floor(2.0**bits / 3) / 2.0**bits + rest * 2.0**-bits
+
+
+def test_periodic_digits_are_extrapolated_at_a_singular_point_but_not_at_a_jump():
+    # At c = 1/3 the totals of successive levels repeat their pattern forever, and ε
+    # extrapolates them (QAGS: 231 evaluations for ∫ log|x − 1/3|). A singular point
+    # whose totals shrink like a jump's (log: 1/2 per level; |x − c|^(1/2): 2^(-3/2))
+    # is extrapolated there: before, only faster-growing singularities were, and these
+    # cost plain bisection's 1,113–1,701 evaluations.
+    c = 1 / 3
+    value, info = _INTERIOR(c, 0.0, 1)
+    exact = float(mp.quad(lambda x: mp.log(abs(x - c)) * mp.cos(x), [0, c, 1]))
+    assert bool(info.converged) and abs(value - exact) <= 1e-13 * abs(exact), (value - exact) / exact
+    assert int(info.neval) <= 600, int(info.neval)
+    value, info = _INTERIOR(c, 0.5, 0)
+    exact = ((1 - c) ** 1.5 + c**1.5) / 1.5
+    assert bool(info.converged) and abs(value - exact) <= 1e-13 * exact, (value - exact) / exact
+    assert int(info.neval) <= 400, int(info.neval)
+    # A jump at a point that agrees with 1/3 for 18 or 22 bits: over those levels its
+    # totals look like the ones at 1/3, and ε returns the integral with the jump there
+    # (1e-6 and 6e-8 off, as QAGS reports converged). The nodes of the deepest pieces show
+    # the step, and such totals are not extrapolated.
+    for bits in (18, 22):
+        c = _one_third_to(bits, 0.7316)
+        value, info = _INTERIOR(c, 0.0, 3)
+        exact = np.expm1(c) + 3 * (np.e - np.exp(c))
+        assert bool(info.converged) and abs(value - exact) <= 1e-11 * exact, (bits, (value - exact) / exact)
+
+
 def test_singular_end_with_a_singular_point_inside_the_mapped_piece():
     # x^(-1/2) at 0 sends [0, 1/2] to the double-exponential map; |x - 0.3|^(-0.3) lies
     # inside it, and the piece holding it goes back to plain bisection. Closed form.
