@@ -392,6 +392,11 @@ def run(log=print):
 
 
 # ---------------------------------------------------------------- runs of periodic digits
+# c agrees with 1/3 = 0.010101...₂ for RUN_BITS places, then continues with the binary
+# digits of RUN_REST: the totals of successive bisection levels look like those at 1/3
+# for that many levels, then stop doing so.
+RUN_BITS = (10, 14, 18, 22, 26, 30)
+RUN_REST = (("0.7316", 0.7316), ("0.1234", 0.1234), ("9/14", 9 / 14))
 RUNS_TEXT = (
     f"The same integrands at points c that agree with 1/3 = 0.010101...₂ for k = "
     f"{', '.join(map(str, RUN_BITS))} binary places and continue with the digits of "
@@ -401,11 +406,6 @@ RUNS_TEXT = (
     f"library: evaluations summed over the points, results not reported as converged "
     f"(flagged), and false successes (reported converged, relative error > {GOOD:.0e})."
 )
-# c agrees with 1/3 = 0.010101...₂ for RUN_BITS places, then continues with the binary
-# digits of RUN_REST: the totals of successive bisection levels look like those at 1/3
-# for that many levels, then stop doing so.
-RUN_BITS = (10, 14, 18, 22, 26, 30)
-RUN_REST = (("0.7316", 0.7316), ("0.1234", 0.1234), ("9/14", 9 / 14))
 RUNS_HEADER = ["integrand"] + [f"{lib} {what}" for lib in LIBS for what in ("neval", "flagged", "false success")]
 
 
