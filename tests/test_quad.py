@@ -7,6 +7,8 @@ mpmath computation at 30 digits; nothing is compared with jaxgrad's own output.
 from __future__ import annotations
 
 import doctest
+import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -147,6 +149,32 @@ def test_jump_at_traced_breakpoint():
     assert abs(value - (3 - 2 * c)) < 1e-13
     assert abs(grad + 2.0) < 1e-12
     assert abs(tangent + 2.0) < 1e-12
+
+
+@jax.jit
+@functools.partial(jax.grad, argnums=(1, 2, 3))
+def _end_breakpoint_grad(i, p, a, b):
+    # Case 0: ∫₀^b e^(-px)/√x dx with a breakpoint at the singular limit 0; case 1:
+    # ∫_a^1 p √(1 − x) dx with a breakpoint at 1, beyond which √(1 − x) is undefined.
+    lo, hi = jnp.where(i == 0, 0.0, a), jnp.where(i == 0, b, 1.0)
+    point = jnp.where(i == 0, 0.0, 1.0)
+    f = lambda x, i, p: lax.switch(i, [lambda: jnp.exp(-p * x) / jnp.sqrt(x), lambda: p * jnp.sqrt(1 - x)])  # noqa: E731
+    return quad(f, lo, hi, (i, p), points=point[None], epsrel=1e-12)[0]
+
+
+def test_breakpoint_at_a_limit_adds_no_term_and_no_nan():
+    # A breakpoint at a limit ends an empty segment. f beside it outside the range is
+    # NaN here, and was evaluated for the breakpoint's jump term (with a zero tangent):
+    # the derivatives in the other limit were NaN. Closed forms:
+    # d/dp ∫₀^b e^(-px)/√x = -γ(3/2, pb)/p^(3/2), d/db = e^(-pb)/√b;
+    # ∫_a^1 p √(1 − x) dx = (2/3) p (1 − a)^(3/2).
+    p, a, b = 0.7, 0.2, 2.0
+    g12 = np.sqrt(np.pi) * math.erf(np.sqrt(p * b))
+    g32 = g12 / 2 - np.sqrt(p * b) * np.exp(-p * b)
+    dp, da, db = _end_breakpoint_grad(0, p, a, b)
+    np.testing.assert_allclose([dp, da, db], [-g32 / p**1.5, 0.0, np.exp(-p * b) / np.sqrt(b)], rtol=1e-11, atol=1e-14)
+    dp, da, db = _end_breakpoint_grad(1, p, a, b)
+    np.testing.assert_allclose([dp, da, db], [2 / 3 * (1 - a) ** 1.5, -p * np.sqrt(1 - a), 0.0], rtol=1e-11, atol=1e-14)
 
 
 # √(x + p) and x^p behind one compiled gradient (the case index is traced).

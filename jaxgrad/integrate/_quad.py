@@ -161,10 +161,18 @@ def _quad_jvp(fvec, options, primals, tangents):
         f_limit = at(jnp.where(ok, beside(jnp.where(ok, limit, 0.0), inside), interior))
         dvalue = dvalue + sign * jnp.where(ok, f_limit, 0.0) * jnp.where(ok, dlimit, 0.0)
     if points.shape[0] and not isinstance(tangents[2], SymbolicZero):
-        left = jax.vmap(at)(beside(points, -inf))
-        right = jax.vmap(at)(beside(points, inf))
+        # A breakpoint at a limit (`quad` also moves points outside the range there) ends
+        # an empty segment and has no jump term; f is not evaluated outside the range,
+        # where it may be undefined (√x beside a breakpoint at 0): NaN times a zero
+        # tangent turned the derivative in the other limit into NaN. Both sides are taken
+        # at the float next to it inside the range instead, and the term is dropped.
+        lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+        at_lo, at_hi = points <= lo, points >= hi
+        left = jax.vmap(at)(jnp.where(at_lo, beside(points, inf), beside(points, -inf)))
+        right = jax.vmap(at)(jnp.where(at_hi, beside(points, -inf), beside(points, inf)))
+        jump = jnp.where((at_lo | at_hi)[:, None], 0.0, left - right)
         orientation = jnp.where(b < a, -1.0, 1.0).astype(left.dtype)
-        dvalue = dvalue + orientation * jnp.einsum("mk,m->k", left - right, dpoints)
+        dvalue = dvalue + orientation * jnp.einsum("mk,m->k", jump, dpoints)
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     primal_out = (value, err, neval, code)
     return primal_out, (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
