@@ -119,7 +119,8 @@ def _quad(fvec, a, b, points, args, options):
 # the sign of the jump terms being that of b − a. An infinite limit contributes nothing
 # (its tangent is not a real direction). f at a limit is taken at the neighbouring float
 # inside the range, and at a breakpoint on either side (jnp.nextafter), so a jump of f at
-# cⱼ gives the jump term and a continuous f gives zero.
+# cⱼ gives the jump term and a continuous f gives zero; a breakpoint at a limit (an empty
+# segment) has no jump term.
 # G is computed by the same adaptive `_quad`, applied to the vector integrand [f, ∂f/∂θ],
 # so its own error estimate must meet the tolerance (componentwise) before the loop stops,
 # the subdivision never depends on the tangents, and the tangent is linear in
