@@ -88,9 +88,9 @@ _KINK = 4.0
 # A piece has a step (a jump between two neighbouring nodes) where f changes across one
 # gap by more than this many times across either gap beside it (see `_gauss_kronrod`).
 _STEP = 16.0
-# Totals whose successive differences shrink by a geometric mean ratio above this per
-# level (and below `_SLOW`) approach a point where f' is singular (|x - c|^α, α < 1:
-# ratio 2^-(1+α); log|x - c|: 1/2), not a kink (1/4); see `extrapolate`.
+# A geometric mean ratio of successive differences of the totals above this marks a
+# point where f or f' is singular (|x - c|^α, α < 0.74: ratio 2^-(1+α); log|x - c|:
+# 1/2), not a kink (1/4); see `extrapolate`.
 _ROUGH = 0.3
 # The node-free band at each end of a plain piece, as a fraction of its width.
 _BAND = (1.0 + float(NODES[0])) / 2
@@ -833,22 +833,22 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Off the grid, the totals approach their limit through the binary digits of the
         # point, and a run of periodic digits makes them look geometric for a few levels
         # (a jump at 0.8541 = 0.11011010101...₂: ε returns the integral with the jump at
-        # 41/48). Only a singular point (totals converging more slowly than halving per
-        # level: ratio 2^-(1+α) > ½ for α < 0), where that term dominates, is
-        # extrapolated there, as QAGS does.
+        # 41/48). A singular point whose totals converge more slowly than halving per
+        # level (ratio 2^-(1+α) > ½ for α < 0), where that term dominates, is
+        # extrapolated there, as QAGS does;
         rate = jnp.exp(jnp.mean(jnp.log(jnp.maximum(ratios, jnp.finfo(dtype).tiny)), axis=0))
         slow = (nseq >= 5) & jnp.all(rate > _SLOW)
-        # A jump is what makes that run misleading: the totals depend on where the jump is
-        # only through which nodes lie on either side of it, i.e. through its binary digits
-        # alone, and beyond the run ε has nothing to go on. At a point where f or f' is
-        # singular they depend on it smoothly (f at every node near it moves with it), and
-        # there ε extrapolates as QAGS's does at any rate: measured on ∫|x − c|^0.5 and
-        # ∫log|x − c| with c = 1/3 to k bits and arbitrary digits beyond (k = 10–30),
-        # scipy's QAGS is never wrong, while for a jump it reports 15 of 18 converged up
-        # to 1.6e-5 off. So a run is also extrapolated where no piece of the two deepest
-        # levels shows a step between neighbouring nodes and the totals shrink by more
-        # than a kink's 1/4 per level (a kink's totals also depend on its digits, and it
-        # converges fast without ε).
+        # ... and so is a milder one, unless the deepest pieces show a jump. A jump is what
+        # makes such a run misleading: the totals depend on where the jump is only through
+        # which nodes lie on either side of it, i.e. through its binary digits alone, and
+        # beyond the run ε has nothing to go on. At a point where f or f' is singular they
+        # depend on it smoothly (f at every node near it moves with it): measured on
+        # ∫|x − c|^0.5 and ∫log|x − c| with c = 1/3 to k bits and other digits beyond
+        # (k = 10–30), scipy's QAGS is never wrong, while for a jump it reports 15 of 18
+        # converged up to 1.6e-5 off. So a run is also extrapolated where no piece of the
+        # two deepest levels shows a step between neighbouring nodes and each difference of
+        # the totals keeps more than a kink's 1/4 of the one before (a kink's totals also
+        # depend on its digits, and it converges fast without ε).
         rough = (nseq >= 5) & ~stepped & jnp.all(rate > _ROUGH)
         trusted = slow | rough
         # A geometric run also fixes the limit by Aitken's Δ² on any three successive
