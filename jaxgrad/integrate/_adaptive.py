@@ -862,8 +862,12 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         r_s = sd[1:] / jnp.where(sd[:-1] != 0, sd[:-1], 1.0)
         ait = seq[-3:] + sd[1:] * r_s / jnp.where(r_s != 1, 1 - r_s, 1.0)
         ait_err = jnp.abs(ait[2] - ait[1]) + jnp.abs(ait[2] - ait[0]) + floor
-        aitken = valid & geometric & (on_grid | trusted) & jnp.all(ait_err <= tol) & ~exact
-        done = (usable & (trusted | on_grid) & jnp.all(est_err <= tol)) | exact | aitken
+        # The milder singular points' extrapolation is trusted to half the tolerance only:
+        # with the whole of it ∫₀¹ log|x − 0.7436| dx ended 1.0e-9 off at epsrel 1e-9
+        # (estimate 6.6e-10; bench/quad_random.py, seed 6).
+        margin = jnp.where(slow | on_grid, 1.0, 0.5)
+        aitken = valid & geometric & (on_grid | trusted) & jnp.all(ait_err <= margin * tol) & ~exact
+        done = (usable & (trusted | on_grid) & jnp.all(est_err <= margin * tol)) | exact | aitken
         # Whatever the extrapolation says, the limit lies within the plain sum's error
         # of the plain sum: the totals approaching a jump at a point with irregular
         # binary digits (0.18735655901939785) can look converged to a value 4e-8 away.
