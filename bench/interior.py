@@ -271,6 +271,11 @@ def scipy_quad(f, c):
 # ---------------------------------------------------------------- run
 
 
+def solve_all(c, i, pyf):
+    """{library: (value, neval, status)} for integrand i (pyf: its Python version) at c."""
+    return {"jaxgrad": jaxgrad_quad(c, i), "quadax": quadax_quad(c, i), "scipy": scipy_quad(pyf, c)}
+
+
 def reference_values():
     """{(integrand index, c index): exact value (an mpf of MP_DPS digits)}."""
     refs = {}
@@ -345,14 +350,8 @@ def run(log=print):
     for i, (fname, _, pyf, _) in enumerate(INTEGRANDS):
         for ci, (clabel, c) in enumerate(C_VALUES):
             ref = refs[i, ci]
-            jv, jn, js = jaxgrad_quad(c, i)
-            qv, qn, qs = quadax_quad(c, i)
-            sv, sn, ss = scipy_quad(pyf, c)
-            res = {
-                "jaxgrad": (_rel(jv, ref), int(jn), int(js)),
-                "quadax": (_rel(qv, ref), int(qn), int(qs)),
-                "scipy": (_rel(sv, ref), sn, ss),
-            }
+            res = {lib: (_rel(v, ref), int(n), int(st)) for lib, (v, n, st) in solve_all(c, i, pyf).items()}
+            sn = res["scipy"][1]
             row = [fname, clabel, mpmath.nstr(ref, 12)]
             for lib in LIBS:
                 err, n, st = res[lib]
@@ -420,8 +419,7 @@ def run_periodic_runs(log=print):
         for c in points:
             with mpmath.workdps(MP_DPS):
                 ref = exact(mpmath.mpf(c))
-            out = {"jaxgrad": jaxgrad_quad(c, i), "quadax": quadax_quad(c, i), "scipy": scipy_quad(pyf, c)}
-            for lib, (v, n, st) in out.items():
+            for lib, (v, n, st) in solve_all(c, i, pyf).items():
                 err = _rel(v, ref)
                 for acc in (count[lib], total[lib]):
                     acc[0] += int(n)

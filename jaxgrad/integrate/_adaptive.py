@@ -463,7 +463,8 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # singular point inside a plain piece (|x - c|^α with x - c ~ 1e-10) no bisection
     # reduces. |f'| is taken from the steps between neighbouring nodes.
     dx = jnp.diff(x, axis=1)[..., None]
-    slope = jnp.where(dx > 0, jnp.diff(fx, axis=1) / jnp.where(dx > 0, dx, 1.0), 0.0)
+    dfx = jnp.diff(fx, axis=1)
+    slope = jnp.where(dx > 0, dfx / jnp.where(dx > 0, dx, 1.0), 0.0)
     dx2 = (x[:, 2:] - x[:, :-2])[..., None]
     curv = jnp.where(dx2 > 0, jnp.diff(slope, axis=1) / jnp.where(dx2 > 0, dx2, 1.0), 0.0)
     slope = jnp.abs(slope)
@@ -499,7 +500,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # across either gap beside it (a jump inside the piece; at a power or log singular
     # point f falls or rises on both sides, a valley or a spike, and the gaps beside the
     # largest change change by as much). See `extrapolate` for what it decides.
-    change = jnp.abs(jnp.diff(fx, axis=1))
+    change = jnp.abs(dfx)
     beside = jnp.maximum(change[:, :-2], change[:, 2:])
     step_noise = 1e3 * eps * jnp.max(jnp.abs(fx), axis=1, keepdims=True)
     step = jnp.any((change[:, 1:-1] > _STEP * beside) & (change[:, 1:-1] > step_noise), axis=(1, 2))

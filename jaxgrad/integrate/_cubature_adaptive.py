@@ -180,6 +180,11 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         boxes of half-widths `half` (m, d): the flag times the band's volume, (m, k)."""
         return flagged[:, None] * tol * (band / 2) * jnp.prod(2 * half, axis=-1)[:, None]
 
+    def kinked_along(kinks, ax):
+        """Whether each box (kinks: (m, d), see `rule_parts`) looks kinked along the axis
+        `ax` (m,) it is to be halved across."""
+        return jnp.take_along_axis(kinks, ax[:, None], axis=1)[:, 0]
+
     def status(value, err, nused, finite):
         total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
         done = jnp.all(errsum <= tolerance(total))
@@ -196,7 +201,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         v, e, ax, finite, _, _, kinks = evaluate(centre[None], half[None], args)
         pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
         flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
-        kinked = pad(jnp.take_along_axis(kinks, ax[:, None], axis=1)[:, 0])
+        kinked = pad(kinked_along(kinks, ax))
         state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
                  jnp.int32(1), jnp.int32(npts))
         return state + (status(v, e, 1, finite[0]),)
@@ -317,7 +322,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         kink_factor = jnp.where(kinked[idx], _KINK_SEEN, _KINK)[:, None, None]
         hmin = jnp.minimum(hl, hu)
         slope_jump = jnp.where(seen(kink * hmin, kink_factor * curv * hmin, noise) > 0, kink, 0.0)
-        cut = jax.nn.one_hot(ax, d, dtype=fx.dtype)[:, :, None]
+        cut = onehot[:, :, None].astype(fx.dtype)
         jnew = jnp.sum(cut * jumps, axis=1)  # the cut axis: (m, k)
         klo, khi = (jnp.sum(cut * slope_jump * hs, axis=1) * (band / 4) for hs in (hl, hu))
         # A half keeps its parent's flags, except at the shared face, which gets the new
@@ -355,7 +360,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         value, err, axis = put(value, v), put(err, e), put(axis, a_new)
         flags = put(flags, new_flags)
         rule_err = put(rule_err, e_rule)
-        kinked = put(kinked, jnp.take_along_axis(kinks, a_new[:, None], axis=1)[:, 0])
+        kinked = put(kinked, kinked_along(kinks, a_new))
         n_new = jnp.sum(pick, dtype=jnp.int32)
         nused = nused + n_new
         neval = neval + 2 * n_new * npts
