@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cubature as genz_table  # noqa: E402
 
 from jaxgrad.integrate import _cubature_adaptive as loop  # noqa: E402
+from jaxgrad.integrate._cubature import _boxes_per_pass  # noqa: E402
 from jaxgrad.integrate._cubature_rules import rule_for  # noqa: E402
 
 CASES = [(fam, d, tol) for d, tol in ((2, 1e-8), (3, 1e-8), (4, 1e-6), (5, 1e-6))
@@ -67,7 +68,7 @@ def final_boxes(family, d, tol, limit=100_000):
         return f(x, *args)[None]
 
     init, cond, body, _ = loop.loop_parts(fvec, d, jnp.float64, out_size=1, limit=limit, epsabs=0.0,
-                                          epsrel=tol, nsplit=min(max(16, limit // 500), 256))
+                                          epsrel=tol, nsplit=_boxes_per_pass(limit))
     state = jax.jit(lambda c, w: lax.while_loop(cond, body, init(jnp.zeros(d), jnp.ones(d), (c, w))))(c, w)
     n = int(state[9])
     centre, half, value, err = (np.asarray(state[i])[:n] for i in (1, 2, 3, 4))
