@@ -7,7 +7,7 @@ For each problem (float64: a symmetric matrix with given eigenvalues, the matrix
 inverse, the SVD by optimisation) it reports iterations and median wall time to
 tolerance for
 
-    jaxgrad   jaxgrad.optimize.minimize (optax.lbfgs + zoom line search), or
+    jaxgrad   jaxgrad.optimize.minimize (optax.lbfgs + scale_by_wolfe_linesearch), or
               Newton–Schulz for the matrix inverse
     Adam      optax.adam(lr), a plain first-order loop until the loss target (cap 20,000)
     momentum  optax.sgd(lr, momentum=0.9), likewise

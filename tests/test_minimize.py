@@ -203,3 +203,62 @@ def test_input_errors():
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), optimizer="lbfgs")
     with pytest.raises(ValueError, match="ridge"):
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), ridge=-1.0)
+
+
+# The line search of the default optimizer, on one-dimensional φ(t) = f(x0 + t·d) whose
+# values and slopes are written out in closed form: the returned step is checked against
+# the strong Wolfe conditions directly, not against the search's own bookkeeping.
+_LS_CASES = [  # (f(x), f'(x), x0, d, what the case exercises)
+    (lambda x: (x - 1.0) ** 2, lambda x: 2 * (x - 1.0), 0.0, 1.0, "t = 1 is exact"),
+    (lambda x: (x - 0.1) ** 2, lambda x: 2 * (x - 0.1), 0.0, 1.0, "zoom into [0, 1]"),
+    (lambda x: (x - 25.0) ** 2, lambda x: 2 * (x - 25.0), 0.0, 1.0, "grow past t = 1"),
+    (lambda x: jnp.where(x < 0.5, (x - 1.0) ** 2, jnp.nan), lambda x: 2 * (x - 1.0), 0.0, 1.0,
+     "NaN beyond x = 0.5"),
+    (lambda x: jnp.exp(3 * x) - 4 * x, lambda x: 3 * jnp.exp(3 * x) - 4, 1.0, -1.0, "convex, not quadratic"),
+]
+
+
+@jax.jit
+def _search(case, x0, d):
+    from jaxgrad.optimize import scale_by_wolfe_linesearch
+
+    def value_fn(x):
+        return jax.lax.switch(case, [lambda x, f=f: jnp.sum(f(x)) for f, *_ in _LS_CASES], x)
+
+    ls = scale_by_wolfe_linesearch()
+    x = jnp.array([x0])
+    v, g = jax.value_and_grad(value_fn)(x)
+    upd, state = ls.update(jnp.array([d]), ls.init(x), x, value=v, grad=g, value_fn=value_fn)
+    return upd[0], state
+
+
+@pytest.mark.parametrize("case", range(len(_LS_CASES)), ids=[c[-1] for c in _LS_CASES])
+def test_wolfe_linesearch_step_meets_strong_wolfe(case):
+    f, df, x0, d, _ = _LS_CASES[case]
+    step, state = _search(case, x0, d)
+    t = float(step) / d
+    phi0, slope0 = float(f(x0)), float(df(x0)) * d
+    phi, slope = float(f(x0 + t * d)), float(df(x0 + t * d)) * d
+    assert t > 0 and np.isfinite(phi)
+    assert phi <= phi0 + 1e-4 * t * slope0  # sufficient decrease
+    assert abs(slope) <= 0.9 * abs(slope0)  # curvature
+    assert float(state.info.decrease_error) == 0 and float(state.info.curvature_error) == 0
+    # The state carries f and ∇f at the new point for the next iteration to reuse.
+    np.testing.assert_allclose(float(state.value), phi, rtol=1e-14)
+    np.testing.assert_allclose(float(state.grad[0]), df(x0 + t * d), rtol=1e-14)
+
+
+def test_wolfe_linesearch_refuses_an_ascent_direction():
+    step, state = _search(0, 0.0, -1.0)  # f = (x − 1)², d = −1 climbs
+    assert float(step) == 0.0 and float(state.info.decrease_error) == np.inf
+    assert int(state.info.num_linesearch_steps) == 0
+    assert float(state.value) == 1.0 and float(state.grad[0]) == -2.0  # f and ∇f at x0
+
+
+def test_wolfe_linesearch_arguments():
+    from jaxgrad.optimize import scale_by_wolfe_linesearch
+
+    with pytest.raises(ValueError, match="c1 < c2"):
+        scale_by_wolfe_linesearch(c1=0.5, c2=0.1)
+    with pytest.raises(ValueError, match="positive integer"):
+        scale_by_wolfe_linesearch(0)

@@ -6,6 +6,9 @@ iteration) and the singular value decomposition by optimisation over rotations.
 """
 
 from ._minimize import minimize as minimize
+from ._linesearch import ScaleByWolfeLinesearchState as ScaleByWolfeLinesearchState
+from ._linesearch import WolfeLinesearchInfo as WolfeLinesearchInfo
+from ._linesearch import scale_by_wolfe_linesearch as scale_by_wolfe_linesearch
 from ._solution import Solution as Solution
 from ._status import Status as Status
 from ._tikhonov import tikhonov as tikhonov

@@ -1,0 +1,201 @@
+"""A strong-Wolfe line search that evaluates the objective once per trial step.
+
+The conditions and the bracketing/zoom logic are those of Nocedal & Wright 2006,
+"Numerical Optimization" (2nd ed.), Algorithms 3.5 and 3.6, with the cubic step of
+their eq. (3.59) and the approximate sufficient-decrease test of Hager & Zhang 2006,
+"Algorithm 851: CG_DESCENT", eq. (23) (with |f| tolerance as in their eqs. (26)–(27)),
+which lets the search accept steps near a minimum where rounding hides the decrease.
+
+Why not `optax.scale_by_zoom_linesearch`, which implements the same conditions: it
+evaluates the objective and its gradient in both branches of a `lax.cond` (bracketing
+and zoom), so the objective is compiled twice into the loop of `minimize`, and its
+interpolation keeps several fallbacks. Here the two phases are one: with the upper end
+of the bracket at +∞ until a bracket is found, Algorithm 3.5's rules are Algorithm
+3.6's, so each iteration evaluates the trial step once, updates the bracket with the
+same three rules, and chooses the next trial (doubling while unbracketed, else the
+safeguarded cubic). The compiled loop is about half as large (bench/compile.py).
+
+Invariant (N&W lemma 3.5's setting): `lo` is the step with the lowest value among those
+that satisfied sufficient decrease (step 0 at the start), and the slope at `lo` points
+towards `hi`. So when the search stops without meeting the curvature condition, `lo` is
+still a descent step and is returned; if it is step 0 the search failed, the update is
+zero and `info.decrease_error > 0` reports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+from jaxtyping import Array, Float, Int
+
+
+class WolfeLinesearchInfo(NamedTuple):
+    """Diagnostics of the last search: trials evaluated, and how far the returned step is
+    from the decrease and curvature conditions (0 when met; a decrease error of `inf`
+    when no step with sufficient decrease was found and the update is zero)."""
+
+    num_linesearch_steps: Int[Array, ""]
+    decrease_error: Float[Array, ""]
+    curvature_error: Float[Array, ""]
+
+
+class ScaleByWolfeLinesearchState(NamedTuple):
+    """State of `scale_by_wolfe_linesearch`: the accepted step, and the value and gradient
+    at the new parameters (which `optax.value_and_grad_from_state` and `minimize` reuse)."""
+
+    learning_rate: Float[Array, ""]
+    value: Float[Array, ""]
+    grad: Any
+    info: WolfeLinesearchInfo
+
+
+def _cubic_step(t_lo, f_lo, s_lo, t_hi, f_hi, s_hi):
+    """Minimiser of the cubic through (t, f, f') at both ends (N&W eq. 3.59); NaN if none."""
+    d1 = s_lo + s_hi - 3 * (f_lo - f_hi) / (t_lo - t_hi)
+    d2 = jnp.sign(t_hi - t_lo) * jnp.sqrt(d1 * d1 - s_lo * s_hi)  # NaN when the radicand < 0
+    return t_hi - (t_hi - t_lo) * (s_hi + d2 - d1) / (s_hi - s_lo + 2 * d2)
+
+
+def scale_by_wolfe_linesearch(
+    max_linesearch_steps: int = 20,
+    *,
+    c1: float = 1e-4,
+    c2: float = 0.9,
+    approx_decrease_rtol: float = 1e-6,
+    growth: float = 2.0,
+    min_interval: float = 1e-5,
+) -> optax.GradientTransformationExtraArgs:
+    """Scale an update by a step satisfying the strong Wolfe conditions, one evaluation per trial.
+
+    A drop-in for `optax.scale_by_zoom_linesearch` (same conditions, same defaults as
+    `optax.lbfgs` uses) whose compiled loop holds the objective once instead of twice.
+    For a direction `d` (the incoming update) at `x`, with `φ(t) = f(x + t d)`, it
+    looks for `t` with
+
+    - sufficient decrease: `φ(t) ≤ φ(0) + c1·t·φ'(0)`, or, near a minimum where rounding
+      hides the decrease, `φ'(t) ≤ (2c1 − 1)·φ'(0)` and `φ(t) ≤ φ(0) + approx_decrease_rtol·|φ(0)|`;
+    - curvature: `|φ'(t)| ≤ c2·|φ'(0)|`.
+
+    Trials start at `t = 1` and double until a bracket is found, then shrink it by
+    safeguarded cubic interpolation (bisection when the cubic has no minimum inside).
+    A non-finite value or slope counts as too long a step. When the search runs out of
+    trials (or the bracket is narrower than `min_interval`) it returns the best step with
+    sufficient decrease; if there is none, a zero update with `info.decrease_error > 0`.
+
+    Arguments:
+        max_linesearch_steps: trials per search (objective evaluations).
+        c1: sufficient-decrease constant.
+        c2: curvature constant (`c1 < c2 < 1`).
+        approx_decrease_rtol: relative tolerance on `φ(t) ≤ φ(0)` of the approximate test
+            (0 turns the approximate test off).
+        growth: factor by which an unbracketed trial step grows.
+        min_interval: stop once a bracket is this narrow and a step with sufficient
+            decrease is known.
+
+    Returns:
+        An `optax.GradientTransformationExtraArgs` whose `update` takes `value`, `grad`
+        (at `params`) and `value_fn`, as Optax line searches do.
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from jaxgrad.optimize import minimize, scale_by_wolfe_linesearch
+        >>> opt = optax.lbfgs(memory_size=5, linesearch=scale_by_wolfe_linesearch())
+        >>> f = lambda x: jnp.sum((x - jnp.arange(3.0)) ** 2)
+        >>> print(minimize(f, jnp.zeros(3), optimizer=opt).x)
+        [0. 1. 2.]
+    """
+    if not 0 < c1 < c2 < 1:
+        raise ValueError(f"scale_by_wolfe_linesearch: need 0 < c1 < c2 < 1; got c1={c1!r}, c2={c2!r}.")
+    if int(max_linesearch_steps) != max_linesearch_steps or max_linesearch_steps < 1:
+        raise ValueError(
+            f"scale_by_wolfe_linesearch: max_linesearch_steps must be a positive integer; got {max_linesearch_steps!r}."
+        )
+    if not growth > 1:
+        raise ValueError(f"scale_by_wolfe_linesearch: growth must be > 1; got {growth!r}.")
+    if not (approx_decrease_rtol >= 0 and min_interval >= 0):
+        raise ValueError("scale_by_wolfe_linesearch: approx_decrease_rtol and min_interval must be >= 0.")
+    max_linesearch_steps = int(max_linesearch_steps)
+
+    def init_fn(params) -> ScaleByWolfeLinesearchState:
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+        real = jnp.finfo(dtype).dtype
+        zero = jnp.zeros((), real)
+        return ScaleByWolfeLinesearchState(
+            learning_rate=jnp.ones((), real),
+            value=jnp.full((), jnp.inf, real),
+            grad=optax.tree.zeros_like(params),
+            info=WolfeLinesearchInfo(jnp.zeros((), jnp.int32), zero, zero),
+        )
+
+    def update_fn(updates, state, params, *, value, grad, value_fn: Callable[..., Any], **extra_args):
+        del extra_args  # value_fn takes the parameters only (as in `minimize`)
+        real = state.value.dtype
+        f0 = jnp.asarray(value, real)
+        s0 = optax.tree.real(optax.tree.vdot(updates, grad)).astype(real)
+        value_and_grad = jax.value_and_grad(value_fn)
+
+        def errors(t, f, s):
+            """(decrease error, curvature error), each ≤ 0 when its condition holds."""
+            armijo = f - f0 - c1 * t * s0
+            approx = jnp.maximum(s - (2 * c1 - 1) * s0, f - f0 - approx_decrease_rtol * jnp.abs(f0))
+            dec = jnp.minimum(armijo, approx) if approx_decrease_rtol > 0 else armijo
+            dec = jnp.where(jnp.isfinite(f) & jnp.isfinite(s), dec, jnp.inf)
+            return dec, jnp.abs(s) - c2 * jnp.abs(s0)
+
+        # carry: trials so far, next trial t, lo = (t, f, f', ∇f), hi = (t, f, f'), done.
+        zero = jnp.zeros((), real)
+        inf = jnp.full((), jnp.inf, real)
+        lo0 = (zero, f0, s0, grad)
+        carry0 = (jnp.zeros((), jnp.int32), jnp.ones((), real), lo0, (inf, inf, inf), jnp.asarray(False))
+
+        def cond(carry):
+            k, _, lo, hi, done = carry
+            narrow = jnp.isfinite(hi[0]) & (jnp.abs(hi[0] - lo[0]) <= min_interval) & (lo[0] > 0)
+            # s0 < 0: only a descent direction can be searched (NaN s0 fails this too).
+            return (k < max_linesearch_steps) & ~done & ~narrow & (s0 < 0)
+
+        def body(carry):
+            k, t, lo, hi, _ = carry
+            f, g = value_and_grad(optax.tree.add_scale(params, t, updates))
+            f = jnp.asarray(f, real)
+            s = optax.tree.real(optax.tree.vdot(g, updates)).astype(real)
+            dec, curv = errors(t, f, s)
+            t_lo, f_lo, s_lo, g_lo = lo
+            t_hi, f_hi, s_hi = hi
+            # N&W Algorithm 3.6 (and 3.5, with t_hi = +∞ while unbracketed):
+            # (At the first trial f ≥ f_lo is allowed: the approximate test may accept a
+            # step whose value rounding puts at or just above φ(0).)
+            done = (dec <= 0) & (curv <= 0)  # strong Wolfe: accept t
+            too_far = ~done & ((dec > 0) | ((f >= f_lo) & (k > 0)))  # → t is the new hi
+            flip = ~too_far & (s * (t_hi - t_lo) >= 0)  # slope at t points back past lo: hi = lo
+            new_hi = jax.tree_util.tree_map(
+                lambda a, b, c: jnp.where(too_far, a, jnp.where(flip, b, c)), (t, f, s), (t_lo, f_lo, s_lo), hi
+            )
+            new_lo = jax.tree_util.tree_map(lambda a, b: jnp.where(too_far, b, a), (t, f, s, g), lo)
+            # Next trial: grow while unbracketed; else the cubic, kept 10% inside the
+            # bracket, or its midpoint when the cubic has no minimum there.
+            a, b = new_lo[0], new_hi[0]
+            width = jnp.abs(b - a)
+            lower, upper = jnp.minimum(a, b) + 0.1 * width, jnp.maximum(a, b) - 0.1 * width
+            cubic = _cubic_step(a, new_lo[1], new_lo[2], b, new_hi[1], new_hi[2])
+            inside = (cubic >= lower) & (cubic <= upper)
+            t_next = jnp.where(
+                jnp.isfinite(b), jnp.where(inside, cubic, (a + b) / 2), growth * jnp.maximum(a, t)
+            )
+            return k + 1, t_next, new_lo, new_hi, done
+
+        k, _, lo, _, _ = lax.while_loop(cond, body, carry0)
+        t, f, s, g = lo
+        dec, curv = errors(t, f, s)
+        # Step 0 means no step with sufficient decrease was found (or d was no descent
+        # direction): report it as an infinite decrease error.
+        dec = jnp.where(t > 0, jnp.maximum(dec, 0.0), jnp.inf)
+        info = WolfeLinesearchInfo(k, dec, jnp.maximum(curv, 0.0))
+        new_state = ScaleByWolfeLinesearchState(learning_rate=t, value=f, grad=g, info=info)
+        return optax.tree.scale(t, updates), optax.tree.cast_like(new_state, other_tree=state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
