@@ -57,31 +57,34 @@ def steps_to_loss(
     if max_steps < 0:
         raise ValueError(f"steps_to_loss: max_steps must be >= 0; got {max_steps}.")
 
+    return _steps_to_loss(loss, bool(has_aux), x0, args, optimizer, target, int(max_steps))
+
+
+# `loss` and `optimizer` are static (hashed by identity), `args` are traced: the same loss
+# with new data, or the same optimizer object on a new problem of the same shapes,
+# reuses the compiled loop.
+@eqx.filter_jit
+def _steps_to_loss(loss, has_aux, x0, args, optimizer, target, max_steps):
     def value_fn(x):
         out = loss(x, *args)
         return out[0] if has_aux else out
 
-    return _steps_to_loss(value_fn, x0, optimizer, target, int(max_steps))
-
-
-@eqx.filter_jit
-def _steps_to_loss(value_fn, x0, optimizer, target, max_steps):
     vg = jax.value_and_grad(value_fn)
-    v0, g0 = vg(x0)
-    hist0 = jnp.full((max_steps + 1,), jnp.nan, v0.dtype).at[0].set(v0)
+    dtype = jax.eval_shape(value_fn, x0).dtype
 
-    def cond(c):
-        k, _, _, v, _, _ = c
-        return (k < max_steps) & (v > target) & jnp.isfinite(v)
-
+    # One evaluation per pass, at the current point, then either stop there or update:
+    # the loss and its gradient appear once in the compiled loop.
     def body(c):
-        k, x, s, _, g, hist = c
-        upd, s = optimizer.update(g, s, x)
-        x = optax.apply_updates(x, upd)
+        k, x, s, _, hist, _ = c
         v, g = vg(x)
-        return k + 1, x, s, v, g, hist.at[k + 1].set(v)
+        hist = hist.at[k].set(v)
+        stop = (k >= max_steps) | (v <= target) | ~jnp.isfinite(v)
+        upd, s_new = optimizer.update(g, s, x)
+        x_new = optax.apply_updates(x, upd)
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(stop, b, a), new, old)  # noqa: E731
+        return jnp.where(stop, k, k + 1), keep(x_new, x), keep(s_new, s), v, hist, stop
 
-    k, x, _, v, _, hist = lax.while_loop(
-        cond, body, (jnp.zeros((), jnp.int32), x0, optimizer.init(x0), v0, g0, hist0)
-    )
+    hist0 = jnp.full((max_steps + 1,), jnp.nan, dtype)
+    carry0 = (jnp.zeros((), jnp.int32), x0, optimizer.init(x0), jnp.zeros((), dtype), hist0, jnp.asarray(False))
+    k, x, _, v, hist, _ = lax.while_loop(lambda c: ~c[-1], body, carry0)
     return x, k, v, hist
