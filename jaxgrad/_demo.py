@@ -206,49 +206,71 @@ def _matrix_function_section() -> bool:
     return ok
 
 
-def _sections(names, plot):
-    """Run the named sections; return what they printed and whether all were as expected."""
+def _quadrature_section() -> bool:
+    from .integrate._demo import demo_section
+
+    return demo_section()
+
+
+_SECTIONS = {  # the sections before the optimisation table, in print order, with their cost
+    "spectral": (6.0, _spectral_section),
+    "matrix functions": (8.0, _matrix_function_section),
+    "quadrature": (10.0, _quadrature_section),
+}
+
+
+def _run_task(kind: str, name: str, plot):
+    """Run one piece of the demo in this process: `("section", name)` returns what it
+    printed and whether it was as expected; `("optimize", name)` returns its table rows."""
     import contextlib
     import io
 
-    from .integrate._demo import demo_section as quadrature_section
-    from .optimize._demo import demo_section as optimize_section
-
     jax.config.update("jax_enable_x64", True)
-    table = {
-        "spectral": _spectral_section,
-        "matrix functions": _matrix_function_section,
-        "quadrature": quadrature_section,
-        "optimize": lambda: optimize_section(plot=plot),
-    }
-    out, ok = io.StringIO(), True
+    if kind == "optimize":
+        from .optimize._demo import TASKS
+
+        return TASKS[name][1](plot)
+    out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        for name in names:
-            ok &= table[name]()
+        ok = _SECTIONS[name][1]()
     return out.getvalue(), bool(ok)
 
 
-# The demo compiles a few dozen small programs, and XLA compiles one program mostly on
-# one core: the optimisation section runs in a second process, beside the others.
-_GROUPS = (("spectral", "matrix functions", "quadrature"), ("optimize",))
+def _print_in_order(result, plot) -> bool:
+    """Print every section as soon as it and those before it are done, then the table."""
+    from .optimize._demo import TASKS, print_section
+
+    ok = True
+    for name in _SECTIONS:
+        text, section_ok = result("section", name)
+        print(text, end="", flush=True)
+        ok &= section_ok
+    return ok & print_section([result("optimize", name) for name in TASKS], plot)
 
 
 def run_demo(plot: str | None = None, jobs: int = 2) -> int:
+    """Run every section and print them in order; 0 when every jaxgrad row is as expected.
+
+    The demo compiles about a hundred small programs, and XLA compiles one program
+    mostly on one core, so the sections and the rows of the optimisation table are
+    independent tasks that `jobs` worker processes take longest first.
+    """
+    from .optimize._demo import TASKS
+
+    tasks = [("section", name, cost) for name, (cost, _) in _SECTIONS.items()]
+    tasks += [("optimize", name, cost) for name, (cost, _) in TASKS.items()]
     if jobs > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")  # no fork after jax is imported
-        with ProcessPoolExecutor(max_workers=len(_GROUPS), mp_context=context) as pool:
-            futures = [pool.submit(_sections, group, plot) for group in _GROUPS]
-            results = []
-            for f in futures:
-                text, ok = f.result()
-                print(text, end="", flush=True)
-                results.append(ok)
-        ok = all(results)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {
+                (kind, name): pool.submit(_run_task, kind, name, plot)
+                for kind, name, _ in sorted(tasks, key=lambda t: -t[2])
+            }
+            ok = _print_in_order(lambda kind, name: futures[kind, name].result(), plot)
     else:
-        text, ok = _sections([name for group in _GROUPS for name in group], plot)
-        print(text, end="")
+        ok = _print_in_order(lambda kind, name: _run_task(kind, name, plot), plot)
     print("\nall jaxgrad rows as expected" if ok else "\nUNEXPECTED jaxgrad result above")
     return 0 if ok else 1
