@@ -262,3 +262,29 @@ def test_wolfe_linesearch_arguments():
         scale_by_wolfe_linesearch(c1=0.5, c2=0.1)
     with pytest.raises(ValueError, match="positive integer"):
         scale_by_wolfe_linesearch(0)
+
+
+def test_wolfe_linesearch_evaluates_the_start_when_the_value_is_unknown():
+    # value NaN = "not known yet": one evaluation at x0, zero update, f and ∇f in the state.
+    from jaxgrad.optimize import scale_by_wolfe_linesearch
+
+    ls = scale_by_wolfe_linesearch()
+    x = jnp.array([0.3])
+    f = lambda x: jnp.sum((x - 1.0) ** 2)  # noqa: E731
+    upd, state = ls.update(jnp.zeros(1), ls.init(x), x, value=jnp.nan, grad=jnp.zeros(1), value_fn=f)
+    assert float(upd[0]) == 0.0 and int(state.info.num_linesearch_steps) == 1
+    np.testing.assert_allclose(float(state.value), 0.49, rtol=1e-15)
+    np.testing.assert_allclose(float(state.grad[0]), -1.4, rtol=1e-15)
+    assert float(state.info.decrease_error) == 0.0
+
+
+def test_objective_gradient_is_compiled_into_minimize_once():
+    # cos appears only in ∇f of this objective: once in the program means the starting
+    # point is evaluated through the line search's evaluation, not by a second copy.
+    def f(x):
+        return jnp.sum(jnp.sin(x) ** 2 + 0.1 * x**2)
+
+    text = str(jax.make_jaxpr(lambda x: minimize(f, x).x)(jnp.ones(3)))
+    assert text.count(" cos ") == 1
+    sol = minimize(f, jnp.ones(3))  # and it still solves: the minimiser is 0
+    np.testing.assert_allclose(sol.x, 0.0, atol=1e-10)

@@ -85,6 +85,9 @@ def scale_by_wolfe_linesearch(
     A non-finite value or slope counts as too long a step. When the search runs out of
     trials (or the bracket is narrower than `min_interval`) it returns the best step with
     sufficient decrease; if there is none, a zero update with `info.decrease_error > 0`.
+    When `value` is NaN or infinite ("not known yet"), `update` only evaluates `f` and
+    its gradient at `params` (stored in the state) and returns a zero update:
+    `minimize` starts its loop this way, so that `f` is compiled into it once.
 
     Arguments:
         max_linesearch_steps: trials per search (objective evaluations).
@@ -135,6 +138,10 @@ def scale_by_wolfe_linesearch(
         del extra_args  # value_fn takes the parameters only (as in `minimize`)
         real = state.value.dtype
         f0 = jnp.asarray(value, real)
+        # `value` NaN or infinite means "not known yet": evaluate f and ∇f at `params`
+        # once and return a zero update, so that a solver loop can get them at its
+        # starting point through the one evaluation compiled here.
+        start = ~jnp.isfinite(f0)
         s0 = optax.tree.real(optax.tree.vdot(updates, grad)).astype(real)
         value_and_grad = jax.value_and_grad(value_fn)
 
@@ -150,13 +157,14 @@ def scale_by_wolfe_linesearch(
         zero = jnp.zeros((), real)
         inf = jnp.full((), jnp.inf, real)
         lo0 = (zero, f0, s0, grad)
-        carry0 = (jnp.zeros((), jnp.int32), jnp.ones((), real), lo0, (inf, inf, inf), jnp.asarray(False))
+        carry0 = (jnp.zeros((), jnp.int32), jnp.where(start, 0.0, 1.0).astype(real), lo0, (inf, inf, inf),
+                  jnp.asarray(False))
 
         def cond(carry):
             k, _, lo, hi, done = carry
             narrow = jnp.isfinite(hi[0]) & (jnp.abs(hi[0] - lo[0]) <= min_interval) & (lo[0] > 0)
             # s0 < 0: only a descent direction can be searched (NaN s0 fails this too).
-            return (k < max_linesearch_steps) & ~done & ~narrow & (s0 < 0)
+            return (k < max_linesearch_steps) & ~done & ~narrow & ((s0 < 0) | start)
 
         def body(carry):
             k, t, lo, hi, _ = carry
@@ -169,7 +177,7 @@ def scale_by_wolfe_linesearch(
             # N&W Algorithm 3.6 (and 3.5, with t_hi = +∞ while unbracketed):
             # (At the first trial f ≥ f_lo is allowed: the approximate test may accept a
             # step whose value rounding puts at or just above φ(0).)
-            done = (dec <= 0) & (curv <= 0)  # strong Wolfe: accept t
+            done = start | ((dec <= 0) & (curv <= 0))  # strong Wolfe: accept t
             too_far = ~done & ((dec > 0) | ((f >= f_lo) & (k > 0)))  # → t is the new hi
             flip = ~too_far & (s * (t_hi - t_lo) >= 0)  # slope at t points back past lo: hi = lo
             new_hi = jax.tree_util.tree_map(
@@ -193,8 +201,8 @@ def scale_by_wolfe_linesearch(
         dec, curv = errors(t, f, s)
         # Step 0 means no step with sufficient decrease was found (or d was no descent
         # direction): report it as an infinite decrease error.
-        dec = jnp.where(t > 0, jnp.maximum(dec, 0.0), jnp.inf)
-        info = WolfeLinesearchInfo(k, dec, jnp.maximum(curv, 0.0))
+        dec = jnp.where(start, 0.0, jnp.where(t > 0, jnp.maximum(dec, 0.0), jnp.inf))
+        info = WolfeLinesearchInfo(k, dec, jnp.where(start, 0.0, jnp.maximum(curv, 0.0)))
         new_state = ScaleByWolfeLinesearchState(learning_rate=t, value=f, grad=g, info=info)
         return optax.tree.scale(t, updates), optax.tree.cast_like(new_state, other_tree=state)
 

@@ -15,7 +15,7 @@ from jaxtyping import ArrayLike, PyTree
 
 from . import _status as st
 from ._implicit import implicit_argmin
-from ._linesearch import scale_by_wolfe_linesearch
+from ._linesearch import ScaleByWolfeLinesearchState, scale_by_wolfe_linesearch
 from ._solution import Solution
 
 
@@ -96,29 +96,50 @@ class _Progress:
             self.bar = None
 
 
+def _starts_in_loop(state) -> bool:
+    """Whether the optimizer's line search can evaluate the starting point itself
+    (`scale_by_wolfe_linesearch` does when told the value is not known yet)."""
+    is_ls = lambda t: isinstance(t, ScaleByWolfeLinesearchState)  # noqa: E731
+    return any(is_ls(t) for t in jax.tree_util.tree_leaves(state, is_leaf=is_ls))
+
+
 def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
     """The solver loop: one `lax.while_loop`; returns (x, (value, grad_norm, steps, code))."""
     dtype = _float_dtype(x0)
     opt = optax.with_extra_args_support(optimizer)
     value_and_grad = jax.value_and_grad(value_fn)
-
-    v0, g0 = value_and_grad(x0)
     s0 = opt.init(x0)
     # Line-search optimizers (optax.lbfgs & co.) keep f and ∇f at the accepted point in
     # their state; reusing them saves one gradient evaluation per step.
     reuse = _find_field(s0, "value") is not None and _find_field(s0, "grad") is not None
-    n0 = optax.tree.norm(g0)
-    finite0 = jnp.isfinite(v0) & jnp.isfinite(n0)
-    code0 = jnp.where(~finite0, st.NONFINITE, jnp.where(n0 <= tol, st.CONVERGED, st.RUNNING))
-    if max_steps == 0:
-        code0 = jnp.where(code0 == st.RUNNING, st.MAX_STEPS, code0)
-    carry0 = (jnp.zeros((), jnp.int32), x0, s0, jnp.asarray(v0, dtype), g0, n0, code0.astype(jnp.int32))
+
+    def start_code(v, n):
+        code = jnp.where(~(jnp.isfinite(v) & jnp.isfinite(n)), st.NONFINITE,
+                         jnp.where(n <= tol, st.CONVERGED, st.RUNNING))
+        if max_steps == 0:
+            code = jnp.where(code == st.RUNNING, st.MAX_STEPS, code)
+        return code.astype(jnp.int32)
+
+    # f and ∇f at x0: with the default line search, by the loop's first pass (value NaN
+    # = not known yet), so that the objective is compiled into the program once, not
+    # twice (which matters when it is large: an integral, a decomposition); otherwise
+    # before the loop.
+    in_loop = reuse and _starts_in_loop(s0)
+    if in_loop:
+        v0, g0 = jnp.full((), jnp.nan, dtype), optax.tree.zeros_like(x0)
+        n0, code0 = jnp.full((), jnp.nan, dtype), jnp.asarray(st.RUNNING, jnp.int32)
+    else:
+        v0, g0 = value_and_grad(x0)
+        n0 = optax.tree.norm(g0)
+        code0 = start_code(v0, n0)
+    first0 = jnp.asarray(in_loop)
+    carry0 = (jnp.zeros((), jnp.int32), x0, s0, jnp.asarray(v0, dtype), g0, n0, first0, code0)
 
     def cond(carry):
         return carry[-1] == st.RUNNING
 
     def body(carry):
-        step, x, state, v, g, _, _ = carry
+        step, x, state, v, g, _, first, _ = carry
         updates, new_state = opt.update(g, state, x, value=v, grad=g, value_fn=value_fn)
         x_new = optax.apply_updates(x, updates)
         if reuse:
@@ -150,7 +171,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         ).astype(jnp.int32)
         if progress is not None:
             lax.cond(
-                (step % every == 0) & (code == st.RUNNING),
+                (step % every == 0) & (code == st.RUNNING) & ~first,
                 lambda: jax.debug.callback(progress, step, v_new, n_new, False, ordered=False),
                 lambda: None,
             )
@@ -158,9 +179,16 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
         x_new = jax.tree_util.tree_map(keep, x_new, x)
         g_new = jax.tree_util.tree_map(keep, g_new, g)
-        return (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), code)
+        out = (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), jnp.asarray(False), code)
+        if not in_loop:
+            return out
+        # The first pass only evaluated x0 (zero update): start the optimizer afresh
+        # from its initial state, holding f(x0) and ∇f(x0) for the first step to reuse.
+        begun = (jnp.zeros((), jnp.int32), x, optax.tree.set(s0, value=v_new, grad=_find_field(new_state, "grad")),
+                 v_new, _find_field(new_state, "grad"), n_new, jnp.asarray(False), start_code(v_new, n_new))
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), begun, out)
 
-    step, x, _, v, _, n, code = lax.while_loop(cond, body, carry0)
+    step, x, _, v, _, n, _, code = lax.while_loop(cond, body, carry0)
     if progress is not None:
         jax.debug.callback(progress, step, v, n, True, ordered=False)
     # Integer aux outputs trip jax.lax.custom_root's JVP (it gives them int tangents
