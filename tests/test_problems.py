@@ -19,6 +19,7 @@ from jaxgrad.optimize import (
     Status,
     _first_order_baseline,
     _inverse_by_minimize,
+    _linesearch,
     _inverse_eigenvalue_problem,
     _minimize,
     _newton_schulz,
@@ -152,7 +153,7 @@ PROBLEM_MODULES = [_inverse_eigenvalue_problem, _inverse_by_minimize, _newton_sc
 
 
 @pytest.mark.parametrize(
-    "module", [_minimize, *PROBLEM_MODULES, _first_order_baseline, _tikhonov, jaxgrad._check_grad],
+    "module", [_minimize, _linesearch, *PROBLEM_MODULES, _first_order_baseline, _tikhonov, jaxgrad._check_grad],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module, monkeypatch):
