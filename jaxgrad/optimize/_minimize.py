@@ -24,7 +24,7 @@ def default_optimizer() -> optax.GradientTransformationExtraArgs:
     """`optax.lbfgs` (memory 10) with `scale_by_wolfe_linesearch` (strong Wolfe conditions).
 
     The line search is optax's default one rewritten to evaluate the objective once per
-    trial step, which halves the compiled loop (see `_linesearch.py`). Built once, so
+    trial step, which shrinks the compiled loop (see `_linesearch.py`). Built once, so
     that repeated `minimize` calls hit the compilation cache.
     """
     return optax.lbfgs(linesearch=scale_by_wolfe_linesearch())
