@@ -173,8 +173,8 @@ def scale_by_wolfe_linesearch(
             f = jnp.asarray(f, real)
             s = optax.tree.real(optax.tree.vdot(g, updates)).astype(real)
             dec, curv = errors(t, f, s)
-            t_lo, f_lo, s_lo, g_lo = lo
-            t_hi, f_hi, s_hi = hi
+            t_lo, f_lo, s_lo, _ = lo
+            t_hi = hi[0]
             # N&W Algorithm 3.6 (and 3.5, with t_hi = +∞ while unbracketed):
             # (At the first trial f ≥ f_lo is allowed: the approximate test may accept a
             # step whose value rounding puts at or just above φ(0).)
