@@ -21,8 +21,8 @@ def _skew_expm(p):
     cos(H) is real and sin(H) imaginary, and exp(K) = Re cos(H) + Im sin(H). Each is a
     `funm` of a real function, whose Daleckii–Krein derivative is exact where
     eigenvalues of K coincide (all of them at the start P = 0). Same values and
-    derivatives as `jax.scipy.linalg.expm` (to rounding), and about a third of its
-    compile time with the gradient, which every step of `minimize` compiles.
+    derivatives as `jax.scipy.linalg.expm` (to rounding), and a third of its compile
+    time with the gradient (compiled into `minimize` and every baseline loop).
     """
     h = 1j * (p - p.T)
     return jnp.real(funm(h, jnp.cos)) + jnp.imag(funm(h, jnp.sin))
