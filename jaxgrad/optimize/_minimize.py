@@ -175,6 +175,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
                 lambda: jax.debug.callback(progress, step, v_new, n_new, False, ordered=False),
                 lambda: None,
             )
+        g_eval = g_new  # ∇f where it was evaluated (x0 on the first pass)
         # A non-finite step is not taken: the solution is the last finite iterate.
         keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
         x_new = jax.tree_util.tree_map(keep, x_new, x)
@@ -184,8 +185,8 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
             return out
         # The first pass only evaluated x0 (zero update): start the optimizer afresh
         # from its initial state, holding f(x0) and ∇f(x0) for the first step to reuse.
-        begun = (jnp.zeros((), jnp.int32), x, optax.tree.set(s0, value=v_new, grad=_find_field(new_state, "grad")),
-                 v_new, _find_field(new_state, "grad"), n_new, jnp.asarray(False), start_code(v_new, n_new))
+        begun = (jnp.zeros((), jnp.int32), x, optax.tree.set(s0, value=v_new, grad=g_eval),
+                 v_new, g_eval, n_new, jnp.asarray(False), start_code(v_new, n_new))
         return jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), begun, out)
 
     step, x, _, v, _, n, _, code = lax.while_loop(cond, body, carry0)
