@@ -257,8 +257,8 @@ def _compile_quickly() -> None:
 
     The demo's time is mostly XLA compiling small programs once each. XLA's default
     MLIR-based fusion emitters spend most of that on per-kernel pass pipelines; the
-    classic emitters compile the same programs with ~40% less CPU time and run them as
-    fast (docs/performance.md, "First call"). Set before any backend exists: the worker
+    classic emitters compile the same programs with ~40% less CPU time and run them about
+    as fast (docs/performance.md, "First-call cost"). Set before any backend exists: the worker
     processes inherit it, and so does this process when `jobs` is 1. No effect on a GPU.
     """
     import os

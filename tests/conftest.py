@@ -10,14 +10,15 @@ import os
 # - at backend optimisation level 0: LLVM's optimisation of the generated CPU code buys
 #   nothing for problems this small.
 # Measured on the 2-core machine: the suite's summed test time 1,088 s -> 596 s (wall
-# 9:21 -> 5:11) for the first flag. The numerics are IEEE either way (no fast math);
-# the user's default code path is exercised by `python -m jaxgrad demo` (in CI, before
-# the tests) and by `bench/`. Each flag is added only if the caller did not set it: the
-# suite on XLA's defaults is `XLA_FLAGS="--xla_cpu_use_fusion_emitters=true
-# --xla_backend_optimization_level=2" python -m pytest`. (XLA exits on a flag it does
-# not know; both exist throughout jax 0.10, which pyproject.toml pins.)
+# 9:21 -> 5:11) for the first flag; paired whole runs 536 s -> 320 s (bench/RESULTS.md,
+# "suite"). The numerics are IEEE either way (no fast math). The user's code path, XLA's
+# defaults, is checked by test_default_codegen.py (a process of its own without these
+# flags) and measured by `bench/`. Each flag is added only if the caller did not set it,
+# and neither with JAXGRAD_TEST_XLA_DEFAULTS=1 (the whole suite on XLA's defaults).
+# (XLA exits on a flag it does not know; both exist throughout jax 0.10, which
+# pyproject.toml pins.)
 for _flag, _value in (("xla_cpu_use_fusion_emitters", "false"), ("xla_backend_optimization_level", "0")):
-    if _flag not in os.environ.get("XLA_FLAGS", ""):
+    if _flag not in os.environ.get("XLA_FLAGS", "") and not os.environ.get("JAXGRAD_TEST_XLA_DEFAULTS"):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --{_flag}={_value}").strip()
 
 import jax  # noqa: E402
@@ -52,6 +53,7 @@ _FIRST = (  # by wall time per file, measured in a full run (slowest first)
     "test_cache.py",
     "test_cubature.py",
     "test_sharding.py",
+    "test_default_codegen.py",
     "test_svd.py",
     "test_minimize.py",
     "test_eig.py",
