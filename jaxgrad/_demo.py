@@ -256,10 +256,11 @@ def _compile_quickly() -> None:
     already says which to use.
 
     The demo's time is mostly XLA compiling small programs once each. XLA's default
-    MLIR-based fusion emitters spend most of that on per-kernel pass pipelines; the
-    classic emitters compile the same programs with ~40% less CPU time and run them about
-    as fast (docs/performance.md, "First-call cost"). Set before any backend exists: the worker
-    processes inherit it, and so does this process when `jobs` is 1. No effect on a GPU.
+    MLIR-based fusion emitters spend much of that on per-kernel pass pipelines; the
+    classic emitters compile the same programs with ~40% less CPU time and run them
+    about as fast (docs/performance.md, "First-call cost"). Set before any backend
+    exists: the worker processes inherit it, and so does this process when `jobs` is 1.
+    No effect on a GPU.
     """
     import os
 
@@ -267,7 +268,8 @@ def _compile_quickly() -> None:
     flags = os.environ.get("XLA_FLAGS", "")
     if flag not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --{flag}={value}".strip()
-    print(f"(compiled with XLA_FLAGS=\"{os.environ['XLA_FLAGS']}\": see docs/performance.md, first call)")
+    setting = os.environ["XLA_FLAGS"]
+    print(f'(compiled with XLA_FLAGS="{setting}": see docs/performance.md, "First-call cost")')
 
 
 def run_demo(plot: str | None = None, jobs: int = 2) -> int:
