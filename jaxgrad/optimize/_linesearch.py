@@ -6,14 +6,14 @@ their eq. (3.59) and the approximate sufficient-decrease test of Hager & Zhang 2
 "Algorithm 851: CG_DESCENT", eq. (23) (with |f| tolerance as in their eqs. (26)–(27)),
 which lets the search accept steps near a minimum where rounding hides the decrease.
 
-Why not `optax.scale_by_zoom_linesearch`, which implements the same conditions: it
-calls the objective and its gradient in both branches of a `lax.cond` (bracketing and
-zoom) and its interpolation keeps several fallbacks: a larger loop to compile. Here the two phases are one: with the upper end
-of the bracket at +∞ until a bracket is found, Algorithm 3.5's rules are Algorithm
-3.6's, so each iteration evaluates the trial step once, updates the bracket with the
-same three rules, and chooses the next trial (doubling while unbracketed, else the
-cubic clipped 10% inside the bracket). `minimize` with it compiles about 30% faster (bench/RESULTS.md,
-"minimize's line search").
+Why not `optax.scale_by_zoom_linesearch`, which implements the same conditions: it calls
+the objective and its gradient in both branches of a `lax.cond` (bracketing and zoom)
+and its interpolation keeps several fallbacks: a larger loop to compile. Here the two
+phases are one: with the upper end of the bracket at +∞ until a bracket is found,
+Algorithm 3.5's rules are Algorithm 3.6's, so each iteration evaluates the trial step
+once, updates the bracket with the same three rules, and chooses the next trial
+(doubling while unbracketed, else the cubic clipped 10% inside the bracket). `minimize`
+with it compiles about 30% faster (bench/RESULTS.md, "minimize's line search").
 
 Invariant (N&W lemma 3.5's setting): `lo` is the step with the lowest value among those
 that satisfied sufficient decrease (step 0 at the start), and the slope at `lo` points
