@@ -473,15 +473,16 @@ def test_interior_jump_is_bisected_not_mapped():
     # A jump inside the piece next to the end 0 is not an end singularity (the largest
     # second difference of f lies inside the piece), so the piece is bisected in x and
     # a jump at a bisection point is met exactly: QAGS needs 147 evaluations at 0.375,
-    # jaxgrad 233 (the halves on either side of the jump are cut once more and f is
-    # evaluated at the floats next to 0.375, since their nodes cannot tell a jump at
-    # their shared end from one just beside it); taken for an end singularity it cost 1,709.
+    # jaxgrad two more, f at the floats next to 0.375 (the halves' nodes cannot tell a
+    # jump at their shared end from one just beside it, and the flag that comparison
+    # sets is checked there before the halves are cut: cutting them cost 233); taken for
+    # an end singularity it cost 1,709.
     for c in (0.375, 0.3):
         value, info = _INTERIOR(c, 0.0, 3)
         exact = np.expm1(c) + 3 * (np.e - np.exp(c))
         assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (c, value - exact)
         if c == 0.375:
-            assert int(info.neval) <= 300, int(info.neval)
+            assert int(info.neval) <= 147 + 2, int(info.neval)
 
 
 def test_jump_or_kink_just_beside_a_bisection_point():

@@ -654,12 +654,14 @@ def _top(score, k):
 # separate array operation in the loop body is a separate kernel, and per-kernel
 # overhead, not arithmetic, dominated a pass (and its compile time) with one array per
 # field. Columns of the pool: floats c0, c1, slo, shi, then val, err, floor, tail (K
-# each); integers seg, depth, plain, sing, inner, step, active. Pending pieces: floats c0, c1,
-# slo, shi, perr; integers slot, seg, depth, plain, paired.
-_POOL_INT = ("seg", "depth", "plain", "sing", "inner", "step", "active")
+# each); integers seg, depth, plain, sing, inner, step, active, fresh (0, or which end, 1
+# lower, 2 upper, holds a flag not yet checked by a probe; see `body`). Pending pieces:
+# floats c0, c1, slo, shi, perr; integers slot, seg, depth, plain, paired, recheck (a
+# piece evaluated again only for the probe at its flagged end).
+_POOL_INT = ("seg", "depth", "plain", "sing", "inner", "step", "active", "fresh")
 _PEND_FLOAT = ("c0", "c1", "slo", "shi", "perr")
-_PEND_INT = ("slot", "seg", "depth", "plain", "paired")
-_BOOL = ("plain", "sing", "inner", "step", "active", "paired")
+_PEND_INT = ("slot", "seg", "depth", "plain", "paired", "recheck")
+_BOOL = ("plain", "sing", "inner", "step", "active", "paired", "recheck")
 
 
 def _columns(fl, it, float_names, int_names):
@@ -749,6 +751,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             plain=jnp.ones(npend, bool),
             depth=jnp.zeros(npend, jnp.int32),
             paired=jnp.zeros(npend, bool),
+            recheck=jnp.zeros(npend, bool),
             perr=jnp.zeros(npend, dtype),
             jlo=jnp.zeros((npend, k), dtype),
             jhi=jnp.zeros((npend, k), dtype),
@@ -902,7 +905,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         probe = jnp.where(probing, probe, (pend["c0"] + pend["c1"]) / 2)
         probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
         kron, err, floor, tail, nev, (inner_feature, step), near = _gauss_kronrod(fvec, args, pend, edges, probe)
-        nev = nev + probing.astype(nev.dtype)
+        nev = jnp.where(pend["recheck"], 0, nev) + probing.astype(nev.dtype)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
@@ -929,7 +932,9 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # cut 2 bands from the flagged end (not halved), so that the band shrinks 230-fold
         # per cut instead of 2-fold. A jump inside the band shows as soon as a piece's
         # nodes pass it; one exactly at the shared point (a breakpoint nobody passed) is
-        # recognised on the next evaluation by f at the float next to it (`_at_the_end`).
+        # recognised by f at the float next to it (`_at_the_end`): a new flag is checked
+        # that way before its piece is cut (see `recheck` below), an inherited one on the
+        # next evaluation of the piece that keeps it.
         band = _end_band(pend, valid)
         b = pend["c1"][:nsplit]
         jump, kink = _shared_point(near, b, nsplit)
@@ -944,7 +949,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         jhi = jnp.where(is_left, jnp.maximum(inherited_hi, seen), inherited_hi)
         jlo, jhi = jnp.where(band > 0, jlo, 0.0), jnp.where(band > 0, jhi, 0.0)
         err = err + (jlo + jhi) * band
-        new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi)
+        # A flag just set at the shared point has not been checked by a probe yet (an
+        # inherited one was, when this piece was evaluated): which end holds it.
+        unchecked = jnp.any(seen > 0, axis=1) & (band[:, 0] > 0)
+        unchecked_end = jnp.where(unchecked, jnp.where(is_left[:, 0], 2, 1), 0)
+        new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi, fresh=unchecked_end)
         pool = tuple(p.at[idx].set(r, mode="drop") for p, r in zip(pool, _pool_rows(new)))
         packed, pool = pool, _pool_view(pool, k)
         neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
@@ -1034,7 +1043,6 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # reuses the parent's slot, the right half takes a fresh one.
         chosen = (top >= _SPLIT_FRACTION * top[0]) & splittable & jnp.isfinite(top)
         chosen = chosen.at[0].set(True)
-        fresh = nused + jnp.cumsum(chosen.astype(jnp.int32)) - 1
         seg = par["seg"]
         perr = jnp.max(par["err"], axis=1)
         # A plain piece is bisected plainly (in x on a finite range, in σ of the
@@ -1072,6 +1080,17 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         near_lo = (held_lo >= held_hi) & (2 * held_lo >= e_all) & (cut_lo > c0) & (cut_lo < c1)
         near_hi = ~near_lo & (2 * held_hi >= e_all) & (cut_hi > c0) & (cut_hi < c1)
         xmid = jnp.where(near_lo, cut_lo, jnp.where(near_hi, cut_hi, xmid))
+        # A flag that the halves' comparison has just set (`fresh`) is first checked by
+        # itself: the piece is evaluated again with the probe at that end (counted as one
+        # evaluation of f: a pass evaluates all its rows anyway, and the piece's nodes were
+        # counted when it was made). That clears it where the jump or kink is at the
+        # shared point itself (a breakpoint on the bisection grid: 0.5, 0.375, ...; both
+        # halves then integrate exactly), where cutting next to it cost 42 evaluations.
+        # A flag that survives its probe is cut next to as above.
+        recheck = chosen & plain & ~to_de & (
+            ((par["fresh"] == 1) & near_lo & (held_hi == 0)) | ((par["fresh"] == 2) & near_hi & (held_lo == 0)))
+        split = chosen & ~recheck
+        fresh = nused + jnp.cumsum(split.astype(jnp.int32)) - 1
         xa = jnp.where(finite, c0, xr0)
         xb = jnp.where(finite, c1, xr1)
         ptl = jnp.where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
@@ -1087,35 +1106,34 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         d_c1 = jnp.where(lower, xa + 2 * (xb - xa), xb)
         d_lo = jnp.where(upper, 0.5, 0.0)
         d_hi = jnp.where(lower, 0.5, 1.0)
-        lc1 = jnp.where(keep & finite, xmid, jnp.where(to_de, d_c1, c1))
+        lc1 = jnp.where(recheck, c1, jnp.where(keep & finite, xmid, jnp.where(to_de, d_c1, c1)))
         rc0 = jnp.where(keep & finite, xmid, jnp.where(to_de, d_c0, c0))
         lc0 = jnp.where(to_de, d_c0, c0)
         rc1 = jnp.where(to_de, d_c1, c1)
         smid = jnp.where(keep, pmid, jnp.where(to_de, (d_lo + d_hi) / 2, (lo + hi) / 2))
         slo_l = jnp.where(keep, ptl, jnp.where(to_de, d_lo, lo))
         shi_r = jnp.where(keep, pth, jnp.where(to_de, d_hi, hi))
-        shi_l = jnp.where(keep & finite, 1.0, smid)
+        shi_l = jnp.where(recheck, hi, jnp.where(keep & finite, 1.0, smid))
         slo_r = jnp.where(keep & finite, 0.0, smid)
         # Each half keeps the flag of the end it shares with its parent (plain halves of a
         # finite piece only); the new shared point is checked when the halves are evaluated.
         keep_flag = (keep & finite)[:, None]
         zero_k = jnp.zeros_like(par["jlo"])
-        left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep,
-                    jlo=jnp.where(keep_flag, par["jlo"], 0.0), jhi=zero_k)
-        right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep,
+        left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep, recheck=recheck, slot=jnp.where(chosen, pick, -1),
+                    jlo=jnp.where(keep_flag, par["jlo"], 0.0), jhi=jnp.where(recheck[:, None], par["jhi"], zero_k))
+        right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep, recheck=False, slot=jnp.where(split, fresh, -1),
                      jlo=zero_k, jhi=jnp.where(keep_flag, par["jhi"], 0.0))
         rows = [
-            _pend_rows(dict(half, slot=jnp.where(chosen, slot, -1), seg=seg, depth=par["depth"] + 1,
-                            paired=chosen, perr=perr), dtype)
-            for half, slot in ((left, pick), (right, fresh))
+            _pend_rows(dict(half, seg=seg, depth=par["depth"] + 1 - recheck.astype(jnp.int32), paired=split, perr=perr), dtype)
+            for half in (left, right)
         ]
         pad = npend - 2 * nsplit
         if pad:
             zeros = jnp.zeros((pad, k), dtype)
             rows.append(_pend_rows(dict(c0=0.0, c1=0.0, slo=0.0, shi=1.0, perr=0.0, slot=-1, seg=0, depth=0,
-                                        plain=False, paired=False, jlo=zeros, jhi=zeros), dtype))
+                                        plain=False, paired=False, recheck=False, jlo=zeros, jhi=zeros), dtype))
         pend = tuple(jnp.concatenate([r[j] for r in rows], axis=0) for j in range(2))
-        nused = nused + jnp.sum(chosen, dtype=jnp.int32)
+        nused = nused + jnp.sum(split, dtype=jnp.int32)
         return edges, args, packed, pend, nused, neval, ext, code
 
     return init, cond, body, finish
