@@ -483,6 +483,13 @@ def test_interior_jump_is_bisected_not_mapped():
         assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (c, value - exact)
         if c == 0.375:
             assert int(info.neval) <= 147 + 2, int(info.neval)
+    # The same for a kink on the grid: |x − 1/2|·cos 2x, QAGS 63 evaluations (the whole
+    # range and its halves), jaxgrad 63 + 2.
+    value, info = _INTERIOR(0.5, 2.0, 4)
+    primitive = lambda x: (x - 0.5) * np.sin(2 * x) / 2 + np.cos(2 * x) / 4  # noqa: E731  ∫ (x − ½) cos 2x
+    exact = primitive(1.0) + primitive(0.0) - 2 * primitive(0.5)
+    assert bool(info.converged) and abs(value - exact) <= 1e-12 * abs(exact), (value - exact) / exact
+    assert int(info.neval) <= 63 + 2, int(info.neval)
 
 
 def test_jump_or_kink_just_beside_a_bisection_point():
