@@ -1090,7 +1090,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         recheck = chosen & plain & ~to_de & (
             ((par["fresh"] == 1) & near_lo & (held_hi == 0)) | ((par["fresh"] == 2) & near_hi & (held_lo == 0)))
         split = chosen & ~recheck
-        fresh = nused + jnp.cumsum(split.astype(jnp.int32)) - 1
+        new_slot = nused + jnp.cumsum(split.astype(jnp.int32)) - 1
         xa = jnp.where(finite, c0, xr0)
         xb = jnp.where(finite, c1, xr1)
         ptl = jnp.where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
@@ -1117,16 +1117,16 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         slo_r = jnp.where(keep & finite, 0.0, smid)
         # Each half keeps the flag of the end it shares with its parent (plain halves of a
         # finite piece only); the new shared point is checked when the halves are evaluated.
+        # A piece to recheck is its own "left half" (same slot, both flags, no right half).
         keep_flag = (keep & finite)[:, None]
         zero_k = jnp.zeros_like(par["jlo"])
-        left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep, recheck=recheck, slot=jnp.where(chosen, pick, -1),
-                    jlo=jnp.where(keep_flag, par["jlo"], 0.0), jhi=jnp.where(recheck[:, None], par["jhi"], zero_k))
-        right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep, recheck=False, slot=jnp.where(split, fresh, -1),
-                     jlo=zero_k, jhi=jnp.where(keep_flag, par["jhi"], 0.0))
-        rows = [
-            _pend_rows(dict(half, seg=seg, depth=par["depth"] + 1 - recheck.astype(jnp.int32), paired=split, perr=perr), dtype)
-            for half in (left, right)
-        ]
+        left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep, recheck=recheck,
+                    slot=jnp.where(chosen, pick, -1), jlo=jnp.where(keep_flag, par["jlo"], 0.0),
+                    jhi=jnp.where(recheck[:, None], par["jhi"], zero_k))
+        right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep, recheck=False,
+                     slot=jnp.where(split, new_slot, -1), jlo=zero_k, jhi=jnp.where(keep_flag, par["jhi"], 0.0))
+        depth = par["depth"] + 1 - recheck.astype(jnp.int32)
+        rows = [_pend_rows(dict(half, seg=seg, depth=depth, paired=split, perr=perr), dtype) for half in (left, right)]
         pad = npend - 2 * nsplit
         if pad:
             zeros = jnp.zeros((pad, k), dtype)
