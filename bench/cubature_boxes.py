@@ -9,7 +9,8 @@ the oscillatory, corner peak, Gaussian and product peak families of `bench/cubat
 (seed 0) at (d, epsrel) = (2, 1e-8), (3, 1e-8), (4, 1e-6), (5, 1e-6), takes the final
 boxes and computes each box's integral in closed form. For each integral it prints:
 
-- the boxes, the summed |true error| and the summed error estimate, in tolerances;
+- the boxes, the summed |true error| and the summed error estimate, in tolerances, and
+  the size of the summed signed errors (the total's error: the boxes' errors can cancel);
 - over the boxes whose estimate is discounted as smooth (see docs/cubature.md), the
   summed |true error| against the summed r·|R7 − R5| (r = |R7 − R5| / |R5 − R3|): the
   model behind the discount says about 1;
@@ -79,7 +80,8 @@ def final_boxes(family, d, tol, limit=100_000):
     e5, share = np.asarray(e5)[:, 0], np.asarray(share)[:, 0]
     e3 = vol * np.abs(np.asarray(fx)[:, :, 0] @ (rule.low - rule.low3))
     exact = np.array([box_integral(family, c, w, m - h, m + h) for m, h in zip(centre, half)])
-    return dict(true=np.abs(value[:, 0] - exact), est=err[:, 0], e5=e5, r=e5 / np.maximum(e3, 1e-300),
+    return dict(true=np.abs(value[:, 0] - exact), signed=np.sum(value[:, 0] - exact), est=err[:, 0], e5=e5,
+                r=e5 / np.maximum(e3, 1e-300),
                 smooth=share < 1, total=abs(genz_table.exact(family, c, w)))
 
 
@@ -89,8 +91,9 @@ def main():
         scale = b["total"] * tol
         sm = b["smooth"]
         model = b["true"][sm].sum() / np.sum(b["r"][sm] * b["e5"][sm])
-        print(f"d = {d}, {family}: {len(b['true'])} boxes, |true| {b['true'].sum() / scale:.2f} tol, "
-              f"estimate {b['est'].sum() / scale:.2f} tol; smooth boxes: sum |true| / sum r|R7 - R5| = {model:.2g}")
+        print(f"d = {d}, {family}: {len(b['true'])} boxes, |true| {b['true'].sum() / scale:.2f} tol "
+              f"(|sum of true| {abs(b['signed']) / scale:.3f} tol), estimate {b['est'].sum() / scale:.2f} tol; "
+              f"smooth boxes: sum |true| / sum r|R7 - R5| = {model:.2g}")
         for lo, hi in zip(R_BINS[:-1], R_BINS[1:]):
             m = sm & (b["r"] >= lo) & (b["r"] < hi)
             if m.any():
