@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._loop import while_loop
 from . import _status
 from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
 from ._wynn import wynn_epsilon
@@ -722,7 +723,7 @@ def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit)
     init, cond, body, finish = loop_parts(
         fvec, nseg, dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit
     )
-    return finish(lax.while_loop(cond, body, init(edges, args)))
+    return finish(while_loop(cond, body, init(edges, args)))
 
 
 def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from .._loop import while_loop
 from . import _status
 from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts, pending_view
 
@@ -134,7 +135,7 @@ def resume_unfinished(first_pass, loop, inputs, blocks):
                 state = init(*inputs)
                 # Padding lanes (idx == lanes) are marked finished so that they do no work.
                 code = jnp.where(present, state[-1], _status.CONVERGED).astype(jnp.int32)
-                return finish(lax.while_loop(cond, body, state[:-1] + (code,)))
+                return finish(while_loop(cond, body, state[:-1] + (code,)))
 
             sub = chunk_lanes(solve_lane, chunk)(sub_inputs, idx < lanes)
             sub = (sub[0], sub[1], sub[2] + gather(out[2], take), sub[3])

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._loop import while_loop
 from . import _status
 from ._cubature_rules import rule_for
 
@@ -383,4 +384,4 @@ def adaptive_cubature(fvec, lo, hi, args, *, out_size, limit, epsabs, epsrel, ns
     init, cond, body, finish = loop_parts(
         fvec, lo.shape[0], lo.dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit
     )
-    return finish(lax.while_loop(cond, body, init(lo, hi, args)))
+    return finish(while_loop(cond, body, init(lo, hi, args)))

@@ -13,6 +13,7 @@ import optax
 from jax import lax
 from jaxtyping import ArrayLike, PyTree
 
+from .._loop import while_loop
 from . import _status as st
 from ._implicit import implicit_argmin
 from ._linesearch import ScaleByWolfeLinesearchState, scale_by_wolfe_linesearch
@@ -189,7 +190,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
                  v_new, g_eval, n_new, jnp.asarray(False), start_code(v_new, n_new))
         return jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), begun, out)
 
-    step, x, _, v, _, n, _, code = lax.while_loop(cond, body, carry0)
+    step, x, _, v, _, n, _, code = while_loop(cond, body, carry0)
     if progress is not None:
         jax.debug.callback(progress, step, v, n, True, ordered=False)
     # Integer aux outputs trip jax.lax.custom_root's JVP (it gives them int tangents
