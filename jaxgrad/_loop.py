@@ -15,7 +15,7 @@ count that cannot exist. Here the test is carried as an int32 array of shape (1,
 the condition compares it with zero: a condition on a non-scalar element, which the
 analysis gives up on at once. `quad`'s value, gradient and vmap programs, `cubature`'s
 and `minimize`'s then compile with ~17% less CPU time under the test suite's flags
-(bench/RESULTS.md, "compile"). At run time the test costs what it did: it is computed
+(bench/RESULTS.md, "suite"). At run time the test costs what it did: it is computed
 at the end of each pass instead of before the next.
 """
 

@@ -9,15 +9,26 @@ import os
 #   fusion differs by a few kernels). Both are code generators XLA supports on the CPU.
 # - at backend optimisation level 0: LLVM's optimisation of the generated CPU code buys
 #   nothing for problems this small.
+# - as one LLVM module (--xla_cpu_parallel_codegen_split_count=1): by default XLA splits
+#   a program's code into many modules to compile them on parallel threads; the two test
+#   processes already keep both cores busy, and the splitting (llvm::SplitModule) and the
+#   per-module work cost more than they save at level 0: quad's value, gradient and
+#   vmap programs compile with 26% less CPU time (16% less wall time even in a process
+#   alone); a paired suite run 356 s -> 327 s (bench/RESULTS.md, "suite"). The code
+#   generated is the same.
 # Measured on the 2-core machine: the suite's summed test time 1,088 s -> 596 s (wall
 # 9:21 -> 5:11) for the first flag; paired whole runs 536 s -> 320 s (bench/RESULTS.md,
 # "suite"). The numerics are IEEE either way (no fast math). The user's code path, XLA's
 # defaults, is checked by test_default_codegen.py (a process of its own without these
 # flags) and measured by `bench/`. Each flag is added only if the caller did not set it,
 # and neither with JAXGRAD_TEST_XLA_DEFAULTS=1 (the whole suite on XLA's defaults).
-# (XLA exits on a flag it does not know; both exist throughout jax 0.10, which
+# (XLA exits on a flag it does not know; all three exist throughout jax 0.10, which
 # pyproject.toml pins.)
-for _flag, _value in (("xla_cpu_use_fusion_emitters", "false"), ("xla_backend_optimization_level", "0")):
+for _flag, _value in (
+    ("xla_cpu_use_fusion_emitters", "false"),
+    ("xla_backend_optimization_level", "0"),
+    ("xla_cpu_parallel_codegen_split_count", "1"),
+):
     if _flag not in os.environ.get("XLA_FLAGS", "") and not os.environ.get("JAXGRAD_TEST_XLA_DEFAULTS"):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --{_flag}={_value}").strip()
 

@@ -50,7 +50,7 @@ SCRIPT = textwrap.dedent(
     """
 )
 
-_SUITE_ONLY = ("xla_cpu_use_fusion_emitters", "xla_backend_optimization_level")
+_SUITE_ONLY = ("xla_cpu_use_fusion_emitters", "xla_backend_optimization_level", "xla_cpu_parallel_codegen_split_count")
 
 
 def test_derivatives_under_xla_default_code_generation():
