@@ -71,8 +71,6 @@ _TAIL_DEPTH = 8
 # with period 20, and ε needs about two periods of totals to cancel the pattern.
 _NSEQ = 50
 _MIN_SEQ = 3
-# Depth of bisection from which the pieces away from the deepest ones are refined first.
-_FOCUS_DEPTH = 4
 # Successive differences of the recorded totals whose ratios agree to this factor are
 # taken as a geometric sequence (see `extrapolate`).
 _GEOMETRIC = 1.02
@@ -978,14 +976,18 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Intervals are ranked by the part of their error that bisection can reduce.
         score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
         score = jnp.where(pool["active"], score, -jnp.inf)
-        # As QAGS does before each extrapolation step: once bisection has gone deep (a
-        # singular point), the pieces outside its two deepest levels are refined first
-        # until their error is within half the tolerance; then the next level is
-        # reached and its total recorded for the extrapolation.
+        # As QAGS does before each extrapolation step: the pieces outside the two
+        # deepest levels of bisection are refined first until their error is within
+        # half the tolerance; then the next level is reached and its total recorded for
+        # the extrapolation. From the first level at which such pieces exist (depth 3):
+        # a level whose total is not recorded breaks the pattern ε extrapolates (at
+        # |x - 1/3|^-0.8, whose totals are geometric from the first level on, starting
+        # this at depth 4 skipped level 3 and cost 1,365 evaluations instead of 357;
+        # QAGS 399).
         dmax = jnp.max(jnp.where(pool["active"], pool["depth"], 0))
         large = pool["active"] & (pool["depth"] < dmax - 1)
         reducible = jnp.sum(jnp.where(large[:, None], pool["err"] - pool["floor"], 0.0), axis=0)
-        focus = (dmax >= _FOCUS_DEPTH) & jnp.any(reducible > tol / 2)
+        focus = jnp.any(reducible > tol / 2)
         score = jnp.where(focus & ~large, -jnp.inf, score)
         top, pick = _top(score, nsplit)
         par = _pool_view(tuple(p[pick] for p in packed), k)
