@@ -469,6 +469,22 @@ def test_singularity_at_an_unknown_interior_point_is_extrapolated(c):
     assert bool(info.converged) and abs(value - exact) <= 1e-11 * abs(exact), (c, value, exact)
 
 
+def test_periodic_binary_digits_extrapolated_with_no_more_evaluations_than_qags():
+    # c = 1/3 = 0.010101...₂: the totals of successive levels are geometric from the
+    # first level on, so no level may go unrecorded (the coarse pieces are refined
+    # before each record from depth 3 on). QAGS's count is the reference.
+    from scipy.integrate import quad as scipy_quad
+
+    c = 1 / 3
+    for al in (-0.5, -0.8):
+        value, info = _INTERIOR(c, al, 0)
+        exact = ((1 - c) ** (al + 1) + c ** (al + 1)) / (al + 1)
+        qags = scipy_quad(lambda x: abs(x - c) ** al, 0.0, 1.0, epsrel=1e-12, epsabs=0.0, limit=200,
+                          full_output=1)[2]["neval"]
+        assert bool(info.converged) and abs(value - exact) <= 1e-11 * exact, (al, info.status)
+        assert int(info.neval) <= qags, (al, int(info.neval), qags)
+
+
 def test_interior_jump_is_bisected_not_mapped():
     # A jump inside the piece next to the end 0 is not an end singularity (the largest
     # second difference of f lies inside the piece), so the piece is bisected in x and
