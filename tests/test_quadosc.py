@@ -73,11 +73,12 @@ def test_limit_derivative():
 
 
 def test_cosine_and_vmap():
-    # ∫₀^∞ cos(t)/(1 + t) dt = -Ci(1) cos 1 - (Si(1) - π/2) sin 1 ... checked with mpmath.
+    # ∫₀^∞ cos(t)/(1 + t) dt = -Ci(1) cos 1 - (Si(1) - π/2) sin 1 (cosine and sine
+    # integrals, mpmath; the same as mpmath.quadosc to 30 digits, which takes 1.5 s).
     ps = jnp.array([1.0, 1.0])
     values, _, codes = jax.vmap(lambda p: _upper(2, p, 0.0))(ps)
     with mp.workdps(30):
-        ref = float(mp.quadosc(lambda t: mp.cos(t) / (1 + t), [0, mp.inf], omega=1))
+        ref = float(-mp.ci(1) * mp.cos(1) - (mp.si(1) - mp.pi / 2) * mp.sin(1))
     assert np.all(np.asarray(codes) == 0)
     np.testing.assert_allclose(values, ref, rtol=1e-10)
 
