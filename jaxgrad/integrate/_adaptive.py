@@ -781,27 +781,25 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     def cond(state):
         return state[-1] == _status.RUNNING
 
-    def extrapolate(ext, pool, total, tol, dmax, large, record, on_grid, flagged):
+    def extrapolate(ext, pool, total, errsum, tol, dmax, large, rest, reducible, record, on_grid, flagged):
         """QAGS's extrapolation: record `total` while the error outside the deepest
         levels is small, and extrapolate the recorded totals (Wynn's ε). Returns the new
         record and whether the extrapolated value is accepted (converged).
 
         `dmax` is the deepest level of bisection, `large` marks the active pieces outside
-        the two deepest levels (around the singular point, see `body`); a piece of the two
-        deepest levels with a step between neighbouring nodes (`_gauss_kronrod`) marks a
-        jump there (see `_record` for what that rules out). Everything after
+        the two deepest levels (around the singular point, see `body`), `rest` is their
+        error and `reducible` the part of it above their rounding floors; a piece of the
+        two deepest levels with a step between neighbouring nodes (`_gauss_kronrod`) marks
+        a jump there (see `_record` for what that rules out). Everything after
         the test for a new record runs in a `lax.cond`, only on the passes that record
         (a few per integral): an unbatched pass skips its ~40 kernels."""
         # QAGS's test: the reducible error outside the two deepest levels of bisection is
         # within half the tolerance, and a new level has been reached since the last record.
-        rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
-        reducible = rest - jnp.sum(jnp.where(large[:, None], pool["floor"], 0.0), axis=0)
         record = record & jnp.all(reducible <= tol / 2) & (dmax > ext["level"])
 
         def skip(ext):
             return dict(ext, use=jnp.zeros((), bool)), jnp.zeros((), bool)
 
-        errsum = jnp.sum(jnp.where(pool["active"][:, None], pool["err"], 0.0), axis=0)
         stepped = jnp.any(pool["active"] & pool["step"] & ~large)
         return lax.cond(
             record, functools.partial(_record, total, tol, dmax, rest + flagged, on_grid, stepped, errsum), skip, ext
@@ -986,7 +984,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # QAGS 399).
         dmax = jnp.max(jnp.where(pool["active"], pool["depth"], 0))
         large = pool["active"] & (pool["depth"] < dmax - 1)
-        reducible = jnp.sum(jnp.where(large[:, None], pool["err"] - pool["floor"], 0.0), axis=0)
+        rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
+        reducible = rest - jnp.sum(jnp.where(large[:, None], pool["floor"], 0.0), axis=0)
         focus = jnp.any(reducible > tol / 2)
         score = jnp.where(focus & ~large, -jnp.inf, score)
         top, pick = _top(score, nsplit)
@@ -1014,7 +1013,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # them is accepted while it is above the tolerance.
         flagged = jnp.sum((pool["jlo"] + pool["jhi"]) * _end_band(pool, pool["active"]), axis=0)
         ext, extrapolated = extrapolate(
-            ext, pool, total, tol, dmax, large, ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged
+            ext, pool, total, errsum, tol, dmax, large, rest, reducible,
+            ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged,
         )
 
         code = jnp.where(
