@@ -149,3 +149,36 @@ def test_nan_is_caught_before_lapack_sees_it():
     a[0, 1] = np.nan
     w, v = eigh(a)
     assert np.all(np.isnan(np.asarray(w))) and np.all(np.isnan(np.asarray(v)))
+
+
+def test_empty_matrices_give_empty_results_and_gradients():
+    # As jax.numpy.linalg does: 0×0 (and m×0, 0×n) matrices and empty batches are valid
+    # input with empty output, and derivatives of a loss through them are empty too.
+    from jaxgrad import linalg as L
+
+    cases = {  # name: (function, input shapes, expected output shapes)
+        "eigh": (L.eigh, [(0, 0), (3, 0, 0), (0, 2, 2)], lambda s: [s[:-1], s]),
+        "eigvalsh": (L.eigvalsh, [(0, 0)], lambda s: [s[:-1]]),
+        "eig": (L.eig, [(0, 0), (0, 2, 2)], lambda s: [s[:-1], s]),
+        "eigvals": (L.eigvals, [(0, 0)], lambda s: [s[:-1]]),
+        "svd": (L.svd, [(0, 0)], lambda s: [s, s[:-1], s]),
+        "expm": (L.expm, [(0, 0)], lambda s: [s]),
+        "sqrtm": (L.sqrtm, [(0, 0)], lambda s: [s]),
+        "powm": (lambda a: L.powm(a, 0.5), [(0, 0)], lambda s: [s]),
+        "polar": (L.polar, [(0, 0), (3, 0)], lambda s: [s, s[-1:] * 2]),
+        "svd_funm": (lambda a: L.svd_funm(a, jnp.tanh), [(0, 0), (0, 3), (3, 0)], lambda s: [s]),
+        "svt": (lambda a: L.svt(a, 0.5), [(0, 0), (2, 0)], lambda s: [s]),
+        "nuclear_norm": (L.nuclear_norm, [(0, 0), (2, 0)], lambda s: [s[:-2]]),
+        "eigh_generalized": (lambda a: L.eigh_generalized(a, a + jnp.eye(a.shape[-1])), [(0, 0)],
+                             lambda s: [s[:-1], s]),
+    }
+    for name, (fn, shapes, expected) in cases.items():
+        for shape in shapes:
+            out = outputs(fn(np.zeros(shape)))
+            assert [y.shape for y in out] == [tuple(e) for e in expected(shape)], (name, shape)
+
+            def loss(a):
+                res = fn(a)
+                return sum(jnp.sum(jnp.real(y)) for y in (res if isinstance(res, tuple) else (res,)))
+
+            assert jax.grad(loss)(np.zeros(shape)).shape == shape, (name, shape)

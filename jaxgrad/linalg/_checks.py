@@ -111,6 +111,8 @@ def after(x, out, extra_dims: int):
     """``x`` (``(*batch, m, n)``) with an exact-zero data dependency on ``out``
     (``(*batch, *core)`` with ``extra_dims`` core dims), so that reductions of the result
     are scheduled after ``out`` is computed. Values and gradients of ``x`` are unchanged."""
+    if out.size == 0 or x.size == 0:  # empty matrices: nothing to schedule
+        return x
     z = lax.stop_gradient(out)
     z = z[(Ellipsis,) + (slice(0, 1),) * extra_dims]
     z = z.reshape(z.shape[: z.ndim - extra_dims] + (1, 1))

@@ -27,6 +27,8 @@ def _normalise(v):
     eigenvector of a simple eigenvalue a well-defined function of the matrix, so its
     derivative means something.
     """
+    if v.shape[-1] == 0:  # 0×0 matrices: no columns
+        return v
     v = v / jnp.linalg.norm(v, axis=-2, keepdims=True)
     pivot = jnp.take_along_axis(v, jnp.argmax(jnp.abs(v), axis=-2)[..., None, :], axis=-2)
     return v * (jnp.conj(pivot) / jnp.abs(pivot))
@@ -104,6 +106,8 @@ def _bordered_tangents(a, da, w, v, simple):
 def _eig_jvp(tie_rtol, primals, tangents):
     (a,), (da,) = primals, tangents
     w, v = _eig(a, tie_rtol)
+    if a.shape[-1] == 0:  # 0×0 matrices
+        return (w, v), (jnp.zeros_like(w), jnp.zeros_like(v))
     vinv = jnp.linalg.inv(v)
     c = vinv @ da.astype(v.dtype) @ v
     f, tied = gap_reciprocals(w, tie_rtol)

@@ -52,7 +52,7 @@ def _scale_by_gauge_check(cts, gauge_pairs, rtol):
 def _violation_scale(cts, gauge_pairs, rtol):
     total = functools.reduce(jnp.add, cts)
     skew = (total - jnp.conj(jnp.swapaxes(total, -1, -2))) / 2
-    size = jnp.max(jnp.abs(total), axis=(-2, -1), keepdims=True)
+    size = jnp.max(jnp.abs(total), axis=(-2, -1), keepdims=True, initial=0.0)
     violated = jnp.any(gauge_pairs & (jnp.abs(skew) > rtol * size), axis=(-2, -1), keepdims=True)
     return jnp.where(violated, jnp.nan, 1).astype(total.real.dtype)
 

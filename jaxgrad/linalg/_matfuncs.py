@@ -41,7 +41,7 @@ def _eps(dtype) -> float:
 
 def _semidefinite(w):
     """Eigenvalues in ``[-τ, 0)`` become 0 (derivative passed through), below ``-τ`` NaN."""
-    tau = 10 * w.shape[-1] * _eps(w.dtype) * jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+    tau = 10 * w.shape[-1] * _eps(w.dtype) * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
     tau = lax.stop_gradient(tau)
     clipped = w + lax.stop_gradient(jnp.maximum(w, 0) - w)
     return jnp.where(w < -tau, jnp.nan, clipped)

@@ -37,7 +37,7 @@ def resolve_tie_rtol(tie_rtol, dtype) -> float:
 
 def tie_tolerance(values, tie_rtol: float):
     """Absolute tie tolerance per matrix: ``tie_rtol * max|values|``, shape ``(*batch, 1, 1)``."""
-    scale = jnp.max(jnp.abs(values), axis=-1, keepdims=True)
+    scale = jnp.max(jnp.abs(values), axis=-1, keepdims=True, initial=0.0)
     return (tie_rtol * scale)[..., None]
 
 
