@@ -666,8 +666,15 @@ def test_polar_batched_matches_single():
 def test_polar_bad_input():
     with pytest.raises(ValueError, match="`a`.*\\(2, 3\\)"):
         polar(np.ones((2, 3)))
-    # An exactly zero singular value: U is not unique (NaN), P still is.
-    u, p = polar(np.diag([1.0, 0.0]))
-    assert np.all(np.isnan(u))
-    np.testing.assert_allclose(p, np.diag([1.0, 0.0]))
+    # A zero singular value: U is not unique (NaN, in both derivative modes), P still is.
+    # With two equal columns the computed smallest singular value is ~1e-16, not 0 (U
+    # was then an arbitrary finite matrix, its reverse-mode gradient 0 even at an exact 0).
+    dependent = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    for a in (np.diag([1.0, 0.0]), dependent):
+        u, p = polar(a)
+        assert np.all(np.isnan(u))
+        np.testing.assert_allclose(p, np.linalg.svd(a)[2].T @ np.diag(np.linalg.svd(a)[1]) @ np.linalg.svd(a)[2],
+                                   atol=1e-14)
+        assert np.all(np.isnan(jax.grad(lambda a: jnp.sum(polar(a).U))(a)))
+        assert np.all(np.isnan(jax.jvp(lambda a: polar(a).U, (a,), (np.ones_like(a),))[1]))
     assert np.all(np.isnan(polar(np.array([[1.0, np.nan], [0.0, 1.0]])).P))

@@ -41,6 +41,7 @@ from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._funm import _funm, _mH
 from ._matfuncs import _inv_sqrt, _sqrt
 from ._svd import svd_parts
+from ._svd_funm import numerically_zero
 
 
 class PolarResult(NamedTuple):
@@ -48,13 +49,15 @@ class PolarResult(NamedTuple):
     P: Inexact[Array, "*batch n n"]
 
 
-def _singular(s):
-    # U is not unique when a singular value is exactly zero: say so with NaN.
-    return jnp.min(s, axis=-1) == 0
+def _singular(s, shape):
+    # U is not unique when a singular value is zero, and not determined by the data when
+    # one is zero to rounding (below the rank tolerance of `numpy.linalg.matrix_rank`, as
+    # `svd_funm` decides it): say so with NaN.
+    return jnp.any(numerically_zero(s, shape), axis=-1)
 
 
 def _primal(w, s, v):
-    u = nan_where(_singular(s), w @ _mH(v), 2)
+    u = nan_where(_singular(s, (w.shape[-2], v.shape[-2])), w @ _mH(v), 2)
     p = (v * s[..., None, :].astype(v.dtype)) @ _mH(v)
     return u, (p + _mH(p)) / 2
 
@@ -69,8 +72,11 @@ def _tangent_impl(a, w, s, v, da):
     if a.shape[-2] > a.shape[-1]:  # the part of dA outside range(W) (tall A)
         du = du + ((da @ v - w @ c) / s[..., None, :].astype(c.dtype)) @ _mH(v)
     dp = v @ d @ _mH(v)
-    # A plain `where`: this map is linear in `da` and transposed by `jax.linear_transpose`.
-    du = jnp.where(_singular(s)[..., None, None], jnp.asarray(jnp.nan, du.dtype), du)
+    # NaN multiplied in, not selected: this map is linear in `da` and transposed by
+    # `jax.linear_transpose`, which would drop a selected constant (reverse mode then
+    # gave a zero gradient at a singular `a`); a factor keeps it linear and NaN both ways.
+    nan_factor = jnp.where(_singular(s, a.shape), jnp.asarray(jnp.nan, du.dtype), jnp.ones((), du.dtype))
+    du = du * nan_factor[..., None, None]
     return du, (dp + _mH(dp)) / 2
 
 
@@ -209,8 +215,10 @@ def polar(a: ArrayLike) -> PolarResult:
 
     Returns:
         `PolarResult(U, P)` with shapes `(*batch, m, n)` and `(*batch, n, n)`. A matrix
-        with an exactly zero singular value gives NaN in `U` (it is not unique there)
-        and in the derivatives; matrices with NaN or inf entries give NaN in both.
+        with a numerically zero singular value (`sᵢ <= max(m, n)·eps·s₁`, the rank
+        tolerance of `numpy.linalg.matrix_rank`) gives NaN in `U` (it is not unique, or
+        not determined by the data, there) and in the derivatives; matrices with NaN or
+        inf entries give NaN in both.
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or more columns than rows.
