@@ -236,6 +236,20 @@ def test_svt_kink_derivative_is_the_central_difference():
     assert_close(jax.grad(loss)(1.0), fd, 1e-8)
 
 
+def test_svt_at_zero_threshold_is_one_sided_at_a_zero_singular_value():
+    # svt(·, 0) is the identity map (every singular value is >= 0), rank-deficient or not,
+    # so its derivative along E is E. In τ at τ = 0 only the one-sided difference exists:
+    # for A = diag(2, 1, 0), svt(A, τ) = diag(2 − τ, 1 − τ, 0) for 0 <= τ <= 1.
+    a = np.diag([2.0, 1.0, 0.0])
+    e = rand(a.shape, 41)
+    for x in (a, np.zeros((3, 3))):
+        assert_close(jax.jvp(lambda m: svt(m, 0.0), (x,), (e,))[1], e, 1e-14)
+    d_tau = jax.jacfwd(lambda t: svt(a, t))(0.0)
+    assert_close(d_tau, -np.diag([1.0, 1.0, 0.0]), 1e-14)
+    c = rand(a.shape, 42)
+    assert_close(jax.grad(lambda t: _pairing(c, svt(a, t)))(0.0), -(c[0, 0] + c[1, 1]), 1e-14)
+
+
 def test_svt_negative_tau_is_nan():
     out = svt(np.eye(2), -0.1)
     grad = jax.grad(lambda t: jnp.sum(svt(np.eye(2), t)))(-0.1)

@@ -313,7 +313,12 @@ def svd_funm(a: ArrayLike, f: Callable[[Array], Array]) -> Inexact[Array, "*batc
         a: real or complex matrices, shape `(*batch, m, n)`, square or rectangular.
         f: a real scalar function of a real scalar `s >= 0`, applied to the singular
             values; differentiable (twice for Hessians). It may close over traced values
-            (derivatives in them are exact too), as in [`jaxgrad.linalg.funm`][].
+            (derivatives in them are exact too), as in [`jaxgrad.linalg.funm`][]. At a
+            zero singular value the derivative uses `f′(0)` as JAX differentiates `f`
+            there; for an `f` with a kink at 0 that is JAX's convention, not the
+            one-sided derivative (`jnp.maximum(s, 0)` gets ½ at 0, though it is `s` on
+            `s >= 0`: write such an `f` without the kink, or use
+            [`jaxgrad.linalg.svt`][], whose threshold is one-sided at 0).
 
     Returns:
         `U f(S) Vᴴ` (thin SVD), shape `(*batch, m, n)`, the dtype of `a`. NaN, in the

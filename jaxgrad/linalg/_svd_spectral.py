@@ -17,7 +17,9 @@ The second derivative does not exist there and is NaN.
 Singular value thresholding ``svt(A, τ) = U max(S − τ, 0) Vᴴ`` is the proximal operator
 of ``τ‖·‖_*`` (Cai, Candès & Shen, 2010). It is `svd_funm` of the soft threshold, which
 has a kink at ``s = τ``: there the scalar derivative is taken as ½, the average of the
-one-sided derivatives 0 and 1 (what a central difference gives), in ``A`` and in ``τ``.
+one-sided derivatives 0 and 1 (what a central difference gives), in ``A`` and in ``τ``;
+except at ``s = τ = 0``, which has only one side (``s ≥ 0``, ``τ ≥ 0``): there the
+one-sided derivatives, 1 in ``s`` (``svt(A, 0) = A``) and 0 in ``τ``.
 """
 
 from __future__ import annotations
@@ -147,8 +149,28 @@ def nuclear_norm(a: ArrayLike) -> Float[Array, "*batch"]:
     return svd_trace_function(a, _identity)
 
 
+@jax.custom_jvp
 def _soft_threshold(s, tau):
     return jnp.maximum(s - tau, 0)
+
+
+# The slope of max(s − τ, 0) in s is 1 above the kink, 0 below it and ½ at it (and minus
+# that in τ): at s = τ > 0 both sides exist and ½ is what a central difference gives.
+# At s = τ = 0 only one side exists (singular values are >= 0, and so is τ): there
+# `svt(a, 0)` is the identity map, slope 1 in s, and raising τ from 0 leaves
+# max(0 − τ, 0) = 0, slope 0 in τ. (`jnp.maximum`'s own rule, ½ and −½, halved the
+# derivative of the identity along a zero singular value and, through the NaN rule of
+# `svd_funm` for a function nonzero at 0, made the τ-derivative NaN.)
+@_soft_threshold.defjvp
+def _soft_threshold_jvp(primals, tangents):
+    s, tau = primals
+    ds, dtau = tangents
+    at_kink = s == tau
+    slope = jnp.where(s > tau, 1.0, jnp.where(at_kink, 0.5, 0.0)).astype(s.dtype)
+    corner = at_kink & (tau == 0)
+    slope_s = jnp.where(corner, jnp.ones_like(slope), slope)
+    slope_tau = jnp.where(corner, jnp.zeros_like(slope), slope)
+    return _soft_threshold(s, tau), slope_s * ds - slope_tau * dtau
 
 
 # The compiled core of `svt`: the threshold is a traced argument (a new τ does not
@@ -173,7 +195,10 @@ def svt(a: ArrayLike, tau: ArrayLike) -> Inexact[Array, "*batch m n"]:
     `tau` are exact at repeated singular values (first and second order). At the kink
     `sᵢ = τ` the map is not differentiable; there the scalar derivative is taken as ½,
     the average of the one-sided derivatives 0 and 1, which is what a central
-    difference gives.
+    difference gives. A zero singular value at `tau = 0` has only one side (singular
+    values and `tau` are `>= 0`): there the one-sided derivatives are used, so that
+    `svt(a, 0)`, which is `a`, has derivative 1 along `a` and its `tau`-derivative is
+    that of the one-sided difference (0 for that singular value).
 
     Arguments:
         a: real or complex matrices, shape `(*batch, m, n)`.
