@@ -156,7 +156,8 @@ PROBLEM_MODULES = [_inverse_eigenvalue_problem, _inverse_by_minimize, _newton_sc
     "module", [_minimize, _linesearch, *PROBLEM_MODULES, _first_order_baseline, _tikhonov, jaxgrad._check_grad],
     ids=lambda m: m.__name__,
 )
-def test_docstring_examples(module, monkeypatch):
+def test_docstring_examples(module, monkeypatch, float32_default):
+    # As a user runs them: in JAX's default float32.
     # `jaxgrad.check_grad` is the public path the examples use; until jaxgrad/__init__.py
     # re-exports it, provide it for the duration of this test.
     import jaxgrad

@@ -345,7 +345,8 @@ def test_float32():
 
 
 @pytest.mark.parametrize("module", [_quad, _quadosc], ids=lambda m: m.__name__)
-def test_docstring_examples(module):
+def test_docstring_examples(module, float32_default):
+    # As a user runs them: from JAX's default, float32 (the examples ask for float64).
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 

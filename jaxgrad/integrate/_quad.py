@@ -265,6 +265,7 @@ def quad(
 
     Example:
         >>> import jax, jax.numpy as jnp
+        >>> jax.config.update("jax_enable_x64", True)  # the default tolerances are float64's
         >>> from jaxgrad.integrate import quad
         >>> def area(p):  # ∫₀¹ |x - p| dx = p² - p + 1/2
         ...     return quad(lambda x, p: jnp.abs(x - p), 0.0, 1.0, (p,), points=jnp.array([p]))[0]

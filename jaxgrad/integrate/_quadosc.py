@@ -89,7 +89,8 @@ def quadosc(
             negative tolerance, or a concrete `period <= 0`.
 
     Example:
-        >>> import jax.numpy as jnp
+        >>> import jax, jax.numpy as jnp
+        >>> jax.config.update("jax_enable_x64", True)  # the default tolerances are float64's
         >>> from jaxgrad.integrate import quadosc
         >>> value, info = quadosc(lambda t: jnp.sinc(t / jnp.pi), 0.0, jnp.inf, period=2 * jnp.pi)
         >>> print(f"{value:.10f}", bool(info.converged))  # π/2

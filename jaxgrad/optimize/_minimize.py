@@ -321,7 +321,7 @@ def minimize(
         ...     return jnp.sum((x - p) ** 2) + lam * jnp.sum(x**2)
         >>> p = jnp.array([1.0, -2.0])
         >>> sol = minimize(f, jnp.zeros(2), (p, 3.0))
-        >>> print(sol.x, sol.status == Status.converged)
+        >>> print(sol.x.round(6), sol.status == Status.converged)  # (float32 ends ...97)
         [ 0.25 -0.5 ] True
         >>> print(jax.jacobian(lambda p: minimize(f, jnp.zeros(2), (p, 3.0)).x)(p) + 0.0)
         [[0.25 0.  ]

@@ -69,7 +69,7 @@ def tikhonov(
         >>> import jax.numpy as jnp
         >>> from jaxgrad.optimize import minimize, tikhonov
         >>> f = tikhonov(lambda x, p: jnp.sum((x - p) ** 2), 1.0)  # argmin p / 2
-        >>> print(minimize(f, jnp.zeros(2), (jnp.array([2.0, 4.0]),)).x)
+        >>> print(minimize(f, jnp.zeros(2), (jnp.array([2.0, 4.0]),)).x.round(6))
         [1. 2.]
     """
     if isinstance(lam, (int, float)) and lam < 0:
