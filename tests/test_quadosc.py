@@ -21,6 +21,8 @@ _INTEGRANDS = [
     lambda t, p: jnp.sinc(t / jnp.pi),  # sin t / t
     lambda t, p: jnp.sin(t) / (t + p),
     lambda t, p: jnp.cos(p * t) / (1 + t),  # not differentiated in p below
+    lambda t, p: jnp.sin(t) * t**p,  # divergent for p >= 0; Γ(1 + p) cos(πp/2) for -2 < p < 0
+    lambda t, p: jnp.cos(t) * (1 + p / (1 + t)),  # divergent: its envelope tends to 1
 ]
 
 
@@ -81,6 +83,20 @@ def test_cosine_and_vmap():
         ref = float(-mp.ci(1) * mp.cos(1) - (mp.si(1) - mp.pi / 2) * mp.sin(1))
     assert np.all(np.asarray(codes) == 0)
     np.testing.assert_allclose(values, ref, rtol=1e-10)
+
+
+def test_divergent_oscillatory_integrals_are_not_reported_converged():
+    # ε also sums series whose terms do not decay (Abel's sum: ∫₀^∞ sin t "= 1",
+    # ∫₀^∞ t sin t "= 0"); these integrals do not exist. cos t's half periods [kπ, (k+1)π]
+    # all integrate to 0, so only the integrand's own envelope shows it.
+    for i, p in [(3, 0.0), (3, 1.0), (3, 0.5), (4, 0.0), (4, 1.0)]:
+        _, err, code = _upper(i, p, 0.0)
+        assert int(code) == int(STATUS.divergent._value) and np.isinf(float(err)), (i, p)
+    # A slowly fading envelope is not taken for a constant one: t^-0.01 sin t converges.
+    value, err, code = _upper(3, -0.01, 0.0)
+    with mp.workdps(30):
+        ref = float(mp.gamma(mp.mpf("0.99")) * mp.cos(mp.pi * mp.mpf("0.005")))
+    assert int(code) == 0 and abs(float(value) - ref) < 1e-9 * ref, (float(value), ref)
 
 
 def test_not_oscillatory_is_reported():
