@@ -13,6 +13,7 @@ Cheap by design: every compiled program is shared at module level and computes m
 from __future__ import annotations
 
 import doctest
+import math
 
 import jax
 import jax.numpy as jnp
@@ -288,3 +289,14 @@ def test_docstring_examples_and_second_call_is_cached(float32_default):
     value, info = qmc_quad(f, a, b, (0.0,), n_points=4096)
     assert _COMPILE not in _events
     assert isinstance(info, QMCInfo) and abs(float(value) - 0.446638) < 1e-4  # (√π erf(1/2))^10 again
+
+
+def test_float32_tolerance_below_rounding_is_roundoff_not_converged(float32_default):
+    # At d = 1 the randomizations' float32 estimates agree to the last bit (spread 0)
+    # while all are a few ulps off: the error estimate must include the sums' rounding,
+    # and a tolerance below it is reported, not "met".
+    f = lambda x: jnp.exp(-jnp.sum((x - 0.3) ** 2))  # noqa: E731
+    value, info = qmc_quad(f, jnp.zeros(1), jnp.ones(1), epsrel=1e-9)
+    exact = math.sqrt(math.pi) / 2 * (math.erf(0.7) + math.erf(0.3))
+    assert info.status == QMC_STATUS.roundoff
+    assert float(info.err) >= abs(float(value) - exact) > 0

@@ -78,14 +78,19 @@ class QMC_STATUS(eqx.Enumeration):
     )
     nonfinite = "qmc_quad: the integrand returned NaN or inf at a point."
     nan_limits = "qmc_quad: a limit is NaN, so the integral is undefined (the value is NaN)."
+    roundoff = (
+        "qmc_quad: the tolerance is below what rounding allows in this precision (the error "
+        "estimate includes the rounding of the sums). Loosen `epsabs`/`epsrel`, or use float64."
+    )
 
 
-CONVERGED, MAX_POINTS, NONFINITE, NAN_LIMITS = range(4)
+CONVERGED, MAX_POINTS, NONFINITE, NAN_LIMITS, ROUNDOFF = range(5)
 
 
 def _status_from_code(code: Int[Array, "*batch"]) -> QMC_STATUS:
-    out = QMC_STATUS.nan_limits
-    for i, item in reversed(list(enumerate([QMC_STATUS.converged, QMC_STATUS.max_points, QMC_STATUS.nonfinite]))):
+    out = QMC_STATUS.roundoff
+    items = [QMC_STATUS.converged, QMC_STATUS.max_points, QMC_STATUS.nonfinite, QMC_STATUS.nan_limits]
+    for i, item in reversed(list(enumerate(items))):
         out = QMC_STATUS.where(code == i, item, out)
     return out
 
@@ -96,7 +101,8 @@ class QMCInfo(eqx.Module):
     Attributes:
         err: the standard error of the value, from the spread of the independent
             randomizations (same shape as the value): a one-standard-deviation estimate,
-            not a bound.
+            not a bound; plus a bound on the rounding of the sums, which the spread
+            does not see (`eps·(log₂ block + blocks)·mean|f|`, negligible in float64).
         neval: number of integrand evaluations (`n_estimates` × `n_points`).
         n_points: points per randomization that were used (a power of 2).
         status: a `QMC_STATUS` item; `info.status == QMC_STATUS.converged` is a boolean array.
@@ -162,18 +168,33 @@ def _qmc(hvec, params, shifts, options):
         if opts["periodize"]:
             u = _tent(u)
         values = jax.vmap(jax.vmap(lambda x: hvec(x, params)))(u)
-        return jnp.sum(values, axis=1)  # (R, k)
+        return jnp.stack([jnp.sum(values, axis=1), jnp.sum(jnp.abs(values), axis=1)])  # (2, R, k)
+
+    eps = float(jnp.finfo(val_dtype).eps)
 
     def estimate(sums, j):
         means = sums / (j * block).astype(val_dtype)
-        value = jnp.mean(means, axis=0)
-        err = jnp.std(means, axis=0, ddof=1) / np.sqrt(r)
-        return value, err
+        value = jnp.mean(means[0], axis=0)
+        spread = jnp.std(means[0], axis=0, ddof=1) / np.sqrt(r)
+        # The randomizations share the rounding of their sums, which their spread cannot
+        # see: in float32 at d = 1 the estimates agreed to the last bit (spread 0) while
+        # all were 6e-7 off. Bound it by eps·(summation depth) times the mean of |h|:
+        # log₂(block) levels within a block (pairwise), one addition per block after.
+        rounding = eps * (np.log2(block) + j.astype(val_dtype)) * jnp.mean(means[1], axis=0)
+        return value, spread + rounding, rounding
+
+    def tol_of(value):
+        return jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.abs(value))
 
     def met(value, err):
         if not tolerance:
             return jnp.asarray(False)
-        return jnp.all(err <= jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.abs(value)))
+        return jnp.all(err <= tol_of(value))
+
+    def hopeless(value, rounding):  # the tolerance is below the rounding of the sums
+        if not tolerance:
+            return jnp.asarray(False)
+        return jnp.any(rounding > tol_of(value))
 
     def cond(state):
         j, _, done = state
@@ -185,16 +206,16 @@ def _qmc(hvec, params, shifts, options):
         j = j + 1
         q = j // per_check
         at_check = (j % per_check == 0) & ((q & (q - 1)) == 0)
-        value, err = estimate(sums, j)
+        value, err, rounding = estimate(sums, j)
         bad = ~jnp.all(jnp.isfinite(sums))
-        return j, sums, at_check & (met(value, err) | bad)
+        return j, sums, at_check & (met(value, err) | bad | hopeless(value, rounding))
 
-    init = (jnp.asarray(0, jnp.int32), jnp.zeros((r, k), val_dtype), jnp.asarray(False))
+    init = (jnp.asarray(0, jnp.int32), jnp.zeros((2, r, k), val_dtype), jnp.asarray(False))
     j, sums, _ = jax.lax.while_loop(cond, body, init)
-    value, err = estimate(sums, j)
-    code = jnp.where(
-        ~jnp.all(jnp.isfinite(sums)), NONFINITE, jnp.where(met(value, err) | (not tolerance), CONVERGED, MAX_POINTS)
-    )
+    value, err, rounding = estimate(sums, j)
+    code = jnp.where(met(value, err) | (not tolerance), CONVERGED,
+                     jnp.where(hopeless(value, rounding), ROUNDOFF, MAX_POINTS))
+    code = jnp.where(~jnp.all(jnp.isfinite(sums)), NONFINITE, code)
     n = j * block
     return value, err, n * r, n, code
 
@@ -361,8 +382,9 @@ def qmc_quad(
         [`QMCInfo`][jaxgrad.integrate.QMCInfo] with the standard error `err` (same shape),
         `neval`, the points per randomization `n_points` and `status`, a
         [`QMC_STATUS`][jaxgrad.integrate.QMC_STATUS] item: `max_points` when a tolerance was
-        not met, `nonfinite` for NaN or inf values of `f`, `nan_limits` (and a NaN value)
-        for a NaN limit. When differentiated, `info` describes the joint integral of `f`
+        not met, `roundoff` when it is below the rounding of the sums (a tolerance near
+        float32's eps), `nonfinite` for NaN or inf values of `f`, `nan_limits` (and a NaN
+        value) for a NaN limit. When differentiated, `info` describes the joint integral of `f`
         and its derivatives.
 
     Raises:
