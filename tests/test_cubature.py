@@ -264,6 +264,11 @@ def test_bad_arguments_raise():
         cubature(gauss, jnp.zeros(2), jnp.ones(2), (0.0,), epsrel=-1.0)
     with pytest.raises(TypeError, match="real"):
         cubature(lambda x: x[0] + 0j, jnp.zeros(2), jnp.ones(2))
+    with pytest.raises(ValueError, match="empty array"):
+        cubature(lambda x: jnp.zeros((0,)), jnp.zeros(2), jnp.ones(2))
+    # Limits as lists or tuples, as scipy takes them (traced, not compiled, here).
+    value, info = jax.eval_shape(lambda p: cubature(gauss, [0.0, p], (1.0, 2.0), (jnp.zeros(2),)), 0.5)
+    assert value.shape == () and info.err.shape == ()
 
 
 def test_docstring_example_in_float32(float32_default):

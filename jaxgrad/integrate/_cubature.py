@@ -12,9 +12,10 @@ from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
 from .._nan import nan_if, replace_invalid
+from ..linalg._checks import host_array
 from .._traced import trace
 from ._cubature_batch import pooled_cubature
-from ._quad import _check_limit, _check_tolerance, fvec_out_size, integral_and_parameter_tangent
+from ._quad import _check_limit, _check_tolerance, check_nonempty, fvec_out_size, integral_and_parameter_tangent
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 10_000
@@ -181,8 +182,10 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts)
     return value.reshape(shape), QuadInfo(err=err.reshape(shape), neval=neval, status=status)
 
 
-def box_dtype(fn, a, b):
-    """The floating dtype of box limits `a`, `b` (1-D, same length); raises otherwise."""
+def box_limits(fn, a, b):
+    """Box limits `a`, `b` (1-D, same length; lists and tuples as arrays, as scipy takes
+    them) and their floating dtype; raises otherwise."""
+    a, b = host_array(a), host_array(b)
     for name, x in (("a", a), ("b", b)):
         if np.ndim(x) != 1:
             raise ValueError(
@@ -196,7 +199,7 @@ def box_dtype(fn, a, b):
     dtype = jnp.result_type(float, a, b)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `a` and `b` must be real; got dtype {dtype}.")
-    return dtype
+    return a, b, dtype
 
 
 def cubature(
@@ -275,7 +278,7 @@ def cubature(
     epsabs = _check_tolerance("epsabs", epsabs, fn)
     epsrel = _check_tolerance("epsrel", epsrel, fn)
     limit = _check_limit(limit, fn)
-    dtype = box_dtype(fn, a, b)
+    a, b, dtype = box_limits(fn, a, b)
     x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
     try:
         integrand, consts = trace(f, x0, *args)
@@ -284,6 +287,7 @@ def cubature(
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.floating):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
+    check_nonempty(fn, integrand.out_shape)
     val_dtype = jnp.result_type(dtype, out_dtype)
     options = (("limit", limit), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _boxes_per_pass(limit)))
     return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts)

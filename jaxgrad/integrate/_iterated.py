@@ -70,6 +70,7 @@ from ._quad import (
     _check_limit,
     _check_tolerance,
     _derivative_integrand,
+    check_nonempty,
     integral_and_parameter_tangent,
 )
 from ._status import NAN_LIMITS, QuadInfo, status_from_code
@@ -434,6 +435,7 @@ def _nquad(fn, func, ranges, args, opts, throw):
     out_dtype = getattr(out, "dtype", None)
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number) or jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `func` must return a real array or scalar; got {out!r}.")
+    check_nonempty(fn, out, "func")
     problem = _Problem(f_traced, tuple(specs), options, jnp.result_type(dtype, out_dtype))
     return _nquad_compiled(problem, bool(throw), args, consts, tuple(range_data))
 

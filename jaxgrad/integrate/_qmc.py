@@ -50,9 +50,9 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if
 from .._traced import trace
-from ._cubature import box_dtype, box_in_t
+from ._cubature import box_in_t, box_limits
 from ._lattice import generating_vector
-from ._quad import _check_tolerance, _derivative_integrand, _split_args
+from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty
 
 _FN = "jaxgrad.integrate.qmc_quad"
 # Points beyond 2²⁴: k·z mod 2ᴹ is formed in uint32 and k·z / 2ᴹ must be exact in float32.
@@ -423,7 +423,7 @@ def qmc_quad(
         raise ValueError(
             f"{_FN}: `n_estimates * max_points` must be below 2**31; got {n_estimates} * {max_points}."
         )
-    dtype = box_dtype(_FN, a, b)
+    a, b, dtype = box_limits(_FN, a, b)
     key = _as_key(key)
     x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
     try:
@@ -433,6 +433,7 @@ def qmc_quad(
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number) or jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{_FN}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
+    check_nonempty(_FN, integrand.out_shape)
     val_dtype = jnp.result_type(dtype, out_dtype)
     block = min(n_points, max(1, _BLOCK_EVALS // n_estimates))
     block = 1 << (block.bit_length() - 1)  # a power of 2, so it divides n_points

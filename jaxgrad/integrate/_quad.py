@@ -337,6 +337,12 @@ def limits_dtype(fn, **limits):
     return dtype
 
 
+def check_nonempty(fn, out, name="f"):
+    """Raises for an integrand whose value is an empty array (nothing to integrate)."""
+    if 0 in getattr(out, "shape", ()):
+        raise ValueError(f"{fn}: `{name}` returns an empty array (shape {out.shape}); there is nothing to integrate.")
+
+
 def trace_integrand(fn, f, dtype, args, complex_func=False):
     """`f` traced at a scalar `x` of `dtype` (see `jaxgrad._traced`), checked, with the
     values it closes over and the (real) dtype of its values, or of their real and
@@ -350,6 +356,7 @@ def trace_integrand(fn, f, dtype, args, complex_func=False):
     out_dtype = getattr(out, "dtype", None)
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {out!r}.")
+    check_nonempty(fn, out)
     if jnp.issubdtype(out_dtype, jnp.complexfloating):
         if not complex_func:
             raise TypeError(
