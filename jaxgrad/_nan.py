@@ -6,6 +6,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 
 # `jnp.where(bad, fill, x)` gives the filled entries a zero derivative (the constant
@@ -30,3 +32,46 @@ def _replace_invalid_jvp(fill, primals, tangents):
 def nan_if(x, bad):
     """`x` with NaN where `bad`, in value and derivatives."""
     return replace_invalid(x, bad, float("nan"))
+
+
+# --------------------------------------------------------------------------------------
+# 0·inf = 0 for a tangent that is exactly zero.
+#
+# A Leibniz term f(b)·db of an integral is inf·db where f is infinite at a limit (x^p at
+# 0, p < 0). In forward mode a derivative in a *parameter* pushes db = 0 through the same
+# product (`jax.jacfwd` over (b, p) batches the tangents [1, 0]) and inf·0 = NaN spoilt the
+# parameter's column, which reverse mode got right. `mul_zero_safe(x, y)` is x·y with 0
+# wherever either factor is exactly 0 (the measure-theoretic convention). It is bilinear
+# like `mul`, so it can take a tangent in either argument and be transposed (reverse mode
+# multiplies the cotangent the same way); a plain `jnp.where(y == 0, 0, x*y)` on a tangent
+# could not be transposed.
+def _mul_zero_safe_impl(x, y):
+    return jnp.where((x == 0) | (y == 0), jnp.zeros((), x.dtype), x * y)
+
+
+mul_zero_safe_p = Primitive("jaxgrad_mul_zero_safe")
+mul_zero_safe_p.def_impl(_mul_zero_safe_impl)
+mul_zero_safe_p.def_abstract_eval(lambda x, y: x.update(weak_type=False))
+mlir.register_lowering(mul_zero_safe_p, mlir.lower_fun(_mul_zero_safe_impl, multiple_results=False))
+ad.defbilinear(
+    mul_zero_safe_p,
+    lambda ct, x, y: mul_zero_safe(ct, y),
+    lambda ct, x, y: mul_zero_safe(x, ct),
+)
+
+
+def _mul_zero_safe_batch(args, dims):
+    size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
+    x, y = (jnp.broadcast_to(v, (size, *v.shape)) if d is None else jnp.moveaxis(v, d, 0) for v, d in zip(args, dims))
+    return mul_zero_safe_p.bind(x, y), 0
+
+
+batching.primitive_batchers[mul_zero_safe_p] = _mul_zero_safe_batch
+
+
+def mul_zero_safe(x, y):
+    """`x * y` (same shape and dtype after broadcasting) with 0 where `x` or `y` is 0,
+    also where the other is inf or NaN; differentiable and transposable in both."""
+    x, y = jnp.broadcast_arrays(x, y)
+    dtype = jnp.result_type(x, y)
+    return mul_zero_safe_p.bind(x.astype(dtype), y.astype(dtype))

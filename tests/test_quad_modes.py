@@ -101,3 +101,17 @@ def test_forward_and_reverse_modes_agree_with_closed_forms(i):
         close(got[key], ref["b"], 1e-10)
     for key in ("mixed_fwd_rev", "mixed_rev_rev"):
         close(got[key], ref["pb"], 1e-8)
+
+
+@jax.jit
+def _jacfwd_lower_limit_and_parameter(a, p):
+    return jax.jacfwd(lambda a, p: quad(lambda x, p: x**p, a, 1.0, (p,), **TIGHT)[0], argnums=(0, 1))(a, p)
+
+
+def test_forward_mode_beside_a_limit_where_the_integrand_is_infinite():
+    # I(a, p) = ∫ₐ¹ xᵖ dx at a = 0, p = −½: ∂I/∂a = −aᵖ = −inf, ∂I/∂p = −1/(p + 1)² = −4.
+    # jacfwd pushes the tangents (1, 0) and (0, 1): the Leibniz term f(a)·da was then
+    # inf·0 = NaN in the p column, which reverse mode got right.
+    d_a, d_p = _jacfwd_lower_limit_and_parameter(0.0, -0.5)
+    assert float(d_a) == -np.inf
+    assert abs(float(d_p) + 4.0) < 1e-9

@@ -13,7 +13,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
-from .._nan import nan_if, replace_invalid
+from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._traced import trace
 from ._batch import pooled_solver
 from ._status import NAN_LIMITS, QuadInfo, status_from_code
@@ -160,7 +160,9 @@ def _quad_jvp(fvec, options, primals, tangents):
         step = jnp.where(limit > other, 1.0, -1.0) * (1 + jnp.abs(other))
         interior = jnp.where(jnp.isfinite(other), other + step, 0.0)
         f_limit = at(jnp.where(ok, beside(jnp.where(ok, limit, 0.0), inside), interior))
-        dvalue = dvalue + sign * jnp.where(ok, f_limit, 0.0) * jnp.where(ok, dlimit, 0.0)
+        # 0·inf = 0: a zero tangent of this limit (the parameter's column of `jacfwd`)
+        # adds nothing where f is infinite at it (see `mul_zero_safe`).
+        dvalue = dvalue + sign * mul_zero_safe(jnp.where(ok, f_limit, 0.0), jnp.where(ok, dlimit, 0.0))
     if points.shape[0] and not isinstance(tangents[2], SymbolicZero):
         # A breakpoint at a limit (`quad` also moves points outside the range there) ends
         # an empty segment and has no jump term; f is not evaluated outside the range,
