@@ -25,7 +25,8 @@ class STATUS(eqx.Enumeration):
     )
     divergent = (
         "the integral looks divergent or too slowly convergent: the integrand is "
-        "not negligible at the ends of the (truncated) integration range."
+        "not negligible at the ends of the (truncated) integration range, or the sums "
+        "grow level after level as a singular point is bisected."
     )
     nonfinite = "the integrand returned NaN or inf at a quadrature node."
     nan_limits = (
