@@ -125,12 +125,11 @@ def _end_logs(kind):
     return kind in ("alg-loga", "alg-log"), kind in ("alg-logb", "alg-log")
 
 
-def _end_values(fvec, kind, a, b, args):
+def _end_values(fvec, kind, a, b, log_h, args):
     """The smooth factors of the two halves' integrands at t = 0 (see `_end_weights`):
     f(a) and f(b) times the other end's log weight there (ln h), where finite; 0 where
     not (f itself singular at an end: nothing is subtracted there)."""
     log_a, log_b = _end_logs(kind)
-    log_h = jnp.log(b - a)
     g_a, g_b = fvec(a, args), fvec(b, args)
     if log_b:
         g_a = g_a * log_h
@@ -185,12 +184,12 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     alpha, beta = wvar
     h = b - a
     half = jnp.asarray(0.5, a.dtype)
-    g_a0, g_b0 = _end_values(fvec, kind, a, b, args)
+    log_h = jnp.log(h)
+    g_a0, g_b0 = _end_values(fvec, kind, a, b, log_h, args)
     value, err, neval, code = _quad(
         _end_weights(fvec, kind), jnp.zeros_like(a), half, jnp.zeros((0,), a.dtype),
         ((a, b, alpha, beta, g_a0, g_b0), args), options,
     )
-    log_h = jnp.log(h)
     value = value + g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
     scale = jnp.exp((alpha + beta + 1) * jnp.log(h))
     return value * scale, err * scale, neval + 2, code

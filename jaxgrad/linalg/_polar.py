@@ -41,7 +41,7 @@ from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._funm import _funm, _mH
 from ._matfuncs import _inv_sqrt, _sqrt
 from ._svd import svd_parts
-from ._svd_funm import numerically_zero
+from ._svd_funm import _nan_factor, numerically_zero
 
 
 class PolarResult(NamedTuple):
@@ -72,11 +72,10 @@ def _tangent_impl(a, w, s, v, da):
     if a.shape[-2] > a.shape[-1]:  # the part of dA outside range(W) (tall A)
         du = du + ((da @ v - w @ c) / s[..., None, :].astype(c.dtype)) @ _mH(v)
     dp = v @ d @ _mH(v)
-    # NaN multiplied in, not selected: this map is linear in `da` and transposed by
-    # `jax.linear_transpose`, which would drop a selected constant (reverse mode then
-    # gave a zero gradient at a singular `a`); a factor keeps it linear and NaN both ways.
-    nan_factor = jnp.where(_singular(s, a.shape), jnp.asarray(jnp.nan, du.dtype), jnp.ones((), du.dtype))
-    du = du * nan_factor[..., None, None]
+    # NaN multiplied in, not selected (as in `svd_funm`): this map is linear in `da` and
+    # transposed by `jax.linear_transpose`, which would drop a selected constant (reverse
+    # mode then gave a zero gradient at a singular `a`).
+    du = du * _nan_factor(_singular(s, a.shape), du.dtype)
     return du, (dp + _mH(dp)) / 2
 
 
