@@ -134,7 +134,9 @@ def test_derivative_wrt_limits_and_parameter():
 
 
 def _step(c):
-    return quad(lambda x, c: jnp.where(x < c, 1.0, 3.0), 0.0, 1.0, (c,), points=jnp.array([c]))[0]
+    # `points` as scipy spells it, a list, with a traced entry (this raised a
+    # TracerArrayConversionError: numpy cannot hold a tracer).
+    return quad(lambda x, c: jnp.where(x < c, 1.0, 3.0), 0.0, 1.0, (c,), points=[c])[0]
 
 
 @jax.jit  # one compilation for the value and both derivative modes

@@ -288,10 +288,16 @@ def quad(
     dtype = limits_dtype(fn, a=a, b=b)
     if points is None:
         points = np.zeros((0,), dtype)
-    elif np.ndim(points) != 1:
-        raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {np.shape(points)}.")
-    elif isinstance(points, (list, tuple)):
-        points = np.asarray(points)
+    else:
+        if isinstance(points, (list, tuple)):
+            # scipy's spelling; an entry may be traced (a breakpoint that moves with a
+            # parameter: `points=[c]` under `jax.grad`), which numpy cannot hold.
+            if any(isinstance(p, jax.Array) for p in points):
+                points = jnp.stack([jnp.asarray(p) for p in points])
+            else:
+                points = np.asarray(points)
+        if np.ndim(points) != 1:
+            raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {np.shape(points)}.")
     weight, wvar = _check_weight(fn, weight, wvar, points)
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     options = (("limit", int(limit)), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _NSPLIT))
