@@ -12,15 +12,17 @@ breakpoint (no ``points=`` for jaxgrad / scipy, interval ``[0, 1]`` for quadax):
     scipy     scipy.integrate.quad(f, 0, 1, (c,), epsabs=0, epsrel=1e-12, limit=200)
               (QUADPACK QAGS, full_output=1, IntegrationWarning silenced)
 
-Integrands (each at every c below, 9 x 8 = 72 integrals, float64): the six families
+Integrands (each at every c below, 10 x 8 = 80 integrals, float64): the six families
 of issue #10,
 
     |x - c|^-0.5, |x - c|^-0.8, |x - c|^0.5, log|x - c|,
     cos(x) |x - c|^-0.5, exp(x) log|x - c|,
 
-and three more: a jump exp(x) (1 + 2 [x > c]), a kink cos(x) |x - c|, and a singular
-end with a singular point inside, x^-0.5 + |x - c|^-0.3. Totals are given over the
-six families (48 integrals) and over all 72.
+and four more: a jump exp(x) (1 + 2 [x > c]), a kink cos(x) |x - c|, a singular
+end with a singular point inside, x^-0.5 + |x - c|^-0.3, and a power close to the
+limit of integrability, |x - c|^-0.95 (each level of bisection closes only 3 % of the
+plain sum's gap to the integral). Totals are given over the six families (48
+integrals) and over all 80.
 
     c in {0.3, 0.25, 0.375, 0.5, 0.11, 0.7316, 1/3, (sqrt(5) - 1)/2}
 
@@ -28,7 +30,7 @@ six families (48 integrals) and over all 72.
 the 21-point Kronrod rule on [0, 1], so the integrand is sampled exactly at c); the
 others are not.
 
-A second table runs the same nine integrands at 18 points that agree with 1/3 for k
+A second table runs the same ten integrands at 18 points that agree with 1/3 for k
 binary places (k = 10 to 30) and then continue with other digits: there a library that
 extrapolates the totals of successive bisection levels as if the digits repeated for
 ever (they do at 1/3) reports a wrong value as converged. It gives, per integrand and
@@ -194,8 +196,8 @@ INTEGRANDS = [
     ),
 ]
 # Beyond the six families above (the issue's list): a jump and a kink at c (plain
-# bisection must not take them for end singularities), and a singular end together with
-# a singular point inside the piece next to it.
+# bisection must not take them for end singularities), a singular end together with
+# a singular point inside the piece next to it, and a power close to −1.
 CORE = len(INTEGRANDS)
 INTEGRANDS += [
     (
@@ -216,6 +218,7 @@ INTEGRANDS += [
         lambda x, c: x**-0.5 + _py_pow(-0.3)(x, c),
         lambda c: 2 + _exact_pow(-0.3)(c),
     ),
+    ("|x−c|^−0.95", _jax_pow(-0.95), _py_pow(-0.95), _exact_pow(-0.95)),
 ]
 FS = [e[1] for e in INTEGRANDS]
 
