@@ -164,6 +164,26 @@ def _end_breakpoint_grad(i, p, a, b):
     return quad(f, lo, hi, (i, p), points=point[None], epsrel=1e-12)[0]
 
 
+_MOVING_END = jax.jit(jax.grad(
+    lambda b, q, i: quad(lambda x, q, i: lax.switch(i, [lambda: (q - x) ** 0.1, lambda: (q - x) ** -0.5]),
+                         0.0, b, (q, i), epsrel=1e-12, epsabs=0.0)[0],
+    argnums=(0, 1),
+))
+
+
+def test_limit_term_is_the_limit_of_f_not_f_one_float_inside():
+    # d/db ∫₀^b f = f(b⁻). f one float inside b can be far from that: (1 − x)^0.1 at b = 1
+    # is 0.025 there (the derivative in b was 0.025, not 0). For (1 − x)^-½ the limit is
+    # +inf, and f one float inside (9.5e7) made the derivative of the Abel integral
+    # ∫₀^q (q − x)^-½ dx = 2√q come out as a confident 9.5e7 instead of 1; that
+    # derivative is not computable this way (∂f/∂q is not integrable either) and is now inf.
+    g_b, g_q = _MOVING_END(1.0, 1.0, 0)
+    assert abs(g_b) < 1e-12, float(g_b)  # f(1) = 0
+    assert abs(g_q - 1.0) < 1e-9, float(g_q)  # ∫₀¹ 0.1 (1 − x)^-0.9 dx = 1
+    g_b, _ = _MOVING_END(1.0, 1.0, 1)
+    assert float(g_b) == np.inf
+
+
 def test_breakpoint_at_a_limit_adds_no_term_and_no_nan():
     # A breakpoint at a limit ends an empty segment. f beside it outside the range is
     # NaN here, and was evaluated for the breakpoint's jump term (with a zero tangent):
