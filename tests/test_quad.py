@@ -184,6 +184,16 @@ def test_limit_term_is_the_limit_of_f_not_f_one_float_inside():
     assert float(g_b) == np.inf
 
 
+def test_throw_raises_where_a_derivative_integral_did_not_converge():
+    # d/dα ∫₀¹ (1 − x)^α dx = −1/(1 + α)² integrates (1 − x)^α ln(1 − x), which the end
+    # model at the nonzero end 1 does not fit: at α = −0.9 the joint run of value and
+    # derivative stops on roundoff with the derivative 12 % off (docs, Limitations).
+    # jax.grad returns only the number; with throw=True the joint run's status raises.
+    g = jax.grad(lambda al: quad(lambda x, al: (1 - x) ** al, 0.0, 1.0, (al,), throw=True)[0])
+    with pytest.raises(Exception, match="roundoff"):
+        jax.block_until_ready(g(-0.9))
+
+
 def test_breakpoint_at_a_limit_adds_no_term_and_no_nan():
     # A breakpoint at a limit ends an empty segment. f beside it outside the range is
     # NaN here, and was evaluated for the breakpoint's jump term (with a zero tangent):

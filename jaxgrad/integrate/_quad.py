@@ -276,7 +276,9 @@ def quad(
         complex_func: if `True`, `f` may return complex values; their real and imaginary
             parts are integrated (each with its own error control) and the value is complex.
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
-            time (`equinox.error_if`; works under `jax.jit`).
+            time (`equinox.error_if`; works under `jax.jit`). Under a derivative the
+            status is that of the joint run of the value and its derivative integrals,
+            so a derivative whose own integral did not converge raises too.
 
     Returns:
         `(value, info)`: `value` has the shape of `f`'s output; `info` is a
