@@ -933,8 +933,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # a bisection point and epsrel 1e-12 took ~3,800 evaluations for nothing (QAGS
         # ~1,400 to the same flag).
         stale = jnp.where(jnp.any(better), 0, ext["stale"] + valid.astype(jnp.int32)).astype(ext["stale"].dtype)
-        new_val = jnp.where(aitken, ait[-1], jnp.where(better | done, est, ext["val"]))
-        new_err = jnp.where(exact, 2 * step + floor, jnp.where(aitken, ait_err, jnp.where(better | done, est_err, ext["err"])))
+        new_val = jnp.where(aitken | better | done, value, ext["val"])
+        new_err = jnp.where(exact | aitken | better | done, value_err, ext["err"])
         new = dict(
             seq=seq,
             nseq=nseq,

@@ -159,7 +159,7 @@ def _quad_jvp(fvec, options, primals, tangents):
         # that the derivative in that limit is ±inf (or NaN where a non-integrable ∂f/∂θ
         # meets it), not a finite number set by the float spacing (∫₀^q (q − x)^-½ dx
         # gave 9.5e7 for the derivative 1 in q). `room`: the range is wider than 16 floats.
-        f1, f4, f16 = (at(beside(x, direction, m)) for m in (1, 4, 16))
+        f1, f4, f16 = jax.vmap(at)(jnp.stack([beside(x, direction, m) for m in (1, 4, 16)]))
         d1, d2 = f4 - f1, f16 - f4
         moving = room & (jnp.abs(d1) > 1e-6 * jnp.abs(f1)) & (d1 * d2 > 0)
         r = d2 / jnp.where(moving, d1, 1.0)
