@@ -191,7 +191,7 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
         ((a, b, alpha, beta, g_a0, g_b0), args), options,
     )
     value = value + g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
-    scale = jnp.exp((alpha + beta + 1) * jnp.log(h))
+    scale = jnp.exp((alpha + beta + 1) * log_h)
     return value * scale, err * scale, neval + 2, code
 
 
