@@ -293,56 +293,103 @@ def _end_gap(e, other):
 
 
 # Distances (in units of the model width) at which f is sampled for the end model.
-_END_DIST = np.array([1.0, 1 / 4, 1 / 16, 1 / 64])
+_END_DIST = 4.0 ** -np.arange(6)
+# Below this |α| the power-log model's terms cancel (its coefficients carry 1/(1 - 4^-α)²);
+# there the power model's α → 0 limit (log d) is used alone.
+_LOG_MIN_ALPHA = 0.05
 
 
 def _end_model(fd, d, length):
     """Integral of f over the `length` closest to a segment end, from f at distances `d`.
 
-    The model is f = s + C·dist^α (α > -1): an integrable power singularity (or a
-    smooth function, α ≈ 0) at the end. Three samples at d₀ > d₁ > d₂ with ratio
-    ρ = d₀/d₁ = d₁/d₂ = 4 fix it in closed form: ρ^α = (f₀ - f₁)/(f₁ - f₂) and
-    K = C·d₀^α = (f₀ - f₁)/(1 - ρ^-α), s = f₀ - K. Its integral over [0, L] is
+    Two models of f near the end, at distances d_j = D/ρ^j (ρ = 4, j = 0..5), compared
+    on the sample neither fits (d₅), the better one used:
 
-        L·(f₀ - (f₀ - f₁)·Q),  Q = (1 - (L/d₀)^α/(α + 1)) / (1 - ρ^-α),
+    - power: f = s + C·dist^α (α > -1), an integrable power singularity (or a smooth f,
+      α ≈ 0). The differences Δ_j = f_j - f_{j+1} are geometric, Δ_{j+1} = R Δ_j with
+      R = ρ^-α, so f₀, f₁, f₂ fix it in closed form: R = Δ₁/Δ₀, K = C·D^α = Δ₀/(1 - R),
+      s = f₀ - K. Its integral over [0, L] is
 
-    evaluated with expm1/log1p so that it stays accurate as α → 0 (Q → (1 - ln(L/d₀))/ln ρ).
-    The fourth sample checks the model: its residual times L is the error estimate (0
-    for an exact power law; not reducible by bisection). This plays the role of
-    QUADPACK's extrapolation (QAGS): the part of the range so close to the end that f
-    cannot be sampled there (|x - 1/3|^-0.8 at the float 1/3 holds 3e-3 of its integral
-    within one ulp) is integrated analytically.
+          L·(f₀ - Δ₀·q),  q = ((L/D)^α/(α + 1) - 1)/(R - 1),
+
+      evaluated with expm1/log1p so that it stays accurate as α → 0 (q → (1 - ln(L/D))/ln ρ:
+      the limit is log d). Its residual at f₃ is its error.
+    - power-log: f = s + dist^α·(A' + B'·ln dist), what differentiating a power
+      singularity in its exponent gives (d/dα of (1 - x)^α at the end 1). With
+      j = ln(D/d)/ln ρ, f_j = s + R^j (A + B j), so Δ_j = R^j (P + Q j) with
+      P = A(1 - R) - BR, Q = B(1 - R): R is a double root of the differences' recurrence,
+      Δ_{j+2} = 2R Δ_{j+1} - R² Δ_j, which Δ₀..Δ₃ solve for
+      R = (Δ₁Δ₂ - Δ₀Δ₃) / (2(Δ₁² - Δ₀Δ₂)). With u = d/D, λ = L/D, and the integrals
+      ∫₀^λ u^α du = λ^(α+1)/(α+1), ∫₀^λ u^α ln u du = λ^(α+1) (ln λ/(α+1) - 1/(α+1)²):
+
+          ∫₀^L f = L·(s + λ^α (A/(α+1) - (B/ln ρ)(ln λ/(α+1) - 1/(α+1)²))).
+
+      Its largest residual at f₃, f₄, f₅ is its error (f₅ is the one it did not use).
+      Not used for |α| < `_LOG_MIN_ALPHA`, where its coefficients cancel.
+
+    The residual times L is the error estimate (0 for an exact model; not reducible by
+    bisection). This plays the role of QUADPACK's extrapolation (QAGS): the part of the
+    range so close to the end that f cannot be sampled there (|x - 1/3|^-0.8 at the
+    float 1/3 holds 3e-3 of its integral within one ulp) is integrated analytically.
     """
-    f0, f1, f2, f3 = fd[:, 0], fd[:, 1], fd[:, 2], fd[:, 3]
-    dd = d[:, :, None]
-    # The samples are at exactly D, D/4, D/16, D/64 (Sterbenz), unless e + D crosses a
-    # power of two (then off by one ulp of e: a 2^-26 relative change, negligible).
+    f = [fd[:, j] for j in range(_END_DIST.shape[0])]
+    dl = [f[j] - f[j + 1] for j in range(len(f) - 1)]
+    d0 = d[:, :1]
+    # The samples are at exactly D, D/4, ... (Sterbenz), unless e + D crosses a power of
+    # two (then off by one ulp of e: a 2^-26 relative change, negligible).
     lr = math.log(_END_DIST[0] / _END_DIST[1])
-    l3 = math.log(_END_DIST[0] / _END_DIST[3])
-    num, den = f0 - f1, f1 - f2
+    ll = jnp.log(length[:, None] / d0)  # ln λ
+    lam = length[:, None]
+
+    # Power model from f₀, f₁, f₂.
+    num, den = dl[0], dl[1]
     same = num == den  # includes a constant f: α = 0
-    r = jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)
+    r = jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)  # 1/R = ρ^α
     alpha = jnp.where(same, 0.0, jnp.log(jnp.where(r > 0, r, 1.0)) / lr)
-    ll = jnp.log(length[:, None] / dd[:, 0])
     valid = same | ((r > 0) & (alpha > -1 + 1e-3))
     small = jnp.abs(alpha) < 1e-8
     al = jnp.where(small, 1.0, alpha)
-    denom = jnp.expm1(-al * lr)  # ρ^-α - 1
+    denom = jnp.expm1(-al * lr)  # R - 1
+
+    def predicted(j):  # the power model at f_j: f₀ - Δ₀ (R^j - 1)/(R - 1)
+        return f[0] - num * jnp.where(small, float(j), jnp.expm1(-al * j * lr) / denom)
+
     q = jnp.where(small, (1 - ll) / lr, jnp.expm1(al * ll - jnp.log1p(al)) / denom)
-    tail = length[:, None] * (f0 - num * q)
-    # Model value at d₃: f₀ - K·(1 - (d₃/d₀)^α).
-    q3 = jnp.where(small, l3 / lr, jnp.expm1(-al * l3) / denom)
-    resid = jnp.abs(f3 - (f0 - num * q3))
-    err = 4 * length[:, None] * resid
+    tail = lam * (f[0] - num * q)
+    resid = jnp.abs(f[3] - predicted(3))
+    resid5 = jnp.abs(f[5] - predicted(5))
+
+    # Power-log model from f₀ .. f₄.
+    dd = dl[1] * dl[1] - dl[0] * dl[2]
+    big_r = (dl[1] * dl[2] - dl[0] * dl[3]) / jnp.where(dd != 0, 2 * dd, 1.0)
+    ok_r = (dd != 0) & (big_r > 0) & jnp.isfinite(big_r)
+    rr = jnp.where(ok_r, big_r, 0.5)
+    a_l = -jnp.log(rr) / lr
+    ok_l = ok_r & (a_l > -1 + 1e-3) & (jnp.abs(a_l) > _LOG_MIN_ALPHA)
+    one_r = jnp.where(ok_l, 1 - rr, 1.0)
+    cb = (dl[1] / rr - dl[0]) / one_r  # B
+    ca = (dl[0] + cb * rr) / one_r  # A
+    s_l = f[0] - ca
+    resid_l = jnp.stack([jnp.abs(f[j] - (s_l + rr**j * (ca + cb * j))) for j in (3, 4, 5)])
+    ap1 = jnp.where(ok_l, a_l + 1, 1.0)
+    lam_a = jnp.exp(a_l * ll)  # λ^α
+    tail_l = lam * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
+    # The power model's prediction of f₅ is defined for any R > 0 (also where α <= -1).
+    better_l = ok_r & (resid_l[2] < jnp.where(r > 0, resid5, jnp.inf))
+    use_l = better_l & ok_l & jnp.isfinite(tail_l)
+    tail = jnp.where(use_l, tail_l, tail)
+    resid = jnp.where(use_l, jnp.max(resid_l, axis=0), resid)
+    err = 4 * lam * resid
+    valid = valid | use_l
     # No model (differences at rounding level, or a non-integrable blow-up): f is taken
-    # as constant, with the spread of the samples as the error.
+    # as constant, with the spread of the first four samples as the error.
     eps = jnp.finfo(fd.dtype).eps
-    bad_val = length[:, None] * f0
-    bad_err = 4 * length[:, None] * (jnp.max(jnp.abs(fd - f0[:, None]), axis=1) + eps * jnp.abs(f0))
+    bad_val = lam * f[0]
+    bad_err = 4 * lam * (jnp.max(jnp.abs(fd[:, :4] - f[0][:, None]), axis=1) + eps * jnp.abs(f[0]))
     tail = jnp.where(valid, tail, bad_val)
     err = jnp.where(valid, err, bad_err)
-    # A clean power law with α <= -1 is a non-integrable blow-up.
-    divergent = ~same & (r > 0) & ~valid
+    # A clean power (or power-log) law with α <= -1 is a non-integrable blow-up.
+    divergent = (~same & (r > 0) & ~valid) | (better_l & (a_l <= -1 + 1e-3))
     return tail, err, divergent
 
 
@@ -365,8 +412,8 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
 
     A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
-    (`_end_model`, 4 more evaluations of f, at points fixed by `e`: one call of f
-    covers the pieces' nodes and those 4 points at each end of each segment).
+    (`_end_model`, 6 more evaluations of f, at points fixed by `e`: one call of f
+    covers the pieces' nodes and those 6 points at each end of each segment).
     """
     slo, shi, plain = iv["slo"], iv["shi"], iv["plain"]
     c0, c1 = iv["c0"], iv["c1"]
@@ -409,14 +456,14 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     xe1 = jnp.where((gap1 > 0)[:, None], ends1[:, None] - gap1[:, None] * dist, centre)
     # The end samples ride along as q more columns of the pieces' (n, m) node array (the
     # last few repeat the placeholder): one call of f on a layout like the nodes'.
-    nend = 8 * ends0.shape[0]
+    nend = 2 * _END_DIST.shape[0] * ends0.shape[0]
     q = -(-nend // n)
     xe = jnp.concatenate([xe0.reshape(-1), xe1.reshape(-1), jnp.broadcast_to(centre, (n * q - nend,))])
     extra = [] if probe is None else [probe[:, None]]
     xall = jnp.concatenate([x, xe.reshape(n, q)] + extra, axis=1)
     fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + q + len(extra), -1)
     fx = fall[:, :m]
-    fend = fall[:, m : m + q].reshape(n * q, -1)[:nend].reshape(2, -1, 4, fall.shape[-1])
+    fend = fall[:, m : m + q].reshape(n * q, -1)[:nend].reshape(2, -1, _END_DIST.shape[0], fall.shape[-1])
     # One node of a piece that lands on an isolated singular or undefined point of f
     # (|x − c|^α or log|x − c| exactly at c, sin x / x at 0) says nothing about the
     # integral: its value is left out and the piece's error is made infinite, so that it
@@ -440,7 +487,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     blowup = (use0 & div0) | (use1 & div1)
     end_val = jnp.where(use0, t0, 0.0) + jnp.where(use1, t1, 0.0)
     end_err = jnp.where(use0, t0err, 0.0) + jnp.where(use1, t1err, 0.0)
-    nev = NNODES + 4 * (touch0.astype(jnp.int32) + touch1.astype(jnp.int32))
+    nev = NNODES + _END_DIST.shape[0] * (touch0.astype(jnp.int32) + touch1.astype(jnp.int32))
     # A node whose weight underflowed contributes nothing, even if f is infinite there.
     g = jnp.where((w > 0)[..., None], fx * w[..., None], 0.0)
     hk = half[:, None]
