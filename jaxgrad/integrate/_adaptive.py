@@ -339,11 +339,15 @@ def _end_model(fd, d, length):
     # two (then off by one ulp of e: a 2^-26 relative change, negligible).
     lr = math.log(_END_DIST[0] / _END_DIST[1])
     ll = jnp.log(length[:, None] / d0)  # ln λ
-    lam = length[:, None]
+    width = length[:, None]  # L
+    eps = jnp.finfo(fd.dtype).eps
 
     # Power model from f₀, f₁, f₂.
     num, den = dl[0], dl[1]
-    same = num == den  # includes a constant f: α = 0
+    # A constant f, or one whose differences are rounding noise (no model can be read
+    # off them, and a noisy ratio must not pass for a blow-up): α = 0.
+    flat = jnp.max(jnp.abs(jnp.stack(dl)), axis=0) <= 64 * eps * jnp.max(jnp.abs(fd), axis=1)
+    same = (num == den) | flat
     r = jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)  # 1/R = ρ^α
     alpha = jnp.where(same, 0.0, jnp.log(jnp.where(r > 0, r, 1.0)) / lr)
     valid = same | ((r > 0) & (alpha > -1 + 1e-3))
@@ -355,14 +359,14 @@ def _end_model(fd, d, length):
         return f[0] - num * jnp.where(small, float(j), jnp.expm1(-al * j * lr) / denom)
 
     q = jnp.where(small, (1 - ll) / lr, jnp.expm1(al * ll - jnp.log1p(al)) / denom)
-    tail = lam * (f[0] - num * q)
+    tail = width * (f[0] - num * q)
     resid = jnp.abs(f[3] - predicted(3))
     resid5 = jnp.abs(f[5] - predicted(5))
 
     # Power-log model from f₀ .. f₄.
     dd = dl[1] * dl[1] - dl[0] * dl[2]
     big_r = (dl[1] * dl[2] - dl[0] * dl[3]) / jnp.where(dd != 0, 2 * dd, 1.0)
-    ok_r = (dd != 0) & (big_r > 0) & jnp.isfinite(big_r)
+    ok_r = ~flat & (dd != 0) & (big_r > 0) & jnp.isfinite(big_r)
     rr = jnp.where(ok_r, big_r, 0.5)
     a_l = -jnp.log(rr) / lr
     ok_l = ok_r & (a_l > -1 + 1e-3) & (jnp.abs(a_l) > _LOG_MIN_ALPHA)
@@ -373,19 +377,18 @@ def _end_model(fd, d, length):
     resid_l = jnp.stack([jnp.abs(f[j] - (s_l + rr**j * (ca + cb * j))) for j in (3, 4, 5)])
     ap1 = jnp.where(ok_l, a_l + 1, 1.0)
     lam_a = jnp.exp(a_l * ll)  # λ^α
-    tail_l = lam * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
+    tail_l = width * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
     # The power model's prediction of f₅ is defined for any R > 0 (also where α <= -1).
     better_l = ok_r & (resid_l[2] < jnp.where(r > 0, resid5, jnp.inf))
     use_l = better_l & ok_l & jnp.isfinite(tail_l)
     tail = jnp.where(use_l, tail_l, tail)
     resid = jnp.where(use_l, jnp.max(resid_l, axis=0), resid)
-    err = 4 * lam * resid
+    err = 4 * width * resid
     valid = valid | use_l
     # No model (differences at rounding level, or a non-integrable blow-up): f is taken
     # as constant, with the spread of the first four samples as the error.
-    eps = jnp.finfo(fd.dtype).eps
-    bad_val = lam * f[0]
-    bad_err = 4 * lam * (jnp.max(jnp.abs(fd[:, :4] - f[0][:, None]), axis=1) + eps * jnp.abs(f[0]))
+    bad_val = width * f[0]
+    bad_err = 4 * width * (jnp.max(jnp.abs(fd[:, :4] - f[0][:, None]), axis=1) + eps * jnp.abs(f[0]))
     tail = jnp.where(valid, tail, bad_val)
     err = jnp.where(valid, err, bad_err)
     # A clean power (or power-log) law with α <= -1 is a non-integrable blow-up.
