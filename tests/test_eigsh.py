@@ -290,8 +290,10 @@ def _tied_matrices():
 
 
 @jax.jit
-def _edge_cases(a, a_tied, d_tied):
+def _edge_cases(a, a_tied, d_tied, b):
     out = {}
+    # k = n: the block is the whole space (no complement to solve on; that solve was 0/0).
+    out["kn_grad"] = jax.grad(lambda m: jnp.sum(eigsh(m, 3).eigenvectors[:, 0] ** 2 * jnp.arange(3.0)))(b)
     # Scale invariance: s·A with s = 1e-20 (no absolute floor in the iteration's tests).
     r = eigsh(1e-20 * a, 2)
     out["tiny"], out["tiny_code"] = r.eigenvalues, _code(r)
@@ -321,7 +323,20 @@ def test_edge_cases():
     a, a_tied = _path_matrix(), _tied_matrices()
     d = np.random.default_rng(3).normal(size=(6, 6))
     d = (d + d.T) / 2
-    got = jax.tree_util.tree_map(np.asarray, _edge_cases(jnp.asarray(a), jnp.asarray(a_tied), jnp.asarray(d)))
+    b = np.array([[2.0, 1, 0], [1, 3, 1], [0, 1, 5]])
+    got = jax.tree_util.tree_map(
+        np.asarray, _edge_cases(jnp.asarray(a), jnp.asarray(a_tied), jnp.asarray(d), jnp.asarray(b))
+    )
+    # k = n against central differences (Richardson) of numpy's eigh, direction by direction.
+    def kn_loss(m):
+        return np.sum(np.linalg.eigh(m)[1][:, 0] ** 2 * np.arange(3.0))
+
+    e01 = np.zeros((3, 3))
+    e01[0, 1] = e01[1, 0] = 1.0
+    for e in (e01, np.diag([1.0, 0, 0]), np.diag([0, 0, 1.0]) + np.ones((3, 3))):
+        cd = [(kn_loss(b + h * e) - kn_loss(b - h * e)) / (2 * h) for h in (1e-3, 5e-4)]
+        ref = (4 * cd[1] - cd[0]) / 3
+        assert abs(np.sum(got["kn_grad"] * e) - ref) < 1e-9, (np.sum(got["kn_grad"] * e), ref)
     lam = np.linalg.eigvalsh(a)[:2]
     assert got["tiny_code"] == CONVERGED
     np.testing.assert_allclose(got["tiny"] * 1e20, lam, rtol=1e-12)

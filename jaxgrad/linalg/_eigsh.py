@@ -283,7 +283,11 @@ def _eigsh_jvp(op, opts, primals, tangents):
         return jnp.conj(solve(shifted, jnp.conj(b)))
 
     rhs = -s * (dav - v @ c)
-    if jnp.iscomplexobj(rhs):
+    if v.shape[1] >= n:
+        # k = n: the block spans the whole space, the complement is empty and dV = V Ω
+        # (CG on a zero-dimensional complement divided rounding noise by itself: NaN).
+        x = jnp.zeros_like(rhs)
+    elif jnp.iscomplexobj(rhs):
         x = lax.custom_linear_solve(shifted, rhs, solve, transpose_solve)
     else:
         x = lax.custom_linear_solve(shifted, rhs, solve, symmetric=True)
