@@ -335,6 +335,35 @@ def test_hessian_of_funm_at_identity_closed_form():
     np.testing.assert_allclose(d2, 3 * np.e * np.ones((3, 3)), rtol=1e-14)
 
 
+@jax.jit
+def _exp_shifted(s, b):
+    a = jnp.diag(jnp.array([0.0, 1.0, 5.0])) + s * jnp.eye(3)
+    e = jnp.ones((3, 3)) - jnp.eye(3)
+    d2 = jax.grad(jax.grad(lambda t: jnp.sum(expm(a + t * e))))(0.0)
+    return d2 / jnp.exp(s), jax.grad(lambda m: jnp.sum(expm(m)))(b)
+
+
+def test_derivatives_where_f_prime_is_near_overflow():
+    # exp(A + sI) = eˢ exp(A). At s = 400 (f′ ~ 1e176) the squared Simpson error term
+    # overflowed and the second derivative came out 8 % off; at λ = 708 the Simpson sum
+    # f′(x) + 4f′(m) + f′(y) overflowed and the gradient was NaN.
+    with mp.workdps(40):
+        a_mp, e_mp = mp.diag([0, 1, 5]), mp.ones(3) - mp.eye(3)
+        ref = mp.diff(lambda t: mp.fsum(mp.expm(a_mp + t * e_mp)), 0, 2)
+    b = np.array([[708.0, 0.3], [0.3, 708.5]])
+    with mp.workdps(40):  # the gradient of Σ exp(B) is the Fréchet derivative in the all-ones direction
+        g_ref = mp.matrix(2, 2)
+        for i in range(2):
+            for j in range(2):
+                d = mp.zeros(2)
+                d[i, j] = 1
+                g_ref[i, j] = mp.diff(lambda t: mp.fsum(mp.expm(mp.matrix(b.tolist()) + t * d)), 0)
+    for s in (0.0, 400.0):
+        d2, g = _exp_shifted(s, jnp.asarray(b))
+        np.testing.assert_allclose(float(d2), float(ref), rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(g), np.array(g_ref.tolist(), dtype=float), rtol=1e-10)
+
+
 def test_third_derivative_nan_at_ties_exact_when_distinct():
     j = jnp.ones((3, 3))
 

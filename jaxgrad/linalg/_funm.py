@@ -151,11 +151,13 @@ def first_divided_differences(f: Callable, w, params=()):
     dfx, dfy = dfw[..., :, None], dfw[..., None, :]
     h = x - y
     dfm = df(x + (y - x) / 2, *params)
-    simpson = (dfx + 4 * dfm + dfy) / 6
+    # (Each term scaled before the sum, and the error terms below formed without squares:
+    # f′ up to the largest float (expm at λ ≈ 709) must not overflow them.)
+    simpson = dfx / 6 + dfm * (2 / 3) + dfy / 6
     tied = h == 0
     h_safe = jnp.where(tied, jnp.ones_like(h), h)
     quotient = (fx - fy) / h_safe
-    err_q = jnp.where(tied, jnp.inf, 2 * eps * (jnp.abs(fx) + jnp.abs(fy)) / jnp.abs(h_safe))
+    err_q = jnp.where(tied, jnp.inf, 2 * eps * (jnp.abs(fx) / jnp.abs(h_safe) + jnp.abs(fy) / jnp.abs(h_safe)))
     use_q = ~tied & (jnp.abs(simpson - quotient) > err_q)
     gamma = jnp.where(use_q, quotient, simpson)
     # Simpson's error is estimated from the midpoint rule's: |S − f′(m)| ~ gap² f‴ and
@@ -164,7 +166,8 @@ def first_divided_differences(f: Callable, w, params=()):
     tiny = jnp.finfo(abs_s.dtype).tiny
     noise = derivative_noise(df, w, params)
     noise = jnp.maximum(noise[..., :, None], noise[..., None, :])
-    err_s = 4 * eps * abs_s + noise + jnp.abs(simpson - dfm) ** 2 / jnp.maximum(abs_s, tiny)
+    mid_err = jnp.abs(simpson - dfm)
+    err_s = 4 * eps * abs_s + noise + mid_err * (mid_err / jnp.maximum(abs_s, tiny))
     err = jnp.where(use_q, err_q, err_s) + eps * jnp.abs(gamma)
     return gamma, err
 
@@ -221,7 +224,7 @@ def second_divided_differences(f: Callable, w, params=()):
     gap_safe = jnp.where(tied, jnp.ones_like(gap), gap)
     quotient = num / gap_safe
     err_q = err / jnp.abs(gap_safe) + eps * jnp.abs(quotient)
-    cluster = (ik(f2m) + kj(f2m) + ij(f2m)) / 6
+    cluster = ik(f2m) / 6 + kj(f2m) / 6 + ij(f2m) / 6
     use_q = ~tied & (jnp.abs(cluster - quotient) > err_q)
     return jnp.where(use_q, quotient, cluster)
 
