@@ -479,7 +479,9 @@ def eigsh(
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
             or the matvec returns the wrong shape.
         TypeError: `args` given with a matrix, or `a` is none of the accepted kinds.
-        equinox.EquinoxRuntimeError: with `throw=True`, when the iteration failed.
+        RuntimeError: with `throw=True`, when the iteration failed, at run time
+            (`equinox.error_if`: a `jax.errors.JaxRuntimeError`, or an
+            `equinox.EquinoxRuntimeError` under `equinox.filter_jit`).
 
     Example:
         >>> import jax, jax.numpy as jnp

@@ -423,8 +423,12 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
         rtol = default_tie_rtol(a.dtype)
     herm, bad = split_nonfinite((a + _mH(a)) / 2)
     if np.isfinite(rtol):
-        skew = jnp.linalg.norm(a - _mH(a), axis=(-2, -1))
-        size = jnp.linalg.norm(a, axis=(-2, -1))
+        # Norms of `a` scaled by its largest entry: the squares in ‖·‖_F overflowed
+        # (1e160·a) or underflowed (1e-170·a) and the check passed silently.
+        big = jnp.max(jnp.abs(a), axis=(-2, -1), keepdims=True)
+        unit = a / jnp.where((big > 0) & jnp.isfinite(big), big, 1).astype(a.dtype)
+        skew = jnp.linalg.norm(unit - _mH(unit), axis=(-2, -1))
+        size = jnp.linalg.norm(unit, axis=(-2, -1))
         # The check reduces to one scalar predicate, and the error is threaded through a
         # scalar `False` joined into `bad`, not through `a`: `error_if`'s host callback
         # then moves a scalar, so an input sharded along its batch stays sharded (threaded
@@ -526,8 +530,9 @@ def funm(
         ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
             scalar-to-scalar.
         TypeError: `f` returns complex values.
-        EquinoxRuntimeError: `a` is not Hermitian to within `hermitian_rtol` (at run
-            time under `jax.jit`).
+        RuntimeError: `a` is not Hermitian to within `hermitian_rtol`, at run time
+            (`equinox.error_if`: a `jax.errors.JaxRuntimeError`, or an
+            `equinox.EquinoxRuntimeError` under `equinox.filter_jit`).
 
     Example:
         >>> import jax, jax.numpy as jnp
