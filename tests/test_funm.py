@@ -574,7 +574,7 @@ def test_bad_input_errors():
         jax.jit(expm)(nonsym).block_until_ready()
     # ... at any scale (‖·‖_F² overflowed at 1e160 and underflowed at 1e-170: no error).
     for scale in (1e160, 1e-170):
-        with pytest.raises(RuntimeError, match="not Hermitian"):
+        with pytest.raises(Exception, match="not Hermitian"):
             expm(scale * nonsym).block_until_ready()
     # Rounding-level asymmetry is accepted; the check can be switched off.
     expm(MATRICES["planted112"] + 1e-14 * np.triu(np.ones((3, 3)), 1))

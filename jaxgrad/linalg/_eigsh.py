@@ -479,8 +479,9 @@ def eigsh(
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
             or the matvec returns the wrong shape.
         TypeError: `args` given with a matrix, or `a` is none of the accepted kinds.
-        RuntimeError: with `throw=True`, when the iteration failed, at run time
-            (`equinox.error_if`: a `jax.errors.JaxRuntimeError`, or an
+        Exception: with `throw=True`, when the iteration failed, raised at run time by
+            `equinox.error_if`; the type is JAX's (`jax.errors.JaxRuntimeError`,
+            `ValueError` from a call of an executable that already ran,
             `equinox.EquinoxRuntimeError` under `equinox.filter_jit`).
 
     Example:

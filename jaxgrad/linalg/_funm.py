@@ -530,8 +530,9 @@ def funm(
         ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
             scalar-to-scalar.
         TypeError: `f` returns complex values.
-        RuntimeError: `a` is not Hermitian to within `hermitian_rtol`, at run time
-            (`equinox.error_if`: a `jax.errors.JaxRuntimeError`, or an
+        Exception: `a` is not Hermitian to within `hermitian_rtol`, raised at run time
+            by `equinox.error_if`; the type is JAX's (`jax.errors.JaxRuntimeError`,
+            `ValueError` from a call of an executable that already ran,
             `equinox.EquinoxRuntimeError` under `equinox.filter_jit`).
 
     Example:

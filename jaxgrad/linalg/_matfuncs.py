@@ -106,7 +106,7 @@ def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -131,7 +131,7 @@ def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -157,7 +157,7 @@ def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -181,7 +181,7 @@ def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[A
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -214,7 +214,7 @@ def powm(
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square, or `p` is not a
             scalar.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -295,7 +295,7 @@ def trace_function(
         ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
             scalar-to-scalar.
         TypeError: `f` returns complex values.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -398,7 +398,7 @@ def projector(
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square, or `k` is not an
             integer in `[0, n]`.
-        RuntimeError: `a` is not Hermitian, at run time (`jax.errors.JaxRuntimeError`).
+        Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
