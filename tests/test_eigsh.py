@@ -294,9 +294,11 @@ def _edge_cases(a, a_tied, d_tied, b):
     out = {}
     # k = n: the block is the whole space (no complement to solve on; that solve was 0/0).
     out["kn_grad"] = jax.grad(lambda m: jnp.sum(eigsh(m, 3).eigenvectors[:, 0] ** 2 * jnp.arange(3.0)))(b)
-    # Scale invariance: s·A with s = 1e-20 (no absolute floor in the iteration's tests).
-    r = eigsh(1e-20 * a, 2)
-    out["tiny"], out["tiny_code"] = r.eigenvalues, _code(r)
+    # Scale invariance: s·A with s = 1e-20 (no absolute floor in the iteration's tests),
+    # and at 1e∓160, where squares of A·V under- and overflow unless A is scaled first.
+    # (diag(1, ..., 40): at 1e-160 it gave 13.4, 16.9 as converged, at 1e160 NaN.)
+    r = jax.vmap(lambda s: eigsh(s * jnp.diag(jnp.arange(1.0, 41.0)), 2))(jnp.array([1e-20, 1e-160, 1e160]))
+    out["tiny"], out["tiny_code"] = r.eigenvalues, jax.vmap(_code)(r)
     # A start block spanning the top eigenvectors when the smallest are wanted: it is
     # an invariant subspace with tiny residuals, but not the answer.
     top = jnp.linalg.eigh(a)[1][:, -6:]
@@ -338,8 +340,8 @@ def test_edge_cases():
         ref = (4 * cd[1] - cd[0]) / 3
         assert abs(np.sum(got["kn_grad"] * e) - ref) < 1e-9, (np.sum(got["kn_grad"] * e), ref)
     lam = np.linalg.eigvalsh(a)[:2]
-    assert got["tiny_code"] == CONVERGED
-    np.testing.assert_allclose(got["tiny"] * 1e20, lam, rtol=1e-12)
+    assert np.all(got["tiny_code"] == CONVERGED)
+    np.testing.assert_allclose(got["tiny"] / np.array([1e-20, 1e-160, 1e160])[:, None], [[1.0, 2.0]] * 3, rtol=1e-12)
     assert got["v0top_code"] == CONVERGED and got["v0top_it"] >= 1
     np.testing.assert_allclose(got["v0top"], lam, rtol=1e-12)
     assert got["maxiter_status"] and np.all(np.isnan(got["maxiter_grad"]))

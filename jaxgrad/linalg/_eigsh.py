@@ -157,11 +157,23 @@ def _eigsh(op, opts, params, x0):
     n, m = x0.shape
     rdtype = jnp.finfo(x0.dtype).dtype
 
+    # The iteration runs on A/σ, σ a power of two near ‖A‖ (so the scaling is exact):
+    # its norms and inner products square entries of A·V, which underflow for
+    # ‖A‖ < 1e-154 and overflow for ‖A‖ > 1e154 in float64 (eigenvalues 14x off under a
+    # converged status at 1e-160·A, NaN at 1e160·A). Eigenvalues, residuals and ‖A‖
+    # are scaled back; eigenvectors do not change.
+    if opts.dense:
+        a = opts.sign * op.apply(params, jnp.eye(n, dtype=x0.dtype))
+        sigma = power_of_two_scale(a)
+    else:
+        y0 = opts.sign * op.apply(params, x0[:, :1])
+        sigma = power_of_two_scale(y0)
+
     def apply(y):
-        return opts.sign * op.apply(params, y)
+        return opts.sign * op.apply(params, y) / sigma.astype(y.dtype)
 
     if opts.dense:
-        a = apply(jnp.eye(n, dtype=x0.dtype))
+        a = a / sigma.astype(a.dtype)
         a = (a + mH(a)) / 2
         bad = ~jnp.all(jnp.isfinite(a))
         theta, x = jnp.linalg.eigh(jnp.where(bad, 0, a))
@@ -172,7 +184,7 @@ def _eigsh(op, opts, params, x0):
         theta, x = theta[: m + 1], x[:, :m]
     else:
         def apply_rows(y):
-            return opts.sign * op.apply_rows(params, y)
+            return opts.sign * op.apply_rows(params, y) / sigma.astype(y.dtype)
 
         # The k wanted pairs to `tol`; the (k+1)-th only decides whether the block's edge
         # is tied, and a Ritz value is within its residual of an eigenvalue (Kahan–
@@ -182,7 +194,9 @@ def _eigsh(op, opts, params, x0):
             guard_tol=max(opts.tol, 0.1 * opts.tie_rtol), apply_rows=apply_rows,
         )
         theta, x, resid, anorm, it, nmv = out.theta, out.x, out.resid, out.anorm, out.iterations, out.matvecs
+        nmv = nmv + 1  # the scale's matvec
         code = jnp.where(out.code == 0, CONVERGED, jnp.where(out.code == 1, MAX_ITERATIONS, NONFINITE))
+    theta, resid, anorm = (z * sigma.astype(z.dtype) for z in (theta, resid, anorm))
     if opts.k < theta.shape[0]:
         gap = (theta[opts.k] - theta[opts.k - 1]).astype(rdtype)
     else:
@@ -235,9 +249,13 @@ def _eigsh_jvp(op, opts, primals, tangents):
     def proj(y):
         return y - v @ (mH(v) @ y)
 
+    # The complement systems are solved as (A − λᵢ)/σ xᵢ = rhsᵢ/σ (σ as in the primal:
+    # CG's inner products square the residuals, which under- or overflow at extreme ‖A‖).
+    sigma = power_of_two_scale(anorm).astype(dtype)
+
     def shifted(y):
         y = proj(y)
-        return proj(s * (op.apply(params, y) - y * w[None, :].astype(dtype)))
+        return proj(s * (op.apply(params, y) - y * w[None, :].astype(dtype))) / sigma
 
     # Deflation with the block's other Ritz vectors (approximate eigenvectors for
     # λ_{k+1}, ..., λ_ncv): the complement systems are worst conditioned along those
@@ -251,14 +269,14 @@ def _eigsh_jvp(op, opts, primals, tangents):
         awd = op.apply(params, wd)
         wtw, wtaw = mH(wd) @ wd, mH(wd) @ awd
         wtaw = (wtaw + mH(wtaw)) / 2
-        e = s * (wtaw[None] - w[:, None, None].astype(dtype) * wtw[None])  # Eᵢ = Wᴴ Mᵢ W
+        e = s * (wtaw[None] - w[:, None, None].astype(dtype) * wtw[None]) / sigma  # Eᵢ = Wᴴ Mᵢ W
         e_inv = jnp.linalg.inv(e)
 
         def coarse(r, initial):  # rows rᵢ of r (k, n) -> Eᵢ⁻¹ (…)ᴴ rᵢ as rows (k, g)
             if initial:
                 c = r @ jnp.conj(wd)
             else:  # (Mᵢ W)ᴴ rᵢ = s ((A W)ᴴ rᵢ − λᵢ Wᴴ rᵢ), for rᵢ ⊥ V
-                c = s * (r @ jnp.conj(awd) - (r @ jnp.conj(wd)) * w[:, None].astype(dtype))
+                c = s * (r @ jnp.conj(awd) - (r @ jnp.conj(wd)) * w[:, None].astype(dtype)) / sigma
             return jnp.einsum("kgh,kh->kg", e_inv, c)
 
         deflation = (wd, coarse)
@@ -270,7 +288,7 @@ def _eigsh_jvp(op, opts, primals, tangents):
 
     def shifted_rows(y):
         y = proj_rows(y)
-        return proj_rows(s * (op.apply_rows(params, y) - y * w[:, None].astype(dtype)))
+        return proj_rows(s * (op.apply_rows(params, y) - y * w[:, None].astype(dtype))) / sigma
 
     def solve(matvec, b):
         x = cg_block(
@@ -282,7 +300,7 @@ def _eigsh_jvp(op, opts, primals, tangents):
         # The operator is Hermitian: its transpose is its complex conjugate.
         return jnp.conj(solve(shifted, jnp.conj(b)))
 
-    rhs = -s * (dav - v @ c)
+    rhs = -s * (dav - v @ c) / sigma
     if v.shape[1] >= n:
         # k = n: the block spans the whole space, the complement is empty and dV = V Ω
         # (CG on a zero-dimensional complement divided rounding noise by itself: NaN).
@@ -321,6 +339,15 @@ def _eigsh_jvp(op, opts, primals, tangents):
         jnp.zeros_like(guard),
     )
     return out, (dw * nan.astype(dw.dtype), dv * nan.astype(dv.dtype), *zeros)
+
+
+def power_of_two_scale(y):
+    """2^e near max|y| (e from its binary exponent; a power of two, so dividing by it is
+    exact), or 1 where y is zero or not finite. No derivative."""
+    big = lax.stop_gradient(jnp.max(jnp.abs(y)))
+    big = jnp.where(jnp.isfinite(big) & (big > 0), big, 1)
+    _, e = jnp.frexp(big)
+    return jnp.ldexp(jnp.ones((), big.dtype), e - 1)
 
 
 @jax.custom_jvp
