@@ -248,6 +248,25 @@ def test_defective_block_split_by_rounding_is_nan_simple_eigenvalue_exact():
     assert_close(dv[:, k], ref[2 * n : 3 * n] + 1j * ref[3 * n :], 1e-10)
 
 
+def test_jordan_block_of_size_three_split_by_rounding_far_beyond_the_tie_tolerance():
+    # J₃(2) ⊕ 5 in a random basis: rounding splits the block by ~ε^(1/3) (1e-5 here), far
+    # beyond tie_rtol, into three "simple" eigenvalues whose derivatives were ~1/gap
+    # (the gradient of Σλ = tr A came out ±5.6e3, not I): they are NaN now, and the
+    # eigenvalue 5 stays exact (mpmath reference, as above).
+    j3 = np.array([[2.0, 1, 0, 0], [0, 2, 1, 0], [0, 0, 2, 0], [0, 0, 0, 5]])
+    a, _ = similar(j3, 6)
+    w = np.asarray(eig(a).eigenvalues)
+    cluster = np.abs(w - 2) < 1e-3
+    assert cluster.sum() == 3 and np.min(np.abs(w[cluster][:, None] - w[cluster][None])[~np.eye(3, dtype=bool)]) > 1e-7
+    e = rand((4, 4), 23)
+    _, (dw, dv) = eig_jvp(a, e)
+    dw, dv = np.asarray(dw), np.asarray(dv)
+    assert np.all(np.isnan(dw[cluster])) and np.all(np.isnan(dv[:, cluster]))
+    (k,) = np.flatnonzero(~cluster)
+    ref = directional_derivative(mp_loss(loss_eig, w, (k,)), a, e)
+    assert_close(dw[k], ref[k] + 1j * ref[4 + k], 1e-9)
+
+
 def test_simple_eigenpair_next_to_exact_jordan_block():
     # diag(J₂(2), 5): the pair at 2 is defective (NaN), the eigenvalue 5 is simple with
     # x = y = e₃. Closed forms: dλ = E₂₂; dv = -(A₁₁ - 5)⁻¹ E[:2, 2] on the first two

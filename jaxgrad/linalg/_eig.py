@@ -40,8 +40,13 @@ def _eig(a, tie_rtol):
     return w, _normalise(v)
 
 
-def _defective_scale(w, v, vinv, tied, dtype):
-    """1 for eigenvalues whose derivative exists, NaN for a defective tied cluster.
+# A simple eigenvalue whose rounding-level perturbation (κᵢ ε ‖A‖) comes within this
+# factor of its gap to the others is treated as a Jordan block split by rounding.
+_SPLIT_BY_ROUNDING = 1e3
+
+
+def _defective_scale(a, w, v, vinv, tied, dtype):
+    """1 for eigenvalues whose derivative exists, NaN for a defective cluster.
 
     A tied cluster is semisimple when its eigenvectors are independent; for a Jordan
     block they are (numerically) parallel and the eigenvalue condition numbers
@@ -49,6 +54,15 @@ def _defective_scale(w, v, vinv, tied, dtype):
     block). There the eigenvalues move like ``sqrt(t)`` and have no derivative. The
     threshold ``ε^(-1/4)`` sits between well-conditioned semisimple ties (κ = O(1)) and
     that.
+
+    Rounding splits a Jordan block of size m by about ε^(1/m)‖A‖ (6e-6 for m = 3), far
+    beyond the tie tolerance, into "simple" eigenvalues with κ ≈ ε^(1/m - 1): their
+    derivatives are those of the rounding's nearby matrix, ~1/gap and meaningless (the
+    gradient of Σλ = tr A came out ±5.6e3 instead of I). Such an eigenvalue shows itself
+    by its own rounding error, κᵢ ε ‖A‖, being of the order of its distance to the
+    nearest other eigenvalue; it is NaN when within `_SPLIT_BY_ROUNDING` of it. (A
+    genuinely simple ill-conditioned eigenvalue, κ = 1e6 at gap 1e-3‖A‖, is 2e-7 of its
+    gap away in float64.)
     """
     eps = float(np.finfo(jnp.finfo(dtype).dtype).eps)
     kappa = jnp.linalg.norm(vinv, axis=-1)  # columns of v have unit norm
@@ -56,7 +70,12 @@ def _defective_scale(w, v, vinv, tied, dtype):
     in_cluster = jnp.any(tied & ~eye, axis=-1)
     ill = in_cluster & (kappa > eps ** -0.25)
     defective = jnp.any(tied & ill[..., None, :], axis=-1)
-    return jnp.where(defective, jnp.nan, 1.0).astype(w.real.dtype)
+    # ‖A‖ as n·max|aᵢⱼ| (no squares: no overflow at extreme scales).
+    size = a.shape[-1] * jnp.max(jnp.abs(a), axis=(-2, -1), initial=0.0)[..., None]
+    dist = jnp.where(eye, jnp.inf, jnp.abs(w[..., None, :] - w[..., :, None]))
+    nearest = jnp.min(dist, axis=-1)
+    split = ~in_cluster & (_SPLIT_BY_ROUNDING * eps * kappa * size.astype(kappa.dtype) >= nearest)
+    return jnp.where(defective | split, jnp.nan, 1.0).astype(w.real.dtype)
 
 
 # Matrices up to this size use the bordered solves below for simple eigenvalues; beyond
@@ -124,7 +143,7 @@ def _eig_jvp(tie_rtol, primals, tangents):
     norm_fix = -jnp.real(jnp.sum(jnp.conj(v) * dv, axis=-2, keepdims=True))
     phase_fix = -jnp.imag(dv_pivot) / pivot
     dv = dv + v * (norm_fix + 1j * phase_fix)
-    scale = _defective_scale(w, v, vinv, tied, w.dtype)
+    scale = _defective_scale(a, w, v, vinv, tied, w.dtype)
     return (w, v), (dw * scale, dv * scale[..., None, :])
 
 

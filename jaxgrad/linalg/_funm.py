@@ -425,7 +425,7 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
     if np.isfinite(rtol):
         # Norms of `a` scaled by its largest entry: the squares in ‖·‖_F overflowed
         # (1e160·a) or underflowed (1e-170·a) and the check passed silently.
-        big = jnp.max(jnp.abs(a), axis=(-2, -1), keepdims=True)
+        big = jnp.max(jnp.abs(a), axis=(-2, -1), keepdims=True, initial=0.0)
         unit = a / jnp.where((big > 0) & jnp.isfinite(big), big, 1).astype(a.dtype)
         skew = jnp.linalg.norm(unit - _mH(unit), axis=(-2, -1))
         size = jnp.linalg.norm(unit, axis=(-2, -1))
