@@ -144,7 +144,9 @@ def _quad_jvp(fvec, options, primals, tangents):
     def beside(x, direction, m=1):
         # The m-th float beside x (approximately, for m > 1), differentiable as x itself
         # (for higher derivatives).
-        xs = jax.lax.stop_gradient(x)
+        # (`direction` may be traced from a limit: `nextafter` has no derivative rule, and
+        # reverse over reverse mode, in `lax.map` say, would differentiate it.)
+        xs, direction = jax.lax.stop_gradient(x), jax.lax.stop_gradient(direction)
         return x + m * (jnp.nextafter(xs, direction) - xs)
 
     def at_limit(x, direction, room):
@@ -184,6 +186,7 @@ def _quad_jvp(fvec, options, primals, tangents):
         interior = jnp.where(jnp.isfinite(other), other + step, 0.0)
         base = jnp.where(ok, limit, interior)
         xs, os_ = jax.lax.stop_gradient(base), jax.lax.stop_gradient(other)
+        inside = jax.lax.stop_gradient(inside)
         room = ok & (jnp.abs(os_ - xs) > 64 * jnp.abs(jnp.nextafter(xs, inside) - xs))
         f_limit = at_limit(base, inside, room)
         # 0·inf = 0: a zero tangent of this limit (the parameter's column of `jacfwd`)
