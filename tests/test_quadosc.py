@@ -37,6 +37,8 @@ def _osc(i, p, a, b):
 _upper = jax.jit(lambda i, p, a: _osc(i, p, a, jnp.inf))
 _lower = jax.jit(lambda i, p, b: _osc(i, p, -jnp.inf, b))
 _grad = jax.jit(jax.grad(lambda p, a, i: _osc(i, p, a, jnp.inf)[0], argnums=(0, 1)))
+# jax.hessian (forward over reverse) raised inside quadosc's loop over half periods.
+_hessian = jax.jit(jax.hessian(lambda p, a, i: _osc(i, p, a, jnp.inf)[0], argnums=(0, 1)))
 
 
 def _si_form(p):
@@ -66,6 +68,12 @@ def test_value_and_parameter_derivative(p):
     assert abs(float(dp) - dref) < 1e-8 * abs(dref)
     # Leibniz at the finite limit: d/da ∫_a^∞ = -f(a).
     assert abs(float(da) + np.sin(0.0) / p) < 1e-12
+    if p == 0.3:  # second derivatives: in p (mpmath), and d²/da² = -f'(a) = -1/p, d²/da dp = 0 at a = 0
+        with mp.workdps(30):
+            d2ref = float(mp.diff(_si_form, mp.mpf(p), 2))
+        (hpp, hpa), (_, haa) = _hessian(p, 0.0, 1)
+        assert abs(float(hpp) - d2ref) < 1e-7 * abs(d2ref), (float(hpp), d2ref)
+        assert abs(float(haa) + 1 / p) < 1e-9 and abs(float(hpa)) < 1e-9, (float(haa), float(hpa))
 
 
 def test_limit_derivative():

@@ -154,9 +154,11 @@ def _quadosc(integrand, options, throw, start, period, args, consts):
         value, info = quad(f, lo, hi, args, epsabs=epsabs / cycles, epsrel=epsrel / 10, limit=limit)
         return value, info.err, info.neval, info.status._value
 
-    # Sequentially (lax.map): the pieces are cheap, and one compiled loop instead of
-    # quad's batching rule (three loops) keeps compile time down.
-    values, errs, nevals, codes = jax.lax.map(lambda lh: piece(*lh), (lo, hi))
+    # Under `vmap` (quad's batching rule: the pieces that need refinement are resumed one
+    # by one). `lax.map` compiled ~30 % faster, but inside a scan JAX differentiates a
+    # custom rule's primal at second order in reverse mode: `jax.hessian` of `quadosc`
+    # raised (no derivative rule for the loop's `nextafter`) instead of giving 0.68343.
+    values, errs, nevals, codes = jax.vmap(piece)(lo, hi)
     partial = jnp.cumsum(values, axis=0)
     value, ext_err = wynn_epsilon(partial)
     err = ext_err + jnp.sum(errs, axis=0)
