@@ -301,6 +301,17 @@ def test_vector_valued_integrand_jacobians():
     np.testing.assert_allclose(jac_fwd, ref, rtol=1e-9, atol=1e-12)
 
 
+def test_a_smooth_component_does_not_block_the_extrapolation_of_a_singular_one():
+    # [cos x, |x − 1/3|^-½]: the converged cos component's totals step by rounding noise,
+    # which failed the ratio tests of the interior extrapolation for both: roundoff after
+    # 1,995 evaluations with the singular component's error 1e-7 (alone: converged in 231).
+    value, info = quad(lambda x: jnp.stack([jnp.cos(x), jnp.abs(x - 1 / 3) ** -0.5]), 0.0, 1.0)
+    exact = np.array([np.sin(1.0), 2 * (np.sqrt(1 / 3) + np.sqrt(2 / 3))])
+    assert bool(info.status == STATUS.converged), info.status
+    assert np.all(np.abs(np.asarray(value) - exact) <= 1.49e-8 * np.abs(exact)), value - exact
+    assert np.all(np.asarray(info.err) <= 1.49e-8 * np.abs(exact)) and int(info.neval) < 500
+
+
 def test_vmap_values_and_gradients():
     f = lambda p: quad(lambda x, p: jnp.abs(x - p) ** 1.5, 0.0, 1.0, (p,), points=jnp.array([p]), **TIGHT)[0]  # noqa: E731
     ps = jnp.linspace(0.1, 0.9, 5)
