@@ -229,42 +229,39 @@ def test_defective_jordan_block_is_nan():
     assert np.all(np.isnan(np.asarray(dv)))
 
 
-def test_defective_block_split_by_rounding_is_nan_simple_eigenvalue_exact():
-    a = A_JORDAN3
+def _split_block(a, centre, size, radius, seed, rtol):
+    """A defective block around `centre` split by rounding: its `size` eigenvalues (within
+    `radius`) have NaN derivatives; the one simple eigenvalue's dλ matches mpmath."""
+    n = a.shape[0]
     w = np.asarray(eig(a).eigenvalues)
-    cluster = np.abs(w - 2) < 1e-4
-    assert cluster.sum() == 2
-    e = rand((3, 3), 21)
+    cluster = np.abs(w - centre) < radius
+    assert cluster.sum() == size
+    e = rand((n, n), seed)
     _, (dw, dv) = eig_jvp(a, e)
     dw, dv = np.asarray(dw), np.asarray(dv)
     assert np.all(np.isnan(dw[cluster])) and np.all(np.isnan(dv[:, cluster]))
+    (k,) = np.flatnonzero(~cluster)
+    ref = directional_derivative(mp_loss(loss_eig, w, (k,)), a, e)
+    assert_close(dw[k], ref[k] + 1j * ref[n + k], rtol)
+    return w[cluster], dv[:, k], ref[2 * n : 3 * n] + 1j * ref[3 * n :]
+
+
+def test_defective_block_split_by_rounding_is_nan_simple_eigenvalue_exact():
     # The eigenvalue 5 is simple and well conditioned (an accurate rule, e.g. scipy's
     # left eigenvectors yᴴ E x / yᴴ x, gets 1e-15 here), so its derivatives must not
     # inherit the ill-conditioning (cond(V) ≈ 6e7) of the near-defective pair.
-    (k,) = np.flatnonzero(~cluster)
-    ref = directional_derivative(mp_loss(loss_eig, w, (k,)), a, e)
-    n = 3
-    assert_close(dw[k], ref[k] + 1j * ref[n + k], 1e-10)
-    assert_close(dv[:, k], ref[2 * n : 3 * n] + 1j * ref[3 * n :], 1e-10)
+    _, dv_k, ref_v = _split_block(A_JORDAN3, 2.0, 2, 1e-4, 21, 1e-10)
+    assert_close(dv_k, ref_v, 1e-10)
 
 
 def test_jordan_block_of_size_three_split_by_rounding_far_beyond_the_tie_tolerance():
     # J₃(2) ⊕ 5 in a random basis: rounding splits the block by ~ε^(1/3) (1e-5 here), far
     # beyond tie_rtol, into three "simple" eigenvalues whose derivatives were ~1/gap
     # (the gradient of Σλ = tr A came out ±5.6e3, not I): they are NaN now, and the
-    # eigenvalue 5 stays exact (mpmath reference, as above).
+    # eigenvalue 5 stays exact.
     j3 = np.array([[2.0, 1, 0, 0], [0, 2, 1, 0], [0, 0, 2, 0], [0, 0, 0, 5]])
-    a, _ = similar(j3, 6)
-    w = np.asarray(eig(a).eigenvalues)
-    cluster = np.abs(w - 2) < 1e-3
-    assert cluster.sum() == 3 and np.min(np.abs(w[cluster][:, None] - w[cluster][None])[~np.eye(3, dtype=bool)]) > 1e-7
-    e = rand((4, 4), 23)
-    _, (dw, dv) = eig_jvp(a, e)
-    dw, dv = np.asarray(dw), np.asarray(dv)
-    assert np.all(np.isnan(dw[cluster])) and np.all(np.isnan(dv[:, cluster]))
-    (k,) = np.flatnonzero(~cluster)
-    ref = directional_derivative(mp_loss(loss_eig, w, (k,)), a, e)
-    assert_close(dw[k], ref[k] + 1j * ref[4 + k], 1e-9)
+    w, _, _ = _split_block(similar(j3, 6)[0], 2.0, 3, 1e-3, 23, 1e-9)
+    assert np.min(np.abs(w[:, None] - w[None])[~np.eye(3, dtype=bool)]) > 1e-7
 
 
 def test_simple_eigenpair_next_to_exact_jordan_block():
