@@ -154,26 +154,26 @@ def _quad_jvp(fvec, options, primals, tangents):
         # the 1st, 4th and 16th float beside x. f next to x can be far from its limit: for
         # (1 − x)^0.1 at b = 1, f one float below 1 is 0.025, not 0 (the derivative in b
         # was 0.025 instead of 0; of ∫ₐ² (x − a)^0.05 eˣ in a, 14 % off). Where the three
-        # values change by more than rounding (|f₄ − f₁| > 1e-6 |f₁|), in one direction
-        # with ratio r = (f₁₆ − f₄)/(f₄ − f₁) > 1 (a power law d^β, β > 0, towards the
-        # end), the limit is Aitken's f₁ − (f₄ − f₁)/(r − 1), for β down to 7e-4; with
-        # 0 < r <= 1 (|f| growing like d^β, β <= 0, or a logarithm) it is infinite, so
-        # that the derivative in that limit is ±inf (or NaN where a non-integrable ∂f/∂θ
-        # meets it), not a finite number set by the float spacing (∫₀^q (q − x)^-½ dx
-        # gave 9.5e7 for the derivative 1 in q). `room`: the range is wider than 16 floats.
-        # A logarithm times a smooth factor (log(3 − x)·cos x at b = 3) has r = 1 up to
-        # rounding, on either side of 1: r <= 1 + 1e-3 (|f| growing, or like d^β with
-        # β < 7e-4, indistinguishable from a logarithm at these distances) is a blow-up;
-        # above it Aitken's limit (its correction d₁/(r − 1) then loses at most
-        # 1e3 × the samples' relative rounding). The test was r <= 1, and 1 < r <= 4^0.05
-        # fell back to f₁: 35.0 for the derivative in b of ∫₁^b log(3 − x) cos x at b = 3
-        # (+inf), reported converged.
+        # values change by more than rounding (|f₄ − f₁| > 1e-6 |f₁|), in one direction,
+        # with ratio r = (f₁₆ − f₄)/(f₄ − f₁):
+        # - r > 1 + 1e-3 (a power law d^β, β > 7e-4, towards the end): the limit is
+        #   Aitken's f₁ − (f₄ − f₁)/(r − 1) (its correction loses at most 1e3 × the
+        #   samples' relative rounding);
+        # - r <= 1 + 1e-3 (|f| growing like d^β, β <= 0; a logarithm, also times a smooth
+        #   factor, whose r is 1 up to rounding on either side; or d^β with β < 7e-4,
+        #   indistinguishable from a logarithm at these distances): the limit is infinite,
+        #   so that the derivative in that limit is ±inf (or NaN where a non-integrable
+        #   ∂f/∂θ meets it), not a finite number set by the float spacing (∫₀^q (q − x)^-½
+        #   dx gave 9.5e7 for the derivative 1 in q; with the blow-up test at r <= 1 and
+        #   Aitken above 4^0.05, the derivative in b of ∫₁^b log(3 − x) cos x at b = 3 was
+        #   f₁ = 35.0 instead of +inf, reported converged).
+        # `room`: the range is wider than 16 floats.
         f1, f4, f16 = jax.vmap(at)(jnp.stack([beside(x, direction, m) for m in (1, 4, 16)]))
         d1, d2 = f4 - f1, f16 - f4
         moving = room & (jnp.abs(d1) > 1e-6 * jnp.abs(f1)) & (d1 * d2 > 0)
         r = d2 / jnp.where(moving, d1, 1.0)
         zero_like = moving & (r > 1 + 1e-3)
-        blow_up = moving & (r <= 1 + 1e-3)
+        blow_up = moving & ~zero_like
         limit = f1 - d1 / jnp.where(zero_like, r - 1, 1.0)
         return jnp.where(zero_like, limit, jnp.where(blow_up, jnp.sign(f1) * jnp.inf, f1))
 
