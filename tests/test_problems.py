@@ -120,6 +120,24 @@ def test_newton_schulz(kappa):
     np.testing.assert_allclose(dx, -inv @ np.asarray(dm) @ inv, rtol=1e-6 * kappa, atol=1e-9 * kappa**2)
 
 
+def test_newton_schulz_second_derivative():
+    # d²(M⁻¹)[D₁, D₂] = X D₁ X D₂ X + X D₂ X D₁ X (differentiate dX = −X D X again), in
+    # numpy; forward over forward and reverse over forward. (It was exactly 0: the
+    # rule's X was a stop_gradient.)
+    rng = np.random.default_rng(5)
+    m, d1, d2 = (jnp.asarray(rng.normal(size=(3, 3))) for _ in range(3))
+    x = np.linalg.inv(np.asarray(m))
+    a, b = np.asarray(d1), np.asarray(d2)
+    want = x @ a @ x @ b @ x + x @ b @ x @ a @ x
+    inv = lambda m: newton_schulz_inverse(m).inverse  # noqa: E731
+    d1x = lambda m: jax.jvp(inv, (m,), (d1,))[1]  # noqa: E731
+    fwd = jax.jvp(d1x, (m,), (d2,))[1]
+    np.testing.assert_allclose(fwd, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+    c = jnp.asarray(rng.normal(size=(3, 3)))
+    rev = jax.grad(lambda m: jnp.sum(c * d1x(m)))(m)
+    np.testing.assert_allclose(jnp.sum(rev * d2), np.sum(np.asarray(c) * want), rtol=1e-10)
+
+
 def test_newton_schulz_status():
     singular = jnp.array([[1.0, 2.0], [2.0, 4.0]])
     assert bool(newton_schulz_inverse(singular).status == NewtonSchulzStatus.stagnated)

@@ -37,11 +37,14 @@ def _with_inverse_tangent(m, x):
 
 
 # d(M⁻¹) = −M⁻¹ dM M⁻¹ (differentiate M X = I). The iterations are not differentiated:
-# the tangent uses the computed inverse X only, so it is as accurate as X.
+# the tangent uses the computed inverse X only, so it is as accurate as X. The X in the
+# tangent is this function's own output, not the (stop_gradient) input, so that the
+# rule is itself differentiable: d²(M⁻¹) = X dM₂ X dM₁ X + X dM₁ X dM₂ X, and so on.
 @_with_inverse_tangent.defjvp
 def _with_inverse_tangent_jvp(primals, tangents):
     m, x = primals
     dm, _ = tangents
+    x = _with_inverse_tangent(m, x)
     return x, -x @ dm @ x
 
 
