@@ -1,7 +1,7 @@
 """User callables as static arguments of compiled functions, keyed by what they compute.
 
 The public functions that take a callable (`quad`, `quadosc`, `funm`, `trace_function`,
-...) are thin wrappers around one `jax.jit`-compiled core each, so a second call with
+`minimize`, ...) are thin wrappers around one `jax.jit`-compiled core each, so a second call with
 the same callable and options runs the cached executable instead of re-tracing and
 re-compiling. The callable enters the core as a `Traced`: the callable traced once at
 the call's argument types, used as a *static* argument, with every array it closes
@@ -13,7 +13,9 @@ same code and trace to the same program text:
 
 - the same function object, or the same code object with the same non-array,
   non-number closure values (a lambda re-created by a notebook cell, or in a loop, hits
-  the cache; two closures over different helper functions do not);
+  the cache; two closures over different helper functions do not), or a callable
+  pytree (an `equinox.Module`) of the same structure whose non-array leaves have the
+  same origins;
 - the same jaxpr, printed. Python numbers the callable reads (a global `p = 2.0`) are
   literals of the program and part of the text, so changing one re-compiles instead of
   silently using the old value; arrays are `consts`, so a new array of the same shape
@@ -56,7 +58,14 @@ def _origin(f):
     """The code `f` runs, without the values it reads (those are in the jaxpr)."""
     code = getattr(f, "__code__", None)
     if code is None:
-        return _Same(f)
+        # A callable pytree (an `equinox.Module` such as `optimize.tikhonov`'s, a bound
+        # method of one): its structure and the origins of its non-value leaves; its
+        # arrays and numbers are values, read by the trace like a closure's. Any other
+        # object: by identity.
+        leaves, treedef = jax.tree_util.tree_flatten(f)
+        if len(leaves) == 1 and leaves[0] is f:
+            return _Same(f)
+        return (treedef, tuple(None if _is_value(leaf) else _origin(leaf) for leaf in leaves))
     cells = []
     for cell in getattr(f, "__closure__", None) or ():
         try:
@@ -73,13 +82,14 @@ class Traced:
 
     __slots__ = ("jaxpr", "in_tree", "out_tree", "out_shape", "_key", "_hash")
 
-    def __init__(self, f, closed, in_tree, out_shape):
+    def __init__(self, f, closed, in_tree, out_shape, origin=None):
         self.jaxpr = closed.jaxpr
         self.in_tree = in_tree
         self.out_shape = out_shape
         self.out_tree = jax.tree_util.tree_structure(out_shape)
         const_avals = tuple((np.shape(c), str(jax.numpy.result_type(c))) for c in closed.consts)
-        self._key = (_origin(f), str(closed.jaxpr), in_tree, self.out_tree, const_avals)
+        origin = _origin(f) if origin is None else origin
+        self._key = (origin, str(closed.jaxpr), in_tree, self.out_tree, const_avals)
         self._hash = hash(self._key)
 
     def __hash__(self):
@@ -96,9 +106,12 @@ class Traced:
         return jax.tree_util.tree_unflatten(self.out_tree, out)
 
 
-def trace(f, *example_args):
+def trace(f, *example_args, wraps=None):
     """`(Traced, consts)` for `f` at the types of `example_args` (arrays, tracers or
-    `jax.ShapeDtypeStruct`s); `traced(consts, *args)` computes `f(*args)`."""
+    `jax.ShapeDtypeStruct`s); `traced(consts, *args)` computes `f(*args)`.
+
+    `wraps`: the user's callable when `f` is a library wrapper around it, whose other
+    captured values are in the traced program; the key's origin is then the user's."""
     # A fresh wrapper each time: `make_jaxpr` caches traces by function identity, which
     # would hand back the values `f` read at its first call.
     def user_callable(*args):
@@ -106,4 +119,5 @@ def trace(f, *example_args):
 
     closed, out_shape = jax.make_jaxpr(user_callable, return_shape=True)(*example_args)
     in_tree = jax.tree_util.tree_structure(example_args)
-    return Traced(f, closed, in_tree, out_shape), tuple(closed.consts)
+    origin = None if wraps is None else _origin(wraps)
+    return Traced(f, closed, in_tree, out_shape, origin), tuple(closed.consts)

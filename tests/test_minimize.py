@@ -127,6 +127,15 @@ def test_max_steps_status_and_throw():
         solve_ridge(P, 1.0, optimizer=optax.sgd(1e-3), max_steps=3)
 
 
+def test_throw_under_jit_whatever_output_is_used():
+    # The check rode on `x` alone: a jitted program returning `value` (or the status)
+    # skipped it and handed back a non-converged value.
+    for part in (lambda s: s.value, lambda s: s.status._value, lambda s: s.grad_norm):
+        f = jax.jit(lambda p: part(solve_ridge(p, 1.0, optimizer=optax.sgd(1e-3), max_steps=3)))
+        with pytest.raises(Exception, match="maximum number of steps"):
+            jax.block_until_ready(f(P))
+
+
 def test_linesearch_failure_status():
     # sqrt|x − 0.3| has an infinite slope at its minimum: the line search gives up.
     sol = minimize(lambda x: jnp.sum(jnp.sqrt(jnp.abs(x - 0.3))), jnp.array([1.0, 2.0]), throw=False)

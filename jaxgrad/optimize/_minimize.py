@@ -14,6 +14,7 @@ from jax import lax
 from jaxtyping import ArrayLike, PyTree
 
 from .._loop import while_loop
+from .._traced import trace
 from . import _status as st
 from ._implicit import implicit_argmin
 from ._linesearch import ScaleByWolfeLinesearchState, scale_by_wolfe_linesearch
@@ -47,8 +48,8 @@ def _float_dtype(tree):
 def _python_scalars_as_arrays(tree):
     """Python floats (and complex numbers) in `tree` as weakly typed arrays.
 
-    `equinox.filter_jit` holds every non-array leaf static, so a Python float in `args`
-    would be baked into the compiled loop and every new value (a weight swept in a loop,
+    Non-array leaves of `args` are static (fixed in the traced objective), so a Python
+    float in `args` would be baked into the compiled loop and every new value (a weight swept in a loop,
     say) would compile it again. As weakly typed arrays they are traced inputs and
     promote exactly as Python numbers do under `jax.jit`. Ints and bools stay static:
     they may be sizes or flags.
@@ -199,21 +200,18 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
 
 
 @eqx.filter_jit
-def _minimize(fun, x0, args, optimizer, tol, rtol, max_steps, has_aux, throw, progress, every, ridge):
+def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_aux, throw, progress, every, ridge):
+    """The compiled solve. `objective` is the user's `fun` traced at the argument types
+    (`jaxgrad._traced`: static, keyed by what it computes); `consts`, the arrays it
+    closes over, and `args`, the array leaves of the user's args (None elsewhere), are
+    inputs of the compiled program."""
     dtype = _float_dtype(x0)
-    x0 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, dtype), x0)
     tol = default_tol(dtype) if tol is None else tol
 
     def full(x, a):
-        out = fun(x, *a)
+        out = objective(consts, x, a)
         value, aux = out if has_aux else (out, None)
-        value = jnp.asarray(value)
-        if value.shape != ():
-            raise ValueError(
-                f"jaxgrad.optimize.minimize: fun must return a scalar; got shape {value.shape}"
-                + (" (with has_aux=True, fun returns (value, aux))." if has_aux else ".")
-            )
-        return value, aux
+        return jnp.asarray(value), aux
 
     value_fn = lambda x: full(x, args)[0]  # noqa: E731
     bar = _Progress(max_steps) if progress else None
@@ -227,9 +225,38 @@ def _minimize(fun, x0, args, optimizer, tol, rtol, max_steps, has_aux, throw, pr
     # Recomputed outside the root so that d value / d args is the envelope derivative.
     value, aux = full(x, args)
     status = st.status_from_code(code)
+    sol = Solution(x=x, value=value, grad_norm=n, num_steps=step, status=status, aux=aux, ridge=ridge)
     if throw:
-        x = status.error_if(x, status != st.Status.converged)
-    return Solution(x=x, value=value, grad_norm=n, num_steps=step, status=status, aux=aux, ridge=ridge)
+        # Every output carries the check, so that under `jit` it runs whichever of them
+        # is used (on `x` alone, a program that returns `value` skipped it).
+        sol = status.error_if(sol, status != st.Status.converged)
+    return sol
+
+
+def _trace_objective(fn, fun, x0, args, has_aux):
+    """`fun` traced at `(x0, *args)` (see `jaxgrad._traced`): the static key of the
+    compiled solve and the arrays `fun` closes over, read afresh at every call (a
+    global rebound between calls is used, never a stale copy); and the array leaves of
+    `args`. The other leaves of `args` (ints, bools, ...) are static: they are fixed in
+    the traced program, and a new value traces a new one."""
+    dyn, static = eqx.partition(args, eqx.is_array)
+
+    def objective(x, dyn):
+        return fun(x, *eqx.combine(dyn, static))
+
+    # Keyed by `fun`'s origin: what `static` holds is fixed in the traced program.
+    traced, consts = trace(objective, x0, dyn, wraps=fun)
+    out = traced.out_shape
+    value = out[0] if has_aux and isinstance(out, (tuple, list)) and len(out) == 2 else out
+    if has_aux and value is out:
+        raise ValueError(f"{fn}: with has_aux=True, fun must return a pair (value, aux); got {out!r}.")
+    if getattr(value, "shape", None) != ():
+        got = f"shape {value.shape}" if hasattr(value, "shape") else repr(value)
+        raise ValueError(
+            f"{fn}: fun must return a real scalar; got {got}"
+            + (" (with has_aux=True, fun returns (value, aux))." if has_aux else ".")
+        )
+    return traced, consts, dyn
 
 
 def minimize(
@@ -264,8 +291,9 @@ def minimize(
     adjoint solves the Tikhonov problem min ‖H w − b‖² + ridge·‖w‖² (the minimum-norm
     derivative as `ridge → 0`, moving `x*` orthogonally to a non-isolated solution set)
     and `Solution.ridge` records it. `Solution.value` has the envelope-theorem
-    derivative ∂f/∂args. Derivatives with respect to arrays that `fun` closes over are
-    not tracked: pass them in `args`.
+    derivative ∂f/∂args. Arrays that `fun` closes over (globals, closure cells,
+    traced values of an enclosing transformation) are read at every call and
+    differentiated like `args`.
 
     **Default optimizer.** `optax.lbfgs` (memory 10) with
     [`scale_by_wolfe_linesearch`][jaxgrad.optimize.scale_by_wolfe_linesearch]: the
@@ -280,8 +308,9 @@ def minimize(
 
     Arguments:
         fun: `fun(x, *args)` returns a real scalar (or `(scalar, aux)` with
-            `has_aux=True`). Define it once: it is a static argument of the compiled
-            loop, so a new lambda per call recompiles.
+            `has_aux=True`). Traced once per call; the compiled loop is reused
+            for the same code and traced program (a re-created lambda too), with the
+            arrays it reads as inputs (see docs/performance.md).
         x0: starting point, any pytree of real floating-point arrays.
         args: tuple of extra arguments (pytrees of arrays); `x` is differentiable with
             respect to them. Arrays and Python floats are traced inputs of the
@@ -347,7 +376,10 @@ def minimize(
     if not rtol >= 0:
         raise ValueError(f"{fn}: rtol must be >= 0; got {rtol!r}.")
     x0, args = _python_scalars_as_arrays(x0), _python_scalars_as_arrays(args)
+    dtype = _float_dtype(x0)
+    x0 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, dtype), x0)
+    objective, consts, dyn = _trace_objective(fn, fun, x0, args, bool(has_aux))
     return _minimize(
-        fun, x0, args, optimizer, tol, float(rtol), int(max_steps), bool(has_aux), bool(throw),
+        objective, consts, x0, dyn, optimizer, tol, float(rtol), int(max_steps), bool(has_aux), bool(throw),
         bool(progress), int(progress_every), float(ridge),
     )

@@ -14,11 +14,10 @@ from jaxtyping import ArrayLike, PyTree
 class _Tikhonov(eqx.Module):
     """`fun(x, *args) + lam·‖x − center‖²`, as a pytree.
 
-    A module rather than a closure so that two calls of `tikhonov` with the same `fun`
-    give equal static parts: `minimize` (an `equinox.filter_jit` function) then reuses
-    its compiled loop instead of compiling again for every new closure, and the
-    arrays `lam` and `center` are traced inputs of the compiled loop, not constants
-    baked into it.
+    A module (a callable pytree) so that `lam` and `center` are leaves: `minimize`
+    keys its compiled loop on the module's structure and `fun`'s code
+    (`jaxgrad._traced`), and the arrays `lam` and `center` are inputs of the loop,
+    not constants baked into it.
     """
 
     fun: Callable[..., Any]
