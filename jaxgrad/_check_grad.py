@@ -6,9 +6,13 @@ improved by one Richardson step R(h) = (4 D(h/2) − D(h)) / 3 = g'(x)v + O(h⁴
 (Richardson 1911; see Dahlquist & Björck 2008, "Numerical methods in scientific
 computing", sec. 3.4). Rounding adds about eps·|g|/h, so the best step balances h⁴
 against eps/h: h ~ eps^(1/5). The step is chosen automatically on a ladder
-h₀, h₀/2, …, h₀/32 (h₀ = 4·eps^(1/5)·rms(x)): consecutive extrapolants R(h) and R(h/2)
+h₀, h₀/2, …, h₀/32, per direction v: h₀ = 4·eps^(1/5)·s with s = ‖v ⊙ x‖, the size of
+the coordinate it moves (|xᵢ| along eᵢ; about rms(x) along a random unit v), or
+min(rms(x), 1) where that is 0 (1 if x is 0). Consecutive extrapolants R(h) and R(h/2)
 are compared, and the pair that agrees best is used; their difference is reported as the
-reference's own error estimate.
+reference's own error estimate. (One step for all coordinates, from rms(x), was wrong
+for arguments of mixed sizes: at x = (1e8, 1) the derivative in the second coordinate
+of Σ sin x came out 4e-7 instead of cos 1, and at (1e6, 1e-6) a log was NaN.)
 """
 
 from __future__ import annotations
@@ -50,12 +54,19 @@ def _directions(n: int, count: int | None, dtype, rng) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(dtype)
 
 
-def _step_ladder(x, step) -> np.ndarray:
-    """The steps h₀·2⁻ᵏ, k = 0..5, in the dtype of `x`; h₀ = `step` or 4·eps^(1/5)·rms(x)."""
+def _step_ladder(x, dirs, step) -> np.ndarray:
+    """The steps h₀·2⁻ᵏ, k = 0..5, per direction (rows of `dirs`): (D, 6) in the dtype
+    of `x`; h₀ = `step`, or 4·eps^(1/5) times the size of x along the direction (module
+    docstring)."""
+    x = np.asarray(x, np.float64)
     if step is None:
-        rms = float(jnp.sqrt(jnp.mean(x**2))) if x.size else 0.0
-        step = 4 * float(jnp.finfo(x.dtype).eps) ** 0.2 * (rms if rms > 0 else 1.0)
-    return np.asarray(step * 0.5 ** np.arange(_LADDER), x.dtype)
+        rms = float(np.sqrt(np.mean(x**2))) if x.size else 0.0
+        size = np.sqrt(np.asarray(dirs, np.float64) ** 2 @ x**2)  # ‖v ⊙ x‖ per direction
+        size = np.where(size > 0, size, min(rms, 1.0) if rms > 0 else 1.0)
+        h0 = 4 * float(jnp.finfo(dirs.dtype).eps) ** 0.2 * size
+    else:
+        h0 = np.full(len(dirs), float(step))
+    return np.asarray(h0[:, None] * 0.5 ** np.arange(_LADDER), dirs.dtype)
 
 
 def _out_flat(traced, argnum, order, consts, args, v):
@@ -88,7 +99,7 @@ def _fd_compiled(traced, argnum, order, consts, args, dirs, hs):
     # points[d, k, s] = x + s·h_k·v_d, s = ±1, evaluated by one `lax.map`.
     # Not `vmap`: the reference must not depend on `f` supporting batching (a
     # `minimize` through `quad` does not, see docs/optimize.md).
-    offs = hs[None, :, None, None] * jnp.array([1.0, -1.0], x.dtype)[None, None, :, None] * dirs[:, None, None, :]
+    offs = hs[:, :, None, None] * jnp.array([1.0, -1.0], x.dtype)[None, None, :, None] * dirs[:, None, None, :]
     pts = x + offs
     g = functools.partial(_out_flat, traced, argnum, order, consts, args)
     return jax.lax.map(g, pts.reshape(-1, x.size)).reshape(*pts.shape[:3], -1)
@@ -112,19 +123,20 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
 
     Returns `(reference (D, m), error estimate (D,), step used (D,))`, NumPy arrays.
     """
-    hs = _step_ladder(x, step)
-    vals = _fd_compiled(traced, argnum, order, consts, args, np.asarray(dirs, x.dtype), hs)
+    dirs = np.asarray(dirs, x.dtype)
+    hs = _step_ladder(x, dirs, step)
+    vals = _fd_compiled(traced, argnum, order, consts, args, dirs, hs)
     # The extrapolation is a few operations on a small table: in NumPy, in the dtype
     # of the argument (op by op in JAX it compiled one program per operation and shape).
     vals, hs = np.asarray(vals), np.asarray(hs)
-    d = (vals[:, :, 0] - vals[:, :, 1]) / (2 * hs[None, :, None])  # (D, K, m)
+    d = (vals[:, :, 0] - vals[:, :, 1]) / (2 * hs[:, :, None])  # (D, K, m)
     r = (4 * d[:, 1:] - d[:, :-1]) / 3  # (D, K-1, m), R at h_{k+1}
     e = np.max(np.abs(r[:, 1:] - r[:, :-1]), axis=-1, initial=0.0)  # (D, K-2)
     e = np.where(np.isfinite(e), e, np.inf)
     best = np.argmin(e, axis=1)
     ref = np.take_along_axis(r, (best + 1)[:, None, None], axis=1)[:, 0]
     err = np.take_along_axis(e, best[:, None], axis=1)[:, 0]
-    return ref, err, hs[best + 2]
+    return ref, err, np.take_along_axis(hs, (best + 2)[:, None], axis=1)[:, 0]
 
 
 def finite_difference_grad(
@@ -147,11 +159,15 @@ def finite_difference_grad(
             under `jax.jit`.
         x: a pytree of real floating-point arrays.
         *args: further arguments (pytrees of arrays), held fixed.
-        step: largest step of the ladder; default `4·eps^(1/5)·rms(x)`.
+        step: largest step of the ladder, for every coordinate; default
+            `4·eps^(1/5)·|xᵢ|` for coordinate i (see the module docstring).
 
     Returns:
         A pytree like `x`: the gradient. Accuracy is typically ~1e-10 relative in
-        float64 and ~1e-4 in float32 for smooth `f`.
+        float64 and ~1e-4 in float32 for smooth `f` that varies on the scale of
+        each coordinate's size or more slowly. A coordinate far larger than the scale
+        on which `f` varies (sin x at x = 1e4) needs an explicit `step`: the default
+        one is then too long and the result is meaningless.
 
     Raises:
         TypeError: `x` has non-floating leaves, or `f` does not return a real scalar.
@@ -284,7 +300,9 @@ def check_grad(
         argnums: arguments to check (default: every argument with real floating leaves).
         rtol: relative tolerance; default 1e-6 (float64) or 3e-3 (float32).
         atol: absolute tolerance added to `rtol·scale`.
-        step: largest finite-difference step (default `4·eps^(1/5)·rms(x)`).
+        step: largest finite-difference step, for every direction (default
+            `4·eps^(1/5)` times the size of the argument along the direction: |xᵢ|
+            along coordinate i).
         num_directions: number of random directions for arguments with > 32 entries.
         seed: seed of the random directions and cotangents.
 

@@ -63,6 +63,17 @@ def test_finite_difference_grad_closed_form():
     np.testing.assert_allclose(g32, np.cos(np.asarray(X)), rtol=1e-3)
 
 
+def test_finite_difference_grad_mixed_sizes():
+    # The step follows each coordinate's size: one step from rms(x) gave 4e-7 for
+    # cos 1 next to a coordinate of 1e8, and NaN for a log at 1e-6 next to 1e6.
+    x = jnp.array([1e3, 1.0, 2e-3])
+    g = finite_difference_grad(lambda x: jnp.sin(x[1]) + jnp.log(x[0]) + jnp.log(x[2]), x)
+    np.testing.assert_allclose(g, [1e-3, np.cos(1.0), 500.0], rtol=1e-10)
+    x = jnp.array([1e6, 1e-6])
+    g = finite_difference_grad(lambda x: jnp.sum(jnp.log(x)), x)
+    np.testing.assert_allclose(g, [1e-6, 1e6], rtol=1e-10)
+
+
 def test_passes_on_correct_derivatives_float64():
     report = check_grad(smooth, X, jnp.array(0.7))
     assert report.passed
