@@ -89,8 +89,10 @@ def symmetric_with_eigenvalues(
 
     The solution set is not isolated (every `Q A Qᵀ` works), so the Hessian at the
     solution is singular: derivatives of `A` with respect to `targets` need
-    `ridge > 0` (minimum-norm derivative, see [`minimize`][jaxgrad.optimize.minimize]);
-    with `ridge=0` they are NaN.
+    `ridge > 0` (minimum-norm derivative, see [`minimize`][jaxgrad.optimize.minimize]).
+    With `ridge=0` reverse mode (`jax.grad`, `jax.jacrev`) is NaN; forward mode
+    (`jax.jvp`, `jax.jacfwd`) returns the minimum-norm derivative, because its
+    right-hand sides lie in the Hessian's range (docs/optimize.md, "ridge").
 
     Arguments:
         targets: the `n` target eigenvalues (any order).

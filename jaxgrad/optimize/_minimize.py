@@ -299,9 +299,11 @@ def minimize(
     [`scale_by_wolfe_linesearch`][jaxgrad.optimize.scale_by_wolfe_linesearch]: the
     strong Wolfe conditions of Optax's zoom line search, with one evaluation of `fun`
     per trial step in the compiled loop instead of two. For smooth deterministic
-    objectives it needs no learning rate, is invariant to the scaling of `fun`,
-    converges superlinearly near a minimum, and its line search guarantees descent, so
-    its steps never increase the loss (beyond rounding near a minimum).
+    objectives it needs no learning rate, its steps are invariant to the scaling of
+    `fun` (the stopping test is not: `tol` is absolute), it converges superlinearly
+    near a minimum, and its line search does not accept an increase of the loss by
+    more than 1e-6·|f| (meant for rounding near a minimum; see docs/optimize.md for
+    losses with a large constant part).
     Any `optax.GradientTransformation` works (e.g. `optax.adam(1e-2)`); a
     `GradientTransformationExtraArgs` receives `value`, `grad` and `value_fn` as Optax
     line searches require.
@@ -319,7 +321,10 @@ def minimize(
         optimizer: any Optax gradient transformation; default L-BFGS as above
             (`optax.lbfgs(linesearch=scale_by_wolfe_linesearch())`).
         tol: stop when ‖∇f‖₂ ≤ `tol` (absolute, all leaves together). Default eps^(2/3)
-            of the dtype: 3.7e-11 (float64), 4.9e-6 (float32).
+            of the dtype: 3.7e-11 (float64), 4.9e-6 (float32), for a loss and
+            variables of order one: with a gradient of 1e-12 at `x0` (a loss in tiny
+            units, variables in huge ones) the default reports `converged` at `x0`
+            after 0 steps. Rescale, or set `tol` to the problem's units.
         rtol: also stop (converged) when ‖Δx‖ ≤ `rtol`·‖x‖ and |Δf| ≤ `rtol`·|f| in one
             step. Default 0: only an exact standstill.
         max_steps: maximum number of optimizer updates.
