@@ -158,7 +158,28 @@ def test_svd_by_minimize():
     np.testing.assert_allclose(res.U.T @ res.U, np.eye(4), atol=1e-12)
 
 
+@pytest.mark.parametrize("scale", [1e-8, 1e8])
+def test_matrix_problems_at_any_scale(scale):
+    # Both losses are run at unit scale: at 1e8·M svd_by_minimize ended in
+    # linesearch_failed (S right), at 1e-8·M after two steps with S 25 % off.
+    m0 = np.random.default_rng(0).normal(size=(3, 3))
+    m = jnp.asarray(scale * m0)
+    res = svd_by_minimize(m)
+    np.testing.assert_allclose(res.S, np.linalg.svd(scale * m0, compute_uv=False), rtol=1e-10)
+    sol = inverse_by_minimize(m)
+    inv = np.linalg.inv(scale * m0)
+    np.testing.assert_allclose(sol.x, inv, rtol=0, atol=1e-10 * np.abs(inv).max())
+    dm = jnp.asarray(scale * np.random.default_rng(1).normal(size=(3, 3)))
+    _, dx = jax.jvp(lambda m: inverse_by_minimize(m).x, (m,), (dm,))
+    want = -inv @ np.asarray(dm) @ inv
+    np.testing.assert_allclose(dx, want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
 def test_problem_input_errors():
+    with pytest.raises(ValueError, match=r"shape \(6,\)"):
+        symmetric_from_triu(jnp.array([7.0]), 3)  # broadcast to a matrix of 7s before
+    with pytest.raises(ValueError, match="square"):
+        triu_of(jnp.ones((2, 3)))  # an out-of-range index was clipped before
     with pytest.raises(ValueError, match="targets must be a vector"):
         symmetric_with_eigenvalues(jnp.eye(2))
     with pytest.raises(ValueError, match="square"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from ..linalg._eigsh import power_of_two_scale
 from ._checks import as_real_square
 from ._minimize import minimize
 from ._solution import Solution
@@ -47,7 +49,14 @@ def inverse_by_minimize(
         throw: passed to `minimize`.
 
     Returns:
-        The `Solution`; `x` approximates `m⁻¹`.
+        The `Solution`; `x` approximates `m⁻¹`. For a singular `m` there is no
+        inverse and the minimiser is not unique: from `X = 0` the iteration stays in
+        the row space and finds the pseudo-inverse `m⁺`, with `value = n − rank(m)`
+        (not 0) and status `converged` (the minimisation did converge): check
+        `value`. Derivatives are then NaN in reverse mode (see `minimize`, `ridge`).
+        The minimisation runs on `M/σ` (σ the power of two nearest below `max|M|`,
+        so the default gradient tolerance fits any scale of `M`); `x` is scaled back,
+        `value` is the same for both, `grad_norm` is that of the scaled problem.
 
     Raises:
         ValueError: `m` is not a square matrix.
@@ -61,5 +70,8 @@ def inverse_by_minimize(
          [0. 1.]]
     """
     m = as_real_square(m, "m", "jaxgrad.optimize.inverse_by_minimize")
-    return minimize(inverse_loss, jnp.zeros_like(m), (m,), optimizer=optimizer, tol=tol,
-                    max_steps=max_steps, throw=throw)
+    sigma = power_of_two_scale(m).astype(m.dtype)  # exact; no derivative
+    sol = minimize(inverse_loss, jnp.zeros_like(m), (m / sigma,), optimizer=optimizer, tol=tol,
+                   max_steps=max_steps, throw=throw)
+    # (X M/σ − I) = (X/σ) M − I: the same value for X/σ, the inverse of M.
+    return eqx.tree_at(lambda s: s.x, sol, sol.x / sigma)

@@ -20,6 +20,9 @@ from ._solution import Solution
 def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
     """The symmetric `n × n` matrix whose upper triangle (row major) is `p`, `m = n(n+1)/2`.
 
+    Raises:
+        ValueError: `p` is not a vector of length `n(n+1)/2`.
+
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxgrad.optimize import symmetric_from_triu
@@ -27,6 +30,13 @@ def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
         [[1. 2.]
          [2. 3.]]
     """
+    p = jnp.asarray(p)
+    if p.shape != (n * (n + 1) // 2,):
+        # (`.at[].set` would broadcast a shorter p, or clip indices, without a word.)
+        raise ValueError(
+            f"jaxgrad.optimize.symmetric_from_triu: p must have shape ({n * (n + 1) // 2},), "
+            f"the upper triangle of a {n}x{n} matrix; got shape {p.shape}."
+        )
     rows, cols = np.triu_indices(n)
     a = jnp.zeros((n, n), p.dtype).at[rows, cols].set(p)
     return a + jnp.triu(a, 1).T
@@ -35,12 +45,18 @@ def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
 def triu_of(a: Float[Array, "n n"]) -> Float[Array, " m"]:
     """The upper triangle of `a`, row major (inverse of `symmetric_from_triu`).
 
+    Raises:
+        ValueError: `a` is not a square matrix.
+
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxgrad.optimize import triu_of
         >>> print(triu_of(jnp.array([[1.0, 2.0], [2.0, 3.0]])))
         [1. 2. 3.]
     """
+    a = jnp.asarray(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"jaxgrad.optimize.triu_of: a must be a square matrix; got shape {a.shape}.")
     return a[np.triu_indices(a.shape[-1])]
 
 
