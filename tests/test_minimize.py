@@ -127,6 +127,24 @@ def test_max_steps_status_and_throw():
         solve_ridge(P, 1.0, optimizer=optax.sgd(1e-3), max_steps=3)
 
 
+def _scaled_misfit(x, c, s):
+    return s * jnp.sum((x - c) ** 2)
+
+
+def test_implicit_derivative_at_extreme_loss_scales():
+    # x* = (c, c) whatever s; CG's pᵀHp with b and H both ~1e±120 overflowed
+    # (underflowed) to NaN in forward mode, where reverse mode was right. (The
+    # derivative is the exact minimiser's, whatever the solve's status.)
+    def x_star(c, s):
+        return minimize(_scaled_misfit, jnp.array([0.0, 0.5]), (c, s), tol=0.0, max_steps=20, throw=False).x
+
+    fwd = jax.jit(jax.jacfwd(x_star))
+    rev = jax.jit(jax.jacrev(x_star))
+    for s in (1e-120, 1e120):
+        np.testing.assert_allclose(fwd(1.0, s), [1.0, 1.0], rtol=1e-12)
+        np.testing.assert_allclose(rev(1.0, s), [1.0, 1.0], rtol=1e-12)
+
+
 def test_throw_under_jit_whatever_output_is_used():
     # The check rode on `x` alone: a jitted program returning `value` (or the status)
     # skipped it and handed back a non-converged value.

@@ -32,6 +32,8 @@ from jax import lax
 
 import optax
 
+from ..linalg._eigsh import power_of_two_scale
+
 
 def _dtype_of(tree):
     leaves = jax.tree_util.tree_leaves(tree)
@@ -54,6 +56,17 @@ def _make_tangent_solve(ridge: float):
         maxiter = 10 * _size_of(b) + 20
 
         def solve(matvec, rhs):
+            # CG's inner products pᵀHp are quadratic in the right-hand side: with
+            # ‖b‖ and ‖H‖ both 1e120 (or both 1e-120) they overflow (underflow) to NaN
+            # although the solution is of order one. The solve runs on b/β, β a power
+            # of two near max|b| (exact), and scales back.
+            leaves = jax.tree_util.tree_leaves(rhs)
+            beta = power_of_two_scale(jnp.stack([jnp.max(jnp.abs(t)) for t in leaves]))
+            rhs = jax.tree_util.tree_map(lambda t: t / beta.astype(t.dtype), rhs)
+            w = _solve_unit(matvec, rhs)
+            return jax.tree_util.tree_map(lambda t: t * beta.astype(t.dtype), w)
+
+        def _solve_unit(matvec, rhs):
             if ridge > 0:
                 normal = lambda w: optax.tree.add_scale(matvec(matvec(w)), ridge, w)  # noqa: E731
                 w, _ = jax.scipy.sparse.linalg.cg(normal, matvec(rhs), tol=tol, maxiter=maxiter)
