@@ -236,3 +236,20 @@ def test_scipy_argument_order_of_the_limits():
     g("x", "arg")
     assert seen == [("x", "y"), "x"]
     assert _iterated._limit_fn(2.0) == 2.0
+
+
+def test_lanes_are_merged_only_when_bitwise_equal():
+    # The batching rule integrates each distinct lane once. Lanes were compared after a
+    # cast to the limits' float dtype, so int64 n and n + 1 near 2^53 (one float64)
+    # and 0.0 / -0.0 shared a result: dblquad under vmap gave [0, 0, 2, 3] for n - 2^53
+    # and [π, π] for arctan2(±0, -1). Checked on the rule itself with a cheap lane.
+    def lane(edges, args):
+        n, p = args
+        return (n - 2**53).astype(edges.dtype) + jnp.arctan2(p, -1.0) + edges[0]
+
+    n = jnp.array([2**53, 2**53 + 1, 2**53, 2**53], dtype=jnp.int64)
+    p = jnp.array([0.0, 0.0, -0.0, 0.0])
+    edges = jnp.zeros((4, 2))
+    shapes = jax.ShapeDtypeStruct((), edges.dtype)
+    out = jax.jit(lambda e, a: _iterated._lane_by_lane(lane, 4, e, a, shapes))(edges, (n, p))
+    np.testing.assert_array_equal(out, [np.pi, 1 + np.pi, -np.pi, np.pi])

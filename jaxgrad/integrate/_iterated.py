@@ -122,13 +122,14 @@ def _sequential_solver(fvec, options):
 
 def _lane_by_lane(plain, size, edges, args, shapes):
     """`vmap(plain)(edges, args)` computed as a loop over the distinct lanes."""
-    rows = jnp.concatenate(
-        [jnp.reshape(x, (size, -1)).astype(edges.dtype) for x in jax.tree_util.tree_leaves((edges, args))], axis=1
-    )
-    # NaN counts as equal to NaN here: lanes that agree entry by entry give the same
-    # result (and a lane is always equal to itself).
-    a, b = rows[:, None, :], rows[None, :, :]
-    same = jnp.all((a == b) | (jnp.isnan(a) & jnp.isnan(b)), axis=2) | jnp.eye(size, dtype=bool)
+    # Lanes are the same when their inputs are bit for bit: compared in their own
+    # dtypes, not cast to the limits' (int64 n and n + 1 near 2^53 are one float64, so
+    # are int32 values near 2^24 in float32), and with 0.0 and -0.0 told apart (a
+    # function may see the sign: arctan2(±0, -1) = ±π). Bits make NaN equal to itself.
+    same = jnp.ones((size, size), dtype=bool)
+    for x in jax.tree_util.tree_leaves((edges, args)):
+        bits = _bit_rows(x, size)
+        same = same & jnp.all(bits[:, None, :] == bits[None, :, :], axis=2)
     first = jnp.argmax(same, axis=1)  # the first lane equal to each lane (itself if none)
     distinct = first == jnp.arange(size)
     order = jnp.nonzero(distinct, size=size, fill_value=0)[0]
@@ -143,6 +144,17 @@ def _lane_by_lane(plain, size, edges, args, shapes):
 
     _, out = lax.while_loop(lambda c: c[0] < count, step, (jnp.zeros((), jnp.int32), out))
     return jax.tree_util.tree_map(lambda o: o[first], out)
+
+
+def _bit_rows(x, size):
+    """`x` (leading axis `size`) as rows of unsigned integers holding its bits."""
+    x = jnp.reshape(jnp.asarray(x), (size, -1))
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        x = jnp.concatenate([jnp.real(x), jnp.imag(x)], axis=1)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        unsigned = {16: jnp.uint16, 32: jnp.uint32, 64: jnp.uint64}[jnp.finfo(x.dtype).bits]
+        return lax.bitcast_convert_type(x, unsigned)
+    return x.astype(jnp.int32) if x.dtype == jnp.bool_ else x
 
 
 def _sized(fvec, size):
