@@ -39,24 +39,26 @@ def _pv(p, a, b, c):
     return quad(lambda x, p: jnp.exp(p * x), a, b, (p,), weight="cauchy", wvar=c, **TIGHT)[0]
 
 
-# c = 0.5 is a Gauss–Kronrod node and 0.25 a bisection point; -0.5 lies outside [0, 1].
-POLES = [0.3, 0.5, 0.25, 1 / 3, 0.999, -0.5]
+# (p, c): c = 0.5 is a Gauss–Kronrod node and 0.25 a bisection point; -0.5 lies outside
+# [0, 1], 1 + 1e-9 just outside; at c = 3 with p = 20, f(c) = e^60 is 1e17 times the
+# integral (subtracting it lost everything: 360 times off, "converged").
+POLES = [(0.7, 0.3), (0.7, 0.5), (0.7, 0.25), (0.7, 1 / 3), (0.7, 0.999), (0.7, -0.5), (3.0, 1 + 1e-9), (20.0, 3.0)]
 
 
 @jax.jit
-def _pv_derivatives(c):
-    z = jnp.stack([jnp.asarray(0.7), jnp.asarray(0.0), jnp.asarray(1.0), c])  # (p, a, b, c)
+def _pv_derivatives(p, c):
+    z = jnp.stack([p, jnp.asarray(0.0), jnp.asarray(1.0), c])  # (p, a, b, c)
     f = lambda z: _pv(*z)  # noqa: E731
     # forward mode: along the pole, and the second derivative forward over reverse
-    d1c = jax.jvp(lambda c: _pv(0.7, 0.0, 1.0, c), (c,), (jnp.ones_like(c),))[1]
-    d2c = jax.jacfwd(jax.grad(lambda c: _pv(0.7, 0.0, 1.0, c)))(c)
+    d1c = jax.jvp(lambda c: _pv(p, 0.0, 1.0, c), (c,), (jnp.ones_like(c),))[1]
+    d2c = jax.jacfwd(jax.grad(lambda c: _pv(p, 0.0, 1.0, c)))(c)
     return f(z), jax.grad(f)(z), d1c, d2c
 
 
 def test_cauchy_principal_value_and_its_derivatives():
-    for c in POLES:
-        value, g_rev, d1c, d2c = _pv_derivatives(c)
-        zm = [mp.mpf(0.7), mp.mpf(0), mp.mpf(1), mp.mpf(c)]
+    for p, c in POLES:
+        value, g_rev, d1c, d2c = _pv_derivatives(p, c)
+        zm = [mp.mpf(p), mp.mpf(0), mp.mpf(1), mp.mpf(c)]
         _close(value, _pv_closed(*zm), 1e-12)
         for i in range(4):
             order = [0] * 4
@@ -65,9 +67,16 @@ def test_cauchy_principal_value_and_its_derivatives():
         _close(d1c, mp.diff(_pv_closed, zm, (0, 0, 0, 1)), 1e-10)
         _close(d2c, mp.diff(_pv_closed, zm, (0, 0, 0, 2)), 1e-8)
     # and under vmap over the pole (quad's batching rule), values only
-    values = jax.vmap(lambda c: _pv(0.7, 0.0, 1.0, c))(jnp.asarray(POLES[:3]))
-    for v, c in zip(values, POLES[:3]):
+    values = jax.vmap(lambda c: _pv(0.7, 0.0, 1.0, c))(jnp.asarray([c for _, c in POLES[:3]]))
+    for v, (_, c) in zip(values, POLES[:3]):
         _close(v, _pv_closed(mp.mpf(0.7), 0, 1, mp.mpf(c)), 1e-12)
+
+
+def test_cauchy_pole_outside_where_f_is_undefined():
+    # ∫₀¹ √x/(x + 1/2) dx = 2 (1 − √½ atan √2): f(c) = √(−½) was evaluated (NaN).
+    value, info = quad(jnp.sqrt, 0.0, 1.0, weight="cauchy", wvar=-0.5, **TIGHT)
+    assert bool(info.converged)
+    _close(value, 2 * (1 - mp.sqrt(0.5) * mp.atan(mp.sqrt(2))), 1e-12)
 
 
 def test_cauchy_matches_scipy_spelling_and_value():
