@@ -173,6 +173,27 @@ def test_one_sided_log_weight():
     _close(loga, ref, 1e-9)
 
 
+@jax.jit
+def _singular_at_a_nonzero_end(k, w):
+    # k = 0: ∫₀¹ (1 − x)^w₁ ln(1 − x) dx; k = 1: ∫₀¹ x^w₀ (1 − x)^(−0.3) dx. f is
+    # singular at b = 1, where 1 − h·t rounds onto b for t < 1e-16: f there was inf and
+    # the result −inf / inf ("nonfinite").
+    f = lambda x, k: jnp.where(k == 0, jnp.log1p(-x), (1 - x) ** -0.3)  # noqa: E731
+    return quad(f, 0.0, 1.0, (k,), weight="alg", wvar=w)
+
+
+def test_f_singular_at_a_nonzero_end():
+    # ∫₀¹ u^(−½) ln u du = −4: only the part of f below 1e-16 from b is out of reach
+    # (~√eps): reported as roundoff, with an error estimate that covers it.
+    value, info = _singular_at_a_nonzero_end(0, jnp.array([0.0, -0.5]))
+    assert int(info.status._value) == STATUS.roundoff._value
+    assert abs(float(value) + 4) <= float(info.err) <= 1e-5
+    # A milder singularity loses nothing that matters: converged, B(1.2, 0.7).
+    value, info = _singular_at_a_nonzero_end(1, jnp.array([0.2, 0.0]))
+    assert bool(info.converged)
+    _close(value, mp.beta(1.2, 0.7), 1e-10)
+
+
 # ----------------------------------------------------------------- cos, sin, complex
 
 

@@ -50,6 +50,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 
 from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size
+from ._status import CONVERGED, ROUNDOFF
 
 WEIGHTS = ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log", "cos", "sin")
 
@@ -158,10 +159,10 @@ def _end_values(fvec, kind, a, b, log_h, args):
 def _end_weights(fvec, kind):
     """The integrand over t ∈ [0, ½] of `end_weighted`: for each half, its singular factor
     S(t) = t^p (times ln h + ln t for a log weight at that end) times the smooth rest G(t)
-    less G(0) (see `end_weighted`)."""
+    less G(0) (see `end_weighted`). `.halves(t, wargs)` gives the two halves apart."""
     log_a, log_b = _end_logs(kind)
 
-    def g(t, wargs):
+    def halves(t, wargs):
         (a, b, alpha, beta, g_a0, g_b0), args = wargs
         h = b - a
         log_h = jnp.log(h)
@@ -172,10 +173,22 @@ def _end_weights(fvec, kind):
             sing_a, rest_b = sing_a * (log_h + lt), rest_b * (log_h + ls)
         if log_b:
             sing_b, rest_a = sing_b * (log_h + lt), rest_a * (log_h + ls)
-        near_a = sing_a * (rest_a * fvec(a + h * t, args) - g_a0)
-        near_b = sing_b * (rest_b * fvec(b - h * t, args) - g_b0)
+        # At least |e|·eps from a nonzero end e (one to two ulps): a + h·t rounded onto
+        # a for t below ~1e-16, where an f singular at a nonzero end (log(1 − x) at
+        # b = 1) is infinite (the result was −inf, "nonfinite"; f at an end at 0 is
+        # reached by t itself).
+        eps = jnp.finfo(h.dtype).eps
+        x_a = a + jnp.maximum(h * t, jnp.abs(a) * eps)
+        x_b = b - jnp.maximum(h * t, jnp.abs(b) * eps)
+        near_a = sing_a * (rest_a * fvec(x_a, args) - g_a0)
+        near_b = sing_b * (rest_b * fvec(x_b, args) - g_b0)
+        return near_a, near_b
+
+    def g(t, wargs):
+        near_a, near_b = halves(t, wargs)
         return near_a + near_b
 
+    g.halves = halves
     return g
 
 
@@ -203,13 +216,28 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     half = jnp.asarray(0.5, a.dtype)
     log_h = jnp.log(h)
     g_a0, g_b0 = _end_values(fvec, kind, a, b, log_h, args)
-    value, err, neval, code = _quad(
-        _end_weights(fvec, kind), jnp.zeros_like(a), half, jnp.zeros((0,), a.dtype),
-        ((a, b, alpha, beta, g_a0, g_b0), args), options,
-    )
+    integrand = _end_weights(fvec, kind)
+    wargs = ((a, b, alpha, beta, g_a0, g_b0), args)
+    value, err, neval, code = _quad(integrand, jnp.zeros_like(a), half, jnp.zeros((0,), a.dtype), wargs, options)
     value = value + g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
+    # Below t = τ = |e|·eps/h f's argument cannot get closer to a nonzero end e: f is
+    # held at its value there (see `_end_weights`). For f smooth at e that costs
+    # nothing (G − G(0) vanishes there); for f singular at e the part below τ is not
+    # seen. Its size, about τ·|integrand(τ)|/(1 + p), joins the error estimate, so the
+    # status says when it exceeds the tolerance (√eps relative for (1 − x)^(−½) ln(1 − x)).
+    eps = jnp.finfo(h.dtype).eps
+    tail = jnp.zeros_like(err)
+    for end, p, pick in ((a, alpha, 0), (b, beta, 1)):
+        tau = jnp.minimum(jnp.abs(end) * eps / h, half)
+        part = integrand.halves(jnp.maximum(tau, jnp.finfo(h.dtype).tiny), wargs)[pick]
+        size = jnp.abs(jnp.ravel(part)).astype(err.dtype) * tau / (1 + p)
+        tail = tail + jnp.where((tau > 0) & jnp.isfinite(size), 2 * size, jnp.where(tau > 0, jnp.inf, 0.0))
     scale = jnp.exp((alpha + beta + 1) * log_h)
-    return value * scale, err * scale, neval + 2, code
+    value, err = value * scale, (err + tail) * scale
+    opts = dict(options)
+    tol = jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.abs(value))
+    code = jnp.where((code == CONVERGED) & jnp.any(tail > 0) & jnp.any(err > tol), ROUNDOFF, code)
+    return value, err, neval + 4, code
 
 
 # --------------------------------------------------------------------------------------
