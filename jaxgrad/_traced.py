@@ -28,6 +28,9 @@ same limitation as `jax.jit`'s cache on function identity.
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import itertools
 import numbers
 
 import jax
@@ -76,6 +79,54 @@ def _origin(f):
     return (code, tuple(cells))
 
 
+# Programs are compared by their printed text. A callable that calls a jitted function
+# (another jaxgrad function: an objective that integrates with `quad`) holds that
+# function's whole program as one `jit` equation, and printing it again at every call
+# took 50–90 ms for `quad`'s (140 kB of text) where tracing took 3 ms. JAX's jit cache
+# hands back the same jaxpr object for the same function and argument types, so the
+# text of a `jit` equation's body is printed once per object and hashed; the program
+# is printed with a name standing for each such body (JAX's printer prints "shared"
+# jaxprs by name), the name being the same for every body of the same text.
+_BODY_TOKENS: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, token)
+_TEXT_TOKENS: collections.OrderedDict = collections.OrderedDict()  # text digest -> token
+_TOKENS = itertools.count()
+_MEMO = 256
+
+
+def _body_token(jaxpr) -> str:
+    hit = _BODY_TOKENS.get(id(jaxpr))
+    if hit is not None and hit[0] is jaxpr:
+        _BODY_TOKENS.move_to_end(id(jaxpr))
+        return hit[1]
+    digest = hashlib.sha256(str(jaxpr).encode()).hexdigest()
+    token = _TEXT_TOKENS.get(digest)
+    if token is None:
+        token = _TEXT_TOKENS[digest] = f"jit_body_{next(_TOKENS)}"
+    _TEXT_TOKENS.move_to_end(digest)
+    _BODY_TOKENS[id(jaxpr)] = (jaxpr, token)  # holding it keeps its id unique
+    for memo in (_BODY_TOKENS, _TEXT_TOKENS):
+        while len(memo) > _MEMO:
+            memo.popitem(last=False)
+    return token
+
+
+def _program_text(jaxpr) -> str:
+    """`str(jaxpr)`, with the bodies of top-level `jit` equations as tokens (above)."""
+    try:
+        from jax._src import core
+
+        context = core.JaxprPpContext(core._dropvars(jaxpr))
+        for eqn in jaxpr.eqns:
+            if eqn.primitive.name in ("jit", "pjit"):
+                for body in core.jaxprs_in_params(eqn.params):
+                    token = _body_token(body)
+                    context.shared_jaxprs[body] = token
+                    context.shared_jaxpr_names.add(token)
+        return core.pp_jaxpr(jaxpr, context, core.JaxprPpSettings()).format()
+    except Exception:  # JAX's printer internals moved: the plain text, slower
+        return str(jaxpr)
+
+
 class Traced:
     """A callable traced at fixed argument types: hashable, static, callable as
     `traced(consts, *args)`. See the module docstring for when two are equal."""
@@ -89,7 +140,7 @@ class Traced:
         self.out_tree = jax.tree_util.tree_structure(out_shape)
         const_avals = tuple((np.shape(c), str(jax.numpy.result_type(c))) for c in closed.consts)
         origin = _origin(f) if origin is None else origin
-        self._key = (origin, str(closed.jaxpr), in_tree, self.out_tree, const_avals)
+        self._key = (origin, _program_text(closed.jaxpr), in_tree, self.out_tree, const_avals)
         self._hash = hash(self._key)
 
     def __hash__(self):
