@@ -90,7 +90,7 @@ def _origin(f):
 _BODY_TOKENS: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, token)
 _TEXT_TOKENS: collections.OrderedDict = collections.OrderedDict()  # text digest -> token
 _TOKENS = itertools.count()
-_MEMO = 256
+_MEMO = 64  # bodies held (keeping them alive); JAX caches them anyway
 
 
 def _body_token(jaxpr) -> str:
