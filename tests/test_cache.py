@@ -142,3 +142,27 @@ def test_quadosc_second_call_is_cached():
         return quadosc(lambda t: jnp.sinc(t / jnp.pi), 0.0, jnp.inf, period=2 * jnp.pi)[0]
 
     assert _second_call_compiles(call) == {"compile": 0, "trace": 0}
+
+
+_INNER = jax.jit(lambda y: 2.0 * y)
+
+
+def _calls_inner(x):
+    return _INNER(x) + 1.0
+
+
+def test_key_sees_the_body_of_a_jitted_call():
+    # A callable's key holds the bodies of the jitted functions it calls as hashes of
+    # their text (printed once per body, not at every call): a different body is a
+    # different program, an equal one (a jitted function re-created) the same.
+    from jaxgrad._traced import trace
+
+    global _INNER
+    x = jnp.asarray(1.5)
+    first, _ = trace(_calls_inner, x)
+    _INNER = jax.jit(lambda y: 3.0 * y)
+    other, other_consts = trace(_calls_inner, x)
+    _INNER = jax.jit(lambda y: 2.0 * y)
+    again, again_consts = trace(_calls_inner, x)
+    assert first != other and first == again
+    assert float(other(other_consts, x)) == 5.5 and float(again(again_consts, x)) == 4.0
