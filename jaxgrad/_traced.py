@@ -32,6 +32,7 @@ import collections
 import hashlib
 import itertools
 import numbers
+import types
 
 import jax
 import numpy as np
@@ -59,16 +60,13 @@ def _is_value(x) -> bool:
 
 def _origin(f):
     """The code `f` runs, without the values it reads (those are in the jaxpr)."""
+    if isinstance(f, types.MethodType):
+        # A bound method shows its function's `__code__`; what its object holds (a
+        # custom derivative rule, say) need not show in the program's text.
+        return ("method", _origin(f.__func__), _object_origin(f.__self__))
     code = getattr(f, "__code__", None)
     if code is None:
-        # A callable pytree (an `equinox.Module` such as `optimize.tikhonov`'s, a bound
-        # method of one): its structure and the origins of its non-value leaves; its
-        # arrays and numbers are values, read by the trace like a closure's. Any other
-        # object: by identity.
-        leaves, treedef = jax.tree_util.tree_flatten(f)
-        if len(leaves) == 1 and leaves[0] is f:
-            return _Same(f)
-        return (treedef, tuple(None if _is_value(leaf) else _origin(leaf) for leaf in leaves))
+        return _object_origin(f)
     cells = []
     for cell in getattr(f, "__closure__", None) or ():
         try:
@@ -77,6 +75,17 @@ def _origin(f):
             continue
         cells.append(None if _is_value(value) else _Same(value))
     return (code, tuple(cells))
+
+
+def _object_origin(obj):
+    """A pytree (an `equinox.Module` such as `optimize.tikhonov`'s, a bound method of
+    one, a tuple of static arguments): its structure and the origins of its non-value
+    leaves; its arrays and numbers are values, read by the trace like a closure's. Any
+    other object (a plain class instance, a `jax.custom_jvp` function): by identity."""
+    leaves, treedef = jax.tree_util.tree_flatten(obj)
+    if len(leaves) == 1 and leaves[0] is obj:
+        return _Same(obj)
+    return (treedef, tuple(None if _is_value(leaf) else _origin(leaf) for leaf in leaves))
 
 
 # Programs are compared by their printed text. A callable that calls a jitted function
@@ -161,8 +170,9 @@ def trace(f, *example_args, wraps=None):
     """`(Traced, consts)` for `f` at the types of `example_args` (arrays, tracers or
     `jax.ShapeDtypeStruct`s); `traced(consts, *args)` computes `f(*args)`.
 
-    `wraps`: the user's callable when `f` is a library wrapper around it, whose other
-    captured values are in the traced program; the key's origin is then the user's."""
+    `wraps`: when `f` is a library wrapper around the user's callable, the user's
+    callable and the other objects the wrapper captures (a pytree: their origins make
+    the key's origin, as a closure's cells do)."""
     # A fresh wrapper each time: `make_jaxpr` caches traces by function identity, which
     # would hand back the values `f` read at its first call.
     def user_callable(*args):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from test_cache import _second_call_compiles, count_compiles
 
 from jaxgrad import check_grad, finite_difference_grad
@@ -150,3 +151,43 @@ def test_check_grad_closed_over_array_is_read_at_each_call():
     # `scale` is the largest |reference| entry: here the largest |w cos x|.
     assert report.passed
     np.testing.assert_allclose(report.entries[0].scale, np.max(np.abs(expected)), rtol=1e-10)
+
+
+def _penalty_with_zero_gradient_at(off):
+    # Value Σx², gradient rule 2(x − off): a rule that the program's text names only as
+    # `_jvp`, whatever `off` is.
+    @jax.custom_jvp
+    def penalty(x):
+        return jnp.sum(x**2)
+
+    @penalty.defjvp
+    def _jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return penalty(x), jnp.sum(2 * (x - off) * dx)
+
+    return penalty
+
+
+def _through(x, penalty):
+    return penalty(x - 1.0)
+
+
+class _Holder:  # a plain class: its bound method's code does not show what it holds
+    def __init__(self, penalty):
+        self.penalty = penalty
+
+    def loss(self, x):
+        return self.penalty(x - 1.0)
+
+
+def test_minimize_tells_apart_rules_hidden_from_the_program_text():
+    # Two objectives that differ only in a custom rule passed in `args`, or held by the
+    # object of a bound method, shared one compiled loop: the second got the first's
+    # minimiser [1, 1] (with L-BFGS even a false `converged`) instead of [1.5, 1.5].
+    sgd = optax.sgd(0.25)
+    for off in (0.0, 0.5):
+        pen = _penalty_with_zero_gradient_at(off)
+        x = minimize(_through, X0, (pen,), optimizer=sgd, max_steps=200).x
+        np.testing.assert_allclose(x, [1 + off, 1 + off], rtol=1e-10)
+        x = minimize(_Holder(pen).loss, X0, optimizer=sgd, max_steps=200).x
+        np.testing.assert_allclose(x, [1 + off, 1 + off], rtol=1e-10)

@@ -244,8 +244,9 @@ def _trace_objective(fn, fun, x0, args, has_aux):
     def objective(x, dyn):
         return fun(x, *eqx.combine(dyn, static))
 
-    # Keyed by `fun`'s origin: what `static` holds is fixed in the traced program.
-    traced, consts = trace(objective, x0, dyn, wraps=fun)
+    # Keyed by the origins of `fun` and of the static leaves (a custom-derivative rule
+    # passed in `args` does not show in the program's text).
+    traced, consts = trace(objective, x0, dyn, wraps=(fun, static))
     out = traced.out_shape
     value = out[0] if has_aux and isinstance(out, (tuple, list)) and len(out) == 2 else out
     if has_aux and value is out:
