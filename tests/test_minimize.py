@@ -118,6 +118,11 @@ def test_has_aux():
 
     sol = minimize(f, jnp.zeros(2), (jnp.array([1.0, 3.0]),), has_aux=True)
     np.testing.assert_allclose(sol.aux["twice"], [2.0, 6.0], atol=1e-12)
+    # Non-array leaves of aux come back as they are (a string raised, a Python int came
+    # back as a JAX-internal TypedInt, when the whole of aux went through the trace).
+    sol = minimize(lambda x: (jnp.sum((x - 1.0) ** 2), ("label", 3, x)), jnp.zeros(2), has_aux=True)
+    assert sol.aux[:2] == ("label", 3) and type(sol.aux[1]) is int
+    np.testing.assert_allclose(sol.aux[2], [1.0, 1.0], rtol=1e-10)
 
 
 def test_max_steps_status_and_throw():

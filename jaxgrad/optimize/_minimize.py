@@ -238,26 +238,34 @@ def _trace_objective(fn, fun, x0, args, has_aux):
     compiled solve and the arrays `fun` closes over, read afresh at every call (a
     global rebound between calls is used, never a stale copy); and the array leaves of
     `args`. The other leaves of `args` (ints, bools, ...) are static: they are fixed in
-    the traced program, and a new value traces a new one."""
+    the traced program, and a new value traces a new one. Likewise the non-array leaves
+    of `aux` (with `has_aux`): returned as they are, outside the compiled program (the
+    last item returned)."""
     dyn, static = eqx.partition(args, eqx.is_array)
+    aux_static = []
 
     def objective(x, dyn):
-        return fun(x, *eqx.combine(dyn, static))
+        out = fun(x, *eqx.combine(dyn, static))
+        if not has_aux:
+            return out
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise ValueError(f"{fn}: with has_aux=True, fun must return a pair (value, aux); got {out!r}.")
+        aux_dyn, aux = eqx.partition(out[1], eqx.is_array)
+        aux_static.append(aux)
+        return out[0], aux_dyn
 
     # Keyed by the origins of `fun` and of the static leaves (a custom-derivative rule
     # passed in `args` does not show in the program's text).
     traced, consts = trace(objective, x0, dyn, wraps=(fun, static))
     out = traced.out_shape
-    value = out[0] if has_aux and isinstance(out, (tuple, list)) and len(out) == 2 else out
-    if has_aux and value is out:
-        raise ValueError(f"{fn}: with has_aux=True, fun must return a pair (value, aux); got {out!r}.")
+    value = out[0] if has_aux else out
     if getattr(value, "shape", None) != ():
         got = f"shape {value.shape}" if hasattr(value, "shape") else repr(value)
         raise ValueError(
             f"{fn}: fun must return a real scalar; got {got}"
             + (" (with has_aux=True, fun returns (value, aux))." if has_aux else ".")
         )
-    return traced, consts, dyn
+    return traced, consts, dyn, (aux_static[0] if has_aux else None)
 
 
 def minimize(
@@ -384,8 +392,12 @@ def minimize(
     x0, args = _python_scalars_as_arrays(x0), _python_scalars_as_arrays(args)
     dtype = _float_dtype(x0)
     x0 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, dtype), x0)
-    objective, consts, dyn = _trace_objective(fn, fun, x0, args, bool(has_aux))
-    return _minimize(
+    objective, consts, dyn, aux_static = _trace_objective(fn, fun, x0, args, bool(has_aux))
+    sol = _minimize(
         objective, consts, x0, dyn, optimizer, tol, float(rtol), int(max_steps), bool(has_aux), bool(throw),
         bool(progress), int(progress_every), float(ridge),
     )
+    if has_aux:
+        aux = eqx.combine(sol.aux, aux_static)
+        sol = eqx.tree_at(lambda s: s.aux, sol, aux, is_leaf=lambda t: t is None)
+    return sol
