@@ -6,13 +6,18 @@ improved by one Richardson step R(h) = (4 D(h/2) − D(h)) / 3 = g'(x)v + O(h⁴
 (Richardson 1911; see Dahlquist & Björck 2008, "Numerical methods in scientific
 computing", sec. 3.4). Rounding adds about eps·|g|/h, so the best step balances h⁴
 against eps/h: h ~ eps^(1/5). The step is chosen automatically on a ladder
-h₀, h₀/2, …, h₀/32, per direction v: h₀ = 4·eps^(1/5)·s with s = ‖v ⊙ x‖, the size of
-the coordinate it moves (|xᵢ| along eᵢ; about rms(x) along a random unit v), or
-min(rms(x), 1) where that is 0 (1 if x is 0). Consecutive extrapolants R(h) and R(h/2)
-are compared, and the pair that agrees best is used; their difference is reported as the
-reference's own error estimate. (One step for all coordinates, from rms(x), was wrong
-for arguments of mixed sizes: at x = (1e8, 1) the derivative in the second coordinate
-of Σ sin x came out 4e-7 instead of cos 1, and at (1e6, 1e-6) a log was NaN.)
+h₀, h₀/2, …, h₀/32 per direction v, h₀ = 4·eps^(1/5)·s, for two sizes s: the size of
+the coordinate it moves, ‖v ⊙ x‖ (|xᵢ| along eᵢ; about rms(x) along a random unit v;
+u where that is 0), and max(‖v ⊙ x‖, u) with u = min(rms(x), 1), the second ladder only
+where it is more than 8 times longer. Consecutive extrapolants R(h) and R(h/2) are
+compared, and the pair that agrees best on either ladder is used (a pair whose
+difference quotients are all exactly 0 only if every pair's are: steps beyond where f
+varies give exact zeros); their difference, or the rounding error of the quotients
+(3·eps·|f|/h) if larger, is reported as the reference's own error estimate. One step for all coordinates, from rms(x), was wrong for arguments of mixed
+sizes (at x = (1e8, 1) the derivative in the second coordinate of Σ sin x came out 4e-7
+instead of cos 1, and at (1e6, 1e-6) a log was NaN); a step from |xᵢ| alone is wrong for
+a small coordinate of a function that varies on a unit scale (e^x at x = 1e-10: 8e-3
+off). The two ladders cover both.
 """
 
 from __future__ import annotations
@@ -54,19 +59,23 @@ def _directions(n: int, count: int | None, dtype, rng) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(dtype)
 
 
-def _step_ladder(x, dirs, step) -> np.ndarray:
-    """The steps h₀·2⁻ᵏ, k = 0..5, per direction (rows of `dirs`): (D, 6) in the dtype
-    of `x`; h₀ = `step`, or 4·eps^(1/5) times the size of x along the direction (module
-    docstring)."""
+def _step_ladders(x, dirs, step) -> np.ndarray:
+    """The steps h₀·2⁻ᵏ, k = 0..5, per direction (rows of `dirs`) and ladder: (D, L, 6)
+    in the dtype of `x`, L = 1 or 2; h₀ = `step`, or 4·eps^(1/5) times the two sizes of
+    the module docstring."""
     x = np.asarray(x, np.float64)
     if step is None:
         rms = float(np.sqrt(np.mean(x**2))) if x.size else 0.0
+        unit = min(rms, 1.0) if rms > 0 else 1.0
         size = np.sqrt(np.asarray(dirs, np.float64) ** 2 @ x**2)  # ‖v ⊙ x‖ per direction
-        size = np.where(size > 0, size, min(rms, 1.0) if rms > 0 else 1.0)
-        h0 = 4 * float(jnp.finfo(dirs.dtype).eps) ** 0.2 * size
+        size = np.where(size > 0, size, unit)
+        sizes = [size, np.maximum(size, unit)]
+        if not np.any(sizes[1] > 8 * sizes[0]):
+            sizes = sizes[:1]
+        h0 = 4 * float(jnp.finfo(dirs.dtype).eps) ** 0.2 * np.stack(sizes, axis=1)
     else:
-        h0 = np.full(len(dirs), float(step))
-    return np.asarray(h0[:, None] * 0.5 ** np.arange(_LADDER), dirs.dtype)
+        h0 = np.full((len(dirs), 1), float(step))
+    return np.asarray(h0[:, :, None] * 0.5 ** np.arange(_LADDER), dirs.dtype)
 
 
 def _out_flat(traced, argnum, order, consts, args, v):
@@ -124,19 +133,27 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
     Returns `(reference (D, m), error estimate (D,), step used (D,))`, NumPy arrays.
     """
     dirs = np.asarray(dirs, x.dtype)
-    hs = _step_ladder(x, dirs, step)
-    vals = _fd_compiled(traced, argnum, order, consts, args, dirs, hs)
+    hs = _step_ladders(x, dirs, step)  # (D, L, K)
+    n_dirs, n_ladders, k = hs.shape
+    vals = _fd_compiled(traced, argnum, order, consts, args, dirs, hs.reshape(n_dirs, -1))
     # The extrapolation is a few operations on a small table: in NumPy, in the dtype
     # of the argument (op by op in JAX it compiled one program per operation and shape).
-    vals, hs = np.asarray(vals), np.asarray(hs)
-    d = (vals[:, :, 0] - vals[:, :, 1]) / (2 * hs[:, :, None])  # (D, K, m)
-    r = (4 * d[:, 1:] - d[:, :-1]) / 3  # (D, K-1, m), R at h_{k+1}
-    e = np.max(np.abs(r[:, 1:] - r[:, :-1]), axis=-1, initial=0.0)  # (D, K-2)
+    vals = np.asarray(vals).reshape(n_dirs, n_ladders, k, 2, -1)
+    d = (vals[:, :, :, 0] - vals[:, :, :, 1]) / (2 * hs[..., None])  # (D, L, K, m)
+    r = (4 * d[:, :, 1:] - d[:, :, :-1]) / 3  # (D, L, K-1, m), R at h_{k+1}
+    e = np.max(np.abs(r[:, :, 1:] - r[:, :, :-1]), axis=-1, initial=0.0)  # (D, L, K-2)
+    # At least the rounding of the quotients, ~3·eps·|f|/h: at very short steps
+    # consecutive extrapolants can agree by chance (the differences of f are a few
+    # ulps, quantised), which made a step of 1e-14 look better than one of 1e-5.
+    fmax = np.max(np.abs(vals), axis=(2, 3, 4), initial=0.0)  # (D, L)
+    e = np.maximum(e, 3 * np.finfo(vals.dtype).eps * fmax[..., None] / hs[:, :, 2:])
     e = np.where(np.isfinite(e), e, np.inf)
-    best = np.argmin(e, axis=1)
-    ref = np.take_along_axis(r, (best + 1)[:, None, None], axis=1)[:, 0]
-    err = np.take_along_axis(e, best[:, None], axis=1)[:, 0]
-    return ref, err, np.take_along_axis(hs, (best + 2)[:, None], axis=1)[:, 0]
+    zero = np.all((d[:, :, :-2] == 0) & (d[:, :, 1:-1] == 0) & (d[:, :, 2:] == 0), axis=-1)  # (D, L, K-2)
+    e = np.where(zero & ~np.all(zero, axis=(1, 2), keepdims=True), np.inf, e)
+    best = np.argmin(e.reshape(n_dirs, -1), axis=1)
+    lad, pos = np.divmod(best, k - 2)
+    rows = np.arange(n_dirs)
+    return r[rows, lad, pos + 1], e[rows, lad, pos], hs[rows, lad, pos + 2]
 
 
 def finite_difference_grad(
@@ -160,7 +177,8 @@ def finite_difference_grad(
         x: a pytree of real floating-point arrays.
         *args: further arguments (pytrees of arrays), held fixed.
         step: largest step of the ladder, for every coordinate; default
-            `4·eps^(1/5)·|xᵢ|` for coordinate i (see the module docstring).
+            `4·eps^(1/5)·|xᵢ|` for coordinate i, and a second ladder from
+            `max(|xᵢ|, min(rms(x), 1))` where that is longer (module docstring).
 
     Returns:
         A pytree like `x`: the gradient. Accuracy is typically ~1e-10 relative in
@@ -301,8 +319,9 @@ def check_grad(
         rtol: relative tolerance; default 1e-6 (float64) or 3e-3 (float32).
         atol: absolute tolerance added to `rtol·scale`.
         step: largest finite-difference step, for every direction (default
-            `4·eps^(1/5)` times the size of the argument along the direction: |xᵢ|
-            along coordinate i).
+            `4·eps^(1/5)` times the size of the argument along the direction, |xᵢ|
+            along coordinate i, and a second ladder where that is small; module
+            docstring).
         num_directions: number of random directions for arguments with > 32 entries.
         seed: seed of the random directions and cotangents.
 

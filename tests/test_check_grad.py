@@ -72,6 +72,12 @@ def test_finite_difference_grad_mixed_sizes():
     x = jnp.array([1e6, 1e-6])
     g = finite_difference_grad(lambda x: jnp.sum(jnp.log(x)), x)
     np.testing.assert_allclose(g, [1e-6, 1e6], rtol=1e-10)
+    # ... and for a small coordinate of a function that varies on a unit scale a
+    # second ladder of longer steps is used (steps from |xᵢ| alone were 8e-3 off).
+    x = jnp.array([1.0, 1e-10, -2e-9])
+    g = finite_difference_grad(lambda x: jnp.sum(jnp.exp(x)), x)
+    np.testing.assert_allclose(g, np.exp(np.asarray(x)), rtol=1e-10)
+    assert check_grad(lambda x: jnp.exp(x) * jnp.sum(x), x).passed
 
 
 def test_passes_on_correct_derivatives_float64():
