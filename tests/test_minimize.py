@@ -148,6 +148,13 @@ def test_implicit_derivative_at_extreme_loss_scales():
     for s in (1e-120, 1e120):
         np.testing.assert_allclose(fwd(1.0, s), [1.0, 1.0], rtol=1e-12)
         np.testing.assert_allclose(rev(1.0, s), [1.0, 1.0], rtol=1e-12)
+    # With ridge > 0 the normal equations square H: their p^T H^2 p overflowed at 1e80
+    # (the derivative came out 0).
+    ridged = jax.jacfwd(
+        lambda c: minimize(_scaled_misfit, jnp.array([0.0, 0.5]), (c, 1e80), tol=0.0, max_steps=20,
+                           throw=False, ridge=1e-12).x
+    )
+    np.testing.assert_allclose(ridged(1.0), [1.0, 1.0], rtol=1e-12)
 
 
 def test_throw_under_jit_whatever_output_is_used():
