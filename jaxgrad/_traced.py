@@ -58,6 +58,16 @@ def _is_value(x) -> bool:
     return isinstance(x, (numbers.Number, np.ndarray, np.generic, jax.Array)) or x is None
 
 
+def _value_key(x):
+    """A value's part of an origin: nothing for an array (its values are inputs of the
+    program), the number itself for a Python number (printed as a literal where the
+    program uses it, but a custom rule's use does not print: a static int that only a
+    rule reads must still tell two programs apart)."""
+    if isinstance(x, (bool, int, float, complex)):
+        return (type(x).__name__, repr(x))
+    return None
+
+
 def _origin(f):
     """The code `f` runs, without the values it reads (those are in the jaxpr)."""
     if isinstance(f, types.MethodType):
@@ -73,7 +83,7 @@ def _origin(f):
             value = cell.cell_contents
         except ValueError:  # an empty cell
             continue
-        cells.append(None if _is_value(value) else _Same(value))
+        cells.append(_value_key(value) if _is_value(value) else _Same(value))
     return (code, tuple(cells))
 
 
@@ -85,7 +95,7 @@ def _object_origin(obj):
     leaves, treedef = jax.tree_util.tree_flatten(obj)
     if len(leaves) == 1 and leaves[0] is obj:
         return _Same(obj)
-    return (treedef, tuple(None if _is_value(leaf) else _origin(leaf) for leaf in leaves))
+    return (treedef, tuple(_value_key(leaf) if _is_value(leaf) else _origin(leaf) for leaf in leaves))
 
 
 # Programs are compared by their printed text. A callable that calls a jitted function

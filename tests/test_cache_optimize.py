@@ -8,6 +8,8 @@ measured is whether anything is traced or compiled again, not the solve.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -190,4 +192,28 @@ def test_minimize_tells_apart_rules_hidden_from_the_program_text():
         x = minimize(_through, X0, (pen,), optimizer=sgd, max_steps=200).x
         np.testing.assert_allclose(x, [1 + off, 1 + off], rtol=1e-10)
         x = minimize(_Holder(pen).loss, X0, optimizer=sgd, max_steps=200).x
+        np.testing.assert_allclose(x, [1 + off, 1 + off], rtol=1e-10)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _penalty_with_static_offset(x, off):
+    return jnp.sum(x**2)
+
+
+@_penalty_with_static_offset.defjvp
+def _penalty_with_static_offset_jvp(off, primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return _penalty_with_static_offset(x, off), jnp.sum(2 * (x - off) * dx)
+
+
+def _through_offset(x, off):
+    return _penalty_with_static_offset(x - 1.0, off)
+
+
+def test_minimize_tells_apart_static_ints_only_a_rule_reads():
+    # A Python int in `args` is static; here only the custom rule reads it, so it does
+    # not show in the program's text: it is part of the key by value.
+    sgd = optax.sgd(0.25)
+    for off in (0, 1):
+        x = minimize(_through_offset, X0, (off,), optimizer=sgd, max_steps=200).x
         np.testing.assert_allclose(x, [1 + off, 1 + off], rtol=1e-10)
