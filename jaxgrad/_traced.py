@@ -84,7 +84,12 @@ def _origin(f):
         except ValueError:  # an empty cell
             continue
         cells.append(_value_key(value) if _is_value(value) else _Same(value))
-    return (code, tuple(cells))
+    # Default arguments are captured values too (`lambda x, g=g: g(x)` in a loop).
+    defaults = tuple(getattr(f, "__defaults__", None) or ()) + tuple(
+        sorted((getattr(f, "__kwdefaults__", None) or {}).items(), key=lambda kv: kv[0])
+    )
+    defaults = tuple(_value_key(v) if _is_value(v) else _Same(v) for v in jax.tree_util.tree_leaves(defaults))
+    return (code, tuple(cells), defaults)
 
 
 def _object_origin(obj):
@@ -112,17 +117,25 @@ _TOKENS = itertools.count()
 _MEMO = 64  # bodies held (keeping them alive); JAX caches them anyway
 
 
-def _body_token(jaxpr) -> str:
-    hit = _BODY_TOKENS.get(id(jaxpr))
-    if hit is not None and hit[0] is jaxpr:
-        _BODY_TOKENS.move_to_end(id(jaxpr))
+def _body_token(closed) -> str:
+    """The token of a `jit` equation's body (a ClosedJaxpr): its text and the values of
+    the arrays it captured (constants of the body, which its text does not show: a
+    jitted helper closing over a different array is a different program)."""
+    hit = _BODY_TOKENS.get(id(closed))
+    if hit is not None and hit[0] is closed:
+        _BODY_TOKENS.move_to_end(id(closed))
         return hit[1]
-    digest = hashlib.sha256(str(jaxpr).encode()).hexdigest()
+    h = hashlib.sha256(str(closed.jaxpr).encode())
+    for c in closed.consts:
+        c = np.asarray(c)
+        h.update(f"{c.dtype}{c.shape}".encode())
+        h.update(np.ascontiguousarray(c).tobytes())
+    digest = h.hexdigest()
     token = _TEXT_TOKENS.get(digest)
     if token is None:
         token = _TEXT_TOKENS[digest] = f"jit_body_{next(_TOKENS)}"
     _TEXT_TOKENS.move_to_end(digest)
-    _BODY_TOKENS[id(jaxpr)] = (jaxpr, token)  # holding it keeps its id unique
+    _BODY_TOKENS[id(closed)] = (closed, token)  # holding it keeps its id unique
     for memo in (_BODY_TOKENS, _TEXT_TOKENS):
         while len(memo) > _MEMO:
             memo.popitem(last=False)
@@ -136,11 +149,11 @@ def _program_text(jaxpr) -> str:
 
         context = core.JaxprPpContext(core._dropvars(jaxpr))
         for eqn in jaxpr.eqns:
-            if eqn.primitive.name in ("jit", "pjit"):
-                for body in core.jaxprs_in_params(eqn.params):
-                    token = _body_token(body)
-                    context.shared_jaxprs[body] = token
-                    context.shared_jaxpr_names.add(token)
+            body = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
+            if isinstance(body, core.ClosedJaxpr):
+                token = _body_token(body)
+                context.shared_jaxprs[body.jaxpr] = token
+                context.shared_jaxpr_names.add(token)
         return core.pp_jaxpr(jaxpr, context, core.JaxprPpSettings()).format()
     except Exception:  # JAX's printer internals moved: the plain text, slower
         return str(jaxpr)

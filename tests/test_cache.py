@@ -166,3 +166,29 @@ def test_key_sees_the_body_of_a_jitted_call():
     again, again_consts = trace(_calls_inner, x)
     assert first != other and first == again
     assert float(other(other_consts, x)) == 5.5 and float(again(again_consts, x)) == 4.0
+
+
+def test_key_sees_arrays_a_jitted_call_captured_and_default_arguments():
+    # A jitted helper keeps the arrays it closes over as constants of its own body,
+    # which the program's text does not show; a default argument is a captured value
+    # too. Both shared one compiled program before (quad gave c·∫1 = 1 for c = 2).
+    from jaxgrad._traced import trace
+
+    x = jnp.asarray(0.5)
+    keys, values = [], []
+    for c in (1.0, 2.0):
+        helper = jax.jit(lambda y, w=jnp.array([c, c]): jnp.sum(y * w))
+        t, consts = trace(lambda x: helper(jnp.stack([x, x])), x)
+        keys.append(t)
+        values.append(float(t(consts, x)))
+    assert keys[0] != keys[1] and values == [1.0, 2.0]
+    def rule_of_its_own():  # the same text whatever the rule does
+        @jax.custom_jvp
+        def g(x):
+            return x
+
+        g.defjvp(lambda p, t: (p[0], t[0]))
+        return g
+
+    keyed = [trace(lambda x, g=rule_of_its_own(): g(x) + 1.0, x)[0] for _ in range(2)]
+    assert keyed[0] != keyed[1]
