@@ -8,12 +8,13 @@ computing", sec. 3.4). Rounding adds about eps·|g|/h, so the best step balances
 against eps/h: h ~ eps^(1/5). The step is chosen automatically on a ladder
 h₀, h₀/2, …, h₀/32 per direction v, h₀ = 4·eps^(1/5)·s, for two sizes s: the size of
 the coordinate it moves, ‖v ⊙ x‖ (|xᵢ| along eᵢ; about rms(x) along a random unit v;
-u where that is 0), and max(‖v ⊙ x‖, u) with u = min(rms(x), 1), the second ladder only
-where it is more than 8 times longer. Consecutive extrapolants R(h) and R(h/2) are
-compared, and the pair that agrees best on either ladder is used (a pair whose
-difference quotients are all exactly 0 only if every pair's are: steps beyond where f
-varies give exact zeros); their difference, or the rounding error of the quotients
-(3·eps·|f|/h) if larger, is reported as the reference's own error estimate. One step for all coordinates, from rms(x), was wrong for arguments of mixed
+min(rms(x), 1) where that is 0), and max(‖v ⊙ x‖, 1), the second ladder only where it is
+more than 8 times longer. Consecutive extrapolants R(h) and R(h/2) are compared, and the
+pair that agrees best on either ladder is used, among the pairs that agree to one digit
+and whose difference quotients are not all exactly 0 (unless no pair qualifies: steps
+across a kink give quotients ~x/h, steps beyond where f varies exact zeros, both in small
+absolute disagreement); their difference, or the rounding error of the quotients
+(eps·|f|/h) if larger, is reported as the reference's own error estimate. One step for all coordinates, from rms(x), was wrong for arguments of mixed
 sizes (at x = (1e8, 1) the derivative in the second coordinate of Σ sin x came out 4e-7
 instead of cos 1, and at (1e6, 1e-6) a log was NaN); a step from |xᵢ| alone is wrong for
 a small coordinate of a function that varies on a unit scale (e^x at x = 1e-10: 8e-3
@@ -65,11 +66,13 @@ def _step_ladders(x, dirs, step) -> np.ndarray:
     the module docstring."""
     x = np.asarray(x, np.float64)
     if step is None:
-        rms = float(np.sqrt(np.mean(x**2))) if x.size else 0.0
-        unit = min(rms, 1.0) if rms > 0 else 1.0
-        size = np.sqrt(np.asarray(dirs, np.float64) ** 2 @ x**2)  # ‖v ⊙ x‖ per direction
+        big = float(np.max(np.abs(x), initial=0.0))
+        big = big if 0 < big < np.inf else 1.0  # (norms of x/big: no overflow at 1e200)
+        rms = big * float(np.sqrt(np.mean((x / big) ** 2))) if x.size else 0.0
+        unit = rms if 0 < rms < 1 else 1.0
+        size = big * np.sqrt(np.asarray(dirs, np.float64) ** 2 @ (x / big) ** 2)  # ‖v ⊙ x‖
         size = np.where(size > 0, size, unit)
-        sizes = [size, np.maximum(size, unit)]
+        sizes = [size, np.maximum(size, 1.0)]
         if not np.any(sizes[1] > 8 * sizes[0]):
             sizes = sizes[:1]
         h0 = 4 * float(jnp.finfo(dirs.dtype).eps) ** 0.2 * np.stack(sizes, axis=1)
@@ -142,18 +145,29 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
     d = (vals[:, :, :, 0] - vals[:, :, :, 1]) / (2 * hs[..., None])  # (D, L, K, m)
     r = (4 * d[:, :, 1:] - d[:, :, :-1]) / 3  # (D, L, K-1, m), R at h_{k+1}
     e = np.max(np.abs(r[:, :, 1:] - r[:, :, :-1]), axis=-1, initial=0.0)  # (D, L, K-2)
-    # At least the rounding of the quotients, ~3·eps·|f|/h: at very short steps
+    # At least the rounding of the quotients, ~eps·|f|/h: at very short steps
     # consecutive extrapolants can agree by chance (the differences of f are a few
     # ulps, quantised), which made a step of 1e-14 look better than one of 1e-5.
     fmax = np.max(np.abs(vals), axis=(2, 3, 4), initial=0.0)  # (D, L)
-    e = np.maximum(e, 3 * np.finfo(vals.dtype).eps * fmax[..., None] / hs[:, :, 2:])
+    e = np.maximum(e, np.finfo(vals.dtype).eps * fmax[..., None] / hs[:, :, 2:])
     e = np.where(np.isfinite(e), e, np.inf)
+    # Pairs that do not agree to one digit are out (unless every pair is): steps across
+    # a kink give quotients ~x/h that halve with h, whose absolute disagreement is
+    # small; and pairs of exact zeros (steps beyond where f varies) likewise.
+    size = np.maximum(np.max(np.abs(r[:, :, 1:]), axis=-1), np.max(np.abs(r[:, :, :-1]), axis=-1))
     zero = np.all((d[:, :, :-2] == 0) & (d[:, :, 1:-1] == 0) & (d[:, :, 2:] == 0), axis=-1)  # (D, L, K-2)
-    e = np.where(zero & ~np.all(zero, axis=(1, 2), keepdims=True), np.inf, e)
+    bad = zero | (np.max(np.abs(r[:, :, 1:] - r[:, :, :-1]), axis=-1) > 0.1 * size)
+    e = np.where(bad & ~np.all(bad, axis=(1, 2), keepdims=True), np.inf, e)
     best = np.argmin(e.reshape(n_dirs, -1), axis=1)
     lad, pos = np.divmod(best, k - 2)
     rows = np.arange(n_dirs)
-    return r[rows, lad, pos + 1], e[rows, lad, pos], hs[rows, lad, pos + 2]
+    err = e[rows, lad, pos]
+    # No pair qualified (a kink within every step, noise at every step): the error is
+    # at least the spread of all the extrapolants, so that the verdict says unreliable.
+    finite = np.where(np.isfinite(r), r, np.nan).reshape(n_dirs, -1, r.shape[-1])
+    spread = np.nanmax(np.nanmax(finite, axis=1) - np.nanmin(finite, axis=1), axis=-1, initial=0.0)
+    err = np.where(np.all(bad, axis=(1, 2)), np.maximum(err, np.nan_to_num(spread, nan=np.inf)), err)
+    return r[rows, lad, pos + 1], err, hs[rows, lad, pos + 2]
 
 
 def finite_difference_grad(
@@ -178,7 +192,7 @@ def finite_difference_grad(
         *args: further arguments (pytrees of arrays), held fixed.
         step: largest step of the ladder, for every coordinate; default
             `4·eps^(1/5)·|xᵢ|` for coordinate i, and a second ladder from
-            `max(|xᵢ|, min(rms(x), 1))` where that is longer (module docstring).
+            `max(|xᵢ|, 1)` where that is longer (module docstring).
 
     Returns:
         A pytree like `x`: the gradient. Accuracy is typically ~1e-10 relative in

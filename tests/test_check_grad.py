@@ -78,6 +78,20 @@ def test_finite_difference_grad_mixed_sizes():
     g = finite_difference_grad(lambda x: jnp.sum(jnp.exp(x)), x)
     np.testing.assert_allclose(g, np.exp(np.asarray(x)), rtol=1e-10)
     assert check_grad(lambda x: jnp.exp(x) * jnp.sum(x), x).passed
+    # Coordinates beyond 1.3e154 overflowed x² in the step's size: the steps were 1e-3,
+    # every quotient exactly 0, and the gradient [0, 0] (NaN before the per-coordinate
+    # steps).
+    x = jnp.array([1e200, 2e200])
+    np.testing.assert_allclose(finite_difference_grad(lambda x: jnp.sum(jnp.log(x)), x), [1e-200, 5e-201], rtol=1e-10)
+
+
+def test_kink_within_every_step_is_reported_unreliable():
+    # |x₀| at x₀ = 1e-12 beside a coordinate of 1: steps that cross the kink give
+    # quotients ~x/h, in small absolute disagreement; steps that do not are rounding
+    # noise. No pair is trustworthy, and the entry says so (it said reliable, with the
+    # correct derivative failing at 100 %).
+    report = check_grad(lambda x: jnp.abs(x[0]) + x[1], jnp.array([1e-12, 1.0]), modes="fwd")
+    assert not report.entries[0].reliable
 
 
 def test_passes_on_correct_derivatives_float64():
