@@ -88,7 +88,12 @@ def _origin(f):
     defaults = tuple(getattr(f, "__defaults__", None) or ()) + tuple(
         sorted((getattr(f, "__kwdefaults__", None) or {}).items(), key=lambda kv: kv[0])
     )
-    defaults = tuple(_value_key(v) if _is_value(v) else _Same(v) for v in jax.tree_util.tree_leaves(defaults))
+    # (A function there by its origin: `lambda *z, r=r: r(*z)` wrapping a lambda that
+    # is re-created at each call must still hit the cache.)
+    defaults = tuple(
+        _value_key(v) if _is_value(v) else _origin(v) if callable(v) else _Same(v)
+        for v in jax.tree_util.tree_leaves(defaults)
+    )
     return (code, tuple(cells), defaults)
 
 
