@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -165,7 +166,9 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
     # No pair qualified (a kink within every step, noise at every step): the error is
     # at least the spread of all the extrapolants, so that the verdict says unreliable.
     finite = np.where(np.isfinite(r), r, np.nan).reshape(n_dirs, -1, r.shape[-1])
-    spread = np.nanmax(np.nanmax(finite, axis=1) - np.nanmin(finite, axis=1), axis=-1, initial=0.0)
+    with warnings.catch_warnings():  # all-NaN slices: NaN, made inf below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = np.nanmax(np.nanmax(finite, axis=1) - np.nanmin(finite, axis=1), axis=-1, initial=0.0)
     err = np.where(np.all(bad, axis=(1, 2)), np.maximum(err, np.nan_to_num(spread, nan=np.inf)), err)
     return r[rows, lad, pos + 1], err, hs[rows, lad, pos + 2]
 
