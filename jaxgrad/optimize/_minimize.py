@@ -235,8 +235,9 @@ def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_
 
 def _trace_objective(fn, fun, x0, args, has_aux):
     """`fun` traced at `(x0, *args)` (see `jaxgrad._traced`): the static key of the
-    compiled solve and the arrays `fun` closes over, read afresh at every call (a
-    global rebound between calls is used, never a stale copy); and the array leaves of
+    compiled solve and the arrays `fun` closes over, read afresh at every call (an
+    array global rebound between calls is used; what the key cannot see, inside custom
+    rules and callbacks, is in docs/performance.md); and the array leaves of
     `args`. The other leaves of `args` (ints, bools, ...) are static: they are fixed in
     the traced program, and a new value traces a new one. Likewise the non-array leaves
     of `aux` (with `has_aux`): returned as they are, outside the compiled program (the
