@@ -90,10 +90,7 @@ def _origin(f):
     )
     # (A function there by its origin: `lambda *z, r=r: r(*z)` wrapping a lambda that
     # is re-created at each call must still hit the cache.)
-    defaults = tuple(
-        _value_key(v) if _is_value(v) else _origin(v) if callable(v) else _Same(v)
-        for v in jax.tree_util.tree_leaves(defaults)
-    )
+    defaults = tuple(_leaf_origin(v) for v in jax.tree_util.tree_leaves(defaults))
     return (code, tuple(cells), defaults)
 
 
@@ -105,7 +102,13 @@ def _object_origin(obj):
     leaves, treedef = jax.tree_util.tree_flatten(obj)
     if len(leaves) == 1 and leaves[0] is obj:
         return _Same(obj)
-    return (treedef, tuple(_value_key(leaf) if _is_value(leaf) else _origin(leaf) for leaf in leaves))
+    return (treedef, tuple(_leaf_origin(leaf) for leaf in leaves))
+
+
+def _leaf_origin(leaf):
+    """A pytree leaf's part of an origin: a value's key, or the origin of a callable
+    (identity for anything else, by way of `_object_origin`)."""
+    return _value_key(leaf) if _is_value(leaf) else _origin(leaf)
 
 
 # Programs are compared by their printed text. A callable that calls a jitted function

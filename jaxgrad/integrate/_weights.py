@@ -156,13 +156,19 @@ def _end_values(fvec, kind, a, b, log_h, args):
     log_a, log_b = _end_logs(kind)
     tiny = jnp.finfo(a.dtype).tiny
     g_a, g_b = fvec(a, args), fvec(b, args)
-    g_a = jnp.where(jnp.isnan(g_a), fvec(a + jnp.maximum(jnp.abs(a) * jnp.finfo(a.dtype).eps, tiny), args), g_a)
-    g_b = jnp.where(jnp.isnan(g_b), fvec(b - jnp.maximum(jnp.abs(b) * jnp.finfo(b.dtype).eps, tiny), args), g_b)
+    g_a = jnp.where(jnp.isnan(g_a), fvec(_off_end(a, tiny, 1), args), g_a)
+    g_b = jnp.where(jnp.isnan(g_b), fvec(_off_end(b, tiny, -1), args), g_b)
     if log_b:
         g_a = g_a * log_h
     if log_a:
         g_b = g_b * log_h
     return tuple(jnp.where(jnp.isfinite(g), g, jnp.zeros_like(g)) for g in (g_a, g_b))
+
+
+def _off_end(e, d, sign):
+    """e + sign·d, but at least |e|·eps (one to two ulps) away from a nonzero end e: a
+    smaller step rounds onto e itself."""
+    return e + sign * jnp.maximum(d, jnp.abs(e) * jnp.finfo(e.dtype).eps)
 
 
 def _end_weights(fvec, kind):
@@ -186,11 +192,8 @@ def _end_weights(fvec, kind):
         # a for t below ~1e-16, where an f singular at a nonzero end (log(1 − x) at
         # b = 1) is infinite (the result was −inf, "nonfinite"; f at an end at 0 is
         # reached by t itself).
-        eps = jnp.finfo(h.dtype).eps
-        x_a = a + jnp.maximum(h * t, jnp.abs(a) * eps)
-        x_b = b - jnp.maximum(h * t, jnp.abs(b) * eps)
-        near_a = sing_a * (rest_a * fvec(x_a, args) - g_a0)
-        near_b = sing_b * (rest_b * fvec(x_b, args) - g_b0)
+        near_a = sing_a * (rest_a * fvec(_off_end(a, h * t, 1), args) - g_a0)
+        near_b = sing_b * (rest_b * fvec(_off_end(b, h * t, -1), args) - g_b0)
         return near_a, near_b
 
     def g(t, wargs):

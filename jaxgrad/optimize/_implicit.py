@@ -60,25 +60,22 @@ def _make_tangent_solve(ridge: float):
             # ‖b‖ and ‖H‖ both 1e120 (or both 1e-120) they overflow (underflow) to NaN
             # although the solution is of order one. The solve runs on b/β, β a power
             # of two near max|b| (exact), and scales back.
-            beta = _scale_of(rhs)
-            rhs = jax.tree_util.tree_map(lambda t: t / beta.astype(t.dtype), rhs)
-            w = _solve_unit(matvec, rhs)
-            return jax.tree_util.tree_map(lambda t: t * beta.astype(t.dtype), w)
+            return _on_unit_scale(lambda r: _solve_unit(matvec, r), rhs)
 
-        def _scale_of(tree):
-            leaves = jax.tree_util.tree_leaves(tree)
-            return power_of_two_scale(jnp.stack([jnp.max(jnp.abs(t)) for t in leaves]))
+        def _on_unit_scale(solve_linear, rhs):
+            # `solve_linear(rhs)` of a linear solve, run on rhs/β and scaled back.
+            leaves = jax.tree_util.tree_leaves(rhs)
+            beta = power_of_two_scale(jnp.stack([jnp.max(jnp.abs(t)) for t in leaves]))
+            w = solve_linear(jax.tree_util.tree_map(lambda t: t / beta.astype(t.dtype), rhs))
+            return jax.tree_util.tree_map(lambda t: t * beta.astype(t.dtype), w)
 
         def _solve_unit(matvec, rhs):
             if ridge > 0:
                 # (The normal equations' right-hand side H b is scaled too: with ‖H‖
                 # 1e80 their pᵀH²p overflowed and the derivative came out 0.)
                 normal = lambda w: optax.tree.add_scale(matvec(matvec(w)), ridge, w)  # noqa: E731
-                hb = matvec(rhs)
-                gamma = _scale_of(hb)
-                hb = jax.tree_util.tree_map(lambda t: t / gamma.astype(t.dtype), hb)
-                w, _ = jax.scipy.sparse.linalg.cg(normal, hb, tol=tol, maxiter=maxiter)
-                return jax.tree_util.tree_map(lambda t: t * gamma.astype(t.dtype), w)
+                cg = lambda hb: jax.scipy.sparse.linalg.cg(normal, hb, tol=tol, maxiter=maxiter)[0]  # noqa: E731
+                return _on_unit_scale(cg, matvec(rhs))
             w, _ = jax.scipy.sparse.linalg.cg(matvec, rhs, tol=tol, maxiter=maxiter)
             # CG reports nothing about success: check the residual ourselves. A singular
             # H with b outside its range, or a Hessian too ill-conditioned for CG, lands
