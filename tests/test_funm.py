@@ -28,6 +28,7 @@ from jaxgrad.linalg._matfuncs import (
     trace_function,
 )
 from jaxgrad.linalg._polar import polar
+from jaxgrad.linalg._svd_spectral import svt
 from reference import directional_derivative, planted, rotation, to_mp
 
 # ----------------------------------------------------------------------------------
@@ -563,6 +564,13 @@ def test_bad_input_errors():
         projector(np.eye(3), 4)
     with pytest.raises(ValueError, match="`p`"):
         powm(np.eye(2), jnp.ones(2))
+    # A complex exponent or threshold was cast to its real part (2^(0.5+i) gave 2^0.5).
+    with pytest.raises(TypeError, match="`p` must be real"):
+        powm(2.0 * np.eye(2), 0.5 + 1j)
+    with pytest.raises(TypeError, match="`tau` must be real"):
+        svt(np.diag([3.0, 1.0]), 0.5 + 2j)
+    with pytest.raises(ValueError, match="`tau` must be a scalar"):
+        svt(np.diag([3.0, 1.0]), np.ones(2))
     with pytest.raises(ValueError, match="`f`"):
         funm(np.eye(2), lambda x: jnp.stack([x, x]))
     with pytest.raises(TypeError, match="`f`"):
@@ -665,6 +673,38 @@ def test_polar_second_derivatives(case, mode):
 
     got = jax.jit(lambda: _POLAR_SECOND[mode](h))()
     np.testing.assert_allclose(got, float(_mp_mixed_second(loss, a, e, e2)), rtol=1e-10)
+
+
+def test_polar_second_derivatives_far_from_unit_scale():
+    # U is homogeneous of degree 0 and P of degree 1, so at t·A the second derivative
+    # along (t·E, t·E2) is t⁰ (t¹) times the one at A. The second-order rule's divided
+    # differences over the eigenvalues of AᴴA over- or underflowed beyond about 1e±60:
+    # NaN at 1e-65 and 1e-150, 24x off at 1e65, 0 at 1e150. One batch holds all scales
+    # (each matrix has its own).
+    a = POLAR_MATRICES["tall"]
+    rng = np.random.default_rng(47)
+    e, e2, c = (rng.normal(size=a.shape) for _ in range(3))
+    c_p = c[:3]
+    scales = np.array([1e-150, 1e-65, 1.0, 1e65, 1e150])
+    big_a = scales[:, None, None] * a
+
+    def h(s, t):
+        u, p = polar(big_a + scales[:, None, None] * (s * e + t * e2))
+        return jnp.stack([jnp.sum(c * u, axis=(-2, -1)), jnp.sum(c_p * p, axis=(-2, -1)) / scales])
+
+    got = jax.jit(lambda: _POLAR_SECOND["fwd_fwd"](h))()
+
+    def loss_u(m):
+        um = _mp_polar(m)
+        return mp.fsum(c[i, j] * um[i, j] for i in range(4) for j in range(3))
+
+    def loss_p(m):
+        pm = _mp_polar_p(m)
+        return mp.fsum(c_p[i, j] * pm[i, j] for i in range(3) for j in range(3))
+
+    ref_u, ref_p = (float(_mp_mixed_second(f, a, e, e2)) for f in (loss_u, loss_p))
+    np.testing.assert_allclose(got[0], np.full(5, ref_u), rtol=1e-10)
+    np.testing.assert_allclose(got[1], np.full(5, ref_p), rtol=1e-10)
 
 
 def test_polar_hessian_of_a_loss_nonlinear_in_u_and_p():

@@ -59,6 +59,17 @@ def as_inexact_matrix(a, fn: str, *, square: bool = True, name: str = "a"):
     return a
 
 
+def real_scalar(x, dtype, fn: str, name: str):
+    """``x`` as a scalar of the real dtype ``dtype``. Raises ``ValueError`` (at trace
+    time) for an array and ``TypeError`` for a complex value, which a cast would
+    silently cut to its real part."""
+    if jnp.ndim(x) != 0:
+        raise ValueError(f"{fn}: `{name}` must be a scalar; got shape {jnp.shape(x)} (use jax.vmap).")
+    if jnp.iscomplexobj(x):
+        raise TypeError(f"{fn}: `{name}` must be real; got {jnp.result_type(x)}.")
+    return jnp.asarray(x, dtype)
+
+
 def matrix_dtype(a, fn: str, *, square: bool = True, name: str = "a"):
     """The dtype `as_inexact_matrix` gives ``a``, with its errors, without an array op.
 

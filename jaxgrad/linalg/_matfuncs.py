@@ -20,7 +20,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._checks import host_array, matrix_dtype, nan_where
+from ._checks import host_array, matrix_dtype, nan_where, real_scalar
 from ._funm import (
     _d1,
     _funm,
@@ -214,6 +214,7 @@ def powm(
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square, or `p` is not a
             scalar.
+        TypeError: `p` is complex.
         Exception: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
@@ -235,9 +236,7 @@ def powm(
 def _powm_compiled(a, p, hermitian_rtol):
     fn = "jaxgrad.linalg.powm"
     a, bad = hermitian_input(a, fn, hermitian_rtol)
-    if jnp.ndim(p) != 0:
-        raise ValueError(f"{fn}: argument `p` must be a scalar; got shape {jnp.shape(p)}.")
-    p = jnp.asarray(p, dtype=jnp.finfo(a.dtype).dtype)
+    p = real_scalar(p, jnp.finfo(a.dtype).dtype, fn, "p")
     return nan_where(bad, _funm(_pow, a, (p,)), 2)
 
 

@@ -37,6 +37,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
+from .._power_of_two import power_of_two_scale
 from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._funm import _funm, _mH
 from ._matfuncs import _inv_sqrt, _sqrt
@@ -86,10 +87,17 @@ def _cotangent_impl(a, w, s, v, gu, gp):
 
 
 def _gram_polar(a):
-    """The same factors as matrix functions of AᴴA (differentiated for second order)."""
-    gram = _mH(a) @ a
+    """The same factors as matrix functions of AᴴA (differentiated for second order).
+
+    Formed from B = A/σ, σ a power of two near max|A| per matrix and held constant:
+    U(A) = U(B) and P(A) = σ·P(B) exactly, and the divided differences of the inverse
+    square root over the eigenvalues of BᴴB neither over- nor underflow (over those of
+    AᴴA they did beyond about 1e±60 · unit scale: NaN or wrong second derivatives)."""
+    sigma = power_of_two_scale(a, axis=(-2, -1), keepdims=True).astype(a.dtype)
+    b = a / sigma
+    gram = _mH(b) @ b
     gram = (gram + _mH(gram)) / 2
-    return a @ _funm(_inv_sqrt, gram, ()), _funm(_sqrt, gram, ())
+    return b @ _funm(_inv_sqrt, gram, ()), sigma * _funm(_sqrt, gram, ())
 
 
 def _gram_tangent(a, da):
@@ -207,7 +215,8 @@ def polar(a: ArrayLike) -> PolarResult:
     are repeated, e.g. at orthogonal `A`, where the derivative of `U` along `E` is the
     skew part of `UᵀE` mapped back (at `A = I`: `(E − Eᵀ)/2`). Accuracy is that of
     the SVD. Second derivatives are exact at ties too but are computed through `AᴴA`
-    (accuracy about `eps·κ(A)²`).
+    (accuracy about `eps·κ(A)²`: wrong beyond κ(A) ≈ 1e5; `svd_funm(a, jnp.ones_like)`
+    gives `U` with second derivatives at the SVD's accuracy).
 
     Arguments:
         a: matrices of shape `(*batch, m, n)` with `m >= n` and full column rank.

@@ -33,7 +33,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._nan import nan_if
-from ._checks import as_inexact_matrix, host_array, matrix_dtype
+from ._checks import as_inexact_matrix, host_array, matrix_dtype, real_scalar
 from ._funm import _d1, _is_zero, _param_partials, elementwise, elementwise_function
 from ._svd_funm import _svd_funm, nonfinite_guarded
 
@@ -179,9 +179,7 @@ def _soft_threshold_jvp(primals, tangents):
 def _svt_compiled(a, tau):
     fn = "jaxgrad.linalg.svt"
     a = as_inexact_matrix(a, fn, square=False)
-    tau = jnp.asarray(tau, jnp.finfo(a.dtype).dtype)
-    if tau.ndim != 0:
-        raise ValueError(f"{fn}: `tau` must be a scalar; got shape {tau.shape} (use jax.vmap).")
+    tau = real_scalar(tau, jnp.finfo(a.dtype).dtype, fn, "tau")
     tau = nan_if(tau, ~(tau >= 0))
     return nonfinite_guarded(lambda x: _svd_funm(_soft_threshold, x, (tau,), False), a, 2)
 
@@ -210,6 +208,7 @@ def svt(a: ArrayLike, tau: ArrayLike) -> Inexact[Array, "*batch m n"]:
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or `tau` is not a scalar.
+        TypeError: `tau` is complex.
 
     Example:
         >>> import jax.numpy as jnp

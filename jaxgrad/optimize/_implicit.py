@@ -32,7 +32,7 @@ from jax import lax
 
 import optax
 
-from ..linalg._eigsh import power_of_two_scale
+from .._power_of_two import power_of_two_scale
 
 
 def _dtype_of(tree):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
-from ..linalg._eigsh import power_of_two_scale
+from .._power_of_two import power_of_two_scale
 from ._checks import as_real_square
 from ._minimize import minimize
 from ._solution import Solution
