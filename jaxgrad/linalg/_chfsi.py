@@ -212,11 +212,25 @@ def cg_block(op, b, *, tol, maxiter: int, deflation=None):
     eigenvectors that make ``op`` ill conditioned, the condition number drops
     accordingly. The solution is exact whatever ``w`` is; only the speed depends on it.
 
-    A row whose true residual is not ``<= 10 · tol · ‖bᵢ‖`` after at most ``maxiter``
-    steps is NaN: the tangent it feeds is not known to the requested accuracy.
+    A row stops at a residual of ``tol · ‖bᵢ‖`` or at the rounding floor
+    ``4 · eps · ‖xᵢ‖``, whichever is larger, and is NaN unless its true residual is then
+    at most 10 times that: the tangent it feeds is not known to the requested accuracy.
+    The floor is what ``bᵢ − op(xᵢ)`` can be formed to for an ``op`` of norm at most
+    about 4 (the callers scale it so). An ill-conditioned system (a complement operator
+    next to a near tie at the block's edge: ‖xᵢ‖ ≫ ‖bᵢ‖) has its floor above
+    ``tol · ‖bᵢ‖``; a row solved to the floor is solved as well as the precision allows
+    (its error, about κ · eps relative, is the conditioning of the tangent itself).
+    Without the floor, such a row never met ``tol`` (default eps^(3/4)) and was NaN
+    from a relative gap of about 1e-6 on, whatever ``maxiter``; and the recursion run
+    past its attainable accuracy is unstable (the residual grew by 1e8 on that example,
+    deflated or not), so it must stop there rather than go on.
     """
     rdtype = jnp.finfo(b.dtype).dtype
-    target = (tol * jnp.linalg.norm(b, axis=1)).astype(rdtype)
+    eps = jnp.finfo(rdtype).eps
+    tol_b = (tol * jnp.linalg.norm(b, axis=1)).astype(rdtype)
+
+    def target(x):
+        return jnp.maximum(tol_b, 4 * eps * jnp.linalg.norm(x, axis=1))
 
     def dot(u, v):
         return jnp.real(jnp.sum(jnp.conj(u) * v, axis=1))
@@ -236,12 +250,12 @@ def cg_block(op, b, *, tol, maxiter: int, deflation=None):
             return r - coarse(r, False) @ w.T
 
     def cond(st):
-        _, _, _, rr, it = st
-        return (it < maxiter) & jnp.any(jnp.sqrt(rr) > target) & jnp.all(jnp.isfinite(rr))
+        x, _, _, rr, it = st
+        return (it < maxiter) & jnp.any(jnp.sqrt(rr) > target(x)) & jnp.all(jnp.isfinite(rr))
 
     def body(st):
         x, r, p, rr, it = st
-        live = jnp.sqrt(rr) > target
+        live = jnp.sqrt(rr) > target(x)
         ap = op(p)
         pap = dot(p, ap)
         alpha = jnp.where(live & (pap > 0), rr / jnp.where(pap > 0, pap, 1), 0).astype(b.dtype)
@@ -255,5 +269,5 @@ def cg_block(op, b, *, tol, maxiter: int, deflation=None):
     init = (x0, r0, direction(r0), dot(r0, r0), jnp.zeros((), jnp.int32))
     x, _, _, _, _ = lax.while_loop(cond, body, init)
     # The recursive residual drifts from the true one; judge by the true residual.
-    ok = jnp.linalg.norm(b - op(x), axis=1) <= 10 * target
+    ok = jnp.linalg.norm(b - op(x), axis=1) <= 10 * target(x)
     return jnp.where(ok[:, None], x, jnp.nan)

@@ -15,6 +15,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
+from .._power_of_two import power_of_two_scale
 from .._traced import trace
 from ._gauge import gauge_guard
 from ._chfsi import cg_block, mH, subspace_iteration
@@ -341,15 +342,6 @@ def _eigsh_jvp(op, opts, primals, tangents):
     return out, (dw * nan.astype(dw.dtype), dv * nan.astype(dv.dtype), *zeros)
 
 
-def power_of_two_scale(y):
-    """2^e near max|y| (e from its binary exponent; a power of two, so dividing by it is
-    exact), or 1 where y is zero or not finite. No derivative."""
-    big = lax.stop_gradient(jnp.max(jnp.abs(y)))
-    big = jnp.where(jnp.isfinite(big) & (big > 0), big, 1)
-    _, e = jnp.frexp(big)
-    return jnp.ldexp(jnp.ones((), big.dtype), e - 1)
-
-
 @jax.custom_jvp
 def _nan_derivative(x, flag):
     """``x`` itself; its derivative is NaN where ``flag`` (a traced bool array of ``x``'s
@@ -489,7 +481,8 @@ def eigsh(
             up to 65 times to the block).
         tie_rtol: eigenvalues closer than `tie_rtol * ‖A‖` are tied. Default `sqrt(eps)`.
         tangent_tol: relative residual of the eigenvector-derivative solves (default
-            `tol`).
+            `tol`), or their rounding floor where that is larger (near a tie at the
+            block's edge).
         tangent_maxiter: maximum conjugate-gradient steps per derivative solve (default
             `max(1000, 10 n)`).
         throw: if `True`, a status other than `converged` or `tie_at_edge` raises at run
