@@ -483,9 +483,11 @@ def nquad(
     innermost variable $x_0$ and may depend on $x_1, \ldots, x_{n-1}$ and `args`;
     `ranges[-1]` gives the outermost limits. Every level is the adaptive loop of
     [`quad`][jaxgrad.integrate.quad]; derivatives with respect to `args`, to values that
-    `func` or the limit callables close over, and to the limits (through the Leibniz
-    rule at every level) are themselves iterated integrals with their own error control,
-    forward and reverse, to any order, under `jax.jit` and `jax.vmap`.
+    `func` or the limit callables close over, and to the limits (each level's range is
+    mapped onto fixed limits, so a moving limit is differentiated under the integral
+    sign: what the Leibniz rule gives at first order, and finite at second order where
+    the Leibniz form is not) are themselves iterated integrals with their own error
+    control, forward and reverse, to any order, under `jax.jit` and `jax.vmap`.
 
     Arguments:
         func: the integrand `func(x0, x1, ..., *args)`, returning a real scalar or array
@@ -547,7 +549,8 @@ def dblquad(
     of [`quad`][jaxgrad.integrate.quad] (see [`nquad`][jaxgrad.integrate.nquad] for
     the general case): derivatives with respect to `args`, to closed-over values, to
     `a`, `b` and to parameters of `gfun`, `hfun` (a region that moves) are iterated
-    integrals with their own error control plus the Leibniz boundary terms.
+    integrals with their own error control (a moving range is mapped onto fixed
+    limits, as in `nquad`).
 
     Arguments:
         func: the integrand `func(y, x, *args)` (inner variable first), returning a
