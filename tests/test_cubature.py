@@ -123,10 +123,13 @@ def _special_cases():
     plane = lambda p: cubature(gauss, two - jnp.inf, two + jnp.inf, (p,), epsabs=0.0, epsrel=1e-10)[0]  # noqa: E731
     plane_v, plane_g = jax.value_and_grad(plane)(jnp.array([0.3, -0.2]))
     # Half plane x₀ ≥ c: (√π/2)·erfc(c − p₀)·√π; the derivative in c is −√π·exp(−(c − p₀)²).
-    half = lambda c: cubature(  # noqa: E731
-        gauss, jnp.array([c, -jnp.inf]), jnp.array([jnp.inf, jnp.inf]), (jnp.array([0.1, 0.0]),), epsabs=0.0, epsrel=1e-10
+    # Second lane: the same far out, at c = 1e5 + 0.4. Its map to t was anchored at 0,
+    # which squeezed [c, ∞) into t ∈ [1 − 5e-6, 1), the first node 2.6 % of c beyond it:
+    # the value was 0, `converged`, and the face 2c²·ulp off c.
+    half = lambda c, p0: cubature(  # noqa: E731
+        gauss, jnp.array([c, -jnp.inf]), jnp.array([jnp.inf, jnp.inf]), (jnp.stack([p0, 0.0]),), epsabs=0.0, epsrel=1e-10
     )[0]
-    half_v, half_d = jax.value_and_grad(half)(0.4)
+    half_v, half_d = jax.vmap(jax.value_and_grad(half))(jnp.array([0.4, 1e5 + 0.4]), jnp.array([0.1, 1e5 + 0.1]))
     # Reversed orientation in one coordinate gives minus the integral.
     box = cubature(gauss, jnp.array([0.0, 1.0]), jnp.array([1.0, 0.0]), (two,))[0]
     # A vector-valued integrand: [1, x₀, x₀x₁] over [0, 1] x [0, 2].
@@ -188,8 +191,9 @@ def test_infinite_limits_and_the_derivative_in_a_finite_one(special):
     np.testing.assert_allclose(special["plane_g"], 0.0, atol=1e-10)
     from scipy.special import erfc
 
-    np.testing.assert_allclose(special["half_v"], np.pi / 2 * erfc(0.3), rtol=1e-10)
-    np.testing.assert_allclose(special["half_d"], -np.sqrt(np.pi) * np.exp(-0.09), rtol=1e-10)
+    # (1e5 + 0.4) − (1e5 + 0.1) is 0.3 to 1e-11 relative.
+    np.testing.assert_allclose(special["half_v"], np.pi / 2 * erfc(0.3), rtol=1e-9)
+    np.testing.assert_allclose(special["half_d"], -np.sqrt(np.pi) * np.exp(-0.09), rtol=1e-9)
 
 
 def test_orientation_and_vector_valued_integrands(special):

@@ -130,10 +130,16 @@ def _cubature_jvp(fvec, options, primals, tangents):
 
 
 # Infinite limits: every coordinate with an infinite limit is integrated in t ∈ (−1, 1)
-# with x = t/(1 − t²) (dx/dt = (1 + t²)/(1 − t²)²), which maps (−1, 1) onto the real line
-# and a finite limit c onto t = 2c/(1 + √(1 + 4c²)). The finite limits of the t-box are
-# then limits like any other, and the Leibniz terms in t are the Leibniz terms in x:
-# F(t_c)·dt_c = f(c)·(dx/dt)·dt_c = f(c)·dc.
+# with x = o + t/(1 − t²) (dx/dt = (1 + t²)/(1 − t²)²), which maps (−1, 1) onto the real
+# line and a finite limit c onto t = τ(c − o), τ(y) = 2y/(1 + √(1 + 4y²)). The anchor o
+# is the point of the range nearest 0 (0 if the range holds it, else its finite limit:
+# [c, ∞) with c > 0 becomes t ∈ [0, 1)) and carries no derivative. The finite limits of
+# the t-box are then limits like any other, and the Leibniz terms in t are the Leibniz
+# terms in x: F(t_c)·dt_c = f(c)·(dx/dt)·dt_c = f(c)·dc. (Anchored at 0 always,
+# [1000, ∞) became t ∈ [0.9995, 1), whose first node lies at x ≈ 1026: a density
+# e^(−100(x − 1000)) gave 0, `converged`, and the face of the limit, at x(t(c)), was
+# 2c²·ulp off it: d/dc 4.8 % wrong at c = 1e7. Anchored at the finite limit always,
+# (−∞, 1e200] lost a Gaussian at the origin.)
 def to_t(x):
     """t = 2x/(1 + √(1 + 4x²)) (±1 at ±inf): the inverse of x = t/(1 − t²), without overflow."""
     safe = jnp.where(jnp.isinf(x), 0.0, x)
@@ -146,34 +152,48 @@ def _from_t(t):
 
 
 def box_in_t(a, b):
-    """`(undefined, mapped, ta, tb)` for box limits a, b: whether a limit is NaN (the box
-    is then replaced by the unit box, and the caller returns NaN), which coordinates have
-    an infinite limit, and the finite limits of the box in t (`to_t` on those)."""
+    """`(undefined, mapped, anchor, ta, tb)` for box limits a, b: whether a limit is NaN
+    (the box is then replaced by the unit box, and the caller returns NaN), which
+    coordinates have an infinite limit, their anchors o (the point of the range nearest 0;
+    no derivative; 0 for the other coordinates), and
+    the finite limits of the box in t (`to_t` of the limit minus o on those)."""
     dtype = jnp.result_type(float, a, b)
     a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
     undefined = jnp.any(jnp.isnan(a) | jnp.isnan(b))
     a, b = replace_invalid(a, undefined, 0.0), replace_invalid(b, undefined, 1.0)
     mapped = jnp.isinf(a) | jnp.isinf(b)
-    return undefined, mapped, jnp.where(mapped, to_t(a), a), jnp.where(mapped, to_t(b), b)
+    finite_a, finite_b = jnp.isfinite(a), jnp.isfinite(b)
+    nearest_zero = jnp.where(finite_a, jnp.maximum(a, 0.0), jnp.where(finite_b, jnp.minimum(b, 0.0), 0.0))
+    anchor = jnp.where(mapped, nearest_zero, 0.0)
+    anchor = jax.lax.stop_gradient(anchor)
+    ta = jnp.where(mapped, to_t(jnp.where(finite_a, a - anchor, a)), a)
+    tb = jnp.where(mapped, to_t(jnp.where(finite_b, b - anchor, b)), b)
+    return undefined, mapped, anchor, ta, tb
+
+
+def from_t(t, mapped, anchor):
+    """x and the Jacobian dx/dt per coordinate of the map of `box_in_t` (t inside (−1, 1)
+    where mapped; identity elsewhere)."""
+    xt, jac = _from_t(jnp.where(mapped & (jnp.abs(t) < 1), t, 0.0))
+    return jnp.where(mapped, anchor + xt, t), jnp.where(mapped, jac, 1.0)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
 def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts):
     shape = integrand.out_shape.shape
-    undefined, mapped, ta, tb = box_in_t(a, b)
+    undefined, mapped, anchor, ta, tb = box_in_t(a, b)
 
     def fvec(t, all_args):
-        fargs, fconsts, mapped = all_args
+        fargs, fconsts, mapped, anchor = all_args
         # t = ±1 is a point at infinity: only a face there (a Leibniz term of an infinite
         # limit, whose tangent is zero) evaluates it, and it contributes 0, not inf·0.
         at_inf = jnp.any(mapped & (jnp.abs(t) >= 1))
-        xt, jac = _from_t(jnp.where(mapped & (jnp.abs(t) < 1), t, 0.0))
-        x = jnp.where(mapped, xt, t)
+        x, jac = from_t(t, mapped, anchor)
         y = jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
-        y = y * jnp.prod(jnp.where(mapped, jac, 1.0)).astype(val_dtype)
+        y = y * jnp.prod(jac).astype(val_dtype)
         return jnp.where(at_inf, 0.0, y)
 
-    value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped), options)
+    value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor), options)
     value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
     code = jnp.where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
@@ -221,7 +241,8 @@ def cubature(
     tolerance. Boxes are integrated with the Genz–Malik rule (degree 7, with an embedded
     degree-5 rule for the error estimate, $2^d + 2d^2 + 2d + 1$ points) for $d \ge 2$
     and the 21-point Gauss–Kronrod rule for $d = 1$. Infinite limits are mapped to a
-    finite range by $x = t / (1 - t^2)$ per coordinate.
+    finite range by $x = o + t / (1 - t^2)$ per coordinate, $o$ the point of the range
+    nearest 0 (unit scale around it: put the mass near it).
 
     Derivatives with respect to `args`, `a` and `b` (forward, reverse, second order) are
     the derivatives of the *integral*: differentiation under the integral sign, computed

@@ -50,7 +50,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if
 from .._traced import trace
-from ._cubature import box_in_t, box_limits
+from ._cubature import box_in_t, box_limits, from_t
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty
 
@@ -257,15 +257,13 @@ def _qmc_jvp(hvec, options, primals, tangents):
 
 # Infinite limits, as in `cubature`: a coordinate with an infinite limit is integrated in
 # s ∈ (−1, 1) with x = s/(1 − s²), dx/ds = (1 + s²)/(1 − s²)², between the images of its limits.
-def _box_map(t, lo, hi, mapped):
-    """x(t) for t ∈ [0, 1]ᵈ, the Jacobian det dx/dt (signed), and whether it is finite."""
+def _box_map(t, lo, hi, mapped, anchor):
+    """x(t) for t ∈ [0, 1]ᵈ, the Jacobian det dx/dt (signed), and whether it is finite
+    (infinite ranges by the map of `_cubature.box_in_t`)."""
     s = lo + (hi - lo) * t
     inside = ~mapped | (jnp.abs(s) < 1)
-    s_safe = jnp.where(mapped & inside, s, 0.0)
-    w = 1 - s_safe * s_safe
-    x = jnp.where(mapped, s_safe / w, s)
-    jac = jnp.prod((hi - lo) * jnp.where(mapped, (1 + s_safe * s_safe) / (w * w), 1.0))
-    return x, jac, jnp.all(inside)
+    x, jac = from_t(s, mapped, anchor)
+    return x, jnp.prod((hi - lo) * jac), jnp.all(inside)
 
 
 # The compiled core of `qmc_quad`: cached per (integrand, options) as described in
@@ -274,19 +272,19 @@ def _box_map(t, lo, hi, mapped):
 def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key):
     opts = dict(options)
     shape = integrand.out_shape.shape
-    undefined, mapped, lo, hi = box_in_t(a, b)
+    undefined, mapped, anchor, lo, hi = box_in_t(a, b)
     dtype = lo.dtype
 
     # `mapped` travels with the parameters (not differentiated: boolean), not as a closure
     # of `hvec`, which is a static argument of the custom_jvp and must not close over tracers.
     def hvec(u, params):
-        lo, hi, mapped, fargs, fconsts = params
-        x, jac, ok = _box_map(u, lo, hi, mapped)
+        lo, hi, mapped, anchor, fargs, fconsts = params
+        x, jac, ok = _box_map(u, lo, hi, mapped, anchor)
         y = jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
         return jnp.where(ok, jac.astype(val_dtype) * y, 0)
 
     shifts = jax.random.uniform(key, (opts["n_estimates"], a.shape[0]), dtype)
-    value, err, neval, npts, code = _qmc(hvec, (lo, hi, mapped, args, consts), shifts, options)
+    value, err, neval, npts, code = _qmc(hvec, (lo, hi, mapped, anchor, args, consts), shifts, options)
     value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
     code = jnp.where(undefined, NAN_LIMITS, code)
     status = _status_from_code(code)
