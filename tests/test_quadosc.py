@@ -15,6 +15,7 @@ import pytest
 from jax import lax
 
 from jaxgrad.integrate import STATUS, quad, quadosc
+from jaxgrad.integrate import _status
 
 TWO_PI = 2 * np.pi
 _INTEGRANDS = [
@@ -128,14 +129,31 @@ def test_bad_arguments():
         quadosc(f, 0.0, jnp.inf, period=1.0, limit=0)
 
 
+def _by_frequency(w):
+    # ∫₀^∞ sin(ωt)/(t + 1) dt with the period 2π/ω traced.
+    value, info = quadosc(lambda t, w: jnp.sin(w * t) / (t + 1), 0.0, jnp.inf, (w,), period=TWO_PI / w,
+                          epsrel=1e-10, epsabs=0.0)
+    return value, info.status._value
+
+
+_by_frequency_value_and_grad = jax.jit(jax.value_and_grad(_by_frequency, has_aux=True))
+
+
+def test_traced_bad_limit_or_period_is_nan_limits():
+    # Traced, the wrapper cannot check them: a -inf start beside b = inf gave 0 and a
+    # negative period NaN, both `converged`.
+    for a in (-jnp.inf, jnp.inf, jnp.nan):
+        value, _, code = _upper(0, 0.0, a)
+        assert np.isnan(value) and int(code) == _status.NAN_LIMITS
+    (value, code), grad = _by_frequency_value_and_grad(-1.3)
+    assert np.isnan(value) and np.isnan(grad) and int(code) == _status.NAN_LIMITS
+
+
 def test_derivative_through_the_period():
     # ∫₀^∞ sin(ωt)/(t + 1) dt = Ci(ω) sin ω + (π/2 − Si(ω)) cos ω (substitute s = t + 1);
     # the period 2π/ω is traced, so the pieces' limits move with ω (Leibniz terms).
-    def value(w):
-        return quadosc(lambda t, w: jnp.sin(w * t) / (t + 1), 0.0, jnp.inf, (w,), period=TWO_PI / w,
-                       epsrel=1e-10, epsabs=0.0)[0]
-
     w = 1.3
     with mp.workdps(30):
         dref = float(mp.diff(_si_form, mp.mpf(w)))
-    np.testing.assert_allclose(float(jax.jit(jax.grad(value))(w)), dref, rtol=1e-8)
+    _, grad = _by_frequency_value_and_grad(w)
+    np.testing.assert_allclose(float(grad), dref, rtol=1e-8)

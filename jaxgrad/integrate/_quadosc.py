@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._nan import nan_if, replace_invalid
 from . import _status
 from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
@@ -141,6 +142,13 @@ def _quadosc(integrand, options, throw, start, period, args, consts):
     dtype = jnp.result_type(float, start, period)
     start = jnp.asarray(start, dtype)
     half = jnp.asarray(period, dtype) / 2
+    # Traced inputs the wrapper could not check: an infinite or NaN finite limit, a period
+    # that is not a positive number. The result is NaN with status `nan_limits` (a traced
+    # -inf beside b = inf gave 0, `converged`; a negative period NaN, `converged`); the
+    # pieces run on harmless stand-ins meanwhile.
+    bad = ~jnp.isfinite(start) | ~(half > 0) | ~jnp.isfinite(half)
+    start = replace_invalid(start, bad, 0.0)
+    half = replace_invalid(half, bad, 1.0)
 
     def f(x, *fargs):
         return integrand(consts, x, *fargs)
@@ -176,8 +184,8 @@ def _quadosc(integrand, options, throw, start, period, args, consts):
     # A non-fading envelope says more than the pieces' statuses (cos t's half periods
     # integrate to 0, which their relative tolerance calls roundoff), NaN at a node more.
     code = jnp.where(jnp.all(fading) | (code == _status.NONFINITE), code, _status.DIVERGENT)
-    # A period <= 0 given as a traced value: no meaningful pieces.
-    value = jnp.where(half > 0, value, jnp.nan)
+    value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
+    code = jnp.where(bad, _status.NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = status.error_if(value, code != _status.CONVERGED)

@@ -32,7 +32,8 @@ class STATUS(eqx.Enumeration):
     nan_limits = (
         "a limit, breakpoint or `wvar` is NaN, or outside what the weight allows (finite "
         "limits, a < b and α, β > -1 for the algebraic weights, c ≠ a, b for a principal "
-        "value), so the integral is undefined (the value is NaN)."
+        "value; for quadosc a finite start and a positive period), so the integral is "
+        "undefined (the value is NaN)."
     )
 
 
