@@ -125,11 +125,18 @@ def _special_cases():
     # Half plane x₀ ≥ c: (√π/2)·erfc(c − p₀)·√π; the derivative in c is −√π·exp(−(c − p₀)²).
     # Second lane: the same far out, at c = 1e5 + 0.4. Its map to t was anchored at 0,
     # which squeezed [c, ∞) into t ∈ [1 − 5e-6, 1), the first node 2.6 % of c beyond it:
-    # the value was 0, `converged`, and the face 2c²·ulp off c.
-    half = lambda c, p0: cubature(  # noqa: E731
-        gauss, jnp.array([c, -jnp.inf]), jnp.array([jnp.inf, jnp.inf]), (jnp.stack([p0, 0.0]),), epsabs=0.0, epsrel=1e-10
+    # the value was 0, `converged`, and the face 2c²·ulp off c. Third lane: the same
+    # range written from ∞ to c (minus the integral). Fourth: the guard of the anchor
+    # at 0, a Gaussian at the origin over the range from 1e200 to −∞, which must not be
+    # anchored at 1e200 (the reversed order once was).
+    half = lambda a0, b0, p0: cubature(  # noqa: E731
+        gauss, jnp.stack([a0, -jnp.inf]), jnp.stack([b0, jnp.inf]), (jnp.stack([p0, 0.0]),), epsabs=0.0, epsrel=1e-10
     )[0]
-    half_v, half_d = jax.vmap(jax.value_and_grad(half))(jnp.array([0.4, 1e5 + 0.4]), jnp.array([0.1, 1e5 + 0.1]))
+    half_v, half_d = jax.vmap(jax.value_and_grad(half, argnums=(0, 1)))(
+        jnp.array([0.4, 1e5 + 0.4, jnp.inf, 1e200]),
+        jnp.array([jnp.inf, jnp.inf, 1e5 + 0.4, -jnp.inf]),
+        jnp.array([0.1, 1e5 + 0.1, 1e5 + 0.1, 0.0]),
+    )
     # Reversed orientation in one coordinate gives minus the integral.
     box = cubature(gauss, jnp.array([0.0, 1.0]), jnp.array([1.0, 0.0]), (two,))[0]
     # A vector-valued integrand: [1, x₀, x₀x₁] over [0, 1] x [0, 2].
@@ -191,9 +198,16 @@ def test_infinite_limits_and_the_derivative_in_a_finite_one(special):
     np.testing.assert_allclose(special["plane_g"], 0.0, atol=1e-10)
     from scipy.special import erfc
 
+    v, d = np.pi / 2 * erfc(0.3), np.sqrt(np.pi) * np.exp(-0.09)
+    np.testing.assert_allclose(special["half_v"][0], v, rtol=1e-10)
+    np.testing.assert_allclose(special["half_d"][0][0], -d, rtol=1e-10)
     # (1e5 + 0.4) − (1e5 + 0.1) is 0.3 to 1e-11 relative.
-    np.testing.assert_allclose(special["half_v"], np.pi / 2 * erfc(0.3), rtol=1e-9)
-    np.testing.assert_allclose(special["half_d"], -np.sqrt(np.pi) * np.exp(-0.09), rtol=1e-9)
+    np.testing.assert_allclose(special["half_v"][1:3], [v, -v], rtol=1e-9)
+    np.testing.assert_allclose(special["half_d"][0][1], -d, rtol=1e-9)
+    np.testing.assert_allclose(special["half_d"][1][2], d, rtol=1e-9)
+    np.testing.assert_allclose(special["half_v"][3], -np.pi, rtol=1e-10)
+    # The derivative in an infinite limit is 0; f vanishes on the face at 1e200.
+    assert special["half_d"][1][0] == 0 and special["half_d"][0][2] == 0 and np.all(special["half_d"][0][3:] == 0)
 
 
 def test_orientation_and_vector_valued_integrands(special):

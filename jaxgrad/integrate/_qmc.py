@@ -22,9 +22,10 @@ convergence for lattice quadrature rules", Monte Carlo and Quasi-Monte Carlo Met
 2002; Dick, Nuyens and Pillichshammer, Numer. Math. 126, 2014). bench/qmc.py measures it.
 
 The box: x = a + (b − a)·t on a finite coordinate (Jacobian b − a, signed, so b < a gives
-minus the integral); on a coordinate with an infinite limit x = s/(1 − s²), which maps
-(−1, 1) onto the real line, with s running affinely between the images 2c/(1 + √(1 + 4c²))
-of the limits (±1 for ±∞) — the transform `cubature` uses. Points where the transform is
+minus the integral); on a coordinate with an infinite limit x = o + s/(1 − s²), o the
+point of the range nearest 0, which maps (−1, 1) onto the real line, with s running
+affinely between the images 2y/(1 + √(1 + 4y²)), y = c − o, of the limits (±1 for ±∞) —
+the transform `cubature` uses. Points where the transform is
 singular (s = ±1, reached by the tent transform with probability zero) contribute zero.
 
 Derivatives are those of the estimator: the estimator is an average over fixed points of the
@@ -232,7 +233,7 @@ def _qmc(hvec, params, shifts, options):
 # the box map x = a + (b − a)·t and its Jacobian Π(b − a), so ∂h/∂a, ∂h/∂b involve ∂f/∂x: the
 # exact derivative of the estimator, not a Leibniz face integral (which a QMC rule on the box
 # cannot see); a finite limit c of a half-infinite coordinate enters through s(c) of the map
-# x = s/(1 − s²) below. An infinite limit's tangent is dropped (it is not a real direction).
+# x = o + s/(1 − s²) below. An infinite limit's tangent is dropped (it is not a real direction).
 @functools.partial(_qmc.defjvp, symbolic_zeros=True)
 def _qmc_jvp(hvec, options, primals, tangents):
     params, shifts = primals
@@ -256,7 +257,8 @@ def _qmc_jvp(hvec, options, primals, tangents):
 
 
 # Infinite limits, as in `cubature`: a coordinate with an infinite limit is integrated in
-# s ∈ (−1, 1) with x = s/(1 − s²), dx/ds = (1 + s²)/(1 − s²)², between the images of its limits.
+# s ∈ (−1, 1) with x = o + s/(1 − s²), dx/ds = (1 + s²)/(1 − s²)², between the images of its
+# limits (o: see `_cubature.box_in_t`).
 def _box_map(t, lo, hi, mapped, anchor):
     """x(t) for t ∈ [0, 1]ᵈ, the Jacobian det dx/dt (signed), and whether it is finite
     (infinite ranges by the map of `_cubature.box_in_t`)."""
@@ -350,8 +352,8 @@ def qmc_quad(
     the limits, through the map $x = a + (b - a)\,t$, so $f$ must be differentiable in
     $x$ for them to estimate the derivative of the integral). They are computed with the
     same rule on the joint integrand, so with a tolerance the standard errors of the
-    derivatives must meet it too. An infinite limit is mapped by $x = s/(1 - s^2)$ per
-    coordinate; the derivative in an infinite limit is not defined and is taken as 0.
+    derivatives must meet it too. An infinite limit is mapped by $x = o + s/(1 - s^2)$
+    per coordinate, $o$ the point of the range nearest 0; the derivative in an infinite limit is not defined and is taken as 0.
 
     Arguments:
         f: the integrand, `f(x, *args)` with `x` of shape `(d,)`, returning a real scalar
