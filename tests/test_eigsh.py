@@ -451,3 +451,29 @@ def test_docs_inverse_eigenvalue_example():
                              + np.kron(np.diag(np.full(nx, 2.0)) - np.eye(nx, k=1) - np.eye(nx, k=-1), np.eye(nx))
                              + np.diag(theta))[:3]
     np.testing.assert_allclose(lam, targets, rtol=1e-10)
+
+
+def test_block_cg_floor_cannot_certify_a_blown_up_iterate():
+    # The derivative solves stop at their rounding floor 4·eps·‖x‖ (see
+    # test_near_tie_at_the_block_edge_is_differentiable), capped by the largest ‖x‖ a
+    # solution can have (2‖b‖/λ_min): on an inconsistent system CG's iterate grows
+    # without bound, and an uncapped floor grew with it and accepted the garbage
+    # (‖x‖/‖b‖ = 2e11, relative residual 7e-4, for tol 1.8e-12). A consistent system of
+    # condition 3e9 is solved to its floor (error about κ·eps, against numpy).
+    from jaxgrad.linalg._chfsi import cg_block
+
+    rng = np.random.default_rng(0)
+    n = 50
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    lam = np.linspace(0.01, 3, n)
+    lam[0] = 0.0
+    m = q @ np.diag(lam) @ q.T
+    b = rng.normal(size=n)
+    b = b - (q[:, 0] @ b) * q[:, 0] + 1e-8 * np.linalg.norm(b) * q[:, 0]
+    solve = jax.jit(lambda m, b, lmin: cg_block(lambda x: x @ m.T, b[None], tol=1.8e-12, maxiter=20000, lambda_min=lmin))
+    assert np.all(np.isnan(solve(m, b, 0.01)))
+    lam[0] = 1e-9
+    m = q @ np.diag(lam) @ q.T
+    x = np.asarray(solve(m, b, 1e-9))[0]
+    ref = np.linalg.solve(m, b)
+    assert np.linalg.norm(x - ref) <= 1e-5 * np.linalg.norm(ref)

@@ -198,7 +198,7 @@ def subspace_iteration(
     return SubspaceOut(theta, x, rho, anorm, it, nmv, code)
 
 
-def cg_block(op, b, *, tol, maxiter: int, deflation=None):
+def cg_block(op, b, *, tol, maxiter: int, lambda_min, deflation=None):
     """Conjugate gradients for ``op(X) = B`` row by row: ``b`` is ``(k, n)``, one system
     per row (the layout the matvec is mapped over fastest, see `subspace_iteration`);
     ``op`` acts on such blocks and is Hermitian positive definite on the space the rows
@@ -213,24 +213,29 @@ def cg_block(op, b, *, tol, maxiter: int, deflation=None):
     accordingly. The solution is exact whatever ``w`` is; only the speed depends on it.
 
     A row stops at a residual of ``tol · ‖bᵢ‖`` or at the rounding floor
-    ``4 · eps · ‖xᵢ‖``, whichever is larger, and is NaN unless its true residual is then
-    at most 10 times that: the tangent it feeds is not known to the requested accuracy.
-    The floor is what ``bᵢ − op(xᵢ)`` can be formed to for an ``op`` of norm at most
-    about 4 (the callers scale it so). An ill-conditioned system (a complement operator
-    next to a near tie at the block's edge: ‖xᵢ‖ ≫ ‖bᵢ‖) has its floor above
-    ``tol · ‖bᵢ‖``; a row solved to the floor is solved as well as the precision allows
-    (its error, about κ · eps relative, is the conditioning of the tangent itself).
-    Without the floor, such a row never met ``tol`` (default eps^(3/4)) and was NaN
-    from a relative gap of about 1e-6 on, whatever ``maxiter``; and the recursion run
-    past its attainable accuracy is unstable (the residual grew by 1e8 on that example,
-    deflated or not), so it must stop there rather than go on.
+    ``4 · eps · min(‖xᵢ‖, 2‖bᵢ‖ / lambda_min)``, whichever is larger, and is NaN unless
+    its true residual is then at most 10 times that: the tangent it feeds is not known
+    to the requested accuracy. The floor is what ``bᵢ − op(xᵢ)`` can be formed to for an
+    ``op`` of norm at most about 4 (the callers scale it so); ``lambda_min`` is a lower
+    bound of ``op``'s eigenvalues on the rows' space, so the cap is twice the largest
+    ‖xᵢ‖ a solution can have: an iterate that blows up (an inconsistent or indefinite
+    system) cannot certify itself by its own size. An ill-conditioned system (a
+    complement operator next to a near tie at the block's edge: ‖xᵢ‖ ≫ ‖bᵢ‖) has its
+    floor above ``tol · ‖bᵢ‖``; a row solved to the floor is solved as well as the
+    precision allows (its error, about κ · eps relative, is the conditioning of the
+    tangent itself). Without the floor, such a row never met ``tol`` (default
+    eps^(3/4)) and was NaN from a relative gap of about 1e-6 on, whatever ``maxiter``;
+    and the recursion run past its attainable accuracy is unstable (the residual grew
+    by 1e8 on that example, deflated or not), so it must stop there rather than go on.
     """
     rdtype = jnp.finfo(b.dtype).dtype
     eps = jnp.finfo(rdtype).eps
-    tol_b = (tol * jnp.linalg.norm(b, axis=1)).astype(rdtype)
+    bnorm = jnp.linalg.norm(b, axis=1).astype(rdtype)
+    tol_b = tol * bnorm
+    xmax = 2 * bnorm / jnp.asarray(lambda_min, rdtype)
 
     def target(x):
-        return jnp.maximum(tol_b, 4 * eps * jnp.linalg.norm(x, axis=1))
+        return jnp.maximum(tol_b, 4 * eps * jnp.minimum(jnp.linalg.norm(x, axis=1), xmax))
 
     def dot(u, v):
         return jnp.real(jnp.sum(jnp.conj(u) * v, axis=1))

@@ -292,8 +292,10 @@ def _eigsh_jvp(op, opts, primals, tangents):
         return proj_rows(s * (op.apply_rows(params, y) - y * w[:, None].astype(dtype))) / sigma
 
     def solve(matvec, b):
+        # The complement operator's eigenvalues are s(λⱼ − λᵢ)/σ ≥ gap/σ (j outside the block).
         x = cg_block(
-            shifted_rows, proj(b).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter, deflation=deflation
+            shifted_rows, proj(b).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter,
+            lambda_min=lax.stop_gradient(gap / jnp.real(sigma)), deflation=deflation,
         )
         return x.T
 
