@@ -751,4 +751,10 @@ def test_polar_bad_input():
                                    atol=1e-14)
         assert np.all(np.isnan(jax.grad(lambda a: jnp.sum(polar(a).U))(a)))
         assert np.all(np.isnan(jax.jvp(lambda a: polar(a).U, (a,), (np.ones_like(a),))[1]))
+        # ... and second derivatives (they come from the AᴴA formulation, which gave
+        # finite numbers: 1.8e9 for a rank-1 A, 0 at A = 0).
+        e, c = np.ones_like(a), np.arange(a.size, dtype=float).reshape(a.shape)
+        h = lambda s: jnp.sum(c * polar(a + s * e).U)  # noqa: E731
+        assert np.isnan(_POLAR_SECOND["fwd_fwd"](lambda s, t: h(s + t)))
+        assert np.isnan(jax.grad(jax.grad(h))(0.0))
     assert np.all(np.isnan(polar(np.array([[1.0, np.nan], [0.0, 1.0]])).P))

@@ -125,8 +125,11 @@ def _tangent_jvp(primals, tangents):
     if not isinstance(tda, ad.Zero):
         dout = [x + y for x, y in zip(dout, tangent_p.bind(a, w, s, v, tda))]
     if not isinstance(ta, ad.Zero):
-        second = jax.jvp(lambda a: _gram_tangent(a, da), (a,), (ta,))[1]
-        dout = [x + y for x, y in zip(dout, second)]
+        du2, dp2 = jax.jvp(lambda a: _gram_tangent(a, da), (a,), (ta,))[1]
+        # U's second derivative is NaN where U is (a numerically zero singular value),
+        # as its first is; the AᴴA formulation alone gave finite numbers there.
+        du2 = du2 * _nan_factor(_singular(s, a.shape), du2.dtype)
+        dout = [dout[0] + du2, dout[1] + dp2]
     return out, dout
 
 
@@ -145,6 +148,7 @@ def _cotangent_jvp(primals, tangents):
         tgu, tgp = ad.instantiate_zeros(tgu), ad.instantiate_zeros(tgp)
         dout = dout + cotangent_p.bind(a, w, s, v, tgu, tgp)
     if not isinstance(ta, ad.Zero):
+        gu = gu * _nan_factor(_singular(s, a.shape), gu.dtype)  # as in `_tangent_jvp`
         dout = dout + jax.jvp(lambda a: _gram_cotangent(a, gu, gp), (a,), (ta,))[1]
     return out, dout
 
