@@ -121,6 +121,8 @@ def test_bad_arguments():
         quadosc(f, -jnp.inf, jnp.inf, period=1.0)
     with pytest.raises(ValueError, match="period"):
         quadosc(f, 0.0, jnp.inf, period=0.0)
+    with pytest.raises(ValueError, match="period"):
+        quadosc(f, 0.0, jnp.inf, period=jnp.inf)
     with pytest.raises(ValueError, match="cycles"):
         quadosc(f, 0.0, jnp.inf, period=1.0, cycles=2)
     with pytest.raises(ValueError, match="quadosc: `epsrel`"):

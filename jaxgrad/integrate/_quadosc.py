@@ -24,6 +24,7 @@ partial integrals.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from typing import Any, Callable
 
@@ -93,7 +94,9 @@ def quadosc(
     Raises:
         TypeError: `f` is not callable, or a tolerance is not a number.
         ValueError: not exactly one infinite limit, `cycles < 4`, `limit < 1`, a
-            negative tolerance, or a concrete `period <= 0`.
+            negative tolerance, or a concrete `period` that is not positive and finite.
+            (A NaN limit or period, or a traced bad one, gives NaN and
+            `STATUS.nan_limits`.)
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -124,8 +127,9 @@ def quadosc(
         concrete_period = float(period)
     except (TypeError, jax.errors.ConcretizationTypeError):
         concrete_period = None
-    if concrete_period is not None and not concrete_period > 0:
-        raise ValueError(f"{fn}: `period` must be positive; got {period!r}.")
+    # (A NaN period, like a NaN limit, gives NaN and `nan_limits` rather than raising.)
+    if concrete_period is not None and not math.isnan(concrete_period) and not 0 < concrete_period < math.inf:
+        raise ValueError(f"{fn}: `period` must be positive and finite; got {period!r}.")
 
     start = a if b_inf == 1 else b
     dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
