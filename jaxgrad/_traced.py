@@ -16,10 +16,15 @@ same code and trace to the same program text:
   the cache; two closures over different helper functions do not), or a callable
   pytree (an `equinox.Module`) of the same structure whose non-array leaves have the
   same origins;
-- the same jaxpr, printed. Python numbers the callable reads (a global `p = 2.0`) are
-  literals of the program and part of the text, so changing one re-compiles instead of
-  silently using the old value; arrays are `consts`, so a new array of the same shape
-  and dtype reuses the executable with the new values.
+- the same jaxpr, printed. Arrays the callable reads are `consts`, so a new array of
+  the same shape and dtype reuses the executable with the new values. Floating-point
+  scalars that appear as literals of the top-level program (a global `p = 2.0`, an
+  entry of a list the callable reads, a constant written in its code) are lifted into
+  `consts` too (`_lift_literals`): a notebook that changes `p` between calls reuses the
+  executable with the new value. Literals inside nested programs (a `lax.cond` branch,
+  a loop body), the exponent of `x ** p`, integers, and numbers held in a closure cell
+  stay part of the text (and of the origin), so a change there re-compiles: never a
+  stale value either way.
 
 What the key cannot see is an opaque rule inside the traced program whose behaviour
 changed while its name did not (a `custom_jvp` rule reading a mutated global): the
@@ -197,6 +202,44 @@ class Traced:
         return jax.tree_util.tree_unflatten(self.out_tree, out)
 
 
+def _liftable(eqn, i, v, core):
+    """Whether operand `i` of `eqn`, `v`, is a literal to lift into the consts: a
+    floating-point scalar, not the exponent of `pow` (XLA turns a literal exponent 0.5,
+    2, -1 into sqrt, a product, a division: lifted, each call would differ from the
+    unlifted program in the last bits and run a general power)."""
+    if not isinstance(v, core.Literal) or np.shape(v.val) != ():
+        return False
+    if not np.issubdtype(np.dtype(v.aval.dtype), np.inexact):
+        return False
+    return not (eqn.primitive.name == "pow" and i == 1)
+
+
+def _lift_literals(closed):
+    """`closed` with the floating-point scalar literals of its top-level equations turned
+    into constants (see the module docstring). Falls back to `closed` itself if JAX's
+    internals are not as expected (the key is then by value, as before)."""
+    try:
+        from jax._src import core
+
+        jaxpr = closed.jaxpr
+        new_vars, values, eqns = [], [], []
+        for eqn in jaxpr.eqns:
+            invars = list(eqn.invars)
+            for i, v in enumerate(invars):
+                if _liftable(eqn, i, v, core):
+                    var = core.Var(v.aval)
+                    new_vars.append(var)
+                    values.append(np.asarray(v.val, dtype=v.aval.dtype))
+                    invars[i] = var
+            eqns.append(eqn.replace(invars=invars) if invars != list(eqn.invars) else eqn)
+        if not new_vars:
+            return closed
+        lifted = jaxpr.replace(constvars=list(jaxpr.constvars) + new_vars, eqns=eqns)
+        return core.ClosedJaxpr(lifted, list(closed.consts) + values)
+    except Exception:
+        return closed
+
+
 def trace(f, *example_args, wraps=None):
     """`(Traced, consts)` for `f` at the types of `example_args` (arrays, tracers or
     `jax.ShapeDtypeStruct`s); `traced(consts, *args)` computes `f(*args)`.
@@ -210,6 +253,7 @@ def trace(f, *example_args, wraps=None):
         return f(*args)
 
     closed, out_shape = jax.make_jaxpr(user_callable, return_shape=True)(*example_args)
+    closed = _lift_literals(closed)
     in_tree = jax.tree_util.tree_structure(example_args)
     origin = None if wraps is None else _origin(wraps)
     return Traced(f, closed, in_tree, out_shape, origin), tuple(closed.consts)

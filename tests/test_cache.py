@@ -112,9 +112,18 @@ def test_quad_closed_over_array_is_read_at_each_call():
     assert float(v4) == pytest.approx((1 - np.exp(-4.0)) / 4, rel=1e-13)
 
 
-def test_quad_closed_over_python_number_is_never_stale():
-    # A Python number is a literal of the traced program: a new value re-compiles
-    # rather than silently reusing the old one.
+_RATE = 5.0
+
+
+def _decay_at_global_rate(x):
+    return jnp.exp(-_RATE * x)
+
+
+def test_quad_python_number_read_by_the_integrand_is_an_input():
+    # A Python float the integrand reads (a global a notebook changes, an entry of a
+    # list) is a literal of the traced program, lifted into its inputs: a new value
+    # reuses the executable and is used (it once re-compiled: seconds per new value).
+    global _RATE
     box = [5.0]
 
     def f(x):
@@ -122,9 +131,30 @@ def test_quad_closed_over_python_number_is_never_stale():
 
     v5 = quad(f, 0.0, 1.0)[0]
     box[0] = 6.0
-    v6 = quad(f, 0.0, 1.0)[0]
+    with count_compiles() as n:
+        v6 = quad(f, 0.0, 1.0)[0]
+    assert n["compile"] == 0
     assert float(v5) == pytest.approx((1 - np.exp(-5.0)) / 5, rel=1e-13)
     assert float(v6) == pytest.approx((1 - np.exp(-6.0)) / 6, rel=1e-13)
+    # The same for a module global.
+    quad(_decay_at_global_rate, 0.0, 1.0)
+    _RATE = 7.0
+    with count_compiles() as n:
+        v7 = quad(_decay_at_global_rate, 0.0, 1.0)[0]
+    assert n["compile"] == 0
+    assert float(v7) == pytest.approx((1 - np.exp(-7.0)) / 7, rel=1e-13)
+
+
+def test_quad_number_in_a_closure_cell_or_an_exponent_is_never_stale():
+    # Numbers held in a closure cell are part of the key by value (a custom rule may
+    # read them where the program does not show it), and a literal exponent stays a
+    # literal (XLA specialises x ** 0.5 to sqrt): a new value re-compiles, correctly.
+    def make(rate, power):
+        return lambda x: jnp.exp(-rate * x) * x**power
+
+    for rate, power, exact in ((2.0, 1.0, (1 - 3 * np.exp(-2.0)) / 4), (3.0, 1.0, (1 - 4 * np.exp(-3.0)) / 9),
+                               (2.0, 0.0, (1 - np.exp(-2.0)) / 2)):
+        assert float(quad(make(rate, power), 0.0, 1.0)[0]) == pytest.approx(exact, rel=1e-13)
 
 
 def test_quad_different_closures_are_different_programs():

@@ -148,8 +148,8 @@ def test_trace_function_closed_over_array_is_read_at_each_call():
 
 
 def test_funm_closed_over_python_number_is_never_stale():
-    # A Python number is a literal of the traced `f`: a new value re-compiles rather
-    # than silently reusing the old one.
+    # A Python float `f` reads is a literal of the traced program, lifted into its
+    # inputs: a new value is used (never the old one), and the executable is reused.
     box = [2.0]
 
     def f(x):
