@@ -145,6 +145,70 @@ def test_quad_python_number_read_by_the_integrand_is_an_input():
     assert float(v7) == pytest.approx((1 - np.exp(-7.0)) / 7, rel=1e-13)
 
 
+_PERIOD = 2.0
+
+
+@jax.custom_jvp
+def _sin_scaled(u, t):
+    return jnp.sin(u * t) / t
+
+
+@_sin_scaled.defjvp
+def _sin_scaled_jvp(primals, tangents):
+    # A rule of the user's that reads the global rather than its argument `t`: traced
+    # when the program is differentiated, it bakes in the value of that moment.
+    u, t = primals
+    return _sin_scaled(u, t), jnp.cos(u * _PERIOD) * tangents[0]
+
+
+def test_quad_literal_read_by_a_user_rule_is_never_stale():
+    # The global appears in the program only as a literal operand of the rule's call;
+    # lifted, a changed value reused the derivative program traced with the old one.
+    # With a rule of the user's in the program, nothing is lifted: a new value compiles.
+    global _PERIOD
+
+    def derivative(q):
+        return jax.grad(lambda q: quad(lambda x: _sin_scaled(q * x, _PERIOD), 0.0, 1.0)[0])(q)
+
+    def exact(q, period):  # d/dq of the integral of sin(q x T)/T over [0, 1]
+        a = q * period
+        return np.sin(a) / a + (np.cos(a) - 1) / a**2
+
+    try:
+        for period in (2.0, 3.0):
+            _PERIOD = period
+            assert float(derivative(0.7)) == pytest.approx(exact(0.7, period), rel=1e-12)
+    finally:
+        _PERIOD = 2.0
+
+
+def test_many_literals_are_one_input():
+    # A polynomial written with its coefficients as Python numbers: they are lifted into
+    # one vector per dtype, not one input each (every input is carried through the
+    # adaptive loops; a thousand of them made XLA's compile five times slower).
+    from jaxgrad._traced import trace
+
+    coefficients = [1.0 / (k + 1) for k in range(40)]
+
+    def poly(x):
+        y = coefficients[0] * x + coefficients[1]
+        for c in coefficients[2:]:
+            y = y * x + c
+        return y
+
+    traced, consts = trace(poly, jnp.asarray(0.5))
+    assert [np.shape(c) for c in consts] == [(40,)]
+    x = 0.5
+    assert float(traced(consts, jnp.asarray(x))) == pytest.approx(np.polyval(coefficients, x), rel=1e-14)
+    quad(poly, 0.0, 1.0)
+    coefficients[3] = 5.0
+    with count_compiles() as n:
+        value = quad(poly, 0.0, 1.0)[0]
+    assert n["compile"] == 0
+    exact = sum(c / (40 - k) for k, c in enumerate(coefficients))  # c_k multiplies x**(39 - k)
+    assert float(value) == pytest.approx(exact, rel=1e-13)
+
+
 def test_quad_number_in_a_closure_cell_or_an_exponent_is_never_stale():
     # Numbers held in a closure cell are part of the key by value (a custom rule may
     # read them where the program does not show it), and a literal exponent stays a
