@@ -37,6 +37,7 @@ function identity.
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import itertools
 import numbers
@@ -80,6 +81,11 @@ def _value_key(x):
 
 def _origin(f):
     """The code `f` runs, without the values it reads (those are in the jaxpr)."""
+    if isinstance(f, functools.partial):
+        # `partial(f, p=2.0)` made afresh at each call: its function's origin and its
+        # bound arguments as a closure's cells (arrays are read by the trace, numbers
+        # are part of the key by value).
+        return ("partial", _origin(f.func), _object_origin((f.args, f.keywords or {})))
     if isinstance(f, types.MethodType):
         # A bound method shows its function's `__code__`; what its object holds (a
         # custom derivative rule, say) need not show in the program's text.

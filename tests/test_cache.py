@@ -221,6 +221,28 @@ def test_quad_number_in_a_closure_cell_or_an_exponent_is_never_stale():
         assert float(quad(make(rate, power), 0.0, 1.0)[0]) == pytest.approx(exact, rel=1e-13)
 
 
+def test_quad_partial_recreated_each_call_is_cached():
+    # A notebook's `quad(partial(f, p=2.0), ...)` makes a new partial object each call:
+    # keyed by its function and bound values, not its identity (it compiled every call).
+    import functools
+
+    def f(x, p, scale=1.0):
+        return scale * jnp.exp(-p * x)
+
+    def call(p, **kw):
+        return quad(functools.partial(f, p=p, **kw), 0.0, 1.0)[0]
+
+    call(2.0)
+    with count_compiles() as n:
+        v2 = call(2.0)
+    assert n["compile"] == 0
+    assert float(v2) == pytest.approx((1 - np.exp(-2.0)) / 2, rel=1e-13)
+    # New bound values are used, whether they are lifted or compiled again.
+    assert float(call(3.0)) == pytest.approx((1 - np.exp(-3.0)) / 3, rel=1e-13)
+    assert float(call(3.0, scale=jnp.asarray(2.0))) == pytest.approx(2 * (1 - np.exp(-3.0)) / 3, rel=1e-13)
+    assert float(call(3.0, scale=jnp.asarray(4.0))) == pytest.approx(4 * (1 - np.exp(-3.0)) / 3, rel=1e-13)
+
+
 def test_quad_different_closures_are_different_programs():
     def make(g):
         return lambda x: g(x) + 1.0
