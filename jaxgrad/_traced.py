@@ -24,8 +24,9 @@ same code and trace to the same program text:
   changes `p` between calls reuses the executable with the new value. Literals inside
   nested programs (a `lax.cond` branch, a loop body), the exponent of `x ** p`,
   integers, numbers held in a closure cell, and every literal of a program that
-  contains a custom derivative or batching rule the user wrote (the rule may read the
-  number as a global, `_rules_are_libraries`) stay part of the text (and of the
+  contains a custom derivative or batching rule not defined in JAX, equinox or
+  jaxgrad themselves (`jax.custom_gradient` and `defjvps` count as the user's: the rule
+  may read the number as a global, `_rules_are_libraries`) stay part of the text (and of the
   origin), so a change there re-compiles: never a stale value either way.
 
 What the key cannot see is an opaque rule inside the traced program whose behaviour
@@ -236,12 +237,29 @@ def _liftable(eqn, i, v, core):
     return not (eqn.primitive.name == "pow" and i == 1)
 
 
-_LIBRARIES = tuple(os.path.dirname(m.__file__) + os.sep for m in (jax, sys.modules[__package__]))
+def _package_dir(name):
+    module = sys.modules.get(name)
+    return os.path.dirname(os.path.abspath(module.__file__)) + os.sep if module else None
 
 
-def _rules_are_libraries(jaxpr, core, seen) -> bool:
+# Packages whose own custom rules read nothing but their arguments. JAX's generic
+# wrappers of a rule the user passes (`jax.custom_gradient`, `defjvps`) live in
+# `custom_derivatives.py`, and a `custom_vmap` rule shows no source at all: neither is
+# trusted.
+_LIBRARIES = tuple(d for d in map(_package_dir, ("jax", __package__, "equinox")) if d)
+_GENERIC = os.path.join(_package_dir("jax"), "_src", "custom_derivatives.py")
+_RULE_MEMO: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, verdict)
+
+
+def _trusted_source(info) -> bool:
+    path = info.rpartition(" at ")[2].rpartition(":")[0] if isinstance(info, str) else ""
+    path = os.path.abspath(path) if path else ""
+    return bool(path) and path != _GENERIC and path.startswith(_LIBRARIES)
+
+
+def _rules_are_libraries(jaxpr, core) -> bool:
     """Whether every custom rule in the program (`custom_jvp`, `custom_vjp`,
-    `custom_vmap`, ..., nested programs included) was defined in JAX or jaxgrad.
+    `custom_vmap`, ..., nested programs included) was defined in JAX, equinox or jaxgrad.
 
     A rule the user wrote may read a global (`T` below) that the program shows only as a
     literal operand, or not at all: it is traced when the program is differentiated or
@@ -252,9 +270,18 @@ def _rules_are_libraries(jaxpr, core, seen) -> bool:
         @jax.custom_jvp
         def g(u, t): ...          # its rule reads the global T
         f = lambda x: g(q * x, T)
-    """
+
+    Nested programs are memoised by object (JAX's caches hand back the same one)."""
+    hit = _RULE_MEMO.get(id(jaxpr))
+    if hit is not None and hit[0] is jaxpr:
+        return hit[1]
+    verdict = True
     for eqn in jaxpr.eqns:
-        if eqn.primitive.name.startswith("custom"):
+        name = eqn.primitive.name
+        if name.startswith("custom"):
+            if "vmap" in name:
+                verdict = False
+                break
             sources = [
                 getattr(getattr(v, "debug_info", None), "func_src_info", None)
                 for v in eqn.params.values()
@@ -265,14 +292,16 @@ def _rules_are_libraries(jaxpr, core, seen) -> bool:
                 for j in core.jaxprs_in_params(eqn.params)
             ]
             known = [s for s in sources if isinstance(s, str)]
-            if not known or not all(any(lib in s for lib in _LIBRARIES) for s in known):
-                return False
-        for sub in core.jaxprs_in_params(eqn.params):
-            if id(sub) not in seen:
-                seen.add(id(sub))
-                if not _rules_are_libraries(sub, core, seen):
-                    return False
-    return True
+            if not known or not all(map(_trusted_source, known)):
+                verdict = False
+                break
+        if not all(_rules_are_libraries(sub, core) for sub in core.jaxprs_in_params(eqn.params)):
+            verdict = False
+            break
+    _RULE_MEMO[id(jaxpr)] = (jaxpr, verdict)
+    while len(_RULE_MEMO) > 4 * _MEMO:
+        _RULE_MEMO.popitem(last=False)
+    return verdict
 
 
 def _lift_literals(closed):
@@ -285,7 +314,7 @@ def _lift_literals(closed):
         from jax._src import core
 
         jaxpr = closed.jaxpr
-        if not _rules_are_libraries(jaxpr, core, set()):
+        if not _rules_are_libraries(jaxpr, core):
             return closed, []
         new_vars, values, eqns = [], [], []
         for eqn in jaxpr.eqns:

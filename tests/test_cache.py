@@ -161,14 +161,21 @@ def _sin_scaled_jvp(primals, tangents):
     return _sin_scaled(u, t), jnp.cos(u * _PERIOD) * tangents[0]
 
 
-def test_quad_literal_read_by_a_user_rule_is_never_stale():
+@jax.custom_gradient
+def _sin_scaled_by_gradient(u, t):
+    # The same through `jax.custom_gradient`, whose wrapper code is JAX's own.
+    return jnp.sin(u * t) / t, lambda g: (g * jnp.cos(u * _PERIOD), jnp.zeros_like(t))
+
+
+@pytest.mark.parametrize("rule", [_sin_scaled, _sin_scaled_by_gradient], ids=["custom_jvp", "custom_gradient"])
+def test_quad_literal_read_by_a_user_rule_is_never_stale(rule):
     # The global appears in the program only as a literal operand of the rule's call;
     # lifted, a changed value reused the derivative program traced with the old one.
     # With a rule of the user's in the program, nothing is lifted: a new value compiles.
     global _PERIOD
 
     def derivative(q):
-        return jax.grad(lambda q: quad(lambda x: _sin_scaled(q * x, _PERIOD), 0.0, 1.0)[0])(q)
+        return jax.grad(lambda q: quad(lambda x: rule(q * x, _PERIOD), 0.0, 1.0)[0])(q)
 
     def exact(q, period):  # d/dq of the integral of sin(q x T)/T over [0, 1]
         a = q * period
