@@ -385,3 +385,18 @@ def test_jit_matches_eager():
     vg_jit = jax.jit(jax.value_and_grad(loss))(A_PAIR)
     for x, y in zip(vg_jit, vg_eager):
         assert_close(x, y, 1e-12)
+
+
+@pytest.mark.parametrize("dtype, scale", [(jnp.float64, 1e150), (jnp.float64, 1e-150), (jnp.float32, 1e15), (jnp.float32, 1e-15)])
+def test_far_from_unit_scale(dtype, scale):
+    # LAPACK's geev returned wrong eigenvalues, with no error, for such entries (at
+    # 1e150 in float64, 10^150·(−1.4e-13, 2.0e-12)); eigenvalues are homogeneous of
+    # degree one, so the closed form (5 ± √33)/2 of [[1, 2], [3, 4]] scales.
+    a = jnp.asarray(scale * np.array([[1.0, 2.0], [3.0, 4.0]]), dtype)
+    exact = scale * np.array([(5 - np.sqrt(33)) / 2, (5 + np.sqrt(33)) / 2])
+    rtol = 1e-13 if dtype == jnp.float64 else 1e-5
+    np.testing.assert_allclose(np.sort(np.asarray(eigvals(a)).real), exact, rtol=rtol)
+    w, v = eig(a)
+    np.testing.assert_allclose(np.sort(np.asarray(w).real), exact, rtol=rtol)
+    residual = np.asarray(a, np.float64) @ np.asarray(v) - np.asarray(v) * np.asarray(w)
+    assert np.linalg.norm(residual) <= 10 * rtol * np.linalg.norm(np.asarray(a, np.float64))
