@@ -330,3 +330,24 @@ def test_objective_gradient_is_compiled_into_minimize_once():
     assert text.count(" cos ") == 1
     sol = minimize(f, jnp.ones(3))  # and it still solves: the minimiser is 0
     np.testing.assert_allclose(sol.x, 0.0, atol=1e-10)
+
+
+def test_reverse_mode_with_a_pytree_start_whose_leaf_ignores_the_parameter():
+    # f = (x₀ − 1)² + (x₁ − b)² + x₀x₁/10: ∇ₓ₀f does not involve b. Its stationarity
+    # equations give x₁ = b − x₀/20 and x₀ = (1 − b/20) / (1 − 1/400), so
+    # dx₁/db = 1 + (1/400) / (1 − 1/400) and the value's envelope derivative is
+    # ∂f/∂b = −2(x₁ − b) = x₀/10. Reverse mode stopped with a bare AssertionError.
+    def f(x, b):
+        return (x[0] - 1.0) ** 2 + (x[1] - b) ** 2 + 0.1 * x[0] * x[1]
+
+    x0 = {"a": jnp.array(0.0), "c": jnp.zeros(1)}
+
+    def solve(b):
+        return minimize(lambda x, b: f((x["a"], x["c"][0]), b), x0, (b,))
+
+    b = 0.7
+    x0_star = (1 - b / 20) / (1 - 1 / 400)
+    assert float(jax.grad(lambda b: solve(b).x["c"][0])(b)) == pytest.approx(1 + (1 / 400) / (1 - 1 / 400), rel=1e-9)
+    assert float(jax.grad(lambda b: solve(b).value)(b)) == pytest.approx(x0_star / 10, rel=1e-9)
+    jac = jax.jacrev(lambda b: solve(b).x)(b)
+    assert float(jac["a"]) == pytest.approx(-(1 / 20) / (1 - 1 / 400), rel=1e-9)

@@ -26,6 +26,7 @@ tolerance returns NaN: never a silent arbitrary number.
 from __future__ import annotations
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -51,6 +52,14 @@ def cg_tolerance(dtype) -> float:
 
 def _make_tangent_solve(ridge: float):
     def tangent_solve(hvp, b):
+        if len(jax.tree_util.tree_leaves(b)) > 1:
+            # One flat vector: `custom_linear_solve`'s transpose requires every leaf
+            # of the right-hand side to depend on the cotangent, and the leaf of an x0
+            # pytree whose gradient does not involve θ is a plain zero (reverse mode
+            # stopped with a bare AssertionError).
+            flat, unravel = jax.flatten_util.ravel_pytree(b)
+            hvp_flat = lambda v: jax.flatten_util.ravel_pytree(hvp(unravel(v)))[0]  # noqa: E731
+            return unravel(tangent_solve(hvp_flat, flat))
         dtype = _dtype_of(b)
         tol = cg_tolerance(dtype)
         maxiter = 10 * _size_of(b) + 20
