@@ -361,7 +361,7 @@ def qmc_quad(
         a: lower limits, shape `(d,)`, finite or `±inf`, static or traced.
         b: upper limits, shape `(d,)`. A coordinate with `b < a` contributes a factor −1.
         args: extra arguments of `f` (a tuple of pytrees); derivatives flow through their
-            floating-point leaves and through arrays `f` closes over.
+            real floating-point leaves (a complex one raises) and through arrays `f` closes over.
         n_estimates: number of independent random shifts (at least 2). Their spread gives
             the standard error; more of them make the error estimate itself less noisy.
         n_points: points per randomization, a power of 2: exactly this many without a

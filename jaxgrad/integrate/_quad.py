@@ -32,6 +32,14 @@ def _split_args(args, dargs):
         jnp.issubdtype(jnp.result_type(x), jnp.inexact) and not isinstance(t, SymbolicZero)
         for x, t in zip(leaves, dleaves)
     ]
+    if any(d and jnp.issubdtype(jnp.result_type(x), jnp.complexfloating) for x, d in zip(leaves, diff)):
+        # The derivative integrand is a Jacobian with respect to θ taken as real
+        # numbers: the imaginary direction of a complex θ came out as zero.
+        raise TypeError(
+            "jaxgrad.integrate: derivatives with respect to a complex parameter in `args` are not "
+            "supported (its imaginary direction would be lost); pass its real and imaginary parts "
+            "as two real parameters, e.g. args=(k.real, k.imag) and k = kr + 1j * ki inside f."
+        )
     return leaves, treedef, diff, dleaves
 
 
@@ -267,7 +275,8 @@ def quad(
         a: lower limit: a real scalar, finite or `-inf` / `inf`, static or traced.
         b: upper limit, likewise. `b < a` gives minus the integral from `b` to `a`.
         args: extra arguments of `f` (a tuple of pytrees); derivatives flow through
-            their floating-point leaves.
+            their real floating-point leaves (differentiating in a complex leaf raises a
+            `TypeError`: pass its real and imaginary parts as two parameters).
         points: interior breakpoints (kinks, jumps, singularities of `f`), a 1-D array;
             they are sorted and clipped to the range. May be traced and differentiated.
         epsabs: absolute tolerance.
