@@ -351,3 +351,14 @@ def test_reverse_mode_with_a_pytree_start_whose_leaf_ignores_the_parameter():
     assert float(jax.grad(lambda b: solve(b).value)(b)) == pytest.approx(x0_star / 10, rel=1e-9)
     jac = jax.jacrev(lambda b: solve(b).x)(b)
     assert float(jac["a"]) == pytest.approx(-(1 / 20) / (1 - 1 / 400), rel=1e-9)
+
+
+def test_empty_inputs_are_named_errors():
+    # They failed inside a reduction ("zero-size array to reduction operation max").
+    from jaxgrad.optimize import inverse_by_minimize, newton_schulz_inverse
+
+    with pytest.raises(ValueError, match="no entries"):
+        minimize(lambda x: jnp.sum(x**2), jnp.zeros(0))
+    for solver in (newton_schulz_inverse, inverse_by_minimize):
+        with pytest.raises(ValueError, match="empty"):
+            solver(jnp.zeros((0, 0)))

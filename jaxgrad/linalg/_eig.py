@@ -40,6 +40,8 @@ def _geev(a, vectors):
     scaled back: geev itself returned wrong eigenvalues, with no error, for entries
     near 1e±150 in float64 and 1e12 or 1e-15 in float32 (B·10^150 with B = [[1, 2],
     [3, 4]] gave 10^150·(−1.4e-13, 2.0e-12) for (−0.372, 5.372))."""
+    if a.shape[-1] == 0:  # 0×0 matrices: nothing to scale
+        return lax.linalg.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=vectors)
     scale = power_of_two_scale(a, axis=(-2, -1), keepdims=True)
     out = lax.linalg.eig(
         a / scale.astype(a.dtype), compute_left_eigenvectors=False, compute_right_eigenvectors=vectors

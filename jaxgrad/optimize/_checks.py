@@ -20,4 +20,6 @@ def as_real_square(m, name: str, fn: str):
     m = as_real_float(m, name, fn)
     if m.ndim != 2 or m.shape[0] != m.shape[1]:
         raise ValueError(f"{fn}: {name} must be a square matrix; got shape {m.shape}.")
+    if m.shape[0] == 0:
+        raise ValueError(f"{fn}: {name} is an empty (0×0) matrix.")
     return m

@@ -36,6 +36,8 @@ def _float_dtype(tree):
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves:
         raise ValueError("jaxgrad.optimize.minimize: x0 has no array leaves.")
+    if sum(np.size(leaf) for leaf in leaves) == 0:
+        raise ValueError("jaxgrad.optimize.minimize: x0 has no entries (every leaf is empty).")
     dtype = jnp.result_type(*leaves)
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(
