@@ -245,8 +245,10 @@ def _package_dir(name):
 # Packages whose own custom rules read nothing but their arguments. JAX's generic
 # wrappers of a rule the user passes (`jax.custom_gradient`, `defjvps`) live in
 # `custom_derivatives.py`, and a `custom_vmap` rule shows no source at all: neither is
-# trusted.
-_LIBRARIES = tuple(d for d in map(_package_dir, ("jax", __package__, "equinox")) if d)
+# trusted. Nor is equinox: its `filter_custom_jvp` wraps the user's rule in the same
+# code as its own `error_if` (so a jaxgrad matrix function inside an integrand, which
+# checks its input with `error_if`, turns lifting off: correct, compiled per value).
+_LIBRARIES = tuple(d for d in map(_package_dir, ("jax", __package__)) if d)
 _GENERIC = os.path.join(_package_dir("jax"), "_src", "custom_derivatives.py")
 _RULE_MEMO: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, verdict)
 
@@ -304,6 +306,63 @@ def _rules_are_libraries(jaxpr, core) -> bool:
     return verdict
 
 
+def _has_user_rules(closed) -> bool:
+    """Whether the program holds a custom rule not known to be a library's (see
+    `_rules_are_libraries`); `True` if JAX's internals are not as expected."""
+    try:
+        from jax._src import core
+
+        return not _rules_are_libraries(closed.jaxpr, core)
+    except Exception:
+        return True
+
+
+def _hidden_arrays(obj, depth=0):
+    """The arrays `obj` holds where a custom rule can read them unseen by the trace
+    (closure cells, defaults, a partial's bound arguments, a pytree's leaves, and
+    those of the callables among them), as a digest of their values: with a user rule
+    in the program they are part of the key by value (arrays are otherwise inputs)."""
+    h = hashlib.sha256()
+    found = []
+
+    def visit(o, depth):
+        if depth > 4:
+            return
+        if isinstance(o, jax.core.Tracer):
+            found.append(_Same(o))
+        elif isinstance(o, (np.ndarray, np.generic, jax.Array)):
+            a = np.asarray(o)
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(np.ascontiguousarray(a).tobytes())
+        elif isinstance(o, functools.partial):
+            visit(o.func, depth + 1)
+            for leaf in jax.tree_util.tree_leaves((o.args, o.keywords or {})):
+                visit(leaf, depth + 1)
+        elif isinstance(o, types.MethodType):
+            visit(o.__func__, depth + 1)
+            visit(o.__self__, depth + 1)
+        elif getattr(o, "__code__", None) is not None:
+            for cell in getattr(o, "__closure__", None) or ():
+                try:
+                    contents = cell.cell_contents
+                except ValueError:
+                    continue
+                for leaf in jax.tree_util.tree_leaves(contents):
+                    visit(leaf, depth + 1)
+            for leaf in jax.tree_util.tree_leaves(
+                (getattr(o, "__defaults__", None) or (), getattr(o, "__kwdefaults__", None) or {})
+            ):
+                visit(leaf, depth + 1)
+        else:
+            leaves = jax.tree_util.tree_leaves(o)
+            if not (len(leaves) == 1 and leaves[0] is o):
+                for leaf in leaves:
+                    visit(leaf, depth + 1)
+
+    visit(obj, depth)
+    return (h.hexdigest(), tuple(found))
+
+
 def _lift_literals(closed):
     """`(closed, values)`: `closed` with the floating-point scalar literals of its
     top-level equations turned into trailing constant variables, and their `values` (not
@@ -314,8 +373,6 @@ def _lift_literals(closed):
         from jax._src import core
 
         jaxpr = closed.jaxpr
-        if not _rules_are_libraries(jaxpr, core):
-            return closed, []
         new_vars, values, eqns = [], [], []
         for eqn in jaxpr.eqns:
             invars = list(eqn.invars)
@@ -373,9 +430,14 @@ def trace(f, *example_args, wraps=None):
         return f(*args)
 
     closed, out_shape = jax.make_jaxpr(user_callable, return_shape=True)(*example_args)
-    closed, lifted = _lift_literals(closed)
+    user_rules = _has_user_rules(closed)
+    closed, lifted = (closed, []) if user_rules else _lift_literals(closed)
     vectors, layout = _pack(lifted)
     in_tree = jax.tree_util.tree_structure(example_args)
-    origin = None if wraps is None else _origin(wraps)
+    origin = _origin(f if wraps is None else wraps)
+    if user_rules:
+        # A rule of the user's may read an array it closes over that the trace never
+        # sees (a partial's bound array, a closure cell): such arrays key by value.
+        origin = (origin, _hidden_arrays(f if wraps is None else wraps))
     traced = Traced(f, closed, in_tree, out_shape, origin, layout)
     return traced, tuple(closed.consts) + tuple(vectors)

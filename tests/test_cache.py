@@ -9,7 +9,9 @@ call (`user_callable`, to read the values it closes over); that trace is not cou
 from __future__ import annotations
 
 import contextlib
+import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -185,6 +187,66 @@ def test_quad_literal_read_by_a_user_rule_is_never_stale(rule):
         for period in (2.0, 3.0):
             _PERIOD = period
             assert float(derivative(0.7)) == pytest.approx(exact(0.7, period), rel=1e-12)
+    finally:
+        _PERIOD = 2.0
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _sin_with_scaled_rule(u, p):
+    return jnp.sin(u)
+
+
+@_sin_with_scaled_rule.defjvp
+def _sin_with_scaled_rule_jvp(p, primals, tangents):
+    # Deliberately p times the true derivative: `p` (an array) reaches the rule only,
+    # never the traced program.
+    return jnp.sin(primals[0]), p * jnp.cos(primals[0]) * tangents[0]
+
+
+def _rule_reads_from_filter_custom_jvp():
+    @eqx.filter_custom_jvp
+    def g(u, p):
+        return jnp.sin(u)
+
+    @g.def_jvp
+    def g_jvp(primals, tangents):
+        return jnp.sin(primals[0]), _PERIOD * jnp.cos(primals[0]) * tangents[0]
+
+    return g
+
+
+_FILTER_RULE = _rule_reads_from_filter_custom_jvp()
+
+
+def test_values_read_only_by_a_user_rule_are_never_stale():
+    # An array bound by a partial or held in a closure cell that only a custom rule
+    # reads, and a global read by a rule written with equinox's wrapper (the same
+    # wrapper code as equinox's own error checks): each gave the old derivative after
+    # the value changed. The exact answer is p · d/dθ ∫₀¹ sin(θx) dx.
+    global _PERIOD
+
+    def exact(p, th=0.7):
+        return p * (np.sin(th) / th - (1 - np.cos(th)) / th**2)
+
+    def by_partial(p):
+        f = lambda x, th, p: _sin_with_scaled_rule(th * x, p)  # noqa: E731
+        return jax.grad(lambda th: quad(functools.partial(f, p=jnp.asarray(p)), 0.0, 1.0, args=(th,))[0])(0.7)
+
+    def by_closure(p):
+        def make(p):
+            return lambda x, th: _sin_with_scaled_rule(th * x, p)
+
+        return jax.grad(lambda th: quad(make(jnp.asarray(p)), 0.0, 1.0, args=(th,))[0])(0.7)
+
+    def by_equinox(p):
+        global _PERIOD
+        _PERIOD = p
+        return jax.grad(lambda th: quad(lambda x, th: _FILTER_RULE(th * x, 1.0) + _PERIOD * x, 0.0, 1.0, args=(th,))[0])(0.7)
+
+    try:
+        for derivative in (by_partial, by_closure, by_equinox):
+            for p in (2.0, 3.0):
+                assert float(derivative(p)) == pytest.approx(exact(p), rel=1e-12), (derivative.__name__, p)
     finally:
         _PERIOD = 2.0
 

@@ -260,7 +260,7 @@ def cubature(
         b: upper limits, shape `(d,)`, finite or `inf`. A coordinate with `b < a`
             contributes a factor −1, as in one dimension.
         args: extra arguments of `f` (a tuple of pytrees); derivatives flow through their
-            real floating-point leaves (a complex one raises) and through arrays `f` closes over.
+            floating-point leaves (complex ones too) and through arrays `f` closes over.
         epsabs: absolute tolerance; 0 by default, as in `scipy.integrate.cubature`
             (a nonzero default would accept a first rule whose nodes all miss a narrow
             peak, since its estimate of a near-zero value is itself near zero).

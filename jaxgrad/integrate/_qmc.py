@@ -46,14 +46,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if
 from .._traced import trace
 from ._cubature import box_in_t, box_limits, from_t
 from ._lattice import generating_vector
-from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty
+from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty, parameter_tangent
 
 _FN = "jaxgrad.integrate.qmc_quad"
 # Points beyond 2²⁴: k·z mod 2ᴹ is formed in uint32 and k·z / 2ᴹ must be exact in float32.
@@ -245,8 +244,7 @@ def _qmc_jvp(hvec, options, primals, tangents):
     if n:
         value, err, neval, npts, code = _qmc(joint, params, shifts, options)
         g = value[k:].reshape(k, n)
-        dtheta = ravel_pytree([x for x, di in zip(dleaves, diff) if di])[0]
-        dvalue = g @ dtheta.astype(g.dtype)
+        dvalue = parameter_tangent(g, dleaves, diff)
         value, err = value[:k], err[:k]
     else:
         value, err, neval, npts, code = _qmc(hvec, params, shifts, options)
@@ -361,7 +359,7 @@ def qmc_quad(
         a: lower limits, shape `(d,)`, finite or `±inf`, static or traced.
         b: upper limits, shape `(d,)`. A coordinate with `b < a` contributes a factor −1.
         args: extra arguments of `f` (a tuple of pytrees); derivatives flow through their
-            real floating-point leaves (a complex one raises) and through arrays `f` closes over.
+            floating-point leaves (complex ones too) and through arrays `f` closes over.
         n_estimates: number of independent random shifts (at least 2). Their spread gives
             the standard error; more of them make the error estimate itself less noisy.
         n_points: points per randomization, a power of 2: exactly this many without a

@@ -47,9 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
-from jax.flatten_util import ravel_pytree
 
-from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size
+from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size, parameter_tangent
 from ._status import CONVERGED, ROUNDOFF
 
 WEIGHTS = ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log", "cos", "sin")
@@ -119,8 +118,7 @@ def _cauchy_jvp(fvec, options, primals, tangents):
     joint, _, n, _ = _derivative_integrand(fvec, args, diff)
     if n:  # the principal value of [f, ∂f/∂θ]
         jvalue, jerr, neval, jcode = cauchy(joint, a, b, c, args, options)
-        dtheta = ravel_pytree([x for x, d in zip(dleaves, diff) if d])[0]
-        dvalue = dvalue + jvalue[k:].reshape(k, n) @ dtheta.astype(jvalue.dtype)
+        dvalue = dvalue + parameter_tangent(jvalue[k:].reshape(k, n), dleaves, diff)
         err, code = jerr[:k], jcode
     f_a, f_b = fvec(a, args), fvec(b, args)
     if not isinstance(tangents[2], SymbolicZero):
