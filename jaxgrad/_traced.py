@@ -24,10 +24,12 @@ same code and trace to the same program text:
   changes `p` between calls reuses the executable with the new value. Literals inside
   nested programs (a `lax.cond` branch, a loop body), the exponent of `x ** p`,
   integers, numbers held in a closure cell, and every literal of a program that
-  contains a custom derivative or batching rule not defined in JAX, equinox or
-  jaxgrad themselves (`jax.custom_gradient` and `defjvps` count as the user's: the rule
-  may read the number as a global, `_rules_are_libraries`) stay part of the text (and of the
-  origin), so a change there re-compiles: never a stale value either way.
+  contains a custom derivative or batching rule not defined in JAX or jaxgrad
+  themselves (`jax.custom_gradient`, `defjvps` and equinox's wrappers count as the
+  user's: the rule may read the number as a global, `_rules_are_libraries`; such a
+  program also keys the arrays in its closure cells by value, `_hidden_arrays`) stay
+  part of the text (and of the origin), so a change there re-compiles: never a stale
+  value either way.
 
 What the key cannot see is an opaque rule inside the traced program whose behaviour
 changed while its name and the program did not (a `custom_jvp` rule reading a mutated
@@ -261,7 +263,7 @@ def _trusted_source(info) -> bool:
 
 def _rules_are_libraries(jaxpr, core) -> bool:
     """Whether every custom rule in the program (`custom_jvp`, `custom_vjp`,
-    `custom_vmap`, ..., nested programs included) was defined in JAX, equinox or jaxgrad.
+    `custom_vmap`, ..., nested programs included) was defined in JAX or jaxgrad.
 
     A rule the user wrote may read a global (`T` below) that the program shows only as a
     literal operand, or not at all: it is traced when the program is differentiated or
