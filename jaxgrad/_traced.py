@@ -261,7 +261,7 @@ def _trusted_source(info) -> bool:
     return bool(path) and path != _GENERIC and path.startswith(_LIBRARIES)
 
 
-def _rules_are_libraries(jaxpr, core) -> bool:
+def _rules_are_libraries(jaxpr, core, memo=True) -> bool:
     """Whether every custom rule in the program (`custom_jvp`, `custom_vjp`,
     `custom_vmap`, ..., nested programs included) was defined in JAX or jaxgrad.
 
@@ -275,7 +275,9 @@ def _rules_are_libraries(jaxpr, core) -> bool:
         def g(u, t): ...          # its rule reads the global T
         f = lambda x: g(q * x, T)
 
-    Nested programs are memoised by object (JAX's caches hand back the same one)."""
+    Nested programs are memoised by object (JAX's caches hand back the same one); the
+    top-level program, new at every call, is not (`memo=False`: it would only push the
+    nested ones out)."""
     hit = _RULE_MEMO.get(id(jaxpr))
     if hit is not None and hit[0] is jaxpr:
         return hit[1]
@@ -302,6 +304,8 @@ def _rules_are_libraries(jaxpr, core) -> bool:
         if not all(_rules_are_libraries(sub, core) for sub in core.jaxprs_in_params(eqn.params)):
             verdict = False
             break
+    if not memo:
+        return verdict
     _RULE_MEMO[id(jaxpr)] = (jaxpr, verdict)
     while len(_RULE_MEMO) > 4 * _MEMO:
         _RULE_MEMO.popitem(last=False)
@@ -314,7 +318,7 @@ def _has_user_rules(closed) -> bool:
     try:
         from jax._src import core
 
-        return not _rules_are_libraries(closed.jaxpr, core)
+        return not _rules_are_libraries(closed.jaxpr, core, memo=False)
     except Exception:
         return True
 
