@@ -188,7 +188,8 @@ def svd(
             invariant to that basis have meaningful gradients there.
         compute_uv: if `False` return only the singular values.
         hermitian: if `True`, `a` is assumed Hermitian and the SVD is computed through
-            [`jaxgrad.linalg.eigh`][].
+            [`jaxgrad.linalg.eigh`][]. This is not checked (as in NumPy and JAX): for a
+            non-Hermitian `a` the result is the SVD of its Hermitian part (A + Aᴴ)/2.
         subset_by_index: not supported; must be `None`.
         tie_rtol: singular values closer than `tie_rtol * max(s)` are tied (default
             `sqrt(eps)`).
