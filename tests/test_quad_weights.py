@@ -169,9 +169,8 @@ def test_exponent_near_minus_one():
         _close(value, _alg_closed(*zm), 1e-12)
         _close(grad[3], _alg_log_closed("alg-loga", zm), 1e-9)  # d/dα: the ln(x − a) weight
         _close(_alg("alg-loga", z), _alg_log_closed("alg-loga", zm), 1e-11)
-    # Nearer −1 at a nonzero end, f held one ulp inside b leaves a tail ~eps·t^β that is
-    # far below the whole integral's tolerance but not below the loop's part of it, which
-    # is 1e-4 of the whole: "divergent", with the value right to 1e-16.
+    # Nearer −1 at a nonzero end: f held one ulp inside b left a term ~eps·t^β below
+    # 1e-16 whose integral (~1e4·eps) the loop called divergent, the value right to 1e-16.
     for al, be in ((0.3, -0.9999), (-0.9999, 0.3)):
         z = np.array([0.8, 1.0, 2.0, al, be])
         (value, converged), _, _, _ = _alg_derivatives("alg", True, z)
