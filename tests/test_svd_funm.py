@@ -250,6 +250,24 @@ def test_svt_at_zero_threshold_is_one_sided_at_a_zero_singular_value():
     assert_close(jax.grad(lambda t: _pairing(c, svt(a, t)))(0.0), -(c[0, 0] + c[1, 1]), 1e-14)
 
 
+def test_svt_kink_at_a_tie_split_by_rounding():
+    # An orthogonal Q has s = (1, 1, 1) only to rounding: at τ = 1 the whole cluster sits
+    # on the kink. Then svt(Q + hE, 1) = Q·(h/2)·sym(QᵀE) + O(h²) (slope ½, U = Q, V = I,
+    # and D⁺ = (f(1) + f(1))/2 = 0), and d/dτ svt(Q, τ) = −Q/2 at τ = 1. Slopes 1, ½ and 0
+    # inside the rounding-split cluster gave 46–108 % errors along E and 0.5 in τ.
+    q = np.linalg.qr(rand((3, 3), 51))[0]
+    e = rand((3, 3), 52)
+    p = q.T @ e
+    assert_close(jax.jvp(lambda m: svt(m, 1.0), (q,), (e,))[1], q @ (p + p.T) / 4, 1e-13)
+    assert_close(jax.jvp(lambda t: svt(q, t), (1.0,), (1.0,))[1], -q / 2, 1e-13)
+    # At τ = 0 a numerically zero singular value (rank 2, s₃ ~ 5e-16) has one side:
+    # d/dτ svt(Z, τ) = −U_r V_rᵀ (the null pair left out), as for an exact zero.
+    z = np.outer([1.0, 2, 3], [1, 1, 1.0]) + np.outer([0, 1.0, 0], [1, 0, -1.0])
+    u, s, vh = np.linalg.svd(z)
+    assert s[2] < 1e-14 < s[1]
+    assert_close(jax.jacfwd(lambda t: svt(z, t))(0.0), -u[:, :2] @ vh[:2], 1e-13)
+
+
 def test_svt_negative_tau_is_nan():
     out = svt(np.eye(2), -0.1)
     grad = jax.grad(lambda t: jnp.sum(svt(np.eye(2), t)))(-0.1)
