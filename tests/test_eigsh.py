@@ -22,7 +22,7 @@ import pytest
 from jax.experimental import sparse as jsparse
 
 from jaxgrad.linalg import EigshStatus, eigh, eigsh
-from jaxgrad.linalg._eigsh import CONVERGED, NONFINITE, TIE_AT_EDGE
+from jaxgrad.linalg._eigsh import CONVERGED, NONFINITE, NOT_HERMITIAN, TIE_AT_EDGE
 
 try:  # lineax is optional: eigsh accepts its operators when it is installed
     import lineax as LINEAX
@@ -102,6 +102,7 @@ def _code(r):
         (EigshStatus.converged, CONVERGED),
         (EigshStatus.tie_at_edge, TIE_AT_EDGE),
         (EigshStatus.nonfinite, NONFINITE),
+        (EigshStatus.not_hermitian, NOT_HERMITIAN),
     ]
     out = jnp.asarray(-1)
     for item, code in codes:
@@ -307,8 +308,16 @@ def _tied_matrices():
 
 
 @jax.jit
-def _edge_cases(a, a_tied, d_tied, b):
+def _edge_cases(a, a_tied, d_tied, b, skew):
     out = {}
+    # A callable operator is taken as Hermitian, not symmetrized; a small one is
+    # decomposed densely, and its residuals are those of the operator as given: a
+    # non-Hermitian matvec reported `converged` with residuals 1e-15 where ‖A v − λ v‖
+    # was 0.8. Its symmetric part, the same way, converges.
+    for name, m in (("skew", skew), ("sym", (skew + skew.T) / 2)):
+        r = eigsh(lambda x, m: m @ x, 2, args=(m,), n=8)
+        out[name] = (r.eigenvalues, r.eigenvectors, r.info.residuals, _code(r), r.info.status == EigshStatus.not_hermitian)
+    out["skew_grad"] = jax.grad(lambda m: eigsh(lambda x, m: m @ x, 2, args=(m,), n=8).eigenvalues.sum())(skew)
     # k = n: the block is the whole space (no complement to solve on; that solve was 0/0).
     out["kn_grad"] = jax.grad(lambda m: jnp.sum(eigsh(m, 3).eigenvectors[:, 0] ** 2 * jnp.arange(3.0)))(b)
     # Scale invariance: s·A with s = 1e-20 (no absolute floor in the iteration's tests),
@@ -343,9 +352,18 @@ def test_edge_cases():
     d = np.random.default_rng(3).normal(size=(6, 6))
     d = (d + d.T) / 2
     b = np.array([[2.0, 1, 0], [1, 3, 1], [0, 1, 5]])
+    skew = np.triu(np.ones((8, 8))) + np.diag(np.arange(8.0))
     got = jax.tree_util.tree_map(
-        np.asarray, _edge_cases(jnp.asarray(a), jnp.asarray(a_tied), jnp.asarray(d), jnp.asarray(b))
+        np.asarray, _edge_cases(jnp.asarray(a), jnp.asarray(a_tied), jnp.asarray(d), jnp.asarray(b), jnp.asarray(skew))
     )
+    for name, m, code in (("skew", skew, NOT_HERMITIAN), ("sym", (skew + skew.T) / 2, CONVERGED)):
+        w, v, resid, got_code, flagged = got[name]
+        true_resid = np.linalg.norm(m @ v - v * w, axis=0)  # numpy, for the operator as given
+        np.testing.assert_allclose(resid, true_resid, rtol=1e-10, atol=1e-13)
+        assert got_code == code and bool(flagged) == (code == NOT_HERMITIAN), name
+    np.testing.assert_allclose(got["sym"][0], np.linalg.eigvalsh((skew + skew.T) / 2)[:2], rtol=1e-12)
+    assert np.min(np.linalg.norm(skew @ got["skew"][1] - got["skew"][1] * got["skew"][0], axis=0)) > 0.1
+    assert np.all(np.isnan(got["skew_grad"]))
     # k = n against central differences (Richardson) of numpy's eigh, direction by direction.
     def kn_loss(m):
         return np.sum(np.linalg.eigh(m)[1][:, 0] ** 2 * np.arange(3.0))

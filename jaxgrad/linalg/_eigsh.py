@@ -42,14 +42,24 @@ class EigshStatus(eqx.Enumeration):
         "returned are not eigenpairs to `tol`, so every derivative is NaN. Increase "
         "`maxiter` or `ncv`, or loosen `tol`."
     )
-    nonfinite = "eigsh: the operator produced NaN or inf (a non-finite matrix entry or parameter)."
+    nonfinite = (
+        "eigsh: NaN or inf in the operator's output (a non-finite matrix entry or parameter) "
+        "or in `v0`."
+    )
+    not_hermitian = (
+        "eigsh: the operator is not Hermitian: the eigenpairs returned, those of its "
+        "Hermitian part (A + Aᴴ)/2, leave residuals above `tol` for A itself, so every "
+        "derivative is NaN. (Checked where a small operator is decomposed densely; on "
+        "the iterative path such an operator ends on `max_iterations`.)"
+    )
 
 
-CONVERGED, TIE_AT_EDGE, MAX_ITERATIONS, NONFINITE = range(4)
+CONVERGED, TIE_AT_EDGE, MAX_ITERATIONS, NONFINITE, NOT_HERMITIAN = range(5)
 
 
 def _status_from_code(code) -> EigshStatus:
     out = EigshStatus.nonfinite
+    out = EigshStatus.where(code == NOT_HERMITIAN, EigshStatus.not_hermitian, out)
     out = EigshStatus.where(code == MAX_ITERATIONS, EigshStatus.max_iterations, out)
     out = EigshStatus.where(code == TIE_AT_EDGE, EigshStatus.tie_at_edge, out)
     return EigshStatus.where(code == CONVERGED, EigshStatus.converged, out)
@@ -175,13 +185,17 @@ def _eigsh(op, opts, params, x0):
 
     if opts.dense:
         a = a / sigma.astype(a.dtype)
-        a = (a + mH(a)) / 2
         bad = ~jnp.all(jnp.isfinite(a))
-        theta, x = jnp.linalg.eigh(jnp.where(bad, 0, a))
+        theta, x = jnp.linalg.eigh(jnp.where(bad, 0, (a + mH(a)) / 2))
+        # Residuals for the operator as given (a dense matrix was symmetrized by the
+        # caller, as `eigh` does; a callable or BCOO operator is taken as Hermitian):
+        # against the symmetrized one, a non-Hermitian matvec reported `converged` with
+        # residuals 1e-15 where ‖A v − λ v‖ was 0.8.
         resid = jnp.linalg.norm(a @ x[:, :m] - x[:, :m] * theta[None, :m], axis=0)
         anorm = jnp.max(jnp.abs(theta))
         it, nmv = jnp.zeros((), jnp.int32), jnp.asarray(n, jnp.int32)
-        code = jnp.where(bad, NONFINITE, CONVERGED)
+        skewed = jnp.any(resid[: opts.k] > opts.tol * anorm)
+        code = jnp.where(bad, NONFINITE, jnp.where(skewed, NOT_HERMITIAN, CONVERGED))
         theta, x = theta[: m + 1], x[:, :m]
     else:
         def apply_rows(y):
@@ -334,7 +348,7 @@ def _eigsh_jvp(op, opts, primals, tangents):
     dv = dv * second[None, :].astype(dv.dtype)
     # Not converged (max_iterations) is as undefined as a tie at the edge: the pairs are
     # not eigenpairs to `tol`, so no derivative formula applies to them.
-    undefined = (code == TIE_AT_EDGE) | (code == NONFINITE) | (code == MAX_ITERATIONS)
+    undefined = (code == TIE_AT_EDGE) | (code == NONFINITE) | (code == MAX_ITERATIONS) | (code == NOT_HERMITIAN)
     nan = jnp.where(undefined, jnp.nan, 1.0)
     float0 = lambda z: np.zeros(np.shape(z), jax.dtypes.float0)  # noqa: E731
     zeros = (
@@ -495,7 +509,9 @@ def eigsh(
         `(k,)` (for `"largest"` too), orthonormal eigenvectors in the columns, shape
         `(n, k)`, and an [`EigshInfo`][jaxgrad.linalg.EigshInfo]. A non-finite operator
         gives NaN eigenpairs and NaN derivatives; `max_iterations` gives the last
-        iterates and NaN derivatives.
+        iterates and NaN derivatives; `not_hermitian` (a callable or BCOO operator
+        decomposed densely whose residuals, for the operator as given, exceed `tol`)
+        gives the eigenpairs of its Hermitian part and NaN derivatives.
 
     Raises:
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
