@@ -206,6 +206,8 @@ def test_tikhonov_closed_form():
     np.testing.assert_allclose(jac, np.eye(3) / 1.5, atol=1e-12)
     with pytest.raises(ValueError, match="lam"):
         tikhonov(f, -1.0)
+    with pytest.raises(ValueError, match="center"):  # not shaped like x (was JAX's broadcast error)
+        minimize(tikhonov(lambda x: jnp.sum(x**2), 1.0, jnp.ones(3)), jnp.zeros(2))
 
 
 def test_float32():
@@ -236,6 +238,8 @@ def test_input_errors():
         minimize(ridge_quadratic, jnp.zeros(3), P)
     with pytest.raises(ValueError, match="scalar"):
         minimize(lambda x: x, jnp.zeros(3))
+    with pytest.raises(ValueError, match="real scalar.*complex"):  # (was JAX's grad TypeError)
+        minimize(lambda x: jnp.sum(x**2) + 1j, jnp.zeros(3))
     with pytest.raises(TypeError, match="floating"):
         minimize(lambda x: jnp.sum(x), jnp.zeros(3, jnp.int32))
     with pytest.raises(TypeError, match="optax"):

@@ -262,8 +262,9 @@ def _trace_objective(fn, fun, x0, args, has_aux):
     traced, consts = trace(objective, x0, dyn, wraps=(fun, static))
     out = traced.out_shape
     value = out[0] if has_aux else out
-    if getattr(value, "shape", None) != ():
-        got = f"shape {value.shape}" if hasattr(value, "shape") else repr(value)
+    real = hasattr(value, "dtype") and jnp.issubdtype(value.dtype, jnp.floating)
+    if getattr(value, "shape", None) != () or not real:
+        got = f"shape {value.shape}, dtype {value.dtype}" if hasattr(value, "shape") else repr(value)
         raise ValueError(
             f"{fn}: fun must return a real scalar; got {got}"
             + (" (with has_aux=True, fun returns (value, aux))." if has_aux else ".")
@@ -357,7 +358,7 @@ def minimize(
 
     Raises:
         TypeError: `x0` has non-floating leaves, or `optimizer` is not an Optax transformation.
-        ValueError: `fun` does not return a scalar, or an option is out of range.
+        ValueError: `fun` does not return a real floating-point scalar, or an option is out of range.
         equinox.EquinoxRuntimeError: with `throw=True`, when the solve did not converge.
 
     Example:

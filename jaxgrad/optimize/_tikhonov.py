@@ -25,6 +25,15 @@ class _Tikhonov(eqx.Module):
     center: Any
 
     def _penalty(self, x):
+        if self.center is not None:
+            shapes = lambda t: jax.tree_util.tree_map(jnp.shape, t)  # noqa: E731
+            if jax.tree_util.tree_structure(x) != jax.tree_util.tree_structure(self.center) or shapes(
+                x
+            ) != shapes(self.center):
+                raise ValueError(
+                    "jaxgrad.optimize.tikhonov: `center` must be a pytree like x (same structure "
+                    f"and shapes); got x {shapes(x)} and center {shapes(self.center)}."
+                )
         d = x if self.center is None else optax.tree.sub(x, self.center)
         return sum(jnp.sum(jnp.abs(t) ** 2) for t in jax.tree_util.tree_leaves(d))
 
@@ -54,7 +63,7 @@ def tikhonov(
         fun: objective `fun(x, *args)`, returning a scalar (or `(scalar, aux)`: the
             penalty is added to the first element).
         lam: penalty weight, `>= 0`, a number or a scalar array.
-        center: a pytree like `x` (default: zeros).
+        center: a pytree like `x`, same structure and shapes (default: zeros).
 
     Returns:
         `g(x, *args) = fun(x, *args) + lam·‖x − center‖²`. Calling `tikhonov` again
@@ -62,7 +71,8 @@ def tikhonov(
         a function that `minimize` runs without compiling again.
 
     Raises:
-        ValueError: `lam` is a negative Python number.
+        ValueError: `lam` is a negative Python number; when called, `center` is not
+            shaped like `x`.
 
     Example:
         >>> import jax.numpy as jnp
