@@ -31,10 +31,17 @@ same code and trace to the same program text:
   part of the text (and of the origin), so a change there re-compiles: never a stale
   value either way.
 
+With such a rule in the program, the functions of the user's code behind its rules
+are part of the key by identity (`_user_rules`: a rule defined again is a new program),
+and their arrays by value. Array literals are copied into the program
+(`_own_literals`): JAX's literal for a 0-d NumPy array is a view of it. The bodies of
+jitted functions called anywhere in the program key by their text and captured arrays
+(`_program_text`).
+
 What the key cannot see is an opaque rule inside the traced program whose behaviour
-changed while its name and the program did not (a `custom_jvp` rule reading a mutated
-global that the program never mentions): the same limitation as `jax.jit`'s cache on
-function identity.
+changed while its identity and the program did not (a `custom_jvp` rule reading a
+mutated global that the program never mentions): the same limitation as `jax.jit`'s
+cache on function identity.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ import itertools
 import numbers
 import os
 import sys
+import sysconfig
 import types
 
 import jax
@@ -152,7 +160,8 @@ def _body_token(closed) -> str:
     if hit is not None and hit[0] is closed:
         _BODY_TOKENS.move_to_end(id(closed))
         return hit[1]
-    h = hashlib.sha256(str(closed.jaxpr).encode())
+    # (Its text with its own nested `jit` bodies as tokens: their captured arrays count.)
+    h = hashlib.sha256(_program_text(closed.jaxpr).encode())
     for c in closed.consts:
         c = np.asarray(c)
         h.update(f"{c.dtype}{c.shape}".encode())
@@ -170,17 +179,26 @@ def _body_token(closed) -> str:
 
 
 def _program_text(jaxpr) -> str:
-    """`str(jaxpr)`, with the bodies of top-level `jit` equations as tokens (above)."""
+    """`str(jaxpr)`, with the bodies of `jit` equations as tokens (above), at any depth:
+    a jitted helper called in a `lax.cond` branch printed as its text alone, which does
+    not show the arrays it captured (a new helper over a new array gave the old result)."""
     try:
         from jax._src import core
 
         context = core.JaxprPpContext(core._dropvars(jaxpr))
-        for eqn in jaxpr.eqns:
-            body = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
-            if isinstance(body, core.ClosedJaxpr):
-                token = _body_token(body)
-                context.shared_jaxprs[body.jaxpr] = token
-                context.shared_jaxpr_names.add(token)
+
+        def register(jx):  # every `jit` body, also inside a cond branch or a loop body
+            for eqn in jx.eqns:
+                body = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
+                if isinstance(body, core.ClosedJaxpr):
+                    token = _body_token(body)
+                    context.shared_jaxprs[body.jaxpr] = token
+                    context.shared_jaxpr_names.add(token)
+                else:
+                    for sub in core.jaxprs_in_params(eqn.params):
+                        register(sub)
+
+        register(jaxpr)
         return core.pp_jaxpr(jaxpr, context, core.JaxprPpSettings()).format()
     except Exception:  # JAX's printer internals moved: the plain text, slower
         return str(jaxpr)
@@ -323,6 +341,88 @@ def _has_user_rules(closed) -> bool:
         return True
 
 
+def _user_code(fn) -> bool:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return False
+    path = os.path.abspath(code.co_filename) if not code.co_filename.startswith("<") else code.co_filename
+    return not path.startswith(_INSTALLED)
+
+
+_INSTALLED = tuple(
+    d for d in {
+        *(sysconfig.get_paths()[k] for k in ("purelib", "platlib", "stdlib")),
+        *filter(None, map(_package_dir, ("jax", "jaxlib", "equinox", "optax", "lineax", __package__))),
+    } if d
+)
+
+
+_USER_RULE_MEMO: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, rules)
+
+
+def _diggable(obj) -> bool:
+    # A function, a callable object, or JAX's `linear_util.WrappedFun` (not callable).
+    return callable(obj) or hasattr(obj, "f_transformed")
+
+
+def _user_rules(jaxpr):
+    """The functions of the user's own code behind the custom rules of the program
+    (nested programs included), as identities: found through the rules' wrappers (a
+    `custom_jvp`'s rule, a `custom_vjp`'s forward and backward functions, a
+    `custom_gradient`'s function, equinox's wrapped rule), each wrapper's closure
+    searched a few levels deep. A rule defined again (a notebook cell run again) is a
+    new object: the key changes, even where its code, its name and the program do not
+    (it may read a global that is now different)."""
+    try:
+        from jax._src import core
+    except Exception:
+        return ()
+    def dig(obj, depth, found, seen):
+        if depth > 6 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if _user_code(obj):
+            found.append(_Same(obj))
+            return
+        inner = getattr(obj, "f", None)  # a `linear_util.WrappedFun`
+        if inner is not None and not isinstance(obj, types.FunctionType):
+            dig(inner, depth + 1, found, seen)
+        for attr in ("fun", "jvp", "fwd", "bwd", "__wrapped__", "func"):
+            sub = getattr(obj, attr, None)
+            if sub is not None and _diggable(sub) and not isinstance(obj, types.FunctionType):
+                dig(sub, depth + 1, found, seen)
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                continue
+            if _diggable(contents):
+                dig(contents, depth + 1, found, seen)
+
+    def walk(jx, memo=True):
+        # Nested programs memoised by object, as in `_rules_are_libraries` (a jaxgrad
+        # function inside the callable brings thousands of equations: 2 ms a call).
+        hit = _USER_RULE_MEMO.get(id(jx)) if memo else None
+        if hit is not None and hit[0] is jx:
+            return hit[1]
+        found, seen = [], set()
+        for eqn in jx.eqns:
+            if eqn.primitive.name.startswith("custom"):
+                for v in eqn.params.values():
+                    if _diggable(v) and not isinstance(v, (core.Jaxpr, core.ClosedJaxpr)):
+                        dig(v, 0, found, seen)
+            for sub in core.jaxprs_in_params(eqn.params):
+                found.extend(walk(sub))
+        out = tuple(found)
+        if memo:
+            _USER_RULE_MEMO[id(jx)] = (jx, out)
+            while len(_USER_RULE_MEMO) > 4 * _MEMO:
+                _USER_RULE_MEMO.popitem(last=False)
+        return out
+
+    return walk(jaxpr, memo=False)
+
+
 def _hidden_arrays(obj, depth=0):
     """The arrays `obj` holds where a custom rule can read them unseen by the trace
     (closure cells, defaults, a partial's bound arguments, a pytree's leaves, and
@@ -367,6 +467,67 @@ def _hidden_arrays(obj, depth=0):
 
     visit(obj, depth)
     return (h.hexdigest(), tuple(found))
+
+
+def _owned_literal(v, core):
+    """Literal `v` with a value of its own: JAX keeps a NumPy array the callable reads
+    (a 0-d `p` in `x ** p`, a flag, a number in a `lax.cond` branch) as a literal that
+    is a view of the user's array. The key records its value at trace time, but a
+    cached program compiled again later (for `grad`, `vmap`) read the view, by then
+    edited in place: the derivative of x³ for a key that says x²."""
+    val = v.val
+    if not isinstance(val, np.ndarray):
+        return v
+    own = np.array(np.asarray(val), copy=True)
+    try:
+        from jax._src.literals import TypedNdArray
+
+        if isinstance(val, TypedNdArray):
+            own = TypedNdArray(own, val.aval)
+    except ImportError:
+        pass
+    return core.Literal(own, v.aval)
+
+
+def _own_literals(jaxpr, core):
+    """`jaxpr` with every array literal a copy (`_owned_literal`), in nested programs
+    too except `jit` bodies (JAX's cache hands those back by function identity, and
+    their text is keyed through `_body_token`). The same object where nothing changes."""
+    eqns, changed = [], False
+    for eqn in jaxpr.eqns:
+        invars = [_owned_literal(v, core) if isinstance(v, core.Literal) else v for v in eqn.invars]
+        params = eqn.params
+        if eqn.primitive.name not in ("jit", "pjit"):
+            params = {k: _own_in_param(val, core) for k, val in eqn.params.items()}
+        if any(a is not b for a, b in zip(invars, eqn.invars)) or any(
+            params[k] is not eqn.params[k] for k in params
+        ):
+            eqn = eqn.replace(invars=invars, params=params)
+            changed = True
+        eqns.append(eqn)
+    return jaxpr.replace(eqns=eqns) if changed else jaxpr
+
+
+def _own_in_param(val, core):
+    if isinstance(val, core.ClosedJaxpr):
+        inner = _own_literals(val.jaxpr, core)
+        return val if inner is val.jaxpr else core.ClosedJaxpr(inner, val.consts)
+    if isinstance(val, core.Jaxpr):
+        return _own_literals(val, core)
+    if isinstance(val, (tuple, list)) and any(isinstance(x, (core.Jaxpr, core.ClosedJaxpr)) for x in val):
+        new = [_own_in_param(x, core) for x in val]
+        return val if all(a is b for a, b in zip(new, val)) else type(val)(new)
+    return val
+
+
+def _with_owned_literals(closed):
+    try:
+        from jax._src import core
+
+        inner = _own_literals(closed.jaxpr, core)
+        return closed if inner is closed.jaxpr else core.ClosedJaxpr(inner, closed.consts)
+    except Exception:  # JAX's internals moved: as traced
+        return closed
 
 
 def _lift_literals(closed):
@@ -436,6 +597,7 @@ def trace(f, *example_args, wraps=None):
         return f(*args)
 
     closed, out_shape = jax.make_jaxpr(user_callable, return_shape=True)(*example_args)
+    closed = _with_owned_literals(closed)
     user_rules = _has_user_rules(closed)
     closed, lifted = (closed, []) if user_rules else _lift_literals(closed)
     vectors, layout = _pack(lifted)
@@ -443,7 +605,10 @@ def trace(f, *example_args, wraps=None):
     origin = _origin(f if wraps is None else wraps)
     if user_rules:
         # A rule of the user's may read an array it closes over that the trace never
-        # sees (a partial's bound array, a closure cell): such arrays key by value.
-        origin = (origin, _hidden_arrays(f if wraps is None else wraps))
+        # sees (a partial's bound array, a closure cell): such arrays key by value. The
+        # rules themselves key by identity (`_user_rules`): a notebook cell run again
+        # defines new ones.
+        rules = _user_rules(closed.jaxpr)
+        origin = (origin, _hidden_arrays(f if wraps is None else wraps), rules, _hidden_arrays([r.obj for r in rules]))
     traced = Traced(f, closed, in_tree, out_shape, origin, layout)
     return traced, tuple(closed.consts) + tuple(vectors)
