@@ -157,6 +157,11 @@ def _special_cases():
     peak_v = cubature(lambda x: jnp.exp(-400 * jnp.sum((x - 0.3) ** 2)), two - 1, two + 1, epsrel=1e-6)[0]
     huge_v = cubature(gauss, two - jnp.inf, jnp.array([1e200, jnp.inf]), (two + 1,), epsrel=1e-6)[0]
     face_g = jax.grad(lambda a: cubature(lambda x: 1 / jnp.sqrt(x[0]), a, two + 1, epsrel=1e-6)[0])(two)
+    # f = 0/0 on the face x₀ = 0 (sin x₀ / x₀): f one float inside, 5e-324, was that
+    # face itself to XLA (subnormals flush to zero), and the derivative NaN.
+    sinc_g = jax.grad(
+        lambda a: cubature(lambda x: jnp.sin(x[0]) / x[0] * jnp.exp(-x[1]), a, two + 1, epsrel=1e-10)[0]
+    )(two)
     # Genz's discontinuous family, f = exp(c·x) for x₀ < w₀ and x₁ < w₁, else 0, with
     # both jumps just past a bisection point (w₀ = 0.5017 > 1/2, w₁ = 0.3138 > 5/16):
     # each lies in the node-free outer 5 % of the boxes beyond it, and it was reported
@@ -179,7 +184,7 @@ def _special_cases():
         band_v=band_v, band_ok=band_info.status == STATUS.converged,
         kink_v=kink_v, kink_ok=kink_info.status == STATUS.converged,
         genz_v=genz_v, genz_ok=genz_info.status == STATUS.converged,
-        peak_v=peak_v, huge_v=huge_v, face_g=face_g,
+        peak_v=peak_v, huge_v=huge_v, face_g=face_g, sinc_g=sinc_g,
         plane_v=plane_v, plane_g=plane_g, half_v=half_v, half_d=half_d, box=box, vec=vec,
         vec_status=vec_info.status == STATUS.converged, jump_g=jump_g,
         nan_v=nan_v, nan_status=nan_info.status == STATUS.nan_limits,
@@ -230,6 +235,10 @@ def test_narrow_peak_huge_limit_and_a_singular_face(special):
     np.testing.assert_allclose(special["huge_v"], np.pi, rtol=1e-6)
     assert special["face_g"][0] == -np.inf
     np.testing.assert_allclose(special["face_g"][1], -2.0, rtol=1e-6)
+    # −∫₀¹ e^−y dy (f's limit 1 on the face x₀ = 0) and −∫₀¹ sin x / x dx = −Si(1).
+    from scipy.special import sici
+
+    np.testing.assert_allclose(special["sinc_g"], [-(1 - np.exp(-1.0)), -sici(1.0)[0]], rtol=1e-9)
 
 
 def test_jump_beside_a_bisection_point_is_not_missed(special):

@@ -151,6 +151,21 @@ def test_traced_bad_limit_or_period_is_nan_limits():
     assert np.isnan(value) and np.isnan(grad) and int(code) == _status.NAN_LIMITS
 
 
+_SINC_BY_FREQUENCY = jax.jit(jax.value_and_grad(
+    lambda w: quadosc(lambda t, w: jnp.sin(w * t) / t * jnp.exp(-0.1 * t), 0.0, jnp.inf, (w,),
+                      period=TWO_PI / w, epsrel=1e-10, epsabs=0.0)[0]
+))
+
+
+def test_period_derivative_where_f_is_zero_over_zero_at_the_start():
+    # ∫₀^∞ sin(ωt) e^(−t/10) / t dt = atan(10ω), derivative 10/(1 + 100ω²). The first
+    # half period's start, 0, moves with nothing, but its tangent is 0·(2π/ω)′, and f
+    # there, taken one float inside (5e-324, zero to XLA), was 0/0: NaN times 0.
+    value, grad = _SINC_BY_FREQUENCY(2.0)
+    np.testing.assert_allclose(float(value), np.arctan(20.0), rtol=1e-10)
+    np.testing.assert_allclose(float(grad), 10 / (1 + 400.0), rtol=1e-8)
+
+
 def test_derivative_through_the_period():
     # ∫₀^∞ sin(ωt)/(t + 1) dt = Ci(ω) sin ω + (π/2 − Si(ω)) cos ω (substitute s = t + 1);
     # the period 2π/ω is traced, so the pieces' limits move with ω (Leibniz terms).

@@ -65,6 +65,7 @@ from .._nan import nan_if, replace_invalid
 from .._traced import trace
 from ._adaptive import adaptive_quad
 from ._batch import _broadcast
+from ._beside import float_beside
 from ._quad import (
     _NSPLIT,
     _check_limit,
@@ -274,9 +275,7 @@ def _point(s, lo, hi):
     x_hi = hi_f + (s - jnp.sign(lax.stop_gradient(lo)))  # from hi towards an infinite lo
     x = jnp.where(both, x_both, jnp.where(fin_lo, x_lo, jnp.where(fin_hi, x_hi, s)))
 
-    def beside(e, toward):
-        es = lax.stop_gradient(e)
-        return e + (jnp.nextafter(es, lax.stop_gradient(toward)) - es)
+    beside = float_beside
 
     x = jnp.where(fin_lo & (x == lo_f), beside(lo_f, jnp.where(fin_hi, hi_f, hi)), x)
     x = jnp.where(fin_hi & (x == hi_f), beside(hi_f, jnp.where(fin_lo, lo_f, lo)), x)

@@ -16,6 +16,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._traced import trace
 from ._batch import pooled_solver
+from ._beside import float_beside
 from ._status import NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
@@ -160,13 +161,7 @@ def _quad_jvp(fvec, options, primals, tangents):
 
     inf = jnp.asarray(jnp.inf, a.dtype)
 
-    def beside(x, direction, m=1):
-        # The m-th float beside x (approximately, for m > 1), differentiable as x itself
-        # (for higher derivatives).
-        # (`direction` may be traced from a limit: `nextafter` has no derivative rule, and
-        # reverse over reverse mode, in `lax.map` say, would differentiate it.)
-        xs, direction = jax.lax.stop_gradient(x), jax.lax.stop_gradient(direction)
-        return x + m * (jnp.nextafter(xs, direction) - xs)
+    beside = float_beside
 
     def at_limit(x, direction, room):
         # f's one-sided limit at a finite limit x, from inside (`direction`), from f at
