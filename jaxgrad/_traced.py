@@ -49,7 +49,6 @@ from __future__ import annotations
 import collections
 import functools
 import hashlib
-import itertools
 import numbers
 import os
 import sys
@@ -147,9 +146,7 @@ def _leaf_origin(leaf):
 # is printed with a name standing for each such body (JAX's printer prints "shared"
 # jaxprs by name), the name being the same for every body of the same text.
 _BODY_TOKENS: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, token)
-_TEXT_TOKENS: collections.OrderedDict = collections.OrderedDict()  # text digest -> token
-_TOKENS = itertools.count()
-_MEMO = 64  # bodies held (keeping them alive); JAX caches them anyway
+_MEMO = 64  # programs held (keeping them alive); JAX caches them anyway
 
 
 def _body_token(closed) -> str:
@@ -166,15 +163,13 @@ def _body_token(closed) -> str:
         c = np.asarray(c)
         h.update(f"{c.dtype}{c.shape}".encode())
         h.update(np.ascontiguousarray(c).tobytes())
-    digest = h.hexdigest()
-    token = _TEXT_TOKENS.get(digest)
-    if token is None:
-        token = _TEXT_TOKENS[digest] = f"jit_body_{next(_TOKENS)}"
-    _TEXT_TOKENS.move_to_end(digest)
+    # The name is the digest itself, not a counter: a program holding more bodies than
+    # the memo (JAX's own `where`, `clip`, ... are jitted) got new names for evicted
+    # ones at every call, a new key, and compiled at every call (6.9 s each).
+    token = f"jit_body_{h.hexdigest()[:24]}"
     _BODY_TOKENS[id(closed)] = (closed, token)  # holding it keeps its id unique
-    for memo in (_BODY_TOKENS, _TEXT_TOKENS):
-        while len(memo) > _MEMO:
-            memo.popitem(last=False)
+    while len(_BODY_TOKENS) > 16 * _MEMO:
+        _BODY_TOKENS.popitem(last=False)
     return token
 
 
@@ -420,7 +415,10 @@ def _user_rules(jaxpr):
                 _USER_RULE_MEMO.popitem(last=False)
         return out
 
-    return walk(jaxpr, memo=False)
+    try:
+        return walk(jaxpr, memo=False)
+    except Exception:  # an object whose attributes raise: a key of its own (compiled again)
+        return (_Same(object()),)
 
 
 def _hidden_arrays(obj, depth=0):

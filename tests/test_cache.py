@@ -465,3 +465,24 @@ def test_a_rule_defined_again_is_a_new_program():
         grads.append(float(jax.grad(lambda p: quad(ns["f"], 0.0, 1.0, (p,))[0])(p)))
     exact = np.sin(1.3) / 1.3 - (1 - np.cos(1.3)) / 1.3**2  # ∫₀¹ x cos(px) dx
     np.testing.assert_allclose(grads, [2 * exact, exact], rtol=1e-10)
+
+
+_MANY_HELPERS = [jax.jit(lambda y, k=float(k): y * k) for k in range(80)]
+
+
+def _calls_many_helpers(x):
+    return sum(h(x) for h in _MANY_HELPERS[:40]) + jax.lax.cond(
+        x >= 0, lambda y: sum(h(y) for h in _MANY_HELPERS[40:]), lambda y: -y, x
+    )
+
+
+def test_a_program_with_many_jitted_bodies_keeps_its_key():
+    # Bodies of jitted calls are named by their digest. Named from a counter in a memo
+    # of 64, a program with more bodies (JAX's own `where`, `clip` are jitted) got new
+    # names at every call, a new key, and compiled again at every call.
+    from jaxgrad._traced import trace
+
+    x = jnp.asarray(0.5)
+    first, consts = trace(_calls_many_helpers, x)
+    again, _ = trace(_calls_many_helpers, x)
+    assert first == again and float(first(consts, x)) == 0.5 * sum(range(80))

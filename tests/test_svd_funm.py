@@ -266,6 +266,18 @@ def test_svt_kink_at_a_tie_split_by_rounding():
     u, s, vh = np.linalg.svd(z)
     assert s[2] < 1e-14 < s[1]
     assert_close(jax.jacfwd(lambda t: svt(z, t))(0.0), -u[:, :2] @ vh[:2], 1e-13)
+    # A τ just above 0 leaves a zero singular value outside the kink's band: the function
+    # there stays 0 (the band's line made it nonzero, and svd_funm's output NaN).
+    b = np.array([[1.0, 1, 0], [1, 1, 0], [0, 0, 0]])  # s = (2, 0, 0)
+    assert_close(svt(b, 1e-15), b, 1e-14)
+    assert_close(jax.jacfwd(lambda t: svt(b, t))(1e-15), -b / 2, 1e-14)
+    # A singular value 1e-13 above τ (450 ulps; the band is 8·eps·‖A‖_F = 2.6e-14 here)
+    # is off the kink: its exact slope and value (at max(m, n)·eps·‖A‖_F it was in the
+    # band: slope ½, value 3.7e-13).
+    d = np.diag(np.linspace(0.5, 1.5, 200))
+    tau = d[100, 100] - 1e-13
+    assert float(jax.jacfwd(lambda t: svt(d, t)[100, 100])(tau)) == -1.0
+    assert abs(float(svt(d, tau)[100, 100]) - 1e-13) < 1e-15
 
 
 def test_svt_negative_tau_is_nan():

@@ -20,8 +20,7 @@ has a kink at ``s = τ``: there the scalar derivative is taken as ½, the averag
 one-sided derivatives 0 and 1 (what a central difference gives), in ``A`` and in ``τ``;
 except at ``s = τ = 0``, which has only one side (``s ≥ 0``, ``τ ≥ 0``): there the
 one-sided derivatives, 1 in ``s`` (``svt(A, 0) = A``) and 0 in ``τ``. "At the kink"
-is to the rounding of the SVD (``|s − τ| <= max(m, n)·eps·‖A‖_F``, see
-`_soft_threshold_jvp`).
+is to the rounding of the SVD (``|s − τ| <= 8·eps·‖A‖_F``, see `_soft_threshold_jvp`).
 """
 
 from __future__ import annotations
@@ -151,16 +150,19 @@ def nuclear_norm(a: ArrayLike) -> Float[Array, "*batch"]:
     return svd_trace_function(a, _identity)
 
 
-def _in_band(s, tau, floor):
-    """Singular values at the kink to the rounding of the SVD (see below)."""
-    return (jnp.abs(s - tau) <= floor) & (tau != 0)
+def _in_band(s, tau, band):
+    """Singular values at the kink to the rounding of the SVD (see below). Only for
+    τ > band: s = 0 stays outside, where the function must be 0 (a function nonzero at
+    a zero singular value makes `svd_funm` NaN: svt(A, 1e-15) of a rank-deficient A
+    was all NaN)."""
+    return (jnp.abs(s - tau) <= band) & (tau > band)
 
 
 @jax.custom_jvp
-def _soft_threshold(s, tau, floor):
+def _soft_threshold(s, tau, band, zero):
     # In the band, the line of slope ½ through the kink, which meets max(s − τ, 0) at
-    # the band's edges (it differs from it by at most floor/2).
-    return jnp.where(_in_band(s, tau, floor), (s - tau + floor) / 2, jnp.maximum(s - tau, 0))
+    # the band's edges (it differs from it by at most band/2).
+    return jnp.where(_in_band(s, tau, band), (s - tau + band) / 2, jnp.maximum(s - tau, 0))
 
 
 # The slope of max(s − τ, 0) in s is 1 above the kink, 0 below it and ½ at it (and minus
@@ -170,24 +172,28 @@ def _soft_threshold(s, tau, floor):
 # max(0 − τ, 0) = 0, slope 0 in τ. (`jnp.maximum`'s own rule, ½ and −½, halved the
 # derivative of the identity along a zero singular value and, through the NaN rule of
 # `svd_funm` for a function nonzero at 0, made the τ-derivative NaN.)
-# "At the kink" is to the rounding of the SVD: |s − τ| <= `floor` = max(m, n)·eps·‖A‖_F
-# (no derivative flows through `floor`), and so is s = 0 at τ = 0. A repeated singular
-# value equal to τ comes out of the SVD split by a few ulps; slopes 1, ½ and 0 (and
-# divided differences 1 or 0 between its copies) inside one cluster made the derivative
-# depend on the arbitrary singular vectors of the cluster: 28–108 % off the closed form
-# for an orthogonal A at τ = 1. In the band the function is the line of slope ½ through
-# the kink, so that its divided differences there are ½ too. A numerically zero
-# singular value at τ = 0 (5e-16 for a rank-2 3×3) took the slope of s > τ, and the
-# τ-derivative held an arbitrary null pair (+0.32 where −0.063 is right).
+# "At the kink" is to the rounding of the SVD: |s − τ| <= `band` = 8·eps·‖A‖_F (‖A‖_F
+# >= s₁; a few times the SVD's error, eps·s₁, and not more: at max(m, n)·eps·‖A‖_F a
+# 200×200 float32 diagonal with τ 840 ulps below a singular value got slope ½ and a
+# value 125 % off), and s is zero at τ = 0 where s <= `zero` = max(m, n)·eps·‖A‖_F
+# (`svd_funm`'s rule for a numerically zero singular value). No derivative flows
+# through either. A repeated singular value equal to τ comes out of the SVD split by a
+# few ulps; slopes 1, ½ and 0 (and divided differences 1 or 0 between its copies)
+# inside one cluster made the derivative depend on the arbitrary singular vectors of
+# the cluster: 28–108 % off the closed form for an orthogonal A at τ = 1. In the band
+# the function is the line of slope ½ through the kink, so that its divided
+# differences there are ½ too. A numerically zero singular value at τ = 0 (5e-16 for a
+# rank-2 3×3) took the slope of s > τ, and the τ-derivative held an arbitrary null
+# pair (+0.32 where −0.063 is right).
 @_soft_threshold.defjvp
 def _soft_threshold_jvp(primals, tangents):
-    s, tau, floor = primals
-    ds, dtau, _ = tangents
-    slope = jnp.where(_in_band(s, tau, floor), 0.5, jnp.where(s > tau, 1.0, 0.0)).astype(s.dtype)
-    corner = (tau == 0) & (s <= floor)
+    s, tau, band, zero = primals
+    ds, dtau, _, _ = tangents
+    slope = jnp.where(_in_band(s, tau, band), 0.5, jnp.where(s > tau, 1.0, 0.0)).astype(s.dtype)
+    corner = (tau == 0) & (s <= zero)
     slope_s = jnp.where(corner, jnp.ones_like(slope), slope)
     slope_tau = jnp.where(corner, jnp.zeros_like(slope), slope)
-    return _soft_threshold(s, tau, floor), slope_s * ds - slope_tau * dtau
+    return _soft_threshold(s, tau, band, zero), slope_s * ds - slope_tau * dtau
 
 
 # The compiled core of `svt`: the threshold is a traced argument (a new τ does not
@@ -200,9 +206,9 @@ def _svt_compiled(a, tau):
     tau = nan_if(tau, ~(tau >= 0))
     m, n = a.shape[-2:]
 
-    def one(x):  # one matrix: the kink's rounding floor is its own (see above)
-        floor = lax.stop_gradient(max(m, n) * jnp.finfo(tau.dtype).eps * jnp.linalg.norm(x))
-        return _svd_funm(_soft_threshold, x, (tau, floor.astype(tau.dtype)), False)
+    def one(x):  # one matrix: the kink's rounding band is its own (see above)
+        unit = lax.stop_gradient(jnp.finfo(tau.dtype).eps * jnp.linalg.norm(x)).astype(tau.dtype)
+        return _svd_funm(_soft_threshold, x, (tau, 8 * unit, max(m, n) * unit), False)
 
     for _ in range(a.ndim - 2):
         one = jax.vmap(one)
@@ -222,10 +228,10 @@ def svt(a: ArrayLike, tau: ArrayLike) -> Inexact[Array, "*batch m n"]:
     values and `tau` are `>= 0`): there the one-sided derivatives are used, so that
     `svt(a, 0)`, which is `a`, has derivative 1 along `a` and its `tau`-derivative is
     that of the one-sided difference (0 for that singular value). Both hold to the
-    rounding of the SVD: a singular value within `max(m, n)·eps·‖A‖_F` of `tau` (of 0
-    at `tau = 0`) counts as on the kink, so a repeated singular value equal to `tau`
-    that the SVD splits by a few ulps is treated as the tie it is (there the value
-    moves by at most half that width).
+    rounding of the SVD: a singular value within `8·eps·‖A‖_F` of `tau > 8·eps·‖A‖_F`
+    (within `max(m, n)·eps·‖A‖_F` of 0 at `tau = 0`) counts as on the kink, so a
+    repeated singular value equal to `tau` that the SVD splits by a few ulps is
+    treated as the tie it is (there the value moves by at most `4·eps·‖A‖_F`).
 
     Arguments:
         a: real or complex matrices, shape `(*batch, m, n)`.
