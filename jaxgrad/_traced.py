@@ -372,6 +372,7 @@ def _user_rules(jaxpr):
         from jax._src import core
     except Exception:
         return ()
+
     def dig(obj, depth, found, seen):
         if depth > 6 or id(obj) in seen:
             return
