@@ -137,6 +137,28 @@ def _leaf_origin(leaf):
     return _value_key(leaf) if _is_value(leaf) else _origin(leaf)
 
 
+class _ByObject:
+    """A bounded memo keyed by an object's identity, least recently used out. It holds
+    the object, which keeps its id unique while the entry lives (JAX's caches hand back
+    the same program object for the same function, so a hit is the same program)."""
+
+    def __init__(self, size):
+        self.size, self.entries = size, collections.OrderedDict()  # id -> (obj, value)
+
+    def get(self, obj):
+        hit = self.entries.get(id(obj))
+        if hit is None or hit[0] is not obj:
+            return None
+        self.entries.move_to_end(id(obj))
+        return hit[1]
+
+    def put(self, obj, value):
+        self.entries[id(obj)] = (obj, value)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+        return value
+
+
 # Programs are compared by their printed text. A callable that calls a jitted function
 # (another jaxgrad function: an objective that integrates with `quad`) holds that
 # function's whole program as one `jit` equation, and printing it again at every call
@@ -145,18 +167,17 @@ def _leaf_origin(leaf):
 # text of a `jit` equation's body is printed once per object and hashed; the program
 # is printed with a name standing for each such body (JAX's printer prints "shared"
 # jaxprs by name), the name being the same for every body of the same text.
-_BODY_TOKENS: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, token)
 _MEMO = 64  # programs held (keeping them alive); JAX caches them anyway
+_BODY_TOKENS = _ByObject(16 * _MEMO)  # jit body -> token
 
 
 def _body_token(closed) -> str:
     """The token of a `jit` equation's body (a ClosedJaxpr): its text and the values of
     the arrays it captured (constants of the body, which its text does not show: a
     jitted helper closing over a different array is a different program)."""
-    hit = _BODY_TOKENS.get(id(closed))
-    if hit is not None and hit[0] is closed:
-        _BODY_TOKENS.move_to_end(id(closed))
-        return hit[1]
+    hit = _BODY_TOKENS.get(closed)
+    if hit is not None:
+        return hit
     # (Its text with its own nested `jit` bodies as tokens: their captured arrays count.)
     h = hashlib.sha256(_program_text(closed.jaxpr).encode())
     for c in closed.consts:
@@ -166,11 +187,7 @@ def _body_token(closed) -> str:
     # The name is the digest itself, not a counter: a program holding more bodies than
     # the memo (JAX's own `where`, `clip`, ... are jitted) got new names for evicted
     # ones at every call, a new key, and compiled at every call (6.9 s each).
-    token = f"jit_body_{h.hexdigest()[:24]}"
-    _BODY_TOKENS[id(closed)] = (closed, token)  # holding it keeps its id unique
-    while len(_BODY_TOKENS) > 16 * _MEMO:
-        _BODY_TOKENS.popitem(last=False)
-    return token
+    return _BODY_TOKENS.put(closed, f"jit_body_{h.hexdigest()[:24]}")
 
 
 def _program_text(jaxpr) -> str:
@@ -265,7 +282,7 @@ def _package_dir(name):
 # checks its input with `error_if`, turns lifting off: correct, compiled per value).
 _LIBRARIES = tuple(d for d in map(_package_dir, ("jax", __package__)) if d)
 _GENERIC = os.path.join(_package_dir("jax"), "_src", "custom_derivatives.py")
-_RULE_MEMO: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, verdict)
+_RULE_MEMO = _ByObject(4 * _MEMO)  # program -> verdict
 
 
 def _trusted_source(info) -> bool:
@@ -291,9 +308,9 @@ def _rules_are_libraries(jaxpr, core, memo=True) -> bool:
     Nested programs are memoised by object (JAX's caches hand back the same one); the
     top-level program, new at every call, is not (`memo=False`: it would only push the
     nested ones out)."""
-    hit = _RULE_MEMO.get(id(jaxpr))
-    if hit is not None and hit[0] is jaxpr:
-        return hit[1]
+    hit = _RULE_MEMO.get(jaxpr) if memo else None
+    if hit is not None:
+        return hit
     verdict = True
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
@@ -317,12 +334,7 @@ def _rules_are_libraries(jaxpr, core, memo=True) -> bool:
         if not all(_rules_are_libraries(sub, core) for sub in core.jaxprs_in_params(eqn.params)):
             verdict = False
             break
-    if not memo:
-        return verdict
-    _RULE_MEMO[id(jaxpr)] = (jaxpr, verdict)
-    while len(_RULE_MEMO) > 4 * _MEMO:
-        _RULE_MEMO.popitem(last=False)
-    return verdict
+    return _RULE_MEMO.put(jaxpr, verdict) if memo else verdict
 
 
 def _has_user_rules(closed) -> bool:
@@ -352,7 +364,7 @@ _INSTALLED = tuple(
 )
 
 
-_USER_RULE_MEMO: collections.OrderedDict = collections.OrderedDict()  # id -> (jaxpr, rules)
+_USER_RULE_MEMO = _ByObject(4 * _MEMO)  # program -> its user rules
 
 
 def _diggable(obj) -> bool:
@@ -398,9 +410,9 @@ def _user_rules(jaxpr):
     def walk(jx, memo=True):
         # Nested programs memoised by object, as in `_rules_are_libraries` (a jaxgrad
         # function inside the callable brings thousands of equations: 2 ms a call).
-        hit = _USER_RULE_MEMO.get(id(jx)) if memo else None
-        if hit is not None and hit[0] is jx:
-            return hit[1]
+        hit = _USER_RULE_MEMO.get(jx) if memo else None
+        if hit is not None:
+            return hit
         found, seen = [], set()
         for eqn in jx.eqns:
             if eqn.primitive.name.startswith("custom"):
@@ -409,12 +421,7 @@ def _user_rules(jaxpr):
                         dig(v, 0, found, seen)
             for sub in core.jaxprs_in_params(eqn.params):
                 found.extend(walk(sub))
-        out = tuple(found)
-        if memo:
-            _USER_RULE_MEMO[id(jx)] = (jx, out)
-            while len(_USER_RULE_MEMO) > 4 * _MEMO:
-                _USER_RULE_MEMO.popitem(last=False)
-        return out
+        return _USER_RULE_MEMO.put(jx, tuple(found)) if memo else tuple(found)
 
     try:
         return walk(jaxpr, memo=False)
@@ -523,8 +530,7 @@ def _with_owned_literals(closed):
     try:
         from jax._src import core
 
-        inner = _own_literals(closed.jaxpr, core)
-        return closed if inner is closed.jaxpr else core.ClosedJaxpr(inner, closed.consts)
+        return _own_in_param(closed, core)
     except Exception:  # JAX's internals moved: as traced
         return closed
 
@@ -601,13 +607,14 @@ def trace(f, *example_args, wraps=None):
     closed, lifted = (closed, []) if user_rules else _lift_literals(closed)
     vectors, layout = _pack(lifted)
     in_tree = jax.tree_util.tree_structure(example_args)
-    origin = _origin(f if wraps is None else wraps)
+    source = f if wraps is None else wraps
+    origin = _origin(source)
     if user_rules:
         # A rule of the user's may read an array it closes over that the trace never
         # sees (a partial's bound array, a closure cell): such arrays key by value. The
         # rules themselves key by identity (`_user_rules`): a notebook cell run again
         # defines new ones.
         rules = _user_rules(closed.jaxpr)
-        origin = (origin, _hidden_arrays(f if wraps is None else wraps), rules, _hidden_arrays([r.obj for r in rules]))
+        origin = (origin, _hidden_arrays(source), rules, _hidden_arrays([r.obj for r in rules]))
     traced = Traced(f, closed, in_tree, out_shape, origin, layout)
     return traced, tuple(closed.consts) + tuple(vectors)

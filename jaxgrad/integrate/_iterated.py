@@ -275,10 +275,8 @@ def _point(s, lo, hi):
     x_hi = hi_f + (s - jnp.sign(lax.stop_gradient(lo)))  # from hi towards an infinite lo
     x = jnp.where(both, x_both, jnp.where(fin_lo, x_lo, jnp.where(fin_hi, x_hi, s)))
 
-    beside = float_beside
-
-    x = jnp.where(fin_lo & (x == lo_f), beside(lo_f, jnp.where(fin_hi, hi_f, hi)), x)
-    x = jnp.where(fin_hi & (x == hi_f), beside(hi_f, jnp.where(fin_lo, lo_f, lo)), x)
+    x = jnp.where(fin_lo & (x == lo_f), float_beside(lo_f, jnp.where(fin_hi, hi_f, hi)), x)
+    x = jnp.where(fin_hi & (x == hi_f), float_beside(hi_f, jnp.where(fin_lo, lo_f, lo)), x)
     return x, width
 
 

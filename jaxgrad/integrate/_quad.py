@@ -161,8 +161,6 @@ def _quad_jvp(fvec, options, primals, tangents):
 
     inf = jnp.asarray(jnp.inf, a.dtype)
 
-    beside = float_beside
-
     def at_limit(x, direction, room):
         # f's one-sided limit at a finite limit x, from inside (`direction`), from f at
         # the 1st, 4th and 16th float beside x. f next to x can be far from its limit: for
@@ -182,7 +180,7 @@ def _quad_jvp(fvec, options, primals, tangents):
         #   Aitken above 4^0.05, the derivative in b of ∫₁^b log(3 − x) cos x at b = 3 was
         #   f₁ = 35.0 instead of +inf, reported converged).
         # `room`: the range is wider than 16 floats.
-        f1, f4, f16 = jax.vmap(at)(jnp.stack([beside(x, direction, m) for m in (1, 4, 16)]))
+        f1, f4, f16 = jax.vmap(at)(jnp.stack([float_beside(x, direction, m) for m in (1, 4, 16)]))
         d1, d2 = f4 - f1, f16 - f4
         moving = room & (jnp.abs(d1) > 1e-6 * jnp.abs(f1)) & (d1 * d2 > 0)
         r = d2 / jnp.where(moving, d1, 1.0)
@@ -221,8 +219,8 @@ def _quad_jvp(fvec, options, primals, tangents):
         # at the float next to it inside the range instead, and the term is dropped.
         lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
         at_lo, at_hi = points <= lo, points >= hi
-        left = jax.vmap(at)(jnp.where(at_lo, beside(points, inf), beside(points, -inf)))
-        right = jax.vmap(at)(jnp.where(at_hi, beside(points, -inf), beside(points, inf)))
+        left = jax.vmap(at)(jnp.where(at_lo, float_beside(points, inf), float_beside(points, -inf)))
+        right = jax.vmap(at)(jnp.where(at_hi, float_beside(points, -inf), float_beside(points, inf)))
         jump = jnp.where((at_lo | at_hi)[:, None], 0.0, left - right)
         orientation = jnp.where(b < a, -1.0, 1.0).astype(left.dtype)
         dvalue = dvalue + orientation * jnp.einsum("mk,m->k", jump, dpoints)
