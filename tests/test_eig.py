@@ -264,6 +264,36 @@ def test_jordan_block_of_size_three_split_by_rounding_far_beyond_the_tie_toleran
     assert np.min(np.abs(w[:, None] - w[None])[~np.eye(3, dtype=bool)]) > 1e-7
 
 
+def test_simple_eigenvalues_are_not_taken_for_a_split_jordan_block():
+    # Found by an outside probe: a rounding estimate κᵢ·ε·n·max|aᵢⱼ| ignored geev's
+    # balancing and made ordinary simple eigenvalues NaN. (1) The roots 1..8 of a
+    # polynomial through its companion matrix, float64: computed to 1e-11 at gaps of 1,
+    # rows 5–8 of the Jacobian in the coefficients were NaN; closed form
+    # dλⱼ/dc_k = −λⱼᵏ / p′(λⱼ) (implicit differentiation of p(λ) = 0).
+    n = 8
+    roots = np.arange(1.0, n + 1)
+    coeffs = np.poly(roots)
+
+    def companion(c):  # c[k] multiplies x^k
+        return jnp.concatenate([-c[::-1][None, :], jnp.eye(n - 1, n, dtype=c.dtype)], axis=0)
+
+    jac = np.asarray(jax.jit(jax.jacfwd(lambda c: jnp.sort(eigvals(companion(c)).real)))(jnp.asarray(coeffs[1:][::-1])))
+    dp = np.polyder(np.poly1d(coeffs))
+    ref = np.array([[-r**k / dp(r) for k in range(n)] for r in roots])
+    assert np.max(np.linalg.norm(jac - ref, axis=1) / np.linalg.norm(ref, axis=1)) <= 1e-10
+    # (2) float32, a 50×50 Gaussian matrix: two eigenvalues with κ ≈ 17 at gap 0.16 made
+    # the whole gradient of Σ|λ| NaN. Reference: dλ = yᴴ dA x / yᴴx from scipy's left
+    # and right eigenvectors in float64.
+    a = np.random.default_rng(0).standard_normal((50, 50)).astype(np.float32)
+    grad = np.asarray(jax.jit(jax.grad(lambda m: jnp.sum(jnp.abs(eigvals(m)))))(jnp.asarray(a)))
+    w, vl, vr = scipy.linalg.eig(a.astype(np.float64), left=True, right=True)
+    ref = sum(
+        np.real(np.conj(w[i]) / abs(w[i]) * np.outer(vl[:, i].conj(), vr[:, i]) / (vl[:, i].conj() @ vr[:, i]))
+        for i in range(50)
+    )
+    assert np.abs(grad - ref).max() <= 1e-3 * np.abs(ref).max()
+
+
 def test_simple_eigenpair_next_to_exact_jordan_block():
     # diag(J₂(2), 5): the pair at 2 is defective (NaN), the eigenvalue 5 is simple with
     # x = y = e₃. Closed forms: dλ = E₂₂; dv = -(A₁₁ - 5)⁻¹ E[:2, 2] on the first two
