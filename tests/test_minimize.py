@@ -83,6 +83,47 @@ def test_implicit_derivative_closed_form_fwd_and_rev():
     np.testing.assert_allclose(dval, jnp.sum((P / (1 + lam)) ** 2), rtol=1e-10)
 
 
+def test_value_derivative_is_the_envelope_one_at_a_non_isolated_minimum():
+    # Found by an outside probe: the inverse eigenvalue problem plus s·tr(A)², whose
+    # minimisers form a set (any rotation of A) but whose minimum value is smooth. Over
+    # the eigenvalues λᵢ = tᵢ − s·S with S = T/(1 + n·s), T = Σt: the minimum is
+    # s·T²/(1 + n·s), d/ds = S², d/dtᵢ = 2·s·S. Reverse mode was NaN: `value` took the
+    # chain rule's ∇ₓf·dx term, rounding noise times a NaN dx (singular Hessian).
+    from jaxgrad.linalg import eigvalsh
+    from jaxgrad.optimize import symmetric_from_triu
+
+    n = 3
+
+    def f(p, t, s):
+        a = symmetric_from_triu(p, n)
+        return jnp.sum((eigvalsh(a) - jnp.sort(t)) ** 2) + s * jnp.trace(a) ** 2
+
+    p0 = jnp.array([0.3, 0.1, -0.2, 0.5, 0.4, 0.9])
+    t, s = jnp.array([1.0, 2.0, 4.0]), 0.5
+    value = lambda t, s: minimize(f, p0, (t, s), tol=1e-12).value  # noqa: E731
+    dt, ds = jax.jit(jax.grad(value, argnums=(0, 1)))(t, s)
+    big = float(jnp.sum(t)) / (1 + n * s)
+    np.testing.assert_allclose(ds, big**2, rtol=1e-12)
+    np.testing.assert_allclose(dt, np.full(3, 2 * s * big), rtol=1e-12)
+
+
+def test_value_second_derivatives_flow_through_the_minimiser():
+    # V(p) = min Σ cosh xᵢ − p·x = Σ √(1 + pᵢ²) − pᵢ asinh pᵢ: V′ = −asinh p (∂f/∂p at
+    # x* = asinh p) and V″ = −1/√(1 + p²), which needs dx*/dp through the envelope rule.
+    # With `aux`, the aux keeps its derivative through x*: d(2x*)/dp = 2/√(1 + p²).
+    def f(x, p):
+        return jnp.sum(jnp.cosh(x)) - p @ x, 2 * x
+
+    p = jnp.array([0.3, -1.2])
+    value = lambda p: minimize(f, jnp.zeros(2), (p,), has_aux=True).value  # noqa: E731
+    aux = lambda p: minimize(f, jnp.zeros(2), (p,), has_aux=True).aux  # noqa: E731
+    hess, hess_fr, daux = jax.jit(lambda p: (jax.hessian(value)(p), jax.jacfwd(jax.jacrev(value))(p), jax.jacrev(aux)(p)))(p)
+    want = -1 / np.sqrt(1 + np.asarray(p) ** 2)
+    np.testing.assert_allclose(hess, np.diag(want), atol=1e-12)
+    np.testing.assert_allclose(hess_fr, np.diag(want), atol=1e-12)
+    np.testing.assert_allclose(daux, np.diag(-2 * want), atol=1e-12)
+
+
 def test_implicit_derivative_matches_resolved_differences():
     th = jnp.array([0.3, -0.5, 1.0, 0.2])
     ref = central_richardson(lambda t: solve_smooth(jnp.asarray(t)), th)

@@ -201,6 +201,40 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
     return x, (n, step.astype(dtype), code.astype(dtype))
 
 
+def _value_and_aux(objective, has_aux, x, inputs):
+    out = objective(inputs[0], x, inputs[1])
+    value, aux = out if has_aux else (out, None)
+    return jnp.asarray(value), aux
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _at_solution(full, x, inputs):
+    """`full(x, inputs)` = (value, aux) at the solution `x`, with the envelope theorem's
+    derivative of the value: ∂f/∂inputs at fixed `x`.
+
+    At a minimum the chain rule's other term, ∇ₓf · dx, is zero, but computed it is
+    rounding noise times dx, and dx is NaN where the minimum is not isolated (reverse
+    mode, singular Hessian; see `minimize`) although the minimum value is smooth
+    (found by an outside probe: the inverse eigenvalue problem plus s·tr(A)², d/ds NaN
+    where 7.84 is right). The rule drops that term. Higher derivatives still flow
+    through `x`: the tangent ∂f/∂inputs(x, inputs) depends on `x`, which gives
+    d²V/dθ² = ∂²f/∂θ² + ∂²f/∂θ∂x · dx/dθ; the dropped term's own derivative,
+    (H dx/dθ + ∂²f/∂x∂θ) · dx/dθ + ∇ₓf · d²x/dθ², is zero at a minimum as well.
+    `aux` keeps its whole derivative, through `x` too."""
+    return full(x, inputs)
+
+
+@_at_solution.defjvp
+def _at_solution_jvp(full, primals, tangents):
+    x, inputs = primals
+    dx, dinputs = tangents
+    still = jax.tree_util.tree_map(jnp.zeros_like, dx)
+    (value, aux), (dvalue, daux) = jax.jvp(full, (x, inputs), (still, dinputs))
+    if aux is not None:
+        daux = jax.jvp(full, (x, inputs), (dx, dinputs))[1][1]
+    return (value, aux), (dvalue, daux)
+
+
 @eqx.filter_jit
 def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_aux, throw, progress, every, ridge):
     """The compiled solve. `objective` is the user's `fun` traced at the argument types
@@ -210,12 +244,8 @@ def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_
     dtype = _float_dtype(x0)
     tol = default_tol(dtype) if tol is None else tol
 
-    def full(x, a):
-        out = objective(consts, x, a)
-        value, aux = out if has_aux else (out, None)
-        return jnp.asarray(value), aux
-
-    value_fn = lambda x: full(x, args)[0]  # noqa: E731
+    full = functools.partial(_value_and_aux, objective, has_aux)
+    value_fn = lambda x: full(x, (consts, args))[0]  # noqa: E731
     bar = _Progress(max_steps) if progress else None
     x, (n, step, code) = implicit_argmin(
         jax.grad(value_fn),
@@ -224,8 +254,7 @@ def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_
         ridge,
     )
     step, code = step.astype(jnp.int32), code.astype(jnp.int32)
-    # Recomputed outside the root so that d value / d args is the envelope derivative.
-    value, aux = full(x, args)
+    value, aux = _at_solution(full, x, (consts, args))
     status = st.status_from_code(code)
     sol = Solution(x=x, value=value, grad_norm=n, num_steps=step, status=status, aux=aux, ridge=ridge)
     if throw:
