@@ -407,3 +407,24 @@ def test_empty_inputs_are_named_errors():
     for solver in (newton_schulz_inverse, inverse_by_minimize):
         with pytest.raises(ValueError, match="empty"):
             solver(jnp.zeros((0, 0)))
+
+
+def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
+    # Found by an outside probe. (a) A learning-rate schedule that decays to 0: Adam
+    # stands still after 101 steps with x up to 66 % off asinh(p) and ‖∇f‖ = 1.65.
+    # (b) float32 variables near 1e4 with Adam(1e-4): every step is below half an ulp
+    # of x, which stays at x0. Both were `converged`.
+    f = lambda x, p: jnp.sum(jnp.cosh(x)) - p @ x  # noqa: E731
+    p = jnp.array([0.3, -1.2, 2.0])
+    opt = optax.adam(optax.cosine_decay_schedule(1e-2, decay_steps=100))
+    sol = minimize(f, jnp.zeros(3), (p,), optimizer=opt, throw=False)
+    assert sol.status == Status.stalled and float(sol.grad_norm) > 1.0
+    with pytest.raises(Exception, match="unchanged"):
+        jax.block_until_ready(minimize(f, jnp.zeros(3), (p,), optimizer=opt).x)
+    g = lambda x, c: jnp.sum((x - c) ** 2)  # noqa: E731
+    c = jnp.array([1e4, 2e4], jnp.float32)
+    sol = minimize(g, jnp.array([9990.0, 20010.0], jnp.float32), (c,), optimizer=optax.adam(1e-4), throw=False)
+    assert sol.status == Status.stalled and int(sol.num_steps) == 1
+    # With rtol > 0 the same standstill is the convergence the caller asked for.
+    sol = minimize(f, jnp.zeros(3), (p,), optimizer=opt, rtol=1e-12, throw=False)
+    assert sol.status == Status.converged

@@ -22,7 +22,7 @@ class Solution(eqx.Module):
         grad_norm: 2-norm of the gradient at `x` (all leaves flattened together).
         num_steps: number of optimizer updates taken.
         status: a [`Status`][jaxgrad.optimize.Status] item: `converged`, `max_steps`,
-            `nonfinite` or `linesearch_failed`.
+            `nonfinite`, `linesearch_failed` or `stalled`.
         aux: the auxiliary output of `fun` at `x` when `has_aux=True`, else `None`.
         ridge: the Tikhonov parameter used by the adjoint (the linear solve of the
             implicit derivative). `0.0` means the exact implicit derivative,

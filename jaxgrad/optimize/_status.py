@@ -12,6 +12,11 @@ class Status(eqx.Enumeration):
     max_steps = "the maximum number of steps was reached before convergence"
     nonfinite = "the objective or its gradient became NaN or infinite"
     linesearch_failed = "the line search found no step giving sufficient decrease"
+    stalled = (
+        "an update left x and the value exactly unchanged while the gradient norm was above tol "
+        "(a learning rate that reached zero, steps below the rounding of x, or a gradient whose "
+        "rounding exceeds tol: set tol in the problem's units)"
+    )
 
 
 # Integer codes used inside the compiled loop; they follow the declaration order above,
@@ -21,6 +26,7 @@ CONVERGED = 0
 MAX_STEPS = 1
 NONFINITE = 2
 LINESEARCH_FAILED = 3
+STALLED = 4
 
 
 def status_from_code(code) -> Status:
@@ -29,4 +35,5 @@ def status_from_code(code) -> Status:
     out = Status.where(code == CONVERGED, Status.converged, out)
     out = Status.where(code == NONFINITE, Status.nonfinite, out)
     out = Status.where(code == LINESEARCH_FAILED, Status.linesearch_failed, out)
+    out = Status.where(code == STALLED, Status.stalled, out)
     return out
