@@ -146,6 +146,18 @@ def test_newton_schulz_status():
     assert bool(r.status == NewtonSchulzStatus.max_steps) and int(r.num_steps) == 3
     r = newton_schulz_inverse(m, tol=1e-3)
     assert bool(r.status == NewtonSchulzStatus.converged) and 1e-6 < float(r.residual) <= 1e-3
+    assert bool(newton_schulz_inverse(jnp.zeros((2, 2))).status == NewtonSchulzStatus.stagnated)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_newton_schulz_far_from_unit_scale(scale):
+    # An orthogonal matrix times 1e±160 (κ = 1): ‖M‖₁‖M‖∞ overflowed (underflowed) and
+    # the result was `stagnated` (`nonfinite`), 100 % off (found by an outside probe).
+    # Exact inverse Qᵀ/s.
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))
+    r = newton_schulz_inverse(jnp.asarray(scale * q))
+    assert bool(r.status == NewtonSchulzStatus.converged)
+    np.testing.assert_allclose(np.asarray(r.inverse) * scale, q.T, atol=1e-15)
 
 
 def test_svd_by_minimize():

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._power_of_two import power_of_two_scale
 from ._checks import as_real_square
 
 
@@ -56,8 +57,15 @@ def _newton_schulz(m, max_steps, tol):
     # nonsingular M (since ‖M‖₂² ≤ ‖M‖₁‖M‖∞), and E_k = I − M X_k = E₀^(2^k): the
     # residual decreases monotonically in exact arithmetic (Pan & Schreiber 1991,
     # "An improved Newton iteration for the generalized inverse of a matrix").
+    # The iteration runs on M / 2^e with max|M / 2^e| near 1 (exact: no digit changes;
+    # the residual I − M X is the same): ‖M‖₁‖M‖∞ over- or underflowed beyond
+    # max|mᵢⱼ| ≈ 1e±154 and an orthogonal matrix times 1e160 came out `stagnated`,
+    # times 1e-160 `nonfinite` (found by an outside probe). A zero matrix starts at
+    # X₀ = 0 and stagnates (singular), instead of dividing 0 by 0.
+    unit = power_of_two_scale(m)
+    m = m / unit
     scale = jnp.max(jnp.sum(jnp.abs(m), 0)) * jnp.max(jnp.sum(jnp.abs(m), 1))
-    x0 = m.T / scale
+    x0 = m.T / jnp.where(scale > 0, scale, 1)
     r0 = jnp.linalg.norm(eye - m @ x0)
 
     def cond(c):
@@ -88,7 +96,7 @@ def _newton_schulz(m, max_steps, tol):
         ~jnp.isfinite(r), 3,
         jnp.where(r <= tol, 0, jnp.where(stalled, jnp.where(floor_ok, 0, 2), 1)),
     )
-    return x, k, r, code
+    return x / unit, k, r, code
 
 
 def newton_schulz_inverse(
