@@ -152,7 +152,7 @@ def test_input_errors():
     with pytest.raises(ValueError, match="scalar"):
         check_grad(lambda x: x**2, X, order=2)
     # Integer outputs only: nothing to compare, so no report that "passes".
-    with pytest.raises(ValueError, match="no real floating-point outputs"):
+    with pytest.raises(ValueError, match=r"no floating-point \(real or complex\) outputs"):
         check_grad(lambda x: jnp.sum(x > 0), X)
 
 
@@ -163,3 +163,23 @@ def test_finite_difference_grad_input_errors():
         finite_difference_grad(lambda x: jnp.sum(x > 0), X)
     with pytest.raises(TypeError, match="floating-point"):
         finite_difference_grad(lambda n: jnp.sum(n) * 1.0, jnp.arange(3))
+
+
+@jax.custom_jvp
+def _phase_wrong_rule(x):
+    return jnp.exp(1j * x)
+
+
+# d/dx e^(ix) = i·e^(ix); this rule says 5·e^(ix).
+_phase_wrong_rule.defjvp(lambda p, t: (jnp.exp(1j * p[0]), 5.0 * jnp.exp(1j * p[0]) * t[0]))
+
+
+def test_complex_outputs_are_checked():
+    # Found by an outside probe: complex output leaves were dropped without a word, so
+    # a 5x wrong derivative beside a right real output passed. Now compared as their
+    # real and imaginary parts (the complex-only case raised "no outputs").
+    x = jnp.array([0.3, 0.7])
+    rep = check_grad(lambda x: (jnp.sum(x**2), _phase_wrong_rule(x)), x)
+    assert not rep.passed and all(not e.passed for e in rep.entries)
+    assert not check_grad(_phase_wrong_rule, x).passed
+    assert check_grad(lambda x: (jnp.sum(x**2), jnp.exp(1j * x)), x).passed
