@@ -138,3 +138,26 @@ def test_shape_errors_name_the_argument():
         eigh_generalized(np.eye(3), np.ones(3))
     with pytest.raises(ValueError, match="`a` and `b`"):
         eigh_generalized(np.eye(3), np.eye(2))
+
+
+@pytest.mark.parametrize("d", [1e-12, 1e-20])
+def test_derivatives_with_an_ill_conditioned_b(d):
+    # Found by an outside probe: A = [[2, 1], [1, 3]], B = diag(1, d). λ₀ and v₀ came out
+    # exact, but the chain rule through the Cholesky factor lost digits as ε·cond(B):
+    # dλ₀/dB₂₂ was 1.5e-4 off at d = 1e-12 and of the wrong sign at 1e-20. Reference:
+    # λ₀(D) = ((3 + 2D) − √((3 + 2D)² − 20D)) / (2D), the smaller root of
+    # (2 − λ)(3 − λD) − 1 = 0, differentiated by mpmath at 50 digits (first and second
+    # derivative in B₂₂).
+    a, b = np.array([[2.0, 1.0], [1.0, 3.0]]), np.diag([1.0, d])
+
+    def lam(t):
+        big = mp.mpf(d) + t
+        return ((3 + 2 * big) - mp.sqrt((3 + 2 * big) ** 2 - 20 * big)) / (2 * big)
+
+    with mp.workdps(50):
+        first, second = float(mp.diff(lam, 0)), float(mp.diff(lam, 0, 2))
+    grad = jax.jit(jax.grad(lambda b: eigh_generalized(a, b).eigenvalues[0]))
+    e22 = jnp.zeros((2, 2)).at[1, 1].set(1.0)
+    g, dg = jax.jit(lambda b: jax.jvp(grad, (b,), (e22,)))(jnp.asarray(b))
+    np.testing.assert_allclose(g[1, 1], first, rtol=1e-13)
+    np.testing.assert_allclose(dg[1, 1], second, rtol=1e-10)
