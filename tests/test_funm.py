@@ -758,3 +758,22 @@ def test_polar_bad_input():
         assert np.isnan(_POLAR_SECOND["fwd_fwd"](lambda s, t: h(s + t)))
         assert np.isnan(jax.grad(jax.grad(h))(0.0))
     assert np.all(np.isnan(polar(np.array([[1.0, np.nan], [0.0, 1.0]])).P))
+
+
+def test_second_derivative_along_directions_that_miss_a_singular_eigenvalue():
+    # Found by an outside probe: a non-finite f″ at one eigenvalue made the whole second
+    # derivative NaN, also along directions that leave that eigenvalue alone. Closed
+    # forms: (A + tE)¹ is linear (second derivative 0); E₁₁ moves only the eigenvalue 1,
+    # so d²/dt² log(1 + t) = −1 and d²/dt² (1 + t)^(−½) = 3/4.
+    e = jnp.array([[0.0, 0.0, 0.0], [0.0, 0.5, 0.1], [0.0, 0.1, -0.4]])
+    a = jnp.diag(jnp.array([0.0, 1.0, 2.0]))
+    d2 = jax.jit(jax.jacfwd(jax.jacfwd(lambda t: powm(a + t * e, 1.0))))(0.0)
+    np.testing.assert_array_equal(np.asarray(d2), np.zeros((3, 3)))
+    e11 = jnp.zeros((2, 2)).at[0, 0].set(1.0)
+    tiny = jnp.diag(jnp.array([1.0, 1e-160]))
+    for fn, want in ((logm, -1.0), (inv_sqrtm, 0.75)):
+        d2 = jax.jit(jax.jacfwd(jax.jacfwd(lambda t, fn=fn: fn(tiny + t * e11))))(0.0)
+        np.testing.assert_allclose(np.asarray(d2), [[want, 0.0], [0.0, 0.0]], atol=1e-14)
+    # A direction that does reach the singular eigenvalue keeps its NaN.
+    e00 = jnp.zeros((3, 3)).at[0, 0].set(1.0)
+    assert np.isnan(np.asarray(jax.jacfwd(jax.jacfwd(lambda t: powm(a + t * e00, 1.0)))(0.0))).any()
