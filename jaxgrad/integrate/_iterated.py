@@ -61,6 +61,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._traced import trace
 from ._adaptive import adaptive_quad
@@ -343,7 +344,7 @@ def _integrate(problem, level, xs, data):
 
 
 # The compiled core, cached per problem as `quad`'s is (see `jaxgrad._traced`).
-@functools.partial(jax.jit, static_argnums=(0, 1))
+@jit_core(static_argnums=(0, 1))
 def _nquad_compiled(problem, throw, args, consts, range_data):
     n = len(problem.ranges)
     value, err, bound, neval, code = _integrate(problem, n - 1, (), (args, consts, range_data))
@@ -486,6 +487,18 @@ def nquad(
     the Leibniz form is not) are themselves iterated integrals with their own error
     control, forward and reverse, to any order, under `jax.jit` and `jax.vmap`.
 
+    The map puts `func`'s derivative along a moving range into the derivative
+    integrand, so a limit derivative assumes `func` smooth inside that range: a jump
+    at a fixed point inside it (a density of 1 and 2 on either side of x = 0.5) is
+    lost and the derivative is wrong with status `converged` (d/db of
+    ∫₀ᵇ∫₀¹ [x > ½] at b = 0.8: 0.375, not 1); a kink spoils second derivatives; an
+    integrable singularity at a fixed interior point (|x − c|^(−½)) gives a
+    non-integrable derivative integrand, off by 4e-9 at epsrel 1e-10 (converged) or far
+    more (flagged `roundoff`, with an estimate that does not cover it). Split the range
+    at such a point, so that it is a limit that does not move: `nquad(f, [..., (a, c)])
+    + nquad(f, [..., (c, b)])` (then all three are exact). See docs/quadrature.md,
+    "Moving regions".
+
     Arguments:
         func: the integrand `func(x0, x1, ..., *args)`, returning a real scalar or array
             (same shape everywhere).
@@ -547,7 +560,8 @@ def dblquad(
     the general case): derivatives with respect to `args`, to closed-over values, to
     `a`, `b` and to parameters of `gfun`, `hfun` (a region that moves) are iterated
     integrals with their own error control (a moving range is mapped onto fixed
-    limits, as in `nquad`).
+    limits, as in `nquad`, which assumes `func` smooth inside a range whose limit
+    moves: split it at a jump or a singular point, see `nquad`).
 
     Arguments:
         func: the integrand `func(y, x, *args)` (inner variable first), returning a
