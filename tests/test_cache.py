@@ -486,3 +486,51 @@ def test_a_program_with_many_jitted_bodies_keeps_its_key():
     first, consts = trace(_calls_many_helpers, x)
     again, _ = trace(_calls_many_helpers, x)
     assert first == again and float(first(consts, x)) == 0.5 * sum(range(80))
+
+
+def test_eager_compile_options_fall_back_when_rejected(monkeypatch):
+    # `jit_core` compiles eager calls with extra XLA options on a CPU; an XLA that
+    # rejects them (a version without the option) gets the plain `jax.jit`, once and
+    # for all, with the same result. (XLA_FLAGS of this suite already choose the
+    # emitters, which alone skips the eager options: cleared here for `_jit`'s check.)
+    from jaxgrad import _jit
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setattr(_jit, "_OPTIONS", {"xla_no_such_option_for_this_test": True})
+    monkeypatch.setattr(_jit, "_usable", [True])
+    calls = []
+
+    @_jit.jit_core(static_argnums=(0,))
+    def scaled(k, x):
+        calls.append(k)
+        return k * jnp.sin(x)
+
+    assert float(scaled(3, 0.5)) == pytest.approx(3 * np.sin(0.5), rel=1e-15)
+    assert _jit._usable == [False]
+    assert scaled.nested._cache_size() == 1
+    # Inside a trace the plain jit is used whatever the options (the other would raise:
+    # `compiler_options` on a nested jit).
+    assert float(jax.jit(lambda x: scaled(2, x))(0.5)) == pytest.approx(2 * np.sin(0.5), rel=1e-15)
+
+
+def test_eager_call_uses_the_eager_program_and_a_trace_the_nested_one(monkeypatch):
+    from jaxgrad import _jit
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setattr(_jit, "_usable", [True])
+
+    @_jit.jit_core(static_argnums=(0,))
+    def scaled(k, x):
+        return k * jnp.cos(x)
+
+    want = 4 * np.cos(0.25)
+    assert float(scaled(4, 0.25)) == pytest.approx(want, rel=1e-15)
+    assert (scaled.eager._cache_size(), scaled.nested._cache_size()) == (1, 0)
+    # In a trace, the nested jit (the eager one would raise: `compiler_options` on a
+    # nested jit).
+    assert float(jax.jit(lambda x: scaled(4, x))(0.25)) == pytest.approx(want, rel=1e-15)
+    assert float(jax.grad(lambda x: scaled(4, x))(0.25)) == pytest.approx(-4 * np.sin(0.25), rel=1e-15)
+    # XLA_FLAGS that choose the emitters themselves are left to decide.
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+    assert float(scaled(5, 0.25)) == pytest.approx(5 * np.cos(0.25), rel=1e-15)
+    assert scaled.eager._cache_size() == 1

@@ -11,6 +11,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from ..linalg._checks import host_array
 from .._traced import trace
@@ -182,7 +183,7 @@ def from_t(t, mapped, anchor):
     return jnp.where(mapped, anchor + xt, t), jnp.where(mapped, jac, 1.0)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3))
+@jit_core(static_argnums=(0, 1, 2, 3))
 def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts):
     shape = integrand.out_shape.shape
     undefined, mapped, anchor, ta, tb = box_in_t(a, b)

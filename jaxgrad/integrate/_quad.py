@@ -13,6 +13,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
+from .._jit import jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._traced import trace
 from ._batch import pooled_solver
@@ -428,7 +429,7 @@ def trace_integrand(fn, f, dtype, args, complex_func=False):
 
 # The compiled core of `quad`: cached per (integrand, options) as described in
 # `jaxgrad._traced`, so repeated eager calls run one executable.
-@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4, 5))
+@jit_core(static_argnums=(0, 1, 2, 3, 4, 5))
 def _quad_compiled(integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar):
     from . import _weights  # (imports this module)
 

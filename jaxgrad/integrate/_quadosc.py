@@ -23,7 +23,6 @@ partial integrals.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from typing import Any, Callable
@@ -33,6 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from . import _status
 from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
@@ -140,7 +140,7 @@ def quadosc(
 
 
 # One compiled computation, cached per integrand and options (see `jaxgrad._traced`).
-@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+@jit_core(static_argnums=(0, 1, 2))
 def _quadosc(integrand, options, throw, start, period, args, consts):
     sign, cycles, limit, epsabs, epsrel = (dict(options)[k] for k in ("sign", "cycles", "limit", "epsabs", "epsrel"))
     dtype = jnp.result_type(float, start, period)
