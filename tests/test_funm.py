@@ -774,6 +774,22 @@ def test_second_derivative_along_directions_that_miss_a_singular_eigenvalue():
     for fn, want in ((logm, -1.0), (inv_sqrtm, 0.75)):
         d2 = jax.jit(jax.jacfwd(jax.jacfwd(lambda t, fn=fn: fn(tiny + t * e11))))(0.0)
         np.testing.assert_allclose(np.asarray(d2), [[want, 0.0], [0.0, 0.0]], atol=1e-14)
-    # A direction that does reach the singular eigenvalue keeps its NaN.
+    # A direction that does reach the singular eigenvalue keeps its NaN; so does one
+    # that only couples it to another eigenvalue (at diag(0, 1, 4), E₀₁ + E₁₀ moves
+    # the eigenvalue 0 to −t²: sqrtm is undefined on both sides, though Γ₀₁ = 1 is
+    # finite), and one at a matrix outside the domain (the value is NaN).
     e00 = jnp.zeros((3, 3)).at[0, 0].set(1.0)
     assert np.isnan(np.asarray(jax.jacfwd(jax.jacfwd(lambda t: powm(a + t * e00, 1.0)))(0.0))).any()
+    couple = jnp.zeros((3, 3)).at[0, 1].set(1.0).at[1, 0].set(1.0)
+    psd = jnp.diag(jnp.array([0.0, 1.0, 4.0]))
+    assert np.isnan(np.asarray(jax.jvp(sqrtm, (psd,), (couple,))[1])).all()
+    # ... while a direction that misses it gets the derivative of the other block:
+    # d√(B + tF) with B = diag(1, 4) solves X S + S X = F, S = √B.
+    got = np.asarray(jax.jvp(sqrtm, (psd,), (e,))[1])
+    s_blk, f_blk = np.diag([1.0, 2.0]), np.asarray(e)[1:, 1:]
+    want = f_blk / (s_blk.diagonal()[:, None] + s_blk.diagonal()[None, :])
+    np.testing.assert_allclose(got[1:, 1:], want, atol=1e-15)
+    assert np.all(got[0] == 0) and np.all(got[:, 0] == 0)
+    outside = jnp.diag(jnp.array([-1.0, 1.0, 2.0]))
+    e11 = jnp.zeros((3, 3)).at[1, 1].set(1.0)
+    assert np.isnan(np.asarray(jax.jvp(sqrtm, (outside,), (e11,))[1])).all()

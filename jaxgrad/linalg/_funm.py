@@ -294,11 +294,46 @@ def _frechet_impl(a, e, *params, f):
     w, v = _spectrum(f, a)
     gamma = _first(f, w, params).astype(v.dtype)
     c = _mH(v) @ e @ v
-    # A non-finite f[λᵢ, λⱼ] (f′(0) = ∞ of sqrt) counts only where the direction reaches
-    # it; as a plain product its ∞·0 = NaN spread to every entry (see `_frechet2_impl`).
     bad = ~jnp.isfinite(gamma)
-    inner = jnp.where(bad, jnp.where(c == 0, jnp.zeros_like(c), jnp.asarray(jnp.nan, c.dtype)), gamma * c)
-    return v @ inner @ _mH(v)
+    inner = jnp.where(bad, jnp.zeros_like(c), gamma * c)
+    return v @ _nan_where_reached(inner, bad, (c,), f, w, params) @ _mH(v)
+
+
+def _nan_where_reached(inner, bad, directions, f, w, params):
+    """`inner` (the Daleckii–Krein sum in the eigenbasis, with the non-finite divided
+    differences `bad` left out) where the directions leave alone every eigenvalue at
+    which f′ (f″) is not finite; NaN for the matrix where they do not, where a
+    non-finite entry involves no such eigenvalue, and where f itself is not finite at
+    an eigenvalue (outside its domain: the value is NaN too).
+
+    An eigenvalue is left alone when its row and column of every Cₘ = Vᴴ Eₘ V are exactly
+    0: A + tE keeps it and its eigenvector, and no term of the sum involves it. As a
+    plain product, the non-finite entries' 0·∞ made every entry NaN also for such
+    directions, where the closed form is finite (found by an outside probe:
+    `powm(diag(0, 1, 2), 1.0)`, whose second derivative is 0 where JAX's
+    f″(0) = 1·0·0⁻¹ is NaN; `logm` at an eigenvalue 1e-160, where f″ overflows). A
+    direction that couples such an eigenvalue to another one still gives NaN (C₀₁ ≠ 0
+    at diag(0, 1, 4) moves the eigenvalue 0 to −t², out of sqrtm's domain, although
+    the entry Γ₀₁ is finite)."""
+    k = bad.ndim - w.ndim + 1  # core axes of `bad`, each an eigenvalue index
+    singular = bad
+    for _ in range(k - 1):  # the entry (m, m[, m]) of each eigenvalue m
+        singular = jnp.diagonal(singular, axis1=-2, axis2=-1)
+    defined = jnp.isfinite(f(w, *params))
+    singular = singular | ~defined
+    involves = None
+    for axis in range(k):
+        shape = [1] * k
+        shape[axis] = w.shape[-1]
+        s_ax = singular.reshape(singular.shape[:-1] + tuple(shape))
+        involves = s_ax if involves is None else involves | s_ax
+    stray = jnp.any(bad & ~involves, axis=tuple(range(-k, 0)))
+    touched = None
+    for c in directions:
+        t = jnp.any(c != 0, axis=-1) | jnp.any(c != 0, axis=-2)
+        touched = t if touched is None else touched | t
+    reached = jnp.any(singular & touched, axis=-1) | stray | ~jnp.all(defined, axis=-1)
+    return jnp.where(reached[..., None, None], jnp.asarray(jnp.nan, inner.dtype), inner)
 
 
 # Second Fréchet derivative (Higham 2008, §3.5; Bhatia 1997, Thm V.3.5, the second-order
@@ -334,23 +369,11 @@ def _frechet2_impl(a, e1, e2, *params, f):
     w, v = _spectrum(f, a)
     gamma2 = _second(f, w, params).astype(v.dtype)
     c1, c2 = _mH(v) @ e1 @ v, _mH(v) @ e2 @ v
-    # A non-finite f[λᵢ, λₖ, λⱼ] (f″ NaN or infinite at an eigenvalue: x^p with p = 1 at
-    # 0 is 1·0·0⁻¹ to JAX, log″ at 1e-160 overflows) counts only where the directions
-    # reach it. As a plain product its 0·NaN made every entry of the second derivative
-    # NaN, also along directions that leave that eigenvalue alone, where it is exact
-    # (found by an outside probe: powm(diag(0, 1, 2), 1.0), whose Hessian is 0).
-    bad = ~jnp.isfinite(gamma2)
+    bad = ~jnp.isfinite(gamma2)  # see `_nan_where_reached`
     gamma2 = jnp.where(bad, jnp.zeros_like(gamma2), gamma2)
     inner = jnp.einsum("...ijk,...ik,...kj->...ij", gamma2, c1, c2)
     inner = inner + jnp.einsum("...ijk,...ik,...kj->...ij", gamma2, c2, c1)
-
-    def reached(_):
-        m1, m2 = jnp.abs(c1), jnp.abs(c2)
-        weight = jnp.einsum("...ijk,...ik,...kj->...ij", bad.astype(m1.dtype), m1, m2)
-        return weight + jnp.einsum("...ijk,...ik,...kj->...ij", bad.astype(m1.dtype), m2, m1)
-
-    hit = lax.cond(jnp.any(bad), reached, lambda _: jnp.zeros(inner.shape, jnp.abs(inner).dtype), None) > 0
-    inner = jnp.where(hit, jnp.asarray(jnp.nan, inner.dtype), inner)
+    inner = _nan_where_reached(inner, bad, (c1, c2), f, w, params)
     return v @ inner @ _mH(v)
 
 
