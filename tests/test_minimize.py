@@ -428,3 +428,9 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     # With rtol > 0 the same standstill is the convergence the caller asked for.
     sol = minimize(f, jnp.zeros(3), (p,), optimizer=opt, rtol=1e-12, throw=False)
     assert sol.status == Status.converged
+    # A minimum whose gradient's rounding is above tol stands still too, with the
+    # gradient 1e-16 of the start's: `converged` (outside review; x* = asinh c).
+    c = jnp.array([10.1, -3.3, 7.7])
+    sol = minimize(lambda x: 1e6 * (jnp.sum(jnp.cosh(x)) - c @ x), jnp.zeros(3), throw=False)
+    assert sol.status == Status.converged and float(sol.grad_norm) > 3.7e-11
+    np.testing.assert_allclose(sol.x, np.arcsinh(np.asarray(c)), rtol=1e-14)

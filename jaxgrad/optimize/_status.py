@@ -14,8 +14,8 @@ class Status(eqx.Enumeration):
     linesearch_failed = "the line search found no step giving sufficient decrease"
     stalled = (
         "an update left x and the value exactly unchanged while the gradient norm was above tol "
-        "(a learning rate that reached zero, steps below the rounding of x, or a gradient whose "
-        "rounding exceeds tol: set tol in the problem's units)"
+        "and above sqrt(eps) times the largest one met (a learning rate that reached zero, or "
+        "steps below the rounding of x far from a minimum)"
     )
 
 
