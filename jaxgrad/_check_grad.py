@@ -344,6 +344,9 @@ def check_grad(
     Arguments:
         f: the function; outputs may be any pytree: complex leaves are checked as
             their real and imaginary parts, integer and boolean leaves are ignored.
+            An output with a gauge freedom (the phase of a complex eigenvector of
+            `eigh`) has no derivative of its own and fails: check a gauge-invariant
+            function of it instead (the projector v vᴴ).
             It is traced with every argument abstract, as under `jax.jit`.
         *args: point at which to check; pytrees of arrays (Python numbers are traced
             like arrays, not static).
@@ -407,6 +410,8 @@ def check_grad(
     if order == 2 and getattr(out, "shape", None) != ():
         got = out.shape if isinstance(out, jax.ShapeDtypeStruct) else repr(out)
         raise ValueError(f"{fn}: order=2 needs a scalar f; got shape {got}.")
+    if order == 2 and not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"{fn}: order=2 needs a real scalar f; got dtype {out.dtype}.")
     m_out = sum(_checked_size(t) for t in jax.tree_util.tree_leaves(out))
     if m_out == 0:
         # Nothing to compare: a report would pass without having checked anything.

@@ -183,3 +183,5 @@ def test_complex_outputs_are_checked():
     assert not rep.passed and all(not e.passed for e in rep.entries)
     assert not check_grad(_phase_wrong_rule, x).passed
     assert check_grad(lambda x: (jnp.sum(x**2), jnp.exp(1j * x)), x).passed
+    with pytest.raises(ValueError, match="real scalar"):
+        check_grad(lambda x: jnp.sum(jnp.exp(1j * x)), x, order=2)
