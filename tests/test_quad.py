@@ -800,3 +800,17 @@ def test_wynn_epsilon_with_a_count_skips_only_empty_columns():
         est_c, err_c = counted(jnp.asarray(seq), jnp.asarray(count))
         assert float(est_c[0]) == float(est[0]) and float(err_c[0]) == float(err[0])
         assert abs(float(est[0]) - limit) < 1e-12
+
+
+@pytest.mark.parametrize("k", [26, 28])
+def test_singular_point_on_an_end_model_sample_is_flagged_not_nan(k):
+    # Found by an outside probe: ∫₀¹ |x − c|^(−½) with c = 1 − 2^(−k), which is one of the
+    # end model's samples at the end 1 (2^26 ulps and a quarter of that): f is infinite
+    # there and the result was NaN, `nonfinite`. The end model is now left out, with an
+    # infinite error: a finite value, flagged. Exact: 2(√c + √(1 − c)).
+    c = 1.0 - 2.0**-k
+    v, info = quad(lambda x, c: jnp.abs(c - x) ** -0.5, 0.0, 1.0, (c,), throw=False)
+    exact = 2 * (math.sqrt(c) + math.sqrt(1 - c))
+    assert np.isfinite(float(v)) and abs(float(v) - exact) <= 1e-3 * exact
+    assert info.status != STATUS.converged and info.status != STATUS.nonfinite
+    assert float(info.err) >= abs(float(v) - exact)
