@@ -793,3 +793,26 @@ def test_second_derivative_along_directions_that_miss_a_singular_eigenvalue():
     outside = jnp.diag(jnp.array([-1.0, 1.0, 2.0]))
     e11 = jnp.zeros((3, 3)).at[1, 1].set(1.0)
     assert np.isnan(np.asarray(jax.jvp(sqrtm, (outside,), (e11,))[1])).all()
+
+
+@pytest.mark.parametrize("c", [1e160, 1e-160])
+def test_projector_second_derivative_far_from_unit_scale(c):
+    # Found by an outside probe: the step function's second divided differences are
+    # ~1/gap², which underflowed to 0 (overflowed) beyond entries of about 1e±154, and
+    # d²/dt² P(c(H + tE)) came out 0 (NaN) where it is that of P(H + tE), O(1).
+    # Reference: Richardson-extrapolated second central differences of numpy's
+    # eigenvector projector at unit scale.
+    rng = np.random.default_rng(3)
+    h = rng.normal(size=(4, 4))
+    h = (h + h.T) / 2
+    e = rng.normal(size=(4, 4))
+    e = (e + e.T) / 2
+
+    def proj(t):
+        _, v = np.linalg.eigh(h + t * e)
+        return v[:, :2] @ v[:, :2].T
+
+    d2 = [(proj(s) - 2 * proj(0.0) + proj(-s)) / s**2 for s in (1e-3, 5e-4)]
+    want = (4 * d2[1] - d2[0]) / 3
+    got = jax.jacfwd(jax.jacfwd(lambda t: projector(c * (jnp.asarray(h) + t * jnp.asarray(e)), 2)))(0.0)
+    np.testing.assert_allclose(np.asarray(got), want, atol=1e-6 * np.abs(want).max())

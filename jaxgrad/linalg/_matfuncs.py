@@ -20,6 +20,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from .._power_of_two import power_of_two_scale
 from ._checks import host_array, matrix_dtype, nan_where, real_scalar
 from ._funm import (
     _d1,
@@ -75,6 +76,13 @@ _pow.prepare_eigenvalues = _semidefinite
 
 def _apply(a, f, params, fn, hermitian_rtol):
     a, bad = hermitian_input(a, fn, hermitian_rtol)
+    if getattr(f, "scale_invariant", False):
+        # f(cA) = f(A) for c > 0 (the projector's step function): A is taken at unit
+        # scale, exactly (a power of two). The derivatives then stay in range: the second
+        # divided differences are ~1/gap², which underflowed to 0 (overflowed) beyond
+        # entries of about 1e±154, and the second derivative came out 0 (NaN) where it
+        # is O(1) (found by an outside probe; 1e±19 in float32).
+        a = a / power_of_two_scale(a, axis=(-2, -1), keepdims=True).astype(a.dtype)
     return nan_where(bad, _funm(f, a, params), 2)
 
 
@@ -332,6 +340,8 @@ def _trace_function_compiled(a, consts, traced, hermitian_rtol):
 
 class _LowestK:
     """The step function of the projector, in divided-difference form (hashable, static)."""
+
+    scale_invariant = True  # the projector of cA is that of A (see `_apply`)
 
     def __init__(self, k: int):
         self.k = k

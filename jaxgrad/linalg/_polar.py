@@ -220,7 +220,8 @@ def polar(a: ArrayLike) -> PolarResult:
     skew part of `UᵀE` mapped back (at `A = I`: `(E − Eᵀ)/2`). Accuracy is that of
     the SVD. Second derivatives are exact at ties too but are computed through `AᴴA`
     (accuracy about `eps·κ(A)²`: wrong beyond κ(A) ≈ 1e5; `svd_funm(a, jnp.ones_like)`
-    gives `U` with second derivatives at the SVD's accuracy).
+    gives `U` with second derivatives at the SVD's accuracy, for entries between about
+    1e-154 and 1e154: scale `a` to order one first).
 
     Arguments:
         a: matrices of shape `(*batch, m, n)` with `m >= n` and full column rank.
