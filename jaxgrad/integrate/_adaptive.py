@@ -492,9 +492,9 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # piece's error is infinite, so the loop ends flagged (`roundoff` or the limit,
     # as for a node on such a point) with a finite value instead of NaN (`nonfinite`).
     # (Found by an outside probe: dblquad of |x − y|^(−½) over the unit square.)
-    lost0, lost1 = (per_piece(~jnp.all(jnp.isfinite(fe), axis=(1, 2)))[:, None] for fe in (fend[0], fend[1]))
-    blind0, blind1 = use0 & lost0, use1 & lost1
-    use0, use1 = use0 & ~lost0, use1 & ~lost1
+    hit0, hit1 = (per_piece(~jnp.all(jnp.isfinite(fe), axis=(1, 2)))[:, None] for fe in (fend[0], fend[1]))
+    blind0, blind1 = use0 & hit0, use1 & hit1
+    use0, use1 = use0 & ~hit0, use1 & ~hit1
     blowup = (use0 & div0) | (use1 & div1)
     end_val = jnp.where(use0, t0, 0.0) + jnp.where(use1, t1, 0.0)
     end_err = jnp.where(use0, t0err, 0.0) + jnp.where(use1, t1err, 0.0)

@@ -240,8 +240,9 @@ def _at_solution(full, x, inputs):
 def _at_solution_jvp(full, primals, tangents):
     x, inputs = primals
     dx, dinputs = tangents
-    still = jax.tree_util.tree_map(jnp.zeros_like, dx)
-    (value, aux), (dvalue, daux) = jax.jvp(full, (x, inputs), (still, dinputs))
+    # x enters as a constant of this JVP (no tangent to push through f in x); as a
+    # closed-over primal it is still differentiated by any enclosing transformation.
+    (value, aux), (dvalue, daux) = jax.jvp(lambda i: full(x, i), (inputs,), (dinputs,))
     if aux is not None:
         daux = jax.jvp(full, (x, inputs), (dx, dinputs))[1][1]
     return (value, aux), (dvalue, daux)
