@@ -757,7 +757,30 @@ def test_polar_bad_input():
         h = lambda s: jnp.sum(c * polar(a + s * e).U)  # noqa: E731
         assert np.isnan(_POLAR_SECOND["fwd_fwd"](lambda s, t: h(s + t)))
         assert np.isnan(jax.grad(jax.grad(h))(0.0))
+        # P is not differentiable there either: NaN in both orders.
+        assert np.all(np.isnan(jax.jvp(lambda a: polar(a).P, (a,), (e,))[1]))
+        cp = np.arange(a.shape[1] ** 2, dtype=float).reshape(a.shape[1], a.shape[1])
+        hp = lambda s: jnp.sum(cp * polar(a + s * e).P)  # noqa: E731
+        assert np.isnan(_POLAR_SECOND["fwd_fwd"](lambda s, t: hp(s + t)))
     assert np.all(np.isnan(polar(np.array([[1.0, np.nan], [0.0, 1.0]])).P))
+
+
+def test_polar_p_tangent_at_a_numerically_singular_matrix_is_nan():
+    # Found by an outside probe: at a rank-2 3×3 matrix (smallest singular value ~3e-16)
+    # P's forward derivative was finite, one of the two one-sided derivatives picked by
+    # rounding. The one-sided differences of numpy's P (below) differ: there is no
+    # derivative to give.
+    a = np.arange(1.0, 10.0).reshape(3, 3)
+    e = np.array([[0.3, -1.0, 0.2], [0.5, 0.1, -0.7], [1.0, 0.4, 0.6]])
+
+    def p_np(m):
+        _, s, vh = np.linalg.svd(m)
+        return vh.T @ np.diag(s) @ vh
+
+    h = 1e-6
+    forward, backward = (p_np(a + h * e) - p_np(a)) / h, (p_np(a) - p_np(a - h * e)) / h
+    assert np.max(np.abs(forward - backward)) > 0.1
+    assert np.all(np.isnan(jax.jvp(lambda x: polar(x).P, (a,), (e,))[1]))
 
 
 def test_second_derivative_along_directions_that_miss_a_singular_eigenvalue():

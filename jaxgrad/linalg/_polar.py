@@ -76,7 +76,11 @@ def _tangent_impl(a, w, s, v, da):
     # NaN multiplied in, not selected (as in `svd_funm`): this map is linear in `da` and
     # transposed by `jax.linear_transpose`, which would drop a selected constant (reverse
     # mode then gave a zero gradient at a singular `a`).
-    du = du * _nan_factor(_singular(s, a.shape), du.dtype)
+    # P = (AᴴA)^½ is continuous there but not differentiable (|σ| at the zero singular
+    # value); its tangent from the formula was finite and set by rounding (one or the
+    # other one-sided derivative at a numerically zero σ; an outside probe found it).
+    singular = _nan_factor(_singular(s, a.shape), du.dtype)
+    du, dp = du * singular, dp * singular
     return du, (dp + _mH(dp)) / 2
 
 
@@ -126,9 +130,10 @@ def _tangent_jvp(primals, tangents):
         dout = [x + y for x, y in zip(dout, tangent_p.bind(a, w, s, v, tda))]
     if not isinstance(ta, ad.Zero):
         du2, dp2 = jax.jvp(lambda a: _gram_tangent(a, da), (a,), (ta,))[1]
-        # U's second derivative is NaN where U is (a numerically zero singular value),
-        # as its first is; the AᴴA formulation alone gave finite numbers there.
-        du2 = du2 * _nan_factor(_singular(s, a.shape), du2.dtype)
+        # The second derivatives are NaN where the first are (a numerically zero singular
+        # value); the AᴴA formulation alone gave finite numbers there.
+        singular = _nan_factor(_singular(s, a.shape), du2.dtype)
+        du2, dp2 = du2 * singular, dp2 * singular
         dout = [dout[0] + du2, dout[1] + dp2]
     return out, dout
 
@@ -148,7 +153,8 @@ def _cotangent_jvp(primals, tangents):
         tgu, tgp = ad.instantiate_zeros(tgu), ad.instantiate_zeros(tgp)
         dout = dout + cotangent_p.bind(a, w, s, v, tgu, tgp)
     if not isinstance(ta, ad.Zero):
-        gu = gu * _nan_factor(_singular(s, a.shape), gu.dtype)  # as in `_tangent_jvp`
+        singular = _nan_factor(_singular(s, a.shape), gu.dtype)  # as in `_tangent_jvp`
+        gu, gp = gu * singular, gp * singular
         dout = dout + jax.jvp(lambda a: _gram_cotangent(a, gu, gp), (a,), (ta,))[1]
     return out, dout
 
