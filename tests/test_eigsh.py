@@ -307,6 +307,13 @@ def _tied_matrices():
     return np.stack([(q * np.array([1.0, 2.0, third, 4.0, 5.0, 6.0])) @ q.T for third in (2.0, 2.1)])
 
 
+def _rotated_50():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(50, 50)))
+    e = rng.normal(size=(50, 50))
+    return (q * np.linspace(1.0, 10.0, 50)) @ q.T, (e + e.T) / 2
+
+
 @jax.jit
 def _edge_cases(a, a_tied, d_tied, b, skew):
     out = {}
@@ -325,6 +332,17 @@ def _edge_cases(a, a_tied, d_tied, b, skew):
     # (diag(1, ..., 40): at 1e-160 it gave 13.4, 16.9 as converged, at 1e160 NaN.)
     r = jax.vmap(lambda s: eigsh(s * jnp.diag(jnp.arange(1.0, 41.0)), 2))(jnp.array([1e-20, 1e-160, 1e160]))
     out["tiny"], out["tiny_code"] = r.eigenvalues, jax.vmap(_code)(r)
+    # A shift A + tI moves no eigenvector: the exact dV is 0 (found by an outside probe:
+    # the complement solve got a right-hand side that was rounding residue along V, and
+    # dV was NaN with status `converged`); and d²/dt² Σλ(A + t³I) = 2·6t = 12 at t = 1.
+    diag40 = jnp.diag(jnp.arange(1.0, 41.0))
+    out["shift"] = jax.jvp(lambda m: eigsh(m, 2)[:2], (diag40,), (jnp.eye(40),))[1]
+    # dV at ‖A‖ ~ 1e-300 (products of small components there fall below the normal
+    # floats, which the CPU flushes to zero: dV was NaN, `converged`).
+    a50, e50 = _rotated_50()
+    out["tiny_tangent"] = jax.vmap(lambda t: jax.jvp(lambda m: eigsh(m, 3)[:2], (t * a50,), (t * e50,)))(
+        jnp.array([1.0, 1e-300]))
+    out["shift2"] = jax.jvp(jax.grad(lambda t: eigsh(diag40 + t**3 * jnp.eye(40), 2).eigenvalues.sum()), (1.0,), (1.0,))[1]
     # A start block spanning the top eigenvectors when the smallest are wanted: it is
     # an invariant subspace with tiny residuals, but not the answer.
     top = jnp.linalg.eigh(a)[1][:, -6:]
@@ -376,6 +394,22 @@ def test_edge_cases():
         assert abs(np.sum(got["kn_grad"] * e) - ref) < 1e-9, (np.sum(got["kn_grad"] * e), ref)
     lam = np.linalg.eigvalsh(a)[:2]
     assert np.all(got["tiny_code"] == CONVERGED)
+    np.testing.assert_allclose(got["shift"][0], [1.0, 1.0], rtol=1e-13)
+    assert np.max(np.abs(got["shift"][1])) < 1e-12
+    np.testing.assert_allclose(got["shift2"], 12.0, rtol=1e-12)
+    # First-order perturbation theory with numpy's eigh: dvᵢ = Σⱼ vⱼ (vⱼᵀ E vᵢ)/(λᵢ − λⱼ).
+    a50, e50 = _rotated_50()
+    lam50, v50 = np.linalg.eigh(0.5 * (a50 + a50.T))
+    c50 = v50.T @ e50 @ v50
+    for t, ((w_t, v_t), (dw_t, dv_t)) in zip((1.0, 1e-300), [jax.tree_util.tree_map(lambda x: x[i], got["tiny_tangent"])
+                                                            for i in range(2)]):
+        np.testing.assert_allclose(w_t / t, lam50[:3], rtol=1e-12)
+        np.testing.assert_allclose(dw_t / t, np.diag(c50)[:3], rtol=1e-10)
+        for i in range(3):
+            gap = lam50[i] - lam50
+            ref = v50 @ np.where(np.arange(50) == i, 0.0, c50[:, i] / np.where(gap == 0, 1.0, gap))
+            sign = np.sign(v_t[:, i] @ v50[:, i])
+            np.testing.assert_allclose(sign * dv_t[:, i], ref, rtol=0, atol=1e-9)
     np.testing.assert_allclose(got["tiny"] / np.array([1e-20, 1e-160, 1e160])[:, None], [[1.0, 2.0]] * 3, rtol=1e-12)
     assert got["v0top_code"] == CONVERGED and got["v0top_it"] >= 1
     np.testing.assert_allclose(got["v0top"], lam, rtol=1e-12)

@@ -259,24 +259,32 @@ def _eigsh_jvp(op, opts, primals, tangents):
     n = v.shape[0]
     dtype = v.dtype
     s = opts.sign
-    dav = jax.jvp(lambda p: op.apply(p, v), (params,), (dparams,))[1]
-    c = mH(v) @ dav
-    dw = jnp.real(jnp.diagonal(c))
+    # The complement systems are solved as (A − λᵢ)/σ xᵢ = rhsᵢ/σ (σ as in the primal:
+    # CG's inner products square the residuals, which under- or overflow at extreme ‖A‖).
+    # Where σ < 1 everything of the size of A (A·y, λ·y, A·V, dA·V) is formed scaled up
+    # by u = 1/σ (a power of two: exact), so that the scale divided out is σ·u = 1: at
+    # ‖A‖ ~ 1e-300 the products Aᵢⱼyⱼ and λyⱼ of small components fall below the smallest
+    # normal float, which the CPU flushes to zero; the operator then lost eight digits,
+    # every tangent solve failed its residual test and dV was NaN with status
+    # `converged` (found by an outside probe).
+    sigma = power_of_two_scale(anorm).astype(dtype)
+    up = jnp.where(jnp.real(sigma) < 1, 1 / sigma, jnp.ones_like(sigma))
+    scale = sigma * up
+    w_up = (w * jnp.real(up)).astype(dtype)
+    dav = jax.jvp(lambda p: op.apply(p, v * up), (params,), (dparams,))[1]  # u·dA·V
+    c = mH(v) @ dav  # u·C
+    dw = jnp.real(jnp.diagonal(c)) / jnp.real(up)
     diff = w[None, :] - w[:, None]
     tied = jnp.abs(diff) <= opts.tie_rtol * anorm
-    f = masked_reciprocal(diff, ~tied).astype(c.dtype)
+    f = masked_reciprocal(diff * jnp.real(up), ~tied).astype(c.dtype)
     (omega,) = gauge_guard((f * c,), tied, rtol=gauge_rtol(dtype, n))
 
     def proj(y):
         return y - v @ (mH(v) @ y)
 
-    # The complement systems are solved as (A − λᵢ)/σ xᵢ = rhsᵢ/σ (σ as in the primal:
-    # CG's inner products square the residuals, which under- or overflow at extreme ‖A‖).
-    sigma = power_of_two_scale(anorm).astype(dtype)
-
     def shifted(y):
         y = proj(y)
-        return proj(s * (op.apply(params, y) - y * w[None, :].astype(dtype))) / sigma
+        return proj(s * (op.apply(params, y * up) - y * w_up[None, :])) / scale
 
     # Deflation with the block's other Ritz vectors (approximate eigenvectors for
     # λ_{k+1}, ..., λ_ncv): the complement systems are worst conditioned along those
@@ -287,17 +295,17 @@ def _eigsh_jvp(op, opts, primals, tangents):
     deflation = None
     if guard.shape[1]:
         wd = proj(guard)
-        awd = op.apply(params, wd)
+        awd = op.apply(params, wd * up)  # u·A·W
         wtw, wtaw = mH(wd) @ wd, mH(wd) @ awd
         wtaw = (wtaw + mH(wtaw)) / 2
-        e = s * (wtaw[None] - w[:, None, None].astype(dtype) * wtw[None]) / sigma  # Eᵢ = Wᴴ Mᵢ W
+        e = s * (wtaw[None] - w_up[:, None, None] * wtw[None]) / scale  # Eᵢ = Wᴴ Mᵢ W
         e_inv = jnp.linalg.inv(e)
 
         def coarse(r, initial):  # rows rᵢ of r (k, n) -> Eᵢ⁻¹ (…)ᴴ rᵢ as rows (k, g)
             if initial:
                 c = r @ jnp.conj(wd)
             else:  # (Mᵢ W)ᴴ rᵢ = s ((A W)ᴴ rᵢ − λᵢ Wᴴ rᵢ), for rᵢ ⊥ V
-                c = s * (r @ jnp.conj(awd) - (r @ jnp.conj(wd)) * w[:, None].astype(dtype)) / sigma
+                c = s * (r @ jnp.conj(awd) - (r @ jnp.conj(wd)) * w_up[:, None]) / scale
             return jnp.einsum("kgh,kh->kg", e_inv, c)
 
         deflation = (wd, coarse)
@@ -309,12 +317,20 @@ def _eigsh_jvp(op, opts, primals, tangents):
 
     def shifted_rows(y):
         y = proj_rows(y)
-        return proj_rows(s * (op.apply_rows(params, y) - y * w[:, None].astype(dtype))) / sigma
+        return proj_rows(s * (op.apply_rows(params, y * up) - y * w_up[:, None])) / scale
 
     def solve(matvec, b):
         # The complement operator's eigenvalues are s(λⱼ − λᵢ)/σ ≥ gap/σ (j outside the block).
+        # Projected twice ("twice is enough", Kahan–Parlett): a right-hand side that
+        # lies along V up to rounding (a shift A + tI moves no eigenvector: dA·V = V·dΛ,
+        # so the exact right-hand side is 0) keeps, after one projection, a residue of
+        # size eps·‖b‖ that is not orthogonal to V to its own precision; CG cannot reach
+        # that part (the operator's range is V's complement), its true residual stayed
+        # above the tolerance, and the tangent was NaN (found by an outside probe). After
+        # a second projection the residue is orthogonal to V to rounding, and its
+        # solution is as negligible as it is.
         x = cg_block(
-            shifted_rows, proj(b).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter,
+            shifted_rows, proj(proj(b)).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter,
             lambda_min=lax.stop_gradient(gap / jnp.real(sigma)), deflation=deflation,
         )
         return x.T
@@ -323,7 +339,7 @@ def _eigsh_jvp(op, opts, primals, tangents):
         # The operator is Hermitian: its transpose is its complex conjugate.
         return jnp.conj(solve(shifted, jnp.conj(b)))
 
-    rhs = -s * (dav - v @ c) / sigma
+    rhs = -s * (dav - v @ c) / scale
     if v.shape[1] >= n:
         # k = n: the block spans the whole space, the complement is empty and dV = V Ω
         # (CG on a zero-dimensional complement divided rounding noise by itself: NaN).
