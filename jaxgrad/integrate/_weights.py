@@ -60,14 +60,15 @@ WEIGHTS = ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log", "cos", "sin")
 
 def _subtracted(fvec):
     """(f(x) − k)/(x − c), and f′(c) at a node that lands on c exactly (c in the range,
-    k = f(c) then)."""
+    k = f(c) then), plus the constant `level` (the closed-form part over the range's
+    width, see `cauchy`)."""
 
     def g(x, cargs):
-        c, near, k, args = cargs  # near: c clipped to the range (c itself when inside)
+        c, near, k, level, args = cargs  # near: c clipped to the range (c itself when inside)
         at_c = x == c
         gap = jnp.where(at_c, 1.0, x - c)
         slope = jax.jvp(lambda y: fvec(y, args), (near,), (jnp.ones_like(near),))[1]
-        return jnp.where(at_c, slope, (fvec(x, args) - k) / gap)
+        return jnp.where(at_c, slope, (fvec(x, args) - k) / gap) + level
 
     return g
 
@@ -96,8 +97,14 @@ def cauchy(fvec, a, b, c, args, options):
     f_c, f_near = fvec(jnp.where(close, c, near), args), fvec(near, args)
     zero = jnp.zeros_like(f_c)
     k = jnp.where(inside | (close & jnp.isfinite(f_c)), f_c, jnp.where(jnp.isfinite(f_near), f_near, zero))
-    value, err, neval, code = _quad(_subtracted(fvec), a, b, no_points, (c, near, k, args), options)
-    return value + k * jnp.log(jnp.abs(b - c) / jnp.abs(a - c)), err, neval, code
+    # The closed-form part joins the loop's integrand as a constant (its value over the
+    # range's width), so that the loop's relative tolerance is that of the result: near
+    # a zero of the principal value the two parts cancel, and added afterwards the
+    # result met a tolerance relative to the parts only (e^(20x)/(x − c) on [0, 1], 1e-12
+    # from that zero: 3.5e-5 off, "converged"; found by an outside probe).
+    closed = k * jnp.log(jnp.abs(b - c) / jnp.abs(a - c))
+    level = closed / jnp.where(b != a, b - a, 1.0)
+    return _quad(_subtracted(fvec), a, b, no_points, (c, near, k, level, args), options)
 
 
 def _x_derivative(fvec):
@@ -175,17 +182,34 @@ def _end_weights(fvec, kind):
     less G(0) (see `end_weighted`). `.halves(t, wargs)` gives the two halves apart."""
     log_a, log_b = _end_logs(kind)
 
+    def end_parts(wargs):
+        """G(0) of each half (0 where p ≥ 0: t^p is bounded, nothing is subtracted) and
+        the closed-form part, G(0)·∫₀^½ S per half. Formed from a and b inside the
+        integrand (f at the ends is not batched over the nodes: evaluated once), so that
+        a derivative in an end differentiates G(t) − G(0) as one: taken apart, the part
+        ∂G(0)·S was not subtracted, and its integral, mostly below the floats for p near
+        −1, made the loop call d/da at a = 0 `divergent` (∫₀² (x − a)^−0.99 eˣ dx)."""
+        (a, b, alpha, beta), args = wargs
+        log_h = jnp.log(b - a)
+        g_a0, g_b0 = _end_values(fvec, kind, a, b, log_h, args)
+        g_a0 = jnp.where(alpha < 0, g_a0, jnp.zeros_like(g_a0))
+        g_b0 = jnp.where(beta < 0, g_b0, jnp.zeros_like(g_b0))
+        closed = g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
+        return g_a0, g_b0, closed
+
     def halves(t, wargs):
-        (a, b, alpha, beta, g_a0, g_b0), args = wargs
+        (a, b, alpha, beta), args = wargs
+        g_a0, g_b0, _ = end_parts(wargs)
         h = b - a
         log_h = jnp.log(h)
         lt, ls = jnp.log(t), jnp.log1p(-t)
         sing_a, sing_b = jnp.exp(alpha * lt), jnp.exp(beta * lt)  # t^α, t^β (t > 0)
+        sing_at, sing_bt = jnp.exp((alpha + 1) * lt), jnp.exp((beta + 1) * lt)  # t^(α+1), t^(β+1)
         rest_a, rest_b = jnp.exp(beta * ls), jnp.exp(alpha * ls)  # (1 − t)^β, (1 − t)^α
         if log_a:
-            sing_a, rest_b = sing_a * (log_h + lt), rest_b * (log_h + ls)
+            sing_a, sing_at, rest_b = sing_a * (log_h + lt), sing_at * (log_h + lt), rest_b * (log_h + ls)
         if log_b:
-            sing_b, rest_a = sing_b * (log_h + lt), rest_a * (log_h + ls)
+            sing_b, sing_bt, rest_a = sing_b * (log_h + lt), sing_bt * (log_h + lt), rest_a * (log_h + ls)
         # At least |e|·eps from a nonzero end e (one to two ulps): a + h·t rounded onto
         # a for t below ~1e-16, where an f singular at a nonzero end (log(1 − x) at
         # b = 1) is infinite (the result was −inf, "nonfinite"; f at an end at 0 is
@@ -198,17 +222,21 @@ def _end_weights(fvec, kind):
         eps = jnp.finfo(t.dtype).eps
         d = h * t
 
-        def inside(e):  # 1 where f is reached at distance d from e, else d / (|e|·eps)
+        # The singular factor times that scaling, S(t)·d/(|e|·eps), is formed as
+        # S(t)·t·h/(|e|·eps): in reverse mode the product S·(1/(|e|·eps)) of the two
+        # factors overflowed (t^−0.99 ~ 1e299 at t ~ 1e-303 times 4.5e15), and the
+        # derivative in a nonzero end at α ≤ −0.97 was −inf (found by an outside probe).
+        def weighted(sing, sing_t, e):  # S(t) where f is reached at distance d from e
             gap = jnp.abs(e) * eps
-            return jnp.where(d < gap, d / jnp.where(gap > 0, gap, 1.0), 1.0)
+            return jnp.where(d < gap, sing_t * (h / jnp.where(gap > 0, gap, 1.0)), sing)
 
-        near_a = sing_a * (rest_a * fvec(_off_end(a, d, 1), args) - g_a0) * inside(a)
-        near_b = sing_b * (rest_b * fvec(_off_end(b, d, -1), args) - g_b0) * inside(b)
+        near_a = weighted(sing_a, sing_at, a) * (rest_a * fvec(_off_end(a, d, 1), args) - g_a0)
+        near_b = weighted(sing_b, sing_bt, b) * (rest_b * fvec(_off_end(b, d, -1), args) - g_b0)
         return near_a, near_b
 
     def g(t, wargs):
         near_a, near_b = halves(t, wargs)
-        return near_a + near_b
+        return near_a + near_b + 2 * end_parts(wargs)[2]  # + the closed-form part, spread over [0, ½]
 
     g.halves = halves
     return g
@@ -230,18 +258,24 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     (Piessens et al. 1983 integrate the weight against Chebyshev moments instead). For
     α near −1 almost all of ∫₀ t^α lies below any float: at α = −0.999 half of it is
     below 1e-308, and the plain integrand gave 504 for 1/(1 + α) = 1000 ("divergent");
-    S·(G − G(0)) ~ t^(α+1) has no such tail.
+    S·(G − G(0)) ~ t^(α+1) has no such tail. Only where p < 0: for p ≥ 0, t^p is
+    bounded and nothing is subtracted.
+
+    The closed-form part joins the loop's integrand as a constant over [0, ½], so that
+    the loop's relative tolerance is that of the result: added afterwards, it could be
+    far larger than the integral, and the tolerance met on the difference was not met
+    on the result (∫₀¹⁰⁰ x¹⁰ e⁻ˣ dx came out 8.7e-5 off and ∫₀¹⁰⁰ x²⁰ e⁻ˣ dx with the
+    wrong sign, both "converged"; found by an outside probe). Where that cancellation
+    is beyond what the precision allows, the loop's rounding floor stops it on
+    `roundoff`.
     """
-    log_a, log_b = _end_logs(kind)
     alpha, beta = wvar
     h = b - a
     half = jnp.asarray(0.5, a.dtype)
     log_h = jnp.log(h)
-    g_a0, g_b0 = _end_values(fvec, kind, a, b, log_h, args)
     integrand = _end_weights(fvec, kind)
-    wargs = ((a, b, alpha, beta, g_a0, g_b0), args)
+    wargs = ((a, b, alpha, beta), args)
     value, err, neval, code = _quad(integrand, jnp.zeros_like(a), half, jnp.zeros((0,), a.dtype), wargs, options)
-    value = value + g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
     # Below t = τ = |e|·eps/h f's argument cannot get closer to a nonzero end e: f is
     # held at its value there (see `_end_weights`). For f smooth at e that costs
     # nothing (G − G(0) vanishes there); for f singular at e the part below τ is not
@@ -254,8 +288,10 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
         part = integrand.halves(jnp.maximum(tau, jnp.finfo(h.dtype).tiny), wargs)[pick]
         size = jnp.abs(jnp.ravel(part)).astype(err.dtype) * tau / (1 + p)
         tail = tail + jnp.where((tau > 0) & jnp.isfinite(size), 2 * size, jnp.where(tau > 0, jnp.inf, 0.0))
-    scale = jnp.exp((alpha + beta + 1) * log_h)
-    value, err, tail = value * scale, (err + tail) * scale, tail * scale
+    # h^(α+β+1) as two equal factors: it can overflow where the result does not
+    # (∫₀²⁰⁰ x⁷⁰ (200 − x)⁷⁰ dx ≈ 2.1e281 came out −inf, "converged").
+    root = jnp.exp((alpha + beta + 1) * log_h / 2)
+    value, err, tail = value * root * root, (err + tail) * root * root, tail * root * root
     opts = dict(options)
     tol = jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.abs(value))
     # Only the unreachable part changes the status (the loop judged the rest).
