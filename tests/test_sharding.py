@@ -6,7 +6,7 @@ it (it sets the device count itself, and the process is fresh), then, with a bat
 16 sharded along its first axis by a `NamedSharding` under `jax.jit`, each public
 function. For each the compiled program may reduce a few scalars across devices (the
 loops' "any lane still running?" tests), but must not gather the batch, and its output
-must stay sharded along the batch. `quad`'s case is the page's own compiled `study`
+must stay sharded along the batch (`cubature` included). `quad`'s case is the page's own compiled `study`
 (the same program; compiling it twice took 7 s of the suite).
 """
 
@@ -27,6 +27,7 @@ SCRIPT = textwrap.dedent(
     import json, math, re
     import numpy as np
     import jaxgrad.linalg as jl
+    from jaxgrad.integrate import cubature
     from jaxgrad.optimize import minimize
 
     assert jax.device_count() == 8
@@ -45,6 +46,10 @@ SCRIPT = textwrap.dedent(
         "funm": (lambda m: jl.funm(m, jnp.tanh), a),
         "quad value_and_grad": (study, p),  # the page's: vmap(value_and_grad) of ∫₀¹ e^(-px)/√x dx, jitted
         "minimize": (jax.vmap(lambda q: minimize(ridge, jnp.zeros(2), (q,)).x), p),
+        # (its ranking was a lax.top_k, whose operand, every block's pool, the
+        # partitioner gathered once per pass)
+        "cubature": (jax.vmap(lambda q: cubature(lambda x, q: jnp.exp(-q * jnp.sum(x * x)), -jnp.ones(2), jnp.ones(2),
+                                                 (q,), epsrel=1e-8, limit=200)[0]), p),
     }
     out = {}
     for name, (fn, x) in cases.items():
@@ -68,6 +73,9 @@ SCRIPT = textwrap.dedent(
     out["quad closed form"] = float(max(np.max(np.abs(v - exact_v) / exact_v), np.max(np.abs(g - exact_g) / np.abs(exact_g))))
     x = jax.jit(cases["minimize"][0])(shard(p))
     out["minimize closed form"] = float(np.max(np.abs(np.asarray(x) - np.asarray(p)[:, None] / 2)))
+    v = jax.jit(cases["cubature"][0])(shard(p))
+    exact = np.array([(math.sqrt(math.pi / q) * math.erf(math.sqrt(q))) ** 2 for q in np.asarray(p)])
+    out["cubature closed form"] = float(np.max(np.abs(np.asarray(v) - exact) / exact))
     print("RESULT" + json.dumps(out))
     """
 )
@@ -96,7 +104,7 @@ def results(run):
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("name", ["eigh grad", "svd", "funm", "quad value_and_grad", "minimize"])
+@pytest.mark.parametrize("name", ["eigh grad", "svd", "funm", "quad value_and_grad", "minimize", "cubature"])
 def test_sharded_batch_stays_sharded_and_matches_one_device(results, name):
     r = results[name]
     assert r["all_gather"] == 0, f"{name}: the compiled program gathers the batch"
@@ -107,6 +115,7 @@ def test_sharded_batch_stays_sharded_and_matches_one_device(results, name):
 def test_sharded_results_against_closed_forms(results):
     assert results["quad closed form"] < 1e-9
     assert results["minimize closed form"] < 1e-8
+    assert results["cubature closed form"] < 1e-8
 
 
 def test_devices_page_example_runs(run):

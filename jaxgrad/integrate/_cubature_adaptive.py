@@ -57,6 +57,16 @@ _KINK = 4.0
 _KINK_SEEN = 1.5
 
 
+def _top(score, m):
+    """`lax.top_k(score, m)` (the same order: the lower index first among equal values)
+    by a stable sort: on a batch sharded across devices the partitioner gathers
+    `top_k`'s operand from every device (the pools of all blocks, once per pass; found
+    by an outside probe), a sort along the pool it keeps on each device."""
+    iota = lax.broadcasted_iota(jnp.int32, score.shape, score.ndim - 1)
+    neg, idx = lax.sort((-score, iota), dimension=score.ndim - 1, is_stable=True, num_keys=1)
+    return -neg[..., :m], idx[..., :m]
+
+
 def rule_parts(fvec, d, dtype):
     """`evaluate(centre, half, args) -> (value, err, axis, finite, fx, share, kinks)` for
     boxes (m, d) (fx: the integrand at the nodes, (m, n, k); err: the rule estimate
@@ -216,7 +226,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         tol = jnp.maximum(tolerance(total), tiny)
         used = jnp.arange(limit) < nused
         score = jnp.where(used, jnp.max(err / tol, axis=1), -jnp.inf)
-        top, idx = lax.top_k(score, m)
+        top, idx = _top(score, m)
         # Halve a box only while the boxes ranked above it hold less than the excess.
         excess = jnp.max(errsum / tol) - 1.0
         above = jnp.cumsum(top) - top
