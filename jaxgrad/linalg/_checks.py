@@ -54,9 +54,20 @@ def as_inexact_matrix(a, fn: str, *, square: bool = True, name: str = "a"):
     """
     a = jnp.asarray(a)
     _check_shape(a.shape, fn, square, name)
+    check_precision(a.dtype, fn, name)
     if not jnp.issubdtype(a.dtype, jnp.inexact):
         a = a.astype(_inexact(a.dtype))
     return a
+
+
+def check_precision(dtype, fn: str, name: str):
+    """Half precision has no LAPACK routines: say so here, rather than let the
+    decomposition fail deep inside JAX (`NotImplementedError: Unsupported dtype`)."""
+    if jnp.dtype(dtype) in (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16)):
+        raise TypeError(
+            f"{fn}: `{name}` has dtype {jnp.dtype(dtype).name}, which the decompositions do not support "
+            "(LAPACK has single and double precision only); cast it to float32."
+        )
 
 
 def real_scalar(x, dtype, fn: str, name: str):
@@ -80,6 +91,7 @@ def matrix_dtype(a, fn: str, *, square: bool = True, name: str = "a"):
     dtype = getattr(a, "dtype", None)
     if dtype is None:
         dtype = np.result_type(a)
+    check_precision(dtype, fn, name)
     return _inexact(jax.dtypes.canonicalize_dtype(dtype))
 
 

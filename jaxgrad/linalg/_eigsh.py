@@ -18,6 +18,7 @@ from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 from .._power_of_two import power_of_two_scale
 from .._traced import trace
 from ._gauge import gauge_guard
+from ._checks import check_precision
 from ._chfsi import cg_block, mH, subspace_iteration
 from ._ties import check_tie_rtol, gauge_rtol, masked_reciprocal, resolve_tie_rtol
 
@@ -643,6 +644,7 @@ def eigsh(
         )
     if v0 is not None and (v0.shape[0] != size or (v0.ndim == 2 and v0.shape[1] > ncv)):
         raise ValueError(f"{_FN}: `v0` must have shape ({size},) or ({size}, j) with j <= ncv={ncv}; got {v0.shape}.")
+    check_precision(dtype, _FN, "a")
     opts = _Options(
         k=k,
         ncv=ncv,
