@@ -46,6 +46,10 @@ SCRIPT = textwrap.dedent(
         "funm": (lambda m: jl.funm(m, jnp.tanh), a),
         "quad value_and_grad": (study, p),  # the page's: vmap(value_and_grad) of ∫₀¹ e^(-px)/√x dx, jitted
         "minimize": (jax.vmap(lambda q: minimize(ridge, jnp.zeros(2), (q,)).x), p),
+        # f reading a per-lane value (the batching rule ran the lanes one after the other
+        # with lax.map, which gathered the batch onto every device)
+        "svt grad, per-lane tau": (lambda mt: jax.vmap(jax.grad(lambda m, t: jnp.sum(jl.svt(m, t) ** 2)))(*mt),
+                                   (a, p / 2)),
         # (its ranking was a lax.top_k, whose operand, every block's pool, the
         # partitioner gathered once per pass)
         "cubature": (jax.vmap(lambda q: cubature(lambda x, q: jnp.exp(-q * jnp.sum(x * x)), -jnp.ones(2), jnp.ones(2),
@@ -104,7 +108,9 @@ def results(run):
     return json.loads(line[len("RESULT"):])
 
 
-@pytest.mark.parametrize("name", ["eigh grad", "svd", "funm", "quad value_and_grad", "minimize", "cubature"])
+@pytest.mark.parametrize(
+    "name", ["eigh grad", "svd", "funm", "quad value_and_grad", "minimize", "cubature", "svt grad, per-lane tau"]
+)
 def test_sharded_batch_stays_sharded_and_matches_one_device(results, name):
     r = results[name]
     assert r["all_gather"] == 0, f"{name}: the compiled program gathers the batch"

@@ -315,3 +315,29 @@ def test_docs_matrix_completion_example_converges_and_its_tau_derivative_is_righ
     h = 1e-5
     fd = (held_out_error(1.0 + h) - held_out_error(1.0 - h)) / (2 * h)
     assert abs(gradient - fd) <= 1e-6 * abs(fd)
+
+
+def test_per_lane_parameters_under_vmap_match_single_calls():
+    # f reading a per-lane value under vmap: the batching rule maps f over the lanes with
+    # the matrices (it ran the lanes one after the other with lax.map, which gathered a
+    # sharded batch; tests/test_sharding.py checks that part). Each lane must equal its
+    # own unbatched call, including f(0) ≠ 0 at a zero singular value (NaN in that lane
+    # only) and second derivatives.
+    rng = np.random.default_rng(5)
+    r = jnp.asarray(rng.normal(size=(4, 5, 3))).at[2].set(jnp.zeros((5, 3)).at[0, 0].set(1.0))
+    t = jnp.linspace(0.3, 1.5, 4)
+    c = jnp.asarray(rng.normal(size=(5, 3)))
+
+    def loss(m, t):
+        return jnp.sum(c * svd_funm(m, lambda s: jnp.cos(t * s))) + jnp.sum(c * svd_funm(m, lambda s: jnp.tanh(t * s)))
+
+    def hvp(m, t):
+        return jax.jvp(jax.grad(lambda m: jnp.sum(c * svd_funm(m, lambda s: jnp.tanh(t * s)))), (m,), (c,))[1]
+
+    batched = jax.jit(jax.vmap(lambda m, t: (jax.grad(loss, argnums=(0, 1))(m, t), hvp(m, t))))(r, t)
+    for i in range(4):
+        single = (jax.grad(loss, argnums=(0, 1))(r[i], t[i]), hvp(r[i], t[i]))
+        for got, ref in zip(jax.tree_util.tree_leaves(batched), jax.tree_util.tree_leaves(single)):
+            np.testing.assert_allclose(got[i], ref, rtol=1e-13, atol=1e-13, equal_nan=True)
+    grads = np.asarray(batched[0][0])
+    assert np.all(np.isnan(grads[2])) and not np.any(np.isnan(grads[[0, 1, 3]]))

@@ -422,9 +422,30 @@ def _make_batcher(prim, n_mat: int):
             # Matrices carry leading batch dimensions natively; parameters are shared.
             mats = moved[:n_mat]
             return prim.bind(*mats, *args[n_mat:], f=f), 0
-        return lax.map(lambda xs: prim.bind(*xs, f=f), tuple(moved)), 0
+        # Parameters per lane: the matrices carry the batch as their leading dimension,
+        # and f is mapped over it with them. (It was `lax.map` of the whole rule, one
+        # lane after the other, which on a batch sharded across devices gathered the
+        # batch onto every device; found by an outside probe.)
+        return prim.bind(*moved, f=_lane_mapped(f, size, moved[0].ndim - 2)), 0
 
     return batcher
+
+
+def _lane_mapped(f, size, lead):
+    """f with its parameters carrying a leading batch axis of `size`, applied lane by
+    lane to x, whose leading axis is that batch (x derived from the batched matrices'
+    eigen- or singular values). A scalar x (f(0), `_svd_funm._zero_flags`) is the same in
+    every lane: the result has shape (size, 1, ...) with `lead` axes in all, to
+    broadcast against values of shape (size, *batch, n)."""
+
+    def mapped(x, *params):
+        x = jnp.asarray(x)
+        if x.ndim == 0:
+            out = jax.vmap(lambda *p: f(x, *p))(*params)
+            return out.reshape((size,) + (1,) * lead)
+        return jax.vmap(f)(x, *params)
+
+    return mapped
 
 
 for _prim, _impl, _jvp, _transpose, _n_mat in (
