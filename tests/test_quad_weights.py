@@ -363,3 +363,27 @@ def test_end_derivative_near_minus_one():
             ref = _diff("alg", zm, [int(j == i) for j in range(5)])
             _close(float(grad[i]) / float(ref), 1.0, 1e-8)
             _close(float(jac[i]) / float(ref), 1.0, 1e-8)
+
+
+@jax.jit
+def _cbrt_end_derivatives(al):
+    f = lambda a, b, al: quad(jnp.cbrt, a, b, weight="alg", wvar=(al, 0.3), epsrel=1e-10, epsabs=0.0)[0]  # noqa: E731
+    return jax.grad(f, (0, 1))(0.0, 1.0, al)
+
+
+def test_exponents_at_zero_and_an_infinite_slope_at_the_end():
+    # Found by a review: (1) where nothing is subtracted (α, β ≥ 0) f held one ulp inside
+    # a far nonzero end was still scaled down there, and the unreachable part was
+    # counted as error: ∫ over [1e10, 1e10 + 1] with α = β = 0.1 came out 6.4e-7 off,
+    # `roundoff`. (2) f = ∛x has an infinite slope at a = 0: formed at every node, it
+    # spoiled the other components (d/db 2.5e-5 off). Closed forms: B(α + 1, β + 1); for
+    # F(a, b) = ∫ₐᵇ (x − a)^α (b − x)^0.3 ∛x dx at (0, 1): dF/db = 0.3·B(α + 4/3, 0.3) and
+    # dF/da = −α·B(α + 1/3, 1.3) (0 at α = 0).
+    value, info = quad(lambda x: jnp.ones_like(x), 1e10, 1e10 + 1, weight="alg", wvar=(0.1, 0.1))
+    assert info.status == STATUS.converged
+    _close(value, mp.beta(1.1, 1.1), 1e-13)
+    for al in (0.0, 0.5, -0.2):
+        da, db = _cbrt_end_derivatives(al)
+        alm = mp.mpf(al)
+        _close(db, 0.3 * mp.beta(alm + mp.mpf(4) / 3, mp.mpf("0.3")), 1e-8)
+        _close(da, -alm * mp.beta(alm + mp.mpf(1) / 3, mp.mpf("1.3")), 1e-8)

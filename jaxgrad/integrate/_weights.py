@@ -46,6 +46,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size, parameter_tangent
@@ -182,24 +183,45 @@ def _end_weights(fvec, kind):
     less G(0) (see `end_weighted`). `.halves(t, wargs)` gives the two halves apart."""
     log_a, log_b = _end_logs(kind)
 
-    def end_parts(wargs):
+    def end_parts(wargs, raw=False):
         """G(0) of each half (0 where p ≥ 0: t^p is bounded, nothing is subtracted) and
         the closed-form part, G(0)·∫₀^½ S per half. Formed from a and b inside the
         integrand (f at the ends is not batched over the nodes: evaluated once), so that
         a derivative in an end differentiates G(t) − G(0) as one: taken apart, the part
         ∂G(0)·S was not subtracted, and its integral, mostly below the floats for p near
-        −1, made the loop call d/da at a = 0 `divergent` (∫₀² (x − a)^−0.99 eˣ dx)."""
+        −1, made the loop call d/da at a = 0 `divergent` (∫₀² (x − a)^−0.99 eˣ dx).
+
+        Holding G(0) constant is exact as well (its derivative enters as ∂G(0)·(∫S − ∫₀^½ S)
+        = 0), and that is done where f′ is not finite at an end (∛x at 0): its infinite
+        derivative at every node spoiled the other components integrated with it (d/db
+        2.5e-5 off; found by a review). Both guards below are needed: the inner one
+        keeps reverse mode from meeting 0·∞, the outer one forward mode.
+
+        `raw`: both ends' values, unmasked and held constant (for the size of what lies
+        below the reach of f next to a nonzero end, see `end_weighted`)."""
         (a, b, alpha, beta), args = wargs
         log_h = jnp.log(b - a)
-        g_a0, g_b0 = _end_values(fvec, kind, a, b, log_h, args)
+        if raw:
+            return lax.stop_gradient(_end_values(fvec, kind, a, b, log_h, args)) + (None,)
+
+        def slope(e):
+            return jax.jvp(lambda y: fvec(y, args), (e,), (jnp.ones_like(e),))[1]
+
+        ok = lax.stop_gradient(jnp.all(jnp.isfinite(slope(a))) & jnp.all(jnp.isfinite(slope(b))))
+
+        def live(x):
+            return jnp.where(ok, x, lax.stop_gradient(x)) if jnp.issubdtype(jnp.result_type(x), jnp.inexact) else x
+
+        values = _end_values(fvec, kind, live(a), live(b), live(log_h), jax.tree_util.tree_map(live, args))
+        g_a0, g_b0 = (jnp.where(ok, g, lax.stop_gradient(g)) for g in values)
         g_a0 = jnp.where(alpha < 0, g_a0, jnp.zeros_like(g_a0))
         g_b0 = jnp.where(beta < 0, g_b0, jnp.zeros_like(g_b0))
         closed = g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
         return g_a0, g_b0, closed
 
-    def halves(t, wargs):
+    def halves(t, wargs, raw=False):
         (a, b, alpha, beta), args = wargs
-        g_a0, g_b0, _ = end_parts(wargs)
+        g_a0, g_b0, _ = end_parts(wargs, raw)
         h = b - a
         log_h = jnp.log(h)
         lt, ls = jnp.log(t), jnp.log1p(-t)
@@ -226,12 +248,17 @@ def _end_weights(fvec, kind):
         # S(t)·t·h/(|e|·eps): in reverse mode the product S·(1/(|e|·eps)) of the two
         # factors overflowed (t^−0.99 ~ 1e299 at t ~ 1e-303 times 4.5e15), and the
         # derivative in a nonzero end at α ≤ −0.97 was −inf (found by an outside probe).
-        def weighted(sing, sing_t, e):  # S(t) where f is reached at distance d from e
+        # Only where G(0) is subtracted (p < 0, or `raw`): with nothing subtracted, G(t)
+        # itself does not vanish there, and f held at its value one ulp inside is right
+        # (scaled down, ∫ over [1e10, 1e10 + 1] with α = β = 0.1 was 6.4e-7 off; found by
+        # a review).
+        def weighted(sing, sing_t, e, p):  # S(t) where f is reached at distance d from e
             gap = jnp.abs(e) * eps
-            return jnp.where(d < gap, sing_t * (h / jnp.where(gap > 0, gap, 1.0)), sing)
+            ramp = (d < gap) & ((p < 0) | raw)
+            return jnp.where(ramp, sing_t * (h / jnp.where(gap > 0, gap, 1.0)), sing)
 
-        near_a = weighted(sing_a, sing_at, a) * (rest_a * fvec(_off_end(a, d, 1), args) - g_a0)
-        near_b = weighted(sing_b, sing_bt, b) * (rest_b * fvec(_off_end(b, d, -1), args) - g_b0)
+        near_a = weighted(sing_a, sing_at, a, alpha) * (rest_a * fvec(_off_end(a, d, 1), args) - g_a0)
+        near_b = weighted(sing_b, sing_bt, b, beta) * (rest_b * fvec(_off_end(b, d, -1), args) - g_b0)
         return near_a, near_b
 
     def g(t, wargs):
@@ -285,8 +312,8 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     tail = jnp.zeros_like(err)
     for end, p, pick in ((a, alpha, 0), (b, beta, 1)):
         tau = jnp.minimum(jnp.abs(end) * eps / h, half)
-        part = integrand.halves(jnp.maximum(tau, jnp.finfo(h.dtype).tiny), wargs)[pick]
-        size = jnp.abs(jnp.ravel(part)).astype(err.dtype) * tau / (1 + p)
+        part = integrand.halves(jnp.maximum(tau, jnp.finfo(h.dtype).tiny), wargs, raw=True)[pick]
+        size = lax.stop_gradient(jnp.abs(jnp.ravel(part)).astype(err.dtype) * tau / (1 + p))  # an error size
         tail = tail + jnp.where((tau > 0) & jnp.isfinite(size), 2 * size, jnp.where(tau > 0, jnp.inf, 0.0))
     # h^(α+β+1) as two equal factors: it can overflow where the result does not
     # (∫₀²⁰⁰ x⁷⁰ (200 − x)⁷⁰ dx ≈ 2.1e281 came out −inf, "converged").
