@@ -1195,8 +1195,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # second bisection is usually wasted. (Under `focus` the same test broke the
         # levels ε extrapolates: |x - 0.11|^-0.5 went from 1,617 evaluations, converged,
         # to 2,751 and roundoff.)
-        above = jnp.cumsum(top) - top
-        needed = focus | (above < jnp.max(errsum / jnp.maximum(tol, tiny)) - 1.0)
+        # (Per component: a piece that holds one component's excess does not make the
+        # next piece, which holds another's, wait a pass.)
+        share = (par["err"] - par["floor"]) / jnp.maximum(tol, tiny)  # (nsplit, K)
+        above = jnp.cumsum(share, axis=0) - share
+        needed = focus | jnp.any(above < errsum / jnp.maximum(tol, tiny) - 1.0, axis=1)
         chosen = (top >= _SPLIT_FRACTION * top[0]) & splittable & jnp.isfinite(top) & needed
         chosen = chosen.at[0].set(True)
         seg = par["seg"]
