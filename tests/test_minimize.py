@@ -205,6 +205,14 @@ def test_throw_under_jit_whatever_output_is_used():
         f = jax.jit(lambda p: part(solve_ridge(p, 1.0, optimizer=optax.sgd(1e-3), max_steps=3)))
         with pytest.raises(Exception, match="maximum number of steps"):
             jax.block_until_ready(f(P))
+    # A program that returns only a derivative (the usual `jit(grad(loss))` step): the
+    # primal outputs, and their check with them, were dead code, and the derivative of a
+    # non-converged solve came back without an error (outside probe). The check now also
+    # scales every tangent by a checked 1.
+    for part in (lambda s: jnp.sum(s.x), lambda s: s.value):
+        g = jax.jit(jax.grad(lambda p: part(solve_ridge(p, 1.0, optimizer=optax.sgd(1e-3), max_steps=3))))
+        with pytest.raises(Exception, match="maximum number of steps"):
+            jax.block_until_ready(g(P))
 
 
 def test_linesearch_failure_status():
@@ -421,6 +429,11 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     assert sol.status == Status.stalled and float(sol.grad_norm) > 1.0
     with pytest.raises(Exception, match="unchanged"):
         jax.block_until_ready(minimize(f, jnp.zeros(3), (p,), optimizer=opt).x)
+    # (c) The same from x0 = 25 (a later probe): the largest gradient met, 3.6e10, made
+    # ‖∇f‖ = 237 look fallen by half the digits. An exactly zero update is `stalled`.
+    fast = optax.adam(optax.cosine_decay_schedule(0.65, 100), b1=0.0, b2=0.5)
+    sol = minimize(f, jnp.array([25.0]), (jnp.array([2.0]),), optimizer=fast, throw=False)
+    assert sol.status == Status.stalled and float(sol.grad_norm) > 1.0
     g = lambda x, c: jnp.sum((x - c) ** 2)  # noqa: E731
     c = jnp.array([1e4, 2e4], jnp.float32)
     sol = minimize(g, jnp.array([9990.0, 20010.0], jnp.float32), (c,), optimizer=optax.adam(1e-4), throw=False)

@@ -145,6 +145,12 @@ def _cases(p):
     out.update(tol=v, tol_err=info.err, tol_n=info.n_points, tol_neval=info.neval, tol_ok=info.converged)
     v, info = d3(z, jnp.ones(3), 64, epsrel=1e-12, max_points=256)
     out.update(fail_err=info.err, fail_n=info.n_points, fail=info.status == QMC_STATUS.max_points)
+    # A tangent whose other derivative columns are zero by symmetry (p₁ = p₂ = 1/2): with
+    # a tolerance of epsrel·|0| they ended `roundoff` (outside probe); now each is judged on
+    # a thousandth of the mean of |∂f/∂p|.
+    sym = lambda q: qmc_quad(gauss, z, jnp.ones(3), (1.0, q), n_points=64, epsrel=1e-5, max_points=1 << 16)  # noqa: E731
+    (_, info), (out["sym_dv"], _) = jax.jvp(sym, (jnp.array([0.3, 0.5, 0.5]),), (jnp.array([1.0, 0.0, 0.0]),))
+    out["sym_ok"], out["sym_err"] = info.converged, info.err
     # The derivative's standard error: qmc_quad of ∂f/∂p with the same key and n is the same
     # estimate as jax.grad of the estimator (same points and shifts), and comes with its SE.
     pvec = jnp.array([0.2, 0.4, 0.6])
@@ -195,6 +201,9 @@ def test_nan_limits_nonfinite_values_and_statuses(cases):
     assert cases["tol_neval"] == 8 * cases["tol_n"]
     assert abs(cases["tol"] - exact) <= 4 * cases["tol_err"]
     assert cases["fail"] and cases["fail_n"] == 256 and cases["fail_err"] > 1e-12 * exact
+    assert cases["sym_ok"]
+    f, fp, _, _, _ = factors(np.ones(3), np.array([0.3, 0.5, 0.5]), np.zeros(3), np.ones(3))
+    np.testing.assert_allclose(cases["sym_dv"], np.prod(f) * fp[0] / f[0], rtol=1e-4)
 
 
 def test_derivative_standard_error_from_the_same_randomizations(cases):

@@ -13,6 +13,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
+from .._throw import raise_if
 from ..linalg._checks import host_array
 from .._traced import trace
 from ._beside import float_beside
@@ -203,7 +204,7 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts)
     code = jnp.where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
-        value = status.error_if(value, code != 0)
+        value = raise_if(value, status, code != 0)
     return value.reshape(shape), QuadInfo(err=err.reshape(shape), neval=neval, status=status)
 
 
@@ -268,7 +269,9 @@ def cubature(
             (a nonzero default would accept a first rule whose nodes all miss a narrow
             peak, since its estimate of a near-zero value is itself near zero).
         epsrel: relative tolerance. The loop stops when, for every component of the
-            value, the estimated error is at most `max(epsabs, epsrel * |value|)`.
+            value, the estimated error is at most `max(epsabs, epsrel * |value|)`, where
+            |value| is at least a thousandth of ∫|f| (a component that cancels to zero,
+            such as a derivative that vanishes by symmetry, is judged on its mass).
         limit: maximum number of boxes the region is divided into.
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
             time (`equinox.error_if`; works under `jax.jit`).

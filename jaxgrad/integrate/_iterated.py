@@ -63,6 +63,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
+from .._throw import raise_if
 from .._traced import trace
 from ._adaptive import adaptive_quad
 from ._batch import _broadcast
@@ -358,7 +359,7 @@ def _nquad_compiled(problem, throw, args, consts, range_data):
     status = status_from_code(code)
     value = value.reshape(problem.shape)
     if throw:
-        value = status.error_if(value, code != 0)
+        value = raise_if(value, status, code != 0)
     return value, QuadInfo(err=err.reshape(problem.shape), neval=neval, status=status)
 
 

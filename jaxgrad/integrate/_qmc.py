@@ -49,8 +49,10 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if
+from .._throw import raise_if
 from .._traced import trace
 from ._cubature import box_in_t, box_limits, from_t
+from ._cubature_adaptive import CANCELLATION_FLOOR
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty, parameter_tangent
 
@@ -180,21 +182,26 @@ def _qmc(hvec, params, shifts, options):
         # see: in float32 at d = 1 the estimates agreed to the last bit (spread 0) while
         # all were 6e-7 off. Bound it by eps·(summation depth) times the mean of |h|:
         # log₂(block) levels within a block (pairwise), one addition per block after.
-        rounding = eps * (np.log2(block) + j.astype(val_dtype)) * jnp.mean(means[1], axis=0)
-        return value, spread + rounding, rounding
+        mass = jnp.mean(means[1], axis=0)
+        rounding = eps * (np.log2(block) + j.astype(val_dtype)) * mass
+        return value, spread + rounding, rounding, mass
 
-    def tol_of(value):
-        return jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.abs(value))
+    def tol_of(value, mass):
+        # As in `cubature` (`_cubature_adaptive.CANCELLATION_FLOOR`): a component that
+        # cancels to (nearly) zero, a derivative zero by symmetry, is judged on a
+        # thousandth of the mean of |h|, not on epsrel·0, which no number of points meets
+        # (it ended `roundoff`).
+        return jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.maximum(jnp.abs(value), CANCELLATION_FLOOR * mass))
 
-    def met(value, err):
+    def met(value, mass, err):
         if not tolerance:
             return jnp.asarray(False)
-        return jnp.all(err <= tol_of(value))
+        return jnp.all(err <= tol_of(value, mass))
 
-    def hopeless(value, rounding):  # the tolerance is below the rounding of the sums
+    def hopeless(value, mass, rounding):  # the tolerance is below the rounding of the sums
         if not tolerance:
             return jnp.asarray(False)
-        return jnp.any(rounding > tol_of(value))
+        return jnp.any(rounding > tol_of(value, mass))
 
     def cond(state):
         j, _, done = state
@@ -206,15 +213,15 @@ def _qmc(hvec, params, shifts, options):
         j = j + 1
         q = j // per_check
         at_check = (j % per_check == 0) & ((q & (q - 1)) == 0)
-        value, err, rounding = estimate(sums, j)
+        value, err, rounding, mass = estimate(sums, j)
         bad = ~jnp.all(jnp.isfinite(sums))
-        return j, sums, at_check & (met(value, err) | bad | hopeless(value, rounding))
+        return j, sums, at_check & (met(value, mass, err) | bad | hopeless(value, mass, rounding))
 
     init = (jnp.asarray(0, jnp.int32), jnp.zeros((2, r, k), val_dtype), jnp.asarray(False))
     j, sums, _ = jax.lax.while_loop(cond, body, init)
-    value, err, rounding = estimate(sums, j)
-    code = jnp.where(met(value, err) | (not tolerance), CONVERGED,
-                     jnp.where(hopeless(value, rounding), ROUNDOFF, MAX_POINTS))
+    value, err, rounding, mass = estimate(sums, j)
+    code = jnp.where(met(value, mass, err) | (not tolerance), CONVERGED,
+                     jnp.where(hopeless(value, mass, rounding), ROUNDOFF, MAX_POINTS))
     code = jnp.where(~jnp.all(jnp.isfinite(sums)), NONFINITE, code)
     n = j * block
     return value, err, n * r, n, code
@@ -289,7 +296,7 @@ def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)
     code = jnp.where(undefined, NAN_LIMITS, code)
     status = _status_from_code(code)
     if throw:
-        value = status.error_if(value, code != CONVERGED)
+        value = raise_if(value, status, code != CONVERGED)
     info = QMCInfo(err=err.reshape(shape), neval=neval, n_points=npts, status=status)
     return value.reshape(shape), info
 
@@ -368,7 +375,8 @@ def qmc_quad(
             most 2**24). Default: `n_points` without a tolerance, `max(n_points, 2**18)` with one.
         epsabs: absolute tolerance on the standard error; `None` (with `epsrel`): none.
         epsrel: relative tolerance: the points are doubled until, for every component, the
-            standard error is at most `max(epsabs, epsrel * |value|)`.
+            standard error is at most `max(epsabs, epsrel * |value|)`, |value| taken as at
+            least a thousandth of the mean of |f| (a component that cancels to zero).
         key: a `jax.random` key (or an int seed) for the random shifts; default seed 0. Equal
             keys give equal points, also for the derivatives.
         periodize: apply the tent transform to the shifted lattice points (default `True`).

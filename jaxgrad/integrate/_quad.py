@@ -15,6 +15,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._jit import jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
+from .._throw import raise_if
 from .._traced import trace
 from ._batch import pooled_solver
 from ._beside import float_beside
@@ -479,5 +480,5 @@ def _quad_compiled(integrand, options, val_dtype, throw, weight, complex_func, a
     code = jnp.where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
-        value = status.error_if(value, code != 0)
+        value = raise_if(value, status, code != 0)
     return value, QuadInfo(err=err.reshape(shape), neval=neval, status=status)

@@ -34,6 +34,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
+from .._throw import raise_if
 from . import _status
 from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
@@ -192,7 +193,7 @@ def _quadosc(integrand, options, throw, start, period, args, consts):
     code = jnp.where(bad, _status.NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
-        value = status.error_if(value, code != _status.CONVERGED)
+        value = raise_if(value, status, code != _status.CONVERGED)
     return value, QuadInfo(err=err, neval=jnp.sum(nevals) + samples, status=status)
 
 

@@ -16,6 +16,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
 from .._power_of_two import power_of_two_scale
+from .._throw import raise_if
 from .._traced import trace
 from ._gauge import gauge_guard
 from ._checks import check_precision
@@ -684,6 +685,6 @@ def _eigsh_compiled(op, opts, throw, dtype, params, v0):
     w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, lax.stop_gradient(x0))
     status = _status_from_code(code)
     if throw:
-        w = status.error_if(w, (code != CONVERGED) & (code != TIE_AT_EDGE))
+        w, v = raise_if((w, v), status, (code != CONVERGED) & (code != TIE_AT_EDGE))
     info = EigshInfo(status=status, iterations=it, matvecs=nmv, residuals=resid, gap=gap, norm=anorm)
     return EigshResult(w, v, info)

@@ -1,0 +1,42 @@
+"""`throw=True`: the status check runs for the value *and for every derivative of it*.
+
+`status.error_if(value, bad)` (equinox) attaches the check to `value` only: its JVP
+passes the tangent through untouched. Under `jax.jit(jax.grad(loss))` the primal value
+is dead code (only the linearised program is returned) and is removed with its check,
+so a solve that did not converge handed back a derivative without raising (found by an
+outside probe: `minimize(..., max_steps=1)` under `jit(grad)`, 1.59 where 0.63 is right;
+`quad` with too small a `limit` likewise). Here the tangent is dt·m with m = 1 passed
+through the same check: m is computed from primal values only, so reverse mode keeps it
+as a residual of the forward pass and multiplies the cotangent by it (ct·m, the
+transpose of a linear map), and the check runs whichever outputs are used. The values
+are untouched (m = 1 exactly).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def _inexact(x) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+@jax.custom_jvp
+def raise_if(tree, status, bad):
+    """`status.error_if(tree, bad)`, with the same check on every derivative of `tree`
+    (`status`: an equinox enumeration item; `bad`: a boolean array)."""
+    return status.error_if(tree, bad)
+
+
+@raise_if.defjvp
+def _raise_if_jvp(primals, tangents):
+    tree, status, bad = primals
+    dtree = tangents[0]
+    if not any(_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
+        return raise_if(tree, status, bad), dtree
+    one = status.error_if(jnp.ones((), jnp.float32), bad)  # 1 is exact in every dtype
+    scaled = jax.tree_util.tree_map(
+        lambda x, t: t * one.astype(t.dtype) if _inexact(x) else t, tree, dtree
+    )
+    return raise_if(tree, status, bad), scaled
