@@ -821,3 +821,25 @@ def test_singular_point_on_an_end_model_sample_is_flagged_not_nan(k):
     assert np.isfinite(float(v)) and abs(float(v) - exact) <= 1e-3 * exact
     assert info.status != STATUS.converged and info.status != STATUS.nonfinite
     assert float(info.err) >= abs(float(v) - exact)
+
+
+def _xlog_end(x):
+    return (1 - x) * jnp.log(1 - x)
+
+
+def _sqrt_end(x):
+    return jnp.sqrt(1 - x)
+
+
+@jax.jit
+def _second_in_b(b):
+    return jnp.stack([jax.hessian(lambda b: quad(g, 0.0, b)[0])(b) for g in (_xlog_end, _sqrt_end)])
+
+
+def test_second_derivative_in_a_limit_where_f_prime_is_unbounded():
+    # d²/db² ∫₀^b f = f′(b): +∞ for (1 − x) ln(1 − x) and −∞ for √(1 − x) at b = 1. The
+    # derivative of f's extrapolated end value gave finite numbers set by the float
+    # spacing, 36.7 and −1.1e8 (outside probe); it is now the one-sided limit of f′.
+    np.testing.assert_array_equal(_second_in_b(1.0), [np.inf, -np.inf])
+    b = 1 - 1e-6
+    np.testing.assert_allclose(_second_in_b(b), [-np.log(1 - b) - 1, -0.5 / np.sqrt(1 - b)], rtol=1e-8)

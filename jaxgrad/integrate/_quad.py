@@ -117,6 +117,64 @@ def fvec_out_size(fvec, x, args):
     return jax.eval_shape(fvec, x, args).shape[0]
 
 
+def _one_sided_limit(g, x, direction, room):
+    """The one-sided limit of g (a function of one point) at x from inside."""
+    # f's one-sided limit at a finite limit x, from inside (`direction`), from f at
+    # the 1st, 4th and 16th float beside x. f next to x can be far from its limit: for
+    # (1 − x)^0.1 at b = 1, f one float below 1 is 0.025, not 0 (the derivative in b
+    # was 0.025 instead of 0; of ∫ₐ² (x − a)^0.05 eˣ in a, 14 % off). Where the three
+    # values change by more than rounding (|f₄ − f₁| > 1e-6 |f₁|), in one direction,
+    # with ratio r = (f₁₆ − f₄)/(f₄ − f₁):
+    # - r > 1 + 1e-3 (a power law d^β, β > 7e-4, towards the end): the limit is
+    #   Aitken's f₁ − (f₄ − f₁)/(r − 1) (its correction loses at most 1e3 × the
+    #   samples' relative rounding);
+    # - r <= 1 + 1e-3 (|f| growing like d^β, β <= 0; a logarithm, also times a smooth
+    #   factor, whose r is 1 up to rounding on either side; or d^β with β < 7e-4,
+    #   indistinguishable from a logarithm at these distances): the limit is infinite,
+    #   so that the derivative in that limit is ±inf (or NaN where a non-integrable
+    #   ∂f/∂θ meets it), not a finite number set by the float spacing (∫₀^q (q − x)^-½
+    #   dx gave 9.5e7 for the derivative 1 in q; with the blow-up test at r <= 1 and
+    #   Aitken above 4^0.05, the derivative in b of ∫₁^b log(3 − x) cos x at b = 3 was
+    #   f₁ = 35.0 instead of +inf, reported converged).
+    # `room`: the range is wider than 16 floats.
+    g1, g4, g16 = jax.vmap(g)(jnp.stack([float_beside(x, direction, m) for m in (1, 4, 16)]))
+    d1, d2 = g4 - g1, g16 - g4
+    moving = room & (jnp.abs(d1) > 1e-6 * jnp.abs(g1)) & (d1 * d2 > 0)
+    r = d2 / jnp.where(moving, d1, 1.0)
+    zero_like = moving & (r > 1 + 1e-3)
+    blow_up = moving & ~zero_like
+    limit = g1 - d1 / jnp.where(zero_like, r - 1, 1.0)
+    return jnp.where(zero_like, limit, jnp.where(blow_up, jnp.sign(g1) * jnp.inf, g1))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _limit_at(fvec, x, args, direction, room):
+    """f's one-sided limit at x from inside (`_one_sided_limit` of f(·, args)), whose
+    derivative in x is the same limit of f′ = ∂f/∂x."""
+    return _one_sided_limit(lambda y: fvec(y, args), x, direction, room)
+
+
+# The derivative in x (the second derivative of the integral in that limit) is the
+# one-sided limit of f′, not the derivative of the extrapolation formula: where f′ is
+# unbounded at x ((1 − x) ln(1 − x) or √(1 − x) at b = 1, d²/db² = +∞ and −∞) that
+# formula gave finite numbers set by the float spacing (36.7 and −1.1e8; outside
+# probe). The rule recurses through f′ for higher derivatives in x; the derivative in
+# `args` is that of the formula at fixed x (0·∞ = 0 for a zero dx: `mul_zero_safe`).
+@_limit_at.defjvp
+def _limit_at_jvp(fvec, primals, tangents):
+    x, args, direction, room = primals
+    dx, dargs = tangents[0], tangents[1]
+    value, dvalue = jax.jvp(
+        lambda a: _one_sided_limit(lambda y: fvec(y, a), x, direction, room), (args,), (dargs,)
+    )
+
+    def slope(y, a):
+        return jax.jvp(lambda z: fvec(z, a), (y,), (jnp.ones_like(y),))[1]
+
+    d_limit = _limit_at(slope, x, args, direction, room)
+    return value, dvalue + mul_zero_safe(jnp.broadcast_to(dx, d_limit.shape).astype(d_limit.dtype), d_limit)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 5))
 def _quad(fvec, a, b, points, args, options):
     """∫_a^b f, oriented (negative for b < a); ``points`` sorted inside [min, max](a, b).
@@ -163,34 +221,6 @@ def _quad_jvp(fvec, options, primals, tangents):
 
     inf = jnp.asarray(jnp.inf, a.dtype)
 
-    def at_limit(x, direction, room):
-        # f's one-sided limit at a finite limit x, from inside (`direction`), from f at
-        # the 1st, 4th and 16th float beside x. f next to x can be far from its limit: for
-        # (1 − x)^0.1 at b = 1, f one float below 1 is 0.025, not 0 (the derivative in b
-        # was 0.025 instead of 0; of ∫ₐ² (x − a)^0.05 eˣ in a, 14 % off). Where the three
-        # values change by more than rounding (|f₄ − f₁| > 1e-6 |f₁|), in one direction,
-        # with ratio r = (f₁₆ − f₄)/(f₄ − f₁):
-        # - r > 1 + 1e-3 (a power law d^β, β > 7e-4, towards the end): the limit is
-        #   Aitken's f₁ − (f₄ − f₁)/(r − 1) (its correction loses at most 1e3 × the
-        #   samples' relative rounding);
-        # - r <= 1 + 1e-3 (|f| growing like d^β, β <= 0; a logarithm, also times a smooth
-        #   factor, whose r is 1 up to rounding on either side; or d^β with β < 7e-4,
-        #   indistinguishable from a logarithm at these distances): the limit is infinite,
-        #   so that the derivative in that limit is ±inf (or NaN where a non-integrable
-        #   ∂f/∂θ meets it), not a finite number set by the float spacing (∫₀^q (q − x)^-½
-        #   dx gave 9.5e7 for the derivative 1 in q; with the blow-up test at r <= 1 and
-        #   Aitken above 4^0.05, the derivative in b of ∫₁^b log(3 − x) cos x at b = 3 was
-        #   f₁ = 35.0 instead of +inf, reported converged).
-        # `room`: the range is wider than 16 floats.
-        f1, f4, f16 = jax.vmap(at)(jnp.stack([float_beside(x, direction, m) for m in (1, 4, 16)]))
-        d1, d2 = f4 - f1, f16 - f4
-        moving = room & (jnp.abs(d1) > 1e-6 * jnp.abs(f1)) & (d1 * d2 > 0)
-        r = d2 / jnp.where(moving, d1, 1.0)
-        zero_like = moving & (r > 1 + 1e-3)
-        blow_up = moving & ~zero_like
-        limit = f1 - d1 / jnp.where(zero_like, r - 1, 1.0)
-        return jnp.where(zero_like, limit, jnp.where(blow_up, jnp.sign(f1) * jnp.inf, f1))
-
     # A limit or breakpoint whose tangent is a symbolic zero (a constant, or not the
     # variable of this derivative) contributes no Leibniz term, and f is not evaluated
     # there: at a singular end f beside it can be inf (x^p ln(1/x) at the smallest
@@ -209,7 +239,7 @@ def _quad_jvp(fvec, options, primals, tangents):
         xs, os_ = jax.lax.stop_gradient(base), jax.lax.stop_gradient(other)
         inside = jax.lax.stop_gradient(inside)
         room = ok & (jnp.abs(os_ - xs) > 64 * jnp.abs(jnp.nextafter(xs, inside) - xs))
-        f_limit = at_limit(base, inside, room)
+        f_limit = _limit_at(fvec, base, args, inside, room)
         # 0·inf = 0: a zero tangent of this limit (the parameter's column of `jacfwd`)
         # adds nothing where f is infinite at it (see `mul_zero_safe`).
         dvalue = dvalue + sign * mul_zero_safe(jnp.where(ok, f_limit, 0.0), jnp.where(ok, dlimit, 0.0))
