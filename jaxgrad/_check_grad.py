@@ -45,6 +45,14 @@ def default_rtol(dtype) -> float:
     return 1e-6 if jnp.finfo(dtype).bits >= 64 else 3e-3
 
 
+def _least_precise(*trees):
+    """The real dtype of the least precise floating leaf of `trees` (arrays or
+    `ShapeDtypeStruct`s; a complex leaf by its parts)."""
+    dtypes = [jnp.finfo(getattr(t, "dtype", None) or jnp.result_type(t)).dtype for t in jax.tree_util.tree_leaves(trees)
+              if jnp.issubdtype(getattr(t, "dtype", None) or jnp.result_type(t), jnp.inexact)]
+    return max(dtypes, key=lambda d: float(jnp.finfo(d).eps), default=np.dtype(np.float64))
+
+
 def _float_dtype(x):
     dtype = jnp.result_type(x)
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -61,7 +69,7 @@ def _directions(n: int, count: int | None, dtype, rng) -> np.ndarray:
     return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(dtype)
 
 
-def _step_ladders(x, dirs, step) -> np.ndarray:
+def _step_ladders(x, dirs, step, eps) -> np.ndarray:
     """The steps h₀·2⁻ᵏ, k = 0..5, per direction (rows of `dirs`) and ladder: (D, L, 6)
     in the dtype of `x`, L = 1 or 2; h₀ = `step`, or 4·eps^(1/5) times the two sizes of
     the module docstring."""
@@ -76,7 +84,7 @@ def _step_ladders(x, dirs, step) -> np.ndarray:
         sizes = [size, np.maximum(size, 1.0)]
         if not np.any(sizes[1] > 8 * sizes[0]):
             sizes = sizes[:1]
-        h0 = 4 * float(jnp.finfo(dirs.dtype).eps) ** 0.2 * np.stack(sizes, axis=1)
+        h0 = 4 * eps ** 0.2 * np.stack(sizes, axis=1)
     else:
         h0 = np.full((len(dirs), 1), float(step))
     return np.asarray(h0[:, :, None] * 0.5 ** np.arange(_LADDER), dirs.dtype)
@@ -145,18 +153,22 @@ def _ad_compiled(traced, argnum, order, mode, consts, args, vecs):
     g = functools.partial(_out_flat, traced, argnum, order, consts, args)
     if mode == "fwd":
         return jax.vmap(lambda v: jax.jvp(g, (x,), (v,))[1])(vecs)
-    _, pullback = jax.vjp(g, x)
-    return jax.vmap(lambda u: pullback(u)[0])(vecs)
+    y, pullback = jax.vjp(g, x)
+    # The cotangents in the dtype of f's output (float32 from a float64 argument).
+    return jax.vmap(lambda u: pullback(u.astype(y.dtype))[0])(vecs)
 
 
-def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
+def _fd_directional(traced, argnum, order, consts, args, x, dirs, step, eps):
     """Richardson-extrapolated central differences of argument `argnum` (flattened:
     `x`) along each row of `dirs`, the step picked on the ladder (module docstring).
+
+    `eps`: the rounding unit of the least precise of the argument's leaves and f's
+    outputs, which sets the steps and the rounding floor of the error estimate.
 
     Returns `(reference (D, m), error estimate (D,), step used (D,))`, NumPy arrays.
     """
     dirs = np.asarray(dirs, x.dtype)
-    hs = _step_ladders(x, dirs, step)  # (D, L, K)
+    hs = _step_ladders(x, dirs, step, eps)  # (D, L, K)
     n_dirs, n_ladders, k = hs.shape
     vals = _fd_compiled(traced, argnum, order, consts, args, dirs, hs.reshape(n_dirs, -1))
     # The extrapolation is a few operations on a small table: in NumPy, in the dtype
@@ -169,7 +181,7 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step):
     # consecutive extrapolants can agree by chance (the differences of f are a few
     # ulps, quantised), which made a step of 1e-14 look better than one of 1e-5.
     fmax = np.max(np.abs(vals), axis=(2, 3, 4), initial=0.0)  # (D, L)
-    e = np.maximum(e, np.finfo(vals.dtype).eps * fmax[..., None] / hs[:, :, 2:])
+    e = np.maximum(e, eps * fmax[..., None] / hs[:, :, 2:])
     e = np.where(np.isfinite(e), e, np.inf)
     # Pairs that do not agree to one digit are out (unless every pair is): steps across
     # a kink give quotients ~x/h that halve with h, whose absolute disagreement is
@@ -240,7 +252,8 @@ def finite_difference_grad(
         got = f"{out.dtype}{list(out.shape)}" if isinstance(out, jax.ShapeDtypeStruct) else repr(out)
         raise TypeError(f"finite_difference_grad: f must return a real scalar; got {got}.")
     dirs = np.eye(flat.size, dtype=flat.dtype)
-    ref, _, _ = _fd_directional(traced, 0, 1, consts, (x, *args), flat, dirs, step)
+    eps = float(jnp.finfo(_least_precise(x, out)).eps)
+    ref, _, _ = _fd_directional(traced, 0, 1, consts, (x, *args), flat, dirs, step, eps)
     return unravel(jnp.asarray(ref[:, 0], flat.dtype))
 
 
@@ -335,8 +348,10 @@ def check_grad(
     `jax.grad(f)` (whose own correctness `order=1` checks).
 
     The step is chosen automatically (see the module docstring); differences are
-    evaluated in the dtype of the argument, so float32 functions are checked in
-    float32 with a looser default tolerance.
+    evaluated in the dtype of the argument. Steps, the reference's rounding floor and
+    the default tolerance follow the least precise of the argument's leaves and `f`'s
+    outputs, so a function with float32 anywhere (a float32 output of a float64
+    argument included) is checked at float32's accuracy.
 
     `f` is traced once per call, at the types of `args`, and evaluated by compiled
     programs that are cached (see `jaxgrad._traced`): a second call with the same `f`
@@ -356,7 +371,8 @@ def check_grad(
         order: 1 (Jacobian) or 2 (Hessian-vector products).
         modes: any of `"fwd"`, `"rev"`.
         argnums: arguments to check (default: every argument with real floating leaves).
-        rtol: relative tolerance; default 1e-6 (float64) or 3e-3 (float32).
+        rtol: relative tolerance; default 1e-6 (float64) or 3e-3 (float32 among the
+            argument's leaves or the outputs).
         atol: absolute tolerance added to `rtol·scale`.
         step: largest finite-difference step, for every direction (default
             `4·eps^(1/5)` times the size of the argument along the direction, |xᵢ|
@@ -424,11 +440,17 @@ def check_grad(
     for i in argnums:
         flat = flats[i]
         dtype = flat.dtype
-        eps_rtol = default_rtol(dtype) if rtol is None else rtol
+        # Tolerance, steps and rounding floor from the least precise of the argument's
+        # leaves and f's outputs: a float32 output of a float64 argument (or a float32
+        # leaf beside a float64 one) was held to float64's 1e-6, against a reference
+        # whose rounding was float32's, and failed (outside probe).
+        low = _least_precise(args[i], out)
+        eps = float(jnp.finfo(low).eps)
+        eps_rtol = default_rtol(low) if rtol is None else rtol
         n = flat.size
         m = m_out if order == 1 else n
         dirs = _directions(n, num_directions, np.dtype(dtype), rng)
-        ref, fd_err, steps = _fd_directional(traced, i, order, consts, args, flat, dirs, step)  # (D, m)
+        ref, fd_err, steps = _fd_directional(traced, i, order, consts, args, flat, dirs, step, eps)  # (D, m)
         for mode in modes:
             if mode == "fwd":
                 jax_vals = np.asarray(_ad_compiled(traced, i, order, mode, consts, args, dirs))

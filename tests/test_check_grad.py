@@ -125,6 +125,17 @@ def test_float32_usable():
 
     off.defjvp(lambda p, t: (jnp.tanh(p[0]), 1.05 * (1 - jnp.tanh(p[0]) ** 2) * t[0]))
     assert not check_grad(off, x32).passed
+    # Mixed precision (outside probe): a float32 output of a float64 argument, beside a
+    # float64 one, or a float32 leaf beside a float64 leaf. Reverse mode built float64
+    # cotangents for the float32 output (JAX's dtype error), and the checks were held to
+    # float64's 1e-6 against a float32-rounded reference (false FAIL): the tolerance,
+    # steps and rounding floor are now those of the least precise dtype.
+    mixed = lambda x: (jnp.sin(x), jnp.cos(x).astype(jnp.float32))  # noqa: E731
+    report = check_grad(mixed, X)
+    assert report.passed and all(e.rtol == 3e-3 for e in report.entries) and len(report.entries) == 2
+    leaves = lambda t: jnp.sum(jnp.sin(t["a"])) + jnp.sum(t["b"] ** 2)  # noqa: E731
+    assert check_grad(leaves, {"a": x32, "b": X}).passed
+    assert not check_grad(lambda x: off(x).astype(jnp.float32), X).passed
 
 
 def test_order_two_hessian_vector_products():
