@@ -23,8 +23,10 @@ was measured before the single lane ran unbatched.)
 A shared pool of intervals refined globally across lanes would balance work even more
 finely, but it needs per-lane tolerances in one ranking and a pool as large as the
 whole batch's worst case; the chunked resumption reuses the scalar loop unchanged
-(the same state, the same body), so a batched value is bit-for-bit the unbatched one
-(`neval` also counts the repeated first pass of a resumed lane).
+(the same state, the same body), so a resumed lane's value is bit-for-bit the
+unbatched one compiled the same way (`neval` also counts the repeated first pass of a
+resumed lane); a lane finished by the first pass, whose sums are vectorized across
+lanes, agrees to rounding (the last bit may differ; outside probe).
 """
 
 from __future__ import annotations
