@@ -34,6 +34,33 @@ def nan_if(x, bad):
     return replace_invalid(x, bad, float("nan"))
 
 
+def scale_tangents(tree, dtree, m):
+    """The tangents `dtree` of `tree`, each floating leaf times the scalar `m` (linear in
+    the tangents, so reverse mode multiplies the cotangents the same way); the tangents
+    of integer leaves (float0) as they are."""
+    def scale(x, t):
+        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
+            return t
+        return t * m.astype(t.dtype)
+
+    return jax.tree_util.tree_map(scale, tree, dtree)
+
+
+@jax.custom_jvp
+def nan_derivatives_if(tree, bad):
+    """`tree` unchanged, with NaN derivatives where the scalar `bad` holds: a result
+    kept for what it is (an optimizer's last finite iterate) whose derivative would be
+    that of a point that solves nothing."""
+    return tree
+
+
+@nan_derivatives_if.defjvp
+def _nan_derivatives_if_jvp(primals, tangents):
+    tree, bad = primals
+    m = jnp.where(bad, jnp.float32(jnp.nan), jnp.float32(1))
+    return tree, scale_tangents(tree, tangents[0], m)
+
+
 # --------------------------------------------------------------------------------------
 # 0·inf = 0 for a tangent that is exactly zero.
 #

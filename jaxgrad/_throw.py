@@ -17,6 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ._nan import scale_tangents
+
 
 def _inexact(x) -> bool:
     return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
@@ -36,7 +38,4 @@ def _raise_if_jvp(primals, tangents):
     if not any(_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
         return raise_if(tree, status, bad), dtree
     one = status.error_if(jnp.ones((), jnp.float32), bad)  # 1 is exact in every dtype
-    scaled = jax.tree_util.tree_map(
-        lambda x, t: t * one.astype(t.dtype) if _inexact(x) else t, tree, dtree
-    )
-    return raise_if(tree, status, bad), scaled
+    return raise_if(tree, status, bad), scale_tangents(tree, dtree, one)

@@ -164,6 +164,11 @@ def test_has_aux():
     sol = minimize(lambda x: (jnp.sum((x - 1.0) ** 2), ("label", 3, x)), jnp.zeros(2), has_aux=True)
     assert sol.aux[:2] == ("label", 3) and type(sol.aux[1]) is int
     np.testing.assert_allclose(sol.aux[2], [1.0, 1.0], rtol=1e-10)
+    # `tikhonov` takes (value, aux) as a list too, as `minimize` does (it raised a
+    # TypeError adding the penalty to the list: outside probe). Minimum of
+    # ‖x − 1‖² + ½‖x‖²: x = 2/3.
+    sol = minimize(tikhonov(lambda x: [jnp.sum((x - 1.0) ** 2), x], 0.5), jnp.zeros(2), has_aux=True)
+    np.testing.assert_allclose(sol.aux, [2 / 3, 2 / 3], rtol=1e-10)
 
 
 def test_max_steps_status_and_throw():
@@ -231,6 +236,11 @@ def test_vmap_status_isolation():
     assert int(sols.num_steps[1]) == 0
     with pytest.raises(eqx.EquinoxRuntimeError, match="NaN or infinite"):
         minimize(nan_for_negative, jnp.zeros(2), (cs[1],))
+    # The derivative of the lane stopped by a NaN is NaN (it was the implicit derivative
+    # at x0, finite: outside probe); the other lanes' are the identity (x* = c).
+    jac = jax.vmap(jax.jacfwd(lambda c: minimize(nan_for_negative, jnp.zeros(2), (c,), throw=False).x))(cs)
+    assert np.all(np.isnan(jac[1]))
+    np.testing.assert_allclose(np.asarray(jac)[[0, 2]], np.broadcast_to(np.eye(2), (2, 2, 2)), atol=1e-9)
 
 
 def test_singular_hessian_ridge():
@@ -409,6 +419,12 @@ def test_reverse_mode_with_a_pytree_start_whose_leaf_ignores_the_parameter():
 def test_empty_inputs_are_named_errors():
     # They failed inside a reduction ("zero-size array to reduction operation max").
     from jaxgrad.optimize import inverse_by_minimize, newton_schulz_inverse
+
+    # Not an empty input, but the same kind of check: a non-integer `max_steps` ran
+    # ceil(2.5) steps, a traced one failed with a TracerBoolConversionError.
+    for bad in (2.5, jnp.int32(3), True):
+        with pytest.raises(ValueError, match="max_steps"):
+            newton_schulz_inverse(jnp.eye(2), max_steps=bad)
 
     with pytest.raises(ValueError, match="no entries"):
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(0))

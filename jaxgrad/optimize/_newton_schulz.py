@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import equinox as eqx
@@ -123,10 +124,13 @@ def newton_schulz_inverse(
         `NewtonSchulzResult(inverse, num_steps, residual, status)`, `status` a
         [`NewtonSchulzStatus`][jaxgrad.optimize.NewtonSchulzStatus]: `converged`,
         `max_steps`, `stagnated` (the residual stopped decreasing above `n·sqrt(eps)`:
-        numerically singular) or `nonfinite`.
+        numerically singular) or `nonfinite`. In float64 the linear phase's decrease
+        falls below rounding for κ(M) above about 1e8: such a matrix (diag(1, 1e-8.5))
+        ends `stagnated` after a step or two although an LU solve is still good to
+        ~1e-7 there; use `jnp.linalg.inv` for it.
 
     Raises:
-        ValueError: `m` is not a square matrix, or `max_steps` is negative.
+        ValueError: `m` is not a square matrix, or `max_steps` is not an integer >= 0.
 
     Example:
         >>> import jax.numpy as jnp
@@ -138,8 +142,8 @@ def newton_schulz_inverse(
     """
     fn = "jaxgrad.optimize.newton_schulz_inverse"
     m = as_real_square(m, "m", fn)
-    if max_steps < 0:
-        raise ValueError(f"{fn}: max_steps must be >= 0; got {max_steps}.")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 0:
+        raise ValueError(f"{fn}: max_steps must be a Python integer >= 0; got {max_steps!r}.")
     x, k, r, code = _newton_schulz(m, max_steps, jnp.asarray(tol, m.dtype))
     x = _with_inverse_tangent(m, lax.stop_gradient(x))
     status = NewtonSchulzStatus.max_steps

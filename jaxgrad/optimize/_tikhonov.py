@@ -39,7 +39,7 @@ class _Tikhonov(eqx.Module):
 
     def __call__(self, x, *args):
         out = self.fun(x, *args)
-        if isinstance(out, tuple):
+        if isinstance(out, (tuple, list)):  # (value, aux), as `minimize` accepts it
             return (out[0] + self.lam * self._penalty(x),) + tuple(out[1:])
         return out + self.lam * self._penalty(x)
 
