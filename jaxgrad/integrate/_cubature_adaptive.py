@@ -207,7 +207,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         return jnp.take_along_axis(kinks, ax[:, None], axis=1)[:, 0]
 
     def status(value, err, nused, finite):
-        total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
+        errsum = jnp.sum(err, axis=0)
         done = jnp.all(errsum <= tolerance(value))
         code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
         # Below what the precision allows: the error estimate is within rounding of the
@@ -232,7 +232,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
     def body(state):
         args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, _ = state
-        total, errsum = jnp.sum(value, axis=0), jnp.sum(err, axis=0)
+        errsum = jnp.sum(err, axis=0)
         tol = jnp.maximum(tolerance(value), tiny)
         used = jnp.arange(limit) < nused
         score = jnp.where(used, jnp.max(err / tol, axis=1), -jnp.inf)
