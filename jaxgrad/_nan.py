@@ -37,11 +37,13 @@ def nan_if(x, bad):
 def scale_tangents(tree, dtree, m):
     """The tangents `dtree` of `tree`, each floating leaf times the scalar `m` (linear in
     the tangents, so reverse mode multiplies the cotangents the same way); the tangents
-    of integer leaves (float0) as they are."""
+    of integer leaves (float0) as they are. A zero (co)tangent stays 0 where m is NaN
+    (`mul_zero_safe`): a failed lane masked out of a loss by `jnp.where` must not make
+    the whole gradient NaN (a review found exactly that with `t * m`)."""
     def scale(x, t):
         if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
             return t
-        return t * m.astype(t.dtype)
+        return mul_zero_safe(t, m.astype(t.dtype))
 
     return jax.tree_util.tree_map(scale, tree, dtree)
 

@@ -9,7 +9,9 @@ outside probe: `minimize(..., max_steps=1)` under `jit(grad)`, 1.59 where 0.63 i
 through the same check: m is computed from primal values only, so reverse mode keeps it
 as a residual of the forward pass and multiplies the cotangent by it (ct·m, the
 transpose of a linear map), and the check runs whichever outputs are used. The values
-are untouched (m = 1 exactly).
+are untouched (m = 1 exactly). Under `EQX_ON_ERROR=nan`, m is NaN where equinox makes
+the value NaN (under `vmap`, equinox does that for the whole batch), times a zero
+tangent 0 (`mul_zero_safe`).
 """
 
 from __future__ import annotations

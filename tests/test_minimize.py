@@ -237,10 +237,19 @@ def test_vmap_status_isolation():
     with pytest.raises(eqx.EquinoxRuntimeError, match="NaN or infinite"):
         minimize(nan_for_negative, jnp.zeros(2), (cs[1],))
     # The derivative of the lane stopped by a NaN is NaN (it was the implicit derivative
-    # at x0, finite: outside probe); the other lanes' are the identity (x* = c).
+    # at x0, finite: outside probe), except where that was exactly 0 (0·NaN = 0, so that
+    # a masked-out lane does not spoil a gradient, below); the other lanes' are the
+    # identity (x* = c).
     jac = jax.vmap(jax.jacfwd(lambda c: minimize(nan_for_negative, jnp.zeros(2), (c,), throw=False).x))(cs)
-    assert np.all(np.isnan(jac[1]))
+    assert np.all(np.isnan(np.diag(jac[1])))
     np.testing.assert_allclose(np.asarray(jac)[[0, 2]], np.broadcast_to(np.eye(2), (2, 2, 2)), atol=1e-9)
+    # ... and a loss that masks that lane out keeps a finite gradient (0·NaN was NaN in
+    # the tangent scaling: a review). x* = c, so d/ds Σ_ok Σ x* (s·c) = Σ_ok Σ c.
+    def masked(s):
+        sols = jax.vmap(lambda c: minimize(nan_for_negative, jnp.zeros(2), (s * c,), throw=False))(cs)
+        return jnp.sum(jnp.where((sols.status == Status.converged)[:, None], sols.x, 0.0))
+
+    assert float(jax.grad(masked)(1.0)) == pytest.approx(7.0, rel=1e-9)
 
 
 def test_singular_hessian_ridge():

@@ -842,3 +842,8 @@ def test_second_derivative_in_a_limit_where_f_prime_is_unbounded():
     np.testing.assert_array_equal(_second_in_b(1.0), [np.inf, -np.inf])
     b = 1 - 1e-6
     np.testing.assert_allclose(_second_in_b(b), [-np.log(1 - b) - 1, -0.5 / np.sqrt(1 - b)], rtol=1e-8)
+    # The mixed derivative likewise: d²/db dp ∫₀^b (1 − x)^p dx = (1 − b)^p ln(1 − b), −∞
+    # at b = 1, p = 0, in either order (one order gave −36.7: a review); d²/db² = 0 there
+    # (not 0·∞ = NaN from the infinite column), d²/dp² = 2/(1 + p)³.
+    h = jax.jit(jax.hessian(lambda b, p: quad(lambda x, p: (1 - x) ** p, 0.0, b, (p,))[0], argnums=(0, 1)))(1.0, 0.0)
+    np.testing.assert_allclose(np.asarray(h, dtype=float), [[0.0, -np.inf], [-np.inf, 2.0]], rtol=1e-8)

@@ -44,6 +44,16 @@ def _cubature(fvec, a, b, args, options):
     return sign * value, err, neval, code
 
 
+def with_exact(options, k):
+    """`options` (pairs) with `exact`, the number of leading components that are the
+    user's own (judged on epsrel·|∫|; see `_cubature_adaptive.CANCELLATION_FLOOR`), at
+    most `k`: a derivative rule's joint integrand [f, ∂f/∂θ] has k of f's, and at higher
+    orders the innermost count stands."""
+    opts = dict(options)
+    opts["exact"] = k if opts.get("exact") is None else min(k, opts["exact"])
+    return tuple(opts.items())
+
+
 def _inside(x, toward):
     """The float next to x in the direction of `toward`, differentiable as x itself: f on
     a face is taken just inside the box, as `quad` takes f at a limit (so a jump on the
@@ -87,6 +97,7 @@ def _face_integrand(fvec, d, sides):
 def _faces(fvec, a, b, args, options, sides):
     """The face integrals `(faces (d, len(sides), k), neval, code)` of `_cubature_jvp`."""
     d = a.shape[0]
+    options = tuple((name, v) for name, v in options if name != "exact")  # not the user's components
     if d == 1:
         faces = jnp.concatenate([
             fvec(_inside(b, a), args) if s == "b" else fvec(_inside(a, b), args) for s in sides
@@ -118,7 +129,7 @@ def _cubature_jvp(fvec, options, primals, tangents):
     ta, tb, dargs = tangents
     k = fvec_out_size(fvec, a, args)
     value, err, neval, code, dvalue = integral_and_parameter_tangent(
-        lambda g: _cubature(g, a, b, args, options), fvec, args, dargs, k
+        lambda g: _cubature(g, a, b, args, with_exact(options, k)), fvec, args, dargs, k
     )
     sides = [s for s, t in (("b", tb), ("a", ta)) if not isinstance(t, SymbolicZero)]
     if sides:

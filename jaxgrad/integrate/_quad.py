@@ -158,21 +158,38 @@ def _limit_at(fvec, x, args, direction, room):
 # one-sided limit of f′, not the derivative of the extrapolation formula: where f′ is
 # unbounded at x ((1 − x) ln(1 − x) or √(1 − x) at b = 1, d²/db² = +∞ and −∞) that
 # formula gave finite numbers set by the float spacing (36.7 and −1.1e8; outside
-# probe). The rule recurses through f′ for higher derivatives in x; the derivative in
-# `args` is that of the formula at fixed x (0·∞ = 0 for a zero dx: `mul_zero_safe`).
-@_limit_at.defjvp
+# probe). Likewise the derivative in θ (the leaves of `args`) is the one-sided limit of
+# each column of ∂f/∂θ, contracted with dθ afterwards so that it stays linear in dθ:
+# d²/db dp of ∫₀^b (1 − x)^p dx at b = 1, p = 0 is ln(1 − b) → −∞, which the formula's
+# derivative gave as −36.7 (a review). The rule recurses for higher derivatives; 0·∞ = 0
+# for a zero dx (`mul_zero_safe`).
+@functools.partial(_limit_at.defjvp, symbolic_zeros=True)
 def _limit_at_jvp(fvec, primals, tangents):
     x, args, direction, room = primals
     dx, dargs = tangents[0], tangents[1]
-    value, dvalue = jax.jvp(
-        lambda a: _one_sided_limit(lambda y: fvec(y, a), x, direction, room), (args,), (dargs,)
-    )
+    k = fvec_out_size(fvec, x, args)
+    _, _, diff, dleaves = _split_args(args, dargs)
+    n = 0
+    if any(diff):
+        joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+    if n:
+        both = _limit_at(joint, x, args, direction, room)  # [lim f, lim ∂f/∂θ]
+        value, g = both[:k], both[k:].reshape(k, n)
+        # g·dθ with 0·∞ = 0: an infinite column (∂f/∂θ unbounded at x) must not turn a
+        # zero tangent of its θ (the other column of `jax.hessian`'s batch) into NaN.
+        dtheta = _ravel_real([t for t, d in zip(dleaves, diff) if d])[0].astype(g.dtype)
+        dvalue = jnp.sum(mul_zero_safe(g, jnp.broadcast_to(dtheta, g.shape)), axis=1)
+    else:
+        value = _limit_at(fvec, x, args, direction, room)
+        dvalue = jnp.zeros_like(value)
+    if not isinstance(dx, SymbolicZero):
 
-    def slope(y, a):
-        return jax.jvp(lambda z: fvec(z, a), (y,), (jnp.ones_like(y),))[1]
+        def slope(y, a):
+            return jax.jvp(lambda z: fvec(z, a), (y,), (jnp.ones_like(y),))[1]
 
-    d_limit = _limit_at(slope, x, args, direction, room)
-    return value, dvalue + mul_zero_safe(jnp.broadcast_to(dx, d_limit.shape).astype(d_limit.dtype), d_limit)
+        d_limit = _limit_at(slope, x, args, direction, room)
+        dvalue = dvalue + mul_zero_safe(jnp.broadcast_to(dx, d_limit.shape).astype(d_limit.dtype), d_limit)
+    return value, dvalue
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 5))
