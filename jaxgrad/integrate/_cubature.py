@@ -280,9 +280,9 @@ def cubature(
             (a nonzero default would accept a first rule whose nodes all miss a narrow
             peak, since its estimate of a near-zero value is itself near zero).
         epsrel: relative tolerance. The loop stops when, for every component of the
-            value, the estimated error is at most `max(epsabs, epsrel * |value|)`, where
-            |value| is at least a thousandth of ∫|f| (a component that cancels to zero,
-            such as a derivative that vanishes by symmetry, is judged on its mass).
+            value, the estimated error is at most `max(epsabs, epsrel * |value|)`. (Under
+            a derivative, a derivative component that cancels to zero, one that vanishes
+            by symmetry, is judged on a thousandth of its mass ∫|∂f/∂θ| instead.)
         limit: maximum number of boxes the region is divided into.
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
             time (`equinox.error_if`; works under `jax.jit`).

@@ -381,8 +381,9 @@ def qmc_quad(
             most 2**24). Default: `n_points` without a tolerance, `max(n_points, 2**18)` with one.
         epsabs: absolute tolerance on the standard error; `None` (with `epsrel`): none.
         epsrel: relative tolerance: the points are doubled until, for every component, the
-            standard error is at most `max(epsabs, epsrel * |value|)`, |value| taken as at
-            least a thousandth of the mean of |f| (a component that cancels to zero).
+            standard error is at most `max(epsabs, epsrel * |value|)` (under a derivative,
+            |value| of a derivative component is taken as at least a thousandth of the
+            mean of its absolute value: one that vanishes by symmetry).
         key: a `jax.random` key (or an int seed) for the random shifts; default seed 0. Equal
             keys give equal points, also for the derivatives.
         periodize: apply the tent transform to the shifted lattice points (default `True`).
