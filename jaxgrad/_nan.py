@@ -34,6 +34,11 @@ def nan_if(x, bad):
     return replace_invalid(x, bad, float("nan"))
 
 
+def is_inexact(x) -> bool:
+    """Whether `x` is a floating-point or complex array (a leaf with a real tangent)."""
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
 def scale_tangents(tree, dtree, m):
     """The tangents `dtree` of `tree`, each floating leaf times the scalar `m` (linear in
     the tangents, so reverse mode multiplies the cotangents the same way); the tangents
@@ -41,9 +46,7 @@ def scale_tangents(tree, dtree, m):
     (`mul_zero_safe`): a failed lane masked out of a loss by `jnp.where` must not make
     the whole gradient NaN (a review found exactly that with `t * m`)."""
     def scale(x, t):
-        if not jnp.issubdtype(jnp.result_type(x), jnp.inexact):
-            return t
-        return mul_zero_safe(t, m.astype(t.dtype))
+        return mul_zero_safe(t, m.astype(t.dtype)) if is_inexact(x) else t
 
     return jax.tree_util.tree_map(scale, tree, dtree)
 

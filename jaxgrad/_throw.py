@@ -19,11 +19,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ._nan import scale_tangents
-
-
-def _inexact(x) -> bool:
-    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+from ._nan import is_inexact, scale_tangents
 
 
 @jax.custom_jvp
@@ -37,7 +33,7 @@ def raise_if(tree, status, bad):
 def _raise_if_jvp(primals, tangents):
     tree, status, bad = primals
     dtree = tangents[0]
-    if not any(_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
+    if not any(is_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
         return raise_if(tree, status, bad), dtree
     one = status.error_if(jnp.ones((), jnp.float32), bad)  # 1 is exact in every dtype
     return raise_if(tree, status, bad), scale_tangents(tree, dtree, one)

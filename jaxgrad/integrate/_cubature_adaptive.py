@@ -177,15 +177,23 @@ def _slope_curvature(t):
     return slope, curv
 
 
-def component_tolerance(value, epsabs, epsrel, exact):
-    """Per-component tolerance from the boxes' values `value` (boxes, k): epsrel·|Σ| for
-    the first `exact` components (all if None), epsrel·max(|Σ|, CANCELLATION_FLOOR·Σ|·|)
-    for the derivative components after them."""
-    total = jnp.abs(jnp.sum(value, axis=0))
-    floor = CANCELLATION_FLOOR * jnp.sum(jnp.abs(value), axis=0)
+def component_tolerance(total, mass, epsabs, epsrel, exact):
+    """Per-component tolerance (k,): epsrel·|total| for the first `exact` components (all
+    if None), epsrel·max(|total|, CANCELLATION_FLOOR·mass) for the derivative components
+    after them. `mass()` gives the components' absolute size (Σ|·| over the boxes, the
+    mean of |h| over the points); it is formed only where a derivative needs it."""
+    scale = jnp.abs(total)
     if exact is not None:
-        total = jnp.where(jnp.arange(total.shape[0]) >= exact, jnp.maximum(total, floor), total)
-    return jnp.maximum(epsabs, epsrel * total)
+        floored = jnp.arange(scale.shape[0]) >= exact
+        scale = jnp.where(floored, jnp.maximum(scale, CANCELLATION_FLOOR * mass()), scale)
+    return jnp.maximum(epsabs, epsrel * scale)
+
+
+def box_tolerance(value, epsabs, epsrel, exact):
+    """`component_tolerance` from the boxes' values `value` (boxes, k)."""
+    return component_tolerance(
+        jnp.sum(value, axis=0), lambda: jnp.sum(jnp.abs(value), axis=0), epsabs, epsrel, exact
+    )
 
 
 def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact=None):
@@ -206,7 +214,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     eps = jnp.finfo(dtype).eps
 
     def tolerance(value):
-        return component_tolerance(value, epsabs, epsrel, exact)
+        return box_tolerance(value, epsabs, epsrel, exact)
 
     def band_error(flagged, tol, half):
         """The error that face flags summing to `flagged` (m,) (in tolerances) hold in

@@ -52,7 +52,7 @@ from .._nan import nan_if
 from .._throw import raise_if
 from .._traced import trace
 from ._cubature import box_in_t, box_limits, from_t, with_exact
-from ._cubature_adaptive import CANCELLATION_FLOOR
+from ._cubature_adaptive import component_tolerance
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty, parameter_tangent
 
@@ -186,18 +186,12 @@ def _qmc(hvec, params, shifts, options):
         rounding = eps * (np.log2(block) + j.astype(val_dtype)) * mass
         return value, spread + rounding, rounding, mass
 
-    exact = opts.get("exact")
-    floored = None if exact is None else jnp.arange(k) >= exact
-
     def tol_of(value, mass):
         # As in `cubature` (`_cubature_adaptive.CANCELLATION_FLOOR`): a derivative
         # component (after the first `exact`, the user's) that cancels to (nearly) zero, a
         # derivative zero by symmetry, is judged on a thousandth of the mean of |h|, not on
         # epsrel·0, which no number of points meets (it ended `roundoff`).
-        scale = jnp.abs(value)
-        if floored is not None:
-            scale = jnp.where(floored, jnp.maximum(scale, CANCELLATION_FLOOR * mass), scale)
-        return jnp.maximum(opts["epsabs"], opts["epsrel"] * scale)
+        return component_tolerance(value, lambda: mass, opts["epsabs"], opts["epsrel"], opts.get("exact"))
 
     def met(value, mass, err):
         if not tolerance:
