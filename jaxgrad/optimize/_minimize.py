@@ -278,16 +278,15 @@ def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_
     value, aux = _at_solution(full, x, (consts, args))
     status = st.status_from_code(code)
     sol = Solution(x=x, value=value, grad_norm=n, num_steps=step, status=status, aux=aux, ridge=ridge)
-    # A run stopped by a NaN or inf (a NaN parameter) keeps its last finite iterate, but
-    # the implicit derivative there (at x0, say) solves nothing: NaN (outside probe: a
-    # finite 2.0 for a NaN parameter).
-    sol = nan_derivatives_if(sol, code == st.NONFINITE)
     if throw:
         # Every output, and every derivative of one, carries the check, so that under
         # `jit` it runs whichever of them is used (on `x` alone, a program that returns
         # `value` skipped it; on the outputs alone, `jit(grad(loss))` did: `_throw`).
-        sol = raise_if(sol, status, status != st.Status.converged)
-    return sol
+        return raise_if(sol, status, status != st.Status.converged)
+    # A run stopped by a NaN or inf (a NaN parameter) keeps its last finite iterate, but
+    # the implicit derivative there (at x0, say) solves nothing: NaN (outside probe: a
+    # finite 2.0 for a NaN parameter). (With `throw`, that run raises instead.)
+    return nan_derivatives_if(sol, code == st.NONFINITE)
 
 
 def _trace_objective(fn, fun, x0, args, has_aux):
