@@ -136,6 +136,13 @@ def test_float32_usable():
     leaves = lambda t: jnp.sum(jnp.sin(t["a"])) + jnp.sum(t["b"] ** 2)  # noqa: E731
     assert check_grad(leaves, {"a": x32, "b": X}).passed
     assert not check_grad(lambda x: off(x).astype(jnp.float32), X).passed
+    # bfloat16 (outside note): the default 3e-3 was below its eps (7.8e-3), and a
+    # correct rule failed at 5.6e-3; now 4·eps. A 10 % error is still caught there.
+    xb = jnp.array([0.3, 1.1, -0.7], jnp.bfloat16)
+    report = check_grad(lambda x: jnp.sum(jnp.sin(x) * x), xb)
+    assert report.passed and all(e.rtol == 4 * float(jnp.finfo(jnp.bfloat16).eps) for e in report.entries)
+    off.defjvp(lambda p, t: (jnp.tanh(p[0]), 1.1 * (1 - jnp.tanh(p[0]) ** 2) * t[0]))
+    assert not check_grad(lambda x: jnp.sum(off(x)), xb).passed
 
 
 def test_order_two_hessian_vector_products():
