@@ -314,6 +314,15 @@ def test_input_errors():
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), optimizer="lbfgs")
     with pytest.raises(ValueError, match="ridge"):
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), ridge=-1.0)
+    # max_steps=True ran one step; inf, NaN and a traced value raised Python's or JAX's
+    # own conversion errors. An integral float (1e4) stays accepted.
+    for bad in (True, float("inf"), float("nan"), 2.5, -1):
+        with pytest.raises(ValueError, match="`max_steps` must be a non-negative integer"):
+            minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), max_steps=bad)
+    with pytest.raises(ValueError, match="`progress_every` must be a positive integer"):
+        minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), progress_every=True)
+    with pytest.raises(ValueError, match="`max_steps` must be a concrete integer"):
+        jax.jit(lambda m: minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), max_steps=m).x)(5)
 
 
 # The line search of the default optimizer, on one-dimensional φ(t) = f(x0 + t·d) whose

@@ -256,6 +256,22 @@ def _at_solution_jvp(full, primals, tangents):
     return (value, aux), (dvalue, daux)
 
 
+def _count(fn, name, value, low):
+    """`value` as a Python int >= `low`: an integer, or a float with an integral value
+    (`max_steps=1e4`). A bool (True ran one step), a non-finite or traced value (they
+    raised Python's or JAX's own conversion errors) gets this function's error."""
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(f"{fn}: `{name}` must be a concrete integer (it bounds the loop, a static option); got a traced value.")
+    try:
+        as_int = int(value)
+    except (TypeError, ValueError, OverflowError):
+        as_int = None
+    if isinstance(value, bool) or as_int is None or as_int != value or as_int < low:
+        what = "a non-negative" if low == 0 else "a positive"
+        raise ValueError(f"{fn}: `{name}` must be {what} integer; got {value!r}.")
+    return as_int
+
+
 @eqx.filter_jit
 def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_aux, throw, progress, every, ridge):
     """The compiled solve. `objective` is the user's `fun` traced at the argument types
@@ -442,10 +458,8 @@ def minimize(
         optimizer = default_optimizer()
     elif not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(f"{fn}: optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}.")
-    if int(max_steps) != max_steps or max_steps < 0:
-        raise ValueError(f"{fn}: max_steps must be a non-negative integer; got {max_steps!r}.")
-    if int(progress_every) != progress_every or progress_every < 1:
-        raise ValueError(f"{fn}: progress_every must be a positive integer; got {progress_every!r}.")
+    max_steps = _count(fn, "max_steps", max_steps, 0)
+    progress_every = _count(fn, "progress_every", progress_every, 1)
     if not ridge >= 0:
         raise ValueError(f"{fn}: ridge must be >= 0; got {ridge!r}.")
     if tol is not None and not tol >= 0:
