@@ -76,6 +76,24 @@ def test_quad_second_call_is_cached():
     assert v == pytest.approx(float(_erf_ref(3.0, 0.5)), rel=1e-9)
 
 
+def test_quad_new_tolerances_reuse_the_program_and_are_used():
+    # epsabs and epsrel are inputs of the compiled program (they were static options: a
+    # notebook that tightened epsrel waited for a new compile each time). The same
+    # executable must still honour each tolerance: a tighter one costs evaluations and
+    # meets it, against the closed form.
+    quad(integrand, 0.0, 1.0, (2.0,), epsrel=1e-10)  # compiled (shared with the test above)
+    exact = float(_erf_ref(2.0, 1.0))
+    with count_compiles() as n:
+        runs = [quad(integrand, 0.0, 1.0, (2.0,), epsrel=epsrel, epsabs=0.0) for epsrel in (1e-4, 1e-8, 1e-13)]
+        absolute = quad(integrand, 0.0, 1.0, (2.0,), epsabs=1e-3, epsrel=0.0)
+    assert n == {"compile": 0, "trace": 0}
+    for epsrel, (v, info) in zip((1e-4, 1e-8, 1e-13), runs):
+        assert bool(info.converged) and abs(float(v) - exact) <= max(epsrel * exact, 4e-16 * exact)
+    assert bool(absolute[1].converged) and float(absolute[1].err) <= 1e-3
+    nevals = [int(info.neval) for _, info in runs]
+    assert nevals[0] < nevals[1] < nevals[2], nevals
+
+
 def _erf_ref(p, b):
     # ∫₀^b e^(-px)/√x dx = √(π/p) erf(√(p b))
     from math import erf, pi, sqrt

@@ -293,6 +293,14 @@ def test_vmap_is_lane_for_lane_the_single_result():
     exact = [float(jnp.prod(jnp.sqrt(jnp.pi / 30) / 2 * (erf(jnp.sqrt(30.0) * (1 - p)) + erf(jnp.sqrt(30.0) * p)))) for p in ps]
     # (The estimate of the third lane is 3x optimistic: rel. error 3e-9 at epsrel 1e-9.)
     np.testing.assert_allclose(value, exact, rtol=1e-8)
+    # A new tolerance reuses the program too (epsabs and epsrel are inputs of it) and is
+    # the one met: fewer evaluations, the looser error.
+    p1 = ps[1]
+    with count_compiles() as n:
+        loose = cubature(peaked, a, b, (p1,), epsrel=1e-5, epsabs=1e-12)
+    assert n == {"compile": 0, "trace": 0}, n
+    assert bool(loose[1].converged) and int(loose[1].neval) < int(info.neval[1])
+    assert abs(float(loose[0]) - exact[1]) <= 1e-5 * exact[1]
 
 
 def test_bad_arguments_raise():

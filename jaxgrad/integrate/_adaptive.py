@@ -769,8 +769,43 @@ def _pend_rows(rec, dtype):
             jnp.stack([jnp.broadcast_to(jnp.asarray(rec[name]), (n,)).astype(jnp.int32) for name in _PEND_INT], axis=-1))
 
 
+class Tolerances:
+    """`[epsabs, epsrel]` as an array that rides in the loop's `args` (a pytree node of
+    its own, so that `tolerances_in` finds it): tolerances that are inputs of the
+    compiled program rather than constants of it, so that `quad` called again with a new
+    `epsabs` or `epsrel` reuses its program. The integrand ignores it; derivative rules
+    see a leaf with a zero tangent; under `vmap` it is batched like any argument."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def tree_flatten(self):
+        return (self.value,), None
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children)
+
+
+jax.tree_util.register_pytree_node_class(Tolerances)
+
+
+def tolerances_in(args, epsabs, epsrel):
+    """`(epsabs, epsrel)`: the static numbers given, or, where they are None, the traced
+    ones of the one `Tolerances` in `args`."""
+    if epsabs is not None:
+        return epsabs, epsrel
+    found = [t for t in jax.tree_util.tree_leaves(args, is_leaf=lambda t: isinstance(t, Tolerances))
+             if isinstance(t, Tolerances)]
+    if len(found) != 1:  # pragma: no cover - a bug in a caller
+        raise AssertionError(f"the loop's args hold {len(found)} Tolerances; expected one")
+    return found[0].value[0], found[0].value[1]
+
+
 def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
     """Integrate `fvec(x, args)` (shape (out_size,)) over the segments between `edges`.
+    `epsabs` and `epsrel` are numbers, or None for the traced ones that `args` carries
+    (`Tolerances`).
 
     `edges` is sorted (-inf/inf allowed at the ends). Returns (value, err, neval, code):
     value and err of shape (out_size,), neval and the integer status code as scalars.
@@ -853,7 +888,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     def cond(state):
         return state[-1] == _status.RUNNING
 
-    def extrapolate(ext, pool, total, errsum, tol, dmax, large, rest, reducible, record, on_grid, flagged):
+    def extrapolate(ext, pool, total, errsum, tol, dmax, large, rest, reducible, record, on_grid, flagged, tols):
         """QAGS's extrapolation: record `total` while the error outside the deepest
         levels is small, and extrapolate the recorded totals (Wynn's ε). Returns the new
         record and whether the extrapolated value is accepted (converged).
@@ -874,10 +909,10 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
         stepped = jnp.any(pool["active"] & pool["step"] & ~large)
         return lax.cond(
-            record, functools.partial(_record, total, tol, dmax, rest + flagged, on_grid, stepped, errsum), skip, ext
+            record, functools.partial(_record, total, tol, dmax, rest + flagged, on_grid, stepped, errsum, tols), skip, ext
         )
 
-    def _record(total, tol, dmax, rest, on_grid, stepped, errsum, ext):
+    def _record(total, tol, dmax, rest, on_grid, stepped, errsum, tols, ext):
         """`extrapolate` on a pass that records `total`."""
         shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
         first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
@@ -973,7 +1008,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # the totals and an error of 33 was accepted as converged.
         value_err = jnp.where(exact, 2 * step + floor, jnp.where(aitken, ait_err, est_err))
         value_err = jnp.where(settled, jnp.maximum(value_err, errsum), value_err)
-        done = done & jnp.all(value_err <= jnp.maximum(epsabs, epsrel * jnp.abs(value)))
+        done = done & jnp.all(value_err <= jnp.maximum(tols[0], tols[1] * jnp.abs(value)))
         # A limit never lies behind a monotone sequence, but an "antilimit" does: ε also
         # extrapolates totals whose steps grow (a non-integrable point, |x − ½|^-1.5:
         # every level adds 2^½ times the last step) and put the value −5.66 behind
@@ -1092,7 +1127,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         act = pool["active"][:, None]
         sums = jnp.sum(jnp.where(act, packed[0][:, 4 : 4 + 4 * k], 0.0), axis=0)  # val, err, floor, tail
         total, errsum, floorsum, tailsum = (sums[j * k : (j + 1) * k] for j in range(4))
-        tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
+        tols = tolerances_in(args, epsabs, epsrel)
+        tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
         converged = jnp.all(errsum <= tol)
         # An infinite error with a finite total comes from a piece with one non-finite
         # node (see `_gauss_kronrod`): it is bisected next. If it can't be (a node on the
@@ -1151,7 +1187,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         flagged = jnp.sum((pool["jlo"] + pool["jhi"]) * _end_band(pool, pool["active"]), axis=0)
         ext, extrapolated = extrapolate(
             ext, pool, total, errsum, tol, dmax, large, rest, reducible,
-            ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged,
+            ~converged & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged, tols,
         )
 
         code = jnp.where(

@@ -37,7 +37,7 @@ from jax import lax
 
 from .._loop import while_loop
 from . import _status
-from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts, pending_view
+from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts, pending_view, tolerances_in
 
 _CHUNK = 1
 
@@ -65,7 +65,8 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
         tailsum = jnp.sum(jnp.where(use, tail, 0.0), axis=0)
-        tol = jnp.maximum(epsabs, epsrel * jnp.abs(total))
+        tols = tolerances_in(args, epsabs, epsrel)
+        tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
         # As in the loop: a node on an isolated singular point (infinite error, finite
         # total) is not `nonfinite`; the lane runs on and bisection moves it off.
         done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol)

@@ -16,6 +16,7 @@ from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
 from ..linalg._checks import host_array
 from .._traced import trace
+from ._adaptive import Tolerances
 from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
 from ._quad import _check_limit, _check_tolerance, check_nonempty, fvec_out_size, integral_and_parameter_tangent
@@ -196,12 +197,12 @@ def from_t(t, mapped, anchor):
 
 
 @jit_core(static_argnums=(0, 1, 2, 3))
-def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts):
+def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel):
     shape = integrand.out_shape.shape
     undefined, mapped, anchor, ta, tb = box_in_t(a, b)
 
     def fvec(t, all_args):
-        fargs, fconsts, mapped, anchor = all_args
+        fargs, fconsts, mapped, anchor, _ = all_args  # (the last: the tolerances)
         # t = ±1 is a point at infinity: only a face there (a Leibniz term of an infinite
         # limit, whose tangent is zero) evaluates it, and it contributes 0, not inf·0.
         at_inf = jnp.any(mapped & (jnp.abs(t) >= 1))
@@ -210,7 +211,8 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts)
         y = y * jnp.prod(jac).astype(val_dtype)
         return jnp.where(at_inf, 0.0, y)
 
-    value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor), options)
+    tols = Tolerances(jnp.stack([jnp.asarray(epsabs, val_dtype), jnp.asarray(epsrel, val_dtype)]))
+    value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor, tols), options)
     value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
     code = jnp.where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
@@ -283,6 +285,7 @@ def cubature(
             value, the estimated error is at most `max(epsabs, epsrel * |value|)`. (Under
             a derivative, a derivative component that cancels to zero, one that vanishes
             by symmetry, is judged on a thousandth of its mass ∫|∂f/∂θ| instead.)
+            Both tolerances are inputs of the compiled program: a new value reuses it.
         limit: maximum number of boxes the region is divided into.
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
             time (`equinox.error_if`; works under `jax.jit`).
@@ -329,5 +332,6 @@ def cubature(
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
     check_nonempty(fn, integrand.out_shape)
     val_dtype = jnp.result_type(dtype, out_dtype)
-    options = (("limit", limit), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _boxes_per_pass(limit)))
-    return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts)
+    # The tolerances are inputs of the compiled program (see `_adaptive.Tolerances`).
+    options = (("limit", limit), ("epsabs", None), ("epsrel", None), ("nsplit", _boxes_per_pass(limit)))
+    return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)

@@ -30,6 +30,7 @@ from jax import lax
 
 from .._loop import while_loop
 from . import _status
+from ._adaptive import tolerances_in
 from ._cubature_rules import rule_for
 
 # The derivative components that a derivative rule appends to the user's integrand (all
@@ -213,8 +214,8 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     tiny = jnp.finfo(dtype).tiny
     eps = jnp.finfo(dtype).eps
 
-    def tolerance(value):
-        return box_tolerance(value, epsabs, epsrel, exact)
+    def tolerance(value, args):  # (traced tolerances ride in args: `_adaptive.Tolerances`)
+        return box_tolerance(value, *tolerances_in(args, epsabs, epsrel), exact)
 
     def band_error(flagged, tol, half):
         """The error that face flags summing to `flagged` (m,) (in tolerances) hold in
@@ -226,14 +227,14 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         `ax` (m,) it is to be halved across."""
         return jnp.take_along_axis(kinks, ax[:, None], axis=1)[:, 0]
 
-    def status(value, err, nused, finite):
+    def status(value, err, nused, finite, args):
         errsum = jnp.sum(err, axis=0)
-        done = jnp.all(errsum <= tolerance(value))
+        done = jnp.all(errsum <= tolerance(value, args))
         code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
         # Below what the precision allows: the error estimate is within rounding of the
         # boxes' values (say epsrel = 1e-8 in float32).
         floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
-        code = jnp.where(~done & jnp.all(errsum <= jnp.maximum(tolerance(value), floor)), _status.ROUNDOFF, code)
+        code = jnp.where(~done & jnp.all(errsum <= jnp.maximum(tolerance(value, args), floor)), _status.ROUNDOFF, code)
         code = jnp.where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
         return jnp.where(finite, code, _status.NONFINITE).astype(jnp.int32)
 
@@ -245,7 +246,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         kinked = pad(kinked_along(kinks, ax))
         state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
                  jnp.int32(1), jnp.int32(npts))
-        return state + (status(v, e, 1, finite[0]),)
+        return state + (status(v, e, 1, finite[0], args),)
 
     def cond(state):
         return state[-1] == _status.RUNNING
@@ -253,7 +254,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     def body(state):
         args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, _ = state
         errsum = jnp.sum(err, axis=0)
-        tol = jnp.maximum(tolerance(value), tiny)
+        tol = jnp.maximum(tolerance(value, args), tiny)
         used = jnp.arange(limit) < nused
         score = jnp.where(used, jnp.max(err / tol, axis=1), -jnp.inf)
         top, idx = _top(score, m)
@@ -406,7 +407,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         nused = nused + n_new
         neval = neval + 2 * n_new * npts
         ok = jnp.all(finite | ~jnp.concatenate([pick, pick]))
-        code = status(value, err, nused, ok)
+        code = status(value, err, nused, ok, args)
         # A box too narrow to halve, or (defensively) a pass that could halve nothing.
         stuck = narrow | (n_new == 0)
         code = jnp.where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from . import _status
 from ._batch import _blocks, resume_unfinished, with_batched_rule
+from ._adaptive import tolerances_in
 from ._cubature_adaptive import adaptive_cubature, box_tolerance, loop_parts, rule_parts
 
 
@@ -30,7 +31,7 @@ def pooled_cubature(fvec, options):
         def first_pass(lo, hi, args):
             # The loop's initial box, with the loop's acceptance test, without its pool.
             value, err, _, finite, _, _, _ = evaluate(((lo + hi) / 2)[None], ((hi - lo) / 2)[None], args)
-            done = jnp.all(err[0] <= box_tolerance(value, epsabs, epsrel, exact))
+            done = jnp.all(err[0] <= box_tolerance(value, *tolerances_in(args, epsabs, epsrel), exact))
             code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
             code = jnp.where(finite[0], code, _status.NONFINITE).astype(jnp.int32)
             return value[0], err[0], jnp.int32(npts), code

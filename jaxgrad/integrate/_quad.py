@@ -17,6 +17,7 @@ from .._jit import jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._throw import raise_if
 from .._traced import trace
+from ._adaptive import Tolerances
 from ._batch import pooled_solver
 from ._beside import float_beside
 from ._status import NAN_LIMITS, QuadInfo, status_from_code
@@ -320,7 +321,8 @@ def quad(
     closes over are differentiated too. The compiled program is cached per integrand
     and options, so a second call with the same `f` (or the same lambda re-created)
     runs without tracing or compiling again; arrays `f` reads are arguments of that
-    program, so new values are picked up.
+    program, so new values are picked up, and so are `epsabs` and `epsrel` (a new
+    tolerance reuses the program; `limit`, `points`' length and `weight` are static).
 
     Arguments:
         f: the integrand, `f(x, *args)`, returning a real scalar or array (same shape at
@@ -400,9 +402,12 @@ def quad(
             raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {np.shape(points)}.")
     weight, wvar = _check_weight(fn, weight, wvar, points)
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
-    options = (("limit", int(limit)), ("epsabs", epsabs), ("epsrel", epsrel), ("nsplit", _NSPLIT))
+    # The tolerances are inputs of the compiled program (None here: the loop reads them
+    # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
+    options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))
     return _quad_compiled(
-        integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar
+        integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar,
+        epsabs, epsrel,
     )
 
 
@@ -478,7 +483,9 @@ def trace_integrand(fn, f, dtype, args, complex_func=False):
 # The compiled core of `quad`: cached per (integrand, options) as described in
 # `jaxgrad._traced`, so repeated eager calls run one executable.
 @jit_core(static_argnums=(0, 1, 2, 3, 4, 5))
-def _quad_compiled(integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar):
+def _quad_compiled(
+    integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar, epsabs, epsrel
+):
     from . import _weights  # (imports this module)
 
     dtype = jnp.result_type(float, a, b)
@@ -486,7 +493,7 @@ def _quad_compiled(integrand, options, val_dtype, throw, weight, complex_func, a
     shape = integrand.out_shape.shape
 
     def fvec(x, all_args):
-        fargs, fconsts = all_args
+        fargs, fconsts, _ = all_args  # (the third: the tolerances)
         y = jnp.ravel(integrand(fconsts, x, *fargs))
         if complex_func:  # real and imaginary parts, as one real vector
             y = jnp.concatenate([jnp.real(y), jnp.imag(y)])
@@ -507,7 +514,7 @@ def _quad_compiled(integrand, options, val_dtype, throw, weight, complex_func, a
     a, points = replace_invalid(a, undefined, 0.0), replace_invalid(points, undefined, 0.0)
     b = replace_invalid(b, undefined, 1.0)
     points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
-    all_args = (args, consts)
+    all_args = (args, consts, Tolerances(jnp.stack([jnp.asarray(epsabs, val_dtype), jnp.asarray(epsrel, val_dtype)])))
     if weight is None:
         value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
     elif weight == "cauchy":

@@ -49,6 +49,7 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from ._adaptive import tolerances_in
 from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size, parameter_tangent
 from ._status import CONVERGED, ROUNDOFF
 
@@ -330,7 +331,8 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     tail = tail * root * root
     err = err + tail
     opts = dict(options)
-    tol = jnp.maximum(opts["epsabs"], opts["epsrel"] * jnp.abs(value))
+    epsabs, epsrel = tolerances_in(args, opts["epsabs"], opts["epsrel"])
+    tol = jnp.maximum(epsabs, epsrel * jnp.abs(value))
     # Only the unreachable part changes the status (the loop judged the rest).
     code = jnp.where((code == CONVERGED) & jnp.any(tail > tol), ROUNDOFF, code)
     return value, err, neval + 4, code
