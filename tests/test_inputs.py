@@ -182,6 +182,24 @@ def test_empty_matrices_give_empty_results_and_gradients():
                 return sum(jnp.sum(jnp.real(y)) for y in (res if isinstance(res, tuple) else (res,)))
 
             assert jax.grad(loss)(np.zeros(shape)).shape == shape, (name, shape)
+    # (Outside probe: these two raised "zero-size array to reduction operation max".)
+    assert L.projector(np.zeros((0, 0)), 0).shape == (0, 0)
+    assert jax.hessian(lambda a: jnp.sum(L.polar(a).P))(np.zeros((3, 0))).shape == (3, 0, 3, 0)
+
+
+def test_entries_above_half_the_largest_float():
+    # diag(1e308, 4) is finite and Hermitian; (a + aᵀ)/2 overflowed and every Hermitian
+    # matrix function returned NaN. Then the projector's rescaling by 2^1023 (a
+    # subnormal reciprocal, flushed on the CPU) zeroed the matrix and picked the wrong
+    # eigenvector (outside probe). Closed forms: the functions act on the diagonal.
+    from jaxgrad import linalg as L
+
+    d = np.diag([1e308, 4.0])
+    np.testing.assert_allclose(np.diag(L.sqrtm(d)), [1e154, 2.0], rtol=1e-14)
+    np.testing.assert_allclose(np.diag(L.logm(d)), [np.log(1e308), np.log(4.0)], rtol=1e-14)
+    np.testing.assert_array_equal(L.projector(d, 1), np.diag([0.0, 1.0]))
+    np.testing.assert_allclose(L.eigh_generalized(d, np.eye(2)).eigenvalues, [4.0, 1e308], rtol=1e-14)
+    np.testing.assert_allclose(L.polar(np.diag([1e308, 6e307])).P, np.diag([1e308, 6e307]), rtol=1e-14)
 
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])

@@ -147,3 +147,11 @@ def after(x, out, extra_dims: int):
 def nonfinite_after(a, out, extra_dims: int):
     """Mask of the matrices of ``a`` holding NaN/inf, computed after ``out`` (see `after`)."""
     return ~jnp.all(jnp.isfinite(after(a, out, extra_dims)), axis=(-2, -1))
+
+
+def hermitian_part(a):
+    """(a + aᴴ)/2, formed as a/2 + aᴴ/2: the same floats wherever the sum does not
+    overflow, and finite for a finite `a` with entries above half the largest float
+    (diag(1e308, 4): the sum overflowed and sqrtm, logm, eigh_generalized, ... returned
+    NaN; outside probe)."""
+    return a / 2 + jnp.conj(jnp.swapaxes(a, -1, -2)) / 2

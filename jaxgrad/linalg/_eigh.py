@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
-from ._checks import as_inexact_matrix, host_array, nan_where, nonfinite_after, zero_nonfinite
+from ._checks import as_inexact_matrix, hermitian_part, host_array, nan_where, nonfinite_after, zero_nonfinite
 from ._gauge import gauge_guard
 from ._ties import check_tie_rtol, gap_reciprocals, gauge_rtol, resolve_tie_rtol
 
@@ -62,7 +62,7 @@ def _hermitian_input(a, fn, UPLO, symmetrize_input, name="a"):
     a = as_inexact_matrix(a, fn, name=name)
     _check_uplo(UPLO, fn)
     if symmetrize_input:
-        return (a + _mH(a)) / 2
+        return hermitian_part(a)
     return _hermitian_from_triangle(a, lower=UPLO != "U")
 
 

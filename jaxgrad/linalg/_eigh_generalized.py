@@ -10,7 +10,7 @@ from jax import lax
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import ArrayLike
 
-from ._checks import host_array, nan_where, split_nonfinite
+from ._checks import hermitian_part, host_array, nan_where, split_nonfinite
 from ._eigh import EighResult, _eigh, _hermitian_input, _mH
 from ._gauge import gauge_guard
 from ._ties import check_tie_rtol, gap_reciprocals, gauge_rtol, resolve_tie_rtol
@@ -107,7 +107,7 @@ def _pair(a, b, chol, tie_rtol):
     positive definite with Cholesky factor `chol`."""
     half = solve_triangular(chol, a, lower=True)  # L⁻¹ A
     reduced = _mH(solve_triangular(chol, _mH(half), lower=True))  # L⁻¹ A L⁻ᴴ
-    w, vecs = _eigh((reduced + _mH(reduced)) / 2, tie_rtol)
+    w, vecs = _eigh(hermitian_part(reduced), tie_rtol)
     return w, solve_triangular(_mH(chol), vecs, lower=False)  # V = L⁻ᴴ W
 
 

@@ -53,7 +53,7 @@ from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._traced import Traced, trace
-from ._checks import as_inexact_matrix, host_array, matrix_dtype, nan_where, split_nonfinite
+from ._checks import as_inexact_matrix, hermitian_part, host_array, matrix_dtype, nan_where, split_nonfinite
 from ._ties import default_tie_rtol, tie_tolerance
 
 
@@ -477,7 +477,7 @@ def check_hermitian_rtol(hermitian_rtol, fn: str) -> float | None:
 def hermitian_input(a, fn: str, hermitian_rtol: float | None):
     """Checked, symmetrized, finite input for the matrix-function cores.
 
-    Returns ``(a, bad)``: ``(a + aᴴ)/2`` with non-finite matrices zeroed, and the mask
+    Returns ``(a, bad)``: ``(a + aᴴ)/2`` (`hermitian_part`) with non-finite matrices zeroed, and the mask
     of those matrices. A non-Hermitian input (``‖a − aᴴ‖_F > hermitian_rtol · ‖a‖_F``)
     raises at run time through ``equinox.error_if``; ``hermitian_rtol=inf`` skips the check.
     """
@@ -485,7 +485,7 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
     rtol = check_hermitian_rtol(hermitian_rtol, fn)
     if rtol is None:
         rtol = default_tie_rtol(a.dtype)
-    herm, bad = split_nonfinite((a + _mH(a)) / 2)
+    herm, bad = split_nonfinite(hermitian_part(a))
     if np.isfinite(rtol):
         # Norms of `a` scaled by its largest entry: the squares in ‖·‖_F overflowed
         # (1e160·a) or underflowed (1e-170·a) and the check passed silently.

@@ -38,7 +38,7 @@ from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._power_of_two import power_of_two_scale
-from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
+from ._checks import as_inexact_matrix, hermitian_part, host_array, nan_where, split_nonfinite
 from ._funm import _funm, _mH
 from ._matfuncs import _inv_sqrt, _sqrt
 from ._svd import svd_parts
@@ -60,7 +60,7 @@ def _singular(s, shape):
 def _primal(w, s, v):
     u = nan_where(_singular(s, (w.shape[-2], v.shape[-2])), w @ _mH(v), 2)
     p = (v * s[..., None, :].astype(v.dtype)) @ _mH(v)
-    return u, (p + _mH(p)) / 2
+    return u, hermitian_part(p)
 
 
 def _tangent_impl(a, w, s, v, da):
