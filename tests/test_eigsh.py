@@ -427,6 +427,19 @@ def test_edge_cases():
     assert np.all(np.isnan(got["hvp_sq"][0]))
 
 
+def test_float32_operator_under_x64_converges_to_its_precision():
+    # A matvec that computes in float32, with no float args, under x64: the iteration is
+    # float64 (from the args), and the default tolerances chased float64's precision,
+    # which the operator cannot give: 1000 steps, `max_iterations`, NaN derivatives
+    # (outside probe). They now follow the less precise of the two.
+    n = 20
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(n, n)))
+    b = jnp.asarray(q @ np.diag(np.arange(1.0, n + 1)) @ q.T, jnp.float32)
+    w, _, info = eigsh(lambda v: b @ v.astype(jnp.float32), 2, n=n)
+    assert info.status == EigshStatus.converged and int(info.iterations) < 50
+    np.testing.assert_allclose(w, [1.0, 2.0], rtol=1e-5)
+
+
 def _scaled(v, t):
     return t * v
 

@@ -598,6 +598,7 @@ def eigsh(
         if not _is_bcoo(a) and a.dtype != dtype:
             a = a.astype(dtype)
         op, params = _Operator("matrix", None, size), a
+        precision = dtype
     else:
         if _is_lineax(a):
             struct = a.in_structure()
@@ -631,6 +632,11 @@ def eigsh(
         if jnp.issubdtype(out.dtype, jnp.complexfloating) and not jnp.issubdtype(dtype, jnp.complexfloating):
             raise TypeError(f"{_FN}: the matvec returns complex values; pass a complex `v0` for a Hermitian operator.")
         op, params = _Operator("callable", traced, size), (args, consts)
+        # Default tolerances follow the less precise of the iteration and the operator: a
+        # float32 matvec under x64 (no float args) chased float64's tolerance for 1000
+        # steps and ended `max_iterations` (outside probe).
+        precision = max((jnp.dtype(dtype), jnp.dtype(out.dtype)), key=lambda d: float(jnp.finfo(d).eps)
+                        if jnp.issubdtype(d, jnp.inexact) else 0.0)
 
     if k > size:
         raise ValueError(f"{_FN}: `k`={k} exceeds the operator size n={size}.")
@@ -650,10 +656,10 @@ def eigsh(
         k=k,
         ncv=ncv,
         sign=sign,
-        tol=tol if tol is not None else _default_tol(dtype),
+        tol=tol if tol is not None else _default_tol(precision),
         maxiter=maxiter if maxiter is not None else 1000,
-        tie_rtol=resolve_tie_rtol(tie_rtol, dtype),
-        tangent_tol=tangent_tol if tangent_tol is not None else (tol if tol is not None else _default_tol(dtype)),
+        tie_rtol=resolve_tie_rtol(tie_rtol, precision),
+        tangent_tol=tangent_tol if tangent_tol is not None else (tol if tol is not None else _default_tol(precision)),
         tangent_maxiter=tangent_maxiter if tangent_maxiter is not None else max(1000, 10 * size),
         dense=size < 3 * ncv,
     )
