@@ -440,6 +440,24 @@ def test_float32_operator_under_x64_converges_to_its_precision():
     np.testing.assert_allclose(w, [1.0, 2.0], rtol=1e-5)
 
 
+def test_unresolved_edge_gap_is_a_tie_even_with_tie_rtol_zero():
+    # λ₃ = λ₄ exactly, tie_rtol=0 (the relative test switched off): the computed gap is
+    # rounding (5e-15), below the Ritz pairs' residuals (~1e-12), and was reported
+    # `converged` with projector gradients of 1e12 (outside probe).
+    n = 30
+    q, _ = np.linalg.qr(np.random.default_rng(14).normal(size=(n, n)))
+    a = jnp.asarray(q @ np.diag(np.r_[1.0, 2.0, 3.0, 3.0, np.arange(5.0, n + 1)]) @ q.T)
+    c = jnp.arange(n, dtype=float)
+
+    def loss(m):
+        w, v, info = eigsh(m, 3, tie_rtol=0.0)
+        return jnp.sum(c * jnp.sum(v**2, axis=1)), info
+
+    (_, info), g = jax.value_and_grad(loss, has_aux=True)(a)
+    assert info.status == EigshStatus.tie_at_edge and float(info.gap) < 1e-10
+    assert np.all(np.isnan(g))
+
+
 def _scaled(v, t):
     return t * v
 
