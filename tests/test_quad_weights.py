@@ -72,6 +72,19 @@ def test_cauchy_principal_value_and_its_derivatives():
         _close(v, _pv_closed(mp.mpf(0.7), 0, 1, mp.mpf(c)), 1e-12)
 
 
+def test_cauchy_pole_far_outside_keeps_relative_accuracy():
+    # Found by an outside probe: for c far outside [0, 1] the closed-form part's
+    # ln|(b − c)/(a − c)| lost eps·|c| of itself (c = 1e10: 1.3e-7 relative, "converged"),
+    # and the c-derivative's three terms cancelled (1300× off, the wrong sign). Here the
+    # integrals are regular: ⨍ e^{px}/(x − c), d/dc = ∫ e^{px}/(x − c)², d²/dc² = 2∫ e^{px}/(x − c)³,
+    # judged relative to their own (small) size.
+    for c in (1e6, 1e10, -1e8):
+        value, g_rev, d1c, d2c = _pv_derivatives(0.7, c)
+        ref = [k * mp.quad(lambda x: mp.exp(0.7 * x) / (x - c) ** j, [0, 1]) for j, k in ((1, 1), (2, 1), (3, 2))]
+        for got, want, rtol in ((value, ref[0], 1e-12), (d1c, ref[1], 1e-10), (g_rev[3], ref[1], 1e-10), (d2c, ref[2], 1e-8)):
+            assert abs(float(got) - float(want)) <= rtol * abs(float(want)), (c, float(got), float(want))
+
+
 def test_cauchy_pole_outside_where_f_is_undefined():
     # ∫₀¹ √x/(x + 1/2) dx = 2 (1 − √½ atan √2): f(c) = √(−½) was evaluated (NaN).
     value, info = quad(jnp.sqrt, 0.0, 1.0, weight="cauchy", wvar=-0.5, **TIGHT)

@@ -129,6 +129,10 @@ def test_bad_arguments():
         quadosc(f, 0.0, jnp.inf, period=1.0, epsrel=-1.0)
     with pytest.raises(ValueError, match="quadosc: `limit`"):
         quadosc(f, 0.0, jnp.inf, period=1.0, limit=0)
+    # A complex integrand: the message named quad's complex_func=True, which quadosc
+    # does not take (outside probe).
+    with pytest.raises(TypeError, match="real and imaginary parts separately"):
+        quadosc(lambda t: jnp.exp(1j * t) / (1 + t), 0.0, jnp.inf, period=2 * jnp.pi)
 
 
 def _by_frequency(w):

@@ -456,10 +456,10 @@ def check_nonempty(fn, out, name="f"):
         raise ValueError(f"{fn}: `{name}` returns an empty array (shape {out.shape}); there is nothing to integrate.")
 
 
-def trace_integrand(fn, f, dtype, args, complex_func=False):
+def trace_integrand(fn, f, dtype, args, complex_func=None):
     """`f` traced at a scalar `x` of `dtype` (see `jaxgrad._traced`), checked, with the
     values it closes over and the (real) dtype of its values, or of their real and
-    imaginary parts with `complex_func`."""
+    imaginary parts with `complex_func` (None: the caller has no such option)."""
     x0 = jax.ShapeDtypeStruct((), dtype)
     try:
         integrand, consts = trace(f, x0, *args)
@@ -471,6 +471,11 @@ def trace_integrand(fn, f, dtype, args, complex_func=False):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {out!r}.")
     check_nonempty(fn, out)
     if jnp.issubdtype(out_dtype, jnp.complexfloating):
+        if complex_func is None:  # (quadosc: the message named an option it does not have)
+            raise TypeError(
+                f"{fn}: `f` returned complex values ({out_dtype}); integrate its real and imaginary "
+                "parts separately (two real integrands)."
+            )
         if not complex_func:
             raise TypeError(
                 f"{fn}: `f` returned complex values ({out_dtype}); pass complex_func=True to "

@@ -13,8 +13,9 @@ derivative in c is taken from the identity (x = c + t)
 
     d/dc ⨍ₐᵇ f(x)/(x − c) dx = ⨍ₐᵇ f′(x)/(x − c) dx − f(b)/(b − c) + f(a)/(a − c),
 
-again a principal value, computed the same way (and so on for higher derivatives). The
-limits give f(b)/(b − c) db − f(a)/(a − c) da, and the parameters of f the principal
+again a principal value, computed the same way (and so on for higher derivatives).
+Far from the range (`_far`) its three terms cancel, and d/dc = ∫ f/(x − c)² dx, a
+regular integral, is used instead (`_c_derivative_integrand`). The limits give f(b)/(b − c) db − f(a)/(a − c) da, and the parameters of f the principal
 value of ∂f/∂θ (one adaptive integral of the vector [f, ∂f/∂θ], as in `quad`).
 
 ``weight="alg"``, ``"alg-loga"``, ``"alg-logb"``, ``"alg-log"``, ``wvar=(α, β)`` — the
@@ -94,7 +95,7 @@ def cauchy(fvec, a, b, c, args, options):
     no_points = jnp.zeros((0,), a.dtype)
     lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
     inside = (c > lo) & (c < hi)
-    close = jnp.abs(c - (lo + hi) / 2) <= 1.1 * (hi - lo) / 2
+    close = ~_far(a, b, c)
     near = jnp.clip(c, lo, hi)  # c itself when inside
     f_c, f_near = fvec(jnp.where(close, c, near), args), fvec(near, args)
     zero = jnp.zeros_like(f_c)
@@ -104,16 +105,35 @@ def cauchy(fvec, a, b, c, args, options):
     # a zero of the principal value the two parts cancel, and added afterwards the
     # result met a tolerance relative to the parts only (e^(20x)/(x − c) on [0, 1], 1e-12
     # from that zero: 3.5e-5 off, "converged"; found by an outside probe).
-    closed = k * jnp.log(jnp.abs(b - c) / jnp.abs(a - c))
+    # ln|(b − c)/(a − c)|; for a far c as log1p((b − a)/(a − c)): the quotient of two
+    # nearly equal distances rounded towards 1 there, and the closed-form part was off
+    # by eps·|c|/(b − a) of itself (c = 1e10 on [0, 1]: 1.3e-7 relative, "converged";
+    # c = 1e300: the wrong sign; outside probe). Near the range the quotient is the
+    # accurate form (c = 1 + 1e-9: log1p's argument would be −1 + 1e-9, rounded).
+    far_gap = jnp.where(close, 1.0, a - c)
+    log_ratio = jnp.where(close, jnp.log(jnp.abs(b - c) / jnp.abs(a - c)), jnp.log1p((b - a) / far_gap))
+    closed = k * log_ratio
     level = closed / jnp.where(b != a, b - a, 1.0)
     return _quad(_subtracted(fvec), a, b, no_points, (c, near, k, level, args), options)
 
 
-def _x_derivative(fvec):
-    def fprime(x, args):
-        return jax.jvp(lambda y: fvec(y, args), (x,), (jnp.ones_like(x),))[1]
+def _far(a, b, c):
+    """c beyond 1.1 half-widths from the middle of the range (where QUADPACK's QAWC
+    switches to a plain rule)."""
+    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    return jnp.abs(c - (lo + hi) / 2) > 1.1 * (hi - lo) / 2
 
-    return fprime
+
+def _c_derivative_integrand(fvec):
+    """The integrand whose principal value gives d/dc (see `_cauchy_jvp`): f′ near the
+    range, f/(x − c) far from it; its args are `(far, c, args)`."""
+
+    def h(x, hargs):
+        far, c, args = hargs
+        slope = jax.jvp(lambda y: fvec(y, args), (x,), (jnp.ones_like(x),))[1]
+        return jnp.where(far, fvec(x, args) / jnp.where(far, x - c, 1.0), slope)
+
+    return h
 
 
 @functools.partial(cauchy.defjvp, symbolic_zeros=True)
@@ -131,8 +151,15 @@ def _cauchy_jvp(fvec, options, primals, tangents):
         err, code = jerr[:k], jcode
     f_a, f_b = fvec(a, args), fvec(b, args)
     if not isinstance(tangents[2], SymbolicZero):
-        pv_prime, _, _, pcode = cauchy(_x_derivative(fvec), a, b, c, args, options)
-        dvalue = dvalue + (pv_prime - f_b / (b - c) + f_a / (a - c)) * dc
+        # Near the range, the identity of the module docstring. Far from it its three
+        # terms are each ~f/c and cancel to the ~f/c² result (c = 1e10 on [0, 1]: 1300×
+        # off, the wrong sign; outside probe); there d/dc = ∫ f/(x − c)² dx, a regular
+        # integral, is taken instead, as the principal value of f/(x − c): one loop
+        # serves both (the integrand switches per lane).
+        far = _far(a, b, c)
+        pv_h, _, _, pcode = cauchy(_c_derivative_integrand(fvec), a, b, c, (far, c, args), options)
+        ends = jnp.where(far, 0.0, f_a / jnp.where(far, 1.0, a - c) - f_b / jnp.where(far, 1.0, b - c))
+        dvalue = dvalue + (pv_h + ends) * dc
         code = jnp.where(code == 0, pcode, code)
     if not isinstance(tangents[1], SymbolicZero):
         dvalue = dvalue + f_b / (b - c) * db
