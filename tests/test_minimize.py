@@ -316,9 +316,12 @@ def test_input_errors():
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), ridge=-1.0)
     # max_steps=True ran one step; inf, NaN and a traced value raised Python's or JAX's
     # own conversion errors. An integral float (1e4) stays accepted.
-    for bad in (True, float("inf"), float("nan"), 2.5, -1):
+    for bad in (True, np.True_, float("inf"), float("nan"), 2.5, -1):
         with pytest.raises(ValueError, match="`max_steps` must be a non-negative integer"):
             minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), max_steps=bad)
+    for big in (1e30, 2**40):  # beyond the loop's int32 counter (JAX's OverflowError, a run-time error)
+        with pytest.raises(ValueError, match="`max_steps` must be at most"):
+            minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), max_steps=big)
     with pytest.raises(ValueError, match="`progress_every` must be a positive integer"):
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), progress_every=True)
     with pytest.raises(ValueError, match="`max_steps` must be a concrete integer"):

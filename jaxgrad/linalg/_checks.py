@@ -150,8 +150,11 @@ def nonfinite_after(a, out, extra_dims: int):
 
 
 def hermitian_part(a):
-    """(a + aᴴ)/2, formed as a/2 + aᴴ/2: the same floats wherever the sum does not
-    overflow, and finite for a finite `a` with entries above half the largest float
-    (diag(1e308, 4): the sum overflowed and sqrtm, logm, eigh_generalized, ... returned
-    NaN; outside probe)."""
-    return a / 2 + jnp.conj(jnp.swapaxes(a, -1, -2)) / 2
+    """(a + aᴴ)/2, and a/2 + aᴴ/2 where the sum overflows: finite for a finite `a` with
+    entries above half the largest float (diag(1e308, 4): the sum overflowed and sqrtm,
+    logm, eigh_generalized, ... returned NaN; outside probe). Only there: halving first
+    would flush entries below twice the smallest normal float to zero on the CPU
+    (diag(3e-308, 1): logm NaN; outside review)."""
+    ah = jnp.conj(jnp.swapaxes(a, -1, -2))
+    total = a + ah
+    return jnp.where(jnp.isfinite(total) | ~jnp.isfinite(a) | ~jnp.isfinite(ah), total / 2, a / 2 + ah / 2)

@@ -78,7 +78,8 @@ class EigshInfo(eqx.Module):
         residuals: `‖A vᵢ − λᵢ vᵢ‖` of the returned pairs, shape `(k,)`.
         gap: `|λ_{k+1} − λ_k|`, the distance from the block to the rest of the spectrum
             (`inf` when `k = n`). A tie at the edge is `gap <= tie_rtol * norm`, or a
-            gap within the residuals of the k-th and (k+1)-th Ritz pairs (not resolved).
+            gap below hypot of the k-th and (k+1)-th Ritz pairs' residuals (not
+            resolved).
         norm: the estimate of `‖A‖` that scales `tol` and `tie_rtol` (the largest Ritz
             value magnitude seen).
     """
@@ -223,12 +224,14 @@ def _eigsh(op, opts, params, x0):
     theta, resid, anorm = (z * sigma.astype(z.dtype) for z in (theta, resid, anorm))
     if opts.k < theta.shape[0]:
         gap = (theta[opts.k] - theta[opts.k - 1]).astype(rdtype)
-        # A gap within the two Ritz values' residuals (each is within its residual of an
-        # eigenvalue) is not resolved: also a tie. With the default tie_rtol this adds
-        # nothing (the (k+1)-th residual is held below tie_rtol·‖A‖/10); with tie_rtol=0
-        # an exact tie passed as `converged` with a gap of 5e-15 and gradients of 1e12
-        # (outside probe).
-        resolution = (resid[opts.k] + resid[opts.k - 1]).astype(rdtype)
+        # A gap the Ritz values do not resolve is a tie too: each is within about r²/gap
+        # of an eigenvalue (Kato–Temple), so a gap below hypot(r_k, r_{k+1}) may be none.
+        # With the default tol and tie_rtol this adds nothing (the (k+1)-th residual is
+        # held below tie_rtol·‖A‖/10); with tie_rtol=0 an exact tie passed as
+        # `converged` with a gap of 5e-15 and gradients of 1e12 (outside probe). (The
+        # residuals themselves, r_k + r_{k+1}, flagged real gaps under a loose user tol:
+        # outside review.)
+        resolution = jnp.hypot(resid[opts.k], resid[opts.k - 1]).astype(rdtype)
     else:
         gap = jnp.asarray(jnp.inf, rdtype)
         resolution = jnp.zeros((), rdtype)

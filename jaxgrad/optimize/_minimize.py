@@ -266,9 +266,11 @@ def _count(fn, name, value, low):
         as_int = int(value)
     except (TypeError, ValueError, OverflowError):
         as_int = None
-    if isinstance(value, bool) or as_int is None or as_int != value or as_int < low:
+    if isinstance(value, (bool, np.bool_)) or as_int is None or as_int != value or as_int < low:
         what = "a non-negative" if low == 0 else "a positive"
         raise ValueError(f"{fn}: `{name}` must be {what} integer; got {value!r}.")
+    if as_int > np.iinfo(np.int32).max:  # (the loop counts in int32; 2**40 failed at run time)
+        raise ValueError(f"{fn}: `{name}` must be at most {np.iinfo(np.int32).max}; got {value!r}.")
     return as_int
 
 
