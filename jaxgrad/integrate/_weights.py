@@ -15,8 +15,9 @@ derivative in c is taken from the identity (x = c + t)
 
 again a principal value, computed the same way (and so on for higher derivatives).
 Far from the range (`_far`) its three terms cancel, and d/dc = ∫ f/(x − c)² dx, a
-regular integral, is used instead (`_c_derivative_integrand`). The limits give f(b)/(b − c) db − f(a)/(a − c) da, and the parameters of f the principal
-value of ∂f/∂θ (one adaptive integral of the vector [f, ∂f/∂θ], as in `quad`).
+regular integral, is used instead (`_c_derivative_integrand`). The limits give
+f(b)/(b − c) db − f(a)/(a − c) da, and the parameters of f the principal value of
+∂f/∂θ (one adaptive integral of the vector [f, ∂f/∂θ], as in `quad`).
 
 ``weight="alg"``, ``"alg-loga"``, ``"alg-logb"``, ``"alg-log"``, ``wvar=(α, β)`` — the
 algebraic–logarithmic end weights of QAWS, w(x) = (x − a)^α (b − x)^β times ln(x − a),
