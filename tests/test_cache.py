@@ -340,11 +340,31 @@ def test_quad_different_closures_are_different_programs():
     assert float(v_cos) == pytest.approx(1 + np.sin(1.0), rel=1e-13)
 
 
+def _sin_over_t(t):
+    return jnp.sinc(t / jnp.pi)
+
+
 def test_quadosc_second_call_is_cached():
     def call():
-        return quadosc(lambda t: jnp.sinc(t / jnp.pi), 0.0, jnp.inf, period=2 * jnp.pi)[0]
+        return quadosc(_sin_over_t, 0.0, jnp.inf, period=2 * jnp.pi)[0]
 
     assert _second_call_compiles(call) == {"compile": 0, "trace": 0}
+    # New tolerances reuse it too (they were part of the key: 11 s per new epsrel;
+    # outside review), and are the ones used: ∫₀^∞ sin t / t = π/2.
+    with count_compiles() as n:
+        tight = quadosc(_sin_over_t, 0.0, jnp.inf, period=2 * jnp.pi, epsabs=0.0, epsrel=1e-12)
+    assert n == {"compile": 0, "trace": 0}
+    assert bool(tight[1].converged) and abs(float(tight[0]) - np.pi / 2) <= 1e-12 * np.pi / 2
+
+
+def test_quad_tolerances_may_be_traced():
+    # With the tolerances inputs of the program, they may also come from a trace (a jit
+    # over the tolerance, a solver that tightens it): the same evaluations as given eagerly.
+    neval = jax.jit(lambda e: quad(integrand, 0.0, 1.0, (2.0,), epsrel=e, epsabs=0.0)[1].neval)
+    for e in (1e-4, 1e-12):
+        assert int(neval(e)) == int(quad(integrand, 0.0, 1.0, (2.0,), epsrel=e, epsabs=0.0)[1].neval)
+    with pytest.raises(TypeError, match="real scalar"):
+        jax.jit(lambda e: quad(integrand, 0.0, 1.0, (2.0,), epsrel=e))(jnp.ones(2))
 
 
 _INNER = jax.jit(lambda y: 2.0 * y)

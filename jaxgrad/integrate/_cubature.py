@@ -318,8 +318,8 @@ def cubature(
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):
         args = (args,)
-    epsabs = _check_tolerance("epsabs", epsabs, fn)
-    epsrel = _check_tolerance("epsrel", epsrel, fn)
+    epsabs = _check_tolerance("epsabs", epsabs, fn, traced_ok=True)
+    epsrel = _check_tolerance("epsrel", epsrel, fn, traced_ok=True)
     limit = _check_limit(limit, fn)
     a, b, dtype = box_limits(fn, a, b)
     x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)

@@ -279,7 +279,14 @@ def _quad_jvp(fvec, options, primals, tangents):
     return primal_out, (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
 
 
-def _check_tolerance(name, value, fn="jaxgrad.integrate.quad"):
+def _check_tolerance(name, value, fn="jaxgrad.integrate.quad", traced_ok=False):
+    """`value` as a float, checked; with `traced_ok` (the functions whose tolerances are
+    inputs of their compiled program) a traced real scalar passes as it is (a negative
+    or NaN one is never met: the status says so)."""
+    if traced_ok and isinstance(value, jax.core.Tracer):
+        if jnp.shape(value) != () or not jnp.issubdtype(value.dtype, jnp.floating):
+            raise TypeError(f"{fn}: `{name}` must be a real scalar; got {value!r}.")
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: `{name}` must be a Python real number; got {value!r}.")
     if not value >= 0:
@@ -337,6 +344,8 @@ def quad(
         epsabs: absolute tolerance.
         epsrel: relative tolerance. The loop stops when, for every component of the
             value, the estimated error is at most `max(epsabs, epsrel * |value|)`.
+            Both are inputs of the compiled program (a new value reuses it) and may be
+            traced scalars.
         limit: maximum number of subintervals; bounds the number of passes of the loop.
         weight: a weight function multiplying `f`, spelled as in `scipy.integrate.quad`:
             `"cauchy"` (the Cauchy principal value of `f(x)/(x - wvar)`, finite limits),
@@ -384,8 +393,8 @@ def quad(
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):
         args = (args,)
-    epsabs = _check_tolerance("epsabs", epsabs)
-    epsrel = _check_tolerance("epsrel", epsrel)
+    epsabs = _check_tolerance("epsabs", epsabs, traced_ok=True)
+    epsrel = _check_tolerance("epsrel", epsrel, traced_ok=True)
     limit = _check_limit(limit)
     dtype = limits_dtype(fn, a=a, b=b)
     if points is None:

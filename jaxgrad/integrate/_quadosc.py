@@ -74,6 +74,7 @@ def quadosc(
             Need not be exact for a chirp-free oscillation, but must be positive.
         epsabs: absolute tolerance for the result (each piece gets `epsabs / cycles`).
         epsrel: relative tolerance for the result (each piece gets a tenth of it).
+            Both are inputs of the compiled program: a new value reuses it.
         cycles: number of half-period pieces (static). The ε-algorithm needs the
             partial sums to be in their asymptotic regime: increase it when the envelope
             of the oscillation decays slowly to its asymptotic form.
@@ -112,8 +113,8 @@ def quadosc(
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):
         args = (args,)
-    epsabs = _check_tolerance("epsabs", epsabs, fn)
-    epsrel = _check_tolerance("epsrel", epsrel, fn)
+    epsabs = _check_tolerance("epsabs", epsabs, fn, traced_ok=True)
+    epsrel = _check_tolerance("epsrel", epsrel, fn, traced_ok=True)
     limit = _check_limit(limit, fn)
     if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 4:
         raise ValueError(f"{fn}: `cycles` must be an integer >= 4; got {cycles!r}.")
@@ -136,14 +137,15 @@ def quadosc(
     dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
     integrand, consts, _ = trace_integrand(fn, f, dtype, args)
     sign = 1.0 if b_inf == 1 else -1.0
-    options = dict(sign=sign, cycles=int(cycles), limit=limit, epsabs=epsabs, epsrel=epsrel)
-    return _quadosc(integrand, tuple(options.items()), bool(throw), start, period, args, consts)
+    options = dict(sign=sign, cycles=int(cycles), limit=limit)
+    return _quadosc(integrand, tuple(options.items()), bool(throw), start, period, args, consts, epsabs, epsrel)
 
 
-# One compiled computation, cached per integrand and options (see `jaxgrad._traced`).
+# One compiled computation, cached per integrand and options (see `jaxgrad._traced`); the
+# tolerances are inputs of it (so are those of the `quad` pieces), not part of the key.
 @jit_core(static_argnums=(0, 1, 2))
-def _quadosc(integrand, options, throw, start, period, args, consts):
-    sign, cycles, limit, epsabs, epsrel = (dict(options)[k] for k in ("sign", "cycles", "limit", "epsabs", "epsrel"))
+def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, epsrel):
+    sign, cycles, limit = (dict(options)[k] for k in ("sign", "cycles", "limit"))
     dtype = jnp.result_type(float, start, period)
     start = jnp.asarray(start, dtype)
     half = jnp.asarray(period, dtype) / 2
