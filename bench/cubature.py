@@ -330,7 +330,10 @@ def main():
     batch = batch_cost() if "batch" in parts else old["batch"]
     text = markdown(rows, closed, compiled, batch)
     print(text)
-    write_results_json("cubature", dict(genz=rows, closed=closed, compile=compiled, batch=batch))
+    # A --quick run has no anchors: it must not replace the saved full results, which
+    # later --parts runs read back (one did, and the anchors' columns were lost).
+    if not opts.quick:
+        write_results_json("cubature", dict(genz=rows, closed=closed, compile=compiled, batch=batch))
     if opts.markdown:
         heading = "## Multi-dimensional integrals: cubature (`python bench/cubature.py`)\n\n"
         write_markdown_section(opts.markdown, "cubature", heading + text)
