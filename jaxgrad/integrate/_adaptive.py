@@ -779,6 +779,12 @@ class Tolerances:
     def __init__(self, value):
         self.value = value
 
+    @classmethod
+    def of(cls, epsabs, epsrel, dtype):
+        """The two numbers (Python or traced) as one array of the integrand's value dtype
+        (the dtype they took as constants of the program)."""
+        return cls(jnp.stack([jnp.asarray(epsabs, dtype), jnp.asarray(epsrel, dtype)]))
+
     def tree_flatten(self):
         return (self.value,), None
 

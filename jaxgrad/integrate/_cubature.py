@@ -211,7 +211,7 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts,
         y = y * jnp.prod(jac).astype(val_dtype)
         return jnp.where(at_inf, 0.0, y)
 
-    tols = Tolerances(jnp.stack([jnp.asarray(epsabs, val_dtype), jnp.asarray(epsrel, val_dtype)]))
+    tols = Tolerances.of(epsabs, epsrel, val_dtype)
     value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor, tols), options)
     value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
     code = jnp.where(undefined, NAN_LIMITS, code)

@@ -229,12 +229,13 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
 
     def status(value, err, nused, finite, args):
         errsum = jnp.sum(err, axis=0)
-        done = jnp.all(errsum <= tolerance(value, args))
+        tol = tolerance(value, args)
+        done = jnp.all(errsum <= tol)
         code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
         # Below what the precision allows: the error estimate is within rounding of the
         # boxes' values (say epsrel = 1e-8 in float32).
         floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
-        code = jnp.where(~done & jnp.all(errsum <= jnp.maximum(tolerance(value, args), floor)), _status.ROUNDOFF, code)
+        code = jnp.where(~done & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
         code = jnp.where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
         return jnp.where(finite, code, _status.NONFINITE).astype(jnp.int32)
 

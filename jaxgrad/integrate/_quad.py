@@ -528,7 +528,7 @@ def _quad_compiled(
     a, points = replace_invalid(a, undefined, 0.0), replace_invalid(points, undefined, 0.0)
     b = replace_invalid(b, undefined, 1.0)
     points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
-    all_args = (args, consts, Tolerances(jnp.stack([jnp.asarray(epsabs, val_dtype), jnp.asarray(epsrel, val_dtype)])))
+    all_args = (args, consts, Tolerances.of(epsabs, epsrel, val_dtype))
     if weight is None:
         value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
     elif weight == "cauchy":
