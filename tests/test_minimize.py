@@ -484,3 +484,25 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     sol = minimize(lambda x: 1e6 * (jnp.sum(jnp.cosh(x)) - c @ x), jnp.zeros(3), throw=False)
     assert sol.status == Status.converged and float(sol.grad_norm) > 3.7e-11
     np.testing.assert_allclose(sol.x, np.arcsinh(np.asarray(c)), rtol=1e-14)
+
+
+def test_a_transform_after_the_line_search_is_judged_at_the_point_it_moves_to():
+    # Found by an outside probe: the line search keeps f and ∇f at its trial point, which
+    # the loop reused as the new point's; a transform chained after it moves x elsewhere.
+    # (x − (1, −2))² kept nonnegative ended at x = (1, 0) `converged` with ‖∇f‖ = 0, where
+    # ∇f = (0, 4): it is the constrained minimiser, not a stationary point.
+    from jaxgrad.optimize import scale_by_wolfe_linesearch
+
+    target = jnp.array([1.0, -2.0])
+    f = lambda x, c: jnp.sum((x - c) ** 2)  # noqa: E731
+    sol = minimize(f, jnp.ones(2), (target,), optimizer=optax.chain(optax.lbfgs(), optax.keep_params_nonnegative()),
+                   throw=False)
+    np.testing.assert_allclose(sol.x, [1.0, 0.0], atol=1e-12)
+    assert sol.status != Status.converged and abs(float(sol.grad_norm) - 4.0) < 1e-9
+    # Half of each line-search step: the minimiser is still reached, and the reported
+    # gradient norm is that at the returned x (2‖x − c‖).
+    opt = optax.chain(optax.lbfgs(linesearch=scale_by_wolfe_linesearch()), optax.scale(0.5))
+    sol = minimize(f, jnp.ones(2), (target,), optimizer=opt, throw=False)
+    assert sol.status == Status.converged
+    np.testing.assert_allclose(sol.x, target, atol=1e-10)
+    assert abs(float(sol.grad_norm) - 2 * float(jnp.linalg.norm(sol.x - target))) <= 1e-15

@@ -73,6 +73,32 @@ def _find_field(tree, name):
     return found[0][1] if len(found) == 1 else None
 
 
+def _last_in_its_chain(tree, path) -> bool:
+    """Whether the field at `path` belongs to the last transformation at every level of
+    `optax.chain` (whose state is a tuple of its members' states)."""
+    node = tree
+    for key in path:
+        if isinstance(key, jax.tree_util.SequenceKey):
+            if key.idx != len(node) - 1:
+                return False
+            node = node[key.idx]
+        elif isinstance(key, jax.tree_util.DictKey):
+            node = node[key.key]
+        else:
+            node = getattr(node, key.name)
+    return True
+
+
+def _reusable_line_search_state(state) -> bool:
+    """Whether f and ∇f kept by a line search in the optimizer's state are those at the
+    point the update moves to: a single line search, whose step is the update (nothing
+    chained after it: `optax.keep_params_nonnegative()` or `add_decayed_weights` after
+    `optax.lbfgs()` move x away from the trial point, whose gradient was taken as the
+    new one: `converged` with ‖∇f‖ 0 where it was 4, outside probe)."""
+    fields = [optax.tree.get_all_with_path(state, name) for name in ("value", "grad")]
+    return all(len(found) == 1 and _last_in_its_chain(state, found[0][0]) for found in fields)
+
+
 def _decrease_error(opt_state, dtype):
     """Max sufficient-decrease error reported by optax line searches in the state (0 if none)."""
     found = optax.tree.get_all_with_path(opt_state, "decrease_error")
@@ -117,7 +143,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
     s0 = opt.init(x0)
     # Line-search optimizers (optax.lbfgs & co.) keep f and ∇f at the accepted point in
     # their state; reusing them saves one gradient evaluation per step.
-    reuse = _find_field(s0, "value") is not None and _find_field(s0, "grad") is not None
+    reuse = _reusable_line_search_state(s0)
 
     def start_code(v, n):
         code = jnp.where(~(jnp.isfinite(v) & jnp.isfinite(n)), st.NONFINITE,
