@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import warnings
 from typing import Any, Callable, Sequence
 
@@ -254,6 +255,8 @@ def finite_difference_grad(
     if getattr(out, "shape", None) != () or not jnp.issubdtype(out.dtype, jnp.floating):
         got = f"{out.dtype}{list(out.shape)}" if isinstance(out, jax.ShapeDtypeStruct) else repr(out)
         raise TypeError(f"finite_difference_grad: f must return a real scalar; got {got}.")
+    if flat.size == 0:  # no coordinate to perturb: the (empty) gradient
+        return unravel(flat)
     dirs = np.eye(flat.size, dtype=flat.dtype)
     eps = float(jnp.finfo(_least_precise(x, out)).eps)
     ref, _, _ = _fd_directional(traced, 0, 1, consts, (x, *args), flat, dirs, step, eps)
@@ -389,8 +392,10 @@ def check_grad(
         per-argument table (max abs/rel error, tolerance used, reference error).
 
     Raises:
-        ValueError: bad `order`, `modes` or `argnums`; `order=2` with a non-scalar `f`;
-            `f` with no floating-point (real or complex) outputs.
+        ValueError: bad `order`, `modes`, `argnums`, `num_directions` or `seed`; a
+            checked argument with no entries (left out when `argnums` is None);
+            `order=2` with a non-scalar `f`; `f` with no floating-point (real or
+            complex) outputs.
         TypeError: a checked argument has complex or integer leaves.
 
     Example:
@@ -406,19 +411,29 @@ def check_grad(
     modes = (modes,) if isinstance(modes, str) else tuple(modes)
     if not modes or any(m not in ("fwd", "rev") for m in modes):
         raise ValueError(f"{fn}: modes must be a non-empty subset of ('fwd', 'rev'); got {modes!r}.")
+    if num_directions is not None and (
+        isinstance(num_directions, bool) or not isinstance(num_directions, numbers.Integral) or num_directions < 1
+    ):
+        raise ValueError(f"{fn}: num_directions must be None or a positive integer; got {num_directions!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{fn}: seed must be a non-negative integer; got {seed!r}.")
     if argnums is None:
+        # (an argument with no entries has nothing to check: it is left out)
         argnums = tuple(
             i for i, a in enumerate(args)
             if jax.tree_util.tree_leaves(a)
             and all(jnp.issubdtype(jnp.result_type(t), jnp.floating) for t in jax.tree_util.tree_leaves(a))
+            and sum(np.size(t) for t in jax.tree_util.tree_leaves(a)) > 0
         )
         if not argnums:
-            raise ValueError(f"{fn}: no argument has real floating-point leaves to check.")
+            raise ValueError(f"{fn}: no argument has real floating-point entries to check.")
     elif isinstance(argnums, int):
         argnums = (argnums,)
     for i in argnums:
         if not 0 <= i < len(args):
             raise ValueError(f"{fn}: argnum {i} out of range for {len(args)} arguments.")
+        if sum(np.size(t) for t in jax.tree_util.tree_leaves(args[i])) == 0:
+            raise ValueError(f"{fn}: argument {i} has no entries to check.")
     flats = {i: ravel_pytree(args[i])[0] for i in argnums}
     for i in argnums:
         try:

@@ -172,6 +172,18 @@ def test_input_errors():
     # Integer outputs only: nothing to compare, so no report that "passes".
     with pytest.raises(ValueError, match=r"no floating-point \(real or complex\) outputs"):
         check_grad(lambda x: jnp.sum(x > 0), X)
+    # These raised NumPy's "cannot reshape array of size 0" or "negative dimensions"
+    # (outside probe).
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="num_directions"):
+            check_grad(smooth, X, 1.0, num_directions=bad)
+    with pytest.raises(ValueError, match="seed"):
+        check_grad(smooth, X, 1.0, seed=-1)
+    with pytest.raises(ValueError, match="argument 0 has no entries"):
+        check_grad(lambda x, y: jnp.sum(x) + jnp.sin(y), jnp.zeros(0), 0.5, argnums=0)
+    # By default an empty argument is left out: y alone is checked (d/dy sin y = cos y).
+    report = check_grad(lambda x, y: jnp.sum(x) + jnp.sin(y), jnp.zeros(0), 0.5)
+    assert report.passed and {e.argnum for e in report.entries} == {1}
 
 
 def test_finite_difference_grad_input_errors():
@@ -181,6 +193,8 @@ def test_finite_difference_grad_input_errors():
         finite_difference_grad(lambda x: jnp.sum(x > 0), X)
     with pytest.raises(TypeError, match="floating-point"):
         finite_difference_grad(lambda n: jnp.sum(n) * 1.0, jnp.arange(3))
+    # No coordinate: the empty gradient (it raised NumPy's reshape error).
+    assert finite_difference_grad(lambda x: jnp.sum(x**2), jnp.zeros(0)).shape == (0,)
 
 
 @jax.custom_jvp

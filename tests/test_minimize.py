@@ -326,6 +326,13 @@ def test_input_errors():
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), progress_every=True)
     with pytest.raises(ValueError, match="`max_steps` must be a concrete integer"):
         jax.jit(lambda m: minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), max_steps=m).x)(5)
+    # A traced tolerance or ridge raised JAX's TracerBoolConversionError (outside probe).
+    for name in ("tol", "rtol", "ridge"):
+        with pytest.raises(ValueError, match=f"`{name}` must be a concrete real number"):
+            jax.jit(lambda t: minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), **{name: t}).x)(1e-8)
+        for bad in (-1.0, float("nan"), True, "1e-8"):
+            with pytest.raises(ValueError, match=f"`{name}` must be a real number >= 0"):
+                minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), **{name: bad})
 
 
 # The line search of the default optimizer, on one-dimensional φ(t) = f(x0 + t·d) whose
@@ -452,6 +459,11 @@ def test_empty_inputs_are_named_errors():
     for solver in (newton_schulz_inverse, inverse_by_minimize):
         with pytest.raises(ValueError, match="empty"):
             solver(jnp.zeros((0, 0)))
+    # (the message named an empty a0, which was not given; outside probe)
+    from jaxgrad.optimize import symmetric_with_eigenvalues
+
+    with pytest.raises(ValueError, match="targets is empty"):
+        symmetric_with_eigenvalues(jnp.zeros(0))
 
 
 def test_an_optimizer_that_cannot_move_is_stalled_not_converged():

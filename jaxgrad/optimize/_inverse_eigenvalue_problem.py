@@ -106,9 +106,11 @@ def symmetric_with_eigenvalues(
     The solution set is not isolated (every `Q A Qᵀ` works), so the Hessian at the
     solution is singular: derivatives of `A` with respect to `targets` need
     `ridge > 0` (minimum-norm derivative, see [`minimize`][jaxgrad.optimize.minimize]).
-    With `ridge=0` reverse mode (`jax.grad`, `jax.jacrev`) is NaN; forward mode
-    (`jax.jvp`, `jax.jacfwd`) returns the minimum-norm derivative, because its
-    right-hand sides lie in the Hessian's range (docs/optimize.md, "ridge").
+    With `ridge=0` reverse mode (`jax.grad`, `jax.jacrev`) of the matrix itself is
+    NaN; forward mode (`jax.jvp`, `jax.jacfwd`) returns the minimum-norm derivative,
+    because its right-hand sides lie in the Hessian's range, and so does reverse mode of
+    a function of `A` that is invariant under `Q A Qᵀ` (its eigenvalues, e.g.
+    `eigvalsh(sol.aux)`), whose cotangent lies there (docs/optimize.md, "ridge").
 
     Arguments:
         targets: the `n` target eigenvalues (any order).
@@ -126,7 +128,7 @@ def symmetric_with_eigenvalues(
         `value` the loss.
 
     Raises:
-        ValueError: `targets` is not a vector, or `a0` does not match it.
+        ValueError: `targets` is not a non-empty vector, or `a0` does not match it.
 
     Example:
         >>> import jax.numpy as jnp
@@ -142,6 +144,8 @@ def symmetric_with_eigenvalues(
     if targets.ndim != 1:
         raise ValueError(f"{fn}: targets must be a vector; got shape {targets.shape}.")
     n = targets.shape[0]
+    if n == 0:  # (the message named the default a0, which the user did not give)
+        raise ValueError(f"{fn}: targets is empty; there is no matrix to find.")
     if a0 is None:
         g = np.random.default_rng(seed).normal(size=(n, n))
         a0 = (g + g.T) / 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import numbers
 from typing import Any, Callable
 
 import equinox as eqx
@@ -300,6 +301,22 @@ def _count(fn, name, value, low):
     return as_int
 
 
+def _nonnegative(fn, name, value):
+    """`value` as a Python float >= 0. A traced one (`jax.jit` over `tol`) raised JAX's
+    TracerBoolConversionError (outside probe); a bool is not a tolerance."""
+    if isinstance(value, jax.core.Tracer):
+        raise ValueError(f"{fn}: `{name}` must be a concrete real number (a static option of the compiled loop); "
+                         "got a traced value.")
+    try:
+        number = isinstance(value, (numbers.Real, np.ndarray, jax.Array)) and not isinstance(value, (bool, np.bool_))
+        as_float = float(value) if number else None
+    except (TypeError, ValueError):
+        as_float = None
+    if as_float is None or not as_float >= 0:
+        raise ValueError(f"{fn}: `{name}` must be a real number >= 0; got {value!r}.")
+    return as_float
+
+
 @eqx.filter_jit
 def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_aux, throw, progress, every, ridge):
     """The compiled solve. `objective` is the user's `fun` traced at the argument types
@@ -488,12 +505,9 @@ def minimize(
         raise TypeError(f"{fn}: optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}.")
     max_steps = _count(fn, "max_steps", max_steps, 0)
     progress_every = _count(fn, "progress_every", progress_every, 1)
-    if not ridge >= 0:
-        raise ValueError(f"{fn}: ridge must be >= 0; got {ridge!r}.")
-    if tol is not None and not tol >= 0:
-        raise ValueError(f"{fn}: tol must be >= 0; got {tol!r}.")
-    if not rtol >= 0:
-        raise ValueError(f"{fn}: rtol must be >= 0; got {rtol!r}.")
+    ridge = _nonnegative(fn, "ridge", ridge)
+    tol = None if tol is None else _nonnegative(fn, "tol", tol)
+    rtol = _nonnegative(fn, "rtol", rtol)
     x0, args = _python_scalars_as_arrays(x0), _python_scalars_as_arrays(args)
     dtype = _float_dtype(x0)
     x0 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, dtype), x0)
