@@ -265,6 +265,18 @@ def test_split_at_a_jump_gives_the_limit_derivative():
     np.testing.assert_allclose(jax.jit(jax.grad(split))(0.8), 1.0, rtol=1e-13)
 
 
+def test_higher_derivatives_where_a_range_has_zero_width():
+    # Found by an outside probe: every node of a zero-width range rounds onto both limits
+    # and was moved to the float beside one of them, taking that limit's tangent: d²/db²
+    # of ∫_{0.7}^b eˣ at b = 0.7 came out 2e^0.7, and d²/dp² of ∫₀^∞∫₀^{px} e^(−x−y) (=
+    # p/(1 + p)) at p = 0 came out −4. Closed forms: e^0.7 and −2/(1 + p)³.
+    q = lambda b: nquad(lambda x: jnp.exp(x), [(0.7, b)])[0]  # noqa: E731
+    w = lambda p: dblquad(lambda y, x: jnp.exp(-x - y), 0.0, jnp.inf, 0.0, lambda x: p * x)[0]  # noqa: E731
+    d2q, d2w = jax.jit(lambda b, p: (jax.grad(jax.grad(q))(b), jax.grad(jax.grad(w))(p)))(0.7, 0.0)
+    np.testing.assert_allclose(d2q, np.exp(0.7), rtol=1e-12)
+    np.testing.assert_allclose(d2w, -2.0, rtol=1e-10)
+
+
 def test_weakly_singular_kernel_on_the_diagonal_is_finite_and_flagged():
     # Found by an outside probe: ∫∫ |x − y|^(−½) over the unit square (8/3) was NaN,
     # `nonfinite`: at outer nodes x = 2^(−26), 2^(−28) the inner singular point y = x lies
