@@ -265,8 +265,12 @@ def test_bad_input_raises():
         qmc_quad(f, z, jnp.ones(3))
     with pytest.raises(ValueError, match="n_points"):
         qmc_quad(f, z, z + 1, n_points=1000)
-    with pytest.raises(ValueError, match="max_points"):
-        qmc_quad(f, z, z + 1, n_points=1024, max_points=512)
+    with pytest.raises(ValueError, match="must be at least `n_points`"):
+        qmc_quad(f, z, z + 1, n_points=1024, max_points=512, epsrel=1e-3)
+    # Without a tolerance `max_points` was used as the number of points (the docs say
+    # `n_points`; outside probe): now an error.
+    with pytest.raises(ValueError, match="without `epsabs` or `epsrel`"):
+        qmc_quad(f, z, z + 1, n_points=256, max_points=4096)
     with pytest.raises(ValueError, match="n_estimates"):
         qmc_quad(f, z, z + 1, n_estimates=1)
     with pytest.raises(ValueError, match="epsrel"):

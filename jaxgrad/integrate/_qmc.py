@@ -371,8 +371,9 @@ def qmc_quad(
             the standard error; more of them make the error estimate itself less noisy.
         n_points: points per randomization, a power of 2: exactly this many without a
             tolerance, the first size tried with one.
-        max_points: the most points per randomization when doubling (a power of 2, at
-            most 2**24). Default: `n_points` without a tolerance, `max(n_points, 2**18)` with one.
+        max_points: the most points per randomization when doubling towards a tolerance
+            (a power of 2, at most 2**24; only with `epsabs` or `epsrel`). Default:
+            `max(n_points, 2**18)`.
         epsabs: absolute tolerance on the standard error; `None` (with `epsrel`): none.
         epsrel: relative tolerance: the points are doubled until, for every component, the
             standard error is at most `max(epsabs, epsrel * |value|)` (under a derivative,
@@ -397,7 +398,8 @@ def qmc_quad(
     Raises:
         TypeError: `f` is not callable or returns a non-real value; complex limits; a bad `key`.
         ValueError: `a`, `b` are not 1-D arrays of the same length; `n_points` or
-            `max_points` is not a power of 2 or too large; `n_estimates < 2`; a negative tolerance.
+            `max_points` is not a power of 2 or too large; `max_points` without a
+            tolerance; `n_estimates < 2`; a negative tolerance.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -421,6 +423,10 @@ def qmc_quad(
     tolerance = epsabs is not None or epsrel is not None
     epsabs = None if not tolerance else _check_tolerance("epsabs", 0.0 if epsabs is None else epsabs, _FN)
     epsrel = None if not tolerance else _check_tolerance("epsrel", 0.0 if epsrel is None else epsrel, _FN)
+    if max_points is not None and not tolerance:
+        # (it was used as the number of points, where the docs say `n_points`; outside probe)
+        raise ValueError(f"{_FN}: `max_points` bounds the doubling towards a tolerance; without `epsabs` "
+                         f"or `epsrel` exactly `n_points` points are used: pass one of them, or set `n_points`.")
     if max_points is None:
         max_points = max(n_points, 1 << _DEFAULT_MAX_LOG2) if tolerance else n_points
     max_points = _power_of_two("max_points", max_points)
