@@ -319,6 +319,10 @@ def test_bad_arguments_raise():
     # Limits as lists or tuples, as scipy takes them (traced, not compiled, here).
     value, info = jax.eval_shape(lambda p: cubature(gauss, [0.0, p], (1.0, 2.0), (jnp.zeros(2),)), 0.5)
     assert value.shape == () and info.err.shape == ()
+    # An integer-valued integrand is real (it was rejected; quad, nquad and qmc_quad take
+    # it; outside probe): a float result.
+    value, _ = jax.eval_shape(lambda: cubature(lambda x: 1, jnp.zeros(2), jnp.ones(2)))
+    assert value.shape == () and jnp.issubdtype(value.dtype, jnp.floating)
 
 
 def test_docstring_example_in_float32(float32_default):

@@ -225,6 +225,12 @@ def test_bad_inputs_raise_clear_errors():
         dblquad(f, 0.0, 1.0, 0.0, 1.0, epsrel=-1.0)
     with pytest.raises(TypeError, match="must return a real array"):
         dblquad(lambda y, x: x + 1j, 0.0, 1.0, 0.0, 1.0)
+    # A range returning three values had its first two used (outside probe); an array
+    # pair is a pair, as scipy takes it (traced only, here).
+    with pytest.raises(ValueError, match=r"ranges\[0\] must return a \(lower, upper\) pair; got 3 values"):
+        nquad(f, [lambda x: (0.0, 1.0, 5.0), (0.0, 1.0)])
+    value, _ = jax.eval_shape(lambda: nquad(f, [np.array([0.0, 1.0]), jnp.array([0.0, 2.0])]))
+    assert value.shape == ()
 
 
 def test_scipy_argument_order_of_the_limits():

@@ -328,7 +328,9 @@ def cubature(
     except TypeError as e:
         raise TypeError(f"{fn}: calling f(x, *args) with x of shape {x0.shape} failed: {e}") from e
     out_dtype = getattr(integrand.out_shape, "dtype", None)
-    if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.floating):
+    # (integer values are real too: `quad`, `nquad` and `qmc_quad` took them, this
+    # rejected them; outside probe)
+    if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number) or jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
     check_nonempty(fn, integrand.out_shape)
     val_dtype = jnp.result_type(dtype, out_dtype)

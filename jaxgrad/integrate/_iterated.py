@@ -403,6 +403,8 @@ def _nquad(fn, func, ranges, args, opts, throw):
         raise ValueError(f"{fn}: `ranges` must hold at least one (lower, upper) pair.")
     options = _options(fn, opts, n)
     numbers_seen = []
+    # A pair may also be an array of two limits, as scipy accepts (outside probe).
+    ranges = [tuple(r) if isinstance(r, (np.ndarray, jax.Array)) and np.shape(r) == (2,) else r for r in ranges]
     for i, r in enumerate(ranges):
         if not callable(r) and (not isinstance(r, (tuple, list)) or len(r) != 2):
             raise ValueError(f"{fn}: ranges[{i}] must be a (lower, upper) pair or a callable; got {r!r}.")
@@ -433,7 +435,15 @@ def _nquad(fn, func, ranges, args, opts, throw):
     for i, r in enumerate(ranges):
         nouter = n - 1 - i
         if callable(r):
-            # A callable range returns both limits: one traced callable for each.
+            # A callable range returns both limits: one traced callable for each. (One
+            # returning three values had the first two used, silently; outside probe.)
+            try:
+                both = jax.eval_shape(r, *([scalar] * nouter), *args)
+            except TypeError as e:
+                raise TypeError(f"{fn}: calling ranges[{i}] failed: {e}") from e
+            if not (isinstance(both, (tuple, list)) and len(both) == 2 or getattr(both, "shape", None) == (2,)):
+                got = f"{len(both)} values" if isinstance(both, (tuple, list)) else repr(both)
+                raise ValueError(f"{fn}: ranges[{i}] must return a (lower, upper) pair; got {got}.")
             pair = tuple(lambda *z, r=r, j=j: r(*z)[j] for j in (0, 1))
         else:
             pair = tuple(r)
