@@ -88,9 +88,8 @@ def _defective_scale(a, w, v, vinv, tied, dtype):
     # outside probe), while its eigenvectors stay independent. A Jordan block's computed
     # eigenvectors are all near its one true eigenvector (at angles ~ the split of the
     # eigenvalues, within the tie tolerance); those of a semisimple cluster are not
-    # (smallest sine between two of them ≥ 2.2e-2 in 1,200 random 5×5 cases up to cond S
-    # = 1e8; Jordan blocks tied within 1e-5: ≤ 3.4e-3, typically 1e-6; within the
-    # default sqrt(ε) only well-conditioned ones stay tied). So the cluster is defective
+    # (smallest sine between two of them ≥ 1.6e-2 in 1,200 random 5×5 cases up to cond S
+    # = 1e8; tied Jordan blocks ≤ 2.4e-3, typically 1e-6). So the cluster is defective
     # only where an ill-conditioned member also has a near-parallel partner in it:
     # sine below ε^(1/4).
     gram = jnp.abs(jnp.einsum("...ki,...kj->...ij", jnp.conj(v), v))
