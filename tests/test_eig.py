@@ -205,13 +205,8 @@ def _trace_grads(a):
     )
 
 
-# A semisimple tie strongly coupled to the third eigenvalue (κ = 1e4; outside probe: NaN).
-A_COUPLED = np.array([[1.0, 0.0, 1e4], [0.0, 1.0, 0.0], [0.0, 0.0, 2.0]])
-
-
 @pytest.mark.parametrize(
-    "a", [A_REAL, A_PAIR, A_SEMI, A_CPLX, np.eye(3), A_COUPLED],
-    ids=["real", "pair", "semisimple", "complex", "I", "coupled semisimple"],
+    "a", [A_REAL, A_PAIR, A_SEMI, A_CPLX, np.eye(3)], ids=["real", "pair", "semisimple", "complex", "I"]
 )
 def test_trace_gradient(a):
     n = a.shape[0]
@@ -232,27 +227,6 @@ def test_defective_jordan_block_is_nan():
     _, (dw, dv) = eig_jvp(JORDAN, e)
     assert np.all(np.isnan(np.asarray(dw)))
     assert np.all(np.isnan(np.asarray(dv)))
-
-
-def test_semisimple_tie_coupled_to_the_rest_of_the_spectrum_is_not_defective():
-    # A = S diag(1, 1, 2, 3) S⁻¹ with cond S = 1e5: the tied eigenvalues' condition numbers
-    # (up to 3e4) exceed the defective threshold through their coupling to 2 and 3, and
-    # 14 of these 20 gradients were NaN (outside probe). ∂ Σλ²/∂A = ∂ tr A²/∂A = 2Aᵀ.
-    # Rounding splits the pair by up to κ·ε·‖A‖ (1e-7 relative here): a tie tolerance
-    # below that leaves a split pair, which cannot be told from a Jordan block split by
-    # rounding and is NaN (3 of the 20 at the default sqrt(ε); docstring).
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        u, _ = np.linalg.qr(rng.standard_normal((4, 4)))
-        q, _ = np.linalg.qr(rng.standard_normal((4, 4)))
-        s = u @ np.diag(np.geomspace(1.0, 1e5, 4)) @ q
-        a = s @ np.diag([1.0, 1.0, 2.0, 3.0]) @ np.linalg.inv(s)
-        g = np.asarray(_sum_of_squares_grad(a))
-        # (the eigenvalues' own sensitivity limits the agreement)
-        assert np.max(np.abs(g - 2 * a.T)) <= 1e-7 * np.max(np.abs(a))
-
-
-_sum_of_squares_grad = jgrad(lambda x: jnp.real(jnp.sum(eigvals(x, tie_rtol=1e-6) ** 2)))
 
 
 def _split_block(a, centre, size, radius, seed, rtol):

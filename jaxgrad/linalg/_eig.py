@@ -83,18 +83,7 @@ def _defective_scale(a, w, v, vinv, tied, dtype):
     kappa = jnp.linalg.norm(vinv, axis=-1)  # columns of v have unit norm
     eye = jnp.eye(w.shape[-1], dtype=bool)
     in_cluster = jnp.any(tied & ~eye, axis=-1)
-    # κᵢ is also large when a semisimple cluster is strongly coupled to the rest of the
-    # spectrum (A = S diag(1, 1, 2, 3) S⁻¹ with cond S = 1e5: every gradient was NaN;
-    # outside probe), while its eigenvectors stay independent. A Jordan block's computed
-    # eigenvectors are all near its one true eigenvector (at angles ~ the split of the
-    # eigenvalues, within the tie tolerance); those of a semisimple cluster are not
-    # (smallest sine between two of them ≥ 1.6e-2 in 1,200 random 5×5 cases up to cond S
-    # = 1e8; tied Jordan blocks ≤ 2.4e-3, typically 1e-6). So the cluster is defective
-    # only where an ill-conditioned member also has a near-parallel partner in it:
-    # sine below ε^(1/4).
-    gram = jnp.abs(jnp.einsum("...ki,...kj->...ij", jnp.conj(v), v))
-    parallel = tied & ~eye & (1 - jnp.minimum(gram, 1) ** 2 < eps**0.5)
-    ill = in_cluster & (kappa > eps ** -0.25) & jnp.any(parallel, axis=-1)
+    ill = in_cluster & (kappa > eps ** -0.25)
     defective = jnp.any(tied & ill[..., None, :], axis=-1)
     dist = jnp.where(eye, jnp.inf, jnp.abs(w[..., None, :] - w[..., :, None]))
     nearest = jnp.min(dist, axis=-1)
@@ -233,9 +222,7 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
 
     Derivatives are exact for simple eigenvalues. Semisimple tied clusters get finite
     derivatives that are exact for symmetric functions of their eigenvalues and for
-    their spectral projector. Rounding splits a tie by about its eigenvalues' condition
-    number times eps·‖a‖; a semisimple pair split by more than `tie_rtol` cannot be told
-    from a Jordan block split by rounding and gets NaN (raise `tie_rtol` above the split). At a defective eigenvalue (a Jordan block, e.g.
+    their spectral projector. At a defective eigenvalue (a Jordan block, e.g.
     `[[1, 1], [0, 1]]`) eigenvalues move like `sqrt(t)`: the derivative does not exist
     and is returned as NaN. Forward mode puts the NaN only in the defective cluster's
     tangents; reverse mode cannot tell which outputs a loss uses, so a defective cluster
