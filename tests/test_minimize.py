@@ -511,6 +511,9 @@ def test_a_transform_after_the_line_search_is_judged_at_the_point_it_moves_to():
                    throw=False)
     np.testing.assert_allclose(sol.x, [1.0, 0.0], atol=1e-12)
     assert sol.status != Status.converged and abs(float(sol.grad_norm) - 4.0) < 1e-9
+    named = optax.named_chain(("ls", optax.lbfgs()), ("nn", optax.keep_params_nonnegative()))  # (a review)
+    sol = minimize(f, jnp.ones(2), (target,), optimizer=named, throw=False)
+    assert sol.status != Status.converged and abs(float(sol.grad_norm) - 4.0) < 1e-9
     # Half of each line-search step: the minimiser is still reached, and the reported
     # gradient norm is that at the returned x (2‖x − c‖).
     opt = optax.chain(optax.lbfgs(linesearch=scale_by_wolfe_linesearch()), optax.scale(0.5))

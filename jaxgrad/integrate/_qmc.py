@@ -423,7 +423,7 @@ def qmc_quad(
     tolerance = epsabs is not None or epsrel is not None
     epsabs = None if not tolerance else _check_tolerance("epsabs", 0.0 if epsabs is None else epsabs, _FN)
     epsrel = None if not tolerance else _check_tolerance("epsrel", 0.0 if epsrel is None else epsrel, _FN)
-    if max_points is not None and not tolerance:
+    if max_points is not None and not tolerance and max_points != n_points:
         # (it was used as the number of points, where the docs say `n_points`; outside probe)
         raise ValueError(f"{_FN}: `max_points` bounds the doubling towards a tolerance; without `epsabs` "
                          f"or `epsrel` exactly `n_points` points are used: pass one of them, or set `n_points`.")

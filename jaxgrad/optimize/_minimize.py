@@ -83,7 +83,9 @@ def _last_in_its_chain(tree, path) -> bool:
             if key.idx != len(node) - 1:
                 return False
             node = node[key.idx]
-        elif isinstance(key, jax.tree_util.DictKey):
+        elif isinstance(key, jax.tree_util.DictKey):  # (`optax.named_chain`: in order)
+            if key.key != list(node.keys())[-1]:
+                return False
             node = node[key.key]
         else:
             node = getattr(node, key.name)
