@@ -18,22 +18,23 @@ n = 400). `jax.jit` takes
   program becomes part of the user's and compiles however the user's does.
 
 Both are cached the same way, so only the first eager call of an integrand compiles.
+The eager path is skipped when `XLA_FLAGS` already chooses the emitters (the user's
+choice stands), and for good once XLA rejects the option (a version that no longer has
+it).
 
 Differentiated inside a program being staged (`jax.jit(jax.grad(...))`, `jax.hessian`
 under `jit`), the function is called as it is, without a `jax.jit` around it. Through
 a nested `jax.jit` JAX traces the function first as it stands, then differentiates that
 trace: for `quad` the value's own adaptive loop was traced (about 1 s, then discarded:
 the derivative rule integrates [f, ∂f/∂θ] in a loop of its own) before the derivative's.
-Called directly, only the rule's loop is traced: `jit(grad(quad))` traced in 0.55–0.65 s
+Called directly, only the rule's loop is traced: `jit(grad(quad))` traced in 0.45–0.65 s
 instead of 1.2–2.1 s. The cost: a program that differentiates several calls of the
 same integrand traces the derivative loop once per call, where the nested `jax.jit`
-cached it (six calls: 1.9 s against 1.3 s; break-even at two or three; outside review). Eager differentiation (`jax.grad(...)(p)`
-with no `jit`) keeps the nested `jax.jit`, whose cache makes the second call cheap; so
-do values and `vmap` inside a program, where the trace is the one needed and the
-cache lets another program with the same integrand reuse it.
-The eager path is skipped when `XLA_FLAGS` already chooses the emitters (the user's
-choice stands), and for good once XLA rejects the option (a version that no longer has
-it).
+cached it (six calls: 1.9 s against 1.3 s; break-even at two or three; outside
+review). Eager differentiation (`jax.grad(...)(p)` with no `jit`) keeps the nested
+`jax.jit`, whose cache makes the second call cheap; so do values and `vmap` inside a
+program, where the trace is the one needed and the cache lets another program with the
+same integrand reuse it.
 """
 
 from __future__ import annotations
