@@ -432,10 +432,10 @@ def check_grad(
     for i in argnums:
         if not 0 <= i < len(args):
             raise ValueError(f"{fn}: argnum {i} out of range for {len(args)} arguments.")
-        if sum(np.size(t) for t in jax.tree_util.tree_leaves(args[i])) == 0:
-            raise ValueError(f"{fn}: argument {i} has no entries to check.")
     flats = {i: ravel_pytree(args[i])[0] for i in argnums}
     for i in argnums:
+        if flats[i].size == 0:
+            raise ValueError(f"{fn}: argument {i} has no entries to check.")
         try:
             _float_dtype(flats[i])
         except TypeError as exc:

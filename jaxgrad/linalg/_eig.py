@@ -224,10 +224,10 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     derivatives that are exact for symmetric functions of their eigenvalues and for
     their spectral projector, unless the cluster is strongly coupled to the rest of the
     spectrum (eigenvalue condition numbers above eps^(-1/4), ~1e4 in float64): such a
-    tie cannot be told from a Jordan block and gets NaN. At a defective eigenvalue (a Jordan block, e.g.
-    `[[1, 1], [0, 1]]`) eigenvalues move like `sqrt(t)`: the derivative does not exist
-    and is returned as NaN. Forward mode puts the NaN only in the defective cluster's
-    tangents; reverse mode cannot tell which outputs a loss uses, so a defective cluster
+    tie cannot be told from a Jordan block and gets NaN. At a defective eigenvalue (a
+    Jordan block, e.g. `[[1, 1], [0, 1]]`) eigenvalues move like `sqrt(t)`: the
+    derivative does not exist and is returned as NaN. Forward mode puts the NaN only in
+    the defective cluster's tangents; reverse mode cannot tell which outputs a loss uses, so a defective cluster
     anywhere in a matrix makes that matrix's whole gradient NaN.
 
     For `n <= 64`, simple eigenpairs are differentiated with bordered solves that do not
