@@ -602,3 +602,34 @@ def test_a_derivative_in_a_program_traces_only_the_derivative_loop(monkeypatch):
     g = jax.jit(jax.grad(value))(2.0)  # and it is the right derivative: −∫₀¹ √x e^(−2x) dx
     assert abs(float(g) + 0.5 * math.sqrt(math.pi) * 2.0**-1.5 * math.erf(math.sqrt(2.0))
                - math.exp(-2.0) / 2.0) < 1e-10
+
+
+def test_vmap_in_a_program_traces_the_loop_body_once(monkeypatch):
+    # `vmap` of `quad` runs its batching rule, which resumes unfinished lanes with the
+    # scalar loop. That loop was traced twice: once to find its constants (the plain
+    # path) and again inside the rule. The rule now reuses the first trace.
+    from jaxgrad.integrate import _adaptive, _batch
+
+    bodies = []
+    plain = _adaptive.loop_parts
+
+    def counted(*a, **k):
+        init, cond, body, finish = plain(*a, **k)
+
+        def counted_body(state):
+            bodies.append(1)
+            return body(state)
+
+        return init, cond, counted_body, finish
+
+    monkeypatch.setattr(_adaptive, "loop_parts", counted)
+    monkeypatch.setattr(_batch, "loop_parts", counted)
+
+    def f(x, p):  # (a new integrand: no trace of it is cached)
+        return jnp.exp(-p * x) / jnp.sqrt(x)
+
+    ps = jnp.asarray([1.0, 2.0, 3.0])
+    values = jax.jit(jax.vmap(lambda p: quad(f, 0.0, 1.0, (p,))[0]))(ps)
+    assert len(bodies) == 1
+    for p, v in zip([1.0, 2.0, 3.0], values):  # ∫₀¹ e^(−px)/√x dx = √(π/p) erf(√p)
+        assert abs(float(v) - math.sqrt(math.pi / p) * math.erf(math.sqrt(p))) < 1e-10

@@ -48,9 +48,9 @@ def _broadcast(tree, batched, size):
     )
 
 
-def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit, blocks=1):
+def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit, blocks=1, lane=None):
     """`adaptive_quad` over a leading batch axis of `edges` and every leaf of `args`
-    (see `resume_unfinished` for the blocks)."""
+    (see `resume_unfinished` for the blocks and `lane`)."""
     init, cond, body, finish = loop_parts(
         fvec, edges.shape[1] - 1, edges.dtype, out_size=out_size, limit=limit, epsabs=epsabs,
         epsrel=epsrel, nsplit=nsplit,
@@ -75,10 +75,10 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
         return total, errsum, neval, code.astype(jnp.int32)
 
-    return resume_unfinished(first_pass, (init, cond, body, finish), (edges, args), blocks)
+    return resume_unfinished(first_pass, (init, cond, body, finish), (edges, args), blocks, lane)
 
 
-def resume_unfinished(first_pass, loop, inputs, blocks):
+def resume_unfinished(first_pass, loop, inputs, blocks, lane=None):
     """`(value, err, neval, code)` of an adaptive loop for every lane of `inputs` (a
     tuple of arrays and pytrees with a leading batch axis): `first_pass(*inputs)` for
     all lanes, then the loop `(init, cond, body, finish)` on the lanes whose code is
@@ -90,6 +90,10 @@ def resume_unfinished(first_pass, loop, inputs, blocks):
     no step needs another device's lanes, so the compiler keeps the work where the
     data is instead of gathering the batch; only the loops' "any lane running?"
     tests are reduced across devices.
+
+    `lane`, if given, is the whole loop on one lane's inputs, already traced (see
+    `with_batched_rule`); with one block the resumed lane is always a real one, so it is
+    called as it is instead of tracing the loop's body a second time.
     """
     init, cond, body, finish = loop
     size = jax.tree_util.tree_leaves(inputs)[0].shape[0]
@@ -140,7 +144,11 @@ def resume_unfinished(first_pass, loop, inputs, blocks):
                 code = jnp.where(present, state[-1], _status.CONVERGED).astype(jnp.int32)
                 return finish(while_loop(cond, body, state[:-1] + (code,)))
 
-            sub = chunk_lanes(solve_lane, chunk)(sub_inputs, idx < lanes)
+            if lane is not None and chunk == 1 and blocks == 1:
+                # The loop runs only while a lane is running, so `idx` names one.
+                sub = chunk_lanes(lambda inputs, present: lane(*inputs), 1)(sub_inputs, idx < lanes)
+            else:
+                sub = chunk_lanes(solve_lane, chunk)(sub_inputs, idx < lanes)
             sub = (sub[0], sub[1], sub[2] + gather(out[2], take), sub[3])
             put = per_block(lambda x, i, y: x.at[i].set(y, mode="drop"))
             return tuple(put(x, idx, y) for x, y in zip(out, sub))
@@ -166,15 +174,16 @@ def pooled_solver(fvec, options):
     def plain(edges, args):
         return adaptive_quad(fvec, edges, args, **options)
 
-    def batched(axis_size, edges, args):
-        return batched_adaptive_quad(fvec, edges, args, **options, blocks=_blocks(axis_size))
+    def batched(axis_size, edges, args, lane):
+        return batched_adaptive_quad(fvec, edges, args, **options, blocks=_blocks(axis_size), lane=lane)
 
     return with_batched_rule(plain, batched)
 
 
 def with_batched_rule(plain, batched):
-    """`plain(*inputs) -> (value, err, neval, code)`, with `batched(axis_size, *inputs)`
-    (inputs broadcast to the batch) as its rule under `vmap`.
+    """`plain(*inputs) -> (value, err, neval, code)`, with `batched(axis_size, *inputs,
+    lane)` (inputs broadcast to the batch) as its rule under `vmap`; `lane` is `plain`
+    from the trace already made here, for the rule to run on single lanes.
 
     The loop is traced once here and its array constants (rule tables, index patterns)
     are handed to the `custom_vmap` function as explicit arguments rather than closed
@@ -197,9 +206,14 @@ def with_batched_rule(plain, batched):
 
         @run.def_vmap
         def _run_vmap(axis_size, in_batched, inputs, consts):
-            del consts  # the rule traces its own loops, with their own constants
+            consts = [c[0] if b else c for c, b in zip(consts, in_batched[1])]
+
+            def lane(*inputs):
+                out = jax.core.eval_jaxpr(closed.jaxpr, consts, *jax.tree_util.tree_leaves(inputs))
+                return jax.tree_util.tree_unflatten(out_tree, out)
+
             inputs = _broadcast(inputs, in_batched[0], axis_size)
-            return batched(axis_size, *inputs), (True, True, True, True)
+            return batched(axis_size, *inputs, lane), (True, True, True, True)
 
         return run(inputs, consts)
 

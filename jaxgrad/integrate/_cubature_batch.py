@@ -22,7 +22,7 @@ def pooled_cubature(fvec, options):
     def plain(lo, hi, args):
         return adaptive_cubature(fvec, lo, hi, args, **options)
 
-    def batched(axis_size, lo, hi, args):
+    def batched(axis_size, lo, hi, args, lane):
         d, dtype = lo.shape[1], lo.dtype
         loop = loop_parts(fvec, d, dtype, **options)
         evaluate, npts = rule_parts(fvec, d, dtype)
@@ -36,6 +36,6 @@ def pooled_cubature(fvec, options):
             code = jnp.where(finite[0], code, _status.NONFINITE).astype(jnp.int32)
             return value[0], err[0], jnp.int32(npts), code
 
-        return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size))
+        return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size), lane)
 
     return with_batched_rule(plain, batched)
