@@ -19,7 +19,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from jaxgrad.integrate import STATUS, dblquad, nquad
+from jaxgrad.integrate import STATUS, dblquad, nquad, tplquad
 from jaxgrad.integrate import _iterated
 
 
@@ -213,10 +213,16 @@ def test_bad_inputs_raise_clear_errors():
         dblquad(f, jnp.zeros(2), 1.0, 0.0, 1.0)
     with pytest.raises(TypeError, match="must be real"):
         dblquad(f, 0.0, 1.0 + 1j, 0.0, 1.0)
-    with pytest.raises(ValueError, match="must return a real scalar"):
+    # dblquad's and tplquad's messages name the limit as their caller wrote it (they
+    # named nquad's `ranges[0]`, which a dblquad user never wrote).
+    with pytest.raises(ValueError, match="dblquad: hfun must return a real scalar"):
         dblquad(f, 0.0, 1.0, 0.0, lambda x: jnp.array([x, x]))
-    with pytest.raises(TypeError, match="calling the upper limit of ranges"):
+    with pytest.raises(TypeError, match="dblquad: calling hfun failed"):
         dblquad(f, 0.0, 1.0, 0.0, lambda x, y: x)
+    with pytest.raises(TypeError, match="tplquad: calling qfun failed"):
+        tplquad(lambda z, y, x: x, 0.0, 1.0, 0.0, 1.0, lambda x: 0.0, 1.0)
+    with pytest.raises(ValueError, match=r"nquad: the upper limit of ranges\[0\] must return a real scalar"):
+        nquad(f, [(0.0, lambda x: jnp.array([x, x])), (0.0, 1.0)])
     with pytest.raises(ValueError, match="unknown option"):
         nquad(f, [(0.0, 1.0), (0.0, 1.0)], opts=dict(points=[0.5]))
     with pytest.raises(ValueError, match="one per variable"):

@@ -391,8 +391,10 @@ def _options(fn, opts, n):
     return tuple(out)
 
 
-def _nquad(fn, func, ranges, args, opts, throw):
-    """Checks, traces and runs an iterated integral in `nquad`'s convention."""
+def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
+    """Checks, traces and runs an iterated integral in `nquad`'s convention.
+    `limit_names[i]` names the two limits of `ranges[i]` in messages, as the caller's
+    user wrote them (`dblquad`'s `gfun`, ...)."""
     if not callable(func):
         raise TypeError(f"{fn}: `func` must be callable; got {type(func).__name__}.")
     if not isinstance(args, tuple):
@@ -450,7 +452,8 @@ def _nquad(fn, func, ranges, args, opts, throw):
         spec, data = [], []
         for j, x in enumerate(pair):
             if callable(x):
-                t, c = traced(f"the {('lower', 'upper')[j]} limit of ranges[{i}]", x, nouter)
+                name = limit_names[i][j] if limit_names else f"the {('lower', 'upper')[j]} limit of ranges[{i}]"
+                t, c = traced(name, x, nouter)
                 spec.append(t)
                 data.append(c)
             else:
@@ -617,7 +620,7 @@ def dblquad(
     fn = "jaxgrad.integrate.dblquad"
     opts = dict(epsabs=epsabs, epsrel=epsrel, limit=limit)
     ranges = [(_limit_fn(gfun), _limit_fn(hfun)), (a, b)]
-    return _nquad(fn, func, ranges, args, opts, throw)
+    return _nquad(fn, func, ranges, args, opts, throw, [("gfun", "hfun"), ("a", "b")])
 
 
 def tplquad(
@@ -671,4 +674,4 @@ def tplquad(
     fn = "jaxgrad.integrate.tplquad"
     opts = dict(epsabs=epsabs, epsrel=epsrel, limit=limit)
     ranges = [(_limit_fn(qfun, True), _limit_fn(rfun, True)), (_limit_fn(gfun), _limit_fn(hfun)), (a, b)]
-    return _nquad(fn, func, ranges, args, opts, throw)
+    return _nquad(fn, func, ranges, args, opts, throw, [("qfun", "rfun"), ("gfun", "hfun"), ("a", "b")])
