@@ -28,6 +28,7 @@ from jaxgrad.linalg._matfuncs import (
     trace_function,
 )
 from jaxgrad.linalg._polar import polar
+from jaxgrad.linalg._svd_funm import svd_funm
 from jaxgrad.linalg._svd_spectral import svt
 from reference import directional_derivative, planted, rotation, to_mp
 
@@ -327,6 +328,39 @@ def test_second_derivative_where_f_prime_has_absolute_rounding_error(mode):
 
     ref = float(_mp_mixed_second(loss, a, e1, e2))
     np.testing.assert_allclose(_second[mode]("funm_tanh", a, c, e1, e2), ref, rtol=1e-10)
+
+
+@jax.jit
+def _sin50_first_and_second(a):
+    """d/dt F(a + tE)₀₁ and d²/dt² F(a + tE)₀₀ at t = 0 for F = funm(·, sin(50x)) and
+    for svd_funm (the same function for this positive definite a), E = [[0, 1], [1, 0]]."""
+    e = jnp.array([[0.0, 1.0], [1.0, 0.0]])
+    f = lambda x: jnp.sin(50 * x)  # noqa: E731
+    out = []
+    for fun in (funm, svd_funm):
+        first = jax.jvp(lambda t: fun(a + t * e, f)[0, 1], (0.0,), (1.0,))[1]
+        second = jax.grad(jax.grad(lambda t: fun(a + t * e, f)[0, 0]))(0.0)
+        out.append((first, second))
+    return out
+
+
+@pytest.mark.parametrize("gap", [1e-15, 1e-12, 1e-8])
+def test_tie_split_by_rounding_where_f_rounds_inside(gap):
+    # sin(50x) rounds 50x: its computed value is off by eps·|x f′(x)|, 185·eps·|f| at
+    # x = 1, which the quotient's error bound left out; at a tie split by rounding the
+    # quotient was taken: f[1, 1 + 1e-15] came out 49.4 (48.25), the second derivative
+    # 2e15 (656), in funm and svd_funm alike (outside probe). Reference: the divided
+    # differences of sin(50x) in mpmath at 50 digits, at the eigenvalues as stored:
+    # d/dt F₀₁ = f[λ₀, λ₁] and d²/dt² F₀₀ = 2 f[λ₀, λ₀, λ₁] for A(t) = diag(λ₀, λ₁) + tE.
+    x, y = 1.0, float(np.float64(1.0) + gap)
+    with mp.workdps(50):
+        f = lambda t: mp.sin(50 * t)  # noqa: E731
+        xm, ym = mp.mpf(x), mp.mpf(y)
+        d1 = (f(ym) - f(xm)) / (ym - xm)
+        d2 = 2 * (d1 - mp.diff(f, xm)) / (ym - xm)
+    for first, second in _sin50_first_and_second(jnp.diag(jnp.array([x, y]))):
+        assert abs(float(first) - float(d1)) <= 1e-12 * abs(float(d1)), (gap, float(first), float(d1))
+        assert abs(float(second) - float(d2)) <= 1e-9 * abs(float(d2)), (gap, float(second), float(d2))
 
 
 def test_hessian_of_funm_at_identity_closed_form():

@@ -13,7 +13,9 @@ The first divided difference is an average of ``f′`` (Hermite–Genocchi):
     f[x, y] = ∫₀¹ f′(y + t(x − y)) dt.
 
 Two estimates are computed for every pair: the quotient ``q = (f(x) − f(y))/(x − y)``,
-whose rounding error is ``e_q ≈ 2·eps·(|f(x)| + |f(y)|)/|x − y|`` (it grows as the gap
+whose rounding error is ``e_q ≈ (2·eps·(|f(x)| + |f(y)|) + n(x) + n(y))/|x − y|``, with
+``n`` the spread of the computed ``f`` over its argument moved by a few ulps, which holds
+the rounding ``f`` does inside (``sin(50x)`` rounds ``50x``) (it grows as the gap
 closes), and Simpson's rule on the integral, ``S = (f′(x) + 4 f′(m) + f′(y))/6`` with
 ``m = (x + y)/2``, whose truncation error ``(x − y)⁴ f⁽⁵⁾/2880`` shrinks as the gap
 closes. ``S`` is used when it agrees with ``q`` to within ``q``'s own rounding error
@@ -157,14 +159,23 @@ def first_divided_differences(f: Callable, w, params=()):
     tied = h == 0
     h_safe = jnp.where(tied, jnp.ones_like(h), h)
     quotient = (fx - fy) / h_safe
-    err_q = jnp.where(tied, jnp.inf, 2 * eps * (jnp.abs(fx) / jnp.abs(h_safe) + jnp.abs(fy) / jnp.abs(h_safe)))
+    # The quotient's error: the rounding of f(x) and f(y) (eps·|f|) and what f rounds
+    # inside, measured as f's spread over its argument moved by a few ulps: sin(50x)
+    # rounds 50x, an error eps·|x f′(x)|, 185·eps·|f| at x = 1. Left out, it made a tie
+    # split by rounding take the quotient: 49.4 for f[1, 1 + 1e-15] = 48.25, and second
+    # derivatives off by 1e15 (outside probe). An f that overflows beside w gives no spread.
+    fnoise = rounding_spread(f, w, params)
+    fnoise = jnp.where(jnp.isfinite(fnoise), fnoise, 0.0)
+    bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None]
+    bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :]
+    err_q = jnp.where(tied, jnp.inf, bound_x / jnp.abs(h_safe) + bound_y / jnp.abs(h_safe))
     use_q = ~tied & (jnp.abs(simpson - quotient) > err_q)
     gamma = jnp.where(use_q, quotient, simpson)
     # Simpson's error is estimated from the midpoint rule's: |S − f′(m)| ~ gap² f‴ and
     # Simpson's ~ gap⁴ f⁽⁵⁾ ≈ |S − f′(m)|² / |f′| for an f with a single length scale.
     abs_s = jnp.abs(simpson)
     tiny = jnp.finfo(abs_s.dtype).tiny
-    noise = derivative_noise(df, w, params)
+    noise = rounding_spread(df, w, params)
     noise = jnp.maximum(noise[..., :, None], noise[..., None, :])
     mid_err = jnp.abs(simpson - dfm)
     err_s = 4 * eps * abs_s + noise + mid_err * (mid_err / jnp.maximum(abs_s, tiny))
@@ -172,12 +183,12 @@ def first_divided_differences(f: Callable, w, params=()):
     return gamma, err
 
 
-def derivative_noise(df, w, params=()):
-    """The rounding noise of the computed ``f′`` at each ``w``: its spread over ``w`` moved
-    by up to 2 ulps.
+def rounding_spread(df, w, params=()):
+    """The rounding noise of a computed function (``f`` or ``f′``) at each ``w``: its
+    spread over ``w`` moved by up to 2 ulps.
 
-    A derivative taken by AD can carry an absolute error far above ``eps·|f′|`` (``tanh′``
-    computed as ``1 − tanh²`` has error ~``eps`` where ``tanh′`` is 0.07), which the
+    For ``f′``: a derivative taken by AD can carry an absolute error far above
+    ``eps·|f′|`` (``tanh′`` computed as ``1 − tanh²`` has error ~``eps`` where ``tanh′`` is 0.07), which the
     error estimate of Simpson's rule must include: the second divided differences divide
     differences of ``f′``-based estimates by gaps of rounding size, and an underestimated
     error there picks a quotient made of noise. The spread also holds the change of ``f′``
