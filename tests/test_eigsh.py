@@ -508,6 +508,8 @@ def test_bad_inputs():
         eigsh(jnp.ones((3, 4)), 1)
     with pytest.raises(ValueError, match="`n`"):
         eigsh(matvec, 2, (theta,))
+    with pytest.raises(ValueError, match="`n`=7 does not match the operator size 5"):
+        eigsh(jnp.eye(5), 1, n=7)  # (a matrix with another n ran on n = 5)
     with pytest.raises(ValueError, match="shape"):
         eigsh(lambda v: v[:3], 1, n=8)
     with pytest.raises(TypeError, match="lineax operator"):

@@ -236,6 +236,31 @@ def test_svt_kink_derivative_is_the_central_difference():
     assert_close(jax.grad(loss)(1.0), fd, 1e-8)
 
 
+@jax.jit
+def _svt_tau_derivatives(scale):
+    # d/dτ Σ cᵢⱼ svt(scale·A, τ)ᵢⱼ at τ = 0, and d/dτ Σ svt(scale·D, τ) at the kink τ = scale.
+    a = jnp.array([[2.0, 1.0, 0.0], [0.5, 3.0, 1.0], [0.0, 1.0, 1.5]])
+    c = jnp.arange(9.0).reshape(3, 3)
+    at_zero = jax.grad(lambda t: jnp.sum(c * svt(a * scale, t)))(0.0)
+    at_kink = jax.grad(lambda t: jnp.sum(svt(jnp.diag(jnp.array([3.0, 1.0, 0.5])) * scale, t)))(scale)
+    return at_zero, at_kink
+
+
+def test_svt_tau_derivatives_do_not_depend_on_the_scale():
+    # The kink's rounding band is eps·‖A‖_F, whose squares overflowed above ~1e154: at
+    # scale 1e160 d/dτ at τ = 0 came out 0 and the kink's ½ rule −1.0 (outside probe).
+    # At τ = 0 all singular values are above τ: d/dτ svt = −U Vᴴ, so −Σ c ∘ (U Vᴴ) (numpy's
+    # SVD). At τ = scale, D's values 3, 1, 0.5 (× scale) are above, on (slope ½) and below
+    # the kink: −(1 + ½ + 0) = −1.5.
+    a = np.array([[2.0, 1.0, 0.0], [0.5, 3.0, 1.0], [0.0, 1.0, 1.5]])
+    u, _, vh = np.linalg.svd(a)
+    expected = -np.sum(np.arange(9.0).reshape(3, 3) * (u @ vh))
+    for scale in (1.0, 1e160, 1e-170):
+        at_zero, at_kink = _svt_tau_derivatives(scale)
+        assert abs(float(at_zero) - expected) <= 1e-13 * abs(expected), (scale, float(at_zero))
+        assert float(at_kink) == -1.5, (scale, float(at_kink))
+
+
 def test_svt_at_zero_threshold_is_one_sided_at_a_zero_singular_value():
     # svt(·, 0) is the identity map (every singular value is >= 0), rank-deficient or not,
     # so its derivative along E is E. In τ at τ = 0 only the one-sided difference exists:

@@ -80,8 +80,11 @@ class EigshInfo(eqx.Module):
             (`inf` when `k = n`). A tie at the edge is `gap <= tie_rtol * norm`, or a
             gap below hypot of the k-th and (k+1)-th Ritz pairs' residuals (not
             resolved).
-        norm: the estimate of `‖A‖` that scales `tol` and `tie_rtol` (the largest Ritz
-            value magnitude seen).
+        norm: the estimate of `‖A‖` that scales `tol` and `tie_rtol`. For a small
+            operator solved densely, the largest eigenvalue magnitude; otherwise the larger
+            magnitude of the spectrum's bounds from 20 Lanczos steps with a 1 % margin,
+            which can exceed `‖A‖` (75.6 for diag(1, …, 60)), so `tol` and `tie_rtol`
+            act up to that much looser than relative to `‖A‖`.
     """
 
     status: EigshStatus
@@ -607,6 +610,8 @@ def eigsh(
                     f"function; got {type(a).__name__}."
                 ) from e
         size, dtype = _matrix_info(a)
+        if n is not None and n != size:  # (was ignored for a matrix; outside probe)
+            raise ValueError(f"{_FN}: `n`={n} does not match the operator size {size}.")
         if not _is_bcoo(a) and a.dtype != dtype:
             a = a.astype(dtype)
         op, params = _Operator("matrix", None, size), a

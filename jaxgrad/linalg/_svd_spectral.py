@@ -207,7 +207,12 @@ def _svt_compiled(a, tau):
     m, n = a.shape[-2:]
 
     def one(x):  # one matrix: the kink's rounding band is its own (see above)
-        unit = lax.stop_gradient(jnp.finfo(tau.dtype).eps * jnp.linalg.norm(x)).astype(tau.dtype)
+        # ‖x‖_F of x scaled by its largest entry: the squares overflowed above ~1e154
+        # (float64), which made the band infinite and the derivatives wrong (outside probe).
+        big = jnp.max(jnp.abs(x), initial=0.0)
+        big = jnp.where((big > 0) & jnp.isfinite(big), big, 1).astype(x.dtype)
+        norm = big * jnp.linalg.norm(x / big)
+        unit = lax.stop_gradient(jnp.finfo(tau.dtype).eps * norm).astype(tau.dtype)
         return _svd_funm(_soft_threshold, x, (tau, 8 * unit, max(m, n) * unit), False)
 
     for _ in range(a.ndim - 2):
