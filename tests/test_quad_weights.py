@@ -92,6 +92,39 @@ def test_cauchy_pole_outside_where_f_is_undefined():
     _close(value, 2 * (1 - mp.sqrt(0.5) * mp.atan(mp.sqrt(2))), 1e-12)
 
 
+@jax.jit
+def _sinc_pv_and_end_derivatives(a, b, c):
+    """⨍ₐᵇ (sin x / x)/(x − c) dx and its derivatives in a and c: sin x / x is 0/0 at 0."""
+    def pv(a, c):
+        return quad(lambda x: jnp.sin(x) / x, a, b, weight="cauchy", wvar=c, **TIGHT)
+
+    (value, info), (d_a, _) = jax.jvp(lambda a: pv(a, c), (a,), (jnp.ones_like(a),))
+    d_c = jax.jvp(lambda c: pv(a, c)[0], (c,), (jnp.ones_like(c),))[1]
+    return value, info.converged, d_a, d_c
+
+
+def test_cauchy_where_f_is_zero_over_zero_at_an_end_or_at_the_pole():
+    # sin x / x is 0/0 at x = 0. At an end (a = 0) the limit terms of the derivatives
+    # read f(a) itself: d/da and d/dc were NaN, reported `converged` (outside probe); at
+    # the pole (c = 0) the subtracted constant f(c) was NaN, and so was the value. Now
+    # f's one-sided limits stand for it there, as in `quad`'s own limit terms.
+    # References: the subtracted form in mpmath (30 digits); d/da = −f(0)/(0 − c).
+    sinc = lambda x: mp.sin(x) / x if x != 0 else mp.mpf(1)  # noqa: E731
+
+    def pv(a, b, c):
+        return mp.quad(lambda x: (sinc(x) - sinc(c)) / (x - c), [a, c, b]) + sinc(c) * mp.log(abs((b - c) / (a - c)))
+
+    with mp.workdps(30):
+        value, converged, d_a, d_c = _sinc_pv_and_end_derivatives(0.0, 1.0, 0.3)
+        assert bool(converged)
+        _close(value, pv(0, 1, mp.mpf(0.3)), 1e-12)
+        _close(d_a, 1 / mp.mpf(0.3), 1e-12)
+        _close(d_c, mp.diff(lambda c: pv(0, 1, c), mp.mpf(0.3)), 1e-10)
+        value, converged, _, _ = _sinc_pv_and_end_derivatives(-1.0, 2.0, 0.0)
+        assert bool(converged)
+        _close(value, mp.quad(lambda x: (sinc(x) - 1) / x, [-1, 0, 2]) + mp.log(2), 1e-12)
+
+
 def test_cauchy_matches_scipy_spelling_and_value():
     ref = scipy.integrate.quad(lambda x: np.exp(0.7 * x), 0.0, 1.0, weight="cauchy", wvar=0.3)[0]
     value, info = quad(lambda x: jnp.exp(0.7 * x), 0.0, 1.0, weight="cauchy", wvar=0.3)

@@ -52,7 +52,15 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from ._adaptive import tolerances_in
-from ._quad import _derivative_integrand, _instantiate, _quad, _split_args, fvec_out_size, parameter_tangent
+from ._quad import (
+    _derivative_integrand,
+    _instantiate,
+    _limit_at,
+    _quad,
+    _split_args,
+    fvec_out_size,
+    parameter_tangent,
+)
 from ._status import CONVERGED, ROUNDOFF
 
 WEIGHTS = ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log", "cos", "sin")
@@ -100,6 +108,10 @@ def cauchy(fvec, a, b, c, args, options):
     near = jnp.clip(c, lo, hi)  # c itself when inside
     f_c, f_near = fvec(jnp.where(close, c, near), args), fvec(near, args)
     zero = jnp.zeros_like(f_c)
+    # f(c) not finite with c inside: a removable singularity of f at the pole (sin x / x
+    # at c = 0 was NaN, `nonfinite`; outside probe), so its limit from above stands for
+    # it (any finite k is exact; an f truly infinite at c stays non-finite).
+    f_c = jnp.where(inside & ~jnp.isfinite(f_c), _limit_at(fvec, c, args, jnp.inf, inside), f_c)
     k = jnp.where(inside | (close & jnp.isfinite(f_c)), f_c, jnp.where(jnp.isfinite(f_near), f_near, zero))
     # The closed-form part joins the loop's integrand as a constant (its value over the
     # range's width), so that the loop's relative tolerance is that of the result: near
@@ -137,6 +149,19 @@ def _c_derivative_integrand(fvec):
     return h
 
 
+def _end_limits(fvec, a, b, args):
+    """f's one-sided limits at a and at b from inside the range, as `quad`'s own limit
+    terms take them (`_limit_at`): f(a) itself is 0/0 for sin x / x at 0, and the
+    derivatives in c and a were NaN, reported `converged` (outside probe)."""
+    out = []
+    for x, other in ((a, b), (b, a)):
+        xs, os_ = lax.stop_gradient(x), lax.stop_gradient(other)
+        inward = jnp.where(xs < os_, jnp.inf, -jnp.inf).astype(xs.dtype)
+        room = jnp.abs(os_ - xs) > 64 * jnp.abs(jnp.nextafter(xs, inward) - xs)
+        out.append(_limit_at(fvec, x, args, inward, room))
+    return out
+
+
 @functools.partial(cauchy.defjvp, symbolic_zeros=True)
 def _cauchy_jvp(fvec, options, primals, tangents):
     a, b, c, args = primals
@@ -150,7 +175,7 @@ def _cauchy_jvp(fvec, options, primals, tangents):
         jvalue, jerr, neval, jcode = cauchy(joint, a, b, c, args, options)
         dvalue = dvalue + parameter_tangent(jvalue[k:].reshape(k, n), dleaves, diff)
         err, code = jerr[:k], jcode
-    f_a, f_b = fvec(a, args), fvec(b, args)
+    f_a, f_b = _end_limits(fvec, a, b, args)
     if not isinstance(tangents[2], SymbolicZero):
         # Near the range, the identity of the module docstring. Far from it its three
         # terms are each ~f/c and cancel to the ~f/c² result (c = 1e10 on [0, 1]: 1300×
