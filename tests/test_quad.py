@@ -440,6 +440,13 @@ def test_bad_input_is_rejected_at_trace_time():
         quad(f, 0.0, 1.0, epsrel=-1e-3)
     with pytest.raises(ValueError, match="points"):
         quad(f, 0.0, 1.0, points=jnp.zeros((2, 2)))
+    # (a complex point was used as its real part; the others failed inside numpy or JAX)
+    with pytest.raises(TypeError, match="`points` must be real numbers"):
+        quad(f, 0.0, 1.0, points=[1j])
+    with pytest.raises(ValueError, match="every entry of `points` must be a scalar"):
+        quad(f, 0.0, 1.0, points=[jnp.array([0.5]), 1.0])
+    with pytest.raises(TypeError, match="`wvar` must be real"):
+        quad(f, 0.0, 1.0, weight="cos", wvar="a")
     with pytest.raises(ValueError, match="limit"):
         quad(f, 0.0, 1.0, limit=0)
     with pytest.raises(TypeError, match="complex"):

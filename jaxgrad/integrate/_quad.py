@@ -347,6 +347,9 @@ def quad(
             Both are inputs of the compiled program (a new value reuses it) and may be
             traced scalars.
         limit: maximum number of subintervals; bounds the number of passes of the loop.
+            The pool holds `max(limit, segments + 1) + 2` of them (`segments`: one more
+            than the number of `points`), so a `limit` of 1 to 3 still lets the loop
+            split the range a few times.
         weight: a weight function multiplying `f`, spelled as in `scipy.integrate.quad`:
             `"cauchy"` (the Cauchy principal value of `f(x)/(x - wvar)`, finite limits),
             `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
@@ -403,12 +406,16 @@ def quad(
         if isinstance(points, (list, tuple)):
             # scipy's spelling; an entry may be traced (a breakpoint that moves with a
             # parameter: `points=[c]` under `jax.grad`), which numpy cannot hold.
+            if any(np.ndim(p) != 0 for p in points):
+                raise ValueError(f"{fn}: every entry of `points` must be a scalar; got shapes {[np.shape(p) for p in points]}.")
             if any(isinstance(p, jax.Array) for p in points):
                 points = jnp.stack([jnp.asarray(p) for p in points])
             else:
                 points = np.asarray(points)
         if np.ndim(points) != 1:
             raise ValueError(f"{fn}: `points` must be a 1-D array; got shape {np.shape(points)}.")
+        if not _real_numbers(points):  # (a complex point was taken as its real part)
+            raise TypeError(f"{fn}: `points` must be real numbers; got {points!r}.")
     weight, wvar = _check_weight(fn, weight, wvar, points)
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     # The tolerances are inputs of the compiled program (None here: the loop reads them
@@ -440,9 +447,18 @@ def _check_weight(fn, weight, wvar, points):
     if np.shape(wvar) != want:
         what = "(alpha, beta)" if want else "a scalar"
         raise ValueError(f"{fn}: weight={weight!r} needs `wvar` = {what}; got shape {np.shape(wvar)}.")
-    if jnp.issubdtype(jnp.result_type(wvar), jnp.complexfloating):
-        raise TypeError(f"{fn}: `wvar` must be real.")
+    if not _real_numbers(wvar):
+        raise TypeError(f"{fn}: `wvar` must be real; got {wvar!r}.")
     return weight, wvar
+
+
+def _real_numbers(x):
+    """Whether x holds real numbers (bool and integer included)."""
+    try:
+        dtype = jnp.result_type(x)
+    except TypeError:
+        return False
+    return (jnp.issubdtype(dtype, jnp.number) or dtype == bool) and not jnp.issubdtype(dtype, jnp.complexfloating)
 
 
 def limits_dtype(fn, **limits):
