@@ -454,6 +454,8 @@ def _check_weight(fn, weight, wvar, points):
 
 def _real_numbers(x):
     """Whether x holds real numbers (bool and integer included)."""
+    if isinstance(x, (str, bytes)):  # (result_type would read "a" as a dtype's name)
+        return False
     try:
         dtype = jnp.result_type(x)
     except TypeError:
