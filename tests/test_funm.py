@@ -7,6 +7,8 @@ differences (tests/reference.py), mpmath divided differences, and closed forms.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -330,12 +332,11 @@ def test_second_derivative_where_f_prime_has_absolute_rounding_error(mode):
     np.testing.assert_allclose(_second[mode]("funm_tanh", a, c, e1, e2), ref, rtol=1e-10)
 
 
-@jax.jit
-def _sin50_first_and_second(a):
-    """d/dt F(a + tE)₀₁ and d²/dt² F(a + tE)₀₀ at t = 0 for F = funm(·, sin(50x)) and
-    for svd_funm (the same function for this positive definite a), E = [[0, 1], [1, 0]]."""
+@functools.partial(jax.jit, static_argnums=1)
+def _first_and_second(a, f):
+    """d/dt F(a + tE)₀₁ and d²/dt² F(a + tE)₀₀ at t = 0 for F = funm(·, f) and for
+    svd_funm (the same function for a positive definite a and f(0) = 0), E = [[0, 1], [1, 0]]."""
     e = jnp.array([[0.0, 1.0], [1.0, 0.0]])
-    f = lambda x: jnp.sin(50 * x)  # noqa: E731
     out = []
     for fun in (funm, svd_funm):
         first = jax.jvp(lambda t: fun(a + t * e, f)[0, 1], (0.0,), (1.0,))[1]
@@ -344,23 +345,59 @@ def _sin50_first_and_second(a):
     return out
 
 
+def _sin50(x):
+    return jnp.sin(50 * x)
+
+
+def _mp_divided_differences(f, x, y):
+    """f[x, y] and 2 f[x, x, y] (= d/dt F₀₁ and d²/dt² F₀₀ above) at 50 digits."""
+    with mp.workdps(50):
+        xm, ym = mp.mpf(x), mp.mpf(y)
+        d1 = (f(ym) - f(xm)) / (ym - xm)
+        return float(d1), float(2 * (d1 - mp.diff(f, xm)) / (ym - xm))
+
+
 @pytest.mark.parametrize("gap", [1e-15, 1e-12, 1e-8])
 def test_tie_split_by_rounding_where_f_rounds_inside(gap):
     # sin(50x) rounds 50x: its computed value is off by eps·|x f′(x)|, 185·eps·|f| at
     # x = 1, which the quotient's error bound left out; at a tie split by rounding the
     # quotient was taken: f[1, 1 + 1e-15] came out 49.4 (48.25), the second derivative
     # 2e15 (656), in funm and svd_funm alike (outside probe). Reference: the divided
-    # differences of sin(50x) in mpmath at 50 digits, at the eigenvalues as stored:
-    # d/dt F₀₁ = f[λ₀, λ₁] and d²/dt² F₀₀ = 2 f[λ₀, λ₀, λ₁] for A(t) = diag(λ₀, λ₁) + tE.
+    # differences of sin(50x) in mpmath at 50 digits, at the eigenvalues as stored.
     x, y = 1.0, float(np.float64(1.0) + gap)
-    with mp.workdps(50):
-        f = lambda t: mp.sin(50 * t)  # noqa: E731
-        xm, ym = mp.mpf(x), mp.mpf(y)
-        d1 = (f(ym) - f(xm)) / (ym - xm)
-        d2 = 2 * (d1 - mp.diff(f, xm)) / (ym - xm)
-    for first, second in _sin50_first_and_second(jnp.diag(jnp.array([x, y]))):
-        assert abs(float(first) - float(d1)) <= 1e-12 * abs(float(d1)), (gap, float(first), float(d1))
-        assert abs(float(second) - float(d2)) <= 1e-9 * abs(float(d2)), (gap, float(second), float(d2))
+    d1, d2 = _mp_divided_differences(lambda t: mp.sin(50 * t), x, y)
+    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), _sin50):
+        assert abs(float(first) - d1) <= 1e-12 * abs(d1), (gap, float(first), d1)
+        assert abs(float(second) - d2) <= 1e-9 * abs(d2), (gap, float(second), d2)
+
+
+@pytest.mark.parametrize(
+    "f, f_mp, x, gap", [(jnp.sin, mp.sin, 1e6, 0.05), (jnp.sin, mp.sin, 1e6, 0.1), (jnp.exp, mp.exp, 500.0, 1e-2)]
+)
+def test_divided_differences_where_the_eigenvalue_is_far_above_the_gap(f, f_mp, x, gap):
+    # An accurate f at large |λ|: f's spread over λ ± 2 ulps (the quotient's noise term)
+    # holds its slope eps·|λ f′|, so the pair goes to the integral rule; Simpson's
+    # (gap⁴ error) then lost 1e-6 in the second derivative of sin at λ = 1e6, gap 0.05,
+    # and 3e-9 for exp at 500 (outside review), and a rule node rounded eps·|λ| off its
+    # place cost 1.6e-11 in the first derivative at gap 0.1.
+    y = x + gap
+    d1, d2 = _mp_divided_differences(f_mp, x, y)
+    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), f):
+        assert abs(float(first) - d1) <= 1e-13 * abs(d1), (float(first), d1)
+        assert abs(float(second) - d2) <= 1e-11 * abs(d2), (float(second), d2)
+
+
+def _step(x):
+    return jnp.where(x > 1, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("far", [2.0, 3.0])
+def test_divided_difference_of_a_step_at_its_step(far):
+    # f = [x > 1] at λ = (1, far): f[1, far] = (f(far) − f(1))/(far − 1) = 1/(far − 1),
+    # the quotient; the rule's f′ is 0 everywhere. f's jump right beside λ = 1 counted as
+    # rounding noise of the quotient and handed the pair to the rule: 0 (outside review).
+    for first, _ in _first_and_second(jnp.diag(jnp.array([1.0, far])), _step):
+        assert float(first) == 1 / (far - 1)
 
 
 def test_hessian_of_funm_at_identity_closed_form():

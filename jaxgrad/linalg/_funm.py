@@ -16,14 +16,19 @@ Two estimates are computed for every pair: the quotient ``q = (f(x) − f(y))/(x
 whose rounding error is ``e_q ≈ (2·eps·(|f(x)| + |f(y)|) + n(x) + n(y))/|x − y|``, with
 ``n`` the spread of the computed ``f`` over its argument moved by a few ulps, which holds
 the rounding ``f`` does inside (``sin(50x)`` rounds ``50x``) (it grows as the gap
-closes), and Simpson's rule on the integral, ``S = (f′(x) + 4 f′(m) + f′(y))/6`` with
-``m = (x + y)/2``, whose truncation error ``(x − y)⁴ f⁽⁵⁾/2880`` shrinks as the gap
-closes. ``S`` is used when it agrees with ``q`` to within ``q``'s own rounding error
-(then ``|S − f[x, y]| <= 2 e_q``, and near a tie ``S`` is far better), and ``q``
-otherwise (``S`` then provably has the larger error). The switch needs no scale for
+closes), and the 5-point Gauss–Lobatto rule on the integral,
+``L = (f′(x) + f′(y))/20 + 49/180·(f′(l) + f′(r)) + 16/45·f′(m)`` with ``m = (x + y)/2``
+and ``l, r = m ∓ √(3/7)·(y − x)/2``, whose truncation error ``O((x − y)⁸ f⁽⁹⁾)`` shrinks as
+the gap closes. ``L`` is used when it agrees with ``q`` to within ``q``'s own rounding
+error (then ``|L − f[x, y]| <= 2 e_q``, and near a tie ``L`` is far better), and ``q``
+otherwise (``L`` then provably has the larger error). The switch needs no scale for
 ``λ`` or for ``f``: the worst case, where both errors are equal, is a relative error of
-order ``eps^(4/5)`` (3e-13 in float64), and pairs far from or very close to a tie get
-close to ``eps``. Exact ties use ``S = f′(x)``.
+order ``eps^(8/9)`` (1e-14 in float64) when ``n`` is ``f``'s rounding, and
+``eps·|λ|/gap`` at the largest gap where ``L`` is still taken (2.5e-10 for ``sin`` at
+``λ = 1e6``, gap 0.9) when ``n`` is ``f``'s slope (an accurate ``f`` far from 0). Exact
+ties use ``L = f′(x)``. Where ``|λ|`` is far above the gap the interior nodes round to
+floats ``eps·|λ|`` off their places; each ``f′`` there is moved back along the
+interpolant's slope.
 
 The second divided difference is an average of ``f″/2`` over a triangle:
 
@@ -143,7 +148,7 @@ def _is_zero(t) -> bool:
 def first_divided_differences(f: Callable, w, params=()):
     """``Γ[..., i, j] = f[wᵢ, wⱼ]`` (``f′(wᵢ)`` on ties) and an error estimate for each entry.
 
-    See the module docstring for the quotient/Simpson switch.
+    See the module docstring for the quotient/Lobatto switch.
     """
     eps = _eps(w.dtype)
     df = _d1(f)
@@ -152,35 +157,89 @@ def first_divided_differences(f: Callable, w, params=()):
     fx, fy = fw[..., :, None], fw[..., None, :]
     dfx, dfy = dfw[..., :, None], dfw[..., None, :]
     h = x - y
-    dfm = df(x + (y - x) / 2, *params)
+    tied = h == 0
+    h_safe = jnp.where(tied, jnp.ones_like(h), h)
+    # f′ at the rule's interior nodes, placed from x towards y. Where |λ| is far above the
+    # gap a node rounds to a float eps·|λ| away from its place, an error eps·|λ|·|f″| the
+    # rule cannot afford (1.6e-11 for sin at λ = 1e6, gap 0.1): each value is moved back
+    # to its place along the derivative of the degree-4 interpolant of the five f′ values.
+    span = y - x
+    placed = [x + t * span for t in _LOBATTO_OFFSETS]
+    residual = [t * span - (node - x) for t, node in zip(_LOBATTO_OFFSETS, placed)]
+    values = [dfx] + [df(node, *params) for node in placed] + [dfy]
+    # f″ ≈ (2/span)·Σⱼ Dᵢⱼ f′ⱼ; each f′ⱼ scaled by the (at most ~1) factor 2r/span first
+    # so that an f′ near the largest float cannot overflow the sum.
+    moved = []
+    for value, r, row in zip(values[1:4], residual, _LOBATTO_DIFF[1:4]):
+        scale = jnp.where(tied | (r == 0), 0.0, 2 * r / -h_safe)
+        moved.append(value + sum(d * (scale * v) for d, v in zip(row, values)))
+    dfl, dfm, dfr = moved
     # (Each term scaled before the sum, and the error terms below formed without squares:
     # f′ up to the largest float (expm at λ ≈ 709) must not overflow them.)
     simpson = dfx / 6 + dfm * (2 / 3) + dfy / 6
-    tied = h == 0
-    h_safe = jnp.where(tied, jnp.ones_like(h), h)
+    lobatto = (dfx + dfy) * (1 / 20) + (dfl + dfr) * (49 / 180) + dfm * (16 / 45)
     quotient = (fx - fy) / h_safe
     # The quotient's error: the rounding of f(x) and f(y) (eps·|f|) and what f rounds
     # inside, measured as f's spread over its argument moved by a few ulps: sin(50x)
     # rounds 50x, an error eps·|x f′(x)|, 185·eps·|f| at x = 1. Left out, it made a tie
     # split by rounding take the quotient: 49.4 for f[1, 1 + 1e-15] = 48.25, and second
-    # derivatives off by 1e15 (outside probe). An f that overflows beside w gives no spread.
-    fnoise = rounding_spread(f, w, params)
+    # derivatives off by 1e15 (outside probe). The spread also holds f's slope,
+    # eps·|w f′(w)|, noise or not (x**200 near 1 rounds that much, in errors shared by
+    # the neighbouring floats, so that no probe at a few ulps sees them): for an
+    # accurate f at large |w| (sin at 1e6) it overstates the quotient's error and hands
+    # pairs with gaps up to ~1 to the integral rule, which must then be accurate there:
+    # Simpson's rule lost 1e-6 in second derivatives (outside review); Lobatto's keeps
+    # them near 1e-14. The cap,
+    # 4·eps·(|f| + |w f′|), is the most rounding a w-sized intermediate propagates: a
+    # jump of f beside w (a step function at its step) is not rounding, and counted as
+    # such it handed the step's divided difference to the rule's 0. An f that overflows
+    # beside w gives no spread.
+    cap = 4 * eps * (jnp.abs(fw) + jnp.abs(w * dfw))
+    fnoise = jnp.minimum(rounding_spread(f, w, params), jnp.where(jnp.isnan(cap), jnp.inf, cap))
     fnoise = jnp.where(jnp.isfinite(fnoise), fnoise, 0.0)
     bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None]
     bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :]
     err_q = jnp.where(tied, jnp.inf, bound_x / jnp.abs(h_safe) + bound_y / jnp.abs(h_safe))
-    use_q = ~tied & (jnp.abs(simpson - quotient) > err_q)
-    gamma = jnp.where(use_q, quotient, simpson)
-    # Simpson's error is estimated from the midpoint rule's: |S − f′(m)| ~ gap² f‴ and
-    # Simpson's ~ gap⁴ f⁽⁵⁾ ≈ |S − f′(m)|² / |f′| for an f with a single length scale.
-    abs_s = jnp.abs(simpson)
-    tiny = jnp.finfo(abs_s.dtype).tiny
+    # Lobatto's error is estimated from Simpson's: |L − S| ~ gap⁴ f⁽⁵⁾ and Lobatto's
+    # ~ gap⁸ f⁽⁹⁾ ≈ |L − S|² / |f′| for an f with a single length scale.
+    abs_l = jnp.abs(lobatto)
+    tiny = jnp.finfo(abs_l.dtype).tiny
     noise = rounding_spread(df, w, params)
     noise = jnp.maximum(noise[..., :, None], noise[..., None, :])
-    mid_err = jnp.abs(simpson - dfm)
-    err_s = 4 * eps * abs_s + noise + mid_err * (mid_err / jnp.maximum(abs_s, tiny))
-    err = jnp.where(use_q, err_q, err_s) + eps * jnp.abs(gamma)
+    low_err = jnp.abs(lobatto - simpson)
+    err_l = 4 * eps * abs_l + noise + low_err * (low_err / jnp.maximum(abs_l, tiny))
+    # The quotient where it disagrees with L beyond its own error, and also where its
+    # error bound is below L's estimate (then the two agree, and q is the safer of
+    # them): with q's bound holding f's slope (sin at 1e6), L alone was taken up to
+    # gaps near 1, where its truncation left 3e-10.
+    use_q = ~tied & ((jnp.abs(lobatto - quotient) > err_q) | (err_q < err_l))
+    gamma = jnp.where(use_q, quotient, lobatto)
+    err = jnp.where(use_q, err_q, err_l) + eps * jnp.abs(gamma)
     return gamma, err
+
+
+# The 5-point Gauss–Lobatto rule on [−1, 1]: nodes ±1, ±√(3/7), 0; weights 1/10, 49/90,
+# 32/45 (Abramowitz & Stegun 25.4.32); exact for polynomials of degree 7. Offsets of the
+# interior nodes as fractions of the interval, and the differentiation matrix of the
+# interpolant at the five nodes (d/dτ on [−1, 1]: Dᵢⱼ = ℓⱼ′(τᵢ)).
+_LOBATTO_TAU = np.array([-1.0, -np.sqrt(3 / 7), 0.0, np.sqrt(3 / 7), 1.0])
+_LOBATTO_OFFSETS = tuple(float(t) for t in (1 + _LOBATTO_TAU[1:4]) / 2)
+
+
+def _differentiation_matrix(tau):
+    n = len(tau)
+    d = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            if i == j:
+                d[i, i] = sum(1 / (tau[i] - tau[k]) for k in range(n) if k != i)
+            else:
+                others = [k for k in range(n) if k not in (i, j)]
+                d[i, j] = np.prod(tau[i] - tau[others]) / np.prod(tau[j] - tau[[*others, i]])
+    return tuple(tuple(float(v) for v in row) for row in d)
+
+
+_LOBATTO_DIFF = _differentiation_matrix(_LOBATTO_TAU)
 
 
 def rounding_spread(df, w, params=()):
@@ -189,7 +248,7 @@ def rounding_spread(df, w, params=()):
 
     For ``f′``: a derivative taken by AD can carry an absolute error far above
     ``eps·|f′|`` (``tanh′`` computed as ``1 − tanh²`` has error ~``eps`` where ``tanh′`` is 0.07), which the
-    error estimate of Simpson's rule must include: the second divided differences divide
+    error estimate of the integral rule must include: the second divided differences divide
     differences of ``f′``-based estimates by gaps of rounding size, and an underestimated
     error there picks a quotient made of noise. The spread also holds the change of ``f′``
     over the eigenvalue's own rounding uncertainty, a legitimate error term.

@@ -21,7 +21,7 @@ skew-Hermitian part ``K = (P − Pᴴ)/2``:
 ``D⁻`` and ``D⁺`` are constant on a tied cluster's block, so the expression does not
 change under the joint rotation ``U_c → U_c Q, V_c → V_c Q`` inside a cluster: it is
 exact at repeated and nearly repeated singular values. ``D⁻`` uses the stable divided
-differences of `_funm` (quotient or Simpson, whichever is provably better); ``D⁺`` is a
+differences of `_funm` (quotient or Gauss–Lobatto rule, whichever is provably better); ``D⁺`` is a
 quotient without cancellation (``f(sᵢ)`` and ``f(sⱼ)`` have the sign of ``f′(0) s`` when
 both are small).
 
