@@ -147,6 +147,22 @@ def test_end_derivatives_where_the_limit_is_far_above_the_range():
         assert abs(float(got) - float(ref)) <= 1e-14 * abs(float(ref)), (float(got), float(ref))
 
 
+@jax.jit
+def _floor_end_derivatives(a, b):
+    return jax.grad(lambda a, b: quad(jnp.floor, a, b, **TIGHT)[0], argnums=(0, 1))(a, b)
+
+
+def test_end_derivatives_where_a_jump_lies_a_few_floats_inside():
+    # d/db ∫ₐᵇ ⌊x⌋ dx = ⌊b⌋ and d/da = −⌊a⌋ (f is constant between the limit and the
+    # jump). With the limit 1–2 floats past a jump of f, the straight line through f one
+    # and four floats inside ran back to a value f never takes: 3.33 and −0.67 (outside
+    # review).
+    b = float(np.nextafter(3.0, 4.0))
+    a = float(np.nextafter(np.nextafter(2.0, 0.0), 0.0))
+    d_a, d_b = _floor_end_derivatives(a, b)
+    assert (float(d_a), float(d_b)) == (-1.0, 3.0)
+
+
 def test_cauchy_matches_scipy_spelling_and_value():
     ref = scipy.integrate.quad(lambda x: np.exp(0.7 * x), 0.0, 1.0, weight="cauchy", wvar=0.3)[0]
     value, info = quad(lambda x: jnp.exp(0.7 * x), 0.0, 1.0, weight="cauchy", wvar=0.3)

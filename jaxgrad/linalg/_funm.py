@@ -16,16 +16,17 @@ Two estimates are computed for every pair: the quotient ``q = (f(x) − f(y))/(x
 whose rounding error is ``e_q ≈ (2·eps·(|f(x)| + |f(y)|) + n(x) + n(y))/|x − y|``, with
 ``n`` the spread of the computed ``f`` over its argument moved by a few ulps, which holds
 the rounding ``f`` does inside (``sin(50x)`` rounds ``50x``) (it grows as the gap
-closes), and the 5-point Gauss–Lobatto rule on the integral,
+closes) unless it is a jump of ``f`` (above ``√eps·(|f| + |λ f′|)``), and the 5-point Gauss–Lobatto rule on the integral,
 ``L = (f′(x) + f′(y))/20 + 49/180·(f′(l) + f′(r)) + 16/45·f′(m)`` with ``m = (x + y)/2``
 and ``l, r = m ∓ √(3/7)·(y − x)/2``, whose truncation error ``O((x − y)⁸ f⁽⁹⁾)`` shrinks as
 the gap closes. ``L`` is used when it agrees with ``q`` to within ``q``'s own rounding
 error (then ``|L − f[x, y]| <= 2 e_q``, and near a tie ``L`` is far better), and ``q``
 otherwise (``L`` then provably has the larger error). The switch needs no scale for
 ``λ`` or for ``f``: the worst case, where both errors are equal, is a relative error of
-order ``eps^(8/9)`` (1e-14 in float64) when ``n`` is ``f``'s rounding, and
-``eps·|λ|/gap`` at the largest gap where ``L`` is still taken (2.5e-10 for ``sin`` at
-``λ = 1e6``, gap 0.9) when ``n`` is ``f``'s slope (an accurate ``f`` far from 0). Exact
+order ``eps^(8/9)`` (1e-14 in float64) when ``n`` is ``f``'s rounding; when ``n`` is
+``f``'s slope (an accurate ``f`` far from 0) ``L`` is taken up to gaps near 1, where its
+own error is larger (2.4e-12 for ``sin`` at ``λ = 1e6``, gap 0.5); ``q`` is also taken
+where its bound is below ``L``'s estimated error. Exact
 ties use ``L = f′(x)``. Where ``|λ|`` is far above the gap the interior nodes round to
 floats ``eps·|λ|`` off their places; each ``f′`` there is moved back along the
 interpolant's slope.
@@ -184,25 +185,26 @@ def first_divided_differences(f: Callable, w, params=()):
     # (Each term scaled before the sum, and the error terms below formed without squares:
     # f′ up to the largest float (expm at λ ≈ 709) must not overflow them.)
     simpson = dfx / 6 + dfm * (2 / 3) + dfy / 6
-    lobatto = (dfx + dfy) * (1 / 20) + (dfl + dfr) * (49 / 180) + dfm * (16 / 45)
+    lobatto = dfx / 20 + dfy / 20 + dfl * (49 / 180) + dfr * (49 / 180) + dfm * (16 / 45)
     quotient = (fx - fy) / h_safe
     # The quotient's error: the rounding of f(x) and f(y) (eps·|f|) and what f rounds
     # inside, measured as f's spread over its argument moved by a few ulps: sin(50x)
     # rounds 50x, an error eps·|x f′(x)|, 185·eps·|f| at x = 1. Left out, it made a tie
     # split by rounding take the quotient: 49.4 for f[1, 1 + 1e-15] = 48.25, and second
-    # derivatives off by 1e15 (outside probe). The spread also holds f's slope,
+    # derivatives off by 1e15 (outside probe); f = x − sin x rounds x itself, eps·|x|,
+    # far above eps·(|f| + |x f′|) near 0. The spread also holds f's slope,
     # eps·|w f′(w)|, noise or not (x**200 near 1 rounds that much, in errors shared by
     # the neighbouring floats, so that no probe at a few ulps sees them): for an
     # accurate f at large |w| (sin at 1e6) it overstates the quotient's error and hands
-    # pairs with gaps up to ~1 to the integral rule, which must then be accurate there:
-    # Simpson's rule lost 1e-6 in second derivatives (outside review); Lobatto's keeps
-    # them near 1e-14. The cap,
-    # 4·eps·(|f| + |w f′|), is the most rounding a w-sized intermediate propagates: a
-    # jump of f beside w (a step function at its step) is not rounding, and counted as
-    # such it handed the step's divided difference to the rule's 0. An f that overflows
-    # beside w gives no spread.
-    cap = 4 * eps * (jnp.abs(fw) + jnp.abs(w * dfw))
-    fnoise = jnp.minimum(rounding_spread(f, w, params), jnp.where(jnp.isnan(cap), jnp.inf, cap))
+    # pairs with gaps up to ~1 to the integral rule, which must then be accurate there
+    # (Simpson's rule lost 1e-6 in second derivatives; outside review). A spread above
+    # √eps·(|f| + |w f′|) is not rounding but a jump of f beside w (a step function at
+    # its step), counted as noise it handed the step's divided difference to the rule's
+    # 0 (outside review); it counts as 4·eps·(|f| + |w f′|). An f that overflows beside
+    # w gives no spread.
+    size = jnp.abs(fw) + jnp.abs(w * dfw)
+    spread = rounding_spread(f, w, params)
+    fnoise = jnp.where(spread > np.sqrt(eps) * size, 4 * eps * size, spread)
     fnoise = jnp.where(jnp.isfinite(fnoise), fnoise, 0.0)
     bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None]
     bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :]
