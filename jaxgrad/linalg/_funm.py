@@ -165,23 +165,27 @@ def first_divided_differences(f: Callable, w, params=()):
     # rule cannot afford (1.6e-11 for sin at λ = 1e6, gap 0.1): each value is moved back
     # to its place along the derivative of the degree-4 interpolant of the five f′ values.
     span = y - x
-    placed = [x + t * span for t in _LOBATTO_OFFSETS]
-    residual = [t * span - (node - x) for t, node in zip(_LOBATTO_OFFSETS, placed)]
-    values = [dfx] + [df(node, *params) for node in placed] + [dfy]
+    # (The nodes on a last axis: one trace of f′ for the three of them; f's parameters
+    # may carry the leading batch axes of w, so no axis goes in front.)
+    offsets = jnp.asarray(_LOBATTO_OFFSETS, span.dtype)
+    placed = x[..., None] + offsets * span[..., None]  # (..., n, n, 3)
+    residual = offsets * span[..., None] - (placed - x[..., None])
+    inner = df(placed, *params)
+    ends = [jnp.broadcast_to(d, span.shape)[..., None] for d in (dfx, dfy)]
+    values = jnp.concatenate([ends[0], inner, ends[1]], axis=-1)  # (..., n, n, 5)
     # f″ ≈ (2/span)·Σⱼ Dᵢⱼ f′ⱼ; each f′ⱼ scaled by the (at most ~1) factor 2r/span first
     # so that an f′ near the largest float cannot overflow the sum. No correction where
     # the node is in place or where it is not finite (an infinite f′ at a node, √x's
     # odd extension at 0 in svd_funm: 0·∞ made the second derivative NaN).
     # (Non-finite values are zeroed before the product, not after: svd_funm's second
     # derivative differentiates this, and a where() after it passes 0·∞ back.)
-    finite = functools.reduce(jnp.logical_and, [jnp.isfinite(v) for v in values])
-    safe = [jnp.where(finite, v, 0.0) for v in values]
-    moved = []
-    for value, r, row in zip(values[1:4], residual, _LOBATTO_DIFF[1:4]):
-        scale = jnp.where(tied | (r == 0) | ~finite, 0.0, 2 * r / -h_safe)
-        shift = sum(d * (scale * v) for d, v in zip(row, safe))
-        moved.append(value + jnp.where(jnp.isfinite(shift), shift, 0.0))
-    dfl, dfm, dfr = moved
+    finite = jnp.all(jnp.isfinite(values), axis=-1, keepdims=True)
+    safe = jnp.where(finite, values, 0.0)
+    scale = jnp.where(tied[..., None] | (residual == 0) | ~finite, 0.0, 2 * residual / -h_safe[..., None])
+    diff = jnp.asarray(_LOBATTO_DIFF[1:4], span.dtype)
+    shift = jnp.einsum("ij,...ij->...i", diff, scale[..., :, None] * safe[..., None, :])
+    moved = inner + jnp.where(jnp.isfinite(shift), shift, 0.0)
+    dfl, dfm, dfr = moved[..., 0], moved[..., 1], moved[..., 2]
     # (Each term scaled before the sum, and the error terms below formed without squares:
     # f′ up to the largest float (expm at λ ≈ 709) must not overflow them.)
     simpson = dfx / 6 + dfm * (2 / 3) + dfy / 6
