@@ -153,7 +153,7 @@ def first_divided_differences(f: Callable, w, params=()):
     """
     eps = _eps(w.dtype)
     df = _d1(f)
-    fw, dfw = f(w, *params), df(w, *params)
+    fw, dfw, f_spread, df_spread = values_and_spreads(f, w, params)
     x, y = w[..., :, None], w[..., None, :]
     fx, fy = fw[..., :, None], fw[..., None, :]
     dfx, dfy = dfw[..., :, None], dfw[..., None, :]
@@ -207,8 +207,7 @@ def first_divided_differences(f: Callable, w, params=()):
     # 0 (outside review); it counts as 4·eps·(|f| + |w f′|). An f that overflows beside
     # w gives no spread.
     size = jnp.abs(fw) + jnp.abs(w * dfw)
-    spread = rounding_spread(f, w, params)
-    fnoise = jnp.where(spread > np.sqrt(eps) * size, 4 * eps * size, spread)
+    fnoise = jnp.where(f_spread > np.sqrt(eps) * size, 4 * eps * size, f_spread)
     fnoise = jnp.where(jnp.isfinite(fnoise), fnoise, 0.0)
     bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None]
     bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :]
@@ -217,8 +216,7 @@ def first_divided_differences(f: Callable, w, params=()):
     # ~ gap⁸ f⁽⁹⁾ ≈ |L − S|² / |f′| for an f with a single length scale.
     abs_l = jnp.abs(lobatto)
     tiny = jnp.finfo(abs_l.dtype).tiny
-    noise = rounding_spread(df, w, params)
-    noise = jnp.maximum(noise[..., :, None], noise[..., None, :])
+    noise = jnp.maximum(df_spread[..., :, None], df_spread[..., None, :])
     low_err = jnp.abs(lobatto - simpson)
     err_l = 4 * eps * abs_l + noise + low_err * (low_err / jnp.maximum(abs_l, tiny))
     # The quotient where it disagrees with L beyond its own error, and also where its
@@ -255,9 +253,9 @@ def _differentiation_matrix(tau):
 _LOBATTO_DIFF = _differentiation_matrix(_LOBATTO_TAU)
 
 
-def rounding_spread(df, w, params=()):
-    """The rounding noise of a computed function (``f`` or ``f′``) at each ``w``: its
-    spread over ``w`` moved by up to 2 ulps.
+def values_and_spreads(f: Callable, w, params=()):
+    """``f(w)``, ``f′(w)`` and the rounding noise of each at every ``w``: its spread over
+    ``w`` moved by up to 2 ulps (one forward-mode trace of ``f`` for all of it).
 
     For ``f′``: a derivative taken by AD can carry an absolute error far above
     ``eps·|f′|`` (``tanh′`` computed as ``1 − tanh²`` has error ~``eps`` where ``tanh′`` is 0.07), which the
@@ -267,9 +265,13 @@ def rounding_spread(df, w, params=()):
     over the eigenvalue's own rounding uncertainty, a legitimate error term.
     """
     step = _eps(w.dtype) * jnp.maximum(jnp.abs(w), jnp.finfo(w.dtype).tiny)
-    d0 = df(w, *params)
-    spread = [jnp.abs(df(w + k * step, *params) - d0) for k in (-2, -1, 1, 2)]
-    return functools.reduce(jnp.maximum, spread)
+    # (The points on a last axis: f's parameters may carry the leading batch axes of w.)
+    points = w[..., None] + jnp.asarray([0.0, -2.0, -1.0, 1.0, 2.0], w.dtype) * step[..., None]
+    values, slopes = jax.jvp(lambda y: f(y, *params), (points,), (jnp.ones_like(points),))
+    fw, dfw = values[..., 0], slopes[..., 0]
+    f_spread = jnp.max(jnp.abs(values[..., 1:] - fw[..., None]), axis=-1)
+    df_spread = jnp.max(jnp.abs(slopes[..., 1:] - dfw[..., None]), axis=-1)
+    return fw, dfw, f_spread, df_spread
 
 
 def second_divided_differences(f: Callable, w, params=()):
@@ -314,7 +316,7 @@ def second_divided_differences(f: Callable, w, params=()):
     # differences, the quotient is also taken where its bound is below that: its bound
     # holds f′'s slope for an accurate f far from 0, and T alone was taken up to gaps
     # where its own error left 1.7e-8 (sin at λ = 1e6, gap 1.3e-2).
-    f2w = d2f(w, *params)
+    f2w = jnp.diagonal(f2m, axis1=-2, axis2=-1)  # f″(wᵢ): the midpoint of (wᵢ, wᵢ) is wᵢ
     vertex = f2w[..., :, None, None] / 6 + f2w[..., None, :, None] / 6 + f2w[..., None, None, :] / 6
     low = jnp.abs(cluster - vertex)
     abs_c = jnp.abs(cluster)
