@@ -190,6 +190,7 @@ def first_divided_differences(f: Callable, w, params=()):
     # f′ up to the largest float (expm at λ ≈ 709) must not overflow them.)
     simpson = dfx / 6 + dfm * (2 / 3) + dfy / 6
     lobatto = dfx / 20 + dfy / 20 + dfl * (49 / 180) + dfr * (49 / 180) + dfm * (16 / 45)
+    lobatto = jnp.where(tied, dfx, lobatto)  # f′(x) itself, not its five rounded parts
     quotient = (fx - fy) / h_safe
     # The quotient's error: the rounding of f(x) and f(y) (eps·|f|) and what f rounds
     # inside, measured as f's spread over its argument moved by a few ulps: sin(50x)
