@@ -19,6 +19,7 @@ from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
 from ._gauge import gauge_guard
+from ._graded import ordered_eigh
 from ._checks import check_precision
 from ._chfsi import cg_block, mH, subspace_iteration
 from ._ties import check_tie_rtol, gauge_rtol, masked_reciprocal, resolve_tie_rtol
@@ -194,7 +195,7 @@ def _eigsh(op, opts, params, x0):
         a = a / sigma.astype(a.dtype)
         bad = ~jnp.all(jnp.isfinite(a))
         herm = jnp.where(bad, 0, (a + mH(a)) / 2)
-        theta, x = jnp.linalg.eigh(herm)
+        theta, x = ordered_eigh(herm)  # as `eigh` computes it (graded matrices, signs)
         # Residuals for the operator as given (a dense matrix was symmetrized by the
         # caller, as `eigh` does; a callable or BCOO operator is taken as Hermitian):
         # against the symmetrized one, a non-Hermitian matvec reported `converged` with

@@ -72,6 +72,8 @@ def _mH(x):
 def _eigh_raw(a):
     # LAPACK-backed eigh with *no* derivative of ours: every rule below calls it on a
     # primal value only, and the rules never differentiate the eigenvectors.
+    # (Not `ordered_eigh`: its sort doubles the compile time of a small eigh, and the
+    # matrix functions' first-call goal is half of jax.scipy.linalg.expm's.)
     v, w = lax.linalg.eigh(a, lower=True, symmetrize_input=False, sort_eigenvalues=True)
     return w, v
 
@@ -182,8 +184,8 @@ def first_divided_differences(f: Callable, w, params=()):
     finite = jnp.all(jnp.isfinite(values), axis=-1, keepdims=True)
     safe = jnp.where(finite, values, 0.0)
     scale = jnp.where(tied[..., None] | (residual == 0) | ~finite, 0.0, 2 * residual / -h_safe[..., None])
-    diff = jnp.asarray(_LOBATTO_DIFF[1:4], span.dtype)
-    shift = jnp.einsum("ij,...ij->...i", diff, scale[..., :, None] * safe[..., None, :])
+    diff = np.asarray(_LOBATTO_DIFF[1:4])  # (3 nodes, 5 values): elementwise, not a dot
+    shift = sum(jnp.asarray(diff[:, j], span.dtype) * (scale * safe[..., j : j + 1]) for j in range(5))
     moved = inner + jnp.where(jnp.isfinite(shift), shift, 0.0)
     dfl, dfm, dfr = moved[..., 0], moved[..., 1], moved[..., 2]
     # (Each term scaled before the sum, and the error terms below formed without squares:
