@@ -471,7 +471,15 @@ def check_grad(
         ref, fd_err, steps = _fd_directional(traced, i, order, consts, args, flat, dirs, step, eps)  # (D, m)
         for mode in modes:
             if mode == "fwd":
-                jax_vals = np.asarray(_ad_compiled(traced, i, order, mode, consts, args, dirs))
+                try:
+                    jax_vals = np.asarray(_ad_compiled(traced, i, order, mode, consts, args, dirs))
+                except TypeError as exc:
+                    if "forward-mode" not in str(exc):
+                        raise
+                    raise ValueError(
+                        f"{fn}: f has no forward-mode derivative (a `jax.custom_vjp` inside it); "
+                        f"check reverse mode alone with modes=('rev',)."
+                    ) from exc
                 ref_vals, err_scale = ref, fd_err
             else:
                 cots = _directions(m, None, np.dtype(dtype), rng)  # (C, m)

@@ -217,3 +217,17 @@ def test_complex_outputs_are_checked():
     assert check_grad(lambda x: (jnp.sum(x**2), jnp.exp(1j * x)), x).passed
     with pytest.raises(ValueError, match="real scalar"):
         check_grad(lambda x: jnp.sum(jnp.exp(1j * x)), x, order=2)
+
+
+def test_custom_vjp_without_forward_mode_gets_a_hint():
+    # The default modes ran jax.jvp through a custom_vjp: JAX's raw TypeError, with no
+    # word of modes=("rev",) (outside probe).
+    @jax.custom_vjp
+    def g(x):
+        return jnp.sin(x)
+
+    g.defvjp(lambda x: (jnp.sin(x), x), lambda x, ct: (ct * jnp.cos(x),))
+    x = jnp.array([0.7, 1.2])
+    with pytest.raises(ValueError, match=r"modes=\('rev',\)"):
+        check_grad(lambda x: jnp.sum(g(x)), x)
+    assert check_grad(lambda x: jnp.sum(g(x)), x, modes=("rev",)).passed

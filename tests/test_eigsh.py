@@ -510,6 +510,8 @@ def test_bad_inputs():
         eigsh(matvec, 2, (theta,))
     with pytest.raises(ValueError, match="`n`=7 does not match the operator size 5"):
         eigsh(jnp.eye(5), 1, n=7)  # (a matrix with another n ran on n = 5)
+    with pytest.raises(ValueError, match="is `n` the size of its operator"):  # was a raw dot_general error
+        eigsh(lambda v: jnp.eye(5) @ v, 1, n=6)
     with pytest.raises(ValueError, match="shape"):
         eigsh(lambda v: v[:3], 1, n=8)
     with pytest.raises(TypeError, match="lineax operator"):

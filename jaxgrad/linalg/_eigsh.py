@@ -640,7 +640,13 @@ def eigsh(
         dtype = jnp.result_type(dtype0, v0.dtype) if v0 is not None else jnp.result_type(dtype0)
         if not jnp.issubdtype(dtype, jnp.inexact):
             dtype = jnp.result_type(float)
-        traced, consts = trace(f, jax.ShapeDtypeStruct((size,), dtype), *args)
+        try:
+            traced, consts = trace(f, jax.ShapeDtypeStruct((size,), dtype), *args)
+        except (TypeError, ValueError) as exc:  # n larger than the matvec's operator: a raw dot_general error
+            raise ValueError(
+                f"{_FN}: the matvec failed on a vector of shape ({size},); is `n` the size of "
+                f"its operator? ({type(exc).__name__}: {exc})"
+            ) from exc
         out = traced.out_shape
         if getattr(out, "shape", None) != (size,):
             raise ValueError(
