@@ -357,6 +357,14 @@ def _mp_divided_differences(f, x, y):
         return float(d1), float(2 * (d1 - mp.diff(f, xm)) / (ym - xm))
 
 
+def _check_divided_differences(f, f_mp, x, y, first_rtol, second_rtol):
+    """funm's and svd_funm's d/dt F₀₁ and d²/dt² F₀₀ at diag(x, y) against mpmath."""
+    d1, d2 = _mp_divided_differences(f_mp, x, y)
+    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), f):
+        assert abs(float(first) - d1) <= first_rtol * abs(d1), (x, y, float(first), d1)
+        assert abs(float(second) - d2) <= second_rtol * abs(d2), (x, y, float(second), d2)
+
+
 @pytest.mark.parametrize("gap", [1e-15, 1e-12, 1e-8])
 def test_tie_split_by_rounding_where_f_rounds_inside(gap):
     # sin(50x) rounds 50x: its computed value is off by eps·|x f′(x)|, 185·eps·|f| at
@@ -364,11 +372,7 @@ def test_tie_split_by_rounding_where_f_rounds_inside(gap):
     # quotient was taken: f[1, 1 + 1e-15] came out 49.4 (48.25), the second derivative
     # 2e15 (656), in funm and svd_funm alike (outside probe). Reference: the divided
     # differences of sin(50x) in mpmath at 50 digits, at the eigenvalues as stored.
-    x, y = 1.0, float(np.float64(1.0) + gap)
-    d1, d2 = _mp_divided_differences(lambda t: mp.sin(50 * t), x, y)
-    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), _sin50):
-        assert abs(float(first) - d1) <= 1e-12 * abs(d1), (gap, float(first), d1)
-        assert abs(float(second) - d2) <= 1e-9 * abs(d2), (gap, float(second), d2)
+    _check_divided_differences(_sin50, lambda t: mp.sin(50 * t), 1.0, float(np.float64(1.0) + gap), 1e-12, 1e-9)
 
 
 def _x_minus_sin(x):
@@ -380,11 +384,7 @@ def test_tie_split_by_rounding_where_f_cancels():
     # the quotient's noise at that let the tie split by rounding take a quotient of
     # noise, f[0.3, 0.3 + 1e-15] = 0 (0.0447) and the second derivative −8.9e13 (0.296)
     # (outside review).
-    x, y = 0.3, float(np.float64(0.3) + 1e-15)
-    d1, d2 = _mp_divided_differences(lambda t: t - mp.sin(t), x, y)
-    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), _x_minus_sin):
-        assert abs(float(first) - d1) <= 1e-12 * abs(d1), (float(first), d1)
-        assert abs(float(second) - d2) <= 1e-9 * abs(d2), (float(second), d2)
+    _check_divided_differences(_x_minus_sin, lambda t: t - mp.sin(t), 0.3, float(np.float64(0.3) + 1e-15), 1e-12, 1e-9)
 
 
 @pytest.mark.parametrize(
@@ -396,11 +396,7 @@ def test_divided_differences_where_the_eigenvalue_is_far_above_the_gap(f, f_mp, 
     # (gap⁴ error) then lost 1e-6 in the second derivative of sin at λ = 1e6, gap 0.05,
     # and 3e-9 for exp at 500 (outside review), and a rule node rounded eps·|λ| off its
     # place cost 1.6e-11 in the first derivative at gap 0.1.
-    y = x + gap
-    d1, d2 = _mp_divided_differences(f_mp, x, y)
-    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), f):
-        assert abs(float(first) - d1) <= 1e-13 * abs(d1), (float(first), d1)
-        assert abs(float(second) - d2) <= 1e-11 * abs(d2), (float(second), d2)
+    _check_divided_differences(f, f_mp, x, x + gap, 1e-13, 1e-11)
 
 
 @pytest.mark.parametrize(
@@ -418,11 +414,7 @@ def test_second_divided_differences_near_the_switch(f, f_mp, x, gap):
     # 3.8e-11 and 1.4e-9 relative at these gaps (the worst of a sweep over gaps,
     # bench/divided_differences.py). The quotient is now also taken where its bound is
     # below the rule's estimated error.
-    y = x + gap
-    d1, d2 = _mp_divided_differences(f_mp, x, y)
-    for first, second in _first_and_second(jnp.diag(jnp.array([x, y])), f):
-        assert abs(float(first) - d1) <= 1e-13 * abs(d1), (float(first), d1)
-        assert abs(float(second) - d2) <= 2e-12 * abs(d2), (float(second), d2)
+    _check_divided_differences(f, f_mp, x, x + gap, 1e-13, 2e-12)
 
 
 def _step(x):
