@@ -114,7 +114,6 @@ def _eigh_generalized_compiled(a, b, tie_rtol):
     return EighResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
 
 
-
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _pair(a, b, chol, tie_rtol):
     """Eigenvalues and B-orthonormal eigenvectors of the pair (`a`, `b`), finite, `b`
