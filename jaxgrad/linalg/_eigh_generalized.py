@@ -13,7 +13,7 @@ from jaxtyping import ArrayLike
 from ._checks import hermitian_part, host_array, nan_where, split_nonfinite
 from ._eigh import EighResult, _eigh, _hermitian_input, _mH
 from ._gauge import gauge_guard
-from ._graded import permuted
+from ._graded import permuted, rows_put_back
 from ._ties import check_tie_rtol, gap_reciprocals, gauge_rtol, resolve_tie_rtol
 
 
@@ -109,7 +109,7 @@ def _eigh_generalized_compiled(a, b, tie_rtol):
     not_pd = ~jnp.all(jnp.isfinite(chol), axis=(-2, -1))
     chol = jnp.where(not_pd[..., None, None], eye, chol)
     w, v = _pair(a, b, chol, resolve_tie_rtol(tie_rtol, dtype))
-    v = jnp.take_along_axis(v, jnp.argsort(order, axis=-1)[..., :, None], axis=-2)
+    v = rows_put_back(v, order)
     bad = bad_a | bad_b | not_pd
     return EighResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
 

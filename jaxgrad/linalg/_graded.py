@@ -12,6 +12,11 @@ def permuted(m, order):
     return jnp.take_along_axis(m, order[..., None, :], axis=-1)
 
 
+def rows_put_back(v, order):
+    """The inverse of ordering ``v``'s rows by ``order`` (``v[..., argsort(order), :]``), batched."""
+    return jnp.take_along_axis(v, jnp.argsort(order, axis=-1)[..., :, None], axis=-2)
+
+
 def ordered_eigh(a):
     """``(w, v)`` of Hermitian ``a`` (ascending ``w``), computed on ``a`` with its
     diagonal's magnitudes descending and ``v``'s rows put back.
@@ -32,4 +37,4 @@ def ordered_eigh(a):
     """
     order = jnp.argsort(-jnp.abs(jnp.real(jnp.diagonal(a, axis1=-2, axis2=-1))), axis=-1)
     v, w = lax.linalg.eigh(permuted(a, order), lower=True, symmetrize_input=False, sort_eigenvalues=True)
-    return w, jnp.take_along_axis(v, jnp.argsort(order, axis=-1)[..., :, None], axis=-2)
+    return w, rows_put_back(v, order)
