@@ -507,6 +507,25 @@ def test_named_functions_first_divided_differences_are_exact(name):
                     assert abs(got[i, j] - ref) <= tol * abs(ref), (name, x, y, got[i, j], float(ref))
 
 
+@pytest.mark.parametrize("name", ["sqrtm", "inv_sqrtm"])
+def test_square_root_second_divided_differences_are_exact(name):
+    # √ and 1/√ also have closed-form second divided differences (_matfuncs.py). Along
+    # the all-ones direction at diag(λ), d²/dt² F = 2 Σₖ f[λᵢ, λₖ, λⱼ] (a sum of terms
+    # of one sign), against mpmath's divided differences at 60 digits.
+    fn, f_mp, df_mp, _ = _NAMED_FIRST[name]
+    d2f_mp = (lambda x: -x ** mp.mpf(-1.5) / 4) if name == "sqrtm" else (lambda x: 3 * x ** mp.mpf(-2.5) / 4)
+    gaps = (0.0, 2.3e-16, 3e-14, 1e-11, 1e-8, 1e-5, 1e-3, 0.3, 2.0)
+    ones = jnp.ones((len(gaps), len(gaps)))
+    second = jax.jit(lambda a: jax.jvp(lambda b: jax.jvp(fn, (b,), (ones,))[1], (a,), (ones,))[1])
+    for c in (1e-100, 1e-5, 1.0, 1e100):
+        lam = np.array([c * (1 + g) for g in gaps])
+        got = np.asarray(second(jnp.diag(lam)))
+        with mp.workdps(60):
+            dd = [[[_mp_divided_difference(f_mp, [f_mp, df_mp, d2f_mp], (x, z, y)) for z in lam] for y in lam] for x in lam]
+            ref = np.array([[float(2 * mp.fsum(row)) for row in plane] for plane in dd])
+        np.testing.assert_allclose(got, ref, rtol=4e-15, err_msg=f"{name} at {c}")
+
+
 def test_third_derivative_nan_at_ties_exact_when_distinct():
     j = jnp.ones((3, 3))
 

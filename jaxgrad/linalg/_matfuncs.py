@@ -81,7 +81,7 @@ _pow.prepare_eigenvalues = _semidefinite
 # at every gap from an exact tie (where it is f′) to the widest, with the same domain
 # as f: NaN wherever f is NaN at either point. A third of the compile time of
 # `jit(grad)` of a loss of `expm` (bench/RESULTS.md, "compile"). Second divided
-# differences (Hessians) keep the general rule.
+# differences (Hessians) keep the general rule, except for √ and 1/√ (below).
 def _pairs(w):
     """(hi, lo, h): the larger and smaller eigenvalue of every pair (i, j), and their gap."""
     x, y = w[..., :, None], w[..., None, :]
@@ -150,11 +150,34 @@ def _pow_first(w, p):
     return jnp.where(p == 0, 0.0, out)
 
 
+# Second divided differences f[x, y, z] of the square root and its inverse, with
+# a, b, c = √x, √y, √z: from f[x, y] above, (f[x, y] − f[y, z])/(x − z) reduces to
+#   √:   −1/((a + b)(b + c)(a + c)),
+#   1/√: (a + b + c)/(a b c (a + b)(b + c)(a + c)),
+# sums and products of positive numbers only (f″/2 where the three meet).
+def _triples(w):
+    r = jnp.sqrt(w)
+    return r[..., :, None, None], r[..., None, :, None], r[..., None, None, :]
+
+
+def _sqrt_second(w):
+    a, b, c = _triples(w)
+    return -1 / ((a + b) * (b + c) * (a + c))
+
+
+def _inv_sqrt_second(w):
+    a, b, c = _triples(w)
+    pos = (a > 0) & (b > 0) & (c > 0)  # (1/√ is NaN at 0 and below; a NaN root stays NaN)
+    return jnp.where(pos | jnp.isnan(a + b + c), (a + b + c) / (a * b * c) / ((a + b) * (b + c) * (a + c)), jnp.nan)
+
+
 _exp.first_divided_differences = _exp_first
 _log.first_divided_differences = _log_first
 _sqrt.first_divided_differences = _sqrt_first
 _inv_sqrt.first_divided_differences = _inv_sqrt_first
 _pow.first_divided_differences = _pow_first
+_sqrt.second_divided_differences = _sqrt_second
+_inv_sqrt.second_divided_differences = _inv_sqrt_second
 
 
 def _apply(a, f, params, fn, hermitian_rtol):
