@@ -526,6 +526,22 @@ def test_square_root_second_divided_differences_are_exact(name):
         np.testing.assert_allclose(got, ref, rtol=4e-15, err_msg=f"{name} at {c}")
 
 
+def test_first_derivative_where_f_prime_is_not_finite_between_the_eigenvalues():
+    # Eigenvalues ±1: the Gauss–Lobatto rule's midpoint node is 0, where JAX's f′ is NaN
+    # for √|x|·sin x and (∛x)⁴ (both C¹ on the spectrum); the NaN estimate won the
+    # switch and the whole derivative was NaN (outside probe). The closed form
+    # Q (Γ ∘ (Qᵀ E Q)) Qᵀ with Γ₀₁ = (f(1) − f(−1))/2, f′(±1) on the diagonal.
+    # (At diag(1, −1) the eigenvalues are exactly ±1, so the node is exactly 0.)
+    q = np.eye(2)
+    h, e = np.diag([1.0, -1.0]), np.array([[0.3, 1.0], [1.0, -0.2]])
+    for f, df in ((lambda x: jnp.sqrt(jnp.abs(x)) * jnp.sin(x), lambda x: np.sign(x) * np.sin(x) / (2 * np.sqrt(abs(x))) + np.sqrt(abs(x)) * np.cos(x)),
+                  (lambda x: jnp.cbrt(x) ** 4, lambda x: 4 / 3 * np.cbrt(x))):
+        fv = np.asarray(f(jnp.array([1.0, -1.0])))
+        gamma = np.array([[df(1.0), (fv[0] - fv[1]) / 2], [(fv[0] - fv[1]) / 2, df(-1.0)]])
+        got = jax.jvp(lambda x: funm(x, f), (jnp.asarray(h),), (jnp.asarray(e),))[1]
+        np.testing.assert_allclose(got, q @ (gamma * (q.T @ e @ q)) @ q.T, rtol=1e-13, atol=1e-14)
+
+
 def test_third_derivative_nan_at_ties_exact_when_distinct():
     j = jnp.ones((3, 3))
 

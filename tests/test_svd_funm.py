@@ -148,6 +148,37 @@ def test_svd_funm_zero_singular_value_with_f0_nonzero_is_nan():
     grad = jax.grad(lambda x: jnp.sum(loss(x)))(a)
     assert np.isnan(value[0]) and np.isnan(tangent[0]) and np.all(np.isnan(grad[0]))
     assert np.isfinite(value[1]) and np.isfinite(tangent[1]) and np.all(np.isfinite(grad[1]))
+    # ... and second derivatives: the second-order rule had no NaN for this case and gave
+    # finite numbers, 0.1 to 1e30 (outside probe).
+    hvp = jax.jvp(jax.grad(lambda x: jnp.sum(loss(x))), (a,), (jnp.ones_like(a),))[1]
+    second = jax.jvp(lambda x: jax.jvp(loss, (x,), (jnp.ones_like(a),))[1], (a,), (jnp.ones_like(a),))[1]
+    assert np.all(np.isnan(hvp[0])) and np.isnan(second[0])
+    assert np.all(np.isfinite(hvp[1])) and np.isfinite(second[1])
+
+
+# f infinite or not differentiable at 0, at full-rank matrices (singular values 2, 1.5,
+# 0.7): the second-order rule works on the Hermitian dilation, whose odd extension of f
+# is read at 0 (its zero eigenvalues, |m − n| of them, computed as ±1e-16·‖A‖) and across
+# 0 (the midpoint of ±sᵢ). `1/s` (the pseudo-inverse's U S⁻¹ Vᴴ) gave 9.19 for −7.28 on a
+# 4×3 matrix and up to 4e19 with s⁻²; s log s and exp(−1/s) gave NaN (outside probe).
+_SINGULAR_AT_ZERO = {
+    "1/s": (lambda s: 1 / s, lambda s: 1 / s),
+    "s log s": (lambda s: jax.scipy.special.xlogy(s, s), lambda s: s * mp.log(s)),
+    "exp(-1/s)": (lambda s: jnp.exp(-1 / s), lambda s: mp.exp(-1 / s)),
+}
+
+
+@pytest.mark.parametrize("name", list(_SINGULAR_AT_ZERO))
+def test_second_derivative_where_f_is_singular_at_zero_at_full_rank(name):
+    f, f_mp = _SINGULAR_AT_ZERO[name]
+    for shape, seed in (((4, 3), 31), ((3, 3), 33)):
+        a = _planted(shape, [2.0, 1.5, 0.7], seed)
+        rng = np.random.default_rng(seed)
+        c, e = rng.standard_normal(shape), rng.standard_normal(shape)
+        loss = lambda x: jnp.sum(c * svd_funm(x, f))  # noqa: E731
+        got = jax.jvp(lambda x: jax.jvp(loss, (x,), (e,))[1], (a,), (e,))[1]
+        ref = second_directional_derivative(lambda m: mp.fsum(c.ravel() * np.array(_mp_svd_funm(m, f_mp).tolist()).ravel()), a, e, e)
+        assert abs(float(got) - ref) <= 1e-9 * max(1.0, abs(ref)), (name, shape, float(got), ref)
 
 
 def test_svd_funm_polar_factor_of_full_rank_rectangular():

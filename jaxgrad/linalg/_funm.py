@@ -225,8 +225,10 @@ def first_divided_differences(f: Callable, w, params=()):
     # The quotient where it disagrees with L beyond its own error, and also where its
     # error bound is below L's estimate (then the two agree, and q is the safer of
     # them): with q's bound holding f's slope (sin at 1e6), L alone was taken up to
-    # gaps near 1, where its truncation left 3e-10.
-    use_q = ~tied & ((jnp.abs(lobatto - quotient) > err_q) | (err_q < err_l))
+    # gaps near 1, where its truncation left 3e-10. And where the rule is not finite
+    # (f′ infinite or NaN at an interior node: √|x|·sin x has NaN f′ at the node 0
+    # between −1 and 1, where the quotient is exact; outside probe).
+    use_q = ~tied & ((jnp.abs(lobatto - quotient) > err_q) | (err_q < err_l) | ~jnp.isfinite(lobatto))
     gamma = jnp.where(use_q, quotient, lobatto)
     err = jnp.where(use_q, err_q, err_l) + eps * jnp.abs(gamma)
     return gamma, err
@@ -326,7 +328,7 @@ def second_divided_differences(f: Callable, w, params=()):
     abs_c = jnp.abs(cluster)
     err_c = low * jnp.sqrt(low / jnp.maximum(abs_c, jnp.finfo(abs_c.dtype).tiny))
     err_c = jnp.where(jnp.isfinite(err_c), err_c, 0.0)
-    use_q = ~tied & ((jnp.abs(cluster - quotient) > err_q) | (err_q < err_c))
+    use_q = ~tied & ((jnp.abs(cluster - quotient) > err_q) | (err_q < err_c) | ~jnp.isfinite(cluster))
     return jnp.where(use_q, quotient, cluster)
 
 

@@ -35,7 +35,9 @@ Second derivatives use this identity: they are the upper right blocks of the sec
 Fréchet derivative of ``g`` at ``B`` (`_funm.frechet2`, second divided differences of
 ``g`` over ``±sᵢ``), exact at ties. Where a singular value is zero they are exact when
 ``g`` is twice differentiable at 0, i.e. ``f″(0) = 0`` (``f = tanh``, ``f(s) = s``,
-singular value thresholding); otherwise the second derivative does not exist there.
+singular value thresholding); otherwise the second derivative does not exist there
+(NaN where ``f′(0)`` or ``f″(0)`` is not finite). The dilation's zero eigenvalues are
+taken as exactly 0 (see `_OddExtension`).
 Memory for second order is O((m + n)³) per matrix (the tensor of second divided
 differences of ``g``).
 
@@ -181,18 +183,48 @@ def _cotangent_impl(a, u, s, v, ct, *params, f):
 # Second order, through the Hermitian dilation (module docstring).
 
 
+def _smooth_at_zero(f, params, dtype):
+    """Whether ``f(0)``, ``f′(0)`` and ``f″(0)`` are all finite."""
+    d1 = _d1(f)
+    zero = jnp.zeros((), dtype)
+    return jnp.isfinite(f(zero, *params)) & jnp.isfinite(d1(zero, *params)) & jnp.isfinite(_d1(d1)(zero, *params))
+
+
 class _OddExtension:
     """``g(x) = sign(x) f(|x|)`` with ``g(0) = 0`` and ``g′(0) = f′(0)``; hashable by ``f``
-    (it is a static parameter of the `_funm` primitives)."""
+    (it is a static parameter of the `_funm` primitives).
+
+    Where ``f(0)``, ``f′(0)`` or ``f″(0)`` is not finite (``1/s``, the pseudo-inverse's
+    function; ``s log s``) ``g`` is 0 at 0 with zero derivatives: a full-rank rectangular
+    matrix's dilation has zero eigenvalues, whose eigenvectors have no part in the upper
+    right block, so that ``g`` is read there only through the quotients ``g(s)/s``; a
+    non-finite ``g`` or ``g′`` at 0 made the second derivative NaN (``s log s``,
+    ``exp(−1/s)``) or garbage up to 1e19 (``1/s``; outside probe). Where a singular value
+    itself is zero such an ``f`` has no second derivative, and `_make_jvp` makes it NaN."""
 
     def __init__(self, f):
         self.f = f
 
     def __call__(self, x, *params):
         pos = x >= 0
-        y = self.f(jnp.where(pos, x, -x), *params)
         y0 = self.f(jnp.zeros_like(x), *params)  # f(0), no derivative in x
-        return jnp.where(pos, y, -y) - jnp.where(x == 0, y0, jnp.zeros_like(y0))
+        at0 = (x == 0) & ~_smooth_at_zero(self.f, params, x.dtype)
+        y = self.f(jnp.where(at0, jnp.ones_like(x), jnp.where(pos, x, -x)), *params)
+        odd = jnp.where(pos, y, -y) - jnp.where(x == 0, y0, jnp.zeros_like(y0))
+        return jnp.where(at0, jnp.zeros_like(odd) * x, odd)
+
+    @staticmethod
+    def prepare_eigenvalues(w):
+        """The dilation's eigenvalues within ``(m + n)·eps·max|λ|`` of 0 are its
+        structural zeros (``|m − n|`` of them, and ±s for a numerically zero s), computed
+        as ±1e-16·‖A‖: they are taken as 0. Their eigenvectors have no part in the upper
+        right block, so ``g`` may be anything smooth there, but ``g`` itself is not:
+        ``1/s`` at 5e-16 put entries of 1e15–1e30 against rounding-size ones, and the
+        second derivative of the pseudo-inverse's ``U S⁻¹ Vᴴ`` of a 4×3 matrix came out
+        9.19 for −7.28 (outside probe)."""
+        eps = float(np.finfo(jnp.finfo(w.dtype).dtype).eps)
+        tol = w.shape[-1] * eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
+        return jnp.where(jnp.abs(w) <= tol, jnp.zeros_like(w), w)
 
     def __eq__(self, other):
         return isinstance(other, _OddExtension) and other.f == self.f
@@ -230,6 +262,18 @@ tangent_p = Primitive("jaxgrad_svd_funm_tangent")
 cotangent_p = Primitive("jaxgrad_svd_funm_cotangent")
 
 
+def _no_second_derivative(f, s, params, shape):
+    """Per matrix: a numerically zero singular value where ``f(0) ≠ 0`` (the map depends
+    on the null space's basis: NaN in every order, as the value) or where ``f′(0)`` or
+    ``f″(0)`` is not finite (no second derivative). The first-order rule had the former
+    only; the second-order one had neither and gave finite numbers, 0.1 to 1e30, for
+    ``svd_funm(A, ones_like)`` at a rank-1 matrix (outside probe)."""
+    zero = numerically_zero(s, shape[-2:])
+    f0 = f(jnp.zeros((), s.dtype), *params)
+    bad = (f0 != 0) | ~_smooth_at_zero(f, params, s.dtype)
+    return jnp.any(zero, axis=-1) & bad
+
+
 def _make_jvp(prim, dilation_rule):
     def jvp(primals, tangents, *, f):
         a, u, s, v, e, *params = primals
@@ -240,7 +284,7 @@ def _make_jvp(prim, dilation_rule):
             dout = dout + prim.bind(a, u, s, v, ad.instantiate_zeros(te), *params, f=f)
         if not _is_zero(ta):
             second = jax.jvp(lambda x: dilation_rule(x, e, params, f), (a,), (ta,))[1]
-            dout = dout + second.astype(dout.dtype)
+            dout = dout + (second * _nan_factor(_no_second_derivative(f, s, params, a.shape), second.dtype)).astype(dout.dtype)
         for h, k, m in _param_partials(f, params, tparams):
             dout = dout + prim.bind(a, u, s, v, e, *params, f=h) * jnp.ravel(tparams[k])[m]
         return out, dout
