@@ -397,3 +397,23 @@ def test_per_lane_parameters_under_vmap_match_single_calls():
             np.testing.assert_allclose(got[i], ref, rtol=1e-13, atol=1e-13, equal_nan=True)
     grads = np.asarray(batched[0][0])
     assert np.all(np.isnan(grads[2])) and not np.any(np.isnan(grads[[0, 1, 3]]))
+
+
+def test_float32_matrix_with_a_float64_parameter():
+    # A strongly typed float64 parameter of f beside a float32 matrix: the parameter's
+    # term of the derivative came out float64 and JAX raised its internal "Custom JVP
+    # rule must produce ... dtypes" error (outside probe). d/dp of p·Σ g(sᵢ)-type
+    # quantities is the same quantity at p = 1, from NumPy's SVD in float64.
+    from jaxgrad.linalg import funm
+
+    a = np.array([[2.0, 0.3, 0.1], [0.0, 1.0, 0.2], [0.4, 0.0, 0.5]])
+    a32, p = jnp.asarray(a, jnp.float32), jnp.float64(0.5)
+    u, s, vh = np.linalg.svd(a)
+    got = jax.grad(lambda q: jnp.sum(svd_funm(a32, lambda x: q * jnp.tanh(x))))(p)
+    np.testing.assert_allclose(got, np.sum((u * np.tanh(s)) @ vh), rtol=1e-5)
+    got = jax.grad(lambda q: svd_trace_function(a32, lambda x: q * x**2))(p)
+    np.testing.assert_allclose(got, np.sum(s**2), rtol=1e-5)
+    h = (a + a.T) / 2
+    w, v = np.linalg.eigh(h)
+    got = jax.grad(lambda q: jnp.sum(funm(jnp.asarray(h, jnp.float32), lambda x: q * jnp.sin(x))))(p)
+    np.testing.assert_allclose(got, np.sum((v * np.sin(w)) @ v.T), rtol=1e-5)

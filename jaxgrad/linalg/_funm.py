@@ -359,7 +359,7 @@ def _funm_jvp(f, primals, tangents):
     if not _is_zero(da):
         dout = dout + frechet(f, a, da, params)
     for h, k, m in _param_partials(f, params, dparams):
-        dout = dout + _funm(h, a, params) * jnp.ravel(dparams[k])[m]
+        dout = dout + (_funm(h, a, params) * jnp.ravel(dparams[k])[m]).astype(dout.dtype)
     return out, dout
 
 
@@ -455,7 +455,7 @@ def _frechet_jvp(primals, tangents, *, f):
     if not _is_zero(da):
         dout = dout + frechet2(f, a, e, da, params)
     for h, k, m in _param_partials(f, params, dparams):
-        dout = dout + frechet(h, a, e, params) * jnp.ravel(dparams[k])[m]
+        dout = dout + (frechet(h, a, e, params) * jnp.ravel(dparams[k])[m]).astype(dout.dtype)
     return out, dout
 
 

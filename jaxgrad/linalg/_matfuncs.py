@@ -380,7 +380,7 @@ def _trace_function_jvp(f, primals, tangents):
         grad = _funm(df, a, params)
         dout = dout + jnp.real(jnp.sum(jnp.swapaxes(grad, -1, -2) * da, axis=(-2, -1)))
     for h, k, m in _param_partials(f, params, dparams):
-        dout = dout + _trace_function(h, a, params) * jnp.ravel(dparams[k])[m]
+        dout = dout + (_trace_function(h, a, params) * jnp.ravel(dparams[k])[m]).astype(dout.dtype)
     return out, dout
 
 

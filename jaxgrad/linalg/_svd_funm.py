@@ -148,7 +148,7 @@ def _svd_funm_jvp(f, drop_at_zero, primals, tangents):
         dout = dout + tangent_p.bind(a, u, s, v, da, *params, f=f)
     # ∂F/∂p = U (∂f/∂p)(S) Vᴴ: itself a function of the singular values.
     for h, k, m in _param_partials(f, params, dparams):
-        dout = dout + _svd_funm(h, a, params, drop_at_zero) * jnp.ravel(dparams[k])[m]
+        dout = dout + (_svd_funm(h, a, params, drop_at_zero) * jnp.ravel(dparams[k])[m]).astype(dout.dtype)
     return out, dout
 
 
@@ -286,7 +286,7 @@ def _make_jvp(prim, dilation_rule):
             second = jax.jvp(lambda x: dilation_rule(x, e, params, f), (a,), (ta,))[1]
             dout = dout + (second * _nan_factor(_no_second_derivative(f, s, params, a.shape), second.dtype)).astype(dout.dtype)
         for h, k, m in _param_partials(f, params, tparams):
-            dout = dout + prim.bind(a, u, s, v, e, *params, f=h) * jnp.ravel(tparams[k])[m]
+            dout = dout + (prim.bind(a, u, s, v, e, *params, f=h) * jnp.ravel(tparams[k])[m]).astype(dout.dtype)
         return out, dout
 
     return jvp

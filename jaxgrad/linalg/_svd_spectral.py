@@ -61,7 +61,7 @@ def _svd_trace_function_jvp(f, primals, tangents):
         grad = _svd_funm(_d1(f), a, params, True)
         dout = dout + jnp.real(jnp.sum(jnp.conj(grad) * da, axis=(-2, -1)))
     for h, k, m in _param_partials(f, params, dparams):
-        dout = dout + _svd_trace_function(h, a, params) * jnp.ravel(dparams[k])[m]
+        dout = dout + (_svd_trace_function(h, a, params) * jnp.ravel(dparams[k])[m]).astype(dout.dtype)
     return out, dout
 
 
