@@ -565,3 +565,30 @@ def test_jit_matches_eager():
     assert_close(jit_grad, eager_grad, 1e-12)
     for x, y in zip(jax.jit(svd)(a), svd(a)):
         assert_close(x, y, 1e-13)
+
+
+def test_small_simple_singular_values_keep_their_terms():
+    # A simple singular value below the tie tolerance (√eps·s₁ in float64, 3.5e-4·s₁
+    # in float32) but far above the rank tolerance was treated as zero: the terms
+    # (I − UUᴴ) dA V S⁻¹ (tall) and the complex phase term were dropped, and the
+    # derivative of U S Vᴴ, which is dA itself, was off by 0.67–1.35 (outside probe).
+    def reconstruction_tangent(a, e):
+        def rebuild(x):
+            u, s, vh = svd(x, full_matrices=False)
+            return (u * s[..., None, :].astype(u.dtype)) @ vh
+
+        return jax.jvp(rebuild, (a,), (e,))[1]
+
+    cases = [((4, 2), [1.0, 1e-8], False, np.float64, 1e-13), ((4, 2), [1.0, 1e-10], False, np.float64, 1e-13),
+             ((3, 3), [1.0, 0.5, 1e-9], True, np.float64, 1e-13), ((4, 2), [1.0, 2e-4], False, np.float32, 1e-5)]
+    for (m, n), s, cplx, dtype, tol in cases:
+        u, v = rotation(m, 3), rotation(n, 4)
+        if cplx:
+            u, v = u * np.exp(1j * np.arange(m)), v * np.exp(0.5j * np.arange(n))
+        core = np.zeros((m, n))
+        core[np.arange(len(s)), np.arange(len(s))] = s
+        a = u @ core @ v.conj().T
+        e = rand((m, n), 5, complex_=cplx)
+        a, e = a.astype(np.result_type(dtype, a.dtype)), e.astype(np.result_type(dtype, e.dtype))
+        got = reconstruction_tangent(jnp.asarray(a), jnp.asarray(e))
+        assert np.max(np.abs(np.asarray(got) - e)) <= tol * np.max(np.abs(e)), ((m, n), s, cplx, dtype)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
@@ -19,7 +20,6 @@ from ._ties import (
     gauge_rtol,
     masked_reciprocal,
     resolve_tie_rtol,
-    tie_tolerance,
 )
 
 
@@ -63,10 +63,15 @@ def _svd_jvp(full_matrices, tie_rtol, primals, tangents):
     herm = (dp + _mH(dp)) / 2
     skew = (dp - _mH(dp)) / 2
     f_minus, tied = gap_reciprocals(s, tie_rtol)
-    tol = tie_tolerance(s, tie_rtol)
+    # Zero singular values are those at the rank tolerance, max(m, n)·eps·s₁ (numpy's
+    # matrix_rank), not the tie tolerance: a simple singular value of 1e-8·s₁ (a tall
+    # matrix of condition 1e8) lost the (I − UUᴴ) dA V S⁻¹ term and the complex phase
+    # term, and the derivative of U S Vᴴ was off by O(‖dA‖) (3.5e-4·s₁ in float32;
+    # outside probe).
+    zero = max(m, n) * float(np.finfo(jnp.finfo(s.dtype).dtype).eps) * s[..., :1]
     pair_sum = s[..., :, None] + s[..., None, :]
-    f_plus = masked_reciprocal(pair_sum, pair_sum > tol)
-    s_inv = masked_reciprocal(s, s > tol[..., 0])[..., None, :]
+    f_plus = masked_reciprocal(pair_sum, pair_sum > zero[..., None])
+    s_inv = masked_reciprocal(s, s > zero)[..., None, :]
     omega_u, omega_v = gauge_guard(
         (herm * f_minus + skew * f_plus, herm * f_minus - skew * f_plus),
         tied,
