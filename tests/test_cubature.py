@@ -332,3 +332,36 @@ def test_docstring_example_in_float32(float32_default):
 
     result = doctest.testmod(_cubature, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_second_derivative_in_the_finite_limit_where_the_map_had_a_tie():
+    # [c, ∞) is mapped with τ(y) = 2y/(1 + √(1 + 4y²)), y = c for c < 0; √(1 + 4y²) was
+    # `hypot(1, 2y)`, whose second derivative in JAX is 0 at |2y| = 1: d²/dc² ∫_c^∞ e^(−x²)
+    # came out −0.456 at c = −0.5 for 2c e^(−c²) = −0.779 (outside probe). Also the
+    # mirror image (−∞, c] at c = 0.5.
+    def upper(c):
+        return cubature(lambda x: jnp.exp(-x[0] ** 2), jnp.stack([c]), jnp.array([jnp.inf]), epsrel=1e-11)[0]
+
+    def lower(c):
+        return cubature(lambda x: jnp.exp(-x[0] ** 2), jnp.array([-jnp.inf]), jnp.stack([c]), epsrel=1e-11)[0]
+
+    second = jax.jit(lambda c: (jax.grad(jax.grad(upper))(c), jax.grad(jax.grad(lower))(-c)))
+    for c in (-0.5, -0.49):
+        d2_upper, d2_lower = second(c)
+        np.testing.assert_allclose([d2_upper, d2_lower], [2 * c * np.exp(-c * c), 2 * c * np.exp(-c * c)], rtol=1e-9)
+
+
+def test_face_singularity_is_refined_beside_a_large_coordinate_and_in_float32():
+    # ∫ x₀^(−0.9) over [0, 1] × [c, c + 1] = 10: a box beside x₀ = 0 counted as too narrow
+    # to halve once its width reached 4·eps·|x₁| (the largest centre coordinate, not the
+    # one along the cut axis), and the loop stopped 1.8 % off at c = 0, `roundoff`, at any
+    # tolerance (outside probe). In float32 limits the cut fraction (a float64 constant)
+    # turned the boxes float64, and JAX raised a dtype error.
+    f = lambda x: x[0] ** -0.9  # noqa: E731
+    for c in (0.0, 1e3):
+        value, info = cubature(f, jnp.array([0.0, c]), jnp.array([1.0, c + 1]), epsrel=1e-4)
+        assert bool(info.status == STATUS.converged) and abs(float(value) - 10.0) <= 2e-4 * 10, (c, float(value))
+    p = jnp.float32(0.5)
+    value, info = cubature(lambda x, p: jnp.exp(-p * jnp.sum(x)), jnp.zeros(2, jnp.float32), jnp.ones(2, jnp.float32), (p,), epsrel=1e-5)
+    assert value.dtype == jnp.float32 and bool(info.status == STATUS.converged)
+    np.testing.assert_allclose(value, ((1 - np.exp(-0.5)) / 0.5) ** 2, rtol=1e-5)
