@@ -304,6 +304,14 @@ def test_svt_at_zero_threshold_is_one_sided_at_a_zero_singular_value():
     assert_close(d_tau, -np.diag([1.0, 1.0, 0.0]), 1e-14)
     c = rand(a.shape, 42)
     assert_close(jax.grad(lambda t: _pairing(c, svt(a, t)))(0.0), -(c[0, 0] + c[1, 1]), 1e-14)
+    # A rank-2 3×3 whose zero singular value is computed as 5e-17: for 0 < τ below that
+    # the zero took the slope above the kink and d/dτ held −u₃v₃ᵀ for an arbitrary null
+    # pair (0.71 off; outside probe). d/dτ svt = −U_r V_rᵀ for every 0 <= τ < 1.
+    q1, q2 = rotation(3, 43), rotation(3, 44)
+    b = (q1[:, :2] * np.array([2.0, 1.0])) @ q2[:, :2].T
+    d_tau = jax.jit(jax.jacfwd(lambda t: svt(b, t)))
+    for tau in (0.0, 1e-300, 1e-20, 1e-3):
+        assert_close(d_tau(tau), -(q1[:, :2] @ q2[:, :2].T), 1e-13)
 
 
 def test_svt_kink_at_a_tie_split_by_rounding():
