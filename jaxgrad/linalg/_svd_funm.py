@@ -215,15 +215,16 @@ class _OddExtension:
 
     @staticmethod
     def prepare_eigenvalues(w):
-        """The dilation's eigenvalues within ``(m + n)·eps·max|λ|`` of 0 are its
+        """The dilation's eigenvalues within ``(m + n)/2·eps·max|λ|`` of 0 are its
         structural zeros (``|m − n|`` of them, and ±s for a numerically zero s), computed
-        as ±1e-16·‖A‖: they are taken as 0. Their eigenvectors have no part in the upper
+        as ±1e-16·‖A‖: they are taken as 0 (``(m + n)/2 <= max(m, n)``: nothing above
+        `numerically_zero`'s threshold is). Their eigenvectors have no part in the upper
         right block, so ``g`` may be anything smooth there, but ``g`` itself is not:
         ``1/s`` at 5e-16 put entries of 1e15–1e30 against rounding-size ones, and the
         second derivative of the pseudo-inverse's ``U S⁻¹ Vᴴ`` of a 4×3 matrix came out
         9.19 for −7.28 (outside probe)."""
         eps = float(np.finfo(jnp.finfo(w.dtype).dtype).eps)
-        tol = w.shape[-1] * eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
+        tol = w.shape[-1] / 2 * eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
         return jnp.where(jnp.abs(w) <= tol, jnp.zeros_like(w), w)
 
     def __eq__(self, other):
