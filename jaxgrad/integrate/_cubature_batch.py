@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from . import _status
 from ._batch import _blocks, resume_unfinished, with_batched_rule
-from ._adaptive import tolerances_in
-from ._cubature_adaptive import adaptive_cubature, box_tolerance, loop_parts, rule_parts
+from ._cubature_adaptive import adaptive_cubature, loop_parts, rule_parts
 
 
 def pooled_cubature(fvec, options):
@@ -26,14 +24,11 @@ def pooled_cubature(fvec, options):
         d, dtype = lo.shape[1], lo.dtype
         loop = loop_parts(fvec, d, dtype, **options)
         evaluate, npts = rule_parts(fvec, d, dtype)
-        epsabs, epsrel, exact = options["epsabs"], options["epsrel"], options.get("exact")
 
         def first_pass(lo, hi, args):
             # The loop's initial box, with the loop's acceptance test, without its pool.
             value, err, _, finite, _, _, _ = evaluate(((lo + hi) / 2)[None], ((hi - lo) / 2)[None], args)
-            done = jnp.all(err[0] <= box_tolerance(value, *tolerances_in(args, epsabs, epsrel), exact))
-            code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
-            code = jnp.where(finite[0], code, _status.NONFINITE).astype(jnp.int32)
+            code = loop[0].first_status(value, err, finite[0], args)
             return value[0], err[0], jnp.int32(npts), code
 
         return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size), lane)
