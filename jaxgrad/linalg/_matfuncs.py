@@ -142,7 +142,10 @@ def _pow_first(w, p):
     # underflow alone); 0 for p = 0 (f = 1).
     hi, lo, h = _pairs(w)
     s = _ratio(h, hi)
-    t = jnp.where(s < 0.5, jnp.log1p(-s), jnp.log(_ratio(lo, hi)))
+    r = _ratio(lo, hi)
+    # (ln lo − ln hi where lo/hi underflows: |t| > 700 there, no cancellation; the
+    # ratio's 0 made p·t infinite and sent p = 1e-8 to the cancelling difference.)
+    t = jnp.where(s < 0.5, jnp.log1p(-s), jnp.where(r >= np.finfo(np.dtype(w.dtype)).tiny, jnp.log(r), jnp.log(lo) - jnp.log(hi)))
     pt = jnp.where(p == 0, 0.0, p * t)
     near = jnp.power(hi, p - 1) * _ratio(-jnp.expm1(pt), s)
     far = _ratio(jnp.power(hi, p) - jnp.power(lo, p), h)
@@ -160,15 +163,18 @@ def _triples(w):
     return r[..., :, None, None], r[..., None, :, None], r[..., None, None, :]
 
 
+# (Divided one factor at a time: the products of six roots overflowed float32 from
+# eigenvalues of 1e13 on, where the result is 1e-33 (outside review).)
 def _sqrt_second(w):
     a, b, c = _triples(w)
-    return -1 / ((a + b) * (b + c) * (a + c))
+    return -((1 / (a + b)) / (b + c)) / (a + c)
 
 
 def _inv_sqrt_second(w):
     a, b, c = _triples(w)
     pos = (a > 0) & (b > 0) & (c > 0)  # (1/√ is NaN at 0 and below; a NaN root stays NaN)
-    return jnp.where(pos | jnp.isnan(a + b + c), (a + b + c) / (a * b * c) / ((a + b) * (b + c) * (a + c)), jnp.nan)
+    out = (((a + b + c) / (a + b)) / (a * (b + c))) / (b * (a + c)) / c
+    return jnp.where(pos | jnp.isnan(a + b + c), out, jnp.nan)
 
 
 _exp.first_divided_differences = _exp_first

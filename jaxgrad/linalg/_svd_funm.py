@@ -207,8 +207,13 @@ class _OddExtension:
 
     def __call__(self, x, *params):
         pos = x >= 0
-        y0 = self.f(jnp.zeros_like(x), *params)  # f(0), no derivative in x
-        at0 = (x == 0) & ~_smooth_at_zero(self.f, params, x.dtype)
+        zero = jnp.zeros_like(x)
+        y0 = self.f(zero, *params)  # f(0), no derivative in x
+        # (f, f′, f″ at 0 evaluated at x's shape: under `vmap` over f's parameters f is
+        # mapped lane by lane, and a scalar 0 gave a differently shaped result.)
+        d1 = _d1(self.f)
+        smooth = jnp.isfinite(y0) & jnp.isfinite(d1(zero, *params)) & jnp.isfinite(_d1(d1)(zero, *params))
+        at0 = (x == 0) & ~smooth
         y = self.f(jnp.where(at0, jnp.ones_like(x), jnp.where(pos, x, -x)), *params)
         odd = jnp.where(pos, y, -y) - jnp.where(x == 0, y0, jnp.zeros_like(y0))
         return jnp.where(at0, jnp.zeros_like(odd) * x, odd)
@@ -271,8 +276,8 @@ def _no_second_derivative(f, s, params, shape):
     ``svd_funm(A, ones_like)`` at a rank-1 matrix (outside probe)."""
     zero = numerically_zero(s, shape[-2:])
     f0 = f(jnp.zeros((), s.dtype), *params)
-    bad = (f0 != 0) | ~_smooth_at_zero(f, params, s.dtype)
-    return jnp.any(zero, axis=-1) & bad
+    bad = (f0 != 0) | ~_smooth_at_zero(f, params, s.dtype)  # (size, 1) under vmap over params
+    return jnp.any(zero & bad, axis=-1)
 
 
 def _make_jvp(prim, dilation_rule):
