@@ -445,3 +445,26 @@ def test_second_derivative_of_a_pseudo_inverse_under_vmap_over_a_parameter_of_f(
         ref = second_directional_derivative(
             lambda m, t=ts[i]: mp.fsum(c.ravel() * np.array(_mp_svd_funm(m, lambda s: t / s).tolist()).ravel()), a[i], v[i], v[i])
         assert abs(float(got[i]) - ref) <= 1e-9 * max(1.0, abs(ref)), (i, float(got[i]), ref)
+
+
+def test_hessian_around_a_vmap_over_parameters_of_f():
+    # jax.hessian (forward over reverse) of a loss that vmaps funm / svd_funm over a
+    # parameter of f: the outer batch of directions was put in front of the inner lanes,
+    # where the lane-mapped f looks for them, and JAX raised "vmap got inconsistent
+    # sizes" (outside review; in the old code too). f = t·x² (funm: t·A², svd_funm:
+    # U t S² Vᴴ = t·A Aᵀ A), so the losses are polynomials whose Hessians JAX's own
+    # differentiation of the matrix products gives exactly.
+    from jaxgrad.linalg import funm
+
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((2, 3, 3))
+    a = (a + np.swapaxes(a, 1, 2)) / 2
+    ts = np.array([0.7, 1.3])
+    h = jax.hessian(lambda x: jnp.sum(jax.vmap(lambda m, t: funm(m, lambda w: t * w**2))(x, ts) ** 2))(jnp.asarray(a))
+    sym = lambda x: (x + jnp.swapaxes(x, -1, -2)) / 2  # noqa: E731
+    ref = jax.hessian(lambda x: jnp.sum((ts[:, None, None] * sym(x) @ sym(x)) ** 2))(jnp.asarray(a))
+    np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-10)
+    b = rng.standard_normal((2, 3, 2))
+    h = jax.hessian(lambda x: jnp.sum(jax.vmap(lambda m, t: svd_funm(m, lambda s: t * s**3))(x, ts) ** 2))(jnp.asarray(b))
+    ref = jax.hessian(lambda x: jnp.sum((ts[:, None, None] * x @ jnp.swapaxes(x, 1, 2) @ x) ** 2))(jnp.asarray(b))
+    np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-10)

@@ -517,6 +517,19 @@ def _abstract_eval(a, *args, f):
 def _make_batcher(prim, n_mat: int):
     def batcher(args, dims, *, f):
         size = next(x.shape[d] for x, d in zip(args, dims) if d is not None)
+        lane = getattr(f, "lane_mapped", None)
+        if lane is not None and all(d is None for d in dims[n_mat:]):
+            # f is already mapped over the lanes of an inner `vmap` (axis 0 of the
+            # matrices, see below) and this batch (`jacfwd`'s directions around it, say)
+            # shares its parameters: the new axis goes behind the lanes, so that f still
+            # finds its lanes in front (in front of them, `jax.hessian` of a loss that
+            # vmaps `funm` over f's parameters raised; outside review).
+            base, lanes, lead = lane
+            mats = [
+                jnp.broadcast_to(x[:, None], (x.shape[0], size, *x.shape[1:])) if d is None else jnp.moveaxis(x, d, 1)
+                for x, d in zip(args[:n_mat], dims[:n_mat])
+            ]
+            return prim.bind(*mats, *args[n_mat:], f=_lane_mapped(base, lanes, lead + 1)), 1
         moved = [
             jnp.broadcast_to(x, (size, *x.shape)) if d is None else jnp.moveaxis(x, d, 0)
             for x, d in zip(args, dims)
@@ -553,6 +566,7 @@ def _lane_mapped(f, size, lead):
     # lane). Dropped, svd_funm's second derivative of 1/s under `vmap` over a parameter
     # of f lost the snapping of the dilation's zero eigenvalues: 3896 for 26.1 (outside
     # review).
+    mapped.lane_mapped = (f, size, lead)
     prepare = getattr(f, "prepare_eigenvalues", None)
     if prepare is not None:
         mapped.prepare_eigenvalues = prepare

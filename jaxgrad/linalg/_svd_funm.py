@@ -232,6 +232,13 @@ class _OddExtension:
         tol = w.shape[-1] / 2 * eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
         return jnp.where(jnp.abs(w) <= tol, jnp.zeros_like(w), w)
 
+    @property
+    def lane_mapped(self):
+        """The odd extension of a lane-mapped f (under `vmap` over f's parameters) is the
+        lane-mapped odd extension of f (see `_funm._make_batcher`)."""
+        lane = getattr(self.f, "lane_mapped", None)
+        return None if lane is None else (_OddExtension(lane[0]), lane[1], lane[2])
+
     def __eq__(self, other):
         return isinstance(other, _OddExtension) and other.f == self.f
 
