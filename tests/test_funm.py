@@ -517,7 +517,7 @@ def test_square_root_second_divided_differences_are_exact(name):
     gaps = (0.0, 2.3e-16, 3e-14, 1e-11, 1e-8, 1e-5, 1e-3, 0.3, 2.0)
     ones = jnp.ones((len(gaps), len(gaps)))
     second = jax.jit(lambda a: jax.jvp(lambda b: jax.jvp(fn, (b,), (ones,))[1], (a,), (ones,))[1])
-    for c in (1e-100, 1e-5, 1.0, 1e100):
+    for c in (1e-100, 1e-5, 1.0, 1e100, 1e110):  # (1e110: a product of six roots overflowed)
         lam = np.array([c * (1 + g) for g in gaps])
         got = np.asarray(second(jnp.diag(lam)))
         with mp.workdps(60):
