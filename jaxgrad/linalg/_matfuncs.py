@@ -79,8 +79,8 @@ _pow.prepare_eigenvalues = _semidefinite
 # place of funm's general rule (a quotient/Gauss–Lobatto switch on f and f′ at eight
 # points per pair). Each is rewritten so that nothing cancels, accurate to a few ulps
 # at every gap from an exact tie (where it is f′) to the widest, with the same domain
-# as f: NaN wherever f is NaN at either point. A third of the compile time of
-# `jit(grad)` of a loss of `expm` (bench/RESULTS.md, "compile"). Second divided
+# as f: NaN wherever f is NaN at either point. They save about a quarter of the compile
+# time of `jit(grad)` of a loss of `expm` (bench/RESULTS.md, "closed-forms"). Second divided
 # differences (Hessians) keep the general rule, except for √ and 1/√ (below).
 def _pairs(w):
     """(hi, lo, h): the larger and smaller eigenvalue of every pair (i, j), and their gap."""
