@@ -1016,3 +1016,18 @@ def test_projector_second_derivative_far_from_unit_scale(c):
     want = (4 * d2[1] - d2[0]) / 3
     got = jax.jacfwd(jax.jacfwd(lambda t: projector(c * (jnp.asarray(h) + t * jnp.asarray(e)), 2)))(0.0)
     np.testing.assert_allclose(np.asarray(got), want, atol=1e-6 * np.abs(want).max())
+
+
+def test_power_divided_difference_where_the_eigenvalue_ratio_underflows():
+    # powm's closed form took ln(lo/hi), −inf where lo/hi is below the smallest float,
+    # and fell back to (hi^p − lo^p)/h, which cancels for small p (3.5 % off in float32
+    # at p = 1e-8; outside review). At diag(1e-160, 1e150) the off-diagonal entry of the
+    # derivative along the all-ones direction is f[λ₀, λ₁].
+    lam = np.array([1e-160, 1e150])
+    for q in (1e-8, 0.3):
+        got = jax.jvp(lambda a: powm(a, q), (jnp.diag(lam),), (jnp.ones((2, 2)),))[1][0, 1]
+        with mp.workdps(50):
+            x, y = mp.mpf(lam[0]), mp.mpf(lam[1])
+            ref = (y ** mp.mpf(q) - x ** mp.mpf(q)) / (y - x)
+        # (hi^(p−1), as exp((p − 1)·ln hi), is itself off by up to eps·|ln hi| = 7.7e-14.)
+        assert abs(float(got) - ref) <= 4e-15 * (1 + np.log(lam[1])) * abs(ref), (q, float(got), float(ref))
