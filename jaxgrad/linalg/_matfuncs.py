@@ -172,9 +172,9 @@ def _sqrt_second(w):
 
 def _inv_sqrt_second(w):
     a, b, c = _triples(w)
-    pos = (a > 0) & (b > 0) & (c > 0)  # (1/√ is NaN at 0 and below; a NaN root stays NaN)
+    pos = (a > 0) & (b > 0) & (c > 0)  # (1/√ is NaN at 0 and below, and at a NaN root)
     out = (((a + b + c) / (a + b)) / (a * (b + c))) / (b * (a + c)) / c
-    return jnp.where(pos | jnp.isnan(a + b + c), out, jnp.nan)
+    return jnp.where(pos, out, jnp.nan)
 
 
 _exp.first_divided_differences = _exp_first

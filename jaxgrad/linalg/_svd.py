@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
@@ -19,6 +18,7 @@ from ._ties import (
     gap_reciprocals,
     gauge_rtol,
     masked_reciprocal,
+    rank_tolerance,
     resolve_tie_rtol,
 )
 
@@ -68,7 +68,7 @@ def _svd_jvp(full_matrices, tie_rtol, primals, tangents):
     # matrix of condition 1e8) lost the (I − UUᴴ) dA V S⁻¹ term and the complex phase
     # term, and the derivative of U S Vᴴ was off by O(‖dA‖) (3.5e-4·s₁ in float32;
     # outside probe).
-    zero = max(m, n) * float(np.finfo(jnp.finfo(s.dtype).dtype).eps) * s[..., :1]
+    zero = rank_tolerance(s, a.shape)
     pair_sum = s[..., :, None] + s[..., None, :]
     f_plus = masked_reciprocal(pair_sum, pair_sum > zero[..., None])
     s_inv = masked_reciprocal(s, s > zero)[..., None, :]

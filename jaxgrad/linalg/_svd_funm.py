@@ -81,12 +81,12 @@ from ._funm import (
     frechet,
 )
 from ._svd import svd_parts
+from ._ties import rank_tolerance
 
 
 def numerically_zero(s, shape):
     """Mask of the singular values ``<= max(m, n)·eps·s₁`` (``s`` descending)."""
-    eps = float(np.finfo(jnp.finfo(s.dtype).dtype).eps)
-    return s <= max(shape[-2:]) * eps * s[..., :1]
+    return s <= rank_tolerance(s, shape)
 
 
 def _zero_flags(f, s, params, shape):
@@ -183,11 +183,13 @@ def _cotangent_impl(a, u, s, v, ct, *params, f):
 # Second order, through the Hermitian dilation (module docstring).
 
 
-def _smooth_at_zero(f, params, dtype):
-    """Whether ``f(0)``, ``f′(0)`` and ``f″(0)`` are all finite."""
+def _at_zero(f, zero, params):
+    """``(f(0), smooth)``: f at the zeros ``zero``, and whether ``f(0)``, ``f′(0)`` and
+    ``f″(0)`` are all finite there. (At the shape of ``zero``: under `vmap` over f's
+    parameters f is mapped lane by lane, and its shape at a scalar 0 is batched.)"""
     d1 = _d1(f)
-    zero = jnp.zeros((), dtype)
-    return jnp.isfinite(f(zero, *params)) & jnp.isfinite(d1(zero, *params)) & jnp.isfinite(_d1(d1)(zero, *params))
+    f0 = f(zero, *params)
+    return f0, jnp.isfinite(f0) & jnp.isfinite(d1(zero, *params)) & jnp.isfinite(_d1(d1)(zero, *params))
 
 
 class _OddExtension:
@@ -207,12 +209,7 @@ class _OddExtension:
 
     def __call__(self, x, *params):
         pos = x >= 0
-        zero = jnp.zeros_like(x)
-        y0 = self.f(zero, *params)  # f(0), no derivative in x
-        # (f, f′, f″ at 0 evaluated at x's shape: under `vmap` over f's parameters f is
-        # mapped lane by lane, and a scalar 0 gave a differently shaped result.)
-        d1 = _d1(self.f)
-        smooth = jnp.isfinite(y0) & jnp.isfinite(d1(zero, *params)) & jnp.isfinite(_d1(d1)(zero, *params))
+        y0, smooth = _at_zero(self.f, jnp.zeros_like(x), params)  # f(0): no derivative in x
         at0 = (x == 0) & ~smooth
         y = self.f(jnp.where(at0, jnp.ones_like(x), jnp.where(pos, x, -x)), *params)
         odd = jnp.where(pos, y, -y) - jnp.where(x == 0, y0, jnp.zeros_like(y0))
@@ -281,10 +278,8 @@ def _no_second_derivative(f, s, params, shape):
     ``f″(0)`` is not finite (no second derivative). The first-order rule had the former
     only; the second-order one had neither and gave finite numbers, 0.1 to 1e30, for
     ``svd_funm(A, ones_like)`` at a rank-1 matrix (outside probe)."""
-    zero = numerically_zero(s, shape[-2:])
-    f0 = f(jnp.zeros((), s.dtype), *params)
-    bad = (f0 != 0) | ~_smooth_at_zero(f, params, s.dtype)  # (size, 1) under vmap over params
-    return jnp.any(zero & bad, axis=-1)
+    f0, smooth = _at_zero(f, jnp.zeros((), s.dtype), params)  # (size, 1) under vmap over params
+    return jnp.any(numerically_zero(s, shape[-2:]) & ((f0 != 0) | ~smooth), axis=-1)
 
 
 def _make_jvp(prim, dilation_rule):

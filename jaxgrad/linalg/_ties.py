@@ -41,6 +41,14 @@ def tie_tolerance(values, tie_rtol: float):
     return (tie_rtol * scale)[..., None]
 
 
+def rank_tolerance(s, shape):
+    """``max(m, n)·eps·s₁`` for singular values ``s`` (descending) of ``(…, m, n)``
+    matrices, shape ``(*batch, 1)``: numpy's ``matrix_rank`` threshold, below which a
+    singular value is numerically zero."""
+    eps = float(np.finfo(jnp.finfo(s.dtype).dtype).eps)
+    return max(shape[-2:]) * eps * s[..., :1]
+
+
 def masked_reciprocal(denominator, keep):
     """``1/denominator`` where ``keep``, else ``0`` -- with no NaN/inf in any derivative.
 
