@@ -19,8 +19,7 @@ from .._traced import trace
 from ._adaptive import Tolerances
 from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
-from ._quad import _NSPLIT as QUAD_NSPLIT
-from ._quad import _check_limit, _check_tolerance, _quad, check_nonempty, fvec_out_size, integral_and_parameter_tangent, quad
+from ._quad import _check_limit, _check_tolerance, check_nonempty, fvec_out_size, integral_and_parameter_tangent, quad
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 10_000
@@ -96,26 +95,17 @@ def _face_integrand(fvec, d, sides):
     return g
 
 
-def _face_on_the_line(g, u, all_args):
-    return g(jnp.reshape(u, (1,)), all_args)
-
-
 def _faces(fvec, a, b, args, options, sides):
     """The face integrals `(faces (d, len(sides), k), neval, code)` of `_cubature_jvp`."""
     d = a.shape[0]
     options = tuple((name, v) for name, v in options if name != "exact")  # not the user's components
-    g = _face_integrand(fvec, d, sides)
-    if d == 2:
-        # The faces of a rectangle are segments: `quad`'s loop, with its end models and
-        # extrapolation (with the Gauss–Kronrod pair of a box of d = 1 alone, d/db₀ of
-        # ∫∫ eˣ y^-0.95 was 1.4e-7 off at epsrel 1e-8, `converged`).
-        zero = jnp.zeros((), a.dtype)
-        line = (("limit", dict(options)["limit"]), ("epsabs", None), ("epsrel", None), ("nsplit", QUAD_NSPLIT))
-        out, _, neval, code = _quad(functools.partial(_face_on_the_line, g), zero, zero + 1,
-                                    jnp.zeros((0,), a.dtype), (args, a, b), line)
-    else:
-        unit = jnp.zeros(d - 1, a.dtype)
-        out, _, neval, code = _cubature(g, unit, unit + 1, (args, a, b), options)
+    if d == 1:
+        faces = jnp.concatenate([
+            fvec(_inside(b, a), args) if s == "b" else fvec(_inside(a, b), args) for s in sides
+        ])
+        return faces.reshape(1, len(sides), -1), 0, 0
+    unit = jnp.zeros(d - 1, a.dtype)
+    out, _, neval, code = _cubature(_face_integrand(fvec, d, sides), unit, unit + 1, (args, a, b), options)
     clean, infinite, undefined = jnp.split(out, 3)
     faces = jnp.where(undefined != 0, jnp.nan, jnp.where(infinite != 0, jnp.sign(infinite) * jnp.inf, clean))
     return faces.reshape(d, len(sides), -1), neval, code

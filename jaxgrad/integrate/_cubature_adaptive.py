@@ -88,7 +88,8 @@ def rule_parts(fvec, d, dtype):
     rule = rule_for(d)
     nodes = jnp.asarray(rule.nodes, dtype)
     high, low = jnp.asarray(rule.high, dtype), jnp.asarray(rule.low, dtype)
-    low3, first_w, second_w = (jnp.asarray(w, dtype) for w in (rule.low3, rule.first, rule.second))
+    if d > 1:
+        low3, first_w, second_w = (jnp.asarray(w, dtype) for w in (rule.low3, rule.first, rule.second))
     split = jnp.asarray(rule.split, dtype)
     tiny = jnp.finfo(dtype).tiny
     each_node = jax.vmap(jax.vmap(fvec, (0, None)), (0, None))
@@ -100,41 +101,46 @@ def rule_parts(fvec, d, dtype):
         value = vol * jnp.einsum("mnk,n->mk", fx, high)
         err = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, high - low))
         finite = jnp.all(jnp.isfinite(fx), axis=(1, 2))
-        # Fourth differences, summed over components; where they are all negligible
-        # (a box on which f is a low-degree polynomial along every axis) the widest axis.
-        fourth = jnp.einsum("in,mnk->mik", split, fx)
-        diff = jnp.sum(jnp.abs(fourth), axis=-1)
-        scale = jnp.sum(jnp.abs(fx[:, 0, :]), axis=-1)[:, None]
-        flat = jnp.max(diff, axis=1, keepdims=True) <= 1e-10 * scale
-        axis = jnp.argmax(jnp.where(flat, half, diff), axis=1).astype(jnp.int32)
-        # The estimate |R7 − R5| behaves as for a smooth f where it is far below
-        # |R5 − R3| (successive embedded differences falling off with the degree, as
-        # in Berntsen, Espelid and Genz's DCUHRE) and no axis has a fourth difference
-        # comparable to its second: for a smooth f their ratio is ~0.01·(h/L)², for a
-        # kink between the nodes along the axis it is 1/7 wherever the kink lies
-        # between ±λ₂ and ±λ₃ (and passes through 0 only near 0.26 of the half-width,
-        # where the first test usually sees it). At an inflection point of a smooth f
-        # (f'' = 0) the ratio is 1/7 as well; there the second difference is small
-        # next to the first (~h³), next to a kink it is not.
-        err3 = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, low - low3))
-        first, second = (jnp.abs(jnp.einsum("in,mnk->mik", w, fx)) for w in (first_w, second_w))
-        noise = 1e-10 * jnp.abs(fx[:, :1, :])
-        fourth = jnp.abs(fourth)
-        kinked = (fourth > _KINKED * second) & (second > _KINKED * first) & (fourth > noise)  # (m, d, k)
-        kinks = jnp.any(kinked, axis=2)
-        smooth = (err <= _ASYMPTOTIC * err3) & ~jnp.any(kinked, axis=1)
-        # Where it is, the embedded differences are the errors of the lower rules,
-        # e₅ ≈ |R7 − R5| and e₃ ≈ |R5 − R3|, which fall off with the degree by a
-        # factor r ∝ h² (h the box's size) per two degrees; the same factor once more
-        # estimates the error of R7 itself, e₇ ≈ r·|R7 − R5|, which shrinks as h⁸
-        # where a fixed share of |R7 − R5| shrinks as h⁶ only. Measured on the final
-        # boxes of Genz's smooth families (against each box's closed form), e₇ /
-        # (r·|R7 − R5|) is 0.1 to 1.06 (1.06: a plane wave, whose errors all have one
-        # sign), hence the safety factor; on a single box the ratio can be accidentally
-        # small (r·|R7 − R5| 1/100 of e₇ on 1% of Gaussian boxes), which the sum over
-        # many boxes absorbs.
-        ratio = err / jnp.maximum(err3, tiny)
-        share = jnp.where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
+        if d == 1:
+            axis = jnp.zeros(centre.shape[0], jnp.int32)
+            share = jnp.full(err.shape, _RULE_SHARE, dtype)
+            kinks = jnp.zeros(half.shape, bool)
+        else:
+            # Fourth differences, summed over components; where they are all negligible
+            # (a box on which f is a low-degree polynomial along every axis) the widest axis.
+            fourth = jnp.einsum("in,mnk->mik", split, fx)
+            diff = jnp.sum(jnp.abs(fourth), axis=-1)
+            scale = jnp.sum(jnp.abs(fx[:, 0, :]), axis=-1)[:, None]
+            flat = jnp.max(diff, axis=1, keepdims=True) <= 1e-10 * scale
+            axis = jnp.argmax(jnp.where(flat, half, diff), axis=1).astype(jnp.int32)
+            # The estimate |R7 − R5| behaves as for a smooth f where it is far below
+            # |R5 − R3| (successive embedded differences falling off with the degree, as
+            # in Berntsen, Espelid and Genz's DCUHRE) and no axis has a fourth difference
+            # comparable to its second: for a smooth f their ratio is ~0.01·(h/L)², for a
+            # kink between the nodes along the axis it is 1/7 wherever the kink lies
+            # between ±λ₂ and ±λ₃ (and passes through 0 only near 0.26 of the half-width,
+            # where the first test usually sees it). At an inflection point of a smooth f
+            # (f'' = 0) the ratio is 1/7 as well; there the second difference is small
+            # next to the first (~h³), next to a kink it is not.
+            err3 = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, low - low3))
+            first, second = (jnp.abs(jnp.einsum("in,mnk->mik", w, fx)) for w in (first_w, second_w))
+            noise = 1e-10 * jnp.abs(fx[:, :1, :])
+            fourth = jnp.abs(fourth)
+            kinked = (fourth > _KINKED * second) & (second > _KINKED * first) & (fourth > noise)  # (m, d, k)
+            kinks = jnp.any(kinked, axis=2)
+            smooth = (err <= _ASYMPTOTIC * err3) & ~jnp.any(kinked, axis=1)
+            # Where it is, the embedded differences are the errors of the lower rules,
+            # e₅ ≈ |R7 − R5| and e₃ ≈ |R5 − R3|, which fall off with the degree by a
+            # factor r ∝ h² (h the box's size) per two degrees; the same factor once more
+            # estimates the error of R7 itself, e₇ ≈ r·|R7 − R5|, which shrinks as h⁸
+            # where a fixed share of |R7 − R5| shrinks as h⁶ only. Measured on the final
+            # boxes of Genz's smooth families (against each box's closed form), e₇ /
+            # (r·|R7 − R5|) is 0.1 to 1.06 (1.06: a plane wave, whose errors all have one
+            # sign), hence the safety factor; on a single box the ratio can be accidentally
+            # small (r·|R7 − R5| 1/100 of e₇ on 1% of Gaussian boxes), which the sum over
+            # many boxes absorbs.
+            ratio = err / jnp.maximum(err3, tiny)
+            share = jnp.where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
         return value, err, axis, finite, fx, share, kinks
 
     return evaluate, rule.size

@@ -9,11 +9,11 @@ A rule here is four arrays:
 - `split` (d, n): one linear functional per axis whose magnitude says how much the
   integrand varies along that axis (the axis with the largest is halved).
 
-Boxes have d ≥ 2 coordinates (`cubature` hands a box of d = 1 to `quad`), and the rule
-is Genz–Malik's, degree 7 with an embedded degree 5 rule on 2^d + 2d² + 2d + 1 points
-(A. C. Genz and A. A. Malik, "An adaptive algorithm for numerical integration over an
-n-dimensional rectangular region", J. Comput. Appl. Math. 6 (1980) 295–302), and its
-fourth-difference axis selection:
+d = 1 uses the 21-point Gauss–Kronrod pair of `quad` (its fourth difference is not
+needed: an interval has one axis). d ≥ 2 uses the Genz–Malik rule, degree 7 with an
+embedded degree 5 rule on 2^d + 2d² + 2d + 1 points (A. C. Genz and A. A. Malik, "An
+adaptive algorithm for numerical integration over an n-dimensional rectangular region",
+J. Comput. Appl. Math. 6 (1980) 295–302), and its fourth-difference axis selection:
 along axis i, with λ₂² = 9/70 and λ₃² = 9/10,
 
     Dᵢ = f(c + λ₂eᵢ) + f(c − λ₂eᵢ) − 2f(c) − (λ₂²/λ₃²)·(f(c + λ₃eᵢ) + f(c − λ₃eᵢ) − 2f(c)),
@@ -29,6 +29,7 @@ import itertools
 
 import numpy as np
 
+from . import _gk
 
 
 class Rule:
@@ -43,10 +44,10 @@ class Rule:
     def __init__(self, nodes, high, low, split, degree, face_nodes, face_t, pair_nodes=None, pair_t=0.0, low3=None,
                  first=None, second=None):
         self.nodes, self.high, self.low, self.split = nodes, high, low, split
-        # A third rule, of degree 3: |low - low3| against |high - low|
+        # A third rule, of degree 3 (None for d = 1): |low - low3| against |high - low|
         # says whether the rule's error estimate is in its asymptotic regime.
         self.low3 = low3
-        # (d, n) each, with `split`: the first and second differences
+        # (d, n) each, with `split` (None for d = 1): the first and second differences
         # along each axis at ±λ₃; a kink along the axis between the nodes makes the
         # fourth difference a sizeable fraction of the second, a smooth f a small one.
         self.first, self.second = first, second
@@ -59,6 +60,15 @@ class Rule:
     @property
     def size(self):
         return self.nodes.shape[0]
+
+
+def _gauss_kronrod_1d():
+    nodes = _gk.NODES[:, None]
+    high = _gk.KRONROD_WEIGHTS / 2.0
+    low = _gk.GAUSS_WEIGHTS / 2.0
+    n = nodes.shape[0]
+    face = [[[0, 1, 2], [n - 1, n - 2, n - 3]]]
+    return Rule(nodes, high, low, np.zeros((1, n)), degree=31, face_nodes=face, face_t=-_gk.NODES[:3])
 
 
 def _genz_malik(d):
@@ -127,6 +137,6 @@ def _genz_malik(d):
 @functools.lru_cache(maxsize=None)
 def rule_for(d: int) -> Rule:
     """The embedded rule used for boxes of dimension `d`."""
-    if d < 2:
+    if d < 1:
         raise ValueError(f"no cubature rule for dimension {d}")
-    return _genz_malik(d)
+    return _gauss_kronrod_1d() if d == 1 else _genz_malik(d)
