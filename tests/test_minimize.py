@@ -14,7 +14,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxgrad.optimize import Solution, Status, minimize, tikhonov
+from jaxgrad.optimize import Solution, Status, minimize, scale_by_wolfe_linesearch, tikhonov
 
 
 def ridge_quadratic(x, p, lam):
@@ -521,3 +521,34 @@ def test_a_transform_after_the_line_search_is_judged_at_the_point_it_moves_to():
     assert sol.status == Status.converged
     np.testing.assert_allclose(sol.x, target, atol=1e-10)
     assert abs(float(sol.grad_norm) - 2 * float(jnp.linalg.norm(sol.x - target))) <= 1e-15
+
+
+def test_gradient_norm_neither_underflows_nor_overflows():
+    # Outside probes: ‖∇f‖ was √Σg², whose squares underflowed for a loss in tiny units
+    # (1e-200·q: `converged` at x0 after 0 steps even with tol = 0, ‖∇f‖ reported 0) and
+    # overflowed for one in huge units (1e200·q: `nonfinite` at a finite gradient).
+    # Neither can be minimised from x0 = 0 by a raw gradient step (documented); both are
+    # now reported as what they are. Reference: ∇q(0) = −2p, ‖·‖ = 2√5.
+    p = jnp.array([1.0, -2.0])
+    for scale in (1e-200, 1e200):
+        sol = minimize(lambda x, p: scale * (jnp.sum((x - p) ** 2) + jnp.sum(x**4)), jnp.zeros(2), (p,),
+                       tol=0.0, throw=False)
+        assert sol.status == Status.linesearch_failed, (scale, sol.status)
+        np.testing.assert_allclose(float(sol.grad_norm), scale * 2 * np.sqrt(5.0), rtol=1e-15)
+
+
+def test_a_direction_that_overflows_is_not_taken():
+    # −e^x: L-BFGS's second direction overflowed (yᵀy at a gradient of 8e307) and the
+    # line search's zero step 0·NaN made x NaN, returned as `linesearch_failed` (outside
+    # probe). The last finite iterate is returned, as for a non-finite value.
+    sol = minimize(lambda x: -jnp.exp(x[0]), jnp.ones(1), throw=False)
+    assert sol.status != Status.converged and bool(jnp.all(jnp.isfinite(sol.x))) and bool(jnp.isfinite(sol.value))
+    np.testing.assert_allclose(float(sol.value), -float(jnp.exp(sol.x[0])), rtol=1e-15)
+    # Adam with eps = 0 divides 0 by 0 where a gradient entry is 0: the first pass, which
+    # only evaluates f at x0, used x0 + 0·NaN and reported `nonfinite` after 0 steps with
+    # ‖∇f(x0)‖ NaN; now f and ∇f at x0 are right (‖∇f‖ = 2) and the NaN direction fails.
+    adam = optax.chain(optax.scale_by_adam(eps=0.0), optax.scale(-1.0), scale_by_wolfe_linesearch())
+    sol = minimize(lambda x, p: jnp.sum((x - p) ** 2), jnp.zeros(2), (jnp.array([1.0, 0.0]),), optimizer=adam,
+                   throw=False)
+    assert sol.status == Status.linesearch_failed and float(sol.grad_norm) == 2.0
+    assert bool(jnp.all(sol.x == 0.0)) and float(sol.value) == 1.0

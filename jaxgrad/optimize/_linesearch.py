@@ -60,6 +60,13 @@ def _cubic_step(t_lo, f_lo, s_lo, t_hi, f_hi, s_hi):
     return t_hi - (t_hi - t_lo) * (s_hi + d2 - d1) / (s_hi - s_lo + 2 * d2)
 
 
+def _moved(params, t, updates):
+    """params + t·updates, and params itself at t = 0 (where 0·d is NaN for a non-finite
+    direction d: the first pass, which only evaluates f at params, reported `nonfinite`
+    after Adam with eps = 0 divided 0 by 0 in one coordinate; outside probe)."""
+    return jax.tree_util.tree_map(lambda x, d: jnp.where(t == 0, x, x + t.astype(d.dtype) * d), params, updates)
+
+
 def scale_by_wolfe_linesearch(
     max_linesearch_steps: int = 20,
     *,
@@ -169,7 +176,7 @@ def scale_by_wolfe_linesearch(
 
         def body(carry):
             k, t, lo, hi, _ = carry
-            f, g = value_and_grad(optax.tree.add_scale(params, t, updates))
+            f, g = value_and_grad(_moved(params, t, updates))
             f = jnp.asarray(f, real)
             s = optax.tree.real(optax.tree.vdot(g, updates)).astype(real)
             dec, curv = errors(t, f, s)
@@ -208,6 +215,7 @@ def scale_by_wolfe_linesearch(
         dec = jnp.where(start, 0.0, jnp.where(t > 0, jnp.maximum(dec, 0.0), jnp.inf))
         info = WolfeLinesearchInfo(k, dec, jnp.where(start, 0.0, jnp.maximum(curv, 0.0)))
         new_state = ScaleByWolfeLinesearchState(learning_rate=t, value=f, grad=g, info=info)
-        return optax.tree.scale(t, updates), optax.tree.cast_like(new_state, other_tree=state)
+        step = jax.tree_util.tree_map(lambda d: jnp.where(t == 0, jnp.zeros_like(d), t.astype(d.dtype) * d), updates)
+        return step, optax.tree.cast_like(new_state, other_tree=state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

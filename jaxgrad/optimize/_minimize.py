@@ -35,6 +35,29 @@ def default_optimizer() -> optax.GradientTransformationExtraArgs:
     return optax.lbfgs(linesearch=scale_by_wolfe_linesearch())
 
 
+def tree_norm(tree):
+    """‖tree‖₂ over all leaves, formed as m·‖tree/m‖₂ with m = max |entry|: the squares of
+    a gradient of 1e-200 (a loss in tiny units) underflowed to a norm of 0, `converged`
+    at x0 even with `tol=0`, and those of 1e155 overflowed to inf, `nonfinite` at a finite
+    gradient (outside probes). NaN or inf entries give NaN or inf.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxgrad.optimize._minimize import tree_norm
+        >>> x = {"a": jnp.array([3e30]), "b": jnp.array([4e30])}  # float32: 3e30² overflows
+        >>> print(f"{float(tree_norm(x)):.3g}", f"{float(jnp.sqrt(sum(jnp.sum(v * v) for v in x.values()))):.3g}")
+        5e+30 inf
+    """
+    leaves = [jnp.abs(t) for t in jax.tree_util.tree_leaves(tree)]
+    if not leaves:
+        return jnp.zeros(())
+    m = functools.reduce(jnp.maximum, [jnp.max(t, initial=0) for t in leaves])
+    ok = (m > 0) & jnp.isfinite(m)
+    scale = jnp.where(ok, m, 1)
+    total = sum(jnp.sum(jnp.square(t / scale.astype(t.dtype))) for t in leaves)
+    return jnp.where(ok, scale * jnp.sqrt(total), m)
+
+
 def _float_dtype(tree):
     leaves = jax.tree_util.tree_leaves(tree)
     if not leaves:
@@ -165,7 +188,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         n0, code0 = jnp.full((), jnp.nan, dtype), jnp.asarray(st.RUNNING, jnp.int32)
     else:
         v0, g0 = value_and_grad(x0)
-        n0 = optax.tree.norm(g0)
+        n0 = tree_norm(g0)
         code0 = start_code(v0, n0)
     first0 = jnp.asarray(in_loop)
     # `top`: the largest gradient norm met so far (see `stalled` below).
@@ -185,11 +208,14 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         else:
             v_new, g_new = value_and_grad(x_new)
         v_new = jnp.asarray(v_new, dtype)
-        n_new = optax.tree.norm(g_new)
+        n_new = tree_norm(g_new)
         top = jnp.fmax(top, n_new)
         step = step + 1
-        finite = jnp.isfinite(v_new) & jnp.isfinite(n_new)
-        dx = optax.tree.norm(optax.tree.sub(x_new, x))
+        # (x_new too: an optimizer whose direction overflowed, L-BFGS's yᵀy at a gradient
+        # of 8e307, proposed a NaN step while f and ∇f were still the old, finite ones;
+        # the NaN iterate was returned with `linesearch_failed`; outside probe.)
+        finite = jnp.isfinite(v_new) & jnp.isfinite(n_new) & jnp.isfinite(tree_norm(x_new))
+        dx = tree_norm(optax.tree.sub(x_new, x))
         # With rtol = 0 an exact standstill while ‖∇f‖ > tol is `converged` only if the
         # gradient has fallen by half the digits from the largest one met (x0's, as a
         # rule): a minimum whose gradient's rounding is above tol (1e6·(Σ cosh x − c·x):
@@ -198,7 +224,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # 1e4: the gradient as large as at the start), which was reported `converged`
         # with x 66 % off (outside probes): `stalled`. With rtol > 0 the user asked for
         # this stop to count as convergence.
-        stalled = (dx <= rtol * optax.tree.norm(x_new)) & (
+        stalled = (dx <= rtol * tree_norm(x_new)) & (
             jnp.abs(v_new - v) <= rtol * jnp.maximum(jnp.abs(v), jnp.abs(v_new))
         )
         # Only an update that rounding absorbed can mean "converged to rounding level": an
@@ -206,7 +232,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # wherever it was. Measured against the largest gradient met (3.6e10 from
         # x0 = 25 in Σ cosh x − 2x) a gradient of 237 passed as converged, x 6.17 where
         # the minimum is 1.44 (outside probe).
-        absorbed = optax.tree.norm(updates) > 0
+        absorbed = tree_norm(updates) > 0
         ls_failed = _decrease_error(new_state, dtype) > 0
         code = jnp.where(
             ~finite,
@@ -429,8 +455,10 @@ def minimize(
     [`scale_by_wolfe_linesearch`][jaxgrad.optimize.scale_by_wolfe_linesearch]: the
     strong Wolfe conditions of Optax's zoom line search, with one evaluation of `fun`
     per trial step in the compiled loop instead of two. For smooth deterministic
-    objectives it needs no learning rate, its steps are invariant to the scaling of
-    `fun` (the stopping test is not: `tol` is absolute), it converges superlinearly
+    objectives it needs no learning rate, its steps after the first are invariant to
+    the scaling of `fun` (its first step is −∇f(x0), in the loss's units: rescale a
+    loss whose gradient at x0 is many orders of magnitude from one; docs/optimize.md;
+    the stopping test is not invariant either: `tol` is absolute), it converges superlinearly
     near a minimum, and its line search does not accept an increase of the loss by
     more than 1e-6·|f| (meant for rounding near a minimum; see docs/optimize.md for
     losses with a large constant part).
