@@ -346,6 +346,8 @@ def test_trigonometric_weights_and_complex_integrands():
 UNDEFINED = [
     ("cauchy", 0.0, 0.0, 1.0), ("cauchy", 0.5, 0.0, np.inf), ("cauchy", np.nan, 0.0, 1.0),
     ("alg", (-1.0, 0.5), 0.0, 1.0), ("alg", (0.5, 0.5), 1.0, 0.0), ("alg", (0.5, 0.5), 0.0, np.inf),
+    # an infinite pole gave 0, `converged`; an infinite exponent `nonfinite` (outside probe)
+    ("cauchy", np.inf, 0.0, 1.0), ("cauchy", -np.inf, 0.0, 1.0), ("alg", (0.0, np.inf), 0.0, 1.0),
 ]
 
 
@@ -356,7 +358,7 @@ def _undefined(weight, wvar, a, b):
 
 
 def test_weight_undefined_gives_nan_and_status():
-    # c at a limit or NaN, an infinite limit, α <= -1, b < a: NaN and `nan_limits`
+    # c at a limit, NaN or infinite, an infinite limit or exponent, α <= -1, b < a: NaN and `nan_limits`
     # (one compiled program per weight: the inputs are traced).
     for weight, wvar, a, b in UNDEFINED:
         value, flagged = _undefined(weight, jnp.asarray(wvar, float), a, b)

@@ -531,7 +531,9 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     curv = jnp.where(dx2 > 0, jnp.diff(slope, axis=1) / jnp.where(dx2 > 0, dx2, 1.0), 0.0)
     slope = jnp.abs(slope)
     node_slope = jnp.concatenate([slope[:, :1], jnp.maximum(slope[:, :-1], slope[:, 1:]), slope[:, -1:]], 1)
-    noise = hk * _wsum(wk, node_slope * (eps * jnp.abs(x) * w)[..., None])
+    # (|f′|·eps·|x| first, then the weight: eps·|x|·w overflows on a range wider than
+    # ~1e162, and a zero slope times inf made the error NaN, `nonfinite`; outside probe.)
+    noise = hk * _wsum(wk, node_slope * (eps * jnp.abs(x))[..., None] * w[..., None])
     noise = jnp.where(plain[:, None], noise, 0.0)
     base = 50 * eps * resabs + lost + noise
     err = jnp.maximum(err, base)

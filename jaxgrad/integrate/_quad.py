@@ -231,8 +231,8 @@ def _quad(fvec, a, b, points, args, options):
 # the sign of the jump terms being that of b − a. An infinite limit contributes nothing
 # (its tangent is not a real direction). f at a limit is its one-sided limit from inside
 # the range, extrapolated from f at the 1st, 4th and 16th float inside it (`at_limit`),
-# and at a breakpoint f on either side is taken at the neighbouring float (jnp.nextafter),
-# so a jump of f at cⱼ gives the jump term and a continuous f gives zero; a breakpoint at
+# and at a breakpoint f on either side is its one-sided limit from that side, formed the
+# same way, so a jump of f at cⱼ gives the jump term and a continuous f gives zero; a breakpoint at
 # a limit (an empty segment) has no jump term.
 # G is computed by the same adaptive `_quad`, applied to the vector integrand [f, ∂f/∂θ],
 # so its own error estimate must meet the tolerance (componentwise) before the loop stops,
@@ -247,9 +247,6 @@ def _quad_jvp(fvec, options, primals, tangents):
     value, err, neval, code, dvalue = integral_and_parameter_tangent(
         lambda g: _quad(g, a, b, points, args, options), fvec, args, tangents[3], k
     )
-
-    def at(x):
-        return fvec(x, args)
 
     inf = jnp.asarray(jnp.inf, a.dtype)
 
@@ -281,13 +278,24 @@ def _quad_jvp(fvec, options, primals, tangents):
         # where it may be undefined (√x beside a breakpoint at 0): NaN times a zero
         # tangent turned the derivative in the other limit into NaN. Both sides are taken
         # at the float next to it inside the range instead, and the term is dropped.
+        # Each side is f's one-sided limit there (`_limit_at`, as at a limit): f at the
+        # neighbouring float is far from it where f starts like (x − c)^β, β small:
+        # (x − c)₊^0.1 one float above c = 0.5 is 0.024, and d/dc was 2.7 % off,
+        # `converged` (outside probe).
         lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
         at_lo, at_hi = points <= lo, points >= hi
-        left = jax.vmap(at)(jnp.where(at_lo, float_beside(points, inf), float_beside(points, -inf)))
-        right = jax.vmap(at)(jnp.where(at_hi, float_beside(points, -inf), float_beside(points, inf)))
-        jump = jnp.where((at_lo | at_hi)[:, None], 0.0, left - right)
-        orientation = jnp.where(b < a, -1.0, 1.0).astype(left.dtype)
-        dvalue = dvalue + orientation * jnp.einsum("mk,m->k", jump, dpoints)
+        inside = (at_lo | at_hi)[:, None]
+        xs = jnp.clip(jax.lax.stop_gradient(points), jax.lax.stop_gradient(lo), jax.lax.stop_gradient(hi))
+        edges = jnp.concatenate([lo[None], xs, hi[None]])
+        gap = 64 * jnp.abs(jnp.nextafter(xs, inf) - xs)
+        sides = []
+        for direction, neighbour in ((-inf, edges[:-2]), (inf, edges[2:])):
+            room = jnp.abs(xs - neighbour) > gap
+            sides.append(jax.vmap(lambda c, r, d=direction: _limit_at(fvec, c, args, d, r))(
+                jnp.where(at_lo | at_hi, (lo + hi) / 2, points), room))
+        jump = jnp.where(inside, 0.0, sides[0] - sides[1])
+        orientation = jnp.where(b < a, -1.0, 1.0).astype(jump.dtype)
+        dvalue = dvalue + orientation * jnp.sum(mul_zero_safe(jump, dpoints[:, None].astype(jump.dtype)), axis=0)
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     primal_out = (value, err, neval, code)
     return primal_out, (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
@@ -552,7 +560,9 @@ def _quad_compiled(
     undefined = jnp.isnan(a) | jnp.isnan(b) | jnp.any(jnp.isnan(points))
     if weight is not None:
         wvar = jnp.asarray(wvar, dtype)
-        undefined = undefined | jnp.any(jnp.isnan(wvar))
+        # (An infinite pole, exponent or frequency too: c = ±inf gave 0, `converged`, and
+        # (α, β) = (0, inf) `nonfinite`; outside probe.)
+        undefined = undefined | ~jnp.all(jnp.isfinite(wvar))
     if weight == "cauchy":
         undefined = undefined | ~(jnp.isfinite(a) & jnp.isfinite(b)) | (wvar == a) | (wvar == b)
     elif weight is not None and weight.startswith("alg"):
