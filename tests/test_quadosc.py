@@ -178,3 +178,14 @@ def test_derivative_through_the_period():
         dref = float(mp.diff(_si_form, mp.mpf(w)))
     _, grad = _by_frequency_value_and_grad(w)
     np.testing.assert_allclose(float(grad), dref, rtol=1e-8)
+
+
+def test_a_mismatched_period_reports_an_error_that_covers_the_true_one():
+    # Half periods of π holding whole oscillations of sin 10t: the partial sums never
+    # alternate and ε's spread was 2.1e-6 for a true error of 1.5e-4 (`divergent`, honest,
+    # but the error 70× too small; outside probe). Closed form (Abramowitz & Stegun 5.2.12):
+    # ∫₀^∞ sin(ωt)/(t + 1) dt = Ci(ω) sin ω + (π/2 − Si(ω)) cos ω.
+    value, info = quadosc(lambda t: jnp.sin(10 * t) / (t + 1), 0.0, np.inf, period=2 * np.pi)
+    exact = float(mp.ci(10) * mp.sin(10) + (mp.pi / 2 - mp.si(10)) * mp.cos(10))
+    assert info.status != STATUS.converged
+    assert abs(float(value) - exact) <= float(info.err), (float(value), exact, float(info.err))
