@@ -299,7 +299,8 @@ def cubature(
             a derivative, a derivative component that cancels to zero, one that vanishes
             by symmetry, is judged on a thousandth of its mass ∫|∂f/∂θ| instead.)
             Both tolerances are inputs of the compiled program: a new value reuses it.
-        limit: maximum number of boxes the region is divided into.
+        limit: maximum number of boxes the region is divided into (for $d = 1$,
+            `quad`'s subintervals).
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
             time (`equinox.error_if`; works under `jax.jit`).
 
