@@ -16,6 +16,7 @@ from jaxtyping import ArrayLike, PyTree
 
 from .._loop import while_loop
 from .._nan import nan_derivatives_if
+from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
 from . import _status as st
@@ -36,10 +37,11 @@ def default_optimizer() -> optax.GradientTransformationExtraArgs:
 
 
 def tree_norm(tree):
-    """‖tree‖₂ over all leaves, formed as m·‖tree/m‖₂ with m = max |entry|: the squares of
-    a gradient of 1e-200 (a loss in tiny units) underflowed to a norm of 0, `converged`
-    at x0 even with `tol=0`, and those of 1e155 overflowed to inf, `nonfinite` at a finite
-    gradient (outside probes). NaN or inf entries give NaN or inf.
+    """‖tree‖₂ over all leaves, formed as β·‖tree/β‖₂ with β a power of two near
+    max |entry| (`power_of_two_scale`): the squares of a gradient of 1e-200 (a loss in
+    tiny units) underflowed to a norm of 0, `converged` at x0 even with `tol=0`, and
+    those of 1e155 overflowed to inf, `nonfinite` at a finite gradient (outside
+    probes). NaN or inf entries give NaN or inf.
 
     Example:
         >>> import jax.numpy as jnp
@@ -51,11 +53,9 @@ def tree_norm(tree):
     leaves = [jnp.abs(t) for t in jax.tree_util.tree_leaves(tree)]
     if not leaves:
         return jnp.zeros(())
-    m = functools.reduce(jnp.maximum, [jnp.max(t, initial=0) for t in leaves])
-    ok = (m > 0) & jnp.isfinite(m)
-    scale = jnp.where(ok, m, 1)
-    total = sum(jnp.sum(jnp.square(t / scale.astype(t.dtype))) for t in leaves)
-    return jnp.where(ok, scale * jnp.sqrt(total), m)
+    # (1 where the maximum is 0 or not finite: the norm is then 0, inf or NaN as it is.)
+    beta = power_of_two_scale(jnp.stack([jnp.max(t, initial=0) for t in leaves]))
+    return beta * jnp.sqrt(sum(jnp.sum(jnp.square(t / beta.astype(t.dtype))) for t in leaves))
 
 
 def _float_dtype(tree):
