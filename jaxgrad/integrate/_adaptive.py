@@ -84,6 +84,16 @@ _NHIST = 3
 # explains (see `_shared_point`).
 _JUMP = 4.0
 _KINK = 4.0
+# A narrow peak at that point: f there (the parent's centre node) differs from both
+# extrapolations by more than this many times the larger side's curvature term.
+_PEAK = 16.0
+# A piece whose error is mostly a peak's flag is cut this many bands from the flagged
+# end (a jump's, 2). A peak's shoulders reach beyond 2 bands, into the node-free band
+# that the outer piece of the cut has at its new end, where neither piece's nodes see
+# them: e^(-(x/s)²) at s = 1e-3 on [-1, 1] (flagged at 0) lost 8e-10 of its value
+# there and reported 1e-14. A peak is flagged only when it is narrower than about half
+# a band (the _PEAK margin), so 16 bands is more than 30 of its widths away.
+_PEAK_CUT = 16.0
 # A piece has a step (a jump between two neighbouring nodes) where f changes across one
 # gap by more than this many times across either gap beside it (see `_gauss_kronrod`).
 _STEP = 16.0
@@ -571,7 +581,15 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # The three nodes next to each end, for the jump test between sibling pieces.
     near = np.array([0, 1, 2, m - 3, m - 2, m - 1])
     probed = None if probe is None else fall[:, -1]
-    return kron, err, floor, tail, nev, (inner_feature, step), (x[:, near], fx[:, near], probed)
+    # f at the centre node of a plain piece, which is the point plain bisection splits it
+    # at (to within a few ulps: the map forms it as c1 - (c1 - c0)/2), for the peak test
+    # between its halves (`_shared_point`); NaN where it is not, or f is not finite there.
+    xc = x[:, m // 2]
+    mid = (c0 + c1) / 2
+    at_mid = plain & fin & (jnp.abs(xc - mid) <= 4 * eps * jnp.maximum(jnp.abs(c0), jnp.abs(c1)))
+    fc = fall[:, m // 2]
+    fc = jnp.where(at_mid[:, None] & jnp.isfinite(fc), fc, jnp.nan)
+    return kron, err, floor, tail, nev, (inner_feature, step), (x[:, near], fx[:, near], probed, fc)
 
 
 def _one_sided(xs, fs, b):
@@ -592,13 +610,15 @@ def _one_sided(xs, fs, b):
     return value, slope, 2 * d012
 
 
-def _shared_point(near, b, nsplit):
-    """The flag of a jump or a kink of f within the node-free gap around the point `b`
-    that the two halves of each bisected piece share (halves of one parent at rows i and
-    i + nsplit of `near`, the x and f of the three nodes next to each end of every
-    pending piece): per half and component, (jump, kink), the size of a jump there and
-    the slope jump of a kink (0 where none is seen; see `body`)."""
-    xs, fs, _ = near
+def _shared_point(near, b, nsplit, fb):
+    """The flag of a jump, a kink or a narrow peak of f within the node-free gap around
+    the point `b` that the two halves of each bisected piece share (halves of one parent
+    at rows i and i + nsplit of `near`, the x and f of the three nodes next to each end of
+    every pending piece; `fb`, f at b from the parent's centre node, NaN where unknown):
+    per half and component, (jump, kink), the size of a jump or peak there and the slope
+    jump of a kink (0 where none is seen; see `body`), and per half whether a peak was
+    seen."""
+    xs, fs = near[0], near[1]
     eps = jnp.finfo(xs.dtype).eps
     lx, lf = xs[:nsplit, 3:], fs[:nsplit, 3:]  # the left half's last three nodes
     rx, rf = xs[nsplit : 2 * nsplit, :3], fs[nsplit : 2 * nsplit, :3]
@@ -620,8 +640,19 @@ def _shared_point(near, b, nsplit):
     finite = jnp.isfinite(jump) & jnp.isfinite(kink)
     jump = jnp.where(finite & (jump > _JUMP * bend) & (jump > noise), jump, 0.0)
     kink = jnp.where(finite & (kink > _KINK * turn) & (kink * jnp.minimum(span_l, span_r) > noise), kink, 0.0)
+    # A peak (or a dip) at b narrower than the band: the parent's centre node saw it,
+    # neither half's nodes do, so f at b is far from both sides' extrapolations (both
+    # may agree: no jump). The margin is wider than a jump's: at a power singular point
+    # |x - b|^α (f(b) = 0) the extrapolations miss 0 by up to ~4 bends for α = 0.05, by
+    # less than one for α >= 0.3. It is then flagged like a jump of that size.
+    peak = jnp.minimum(jnp.abs(fb - vl), jnp.abs(fb - vr))
+    peak = jnp.where(jnp.isfinite(peak) & (peak > _PEAK * bend) & (peak > noise), peak, 0.0)
+    jump = jnp.maximum(jump, peak)
+    peaked = jnp.any(peak > 0, axis=1)
     zeros = jnp.zeros((xs.shape[0] - 2 * nsplit,) + jump.shape[1:], jump.dtype)
-    return jnp.concatenate([jump, jump, zeros]), jnp.concatenate([kink, kink, zeros])
+    no = jnp.zeros(xs.shape[0] - 2 * nsplit, bool)
+    return (jnp.concatenate([jump, jump, zeros]), jnp.concatenate([kink, kink, zeros]),
+            jnp.concatenate([peaked, peaked, no]))
 
 
 def _at_the_end(near, probe, at_hi, flag):
@@ -633,7 +664,7 @@ def _at_the_end(near, probe, at_hi, flag):
     exactly), and the flag is dropped. A jump inside the band puts that float on the
     other branch; a kink puts it off by slope jump × distance, which bounds what the
     rest of the band can still hide (slope jump × distance²/2)."""
-    xs, fs, probed = near
+    xs, fs, probed = near[:3]
     eps = jnp.finfo(xs.dtype).eps
     hx = jnp.where(at_hi[:, None], xs[:, 3:], xs[:, 2::-1])  # the end's three nodes, the nearest last
     hf = jnp.where(at_hi[:, None, None], fs[:, 3:], fs[:, 2::-1])
@@ -717,15 +748,16 @@ def _top(score, k):
 # with two gathers, and the sums over the pool are one reduction: on the CPU every
 # separate array operation in the loop body is a separate kernel, and per-kernel
 # overhead, not arithmetic, dominated a pass (and its compile time) with one array per
-# field. Columns of the pool: floats c0, c1, slo, shi, then val, err, floor, tail (K
-# each); integers seg, depth, plain, sing, inner, step, active, fresh (0, or which end, 1
-# lower, 2 upper, holds a flag not yet checked by a probe; see `body`). Pending pieces:
-# floats c0, c1, slo, shi, perr; integers slot, seg, depth, plain, paired, recheck (a
-# piece evaluated again only for the probe at its flagged end).
-_POOL_INT = ("seg", "depth", "plain", "sing", "inner", "step", "active", "fresh")
+# field. Columns of the pool: floats c0, c1, slo, shi, then val, err, floor, tail, jlo,
+# jhi, fc (K each); integers seg, depth, plain, sing, inner, step, active, fresh (0, or
+# which end, 1 lower, 2 upper, holds a flag not yet checked by a probe; see `body`), peak
+# (a flag is a peak's). Pending pieces: floats c0, c1, slo, shi, perr, then jlo, jhi,
+# pfc (K each); integers slot, seg, depth, plain, paired, recheck (a piece evaluated
+# again only for the probe at its flagged end), peak.
+_POOL_INT = ("seg", "depth", "plain", "sing", "inner", "step", "active", "fresh", "peak")
 _PEND_FLOAT = ("c0", "c1", "slo", "shi", "perr")
-_PEND_INT = ("slot", "seg", "depth", "plain", "paired", "recheck")
-_BOOL = ("plain", "sing", "inner", "step", "active", "paired", "recheck")
+_PEND_INT = ("slot", "seg", "depth", "plain", "paired", "recheck", "peak")
+_BOOL = ("plain", "sing", "inner", "step", "active", "paired", "recheck", "peak")
 
 
 def _columns(fl, it, float_names, int_names):
@@ -734,7 +766,7 @@ def _columns(fl, it, float_names, int_names):
     return out
 
 
-_POOL_K = ("val", "err", "floor", "tail", "jlo", "jhi")
+_POOL_K = ("val", "err", "floor", "tail", "jlo", "jhi", "fc")
 
 
 def _pool_view(pool, k):
@@ -756,18 +788,21 @@ def _pool_rows(rec):
 
 def pending_view(pend):
     """The pending pieces `(floats, ints)` as a dict of columns (the flags jlo, jhi
-    inherited from the parent: (n, k) each)."""
+    inherited from the parent and pfc, f at the parent's centre node where the piece is a
+    half of a plain bisection at that node, else NaN: (n, k) each)."""
     fl, it = pend
     view = _columns(fl, it, _PEND_FLOAT, _PEND_INT)
-    k = (fl.shape[-1] - len(_PEND_FLOAT)) // 2
-    view["jlo"], view["jhi"] = fl[..., len(_PEND_FLOAT) : -k], fl[..., -k:]
+    k = (fl.shape[-1] - len(_PEND_FLOAT)) // 3
+    j = len(_PEND_FLOAT)
+    view["jlo"], view["jhi"], view["pfc"] = fl[..., j : j + k], fl[..., j + k : j + 2 * k], fl[..., j + 2 * k :]
     return view
 
 
 def _pend_rows(rec, dtype):
     n = jnp.shape(rec["jlo"])[0]
     scalars = jnp.stack([jnp.broadcast_to(jnp.asarray(rec[name], dtype), (n,)) for name in _PEND_FLOAT], axis=-1)
-    return (jnp.concatenate([scalars, jnp.asarray(rec["jlo"], dtype), jnp.asarray(rec["jhi"], dtype)], axis=-1),
+    blocks = [jnp.broadcast_to(jnp.asarray(rec[name], dtype), jnp.shape(rec["jlo"])) for name in ("jlo", "jhi", "pfc")]
+    return (jnp.concatenate([scalars] + blocks, axis=-1),
             jnp.stack([jnp.broadcast_to(jnp.asarray(rec[name]), (n,)).astype(jnp.int32) for name in _PEND_INT], axis=-1))
 
 
@@ -857,9 +892,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             depth=jnp.zeros(npend, jnp.int32),
             paired=jnp.zeros(npend, bool),
             recheck=jnp.zeros(npend, bool),
+            peak=jnp.zeros(npend, bool),
             perr=jnp.zeros(npend, dtype),
             jlo=jnp.zeros((npend, k), dtype),
             jhi=jnp.zeros((npend, k), dtype),
+            pfc=jnp.nan,
         ), dtype)
         zero_i = jnp.zeros((), jnp.int32)
         running = jnp.asarray(_status.RUNNING, jnp.int32)
@@ -1111,7 +1148,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # next evaluation of the piece that keeps it.
         band = _end_band(pend, valid)
         b = pend["c1"][:nsplit]
-        jump, kink = _shared_point(near, b, nsplit)
+        jump, kink, peaked = _shared_point(near, b, nsplit, pend["pfc"][:nsplit])
         seen = jnp.maximum(jump, kink * band / 2)
         seen = jnp.where((pend["paired"] & pend["plain"])[:, None], seen, 0.0)
         # An inherited flag is dropped where f next to that end shows nothing there.
@@ -1123,11 +1160,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         jhi = jnp.where(is_left, jnp.maximum(inherited_hi, seen), inherited_hi)
         jlo, jhi = jnp.where(band > 0, jlo, 0.0), jnp.where(band > 0, jhi, 0.0)
         err = err + (jlo + jhi) * band
+        # A piece with a flagged peak at an end (see `_shared_point`) is cut farther from
+        # the flag than for a jump (`_PEAK_CUT`).
+        new["peak"] = (pend["peak"] | (peaked & pend["paired"] & pend["plain"])) & jnp.any((jlo + jhi) > 0, axis=1)
         # A flag just set at the shared point has not been checked by a probe yet (an
         # inherited one was, when this piece was evaluated): which end holds it.
         unchecked = jnp.any(seen > 0, axis=1) & (band[:, 0] > 0)
         unchecked_end = jnp.where(unchecked, jnp.where(is_left[:, 0], 2, 1), 0)
-        new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi, fresh=unchecked_end)
+        new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi, fresh=unchecked_end,
+                   fc=near[3])
         pool = tuple(p.at[idx].set(r, mode="drop") for p, r in zip(pool, _pool_rows(new)))
         packed, pool = pool, _pool_view(pool, k)
         neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
@@ -1273,13 +1314,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         c1 = jnp.where(to_plain, xde1, c1)
         xmid = _dyadic_split(c0, c1, edges[seg], edges[seg + 1])
         # A piece whose error is mostly a flagged end's (see above) is cut 2 bands from
-        # that end: the band of the piece that keeps the end shrinks 230-fold.
+        # that end: the band of the piece that keeps the end shrinks 230-fold. A peak's
+        # flag, 16 bands (28-fold): see `_PEAK_CUT`.
         w = jnp.where(keep & finite, c1 - c0, 0.0)
         scale = jnp.maximum(tol, tiny)
         held_lo = jnp.max(par["jlo"] * (_BAND * w)[:, None] / scale, axis=1)
         held_hi = jnp.max(par["jhi"] * (_BAND * w)[:, None] / scale, axis=1)
         e_all = jnp.max(par["err"] / scale, axis=1)
-        cut_lo, cut_hi = c0 + 2 * _BAND * w, c1 - 2 * _BAND * w
+        reach = jnp.where(par["peak"], _PEAK_CUT, 2.0) * _BAND * w
+        cut_lo, cut_hi = c0 + reach, c1 - reach
         near_lo = (held_lo >= held_hi) & (2 * held_lo >= e_all) & (cut_lo > c0) & (cut_lo < c1)
         near_hi = ~near_lo & (2 * held_hi >= e_all) & (cut_hi > c0) & (cut_hi < c1)
         xmid = jnp.where(near_lo, cut_lo, jnp.where(near_hi, cut_hi, xmid))
@@ -1323,18 +1366,24 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # A piece to recheck is its own "left half" (same slot, both flags, no right half).
         keep_flag = (keep & finite)[:, None]
         zero_k = jnp.zeros_like(par["jlo"])
+        # Halves of a plain piece cut at its midpoint, its centre node: f there (see
+        # `_shared_point`).
+        at_centre = (split & plain & ~to_de & finite & (xmid == (c0 + c1) / 2))[:, None]
+        pfc = jnp.where(at_centre, par["fc"], jnp.nan)
         left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep, recheck=recheck,
                     slot=jnp.where(chosen, pick, -1), jlo=jnp.where(keep_flag, par["jlo"], 0.0),
-                    jhi=jnp.where(recheck[:, None], par["jhi"], zero_k))
+                    jhi=jnp.where(recheck[:, None], par["jhi"], zero_k), pfc=pfc, peak=par["peak"])
         right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep, recheck=False,
-                     slot=jnp.where(split, new_slot, -1), jlo=zero_k, jhi=jnp.where(keep_flag, par["jhi"], 0.0))
+                     slot=jnp.where(split, new_slot, -1), jlo=zero_k, jhi=jnp.where(keep_flag, par["jhi"], 0.0),
+                     pfc=pfc, peak=par["peak"])
         depth = par["depth"] + 1 - recheck.astype(jnp.int32)
         rows = [_pend_rows(dict(half, seg=seg, depth=depth, paired=split, perr=perr), dtype) for half in (left, right)]
         pad = npend - 2 * nsplit
         if pad:
             zeros = jnp.zeros((pad, k), dtype)
             rows.append(_pend_rows(dict(c0=0.0, c1=0.0, slo=0.0, shi=1.0, perr=0.0, slot=-1, seg=0, depth=0,
-                                        plain=False, paired=False, recheck=False, jlo=zeros, jhi=zeros), dtype))
+                                        plain=False, paired=False, recheck=False, peak=False, jlo=zeros, jhi=zeros,
+                                        pfc=jnp.nan), dtype))
         pend = tuple(jnp.concatenate([r[j] for r in rows], axis=0) for j in range(2))
         nused = nused + jnp.sum(split, dtype=jnp.int32)
         return edges, args, packed, pend, nused, neval, ext, code
