@@ -657,13 +657,16 @@ def _shared_point(near, b, nsplit, fb):
     # it was cut next to and 2.5 % off, `roundoff`; outside probe). A hidden peak's flank
     # rises faster than that (a Lorentzian's as |x - b|^-2, a Gaussian's faster still) or
     # not at all (no node sees it), and a smooth background more slowly (p near 0).
-    def singular_side(fs, near, nxt, d_near, d_next):
-        f_near, f_next = jnp.abs(fs[:, near]), jnp.abs(fs[:, nxt])
-        r = (d_next / jnp.where(d_near > 0, d_near, 1.0))[:, None]
-        return (f_near > f_next * r**_SINGULAR_P[0]) & (f_near <= f_next * r**_SINGULAR_P[1])
+    # (The halves are plain pieces, where the nodes' distances to an end have the fixed
+    # ratio of the rule's last two nodes; elsewhere the flag is dropped anyway.)
+    r = (1 - float(NODES[-2])) / (1 - float(NODES[-1]))
+    lo_p, hi_p = r ** _SINGULAR_P[0], r ** _SINGULAR_P[1]
 
-    singular = (singular_side(lf, 2, 1, b - lx[:, 2], b - lx[:, 1])
-                | singular_side(rf, 0, 1, rx[:, 0] - b, rx[:, 1] - b))
+    def singular_side(f_near, f_next):
+        f_near, f_next = jnp.abs(f_near), jnp.abs(f_next)
+        return (f_near > lo_p * f_next) & (f_near <= hi_p * f_next)
+
+    singular = singular_side(lf[:, 2], lf[:, 1]) | singular_side(rf[:, 0], rf[:, 1])
     peak = jnp.minimum(jnp.abs(fb - vl), jnp.abs(fb - vr))
     peak = jnp.where(jnp.isfinite(peak) & ~singular & (peak > _PEAK * bend) & (peak > noise), peak, 0.0)
     jump = jnp.maximum(jump, peak)
