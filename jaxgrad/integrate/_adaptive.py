@@ -677,6 +677,37 @@ def _shared_point(near, b, nsplit, fb):
             jnp.concatenate([peaked, peaked, no]))
 
 
+def _at_breakpoints(pend, nseg, first):
+    """Which pending rows are evaluated at their lower end as well: in the first pass
+    (`first`), the roots of the segments after the first, whose lower end is an interior
+    breakpoint (rows 1 .. nseg - 1; see `_breakpoint_peaks`)."""
+    rows = jnp.arange(pend["c0"].shape[0])
+    return first & (rows >= 1) & (rows < nseg) & (pend["slot"] >= 0) & (pend["c1"] > pend["c0"])
+
+
+def _breakpoint_peaks(near, edges, nseg, at_bp):
+    """Flags (lower end, upper end; (n, k) each) of a narrow peak at an interior
+    breakpoint, from the first pass: a peak there lies at the ends of two segments,
+    where no node goes (`points=[0]` at e^(-(x/s)²) on [-1, 1] gave half the value for
+    s = 1e-4, 0 for s = 1e-6, `converged`). f at the breakpoint (`near[2]` of the rows
+    `at_bp`, see `_at_breakpoints`) is compared with the two roots' extrapolations to it
+    as at a bisection point (`_shared_point`); only a peak is flagged (a jump or a kink at
+    a breakpoint is what breakpoints are for)."""
+    xs, fs, probed = near[0], near[1], near[2]
+    n = xs.shape[0]
+    zero = jnp.zeros((n,) + probed.shape[1:], probed.dtype)
+    if nseg < 2:
+        return zero, zero
+    m = nseg - 1
+    pair = (jnp.concatenate([xs[:m], xs[1:nseg]]), jnp.concatenate([fs[:m], fs[1:nseg]]))
+    fb = jnp.where(at_bp[1:nseg, None], probed[1:nseg], jnp.nan)
+    jump, _, peaked = _shared_point(pair, edges[1:nseg], m, fb)
+    flag = jnp.where(peaked[:, None], jump, 0.0)
+    hi = zero.at[:m].set(flag[:m])  # the segment before each breakpoint: its upper end
+    lo = zero.at[1:nseg].set(flag[m:])  # the one after it: its lower end
+    return lo, hi
+
+
 def _at_the_end(near, probe, at_hi, flag):
     """Whether f at `probe`, the float next to a flagged end of each piece (inside it; f
     there is `near[2]`), continues the quadratic through the piece's three nodes next to
@@ -1141,9 +1172,12 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         probe = jnp.where(probe_hi, jnp.where(pend["c1"] == 0, -tiny_, jnp.nextafter(pend["c1"], -jnp.inf)),
                           jnp.where(pend["c0"] == 0, tiny_, jnp.nextafter(pend["c0"], jnp.inf)))
         probe = jnp.where(probing, probe, (pend["c0"] + pend["c1"]) / 2)
+        # In the first pass, f at each interior breakpoint (see `_breakpoint_peaks`).
+        at_bp = _at_breakpoints(pend, nseg, neval == 0)
+        probe = jnp.where(at_bp, pend["c0"], probe)
         probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
         kron, err, floor, tail, nev, (inner_feature, step), near = _gauss_kronrod(fvec, args, pend, edges, probe)
-        nev = jnp.where(pend["recheck"], 0, nev) + probing.astype(nev.dtype)
+        nev = jnp.where(pend["recheck"], 0, nev) + (probing | at_bp).astype(nev.dtype)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
         idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
@@ -1185,15 +1219,20 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         is_left = (jnp.arange(npend) < nsplit)[:, None]
         jlo = jnp.where(is_left, inherited_lo, jnp.maximum(inherited_lo, seen))
         jhi = jnp.where(is_left, jnp.maximum(inherited_hi, seen), inherited_hi)
+        bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
+        jlo, jhi = jnp.maximum(jlo, bp_lo), jnp.maximum(jhi, bp_hi)
         jlo, jhi = jnp.where(band > 0, jlo, 0.0), jnp.where(band > 0, jhi, 0.0)
         err = err + (jlo + jhi) * band
         # A piece with a flagged peak at an end (see `_shared_point`) is cut farther from
         # the flag than for a jump (`_PEAK_CUT`).
-        new["peak"] = (pend["peak"] | (peaked & pend["paired"] & pend["plain"])) & jnp.any((jlo + jhi) > 0, axis=1)
+        bp_peak = jnp.any((bp_lo + bp_hi) > 0, axis=1)
+        new["peak"] = (pend["peak"] | (peaked & pend["paired"] & pend["plain"]) | bp_peak) & jnp.any((jlo + jhi) > 0, axis=1)
         # A flag just set at the shared point has not been checked by a probe yet (an
         # inherited one was, when this piece was evaluated): which end holds it.
         unchecked = jnp.any(seen > 0, axis=1) & (band[:, 0] > 0)
         unchecked_end = jnp.where(unchecked, jnp.where(is_left[:, 0], 2, 1), 0)
+        bp_end = jnp.where(jnp.any(bp_hi > 0, axis=1), 2, jnp.where(jnp.any(bp_lo > 0, axis=1), 1, 0))
+        unchecked_end = jnp.where((bp_end > 0) & (band[:, 0] > 0), bp_end, unchecked_end)
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi, fresh=unchecked_end,
                    fc=near[3])
         pool = tuple(p.at[idx].set(r, mode="drop") for p, r in zip(pool, _pool_rows(new)))

@@ -37,7 +37,16 @@ from jax import lax
 
 from .._loop import while_loop
 from . import _status
-from ._adaptive import _gauss_kronrod, _nonfinite, loop_parts, pending_view, tolerances_in
+from ._adaptive import (
+    _at_breakpoints,
+    _breakpoint_peaks,
+    _end_band,
+    _gauss_kronrod,
+    _nonfinite,
+    loop_parts,
+    pending_view,
+    tolerances_in,
+)
 
 _CHUNK = 1
 
@@ -60,7 +69,15 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         # The loop's first pass without its pool: one rule per segment and the same
         # acceptance test (error, finiteness, truncated tails).
         pend = pending_view(init(edges, args)[3])
-        kron, err, _, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
+        nseg = edges.shape[0] - 1
+        at_bp = _at_breakpoints(pend, nseg, True)
+        probe = jnp.where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
+        probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
+        kron, err, _, tail, nev, _, near = _gauss_kronrod(fvec, args, pend, edges, probe)
+        # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
+        bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
+        err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
+        nev = nev + at_bp.astype(nev.dtype)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)

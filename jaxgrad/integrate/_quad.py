@@ -363,8 +363,7 @@ def quad(
             directions: `jax.grad(..., holomorphic=True)` works).
         points: interior breakpoints (kinks, jumps, singularities of `f`), a 1-D array;
             they are sorted and clipped to the range. May be traced and differentiated.
-            Not at a narrow peak: no node goes to a breakpoint; put them a few widths
-            to either side of it.
+            (A narrow peak is best bracketed by two, a few widths to either side.)
         epsabs: absolute tolerance.
         epsrel: relative tolerance. The loop stops when, for every component of the
             value, the estimated error is at most `max(epsabs, epsrel * |value|)`.
