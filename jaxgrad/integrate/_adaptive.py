@@ -1172,9 +1172,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         probe = jnp.where(probe_hi, jnp.where(pend["c1"] == 0, -tiny_, jnp.nextafter(pend["c1"], -jnp.inf)),
                           jnp.where(pend["c0"] == 0, tiny_, jnp.nextafter(pend["c0"], jnp.inf)))
         probe = jnp.where(probing, probe, (pend["c0"] + pend["c1"]) / 2)
-        # In the first pass, f at each interior breakpoint (see `_breakpoint_peaks`).
-        at_bp = _at_breakpoints(pend, nseg, neval == 0)
-        probe = jnp.where(at_bp, pend["c0"], probe)
+        # In the first pass, f at each interior breakpoint (see `_breakpoint_peaks`; with
+        # none, nothing of this is compiled).
+        at_bp = _at_breakpoints(pend, nseg, neval == 0) if nseg > 1 else False
+        if nseg > 1:
+            probe = jnp.where(at_bp, pend["c0"], probe)
         probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
         kron, err, floor, tail, nev, (inner_feature, step), near = _gauss_kronrod(fvec, args, pend, edges, probe)
         nev = jnp.where(pend["recheck"], 0, nev) + (probing | at_bp).astype(nev.dtype)
@@ -1219,20 +1221,22 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         is_left = (jnp.arange(npend) < nsplit)[:, None]
         jlo = jnp.where(is_left, inherited_lo, jnp.maximum(inherited_lo, seen))
         jhi = jnp.where(is_left, jnp.maximum(inherited_hi, seen), inherited_hi)
-        bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
-        jlo, jhi = jnp.maximum(jlo, bp_lo), jnp.maximum(jhi, bp_hi)
+        if nseg > 1:
+            bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
+            jlo, jhi = jnp.maximum(jlo, bp_lo), jnp.maximum(jhi, bp_hi)
         jlo, jhi = jnp.where(band > 0, jlo, 0.0), jnp.where(band > 0, jhi, 0.0)
         err = err + (jlo + jhi) * band
         # A piece with a flagged peak at an end (see `_shared_point`) is cut farther from
         # the flag than for a jump (`_PEAK_CUT`).
-        bp_peak = jnp.any((bp_lo + bp_hi) > 0, axis=1)
+        bp_peak = jnp.any((bp_lo + bp_hi) > 0, axis=1) if nseg > 1 else False
         new["peak"] = (pend["peak"] | (peaked & pend["paired"] & pend["plain"]) | bp_peak) & jnp.any((jlo + jhi) > 0, axis=1)
         # A flag just set at the shared point has not been checked by a probe yet (an
         # inherited one was, when this piece was evaluated): which end holds it.
         unchecked = jnp.any(seen > 0, axis=1) & (band[:, 0] > 0)
         unchecked_end = jnp.where(unchecked, jnp.where(is_left[:, 0], 2, 1), 0)
-        bp_end = jnp.where(jnp.any(bp_hi > 0, axis=1), 2, jnp.where(jnp.any(bp_lo > 0, axis=1), 1, 0))
-        unchecked_end = jnp.where((bp_end > 0) & (band[:, 0] > 0), bp_end, unchecked_end)
+        if nseg > 1:
+            bp_end = jnp.where(jnp.any(bp_hi > 0, axis=1), 2, jnp.where(jnp.any(bp_lo > 0, axis=1), 1, 0))
+            unchecked_end = jnp.where((bp_end > 0) & (band[:, 0] > 0), bp_end, unchecked_end)
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi, fresh=unchecked_end,
                    fc=near[3])
         pool = tuple(p.at[idx].set(r, mode="drop") for p, r in zip(pool, _pool_rows(new)))

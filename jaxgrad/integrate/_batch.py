@@ -70,14 +70,17 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         # acceptance test (error, finiteness, truncated tails).
         pend = pending_view(init(edges, args)[3])
         nseg = edges.shape[0] - 1
-        at_bp = _at_breakpoints(pend, nseg, True)
-        probe = jnp.where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
-        probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
-        kron, err, _, tail, nev, _, near = _gauss_kronrod(fvec, args, pend, edges, probe)
-        # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
-        bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
-        err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
-        nev = nev + at_bp.astype(nev.dtype)
+        if nseg > 1:
+            at_bp = _at_breakpoints(pend, nseg, True)
+            probe = jnp.where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
+            probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
+            kron, err, _, tail, nev, _, near = _gauss_kronrod(fvec, args, pend, edges, probe)
+            # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
+            bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
+            err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
+            nev = nev + at_bp.astype(nev.dtype)
+        else:
+            kron, err, _, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
