@@ -425,8 +425,9 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     shows a feature inside the piece (|f| or its second divided difference largest at an
     inner node: a peak, a jump or a kink, not an end singularity) and whether it shows a
     step between two neighbouring nodes (a jump), and x and f at the
-    three nodes next to each end and at the points `probe` (one per interval, or None)
-    (for the jump test between halves, `_shared_point`).
+    three nodes next to each end, f at the points `probe` (one per interval, or None)
+    and f at the centre node of a plain piece (NaN elsewhere) (for the jump and peak
+    tests between halves, `_shared_point`).
 
     A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
