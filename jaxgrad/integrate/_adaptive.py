@@ -693,12 +693,9 @@ def _breakpoint_peaks(near, edges, nseg, at_bp):
     s = 1e-4, 0 for s = 1e-6, `converged`). f at the breakpoint (`near[2]` of the rows
     `at_bp`, see `_at_breakpoints`) is compared with the two roots' extrapolations to it
     as at a bisection point (`_shared_point`); only a peak is flagged (a jump or a kink at
-    a breakpoint is what breakpoints are for)."""
+    a breakpoint is what breakpoints are for). Only for nseg >= 2."""
     xs, fs, probed = near[0], near[1], near[2]
-    n = xs.shape[0]
-    zero = jnp.zeros((n,) + probed.shape[1:], probed.dtype)
-    if nseg < 2:
-        return zero, zero
+    zero = jnp.zeros((xs.shape[0],) + probed.shape[1:], probed.dtype)
     m = nseg - 1
     pair = (jnp.concatenate([xs[:m], xs[1:nseg]]), jnp.concatenate([fs[:m], fs[1:nseg]]))
     fb = jnp.where(at_bp[1:nseg, None], probed[1:nseg], jnp.nan)
@@ -1175,9 +1172,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         probe = jnp.where(probing, probe, (pend["c0"] + pend["c1"]) / 2)
         # In the first pass, f at each interior breakpoint (see `_breakpoint_peaks`; with
         # none, nothing of this is compiled).
-        at_bp = _at_breakpoints(pend, nseg, neval == 0) if nseg > 1 else False
         if nseg > 1:
+            at_bp = _at_breakpoints(pend, nseg, neval == 0)
             probe = jnp.where(at_bp, pend["c0"], probe)
+        else:
+            at_bp = False
         probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
         kron, err, floor, tail, nev, (inner_feature, step), near = _gauss_kronrod(fvec, args, pend, edges, probe)
         nev = jnp.where(pend["recheck"], 0, nev) + (probing | at_bp).astype(nev.dtype)
@@ -1230,7 +1229,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # A piece with a flagged peak at an end (see `_shared_point`) is cut farther from
         # the flag than for a jump (`_PEAK_CUT`).
         bp_peak = jnp.any((bp_lo + bp_hi) > 0, axis=1) if nseg > 1 else False
-        new["peak"] = (pend["peak"] | (peaked & pend["paired"] & pend["plain"]) | bp_peak) & jnp.any((jlo + jhi) > 0, axis=1)
+        peak_now = (peaked & pend["paired"] & pend["plain"]) | bp_peak
+        new["peak"] = (pend["peak"] | peak_now) & jnp.any((jlo + jhi) > 0, axis=1)
         # A flag just set at the shared point has not been checked by a probe yet (an
         # inherited one was, when this piece was evaluated): which end holds it.
         unchecked = jnp.any(seen > 0, axis=1) & (band[:, 0] > 0)
