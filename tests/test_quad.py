@@ -758,6 +758,12 @@ def test_narrow_peak_at_a_bisection_point_is_not_lost():
         dexact = (4 * d2 - d1) / 3
         assert bool(info.converged) and abs(value - exact) <= eps * exact, (shape, s, bg, (value - exact) / exact)
         assert abs(ds - dexact) <= 1e-9 * abs(dexact), (shape, s, bg, (ds - dexact) / dexact)
+    # Where the loop stops on rounding (the s-derivative at s = 1e-6 on that background),
+    # the best extrapolation had come from levels where the derivative's totals were still
+    # ~1e-121 and was returned instead of the plain sum: d/ds was 4e-44 for √π.
+    (value, info), ds = _PEAK(1e-6, 0.5, 0, 0.0, 1.0, 0.0, 1.0, 1e-10)
+    exact = 1e-6 * math.sqrt(math.pi) + _wave_integral(0.0, 1.0)
+    assert abs(value - exact) <= 1e-10 * exact and abs(ds - math.sqrt(math.pi)) <= 1e-9, (value - exact, ds)
     # A value of f at the point alone (f = 1 but 0 at 0) is no peak: the float beside
     # the point shows it, two more evaluations (that float is the smallest normal one
     # beside 0: a subnormal was flushed to 0 and the flag stayed, 667 evaluations).
