@@ -764,6 +764,14 @@ def test_narrow_peak_at_a_bisection_point_is_not_lost():
     (value, info), ds = _PEAK(1e-6, 0.5, 0, 0.0, 1.0, 0.0, 1.0, 1e-10)
     exact = 1e-6 * math.sqrt(math.pi) + _wave_integral(0.0, 1.0)
     assert abs(value - exact) <= 1e-10 * exact and abs(ds - math.sqrt(math.pi)) <= 1e-9, (value - exact, ds)
+    # A Lorentzian there, jointly with its s-derivative at epsrel 1e-12: the derivative's
+    # totals rise from 0 to π record after record while the peak is cut towards, which
+    # the loop took for a divergent integral's growth: `divergent`, for a value right to
+    # 1e-16. It stops on rounding (the derivative's integrand reaches 1/s).
+    (value, info), ds = _PEAK(1e-7, 0.5, 1, 0.0, 1.0, 0.0, 1.0, 1e-12)
+    exact = 1e-7 * 2 * math.atan(0.5e7) + _wave_integral(0.0, 1.0)
+    assert bool(info.status == STATUS.roundoff) and abs(value - exact) <= 1e-12 * exact, (info.status, value - exact)
+    assert abs(ds - (2 * math.atan(0.5e7) - 1e-7 / (1e-14 + 0.25))) <= 1e-9, ds
     # A value of f at the point alone (f = 1 but 0 at 0) is no peak: the float beside
     # the point shows it, two more evaluations (that float is the smallest normal one
     # beside 0: a subnormal was flushed to 0 and the flag stayed, 667 evaluations).
