@@ -709,7 +709,7 @@ def test_jump_or_kink_just_beside_a_bisection_point():
 
 
 # A peak of width s at c, of three shapes (Gaussian, Lorentzian, Laplace), or (shape 3)
-# f = 1 but 0 at c itself; on a background bg·(1 + x).
+# f = 1 but 0 at c itself; on a background bg·(1 + x) + wave·(2 + cos 50x) + dip·|x - c|^0.01.
 def _peak(x, c, s, shape, bg, wave=0.0, dip=0.0):
     u = (x - c) / s
     f = jnp.where(shape == 0, jnp.exp(-u * u), jnp.where(shape == 1, 1 / (1 + u * u), jnp.exp(-jnp.abs(u))))
@@ -735,12 +735,13 @@ def test_narrow_peak_at_a_bisection_point_is_not_lost():
     # a Lorentzian of width 1e-7 was 3e-6 off, `divergent`). f at the parent's centre node
     # is compared with both halves' extrapolations to it, and a peak is flagged like a
     # jump. d/ds is checked too (∂/∂s of each closed form).
-    # On a background that curves strongly at the node spacing (2 + cos 50x at ½), the
-    # halves' extrapolations to the point miss it by a large part of the peak, and the
-    # margin for that hid a Gaussian of width 1e-5 (0.34 % low; QAGS likewise) and a
-    # Laplace peak of width 1e-7: the six nodes on both sides interpolate the background
-    # at the point, and f there is compared with that too. (At epsrel 1e-10: the
-    # s-derivative's integrand, up to 1/s, stops at rounding near 1e-11.)
+    # On a background that curves strongly at the node spacing (2 + cos 50x at ½ and at
+    # 0), the halves' extrapolations to the point miss it by a large part of the peak, and
+    # the margin for that hid Gaussians of width 1e-5 and 1e-7 and a Laplace peak of width
+    # 1e-7 (all lost, `converged`; QAGS loses such peaks too, bench/peaks.py): the six
+    # nodes on both sides interpolate the background at the point, and f there is
+    # compared with that too. (At epsrel 1e-10: the s-derivative's integrand, up to 1/s,
+    # stops at rounding near 1e-11.)
     closed = (
         lambda s, lo, hi: s * math.sqrt(math.pi) / 2 * (math.erf(hi / s) - math.erf(lo / s)),
         lambda s, lo, hi: s * (math.atan(hi / s) - math.atan(lo / s)),
