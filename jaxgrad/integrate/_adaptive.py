@@ -1357,7 +1357,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # A piece narrower than this cannot be bisected meaningfully any more.
         xmid = (c0 + c1) / 2
         splittable = jnp.where(plain & finite, (xmid > c0) & (xmid < c1), hi - lo > 64 * eps)
-        roundoff = jnp.all(errsum - floorsum <= tol) | ~splittable[0]
+        at_floor = jnp.all(errsum - floorsum <= tol)  # every piece's error down to its rounding floor
+        roundoff = at_floor | ~splittable[0]
         room = nused + nsplit <= size
         # Is the singular point a point of the bisection grid? Then the two pieces with
         # the largest errors are plain, adjacent (it is their shared end) and of like
@@ -1401,7 +1402,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # found (a Lorentzian of width 1e-7 on 2 + cos 50x, integrated with its
         # s-derivative: the derivative's totals rose from 0 to π over five records while
         # the peak was cut towards, and the result, right to 1e-16, was `divergent`).
-        diverged = short & ext["grown"] & ~jnp.all(errsum - floorsum <= tol)
+        diverged = short & ext["grown"] & ~at_floor
         code = jnp.where(diverged, _status.DIVERGENT, code).astype(jnp.int32)
         short = short & ~diverged
         # Where the loop stops short of the tolerance otherwise, the best extrapolation is
