@@ -585,3 +585,44 @@ def test_block_cg_floor_cannot_certify_a_blown_up_iterate():
     x = np.asarray(solve(m, b, 1e-9))[0]
     ref = np.linalg.solve(m, b)
     assert np.linalg.norm(x - ref) <= 1e-5 * np.linalg.norm(ref)
+
+
+@jax.jit
+def _iterative_skew(t):
+    n = 100
+    a = jnp.diag(jnp.arange(1.0, n + 1.0)).at[0, n - 1].set(3.0)
+    e = jnp.zeros((n, n)).at[n - 1, 0].set(1.0)
+    out = {}
+    for name, m in (("skew", a), ("sym", (a + a.T) / 2)):
+        def lowest(t, m=m):
+            return eigsh(lambda v, t: (m + t * e) @ v, 2, (t,), n=n).eigenvalues[0]
+
+        r = eigsh(lambda v: m @ v, 2, n=n)
+        out[name] = (r.eigenvalues, _code(r), jax.grad(lowest)(t))
+    return out
+
+
+def test_non_hermitian_operator_on_the_iterative_path_is_flagged():
+    # diag(1, ..., 100) with 3 at A[0, 99] (n = 100: the iterative path): e₁ and e₂ are
+    # exact, orthonormal right eigenvectors for λ = 1, 2, so the iteration converges, but
+    # they are not left eigenvectors, and dλ₁/dA[99, 0] is 3/(1 − 100) (the (1, 100)
+    # entry of the left eigenvector over λ₁ − λ₁₀₀), not the Hermitian rule's v₁ᵀ E v₁ = 0.
+    # It was reported `converged` with that 0 (outside probe); now `not_hermitian`, with
+    # NaN derivatives. The operator's symmetric part converges, and its derivative along
+    # the same E is e₁ᵀ E e₁ = 0 plus the rotation's, checked against numpy.
+    got = _iterative_skew(0.0)
+    w, code, grad = got["skew"]
+    np.testing.assert_allclose(w, [1.0, 2.0], rtol=1e-10)
+    assert int(code) == NOT_HERMITIAN and np.isnan(float(grad))
+    w, code, grad = got["sym"]
+    assert int(code) == CONVERGED
+    a = np.diag(np.arange(1.0, 101.0))
+    a[0, 99] = a[99, 0] = 1.5
+    e = np.zeros((100, 100))
+    e[99, 0] = 1.0
+    # (At a symmetric point dλ = vᵀ E v = vᵀ ((E + Eᵀ)/2) v: the symmetrized direction.)
+    lowest = lambda t: np.linalg.eigvalsh(a + t * (e + e.T) / 2)[0]  # noqa: E731
+    h = 1e-5
+    ref = (lowest(h) - lowest(-h)) / (2 * h)
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(a)[:2], rtol=1e-10)
+    np.testing.assert_allclose(float(grad), ref, rtol=1e-6)

@@ -50,14 +50,19 @@ class EigshStatus(eqx.Enumeration):
         "or in `v0`."
     )
     not_hermitian = (
-        "eigsh: the operator is not Hermitian: the eigenpairs returned, those of its "
-        "Hermitian part (A + Aᴴ)/2, leave residuals above `tol` for A itself, so every "
-        "derivative is NaN. (Checked where a small operator is decomposed densely; on "
-        "the iterative path such an operator ends on `max_iterations`.)"
+        "eigsh: the operator is not Hermitian, so every derivative is NaN. A small one, "
+        "decomposed densely: the eigenpairs returned, those of its Hermitian part "
+        "(A + Aᴴ)/2, leave residuals above `tol` for A itself. On the iterative path: "
+        "the wanted pairs, right eigenpairs of A, are not left eigenpairs (Aᴴ v = λ v) "
+        "to `tol` (estimated with a few random vectors)."
     )
 
 
 CONVERGED, TIE_AT_EDGE, MAX_ITERATIONS, NONFINITE, NOT_HERMITIAN = range(5)
+
+# Random vectors that estimate the wanted pairs' residuals as left eigenpairs on the
+# iterative path (see `_eigsh`).
+_LEFT_PROBES = 4
 
 
 def _status_from_code(code) -> EigshStatus:
@@ -223,8 +228,25 @@ def _eigsh(op, opts, params, x0):
             guard_tol=max(opts.tol, 0.1 * opts.tie_rtol), apply_rows=apply_rows,
         )
         theta, x, resid, anorm, it, nmv = out.theta, out.x, out.resid, out.anorm, out.iterations, out.matvecs
-        nmv = nmv + 1  # the scale's matvec
         code = jnp.where(out.code == 0, CONVERGED, jnp.where(out.code == 1, MAX_ITERATIONS, NONFINITE))
+        # The operator is taken as Hermitian, and the derivative rule needs each wanted
+        # vᵢ to be a left eigenvector too (Aᴴ vᵢ = λᵢ vᵢ; dλᵢ = vᵢᴴ dA vᵢ holds only
+        # then). A non-Hermitian operator whose wanted eigenvectors happen to be
+        # orthonormal right eigenvectors converges: diag(1, ..., 100) with 3 at A[0, 99]
+        # gave λ = 1, 2, `converged`, and dλ₁/dA[99, 0] = 0 where it is 3/(1 − 100)
+        # (outside probe). ‖Aᴴ vᵢ − λᵢ vᵢ‖ is estimated with matvecs alone: for z
+        # standard normal, zᴴ(Aᴴ v − λ v) = (A z)ᴴ v − λ zᴴ v has mean square
+        # ‖Aᴴ v − λ v‖², which a Hermitian A makes the right residual. Not Hermitian:
+        # above `tol`, above 8 right residuals, and above the estimate's rounding
+        # (z has norm √n: 64·eps·√n, relative to ‖A‖).
+        z = jax.random.normal(jax.random.key(1), (n, _LEFT_PROBES), x0.dtype)
+        vk, tk = x[:, : opts.k], theta[: opts.k]
+        left = mH(apply(z)) @ vk - (mH(z) @ vk) * tk[None, :].astype(vk.dtype)
+        left_resid = jnp.sqrt(jnp.mean(jnp.abs(left) ** 2, axis=0))
+        floor = max(opts.tol, 64 * float(np.finfo(rdtype).eps) * float(np.sqrt(n)))
+        skewed = jnp.any((left_resid > floor * anorm) & (left_resid > 8 * resid[: opts.k]))
+        code = jnp.where((code == CONVERGED) & skewed, NOT_HERMITIAN, code)
+        nmv = nmv + 1 + _LEFT_PROBES  # the scale's matvec and the probes'
     theta, resid, anorm = (z * sigma.astype(z.dtype) for z in (theta, resid, anorm))
     if opts.k < theta.shape[0]:
         gap = (theta[opts.k] - theta[opts.k - 1]).astype(rdtype)
