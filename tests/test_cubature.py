@@ -186,7 +186,14 @@ def _special_cases():
     # in the node-free band of every box above it, and it was reported converged 2e-5
     # off at epsrel 1e-8.
     band_v, band_info = cubature(c0, two, two + 1, (_BAND_C, _BAND_W), epsrel=1e-8)
+    # The indicator of a disc of radius 0.12 inside the unit square, between the first 51
+    # nodes: 0 with an error of 0, `converged` (outside probe); f ≡ 0 beside it.
+    disc = lambda x: jnp.where(jnp.sum((x - jnp.array(_DISC_C)) ** 2) < _DISC_R**2, 1.0, 0.0)  # noqa: E731
+    disc_v, disc_info = cubature(disc, two, two + 1, epsrel=1e-6)
+    zero_v, zero_info = cubature(lambda x: 0.0 * x[0], two, two + 1, epsrel=1e-6)
     return dict(
+        disc_v=disc_v, disc_flag=disc_info.status == STATUS.converged, disc_err=disc_info.err,
+        zero_v=zero_v, zero_ok=zero_info.status == STATUS.converged, zero_neval=zero_info.neval,
         band_v=band_v, band_ok=band_info.status == STATUS.converged,
         kink_v=kink_v, kink_ok=kink_info.status == STATUS.converged,
         genz_v=genz_v, genz_ok=genz_info.status == STATUS.converged,
@@ -269,6 +276,20 @@ def test_kinks_beside_a_bisection_point_and_inside_boxes_are_not_missed(special)
     np.testing.assert_allclose(special["kink_v"], _c0_exact(_KINK_C, _KINK_W), rtol=1e-6)
     assert special["band_ok"]
     np.testing.assert_allclose(special["band_v"], _c0_exact(_BAND_C, _BAND_W), rtol=1e-8)
+
+
+_DISC_C, _DISC_R = (0.63566054, 0.26957926), 0.12
+
+
+def test_an_integrand_zero_at_every_node_is_refined_before_it_is_accepted(special):
+    # The disc is found: its value to the tolerance if `converged`, else within the
+    # reported error (its rim is a jump along a curve: the loop may also stop short).
+    exact = np.pi * _DISC_R**2
+    assert abs(special["disc_v"] - exact) <= max(1e-6 * exact, special["disc_err"]) or not special["disc_flag"]
+    assert abs(special["disc_v"] - exact) < 1e-3 * exact
+    # f ≡ 0 is 0, `converged`, after the confirming boxes (64 at d = 2, a few more where
+    # the last pass halves several at once: 2,431 evaluations).
+    assert special["zero_v"] == 0 and special["zero_ok"] and special["zero_neval"] <= 2500
 
 
 def test_status_for_nan_limits_nonfinite_values_and_the_box_limit(special):

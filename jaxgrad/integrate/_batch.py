@@ -46,6 +46,7 @@ from ._adaptive import (
     loop_parts,
     pending_view,
     tolerances_in,
+    unseen,
 )
 
 _CHUNK = 1
@@ -74,22 +75,24 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
             at_bp = _at_breakpoints(pend, nseg, True)
             probe = jnp.where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
             probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
-            kron, err, _, tail, nev, _, near = _gauss_kronrod(fvec, args, pend, edges, probe)
+            kron, err, floor, tail, nev, _, near = _gauss_kronrod(fvec, args, pend, edges, probe)
             # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
             bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
             err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
             nev = nev + at_bp.astype(nev.dtype)
         else:
-            kron, err, _, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
+            kron, err, floor, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
         tailsum = jnp.sum(jnp.where(use, tail, 0.0), axis=0)
+        floorsum = jnp.sum(jnp.where(use, floor, 0.0), axis=0)
         tols = tolerances_in(args, epsabs, epsrel)
         tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
         # As in the loop: a node on an isolated singular point (infinite error, finite
         # total) is not `nonfinite`; the lane runs on and bisection moves it off.
-        done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol)
+        # Nothing seen (every node gave f = 0) is confirmed by the loop (`unseen`).
+        done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol) & ~unseen(errsum, floorsum)
         code = jnp.where(_nonfinite(total, errsum), _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
         nonempty = pend["c1"] > pend["c0"]
         neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)

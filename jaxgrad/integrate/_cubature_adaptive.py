@@ -213,6 +213,16 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     m = min(nsplit, limit)
     tiny = jnp.finfo(dtype).tiny
     eps = jnp.finfo(dtype).eps
+    # An integral whose every box so far is exactly 0 with an error of exactly 0 (f = 0
+    # at every node, or exactly odd about every box's centre) is accepted only once the
+    # box has been cut into `confirm` boxes, the largest first across its widest axis:
+    # the largest power of two of them whose nodes number at most 1,100 (d = 2: 64 boxes,
+    # sides 1/8 of the range, 2,431 evaluations with the halves of each cut; d = 3: 32;
+    # d = 7: 4). A cone or a
+    # disc's indicator of radius 0.12 in the unit square between the first 51 nodes came
+    # out 0, error 0, `converged` (outside probe: 10 of 40 random centres at radius 0.1,
+    # 24 at 0.06). f ≡ 0 costs that many evaluations.
+    confirm = min(2 ** max(int(np.floor(np.log2(1100 / npts))), 1), limit)
 
     def tolerance(value, args):  # (traced tolerances ride in args: `_adaptive.Tolerances`)
         return box_tolerance(value, *tolerances_in(args, epsabs, epsrel), exact)
@@ -227,15 +237,19 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         `ax` (m,) it is to be halved across."""
         return jnp.take_along_axis(kinks, ax[:, None], axis=1)[:, 0]
 
+    def confirming(value, err, nused):
+        return jnp.all(value == 0) & jnp.all(err == 0) & (nused < confirm)
+
     def status(value, err, nused, finite, args):
         errsum = jnp.sum(err, axis=0)
         tol = tolerance(value, args)
-        done = jnp.all(errsum <= tol)
+        unsure = confirming(value, err, nused)
+        done = jnp.all(errsum <= tol) & ~unsure
         code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
         # Below what the precision allows: the error estimate is within rounding of the
         # boxes' values (say epsrel = 1e-8 in float32).
         floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
-        code = jnp.where(~done & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
+        code = jnp.where(~done & ~unsure & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
         code = jnp.where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
         return jnp.where(finite, code, _status.NONFINITE).astype(jnp.int32)
 
@@ -268,12 +282,14 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         errsum = jnp.sum(err, axis=0)
         tol = jnp.maximum(tolerance(value, args), tiny)
         used = jnp.arange(limit) < nused
-        score = jnp.where(used, jnp.max(err / tol, axis=1), -jnp.inf)
+        unsure = confirming(value, err, nused)  # see `confirm`: the largest boxes first
+        score = jnp.where(unsure, jnp.max(half, axis=1), jnp.max(err / tol, axis=1))
+        score = jnp.where(used, score, -jnp.inf)
         top, idx = _top(score, m)
         # Halve a box only while the boxes ranked above it hold less than the excess.
         excess = jnp.max(errsum / tol) - 1.0
         above = jnp.cumsum(top) - top
-        pick = ((above < excess) | ((nused == 1) & (jnp.arange(m) == 0))) & jnp.isfinite(top)
+        pick = ((above < excess) | ((nused == 1) & (jnp.arange(m) == 0)) | unsure) & jnp.isfinite(top)
         pick = pick & (nused + jnp.cumsum(pick) <= limit)
         slot = jnp.where(pick, nused + jnp.cumsum(pick) - 1, limit)
         ax = axis[idx]
