@@ -464,6 +464,14 @@ def test_bad_input_is_rejected_at_trace_time():
         quad(f, 0.0, 1.0, epsabs=-1.0)
     with pytest.raises(ValueError, match="epsrel"):
         quad(f, 0.0, 1.0, epsrel=-1e-3)
+    # A concrete 0-d real array is its number (it was rejected outside `jax.jit` while a
+    # traced one was accepted; outside probe); other arrays are not.
+    from jaxgrad.integrate._quad import _check_tolerance
+
+    assert _check_tolerance("epsrel", jnp.array(1e-8)) == 1e-8 == _check_tolerance("epsrel", np.float64(1e-8))
+    for bad in (jnp.ones(2), jnp.array(True), jnp.array(1j)):
+        with pytest.raises(TypeError, match="epsrel"):
+            quad(f, 0.0, 1.0, epsrel=bad)
     with pytest.raises(ValueError, match="points"):
         quad(f, 0.0, 1.0, points=jnp.zeros((2, 2)))
     # (a complex point was used as its real part; the others failed inside numpy or JAX)

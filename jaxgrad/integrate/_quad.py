@@ -309,8 +309,16 @@ def _check_tolerance(name, value, fn="jaxgrad.integrate.quad", traced_ok=False):
         if jnp.shape(value) != () or not jnp.issubdtype(value.dtype, jnp.floating):
             raise TypeError(f"{fn}: `{name}` must be a real scalar; got {value!r}.")
         return value
+    # A concrete 0-d real array (jnp.array(1e-8), a NumPy scalar) is its number: an
+    # outside probe found `epsrel=jnp.array(1e-8)` rejected outside `jax.jit` and
+    # accepted inside it.
+    concrete = not isinstance(value, jax.core.Tracer)
+    if concrete and isinstance(value, (jax.Array, np.ndarray, np.generic)) and np.shape(value) == () and (
+        np.issubdtype(np.asarray(value).dtype, np.floating) or np.issubdtype(np.asarray(value).dtype, np.integer)
+    ):
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{fn}: `{name}` must be a Python real number; got {value!r}.")
+        raise TypeError(f"{fn}: `{name}` must be a real number (or a 0-d real array); got {value!r}.")
     if not value >= 0:
         raise ValueError(f"{fn}: `{name}` must be >= 0; got {value!r}.")
     return float(value)
