@@ -605,8 +605,9 @@ def _iterative_skew(t):
 def test_non_hermitian_operator_on_the_iterative_path_is_flagged():
     # diag(1, ..., 100) with 3 at A[0, 99] (n = 100: the iterative path): e₁ and e₂ are
     # exact, orthonormal right eigenvectors for λ = 1, 2, so the iteration converges, but
-    # they are not left eigenvectors, and dλ₁/dA[99, 0] is 3/(1 − 100) (the (1, 100)
-    # entry of the left eigenvector over λ₁ − λ₁₀₀), not the Hermitian rule's v₁ᵀ E v₁ = 0.
+    # they are not left eigenvectors, and dλ₁/dA[99, 0] is 3/(1 − 100) (the last entry of
+    # the left eigenvector y = e₁ + 3/(λ₁ − λ₁₀₀)·e₁₀₀, yᵀe₁ = 1), not the Hermitian rule's
+    # v₁ᵀ E v₁ = 0.
     # It was reported `converged` with that 0 (outside probe); now `not_hermitian`, with
     # NaN derivatives. The operator's symmetric part converges, and its derivative along
     # the same E is e₁ᵀ E e₁ = 0 plus the rotation's, checked against numpy.
