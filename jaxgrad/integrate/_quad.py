@@ -312,10 +312,8 @@ def _check_tolerance(name, value, fn="jaxgrad.integrate.quad", traced_ok=False):
     # A concrete 0-d real array (jnp.array(1e-8), a NumPy scalar) is its number: an
     # outside probe found `epsrel=jnp.array(1e-8)` rejected outside `jax.jit` and
     # accepted inside it.
-    concrete = not isinstance(value, jax.core.Tracer)
-    if concrete and isinstance(value, (jax.Array, np.ndarray, np.generic)) and np.shape(value) == () and (
-        np.issubdtype(np.asarray(value).dtype, np.floating) or np.issubdtype(np.asarray(value).dtype, np.integer)
-    ):
+    array = isinstance(value, (jax.Array, np.ndarray, np.generic)) and not isinstance(value, jax.core.Tracer)
+    if array and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fiu":  # float, int, unsigned
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{fn}: `{name}` must be a real number (or a 0-d real array); got {value!r}.")
