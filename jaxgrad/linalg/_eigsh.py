@@ -175,9 +175,11 @@ def _ordered(opts, theta, x):
 
 # The primal: Chebyshev-filtered subspace iteration on sign·A (a dense eigh for a small
 # operator), then the status.
-# `x0` (the start block) has no derivative: converged eigenpairs do not depend on it.
+# `x0` (the start block, followed by `_LEFT_PROBES` columns of random probes for the
+# iterative path's check) has no derivative: converged eigenpairs do not depend on it.
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
 def _eigsh(op, opts, params, x0):
+    x0, z = x0[:, : opts.ncv], x0[:, opts.ncv :]
     n, m = x0.shape
     rdtype = jnp.finfo(x0.dtype).dtype
 
@@ -238,8 +240,7 @@ def _eigsh(op, opts, params, x0):
         # standard normal, zᴴ(Aᴴ v − λ v) = (A z)ᴴ v − λ zᴴ v has mean square
         # ‖Aᴴ v − λ v‖², which a Hermitian A makes the right residual. Not Hermitian:
         # above `tol`, above 8 right residuals, and above the estimate's rounding
-        # (z has norm √n: 64·eps·√n, relative to ‖A‖).
-        z = jax.random.normal(jax.random.key(1), (n, _LEFT_PROBES), x0.dtype)
+        # (z has norm √n: 64·eps·√n, relative to ‖A‖). z: drawn with the start block.
         vk, tk = x[:, : opts.k], theta[: opts.k]
         left = mH(apply(z)) @ vk - (mH(z) @ vk) * tk[None, :].astype(vk.dtype)
         left_resid = jnp.sqrt(jnp.mean(jnp.abs(left) ** 2, axis=0))
@@ -719,7 +720,11 @@ def _eigsh_compiled(op, opts, throw, dtype, params, v0):
     n, m = op.n, opts.ncv
     if op.kind == "matrix" and not _is_bcoo(params):
         params = (params + mH(params)) / 2
-    x0 = jax.random.normal(jax.random.key(0), (n, m), dtype)
+    # One draw for the start block and the probes (a second random program compiled
+    # ~0.2 s longer): the start block is its first n·m numbers, the same as a draw of its
+    # own shape.
+    draw = jax.random.normal(jax.random.key(0), (n * (m + _LEFT_PROBES),), dtype)
+    x0, probes = draw[: n * m].reshape(n, m), draw[n * m :].reshape(n, _LEFT_PROBES)
     if v0 is not None:
         # The user's columns, normalised, plus a random part of relative size sqrt(eps):
         # a `v0` that spans an invariant subspace (say the top eigenvectors when the
@@ -734,7 +739,8 @@ def _eigsh_compiled(op, opts, throw, dtype, params, v0):
         norms = jnp.linalg.norm(v0, axis=0)
         cols = v0 / jnp.where(norms > 0, norms, 1).astype(dtype)
         x0 = x0.at[:, :j].set(cols + (delta * rand).astype(dtype))
-    w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, lax.stop_gradient(x0))
+    start = lax.stop_gradient(jnp.concatenate([x0, probes], axis=1))
+    w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, start)
     status = _status_from_code(code)
     if throw:
         w, v = raise_if((w, v), status, (code != CONVERGED) & (code != TIE_AT_EDGE))
