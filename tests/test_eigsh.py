@@ -524,6 +524,17 @@ def test_bad_inputs():
         eigsh(matvec, 2, (theta,), n=N, ncv=3)
     with pytest.raises(ValueError, match="tol"):
         eigsh(matvec, 2, (theta,), n=N, tol=-1.0)
+    # A concrete 0-d real array is its number (as for quad's tolerances); other arrays,
+    # booleans, complex values and strings are not (float() took a string tie_rtol).
+    from jaxgrad.linalg._eigsh import _check_real
+    from jaxgrad.linalg._ties import check_tie_rtol
+
+    assert _check_real("tol", jnp.array(1e-8)) == 1e-8 == check_tie_rtol(np.float64(1e-8))
+    for bad in (jnp.ones(2), jnp.array(True), jnp.array(1j), "1e-8"):
+        with pytest.raises(TypeError, match="tol"):
+            eigsh(matvec, 2, (theta,), n=N, tol=bad)
+        with pytest.raises(TypeError, match="tie_rtol"):
+            eigsh(matvec, 2, (theta,), n=N, tie_rtol=bad)
 
 
 def test_docs_inverse_eigenvalue_example():

@@ -15,6 +15,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._jit import jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
+from .._options import as_real
 from .._throw import raise_if
 from .._traced import trace
 from ._adaptive import Tolerances
@@ -309,17 +310,12 @@ def _check_tolerance(name, value, fn="jaxgrad.integrate.quad", traced_ok=False):
         if jnp.shape(value) != () or not jnp.issubdtype(value.dtype, jnp.floating):
             raise TypeError(f"{fn}: `{name}` must be a real scalar; got {value!r}.")
         return value
-    # A concrete 0-d real array (jnp.array(1e-8), a NumPy scalar) is its number: an
-    # outside probe found `epsrel=jnp.array(1e-8)` rejected outside `jax.jit` and
-    # accepted inside it.
-    array = isinstance(value, (jax.Array, np.ndarray, np.generic)) and not isinstance(value, jax.core.Tracer)
-    if array and np.ndim(value) == 0 and np.asarray(value).dtype.kind in "fiu":  # float, int, unsigned
-        value = float(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    number = as_real(value)  # a Python number or a concrete 0-d real array
+    if number is None:
         raise TypeError(f"{fn}: `{name}` must be a real number (or a 0-d real array); got {value!r}.")
-    if not value >= 0:
+    if not number >= 0:
         raise ValueError(f"{fn}: `{name}` must be >= 0; got {value!r}.")
-    return float(value)
+    return number
 
 
 def _check_limit(limit, fn="jaxgrad.integrate.quad"):

@@ -15,6 +15,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
+from .._options import as_real
 from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
@@ -450,9 +451,10 @@ def _default_tol(dtype) -> float:
 def _check_real(name, value, *, positive=True):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{_FN}: `{name}` must be a Python real number; got {value!r}.")
-    value = float(value)
+    number = as_real(value)  # a Python number or a concrete 0-d real array
+    if number is None:
+        raise TypeError(f"{_FN}: `{name}` must be a real number (or a 0-d real array); got {value!r}.")
+    value = number
     if not np.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{_FN}: `{name}` must be a finite number {'>' if positive else '>='} 0; got {value!r}.")
     return value

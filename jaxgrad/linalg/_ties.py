@@ -13,6 +13,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from .._options import as_real
+
 
 def default_tie_rtol(dtype) -> float:
     """``sqrt(eps)`` of the real dtype underlying ``dtype``."""
@@ -24,7 +26,10 @@ def check_tie_rtol(tie_rtol) -> float | None:
     """``None`` or a finite float >= 0 (the static option of the compiled cores)."""
     if tie_rtol is None:
         return None
-    tie_rtol = float(tie_rtol)
+    number = as_real(tie_rtol)  # a Python number or a concrete 0-d real array
+    if number is None:  # (float() took a string, and gave JAX's error for a traced value)
+        raise TypeError(f"tie_rtol must be a real number (or a 0-d real array; a static option), got {tie_rtol!r}.")
+    tie_rtol = number
     if not np.isfinite(tie_rtol) or tie_rtol < 0:
         raise ValueError(f"tie_rtol must be a finite number >= 0, got {tie_rtol!r}.")
     return tie_rtol
