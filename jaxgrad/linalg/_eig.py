@@ -220,7 +220,10 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     normalisation. The normalisation switches where two entries of an eigenvector tie
     in magnitude; derivatives hold between such switches.
 
-    Derivatives are exact for simple eigenvalues. Semisimple tied clusters get finite
+    Derivatives are exact for simple eigenvalues (to about eps times the eigenvalue's
+    condition number, relative; near a Jordan block they are of size 1/gap, and a
+    symmetric function of the cluster summed from them loses the digits that cancel:
+    see docs/derivatives-at-ties.md). Semisimple tied clusters get finite
     derivatives that are exact for symmetric functions of their eigenvalues and for
     their spectral projector, unless the cluster is strongly coupled to the rest of the
     spectrum (eigenvalue condition numbers above eps^(-1/4), ~1e4 in float64): such a
