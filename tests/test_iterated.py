@@ -304,3 +304,18 @@ def test_weakly_singular_kernel_on_the_diagonal_is_finite_and_flagged():
         exact = 4 / 3 * (h**1.5 + 1 - (1 - h) ** 1.5)
         assert np.isfinite(float(v)) and info.status != STATUS.converged
         assert abs(float(v) - exact) <= float(info.err) <= 0.2 * exact, (h, float(v) - exact, float(info.err))
+
+
+def test_limits_that_coincide_where_f_is_infinite_give_zero_there():
+    # Found by an outside probe: ∫₀¹∫₀^max(x − p, 0) y^(−½) dy dx has inner ranges of zero
+    # width for x < p, every node on y = 0 where f is infinite: 0·inf made the result
+    # NaN, `nonfinite` (scipy: 0.4714045207910). Closed form (4/3)(1 − p)^(3/2), and its
+    # derivative −2(1 − p)^(1/2), which flows through the moving limit.
+    def value(p):
+        v, info = dblquad(lambda y, x: y**-0.5, 0.0, 1.0, 0.0, lambda x: jnp.maximum(x - p, 0.0), epsrel=1e-10)
+        return v, info.status == STATUS.converged
+
+    (v, ok), g = jax.jit(jax.value_and_grad(value, has_aux=True))(0.5)
+    assert bool(ok)
+    np.testing.assert_allclose(v, 4 / 3 * 0.5**1.5, rtol=1e-9)
+    np.testing.assert_allclose(g, -2 * 0.5**0.5, rtol=1e-8)

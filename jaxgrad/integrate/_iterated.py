@@ -286,6 +286,37 @@ def _point(s, lo, hi):
     return x + lax.stop_gradient(beside - x), width
 
 
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+def _zero_if_empty_and_infinite(func, dtype, empty, x, consts, xs, args):
+    """f(x) at a node of the innermost level, as a vector, or 0 where the range has zero
+    width (`empty`) and f is not finite there.
+
+    Limits that coincide on part of the outer range (∫₀¹∫₀^max(x − ½, 0) y^−½) put every
+    node of those inner ranges on the limit, where f may be infinite: 0·inf made the
+    result NaN, `nonfinite` (outside probe). Where f is finite it is kept: a range of
+    zero width that opens with a parameter (∫₀^{px} at p = 0) has the derivative
+    f(limit)·dwidth, and its second derivative needs f's own derivative there. (Where f
+    is infinite there the true derivative is infinite too; it comes out 0.)"""
+    value = jnp.ravel(func(consts, x, *xs, *args)).astype(dtype)
+    return jnp.where(empty & ~jnp.all(jnp.isfinite(value)), jnp.zeros((), dtype), value)
+
+
+@_zero_if_empty_and_infinite.defjvp
+def _zero_if_empty_and_infinite_jvp(func, dtype, primals, tangents):
+    # The tangents are zeroed on both sides of f's linear map where the value is: its
+    # derivative there is infinite, and 0·inf = NaN would otherwise reach the limits'
+    # derivatives in either mode (reverse mode transposes the two selects into selects).
+    empty, inputs = primals[0], primals[1:]
+    value, linear = jax.linearize(lambda *z: jnp.ravel(func(z[1], z[0], *z[2], *z[3])).astype(dtype), *inputs)
+    bad = empty & ~jnp.all(jnp.isfinite(value))
+
+    def zero(t):
+        return t if t.dtype == jax.dtypes.float0 else jnp.where(bad, jnp.zeros((), t.dtype), t)
+
+    dvalue = linear(*jax.tree_util.tree_map(zero, tangents[1:]))
+    return jnp.where(bad, jnp.zeros((), dtype), value), jnp.where(bad, jnp.zeros((), dtype), dvalue)
+
+
 def _integrate(problem, level, xs, data):
     """`(value, err, bound, neval, code)` of the integral over x₀ … x_level at the outer
     point `xs` = (x_{level+1}, …). `bound` is ∫ u of the module docstring: what the
@@ -311,7 +342,9 @@ def _integrate(problem, level, xs, data):
             xs_now, data_now = all_args
             args, consts, _ = data_now
             x, length = point(s, xs_now, data_now)
-            return length * jnp.ravel(problem.func(consts, x, *xs_now, *args)).astype(dtype)
+            # A range of zero width contributes 0 also where f is infinite (or NaN) at
+            # its limit (`_zero_if_empty_and_infinite`).
+            return length * _zero_if_empty_and_infinite(problem.func, dtype, length == 0, x, consts, xs_now, args)
 
         fvec = _sized(fvec, k)
         fargs = (xs, data)
