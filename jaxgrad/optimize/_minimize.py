@@ -196,19 +196,15 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         n0 = tree_norm(g0)
         code0 = start_code(v0, n0)
     first0 = jnp.asarray(in_loop)
-    # `top`: the largest gradient norm met so far; `restart_f`: f where the optimizer
-    # was last restarted (+inf: never); `after`: the last step was that restart (see
-    # `stalled` below).
-    inf = jnp.full((), jnp.inf, dtype)
-    carry0 = (jnp.zeros((), jnp.int32), x0, s0, jnp.asarray(v0, dtype), g0, n0, first0, n0, inf, jnp.asarray(False),
-              code0)
+    # `top`: the largest gradient norm met so far (see `stalled` below).
+    carry0 = (jnp.zeros((), jnp.int32), x0, s0, jnp.asarray(v0, dtype), g0, n0, first0, n0, code0)
     half_digits = float(np.sqrt(np.finfo(np.dtype(dtype)).eps))
 
     def cond(carry):
         return carry[-1] == st.RUNNING
 
     def body(carry):
-        step, x, state, v, g, _, first, top, restart_f, after, _ = carry
+        step, x, state, v, g, _, first, top, _ = carry
         updates, new_state = opt.update(g, state, x, value=v, grad=g, value_fn=value_fn)
         x_new = optax.apply_updates(x, updates)
         if reuse:
@@ -261,28 +257,6 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
                 ),
             ),
         ).astype(jnp.int32)
-        # An absorbed update can also come from the optimizer's memory rather than from
-        # the minimum: L-BFGS's curvature pair from a step over which the gradient fell
-        # by e^-20 scaled the next direction below half an ulp of x, and the test above
-        # reported `converged` with ‖∇f‖ = 19 at x = 1e8, 0.14 from the minimum, and
-        # an implicit derivative of the wrong sign (outside probe; with rtol = 1e-300
-        # too). So such a stop first restarts the optimizer at x from its initial state
-        # (L-BFGS: a steepest-descent step of length ≤ 1 and a line search along it);
-        # only if that fresh start cannot move either (or its line search finds no
-        # decrease) does the test above decide. Another restart needs f to have fallen
-        # by more than half the digits since the last one, so a run cannot cycle
-        # between restarts at a minimum.
-        over = finite & (n_new > tol)
-        progressed = ~(v_new >= restart_f - half_digits * jnp.abs(restart_f))  # (restart_f = inf: True)
-        retry = over & ~after & ~ls_failed & stalled & absorbed & progressed
-        settled = st.CONVERGED if rtol > 0 else jnp.where(n_new <= half_digits * top, st.CONVERGED, st.STALLED)
-        code = jnp.where(retry, st.RUNNING, jnp.where(after & over & (ls_failed | stalled), settled, code))
-        code = jnp.where(retry & (step >= max_steps), st.MAX_STEPS, code).astype(jnp.int32)
-        fresh = opt.init(x_new)
-        if reuse:
-            fresh = optax.tree.set(fresh, value=v_new, grad=g_new)
-        new_state = jax.tree_util.tree_map(lambda a, b: jnp.where(retry, a, b), fresh, new_state)
-        restart_f, after = jnp.where(retry, v_new, restart_f), retry
         if progress is not None:
             lax.cond(
                 (step % every == 0) & (code == st.RUNNING) & ~first,
@@ -294,17 +268,16 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
         x_new = jax.tree_util.tree_map(keep, x_new, x)
         g_new = jax.tree_util.tree_map(keep, g_new, g)
-        out = (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), jnp.asarray(False), top, restart_f,
-               after, code)
+        out = (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), jnp.asarray(False), top, code)
         if not in_loop:
             return out
         # The first pass only evaluated x0 (zero update): start the optimizer afresh
         # from its initial state, holding f(x0) and ∇f(x0) for the first step to reuse.
         begun = (jnp.zeros((), jnp.int32), x, optax.tree.set(s0, value=v_new, grad=g_eval),
-                 v_new, g_eval, n_new, jnp.asarray(False), n_new, inf, jnp.asarray(False), start_code(v_new, n_new))
+                 v_new, g_eval, n_new, jnp.asarray(False), n_new, start_code(v_new, n_new))
         return jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), begun, out)
 
-    step, x, _, v, _, n, _, _, _, _, code = while_loop(cond, body, carry0)
+    step, x, _, v, _, n, _, _, code = while_loop(cond, body, carry0)
     if progress is not None:
         jax.debug.callback(progress, step, v, n, True, ordered=False)
     # Integer aux outputs trip jax.lax.custom_root's JVP (it gives them int tangents
@@ -524,10 +497,7 @@ def minimize(
             run, `converged` if the update was nonzero (rounding absorbed it) and ‖∇f‖
             has fallen below sqrt(eps) times the largest gradient norm met (a minimum
             whose gradient's rounding exceeds `tol`), else `stalled` (the optimizer
-            cannot move). Either way a nonzero update that stops the run first
-            restarts the optimizer at `x` from its initial state (its memory may be
-            what holds it still), and the run stops only if the fresh start cannot
-            move either.
+            cannot move).
         max_steps: maximum number of optimizer updates.
         has_aux: `fun` returns `(value, aux)`; `aux` at the solution is `Solution.aux`.
         throw: raise (`equinox.error_if`, a runtime error also under `jit`, also where
