@@ -498,6 +498,35 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     np.testing.assert_allclose(sol.x, np.arcsinh(np.asarray(c)), rtol=1e-14)
 
 
+def _steep_wall(x, a, c):  # argmin x* = c - ln(a) / (a + 1)
+    return jnp.sum(jnp.exp(a * (x - c)) + jnp.exp(-(x - c)))
+
+
+@jax.jit
+def _steep_wall_solve(a, c, x0):
+    sol = minimize(_steep_wall, jnp.array([x0]), (a, c), throw=False)
+    dxda = jax.grad(lambda a: minimize(_steep_wall, jnp.array([x0]), (a, c), throw=False).x[0])(a)
+    return sol.x[0] - c, sol.status._value, dxda
+
+
+def test_a_direction_below_the_rounding_of_x_is_searched_past():
+    # Found by an outside probe: from x0 = c + 1 the first L-BFGS step (length 1) lowers
+    # the gradient by e^-a; the curvature pair of that step then scales the next
+    # direction below half an ulp of x. Every trial of the line search rounded onto x,
+    # and the second was taken as too long a step: the run stood still and was
+    # `converged` after 2 steps at x = c, 0.14 from the minimum, ‖∇f‖ = 19 (c = 1e8,
+    # a = 20), with dx*/da = -0.0025 for +0.0044; at c = 0, a = 50, x0 = 2, at x = 1 with
+    # ‖∇f‖ = 2.6e23. Closed forms: x* - c = -ln a / (a + 1), and its derivative in a.
+    for a, c, x0 in ((20.0, 1e8, 1e8 + 1.0), (50.0, 0.0, 2.0)):
+        dx, code, dxda = _steep_wall_solve(a, c, x0)
+        exact = -np.log(a) / (a + 1)
+        exact_d = -1 / (a * (a + 1)) + np.log(a) / (a + 1) ** 2
+        assert int(code) == Status.converged._value, (a, c, int(code))
+        # (x near 1e8 is known to its ulp, 1.5e-8; at c = 0, to tol / f'' = 3.7e-11 / 55)
+        assert abs(float(dx) - exact) <= (2e-8 if c else 1e-12), (a, c, float(dx), exact)
+        assert abs(float(dxda) - exact_d) <= (1e-5 if c else 1e-10) * abs(exact_d), (a, c, float(dxda), exact_d)
+
+
 def test_a_transform_after_the_line_search_is_judged_at_the_point_it_moves_to():
     # Found by an outside probe: the line search keeps f and ∇f at its trial point, which
     # the loop reused as the new point's; a transform chained after it moves x elsewhere.

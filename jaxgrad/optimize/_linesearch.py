@@ -67,6 +67,12 @@ def _moved(params, t, updates):
     return jax.tree_util.tree_map(lambda x, d: jnp.where(t == 0, x, x + t.astype(d.dtype) * d), params, updates)
 
 
+def _all_equal(x, y):
+    """Whether two pytrees of arrays are equal entry for entry."""
+    same = [jnp.all(a == b) for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y))]
+    return jnp.all(jnp.stack(same)) if same else jnp.asarray(True)
+
+
 def scale_by_wolfe_linesearch(
     max_linesearch_steps: int = 20,
     *,
@@ -89,7 +95,9 @@ def scale_by_wolfe_linesearch(
 
     Trials start at `t = 1` and double until a bracket is found, then shrink it by
     cubic interpolation, clipped to stay 10% inside the bracket (bisection when the
-    cubic has no minimum).
+    cubic has no minimum). A trial that rounds onto the point of the best step so far
+    tells nothing and is grown past; after such trials at `x` itself, only the
+    sufficient-decrease test (not the approximate one) accepts a step.
     A non-finite value or slope counts as too long a step. When the search runs out of
     trials (or the bracket is narrower than `min_interval`) it returns the best step with
     sufficient decrease; if there is none, a zero update with `info.decrease_error > 0`.
@@ -153,11 +161,11 @@ def scale_by_wolfe_linesearch(
         s0 = optax.tree.real(optax.tree.vdot(updates, grad)).astype(real)
         value_and_grad = jax.value_and_grad(value_fn)
 
-        def errors(t, f, s):
+        def errors(t, f, s, approximate=True):
             """(decrease error, curvature error), each ≤ 0 when its condition holds."""
             armijo = f - f0 - c1 * t * s0
             approx = jnp.maximum(s - (2 * c1 - 1) * s0, f - f0 - approx_decrease_rtol * jnp.abs(f0))
-            dec = jnp.minimum(armijo, approx) if approx_decrease_rtol > 0 else armijo
+            dec = jnp.where(approximate, jnp.minimum(armijo, approx), armijo) if approx_decrease_rtol > 0 else armijo
             dec = jnp.where(jnp.isfinite(f) & jnp.isfinite(s), dec, jnp.inf)
             return dec, jnp.abs(s) - c2 * jnp.abs(s0)
 
@@ -176,17 +184,32 @@ def scale_by_wolfe_linesearch(
 
         def body(carry):
             k, t, lo, hi, _ = carry
-            f, g = value_and_grad(_moved(params, t, updates))
+            t_lo, f_lo, s_lo, _ = lo
+            point, lo_point = _moved(params, t, updates), _moved(params, t_lo, updates)
+            f, g = value_and_grad(point)
             f = jnp.asarray(f, real)
             s = optax.tree.real(optax.tree.vdot(g, updates)).astype(real)
-            dec, curv = errors(t, f, s)
-            t_lo, f_lo, s_lo, _ = lo
+            # A trial that rounds onto lo's point tells nothing: it is not "too far"
+            # (f ≥ f_lo below) but as good as lo, and the search grows past it. Taken as
+            # too far, it bracketed the search at a point that never moves: L-BFGS's
+            # curvature pair from a step over which the gradient fell by e^-20 scaled the
+            # direction below half an ulp of x = 1e8, every trial rounded onto x, and
+            # `minimize` saw the standstill of a minimum 0.14 from it, with ‖∇f‖ = 19
+            # (outside probe). Past such trials (lo a step > 0 that left x where it was)
+            # a step must lower f by the sufficient-decrease test itself, not the
+            # approximate one: at a minimum whose gradient is at rounding level the first
+            # trial to move raised f by an ulp, within the approximate test's 1e-6·|f|,
+            # and the run went back and forth between two floats until `max_steps`
+            # (review). There the search ends on the step that did not move, as before.
+            unmoved = _all_equal(point, lo_point)
+            past_unmoved = (t_lo > 0) & _all_equal(lo_point, params)
+            dec, curv = errors(t, f, s, ~past_unmoved)
             t_hi = hi[0]
             # N&W Algorithm 3.6 (and 3.5, with t_hi = +∞ while unbracketed):
             # (At the first trial f ≥ f_lo is allowed: the approximate test may accept a
             # step whose value rounding puts at or just above φ(0).)
             done = start | ((dec <= 0) & (curv <= 0))  # strong Wolfe: accept t
-            too_far = ~done & ((dec > 0) | ((f >= f_lo) & (k > 0)))  # → t is the new hi
+            too_far = ~done & ~unmoved & ((dec > 0) | ((f >= f_lo) & (k > 0)))  # → t is the new hi
             flip = ~too_far & (s * (t_hi - t_lo) >= 0)  # slope at t points back past lo: hi = lo
             new_hi = jax.tree_util.tree_map(
                 lambda a, b, c: jnp.where(too_far, a, jnp.where(flip, b, c)), (t, f, s), (t_lo, f_lo, s_lo), hi
