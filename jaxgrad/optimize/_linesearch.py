@@ -67,6 +67,12 @@ def _moved(params, t, updates):
     return jax.tree_util.tree_map(lambda x, d: jnp.where(t == 0, x, x + t.astype(d.dtype) * d), params, updates)
 
 
+# Past trials that left x where it was, a step must not lower f by more than this many
+# times what the slope predicts (the rest is rounding in evaluating f; x moves by up to
+# an ulp more than the step asked for).
+_NOISE = 8
+
+
 def _all_equal(x, y):
     """Whether two pytrees of arrays are equal entry for entry."""
     same = [jnp.all(a == b) for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y))]
@@ -96,8 +102,10 @@ def scale_by_wolfe_linesearch(
     Trials start at `t = 1` and double until a bracket is found, then shrink it by
     cubic interpolation, clipped to stay 10% inside the bracket (bisection when the
     cubic has no minimum). A trial that rounds onto the point of the best step so far
-    tells nothing and is grown past; after such trials at `x` itself, only the
-    sufficient-decrease test (not the approximate one) accepts a step.
+    tells nothing and is grown past; after such trials at `x` itself a step must lower
+    `f` by what its slope predicts, at least `c1` and at most 8 times `t·φ'(0)` (not the
+    approximate test: at a minimum whose gradient is at rounding level the search then
+    ends on the step that did not move, where rounding in `f` made runs cycle).
     A non-finite value or slope counts as too long a step. When the search runs out of
     trials (or the bracket is narrower than `min_interval`) it returns the best step with
     sufficient decrease; if there is none, a zero update with `info.decrease_error > 0`.
@@ -162,10 +170,14 @@ def scale_by_wolfe_linesearch(
         value_and_grad = jax.value_and_grad(value_fn)
 
         def errors(t, f, s, approximate=True):
-            """(decrease error, curvature error), each ≤ 0 when its condition holds."""
+            """(decrease error, curvature error), each ≤ 0 when its condition holds.
+            `approximate=False`: sufficient decrease, but no more than `_NOISE` times
+            what the slope predicts (t·φ'(0)), instead of the approximate test."""
             armijo = f - f0 - c1 * t * s0
             approx = jnp.maximum(s - (2 * c1 - 1) * s0, f - f0 - approx_decrease_rtol * jnp.abs(f0))
-            dec = jnp.where(approximate, jnp.minimum(armijo, approx), armijo) if approx_decrease_rtol > 0 else armijo
+            dec = jnp.minimum(armijo, approx) if approx_decrease_rtol > 0 else armijo
+            strict = jnp.maximum(armijo, _NOISE * t * s0 - (f - f0))
+            dec = jnp.where(approximate, dec, strict)
             dec = jnp.where(jnp.isfinite(f) & jnp.isfinite(s), dec, jnp.inf)
             return dec, jnp.abs(s) - c2 * jnp.abs(s0)
 
@@ -196,25 +208,34 @@ def scale_by_wolfe_linesearch(
             # direction below half an ulp of x = 1e8, every trial rounded onto x, and
             # `minimize` saw the standstill of a minimum 0.14 from it, with ‖∇f‖ = 19
             # (outside probe). Past such trials (lo a step > 0 that left x where it was)
-            # a step must lower f by the sufficient-decrease test itself, not the
-            # approximate one: at a minimum whose gradient is at rounding level the first
-            # trial to move raised f by an ulp, within the approximate test's 1e-6·|f|,
-            # and the run went back and forth between two floats until `max_steps`
-            # (review). There the search ends on the step that did not move, as before.
+            # a step must lower f as the slope says it would, neither less (Armijo's
+            # test, not the approximate one) nor far more: review, twice, at minima
+            # whose gradient is at rounding level (x near 3.6e6 and 6.4e5), where the
+            # first trial to move raised f within the approximate test's 1e-6·|f|, and
+            # another, grown past unmoved trials, lowered it by 1 to 31 ulps, 1,500
+            # times what the slope predicts (rounding in evaluating f, not descent):
+            # the runs went back and forth between two floats until `max_steps`. (In
+            # the case above the first trial to move lowers f by what the slope says.)
+            # There the search ends on the step that did not move, as before. An unmoved trial whose larger step no
+            # longer passes the test (Armijo's alone, `approx_decrease_rtol=0`) leaves lo
+            # as it is; the search still grows past it.
             unmoved = _all_equal(point, lo_point)
-            past_unmoved = (t_lo > 0) & _all_equal(lo_point, params)
-            dec, curv = errors(t, f, s, ~past_unmoved)
             t_hi = hi[0]
+            # (lo at x after trials: a step > 0 that did not move it, or, where unmoved
+            # trials failed the test and left lo at 0, any trial before a bracket.)
+            past_unmoved = _all_equal(lo_point, params) & ((t_lo > 0) | ((k > 0) & ~jnp.isfinite(t_hi)))
+            dec, curv = errors(t, f, s, ~past_unmoved)
             # N&W Algorithm 3.6 (and 3.5, with t_hi = +∞ while unbracketed):
             # (At the first trial f ≥ f_lo is allowed: the approximate test may accept a
             # step whose value rounding puts at or just above φ(0).)
             done = start | ((dec <= 0) & (curv <= 0))  # strong Wolfe: accept t
             too_far = ~done & ~unmoved & ((dec > 0) | ((f >= f_lo) & (k > 0)))  # → t is the new hi
+            keep_lo = too_far | (~done & unmoved & (dec > 0))  # (the start pass always takes its point)
             flip = ~too_far & (s * (t_hi - t_lo) >= 0)  # slope at t points back past lo: hi = lo
             new_hi = jax.tree_util.tree_map(
                 lambda a, b, c: jnp.where(too_far, a, jnp.where(flip, b, c)), (t, f, s), (t_lo, f_lo, s_lo), hi
             )
-            new_lo = jax.tree_util.tree_map(lambda a, b: jnp.where(too_far, b, a), (t, f, s, g), lo)
+            new_lo = jax.tree_util.tree_map(lambda a, b: jnp.where(keep_lo, b, a), (t, f, s, g), lo)
             # Next trial: grow while unbracketed; else the cubic's minimiser, clipped to
             # stay 10% inside the bracket (so a minimum far below the bracket's scale
             # is approached by factors of 10, not 2), or the midpoint when the cubic
