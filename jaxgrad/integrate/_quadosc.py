@@ -36,7 +36,7 @@ from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
 from . import _status
-from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
+from ._quad import _check_limit, _check_tolerance, _infinite_sign, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
 
@@ -118,9 +118,9 @@ def quadosc(
     limit = _check_limit(limit, fn)
     if isinstance(cycles, bool) or not isinstance(cycles, numbers.Integral) or cycles < 4:
         raise ValueError(f"{fn}: `cycles` must be an integer >= 4; got {cycles!r}.")
-    a_inf = _static_inf(a)
-    b_inf = _static_inf(b)
-    if not ((a_inf is None and b_inf == 1) or (a_inf == -1 and b_inf is None)):
+    a_inf = _infinite_sign(a)
+    b_inf = _infinite_sign(b)
+    if not ((a_inf == 0 and b_inf == 1) or (a_inf == -1 and b_inf == 0)):
         raise ValueError(
             f"{fn}: exactly one limit must be infinite, as [a, inf) or (-inf, b], with the "
             f"other a finite scalar; got a={a!r}, b={b!r}. Use `quad` for finite ranges."
@@ -236,16 +236,3 @@ def _envelope_fades(f, args, lo, hi):
     levelling = (r1 < 1) & ((1 - r2) < _LEVELLING * (1 - r1))
     fading = (w3 == 0) | (decreasing & ~levelling)
     return lax.stop_gradient(fading), cycles * _SAMPLES
-
-
-def _static_inf(x):
-    """+1 / -1 for a concrete ±inf, None for anything else (finite or traced)."""
-    try:
-        v = float(x)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return None
-    if v == float("inf"):
-        return 1
-    if v == float("-inf"):
-        return -1
-    return None
