@@ -406,7 +406,8 @@ def quad(
         TypeError: `f` is not callable, returns a non-real value, or a tolerance is
             not a number.
         ValueError: `a`, `b` are not scalars, `points` is not 1-D, a tolerance is
-            negative or `limit < 1`.
+            negative or `limit < 1`, or `points` are given with `weight="cos"`/`"sin"`
+            on an infinite range.
 
     Example:
         >>> import jax, jax.numpy as jnp

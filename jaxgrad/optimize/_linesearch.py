@@ -216,9 +216,9 @@ def scale_by_wolfe_linesearch(
             # times what the slope predicts (rounding in evaluating f, not descent):
             # the runs went back and forth between two floats until `max_steps`. (In
             # the case above the first trial to move lowers f by what the slope says.)
-            # There the search ends on the step that did not move, as before. An unmoved trial whose larger step no
-            # longer passes the test (Armijo's alone, `approx_decrease_rtol=0`) leaves lo
-            # as it is; the search still grows past it.
+            # There the search ends on the step that did not move, as before. An unmoved
+            # trial whose larger step no longer passes the test (Armijo's alone,
+            # `approx_decrease_rtol=0`) leaves lo as it is; the search still grows past it.
             unmoved = _all_equal(point, lo_point)
             t_hi = hi[0]
             # (lo at x after trials: a step > 0 that did not move it, or, where unmoved
