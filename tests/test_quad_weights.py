@@ -340,40 +340,6 @@ def test_trigonometric_weights_and_complex_integrands():
     _close(g_rev[1], ref[1], 1e-10)
 
 
-def _lorentzian(x):
-    return 1 / (1 + x * x)
-
-
-@jax.jit
-def _fourier(w):
-    def cos_part(w):
-        value, info = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w)
-        return value, info.status == STATUS.converged
-
-    (c, c_ok), dc = jax.value_and_grad(cos_part, has_aux=True)(w)
-    s, s_info = quad(_lorentzian, 0.0, jnp.inf, weight="sin", wvar=w)
-    return c, c_ok, dc, s, s_info.status == STATUS.converged
-
-
-def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
-    # scipy's quad takes weight="cos"/"sin" with an infinite limit as a Fourier integral
-    # (QUADPACK's QAWF); the product integrated on the mapped half line was 0.57716 for
-    # 0.57786 at ω = 1, `max_subdivisions`, and of the wrong sign at ω = 10 (outside
-    # probe). Closed forms: ∫₀^∞ cos(ωx)/(1 + x²) dx = (π/2)e^(−ω), and for sin
-    # (e^(−ω) Ei(ω) − e^(ω) Ei(−ω))/2.
-    w = 1.0
-    c, c_ok, dc, s, s_ok = _fourier(w)
-    assert bool(c_ok) and bool(s_ok)
-    _close(c, mp.pi / 2 * mp.exp(-w), 1e-12)
-    _close(dc, -mp.pi / 2 * mp.exp(-w), 1e-10)
-    _close(s, (mp.exp(-w) * mp.ei(w) - mp.exp(w) * mp.ei(-w)) / 2, 1e-9)
-    # Reversed limits, and the whole line as the two half lines from 0.
-    _close(quad(_lorentzian, jnp.inf, 0.0, weight="cos", wvar=w)[0], -mp.pi / 2 * mp.exp(-w), 1e-12)
-    _close(quad(_lorentzian, -jnp.inf, jnp.inf, weight="cos", wvar=w)[0], mp.pi * mp.exp(-w), 1e-12)
-    with pytest.raises(ValueError, match="points"):
-        quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w, points=[1.0])
-
-
 # ----------------------------------------------------------------------- bad input
 
 

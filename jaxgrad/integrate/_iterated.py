@@ -298,20 +298,24 @@ def _zero_if_empty_and_infinite(func, dtype, empty, x, consts, xs, args):
     f(limit)·dwidth, and its second derivative needs f's own derivative there. (Where f
     is infinite there the true derivative is infinite too; it comes out 0.)"""
     value = jnp.ravel(func(consts, x, *xs, *args)).astype(dtype)
-    return jnp.where(empty & ~jnp.all(jnp.isfinite(value)), jnp.zeros((), dtype), value)
+    return jnp.where(empty & ~jnp.isfinite(value), jnp.zeros((), dtype), value)
 
 
 @_zero_if_empty_and_infinite.defjvp
 def _zero_if_empty_and_infinite_jvp(func, dtype, primals, tangents):
-    # The tangents are zeroed on both sides of f's linear map where the value is: its
-    # derivative there is infinite, and 0·inf = NaN would otherwise reach the limits'
-    # derivatives in either mode (reverse mode transposes the two selects into selects).
+    # The tangents of the components zeroed are zeroed. Where every component is, so are
+    # the tangents going into f's linear map (its derivative there is infinite, and 0·inf
+    # = NaN would otherwise reach the limits' derivatives in reverse mode too, which
+    # transposes the selects into selects). Where only some are (a vector f), the others
+    # keep their tangents: forward mode is right for them, reverse mode may be NaN (a
+    # review found their derivative zeroed, silently, when one decision covered all).
     empty, inputs = primals[0], primals[1:]
     value, linear = jax.linearize(lambda *z: jnp.ravel(func(z[1], z[0], *z[2], *z[3])).astype(dtype), *inputs)
-    bad = empty & ~jnp.all(jnp.isfinite(value))
+    bad = empty & ~jnp.isfinite(value)
+    all_bad = jnp.all(bad)
 
     def zero(t):
-        return t if t.dtype == jax.dtypes.float0 else jnp.where(bad, jnp.zeros((), t.dtype), t)
+        return t if t.dtype == jax.dtypes.float0 else jnp.where(all_bad, jnp.zeros((), t.dtype), t)
 
     dvalue = linear(*jax.tree_util.tree_map(zero, tangents[1:]))
     return jnp.where(bad, jnp.zeros((), dtype), value), jnp.where(bad, jnp.zeros((), dtype), dvalue)

@@ -8,7 +8,6 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
@@ -22,7 +21,7 @@ from .._traced import trace
 from ._adaptive import Tolerances
 from ._batch import pooled_solver
 from ._beside import float_beside
-from ._status import NAN_LIMITS, STATUS, QuadInfo, status_from_code
+from ._status import NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
 _NSPLIT = 2
@@ -381,9 +380,8 @@ def quad(
             `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
             `a < b`), `"alg-loga"`, `"alg-logb"`, `"alg-log"` (the same times `ln(x - a)`,
             `ln(b - x)` or both), `"cos"`, `"sin"` (`cos(ω x)`, `sin(ω x)`, `wvar = ω`;
-            with one infinite limit, given as a number, the Fourier integral is taken by
-            half periods and extrapolated, as [`quadosc`][jaxgrad.integrate.quadosc]
-            does: QUADPACK's QAWF, as scipy does; `points` are not allowed there).
+            integrated as the product: on a half line this is not scipy's QAWF, use
+            [`quadosc`][jaxgrad.integrate.quadosc] there).
             Derivatives in `wvar` (`c`, `α`, `β`, `ω`), `a`, `b` and `args` are exact and
             error-controlled (docs/quadrature.md, "Weight functions"). A `wvar` or limit
             the weight does not allow gives NaN and `STATUS.nan_limits`.
@@ -406,8 +404,7 @@ def quad(
         TypeError: `f` is not callable, returns a non-real value, or a tolerance is
             not a number.
         ValueError: `a`, `b` are not scalars, `points` is not 1-D, a tolerance is
-            negative or `limit < 1`, or `points` are given with `weight="cos"`/`"sin"`
-            on an infinite range.
+            negative or `limit < 1`.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -447,10 +444,6 @@ def quad(
         if not _real_numbers(points):  # (a complex point was taken as its real part)
             raise TypeError(f"{fn}: `points` must be real numbers; got {points!r}.")
     weight, wvar = _check_weight(fn, weight, wvar, points)
-    if (weight in ("cos", "sin") and (_infinite_sign(a) or _infinite_sign(b)) and _infinite_sign(a) != _infinite_sign(b)
-            and not _concrete_zero(wvar)):  # (ω = 0: the plain product, f or 0)
-        return _fourier_half_line(fn, f, a, b, args, weight, wvar, points, epsabs, epsrel, limit,
-                                  bool(complex_func), bool(throw))
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     # The tolerances are inputs of the compiled program (None here: the loop reads them
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
@@ -459,65 +452,6 @@ def quad(
         integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar,
         epsabs, epsrel,
     )
-
-
-def _infinite_sign(x):
-    """+1 / -1 for a concrete ±inf limit, 0 for anything else (finite or traced)."""
-    try:
-        v = float(x)
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return 0
-    return 1 if v == np.inf else (-1 if v == -np.inf else 0)
-
-
-def _concrete_zero(x):
-    try:
-        return float(x) == 0
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return False
-
-
-def _fourier_half_line(fn, f, a, b, args, weight, wvar, points, epsabs, epsrel, limit, complex_func, throw):
-    """`quad` with `weight="cos"` / `"sin"` and an infinite limit (QUADPACK's QAWF, as
-    `scipy.integrate.quad` does it): f(x)·cos(ωx) integrated by half periods π/|ω| and
-    extrapolated (`quadosc`); over (-inf, inf) as the two half lines from 0. The product
-    integrated by the adaptive loop on the mapped half line is no Fourier integral:
-    ∫₀^∞ cos(x)/(1 + x²) dx came out 0.57716 for 0.57786, `max_subdivisions`, and at
-    ω = 10 with the wrong sign, `divergent` (outside probe)."""
-    from ._quadosc import quadosc  # (imports this module)
-
-    if np.shape(points) != (0,):
-        raise ValueError(f"{fn}: `points` cannot be combined with weight={weight!r} on an infinite range.")
-    trig = jnp.cos if weight == "cos" else jnp.sin
-    sa, sb = _infinite_sign(a), _infinite_sign(b)
-    if sa > 0 or sb < 0:  # reversed: minus the integral from b to a
-        value, info = _fourier_half_line(fn, f, b, a, args, weight, wvar, points, epsabs, epsrel, limit,
-                                         complex_func, throw)
-        return -value, info
-    if sa and sb:  # (-inf, inf): the two half lines from 0
-        (v1, i1), (v2, i2) = (_fourier_half_line(fn, f, lo, hi, args, weight, wvar, points, epsabs, epsrel, limit,
-                                                 complex_func, throw) for lo, hi in ((a, 0.0), (0.0, b)))
-        return v1 + v2, QuadInfo(err=i1.err + i2.err, neval=i1.neval + i2.neval, status=_worse(i1.status, i2.status))
-    omega = jnp.asarray(wvar)
-    # The period is a hint to `quadosc` (the integral does not depend on it): no derivative.
-    # A traced ω that is 0 has none (NaN, `nan_limits`; a concrete 0 is not sent here).
-    period = lax.stop_gradient(2 * jnp.pi / jnp.abs(omega))
-
-    def g(x, omega, *args):
-        y = trig(omega * x) * jnp.asarray(f(x, *args))
-        return jnp.stack([jnp.real(y), jnp.imag(y)]) if complex_func else y
-
-    value, info = quadosc(g, a, b, (omega, *args), period=period, epsabs=epsabs, epsrel=epsrel, limit=limit,
-                          throw=throw)
-    if complex_func:
-        value, err = value[0] + 1j * value[1], jnp.hypot(info.err[0], info.err[1])
-        info = QuadInfo(err=err, neval=info.neval, status=info.status)
-    return value, info
-
-
-def _worse(s1, s2):
-    """The status of two integrals added: the first that is not `converged`."""
-    return STATUS.where(s1 == STATUS.converged, s2, s1)
 
 
 def _check_weight(fn, weight, wvar, points):

@@ -36,7 +36,7 @@ from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
 from . import _status
-from ._quad import _check_limit, _check_tolerance, _infinite_sign, limits_dtype, quad, trace_integrand
+from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
 
@@ -236,3 +236,12 @@ def _envelope_fades(f, args, lo, hi):
     levelling = (r1 < 1) & ((1 - r2) < _LEVELLING * (1 - r1))
     fading = (w3 == 0) | (decreasing & ~levelling)
     return lax.stop_gradient(fading), cycles * _SAMPLES
+
+
+def _infinite_sign(x):
+    """+1 / -1 for a concrete ±inf limit, 0 for anything else (finite or traced)."""
+    try:
+        v = float(x)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return 0
+    return 1 if v == math.inf else (-1 if v == -math.inf else 0)
