@@ -297,8 +297,13 @@ def _zero_if_empty_and_infinite(func, dtype, empty, x, consts, xs, args):
     zero width that opens with a parameter (∫₀^{px} at p = 0) has the derivative
     f(limit)·dwidth, and its second derivative needs f's own derivative there. (Where f
     is infinite there the true derivative is infinite too; it comes out 0.)"""
-    value = jnp.ravel(func(consts, x, *xs, *args)).astype(dtype)
+    value = _vector(func, dtype, x, consts, xs, args)
     return jnp.where(empty & ~jnp.isfinite(value), jnp.zeros((), dtype), value)
+
+
+def _vector(func, dtype, x, consts, xs, args):
+    """f at `x` (the outer variables `xs`, the user's `args`) as a vector of `dtype`."""
+    return jnp.ravel(func(consts, x, *xs, *args)).astype(dtype)
 
 
 @_zero_if_empty_and_infinite.defjvp
@@ -310,7 +315,7 @@ def _zero_if_empty_and_infinite_jvp(func, dtype, primals, tangents):
     # keep their tangents: forward mode is right for them, reverse mode may be NaN (a
     # review found their derivative zeroed, silently, when one decision covered all).
     empty, inputs = primals[0], primals[1:]
-    value, linear = jax.linearize(lambda *z: jnp.ravel(func(z[1], z[0], *z[2], *z[3])).astype(dtype), *inputs)
+    value, linear = jax.linearize(functools.partial(_vector, func, dtype), *inputs)
     bad = empty & ~jnp.isfinite(value)
     all_bad = jnp.all(bad)
 

@@ -24,6 +24,7 @@ zero and `info.decrease_error > 0` reports it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -73,10 +74,11 @@ def _moved(params, t, updates):
 _NOISE = 8
 
 
-def _all_equal(x, y):
-    """Whether two pytrees of arrays are equal entry for entry."""
-    same = [jnp.all(a == b) for a, b in zip(jax.tree_util.tree_leaves(x), jax.tree_util.tree_leaves(y))]
-    return jnp.all(jnp.stack(same)) if same else jnp.asarray(True)
+def all_leaves(test, *trees):
+    """Whether `test` holds at every entry of every leaf (of the trees' leaves taken
+    side by side: `all_leaves(jnp.equal, x, y)` compares two pytrees)."""
+    leaves = zip(*(jax.tree_util.tree_leaves(t) for t in trees))
+    return functools.reduce(jnp.logical_and, [jnp.all(test(*ls)) for ls in leaves], jnp.asarray(True))
 
 
 def scale_by_wolfe_linesearch(
@@ -219,11 +221,11 @@ def scale_by_wolfe_linesearch(
             # There the search ends on the step that did not move, as before. An unmoved
             # trial whose larger step no longer passes the test (Armijo's alone,
             # `approx_decrease_rtol=0`) leaves lo as it is; the search still grows past it.
-            unmoved = _all_equal(point, lo_point)
+            unmoved = all_leaves(jnp.equal, point, lo_point)
             t_hi = hi[0]
             # (lo at x after trials: a step > 0 that did not move it, or, where unmoved
             # trials failed the test and left lo at 0, any trial before a bracket.)
-            past_unmoved = _all_equal(lo_point, params) & ((t_lo > 0) | ((k > 0) & ~jnp.isfinite(t_hi)))
+            past_unmoved = all_leaves(jnp.equal, lo_point, params) & ((t_lo > 0) | ((k > 0) & ~jnp.isfinite(t_hi)))
             dec, curv = errors(t, f, s, ~past_unmoved)
             # N&W Algorithm 3.6 (and 3.5, with t_hi = +∞ while unbracketed):
             # (At the first trial f ≥ f_lo is allowed: the approximate test may accept a

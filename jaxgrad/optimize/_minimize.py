@@ -21,7 +21,7 @@ from .._throw import raise_if
 from .._traced import trace
 from . import _status as st
 from ._implicit import implicit_argmin
-from ._linesearch import ScaleByWolfeLinesearchState, scale_by_wolfe_linesearch
+from ._linesearch import ScaleByWolfeLinesearchState, all_leaves, scale_by_wolfe_linesearch
 from ._solution import Solution
 
 
@@ -56,11 +56,6 @@ def tree_norm(tree):
     # (1 where the maximum is 0 or not finite: the norm is then 0, inf or NaN as it is.)
     beta = power_of_two_scale(jnp.stack([jnp.max(t, initial=0) for t in leaves]))
     return beta * jnp.sqrt(sum(jnp.sum(jnp.square(t / beta.astype(t.dtype))) for t in leaves))
-
-
-def _all_leaves(test, tree):
-    """Whether `test` holds at every entry of every leaf."""
-    return functools.reduce(jnp.logical_and, [jnp.all(test(t)) for t in jax.tree_util.tree_leaves(tree)], True)
 
 
 def _float_dtype(tree):
@@ -219,7 +214,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # (x_new too: an optimizer whose direction overflowed, L-BFGS's yᵀy at a gradient
         # of 8e307, proposed a NaN step while f and ∇f were still the old, finite ones;
         # the NaN iterate was returned with `linesearch_failed`; outside probe.)
-        finite = jnp.isfinite(v_new) & jnp.isfinite(n_new) & _all_leaves(jnp.isfinite, x_new)
+        finite = jnp.isfinite(v_new) & jnp.isfinite(n_new) & all_leaves(jnp.isfinite, x_new)
         # With rtol = 0 an exact standstill while ‖∇f‖ > tol is `converged` only if the
         # gradient has fallen by half the digits from the largest one met (x0's, as a
         # rule): a minimum whose gradient's rounding is above tol (1e6·(Σ cosh x − c·x):
@@ -235,13 +230,13 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
                 jnp.abs(v_new - v) <= rtol * jnp.maximum(jnp.abs(v), jnp.abs(v_new))
             )
         else:
-            stalled = _all_leaves(lambda d: d == 0, optax.tree.sub(x_new, x)) & (v_new == v)
+            stalled = all_leaves(lambda d: d == 0, optax.tree.sub(x_new, x)) & (v_new == v)
         # Only an update that rounding absorbed can mean "converged to rounding level": an
         # optimizer that proposes exactly no move (a schedule decayed to 0) has stopped
         # wherever it was. Measured against the largest gradient met (3.6e10 from
         # x0 = 25 in Σ cosh x − 2x) a gradient of 237 passed as converged, x 6.17 where
         # the minimum is 1.44 (outside probe).
-        absorbed = ~_all_leaves(lambda u: u == 0, updates)
+        absorbed = ~all_leaves(lambda u: u == 0, updates)
         ls_failed = _decrease_error(new_state, dtype) > 0
         code = jnp.where(
             ~finite,
