@@ -340,6 +340,59 @@ def test_trigonometric_weights_and_complex_integrands():
     _close(g_rev[1], ref[1], 1e-10)
 
 
+def _lorentzian(x):
+    return 1 / (1 + x * x)
+
+
+def _tent(x):  # a kink at 4, 5 and 6, zero elsewhere
+    return jnp.maximum(0.0, 1 - jnp.abs(x - 5))
+
+
+@jax.jit
+@jax.vmap
+def _fourier(w):
+    def cos_part(w):
+        value, info = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w)
+        return value, info.status
+
+    (c, c_status), dc = jax.value_and_grad(cos_part, has_aux=True)(w)
+    t, t_info = quad(_tent, 0.0, jnp.inf, weight="cos", wvar=40 * w)
+    return c, dc, c_status, t, t_info.status
+
+
+def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
+    # scipy's quad takes weight="cos"/"sin" with an infinite limit as a Fourier integral
+    # (QUADPACK's QAWF); the product integrated on the mapped half line was 0.57716 for
+    # 0.57786 at ω = 1, `max_subdivisions`, and of the wrong sign at ω = 10 (outside
+    # probe). Closed forms: ∫₀^∞ cos(ωx)/(1 + x²) dx = (π/2)e^(−ω), and for sin
+    # (e^(−ω) Ei(ω) − e^(ω) Ei(−ω))/2. The tent at ω = 40 lies 4 to 6 past the finite
+    # limit: with cycles of half a period (π/40) quadosc's default 40 of them reach
+    # only π, and it came out 0, `converged` (a review); QAWF's cycles hold ⌊ω⌋ + ½
+    # periods. A traced ω of 0 (the second lane) has no cycle: NaN, `nan_limits`.
+    w = 1.0
+    c, dc, c_status, t, t_status = _fourier(jnp.array([w, 0.0]))
+    c_ok, t_ok, c_nan = (np.asarray(s == item) for s, item in ((c_status, STATUS.converged),
+                                                               (t_status, STATUS.converged),
+                                                               (c_status, STATUS.nan_limits)))
+    assert c_ok[0] and t_ok[0]
+    _close(c[0], mp.pi / 2 * mp.exp(-w), 1e-12)
+    _close(dc[0], -mp.pi / 2 * mp.exp(-w), 1e-10)
+    _close(t[0], mp.quad(lambda x: (1 - abs(x - 5)) * mp.cos(40 * x), [4, 5, 6]), 1e-8)
+    assert np.isnan(float(c[1])) and c_nan[1]
+    # Reversed limits, and the whole line as the two half lines from 0 (they cancel
+    # for an odd integrand: a sign lost on either would double the half line's value).
+    s = (mp.exp(-w) * mp.ei(w) - mp.exp(w) * mp.ei(-w)) / 2
+    value, info = quad(_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w)
+    _close(value, -s, 1e-12)
+    assert bool(info.status == STATUS.converged)
+    value, info = quad(_lorentzian, -jnp.inf, jnp.inf, weight="sin", wvar=w)
+    assert abs(float(value)) <= 1e-14 and bool(info.status == STATUS.converged)
+    with pytest.raises(ValueError, match="points"):
+        quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w, points=[1.0])
+    with pytest.raises(ValueError, match="limlst"):
+        quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w, limlst=3)
+
+
 # ----------------------------------------------------------------------- bad input
 
 

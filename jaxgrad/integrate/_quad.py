@@ -336,6 +336,7 @@ def quad(
     limit: int = _DEFAULT_LIMIT,
     weight: str | None = None,
     wvar: Any = None,
+    limlst: int = 50,
     complex_func: bool = False,
     throw: bool = False,
 ) -> tuple[Float[Array, "*shape"], QuadInfo]:
@@ -380,12 +381,21 @@ def quad(
             `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
             `a < b`), `"alg-loga"`, `"alg-logb"`, `"alg-log"` (the same times `ln(x - a)`,
             `ln(b - x)` or both), `"cos"`, `"sin"` (`cos(ω x)`, `sin(ω x)`, `wvar = ω`;
-            integrated as the product: on a half line this is not scipy's QAWF, use
-            [`quadosc`][jaxgrad.integrate.quadosc] there).
+            with a limit that is `inf` or `-inf` (a concrete one) the Fourier integral is
+            taken cycle by cycle and extrapolated, as scipy does it with QUADPACK's QAWF:
+            see `limlst`).
             Derivatives in `wvar` (`c`, `α`, `β`, `ω`), `a`, `b` and `args` are exact and
             error-controlled (docs/quadrature.md, "Weight functions"). A `wvar` or limit
             the weight does not allow gives NaN and `STATUS.nan_limits`.
         wvar: the weight's parameters (scalars, static or traced); see `weight`.
+        limlst: the number of cycles of a Fourier integral over a half line (scipy's
+            name; static, at least 4): the range from the finite limit is cut into
+            `limlst` cycles of (2⌊|ω|⌋ + 1)π/|ω| (between 2π and 3π for |ω| ≥ 1), each
+            integrated with `limit` subintervals, and their partial sums extrapolated
+            ([`quadosc`][jaxgrad.integrate.quadosc] with that half period; the whole
+            line is the two half lines from 0). Features of `f` must lie within the
+            cycles; `points` are not allowed there, and a traced ω must not be 0 (NaN,
+            `STATUS.nan_limits`).
         complex_func: if `True`, `f` may return complex values; their real and imaginary
             parts are integrated (each with its own error control) and the value is complex.
         throw: if `True`, a status other than `STATUS.converged` raises an error at run
@@ -444,7 +454,15 @@ def quad(
         if not _real_numbers(points):  # (a complex point was taken as its real part)
             raise TypeError(f"{fn}: `points` must be real numbers; got {points!r}.")
     weight, wvar = _check_weight(fn, weight, wvar, points)
+    if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or limlst < 4:
+        raise ValueError(f"{fn}: `limlst` must be an integer >= 4; got {limlst!r}.")
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
+    from ._fourier import fourier_half_line, is_fourier_half_line  # (imports quadosc, which imports this module)
+
+    if is_fourier_half_line(weight, wvar, a, b):
+        return fourier_half_line(fn, f, a, b, args, weight=weight, omega=wvar, points=points, epsabs=epsabs,
+                                 epsrel=epsrel, limit=limit, limlst=int(limlst), complex_func=bool(complex_func),
+                                 throw=bool(throw))
     # The tolerances are inputs of the compiled program (None here: the loop reads them
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
     options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))

@@ -37,8 +37,8 @@ integrand, so the derivatives in a, b, α and β are those of `quad` (the α-der
 t^α is t^α ln t: the "alg-loga" weight, integrable).
 
 ``weight="cos"`` / ``"sin"``, ``wvar=ω`` — f(x) cos(ωx), f(x) sin(ωx), integrated as a
-product by the adaptive loop (ω a differentiable parameter). For conditionally
-convergent integrals over a half line use `quadosc`.
+product by the adaptive loop (ω a differentiable parameter). With an infinite limit,
+the Fourier integral by cycles and extrapolation (QUADPACK's QAWF): `_fourier.py`.
 """
 
 from __future__ import annotations
