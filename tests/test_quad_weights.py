@@ -344,6 +344,10 @@ def _lorentzian(x):
     return 1 / (1 + x * x)
 
 
+def _x_lorentzian(x):
+    return x / (1 + x * x)
+
+
 def _tent(x):  # a kink at 4, 5 and 6, zero elsewhere
     return jnp.maximum(0.0, 1 - jnp.abs(x - 5))
 
@@ -379,14 +383,24 @@ def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
     _close(dc[0], -mp.pi / 2 * mp.exp(-w), 1e-10)
     _close(t[0], mp.quad(lambda x: (1 - abs(x - 5)) * mp.cos(40 * x), [4, 5, 6]), 1e-8)
     assert np.isnan(float(c[1])) and c_nan[1]
-    # Reversed limits, and the whole line as the two half lines from 0 (they cancel
-    # for an odd integrand: a sign lost on either would double the half line's value).
-    s = (mp.exp(-w) * mp.ei(w) - mp.exp(w) * mp.ei(-w)) / 2
-    value, info = quad(_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w)
-    _close(value, -s, 1e-12)
+    # Reversed limits, at epsabs = epsrel = 1e-12: every cycle but the first stops at
+    # its rounding floor (`roundoff`, an error estimate of ~2e-14 for a true 1e-17), and
+    # the total error still meets the tolerance: `converged` (it was `roundoff` with an
+    # error of 2e-3, the distance to the last partial sum). Past what rounding allows
+    # (1e-14) the status says so, with the pieces' summed error (1e-13), not 2e-3.
+    # ∫₀^∞ x sin(ωx)/(1 + x²) dx = (π/2)e^(−ω).
+    ref = mp.pi / 2 * mp.exp(-w)
+    value, info = quad(_x_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w, epsabs=1e-12, epsrel=1e-12)
+    _close(value, -ref, 1e-14)
+    assert bool(info.status == STATUS.converged) and float(info.err) <= 1e-12
+    value, info = quad(_x_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w, epsabs=1e-14, epsrel=1e-14)
+    _close(value, -ref, 1e-14)
+    assert bool(info.status == STATUS.roundoff) and 1e-15 <= float(info.err) <= 1e-12
+    # The whole line as the two half lines from 0 (an even integrand: a sign lost on
+    # either half would cancel them).
+    value, info = quad(_x_lorentzian, -jnp.inf, jnp.inf, weight="sin", wvar=w)
+    _close(value, 2 * ref, 1e-12)
     assert bool(info.status == STATUS.converged)
-    value, info = quad(_lorentzian, -jnp.inf, jnp.inf, weight="sin", wvar=w)
-    assert abs(float(value)) <= 1e-14 and bool(info.status == STATUS.converged)
     with pytest.raises(ValueError, match="points"):
         quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w, points=[1.0])
     with pytest.raises(ValueError, match="limlst"):

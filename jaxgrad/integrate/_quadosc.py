@@ -183,11 +183,14 @@ def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, eps
     err = jnp.where(fading, err, jnp.inf)
     tol = jnp.maximum(epsabs, epsrel * jnp.abs(value))
     worst = jnp.max(codes)
-    code = jnp.where(
-        worst != _status.CONVERGED,
-        worst,
-        jnp.where(jnp.all(err <= tol) & jnp.all(jnp.isfinite(value)), _status.CONVERGED, _status.DIVERGENT),
-    )
+    met = jnp.all(err <= tol) & jnp.all(jnp.isfinite(value))
+    # A piece stopped at its rounding floor (`roundoff`) has that floor in its error: if
+    # the total still meets the tolerance, so does the result. (Each piece gets a share
+    # of the tolerance; at epsabs = epsrel = 1e-12 a cycle of x sin x/(1 + x²) with an
+    # error estimate of 2.2e-14 at its floor, 1e-17 in truth, missed its share of 2e-14,
+    # and a result right to 4e-16 was reported `roundoff`.)
+    at_floor = jnp.all((codes == _status.CONVERGED) | (codes == _status.ROUNDOFF))
+    code = jnp.where(at_floor & met, _status.CONVERGED, jnp.where(worst != _status.CONVERGED, worst, _status.DIVERGENT))
     # A non-fading envelope says more than the pieces' statuses (cos t's half periods
     # integrate to 0, which their relative tolerance calls roundoff), NaN at a node more.
     code = jnp.where(jnp.all(fading) | (code == _status.NONFINITE), code, _status.DIVERGENT)
@@ -195,7 +198,11 @@ def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, eps
     # oscillations (sin 10t/(t + 1) with period 2π) the partial sums never alternate, and
     # the error was 2.1e-6 for a true 1.5e-4 (outside probe). The error is then at least
     # the extrapolation's distance to the last partial sum (8e-4 there), as in `quad`.
-    err = jnp.where(code == _status.CONVERGED, err, jnp.maximum(err, jnp.abs(value - partial[-1])))
+    # (Where the extrapolation met the tolerance and only the pieces did not, their
+    # errors are the estimate: x^-½ cos x at epsrel 1e-12, pieces at their rounding floor
+    # summing to 1.5e-12, got 4.9e-5 here for a value right to 2e-15.)
+    doubtful = (code != _status.CONVERGED) & ~jnp.all(ext_err <= tol)
+    err = jnp.where(doubtful, jnp.maximum(err, jnp.abs(value - partial[-1])), err)
     value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
     code = jnp.where(bad, _status.NAN_LIMITS, code)
     status = status_from_code(code)
