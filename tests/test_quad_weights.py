@@ -359,9 +359,12 @@ def _fourier(w):
         value, info = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w)
         return value, info.status
 
-    (c, c_status), dc = jax.value_and_grad(cos_part, has_aux=True)(w)
+    # The value and its first and second derivatives in ω (forward over reverse).
+    ((c, c_status), dc), (_, d2c) = jax.jvp(jax.value_and_grad(cos_part, has_aux=True), (w,), (jnp.ones_like(w),))
     t, t_info = quad(_tent, 0.0, jnp.inf, weight="cos", wvar=40 * w)
-    return c, dc, c_status, t, t_info.status
+    # ∂/∂ω of (1 + x)^-0.1 cos(ωx) grows like x^0.9: no Fourier integral of its own.
+    dp = jax.grad(lambda w: quad(lambda x: (1 + x) ** -0.1, 0.0, jnp.inf, weight="cos", wvar=w)[0])(w)
+    return c, dc, d2c, c_status, t, t_info.status, dp
 
 
 def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
@@ -372,15 +375,25 @@ def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
     # (e^(−ω) Ei(ω) − e^(ω) Ei(−ω))/2. The tent at ω = 40 lies 4 to 6 past the finite
     # limit: with cycles of half a period (π/40) quadosc's default 40 of them reach
     # only π, and it came out 0, `converged` (a review); QAWF's cycles hold ⌊ω⌋ + ½
-    # periods. A traced ω of 0 (the second lane) has no cycle: NaN, `nan_limits`.
+    # periods. A traced ω of 0 (the second lane) has no cycle: NaN, `nan_limits`. The
+    # derivatives in ω are not the integrals of ∂/∂ω [f cos(ωx)] = −x f sin(ωx), which
+    # grow where x f does, but Fourier integrals of f and (x − a′) f′ (_fourier.py).
     w = 1.0
-    c, dc, c_status, t, t_status = _fourier(jnp.array([w, 0.0]))
+    c, dc, d2c, c_status, t, t_status, dp = _fourier(jnp.array([w, 0.0]))
     c_ok, t_ok, c_nan = (np.asarray(s == item) for s, item in ((c_status, STATUS.converged),
                                                                (t_status, STATUS.converged),
                                                                (c_status, STATUS.nan_limits)))
     assert c_ok[0] and t_ok[0]
     _close(c[0], mp.pi / 2 * mp.exp(-w), 1e-12)
     _close(dc[0], -mp.pi / 2 * mp.exp(-w), 1e-10)
+    _close(d2c[0], mp.pi / 2 * mp.exp(-w), 1e-10)
+    # d/dω ∫₀^∞ (1 + x)^-ν cos(ωx) dx, ν = 0.1: the integral is Re[e^(−iω) (−iω)^(ν−1) Γ(1 − ν, −iω)].
+    # Differentiating the extrapolation of the value's partial sums gave −0.0885131 for
+    # −0.0883953, `converged` (and with 200 cycles +0.047; outside probe).
+    def power(w, nu=mp.mpf("0.1")):
+        return mp.re(mp.exp(-1j * w) * (-1j * w) ** (nu - 1) * mp.gammainc(1 - nu, -1j * w))
+
+    _close(dp[0], mp.diff(power, w), 1e-10)
     _close(t[0], mp.quad(lambda x: (1 - abs(x - 5)) * mp.cos(40 * x), [4, 5, 6]), 1e-8)
     assert np.isnan(float(c[1])) and c_nan[1]
     # Reversed limits, at epsabs = epsrel = 1e-12: every cycle but the first stops at
