@@ -137,9 +137,9 @@ def _cycle(omega):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
 def _fourier(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
-    """Σ over the components c of `integrand(consts, x, *args)` (a leading axis, one per
-    entry `(weight, sign)` of `kinds`) of ∫ₐ^∞ sign·weight(ωx)·f_c(x) dx, each its own
-    Fourier integral: `(values, err, neval, code)`."""
+    """For each component f_c of `integrand(consts, x, *args)` (a leading axis, one per
+    entry `(weight, sign)` of `kinds`), the Fourier integral ∫ₐ^∞ sign·weight(ωx)·f_c(x) dx:
+    `(values, err, neval, code)`, one status for all."""
     limit, limlst = options
     cycle = _cycle(omega)
 
