@@ -53,11 +53,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
-from jax.flatten_util import ravel_pytree
 
 from .._nan import mul_zero_safe
 from .._throw import raise_if
-from ._quad import _limit_at, limits_dtype, trace_integrand
+from ._quad import _derivative_integrand, _limit_at, _ravel_real, _split_args, limits_dtype, trace_integrand
 from ._quadosc import _infinite_sign, quadosc
 from ._status import CONVERGED, QuadInfo, status_from_code
 
@@ -119,9 +118,10 @@ def fourier_half_line(fn, f, a, b, args, *, weight, omega, points, epsabs, epsre
     return value, QuadInfo(err=err, neval=neval, status=status)
 
 
-def _real_view(v):
-    """A complex vector as its real and imaginary parts, one after the other."""
-    return jnp.concatenate([jnp.real(v), jnp.imag(v)]) if jnp.issubdtype(v.dtype, jnp.complexfloating) else v
+def _weighted(kinds, omega, x, y):
+    """y (components along its leading axis) times each component's sign·weight(ωx)."""
+    weights = jnp.stack([s * _TRIG[k](omega * x) for k, s in kinds]).astype(y.dtype)
+    return weights.reshape((-1,) + (1,) * (y.ndim - 1)) * y
 
 
 def _cycle(omega):
@@ -144,9 +144,7 @@ def _fourier(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
     cycle = _cycle(omega)
 
     def g(x, omega, consts, *args):
-        y = integrand(consts, x, *args)
-        weights = jnp.stack([s * _TRIG[k](omega * x) for k, s in kinds]).astype(y.dtype)
-        return weights.reshape((-1,) + (1,) * (y.ndim - 1)) * y
+        return _weighted(kinds, omega, x, integrand(consts, x, *args))
 
     value, info = quadosc(g, a, jnp.inf, (omega, consts, *args), period=2 * cycle, epsabs=epsabs, epsrel=epsrel,
                           cycles=limlst, limit=limit)
@@ -163,13 +161,18 @@ def _fourier_jvp(integrand, kinds, options, primals, tangents):
     a, omega, args, consts, epsabs, epsrel = primals
     ta, tomega, targs, tconsts = tangents[:4]
     m = len(kinds)
-    # The differentiated leaves of (args, consts) and their tangents.
-    leaves, tree = jax.tree_util.tree_flatten((args, consts))
-    tleaves = jax.tree_util.tree_leaves((targs, tconsts), is_leaf=lambda t: isinstance(t, SymbolicZero))
-    moving = [i for i, t in enumerate(tleaves) if not isinstance(t, SymbolicZero)
-              and jnp.issubdtype(jnp.result_type(leaves[i]), jnp.inexact)]
-    d_theta = bool(moving)
+    # The differentiated leaves of (args, consts): the joint integrand [f, ∂f/∂θ] and the
+    # contraction with dθ are `quad`'s (`_derivative_integrand`, complex θ along its real
+    # and imaginary directions).
+    _, _, diff, dleaves = _split_args((args, consts), (targs, tconsts))
+    d_theta = any(diff)
     d_omega = not isinstance(tomega, SymbolicZero)
+    shape = jax.eval_shape(lambda x: integrand(consts, x, *args), a).shape  # (m, *f's shape)
+    if d_theta:
+        theta_joint, _, n, _ = _derivative_integrand(
+            lambda x, ac: integrand(ac[1], x, *ac[0]).reshape(-1), (args, consts), diff)
+    else:
+        n = 0
     # The ω-derivative's parts, as integrands over [a, ∞) (see the module's docstring,
     # with the integration by parts from the end a' = a + c of the first cycle on: in
     # the first cycle x f(x) is integrated as it stands, so that f′ is never taken
@@ -177,31 +180,24 @@ def _fourier_jvp(integrand, kinds, options, primals, tangents):
     # overflowed to inf):
     #   ∫ min(x, a′) f(x) trig′(ωx) dx  +  ∫_{a′}^∞ −(f(x) + (x − a′) f′(x))/ω trig(ωx) dx.
     # a′ is where the first cycle ends, a bound of quadosc's pieces, so the jump at a′ is
-    # at the end of a piece. 1/ω and a′ ride in the integrand's arguments: the rule below
-    # knows ω only in the weights, and they are differentiated as parameters.
-    # a′ is held fixed: the rule's dI/dω is the same whatever a′, so it has no derivative
+    # at the end of a piece. 1/ω rides in the integrand's arguments, differentiated as a
+    # parameter (the rule knows ω only in the weights); so does a′, held fixed: the
+    # rule's dI/dω is the same whatever a′, so it has no derivative
     # in a′ (letting it move with a missed the jump at a′ and gave d²I/da dω 20 % off,
     # `converged`, while d²I/dω da was right; a review). The Leibniz term of the
     # min(x, a′) f trig′ component gives the whole derivative in a.
     a_next = lax.stop_gradient(a + _cycle(omega))
 
     def joint(jconsts, x, a_next, inv_omega, args, consts):
-        y = integrand(consts, x, *args)
-        parts = [y]
-        if d_theta:  # ∂f/∂θ column by column (contracted with dθ after integrating)
-            base = jax.tree_util.tree_leaves((args, consts))
-            flat, unravel = ravel_pytree([base[i] for i in moving])
-
-            def at(real_flat):  # complex leaves along their real and imaginary directions
-                flat = real_flat[:n] + 1j * real_flat[n:] if cplx else real_flat
-                new = list(base)
-                for i, v in zip(moving, unravel(flat.astype(flat_dtype))):
-                    new[i] = v
-                args2, consts2 = jax.tree_util.tree_unflatten(tree, new)
-                return integrand(consts2, x, *args2)
-
-            jac = jax.jacfwd(at)(_real_view(flat))  # (m, *shape, n)
-            parts.append(jnp.moveaxis(jac, -1, 0).reshape((-1,) + y.shape[1:]))
+        if d_theta:  # f, then ∂f/∂θ as n columns per component of f
+            both = theta_joint(x, (args, consts))
+            k = both.shape[0] // (n + 1)
+            y = both[:k].reshape(shape)
+            jac = both[k:].reshape(shape + (n,))
+            parts = [y, jnp.moveaxis(jac, -1, 1).reshape((m * n,) + shape[1:])]
+        else:
+            y = integrand(consts, x, *args)
+            parts = [y]
         if d_omega:
             tail = x >= a_next
             z = jnp.where(tail, x, a_next)  # (f′ only where it is used)
@@ -209,33 +205,25 @@ def _fourier_jvp(integrand, kinds, options, primals, tangents):
             parts += [jnp.minimum(x, a_next) * y, jnp.where(tail, -(y_z + (z - a_next) * slope) * inv_omega, 0.0)]
         return jnp.concatenate(parts)
 
-    flat0 = ravel_pytree([leaves[i] for i in moving])[0] if d_theta else None
-    flat_dtype = flat0.dtype if d_theta else None
-    cplx = d_theta and jnp.issubdtype(flat_dtype, jnp.complexfloating)
-    n = flat0.shape[0] if d_theta else 0
-    # dθ as real numbers: df = (∂f/∂Re θ)·Re dθ + (∂f/∂Im θ)·Im dθ for a complex θ.
-    dtheta = _real_view(ravel_pytree([tleaves[i] for i in moving])[0]) if d_theta else None
-    jkinds = kinds + kinds * (2 * n if cplx else n) + ((tuple(
+    jkinds = kinds + tuple(kd for kd in kinds for _ in range(n)) + ((tuple(
         (_PRIME[k][0], s * _PRIME[k][1]) for k, s in kinds) + kinds) if d_omega else ())
     out, err, neval, code = _fourier(joint, jkinds, options, a, omega, (a_next, 1 / jnp.asarray(omega), args, consts), (),
                                      epsabs, epsrel)
     value = out[:m]
     tvalue = jnp.zeros_like(value)
     j = m
-    if d_theta:
-        ncol = dtheta.shape[0]
-        cols = out[j:j + ncol * m].reshape((ncol,) + value.shape)
-        dt = dtheta.astype(cols.dtype).reshape((ncol,) + (1,) * value.ndim)
-        tvalue = tvalue + jnp.sum(mul_zero_safe(jnp.broadcast_to(dt, cols.shape), cols), axis=0)
-        j += ncol * m
+    if d_theta:  # Σ ∫∂f/∂θₖ · dθₖ, with 0·∞ = 0 for a column nobody moves
+        cols = out[j:j + n * m].reshape((m, n) + value.shape[1:])
+        dtheta = _ravel_real([t for t, d in zip(dleaves, diff) if d])[0].astype(cols.dtype)
+        dt = dtheta.reshape((1, n) + (1,) * (value.ndim - 1))
+        tvalue = tvalue + jnp.sum(mul_zero_safe(jnp.broadcast_to(dt, cols.shape), cols), axis=1)
+        j += n * m
     if d_omega:
         tvalue = tvalue + tomega * (out[j:j + m] + out[j + m:j + 2 * m])
     if not isinstance(ta, SymbolicZero):  # d/da ∫ₐ^∞ h = −h(a), h's limit from inside
         def h(x, hargs):
             omega, args, consts = hargs
-            y = integrand(consts, x, *args)
-            weights = jnp.stack([s * _TRIG[k](omega * x) for k, s in kinds]).astype(y.dtype)
-            return (weights.reshape((-1,) + (1,) * (y.ndim - 1)) * y).reshape(-1)
+            return _weighted(kinds, omega, x, integrand(consts, x, *args)).reshape(-1)
 
         h_a = _limit_at(h, a, (omega, args, consts), jnp.inf, True).reshape(value.shape)
         tvalue = tvalue - ta * h_a
