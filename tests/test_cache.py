@@ -358,6 +358,22 @@ def test_quadosc_second_call_is_cached():
     assert bool(tight[1].converged) and abs(float(tight[0]) - np.pi / 2) <= 1e-12 * np.pi / 2
 
 
+def _lorentzian(x):
+    return 1 / (1 + x * x)
+
+
+def test_fourier_integral_second_call_is_cached():
+    # quad's Fourier path hands quadosc integrands built around the traced f: made
+    # afresh at each call they were new programs, and every eager call compiled again
+    # (3.4 s); a new ω is an input, not a new program.
+    assert _second_call_compiles(lambda: quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=1.0)[0]) == {
+        "compile": 0, "trace": 0}
+    with count_compiles() as n:
+        value = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=2.0)[0]
+    assert n == {"compile": 0, "trace": 0}
+    assert abs(float(value) - np.pi / 2 * np.exp(-2.0)) <= 1e-12
+
+
 def test_quad_tolerances_may_be_traced():
     # With the tolerances inputs of the program, they may also come from a trace (a jit
     # over the tolerance, a solver that tightens it): the same evaluations as given eagerly.

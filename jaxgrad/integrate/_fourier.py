@@ -124,6 +124,17 @@ def _weighted(kinds, omega, x, y):
     return weights.reshape((-1,) + (1,) * (y.ndim - 1)) * y
 
 
+# The integrands handed to `quadosc` are made once per key and kept: it keys its compiled
+# program on the function's code and the identity of what the function closes over, and
+# closures made afresh at each call re-compiled every eager call (3.4 s each).
+@functools.lru_cache(maxsize=64)
+def _weighted_integrand(integrand, kinds):
+    def g(x, omega, consts, *args):
+        return _weighted(kinds, omega, x, integrand(consts, x, *args))
+
+    return g
+
+
 def _cycle(omega):
     """(2⌊|ω|⌋ + 1)π/|ω|, where the sum is cut: not part of the integral, so no derivative
     flows through it (⌊|ω|⌋ is piecewise constant anyway). Where ω is 0 (traced: a
@@ -142,54 +153,36 @@ def _fourier(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
     `(values, err, neval, code)`, one status for all."""
     limit, limlst = options
     cycle = _cycle(omega)
-
-    def g(x, omega, consts, *args):
-        return _weighted(kinds, omega, x, integrand(consts, x, *args))
-
-    value, info = quadosc(g, a, jnp.inf, (omega, consts, *args), period=2 * cycle, epsabs=epsabs, epsrel=epsrel,
+    value, info = quadosc(_weighted_integrand(integrand, kinds), a, jnp.inf, (omega, consts, *args), period=2 * cycle, epsabs=epsabs, epsrel=epsrel,
                           cycles=limlst, limit=limit)
     return value, info.err, info.neval.astype(jnp.int32), info.status._value
 
 
-# The rule of the module's docstring: one vector integrand holds f, the tangent of f in
-# (args, consts) and the two parts of the ω-derivative, each component its own Fourier
-# integral; the rule recurses for higher derivatives. Symbolic zeros leave out what is
-# not differentiated (and keep the Leibniz term's f(a), infinite for f singular at a,
-# out of a derivative that does not move a).
-@functools.partial(_fourier.defjvp, symbolic_zeros=True)
-def _fourier_jvp(integrand, kinds, options, primals, tangents):
-    a, omega, args, consts, epsabs, epsrel = primals
-    ta, tomega, targs, tconsts = tangents[:4]
+# The integrand of the rule below, for `integrand` with weights `kinds` and arguments
+# (args, consts) of structure `tree` and leaf types `avals` (a key, see
+# `_weighted_integrand`): f; with the leaves marked by `diff`, ∂f/∂θ as n real columns
+# per component of f (`quad`'s `_derivative_integrand`: complex θ along its real and
+# imaginary directions); with `d_omega`, the two parts of the ω-derivative (the module's
+# docstring), integration by parts from the end a′ = a + c of the first cycle on: in the
+# first cycle x f(x) is integrated as it stands, so that f′ is never taken near a,
+# where f may be singular ((x − a) f′(x) for x^-½ at nodes 1e-300 from 0 overflowed):
+#   ∫ min(x, a′) f(x) trig′(ωx) dx  +  ∫_{a′}^∞ −(f(x) + (x − a′) f′(x))/ω trig(ωx) dx.
+# a′ is where the first cycle ends, a bound of quadosc's pieces, so the jump at a′ is at
+# the end of a piece. 1/ω and a′ ride in the integrand's arguments (the rule knows ω
+# only in the weights). Returns (joint, its kinds, n).
+@functools.lru_cache(maxsize=64)
+def _joint_integrand(integrand, kinds, tree, avals, diff, d_omega, x_dtype):
     m = len(kinds)
-    # The differentiated leaves of (args, consts): the joint integrand [f, ∂f/∂θ] and the
-    # contraction with dθ are `quad`'s (`_derivative_integrand`, complex θ along its real
-    # and imaginary directions).
-    _, _, diff, dleaves = _split_args((args, consts), (targs, tconsts))
     d_theta = any(diff)
-    d_omega = not isinstance(tomega, SymbolicZero)
-    shape = jax.eval_shape(lambda x: integrand(consts, x, *args), a).shape  # (m, *f's shape)
+    args, consts = jax.tree_util.tree_unflatten(tree, [jnp.zeros(shape, dtype) for shape, dtype in avals])
+    shape = jax.eval_shape(lambda x: integrand(consts, x, *args), jnp.zeros((), x_dtype)).shape  # (m, *f's)
+    n = 0
     if d_theta:
         theta_joint, _, n, _ = _derivative_integrand(
-            lambda x, ac: integrand(ac[1], x, *ac[0]).reshape(-1), (args, consts), diff)
-    else:
-        n = 0
-    # The ω-derivative's parts, as integrands over [a, ∞) (see the module's docstring,
-    # with the integration by parts from the end a' = a + c of the first cycle on: in
-    # the first cycle x f(x) is integrated as it stands, so that f′ is never taken
-    # near a, where f may be singular: (x − a) f′(x) for x^-½ at nodes 1e-300 from 0
-    # overflowed to inf):
-    #   ∫ min(x, a′) f(x) trig′(ωx) dx  +  ∫_{a′}^∞ −(f(x) + (x − a′) f′(x))/ω trig(ωx) dx.
-    # a′ is where the first cycle ends, a bound of quadosc's pieces, so the jump at a′ is
-    # at the end of a piece. 1/ω rides in the integrand's arguments, differentiated as a
-    # parameter (the rule knows ω only in the weights); so does a′, held fixed: the
-    # rule's dI/dω is the same whatever a′, so it has no derivative
-    # in a′ (letting it move with a missed the jump at a′ and gave d²I/da dω 20 % off,
-    # `converged`, while d²I/dω da was right; a review). The Leibniz term of the
-    # min(x, a′) f trig′ component gives the whole derivative in a.
-    a_next = lax.stop_gradient(a + _cycle(omega))
+            lambda x, ac: integrand(ac[1], x, *ac[0]).reshape(-1), (args, consts), list(diff))
 
     def joint(jconsts, x, a_next, inv_omega, args, consts):
-        if d_theta:  # f, then ∂f/∂θ as n columns per component of f
+        if d_theta:
             both = theta_joint(x, (args, consts))
             k = both.shape[0] // (n + 1)
             y = both[:k].reshape(shape)
@@ -207,12 +200,34 @@ def _fourier_jvp(integrand, kinds, options, primals, tangents):
 
     jkinds = kinds + tuple(kd for kd in kinds for _ in range(n)) + ((tuple(
         (_PRIME[k][0], s * _PRIME[k][1]) for k, s in kinds) + kinds) if d_omega else ())
+    return joint, jkinds, n
+
+
+# The rule of the module's docstring: one vector integrand holds f, ∂f/∂θ and the two
+# parts of the ω-derivative (`_joint_integrand`), each component its own Fourier
+# integral; the rule recurses for higher derivatives. Symbolic zeros leave out what is
+# not differentiated (and keep the Leibniz term's f(a), infinite for f singular at a,
+# out of a derivative that does not move a).
+@functools.partial(_fourier.defjvp, symbolic_zeros=True)
+def _fourier_jvp(integrand, kinds, options, primals, tangents):
+    a, omega, args, consts, epsabs, epsrel = primals
+    ta, tomega, targs, tconsts = tangents[:4]
+    m = len(kinds)
+    leaves, tree, diff, dleaves = _split_args((args, consts), (targs, tconsts))
+    d_omega = not isinstance(tomega, SymbolicZero)
+    avals = tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+    joint, jkinds, n = _joint_integrand(integrand, kinds, tree, avals, tuple(diff), d_omega, jnp.result_type(a))
+    # a′ is held fixed: the rule's dI/dω is the same whatever a′, so it has no derivative
+    # in a′ (letting it move with a missed the jump at a′ and gave d²I/da dω 20 % off,
+    # `converged`, while d²I/dω da was right; a review). The Leibniz term of the
+    # min(x, a′) f trig′ component gives the whole derivative in a.
+    a_next = lax.stop_gradient(a + _cycle(omega))
     out, err, neval, code = _fourier(joint, jkinds, options, a, omega, (a_next, 1 / jnp.asarray(omega), args, consts), (),
                                      epsabs, epsrel)
     value = out[:m]
     tvalue = jnp.zeros_like(value)
     j = m
-    if d_theta:  # Σ ∫∂f/∂θₖ · dθₖ, with 0·∞ = 0 for a column nobody moves
+    if n:  # Σ ∫∂f/∂θₖ · dθₖ, with 0·∞ = 0 for a column nobody moves
         cols = out[j:j + n * m].reshape((m, n) + value.shape[1:])
         dtheta = _ravel_real([t for t, d in zip(dleaves, diff) if d])[0].astype(cols.dtype)
         dt = dtheta.reshape((1, n) + (1,) * (value.ndim - 1))
