@@ -371,7 +371,7 @@ def test_fourier_integral_second_call_is_cached():
     with count_compiles() as n:
         value = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=2.0)[0]
     assert n == {"compile": 0, "trace": 0}
-    assert abs(float(value) - np.pi / 2 * np.exp(-2.0)) <= 1e-12
+    assert abs(float(value) - np.pi / 2 * np.exp(-2.0)) <= 1.49e-8  # the default tolerance
 
 
 def test_quad_tolerances_may_be_traced():

@@ -355,17 +355,19 @@ def _tent(x):  # a kink at 4, 5 and 6, zero elsewhere
 @jax.jit
 @jax.vmap
 def _fourier(w):
+    fine = dict(epsabs=1e-12, epsrel=1e-12)
+
     def cos_part(a, w):
-        value, info = quad(_lorentzian, a, jnp.inf, weight="cos", wvar=w)
+        value, info = quad(_lorentzian, a, jnp.inf, weight="cos", wvar=w, **fine)
         return value, info.status
 
     # The value, its gradient and its Hessian in the finite limit a and in ω at a = 0.
     a = jnp.zeros_like(w)
     (c, c_status), (da, dc) = jax.value_and_grad(cos_part, argnums=(0, 1), has_aux=True)(a, w)
     hess = jax.hessian(lambda a, w: cos_part(a, w)[0], argnums=(0, 1))(a, w)
-    t, t_info = quad(_tent, 0.0, jnp.inf, weight="cos", wvar=40 * w)
+    t, t_info = quad(_tent, 0.0, jnp.inf, weight="cos", wvar=40 * w, **fine)
     # ∂/∂ω of (1 + x)^-0.1 cos(ωx) grows like x^0.9: no Fourier integral of its own.
-    dp = jax.grad(lambda w: quad(lambda x: (1 + x) ** -0.1, 0.0, jnp.inf, weight="cos", wvar=w)[0])(w)
+    dp = jax.grad(lambda w: quad(lambda x: (1 + x) ** -0.1, 0.0, jnp.inf, weight="cos", wvar=w, **fine)[0])(w)
     return c, da, dc, hess, c_status, t, t_info.status, dp
 
 
@@ -403,28 +405,56 @@ def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
     _close(dp[0], mp.diff(power, w), 1e-10)
     _close(t[0], mp.quad(lambda x: (1 - abs(x - 5)) * mp.cos(40 * x), [4, 5, 6]), 1e-8)
     assert np.isnan(float(c[1])) and c_nan[1]
-    # Reversed limits, at epsabs = epsrel = 1e-12: every cycle but the first stops at
-    # its rounding floor (`roundoff`, an error estimate of ~2e-14 for a true 1e-17), and
-    # the total error still meets the tolerance: `converged` (it was `roundoff` with an
+    # Each cycle is integrated against its weight by Chebyshev moments (QAWO's rule), so
+    # 2,001 half periods per cycle cost what one does, and the end singularity goes to
+    # the adaptive loop once the panel holding it is short: 839 evaluations (the
+    # product integrated cycle by cycle ran out of subdivisions: 3 % off, 430,112
+    # evaluations, `max_subdivisions`). ∫₀^∞ x^-½ cos(1000x) dx = √(π/2000).
+    r, info = quad(lambda x: x ** -0.5, 0.0, jnp.inf, weight="cos", wvar=1000.0)
+    _close(r, mp.sqrt(mp.pi / 2000), 1e-9)
+    assert bool(info.status == STATUS.converged) and int(info.neval) <= 2000
+    # cos²(0.3x) does not fade, and ∫₀^∞ cos²(0.3x) sin(2x) dx does not exist: `divergent`,
+    # not summed after a few cycles (an early stop of the cycles saw no difference).
+    assert bool(quad(lambda x: jnp.cos(0.3 * x) ** 2, 0.0, jnp.inf, weight="sin", wvar=2.0)[1].status
+                == STATUS.divergent)
+    # Reversed limits, at epsabs = epsrel = 1e-12: `converged` with an error estimate
+    # within the tolerance (with cycles at their rounding floor it was `roundoff` with an
     # error of 2e-3, the distance to the last partial sum). Past what rounding allows
-    # (1e-14) the status says so, with the pieces' summed error (1e-13), not 2e-3.
+    # (1e-16) the status says so, with the rounding-level error (1e-15), not 2e-3 (which
+    # the extrapolation's spread at the rounding level of the sums gave; 333,455
+    # evaluations, where cycles at their rounding floor now stop at 1,650).
     # ∫₀^∞ x sin(ωx)/(1 + x²) dx = (π/2)e^(−ω).
     ref = mp.pi / 2 * mp.exp(-w)
     value, info = quad(_x_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w, epsabs=1e-12, epsrel=1e-12)
-    _close(value, -ref, 1e-14)
+    _close(value, -ref, 1e-12)
     assert bool(info.status == STATUS.converged) and float(info.err) <= 1e-12
-    value, info = quad(_x_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w, epsabs=1e-14, epsrel=1e-14)
+    value, info = quad(_x_lorentzian, jnp.inf, 0.0, weight="sin", wvar=w, epsabs=1e-16, epsrel=1e-16)
     _close(value, -ref, 1e-14)
-    assert bool(info.status == STATUS.roundoff) and 1e-15 <= float(info.err) <= 1e-12
+    assert bool(info.status == STATUS.roundoff) and 1e-16 <= float(info.err) <= 1e-12
+    assert int(info.neval) <= 5000
     # The whole line as the two half lines from 0 (an even integrand: a sign lost on
     # either half would cancel them).
-    value, info = quad(_x_lorentzian, -jnp.inf, jnp.inf, weight="sin", wvar=w)
+    value, info = quad(_x_lorentzian, -jnp.inf, jnp.inf, weight="sin", wvar=w, epsabs=1e-12, epsrel=1e-12)
     _close(value, 2 * ref, 1e-12)
     assert bool(info.status == STATUS.converged)
     with pytest.raises(ValueError, match="points"):
         quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w, points=[1.0])
     with pytest.raises(ValueError, match="limlst"):
         quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=w, limlst=3)
+
+
+def test_chebyshev_moments_of_the_fourier_weights():
+    # μₖ(λ) = ∫₋₁¹ Tₖ(t) e^(iλt) dt, k = 0..24: Gauss–Legendre up to |λ| = 24, forward
+    # recurrence above; against mpmath (t = cos θ) on both sides of the switch, for
+    # negative λ and for λ far past the recurrence's k.
+    from jaxgrad.integrate._fourier_moments import moments
+
+    lams = [0.0, -7.0, 23.99, 24.01, -60.0, 1e3]
+    got = np.asarray(moments(jnp.asarray(lams)))
+    for lam, row in zip(lams, got):
+        for k in (0, 1, 2, 13, 24):
+            ref = mp.quad(lambda th: mp.cos(k * th) * mp.expj(lam * mp.cos(th)) * mp.sin(th), mp.linspace(0, mp.pi, 9))
+            assert abs(complex(row[k]) - complex(ref)) <= 1e-14, (lam, k, row[k], ref)
 
 
 # ----------------------------------------------------------------------- bad input

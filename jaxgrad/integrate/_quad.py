@@ -388,13 +388,14 @@ def quad(
             error-controlled (docs/quadrature.md, "Weight functions"). A `wvar` or limit
             the weight does not allow gives NaN and `STATUS.nan_limits`.
         wvar: the weight's parameters (scalars, static or traced); see `weight`.
-        limlst: the number of cycles of a Fourier integral over a half line (scipy's
-            name; static, at least 4): the range from the finite limit is cut into
-            `limlst` cycles of (2⌊|ω|⌋ + 1)π/|ω| (between 2π and 3π for |ω| ≥ 1), each
-            integrated with `limit` subintervals, and their partial sums extrapolated
-            ([`quadosc`][jaxgrad.integrate.quadosc] with that half period; the whole
-            line is the two half lines from 0). Features of `f` must lie within the
-            cycles; `points` are not allowed there, and a traced ω must not be 0 (NaN,
+        limlst: the most cycles of a Fourier integral over a half line (scipy's name;
+            static, at least 4): the range from the finite limit is cut into cycles of
+            (2⌊|ω|⌋ + 1)π/|ω| (between 2π and 3π for |ω| ≥ 1), each integrated against
+            its weight by Chebyshev moments (QUADPACK's QAWO rule, with at most `limit`
+            panels), and their partial sums are extrapolated by Wynn's ε, stopping once
+            the result meets the tolerance (after at least 8 cycles); the whole line is
+            the two half lines from 0. Features of `f` must lie within the cycles
+            summed; `points` are not allowed there, and a traced ω must not be 0 (NaN,
             `STATUS.nan_limits`).
         complex_func: if `True`, `f` may return complex values; their real and imaginary
             parts are integrated (each with its own error control) and the value is complex.

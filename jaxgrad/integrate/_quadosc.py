@@ -175,11 +175,27 @@ def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, eps
     # raised (no derivative rule for the loop's `nextafter`) instead of giving 0.68343.
     values, errs, nevals, codes = jax.vmap(piece)(lo, hi)
     partial = jnp.cumsum(values, axis=0)
-    value, ext_err = wynn_epsilon(partial)
-    err = ext_err + jnp.sum(errs, axis=0)
+    fading, samples = _envelope_fades(f, args, lo, hi)
+    value, err, code = extrapolated_sum(partial, None, jnp.sum(errs, axis=0), codes, fading, epsabs, epsrel)
+    value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
+    code = jnp.where(bad, _status.NAN_LIMITS, code)
+    status = status_from_code(code)
+    if throw:
+        value = raise_if(value, status, code != _status.CONVERGED)
+    return value, QuadInfo(err=err, neval=jnp.sum(nevals) + samples, status=status)
+
+
+def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
+    """The limit of the partial sums `partial` (the last `count` entries of its leading
+    axis; all with None) by Wynn's ε, its error (the extrapolation's plus `errsum`, the
+    pieces' errors) and status code, from the pieces' codes `codes` (leading axis, any
+    length; codes past the pieces run may be CONVERGED) and whether the envelope of the
+    integrand fades (`fading`, per component). Used by `quadosc` and by the Fourier
+    integrals of `quad`."""
+    value, ext_err = wynn_epsilon(partial, count)
+    err = ext_err + errsum
     # ε sums a series whose terms do not decay too (Abel's sum: ∫₀^∞ sin t "= 1"), with a
     # small error: the integral exists only if the oscillation's envelope dies out.
-    fading, samples = _envelope_fades(f, args, lo, hi)
     err = jnp.where(fading, err, jnp.inf)
     tol = jnp.maximum(epsabs, epsrel * jnp.abs(value))
     worst = jnp.max(codes)
@@ -201,14 +217,12 @@ def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, eps
     # (Where the extrapolation met the tolerance and only the pieces did not, their
     # errors are the estimate: x^-½ cos x at epsrel 1e-12, pieces at their rounding floor
     # summing to 1.5e-12, got 4.9e-5 here for a value right to 2e-15.)
-    doubtful = (code != _status.CONVERGED) & ~jnp.all(ext_err <= tol)
+    # (Nor where ε's spread is at the rounding level of the partial sums: at epsabs =
+    # epsrel = 1e-16 a result right to 1e-16 got 2e-3.)
+    floor = 50 * jnp.finfo(partial.dtype).eps * jnp.max(jnp.abs(partial), axis=0)
+    doubtful = (code != _status.CONVERGED) & ~jnp.all(ext_err <= jnp.maximum(tol, floor))
     err = jnp.where(doubtful, jnp.maximum(err, jnp.abs(value - partial[-1])), err)
-    value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
-    code = jnp.where(bad, _status.NAN_LIMITS, code)
-    status = status_from_code(code)
-    if throw:
-        value = raise_if(value, status, code != _status.CONVERGED)
-    return value, QuadInfo(err=err, neval=jnp.sum(nevals) + samples, status=status)
+    return value, err, code
 
 
 # The envelope test of `_quadosc`: |f| at _SAMPLES points of each half period, averaged
@@ -234,15 +248,26 @@ def _envelope_fades(f, args, lo, hi):
     x = lo[:, None] + (hi - lo)[:, None] * t
     fx = jax.vmap(jax.vmap(lambda x: jnp.asarray(f(x, *args))))(x)
     size = jnp.abs(jnp.where(jnp.isfinite(fx), fx, 0.0))
-    env = jnp.mean(size, axis=1)  # (cycles, *shape)
-    w1, w2, w3 = (jnp.mean(env[i:j], axis=0) for i, j in ((cycles // 8, cycles // 4), (cycles // 4, cycles // 2),
-                                                         (cycles // 2, cycles)))
+    return envelope_fades(jnp.mean(size, axis=1), None), cycles * _SAMPLES
+
+
+def envelope_fades(env, count):
+    """The test above on the mean sizes `env` of |f| over consecutive pieces (leading
+    axis; its first `count` entries, all with None)."""
+    n = env.shape[0] if count is None else count
+    idx = jnp.arange(env.shape[0]).reshape((-1,) + (1,) * (env.ndim - 1))
+
+    def window(i0, i1):
+        inside = (idx >= i0) & (idx < i1)
+        return jnp.sum(jnp.where(inside, env, 0.0), axis=0) / jnp.maximum(i1 - i0, 1)
+
+    w1, w2, w3 = window(n // 8, n // 4), window(n // 4, n // 2), window(n // 2, n)
     r1 = w2 / jnp.where(w1 > 0, w1, 1.0)
     r2 = w3 / jnp.where(w2 > 0, w2, 1.0)
     decreasing = r2 < 1 - _FLAT
     levelling = (r1 < 1) & ((1 - r2) < _LEVELLING * (1 - r1))
     fading = (w3 == 0) | (decreasing & ~levelling)
-    return lax.stop_gradient(fading), cycles * _SAMPLES
+    return lax.stop_gradient(fading)
 
 
 def _infinite_sign(x):

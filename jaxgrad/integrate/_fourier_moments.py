@@ -1,0 +1,222 @@
+"""Fourier integrals over a finite range by Chebyshev moments (QUADPACK's QC25F rule, used adaptively).
+
+On a panel [lo, hi] with centre m and half-length r, x = m + r·t,
+
+    ∫_lo^hi f(x) e^(iωx) dx = r e^(iωm) ∫₋₁¹ f(m + r t) e^(iλt) dt,   λ = ωr.
+
+f(m + r t) is interpolated at the 25 Clenshaw–Curtis points tⱼ = cos(jπ/24) by
+p(t) = Σₖ cₖ Tₖ(t), and p is integrated against e^(iλt) exactly:
+
+    ∫₋₁¹ p(t) e^(iλt) dt = Σₖ cₖ μₖ(λ),   μₖ(λ) = ∫₋₁¹ Tₖ(t) e^(iλt) dt,
+
+the modified Chebyshev moments (Piessens & Branders 1975; QUADPACK's QC25F, Piessens
+et al. 1983, §2.2.2). Only f has to be resolved by the panel, not the oscillation:
+a panel holding ten periods of cos(10x)/(1 + x²) costs the 25 evaluations of one
+holding none. The real part of the result is the integral with cos(ωx), the
+imaginary part the one with sin(ωx). The error estimate is QC25F's: the difference
+from the same construction on every other point (13 points, degree 12).
+
+The moments. For |λ| ≤ 24 they are computed by a 64-point Gauss–Legendre rule in t
+(Tₖ e^(iλt) with k ≤ 24 is integrated to rounding: its Taylor tail past degree 100 is
+below 24¹⁰⁰/100! ≈ 1e-19). For |λ| > 24, by forward recurrence, stable while k < |λ|.
+Integrating by parts, ∫₋₁¹ T′ₙ e^(iλt) dt = Bₙ − iλ μₙ with Bₙ = e^(iλ) − (−1)ⁿ e^(−iλ),
+and the identities T₀ = T′₁, 2T₁ = T′₂/2, 2Tₖ = T′ₖ₊₁/(k + 1) − T′ₖ₋₁/(k − 1) (k ≥ 2) give
+
+    μ₀ = 2 sin λ / λ,   μ₁ = (B₁ − μ₀)/(iλ),   μ₂ = (B₂ − 4μ₁)/(iλ),
+    μₖ₊₁ = [Bₖ₊₁ − (k + 1)(2μₖ + (Bₖ₋₁ − iλ μₖ₋₁)/(k − 1))]/(iλ).
+
+`cycle_integral` integrates one range adaptively with this rule (QAWO's strategy
+without its extrapolation: bisect the panel with the largest error until the errors'
+sum meets the tolerance); a range it cannot resolve within `limit` panels (an end
+singularity, a kink, NaN or inf at a node: Clenshaw–Curtis evaluates f at the ends)
+is reported as failed, and the caller integrates it another way.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from ._status import CONVERGED, ROUNDOFF
+
+NPOINTS = 25  # Clenshaw–Curtis points of the rule (degree 24); its check uses every other one
+_DEGREE = NPOINTS - 1
+_SMALL = 24.0  # |λ| up to which the moments are taken by Gauss–Legendre
+_GL_T, _GL_W = np.polynomial.legendre.leggauss(64)
+
+
+def _chebyshev_matrix(n):
+    """C with p(t) = Σₖ (C f)ₖ Tₖ(t) the interpolant of f at tⱼ = cos(jπ/n), j = 0..n."""
+    j = np.arange(n + 1)
+    c = (2.0 / n) * np.cos(np.pi * np.outer(j, j) / n)
+    c[:, 0] *= 0.5
+    c[:, n] *= 0.5
+    c[0, :] *= 0.5
+    c[n, :] *= 0.5
+    return c
+
+
+_NODES = np.cos(np.pi * np.arange(NPOINTS) / _DEGREE)
+_C24 = _chebyshev_matrix(_DEGREE)
+_C12 = _chebyshev_matrix(_DEGREE // 2)
+_T_AT_GL = np.cos(np.outer(np.arange(NPOINTS), np.arccos(_GL_T)))  # Tₖ(t) at the Gauss points
+
+
+def moments(lam):
+    """μₖ(λ) = ∫₋₁¹ Tₖ(t) e^(iλt) dt for k = 0..24: complex, shape `lam.shape + (25,)`."""
+    lam = jnp.asarray(lam)
+    cdtype = jnp.complex128 if lam.dtype == jnp.float64 else jnp.complex64
+    small = jnp.abs(lam) <= _SMALL
+    ls = jnp.where(small, lam, 0.0)[..., None]
+    gl = (jnp.exp(1j * ls * jnp.asarray(_GL_T, lam.dtype)) * jnp.asarray(_GL_W, lam.dtype)) @ jnp.asarray(
+        _T_AT_GL.T, lam.dtype)
+    lb = jnp.where(small, 2 * _SMALL, lam)
+    il = (1j * lb).astype(cdtype)
+    e_plus, e_minus = jnp.exp(1j * lb), jnp.exp(-1j * lb)
+    b = [e_plus - e_minus, e_plus + e_minus]  # Bₙ for n even, n odd
+    mu = [(2 * jnp.sin(lb) / lb).astype(cdtype)]
+    mu.append((b[1] - mu[0]) / il)
+    mu.append((b[0] - 4 * mu[1]) / il)
+    for k in range(2, _DEGREE):
+        mu.append((b[(k + 1) % 2] - (k + 1) * (2 * mu[k] + (b[(k - 1) % 2] - il * mu[k - 1]) / (k - 1))) / il)
+    rec = jnp.stack(mu, axis=-1)
+    return jnp.where(small[..., None], gl.astype(cdtype), rec)
+
+
+def panel_rule(lo, hi, fx, omega, is_sin, sign):
+    """The rule on panels [lo, hi] (shape (P,)) from f at their nodes, `fx` of shape
+    (P, 25, m, ...) (components along axis 2, the weight of component c being
+    sign[c]·(sin if is_sin[c] else cos)(ωx)): `(value, err, floor)`, each of shape
+    (P, m, ...); `floor` is the error that rounding alone can cause, 50 ε r max|f|
+    (QUADPACK's bound from the integral of |f|)."""
+    r = (hi - lo) / 2
+    mid = (hi + lo) / 2
+    mu = moments(omega * r)  # (P, 25)
+    scale = (r * jnp.exp(1j * omega * mid))[:, None]
+    c24 = jnp.einsum("kj,pj...->pk...", jnp.asarray(_C24, fx.dtype), fx)
+    c12 = jnp.einsum("kj,pj...->pk...", jnp.asarray(_C12, fx.dtype), fx[:, ::2])
+    extra = (1,) * (fx.ndim - 2)
+    z24 = jnp.sum(c24 * mu.reshape(mu.shape + extra), axis=1) * scale.reshape(scale.shape + extra[1:])
+    z12 = jnp.sum(c12 * mu[:, :_DEGREE // 2 + 1].reshape((mu.shape[0], _DEGREE // 2 + 1) + extra), axis=1) \
+        * scale.reshape(scale.shape + extra[1:])
+    pick = is_sin.reshape(is_sin.shape + extra[1:])
+    s = sign.reshape(sign.shape + extra[1:]).astype(fx.dtype)
+    v24 = s * jnp.where(pick, z24.imag, z24.real)
+    v12 = s * jnp.where(pick, z12.imag, z12.real)
+    floor = 50 * jnp.finfo(fx.dtype).eps * r.reshape(r.shape + extra) * jnp.max(jnp.abs(fx), axis=1)
+    return v24, jnp.abs(v24 - v12), floor
+
+
+def panel_nodes(lo, hi):
+    """The rule's 25 points on each panel [lo, hi]: shape (P, 25)."""
+    r = (hi - lo) / 2
+    mid = (hi + lo) / 2
+    return mid[:, None] + r[:, None] * jnp.asarray(_NODES, lo.dtype)
+
+
+# A panel with |ω|·r at most this (2.5 periods or less) that still needs work (an end
+# singularity, a NaN, a kink) is handed to `quad`, whose 21-point rule with its own
+# extrapolation and end maps resolves those at less cost than bisecting with 25 points
+# (nine of bench/fourier.py's integrals at its two tolerances: 0.5, 2, 4, 8 took 15.7k,
+# 14.7k, 14.5k, 14.2k evaluations in all);
+# at most _HANDOFFS of them per range (more: the whole range goes to `quad`).
+_HAND = 8.0
+_HANDOFFS = 4
+
+
+def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit):
+    """∫_lo^hi of each weighted component of `fvec` (x of shape (P, 25) → (P, 25, m, ...)),
+    adaptively by `panel_rule`: `(value, err, neval, code, env)`.
+
+    The panel with the largest error (relative to the tolerance) is bisected until the
+    errors' sum meets the tolerance or every panel's error is at its rounding floor. A
+    panel with f not finite at a node is bisected first; one that needs work but is at
+    most 2.5 periods long (`_HAND`) is handed to `by_quad(lo, hi, epsabs,
+    epsrel) → (value, err, neval, code)` (the weighted product, adaptively), and so is
+    the whole range when more than `_HANDOFFS` panels are handed off or `limit` panels
+    do not meet the tolerance. `code` is CONVERGED, ROUNDOFF (panels at their floor) or
+    the worst of `quad`'s; `env` is the mean |f| over the first panel's nodes (per
+    component; non-finite values count as 0)."""
+    dtype = lo.dtype
+    tiny = jnp.finfo(dtype).tiny
+
+    def rule(plo, phi, fx):  # values, errors, floors, handed: a NaN panel is bisected or handed off
+        v, e, fl = panel_rule(plo, phi, fx, omega, is_sin, sign)
+        bad = ~jnp.all(jnp.isfinite(fx).reshape(fx.shape[0], -1), axis=1)
+        small = jnp.abs(omega) * (phi - plo) / 2 <= _HAND
+        ext = (-1,) + (1,) * (v.ndim - 1)
+        v = jnp.where(bad.reshape(ext), 0.0, v)
+        e = jnp.where(bad.reshape(ext), jnp.where(small.reshape(ext), 0.0, jnp.inf), e)
+        fl = jnp.where(bad.reshape(ext), 0.0, fl)
+        return v, e, fl, bad & small
+
+    shape = jax.eval_shape(lambda: panel_rule(lo[None], hi[None], fvec(panel_nodes(lo[None], hi[None])), omega,
+                                              is_sin, sign)[0]).shape[1:]
+    rows = jnp.arange(limit)
+
+    def status(count, vals, errs, floors):  # whether the tolerance is met, and each panel's score
+        tol = jnp.maximum(tol_abs, tol_rel * jnp.abs(jnp.sum(vals, axis=0)))
+        met = jnp.all(jnp.sum(errs, axis=0) <= tol)
+        ratio = jnp.where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
+        score = jnp.where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
+        return met, score
+
+    def cond(state):
+        count, _, _, vals, errs, floors, handed, alive, _, _ = state
+        met, score = status(count, vals, errs, floors)
+        going = (count < limit) & alive & ~met & jnp.any(score > 0) & (jnp.sum(handed) <= _HANDOFFS)
+        return (count == 0) | going
+
+    # One pass evaluates two panels: the halves of the worst one, or at the first pass
+    # the whole range (and an empty panel beside it, not counted), so that the rule is
+    # traced once.
+    def body(state):
+        count, los, his, vals, errs, floors, handed, alive, neval, env = state
+        first = count == 0
+        worst = jnp.where(first, 0, jnp.argmax(status(count, vals, errs, floors)[1]))
+        a, b = jnp.where(first, lo, los[worst]), jnp.where(first, hi, his[worst])
+        c = (a + b) / 2
+        hand = ~first & (jnp.abs(omega) * (b - a) / 2 <= _HAND)  # too short to bisect further: to quad
+        plo, phi = jnp.where(first, jnp.stack([lo, lo]), jnp.stack([a, c])), jnp.where(first, jnp.stack([hi, lo]),
+                                                                                       jnp.stack([c, b]))
+        fx = fvec(panel_nodes(plo, phi))
+        v, e, fl, hd = rule(plo, phi, fx)
+        env = jnp.where(first, jnp.mean(jnp.abs(jnp.where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
+
+        def put(table, x, gone):
+            new = table.at[count].set(x[1]).at[worst].set(x[0])
+            return jnp.where(hand, table.at[worst].set(gone), new)
+
+        alive = alive & (hand | ((a < c) & (c < b)))
+        return (count + jnp.where(hand, 0, 1), put(los, plo, a), put(his, phi, b), put(vals, v, 0.0),
+                put(errs, e, 0.0), put(floors, fl, 0.0), put(handed, hd, True), alive,
+                neval + jnp.where(hand, 0, jnp.where(first, 1, 2) * NPOINTS), env)
+
+    zeros = jnp.zeros((limit,) + shape, dtype)
+    state = (jnp.asarray(0), jnp.full((limit,), lo, dtype), jnp.full((limit,), lo, dtype), zeros, zeros, zeros,
+             jnp.zeros((limit,), bool), jnp.asarray(True), jnp.asarray(0), jnp.zeros(shape, dtype))
+    count, los, his, vals, errs, floors, handed, alive, neval, env = lax.while_loop(cond, body, state)
+    met, score = status(count, vals, errs, floors)
+    # The whole range to quad: too many handed off, or unresolved within `limit` panels.
+    whole = ~alive | (jnp.sum(handed) > _HANDOFFS) | (~met & jnp.any(score > 0))
+    (take,) = jnp.nonzero(handed & (rows < count), size=_HANDOFFS, fill_value=0)
+    used = (jnp.arange(_HANDOFFS) < jnp.sum(handed & (rows < count))) & ~whole
+    qlo = jnp.where(whole, lo, jnp.where(used, los[take], lo))
+    qhi = jnp.where(whole & (jnp.arange(_HANDOFFS) == 0), hi, jnp.where(used, his[take], qlo))
+
+    def handed_off(_):  # (value, err, neval, code) of each lane, `by_quad`'s types
+        return lax.map(lambda lh: by_quad(lh[0], lh[1], tol_abs / _HANDOFFS, tol_rel), (qlo, qhi))
+
+    def none(_):  # no lane: `quad` is not run at all (under `vmap` both branches are)
+        zeros = jnp.zeros((_HANDOFFS,) + vals.shape[1:], vals.dtype)
+        return zeros, zeros, jnp.zeros((_HANDOFFS,), jnp.int32), jnp.zeros((_HANDOFFS,), jnp.int32)
+
+    qv, qe, qn, qc = lax.cond(jnp.any(qhi > qlo), handed_off, none, None)
+    lane = (qhi > qlo).reshape((-1,) + (1,) * (qv.ndim - 1))
+    value = jnp.sum(jnp.where(lane, qv, 0.0), axis=0) + jnp.where(whole, 0.0, jnp.sum(vals, axis=0))
+    err = jnp.sum(jnp.where(lane, qe, 0.0), axis=0) + jnp.where(whole, 0.0, jnp.sum(errs, axis=0))
+    code = jnp.where(met, CONVERGED, ROUNDOFF)
+    code = jnp.maximum(jnp.where(whole, CONVERGED, code), jnp.max(jnp.where(qhi > qlo, qc, CONVERGED)))
+    return value, err, neval + jnp.sum(qn), code, env
