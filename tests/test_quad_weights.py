@@ -340,6 +340,51 @@ def test_trigonometric_weights_and_complex_integrands():
     _close(g_rev[1], ref[1], 1e-10)
 
 
+@jax.jit
+@jax.vmap
+def _finite_fourier(q):
+    def integral(q):
+        p, w, a, b = q
+        return quad(lambda x, p: jnp.exp(p * x), a, b, (p,), weight="cos", wvar=w, epsabs=1e-13, epsrel=1e-13)
+
+    value, info = integral(q)
+    return value, info.status, info.neval, jax.jacfwd(lambda q: integral(q)[0])(q), jax.hessian(
+        lambda q: integral(q)[0])(q)
+
+
+def test_trigonometric_weights_on_a_finite_range_by_chebyshev_moments():
+    # ∫ₐᵇ e^{px} cos(ωx) dx = Re[(e^{(p+iω)b} − e^{(p+iω)a})/(p + iω)]: value, gradient
+    # (forward mode) and Hessian (forward over reverse) in (p, ω, a, b), at ω = 30 and
+    # at ω = 1e5, where the product integrated by the adaptive loop ran out of
+    # subdivisions (`max_subdivisions`, an error of the size of the result). QAWO's rule
+    # takes the 15,915 periods in 25 evaluations.
+    def closed(*q):
+        p, w, a, b = q
+        z = mp.mpc(p, w)
+        return mp.re((mp.exp(z * b) - mp.exp(z * a)) / z)
+
+    qs = [(0.7, 30.0, 0.2, 1.3), (0.7, 1e5, 0.0, 1.0)]
+    value, status, neval, jac, hess = _finite_fourier(jnp.array(qs))
+    assert np.all(np.asarray(status == STATUS.converged))
+    assert int(neval[1]) <= 100
+    for i, q in enumerate(qs):
+        _close(value[i], closed(*q), 1e-13)
+        unit = [tuple(int(j == k) for k in range(4)) for j in range(4)]
+        g = [mp.diff(closed, q, u) for u in unit]
+        h = [[mp.diff(closed, q, tuple(x + y for x, y in zip(u, v))) for v in unit] for u in unit]
+        scale = max(1.0, max(abs(float(x)) for row in h for x in row))
+        for j in range(4):
+            _close(jac[i][j], g[j], 1e-10)
+            for k in range(4):
+                assert abs(float(hess[i][j][k]) - float(h[j][k])) <= 1e-9 * scale, (q, j, k, hess[i], h)
+    # Reversed limits give minus the integral; an end singularity goes to the adaptive
+    # loop once the panel holding it is short: ∫₀¹ x^-½ cos(10⁴x) dx = √(2π/ω)·C(√(2ω/π)).
+    w = 1e4
+    value, info = quad(lambda x: x ** -0.5, 1.0, 0.0, weight="cos", wvar=w, epsabs=1e-12, epsrel=1e-12)
+    _close(value, -mp.sqrt(2 * mp.pi / w) * mp.fresnelc(mp.sqrt(2 * w / mp.pi)), 1e-11)
+    assert bool(info.status == STATUS.converged)
+
+
 def _lorentzian(x):
     return 1 / (1 + x * x)
 

@@ -126,7 +126,7 @@ _HAND = 8.0
 _HANDOFFS = 4
 
 
-def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit):
+def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit, direct=False):
     """∫_lo^hi of each weighted component of `fvec` (x of shape (P, 25) → (P, 25, m, ...)),
     adaptively by `panel_rule`: `(value, err, neval, code, env)`.
 
@@ -138,9 +138,11 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     the whole range when more than `_HANDOFFS` panels are handed off or `limit` panels
     do not meet the tolerance. `code` is CONVERGED, ROUNDOFF (panels at their floor) or
     the worst of `quad`'s; `env` is the mean |f| over the first panel's nodes (per
-    component; non-finite values count as 0)."""
+    component; non-finite values count as 0). Where `direct` is True the whole range goes
+    to `by_quad` at once (`lo`, `hi` may then be infinite or equal)."""
     dtype = lo.dtype
     tiny = jnp.finfo(dtype).tiny
+    direct = jnp.asarray(direct, bool)
 
     def rule(plo, phi, fx):  # values, errors, floors, handed: a NaN panel is bisected or handed off
         v, e, fl = panel_rule(plo, phi, fx, omega, is_sin, sign)
@@ -167,7 +169,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         count, _, _, vals, errs, floors, handed, alive, _, _ = state
         met, score = status(count, vals, errs, floors)
         going = (count < limit) & alive & ~met & jnp.any(score > 0) & (jnp.sum(handed) <= _HANDOFFS)
-        return (count == 0) | going
+        return ~direct & ((count == 0) | going)
 
     # One pass evaluates two panels: the halves of the worst one, or at the first pass
     # the whole range (and an empty panel beside it, not counted), so that the rule is
@@ -200,7 +202,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     count, los, his, vals, errs, floors, handed, alive, neval, env = lax.while_loop(cond, body, state)
     met, score = status(count, vals, errs, floors)
     # The whole range to quad: too many handed off, or unresolved within `limit` panels.
-    whole = ~alive | (jnp.sum(handed) > _HANDOFFS) | (~met & jnp.any(score > 0))
+    whole = direct | ~alive | (jnp.sum(handed) > _HANDOFFS) | (~met & jnp.any(score > 0))
     (take,) = jnp.nonzero(handed & (rows < count), size=_HANDOFFS, fill_value=0)
     used = (jnp.arange(_HANDOFFS) < jnp.sum(handed & (rows < count))) & ~whole
     qlo = jnp.where(whole, lo, jnp.where(used, los[take], lo))

@@ -381,9 +381,11 @@ def quad(
             `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
             `a < b`), `"alg-loga"`, `"alg-logb"`, `"alg-log"` (the same times `ln(x - a)`,
             `ln(b - x)` or both), `"cos"`, `"sin"` (`cos(ω x)`, `sin(ω x)`, `wvar = ω`;
-            with a limit that is `inf` or `-inf` (a concrete one) the Fourier integral is
-            taken cycle by cycle and extrapolated, as scipy does it with QUADPACK's QAWF:
-            see `limlst`).
+            on a finite range by Chebyshev moments, as QUADPACK's QAWO, so the cost
+            does not grow with ω (with `points`: the product, adaptively); with a limit
+            that is `inf` or `-inf` (a concrete one) the Fourier integral is taken cycle
+            by cycle and extrapolated, as scipy does it with QUADPACK's QAWF: see
+            `limlst`).
             Derivatives in `wvar` (`c`, `α`, `β`, `ω`), `a`, `b` and `args` are exact and
             error-controlled (docs/quadrature.md, "Weight functions"). A `wvar` or limit
             the weight does not allow gives NaN and `STATUS.nan_limits`.
@@ -458,12 +460,15 @@ def quad(
     if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or limlst < 4:
         raise ValueError(f"{fn}: `limlst` must be an integer >= 4; got {limlst!r}.")
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
-    from ._fourier import fourier_half_line, is_fourier_half_line  # (imports quadosc, which imports this module)
+    from ._fourier import fourier_half_line, fourier_range, is_fourier_half_line, is_fourier_range  # (a cycle)
 
     if is_fourier_half_line(weight, wvar, a, b):
         return fourier_half_line(fn, f, a, b, args, weight=weight, omega=wvar, points=points, epsabs=epsabs,
                                  epsrel=epsrel, limit=limit, limlst=int(limlst), complex_func=bool(complex_func),
                                  throw=bool(throw))
+    if is_fourier_range(weight, wvar, points):
+        return fourier_range(integrand, consts, a, b, args, weight=weight, omega=wvar, epsabs=epsabs, epsrel=epsrel,
+                             limit=int(limit), complex_func=bool(complex_func), throw=bool(throw))
     # The tolerances are inputs of the compiled program (None here: the loop reads them
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
     options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))

@@ -36,9 +36,10 @@ enter only through h and f's argument, and α, β as parameters of a smooth-in-(
 integrand, so the derivatives in a, b, α and β are those of `quad` (the α-derivative of
 t^α is t^α ln t: the "alg-loga" weight, integrable).
 
-``weight="cos"`` / ``"sin"``, ``wvar=ω`` — f(x) cos(ωx), f(x) sin(ωx), integrated as a
-product by the adaptive loop (ω a differentiable parameter). With an infinite limit,
-the Fourier integral by cycles and extrapolation (QUADPACK's QAWF): `_fourier.py`.
+``weight="cos"`` / ``"sin"``, ``wvar=ω`` with `points` — f(x) cos(ωx), f(x) sin(ωx),
+integrated as a product by the adaptive loop (ω a differentiable parameter). Without
+`points`, on a finite range by Chebyshev moments (QUADPACK's QAWO), with an infinite
+limit the Fourier integral by cycles and extrapolation (QAWF): `_fourier.py`.
 """
 
 from __future__ import annotations
@@ -392,7 +393,7 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
 
 
 # --------------------------------------------------------------------------------------
-# Trigonometric weights (QAWO on a finite range).
+# Trigonometric weights with breakpoints: the product (without: `_fourier.py`).
 
 
 def trigonometric(fvec, kind):
