@@ -1,11 +1,12 @@
-"""Fourier integrals over a half line: jaxgrad.integrate.quad vs scipy (QUADPACK's QAWF).
+"""Fourier integrals over a half line and a finite range: jaxgrad.integrate.quad vs scipy (QUADPACK's QAWF, QAWO).
 
 Usage:
     python bench/fourier.py [--markdown FILE]
 
-`quad(f, a, inf, weight="cos" | "sin", wvar=ω)` in both libraries, at their default
-tolerances (epsabs = epsrel = 1.49e-8; QAWF uses epsabs only) and at epsabs = epsrel =
-1e-12, against closed forms (mpmath for the tent). Per integral: relative error,
+`quad(f, 0, b, weight="cos" | "sin", wvar=ω)` with b = inf (QAWF) or b = 1 (QAWO) in
+both libraries, at their default tolerances (epsabs = epsrel = 1.49e-8; QAWF uses epsabs
+only) and at epsabs = epsrel = 1e-12, against closed forms (mpmath for the tent, Fresnel's
+C for x^-1/2 on [0, 1]). Per integral: relative error,
 evaluations, status (jaxgrad) or warning (scipy, ier 0 = none), and for jaxgrad the
 first call (trace, lower, compile, run) and the steady-state median of a jitted call
 beside scipy's median time. The ω-derivative of the first family, which scipy does not
@@ -58,6 +59,15 @@ def _tent(np_):
     return lambda x: np_.maximum(0.0, 1 - np_.abs(x - 5))
 
 
+def _exp07(np_):
+    return lambda x: np_.exp(0.7 * x)
+
+
+def _exp07_ref(w, part=mp.re):  # ∫₀¹ e^{0.7x} e^{iωx} dx
+    z = mp.mpc(0.7, w)
+    return part((mp.exp(z) - 1) / z)
+
+
 def _sin_lor_ref(w):
     return (mp.exp(-w) * mp.ei(w) - mp.exp(w) * mp.ei(-w)) / 2
 
@@ -77,8 +87,13 @@ CASES = [  # name, f, weight, ω, exact value
     ("tent on [4, 6]", _tent, "cos", 40.0,
      lambda w: mp.quad(lambda x: (1 - abs(x - 5)) * mp.cos(w * x), [4, 5, 6])),
 ]
+# A finite range, [0, 1] (QAWO): name, f, weight, ω, exact value.
+FINITE = [("e^0.7x", _exp07, "cos", w, _exp07_ref) for w in (3.0, 100.0, 1e3, 1e5)] + [
+    ("e^0.7x", _exp07, "sin", 1e3, lambda w: _exp07_ref(w, mp.im)),
+    ("x^-1/2", _rsqrt, "cos", 1e4, lambda w: mp.sqrt(2 * mp.pi / w) * mp.fresnelc(mp.sqrt(2 * w / mp.pi))),
+]
 
-HEADER = ["f", "weight", "ω", "tol", "jaxgrad rel. error", "jaxgrad neval", "jaxgrad status", "first call s",
+HEADER = ["f", "range", "weight", "ω", "tol", "jaxgrad rel. error", "jaxgrad neval", "jaxgrad status", "first call s",
           "steady ms", "scipy rel. error", "scipy neval", "scipy ier", "scipy ms"]
 
 
@@ -94,10 +109,10 @@ def _median_ms(fn, repeats=5):
 def run():
     rows, totals = [], {}
     for tol in (1.49e-8, 1e-12):
-        for name, make, weight, w, exact in CASES:
+        for (name, make, weight, w, exact), b in [(c, np.inf) for c in CASES] + [(c, 1.0) for c in FINITE]:
             ref = exact(mp.mpf(w))
             f = make(jnp)
-            call = jax.jit(lambda w: quad(f, 0.0, jnp.inf, weight=weight, wvar=w, epsabs=tol, epsrel=tol))
+            call = jax.jit(lambda w: quad(f, 0.0, b, weight=weight, wvar=w, epsabs=tol, epsrel=tol))
             t0 = time.perf_counter()
             value, info = jax.block_until_ready(call(w))
             first = time.perf_counter() - t0
@@ -109,15 +124,15 @@ def run():
             g = lambda x: g0(np.float64(x))  # (QAWF evaluates f at the finite end: 1/x at 0 is inf there)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                sv, _, sinfo = scipy.integrate.quad(g, 0.0, np.inf, weight=weight, wvar=w, epsabs=tol, epsrel=tol,
+                sv, _, sinfo = scipy.integrate.quad(g, 0.0, b, weight=weight, wvar=w, epsabs=tol, epsrel=tol,
                                                     full_output=1)[:3]
-            sms = _median_ms(lambda: scipy.integrate.quad(g, 0.0, np.inf, weight=weight, wvar=w, epsabs=tol,
-                                                          epsrel=tol, full_output=1))
+            sms = _median_ms(lambda: scipy.integrate.quad(g, 0.0, b, weight=weight, wvar=w, epsabs=tol, epsrel=tol,
+                                                          full_output=1))
             serr = float(abs(mp.mpf(sv) - ref) / abs(ref))
             ier = int(any(issubclass(c.category, scipy.integrate.IntegrationWarning) for c in caught))
-            rows.append([name, weight, f"{w:g}", f"{tol:g}", f"{err:.1e}", int(info.neval), status, f"{first:.1f}",
+            rows.append([name, "[0, inf)" if b == np.inf else "[0, 1]", weight, f"{w:g}", f"{tol:g}", f"{err:.1e}", int(info.neval), status, f"{first:.1f}",
                          f"{steady:.2f}", f"{serr:.1e}", sinfo["neval"], ier, f"{sms:.2f}"])
-            t = totals.setdefault(tol, [0, 0])
+            t = totals.setdefault(("half line" if b == np.inf else "[0, 1]", tol), [0, 0])
             t[0] += int(info.neval)
             t[1] += sinfo["neval"]
     return rows, totals
@@ -130,13 +145,13 @@ def main(argv=None):
     t0 = time.perf_counter()
     rows, totals = run()
     print(text_table(HEADER, rows))
-    summary = "; ".join(f"tol {tol:g}: jaxgrad {a:,} evaluations, scipy {b:,} ({a / b:.1f}x)"
-                        for tol, (a, b) in totals.items())
+    summary = "; ".join(f"{where}, tol {tol:g}: jaxgrad {a:,} evaluations, scipy {b:,} ({a / b:.1f}x)"
+                        for (where, tol), (a, b) in totals.items())
     print("\n" + summary)
     print(f"\n{time.perf_counter() - t0:.0f} s")
     if args.markdown:
         body = (
-            "## Fourier integrals over a half line (`python bench/fourier.py`)\n\n"
+            "## Fourier integrals over a half line and a finite range (`python bench/fourier.py`)\n\n"
             + __doc__.split("\n\n", 2)[2].strip() + f" scipy {scipy.__version__}.\n\n"
             + machine_info_markdown() + "\n\n" + markdown_table(HEADER, rows)
             + f"\n\nTotals: {summary}.\n"
