@@ -106,7 +106,14 @@ def panel_rule(lo, hi, fx, omega, is_sin, sign):
     v24 = s * jnp.where(pick, z24.imag, z24.real)
     v12 = s * jnp.where(pick, z12.imag, z12.real)
     floor = 50 * jnp.finfo(fx.dtype).eps * r.reshape(r.shape + extra) * jnp.max(jnp.abs(fx), axis=1)
-    return v24, jnp.abs(v24 - v12), floor
+    # Where λ is large both rules integrate mostly the end values of their interpolants,
+    # which agree with f's, and the difference misses an f that neither resolves: e^(−10x)
+    # on [0, 1000] at ω = 1e3 came out 1e-7 off with an estimate of 8e-11, `converged`,
+    # after 25 evaluations (outside probe). The last three coefficients, weighted by the
+    # largest moment, bound what the interpolant has not resolved.
+    tail = jnp.sum(jnp.abs(c24[:, -3:]), axis=1) * jnp.max(jnp.abs(mu), axis=1).reshape((-1,) + extra) \
+        * r.reshape(r.shape + extra)
+    return v24, jnp.maximum(jnp.abs(v24 - v12), tail), floor
 
 
 def panel_nodes(lo, hi):
