@@ -156,6 +156,29 @@ def _cycle(omega):
     return jnp.where(jnp.isfinite(cycle) & (cycle > 0), cycle, jnp.nan)
 
 
+def _range_integrator(integrand, kinds, omega, args, consts, dtype, limit):
+    """`cycle_integral` for the weighted components of `integrand` (`kinds`), as
+    `integrate(lo, hi, tol_abs, tol_rel, direct=False)`: f at the rule's nodes, and the
+    product handed to `quad` where the moments cannot resolve a panel. Used on each cycle
+    of a half line and on a finite range."""
+    is_sin = jnp.asarray([k == "sin" for k, _ in kinds])
+    sign = jnp.asarray([s for _, s in kinds], dtype)
+    weighted = _weighted_integrand(integrand, kinds)
+
+    def fvec(x):  # f at the nodes x (P, 25): (P, 25, m, ...)
+        return jax.vmap(jax.vmap(lambda x: integrand(consts, x, *args)))(x).astype(dtype)
+
+    def by_quad(lo, hi, epsabs, epsrel):  # the product, adaptively
+        v, info = quad(weighted, lo, hi, (omega, consts, *args), epsabs=jnp.min(epsabs), epsrel=epsrel, limit=limit)
+        return (v.astype(dtype), info.err.astype(dtype), info.neval.astype(jnp.int32),
+                info.status._value.astype(jnp.int32))
+
+    def integrate(lo, hi, tol_abs, tol_rel, direct=False):
+        return cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit, direct=direct)
+
+    return integrate
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
 def _fourier(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
     """For each component f_c of `integrand(consts, x, *args)` (a leading axis, one per
@@ -183,27 +206,14 @@ def _cycles(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
     # running on harmless stand-ins meanwhile.
     bad = ~jnp.isfinite(a) | ~jnp.isfinite(cycle)
     a, omega, cycle = replace_invalid(a, bad, 0.0), replace_invalid(omega, bad, 1.0), replace_invalid(cycle, bad, 1.0)
-    is_sin = jnp.asarray([k == "sin" for k, _ in kinds])
-    sign = jnp.asarray([s for _, s in kinds], dtype)
-    weighted = _weighted_integrand(integrand, kinds)
     shape = jax.eval_shape(lambda x: integrand(consts, x, *args), jax.ShapeDtypeStruct((), dtype)).shape
-
-    def fvec(x):  # f at the nodes x (P, 25): (P, 25, m, ...)
-        return jax.vmap(jax.vmap(lambda x: integrand(consts, x, *args)))(x).astype(dtype)
+    integrate = _range_integrator(integrand, kinds, omega, args, consts, dtype, limit)
 
     def one_cycle(k, before):
         lo, hi = a + k * cycle, a + (k + 1) * cycle
         share = (1 - _SHARE) * _SHARE ** k / 2
-        tol_abs = share * jnp.maximum(epsabs, epsrel * jnp.abs(before))
-
-        def by_quad(lo, hi, epsabs, epsrel):  # the product, adaptively (see `cycle_integral`)
-            v, info = quad(weighted, lo, hi, (omega, consts, *args), epsabs=jnp.min(epsabs), epsrel=epsrel,
-                           limit=limit)
-            return (v.astype(dtype), info.err.astype(dtype), info.neval.astype(jnp.int32),
-                    info.status._value.astype(jnp.int32))
-
-        value, err, neval, code, env = cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs,
-                                                      share * epsrel, limit)
+        value, err, neval, code, env = integrate(lo, hi, share * jnp.maximum(epsabs, epsrel * jnp.abs(before)),
+                                                 share * epsrel)
         return value, err, neval.astype(jnp.int32), code.astype(jnp.int32), env
 
     def cond(state):
@@ -244,13 +254,15 @@ def _cycles(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
 # (args, consts) of structure `tree` and leaf types `avals` (a key, see
 # `_weighted_integrand`): f; with the leaves marked by `diff`, ∂f/∂θ as n real columns
 # per component of f (`quad`'s `_derivative_integrand`: complex θ along its real and
-# imaginary directions); with `d_omega`, the two parts of the ω-derivative (the module's
+# imaginary directions); with `d_omega` "plain" (a finite range), x f(x) against trig′;
+# with "by_parts" (a half line), the two parts of the ω-derivative (the module's
 # docstring), integration by parts from the end a′ = a + c of the first cycle on: in the
 # first cycle x f(x) is integrated as it stands, so that f′ is never taken near a,
 # where f may be singular ((x − a) f′(x) for x^-½ at nodes 1e-300 from 0 overflowed):
 #   ∫ min(x, a′) f(x) trig′(ωx) dx  +  ∫_{a′}^∞ −(f(x) + (x − a′) f′(x))/ω trig(ωx) dx.
-# a′ is where the first cycle ends, so the jump at a′ is at the end of a cycle. 1/ω and a′ ride in the integrand's arguments (the rule knows ω
-# only in the weights). Returns (joint, its kinds, n).
+# a′ is where the first cycle ends, so the jump at a′ is at the end of a cycle. 1/ω and
+# a′ ride in the integrand's arguments (the rule knows ω only in the weights; on a finite
+# range they are unused). Returns (joint, its kinds, n).
 @functools.lru_cache(maxsize=64)
 def _joint_integrand(integrand, kinds, tree, avals, diff, d_omega, x_dtype):
     m = len(kinds)
@@ -414,20 +426,8 @@ def _range(integrand, kinds, options, a, b, omega, args, consts, epsabs, epsrel)
     direct = ~jnp.isfinite(lo) | ~jnp.isfinite(hi) | (lo == hi)
     lo, hi = replace_invalid(lo, bad, 0.0), replace_invalid(hi, bad, 1.0)
     omega = replace_invalid(omega, bad, 1.0)
-    is_sin = jnp.asarray([k == "sin" for k, _ in kinds])
-    sign = jnp.asarray([s for _, s in kinds], dtype)
-    weighted = _weighted_integrand(integrand, kinds)
-
-    def fvec(x):
-        return jax.vmap(jax.vmap(lambda x: integrand(consts, x, *args)))(x).astype(dtype)
-
-    def by_quad(lo, hi, epsabs, epsrel):
-        v, info = quad(weighted, lo, hi, (omega, consts, *args), epsabs=jnp.min(epsabs), epsrel=epsrel, limit=limit)
-        return (v.astype(dtype), info.err.astype(dtype), info.neval.astype(jnp.int32),
-                info.status._value.astype(jnp.int32))
-
-    value, err, neval, code, _ = cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, epsabs, epsrel, limit,
-                                                direct=direct)
+    integrate = _range_integrator(integrand, kinds, omega, args, consts, dtype, limit)
+    value, err, neval, code, _ = integrate(lo, hi, epsabs, epsrel, direct=direct)
     value = jnp.where(b < a, -value, value)
     value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
     return value, err, neval.astype(jnp.int32), jnp.where(bad, NAN_LIMITS, code).astype(jnp.int32)
