@@ -463,9 +463,9 @@ def quad(
     from ._fourier import fourier_half_line, fourier_range, is_fourier_half_line, is_fourier_range  # (a cycle)
 
     if is_fourier_half_line(weight, wvar, a, b):
-        return fourier_half_line(fn, f, a, b, args, weight=weight, omega=wvar, points=points, epsabs=epsabs,
-                                 epsrel=epsrel, limit=limit, limlst=int(limlst), complex_func=bool(complex_func),
-                                 throw=bool(throw))
+        return fourier_half_line(fn, integrand, consts, a, b, args, weight=weight, omega=wvar, points=points,
+                                 epsabs=epsabs, epsrel=epsrel, limit=limit, limlst=int(limlst),
+                                 complex_func=bool(complex_func), throw=bool(throw))
     if is_fourier_range(weight, wvar, points):
         return fourier_range(integrand, consts, a, b, args, weight=weight, omega=wvar, epsabs=epsabs, epsrel=epsrel,
                              limit=int(limit), complex_func=bool(complex_func), throw=bool(throw))
