@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.integrate
 from jax import monitoring
 
 from jaxgrad.integrate import quad, quadosc
@@ -372,6 +373,18 @@ def test_fourier_integral_second_call_is_cached():
         value = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=2.0)[0]
     assert n == {"compile": 0, "trace": 0}
     assert abs(float(value) - np.pi / 2 * np.exp(-2.0)) <= 1.49e-8  # the default tolerance
+
+
+def test_finite_range_fourier_weight_second_call_is_cached():
+    # weight="cos" on a finite range is the Chebyshev-moment rule, a program of its own
+    # keyed on quad's trace of f; a second call and a new ω reuse it.
+    assert _second_call_compiles(lambda: quad(_lorentzian, 0.0, 2.0, weight="cos", wvar=50.0)[0]) == {
+        "compile": 0, "trace": 0}
+    with count_compiles() as n:
+        value = quad(_lorentzian, 0.0, 2.0, weight="cos", wvar=60.0)[0]
+    assert n == {"compile": 0, "trace": 0}
+    assert abs(float(value) - float(scipy.integrate.quad(_lorentzian, 0.0, 2.0, weight="cos", wvar=60.0,
+                                                         epsabs=1e-14)[0])) <= 1.49e-8
 
 
 def test_quad_tolerances_may_be_traced():
