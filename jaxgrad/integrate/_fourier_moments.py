@@ -151,15 +151,20 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     tiny = jnp.finfo(dtype).tiny
     direct = jnp.asarray(direct, bool)
 
-    def rule(plo, phi, fx):  # values, errors, floors, handed: a NaN panel is bisected or handed off
+    def rule(plo, phi, fx):  # values, errors, floors, handed, bad end: a NaN panel is bisected or handed off
         v, e, fl = panel_rule(plo, phi, fx, omega, is_sin, sign)
-        bad = ~jnp.all(jnp.isfinite(fx).reshape(fx.shape[0], -1), axis=1)
+        finite = jnp.isfinite(fx).reshape(fx.shape[:2] + (-1,)).all(axis=2)  # (P, 25), nodes from hi to lo
+        bad = ~jnp.all(finite, axis=1)
+        inner = jnp.all(finite[:, 1:-1], axis=1)
+        # 1: f is not finite at the lower end only, 2: at the upper end only, else 0.
+        side = jnp.where(inner & finite[:, 0] & ~finite[:, -1], 1,
+                         jnp.where(inner & ~finite[:, 0] & finite[:, -1], 2, 0))
         small = jnp.abs(omega) * (phi - plo) / 2 <= _HAND
         ext = (-1,) + (1,) * (v.ndim - 1)
         v = jnp.where(bad.reshape(ext), 0.0, v)
         e = jnp.where(bad.reshape(ext), jnp.where(small.reshape(ext), 0.0, jnp.inf), e)
         fl = jnp.where(bad.reshape(ext), 0.0, fl)
-        return v, e, fl, bad & small
+        return v, e, fl, bad & small, side
 
     shape = jax.eval_shape(lambda: panel_rule(lo[None], hi[None], fvec(panel_nodes(lo[None], hi[None])), omega,
                                               is_sin, sign)[0]).shape[1:]
@@ -173,40 +178,55 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         return met, score
 
     def cond(state):
-        count, _, _, vals, errs, floors, handed, alive, _, _ = state
+        count, _, _, vals, errs, floors, handed, _, alive, _, _ = state
         met, score = status(count, vals, errs, floors)
-        going = (count < limit) & alive & ~met & jnp.any(score > 0) & (jnp.sum(handed) <= _HANDOFFS)
+        # (count + 1: a pass may add two panels.)
+        going = (count + 1 < limit) & alive & ~met & jnp.any(score > 0) & (jnp.sum(handed) <= _HANDOFFS)
         return ~direct & ((count == 0) | going)
 
     # One pass evaluates two panels: the halves of the worst one, or at the first pass
     # the whole range (and an empty panel beside it, not counted), so that the rule is
-    # traced once.
+    # traced once. Where f is not finite at one end of the worst panel only (an end
+    # singularity, or f undefined there) and nowhere else, that end's half would only
+    # be bisected again: the pass evaluates the quarter next to it and the far half, and
+    # keeps the quarter at the end, not evaluated, for the next pass (or for `quad` once
+    # it is short). x^(-1/2)·cos(10⁴x) on [0, 1] took 714 evaluations, now 464.
     def body(state):
-        count, los, his, vals, errs, floors, handed, alive, neval, env = state
+        count, los, his, vals, errs, floors, handed, sides, alive, neval, env = state
         first = count == 0
         worst = jnp.where(first, 0, jnp.argmax(status(count, vals, errs, floors)[1]))
         a, b = jnp.where(first, lo, los[worst]), jnp.where(first, hi, his[worst])
         c = (a + b) / 2
         hand = ~first & (jnp.abs(omega) * (b - a) / 2 <= _HAND)  # too short to bisect further: to quad
-        plo, phi = jnp.where(first, jnp.stack([lo, lo]), jnp.stack([a, c])), jnp.where(first, jnp.stack([hi, lo]),
-                                                                                       jnp.stack([c, b]))
+        side = jnp.where(first | hand, 0, sides[worst])
+        q = jnp.where(side == 1, (a + c) / 2, (c + b) / 2)  # the quarter kept: [a, q] or [q, b]
+        kept_lo, kept_hi = jnp.where(side == 1, a, q), jnp.where(side == 1, q, b)
+        plo = jnp.where(first, jnp.stack([lo, lo]), jnp.where(side == 1, jnp.stack([q, c]), jnp.stack([a, c])))
+        phi = jnp.where(first, jnp.stack([hi, lo]), jnp.where(side == 2, jnp.stack([c, q]), jnp.stack([c, b])))
         fx = fvec(panel_nodes(plo, phi))
-        v, e, fl, hd = rule(plo, phi, fx)
+        v, e, fl, hd, sd = rule(plo, phi, fx)
         env = jnp.where(first, jnp.mean(jnp.abs(jnp.where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
+        # the kept quarter: not evaluated, its error infinite until then (or handed to quad)
+        kept_small = jnp.abs(omega) * (kept_hi - kept_lo) / 2 <= _HAND
+        kept_err = jnp.broadcast_to(jnp.where(kept_small, 0.0, jnp.inf).astype(v.dtype), v.shape[1:])
+        skip = side > 0
 
-        def put(table, x, gone):
+        def put(table, x, gone, x_kept):
             new = table.at[count].set(x[1]).at[worst].set(x[0])
-            return jnp.where(hand, table.at[worst].set(gone), new)
+            three = table.at[count].set(x[0]).at[count + 1].set(x[1]).at[worst].set(x_kept)
+            return jnp.where(hand, table.at[worst].set(gone), jnp.where(skip, three, new))
 
-        alive = alive & (hand | ((a < c) & (c < b)))
-        return (count + jnp.where(hand, 0, 1), put(los, plo, a), put(his, phi, b), put(vals, v, 0.0),
-                put(errs, e, 0.0), put(floors, fl, 0.0), put(handed, hd, True), alive,
-                neval + jnp.where(hand, 0, jnp.where(first, 1, 2) * NPOINTS), env)
+        alive = alive & (hand | ((a < c) & (c < b) & (~skip | ((kept_lo < kept_hi) & (plo[0] < phi[0])))))
+        return (count + jnp.where(hand, 0, jnp.where(skip, 2, 1)), put(los, plo, a, kept_lo), put(his, phi, b, kept_hi),
+                put(vals, v, 0.0, jnp.zeros_like(v[0])), put(errs, e, 0.0, kept_err),
+                put(floors, fl, 0.0, jnp.zeros_like(v[0])), put(handed, hd, True, kept_small),
+                put(sides, sd, 0, side), alive, neval + jnp.where(hand, 0, jnp.where(first, 1, 2) * NPOINTS), env)
 
     zeros = jnp.zeros((limit,) + shape, dtype)
     state = (jnp.asarray(0), jnp.full((limit,), lo, dtype), jnp.full((limit,), lo, dtype), zeros, zeros, zeros,
-             jnp.zeros((limit,), bool), jnp.asarray(True), jnp.asarray(0), jnp.zeros(shape, dtype))
-    count, los, his, vals, errs, floors, handed, alive, neval, env = lax.while_loop(cond, body, state)
+             jnp.zeros((limit,), bool), jnp.zeros((limit,), jnp.int32), jnp.asarray(True), jnp.asarray(0),
+             jnp.zeros(shape, dtype))
+    count, los, his, vals, errs, floors, handed, _, alive, neval, env = lax.while_loop(cond, body, state)
     met, score = status(count, vals, errs, floors)
     # The whole range to quad: too many handed off, or unresolved within `limit` panels.
     whole = direct | ~alive | (jnp.sum(handed) > _HANDOFFS) | (~met & jnp.any(score > 0))
