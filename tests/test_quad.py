@@ -582,6 +582,29 @@ def test_an_integrand_zero_at_every_node_is_refined_before_it_is_accepted():
         assert float(value) == 0 and info.status == STATUS.converged and int(info.neval) == 21 * 31
 
 
+@jax.jit
+@jax.vmap
+def _steep_at_the_end(b):
+    return quad(lambda x: jnp.exp(-1000 * x) * jnp.cos(x), 0.0, b)  # the default tolerances
+
+
+def test_a_first_rule_that_agrees_on_no_digit_is_not_accepted():
+    # ∫₀ᵇ e^(−1000x) cos x dx = 1000/(1000² + 1) (1 − e^(−1000b)(...)): the mass lies
+    # within 0.01 of 0, before the 21-point rule's first node on [0, 10] (0.0217) but
+    # one. The first rule gave 2e-11 with an estimate of 4e-11, both below the default
+    # epsabs, and it was accepted: `converged`, relative error 1, after 21 evaluations.
+    # QAGS does not accept a first rule whose estimate is saturated (its two rules agree
+    # on no digit) and bisects; so does `quad` now, in the loop and in the batching
+    # rule's first pass. (On [0, 100] the first node is at 0.1 and the bisected rule's
+    # at 0.05, where e^(−50) leaves nothing to see: 2e-48, as QAGS gives; docs.)
+    ref = 1000 / (1000**2 + 1)
+    values, info = _steep_at_the_end(jnp.array([10.0, 1.0, 0.01]))
+    assert bool(jnp.all(info.status == STATUS.converged))
+    for value, b in zip(values, (10.0, 1.0, 0.01)):
+        exact = ref * (1 - np.exp(-1000 * b) * (np.cos(b) - 1e-3 * np.sin(b)))
+        assert abs(float(value) - exact) <= 1e-9 * exact, (b, float(value), exact)
+
+
 @pytest.mark.parametrize("a", [0.5, np.inf, -np.inf])
 def test_empty_range_is_zero_and_converged(a):
     value, info = quad(_ident, a, a)

@@ -75,13 +75,13 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
             at_bp = _at_breakpoints(pend, nseg, True)
             probe = jnp.where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
             probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
-            kron, err, floor, tail, nev, _, near = _gauss_kronrod(fvec, args, pend, edges, probe)
+            kron, err, floor, tail, nev, (_, _, saturated), near = _gauss_kronrod(fvec, args, pend, edges, probe)
             # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
             bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
             err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
             nev = nev + at_bp.astype(nev.dtype)
         else:
-            kron, err, floor, tail, nev, _, _ = _gauss_kronrod(fvec, args, pend, edges)
+            kron, err, floor, tail, nev, (_, _, saturated), _ = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
@@ -91,8 +91,10 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
         # As in the loop: a node on an isolated singular point (infinite error, finite
         # total) is not `nonfinite`; the lane runs on and bisection moves it off.
-        # Nothing seen (every node gave f = 0) is confirmed by the loop (`unseen`).
-        done = jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol) & ~unseen(errsum, floorsum)
+        # Nothing seen (every node gave f = 0) is confirmed by the loop (`unseen`), and so
+        # is a saturated error estimate (the loop's `unsure`).
+        done = (jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol) & ~unseen(errsum, floorsum)
+                & ~jnp.any(saturated & (pend["slot"] >= 0)))
         code = jnp.where(_nonfinite(total, errsum), _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
         nonempty = pend["c1"] > pend["c0"]
         neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
