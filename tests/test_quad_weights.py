@@ -376,12 +376,17 @@ def test_trigonometric_weights_on_a_finite_range_by_chebyshev_moments():
     # integrals agree (both are mostly the end values): 3.8e-9 for 1.0e-7, `converged`,
     # with an error estimate of 2.9e-9, after 25 evaluations, until the interpolant's
     # last coefficients entered the error estimate (outside probe).
-    qs = [(0.7, 30.0, 0.2, 1.3), (0.7, 1e5, 0.0, 1.0), (-10.0, 1e4, 0.0, 1000.0)]
-    value, err, status, neval, jac, hess = _finite_fourier(jnp.array(qs), jnp.array([1e-13, 1e-13, 1.49e-8]))
+    # Fourth, at the default tolerance: e^(−1000x) on [0, 10] at ω = 1, whose mass lies
+    # before the first node of `quad`'s rule on the panel handed to it (all of [0, 10]):
+    # 2e-11 for 1e-3, `converged`, until f at the panel's end, 1e3 times f at every
+    # other node, kept it from being handed off while so steep.
+    qs = [(0.7, 30.0, 0.2, 1.3), (0.7, 1e5, 0.0, 1.0), (-10.0, 1e4, 0.0, 1000.0), (-1000.0, 1.0, 0.0, 10.0)]
+    value, err, status, neval, jac, hess = _finite_fourier(jnp.array(qs), jnp.array([1e-13, 1e-13, 1.49e-8, 1.49e-8]))
     assert np.all(np.asarray(status == STATUS.converged))
     assert int(neval[1]) <= 100
     off = abs(float(value[2]) - float(closed(*qs[2])))
     assert off <= 1.49e-8 and off <= float(err[2]), (value[2], err[2])
+    _close(float(value[3]) / float(closed(*qs[3])), 1.0, 1e-9)
     for i, q in enumerate(qs[:2]):
         _close(value[i], closed(*q), 1e-13)
         unit = [tuple(int(j == k) for k in range(4)) for j in range(4)]
@@ -455,7 +460,7 @@ def _fourier(case, w):
 @jax.vmap
 def _fourier_pair(singular, w):
     def f(x, singular):
-        return jnp.where(singular > 0, x ** -0.5, jnp.cos(0.3 * x) ** 2)
+        return jnp.where(singular > 1, jnp.exp(-x), jnp.where(singular > 0, x ** -0.5, jnp.cos(0.3 * x) ** 2))
 
     return quad(f, 0.0, jnp.inf, (singular,), weight="sin", wvar=w)
 
@@ -503,11 +508,17 @@ def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
     # cos²(0.3x) does not fade: ∫₀^∞ cos²(0.3x) sin(2x) dx does not exist, `divergent`,
     # not summed after a few cycles (an early stop of the cycles saw no difference).
     # (One program for both: the integrand is chosen by an argument.)
-    r, info = _fourier_pair(jnp.array([1.0, 0.0]), jnp.array([1000.0, 2.0]))
+    # Third: e^(−x) sin(10⁻⁴x), whose first cycle, [0, π·10⁴], holds all the mass within
+    # ~35 of 0: handed to the adaptive loop whole it came out 3e-30 for 1e-4, `converged`
+    # (QAWF: 2e-56); a panel with f at an end 1e3 times f at every other node is now
+    # bisected first. ∫₀^∞ e^(−x) sin(ωx) dx = ω/(1 + ω²).
+    r, info = _fourier_pair(jnp.array([1.0, 0.0, 2.0]), jnp.array([1000.0, 2.0, 1e-4]))
     ok, divergent = np.asarray(info.status == STATUS.converged), np.asarray(info.status == STATUS.divergent)
     _close(r[0], mp.sqrt(mp.pi / 2000), 1e-9)
     assert ok[0] and int(info.neval[0]) <= 2000
     assert divergent[1]
+    assert ok[2]
+    _close(float(r[2]) / (1e-4 / (1 + 1e-8)), 1.0, 1e-9)
     # Reversed limits, at epsabs = epsrel = 1e-12: `converged` with an error estimate
     # within the tolerance (with cycles at their rounding floor it was `roundoff` with an
     # error of 2e-3, the distance to the last partial sum). Past what rounding allows
