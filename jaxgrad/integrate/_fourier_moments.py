@@ -146,9 +146,11 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
 
     The panel with the largest error (relative to the tolerance) is bisected until the
     errors' sum meets the tolerance or every panel's error is at its rounding floor. A
-    panel with f not finite at a node is bisected first; one that needs work but is at
-    most 2.5 periods long (`_HAND`) is handed to `by_quad(lo, hi, epsabs,
-    epsrel) → (value, err, neval, code)` (the weighted product, adaptively), and so is
+    panel with f not finite at a node is bisected first (where only at one end, the half
+    at that end is cut again unevaluated); one that needs work but is at most 2.5
+    periods long (`_HAND`) is handed to `by_quad(lo, hi, epsabs, epsrel) → (value, err,
+    neval, code)` (the weighted product, adaptively), unless f at one of its ends is
+    `_STEEP` times f at every other node (then it is bisected further), and so is
     the whole range when more than `_HANDOFFS` panels are handed off or `limit` panels
     do not meet the tolerance. `code` is CONVERGED, ROUNDOFF (panels at their floor) or
     the worst of `quad`'s; `env` is the mean |f| over the first panel's nodes (per
