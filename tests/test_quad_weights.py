@@ -378,8 +378,8 @@ def test_trigonometric_weights_on_a_finite_range_by_chebyshev_moments():
     # last coefficients entered the error estimate (outside probe).
     # Fourth, at the default tolerance: e^(−1000x) on [0, 10] at ω = 1, whose mass lies
     # before the first node of `quad`'s rule on the panel handed to it (all of [0, 10]):
-    # 2e-11 for 1e-3, `converged`, until f at the panel's end, 1e3 times f at every
-    # other node, kept it from being handed off while so steep.
+    # 2e-11 for 1e-3, `converged`, until `quad` stopped accepting such a first rule and
+    # counted the mass before a steep end's first node as error (docs, "Mass in a sliver").
     qs = [(0.7, 30.0, 0.2, 1.3), (0.7, 1e5, 0.0, 1.0), (-10.0, 1e4, 0.0, 1000.0), (-1000.0, 1.0, 0.0, 10.0)]
     value, err, status, neval, jac, hess = _finite_fourier(jnp.array(qs), jnp.array([1e-13, 1e-13, 1.49e-8, 1.49e-8]))
     assert np.all(np.asarray(status == STATUS.converged))
@@ -510,8 +510,8 @@ def test_fourier_integrals_on_a_half_line_as_scipy_computes_them():
     # (One program for both: the integrand is chosen by an argument.)
     # Third: e^(−x) sin(10⁻⁴x), whose first cycle, [0, π·10⁴], holds all the mass within
     # ~35 of 0: handed to the adaptive loop whole it came out 3e-30 for 1e-4, `converged`
-    # (QAWF: 2e-56); a panel with f at an end 1e3 times f at every other node is now
-    # bisected first. ∫₀^∞ e^(−x) sin(ωx) dx = ω/(1 + ω²).
+    # (QAWF: 2e-56); `quad` now counts the mass before a steep end's first node as
+    # error and bisects there. ∫₀^∞ e^(−x) sin(ωx) dx = ω/(1 + ω²).
     r, info = _fourier_pair(jnp.array([1.0, 0.0, 2.0]), jnp.array([1000.0, 2.0, 1e-4]))
     ok, divergent = np.asarray(info.status == STATUS.converged), np.asarray(info.status == STATUS.divergent)
     _close(r[0], mp.sqrt(mp.pi / 2000), 1e-9)

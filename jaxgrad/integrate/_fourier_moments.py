@@ -131,13 +131,6 @@ def panel_nodes(lo, hi):
 # at most _HANDOFFS of them per range (more: the whole range goes to `quad`).
 _HAND = 8.0
 _HANDOFFS = 4
-# A short panel whose f at an end exceeds this many times f at every other node is
-# bisected rather than handed to `quad`, while it is longer than 2^-_STEEP_DEPTH of the
-# range: e^(−x)·cos(10⁻⁴x) on [0, ∞) has its mass within ~35 of 0, and the first cycle,
-# [0, π·10⁴], handed to `quad` whole, came out 4e-28 for 1, `converged` (its first node
-# is at 68; QAWF's value is 2e-56); bisected down to ~10³, it is right.
-_STEEP = 1e3
-_STEEP_DEPTH = 16
 
 
 def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit, direct=False):
@@ -149,8 +142,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     panel with f not finite at a node is bisected first (where only at one end, the half
     at that end is cut again unevaluated); one that needs work but is at most 2.5
     periods long (`_HAND`) is handed to `by_quad(lo, hi, epsabs, epsrel) → (value, err,
-    neval, code)` (the weighted product, adaptively), unless f at one of its ends is
-    `_STEEP` times f at every other node (then it is bisected further), and so is
+    neval, code)` (the weighted product, adaptively), and so is
     the whole range when more than `_HANDOFFS` panels are handed off or `limit` panels
     do not meet the tolerance. `code` is CONVERGED, ROUNDOFF (panels at their floor) or
     the worst of `quad`'s; `env` is the mean |f| over the first panel's nodes (per
@@ -165,15 +157,9 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         finite = jnp.isfinite(fx).reshape(fx.shape[:2] + (-1,)).all(axis=2)  # (P, 25), nodes from hi to lo
         bad = ~jnp.all(finite, axis=1)
         inner = jnp.all(finite[:, 1:-1], axis=1)
-        # f at an end far above f at every other node: a feature narrower than the gap
-        # to the next node (0.4 % of the panel), which `quad`'s nodes may all miss.
-        size = jnp.max(jnp.abs(jnp.where(jnp.isfinite(fx), fx, 0.0)).reshape(fx.shape[:2] + (-1,)), axis=2)
-        steep = ~bad & (jnp.maximum(size[:, 0], size[:, -1]) > _STEEP * jnp.max(size[:, 1:-1], axis=1)) \
-            & (phi - plo > (hi - lo) * 2.0**-_STEEP_DEPTH)
-        # 1: f is not finite at the lower end only, 2: at the upper end only, 3: steep at
-        # an end, else 0.
+        # 1: f is not finite at the lower end only, 2: at the upper end only, else 0.
         side = jnp.where(inner & finite[:, 0] & ~finite[:, -1], 1,
-                         jnp.where(inner & ~finite[:, 0] & finite[:, -1], 2, jnp.where(steep, 3, 0)))
+                         jnp.where(inner & ~finite[:, 0] & finite[:, -1], 2, 0))
         small = jnp.abs(omega) * (phi - plo) / 2 <= _HAND
         ext = (-1,) + (1,) * (v.ndim - 1)
         v = jnp.where(bad.reshape(ext), 0.0, v)
@@ -212,8 +198,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         worst = jnp.where(first, 0, jnp.argmax(status(count, vals, errs, floors)[1]))
         a, b = jnp.where(first, lo, los[worst]), jnp.where(first, hi, his[worst])
         c = (a + b) / 2
-        # Too short to bisect further: to quad; not where f is steep at an end (`rule`).
-        hand = ~first & (jnp.abs(omega) * (b - a) / 2 <= _HAND) & (sides[worst] != 3)
+        hand = ~first & (jnp.abs(omega) * (b - a) / 2 <= _HAND)  # too short to bisect further: to quad
         side = jnp.where(first | hand, 0, sides[worst])
         q = jnp.where(side == 1, (a + c) / 2, (c + b) / 2)  # the quarter kept: [a, q] or [q, b]
         kept_lo, kept_hi = jnp.where(side == 1, a, q), jnp.where(side == 1, q, b)
@@ -225,7 +210,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         # the kept quarter: not evaluated, its error infinite until then (or handed to quad)
         kept_small = jnp.abs(omega) * (kept_hi - kept_lo) / 2 <= _HAND
         kept_err = jnp.broadcast_to(jnp.where(kept_small, 0.0, jnp.inf).astype(v.dtype), v.shape[1:])
-        skip = (side == 1) | (side == 2)
+        skip = side > 0
 
         def put(table, x, gone, x_kept):
             new = table.at[count].set(x[1]).at[worst].set(x[0])
