@@ -85,8 +85,12 @@ def is_fourier_half_line(weight, wvar, a, b):
     line or the whole line: a trigonometric weight, a limit that is a concrete infinity
     (not both the same one: that range is empty), and an ω that is not a concrete 0
     (cos(0·x) = 1 and sin(0·x) = 0 are no weights)."""
-    sa, sb = _infinite_sign(a), _infinite_sign(b)
-    if weight not in ("cos", "sin") or sa == sb:
+    return _trigonometric(weight, wvar) and _infinite_sign(a) != _infinite_sign(b)
+
+
+def _trigonometric(weight, wvar):
+    """A cos or sin weight with an ω that is not a concrete 0."""
+    if weight not in ("cos", "sin"):
         return False
     try:
         return float(wvar) != 0
@@ -363,12 +367,7 @@ def _joint_tangents(integrand, kinds, integrate, args, consts, targs, tconsts, o
 def is_fourier_range(weight, wvar, points):
     """Whether `quad` takes this weight on a finite range by Chebyshev moments: cos or
     sin, no breakpoints (those keep the product integrand), ω not a concrete 0."""
-    if weight not in ("cos", "sin") or np.shape(points) != (0,):
-        return False
-    try:
-        return float(wvar) != 0
-    except TypeError:  # traced ω
-        return True
+    return _trigonometric(weight, wvar) and np.shape(points) == (0,)
 
 
 def fourier_range(integrand, consts, a, b, args, *, weight, omega, epsabs, epsrel, limit, complex_func, throw):
