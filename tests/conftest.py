@@ -32,8 +32,21 @@ for _flag, _value in (
     if _flag not in os.environ.get("XLA_FLAGS", "") and not os.environ.get("JAXGRAD_TEST_XLA_DEFAULTS"):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --{_flag}={_value}").strip()
 
+import gc  # noqa: E402
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+# Python's cyclic garbage collector, at its defaults, runs a young-generation pass every
+# 700 net allocations; tracing and lowering allocate millions of short-lived objects, and
+# the older passes walk a heap that JAX's caches of traced and compiled functions keep
+# growing through a test process. Measured with gc.callbacks in a full run at the
+# defaults: 28 s of one worker's ~7 minutes inside the collector (13,389 passes).
+# Collecting rarely, and never walking again the objects alive once the tests are
+# collected (gc.freeze): test_quadosc.py and test_svd_funm.py in one process spent 1.9 s
+# in it instead of 5.4 s and ran in 64-71 s against 70-77 s (runs alternating). The peak
+# memory is unchanged (1.57 GB): cycles are still collected, in bigger batches.
+gc.set_threshold(50_000, 20, 1000)
 
 # Tests run in float64 unless a test asks for float32 explicitly.
 jax.config.update("jax_enable_x64", True)
@@ -77,6 +90,11 @@ _FIRST = (  # by wall time per file, measured in a full run (slowest first)
     "test_getting_started.py",
     "test_cache_optimize.py",
 )
+
+
+def pytest_collection_finish(session):
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items):
