@@ -145,7 +145,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     neval, code)` (the weighted product, adaptively), and so is
     the whole range when more than `_HANDOFFS` panels are handed off or `limit` panels
     do not meet the tolerance. `code` is CONVERGED, ROUNDOFF (panels at their floor) or
-    the worst of `quad`'s; `env` is the mean |f| over the first panel's nodes (per
+    the worst of `quad`'s; `env` is the largest |f| at the first panel's nodes (per
     component; non-finite values count as 0). Where `direct` is True the whole range goes
     to `by_quad` at once (`lo`, `hi` may then be infinite or equal)."""
     dtype = lo.dtype
@@ -206,7 +206,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         phi = jnp.where(first, jnp.stack([hi, lo]), jnp.where(side == 2, jnp.stack([c, q]), jnp.stack([c, b])))
         fx = fvec(panel_nodes(plo, phi))
         v, e, fl, hd, sd = rule(plo, phi, fx)
-        env = jnp.where(first, jnp.mean(jnp.abs(jnp.where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
+        env = jnp.where(first, jnp.max(jnp.abs(jnp.where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
         # the kept quarter: not evaluated, its error infinite until then (or handed to quad)
         kept_small = jnp.abs(omega) * (kept_hi - kept_lo) / 2 <= _HAND
         kept_err = jnp.broadcast_to(jnp.where(kept_small, 0.0, jnp.inf).astype(v.dtype), v.shape[1:])

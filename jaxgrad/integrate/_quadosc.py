@@ -251,9 +251,10 @@ def _envelope_fades(f, args, lo, hi):
     return envelope_fades(jnp.mean(size, axis=1), None), cycles * _SAMPLES
 
 
-def envelope_fades(env, count):
-    """The test above on the mean sizes `env` of |f| over consecutive pieces (leading
-    axis; its first `count` entries, all with None)."""
+def envelope_fades(env, count, flat=_FLAT):
+    """The test above on the sizes `env` of |f| over consecutive pieces (leading axis;
+    its first `count` entries, all with None); a fall of the windows' means by less than
+    `flat` is no fall."""
     n = env.shape[0] if count is None else count
     idx = jnp.arange(env.shape[0]).reshape((-1,) + (1,) * (env.ndim - 1))
 
@@ -264,7 +265,7 @@ def envelope_fades(env, count):
     w1, w2, w3 = window(n // 8, n // 4), window(n // 4, n // 2), window(n // 2, n)
     r1 = w2 / jnp.where(w1 > 0, w1, 1.0)
     r2 = w3 / jnp.where(w2 > 0, w2, 1.0)
-    decreasing = r2 < 1 - _FLAT
+    decreasing = r2 < 1 - flat
     levelling = (r1 < 1) & ((1 - r2) < _LEVELLING * (1 - r1))
     fading = (w3 == 0) | (decreasing & ~levelling)
     return lax.stop_gradient(fading)
