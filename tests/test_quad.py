@@ -837,6 +837,11 @@ def test_narrow_peak_at_a_bisection_point_is_not_lost():
     exact = 1e-7 * 2 * math.atan(0.5e7) + _wave_integral(0.0, 1.0)
     assert bool(info.status == STATUS.roundoff) and abs(value - exact) <= 1e-12 * exact, (info.status, value - exact)
     assert abs(ds - (2 * math.atan(0.5e7) - 1e-7 / (1e-14 + 0.25))) <= 1e-9, ds
+    # On [-1e160, 1e160] the peak (width 1) is more bisections away than `limit` allows:
+    # flagged, the error covering the loss (the squared spans in the test overflowed,
+    # no flag was set, and the value was 0, `converged`; outside probe).
+    (value, info), _ = _PEAK(1.0, 0.0, 0, 0.0, 0.0, -1e160, 1e160, 1e-12, 0.0)
+    assert not bool(info.converged) and abs(float(value) - math.sqrt(math.pi)) <= float(info.err), (value, info.err)
     # A value of f at the point alone (f = 1 but 0 at 0) is no peak: the float beside
     # the point shows it, two more evaluations (that float is the smallest normal one
     # beside 0: a subnormal was flushed to 0 and the flag stayed, 667 evaluations).

@@ -713,7 +713,10 @@ def _shared_point(near, b, nsplit, fb):
     # A smooth f: each side's quadratic extrapolates to b with an error far below its
     # own quadratic term over its nodes (|f''|·span²/2), and its slope there with an
     # error far below |f''|·span. A jump or a kink between the last nodes and b does not.
-    bend = jnp.maximum(jnp.abs(cl) * span_l**2, jnp.abs(cr) * span_r**2) / 2
+    # (|c|·span)·span, not |c|·span²: on [-1e160, 1e160] span² overflows, a background of
+    # 0 made the bend 0·inf = NaN, no test below could pass, and e^(-x²), seen at the
+    # centre node only, came out 0, `converged` (outside probe).
+    bend = jnp.maximum(jnp.abs(cl) * span_l * span_l, jnp.abs(cr) * span_r * span_r) / 2
     turn = jnp.maximum(jnp.abs(cl) * span_l, jnp.abs(cr) * span_r)
     jump, kink = jnp.abs(vl - vr), jnp.abs(sl - sr)
     finite = jnp.isfinite(jump) & jnp.isfinite(kink)
