@@ -195,7 +195,7 @@ _SHARE = 0.9
 _MIN_CYCLES = 8
 # The envelope test reads the largest |f| at the 25 nodes of each cycle's first panel,
 # and calls the envelope falling only where the windows' means fall by more than 1 %
-# (`quadosc`'s mean |f| over a half period, with a 0.1 % fall, reported sin²x with
+# (the mean |f| at those nodes, with `quadosc`'s 0.1 % fall, reported sin²x with
 # cos(10x), which has no integral, `converged` with the value 3e-14: a cycle of 2.1
 # periods of sin² gives means that swing between 0.36 and 0.64 with period ten cycles,
 # and the three windows' means came out 0.44, 0.52, 0.50. The largest |f| swings by
