@@ -28,12 +28,11 @@ to `quad`. After each cycle the partial sums S₀, …, Sₖ are extrapolated, a
 stops, as QAWF's does, once at least 8 cycles are in, the extrapolation's error plus
 the cycles' errors meets the tolerance (cycle k gets a share (1 − p)pᵏ/2, p = 0.9, of
 it), the envelope of |f| fades (`quadosc`'s test on the largest |f| of each cycle,
-`_FLAT` below: a non-decaying f gives `divergent` and an infinite error) and |f| at the
-nodes shrank from each cycle to the next (over
-8 cycles a periodic f such as cos²(0.3x) can pass the envelope test; such an f runs
-all `limlst` cycles). The statuses and the final error are `quadosc`'s
-(`extrapolated_sum`). Features of f beyond the cycles where the sum stopped are not
-seen (as in QAWF).
+`_ENVELOPE_FALL` below: a non-decaying f gives `divergent` and an infinite error) and
+|f| at the nodes shrank from each cycle to the next (over 8 cycles a periodic f such
+as cos²(0.3x) can pass the envelope test; such an f runs all `limlst` cycles). The
+statuses and the final error are `quadosc`'s (`extrapolated_sum`). Features of f
+beyond the cycles where the sum stopped are not seen (as in QAWF).
 
 The derivative in ω is not the integral of ∂/∂ω [f(x) cos(ωx)] = −x f(x) sin(ωx): that
 grows where x f does ((1 + x)^-0.1: like x^0.9), its series has no limit, and
@@ -202,7 +201,7 @@ _MIN_CYCLES = 8
 # less than 2 % there, and the windows' means fell by 0.17 % at ω = 3.3). A genuinely
 # falling envelope is then missed only where it falls slower than x^-0.015 (a fall of
 # 1 % per doubling of the range), and is reported `divergent`.
-_FLAT = 0.01
+_ENVELOPE_FALL = 0.01
 
 
 # One compiled computation per integrand, weights and options (see `jaxgrad._traced`).
@@ -239,7 +238,7 @@ def _cycles(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
         partial = jnp.where(k == 0, jnp.broadcast_to(value, partial.shape), partial)
         codes, envs = codes.at[k].set(code), envs.at[k].set(env)
         count = k + 1
-        fading = envelope_fades(envs, count, flat=_FLAT)
+        fading = envelope_fades(envs, count, flat=_ENVELOPE_FALL)
         result, total_err, final = extrapolated_sum(partial, count, errsum + err, codes, fading, epsabs, epsrel)
         # Stopping early also needs |f| to shrink from each cycle to the next: over a few
         # cycles the envelope test cannot tell a fading f from a periodic one (cos²(0.3x)
