@@ -9,8 +9,10 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from ._where import where
 
-# `jnp.where(bad, fill, x)` gives the filled entries a zero derivative (the constant
+
+# `where(bad, fill, x)` gives the filled entries a zero derivative (the constant
 # branch has no tangent), so a gradient at an invalid input would be a silent 0. Here
 # the tangent is dx·m with m = NaN where `bad` and 1 elsewhere: linear in dx, so
 # reverse mode (its transpose, ct·m) is NaN there too, while the other entries (the
@@ -18,14 +20,14 @@ from jax.interpreters import ad, batching, mlir
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def replace_invalid(x, bad, fill):
     """`x` with `fill` where `bad` (broadcast against `x`); derivatives are NaN there."""
-    return jnp.where(bad, jnp.asarray(fill, x.dtype), x)
+    return where(bad, jnp.asarray(fill, x.dtype), x)
 
 
 @replace_invalid.defjvp
 def _replace_invalid_jvp(fill, primals, tangents):
     x, bad = primals
     dx, _ = tangents
-    m = jnp.where(bad, jnp.asarray(jnp.nan, x.dtype), jnp.ones((), x.dtype))
+    m = where(bad, jnp.asarray(jnp.nan, x.dtype), jnp.ones((), x.dtype))
     return replace_invalid(x, bad, fill), dx * m
 
 
@@ -62,7 +64,7 @@ def nan_derivatives_if(tree, bad):
 @nan_derivatives_if.defjvp
 def _nan_derivatives_if_jvp(primals, tangents):
     tree, bad = primals
-    m = jnp.where(bad, jnp.float32(jnp.nan), jnp.float32(1))
+    m = where(bad, jnp.float32(jnp.nan), jnp.float32(1))
     return tree, scale_tangents(tree, tangents[0], m)
 
 
@@ -75,10 +77,10 @@ def _nan_derivatives_if_jvp(primals, tangents):
 # parameter's column, which reverse mode got right. `mul_zero_safe(x, y)` is x·y with 0
 # wherever either factor is exactly 0 (the measure-theoretic convention). It is bilinear
 # like `mul`, so it can take a tangent in either argument and be transposed (reverse mode
-# multiplies the cotangent the same way); a plain `jnp.where(y == 0, 0, x*y)` on a tangent
+# multiplies the cotangent the same way); a plain `where(y == 0, 0, x*y)` on a tangent
 # could not be transposed.
 def _mul_zero_safe_impl(x, y):
-    return jnp.where((x == 0) | (y == 0), jnp.zeros((), x.dtype), x * y)
+    return where((x == 0) | (y == 0), jnp.zeros((), x.dtype), x * y)
 
 
 mul_zero_safe_p = Primitive("jaxgrad_mul_zero_safe")

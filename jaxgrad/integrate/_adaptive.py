@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 
 from .._loop import while_loop
+from .._where import where
 from . import _status
 from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
 from ._wynn import wynn_epsilon
@@ -139,27 +140,27 @@ def _map_nodes(s, c0, c1, root):
     dtype = s.dtype
     eps_, tiny_ = jnp.finfo(dtype).eps, jnp.finfo(dtype).tiny
     fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
-    a = jnp.where(fin0, c0, 0.0).astype(dtype)
-    b = jnp.where(fin1, c1, 0.0).astype(dtype)
+    a = where(fin0, c0, 0.0).astype(dtype)
+    b = where(fin1, c1, 0.0).astype(dtype)
     h = b - a
     pi = jnp.asarray(math.pi, dtype)
 
     # One t per node for the double-exponential map of the segment's kind, and one sinh
     # and one cosh of it for all three kinds.
     fin, half_line = fin0 & fin1, fin0 ^ fin1
-    t = jnp.where(
+    t = where(
         fin,
         _T_FINITE * (2 * s - 1),
-        jnp.where(half_line, _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s, _T_WHOLE * (2 * s - 1)),
+        where(half_line, _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s, _T_WHOLE * (2 * s - 1)),
     )
-    dt = jnp.where(fin, 2 * _T_FINITE, jnp.where(half_line, _T_HALF_HI - _T_HALF_LO, 2 * _T_WHOLE))
+    dt = where(fin, 2 * _T_FINITE, where(half_line, _T_HALF_HI - _T_HALF_LO, 2 * _T_WHOLE))
     sh, ch = _sinh_cosh(t)
 
     # Finite segment, tanh-sinh. Near each end x is formed from that end so that the
     # distance to it keeps full relative precision.
     z = pi * sh
     u, v = jax.nn.sigmoid(z), jax.nn.sigmoid(-z)
-    x_ff = jnp.where(z < 0, a + h * u, b - h * v)
+    x_ff = where(z < 0, a + h * u, b - h * v)
     w_ff = h * pi * ch * u * v * dt
 
     # Half line, exp-sinh: x = a + e (or b - e for (-inf, b]), e = exp(q).
@@ -179,34 +180,34 @@ def _map_nodes(s, c0, c1, root):
     x_rw = u2 / (1 - u2 * u2)
     w_rw = 2 * (1 + u2 * u2) / (1 - u2 * u2) ** 2
 
-    x_pf = jnp.where(s < 0.5, a + h * s, b - h * (1 - s))
-    x = jnp.where(
+    x_pf = where(s < 0.5, a + h * s, b - h * (1 - s))
+    x = where(
         fin0 & fin1,
-        jnp.where(root, x_pf, x_ff),
-        jnp.where(
+        where(root, x_pf, x_ff),
+        where(
             root,
-            jnp.where(fin0, a + r, jnp.where(fin1, b - r, x_rw)),
-            jnp.where(fin0, a + e, jnp.where(fin1, b - e, x_w)),
+            where(fin0, a + r, where(fin1, b - r, x_rw)),
+            where(fin0, a + e, where(fin1, b - e, x_w)),
         ),
     )
-    w = jnp.where(
+    w = where(
         fin0 & fin1,
-        jnp.where(root, h, w_ff),
-        jnp.where(
+        where(root, h, w_ff),
+        where(
             root,
-            jnp.where(fin0 | fin1, w_r, w_rw),
-            jnp.where(fin0 | fin1, w_h, w_w),
+            where(fin0 | fin1, w_r, w_rw),
+            where(fin0 | fin1, w_h, w_w),
         ),
     )
     # Never evaluate at a finite end itself: a node that rounds onto it is moved one or
     # two ulps inside (its weight is then far below the tolerance anyway).
-    lo_in = jnp.where(fin0, a + jnp.maximum(jnp.abs(a) * eps_, tiny_), -jnp.inf)
-    hi_in = jnp.where(fin1, b - jnp.maximum(jnp.abs(b) * eps_, tiny_), jnp.inf)
+    lo_in = where(fin0, a + jnp.maximum(jnp.abs(a) * eps_, tiny_), -jnp.inf)
+    hi_in = where(fin1, b - jnp.maximum(jnp.abs(b) * eps_, tiny_), jnp.inf)
     nonempty = c1 > c0
     clipped = jnp.clip(x, lo_in, hi_in)
     moved = nonempty & (clipped != x)
-    x = jnp.where(nonempty, clipped, a)
-    w = jnp.where(nonempty, w, 0.0)
+    x = where(nonempty, clipped, a)
+    w = where(nonempty, w, 0.0)
     return x, w, moved
 
 
@@ -214,7 +215,7 @@ def _tanh_sinh_x(s, c0, c1):
     """x(σ) of the tanh-sinh map of a finite [c0, c1], formed as `_map_nodes` forms it."""
     pi = jnp.asarray(math.pi, s.dtype)
     z = pi * _sinh_cosh(_T_FINITE * (2 * s - 1))[0]
-    return jnp.where(z < 0, c0 + (c1 - c0) * jax.nn.sigmoid(z), c1 - (c1 - c0) * jax.nn.sigmoid(-z))
+    return where(z < 0, c0 + (c1 - c0) * jax.nn.sigmoid(z), c1 - (c1 - c0) * jax.nn.sigmoid(-z))
 
 
 def _sinh_cosh(t):
@@ -240,14 +241,14 @@ def _end_distances(sb, c0, c1):
     dtype = sb.dtype
     pi = jnp.asarray(math.pi, dtype)
     fin = jnp.isfinite(c0) & jnp.isfinite(c1)
-    h = jnp.where(fin, c1 - c0, 1.0)
+    h = where(fin, c1 - c0, 1.0)
     # One sinh for the three arguments: tanh-sinh at both ends, exp-sinh.
     th = _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * sb[:, 0]
     sh = _sinh_cosh(jnp.concatenate([_T_FINITE * (2 * sb - 1), th[:, None]], axis=1))[0]
     # σ(z) at the lower end, σ(-z) at the upper one: one sigmoid; then one exp.
     sig = jax.nn.sigmoid(pi * sh[:, :2] * jnp.array([1.0, -1.0], dtype))
     e = jnp.exp(pi / 2 * sh[:, 2])
-    return jnp.where(fin, h * sig[:, 0], e), jnp.where(fin, h * sig[:, 1], e)
+    return where(fin, h * sig[:, 0], e), where(fin, h * sig[:, 1], e)
 
 
 def _gap_sigma(c0, c1, g0, g1):
@@ -260,42 +261,42 @@ def _gap_sigma(c0, c1, g0, g1):
     pi = jnp.asarray(math.pi, dtype)
     fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
     finite = fin0 & fin1
-    h = jnp.where(finite, c1 - c0, 1.0)
-    h = jnp.where(h > 0, h, 1.0)
-    gh = jnp.where(fin0, g0, g1)  # a half line's finite end
-    g = jnp.stack([jnp.where(finite, g0, gh), jnp.where(finite, g1, gh)], axis=1)
-    g = jnp.where(g > 0, g, 1.0)
+    h = where(finite, c1 - c0, 1.0)
+    h = where(h > 0, h, 1.0)
+    gh = where(fin0, g0, g1)  # a half line's finite end
+    g = jnp.stack([where(finite, g0, gh), where(finite, g1, gh)], axis=1)
+    g = where(g > 0, g, 1.0)
     fin2 = finite[:, None]
     # tanh-sinh: x = c0 + h·σ(z) near c0, c1 - h·σ(-z) near c1, z = π sinh(T(2σ - 1));
     # exp-sinh: x - a = exp((π/2) sinh θ).
     u = jnp.clip(g / h[:, None], jnp.finfo(dtype).tiny, 0.25)
-    lg = jnp.log(jnp.where(fin2, u, g))
-    z = (lg - jnp.log1p(-jnp.where(fin2, u, 0.0))) * jnp.array([1.0, -1.0], dtype)
-    t = _asinh(jnp.where(fin2, z / pi, lg / (pi / 2)))
+    lg = jnp.log(where(fin2, u, g))
+    z = (lg - jnp.log1p(-where(fin2, u, 0.0))) * jnp.array([1.0, -1.0], dtype)
+    t = _asinh(where(fin2, z / pi, lg / (pi / 2)))
     ts = (t / _T_FINITE + 1) / 2
     es = (t[:, 0] - _T_HALF_LO) / (_T_HALF_HI - _T_HALF_LO)
-    lo = jnp.where(jnp.where(finite, g0 > 0, gh > 0), jnp.where(finite, ts[:, 0], es), 0.0)
-    hi = jnp.where(finite & (g1 > 0), ts[:, 1], 1.0)
+    lo = where(where(finite, g0 > 0, gh > 0), where(finite, ts[:, 0], es), 0.0)
+    hi = where(finite & (g1 > 0), ts[:, 1], 1.0)
     return lo, hi
 
 
 def _rational_range(c0, c1, slo, shi):
     """The x-range of the σ-range [slo, shi] of the rational map of an infinite segment."""
     fin0, fin1 = jnp.isfinite(c0), jnp.isfinite(c1)
-    a = jnp.where(fin0, c0, 0.0)
-    b = jnp.where(fin1, c1, 0.0)
+    a = where(fin0, c0, 0.0)
+    b = where(fin1, c1, 0.0)
     inf = jnp.asarray(jnp.inf, c0.dtype)
 
     def r(s):
-        return jnp.where(s > 0, (1 - s) / jnp.where(s > 0, s, 1.0), inf)
+        return where(s > 0, (1 - s) / where(s > 0, s, 1.0), inf)
 
     def whole(s):
         u = 2 * s - 1
         d = 1 - u * u
-        return jnp.where(d > 0, u / jnp.where(d > 0, d, 1.0), jnp.sign(u) * inf)
+        return where(d > 0, u / where(d > 0, d, 1.0), jnp.sign(u) * inf)
 
-    lo = jnp.where(fin0, a + r(shi), jnp.where(fin1, b - r(slo), whole(slo)))
-    hi = jnp.where(fin0, a + r(slo), jnp.where(fin1, b - r(shi), whole(shi)))
+    lo = where(fin0, a + r(shi), where(fin1, b - r(slo), whole(slo)))
+    hi = where(fin0, a + r(slo), where(fin1, b - r(shi), whole(shi)))
     return lo, hi
 
 
@@ -319,7 +320,7 @@ def _end_gap(e, other):
     gap = ulp * 2.0 ** (jnp.finfo(dtype).nmant // 2)
     ok = jnp.isfinite(e) & jnp.isfinite(other) & (e != 0) & (8 * gap < jnp.abs(other - e))
     ok = ok | (jnp.isfinite(e) & ~jnp.isfinite(other) & (e != 0))
-    return jnp.where(ok, gap, 0.0)
+    return where(ok, gap, 0.0)
 
 
 # Distances (in units of the model width) at which f is sampled for the end model.
@@ -378,49 +379,49 @@ def _end_model(fd, d, length):
     # off them, and a noisy ratio must not pass for a blow-up): α = 0.
     flat = jnp.max(jnp.abs(jnp.stack(dl)), axis=0) <= 64 * eps * jnp.max(jnp.abs(fd), axis=1)
     same = (num == den) | flat
-    r = jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)  # 1/R = ρ^α
-    alpha = jnp.where(same, 0.0, jnp.log(jnp.where(r > 0, r, 1.0)) / lr)
+    r = where(den != 0, num / where(den != 0, den, 1.0), 0.0)  # 1/R = ρ^α
+    alpha = where(same, 0.0, jnp.log(where(r > 0, r, 1.0)) / lr)
     valid = same | ((r > 0) & (alpha > -1 + 1e-3))
     small = jnp.abs(alpha) < 1e-8
-    al = jnp.where(small, 1.0, alpha)
+    al = where(small, 1.0, alpha)
     denom = jnp.expm1(-al * lr)  # R - 1
 
     def predicted(j):  # the power model at f_j: f₀ - Δ₀ (R^j - 1)/(R - 1)
-        return f[0] - num * jnp.where(small, float(j), jnp.expm1(-al * j * lr) / denom)
+        return f[0] - num * where(small, float(j), jnp.expm1(-al * j * lr) / denom)
 
-    q = jnp.where(small, (1 - ll) / lr, jnp.expm1(al * ll - jnp.log1p(al)) / denom)
+    q = where(small, (1 - ll) / lr, jnp.expm1(al * ll - jnp.log1p(al)) / denom)
     tail = width * (f[0] - num * q)
     resid = jnp.abs(f[3] - predicted(3))
     resid5 = jnp.abs(f[5] - predicted(5))
 
     # Power-log model from f₀ .. f₄.
     dd = dl[1] * dl[1] - dl[0] * dl[2]
-    big_r = (dl[1] * dl[2] - dl[0] * dl[3]) / jnp.where(dd != 0, 2 * dd, 1.0)
+    big_r = (dl[1] * dl[2] - dl[0] * dl[3]) / where(dd != 0, 2 * dd, 1.0)
     ok_r = ~flat & (dd != 0) & (big_r > 0) & jnp.isfinite(big_r)
-    rr = jnp.where(ok_r, big_r, 0.5)
+    rr = where(ok_r, big_r, 0.5)
     a_l = -jnp.log(rr) / lr
     ok_l = ok_r & (a_l > -1 + 1e-3) & (jnp.abs(a_l) > _LOG_MIN_ALPHA)
-    one_r = jnp.where(ok_l, 1 - rr, 1.0)
+    one_r = where(ok_l, 1 - rr, 1.0)
     cb = (dl[1] / rr - dl[0]) / one_r  # B
     ca = (dl[0] + cb * rr) / one_r  # A
     s_l = f[0] - ca
     resid_l = jnp.stack([jnp.abs(f[j] - (s_l + rr**j * (ca + cb * j))) for j in (3, 4, 5)])
-    ap1 = jnp.where(ok_l, a_l + 1, 1.0)
+    ap1 = where(ok_l, a_l + 1, 1.0)
     lam_a = jnp.exp(a_l * ll)  # λ^α
     tail_l = width * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
     # The power model's prediction of f₅ is defined for any R > 0 (also where α <= -1).
-    better_l = ok_r & (resid_l[2] < jnp.where(r > 0, resid5, jnp.inf))
+    better_l = ok_r & (resid_l[2] < where(r > 0, resid5, jnp.inf))
     use_l = better_l & ok_l & jnp.isfinite(tail_l)
-    tail = jnp.where(use_l, tail_l, tail)
-    resid = jnp.where(use_l, jnp.max(resid_l, axis=0), resid)
+    tail = where(use_l, tail_l, tail)
+    resid = where(use_l, jnp.max(resid_l, axis=0), resid)
     err = 4 * width * resid
     valid = valid | use_l
     # No model (differences at rounding level, or a non-integrable blow-up): f is taken
     # as constant, with the spread of the first four samples as the error.
     bad_val = width * f[0]
     bad_err = 4 * width * (jnp.max(jnp.abs(fd[:, :4] - f[0][:, None]), axis=1) + eps * jnp.abs(f[0]))
-    tail = jnp.where(valid, tail, bad_val)
-    err = jnp.where(valid, err, bad_err)
+    tail = where(valid, tail, bad_val)
+    err = where(valid, err, bad_err)
     # A clean power (or power-log) law with α <= -1 is a non-integrable blow-up.
     divergent = (~same & (r > 0) & ~valid) | (better_l & (a_l <= -1 + 1e-3))
     return tail, err, divergent
@@ -437,9 +438,9 @@ def _hidden_mass(x0, x1, f0, f1):
     cannot overflow, and the bound capped below the largest float."""
     steep = (f0 > _STEEP * f1) & (f1 > 0) & jnp.isfinite(f0)
     d01 = jnp.abs(x1 - x0)[:, None]
-    quarter = jnp.sqrt(jnp.sqrt(jnp.where(steep, f0, 1.0))) / jnp.sqrt(jnp.sqrt(jnp.where(steep, f1, 1.0)))
-    bound = jnp.minimum(d01 * jnp.where(steep, f0, 0.0) * quarter / math.log(_STEEP), jnp.finfo(f0.dtype).max * 1e-3)
-    return jnp.where(steep & (d01 > 0), bound, 0.0)
+    quarter = jnp.sqrt(jnp.sqrt(where(steep, f0, 1.0))) / jnp.sqrt(jnp.sqrt(where(steep, f1, 1.0)))
+    bound = jnp.minimum(d01 * where(steep, f0, 0.0) * quarter / math.log(_STEEP), jnp.finfo(f0.dtype).max * 1e-3)
+    return where(steep & (d01 > 0), bound, 0.0)
 
 
 def _wsum(weights, v):
@@ -477,15 +478,15 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     ends0, ends1 = edges[:-1], edges[1:]
     gap0, gap1 = _end_gap(ends0, ends1), _end_gap(ends1, ends0)
     e0, e1 = edges[iv["seg"]], edges[iv["seg"] + 1]
-    g0 = jnp.where((c0 == e0) & ~plain, per_piece(gap0), 0.0)
-    g1 = jnp.where((c1 == e1) & ~plain, per_piece(gap1), 0.0)
+    g0 = where((c0 == e0) & ~plain, per_piece(gap0), 0.0)
+    g1 = where((c1 == e1) & ~plain, per_piece(gap1), 0.0)
     # The map keeps its geometry (so bisection points do not move); the nodes of a piece
     # stop where the map comes within the gap of a modelled end.
     sg0, sg1 = _gap_sigma(c0, c1, g0, g1)
     fin = jnp.isfinite(c0) & jnp.isfinite(c1)
-    half_end = jnp.where(plain, shi == 1, slo == 0)
-    touch0 = (g0 > 0) & jnp.where(fin, slo == 0, half_end & jnp.isfinite(c0))
-    touch1 = (g1 > 0) & jnp.where(fin, shi == 1, half_end & jnp.isfinite(c1))
+    half_end = where(plain, shi == 1, slo == 0)
+    touch0 = (g0 > 0) & where(fin, slo == 0, half_end & jnp.isfinite(c0))
+    touch1 = (g1 > 0) & where(fin, shi == 1, half_end & jnp.isfinite(c1))
     lo_e = jnp.maximum(slo, sg0)
     hi_e = jnp.maximum(jnp.minimum(shi, sg1), lo_e)
     xk = jnp.asarray(NODES, dtype)
@@ -502,8 +503,8 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # piece: f is sampled once per end of each segment, for whichever piece touches it.
     dist = jnp.asarray(_END_DIST, dtype)
     centre = x[0, m // 2]  # where an end has no model: a node evaluated anyway
-    xe0 = jnp.where((gap0 > 0)[:, None], ends0[:, None] + gap0[:, None] * dist, centre)
-    xe1 = jnp.where((gap1 > 0)[:, None], ends1[:, None] - gap1[:, None] * dist, centre)
+    xe0 = where((gap0 > 0)[:, None], ends0[:, None] + gap0[:, None] * dist, centre)
+    xe1 = where((gap1 > 0)[:, None], ends1[:, None] - gap1[:, None] * dist, centre)
     # The end samples ride along as q more columns of the pieces' (n, m) node array (the
     # last few repeat the placeholder): one call of f on a layout like the nodes'.
     nend = 2 * _END_DIST.shape[0] * ends0.shape[0]
@@ -522,10 +523,10 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # (A node whose weight underflowed is ignored below whatever f is there.)
     bad_node = ~jnp.all(jnp.isfinite(fx), axis=2) & (w > 0)
     # (Nodes of a piece a few ulps wide can round to the same float: still one point.)
-    xb_lo = jnp.min(jnp.where(bad_node, x, jnp.inf), axis=1)
-    xb_hi = jnp.max(jnp.where(bad_node, x, -jnp.inf), axis=1)
+    xb_lo = jnp.min(where(bad_node, x, jnp.inf), axis=1)
+    xb_hi = jnp.max(where(bad_node, x, -jnp.inf), axis=1)
     isolated = jnp.any(bad_node, axis=1) & (xb_lo == xb_hi)
-    fx = jnp.where((isolated[:, None] & bad_node)[..., None], 0.0, fx)
+    fx = where((isolated[:, None] & bad_node)[..., None], 0.0, fx)
     # Both ends' models in one call (distances as represented: exact, by Sterbenz).
     both = _end_model(
         jnp.concatenate([per_piece(fend[0]), per_piece(fend[1])], axis=0),
@@ -543,23 +544,23 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     blind0, blind1 = use0 & hit0, use1 & hit1
     use0, use1 = use0 & ~hit0, use1 & ~hit1
     blowup = (use0 & div0) | (use1 & div1)
-    end_val = jnp.where(use0, t0, 0.0) + jnp.where(use1, t1, 0.0)
-    end_err = jnp.where(use0, t0err, 0.0) + jnp.where(use1, t1err, 0.0)
+    end_val = where(use0, t0, 0.0) + where(use1, t1, 0.0)
+    end_err = where(use0, t0err, 0.0) + where(use1, t1err, 0.0)
     nev = NNODES + _END_DIST.shape[0] * (touch0.astype(jnp.int32) + touch1.astype(jnp.int32))
     # A node whose weight underflowed contributes nothing, even if f is infinite there.
-    g = jnp.where((w > 0)[..., None], fx * w[..., None], 0.0)
+    g = where((w > 0)[..., None], fx * w[..., None], 0.0)
     hk = half[:, None]
     kron = hk * _wsum(wk, g)
     gauss = hk * _wsum(wg, g)
     resabs = hk * _wsum(wk, jnp.abs(g))
-    mean = kron / jnp.where(half > 0, 2 * half, 1.0)[:, None]
+    mean = kron / where(half > 0, 2 * half, 1.0)[:, None]
     resasc = hk * _wsum(wk, jnp.abs(g - mean[:, None, :]))
     # QUADPACK's error estimate (Piessens et al. 1983, QK21): |K - G| scaled by
     # min(1, (200 |K - G| / resasc)^1.5), which is pessimistic for rough integrands and
     # close to the true error of the Kronrod value for smooth ones.
     diff = jnp.abs(kron - gauss)
-    ratio = jnp.where(resasc > 0, 200 * diff / jnp.where(resasc > 0, resasc, 1.0), 1.0)
-    err = jnp.where((resasc > 0) & (diff > 0), resasc * jnp.minimum(1.0, ratio**1.5), diff)
+    ratio = where(resasc > 0, 200 * diff / where(resasc > 0, resasc, 1.0), 1.0)
+    err = where((resasc > 0) & (diff > 0), resasc * jnp.minimum(1.0, ratio**1.5), diff)
     # The estimate is saturated (the error is all of resasc: the two rules agree on no
     # digit), which QAGS does not accept from its first rule (see the loop's `unsure`).
     saturated = jnp.any((resasc > 0) & (diff > 0) & (ratio >= 1), axis=1)
@@ -568,7 +569,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # float, where f cannot show how it behaves closer in. At an end without the end
     # model (a short segment) their whole contribution is counted as unrecoverable
     # error (roundoff); at a modelled end the nodes stop at the hand-over instead.
-    lost = hk * _wsum(wk, jnp.where(moved[..., None], jnp.abs(g), 0.0))
+    lost = hk * _wsum(wk, where(moved[..., None], jnp.abs(g), 0.0))
     # The moved nodes also put a kink into the integrand (in t) where they start;
     # an error of the same order as `lost` is that kink, which bisection cannot cure.
     # f at a node is f at the float nearest to it: off by |f'| ulp(x), which next to a
@@ -576,18 +577,18 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # reduces. |f'| is taken from the steps between neighbouring nodes.
     dx = jnp.diff(x, axis=1)[..., None]
     dfx = jnp.diff(fx, axis=1)
-    slope = jnp.where(dx > 0, dfx / jnp.where(dx > 0, dx, 1.0), 0.0)
+    slope = where(dx > 0, dfx / where(dx > 0, dx, 1.0), 0.0)
     dx2 = (x[:, 2:] - x[:, :-2])[..., None]
-    curv = jnp.where(dx2 > 0, jnp.diff(slope, axis=1) / jnp.where(dx2 > 0, dx2, 1.0), 0.0)
+    curv = where(dx2 > 0, jnp.diff(slope, axis=1) / where(dx2 > 0, dx2, 1.0), 0.0)
     slope = jnp.abs(slope)
     node_slope = jnp.concatenate([slope[:, :1], jnp.maximum(slope[:, :-1], slope[:, 1:]), slope[:, -1:]], 1)
     # (|f′|·eps·|x| first, then the weight: eps·|x|·w overflows on a range wider than
     # ~1e162, and a zero slope times inf made the error NaN, `nonfinite`; outside probe.)
     noise = hk * _wsum(wk, node_slope * (eps * jnp.abs(x))[..., None] * w[..., None])
-    noise = jnp.where(plain[:, None], noise, 0.0)
+    noise = where(plain[:, None], noise, 0.0)
     base = 50 * eps * resabs + lost + noise
     err = jnp.maximum(err, base)
-    floor = jnp.where(err <= 100 * lost, err, base)
+    floor = where(err <= 100 * lost, err, base)
     kron = kron + end_val
     # Mass before the outermost node of a plain piece where f falls steeply away from
     # that end (`_hidden_mass`) is counted as error, so that the piece is bisected. Such
@@ -599,8 +600,8 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     af = jnp.abs(fx)
     fin_plain = (plain & jnp.isfinite(c0) & jnp.isfinite(c1))[:, None]
     hidden = _hidden_mass(x[:, 0], x[:, 1], af[:, 0], af[:, 1]) + _hidden_mass(x[:, -1], x[:, -2], af[:, -1], af[:, -2])
-    err = err + jnp.where(fin_plain, hidden, 0.0)
-    err = jnp.where(isolated[:, None] | blind0 | blind1, jnp.inf, err + end_err)
+    err = err + where(fin_plain, hidden, 0.0)
+    err = where(isolated[:, None] | blind0 | blind1, jnp.inf, err + end_err)
     floor = floor + end_err
     # Size of the integrand at the outermost node of a piece that touches a truncated
     # end of a double-exponential map: if it is not negligible the tail is not either.
@@ -609,10 +610,10 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     at_lo = (mapped & (slo == 0) & (sg0 == 0))[:, None]
     at_hi = (mapped & (shi == 1) & (sg1 == 1))[:, None]
     tail = 2 * hk * jnp.maximum(
-        jnp.where(at_lo, jnp.abs(g[:, 0]), 0.0), jnp.where(at_hi, jnp.abs(g[:, -1]), 0.0)
+        where(at_lo, jnp.abs(g[:, 0]), 0.0), where(at_hi, jnp.abs(g[:, -1]), 0.0)
     )
     # A non-integrable blow-up at a modelled end counts as a tail that never vanishes.
-    tail = jnp.where(blowup, jnp.inf, tail)
+    tail = where(blowup, jnp.inf, tail)
     # Largest |f| at an inner node (the nodes are sorted): a peak or an oscillation,
     # not an end singularity, whatever the errors say.
     top_node_inner = _max_inside(jnp.max(jnp.abs(fx), axis=2))
@@ -639,7 +640,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     mid = (c0 + c1) / 2
     at_mid = plain & fin & (jnp.abs(xc - mid) <= 4 * eps * jnp.maximum(jnp.abs(c0), jnp.abs(c1)))
     fc = fall[:, m // 2]
-    fc = jnp.where(at_mid[:, None] & jnp.isfinite(fc), fc, jnp.nan)
+    fc = where(at_mid[:, None] & jnp.isfinite(fc), fc, jnp.nan)
     return kron, err, floor, tail, nev, (inner_feature, step, saturated), (x[:, near], fx[:, near], probed, fc)
 
 
@@ -652,7 +653,7 @@ def _one_sided(xs, fs, b):
     bb = b[:, None]
 
     def ratio(num, den):
-        return jnp.where(den != 0, num / jnp.where(den != 0, den, 1.0), 0.0)
+        return where(den != 0, num / where(den != 0, den, 1.0), 0.0)
 
     d01, d12 = ratio(f1 - f0, x1 - x0), ratio(f2 - f1, x2 - x1)
     d012 = ratio(d12 - d01, x2 - x0)
@@ -666,8 +667,8 @@ def _interpolate(xs, fs, b):
     the absolute weights (the factor by which it can amplify f's rounding). Coincident
     nodes give NaN."""
     diag = np.eye(xs.shape[1], dtype=bool)  # the factor j = i is left out of each product
-    num = jnp.prod(jnp.where(diag, 1.0, (b[:, None] - xs)[:, None, :]), axis=2)
-    den = jnp.prod(jnp.where(diag, 1.0, xs[:, :, None] - xs[:, None, :]), axis=2)
+    num = jnp.prod(where(diag, 1.0, (b[:, None] - xs)[:, None, :]), axis=2)
+    den = jnp.prod(where(diag, 1.0, xs[:, :, None] - xs[:, None, :]), axis=2)
     w = num / den
     return jnp.sum(w[:, :, None] * fs, axis=1), jnp.sum(jnp.abs(w), axis=1)
 
@@ -683,8 +684,8 @@ def _power_law(xs, fs, b, fb):
     d = jnp.abs(xs - b[:, None])[:, :, None]
     u = jnp.abs(fs - fb[:, None, :])
     pos = (u[:, :-1] > 0) & (u[:, 1:] > 0) & (d[:, :-1] < d[:, 1:])
-    a = jnp.where(pos, jnp.log(jnp.where(pos, u[:, :-1] / jnp.where(pos, u[:, 1:], 1.0), 1.0))
-                  / jnp.log(jnp.where(pos, d[:, :-1] / d[:, 1:], 0.5)), 0.0)
+    a = where(pos, jnp.log(where(pos, u[:, :-1] / where(pos, u[:, 1:], 1.0), 1.0))
+                  / jnp.log(where(pos, d[:, :-1] / d[:, 1:], 0.5)), 0.0)
     lo, hi = jnp.min(a, axis=1), jnp.max(a, axis=1)
     return jnp.all(pos, axis=1) & (lo >= 0.04) & (hi <= 8.0) & ((hi <= 1.5 * lo) | (hi - lo <= 0.08))
 
@@ -708,7 +709,7 @@ def _shared_point(near, b, nsplit, fb):
     # one-sided extrapolations must disagree by more than that.
     both_x, both_f = jnp.concatenate([lx, rx], axis=1), jnp.concatenate([lf, rf], axis=1)
     dx = jnp.diff(both_x, axis=1)[..., None]
-    steep = jnp.max(jnp.where(dx > 0, jnp.abs(jnp.diff(both_f, axis=1)) / jnp.where(dx > 0, dx, 1.0), 0.0), axis=(1, 2))
+    steep = jnp.max(where(dx > 0, jnp.abs(jnp.diff(both_f, axis=1)) / where(dx > 0, dx, 1.0), 0.0), axis=(1, 2))
     noise = (1e3 * eps * (jnp.max(jnp.abs(both_f), axis=(1, 2)) + steep * jnp.abs(b)))[:, None]
     # A smooth f: each side's quadratic extrapolates to b with an error far below its
     # own quadratic term over its nodes (|f''|·span²/2), and its slope there with an
@@ -722,13 +723,13 @@ def _shared_point(near, b, nsplit, fb):
     # f, and a right value took 8,865 evaluations and `max_subdivisions` instead of 465.
     flat_l = jnp.all(lf == lf[:, :1], axis=1)
     flat_r = jnp.all(rf == rf[:, :1], axis=1)
-    bend = jnp.maximum(jnp.where(flat_l, 0.0, jnp.abs(cl) * span_l**2),
-                       jnp.where(flat_r, 0.0, jnp.abs(cr) * span_r**2)) / 2
+    bend = jnp.maximum(where(flat_l, 0.0, jnp.abs(cl) * span_l**2),
+                       where(flat_r, 0.0, jnp.abs(cr) * span_r**2)) / 2
     turn = jnp.maximum(jnp.abs(cl) * span_l, jnp.abs(cr) * span_r)
     jump, kink = jnp.abs(vl - vr), jnp.abs(sl - sr)
     finite = jnp.isfinite(jump) & jnp.isfinite(kink)
-    jump = jnp.where(finite & (jump > _JUMP * bend) & (jump > noise), jump, 0.0)
-    kink = jnp.where(finite & (kink > _KINK * turn) & (kink * jnp.minimum(span_l, span_r) > noise), kink, 0.0)
+    jump = where(finite & (jump > _JUMP * bend) & (jump > noise), jump, 0.0)
+    kink = where(finite & (kink > _KINK * turn) & (kink * jnp.minimum(span_l, span_r) > noise), kink, 0.0)
     # A peak (or a dip) at b narrower than the band: the parent's centre node saw it,
     # neither half's nodes do, so f at b is far from both sides' extrapolations (both
     # may agree: no jump). The margin is wider than a jump's: at a power singular point
@@ -753,14 +754,14 @@ def _shared_point(near, b, nsplit, fb):
 
     def singular_side(f_near, f_mid, f_far):
         d1, d2 = f_near - f_mid, f_mid - f_far
-        ratio = d1 / jnp.where(d2 != 0, d2, 1.0)
+        ratio = d1 / where(d2 != 0, d2, 1.0)
         size = jnp.abs(f_near) / jnp.maximum(jnp.abs(f_mid), jnp.finfo(f_mid.dtype).tiny)
         grows = (size > r ** _SINGULAR_P[0]) & (size <= r ** _SINGULAR_P[1])
         return grows & (d2 != 0) & (ratio >= _SINGULAR_DIFF[0]) & (ratio <= _SINGULAR_DIFF[1])
 
     singular = singular_side(lf[:, 2], lf[:, 1], lf[:, 0]) | singular_side(rf[:, 0], rf[:, 1], rf[:, 2])
     peak = jnp.minimum(jnp.abs(fb - vl), jnp.abs(fb - vr))
-    peak = jnp.where(jnp.isfinite(peak) & (peak > _PEAK * bend) & (peak > noise), peak, 0.0)
+    peak = where(jnp.isfinite(peak) & (peak > _PEAK * bend) & (peak > noise), peak, 0.0)
     # A background that curves strongly at the node spacing hides a peak from the test
     # above (the margin of 16 bends): e^(-((x - ½)/1e-5)²) + sin 50x on [0, 1] came out
     # 2.5 % low, `converged`, as in QAGS, and so with `points=[0.3]` at a peak at 0.3.
@@ -771,7 +772,7 @@ def _shared_point(near, b, nsplit, fb):
     v4, _ = _interpolate(both_x[:, 1:5], both_f[:, 1:5], b)
     peak6 = jnp.abs(fb - v6)
     hidden = jnp.isfinite(peak6) & (peak6 > _PEAK * jnp.abs(v6 - v4)) & (peak6 > noise * w6[:, None])
-    peak = jnp.where(peak > 0, peak, jnp.where(hidden, peak6, 0.0))
+    peak = where(peak > 0, peak, where(hidden, peak6, 0.0))
     # Neither test flags a singular point (`singular`, above), nor a point where f - f(b)
     # follows a power |x - b|^α, α >= 0.04, on one side: the first test leaves |x - b|^α
     # alone for α >= 0.05 (its extrapolations miss f(b) = 0 by less than 16 bends), the
@@ -783,7 +784,7 @@ def _shared_point(near, b, nsplit, fb):
     n = lx.shape[0]
     power = _power_law(jnp.concatenate([lx[:, ::-1], rx]), jnp.concatenate([lf[:, ::-1], rf]),
                        jnp.concatenate([b, b]), jnp.concatenate([fb, fb]))
-    peak = jnp.where(singular | power[:n] | power[n:], 0.0, peak)
+    peak = where(singular | power[:n] | power[n:], 0.0, peak)
     jump = jnp.maximum(jump, peak)
     peaked = jnp.any(peak > 0, axis=1)
     zeros = jnp.zeros((xs.shape[0] - 2 * nsplit,) + jump.shape[1:], jump.dtype)
@@ -812,9 +813,9 @@ def _breakpoint_peaks(near, edges, nseg, at_bp):
     zero = jnp.zeros((xs.shape[0],) + probed.shape[1:], probed.dtype)
     m = nseg - 1
     pair = (jnp.concatenate([xs[:m], xs[1:nseg]]), jnp.concatenate([fs[:m], fs[1:nseg]]))
-    fb = jnp.where(at_bp[1:nseg, None], probed[1:nseg], jnp.nan)
+    fb = where(at_bp[1:nseg, None], probed[1:nseg], jnp.nan)
     jump, _, peaked = _shared_point(pair, edges[1:nseg], m, fb)
-    flag = jnp.where(peaked[:, None], jump, 0.0)
+    flag = where(peaked[:, None], jump, 0.0)
     hi = zero.at[:m].set(flag[:m])  # the segment before each breakpoint: its upper end
     lo = zero.at[1:nseg].set(flag[m:])  # the one after it: its lower end
     return lo, hi
@@ -831,8 +832,8 @@ def _at_the_end(near, probe, at_hi, flag):
     rest of the band can still hide (slope jump × distance²/2)."""
     xs, fs, probed = near[:3]
     eps = jnp.finfo(xs.dtype).eps
-    hx = jnp.where(at_hi[:, None], xs[:, 3:], xs[:, 2::-1])  # the end's three nodes, the nearest last
-    hf = jnp.where(at_hi[:, None, None], fs[:, 3:], fs[:, 2::-1])
+    hx = where(at_hi[:, None], xs[:, 3:], xs[:, 2::-1])  # the end's three nodes, the nearest last
+    hf = where(at_hi[:, None, None], fs[:, 3:], fs[:, 2::-1])
     value, _, curv = _one_sided(hx, hf, probe)
     span = jnp.abs(probe - hx[:, 0])[:, None]
     noise = (1e3 * eps * jnp.max(jnp.abs(hf), axis=(1, 2)))[:, None]
@@ -844,7 +845,7 @@ def _end_band(pieces, use):
     """The node-free band at each end of the pieces of a pool or pending view (plain
     pieces of a finite range where `use`; 0 elsewhere), as a column (n, 1)."""
     plain = use & pieces["plain"] & jnp.isfinite(pieces["c0"]) & jnp.isfinite(pieces["c1"])
-    return jnp.where(plain, _BAND * (pieces["c1"] - pieces["c0"]), 0.0)[:, None]
+    return where(plain, _BAND * (pieces["c1"] - pieces["c0"]), 0.0)[:, None]
 
 
 def _dyadic_split(c0, c1, e0, e1):
@@ -855,17 +856,17 @@ def _dyadic_split(c0, c1, e0, e1):
     singular point on it (a breakpoint nobody passed, at 1/4, 3/8, ...) becomes a piece
     end again instead of lying at an arbitrary place inside every level's piece."""
     mid = (c0 + c1) / 2
-    h = jnp.where(jnp.isfinite(e1 - e0) & (e1 > e0), e1 - e0, 1.0)
+    h = where(jnp.isfinite(e1 - e0) & (e1 > e0), e1 - e0, 1.0)
     u0, u1 = (c0 - e0) / h, (c1 - e0) / h
     width = jnp.maximum(u1 - u0, jnp.finfo(c0.dtype).tiny)
     step = jnp.ldexp(jnp.ones_like(width), jnp.frexp(width)[1] - 1)  # 2^-j <= width, exact
     m = (jnp.floor(u0 / step) + 1) * step
-    m = jnp.where(m < u1, m, (jnp.floor(u0 / (step / 2)) + 1) * (step / 2))
+    m = where(m < u1, m, (jnp.floor(u0 / (step / 2)) + 1) * (step / 2))
     x = e0 + h * m
     inside = jnp.isfinite(x) & (x > c0) & (x < c1)
     # The midpoint itself (plain bisection's pieces): keep its own rounding.
     same = jnp.abs(x - mid) <= 1e-6 * (c1 - c0)
-    return jnp.where(inside & ~same, x, mid)
+    return where(inside & ~same, x, mid)
 
 
 def _nonfinite(total, errsum):
@@ -893,14 +894,14 @@ def _max_inside(v):
     inside = jnp.max(v[:, 1:-1], axis=1)
     plain = (inside > v[:, 0]) & (inside >= v[:, -1])
     nan_inside = ~nan[:, 0] & jnp.any(nan[:, 1:-1], axis=1)
-    return jnp.where(jnp.any(nan, axis=1), nan_inside, plain)
+    return where(jnp.any(nan, axis=1), nan_inside, plain)
 
 
 def _argmax(v):
     """`jnp.argmax` of a vector (the first largest entry; the first NaN if any) from
     two plain reductions, which the CPU runs faster than argmax's paired one."""
     i = jnp.arange(v.shape[0], dtype=jnp.int32)
-    return jnp.min(jnp.where((v == jnp.max(v)) | jnp.isnan(v), i, v.shape[0]))
+    return jnp.min(where((v == jnp.max(v)) | jnp.isnan(v), i, v.shape[0]))
 
 
 def _top(score, k):
@@ -1093,15 +1094,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     def finish(state):
         pool, neval, ext, code = _pool_view(state[2], k), state[5], state[6], state[7]
         act = pool["active"][:, None]
-        value = jnp.sum(jnp.where(act, pool["val"], 0.0), axis=0)
-        err = jnp.sum(jnp.where(act, pool["err"], 0.0), axis=0)
-        value = jnp.where(ext["use"], ext["val"], value)
-        err = jnp.where(ext["use"], ext["err"], err)
+        value = jnp.sum(where(act, pool["val"], 0.0), axis=0)
+        err = jnp.sum(where(act, pool["err"], 0.0), axis=0)
+        value = where(ext["use"], ext["val"], value)
+        err = where(ext["use"], ext["err"], err)
         # A range truncated where the integrand was not negligible (`divergent`, see
         # `tail`) misses that tail: ∫₁^∞ x^-1.5 dx stops where x ≈ 3.5e19, 3.4e-10 short,
         # and reported an error of 2e-14. The tail's size is added to the error.
-        tail = jnp.sum(jnp.where(act, pool["tail"], 0.0), axis=0)
-        err = jnp.where(code == _status.DIVERGENT, err + tail, err)
+        tail = jnp.sum(where(act, pool["tail"], 0.0), axis=0)
+        err = where(code == _status.DIVERGENT, err + tail, err)
         return value, err, neval, code
 
     def cond(state):
@@ -1135,7 +1136,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         """`extrapolate` on a pass that records `total`."""
         shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
         first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
-        seq = jnp.where(ext["nseq"] == 0, first, shifted)
+        seq = where(ext["nseq"] == 0, first, shifted)
         nseq = ext["nseq"] + 1
         est, spread = wynn_epsilon(seq, nseq)
         d = jnp.abs(jnp.diff(seq[-5:], axis=0))
@@ -1149,11 +1150,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # totals stalled at a jump), nothing changes.
         quiet = (nseq >= 5) & jnp.all(d <= 1e-3 * tol, axis=0)
         settled = quiet & ~jnp.all(quiet)
-        est, spread = jnp.where(settled, total, est), jnp.where(settled, 0.0, spread)
+        est, spread = where(settled, total, est), where(settled, 0.0, spread)
         valid = (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
         # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
         # last `_NHIST` ones, and at least the spread of ε's column.
-        drift = jnp.where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
+        drift = where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
         floor = rest + 4 * eps * jnp.abs(est)
         est_err = jnp.maximum(spread, drift) + floor
         usable = valid & jnp.isfinite(est_err)  # per component
@@ -1163,11 +1164,11 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # puts into the totals; its error is taken as twice the step from the previous
         # extrapolation. (That noise, amplified by 1/(1 - ratio)² in ε, keeps the QELG
         # test above the tolerance at a strong singularity such as |x - 1/3|^-0.8.)
-        ratios = d[1:] / jnp.where(d[:-1] > 0, d[:-1], 1.0)
+        ratios = d[1:] / where(d[:-1] > 0, d[:-1], 1.0)
         rmax, rmin = jnp.max(ratios, axis=0), jnp.min(ratios, axis=0)
         geometric = (nseq >= 5) & jnp.all(settled | ((rmin > 0.02) & (rmax < 0.98) & (rmax <= _GEOMETRIC * rmin)))
-        step = jnp.where(ext["nhist"] >= 1, jnp.abs(est - ext["hist"][-1]), jnp.inf)
-        step = jnp.where(settled, 0.0, step)
+        step = where(ext["nhist"] >= 1, jnp.abs(est - ext["hist"][-1]), jnp.inf)
+        step = where(settled, 0.0, step)
         exact = valid & geometric & on_grid & jnp.all(2 * step + floor <= tol)
         # Off the grid, the totals approach their limit through the binary digits of the
         # point, and a run of periodic digits makes them look geometric for a few levels
@@ -1198,14 +1199,14 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # |x - 1/3|^-0.5 the first levels recorded are not yet self-similar), which costs
         # two or three more levels for nothing.
         sd = jnp.diff(seq[-5:], axis=0)
-        r_s = sd[1:] / jnp.where(sd[:-1] != 0, sd[:-1], 1.0)
-        ait = seq[-3:] + sd[1:] * r_s / jnp.where(r_s != 1, 1 - r_s, 1.0)
-        ait = jnp.where(settled, total, ait)
+        r_s = sd[1:] / where(sd[:-1] != 0, sd[:-1], 1.0)
+        ait = seq[-3:] + sd[1:] * r_s / where(r_s != 1, 1 - r_s, 1.0)
+        ait = where(settled, total, ait)
         ait_err = jnp.abs(ait[2] - ait[1]) + jnp.abs(ait[2] - ait[0]) + floor
         # The milder singular points' extrapolation is trusted to half the tolerance only:
         # with the whole of it ∫₀¹ log|x − 0.7436| dx ended 1.0e-9 off at epsrel 1e-9
         # (estimate 6.6e-10; bench/quad_random.py, seed 6).
-        margin = jnp.where(slow | on_grid, 1.0, 0.5)
+        margin = where(slow | on_grid, 1.0, 0.5)
         aitken = valid & geometric & (on_grid | trusted) & jnp.all(ait_err <= margin * tol) & ~exact
         done = (jnp.all(usable) & (trusted | on_grid) & jnp.all(est_err <= margin * tol)) | exact | aitken
         # Whatever the extrapolation says, the limit lies within the plain sum's error
@@ -1218,15 +1219,15 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # 5.9 short of 18.5 with an error of 2.8, and the loop ended on roundoff after
         # 2,751 evaluations where QAGS converged in 609. (At the jump above, the plain sum's
         # error was 8e-9 of a value of 4.7.)
-        value = jnp.where(aitken, ait[-1], est)
+        value = where(aitken, ait[-1], est)
         far = slow & jnp.all(settled | (errsum > 1e-3 * jnp.abs(value)))
         done = done & (jnp.all(jnp.abs(value - total) <= errsum) | far)
         # The tolerance of an extrapolated value is relative to that value, not to the
         # plain sum: at a non-integrable point whose totals alternate in sign and grow
         # ((x − 0.3)^-3, ε's limit of them its finite part 4.5) the tolerance grew with
         # the totals and an error of 33 was accepted as converged.
-        value_err = jnp.where(exact, 2 * step + floor, jnp.where(aitken, ait_err, est_err))
-        value_err = jnp.where(settled, jnp.maximum(value_err, errsum), value_err)
+        value_err = where(exact, 2 * step + floor, where(aitken, ait_err, est_err))
+        value_err = where(settled, jnp.maximum(value_err, errsum), value_err)
         done = done & jnp.all(value_err <= jnp.maximum(tols[0], tols[1] * jnp.abs(value)))
         # A limit never lies behind a monotone sequence, but an "antilimit" does: ε also
         # extrapolates totals whose steps grow (a non-integrable point, |x − ½|^-1.5:
@@ -1243,7 +1244,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Records in a row with the extrapolation behind the totals: _GROWN of them mark
         # a divergent integral (at |x − ½|^-1.2 forty levels did so before rounding at the
         # point broke the pattern).
-        growth = jnp.where(behind, ext["growth"] + 1, 0).astype(ext["growth"].dtype)
+        growth = where(behind, ext["growth"] + 1, 0).astype(ext["growth"].dtype)
         # The candidate returned at a stop short of the tolerance: the extrapolation with
         # the smallest error estimate so far.
         # Each component keeps its own best: a component whose integral diverges (the
@@ -1258,14 +1259,14 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # to the totals, and the loop stops on roundoff (QAGS's ier = 5): |x - c|^-0.95 at
         # a bisection point and epsrel 1e-12 took ~3,800 evaluations for nothing (QAGS
         # ~1,400 to the same flag).
-        stale = jnp.where(jnp.any(better), 0, ext["stale"] + valid.astype(jnp.int32)).astype(ext["stale"].dtype)
-        new_val = jnp.where(aitken | better | done, value, ext["val"])
-        new_err = jnp.where(exact | aitken | better | done, value_err, ext["err"])
+        stale = where(jnp.any(better), 0, ext["stale"] + valid.astype(jnp.int32)).astype(ext["stale"].dtype)
+        new_val = where(aitken | better | done, value, ext["val"])
+        new_err = where(exact | aitken | better | done, value_err, ext["err"])
         new = dict(
             seq=seq,
             nseq=nseq,
             level=dmax,
-            hist=jnp.where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
+            hist=where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
             nhist=ext["nhist"] + valid.astype(jnp.int32),
             val=new_val,
             err=new_err,
@@ -1287,26 +1288,26 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         probe_hi = (f_hi > 0) & (f_hi >= f_lo)
         probing = (probe_hi | (f_lo > 0)) & (pend["c1"] > pend["c0"])
         # (Beside an end at 0, the smallest normal float: the CPU flushes subnormal inputs
-        # to zero, so that f there was f(0); a point value of f at 0, jnp.where(x == 0, 0,
+        # to zero, so that f there was f(0); a point value of f at 0, where(x == 0, 0,
         # 1), then never cleared its flag and cost 667 evaluations instead of 63.)
         tiny_ = jnp.finfo(dtype).tiny
-        probe = jnp.where(probe_hi, jnp.where(pend["c1"] == 0, -tiny_, jnp.nextafter(pend["c1"], -jnp.inf)),
-                          jnp.where(pend["c0"] == 0, tiny_, jnp.nextafter(pend["c0"], jnp.inf)))
-        probe = jnp.where(probing, probe, (pend["c0"] + pend["c1"]) / 2)
+        probe = where(probe_hi, where(pend["c1"] == 0, -tiny_, jnp.nextafter(pend["c1"], -jnp.inf)),
+                          where(pend["c0"] == 0, tiny_, jnp.nextafter(pend["c0"], jnp.inf)))
+        probe = where(probing, probe, (pend["c0"] + pend["c1"]) / 2)
         # In the first pass, f at each interior breakpoint (see `_breakpoint_peaks`; with
         # none, nothing of this is compiled).
         if nseg > 1:
             at_bp = _at_breakpoints(pend, nseg, neval == 0)
-            probe = jnp.where(at_bp, pend["c0"], probe)
+            probe = where(at_bp, pend["c0"], probe)
         else:
             at_bp = False
-        probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
+        probe = where(jnp.isfinite(probe), probe, 0.0)
         kron, err, floor, tail, nev, (inner_feature, step, saturated), near = _gauss_kronrod(
             fvec, args, pend, edges, probe)
-        nev = jnp.where(pend["recheck"], 0, nev) + (probing | at_bp).astype(nev.dtype)
+        nev = where(pend["recheck"], 0, nev) + (probing | at_bp).astype(nev.dtype)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
-        idx = jnp.where(valid, pend["slot"], size)  # out of range: dropped
+        idx = where(valid, pend["slot"], size)  # out of range: dropped
         new = {name: pend[name] for name in ("seg", "c0", "c1", "slo", "shi", "plain", "depth")}
         new["inner"], new["step"] = inner_feature, step
         # Halves of the same parent sit at rows i and i + nsplit of `pend`.
@@ -1337,18 +1338,18 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         b = pend["c1"][:nsplit]
         jump, kink, peaked = _shared_point(near, b, nsplit, pend["pfc"][:nsplit])
         seen = jnp.maximum(jump, kink * band / 2)
-        seen = jnp.where((pend["paired"] & pend["plain"])[:, None], seen, 0.0)
+        seen = where((pend["paired"] & pend["plain"])[:, None], seen, 0.0)
         # An inherited flag is dropped where f next to that end shows nothing there.
-        clear = probing & _at_the_end(near, probe, probe_hi, jnp.where(probe_hi[:, None], pend["jhi"], pend["jlo"]))
-        inherited_lo = jnp.where((clear & ~probe_hi)[:, None], 0.0, pend["jlo"])
-        inherited_hi = jnp.where((clear & probe_hi)[:, None], 0.0, pend["jhi"])
+        clear = probing & _at_the_end(near, probe, probe_hi, where(probe_hi[:, None], pend["jhi"], pend["jlo"]))
+        inherited_lo = where((clear & ~probe_hi)[:, None], 0.0, pend["jlo"])
+        inherited_hi = where((clear & probe_hi)[:, None], 0.0, pend["jhi"])
         is_left = (jnp.arange(npend) < nsplit)[:, None]
-        jlo = jnp.where(is_left, inherited_lo, jnp.maximum(inherited_lo, seen))
-        jhi = jnp.where(is_left, jnp.maximum(inherited_hi, seen), inherited_hi)
+        jlo = where(is_left, inherited_lo, jnp.maximum(inherited_lo, seen))
+        jhi = where(is_left, jnp.maximum(inherited_hi, seen), inherited_hi)
         if nseg > 1:
             bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
             jlo, jhi = jnp.maximum(jlo, bp_lo), jnp.maximum(jhi, bp_hi)
-        jlo, jhi = jnp.where(band > 0, jlo, 0.0), jnp.where(band > 0, jhi, 0.0)
+        jlo, jhi = where(band > 0, jlo, 0.0), where(band > 0, jhi, 0.0)
         err = err + (jlo + jhi) * band
         # A piece with a flagged peak at an end (see `_shared_point`) is cut farther from
         # the flag than for a jump (`_PEAK_CUT`).
@@ -1358,18 +1359,18 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # A flag just set at the shared point has not been checked by a probe yet (an
         # inherited one was, when this piece was evaluated): which end holds it.
         unchecked = jnp.any(seen > 0, axis=1) & (band[:, 0] > 0)
-        unchecked_end = jnp.where(unchecked, jnp.where(is_left[:, 0], 2, 1), 0)
+        unchecked_end = where(unchecked, where(is_left[:, 0], 2, 1), 0)
         if nseg > 1:
-            bp_end = jnp.where(jnp.any(bp_hi > 0, axis=1), 2, jnp.where(jnp.any(bp_lo > 0, axis=1), 1, 0))
-            unchecked_end = jnp.where((bp_end > 0) & (band[:, 0] > 0), bp_end, unchecked_end)
+            bp_end = where(jnp.any(bp_hi > 0, axis=1), 2, where(jnp.any(bp_lo > 0, axis=1), 1, 0))
+            unchecked_end = where((bp_end > 0) & (band[:, 0] > 0), bp_end, unchecked_end)
         new.update(val=kron, err=err, floor=floor, tail=tail, active=valid, jlo=jlo, jhi=jhi, fresh=unchecked_end,
                    fc=near[3])
         pool = tuple(p.at[idx].set(r, mode="drop") for p, r in zip(pool, _pool_rows(new)))
         packed, pool = pool, _pool_view(pool, k)
-        neval = neval + jnp.sum(jnp.where(valid & nonempty, nev, 0), dtype=jnp.int32)
+        neval = neval + jnp.sum(where(valid & nonempty, nev, 0), dtype=jnp.int32)
 
         act = pool["active"][:, None]
-        sums = jnp.sum(jnp.where(act, packed[0][:, 4 : 4 + 4 * k], 0.0), axis=0)  # val, err, floor, tail
+        sums = jnp.sum(where(act, packed[0][:, 4 : 4 + 4 * k], 0.0), axis=0)  # val, err, floor, tail
         total, errsum, floorsum, tailsum = (sums[j * k : (j + 1) * k] for j in range(4))
         tols = tolerances_in(args, epsabs, epsrel)
         tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
@@ -1382,7 +1383,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # was lost, 4e-3 of the area at epsrel 1e-6 (outside probe). f ≡ 0 costs 651
         # evaluations instead of 21. (Not an empty range, nor pieces too narrow to split.)
         real = pool["active"] & (pool["c1"] > pool["c0"])
-        dmin = jnp.min(jnp.where(real, pool["depth"], _ZERO_DEPTH))
+        dmin = jnp.min(where(real, pool["depth"], _ZERO_DEPTH))
         confirming = unseen(errsum, floorsum) & (dmin < _ZERO_DEPTH)
         # Nor is the first rule's sum accepted where a piece's error estimate is
         # saturated (`_gauss_kronrod`), as QAGS does not accept it (Piessens et al. 1983,
@@ -1390,7 +1391,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # [0, 10], whose mass lies before the first node (0.0217) but one, came out 2e-11
         # for 1e-3 (relative error 1), `converged` after 21 evaluations, its sum and its
         # error below epsabs = 1.49e-8; QAGS bisects and gets 1e-3.
-        first_rule = jnp.all(jnp.where(real, pool["depth"], 0) == 0)
+        first_rule = jnp.all(where(real, pool["depth"], 0) == 0)
         unsure = first_rule & jnp.any(saturated & valid) & jnp.all(errsum <= tol)
         confirming = confirming | unsure
         # An infinite error with a finite total comes from a piece with one non-finite
@@ -1410,8 +1411,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
         # Intervals are ranked by the part of their error that bisection can reduce.
         score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
-        score = jnp.where(confirming, -pool["depth"].astype(dtype), score)  # the shallowest first
-        score = jnp.where(pool["active"], score, -jnp.inf)
+        score = where(confirming, -pool["depth"].astype(dtype), score)  # the shallowest first
+        score = where(pool["active"], score, -jnp.inf)
         # As QAGS does before each extrapolation step: the pieces outside the two
         # deepest levels of bisection are refined first until their error is within
         # half the tolerance; then the next level is reached and its total recorded for
@@ -1420,19 +1421,19 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # |x - 1/3|^-0.8, whose totals are geometric from the first level on, starting
         # this at depth 4 skipped level 3 and cost 1,365 evaluations instead of 357;
         # QAGS 399).
-        dmax = jnp.max(jnp.where(pool["active"], pool["depth"], 0))
+        dmax = jnp.max(where(pool["active"], pool["depth"], 0))
         large = pool["active"] & (pool["depth"] < dmax - 1)
-        rest = jnp.sum(jnp.where(large[:, None], pool["err"], 0.0), axis=0)
-        reducible = rest - jnp.sum(jnp.where(large[:, None], pool["floor"], 0.0), axis=0)
+        rest = jnp.sum(where(large[:, None], pool["err"], 0.0), axis=0)
+        reducible = rest - jnp.sum(where(large[:, None], pool["floor"], 0.0), axis=0)
         focus = jnp.any(reducible > tol / 2)
-        score = jnp.where(focus & ~large, -jnp.inf, score)
+        score = where(focus & ~large, -jnp.inf, score)
         top, pick = _top(score, nsplit)
         par = _pool_view(tuple(p[pick] for p in packed), k)
         c0, c1, lo, hi, plain = par["c0"], par["c1"], par["slo"], par["shi"], par["plain"]
         finite = jnp.isfinite(c0) & jnp.isfinite(c1)
         # A piece narrower than this cannot be bisected meaningfully any more.
         xmid = (c0 + c1) / 2
-        splittable = jnp.where(plain & finite, (xmid > c0) & (xmid < c1), hi - lo > 64 * eps)
+        splittable = where(plain & finite, (xmid > c0) & (xmid < c1), hi - lo > 64 * eps)
         confirming = confirming & splittable[0]
         converged = jnp.all(errsum <= tol) & ~confirming
         at_floor = jnp.all(errsum - floorsum <= tol) & ~confirming  # every piece's error down to its rounding floor
@@ -1457,21 +1458,21 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             ~converged & ~confirming & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged, tols,
         )
 
-        code = jnp.where(
+        code = where(
             nonfinite,
             _status.NONFINITE,
-            jnp.where(
+            where(
                 (converged | extrapolated) & ~tail_bad,
                 _status.CONVERGED,
-                jnp.where(
+                where(
                     tail_bad & (converged | roundoff | ~room | tail_stuck),
                     _status.DIVERGENT,
-                    jnp.where(roundoff, _status.ROUNDOFF,
-                              jnp.where(room, _status.RUNNING, _status.MAX_SUBDIVISIONS)),
+                    where(roundoff, _status.ROUNDOFF,
+                              where(room, _status.RUNNING, _status.MAX_SUBDIVISIONS)),
                 ),
             ),
         ).astype(jnp.int32)
-        code = jnp.where(ext["stuck"] & (code == _status.RUNNING), _status.ROUNDOFF, code).astype(jnp.int32)
+        code = where(ext["stuck"] & (code == _status.RUNNING), _status.ROUNDOFF, code).astype(jnp.int32)
         short = (code == _status.ROUNDOFF) | (code == _status.MAX_SUBDIVISIONS)
         # Stopped short after the recorded totals grew level after level (see `_record`):
         # the integral diverges at the point being bisected; the plain sum is returned.
@@ -1481,7 +1482,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # s-derivative: the derivative's totals rose from 0 to π over five records while
         # the peak was cut towards, and the result, right to 1e-16, was `divergent`).
         diverged = short & ext["grown"] & ~at_floor
-        code = jnp.where(diverged, _status.DIVERGENT, code).astype(jnp.int32)
+        code = where(diverged, _status.DIVERGENT, code).astype(jnp.int32)
         short = short & ~diverged
         # Where the loop stops short of the tolerance otherwise, the best extrapolation is
         # returned where its error estimate is the smaller one, component by component
@@ -1499,7 +1500,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         short_ext = short & (ext["err"] < errsum) & (jnp.abs(ext["val"] - total) <= 10 * errsum)
         spread = jnp.maximum(errsum, jnp.abs(ext["val"] - total))
         ext = dict(ext, use=ext["use"] | short_ext,
-                   err=jnp.where(short_ext, jnp.maximum(ext["err"], spread), ext["err"]))
+                   err=where(short_ext, jnp.maximum(ext["err"], spread), ext["err"]))
 
         # Next pending intervals: the two halves of each chosen piece; the left half
         # reuses the parent's slot, the right half takes a fresh one.
@@ -1516,7 +1517,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         above = jnp.cumsum(share, axis=0) - share
         needed = focus | jnp.any(above < errsum / jnp.maximum(tol, tiny) - 1.0, axis=1)
         chosen = (top >= _SPLIT_FRACTION * top[0]) & splittable & jnp.isfinite(top) & needed
-        chosen = jnp.where(confirming, splittable & jnp.isfinite(top), chosen)
+        chosen = where(confirming, splittable & jnp.isfinite(top), chosen)
         chosen = chosen.at[0].set(True)
         seg = par["seg"]
         perr = jnp.max(par["err"], axis=1)
@@ -1527,7 +1528,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # own x-range. A double-exponential piece is halved in σ of its map.
         xr0, xr1 = _rational_range(c0, c1, lo, hi)
         at_lo_end = finite & (c0 == edges[seg])
-        at_end = jnp.where(finite, at_lo_end | (c1 == edges[seg + 1]), (lo == 0) | (hi == 1))
+        at_end = where(finite, at_lo_end | (c1 == edges[seg + 1]), (lo == 0) | (hi == 1))
         to_de = plain & par["sing"] & at_end
         # A double-exponential piece of a finite segment away from its map's singular
         # end, with a jump, kink or singular point inside (a second feature in the
@@ -1537,27 +1538,27 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # piece at that end integrates the last `_end_gap` of the segment analytically).
         xde = _tanh_sinh_x(jnp.stack([lo, hi], 1), c0[:, None], c1[:, None])
         e_lo, e_hi = edges[seg], edges[seg + 1]
-        xde0 = jnp.maximum(xde[:, 0], e_lo + jnp.where(c0 == e_lo, _end_gap(e_lo, e_hi), 0.0))
-        xde1 = jnp.minimum(xde[:, 1], e_hi - jnp.where(c1 == e_hi, _end_gap(e_hi, e_lo), 0.0))
+        xde0 = jnp.maximum(xde[:, 0], e_lo + where(c0 == e_lo, _end_gap(e_lo, e_hi), 0.0))
+        xde1 = jnp.minimum(xde[:, 1], e_hi - where(c1 == e_hi, _end_gap(e_hi, e_lo), 0.0))
         to_plain = ~plain & finite & par["inner"] & (lo > 0) & (hi < 1) & (xde1 > xde0)
         keep = (plain & ~to_de) | to_plain
-        c0 = jnp.where(to_plain, xde0, c0)
-        c1 = jnp.where(to_plain, xde1, c1)
+        c0 = where(to_plain, xde0, c0)
+        c1 = where(to_plain, xde1, c1)
         xmid = _dyadic_split(c0, c1, edges[seg], edges[seg + 1])
         # A piece whose error is mostly a flagged end's (see above) is cut 2 bands from
         # that end: the band of the piece that keeps the end shrinks 230-fold. A peak's
         # flag, 16 bands (28-fold): see `_PEAK_CUT`.
-        w = jnp.where(keep & finite, c1 - c0, 0.0)
+        w = where(keep & finite, c1 - c0, 0.0)
         scale = jnp.maximum(tol, tiny)
         held_lo = jnp.max(par["jlo"] * (_BAND * w)[:, None] / scale, axis=1)
         held_hi = jnp.max(par["jhi"] * (_BAND * w)[:, None] / scale, axis=1)
         e_all = jnp.max(par["err"] / scale, axis=1)
-        reach = jnp.where(par["peak"], _PEAK_CUT, 2.0) * _BAND * w
+        reach = where(par["peak"], _PEAK_CUT, 2.0) * _BAND * w
         cut_lo, cut_hi = c0 + reach, c1 - reach
         # (Not while confirming an integral of 0: errors and flags are then all 0.)
         near_lo = (held_lo >= held_hi) & (2 * held_lo >= e_all) & (cut_lo > c0) & (cut_lo < c1) & ~confirming
         near_hi = ~near_lo & (2 * held_hi >= e_all) & (cut_hi > c0) & (cut_hi < c1) & ~confirming
-        xmid = jnp.where(near_lo, cut_lo, jnp.where(near_hi, cut_hi, xmid))
+        xmid = where(near_lo, cut_lo, where(near_hi, cut_hi, xmid))
         # A flag that the halves' comparison has just set (`fresh`) is first checked by
         # itself: the piece is evaluated again with the probe at that end (counted as one
         # evaluation of f: a pass evaluates all its rows anyway, and the piece's nodes were
@@ -1569,30 +1570,30 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             ((par["fresh"] == 1) & near_lo & (held_hi == 0)) | ((par["fresh"] == 2) & near_hi & (held_lo == 0)))
         split = chosen & ~recheck
         new_slot = nused + jnp.cumsum(split.astype(jnp.int32)) - 1
-        xa = jnp.where(finite, c0, xr0)
-        xb = jnp.where(finite, c1, xr1)
-        ptl = jnp.where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
-        pth = jnp.where(finite, 1.0, hi)
-        pmid = jnp.where(finite, 0.5, (lo + hi) / 2)
+        xa = where(finite, c0, xr0)
+        xb = where(finite, c1, xr1)
+        ptl = where(finite, 0.0, lo)  # plain children: σ-range (x-range if finite)
+        pth = where(finite, 1.0, hi)
+        pmid = where(finite, 0.5, (lo + hi) / 2)
         # On a finite piece only the singular end needs the map's clustering: the piece
         # [xa, xb] is the half σ ∈ [0, ½] of the tanh-sinh map of [xa, xa + 2(xb - xa)]
         # (singular end xa), or σ ∈ [½, 1] of that of [xb - 2(xb - xa), xb]; its other
         # end, where the map is smooth, joins the neighbouring plain piece.
         lower = at_lo_end
         upper = finite & ~at_lo_end
-        d_c0 = jnp.where(upper, xb - 2 * (xb - xa), xa)
-        d_c1 = jnp.where(lower, xa + 2 * (xb - xa), xb)
-        d_lo = jnp.where(upper, 0.5, 0.0)
-        d_hi = jnp.where(lower, 0.5, 1.0)
-        lc1 = jnp.where(recheck, c1, jnp.where(keep & finite, xmid, jnp.where(to_de, d_c1, c1)))
-        rc0 = jnp.where(keep & finite, xmid, jnp.where(to_de, d_c0, c0))
-        lc0 = jnp.where(to_de, d_c0, c0)
-        rc1 = jnp.where(to_de, d_c1, c1)
-        smid = jnp.where(keep, pmid, jnp.where(to_de, (d_lo + d_hi) / 2, (lo + hi) / 2))
-        slo_l = jnp.where(keep, ptl, jnp.where(to_de, d_lo, lo))
-        shi_r = jnp.where(keep, pth, jnp.where(to_de, d_hi, hi))
-        shi_l = jnp.where(recheck, hi, jnp.where(keep & finite, 1.0, smid))
-        slo_r = jnp.where(keep & finite, 0.0, smid)
+        d_c0 = where(upper, xb - 2 * (xb - xa), xa)
+        d_c1 = where(lower, xa + 2 * (xb - xa), xb)
+        d_lo = where(upper, 0.5, 0.0)
+        d_hi = where(lower, 0.5, 1.0)
+        lc1 = where(recheck, c1, where(keep & finite, xmid, where(to_de, d_c1, c1)))
+        rc0 = where(keep & finite, xmid, where(to_de, d_c0, c0))
+        lc0 = where(to_de, d_c0, c0)
+        rc1 = where(to_de, d_c1, c1)
+        smid = where(keep, pmid, where(to_de, (d_lo + d_hi) / 2, (lo + hi) / 2))
+        slo_l = where(keep, ptl, where(to_de, d_lo, lo))
+        shi_r = where(keep, pth, where(to_de, d_hi, hi))
+        shi_l = where(recheck, hi, where(keep & finite, 1.0, smid))
+        slo_r = where(keep & finite, 0.0, smid)
         # Each half keeps the flag of the end it shares with its parent (plain halves of a
         # finite piece only); the new shared point is checked when the halves are evaluated.
         # A piece to recheck is its own "left half" (same slot, both flags, no right half).
@@ -1601,12 +1602,12 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # Halves of a plain piece cut at its midpoint, its centre node: f there (see
         # `_shared_point`).
         at_centre = (split & plain & ~to_de & finite & (xmid == (c0 + c1) / 2))[:, None]
-        pfc = jnp.where(at_centre, par["fc"], jnp.nan)
+        pfc = where(at_centre, par["fc"], jnp.nan)
         left = dict(c0=lc0, c1=lc1, slo=slo_l, shi=shi_l, plain=keep, recheck=recheck,
-                    slot=jnp.where(chosen, pick, -1), jlo=jnp.where(keep_flag, par["jlo"], 0.0),
-                    jhi=jnp.where(recheck[:, None], par["jhi"], zero_k), pfc=pfc, peak=par["peak"])
+                    slot=where(chosen, pick, -1), jlo=where(keep_flag, par["jlo"], 0.0),
+                    jhi=where(recheck[:, None], par["jhi"], zero_k), pfc=pfc, peak=par["peak"])
         right = dict(c0=rc0, c1=rc1, slo=slo_r, shi=shi_r, plain=keep, recheck=False,
-                     slot=jnp.where(split, new_slot, -1), jlo=zero_k, jhi=jnp.where(keep_flag, par["jhi"], 0.0),
+                     slot=where(split, new_slot, -1), jlo=zero_k, jhi=where(keep_flag, par["jhi"], 0.0),
                      pfc=pfc, peak=par["peak"])
         depth = par["depth"] + 1 - recheck.astype(jnp.int32)
         rows = [_pend_rows(dict(half, seg=seg, depth=depth, paired=split, perr=perr), dtype) for half in (left, right)]

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .._loop import while_loop
+from .._where import where
 from . import _status
 from ._adaptive import (
     _at_breakpoints,
@@ -73,8 +74,8 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         nseg = edges.shape[0] - 1
         if nseg > 1:
             at_bp = _at_breakpoints(pend, nseg, True)
-            probe = jnp.where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
-            probe = jnp.where(jnp.isfinite(probe), probe, 0.0)
+            probe = where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
+            probe = where(jnp.isfinite(probe), probe, 0.0)
             kron, err, floor, tail, nev, (_, _, saturated), near = _gauss_kronrod(fvec, args, pend, edges, probe)
             # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
             bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
@@ -83,10 +84,10 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         else:
             kron, err, floor, tail, nev, (_, _, saturated), _ = _gauss_kronrod(fvec, args, pend, edges)
         use = (pend["slot"] >= 0)[:, None]
-        total = jnp.sum(jnp.where(use, kron, 0.0), axis=0)
-        errsum = jnp.sum(jnp.where(use, err, 0.0), axis=0)
-        tailsum = jnp.sum(jnp.where(use, tail, 0.0), axis=0)
-        floorsum = jnp.sum(jnp.where(use, floor, 0.0), axis=0)
+        total = jnp.sum(where(use, kron, 0.0), axis=0)
+        errsum = jnp.sum(where(use, err, 0.0), axis=0)
+        tailsum = jnp.sum(where(use, tail, 0.0), axis=0)
+        floorsum = jnp.sum(where(use, floor, 0.0), axis=0)
         tols = tolerances_in(args, epsabs, epsrel)
         tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
         # As in the loop: a node on an isolated singular point (infinite error, finite
@@ -95,9 +96,9 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
         # is a saturated error estimate (the loop's `unsure`).
         done = (jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol) & ~unseen(errsum, floorsum)
                 & ~jnp.any(saturated & (pend["slot"] >= 0)))
-        code = jnp.where(_nonfinite(total, errsum), _status.NONFINITE, jnp.where(done, _status.CONVERGED, _status.RUNNING))
+        code = where(_nonfinite(total, errsum), _status.NONFINITE, where(done, _status.CONVERGED, _status.RUNNING))
         nonempty = pend["c1"] > pend["c0"]
-        neval = jnp.sum(jnp.where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
+        neval = jnp.sum(where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
         return total, errsum, neval, code.astype(jnp.int32)
 
     return resume_unfinished(first_pass, (init, cond, body, finish), (edges, args), blocks, lane)
@@ -166,7 +167,7 @@ def resume_unfinished(first_pass, loop, inputs, blocks, lane=None):
             def solve_lane(inputs, present):
                 state = init(*inputs)
                 # Padding lanes (idx == lanes) are marked finished so that they do no work.
-                code = jnp.where(present, state[-1], _status.CONVERGED).astype(jnp.int32)
+                code = where(present, state[-1], _status.CONVERGED).astype(jnp.int32)
                 return finish(while_loop(cond, body, state[:-1] + (code,)))
 
             if lane is not None and chunk == 1 and blocks == 1:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._where import where
+
 
 def float_beside(x, toward, m=1):
     """The `m`-th float beside `x` in the direction of `toward` (approximately, for
@@ -24,5 +26,5 @@ def float_beside(x, toward, m=1):
     xs, toward = jax.lax.stop_gradient(x), jax.lax.stop_gradient(toward)
     step = jnp.nextafter(xs, toward) - xs
     tiny = jnp.finfo(xs.dtype).tiny
-    step = jnp.where(jnp.abs(step) < tiny, jnp.sign(toward - xs) * tiny, step)
+    step = where(jnp.abs(step) < tiny, jnp.sign(toward - xs) * tiny, step)
     return x + m * step

@@ -14,6 +14,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
+from .._where import where
 from ..linalg._checks import host_array
 from .._traced import trace
 from ._adaptive import Tolerances
@@ -37,8 +38,8 @@ def _cubature(fvec, a, b, args, options):
     """∫ over the box with corners a, b (shape (d,), finite), oriented: a coordinate with
     b < a contributes a factor −1, as ∫_a^b does in one dimension."""
     flip = b < a
-    lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
-    sign = jnp.prod(jnp.where(flip, -1.0, 1.0)).astype(a.dtype)
+    lo, hi = where(flip, b, a), where(flip, a, b)
+    sign = jnp.prod(where(flip, -1.0, 1.0)).astype(a.dtype)
     out_size = fvec_out_size(fvec, lo, args)
     solve = pooled_cubature(fvec, dict(options, out_size=out_size))
     value, err, neval, code = solve(lo, hi, args)
@@ -89,7 +90,7 @@ def _face_integrand(fvec, d, sides):
         y = jnp.concatenate(out)
         finite = jnp.isfinite(y)
         return jnp.concatenate([
-            jnp.where(finite, y, 0.0), jnp.where(jnp.isinf(y), jnp.sign(y), 0.0), jnp.where(jnp.isnan(y), 1.0, 0.0)
+            where(finite, y, 0.0), where(jnp.isinf(y), jnp.sign(y), 0.0), where(jnp.isnan(y), 1.0, 0.0)
         ])
 
     return g
@@ -107,7 +108,7 @@ def _faces(fvec, a, b, args, options, sides):
     unit = jnp.zeros(d - 1, a.dtype)
     out, _, neval, code = _cubature(_face_integrand(fvec, d, sides), unit, unit + 1, (args, a, b), options)
     clean, infinite, undefined = jnp.split(out, 3)
-    faces = jnp.where(undefined != 0, jnp.nan, jnp.where(infinite != 0, jnp.sign(infinite) * jnp.inf, clean))
+    faces = where(undefined != 0, jnp.nan, where(infinite != 0, jnp.sign(infinite) * jnp.inf, clean))
     return faces.reshape(d, len(sides), -1), neval, code
 
 
@@ -137,7 +138,7 @@ def _cubature_jvp(fvec, options, primals, tangents):
         faces, fneval, fcode = _faces(fvec, a, b, args, options, sides)
         neval = neval + fneval
         # The derivative's status: the value's, unless the faces' loop did not converge.
-        code = jnp.where(code == CONVERGED, fcode, code)
+        code = where(code == CONVERGED, fcode, code)
         for j, s in enumerate(sides):
             sign, t = (1.0, tb) if s == "b" else (-1.0, ta)
             dvalue = dvalue + sign * jnp.einsum("ik,i->k", faces[:, j], t.astype(faces.dtype))
@@ -158,16 +159,16 @@ def _cubature_jvp(fvec, options, primals, tangents):
 # (−∞, 1e200] lost a Gaussian at the origin.)
 def to_t(x):
     """t = 2x/(1 + √(1 + 4x²)) (±1 at ±inf): the inverse of x = t/(1 − t²), without overflow."""
-    safe = jnp.where(jnp.isinf(x), 0.0, x)
+    safe = where(jnp.isinf(x), 0.0, x)
     # √(1 + 4x²) written out, not `jnp.hypot(1, 2x)`: JAX's hypot orders its arguments
     # with max/min, and its second derivative is 0 at the tie |2x| = 1, which made the
     # second derivative in the finite limit of [c, ∞) wrong at c = −0.5 (−0.456 for
     # −0.779; outside probe). Above |2x| = 1 it is factored so that 4x² cannot overflow.
     y = 2 * safe
     big = jnp.abs(y) > 1
-    inv = 1 / jnp.where(big, y, 1.0)
-    root = jnp.where(big, jnp.abs(y) * jnp.sqrt(1 + inv * inv), jnp.sqrt(1 + jnp.where(big, 0.0, y) ** 2))
-    return jnp.where(jnp.isinf(x), jnp.sign(x), y / (1 + root))
+    inv = 1 / where(big, y, 1.0)
+    root = where(big, jnp.abs(y) * jnp.sqrt(1 + inv * inv), jnp.sqrt(1 + where(big, 0.0, y) ** 2))
+    return where(jnp.isinf(x), jnp.sign(x), y / (1 + root))
 
 
 def _from_t(t):
@@ -188,20 +189,20 @@ def box_in_t(a, b):
     mapped = jnp.isinf(a) | jnp.isinf(b)
     # (Taken on the ordered range: a > b is the same range, oriented the other way.)
     lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
-    nearest_zero = jnp.where(jnp.isfinite(lo), jnp.maximum(lo, 0.0), jnp.where(jnp.isfinite(hi), jnp.minimum(hi, 0.0), 0.0))
-    anchor = jnp.where(mapped, nearest_zero, 0.0)
+    nearest_zero = where(jnp.isfinite(lo), jnp.maximum(lo, 0.0), where(jnp.isfinite(hi), jnp.minimum(hi, 0.0), 0.0))
+    anchor = where(mapped, nearest_zero, 0.0)
     finite_a, finite_b = jnp.isfinite(a), jnp.isfinite(b)
     anchor = jax.lax.stop_gradient(anchor)
-    ta = jnp.where(mapped, to_t(jnp.where(finite_a, a - anchor, a)), a)
-    tb = jnp.where(mapped, to_t(jnp.where(finite_b, b - anchor, b)), b)
+    ta = where(mapped, to_t(where(finite_a, a - anchor, a)), a)
+    tb = where(mapped, to_t(where(finite_b, b - anchor, b)), b)
     return undefined, mapped, anchor, ta, tb
 
 
 def from_t(t, mapped, anchor):
     """x and the Jacobian dx/dt per coordinate of the map of `box_in_t` (t inside (−1, 1)
     where mapped; identity elsewhere)."""
-    xt, jac = _from_t(jnp.where(mapped & (jnp.abs(t) < 1), t, 0.0))
-    return jnp.where(mapped, anchor + xt, t), jnp.where(mapped, jac, 1.0)
+    xt, jac = _from_t(where(mapped & (jnp.abs(t) < 1), t, 0.0))
+    return where(mapped, anchor + xt, t), where(mapped, jac, 1.0)
 
 
 @jit_core(static_argnums=(0, 1, 2, 3))
@@ -217,12 +218,12 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts,
         x, jac = from_t(t, mapped, anchor)
         y = jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
         y = y * jnp.prod(jac).astype(val_dtype)
-        return jnp.where(at_inf, 0.0, y)
+        return where(at_inf, 0.0, y)
 
     tols = Tolerances.of(epsabs, epsrel, val_dtype)
     value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor, tols), options)
-    value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
-    code = jnp.where(undefined, NAN_LIMITS, code)
+    value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
+    code = where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = raise_if(value, status, code != 0)

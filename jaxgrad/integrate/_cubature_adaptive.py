@@ -29,6 +29,7 @@ import numpy as np
 from jax import lax
 
 from .._loop import while_loop
+from .._where import where
 from . import _status
 from ._adaptive import tolerances_in
 from ._cubature_rules import rule_for
@@ -112,7 +113,7 @@ def rule_parts(fvec, d, dtype):
             diff = jnp.sum(jnp.abs(fourth), axis=-1)
             scale = jnp.sum(jnp.abs(fx[:, 0, :]), axis=-1)[:, None]
             flat = jnp.max(diff, axis=1, keepdims=True) <= 1e-10 * scale
-            axis = jnp.argmax(jnp.where(flat, half, diff), axis=1).astype(jnp.int32)
+            axis = jnp.argmax(where(flat, half, diff), axis=1).astype(jnp.int32)
             # The estimate |R7 − R5| behaves as for a smooth f where it is far below
             # |R5 − R3| (successive embedded differences falling off with the degree, as
             # in Berntsen, Espelid and Genz's DCUHRE) and no axis has a fourth difference
@@ -140,7 +141,7 @@ def rule_parts(fvec, d, dtype):
             # small (r·|R7 − R5| 1/100 of e₇ on 1% of Gaussian boxes), which the sum over
             # many boxes absorbs.
             ratio = err / jnp.maximum(err3, tiny)
-            share = jnp.where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
+            share = where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
         return value, err, axis, finite, fx, share, kinks
 
     return evaluate, rule.size
@@ -186,7 +187,7 @@ def component_tolerance(total, mass, epsabs, epsrel, exact):
     scale = jnp.abs(total)
     if exact is not None:
         floored = jnp.arange(scale.shape[0]) >= exact
-        scale = jnp.where(floored, jnp.maximum(scale, CANCELLATION_FLOOR * mass()), scale)
+        scale = where(floored, jnp.maximum(scale, CANCELLATION_FLOOR * mass()), scale)
     return jnp.maximum(epsabs, epsrel * scale)
 
 
@@ -245,13 +246,13 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         tol = tolerance(value, args)
         unsure = confirming(value, err, nused)
         done = jnp.all(errsum <= tol) & ~unsure
-        code = jnp.where(done, _status.CONVERGED, _status.RUNNING)
+        code = where(done, _status.CONVERGED, _status.RUNNING)
         # Below what the precision allows: the error estimate is within rounding of the
         # boxes' values (say epsrel = 1e-8 in float32).
         floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
-        code = jnp.where(~done & ~unsure & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
-        code = jnp.where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
-        return jnp.where(finite, code, _status.NONFINITE).astype(jnp.int32)
+        code = where(~done & ~unsure & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
+        code = where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
+        return where(finite, code, _status.NONFINITE).astype(jnp.int32)
 
     def init(lo, hi, args):
         centre, half = (lo + hi) / 2, (hi - lo) / 2
@@ -272,7 +273,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         # misses the halves' nodes too is still accepted: K = 0.3 or 2.7; documented.)
         code = status(v, e, 1, finite, args)
         agree = jnp.all(jnp.sum(e, axis=0) <= 64 * eps * jnp.sum(jnp.abs(v), axis=0))
-        return jnp.where((code == _status.CONVERGED) & agree & (limit > 1), _status.RUNNING, code).astype(jnp.int32)
+        return where((code == _status.CONVERGED) & agree & (limit > 1), _status.RUNNING, code).astype(jnp.int32)
 
     def cond(state):
         return state[-1] == _status.RUNNING
@@ -283,15 +284,15 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         tol = jnp.maximum(tolerance(value, args), tiny)
         used = jnp.arange(limit) < nused
         unsure = confirming(value, err, nused)  # see `confirm`: the largest boxes first
-        score = jnp.where(unsure, jnp.max(half, axis=1), jnp.max(err / tol, axis=1))
-        score = jnp.where(used, score, -jnp.inf)
+        score = where(unsure, jnp.max(half, axis=1), jnp.max(err / tol, axis=1))
+        score = where(used, score, -jnp.inf)
         top, idx = _top(score, m)
         # Halve a box only while the boxes ranked above it hold less than the excess.
         excess = jnp.max(errsum / tol) - 1.0
         above = jnp.cumsum(top) - top
         pick = ((above < excess) | ((nused == 1) & (jnp.arange(m) == 0)) | unsure) & jnp.isfinite(top)
         pick = pick & (nused + jnp.cumsum(pick) <= limit)
-        slot = jnp.where(pick, nused + jnp.cumsum(pick) - 1, limit)
+        slot = where(pick, nused + jnp.cumsum(pick) - 1, limit)
         ax = axis[idx]
         c, h = centre[idx], half[idx]
         onehot = jax.nn.one_hot(ax, d, dtype=h.dtype)
@@ -302,7 +303,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         # `quad` cuts a flagged piece. `t`: the lower part's share of the width.
         face = jnp.abs(jnp.sum(flags[idx] * onehot[:, :, None], axis=1))  # (m, 2): lower, upper
         fast = jnp.any(band_error(jnp.sum(face, axis=1), tol, h) > 0.5 * err[idx], axis=1)
-        t = jnp.where(fast, jnp.where(face[:, 0] >= face[:, 1], band, 1 - band), 0.5)[:, None].astype(h.dtype)
+        t = where(fast, where(face[:, 0] >= face[:, 1], band, 1 - band), 0.5)[:, None].astype(h.dtype)
         h_lo, h_hi = h + onehot * h * (t - 1), h - onehot * h * t
         c_lo, c_hi = c - onehot * (h - h_lo), c + onehot * (h - h_hi)
         width = jnp.sum(onehot * jnp.minimum(h_lo, h_hi), axis=1)
@@ -366,7 +367,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         noise = jnp.maximum(noise[:m], noise[m:])[:, None, None]
 
         def seen(jump, step, noise):  # per line: the jump, where it stands out
-            return jnp.where(jnp.isfinite(jump) & (jump > _JUMP * step) & (jump > noise), jump, 0.0)
+            return where(jnp.isfinite(jump) & (jump > _JUMP * step) & (jump > noise), jump, 0.0)
 
         up, down = fx[:m][:, lines[:, 1]], fx[m:][:, lines[:, 0]]  # (m, d, L, 3, k): the shared face's sides
         jump = jnp.abs(jnp.sum(weights[:, :, None] * (up - down), axis=3))
@@ -392,9 +393,9 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         hl, hu = hh[:m][:, :, None], hh[m:][:, :, None]  # (m, d, 1)
         kink = jnp.abs(jnp.sum(slope_w[:, None] * cu, axis=2) / hl + jnp.sum(slope_w[:, None] * cd, axis=2) / hu)
         curv = jnp.maximum(jnp.abs(jnp.sum(curv_w[:, None] * cu, axis=2)) / hl, jnp.abs(jnp.sum(curv_w[:, None] * cd, axis=2)) / hu)
-        kink_factor = jnp.where(kinked[idx], _KINK_SEEN, _KINK)[:, None, None]
+        kink_factor = where(kinked[idx], _KINK_SEEN, _KINK)[:, None, None]
         hmin = jnp.minimum(hl, hu)
-        slope_jump = jnp.where(seen(kink * hmin, kink_factor * curv * hmin, noise) > 0, kink, 0.0)
+        slope_jump = where(seen(kink * hmin, kink_factor * curv * hmin, noise) > 0, kink, 0.0)
         cut = onehot[:, :, None].astype(fx.dtype)
         jnew = jnp.sum(cut * jumps, axis=1)  # the cut axis: (m, k)
         klo, khi = (jnp.sum(cut * slope_jump * hs, axis=1) * (band / 4) for hs in (hl, hu))
@@ -407,23 +408,23 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         # (A fast cut scales it by the part's share of the width.)
         jrel, krel_lo, krel_hi = (jnp.minimum(jnp.max(x / tol, axis=1), 1 / eps**2) for x in (jnew, klo, khi))  # (m,)
         # (finite when tol is `tiny`)
-        jrel_lo, jrel_hi = (jnp.where(kr > jrel, -kr, jrel)[:, None, None] for kr in (krel_lo, krel_hi))
+        jrel_lo, jrel_hi = (where(kr > jrel, -kr, jrel)[:, None, None] for kr in (krel_lo, krel_hi))
         side = jax.nn.one_hot(ax, d, dtype=jnp.bool_)[:, :, None] & jnp.array([False, True])  # (m, d, 2)
         parent = flags[idx]  # (m, d, 2)
         shrink = (cut > 0) & (parent < 0)
         tt = t[:, :, None]
         new_flags = jnp.concatenate([
-            jnp.where(side, jrel_lo, jnp.where(shrink, parent * tt, parent)),
-            jnp.where(side[:, :, ::-1], jrel_hi, jnp.where(shrink, parent * (1 - tt), parent)),
+            where(side, jrel_lo, where(shrink, parent * tt, parent)),
+            where(side[:, :, ::-1], jrel_hi, where(shrink, parent * (1 - tt), parent)),
         ])
         per_axis = jnp.sum(jnp.abs(new_flags), axis=2)  # (2m, d)
         extra = band_error(jnp.sum(per_axis, axis=1), tol, hh)
         # While the band's error dominates a half's, the half is cut across the flagged
         # axis with the most.
         worst = jnp.argmax(per_axis, axis=1).astype(a_new.dtype)
-        a_new = jnp.where(jnp.any(extra > e, axis=1), worst, a_new)
+        a_new = where(jnp.any(extra > e, axis=1), worst, a_new)
         e = e + extra
-        keep_idx = jnp.where(pick, idx, limit)
+        keep_idx = where(pick, idx, limit)
         targets = jnp.concatenate([keep_idx, slot])
 
         def put(pool, new):
@@ -442,7 +443,7 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         code = status(value, err, nused, ok, args)
         # A box too narrow to halve, or (defensively) a pass that could halve nothing.
         stuck = narrow | (n_new == 0)
-        code = jnp.where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)
+        code = where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)
         return args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, code
 
     def finish(state):

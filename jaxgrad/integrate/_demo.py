@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import math
 
+from .._where import where
+
 
 def demo_section() -> bool:
     """Print the table; return True when every jaxgrad derivative matches its closed form."""
@@ -36,7 +38,7 @@ def demo_section() -> bool:
         @jax.jit
         @functools.partial(jax.value_and_grad, argnums=(1, 2))
         def integral(case, p, b):
-            point = jnp.where(case == 1, p, 0.0)
+            point = where(case == 1, p, 0.0)
             return quad(integrand, 0.0, b, (case, p), points=point[None], **tight)[0]
 
         p, b = 0.7, 2.0

@@ -70,6 +70,7 @@ from jax.custom_derivatives import SymbolicZero
 from .._jit import jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._throw import raise_if
+from .._where import where
 from ._fourier_moments import cycle_integral
 from ._quad import _derivative_integrand, _limit_at, _ravel_real, _split_args, quad
 from ._quadosc import _infinite_sign, envelope_fades, extrapolated_sum
@@ -152,7 +153,7 @@ def _cycle(omega):
     former `quadosc` path raise)."""
     w = jnp.abs(jnp.asarray(omega))
     cycle = lax.stop_gradient((2 * jnp.floor(w) + 1) * math.pi / w)
-    return jnp.where(jnp.isfinite(cycle) & (cycle > 0), cycle, jnp.nan)
+    return where(jnp.isfinite(cycle) & (cycle > 0), cycle, jnp.nan)
 
 
 def _range_integrator(integrand, kinds, omega, args, consts, dtype, limit):
@@ -231,11 +232,11 @@ def _cycles(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
     # After each cycle the sum so far is extrapolated; the last result is the answer.
     def body(state):
         k, partial, errsum, codes, envs, neval, _, _, _, _ = state
-        before = jnp.where(k > 0, partial[-1], 0.0)
+        before = where(k > 0, partial[-1], 0.0)
         value, err, n, code, env = one_cycle(k.astype(dtype), before)
         # The partial sums are kept right-aligned (ε reads the last `count` entries).
         partial = jnp.concatenate([partial[1:], (before + value)[None]])
-        partial = jnp.where(k == 0, jnp.broadcast_to(value, partial.shape), partial)
+        partial = where(k == 0, jnp.broadcast_to(value, partial.shape), partial)
         codes, envs = codes.at[k].set(code), envs.at[k].set(env)
         count = k + 1
         fading = envelope_fades(envs, count, flat=_ENVELOPE_FALL)
@@ -254,8 +255,8 @@ def _cycles(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
              jnp.zeros((limlst,) + shape, dtype), jnp.zeros((), jnp.int32), zeros, zeros, jnp.asarray(CONVERGED),
              jnp.asarray(False))
     _, _, _, _, _, neval, value, err, code, _ = lax.while_loop(cond, body, state)
-    value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
-    code = jnp.where(bad, NAN_LIMITS, code)
+    value, err = nan_if(value, bad), where(bad, jnp.nan, err)
+    code = where(bad, NAN_LIMITS, code)
     return value, err, neval, code
 
 
@@ -297,9 +298,9 @@ def _joint_integrand(integrand, kinds, tree, avals, diff, d_omega, x_dtype):
             parts += [x * y]
         elif d_omega:
             tail = x >= a_next
-            z = jnp.where(tail, x, a_next)  # (f′ only where it is used)
+            z = where(tail, x, a_next)  # (f′ only where it is used)
             y_z, slope = jax.jvp(lambda z: integrand(consts, z, *args), (z,), (jnp.ones_like(z),))
-            parts += [jnp.minimum(x, a_next) * y, jnp.where(tail, -(y_z + (z - a_next) * slope) * inv_omega, 0.0)]
+            parts += [jnp.minimum(x, a_next) * y, where(tail, -(y_z + (z - a_next) * slope) * inv_omega, 0.0)]
         return jnp.concatenate(parts)
 
     primes = tuple((_PRIME[k][0], s * _PRIME[k][1]) for k, s in kinds)
@@ -433,9 +434,9 @@ def _range(integrand, kinds, options, a, b, omega, args, consts, epsabs, epsrel)
     omega = replace_invalid(omega, bad, 1.0)
     integrate = _range_integrator(integrand, kinds, omega, args, consts, dtype, limit)
     value, err, neval, code, _ = integrate(lo, hi, epsabs, epsrel, direct=direct)
-    value = jnp.where(b < a, -value, value)
-    value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
-    return value, err, neval.astype(jnp.int32), jnp.where(bad, NAN_LIMITS, code).astype(jnp.int32)
+    value = where(b < a, -value, value)
+    value, err = nan_if(value, bad), where(bad, jnp.nan, err)
+    return value, err, neval.astype(jnp.int32), where(bad, NAN_LIMITS, code).astype(jnp.int32)
 
 
 # f, ∂f/∂θ and x·f (for ω) in one vector integrand, as on the half line; the limits by

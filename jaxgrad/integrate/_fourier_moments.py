@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._where import where
 from ._status import CONVERGED, ROUNDOFF
 
 NPOINTS = 25  # Clenshaw–Curtis points of the rule (degree 24); its check uses every other one
@@ -69,10 +70,10 @@ def moments(lam):
     lam = jnp.asarray(lam)
     cdtype = jnp.complex128 if lam.dtype == jnp.float64 else jnp.complex64
     small = jnp.abs(lam) <= _SMALL
-    ls = jnp.where(small, lam, 0.0)[..., None]
+    ls = where(small, lam, 0.0)[..., None]
     gl = (jnp.exp(1j * ls * jnp.asarray(_GL_T, lam.dtype)) * jnp.asarray(_GL_W, lam.dtype)) @ jnp.asarray(
         _T_AT_GL.T, lam.dtype)
-    lb = jnp.where(small, 2 * _SMALL, lam)
+    lb = where(small, 2 * _SMALL, lam)
     il = (1j * lb).astype(cdtype)
     e_plus, e_minus = jnp.exp(1j * lb), jnp.exp(-1j * lb)
     b = [e_plus - e_minus, e_plus + e_minus]  # Bₙ for n even, n odd
@@ -82,7 +83,7 @@ def moments(lam):
     for k in range(2, _DEGREE):
         mu.append((b[(k + 1) % 2] - (k + 1) * (2 * mu[k] + (b[(k - 1) % 2] - il * mu[k - 1]) / (k - 1))) / il)
     rec = jnp.stack(mu, axis=-1)
-    return jnp.where(small[..., None], gl.astype(cdtype), rec)
+    return where(small[..., None], gl.astype(cdtype), rec)
 
 
 def panel_rule(lo, hi, fx, omega, is_sin, sign):
@@ -103,8 +104,8 @@ def panel_rule(lo, hi, fx, omega, is_sin, sign):
         * scale.reshape(scale.shape + extra[1:])
     pick = is_sin.reshape(is_sin.shape + extra[1:])
     s = sign.reshape(sign.shape + extra[1:]).astype(fx.dtype)
-    v24 = s * jnp.where(pick, z24.imag, z24.real)
-    v12 = s * jnp.where(pick, z12.imag, z12.real)
+    v24 = s * where(pick, z24.imag, z24.real)
+    v12 = s * where(pick, z12.imag, z12.real)
     floor = 50 * jnp.finfo(fx.dtype).eps * r.reshape(r.shape + extra) * jnp.max(jnp.abs(fx), axis=1)
     # Where λ is large both rules integrate mostly the end values of their interpolants,
     # which agree with f's, and the difference misses an f that neither resolves: e^(−10x)
@@ -158,13 +159,13 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         bad = ~jnp.all(finite, axis=1)
         inner = jnp.all(finite[:, 1:-1], axis=1)
         # 1: f is not finite at the lower end only, 2: at the upper end only, else 0.
-        side = jnp.where(inner & finite[:, 0] & ~finite[:, -1], 1,
-                         jnp.where(inner & ~finite[:, 0] & finite[:, -1], 2, 0))
+        side = where(inner & finite[:, 0] & ~finite[:, -1], 1,
+                         where(inner & ~finite[:, 0] & finite[:, -1], 2, 0))
         small = jnp.abs(omega) * (phi - plo) / 2 <= _HAND
         ext = (-1,) + (1,) * (v.ndim - 1)
-        v = jnp.where(bad.reshape(ext), 0.0, v)
-        e = jnp.where(bad.reshape(ext), jnp.where(small.reshape(ext), 0.0, jnp.inf), e)
-        fl = jnp.where(bad.reshape(ext), 0.0, fl)
+        v = where(bad.reshape(ext), 0.0, v)
+        e = where(bad.reshape(ext), where(small.reshape(ext), 0.0, jnp.inf), e)
+        fl = where(bad.reshape(ext), 0.0, fl)
         return v, e, fl, bad & small, side
 
     shape = jax.eval_shape(lambda: panel_rule(lo[None], hi[None], fvec(panel_nodes(lo[None], hi[None])), omega,
@@ -174,8 +175,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     def status(count, vals, errs, floors):  # whether the tolerance is met, and each panel's score
         tol = jnp.maximum(tol_abs, tol_rel * jnp.abs(jnp.sum(vals, axis=0)))
         met = jnp.all(jnp.sum(errs, axis=0) <= tol)
-        ratio = jnp.where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
-        score = jnp.where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
+        ratio = where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
+        score = where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
         return met, score
 
     def cond(state):
@@ -195,33 +196,33 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     def body(state):
         count, los, his, vals, errs, floors, handed, sides, alive, neval, env = state
         first = count == 0
-        worst = jnp.where(first, 0, jnp.argmax(status(count, vals, errs, floors)[1]))
-        a, b = jnp.where(first, lo, los[worst]), jnp.where(first, hi, his[worst])
+        worst = where(first, 0, jnp.argmax(status(count, vals, errs, floors)[1]))
+        a, b = where(first, lo, los[worst]), where(first, hi, his[worst])
         c = (a + b) / 2
         hand = ~first & (jnp.abs(omega) * (b - a) / 2 <= _HAND)  # too short to bisect further: to quad
-        side = jnp.where(first | hand, 0, sides[worst])
-        q = jnp.where(side == 1, (a + c) / 2, (c + b) / 2)  # the quarter kept: [a, q] or [q, b]
-        kept_lo, kept_hi = jnp.where(side == 1, a, q), jnp.where(side == 1, q, b)
-        plo = jnp.where(first, jnp.stack([lo, lo]), jnp.where(side == 1, jnp.stack([q, c]), jnp.stack([a, c])))
-        phi = jnp.where(first, jnp.stack([hi, lo]), jnp.where(side == 2, jnp.stack([c, q]), jnp.stack([c, b])))
+        side = where(first | hand, 0, sides[worst])
+        q = where(side == 1, (a + c) / 2, (c + b) / 2)  # the quarter kept: [a, q] or [q, b]
+        kept_lo, kept_hi = where(side == 1, a, q), where(side == 1, q, b)
+        plo = where(first, jnp.stack([lo, lo]), where(side == 1, jnp.stack([q, c]), jnp.stack([a, c])))
+        phi = where(first, jnp.stack([hi, lo]), where(side == 2, jnp.stack([c, q]), jnp.stack([c, b])))
         fx = fvec(panel_nodes(plo, phi))
         v, e, fl, hd, sd = rule(plo, phi, fx)
-        env = jnp.where(first, jnp.max(jnp.abs(jnp.where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
+        env = where(first, jnp.max(jnp.abs(where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
         # the kept quarter: not evaluated, its error infinite until then (or handed to quad)
         kept_small = jnp.abs(omega) * (kept_hi - kept_lo) / 2 <= _HAND
-        kept_err = jnp.broadcast_to(jnp.where(kept_small, 0.0, jnp.inf).astype(v.dtype), v.shape[1:])
+        kept_err = jnp.broadcast_to(where(kept_small, 0.0, jnp.inf).astype(v.dtype), v.shape[1:])
         skip = side > 0
 
         def put(table, x, gone, x_kept):
             new = table.at[count].set(x[1]).at[worst].set(x[0])
             three = table.at[count].set(x[0]).at[count + 1].set(x[1]).at[worst].set(x_kept)
-            return jnp.where(hand, table.at[worst].set(gone), jnp.where(skip, three, new))
+            return where(hand, table.at[worst].set(gone), where(skip, three, new))
 
         alive = alive & (hand | ((a < c) & (c < b) & (~skip | ((kept_lo < kept_hi) & (plo[0] < phi[0])))))
-        return (count + jnp.where(hand, 0, jnp.where(skip, 2, 1)), put(los, plo, a, kept_lo), put(his, phi, b, kept_hi),
+        return (count + where(hand, 0, where(skip, 2, 1)), put(los, plo, a, kept_lo), put(his, phi, b, kept_hi),
                 put(vals, v, 0.0, jnp.zeros_like(v[0])), put(errs, e, 0.0, kept_err),
                 put(floors, fl, 0.0, jnp.zeros_like(v[0])), put(handed, hd, True, kept_small),
-                put(sides, sd, 0, side), alive, neval + jnp.where(hand, 0, jnp.where(first, 1, 2) * NPOINTS), env)
+                put(sides, sd, 0, side), alive, neval + where(hand, 0, where(first, 1, 2) * NPOINTS), env)
 
     zeros = jnp.zeros((limit,) + shape, dtype)
     state = (jnp.asarray(0), jnp.full((limit,), lo, dtype), jnp.full((limit,), lo, dtype), zeros, zeros, zeros,
@@ -233,8 +234,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     whole = direct | ~alive | (jnp.sum(handed) > _HANDOFFS) | (~met & jnp.any(score > 0))
     (take,) = jnp.nonzero(handed & (rows < count), size=_HANDOFFS, fill_value=0)
     used = (jnp.arange(_HANDOFFS) < jnp.sum(handed & (rows < count))) & ~whole
-    qlo = jnp.where(whole, lo, jnp.where(used, los[take], lo))
-    qhi = jnp.where(whole & (jnp.arange(_HANDOFFS) == 0), hi, jnp.where(used, his[take], qlo))
+    qlo = where(whole, lo, where(used, los[take], lo))
+    qhi = where(whole & (jnp.arange(_HANDOFFS) == 0), hi, where(used, his[take], qlo))
 
     def handed_off(_):  # (value, err, neval, code) of each lane, `by_quad`'s types
         return lax.map(lambda lh: by_quad(lh[0], lh[1], tol_abs / _HANDOFFS, tol_rel), (qlo, qhi))
@@ -245,8 +246,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
 
     qv, qe, qn, qc = lax.cond(jnp.any(qhi > qlo), handed_off, none, None)
     lane = (qhi > qlo).reshape((-1,) + (1,) * (qv.ndim - 1))
-    value = jnp.sum(jnp.where(lane, qv, 0.0), axis=0) + jnp.where(whole, 0.0, jnp.sum(vals, axis=0))
-    err = jnp.sum(jnp.where(lane, qe, 0.0), axis=0) + jnp.where(whole, 0.0, jnp.sum(errs, axis=0))
-    code = jnp.where(met, CONVERGED, ROUNDOFF)
-    code = jnp.maximum(jnp.where(whole, CONVERGED, code), jnp.max(jnp.where(qhi > qlo, qc, CONVERGED)))
+    value = jnp.sum(where(lane, qv, 0.0), axis=0) + where(whole, 0.0, jnp.sum(vals, axis=0))
+    err = jnp.sum(where(lane, qe, 0.0), axis=0) + where(whole, 0.0, jnp.sum(errs, axis=0))
+    code = where(met, CONVERGED, ROUNDOFF)
+    code = jnp.maximum(where(whole, CONVERGED, code), jnp.max(where(qhi > qlo, qc, CONVERGED)))
     return value, err, neval + jnp.sum(qn), code, env

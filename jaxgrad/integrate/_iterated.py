@@ -65,6 +65,7 @@ from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
 from .._traced import trace
+from .._where import where
 from ._adaptive import adaptive_quad
 from ._batch import _broadcast
 from ._beside import float_beside
@@ -179,10 +180,10 @@ def _level_quad(fvec, a, b, args, options):
     """∫_a^b fvec(x, args) dx, oriented, by the adaptive loop of `quad`; `(value, err,
     neval, code)`. The limits are ordered inside the rule, as in `_quad._quad`."""
     flip = b < a
-    lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
+    lo, hi = where(flip, b, a), where(flip, a, b)
     solve = _sequential_solver(fvec, dict(options, out_size=fvec.out_size))
     value, err, neval, code = solve(jnp.stack([lo, hi]), args)
-    return jnp.where(flip, -value, value), err, neval, code
+    return where(flip, -value, value), err, neval, code
 
 
 # The rule of `quad` (see `_quad._quad_jvp`, whose derivation it follows), for fixed
@@ -254,8 +255,8 @@ def _fixed_range(lo, hi):
     disc, ∝ 1/√s) could not converge."""
     lo, hi = lax.stop_gradient(lo), lax.stop_gradient(hi)
     fin_lo, fin_hi = jnp.isfinite(lo), jnp.isfinite(hi)
-    s_lo = jnp.where(fin_lo, jnp.where(fin_hi, 1.0, jnp.sign(hi)), lo)
-    s_hi = jnp.where(fin_hi, jnp.where(fin_lo, 2.0, jnp.sign(lo)), hi)
+    s_lo = where(fin_lo, where(fin_hi, 1.0, jnp.sign(hi)), lo)
+    s_hi = where(fin_hi, where(fin_lo, 2.0, jnp.sign(lo)), hi)
     return s_lo.astype(lo.dtype), s_hi.astype(lo.dtype)
 
 
@@ -269,20 +270,20 @@ def _point(s, lo, hi):
     its own nodes): a limit function such as √(r² − x²) has an infinite derivative
     there, and its product with a zero tangent of r² − x² would be NaN."""
     fin_lo, fin_hi = jnp.isfinite(lax.stop_gradient(lo)), jnp.isfinite(lax.stop_gradient(hi))
-    lo_f, hi_f = jnp.where(fin_lo, lo, 0.0), jnp.where(fin_hi, hi, 0.0)
+    lo_f, hi_f = where(fin_lo, lo, 0.0), where(fin_hi, hi, 0.0)
     both = fin_lo & fin_hi
-    width = jnp.where(both, hi_f - lo_f, 1.0)
-    x_both = jnp.where(s < 1.5, lo_f + width * (s - 1), hi_f - width * (2 - s))
+    width = where(both, hi_f - lo_f, 1.0)
+    x_both = where(s < 1.5, lo_f + width * (s - 1), hi_f - width * (2 - s))
     x_lo = lo_f + (s - jnp.sign(lax.stop_gradient(hi)))  # from lo towards an infinite hi
     x_hi = hi_f + (s - jnp.sign(lax.stop_gradient(lo)))  # from hi towards an infinite lo
-    x = jnp.where(both, x_both, jnp.where(fin_lo, x_lo, jnp.where(fin_hi, x_hi, s)))
+    x = where(both, x_both, where(fin_lo, x_lo, where(fin_hi, x_hi, s)))
 
     # The move changes the node's value only, not its derivative: taken from the limit's
     # neighbour, every node of a range of zero width (all of them round onto both limits)
     # had hi's tangent instead of lo + (hi − lo)(s − 1)'s, and the second derivative of
     # ∫_{0.7}^b eˣ at b = 0.7 came out 2e^0.7 (outside probe).
-    beside = jnp.where(fin_lo & (x == lo_f), float_beside(lo_f, jnp.where(fin_hi, hi_f, hi)), x)
-    beside = jnp.where(fin_hi & (x == hi_f), float_beside(hi_f, jnp.where(fin_lo, lo_f, lo)), beside)
+    beside = where(fin_lo & (x == lo_f), float_beside(lo_f, where(fin_hi, hi_f, hi)), x)
+    beside = where(fin_hi & (x == hi_f), float_beside(hi_f, where(fin_lo, lo_f, lo)), beside)
     return x + lax.stop_gradient(beside - x), width
 
 
@@ -298,7 +299,7 @@ def _zero_if_empty_and_infinite(func, dtype, empty, x, consts, xs, args):
     f(limit)·dwidth, and its second derivative needs f's own derivative there. (Where f
     is infinite there the true derivative is infinite too; it comes out 0.)"""
     value = _vector(func, dtype, x, consts, xs, args)
-    return jnp.where(empty & ~jnp.isfinite(value), jnp.zeros((), dtype), value)
+    return where(empty & ~jnp.isfinite(value), jnp.zeros((), dtype), value)
 
 
 def _vector(func, dtype, x, consts, xs, args):
@@ -320,10 +321,10 @@ def _zero_if_empty_and_infinite_jvp(func, dtype, primals, tangents):
     all_bad = jnp.all(bad)
 
     def zero(t):
-        return t if t.dtype == jax.dtypes.float0 else jnp.where(all_bad, jnp.zeros((), t.dtype), t)
+        return t if t.dtype == jax.dtypes.float0 else where(all_bad, jnp.zeros((), t.dtype), t)
 
     dvalue = linear(*jax.tree_util.tree_map(zero, tangents[1:]))
-    return jnp.where(bad, jnp.zeros((), dtype), value), jnp.where(bad, jnp.zeros((), dtype), dvalue)
+    return where(bad, jnp.zeros((), dtype), value), where(bad, jnp.zeros((), dtype), dvalue)
 
 
 def _integrate(problem, level, xs, data):
@@ -334,7 +335,7 @@ def _integrate(problem, level, xs, data):
     epsabs = dict(problem.options[level])["epsabs"]
     lo, hi = _limits(problem, level, xs, data)
     undefined = jnp.isnan(lo) | jnp.isnan(hi)
-    s_lo, s_hi = _fixed_range(jnp.where(undefined, 0.0, lo), jnp.where(undefined, 1.0, hi))
+    s_lo, s_hi = _fixed_range(where(undefined, 0.0, lo), where(undefined, 1.0, hi))
 
     def point(s, xs_now, data_now):
         # The limits are computed again from the inputs here rather than passed in: the
@@ -363,7 +364,7 @@ def _integrate(problem, level, xs, data):
         # loop's absolute tolerance is never spent on them (see the module docstring);
         # with epsabs = 0 they are integrated like any other component.
         span = jnp.abs(hi - lo)
-        span = jnp.where(jnp.isfinite(span), span, 1.0)
+        span = where(jnp.isfinite(span), span, 1.0)
         scale = lax.stop_gradient(0.01 / (1.0 + span) if epsabs > 0 else jnp.ones((), dtype))
         flag = lax.stop_gradient(scale * epsabs if epsabs > 0 else jnp.ones((), dtype))
 
@@ -376,7 +377,7 @@ def _integrate(problem, level, xs, data):
             # 100 % of its value here: as inf, u made the outer total, and the whole
             # integral, NaN (`nonfinite`; ∫∫ |x − y|^(−½) over the unit square, found by
             # an outside probe). Its status still reaches the result.
-            err = jnp.where(jnp.isinf(err) & jnp.isfinite(value), jnp.abs(value), err)
+            err = where(jnp.isinf(err) & jnp.isfinite(value), jnp.abs(value), err)
             u = (jnp.maximum(err, inner["epsrel"] * jnp.abs(value)) + bound) * jnp.abs(length)
             failed = (code == jnp.arange(1, _NCODES + 1)).astype(dtype)
             extra = jnp.concatenate([scale * u, flag * failed])
@@ -385,14 +386,14 @@ def _integrate(problem, level, xs, data):
         fvec = _sized(fvec, 2 * k + _NCODES)
         fargs = (xs, data, scale, flag)
     raw, err, neval, code = _level_quad(fvec, s_lo, s_hi, fargs, problem.options[level])
-    value, err = nan_if(raw[:k], undefined), jnp.where(undefined, jnp.nan, err[:k])
+    value, err = nan_if(raw[:k], undefined), where(undefined, jnp.nan, err[:k])
     bound = jnp.zeros((k,), dtype)
     if level > 0:
         bound = lax.stop_gradient(jnp.abs(raw[k : 2 * k]) / scale)
         seen = lax.stop_gradient(raw[2 * k :]) != 0
-        worst = jnp.max(jnp.where(seen, jnp.arange(1, _NCODES + 1), 0))
+        worst = jnp.max(where(seen, jnp.arange(1, _NCODES + 1), 0))
         code = jnp.maximum(code, worst)
-    code = jnp.where(undefined, NAN_LIMITS, code).astype(jnp.int32)
+    code = where(undefined, NAN_LIMITS, code).astype(jnp.int32)
     return value, err, bound, neval, code
 
 

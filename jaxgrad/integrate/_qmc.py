@@ -51,6 +51,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 from .._nan import nan_if
 from .._throw import raise_if
 from .._traced import trace
+from .._where import where
 from ._cubature import box_in_t, box_limits, from_t, with_exact
 from ._cubature_adaptive import component_tolerance
 from ._lattice import generating_vector
@@ -220,9 +221,9 @@ def _qmc(hvec, params, shifts, options):
     init = (jnp.asarray(0, jnp.int32), jnp.zeros((2, r, k), val_dtype), jnp.asarray(False))
     j, sums, _ = jax.lax.while_loop(cond, body, init)
     value, err, rounding, mass = estimate(sums, j)
-    code = jnp.where(met(value, mass, err) | (not tolerance), CONVERGED,
-                     jnp.where(hopeless(value, mass, rounding), ROUNDOFF, MAX_POINTS))
-    code = jnp.where(~jnp.all(jnp.isfinite(sums)), NONFINITE, code)
+    code = where(met(value, mass, err) | (not tolerance), CONVERGED,
+                     where(hopeless(value, mass, rounding), ROUNDOFF, MAX_POINTS))
+    code = where(~jnp.all(jnp.isfinite(sums)), NONFINITE, code)
     n = j * block
     return value, err, n * r, n, code
 
@@ -288,12 +289,12 @@ def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)
         lo, hi, mapped, anchor, fargs, fconsts = params
         x, jac, ok = _box_map(u, lo, hi, mapped, anchor)
         y = jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
-        return jnp.where(ok, jac.astype(val_dtype) * y, 0)
+        return where(ok, jac.astype(val_dtype) * y, 0)
 
     shifts = jax.random.uniform(key, (opts["n_estimates"], a.shape[0]), dtype)
     value, err, neval, npts, code = _qmc(hvec, (lo, hi, mapped, anchor, args, consts), shifts, options)
-    value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
-    code = jnp.where(undefined, NAN_LIMITS, code)
+    value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
+    code = where(undefined, NAN_LIMITS, code)
     status = _status_from_code(code)
     if throw:
         value = raise_if(value, status, code != CONVERGED)

@@ -18,6 +18,7 @@ from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._options import as_real
 from .._throw import raise_if
 from .._traced import trace
+from .._where import where
 from ._adaptive import Tolerances
 from ._batch import pooled_solver
 from ._beside import float_beside
@@ -147,10 +148,10 @@ def _one_sided_limit(g, x, direction, room):
     g1, g4, g16 = jax.vmap(g)(beside)
     d1, d2 = g4 - g1, g16 - g4
     moving = room & (jnp.abs(d1) > 1e-6 * jnp.abs(g1)) & (d1 * d2 > 0)
-    r = d2 / jnp.where(moving, d1, 1.0)
+    r = d2 / where(moving, d1, 1.0)
     zero_like = moving & (r > 1 + 1e-3)
     blow_up = moving & ~zero_like
-    limit = g1 - d1 / jnp.where(zero_like, r - 1, 1.0)
+    limit = g1 - d1 / where(zero_like, r - 1, 1.0)
     # The line only where the three values lie on one (f₁₆ − f₄ ≈ 4 (f₄ − f₁)): a jump
     # between the 1st and 4th float inside (a limit that rounding puts just past a step
     # of f) drew a line to a value f never takes (d/db ∫₀ᵇ ⌊x⌋ at b = 3 + 1 ulp: 3.33;
@@ -159,8 +160,8 @@ def _one_sided_limit(g, x, direction, room):
     back = d1 * (offsets[0] / (offsets[1] - offsets[0]))
     eps = jnp.finfo(jnp.result_type(g1)).eps
     linear = jnp.abs(d2 - 4 * d1) <= 0.5 * jnp.abs(d1) + 64 * eps * jnp.abs(g1)
-    g0 = jnp.where(room & linear & jnp.isfinite(back), g1 - back, g1)
-    return jnp.where(zero_like, limit, jnp.where(blow_up, jnp.sign(g1) * jnp.inf, g0))
+    g0 = where(room & linear & jnp.isfinite(back), g1 - back, g1)
+    return where(zero_like, limit, where(blow_up, jnp.sign(g1) * jnp.inf, g0))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
@@ -217,13 +218,13 @@ def _quad(fvec, a, b, points, args, options):
     terms below), and ordering outside would give each limit the other's tangent.
     """
     flip = b < a
-    lo, hi = jnp.where(flip, b, a), jnp.where(flip, a, b)
+    lo, hi = where(flip, b, a), where(flip, a, b)
     edges = jnp.concatenate([lo[None], points, hi[None]])
     out_size = fvec_out_size(fvec, lo, args)
     # Under vmap, `pooled_solver` resumes only the unfinished lanes (see _batch.py).
     solve = pooled_solver(fvec, dict(options, out_size=out_size))
     value, err, neval, code = solve(edges, args)
-    return jnp.where(flip, -value, value), err, neval, code
+    return where(flip, -value, value), err, neval, code
 
 
 # Derivative of I(θ, a, b, c) = ∫_a^b f(x, θ) dx with interior breakpoints c₁ < … < c_m
@@ -262,17 +263,17 @@ def _quad_jvp(fvec, options, primals, tangents):
         # Where the limit is infinite f is evaluated at an interior point instead (one
         # unit beyond the other limit, or 0), where it is finite: a NaN or inf there would
         # leak into reverse-mode higher derivatives through the discarded branch.
-        inside = jnp.where(limit < other, inf, -inf)
-        step = jnp.where(limit > other, 1.0, -1.0) * (1 + jnp.abs(other))
-        interior = jnp.where(jnp.isfinite(other), other + step, 0.0)
-        base = jnp.where(ok, limit, interior)
+        inside = where(limit < other, inf, -inf)
+        step = where(limit > other, 1.0, -1.0) * (1 + jnp.abs(other))
+        interior = where(jnp.isfinite(other), other + step, 0.0)
+        base = where(ok, limit, interior)
         xs, os_ = jax.lax.stop_gradient(base), jax.lax.stop_gradient(other)
         inside = jax.lax.stop_gradient(inside)
         room = ok & (jnp.abs(os_ - xs) > 64 * jnp.abs(jnp.nextafter(xs, inside) - xs))
         f_limit = _limit_at(fvec, base, args, inside, room)
         # 0·inf = 0: a zero tangent of this limit (the parameter's column of `jacfwd`)
         # adds nothing where f is infinite at it (see `mul_zero_safe`).
-        dvalue = dvalue + sign * mul_zero_safe(jnp.where(ok, f_limit, 0.0), jnp.where(ok, dlimit, 0.0))
+        dvalue = dvalue + sign * mul_zero_safe(where(ok, f_limit, 0.0), where(ok, dlimit, 0.0))
     if points.shape[0] and not isinstance(tangents[2], SymbolicZero):
         # A breakpoint at a limit (`quad` also moves points outside the range there) ends
         # an empty segment and has no jump term; f is not evaluated outside the range,
@@ -293,9 +294,9 @@ def _quad_jvp(fvec, options, primals, tangents):
         for direction, neighbour in ((-inf, edges[:-2]), (inf, edges[2:])):
             room = jnp.abs(xs - neighbour) > gap
             sides.append(jax.vmap(lambda c, r, d=direction: _limit_at(fvec, c, args, d, r))(
-                jnp.where(at_lo | at_hi, jax.lax.stop_gradient((lo + hi) / 2), points), room))
-        jump = jnp.where(inside, 0.0, sides[0] - sides[1])
-        orientation = jnp.where(b < a, -1.0, 1.0).astype(jump.dtype)
+                where(at_lo | at_hi, jax.lax.stop_gradient((lo + hi) / 2), points), room))
+        jump = where(inside, 0.0, sides[0] - sides[1])
+        orientation = where(b < a, -1.0, 1.0).astype(jump.dtype)
         dvalue = dvalue + orientation * jnp.sum(mul_zero_safe(jump, dpoints[:, None].astype(jump.dtype)), axis=0)
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     primal_out = (value, err, neval, code)
@@ -611,12 +612,12 @@ def _quad_compiled(
     else:
         g = _weights.trigonometric(fvec, weight)
         value, err, neval, code = _quad(g, a, b, points, (wvar, all_args), options)
-    value, err = nan_if(value, undefined), jnp.where(undefined, jnp.nan, err)
+    value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
     if complex_func:
         n = value.shape[0] // 2
         value, err = value[:n] + 1j * value[n:], jnp.hypot(err[:n], err[n:])
     value = value.reshape(shape)
-    code = jnp.where(undefined, NAN_LIMITS, code)
+    code = where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = raise_if(value, status, code != 0)

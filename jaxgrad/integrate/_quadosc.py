@@ -35,6 +35,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
+from .._where import where
 from . import _status
 from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
@@ -177,8 +178,8 @@ def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, eps
     partial = jnp.cumsum(values, axis=0)
     fading, samples = _envelope_fades(f, args, lo, hi)
     value, err, code = extrapolated_sum(partial, None, jnp.sum(errs, axis=0), codes, fading, epsabs, epsrel)
-    value, err = nan_if(value, bad), jnp.where(bad, jnp.nan, err)
-    code = jnp.where(bad, _status.NAN_LIMITS, code)
+    value, err = nan_if(value, bad), where(bad, jnp.nan, err)
+    code = where(bad, _status.NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = raise_if(value, status, code != _status.CONVERGED)
@@ -196,7 +197,7 @@ def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
     err = ext_err + errsum
     # ε sums a series whose terms do not decay too (Abel's sum: ∫₀^∞ sin t "= 1"), with a
     # small error: the integral exists only if the oscillation's envelope dies out.
-    err = jnp.where(fading, err, jnp.inf)
+    err = where(fading, err, jnp.inf)
     tol = jnp.maximum(epsabs, epsrel * jnp.abs(value))
     worst = jnp.max(codes)
     met = jnp.all(err <= tol) & jnp.all(jnp.isfinite(value))
@@ -206,10 +207,10 @@ def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
     # error estimate of 2.2e-14 at its floor, 1e-17 in truth, missed its share of 2e-14,
     # and a result right to 4e-16 was reported `roundoff`.)
     at_floor = jnp.all((codes == _status.CONVERGED) | (codes == _status.ROUNDOFF))
-    code = jnp.where(at_floor & met, _status.CONVERGED, jnp.where(worst != _status.CONVERGED, worst, _status.DIVERGENT))
+    code = where(at_floor & met, _status.CONVERGED, where(worst != _status.CONVERGED, worst, _status.DIVERGENT))
     # A non-fading envelope says more than the pieces' statuses (cos t's half periods
     # integrate to 0, which their relative tolerance calls roundoff), NaN at a node more.
-    code = jnp.where(jnp.all(fading) | (code == _status.NONFINITE), code, _status.DIVERGENT)
+    code = where(jnp.all(fading) | (code == _status.NONFINITE), code, _status.DIVERGENT)
     # Short of the tolerance, ε's spread is no bound: with half periods that hold whole
     # oscillations (sin 10t/(t + 1) with period 2π) the partial sums never alternate, and
     # the error was 2.1e-6 for a true 1.5e-4 (outside probe). The error is then at least
@@ -221,7 +222,7 @@ def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
     # epsrel = 1e-16 a result right to 1e-16 got 2e-3.)
     floor = 50 * jnp.finfo(partial.dtype).eps * jnp.max(jnp.abs(partial), axis=0)
     doubtful = (code != _status.CONVERGED) & ~jnp.all(ext_err <= jnp.maximum(tol, floor))
-    err = jnp.where(doubtful, jnp.maximum(err, jnp.abs(value - partial[-1])), err)
+    err = where(doubtful, jnp.maximum(err, jnp.abs(value - partial[-1])), err)
     return value, err, code
 
 
@@ -247,7 +248,7 @@ def _envelope_fades(f, args, lo, hi):
     t = (jnp.arange(_SAMPLES, dtype=lo.dtype) + 0.5) / _SAMPLES
     x = lo[:, None] + (hi - lo)[:, None] * t
     fx = jax.vmap(jax.vmap(lambda x: jnp.asarray(f(x, *args))))(x)
-    size = jnp.abs(jnp.where(jnp.isfinite(fx), fx, 0.0))
+    size = jnp.abs(where(jnp.isfinite(fx), fx, 0.0))
     return envelope_fades(jnp.mean(size, axis=1), None), cycles * _SAMPLES
 
 
@@ -260,11 +261,11 @@ def envelope_fades(env, count, flat=_FLAT):
 
     def window(i0, i1):
         inside = (idx >= i0) & (idx < i1)
-        return jnp.sum(jnp.where(inside, env, 0.0), axis=0) / jnp.maximum(i1 - i0, 1)
+        return jnp.sum(where(inside, env, 0.0), axis=0) / jnp.maximum(i1 - i0, 1)
 
     w1, w2, w3 = window(n // 8, n // 4), window(n // 4, n // 2), window(n // 2, n)
-    r1 = w2 / jnp.where(w1 > 0, w1, 1.0)
-    r2 = w3 / jnp.where(w2 > 0, w2, 1.0)
+    r1 = w2 / where(w1 > 0, w1, 1.0)
+    r2 = w3 / where(w2 > 0, w2, 1.0)
     decreasing = r2 < 1 - flat
     levelling = (r1 < 1) & ((1 - r2) < _LEVELLING * (1 - r1))
     fading = (w3 == 0) | (decreasing & ~levelling)

@@ -52,6 +52,7 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from .._where import where
 from ._adaptive import tolerances_in
 from ._quad import (
     _derivative_integrand,
@@ -79,9 +80,9 @@ def _subtracted(fvec):
     def g(x, cargs):
         c, near, k, level, args = cargs  # near: c clipped to the range (c itself when inside)
         at_c = x == c
-        gap = jnp.where(at_c, 1.0, x - c)
+        gap = where(at_c, 1.0, x - c)
         slope = jax.jvp(lambda y: fvec(y, args), (near,), (jnp.ones_like(near),))[1]
-        return jnp.where(at_c, slope, (fvec(x, args) - k) / gap) + level
+        return where(at_c, slope, (fvec(x, args) - k) / gap) + level
 
     return g
 
@@ -107,13 +108,13 @@ def cauchy(fvec, a, b, c, args, options):
     inside = (c > lo) & (c < hi)
     close = ~_far(a, b, c)
     near = jnp.clip(c, lo, hi)  # c itself when inside
-    f_c, f_near = fvec(jnp.where(close, c, near), args), fvec(near, args)
+    f_c, f_near = fvec(where(close, c, near), args), fvec(near, args)
     zero = jnp.zeros_like(f_c)
     # f(c) not finite with c inside: a removable singularity of f at the pole (sin x / x
     # at c = 0 was NaN, `nonfinite`; outside probe), so its limit from above stands for
     # it (any finite k is exact; an f truly infinite at c stays non-finite).
-    f_c = jnp.where(inside & ~jnp.isfinite(f_c), _limit_at(fvec, c, args, jnp.inf, inside), f_c)
-    k = jnp.where(inside | (close & jnp.isfinite(f_c)), f_c, jnp.where(jnp.isfinite(f_near), f_near, zero))
+    f_c = where(inside & ~jnp.isfinite(f_c), _limit_at(fvec, c, args, jnp.inf, inside), f_c)
+    k = where(inside | (close & jnp.isfinite(f_c)), f_c, where(jnp.isfinite(f_near), f_near, zero))
     # The closed-form part joins the loop's integrand as a constant (its value over the
     # range's width), so that the loop's relative tolerance is that of the result: near
     # a zero of the principal value the two parts cancel, and added afterwards the
@@ -124,10 +125,10 @@ def cauchy(fvec, a, b, c, args, options):
     # by eps·|c|/(b − a) of itself (c = 1e10 on [0, 1]: 1.3e-7 relative, "converged";
     # c = 1e300: the wrong sign; outside probe). Near the range the quotient is the
     # accurate form (c = 1 + 1e-9: log1p's argument would be −1 + 1e-9, rounded).
-    far_gap = jnp.where(close, 1.0, a - c)
-    log_ratio = jnp.where(close, jnp.log(jnp.abs(b - c) / jnp.abs(a - c)), jnp.log1p((b - a) / far_gap))
+    far_gap = where(close, 1.0, a - c)
+    log_ratio = where(close, jnp.log(jnp.abs(b - c) / jnp.abs(a - c)), jnp.log1p((b - a) / far_gap))
     closed = k * log_ratio
-    level = closed / jnp.where(b != a, b - a, 1.0)
+    level = closed / where(b != a, b - a, 1.0)
     return _quad(_subtracted(fvec), a, b, no_points, (c, near, k, level, args), options)
 
 
@@ -145,7 +146,7 @@ def _c_derivative_integrand(fvec):
     def h(x, hargs):
         far, c, args = hargs
         slope = jax.jvp(lambda y: fvec(y, args), (x,), (jnp.ones_like(x),))[1]
-        return jnp.where(far, fvec(x, args) / jnp.where(far, x - c, 1.0), slope)
+        return where(far, fvec(x, args) / where(far, x - c, 1.0), slope)
 
     return h
 
@@ -157,7 +158,7 @@ def _end_limits(fvec, a, b, args):
     out = []
     for x, other in ((a, b), (b, a)):
         xs, os_ = lax.stop_gradient(x), lax.stop_gradient(other)
-        inward = jnp.where(xs < os_, jnp.inf, -jnp.inf).astype(xs.dtype)
+        inward = where(xs < os_, jnp.inf, -jnp.inf).astype(xs.dtype)
         room = jnp.abs(os_ - xs) > 64 * jnp.abs(jnp.nextafter(xs, inward) - xs)
         out.append(_limit_at(fvec, x, args, inward, room))
     return out
@@ -185,9 +186,9 @@ def _cauchy_jvp(fvec, options, primals, tangents):
         # serves both (the integrand switches per lane).
         far = _far(a, b, c)
         pv_h, _, _, pcode = cauchy(_c_derivative_integrand(fvec), a, b, c, (far, c, args), options)
-        ends = jnp.where(far, 0.0, f_a / jnp.where(far, 1.0, a - c) - f_b / jnp.where(far, 1.0, b - c))
+        ends = where(far, 0.0, f_a / where(far, 1.0, a - c) - f_b / where(far, 1.0, b - c))
         dvalue = dvalue + (pv_h + ends) * dc
-        code = jnp.where(code == 0, pcode, code)
+        code = where(code == 0, pcode, code)
     if not isinstance(tangents[1], SymbolicZero):
         dvalue = dvalue + f_b / (b - c) * db
     if not isinstance(tangents[0], SymbolicZero):
@@ -217,13 +218,13 @@ def _end_values(fvec, kind, a, b, log_h, args):
     log_a, log_b = _end_logs(kind)
     tiny = jnp.finfo(a.dtype).tiny
     g_a, g_b = fvec(a, args), fvec(b, args)
-    g_a = jnp.where(jnp.isnan(g_a), fvec(_off_end(a, tiny, 1), args), g_a)
-    g_b = jnp.where(jnp.isnan(g_b), fvec(_off_end(b, tiny, -1), args), g_b)
+    g_a = where(jnp.isnan(g_a), fvec(_off_end(a, tiny, 1), args), g_a)
+    g_b = where(jnp.isnan(g_b), fvec(_off_end(b, tiny, -1), args), g_b)
     if log_b:
         g_a = g_a * log_h
     if log_a:
         g_b = g_b * log_h
-    return tuple(jnp.where(jnp.isfinite(g), g, jnp.zeros_like(g)) for g in (g_a, g_b))
+    return tuple(where(jnp.isfinite(g), g, jnp.zeros_like(g)) for g in (g_a, g_b))
 
 
 def _off_end(e, d, sign):
@@ -265,12 +266,12 @@ def _end_weights(fvec, kind):
         ok = lax.stop_gradient(jnp.all(jnp.isfinite(slope(a))) & jnp.all(jnp.isfinite(slope(b))))
 
         def live(x):
-            return jnp.where(ok, x, lax.stop_gradient(x)) if jnp.issubdtype(jnp.result_type(x), jnp.inexact) else x
+            return where(ok, x, lax.stop_gradient(x)) if jnp.issubdtype(jnp.result_type(x), jnp.inexact) else x
 
         values = _end_values(fvec, kind, live(a), live(b), live(log_h), jax.tree_util.tree_map(live, args))
-        g_a0, g_b0 = (jnp.where(ok, g, lax.stop_gradient(g)) for g in values)
-        g_a0 = jnp.where(alpha < 0, g_a0, jnp.zeros_like(g_a0))
-        g_b0 = jnp.where(beta < 0, g_b0, jnp.zeros_like(g_b0))
+        g_a0, g_b0 = (where(ok, g, lax.stop_gradient(g)) for g in values)
+        g_a0 = where(alpha < 0, g_a0, jnp.zeros_like(g_a0))
+        g_b0 = where(beta < 0, g_b0, jnp.zeros_like(g_b0))
         closed = g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
         return g_a0, g_b0, closed
 
@@ -310,7 +311,7 @@ def _end_weights(fvec, kind):
         def weighted(sing, sing_t, e, p):  # S(t) where f is reached at distance d from e
             gap = jnp.abs(e) * eps
             ramp = (d < gap) & ((p < 0) | raw)
-            return jnp.where(ramp, sing_t * (h / jnp.where(gap > 0, gap, 1.0)), sing)
+            return where(ramp, sing_t * (h / where(gap > 0, gap, 1.0)), sing)
 
         near_a = weighted(sing_a, sing_at, a, alpha) * (rest_a * fvec(_off_end(a, d, 1), args) - g_a0)
         near_b = weighted(sing_b, sing_bt, b, beta) * (rest_b * fvec(_off_end(b, d, -1), args) - g_b0)
@@ -380,7 +381,7 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
         tau = jnp.minimum(jnp.abs(end) * eps / h, half)
         part = integrand.halves(jnp.maximum(tau, jnp.finfo(h.dtype).tiny), wargs, raw=True)[pick]
         size = lax.stop_gradient(jnp.abs(jnp.ravel(part)).astype(err.dtype) * tau / (1 + p))  # an error size
-        tail = tail + jnp.where((tau > 0) & jnp.isfinite(size), 2 * size, jnp.where(tau > 0, jnp.inf, 0.0))
+        tail = tail + where((tau > 0) & jnp.isfinite(size), 2 * size, where(tau > 0, jnp.inf, 0.0))
     root = lax.stop_gradient(integrand.scale_root(wargs))  # (the loop's values are scaled already)
     tail = tail * root * root
     err = err + tail
@@ -388,7 +389,7 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     epsabs, epsrel = tolerances_in(args, opts["epsabs"], opts["epsrel"])
     tol = jnp.maximum(epsabs, epsrel * jnp.abs(value))
     # Only the unreachable part changes the status (the loop judged the rest).
-    code = jnp.where((code == CONVERGED) & jnp.any(tail > tol), ROUNDOFF, code)
+    code = where((code == CONVERGED) & jnp.any(tail > tol), ROUNDOFF, code)
     return value, err, neval + 4, code
 
 

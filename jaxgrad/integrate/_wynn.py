@@ -15,6 +15,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._where import where
+
 
 def wynn_epsilon(s, count=None):
     """Best extrapolated limit of the sequence `s` (shape (n, ...), n >= 3) and its error.
@@ -50,14 +52,14 @@ def wynn_epsilon(s, count=None):
         prev, prev_ok, cur, cur_ok, best, best_err = carry
         diff = cur - back(cur)
         ok = (idx >= k + 1) & cur_ok & back(cur_ok) & back(prev_ok) & (jnp.abs(diff) > tiny)
-        nxt = jnp.where(ok, back(prev) + 1 / jnp.where(ok, diff, 1.0), 0.0)
+        nxt = where(ok, back(prev) + 1 / where(ok, diff, 1.0), 0.0)
         ok = ok & jnp.isfinite(nxt)
-        nxt = jnp.where(ok, nxt, 0.0)
+        nxt = where(ok, nxt, 0.0)
         est, err = estimate(nxt)
         ok3 = ok[-1] & ok[-2] & ok[-3]
         better = ((k + 1) % 2 == 0) & (n - k - 1 >= 3) & ok3 & (err < best_err)
-        best = jnp.where(better, est, best)
-        best_err = jnp.where(better, err, best_err)
+        best = where(better, est, best)
+        best_err = where(better, err, best_err)
         return cur, cur_ok, nxt, ok, best, best_err
 
     best, best_err = estimate(s)

@@ -14,6 +14,7 @@ import numpy as np
 from jax import lax
 
 from .._nan import replace_invalid
+from .._where import where
 
 
 def host_array(x):
@@ -140,7 +141,7 @@ def after(x, out, extra_dims: int):
     z = z[(Ellipsis,) + (slice(0, 1),) * extra_dims]
     z = z.reshape(z.shape[: z.ndim - extra_dims] + (1, 1))
     z = jnp.real(z) * 0
-    z = jnp.where(jnp.isnan(z), jnp.zeros_like(z), z)  # 0 even where `out` is NaN/inf
+    z = where(jnp.isnan(z), jnp.zeros_like(z), z)  # 0 even where `out` is NaN/inf
     return x + z.astype(jnp.finfo(x.dtype).dtype)
 
 
@@ -157,4 +158,4 @@ def hermitian_part(a):
     (diag(3e-308, 1): logm NaN; outside review)."""
     ah = jnp.conj(jnp.swapaxes(a, -1, -2))
     total = a + ah
-    return jnp.where(jnp.isfinite(total) | ~jnp.isfinite(a) | ~jnp.isfinite(ah), total / 2, a / 2 + ah / 2)
+    return where(jnp.isfinite(total) | ~jnp.isfinite(a) | ~jnp.isfinite(ah), total / 2, a / 2 + ah / 2)

@@ -38,6 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._where import where
+
 
 def mH(x):
     return jnp.conj(jnp.swapaxes(x, -1, -2))
@@ -68,7 +70,7 @@ def lanczos_bounds(apply, v, steps: int):
         w = w - alpha.astype(v.dtype) * v
         beta = jnp.linalg.norm(w)
         ok = beta > 0
-        v_next = jnp.where(ok, w / jnp.where(ok, beta, 1), 0)
+        v_next = where(ok, w / where(ok, beta, 1), 0)
         return v_next, v, beta, alphas.at[j].set(alpha), betas.at[j].set(beta)
 
     zeros = jnp.zeros(steps, rdtype)
@@ -174,18 +176,18 @@ def subspace_iteration(
         # filter to apply; the Rayleigh–Ritz alone is exact. Relative to ‖A‖ (no absolute
         # floor), so that s·A behaves as A for any scale s.
         flat = width <= eps * anorm
-        e = jnp.where(flat, 1, width / 2)
+        e = where(flat, 1, width / 2)
         ell = jnp.maximum((a + upper) / 2 - a0, e) / e  # |ℓ(a0)| >= 1
         per_degree = jnp.arccosh(jnp.maximum(ell, 1 + eps))
         degree = jnp.clip(jnp.floor(acosh_gain / per_degree), 1, max_degree).astype(jnp.int32)
-        degree = jnp.where(flat, 1, degree)  # the filtered block is discarded then
-        safe_a = jnp.where(flat, upper - 1, a)
-        safe_a0 = jnp.where(a0 < safe_a, a0, safe_a - 1)
+        degree = where(flat, 1, degree)  # the filtered block is discarded then
+        safe_a = where(flat, upper - 1, a)
+        safe_a0 = where(a0 < safe_a, a0, safe_a - 1)
         if apply_rows is None:
             y = chebyshev_filter(apply, x, degree, safe_a, upper, safe_a0)
         else:
             y = chebyshev_filter(apply_rows, x.T, degree, safe_a, upper, safe_a0).T
-        y = jnp.where(flat, x, y)
+        y = where(flat, x, y)
         theta, x, ax = rayleigh_ritz(apply, y)
         return x, theta.astype(rdtype), resid(x, ax, theta), it + 1, nmv + m * (degree + 1)
 
@@ -194,7 +196,7 @@ def subspace_iteration(
     x, theta, rho, it, nmv = lax.while_loop(cond, body, st)
     ok = finite(theta, rho) & jnp.isfinite(anorm)
     conv = done(rho) & (it >= 1)
-    code = jnp.where(ok, jnp.where(conv, 0, 1), 2).astype(jnp.int32)
+    code = where(ok, where(conv, 0, 1), 2).astype(jnp.int32)
     return SubspaceOut(theta, x, rho, anorm, it, nmv, code)
 
 
@@ -263,16 +265,16 @@ def cg_block(op, b, *, tol, maxiter: int, lambda_min, deflation=None):
         live = jnp.sqrt(rr) > target(x)
         ap = op(p)
         pap = dot(p, ap)
-        alpha = jnp.where(live & (pap > 0), rr / jnp.where(pap > 0, pap, 1), 0).astype(b.dtype)
+        alpha = where(live & (pap > 0), rr / where(pap > 0, pap, 1), 0).astype(b.dtype)
         x = x + alpha[:, None] * p
         r = r - alpha[:, None] * ap
-        rr_new = jnp.where(live, dot(r, r), rr)
-        beta = jnp.where(live, rr_new / jnp.where(rr > 0, rr, 1), 0).astype(b.dtype)
-        p = jnp.where(live[:, None], direction(r) + beta[:, None] * p, p)
+        rr_new = where(live, dot(r, r), rr)
+        beta = where(live, rr_new / where(rr > 0, rr, 1), 0).astype(b.dtype)
+        p = where(live[:, None], direction(r) + beta[:, None] * p, p)
         return x, r, p, rr_new, it + 1
 
     init = (x0, r0, direction(r0), dot(r0, r0), jnp.zeros((), jnp.int32))
     x, _, _, _, _ = lax.while_loop(cond, body, init)
     # The recursive residual drifts from the true one; judge by the true residual.
     ok = jnp.linalg.norm(b - op(x), axis=1) <= 10 * target(x)
-    return jnp.where(ok[:, None], x, jnp.nan)
+    return where(ok[:, None], x, jnp.nan)

@@ -12,6 +12,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Complex
 
 from .._power_of_two import power_of_two_scale
+from .._where import where
 from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._ties import check_tie_rtol, gap_reciprocals, resolve_tie_rtol
 
@@ -85,10 +86,10 @@ def _defective_scale(a, w, v, vinv, tied, dtype):
     in_cluster = jnp.any(tied & ~eye, axis=-1)
     ill = in_cluster & (kappa > eps ** -0.25)
     defective = jnp.any(tied & ill[..., None, :], axis=-1)
-    dist = jnp.where(eye, jnp.inf, jnp.abs(w[..., None, :] - w[..., :, None]))
+    dist = where(eye, jnp.inf, jnp.abs(w[..., None, :] - w[..., :, None]))
     nearest = jnp.min(dist, axis=-1)
     split = ~in_cluster & (_SPLIT_BY_ROUNDING * _rounding_error(a, v, vinv, eps) >= nearest)
-    return jnp.where(defective | split, jnp.nan, 1.0).astype(w.real.dtype)
+    return where(defective | split, jnp.nan, 1.0).astype(w.real.dtype)
 
 
 def _rounding_error(a, v, vinv, eps):
@@ -105,7 +106,7 @@ def _rounding_error(a, v, vinv, eps):
     Jordan block split by rounding both are of the order of the split itself. Scaled by
     max|aᵢⱼ| (no overflow at extreme scales)."""
     top = jnp.max(jnp.abs(a), axis=(-2, -1), keepdims=True, initial=0.0)
-    unit = jnp.abs(a) / jnp.where(top > 0, top, 1.0)
+    unit = jnp.abs(a) / where(top > 0, top, 1.0)
     spread = jnp.einsum("...ij,...jk,...ki->...i", jnp.abs(vinv), unit, jnp.abs(v).astype(unit.dtype))
     return eps * top[..., 0] * spread
 
@@ -135,7 +136,7 @@ def _bordered_tangents(a, da, w, v, simple):
     corner = jnp.zeros(vk.shape[:-1] + (1, 1), dtype)
     bottom = jnp.concatenate([jnp.conj(vk)[..., :, None, :], corner], axis=-1)
     system = jnp.concatenate([top, bottom], axis=-2)
-    system = jnp.where(simple[..., None, None], system, jnp.eye(n + 1, dtype=dtype))
+    system = where(simple[..., None, None], system, jnp.eye(n + 1, dtype=dtype))
     rhs = -jnp.swapaxes(da.astype(dtype) @ v, -1, -2)
     rhs = jnp.concatenate([rhs, jnp.zeros(rhs.shape[:-1] + (1,), dtype)], axis=-1)
     sol = jnp.linalg.solve(system, rhs[..., None])[..., 0]
@@ -167,8 +168,8 @@ def _eig_jvp(tie_rtol, primals, tangents):
     if a.shape[-1] <= BORDERED_MAX_N:
         simple = jnp.sum(tied, axis=-1) == 1
         dw_simple, dv_simple = _bordered_tangents(a, da, w, v, simple)
-        dw = jnp.where(simple, dw_simple, dw)
-        dv = jnp.where(simple[..., None, :], dv_simple, dv)
+        dw = where(simple, dw_simple, dw)
+        dv = where(simple[..., None, :], dv_simple, dv)
     pivot_row = jnp.argmax(jnp.abs(v), axis=-2)[..., None, :]
     pivot = jnp.real(jnp.take_along_axis(v, pivot_row, axis=-2))
     dv_pivot = jnp.take_along_axis(dv, pivot_row, axis=-2)

@@ -10,6 +10,7 @@ from jax import lax
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import ArrayLike
 
+from .._where import where
 from ._checks import hermitian_part, host_array, nan_where, split_nonfinite
 from ._eigh import EighResult, _eigh, _hermitian_input, _mH
 from ._gauge import gauge_guard
@@ -94,7 +95,7 @@ def _eigh_generalized_compiled(a, b, tie_rtol):
     # `split_nonfinite`); likewise for a failed Cholesky factor, whose input gets NaN
     # derivatives through the factor's NaN tangents.
     eye = jnp.eye(b.shape[-1], dtype=dtype)
-    b = b + jnp.where(bad_b[..., None, None], eye, jnp.zeros_like(eye))
+    b = b + where(bad_b[..., None, None], eye, jnp.zeros_like(eye))
     # The factor is only used for the values (the rule below differentiates without
     # it). Where `b` is not positive definite it is replaced by I and the outputs are
     # NaN, value and derivatives.
@@ -107,7 +108,7 @@ def _eigh_generalized_compiled(a, b, tie_rtol):
     a, b = permuted(a, order), permuted(b, order)
     chol = jnp.linalg.cholesky(lax.stop_gradient(b))
     not_pd = ~jnp.all(jnp.isfinite(chol), axis=(-2, -1))
-    chol = jnp.where(not_pd[..., None, None], eye, chol)
+    chol = where(not_pd[..., None, None], eye, chol)
     w, v = _pair(a, b, chol, resolve_tie_rtol(tie_rtol, dtype))
     v = rows_put_back(v, order)
     bad = bad_a | bad_b | not_pd
@@ -149,6 +150,6 @@ def _pair_jvp(tie_rtol, primals, tangents):
     c, d = vh @ da @ v, vh @ db @ v
     f, tied = gap_reciprocals(w, tie_rtol)
     (off,) = gauge_guard((f * (c - d * w[..., None, :]),), tied, rtol=gauge_rtol(a.dtype, a.shape[-1]))
-    p = off - jnp.where(tied, d, jnp.zeros_like(d)) / 2
+    p = off - where(tied, d, jnp.zeros_like(d)) / 2
     dw = jnp.real(jnp.diagonal(c, axis1=-2, axis2=-1)) - w * jnp.real(jnp.diagonal(d, axis1=-2, axis2=-1))
     return (w, v), (dw, v @ p)

@@ -19,6 +19,7 @@ from .._options import as_real
 from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
+from .._where import where
 from ._gauge import gauge_guard
 from ._graded import ordered_eigh
 from ._checks import check_precision
@@ -202,7 +203,7 @@ def _eigsh(op, opts, params, x0):
     if opts.dense:
         a = a / sigma.astype(a.dtype)
         bad = ~jnp.all(jnp.isfinite(a))
-        herm = jnp.where(bad, 0, (a + mH(a)) / 2)
+        herm = where(bad, 0, (a + mH(a)) / 2)
         theta, x = ordered_eigh(herm)  # as `eigh` computes it (graded matrices, signs)
         # Residuals for the operator as given (a dense matrix was symmetrized by the
         # caller, as `eigh` does; a callable or BCOO operator is taken as Hermitian):
@@ -217,7 +218,7 @@ def _eigsh(op, opts, params, x0):
         it, nmv = jnp.zeros((), jnp.int32), jnp.asarray(n, jnp.int32)
         own = residuals(herm)[: opts.k]
         skewed = jnp.any((resid[: opts.k] > opts.tol * anorm) & (resid[: opts.k] > 8 * own))
-        code = jnp.where(bad, NONFINITE, jnp.where(skewed, NOT_HERMITIAN, CONVERGED))
+        code = where(bad, NONFINITE, where(skewed, NOT_HERMITIAN, CONVERGED))
         theta, x = theta[: m + 1], x[:, :m]
     else:
         def apply_rows(y):
@@ -231,7 +232,7 @@ def _eigsh(op, opts, params, x0):
             guard_tol=max(opts.tol, 0.1 * opts.tie_rtol), apply_rows=apply_rows,
         )
         theta, x, resid, anorm, it, nmv = out.theta, out.x, out.resid, out.anorm, out.iterations, out.matvecs
-        code = jnp.where(out.code == 0, CONVERGED, jnp.where(out.code == 1, MAX_ITERATIONS, NONFINITE))
+        code = where(out.code == 0, CONVERGED, where(out.code == 1, MAX_ITERATIONS, NONFINITE))
         # The operator is taken as Hermitian, and the derivative rule needs each wanted
         # vᵢ to be a left eigenvector too (Aᴴ vᵢ = λᵢ vᵢ; dλᵢ = vᵢᴴ dA vᵢ holds only
         # then). A non-Hermitian operator whose wanted eigenvectors happen to be
@@ -247,7 +248,7 @@ def _eigsh(op, opts, params, x0):
         left_resid = jnp.sqrt(jnp.mean(jnp.abs(left) ** 2, axis=0))
         floor = max(opts.tol, 64 * float(np.finfo(rdtype).eps) * float(np.sqrt(n)))
         skewed = jnp.any((left_resid > floor * anorm) & (left_resid > 8 * resid[: opts.k]))
-        code = jnp.where((code == CONVERGED) & skewed, NOT_HERMITIAN, code)
+        code = where((code == CONVERGED) & skewed, NOT_HERMITIAN, code)
         nmv = nmv + 1 + _LEFT_PROBES  # the scale's matvec and the probes'
     theta, resid, anorm = (z * sigma.astype(z.dtype) for z in (theta, resid, anorm))
     if opts.k < theta.shape[0]:
@@ -264,11 +265,11 @@ def _eigsh(op, opts, params, x0):
         gap = jnp.asarray(jnp.inf, rdtype)
         resolution = jnp.zeros((), rdtype)
     tied_edge = (gap <= opts.tie_rtol * anorm) | (gap <= resolution)
-    code = jnp.where((code == CONVERGED) & tied_edge, TIE_AT_EDGE, code)
+    code = where((code == CONVERGED) & tied_edge, TIE_AT_EDGE, code)
     w, v = _ordered(opts, theta, x)
     resid = resid[: opts.k] if opts.sign > 0 else resid[: opts.k][::-1]
     nonfinite = code == NONFINITE
-    w, v = jnp.where(nonfinite, jnp.nan, w), jnp.where(nonfinite, jnp.nan, v)
+    w, v = where(nonfinite, jnp.nan, w), where(nonfinite, jnp.nan, v)
     guard = x[:, opts.k :]  # the other Ritz vectors: the derivative rule deflates with them
     return w, v, code.astype(jnp.int32), it, nmv, resid.astype(rdtype), gap, anorm.astype(rdtype), guard
 
@@ -310,7 +311,7 @@ def _eigsh_jvp(op, opts, primals, tangents):
     # every tangent solve failed its residual test and dV was NaN with status
     # `converged` (found by an outside probe).
     sigma = power_of_two_scale(anorm).astype(dtype)
-    up = jnp.where(jnp.real(sigma) < 1, 1 / sigma, jnp.ones_like(sigma))
+    up = where(jnp.real(sigma) < 1, 1 / sigma, jnp.ones_like(sigma))
     scale = sigma * up
     w_up = (w * jnp.real(up)).astype(dtype)
     dav = jax.jvp(lambda p: op.apply(p, v * up), (params,), (dparams,))[1]  # u·dA·V
@@ -406,14 +407,14 @@ def _eigsh_jvp(op, opts, primals, tangents):
     # exact second derivatives (they see the cluster only through its projector), but a
     # zero cotangent on a tied column still gives 0 · NaN = NaN: over-flagged, not wrong.
     tied_col = jnp.any(tied & ~jnp.eye(tied.shape[0], dtype=bool), axis=1)
-    zero = jnp.where(jnp.isfinite(w), w, 0) * 0  # 0, with a tangent in the operator
+    zero = where(jnp.isfinite(w), w, 0) * 0  # 0, with a tangent in the operator
     second = _nan_derivative(1 + zero, tied_col)
     dw = dw * second.astype(dw.dtype)
     dv = dv * second[None, :].astype(dv.dtype)
     # Not converged (max_iterations) is as undefined as a tie at the edge: the pairs are
     # not eigenpairs to `tol`, so no derivative formula applies to them.
     undefined = (code == TIE_AT_EDGE) | (code == NONFINITE) | (code == MAX_ITERATIONS) | (code == NOT_HERMITIAN)
-    nan = jnp.where(undefined, jnp.nan, 1.0)
+    nan = where(undefined, jnp.nan, 1.0)
     float0 = lambda z: np.zeros(np.shape(z), jax.dtypes.float0)  # noqa: E731
     zeros = (
         float0(code), float0(it), float0(nmv), jnp.zeros_like(resid), jnp.zeros_like(gap), jnp.zeros_like(anorm),
@@ -434,7 +435,7 @@ def _nan_derivative_jvp(primals, tangents):
     x, flag = primals
     dx, _ = tangents
     out = _nan_derivative(x, flag)
-    return out, dx * jnp.where(flag, jnp.nan, 1.0).astype(dx.dtype)
+    return out, dx * where(flag, jnp.nan, 1.0).astype(dx.dtype)
 
 
 def _default_tol(dtype) -> float:
@@ -739,7 +740,7 @@ def _eigsh_compiled(op, opts, throw, dtype, params, v0):
         delta = float(np.sqrt(np.finfo(rdtype).eps))
         rand = x0[:, :j] / jnp.linalg.norm(x0[:, :j], axis=0)
         norms = jnp.linalg.norm(v0, axis=0)
-        cols = v0 / jnp.where(norms > 0, norms, 1).astype(dtype)
+        cols = v0 / where(norms > 0, norms, 1).astype(dtype)
         x0 = x0.at[:, :j].set(cols + (delta * rand).astype(dtype))
     start = lax.stop_gradient(jnp.concatenate([x0, probes], axis=1))
     w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, start)

@@ -62,6 +62,7 @@ from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._traced import Traced, trace
+from .._where import where
 from ._checks import as_inexact_matrix, hermitian_part, host_array, matrix_dtype, nan_where, split_nonfinite
 from ._ties import default_tie_rtol, tie_tolerance
 
@@ -162,7 +163,7 @@ def first_divided_differences(f: Callable, w, params=()):
     dfx, dfy = dfw[..., :, None], dfw[..., None, :]
     h = x - y
     tied = h == 0
-    h_safe = jnp.where(tied, jnp.ones_like(h), h)
+    h_safe = where(tied, jnp.ones_like(h), h)
     # f′ at the rule's interior nodes, placed from x towards y. Where |λ| is far above the
     # gap a node rounds to a float eps·|λ| away from its place, an error eps·|λ|·|f″| the
     # rule cannot afford (1.6e-11 for sin at λ = 1e6, gap 0.1): each value is moved back
@@ -184,15 +185,15 @@ def first_divided_differences(f: Callable, w, params=()):
     moved = []
     for k, row in enumerate(_LOBATTO_DIFF[1:4]):
         slope = sum(d * v for d, v in zip(row, values))
-        slope = jnp.where(jnp.isfinite(slope), slope, 0.0)
+        slope = where(jnp.isfinite(slope), slope, 0.0)
         r = residual[..., k]
-        moved.append(values[k + 1] + jnp.where(tied | (r == 0), 0.0, r * (2 / -h_safe) * slope))
+        moved.append(values[k + 1] + where(tied | (r == 0), 0.0, r * (2 / -h_safe) * slope))
     dfl, dfm, dfr = moved
     # (Each term scaled before the sum, and the error terms below formed without squares:
     # f′ up to the largest float (expm at λ ≈ 709) must not overflow them.)
     simpson = dfx / 6 + dfm * (2 / 3) + dfy / 6
     lobatto = dfx / 20 + dfy / 20 + dfl * (49 / 180) + dfr * (49 / 180) + dfm * (16 / 45)
-    lobatto = jnp.where(tied, dfx, lobatto)  # f′(x) itself, not its five rounded parts
+    lobatto = where(tied, dfx, lobatto)  # f′(x) itself, not its five rounded parts
     quotient = (fx - fy) / h_safe
     # The quotient's error: the rounding of f(x) and f(y) (eps·|f|) and what f rounds
     # inside, measured as f's spread over its argument moved by a few ulps: sin(50x)
@@ -210,11 +211,11 @@ def first_divided_differences(f: Callable, w, params=()):
     # 0 (outside review); it counts as 4·eps·(|f| + |w f′|). An f that overflows beside
     # w gives no spread.
     size = jnp.abs(fw) + jnp.abs(w * dfw)
-    fnoise = jnp.where(f_spread > np.sqrt(eps) * size, 4 * eps * size, f_spread)
-    fnoise = jnp.where(jnp.isfinite(fnoise), fnoise, 0.0)
+    fnoise = where(f_spread > np.sqrt(eps) * size, 4 * eps * size, f_spread)
+    fnoise = where(jnp.isfinite(fnoise), fnoise, 0.0)
     bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None]
     bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :]
-    err_q = jnp.where(tied, jnp.inf, bound_x / jnp.abs(h_safe) + bound_y / jnp.abs(h_safe))
+    err_q = where(tied, jnp.inf, bound_x / jnp.abs(h_safe) + bound_y / jnp.abs(h_safe))
     # Lobatto's error is estimated from Simpson's: |L − S| ~ gap⁴ f⁽⁵⁾ and Lobatto's
     # ~ gap⁸ f⁽⁹⁾ ≈ |L − S|² / |f′| for an f with a single length scale.
     abs_l = jnp.abs(lobatto)
@@ -229,8 +230,8 @@ def first_divided_differences(f: Callable, w, params=()):
     # (f′ infinite or NaN at an interior node: √|x|·sin x has NaN f′ at the node 0
     # between −1 and 1, where the quotient is exact; outside probe).
     use_q = ~tied & ((jnp.abs(lobatto - quotient) > err_q) | (err_q < err_l) | ~jnp.isfinite(lobatto))
-    gamma = jnp.where(use_q, quotient, lobatto)
-    err = jnp.where(use_q, err_q, err_l) + eps * jnp.abs(gamma)
+    gamma = where(use_q, quotient, lobatto)
+    err = where(use_q, err_q, err_l) + eps * jnp.abs(gamma)
     return gamma, err
 
 
@@ -307,11 +308,11 @@ def second_divided_differences(f: Callable, w, params=()):
     widest = jnp.argmax(jnp.stack([jnp.abs(g) for g in gaps]), axis=0)
 
     def pick(options):
-        return jnp.where(widest == 0, options[0], jnp.where(widest == 1, options[1], options[2]))
+        return where(widest == 0, options[0], where(widest == 1, options[1], options[2]))
 
     gap, num, err = pick(gaps), pick(nums), pick(errs)
     tied = gap == 0
-    gap_safe = jnp.where(tied, jnp.ones_like(gap), gap)
+    gap_safe = where(tied, jnp.ones_like(gap), gap)
     quotient = num / gap_safe
     err_q = err / jnp.abs(gap_safe) + eps * jnp.abs(quotient)
     cluster = ik(f2m) / 6 + kj(f2m) / 6 + ij(f2m) / 6
@@ -327,9 +328,9 @@ def second_divided_differences(f: Callable, w, params=()):
     low = jnp.abs(cluster - vertex)
     abs_c = jnp.abs(cluster)
     err_c = low * jnp.sqrt(low / jnp.maximum(abs_c, jnp.finfo(abs_c.dtype).tiny))
-    err_c = jnp.where(jnp.isfinite(err_c), err_c, 0.0)
+    err_c = where(jnp.isfinite(err_c), err_c, 0.0)
     use_q = ~tied & ((jnp.abs(cluster - quotient) > err_q) | (err_q < err_c) | ~jnp.isfinite(cluster))
-    return jnp.where(use_q, quotient, cluster)
+    return where(use_q, quotient, cluster)
 
 
 # --------------------------------------------------------------------------------------
@@ -398,7 +399,7 @@ def _frechet_impl(a, e, *params, f):
     gamma = _first(f, w, params).astype(v.dtype)
     c = _mH(v) @ e @ v
     bad = ~jnp.isfinite(gamma)
-    inner = jnp.where(bad, jnp.zeros_like(c), gamma * c)
+    inner = where(bad, jnp.zeros_like(c), gamma * c)
     return v @ _nan_where_reached(inner, bad, (c,), f, w, params) @ _mH(v)
 
 
@@ -436,7 +437,7 @@ def _nan_where_reached(inner, bad, directions, f, w, params):
         t = jnp.any(c != 0, axis=-1) | jnp.any(c != 0, axis=-2)
         touched = t if touched is None else touched | t
     reached = jnp.any(singular & touched, axis=-1) | stray | ~jnp.all(defined, axis=-1)
-    return jnp.where(reached[..., None, None], jnp.asarray(jnp.nan, inner.dtype), inner)
+    return where(reached[..., None, None], jnp.asarray(jnp.nan, inner.dtype), inner)
 
 
 # Second Fréchet derivative (Higham 2008, §3.5; Bhatia 1997, Thm V.3.5, the second-order
@@ -473,7 +474,7 @@ def _frechet2_impl(a, e1, e2, *params, f):
     gamma2 = _second(f, w, params).astype(v.dtype)
     c1, c2 = _mH(v) @ e1 @ v, _mH(v) @ e2 @ v
     bad = ~jnp.isfinite(gamma2)  # see `_nan_where_reached`
-    gamma2 = jnp.where(bad, jnp.zeros_like(gamma2), gamma2)
+    gamma2 = where(bad, jnp.zeros_like(gamma2), gamma2)
     inner = jnp.einsum("...ijk,...ik,...kj->...ij", gamma2, c1, c2)
     inner = inner + jnp.einsum("...ijk,...ik,...kj->...ij", gamma2, c2, c1)
     inner = _nan_where_reached(inner, bad, (c1, c2), f, w, params)
@@ -493,7 +494,7 @@ def _frechet2_jvp(primals, tangents, *, f):
     diff = jnp.abs(w[..., :, None] - w[..., None, :])
     off = ~jnp.eye(w.shape[-1], dtype=bool)
     tied = jnp.any(off & (diff <= tie_tolerance(w, default_tie_rtol(w.dtype))), axis=(-2, -1))
-    return out, dout * jnp.where(tied, jnp.nan, 1.0).astype(dout.real.dtype)[..., None, None]
+    return out, dout * where(tied, jnp.nan, 1.0).astype(dout.real.dtype)[..., None, None]
 
 
 def _frechet2_transpose(ct, a, e1, e2, *params, f):
@@ -619,7 +620,7 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
         # Norms of `a` scaled by its largest entry: the squares in ‖·‖_F overflowed
         # (1e160·a) or underflowed (1e-170·a) and the check passed silently.
         big = jnp.max(jnp.abs(a), axis=(-2, -1), keepdims=True, initial=0.0)
-        unit = a / jnp.where((big > 0) & jnp.isfinite(big), big, 1).astype(a.dtype)
+        unit = a / where((big > 0) & jnp.isfinite(big), big, 1).astype(a.dtype)
         skew = jnp.linalg.norm(unit - _mH(unit), axis=(-2, -1))
         size = jnp.linalg.norm(unit, axis=(-2, -1))
         # The check reduces to one scalar predicate, and the error is threaded through a

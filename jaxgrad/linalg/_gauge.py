@@ -29,6 +29,8 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
+from .._where import where
+
 gauge_guard_p = Primitive("jaxgrad_gauge_guard")
 gauge_guard_p.multiple_results = True
 
@@ -54,7 +56,7 @@ def _violation_scale(cts, gauge_pairs, rtol):
     skew = (total - jnp.conj(jnp.swapaxes(total, -1, -2))) / 2
     size = jnp.max(jnp.abs(total), axis=(-2, -1), keepdims=True, initial=0.0)
     violated = jnp.any(gauge_pairs & (jnp.abs(skew) > rtol * size), axis=(-2, -1), keepdims=True)
-    return jnp.where(violated, jnp.nan, 1).astype(total.real.dtype)
+    return where(violated, jnp.nan, 1).astype(total.real.dtype)
 
 
 @_scale_by_gauge_check.defjvp

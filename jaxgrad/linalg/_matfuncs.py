@@ -21,6 +21,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._power_of_two import power_of_two_scale
+from .._where import where
 from ._checks import host_array, matrix_dtype, nan_where, real_scalar
 from ._funm import (
     _d1,
@@ -45,7 +46,7 @@ def _semidefinite(w):
     tau = 10 * w.shape[-1] * _eps(w.dtype) * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
     tau = lax.stop_gradient(tau)
     clipped = w + lax.stop_gradient(jnp.maximum(w, 0) - w)
-    return jnp.where(w < -tau, jnp.nan, clipped)
+    return where(w < -tau, jnp.nan, clipped)
 
 
 def _exp(x):
@@ -54,12 +55,12 @@ def _exp(x):
 
 def _log(x):
     pos = x > 0
-    return jnp.where(pos, jnp.log(jnp.where(pos, x, 1)), jnp.nan)
+    return where(pos, jnp.log(where(pos, x, 1)), jnp.nan)
 
 
 def _inv_sqrt(x):
     pos = x > 0
-    return jnp.where(pos, lax.rsqrt(jnp.where(pos, x, 1)), jnp.nan)
+    return where(pos, lax.rsqrt(where(pos, x, 1)), jnp.nan)
 
 
 def _sqrt(x):
@@ -91,7 +92,7 @@ def _pairs(w):
 
 def _ratio(num, den):
     """num / den, 0 where den is 0 (the caller handles those entries)."""
-    return num / jnp.where(den == 0, jnp.ones_like(den), den)
+    return num / where(den == 0, jnp.ones_like(den), den)
 
 
 def _exp_first(w):
@@ -100,9 +101,9 @@ def _exp_first(w):
     # e^hi is formed as e^(hi − 64)·e^64, so that f[x, y] overflows only where its
     # value does (hi − 64 is exact there: both lie in [512, 1024)).
     hi, lo, h = _pairs(w)
-    frac = jnp.where(h == 0, 1.0, _ratio(-jnp.expm1(-h), h))
+    frac = where(h == 0, 1.0, _ratio(-jnp.expm1(-h), h))
     big = hi > np.log(np.finfo(np.dtype(w.dtype)).max) - 1
-    return jnp.where(big, jnp.exp(hi - 64.0) * (frac * np.exp(64.0)), jnp.exp(hi) * frac)
+    return where(big, jnp.exp(hi - 64.0) * (frac * np.exp(64.0)), jnp.exp(hi) * frac)
 
 
 def _log_first(w):
@@ -111,10 +112,10 @@ def _log_first(w):
     # (there the logarithms differ by more than 709: no cancellation); 1/hi at h = 0.
     hi, lo, h = _pairs(w)
     r = _ratio(hi, lo)
-    log_ratio = jnp.where(
-        hi < 2 * lo, jnp.log1p(_ratio(h, lo)), jnp.where(jnp.isfinite(r), jnp.log(r), jnp.log(hi) - jnp.log(lo)))
-    out = jnp.where(h == 0, _ratio(jnp.ones_like(hi), hi), _ratio(log_ratio, h))
-    return jnp.where(lo > 0, out, jnp.nan)
+    log_ratio = where(
+        hi < 2 * lo, jnp.log1p(_ratio(h, lo)), where(jnp.isfinite(r), jnp.log(r), jnp.log(hi) - jnp.log(lo)))
+    out = where(h == 0, _ratio(jnp.ones_like(hi), hi), _ratio(log_ratio, h))
+    return where(lo > 0, out, jnp.nan)
 
 
 def _sqrt_first(w):
@@ -128,9 +129,9 @@ def _inv_sqrt_first(w):
     # ordered so that no intermediate overflows where the result does not.
     hi, lo, _ = _pairs(w)
     pos = lo > 0
-    hi_s, lo_s = jnp.where(pos, hi, 1.0), jnp.where(pos, lo, 1.0)
+    hi_s, lo_s = where(pos, hi, 1.0), where(pos, lo, 1.0)
     out = -(lax.rsqrt(hi_s) / (jnp.sqrt(hi_s) + jnp.sqrt(lo_s))) * lax.rsqrt(lo_s)
-    return jnp.where(pos, out, jnp.nan)
+    return where(pos, out, jnp.nan)
 
 
 def _pow_first(w, p):
@@ -145,12 +146,12 @@ def _pow_first(w, p):
     r = _ratio(lo, hi)
     # (ln lo − ln hi where lo/hi underflows: |t| > 700 there, no cancellation; the
     # ratio's 0 made p·t infinite and sent p = 1e-8 to the cancelling difference.)
-    t = jnp.where(s < 0.5, jnp.log1p(-s), jnp.where(r >= np.finfo(np.dtype(w.dtype)).tiny, jnp.log(r), jnp.log(lo) - jnp.log(hi)))
-    pt = jnp.where(p == 0, 0.0, p * t)
+    t = where(s < 0.5, jnp.log1p(-s), where(r >= np.finfo(np.dtype(w.dtype)).tiny, jnp.log(r), jnp.log(lo) - jnp.log(hi)))
+    pt = where(p == 0, 0.0, p * t)
     near = jnp.power(hi, p - 1) * _ratio(-jnp.expm1(pt), s)
     far = _ratio(jnp.power(hi, p) - jnp.power(lo, p), h)
-    out = jnp.where(h == 0, p * jnp.power(hi, p - 1), jnp.where((s < 0.5) | (jnp.abs(pt) < 1), near, far))
-    return jnp.where(p == 0, 0.0, out)
+    out = where(h == 0, p * jnp.power(hi, p - 1), where((s < 0.5) | (jnp.abs(pt) < 1), near, far))
+    return where(p == 0, 0.0, out)
 
 
 # Second divided differences f[x, y, z] of the square root and its inverse, with
@@ -174,7 +175,7 @@ def _inv_sqrt_second(w):
     a, b, c = _triples(w)
     pos = (a > 0) & (b > 0) & (c > 0)  # (1/√ is NaN at 0 and below, and at a NaN root)
     out = (((a + b + c) / (a + b)) / (a * (b + c))) / (b * (a + c)) / c
-    return jnp.where(pos, out, jnp.nan)
+    return where(pos, out, jnp.nan)
 
 
 _exp.first_divided_differences = _exp_first
@@ -481,8 +482,8 @@ class _LowestK:
         s = self._steps(w)
         cross = s[:, None] != s[None, :]
         diff = w[..., :, None] - w[..., None, :]
-        safe = jnp.where(cross, diff, jnp.ones_like(diff))
-        gamma = jnp.where(cross, (s[:, None] - s[None, :]) / safe, 0)
+        safe = where(cross, diff, jnp.ones_like(diff))
+        gamma = where(cross, (s[:, None] - s[None, :]) / safe, 0)
         return nan_where(self._undefined(w), gamma, 2)
 
     def second_divided_differences(self, w):
@@ -491,11 +492,11 @@ class _LowestK:
         si, sj, sk = s[:, None, None], s[None, :, None], s[None, None, :]
         wi, wj, wk = w[..., :, None, None], w[..., None, :, None], w[..., None, None, :]
         g_ik, g_kj = g1[..., :, None, :], jnp.swapaxes(g1, -1, -2)[..., None, :, :]
-        d_ij = jnp.where(si != sj, wi - wj, 1)
-        d_ik = jnp.where(si != sk, wi - wk, 1)
+        d_ij = where(si != sj, wi - wj, 1)
+        d_ik = where(si != sk, wi - wk, 1)
         across_ij = (g_ik - g_kj) / d_ij
         across_ik = -g_kj / d_ik  # Γⱼₖ = Γₖⱼ
-        return jnp.where(si != sj, across_ij, jnp.where(si != sk, across_ik, 0))
+        return where(si != sj, across_ij, where(si != sk, across_ik, 0))
 
 
 def projector(

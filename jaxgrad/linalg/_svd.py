@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from .._where import where
 from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._eigh import _mH, eigh_impl
 from ._gauge import gauge_guard
@@ -128,7 +129,7 @@ def _svd_hermitian(a, compute_uv, tie_rtol):
     if not compute_uv:
         return s
     u = jnp.take_along_axis(v, order[..., None, :], axis=-1)
-    sign = jnp.where(w < 0, -1, 1).astype(u.dtype)
+    sign = where(w < 0, -1, 1).astype(u.dtype)
     return SVDResult(u, s, _mH(u * sign[..., None, :]))
 
 

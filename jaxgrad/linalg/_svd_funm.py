@@ -61,6 +61,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
+from .._where import where
 from ._checks import (
     as_inexact_matrix,
     host_array,
@@ -101,14 +102,14 @@ def _zero_flags(f, s, params, shape):
 def _nan_factor(flag, dtype):
     # Multiplied in, not selected: the rules below are linear in their tangent argument
     # and transposed by `jax.linear_transpose`; a factor keeps them linear.
-    return jnp.where(flag, jnp.asarray(jnp.nan, dtype), jnp.ones((), dtype))[..., None, None]
+    return where(flag, jnp.asarray(jnp.nan, dtype), jnp.ones((), dtype))[..., None, None]
 
 
 def _assemble(f, u, s, v, params, drop_at_zero: bool):
     fs = f(s, *params)
     undefined, at_zero = _zero_flags(f, s, params, (u.shape[-2], v.shape[-2]))
     if drop_at_zero:
-        fs = jnp.where(at_zero, jnp.zeros_like(fs), fs)
+        fs = where(at_zero, jnp.zeros_like(fs), fs)
     out = (u * fs[..., None, :].astype(u.dtype)) @ _mH(v)
     return out if drop_at_zero else out * _nan_factor(undefined, out.dtype)
 
@@ -118,9 +119,9 @@ def sum_divided_differences(f: Callable, s, params=()):
     fs = f(s, *params)
     total = s[..., :, None] + s[..., None, :]
     both_zero = total == 0
-    quotient = (fs[..., :, None] + fs[..., None, :]) / jnp.where(both_zero, 1, total)
+    quotient = (fs[..., :, None] + fs[..., None, :]) / where(both_zero, 1, total)
     df0 = _d1(f)(jnp.zeros_like(s), *params)[..., :, None]
-    return jnp.where(both_zero, df0, quotient)
+    return where(both_zero, df0, quotient)
 
 
 # --------------------------------------------------------------------------------------
@@ -211,9 +212,9 @@ class _OddExtension:
         pos = x >= 0
         y0, smooth = _at_zero(self.f, jnp.zeros_like(x), params)  # f(0): no derivative in x
         at0 = (x == 0) & ~smooth
-        y = self.f(jnp.where(at0, jnp.ones_like(x), jnp.where(pos, x, -x)), *params)
-        odd = jnp.where(pos, y, -y) - jnp.where(x == 0, y0, jnp.zeros_like(y0))
-        return jnp.where(at0, jnp.zeros_like(odd) * x, odd)
+        y = self.f(where(at0, jnp.ones_like(x), where(pos, x, -x)), *params)
+        odd = where(pos, y, -y) - where(x == 0, y0, jnp.zeros_like(y0))
+        return where(at0, jnp.zeros_like(odd) * x, odd)
 
     @staticmethod
     def prepare_eigenvalues(w):
@@ -227,7 +228,7 @@ class _OddExtension:
         9.19 for −7.28 (outside probe)."""
         eps = float(np.finfo(jnp.finfo(w.dtype).dtype).eps)
         tol = w.shape[-1] / 2 * eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
-        return jnp.where(jnp.abs(w) <= tol, jnp.zeros_like(w), w)
+        return where(jnp.abs(w) <= tol, jnp.zeros_like(w), w)
 
     @property
     def lane_mapped(self):

@@ -34,6 +34,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._nan import nan_if
+from .._where import where
 from ._checks import as_inexact_matrix, host_array, matrix_dtype, real_scalar
 from ._funm import _d1, _is_zero, _param_partials, elementwise, elementwise_function
 from ._svd_funm import _svd_funm, nonfinite_guarded
@@ -162,7 +163,7 @@ def _in_band(s, tau, band):
 def _soft_threshold(s, tau, band, zero):
     # In the band, the line of slope ½ through the kink, which meets max(s − τ, 0) at
     # the band's edges (it differs from it by at most band/2).
-    return jnp.where(_in_band(s, tau, band), (s - tau + band) / 2, jnp.maximum(s - tau, 0))
+    return where(_in_band(s, tau, band), (s - tau + band) / 2, jnp.maximum(s - tau, 0))
 
 
 # The slope of max(s − τ, 0) in s is 1 above the kink, 0 below it and ½ at it (and minus
@@ -189,14 +190,14 @@ def _soft_threshold(s, tau, band, zero):
 def _soft_threshold_jvp(primals, tangents):
     s, tau, band, zero = primals
     ds, dtau, _, _ = tangents
-    slope = jnp.where(_in_band(s, tau, band), 0.5, jnp.where(s > tau, 1.0, 0.0)).astype(s.dtype)
+    slope = where(_in_band(s, tau, band), 0.5, where(s > tau, 1.0, 0.0)).astype(s.dtype)
     # A numerically zero singular value is 0, below any τ > 0 (slope 0): with 0 < τ below
     # its rounding (5e-17) it took the slope above the kink, and the τ-derivative held an
     # arbitrary null pair again (0.71 off; outside probe).
-    slope = jnp.where((s <= zero) & (tau > 0), jnp.zeros_like(slope), slope)
+    slope = where((s <= zero) & (tau > 0), jnp.zeros_like(slope), slope)
     corner = (tau == 0) & (s <= zero)
-    slope_s = jnp.where(corner, jnp.ones_like(slope), slope)
-    slope_tau = jnp.where(corner, jnp.zeros_like(slope), slope)
+    slope_s = where(corner, jnp.ones_like(slope), slope)
+    slope_tau = where(corner, jnp.zeros_like(slope), slope)
     return _soft_threshold(s, tau, band, zero), slope_s * ds - slope_tau * dtau
 
 
@@ -214,7 +215,7 @@ def _svt_compiled(a, tau):
         # ‖x‖_F of x scaled by its largest entry: the squares overflowed above ~1e154
         # (float64), which made the band infinite and the derivatives wrong (outside probe).
         big = jnp.max(jnp.abs(x), initial=0.0)
-        big = jnp.where((big > 0) & jnp.isfinite(big), big, 1).astype(x.dtype)
+        big = where((big > 0) & jnp.isfinite(big), big, 1).astype(x.dtype)
         norm = big * jnp.linalg.norm(x / big)
         unit = lax.stop_gradient(jnp.finfo(tau.dtype).eps * norm).astype(tau.dtype)
         return _svd_funm(_soft_threshold, x, (tau, 8 * unit, max(m, n) * unit), False)

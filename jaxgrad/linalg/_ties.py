@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._options import as_real
+from .._where import where
 
 
 def default_tie_rtol(dtype) -> float:
@@ -60,8 +61,8 @@ def masked_reciprocal(denominator, keep):
     The inner ``where`` keeps the discarded branch finite so that reverse mode does not
     produce ``0 * inf`` (the classic double-``where`` trick).
     """
-    safe = jnp.where(keep, denominator, jnp.ones_like(denominator))
-    return jnp.where(keep, 1 / safe, jnp.zeros_like(safe))
+    safe = where(keep, denominator, jnp.ones_like(denominator))
+    return where(keep, 1 / safe, jnp.zeros_like(safe))
 
 
 def gap_reciprocals(values, tie_rtol: float):

@@ -16,6 +16,8 @@ import optax
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int, PyTree
 
+from .._where import where
+
 
 def steps_to_loss(
     loss: Callable[..., Any],
@@ -81,8 +83,8 @@ def _steps_to_loss(loss, has_aux, x0, args, optimizer, target, max_steps):
         stop = (k >= max_steps) | (v <= target) | ~jnp.isfinite(v)
         upd, s_new = optimizer.update(g, s, x)
         x_new = optax.apply_updates(x, upd)
-        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(stop, b, a), new, old)  # noqa: E731
-        return jnp.where(stop, k, k + 1), keep(x_new, x), keep(s_new, s), v, hist, stop
+        keep = lambda new, old: jax.tree_util.tree_map(lambda a, b: where(stop, b, a), new, old)  # noqa: E731
+        return where(stop, k, k + 1), keep(x_new, x), keep(s_new, s), v, hist, stop
 
     hist0 = jnp.full((max_steps + 1,), jnp.nan, dtype)
     carry0 = (jnp.zeros((), jnp.int32), x0, optimizer.init(x0), jnp.zeros((), dtype), hist0, jnp.asarray(False))

@@ -34,6 +34,7 @@ from jax import lax
 import optax
 
 from .._power_of_two import power_of_two_scale
+from .._where import where
 
 
 def _dtype_of(tree):
@@ -91,7 +92,7 @@ def _make_tangent_solve(ridge: float):
             # here and gives NaN instead of a wrong derivative.
             res = optax.tree.norm(optax.tree.sub(matvec(w), rhs))
             ok = res <= 100 * tol * optax.tree.norm(rhs)
-            return jax.tree_util.tree_map(lambda t: jnp.where(ok, t, jnp.nan), w)
+            return jax.tree_util.tree_map(lambda t: where(ok, t, jnp.nan), w)
 
         return lax.custom_linear_solve(hvp, b, solve, symmetric=True)
 

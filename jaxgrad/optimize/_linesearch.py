@@ -33,6 +33,8 @@ import optax
 from jax import lax
 from jaxtyping import Array, Float, Int
 
+from .._where import where
+
 
 class WolfeLinesearchInfo(NamedTuple):
     """Diagnostics of the last search: trials evaluated, and how far the returned step is
@@ -65,7 +67,7 @@ def _moved(params, t, updates):
     """params + t·updates, and params itself at t = 0 (where 0·d is NaN for a non-finite
     direction d: the first pass, which only evaluates f at params, reported `nonfinite`
     after Adam with eps = 0 divided 0 by 0 in one coordinate; outside probe)."""
-    return jax.tree_util.tree_map(lambda x, d: jnp.where(t == 0, x, x + t.astype(d.dtype) * d), params, updates)
+    return jax.tree_util.tree_map(lambda x, d: where(t == 0, x, x + t.astype(d.dtype) * d), params, updates)
 
 
 # Past trials that left x where it was, a step must not lower f by more than this many
@@ -179,15 +181,15 @@ def scale_by_wolfe_linesearch(
             approx = jnp.maximum(s - (2 * c1 - 1) * s0, f - f0 - approx_decrease_rtol * jnp.abs(f0))
             dec = jnp.minimum(armijo, approx) if approx_decrease_rtol > 0 else armijo
             strict = jnp.maximum(armijo, _NOISE * t * s0 - (f - f0))
-            dec = jnp.where(approximate, dec, strict)
-            dec = jnp.where(jnp.isfinite(f) & jnp.isfinite(s), dec, jnp.inf)
+            dec = where(approximate, dec, strict)
+            dec = where(jnp.isfinite(f) & jnp.isfinite(s), dec, jnp.inf)
             return dec, jnp.abs(s) - c2 * jnp.abs(s0)
 
         # carry: trials so far, next trial t, lo = (t, f, f', ∇f), hi = (t, f, f'), done.
         zero = jnp.zeros((), real)
         inf = jnp.full((), jnp.inf, real)
         lo0 = (zero, f0, s0, grad)
-        carry0 = (jnp.zeros((), jnp.int32), jnp.where(start, 0.0, 1.0).astype(real), lo0, (inf, inf, inf),
+        carry0 = (jnp.zeros((), jnp.int32), where(start, 0.0, 1.0).astype(real), lo0, (inf, inf, inf),
                   jnp.asarray(False))
 
         def cond(carry):
@@ -235,9 +237,9 @@ def scale_by_wolfe_linesearch(
             keep_lo = too_far | (~done & unmoved & (dec > 0))  # (the start pass always takes its point)
             flip = ~too_far & (s * (t_hi - t_lo) >= 0)  # slope at t points back past lo: hi = lo
             new_hi = jax.tree_util.tree_map(
-                lambda a, b, c: jnp.where(too_far, a, jnp.where(flip, b, c)), (t, f, s), (t_lo, f_lo, s_lo), hi
+                lambda a, b, c: where(too_far, a, where(flip, b, c)), (t, f, s), (t_lo, f_lo, s_lo), hi
             )
-            new_lo = jax.tree_util.tree_map(lambda a, b: jnp.where(keep_lo, b, a), (t, f, s, g), lo)
+            new_lo = jax.tree_util.tree_map(lambda a, b: where(keep_lo, b, a), (t, f, s, g), lo)
             # Next trial: grow while unbracketed; else the cubic's minimiser, clipped to
             # stay 10% inside the bracket (so a minimum far below the bracket's scale
             # is approached by factors of 10, not 2), or the midpoint when the cubic
@@ -246,9 +248,9 @@ def scale_by_wolfe_linesearch(
             width = jnp.abs(b - a)
             lower, upper = jnp.minimum(a, b) + 0.1 * width, jnp.maximum(a, b) - 0.1 * width
             cubic = _cubic_step(a, new_lo[1], new_lo[2], b, new_hi[1], new_hi[2])
-            t_next = jnp.where(
+            t_next = where(
                 jnp.isfinite(b),
-                jnp.where(jnp.isfinite(cubic), jnp.clip(cubic, lower, upper), (a + b) / 2),
+                where(jnp.isfinite(cubic), jnp.clip(cubic, lower, upper), (a + b) / 2),
                 growth * jnp.maximum(a, t),
             )
             return k + 1, t_next, new_lo, new_hi, done
@@ -258,10 +260,10 @@ def scale_by_wolfe_linesearch(
         dec, curv = errors(t, f, s)
         # Step 0 means no step with sufficient decrease was found (or d was no descent
         # direction): report it as an infinite decrease error.
-        dec = jnp.where(start, 0.0, jnp.where(t > 0, jnp.maximum(dec, 0.0), jnp.inf))
-        info = WolfeLinesearchInfo(k, dec, jnp.where(start, 0.0, jnp.maximum(curv, 0.0)))
+        dec = where(start, 0.0, where(t > 0, jnp.maximum(dec, 0.0), jnp.inf))
+        info = WolfeLinesearchInfo(k, dec, where(start, 0.0, jnp.maximum(curv, 0.0)))
         new_state = ScaleByWolfeLinesearchState(learning_rate=t, value=f, grad=g, info=info)
-        step = jax.tree_util.tree_map(lambda d: jnp.where(t == 0, jnp.zeros_like(d), t.astype(d.dtype) * d), updates)
+        step = jax.tree_util.tree_map(lambda d: where(t == 0, jnp.zeros_like(d), t.astype(d.dtype) * d), updates)
         return step, optax.tree.cast_like(new_state, other_tree=state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

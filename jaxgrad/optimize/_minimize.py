@@ -19,6 +19,7 @@ from .._nan import nan_derivatives_if
 from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
+from .._where import where
 from . import _status as st
 from ._implicit import implicit_argmin
 from ._linesearch import ScaleByWolfeLinesearchState, all_leaves, scale_by_wolfe_linesearch
@@ -172,10 +173,10 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
     reuse = _reusable_line_search_state(s0)
 
     def start_code(v, n):
-        code = jnp.where(~(jnp.isfinite(v) & jnp.isfinite(n)), st.NONFINITE,
-                         jnp.where(n <= tol, st.CONVERGED, st.RUNNING))
+        code = where(~(jnp.isfinite(v) & jnp.isfinite(n)), st.NONFINITE,
+                         where(n <= tol, st.CONVERGED, st.RUNNING))
         if max_steps == 0:
-            code = jnp.where(code == st.RUNNING, st.MAX_STEPS, code)
+            code = where(code == st.RUNNING, st.MAX_STEPS, code)
         return code.astype(jnp.int32)
 
     # f and ∇f at x0: with the default line search, by the loop's first pass (value NaN
@@ -238,17 +239,17 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # the minimum is 1.44 (outside probe).
         absorbed = ~all_leaves(lambda u: u == 0, updates)
         ls_failed = _decrease_error(new_state, dtype) > 0
-        code = jnp.where(
+        code = where(
             ~finite,
             st.NONFINITE,
-            jnp.where(
+            where(
                 n_new <= tol,
                 st.CONVERGED,
-                jnp.where(
+                where(
                     ls_failed,
                     st.LINESEARCH_FAILED,
-                    jnp.where(stalled, st.CONVERGED if rtol > 0 else jnp.where(absorbed & (n_new <= half_digits * top), st.CONVERGED, st.STALLED),
-                              jnp.where(step >= max_steps, st.MAX_STEPS, st.RUNNING)),
+                    where(stalled, st.CONVERGED if rtol > 0 else where(absorbed & (n_new <= half_digits * top), st.CONVERGED, st.STALLED),
+                              where(step >= max_steps, st.MAX_STEPS, st.RUNNING)),
                 ),
             ),
         ).astype(jnp.int32)
@@ -260,7 +261,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
             )
         g_eval = g_new  # ∇f where it was evaluated (x0 on the first pass)
         # A non-finite step is not taken: the solution is the last finite iterate.
-        keep = lambda new, old: jnp.where(finite, new, old)  # noqa: E731
+        keep = lambda new, old: where(finite, new, old)  # noqa: E731
         x_new = jax.tree_util.tree_map(keep, x_new, x)
         g_new = jax.tree_util.tree_map(keep, g_new, g)
         out = (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), jnp.asarray(False), top, code)
@@ -270,7 +271,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # from its initial state, holding f(x0) and ∇f(x0) for the first step to reuse.
         begun = (jnp.zeros((), jnp.int32), x, optax.tree.set(s0, value=v_new, grad=g_eval),
                  v_new, g_eval, n_new, jnp.asarray(False), n_new, start_code(v_new, n_new))
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(first, a, b), begun, out)
+        return jax.tree_util.tree_map(lambda a, b: where(first, a, b), begun, out)
 
     step, x, _, v, _, n, _, _, code = while_loop(cond, body, carry0)
     if progress is not None:

@@ -12,6 +12,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._power_of_two import power_of_two_scale
+from .._where import where
 from ._checks import as_real_square
 
 
@@ -66,7 +67,7 @@ def _newton_schulz(m, max_steps, tol):
     unit = power_of_two_scale(m)
     m = m / unit
     scale = jnp.max(jnp.sum(jnp.abs(m), 0)) * jnp.max(jnp.sum(jnp.abs(m), 1))
-    x0 = m.T / jnp.where(scale > 0, scale, 1)
+    x0 = m.T / where(scale > 0, scale, 1)
     r0 = jnp.linalg.norm(eye - m @ x0)
 
     def cond(c):
@@ -78,8 +79,8 @@ def _newton_schulz(m, max_steps, tol):
         r_new = jnp.linalg.norm(eye - m @ x_new)
         k = k + 1
         better = r_new < r_best
-        x_best = jnp.where(better, x_new, x_best)
-        r_best = jnp.where(better, r_new, r_best)
+        x_best = where(better, x_new, x_best)
+        r_best = where(better, r_new, r_best)
         # Monotone in exact arithmetic, so a residual that stops decreasing has hit
         # rounding level (or the matrix is numerically singular).
         stalled = ~better
@@ -93,9 +94,9 @@ def _newton_schulz(m, max_steps, tol):
     # "Rounding level": the residual floor of a backward-stable inverse is ~ n·eps·κ;
     # accept a floor up to n·sqrt(eps) (κ up to ~1e8 in float64).
     floor_ok = r <= jnp.sqrt(jnp.finfo(m.dtype).eps) * n
-    code = jnp.where(
+    code = where(
         ~jnp.isfinite(r), 3,
-        jnp.where(r <= tol, 0, jnp.where(stalled, jnp.where(floor_ok, 0, 2), 1)),
+        where(r <= tol, 0, where(stalled, where(floor_ok, 0, 2), 1)),
     )
     return x / unit, k, r, code
 

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._where import where
 from ..linalg import funm
 from .._power_of_two import power_of_two_scale
 from ._checks import as_real_square
@@ -64,7 +65,7 @@ def svd_trace_loss_minimum(m, u0, v0):
     n = m.shape[0]
     best = -jnp.sum(s * jnp.arange(n, 0, -1, dtype=m.dtype))
     sign = jnp.sign(jnp.linalg.det(u0) * jnp.linalg.det(m) * jnp.linalg.det(v0))
-    return best + jnp.where(sign < 0, 2 * s[-1], 0.0)
+    return best + where(sign < 0, 2 * s[-1], 0.0)
 
 
 class SVDByMinimizeResult(NamedTuple):
@@ -133,6 +134,6 @@ def svd_by_minimize(
     # U, V stay in the rotation group of U₀, V₀, so one diagonal entry may come out
     # negative (when det(Uᵀ M V) < 0): move its sign into V.
     d = jnp.diagonal(u.T @ m @ v)
-    v = v * jnp.where(d < 0, -1.0, 1.0).astype(v.dtype)
+    v = v * where(d < 0, -1.0, 1.0).astype(v.dtype)
     order = jnp.argsort(-jnp.abs(d))
     return SVDByMinimizeResult(u[:, order], jnp.abs(d)[order], v[:, order], sol)
