@@ -305,9 +305,13 @@ def _end_gap(e, other):
 
     2^(p/2) ulps of `e` (p = mantissa bits: 2^26 ulps, ~1.5e-8·|e|, in float64), so
     that f is still evaluated accurately there even if it cancels (1 - t² near t = 1)
-    while terms beyond the model's are negligible. Zero at an end at 0 (floats are dense
-    there and the double-exponential map reaches it), at an infinite end and on short
-    segments. (The ulp is formed from e's exponent bits, not with `nextafter`, which
+    while terms beyond the model's are negligible. Zero at an infinite end and on short
+    segments. At an end at 0 floats are dense, but the double-exponential map stops
+    where its weights fall to e^-700 (float64; its nodes underflow to 0 itself in
+    float32), and for α near -1 the sliver left out holds a visible part of ∫ x^α:
+    9.1e-4 of ∫₀¹ x^-0.99 dx (reported divergent), so the model takes the last
+    2^-(emax - 24) of the range there (2^-1000 in float64, just beyond e^-700; 2^-104 in
+    float32). (The ulp is formed from e's exponent bits, not with `nextafter`, which
     compiles into a much longer expression.)
     """
     dtype = e.dtype
@@ -320,7 +324,15 @@ def _end_gap(e, other):
     gap = ulp * 2.0 ** (jnp.finfo(dtype).nmant // 2)
     ok = jnp.isfinite(e) & jnp.isfinite(other) & (e != 0) & (8 * gap < jnp.abs(other - e))
     ok = ok | (jnp.isfinite(e) & ~jnp.isfinite(other) & (e != 0))
-    return where(ok, gap, 0.0)
+    gap = where(ok, gap, 0.0)
+    # At an end at 0: 2^-(emax - 24) of the range (2^-1000 in float64, 2^-104 in float32;
+    # on a half line, of 1), and at least 4,096 times the smallest normal float, so that
+    # the model's samples down to 1/1,024 of it are normal; none where that is not far
+    # below the range (2^-emax/2 of it).
+    finfo = jnp.finfo(dtype)
+    scale = where(jnp.isfinite(other), jnp.abs(other), 1.0)
+    at0 = jnp.maximum(scale * 2.0 ** -(finfo.maxexp - 24), 4096 * finfo.tiny)
+    return where((e == 0) & (at0 <= scale * 2.0 ** -(finfo.maxexp // 2)), at0, gap)
 
 
 # Distances (in units of the model width) at which f is sampled for the end model.
@@ -395,26 +407,55 @@ def _end_model(fd, d, length):
     resid5 = jnp.abs(f[5] - predicted(5))
 
     # Power-log model from f₀ .. f₄.
-    dd = dl[1] * dl[1] - dl[0] * dl[2]
-    big_r = (dl[1] * dl[2] - dl[0] * dl[3]) / where(dd != 0, 2 * dd, 1.0)
+    # (R is a ratio of products of differences: taken of the differences scaled to the
+    # largest, as the products overflowed where f is large (x^-0.99·log x is 1e298 at the
+    # samples next to an end at 0: NaN, and the power model's 2 % error was taken
+    # instead) and underflow where it is tiny.)
+    big_dl = jnp.max(jnp.abs(jnp.stack(dl[:4])), axis=0)
+    sl = [x / where(big_dl > 0, big_dl, 1.0) for x in dl[:4]]
+    dd = sl[1] * sl[1] - sl[0] * sl[2]
+    num_r = sl[1] * sl[2] - sl[0] * sl[3]
+    big_r = num_r / where(dd != 0, 2 * dd, 1.0)
     ok_r = ~flat & (dd != 0) & (big_r > 0) & jnp.isfinite(big_r)
     rr = where(ok_r, big_r, 0.5)
-    a_l = -jnp.log(rr) / lr
-    ok_l = ok_r & (a_l > -1 + 1e-3) & (jnp.abs(a_l) > _LOG_MIN_ALPHA)
-    one_r = where(ok_l, 1 - rr, 1.0)
-    cb = (dl[1] / rr - dl[0]) / one_r  # B
-    ca = (dl[0] + cb * rr) / one_r  # A
-    s_l = f[0] - ca
-    resid_l = jnp.stack([jnp.abs(f[j] - (s_l + rr**j * (ca + cb * j))) for j in (3, 4, 5)])
-    ap1 = where(ok_l, a_l + 1, 1.0)
-    lam_a = jnp.exp(a_l * ll)  # λ^α
-    tail_l = width * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
+
+    def log_model(rr):
+        a_l = -jnp.log(rr) / lr
+        ok_l = ok_r & (a_l > -1 + 1e-3) & (jnp.abs(a_l) > _LOG_MIN_ALPHA)
+        one_r = where(ok_l, 1 - rr, 1.0)
+        cb = (dl[1] / rr - dl[0]) / one_r  # B
+        ca = (dl[0] + cb * rr) / one_r  # A
+        s_l = f[0] - ca
+        resid_l = jnp.stack([jnp.abs(f[j] - (s_l + rr**j * (ca + cb * j))) for j in (3, 4, 5)])
+        ap1 = where(ok_l, a_l + 1, 1.0)
+        lam_a = jnp.exp(a_l * ll)  # λ^α
+        tail_l = width * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
+        return a_l, ok_l, resid_l, tail_l
+
+    a_l, ok_l, resid_l, tail_l = log_model(rr)
+    # R is fixed by differences of products that cancel to (Q/P)² of their size (a few
+    # 1e-5 where the log's share of f changes slowly, as ln d next to a tiny end), so f's
+    # rounding moves it by that much more, and the tail, through 1/(α + 1)², by far more
+    # again near α = -1: x^-0.99·log x over [0, 1e-100] came out 7.7e-11 off with a
+    # residual of 2.9e-12. R's relative change to first order in each f_j (through the
+    # scaled differences: ∂ ln R/∂sl_i = (∂N/∂sl_i)/N - (∂dd/∂sl_i)/dd), summed over f
+    # rounded by an ulp (against random 1-ulp perturbations of f: 1.6 times their rms
+    # effect, 1.6 times below the largest of 300), moves R; the model is evaluated again
+    # there, and the tail's change is part of its error.
+    safe_n, safe_d = where(num_r != 0, num_r, 1.0), where(dd != 0, dd, 1.0)
+    grad_n = [-sl[3], sl[2], sl[1], -sl[0]]
+    grad_d = [-sl[2], 2 * sl[1], -sl[0], jnp.zeros_like(dd)]
+    g = [grad_n[i] / safe_n - grad_d[i] / safe_d for i in range(4)] + [jnp.zeros_like(dd)]
+    f_scaled = [jnp.abs(f[j]) / where(big_dl > 0, big_dl, 1.0) for j in range(5)]  # (f/big_dl: no overflow)
+    moved = eps * sum(jnp.abs(g[j] - (g[j - 1] if j else 0.0)) * f_scaled[j] for j in range(5))
+    shifted = log_model(rr * (1 + moved))[3]
     # The power model's prediction of f₅ is defined for any R > 0 (also where α <= -1).
     better_l = ok_r & (resid_l[2] < where(r > 0, resid5, jnp.inf))
-    use_l = better_l & ok_l & jnp.isfinite(tail_l)
+    sensitivity = jnp.abs(shifted - tail_l)
+    use_l = better_l & ok_l & jnp.isfinite(tail_l) & jnp.isfinite(sensitivity)
     tail = where(use_l, tail_l, tail)
     resid = where(use_l, jnp.max(resid_l, axis=0), resid)
-    err = 4 * width * resid
+    err = 4 * width * resid + where(use_l, sensitivity, 0.0)
     valid = valid | use_l
     # No model (differences at rounding level, or a non-integrable blow-up): f is taken
     # as constant, with the spread of the first four samples as the error.
@@ -461,7 +502,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     and f at the centre node of a plain piece (NaN elsewhere) (for the jump and peak
     tests between halves, `_shared_point`).
 
-    A piece that reaches a finite, nonzero end `e` of its segment leaves out the last
+    A piece that reaches a finite end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
     (`_end_model`, 6 more evaluations of f, at points fixed by `e`: one call of f
     covers the pieces' nodes and those 6 points at each end of each segment).
