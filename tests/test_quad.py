@@ -390,7 +390,8 @@ _DEFAULT_OPTS = _switch(lambda x: x * jnp.nan, lambda x: 1 / x, lambda x: 1 / (1
                         lambda x: jnp.abs(x - 0.5) ** -1.5, lambda x: 1 / (x - 0.75) ** 2,
                         lambda x: 1 / (x - 0.3) ** 3)
 _TIGHT_OPTS = _switch(lambda x: 1 / jnp.sqrt(1 - x), lambda t: jnp.sqrt(jnp.tan(t)), lambda x: x**-1.5,
-                      lambda x: x**-0.99, lambda x: x**-0.99 * jnp.log(x), lambda x: x**-0.99 * jnp.exp(-x))
+                      lambda x: x**-0.99, lambda x: x**-0.99 * jnp.log(x), lambda x: x**-0.99 * jnp.exp(-x),
+                      lambda x: (x - 1.0) ** -0.99 * jnp.exp(-x))
 _AT_BREAKPOINT = _switch(lambda x: 1 / jnp.abs(x - 0.3), lambda x: jnp.abs(x - 0.3) ** -0.99)
 
 
@@ -452,6 +453,13 @@ def test_status_and_throw():
         value, info = quad(_TIGHT_OPTS, lo, hi, (case,), epsrel=1e-10, epsabs=0.0)
         assert bool(info.converged), (case, info.status, float(value) - exact)
         assert abs(float(value) - exact) <= 1e-10 * abs(exact), (case, float(value) - exact, float(info.err))
+    # ... and at a nonzero end, where the end model holds most of the integral and the
+    # samples' rounding moves its exponent: 3.1e-9 off, reported converged at epsrel 1e-9
+    # with an estimate of 1e-10 (outside probe). Now flagged, the error covered.
+    exact = float(mp.exp(-1) * mp.gammainc(0.01, 0, 1))
+    value, info = quad(_TIGHT_OPTS, 1.0, 2.0, (6,), epsrel=1e-9, epsabs=0.0)
+    error = abs(float(value) - exact)
+    assert error <= float(info.err) and (error <= 1e-9 * exact or not bool(info.converged)), (error, info.status)
 
     # A non-integrable blow-up at a finite end or breakpoint is reported as divergent.
     _, info = quad(_DEFAULT_OPTS, 0.0, 1.0, (2,))
@@ -504,11 +512,16 @@ _FLOAT32_CASES = _switch(lambda x: jnp.cos(x), lambda x: x**-0.9, lambda x: x**-
 def test_float32():
     # x^α at 0 in float32: the double-exponential map's nodes next to 0 underflowed to 0
     # itself (x^-0.9: nonfinite; x^-0.99: 42 % off, roundoff) before the end model
-    # covered the last 2^-104 of the range there.
+    # covered the last 2^-104 of the range there. That model holds half of ∫₀¹ x^-0.99,
+    # and float32 samples fix its exponent only so well: 3e-6 off, flagged, covered.
     for case, exact in ((0, np.sin(1.0)), (1, 10.0), (2, 100.0)):
         value, info = quad(_FLOAT32_CASES, jnp.float32(0.0), jnp.float32(1.0), (case,), epsrel=1e-5)
         assert value.dtype == jnp.float32
-        assert abs(float(value) - exact) < 1e-5 * exact and bool(info.converged), (case, float(value), info.status)
+        error = abs(float(value) - exact)
+        if case < 2:
+            assert error < 1e-5 * exact and bool(info.converged), (case, float(value), info.status)
+        else:
+            assert error < 1e-4 * exact and error <= float(info.err), (float(value), float(info.err), info.status)
     g = jax.jit(jax.grad(lambda s: quad(lambda x, s: jnp.exp(-s * x), jnp.float32(0), jnp.float32(jnp.inf), (s,),
                                         epsrel=1e-5)[0]))
     assert abs(float(g(jnp.float32(2.0))) + 0.25) < 1e-5
