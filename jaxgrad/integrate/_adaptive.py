@@ -414,14 +414,15 @@ def _end_model(fd, d, length):
     # whose samples are rounded to ~35 ulps (the exponent is 72), came out 1.1e-4 off,
     # converged at epsrel 1e-5 with an estimate of 1.8e-6. The model is integrated again
     # with α moved toward -1 by what errors of the samples' size move it, the larger of an
-    # ulp and the residual at f₃ (the noise the fit leaves; with f₅'s too, and twice that,
-    # float32 x^-0.99 had an estimate of 5.6e-3 for an error of 2.9e-6), and the change in the
+    # ulp and the residual at f₃ (the noise the fit leaves), twice: a residual is one draw
+    # of the noise (once, a = -0.995 above had an estimate of 8.4e-5 for an error of
+    # 1.1e-4; with f₅'s residual too, float32 x^-0.99 had 5.6e-3 for 2.9e-6), and the change in the
     # tail counts as error (a model pushed to α <= -1 by it: an infinite error). Only for
     # α < -0.9: further from -1 the amplification is small, and the residuals, which also
     # hold how far f is from a power law, would move α by far more than noise does (an
     # inner integral of dblquad with a weakly singular kernel ended divergent).
     noise_p = jnp.maximum(eps * jnp.max(jnp.abs(jnp.stack(f[:3])), axis=0), resid)
-    moved_p = noise_p * (1 / jnp.abs(where(num != 0, num, 1.0)) + 1 / jnp.abs(where(den != 0, den, 1.0))) / lr
+    moved_p = 2 * noise_p * (1 / jnp.abs(where(num != 0, num, 1.0)) + 1 / jnp.abs(where(den != 0, den, 1.0))) / lr
     al_moved = al - moved_p
     sensitivity_p = where(small | same | (al >= -0.9), 0.0,
                           where(al_moved > -1, jnp.abs(power_tail(where(al_moved > -1, al_moved, al)) - tail), jnp.inf))
