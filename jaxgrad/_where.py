@@ -6,9 +6,10 @@ becomes a nested program: `quad`'s loop holds ~300 of them, each traced, lowered
 MLIR function of its own and inlined again by XLA. The library's code is always traced
 (the public functions are jitted), so the jit buys nothing there and costs compile
 time. This calls the same function JAX jits (dtype promotion, weak types and
-broadcasting exactly as `jnp.where`'s), unjitted: `jit(quad)`'s jaxpr 3,506 -> 3,055
-equations, and a paired run of test_quad_weights.py and test_cache.py (which compile
-dozens of `quad` programs) took 0.96x the CPU time (bench/RESULTS.md, "suite").
+broadcasting exactly as `jnp.where`'s), unjitted: `jit(quad)`'s jaxpr 3,506 -> 3,060
+equations, lowering 0.27-0.31 -> 0.23-0.24 s, and two paired runs of test_quad_weights.py
+and test_cache.py (which compile dozens of `quad` programs) took 0.97-1.00x the CPU time
+(bench/RESULTS.md, "suite").
 
 The unjitted function is a private attribute of `jax.numpy`; where it is missing (a
 JAX that renamed it) `jnp.where` itself is used, with the same results.

@@ -433,10 +433,12 @@ def _end_model(fd, d, length):
     # samples next to an end at 0: NaN, and the power model's 2 % error was taken
     # instead) and underflow where it is tiny.)
     big_dl = jnp.max(jnp.abs(jnp.stack(dl[:4])), axis=0)
-    sl = [x / where(big_dl > 0, big_dl, 1.0) for x in dl[:4]]
+    unit = where(big_dl > 0, big_dl, 1.0)
+    sl = [x / unit for x in dl[:4]]
     dd = sl[1] * sl[1] - sl[0] * sl[2]
     num_r = sl[1] * sl[2] - sl[0] * sl[3]
-    big_r = num_r / where(dd != 0, 2 * dd, 1.0)
+    safe_n, safe_d = where(num_r != 0, num_r, 1.0), where(dd != 0, dd, 1.0)
+    big_r = num_r / (2 * safe_d)
     ok_r = ~flat & (dd != 0) & (big_r > 0) & jnp.isfinite(big_r)
     rr = where(ok_r, big_r, 0.5)
 
@@ -463,11 +465,10 @@ def _end_model(fd, d, length):
     # rounded by an ulp (against random 1-ulp perturbations of f: 1.6 times their rms
     # effect, 1.6 times below the largest of 300), moves R; the model is evaluated again
     # there, and the tail's change is part of its error.
-    safe_n, safe_d = where(num_r != 0, num_r, 1.0), where(dd != 0, dd, 1.0)
     grad_n = [-sl[3], sl[2], sl[1], -sl[0]]
     grad_d = [-sl[2], 2 * sl[1], -sl[0], jnp.zeros_like(dd)]
     g = [grad_n[i] / safe_n - grad_d[i] / safe_d for i in range(4)] + [jnp.zeros_like(dd)]
-    f_scaled = [jnp.abs(f[j]) / where(big_dl > 0, big_dl, 1.0) for j in range(5)]  # (f/big_dl: no overflow)
+    f_scaled = [jnp.abs(f[j]) / unit for j in range(5)]  # (f/big_dl: no overflow)
     moved = eps * sum(jnp.abs(g[j] - (g[j - 1] if j else 0.0)) * f_scaled[j] for j in range(5))
     shifted = log_model(rr * (1 + moved))[3]
     # The power model's prediction of f₅ is defined for any R > 0 (also where α <= -1).
