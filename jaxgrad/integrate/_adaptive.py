@@ -405,7 +405,6 @@ def _end_model(fd, d, length):
         q = where(small, (1 - ll) / lr, jnp.expm1(al * ll - jnp.log1p(al)) / jnp.expm1(-al * lr))
         return width * (f[0] - num * q)
 
-    tail = power_tail(al)
     resid = jnp.abs(f[3] - predicted(3))
     resid5 = jnp.abs(f[5] - predicted(5))
     # The exponent is read off f's samples, and near α = -1 the tail, (L/D)^(α+1)/(α+1)
@@ -424,8 +423,9 @@ def _end_model(fd, d, length):
     noise_p = jnp.maximum(eps * jnp.max(jnp.abs(jnp.stack(f[:3])), axis=0), resid)
     moved_p = 2 * noise_p * (1 / jnp.abs(where(num != 0, num, 1.0)) + 1 / jnp.abs(where(den != 0, den, 1.0))) / lr
     al_moved = al - moved_p
-    sensitivity_p = where(small | same | (al >= -0.9), 0.0,
-                          where(al_moved > -1, jnp.abs(power_tail(where(al_moved > -1, al_moved, al)) - tail), jnp.inf))
+    # (Both exponents in one evaluation: one copy of the formula in the compiled program.)
+    tail, tail_moved = power_tail(jnp.stack([al, where(al_moved > -1, al_moved, al)]))
+    sensitivity_p = where(small | same | (al >= -0.9), 0.0, where(al_moved > -1, jnp.abs(tail_moved - tail), jnp.inf))
 
     # Power-log model from f₀ .. f₄.
     # (R is a ratio of products of differences: taken of the differences scaled to the
@@ -455,7 +455,6 @@ def _end_model(fd, d, length):
         tail_l = width * (s_l + lam_a * (ca / ap1 - (cb / lr) * (ll / ap1 - 1 / (ap1 * ap1))))
         return a_l, ok_l, resid_l, tail_l
 
-    a_l, ok_l, resid_l, tail_l = log_model(rr)
     # R is fixed by differences of products that cancel to (Q/P)² of their size (a few
     # 1e-5 where the log's share of f changes slowly, as ln d next to a tiny end), so f's
     # rounding moves it by that much more, and the tail, through 1/(α + 1)², by far more
@@ -470,7 +469,9 @@ def _end_model(fd, d, length):
     g = [grad_n[i] / safe_n - grad_d[i] / safe_d for i in range(4)] + [jnp.zeros_like(dd)]
     f_scaled = [jnp.abs(f[j]) / unit for j in range(5)]  # (f/big_dl: no overflow)
     moved = eps * sum(jnp.abs(g[j] - (g[j - 1] if j else 0.0)) * f_scaled[j] for j in range(5))
-    shifted = log_model(rr * (1 + moved))[3]
+    # (Both in one evaluation: one copy of the model in the compiled program.)
+    a_l, ok_l, resid_l, tail_l = log_model(jnp.stack([rr, rr * (1 + moved)]))
+    a_l, ok_l, resid_l, tail_l, shifted = a_l[0], ok_l[0], resid_l[:, 0], tail_l[0], tail_l[1]
     # The power model's prediction of f₅ is defined for any R > 0 (also where α <= -1).
     better_l = ok_r & (resid_l[2] < where(r > 0, resid5, jnp.inf))
     sensitivity = jnp.abs(shifted - tail_l)
