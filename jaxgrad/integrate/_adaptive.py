@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 
 from .._loop import while_loop
+from .._computed_once import computed_once
 from .._where import where
 from . import _status
 from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
@@ -560,6 +561,9 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     s = (lo_e + half)[:, None] + half[:, None] * xk
     sb = jnp.stack([sg0, sg1], axis=1)  # where the map hands over to the end models
     x, w, moved = _map_nodes(s, c0[:, None], c1[:, None], plain[:, None])
+    # (Computed once and read by every consumer: otherwise XLA copies the map into each
+    # operation of f that reads x and each test that reads the nodes; `computed_once`.)
+    x, w = computed_once(x, w)
     # Length left to the end model: the map's distance to the end at the hand-over.
     len0, len1 = _end_distances(sb, c0, c1)
     m = x.shape[1]
@@ -577,6 +581,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     extra = [] if probe is None else [probe[:, None]]
     xall = jnp.concatenate([x, xe.reshape(n, q)] + extra, axis=1)
     fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + q + len(extra), -1)
+    (fall,) = computed_once(fall)  # (f's cheap operations are not copied into each test that reads f)
     fx = fall[:, :m]
     fend = fall[:, m : m + q].reshape(n * q, -1)[:nend].reshape(2, -1, _END_DIST.shape[0], fall.shape[-1])
     # One node of a piece that lands on an isolated singular or undefined point of f
@@ -661,9 +666,14 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     # from the double-exponential map back to plain bisection, its first nodes at 0.054
     # and 0.33 seeing e^(−54) and e^(−330); at the default tolerances 2e-48 (QAGS's too),
     # the piece [0, 50] seeing e^(−108) at its first node and e^(−652) at the next.
-    af = jnp.abs(fx)
+    # (From the three nodes next to each end, gathered once for the tests between halves
+    # below: slices of x and f would copy their computation into this test.)
+    near = np.array([0, 1, 2, m - 3, m - 2, m - 1])
+    x_near, f_near = x[:, near], fx[:, near]
+    af = jnp.abs(f_near)
     fin_plain = (plain & jnp.isfinite(c0) & jnp.isfinite(c1))[:, None]
-    hidden = _hidden_mass(x[:, 0], x[:, 1], af[:, 0], af[:, 1]) + _hidden_mass(x[:, -1], x[:, -2], af[:, -1], af[:, -2])
+    hidden = (_hidden_mass(x_near[:, 0], x_near[:, 1], af[:, 0], af[:, 1])
+              + _hidden_mass(x_near[:, 5], x_near[:, 4], af[:, 5], af[:, 4]))
     err = err + where(fin_plain, hidden, 0.0)
     err = where(isolated[:, None] | blind0 | blind1, jnp.inf, err + end_err)
     floor = floor + end_err
@@ -694,8 +704,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     beside = jnp.maximum(change[:, :-2], change[:, 2:])
     step_noise = 1e3 * eps * jnp.max(jnp.abs(fx), axis=1, keepdims=True)
     step = jnp.any((change[:, 1:-1] > _STEP * beside) & (change[:, 1:-1] > step_noise), axis=(1, 2))
-    # The three nodes next to each end, for the jump test between sibling pieces.
-    near = np.array([0, 1, 2, m - 3, m - 2, m - 1])
+    # The three nodes next to each end (`near` above), for the jump test between sibling pieces.
     probed = None if probe is None else fall[:, -1]
     # f at the centre node of a plain piece, which is the point plain bisection splits it
     # at (to within a few ulps: the map forms it as c1 - (c1 - c0)/2), for the peak test
@@ -705,7 +714,11 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     at_mid = plain & fin & (jnp.abs(xc - mid) <= 4 * eps * jnp.maximum(jnp.abs(c0), jnp.abs(c1)))
     fc = fall[:, m // 2]
     fc = where(at_mid[:, None] & jnp.isfinite(fc), fc, jnp.nan)
-    return kron, err, floor, tail, nev, (inner_feature, step, saturated), (x[:, near], fx[:, near], probed, fc)
+    # (Each result computed once: the pool's float and integer rows and the loop's tests
+    # all read them; `computed_once`.)
+    kron, err, floor, tail, inner_feature, step, saturated = computed_once(
+        kron, err, floor, tail, inner_feature, step, saturated)
+    return kron, err, floor, tail, nev, (inner_feature, step, saturated), (x_near, f_near, probed, fc)
 
 
 def _one_sided(xs, fs, b):
@@ -1415,6 +1428,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
             jlo, jhi = jnp.maximum(jlo, bp_lo), jnp.maximum(jhi, bp_hi)
         jlo, jhi = where(band > 0, jlo, 0.0), where(band > 0, jhi, 0.0)
         err = err + (jlo + jhi) * band
+        jlo, jhi, err = computed_once(jlo, jhi, err)  # (read by both rows of the pool)
         # A piece with a flagged peak at an end (see `_shared_point`) is cut farther from
         # the flag than for a jump (`_PEAK_CUT`).
         bp_peak = jnp.any((bp_lo + bp_hi) > 0, axis=1) if nseg > 1 else False
