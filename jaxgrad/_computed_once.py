@@ -59,6 +59,9 @@ def computed_once(*arrays):
         ([[1.0, 2.0], [3.0, 4.0]], [True, False])
     """
     dtype = next(a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.floating))
+    if any(a.dtype not in (dtype, jnp.bool_) for a in arrays):
+        raise TypeError(f"computed_once takes arrays of one real floating dtype and booleans, got "
+                        f"{[str(a.dtype) for a in arrays]}")
     n = arrays[0].shape[0]
     cols = [a.reshape(n, -1) for a in arrays]
     widths = [c.shape[1] for c in cols]

@@ -33,6 +33,13 @@ def test_values_shapes_and_dtypes_are_the_inputs(dtype):
         assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
 
 
+def test_other_dtypes_are_refused():
+    with pytest.raises(TypeError, match="one real floating dtype"):
+        computed_once(jnp.ones((2, 2)), jnp.ones((2, 2), jnp.complex64))
+    with pytest.raises(TypeError, match="one real floating dtype"):
+        computed_once(jnp.ones((2, 2), jnp.float32), jnp.arange(4).reshape(2, 2))
+
+
 def test_under_vmap_and_a_single_column():
     x = jnp.arange(24.0).reshape(2, 4, 3)
     (y,) = jax.vmap(computed_once)(x)

@@ -541,7 +541,8 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
 
     # The end model's gap at each end of each segment, and at the ends of each piece's.
     ends0, ends1 = edges[:-1], edges[1:]
-    gap0, gap1 = _end_gap(ends0, ends1), _end_gap(ends1, ends0)
+    # (Both ends in one call: one copy of `_end_gap` in the program.)
+    gap0, gap1 = jnp.split(_end_gap(jnp.concatenate([ends0, ends1]), jnp.concatenate([ends1, ends0])), 2)
     e0, e1 = edges[iv["seg"]], edges[iv["seg"] + 1]
     g0 = where((c0 == e0) & ~plain, per_piece(gap0), 0.0)
     g1 = where((c1 == e1) & ~plain, per_piece(gap1), 0.0)
@@ -1616,8 +1617,9 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # piece at that end integrates the last `_end_gap` of the segment analytically).
         xde = _tanh_sinh_x(jnp.stack([lo, hi], 1), c0[:, None], c1[:, None])
         e_lo, e_hi = edges[seg], edges[seg + 1]
-        xde0 = jnp.maximum(xde[:, 0], e_lo + where(c0 == e_lo, _end_gap(e_lo, e_hi), 0.0))
-        xde1 = jnp.minimum(xde[:, 1], e_hi - where(c1 == e_hi, _end_gap(e_hi, e_lo), 0.0))
+        g_lo, g_hi = jnp.split(_end_gap(jnp.concatenate([e_lo, e_hi]), jnp.concatenate([e_hi, e_lo])), 2)
+        xde0 = jnp.maximum(xde[:, 0], e_lo + where(c0 == e_lo, g_lo, 0.0))
+        xde1 = jnp.minimum(xde[:, 1], e_hi - where(c1 == e_hi, g_hi, 0.0))
         to_plain = ~plain & finite & par["inner"] & (lo > 0) & (hi < 1) & (xde1 > xde0)
         keep = (plain & ~to_de) | to_plain
         c0 = where(to_plain, xde0, c0)

@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .._computed_once import computed_once
 from .._where import where
 from ._status import CONVERGED, ROUNDOFF
 
@@ -207,6 +208,9 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         phi = where(first, jnp.stack([hi, lo]), where(side == 2, jnp.stack([c, q]), jnp.stack([c, b])))
         fx = fvec(panel_nodes(plo, phi))
         v, e, fl, hd, sd = rule(plo, phi, fx)
+        # (Each written into three versions of every table below: computed once, not copied
+        # into each; `jaxgrad/_computed_once.py`.)
+        v, e, fl, hd = computed_once(v, e, fl, hd)
         env = where(first, jnp.max(jnp.abs(where(jnp.isfinite(fx[0]), fx[0], 0.0)), axis=0), env)
         # the kept quarter: not evaluated, its error infinite until then (or handed to quad)
         kept_small = jnp.abs(omega) * (kept_hi - kept_lo) / 2 <= _HAND
