@@ -20,17 +20,19 @@ every consumer reads them. The values are exactly the inputs (a gather moves bit
 booleans travel as 0/1 in the floating dtype). Where XLA's boundaries between fusions
 move, its code may round differently in the last bit (of the 36 integrals of the test
 battery, one value moved by an ulp and two error estimates in their fifth digit). With it at the places `quad`'s loop reads many times
-(`jaxgrad/integrate/_adaptive.py`: the nodes and weights, the integrand's values, the
-rule's results, the flags in the pool's rows) the value program holds 7,936 fused
-instructions instead of 13,037. XLA compile time of `f = exp(-px)/√x` on [0, 1], in one
-process per version, two alternating pairs (bench/RESULTS.md, "suite"):
+(`jaxgrad/integrate/_adaptive.py`: the map's arguments, the nodes and weights, the
+integrand's values, the rule's results, the tests between halves, the flags and
+decisions both rows of the pool read, the extrapolation's record) the value program
+holds 6,285 fused instructions instead of 13,037. XLA compile time of
+`f = exp(-px)/√x` on [0, 1], one process per version, two alternating pairs
+(bench/RESULTS.md, "suite"):
 
 | program | test flags (classic emitters, level 0) | XLA's defaults |
 |---|---|---|
-| value | 0.85–0.87 s against 1.10 s | 2.93–2.97 s against 3.90–4.05 s |
-| gradient | 0.96–0.97 against 1.17 | 3.32–3.51 against 4.35–4.49 |
-| vmap over 8 | 1.12 against 1.43–1.47 | 3.67–3.87 against 4.88–5.05 |
-| hessian | 0.97–1.00 against 1.17–1.23 | 3.46–3.54 against 4.57–4.74 |
+| value | 0.72–0.75 s against 1.02–1.08 s | 2.73–2.75 s against 3.77–3.84 s |
+| gradient | 0.82–0.83 against 1.10–1.11 | 3.01 against 4.11–4.20 |
+| vmap over 8 | 0.96–0.99 against 1.33–1.37 | 3.41–3.51 against 4.64–4.85 |
+| hessian | 0.86–0.87 against 1.09–1.11 | 3.18 against 4.20–4.49 |
 
 A packed width of one is left alone: XLA removes a gather that takes the whole array,
 and the program is then what it would be without this. Where a later XLA removes the

@@ -561,6 +561,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     half = (hi_e - lo_e) / 2
     s = (lo_e + half)[:, None] + half[:, None] * xk
     sb = jnp.stack([sg0, sg1], axis=1)  # where the map hands over to the end models
+    s, sb = computed_once(s, sb)  # (read by each expm1 of the map and by the end distances)
     x, w, moved = _map_nodes(s, c0[:, None], c1[:, None], plain[:, None])
     # (Computed once and read by every consumer: otherwise XLA copies the map into each
     # operation of f that reads x and each test that reads the nodes; `computed_once`.)
@@ -1330,6 +1331,10 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # derivative in α) has errors that only grow, and a best taken over all components
         # at once stayed at an early level where the derivative in α was 8e-4 off.
         better = usable & (est_err < ext["err"])
+        # (Read by several fields of the new record: computed once; `computed_once`.)
+        value, value_err, est, done, aitken, better, exact, valid = (
+            x[0] for x in computed_once(value[None], value_err[None], est[None], done[None], aitken[None],
+                                        better[None], exact[None], valid[None]))
         # Records since the last improvement (QAGS's ktmin): after more than _STALE, while
         # the extrapolation's error is far below the plain sum's and the plain sum is far
         # from converging (errors above 1e-3 of the value: a strong singular point, not a
@@ -1415,6 +1420,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         band = _end_band(pend, valid)
         b = pend["c1"][:nsplit]
         jump, kink, peaked = _shared_point(near, b, nsplit, pend["pfc"][:nsplit])
+        jump, kink, peaked = computed_once(jump, kink, peaked)  # (read by the flags and both rows)
         seen = jnp.maximum(jump, kink * band / 2)
         seen = where((pend["paired"] & pend["plain"])[:, None], seen, 0.0)
         # An inherited flag is dropped where f next to that end shows nothing there.
@@ -1649,6 +1655,8 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         recheck = chosen & plain & ~to_de & (
             ((par["fresh"] == 1) & near_lo & (held_hi == 0)) | ((par["fresh"] == 2) & near_hi & (held_lo == 0)))
         split = chosen & ~recheck
+        # (The decisions that both rows of the new pieces read, computed once.)
+        xmid, keep, to_de, recheck, split, chosen = computed_once(xmid, keep, to_de, recheck, split, chosen)
         new_slot = nused + jnp.cumsum(split.astype(jnp.int32)) - 1
         xa = where(finite, c0, xr0)
         xb = where(finite, c1, xr1)
