@@ -514,7 +514,7 @@ def _wsum(weights, v):
     return jnp.sum(jnp.moveaxis(v, 1, -1) * weights, axis=-1)
 
 
-def _gauss_kronrod(fvec, args, iv, edges, probe=None):
+def _gauss_kronrod(fvec, args, iv, edges, probe=None, once=True):
     """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
 
     Returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
@@ -530,7 +530,14 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
     (`_end_model`, 6 more evaluations of f, at points fixed by `e`: one call of f
     covers the pieces' nodes and those 6 points at each end of each segment).
+
+    `once`: the arrays that many operations read are computed once (`computed_once`):
+    a smaller program, and a faster pass where the arrays are small. Not in the first
+    pass of a large batch (`_batch.py`), where the arrays are (lanes × pieces × nodes)
+    and recomputing them inside each kernel costs less than writing and reading them:
+    4,000 easy lanes took 18–21 ms with them computed once, 8 ms without.
     """
+    once_ = computed_once if once else (lambda *arrays: arrays)
     slo, shi, plain = iv["slo"], iv["shi"], iv["plain"]
     c0, c1 = iv["c0"], iv["c1"]
     dtype = slo.dtype
@@ -561,11 +568,11 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     half = (hi_e - lo_e) / 2
     s = (lo_e + half)[:, None] + half[:, None] * xk
     sb = jnp.stack([sg0, sg1], axis=1)  # where the map hands over to the end models
-    s, sb = computed_once(s, sb)  # (read by each expm1 of the map and by the end distances)
+    s, sb = once_(s, sb)  # (read by each expm1 of the map and by the end distances)
     x, w, moved = _map_nodes(s, c0[:, None], c1[:, None], plain[:, None])
     # (Computed once and read by every consumer: otherwise XLA copies the map into each
     # operation of f that reads x and each test that reads the nodes; `computed_once`.)
-    x, w = computed_once(x, w)
+    x, w = once_(x, w)
     # Length left to the end model: the map's distance to the end at the hand-over.
     len0, len1 = _end_distances(sb, c0, c1)
     m = x.shape[1]
@@ -583,7 +590,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     extra = [] if probe is None else [probe[:, None]]
     xall = jnp.concatenate([x, xe.reshape(n, q)] + extra, axis=1)
     fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + q + len(extra), -1)
-    (fall,) = computed_once(fall)  # (f's cheap operations are not copied into each test that reads f)
+    (fall,) = once_(fall)  # (f's cheap operations are not copied into each test that reads f)
     fx = fall[:, :m]
     fend = fall[:, m : m + q].reshape(n * q, -1)[:nend].reshape(2, -1, _END_DIST.shape[0], fall.shape[-1])
     # One node of a piece that lands on an isolated singular or undefined point of f
@@ -718,7 +725,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None):
     fc = where(at_mid[:, None] & jnp.isfinite(fc), fc, jnp.nan)
     # (Each result computed once: the pool's float and integer rows and the loop's tests
     # all read them; `computed_once`.)
-    kron, err, floor, tail, inner_feature, step, saturated = computed_once(
+    kron, err, floor, tail, inner_feature, step, saturated = once_(
         kron, err, floor, tail, inner_feature, step, saturated)
     return kron, err, floor, tail, nev, (inner_feature, step, saturated), (x_near, f_near, probed, fc)
 

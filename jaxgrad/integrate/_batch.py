@@ -76,13 +76,14 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
             at_bp = _at_breakpoints(pend, nseg, True)
             probe = where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
             probe = where(jnp.isfinite(probe), probe, 0.0)
-            kron, err, floor, tail, nev, (_, _, saturated), near = _gauss_kronrod(fvec, args, pend, edges, probe)
+            kron, err, floor, tail, nev, (_, _, saturated), near = _gauss_kronrod(
+                fvec, args, pend, edges, probe, once=False)
             # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
             bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
             err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
             nev = nev + at_bp.astype(nev.dtype)
         else:
-            kron, err, floor, tail, nev, (_, _, saturated), _ = _gauss_kronrod(fvec, args, pend, edges)
+            kron, err, floor, tail, nev, (_, _, saturated), _ = _gauss_kronrod(fvec, args, pend, edges, once=False)
         use = (pend["slot"] >= 0)[:, None]
         total = jnp.sum(where(use, kron, 0.0), axis=0)
         errsum = jnp.sum(where(use, err, 0.0), axis=0)
