@@ -19,13 +19,14 @@ fusion does not copy, so the arrays are computed in one fusion and written once,
 every consumer reads them. The values are exactly the inputs (a gather moves bits;
 booleans travel as 0/1 in the floating dtype). Where XLA's boundaries between fusions
 move, its code may round differently in the last bit (of the 36 integrals of the test
-battery, one value moved by an ulp and two error estimates in their fifth digit). With it at the places `quad`'s loop reads many times
-(`jaxgrad/integrate/_adaptive.py`: the map's arguments, the nodes and weights, the
-integrand's values, the rule's results, the tests between halves, the flags and
-decisions both rows of the pool read, the extrapolation's record) the value program
-holds 6,285 fused instructions instead of 13,037. XLA compile time of
-`f = exp(-px)/√x` on [0, 1], one process per version, two alternating pairs
-(bench/RESULTS.md, "suite"):
+battery, one value moved by an ulp and two error estimates in their fifth digit).
+
+With it at the places `quad`'s loop reads many times (`jaxgrad/integrate/_adaptive.py`:
+the map's arguments, the nodes and weights, the integrand's values, the rule's results,
+the tests between halves, the flags and decisions both rows of the pool read, the
+extrapolation's record) the value program holds 6,285 fused instructions instead of
+13,037. XLA compile time of `f = exp(-px)/√x` on [0, 1], one process per version, two
+alternating pairs (bench/RESULTS.md, "suite"):
 
 | program | test flags (classic emitters, level 0) | XLA's defaults |
 |---|---|---|

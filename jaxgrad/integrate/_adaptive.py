@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._loop import while_loop
 from .._computed_once import computed_once
+from .._loop import while_loop
 from .._where import where
 from . import _status
 from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
