@@ -336,6 +336,12 @@ def _end_gap(e, other):
     return where((e == 0) & (at0 <= scale * 2.0 ** -(finfo.maxexp // 2)), at0, gap)
 
 
+def _end_gaps(lo, hi):
+    """`_end_gap` at both ends of the segments [lo, hi], in one call (one copy of it in
+    the compiled program): (gap at lo, gap at hi)."""
+    return jnp.split(_end_gap(jnp.concatenate([lo, hi]), jnp.concatenate([hi, lo])), 2)
+
+
 # Distances (in units of the model width) at which f is sampled for the end model.
 _END_DIST = 4.0 ** -np.arange(6)
 # Below this |α| the power-log model's terms cancel (its coefficients carry 1/(1 - 4^-α)²);
@@ -548,8 +554,7 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None, once=True):
 
     # The end model's gap at each end of each segment, and at the ends of each piece's.
     ends0, ends1 = edges[:-1], edges[1:]
-    # (Both ends in one call: one copy of `_end_gap` in the program.)
-    gap0, gap1 = jnp.split(_end_gap(jnp.concatenate([ends0, ends1]), jnp.concatenate([ends1, ends0])), 2)
+    gap0, gap1 = _end_gaps(ends0, ends1)
     e0, e1 = edges[iv["seg"]], edges[iv["seg"] + 1]
     g0 = where((c0 == e0) & ~plain, per_piece(gap0), 0.0)
     g1 = where((c1 == e1) & ~plain, per_piece(gap1), 0.0)
@@ -1630,7 +1635,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         # piece at that end integrates the last `_end_gap` of the segment analytically).
         xde = _tanh_sinh_x(jnp.stack([lo, hi], 1), c0[:, None], c1[:, None])
         e_lo, e_hi = edges[seg], edges[seg + 1]
-        g_lo, g_hi = jnp.split(_end_gap(jnp.concatenate([e_lo, e_hi]), jnp.concatenate([e_hi, e_lo])), 2)
+        g_lo, g_hi = _end_gaps(e_lo, e_hi)
         xde0 = jnp.maximum(xde[:, 0], e_lo + where(c0 == e_lo, g_lo, 0.0))
         xde1 = jnp.minimum(xde[:, 1], e_hi - where(c1 == e_hi, g_hi, 0.0))
         to_plain = ~plain & finite & par["inner"] & (lo > 0) & (hi < 1) & (xde1 > xde0)
