@@ -17,7 +17,8 @@ again a principal value, computed the same way (and so on for higher derivatives
 Far from the range (`_far`) its three terms cancel, and d/dc = ∫ f/(x − c)² dx, a
 regular integral, is used instead (`_c_derivative_integrand`). The limits give
 f(b)/(b − c) db − f(a)/(a − c) da, and the parameters of f the principal value of
-∂f/∂θ (one adaptive integral of the vector [f, ∂f/∂θ], as in `quad`).
+∂f/∂θ. The value, ∂f/∂θ and the c-integrand are one vector integrand, integrated by
+one adaptive loop (as `quad` integrates [f, ∂f/∂θ]).
 
 ``weight="alg"``, ``"alg-loga"``, ``"alg-logb"``, ``"alg-log"``, ``wvar=(α, β)`` — the
 algebraic–logarithmic end weights of QAWS, w(x) = (x − a)^α (b − x)^β times ln(x − a),
@@ -164,31 +165,59 @@ def _end_limits(fvec, a, b, args):
     return out
 
 
+def _cauchy_joint(fvec, args, diff, with_c):
+    """`(joint, n)`: the integrand [f, ∂f/∂θ (n columns per component), h] of `_cauchy_jvp`,
+    h the d/dc integrand (`_c_derivative_integrand`, only `with_c`); its args are
+    `(far, c, args)`."""
+    n = 0
+    if any(diff):
+        theta_joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+    h = _c_derivative_integrand(fvec)
+
+    def joint(x, jargs):
+        args_now = jargs[2]
+        parts = [theta_joint(x, args_now) if n else fvec(x, args_now)]
+        if with_c:
+            parts.append(h(x, jargs))
+        return jnp.concatenate(parts)
+
+    return joint, n
+
+
+# One principal value of the vector [f, ∂f/∂θ, h] gives the value, the parameters'
+# tangent and the pole's, as `quad`'s rule integrates [f, ∂f/∂θ] and the Fourier rules
+# f with all their derivative parts: one loop, refined until every component meets its
+# tolerance, whose nodes serve all of them. (Separate loops for the value, for
+# [f, ∂f/∂θ] and for h compiled three adaptive loops into `value_and_grad`.) The
+# components not differentiated (symbolic zeros) are left out; without any, the value
+# alone.
 @functools.partial(cauchy.defjvp, symbolic_zeros=True)
 def _cauchy_jvp(fvec, options, primals, tangents):
     a, b, c, args = primals
     da, db, dc = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
-    value, err, neval, code = cauchy(fvec, a, b, c, args, options)
-    dvalue = jnp.zeros_like(value)
     k = fvec_out_size(fvec, a, args)
     _, _, diff, dleaves = _split_args(args, tangents[3])
-    joint, _, n, _ = _derivative_integrand(fvec, args, diff)
-    if n:  # the principal value of [f, ∂f/∂θ]
-        jvalue, jerr, neval, jcode = cauchy(joint, a, b, c, args, options)
-        dvalue = dvalue + parameter_tangent(jvalue[k:].reshape(k, n), dleaves, diff)
-        err, code = jerr[:k], jcode
+    with_c = not isinstance(tangents[2], SymbolicZero)
+    joint, n = _cauchy_joint(fvec, args, diff, with_c)
+    far = _far(a, b, c)
+    if n or with_c:
+        jvalue, jerr, neval, code = cauchy(joint, a, b, c, (far, c, args), options)
+        value, err = jvalue[:k], jerr[:k]
+    else:
+        value, err, neval, code = cauchy(fvec, a, b, c, args, options)
+    dvalue = jnp.zeros_like(value)
+    if n:
+        dvalue = dvalue + parameter_tangent(jvalue[k : k + k * n].reshape(k, n), dleaves, diff)
     f_a, f_b = _end_limits(fvec, a, b, args)
-    if not isinstance(tangents[2], SymbolicZero):
+    if with_c:
         # Near the range, the identity of the module docstring. Far from it its three
         # terms are each ~f/c and cancel to the ~f/c² result (c = 1e10 on [0, 1]: 1300×
         # off, the wrong sign; outside probe); there d/dc = ∫ f/(x − c)² dx, a regular
-        # integral, is taken instead, as the principal value of f/(x − c): one loop
-        # serves both (the integrand switches per lane).
-        far = _far(a, b, c)
-        pv_h, _, _, pcode = cauchy(_c_derivative_integrand(fvec), a, b, c, (far, c, args), options)
+        # integral, is taken instead, as the principal value of f/(x − c) (h switches
+        # per lane).
+        pv_h = jvalue[k + k * n :]
         ends = where(far, 0.0, f_a / where(far, 1.0, a - c) - f_b / where(far, 1.0, b - c))
         dvalue = dvalue + (pv_h + ends) * dc
-        code = where(code == 0, pcode, code)
     if not isinstance(tangents[1], SymbolicZero):
         dvalue = dvalue + f_b / (b - c) * db
     if not isinstance(tangents[0], SymbolicZero):
