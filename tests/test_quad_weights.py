@@ -52,7 +52,10 @@ def _pv_derivatives(p, c):
     # forward mode: along the pole, and the second derivative forward over reverse
     d1c = jax.jvp(lambda c: _pv(p, 0.0, 1.0, c), (c,), (jnp.ones_like(c),))[1]
     d2c = jax.jacfwd(jax.grad(lambda c: _pv(p, 0.0, 1.0, c)))(c)
-    return f(z), jax.grad(f)(z), d1c, d2c
+    # The value from the derivatives' loop (one loop; `f(z)` beside `grad(f)(z)` would
+    # compile the value's own loop as well: plain values are checked below under vmap
+    # and in the tests that follow).
+    return (*jax.value_and_grad(f)(z), d1c, d2c)
 
 
 def test_cauchy_principal_value_and_its_derivatives():
