@@ -55,9 +55,10 @@ def _derivatives(i, p, b, a):
     """First derivatives in p and in b in both modes, second in p and the mixed one, for
     case ``i`` (traced: one compilation for the battery). An infinite b has derivative 0."""
     f = functools.partial(_integral, a=a, i=i)
+    value, rev_p = jax.value_and_grad(f, 0)(p, b)  # (a plain `f(p, b)` would add the value's own loop)
     out = dict(
-        value=f(p, b),
-        rev_p=jax.grad(f, 0)(p, b),
+        value=value,
+        rev_p=rev_p,
         fwd_p=jax.jvp(lambda q: f(q, b), (p,), (1.0,))[1],
         jacfwd_p=jax.jacfwd(f, 0)(p, b),
         hess_fwd_rev=jax.hessian(f, 0)(p, b),
