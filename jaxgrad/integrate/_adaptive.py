@@ -382,8 +382,11 @@ def _end_model(fd, d, length):
     range so close to the end that f cannot be sampled there (|x - 1/3|^-0.8 at the
     float 1/3 holds 3e-3 of its integral within one ulp) is integrated analytically.
     """
+    # (The samples' differences and what is built from them are computed as one array
+    # each and read by column: a list of columns became one kernel per column.)
     f = [fd[:, j] for j in range(_END_DIST.shape[0])]
-    dl = [f[j] - f[j + 1] for j in range(len(f) - 1)]
+    dl_all = fd[:, :-1] - fd[:, 1:]  # Δ_j = f_j − f_{j+1}, (m, 5, K)
+    dl = [dl_all[:, j] for j in range(dl_all.shape[1])]
     d0 = d[:, :1]
     # The samples are at exactly D, D/4, ... (Sterbenz), unless e + D crosses a power of
     # two (then off by one ulp of e: a 2^-26 relative change, negligible).
@@ -396,7 +399,7 @@ def _end_model(fd, d, length):
     num, den = dl[0], dl[1]
     # A constant f, or one whose differences are rounding noise (no model can be read
     # off them, and a noisy ratio must not pass for a blow-up): α = 0.
-    flat = jnp.max(jnp.abs(jnp.stack(dl)), axis=0) <= 64 * eps * jnp.max(jnp.abs(fd), axis=1)
+    flat = jnp.max(jnp.abs(dl_all), axis=1) <= 64 * eps * jnp.max(jnp.abs(fd), axis=1)
     same = (num == den) | flat
     r = where(den != 0, num / where(den != 0, den, 1.0), 0.0)  # 1/R = ρ^α
     alpha = where(same, 0.0, jnp.log(where(r > 0, r, 1.0)) / lr)
@@ -427,7 +430,7 @@ def _end_model(fd, d, length):
     # α < -0.9: further from -1 the amplification is small, and the residuals, which also
     # hold how far f is from a power law, would move α by far more than noise does (an
     # inner integral of dblquad with a weakly singular kernel ended divergent).
-    noise_p = jnp.maximum(eps * jnp.max(jnp.abs(jnp.stack(f[:3])), axis=0), resid)
+    noise_p = jnp.maximum(eps * jnp.max(jnp.abs(fd[:, :3]), axis=1), resid)
     moved_p = 2 * noise_p * (1 / jnp.abs(where(num != 0, num, 1.0)) + 1 / jnp.abs(where(den != 0, den, 1.0))) / lr
     al_moved = al - moved_p
     # (Both exponents in one evaluation: one copy of the formula in the compiled program.)
@@ -439,9 +442,10 @@ def _end_model(fd, d, length):
     # largest, as the products overflowed where f is large (x^-0.99·log x is 1e298 at the
     # samples next to an end at 0: NaN, and the power model's 2 % error was taken
     # instead) and underflow where it is tiny.)
-    big_dl = jnp.max(jnp.abs(jnp.stack(dl[:4])), axis=0)
+    big_dl = jnp.max(jnp.abs(dl_all[:, :4]), axis=1)
     unit = where(big_dl > 0, big_dl, 1.0)
-    sl = [x / unit for x in dl[:4]]
+    sl_all = dl_all[:, :4] / unit[:, None]
+    sl = [sl_all[:, j] for j in range(4)]
     dd = sl[1] * sl[1] - sl[0] * sl[2]
     num_r = sl[1] * sl[2] - sl[0] * sl[3]
     safe_n, safe_d = where(num_r != 0, num_r, 1.0), where(dd != 0, dd, 1.0)
@@ -471,11 +475,16 @@ def _end_model(fd, d, length):
     # rounded by an ulp (against random 1-ulp perturbations of f: 1.6 times their rms
     # effect, 1.6 times below the largest of 300), moves R; the model is evaluated again
     # there, and the tail's change is part of its error.
-    grad_n = [-sl[3], sl[2], sl[1], -sl[0]]
-    grad_d = [-sl[2], 2 * sl[1], -sl[0], jnp.zeros_like(dd)]
-    g = [grad_n[i] / safe_n - grad_d[i] / safe_d for i in range(4)] + [jnp.zeros_like(dd)]
-    f_scaled = [jnp.abs(f[j]) / unit for j in range(5)]  # (f/big_dl: no overflow)
-    moved = eps * sum(jnp.abs(g[j] - (g[j - 1] if j else 0.0)) * f_scaled[j] for j in range(5))
+    # ∂N/∂sl = (−sl₃, sl₂, sl₁, −sl₀), ∂dd/∂sl = (−sl₂, 2sl₁, −sl₀, 0); g_j, j = 0..4, is
+    # the derivative in sl_j (g₄ = 0), and f_j's ulp moves sl_j by +1 and sl_{j−1} by −1.
+    zero = jnp.zeros_like(sl_all[:, :1])
+    sign_n = np.array([-1.0, 1.0, 1.0, -1.0], sl_all.dtype)[:, None]
+    grad_n = sl_all[:, ::-1] * sign_n
+    grad_d = jnp.concatenate([sl_all[:, 2::-1] * np.array([-1.0, 2.0, -1.0], sl_all.dtype)[:, None], zero], axis=1)
+    g = jnp.concatenate([grad_n / safe_n[:, None] - grad_d / safe_d[:, None], zero], axis=1)
+    f_scaled = jnp.abs(fd[:, :5]) / unit[:, None]  # (f/big_dl: no overflow)
+    steps = jnp.abs(g - jnp.concatenate([zero, g[:, :4]], axis=1)) * f_scaled
+    moved = eps * sum(steps[:, j] for j in range(5))
     # (Both in one evaluation: one copy of the model in the compiled program.)
     a_l, ok_l, resid_l, tail_l = log_model(jnp.stack([rr, rr * (1 + moved)]))
     a_l, ok_l, resid_l, tail_l, shifted = a_l[0], ok_l[0], resid_l[:, 0], tail_l[0], tail_l[1]
