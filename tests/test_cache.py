@@ -633,6 +633,29 @@ def test_a_derivative_in_a_program_traces_only_the_derivative_loop(monkeypatch):
                - math.exp(-2.0) / 2.0) < 1e-10
 
 
+def test_a_principal_values_derivatives_trace_one_loop(monkeypatch):
+    # `value_and_grad` of ⨍ f/(x − c) in the parameters of f and the pole c: one loop of
+    # [f, ∂f/∂p, h] (h the integrand of d/dc); the value, [f, ∂f/∂p] and h had a loop
+    # each (three adaptive loops compiled into the program). Traced only: the values
+    # are checked in test_quad_weights.py.
+    from jaxgrad.integrate import _adaptive
+
+    loops = []
+    plain = _adaptive.adaptive_quad
+
+    def counted(fvec, edges, args, **options):
+        loops.append(options["out_size"])
+        return plain(fvec, edges, args, **options)
+
+    monkeypatch.setattr(_adaptive, "adaptive_quad", counted)
+
+    def pv(z):  # (a new integrand: no trace of it is cached)
+        return quad(lambda x, p: jnp.exp(p * x) + 0.5, 0.0, 1.0, (z[0],), weight="cauchy", wvar=z[1])[0]
+
+    jax.jit(jax.value_and_grad(pv)).trace(jnp.array([0.7, 0.3]))
+    assert loops == [3]
+
+
 def test_vmap_in_a_program_traces_the_loop_body_once(monkeypatch):
     # `vmap` of `quad` runs its batching rule, which resumes unfinished lanes with the
     # scalar loop. That loop was traced twice: once to find its constants (the plain
