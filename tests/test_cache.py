@@ -604,10 +604,10 @@ def test_eager_call_uses_the_eager_program_and_a_trace_the_nested_one(monkeypatc
     assert scaled.eager._cache_size() == 1
 
 
-def test_a_derivative_in_a_program_traces_only_the_derivative_loop(monkeypatch):
-    # Inside `jax.jit`, `jax.grad` of `quad` needs only the loop of [f, ∂f/∂p] (its rule's);
-    # through the core's own nested `jax.jit` the value's loop was traced first as well
-    # (about 1 s of a 1.5 s trace) and then dropped.
+@pytest.fixture
+def traced_loops(monkeypatch):
+    """The adaptive loops traced while the test runs, as the number of components of
+    each loop's integrand."""
     from jaxgrad.integrate import _adaptive
 
     loops = []
@@ -618,6 +618,14 @@ def test_a_derivative_in_a_program_traces_only_the_derivative_loop(monkeypatch):
         return plain(fvec, edges, args, **options)
 
     monkeypatch.setattr(_adaptive, "adaptive_quad", counted)
+    return loops
+
+
+def test_a_derivative_in_a_program_traces_only_the_derivative_loop(traced_loops):
+    # Inside `jax.jit`, `jax.grad` of `quad` needs only the loop of [f, ∂f/∂p] (its rule's);
+    # through the core's own nested `jax.jit` the value's loop was traced first as well
+    # (about 1 s of a 1.5 s trace) and then dropped.
+    loops = traced_loops
 
     def f(x, p):  # (a new integrand: no trace of it is cached)
         return jnp.exp(-p * x) / jnp.sqrt(x)
@@ -633,27 +641,16 @@ def test_a_derivative_in_a_program_traces_only_the_derivative_loop(monkeypatch):
                - math.exp(-2.0) / 2.0) < 1e-10
 
 
-def test_a_principal_values_derivatives_trace_one_loop(monkeypatch):
+def test_a_principal_values_derivatives_trace_one_loop(traced_loops):
     # `value_and_grad` of ⨍ f/(x − c) in the parameters of f and the pole c: one loop of
     # [f, ∂f/∂p, h] (h the integrand of d/dc); the value, [f, ∂f/∂p] and h had a loop
     # each (three adaptive loops compiled into the program). Traced only: the values
     # are checked in test_quad_weights.py.
-    from jaxgrad.integrate import _adaptive
-
-    loops = []
-    plain = _adaptive.adaptive_quad
-
-    def counted(fvec, edges, args, **options):
-        loops.append(options["out_size"])
-        return plain(fvec, edges, args, **options)
-
-    monkeypatch.setattr(_adaptive, "adaptive_quad", counted)
-
     def pv(z):  # (a new integrand: no trace of it is cached)
         return quad(lambda x, p: jnp.exp(p * x) + 0.5, 0.0, 1.0, (z[0],), weight="cauchy", wvar=z[1])[0]
 
     jax.jit(jax.value_and_grad(pv)).trace(jnp.array([0.7, 0.3]))
-    assert loops == [3]
+    assert traced_loops == [3]
 
 
 def test_vmap_in_a_program_traces_the_loop_body_once(monkeypatch):
