@@ -172,12 +172,12 @@ def _cauchy_joint(fvec, args, diff, with_c):
     n = 0
     if any(diff):
         theta_joint, _, n, _ = _derivative_integrand(fvec, args, diff)
-    h = _c_derivative_integrand(fvec)
+    h = _c_derivative_integrand(fvec) if with_c else None
 
     def joint(x, jargs):
         args_now = jargs[2]
         parts = [theta_joint(x, args_now) if n else fvec(x, args_now)]
-        if with_c:
+        if h is not None:
             parts.append(h(x, jargs))
         return jnp.concatenate(parts)
 
