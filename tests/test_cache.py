@@ -682,3 +682,58 @@ def test_vmap_in_a_program_traces_the_loop_body_once(monkeypatch):
     assert len(bodies) == 1
     for p, v in zip([1.0, 2.0, 3.0], values):  # ∫₀¹ e^(−px)/√x dx = √(π/p) erf(√p)
         assert abs(float(v) - math.sqrt(math.pi / p) * math.erf(math.sqrt(p))) < 1e-10
+
+
+def test_the_loop_pass_is_traced_once_per_configuration(monkeypatch):
+    # A pass of `quad`'s loop is two `jax.jit` functions of the loop's configuration with
+    # the integrand between them (`_adaptive.loop_parts`): a second integrand with the
+    # same configuration traces only itself, not the pass again (~0.3 s of every program
+    # that holds the loop). Counted by the rule's steps, which each trace of a half runs
+    # once; `limit=37` is a configuration no other test uses, so its first trace is here.
+    from jaxgrad.integrate import _adaptive
+
+    traced = []
+    plain = _adaptive._gauss_kronrod_steps
+
+    def counted(*a, **k):
+        traced.append(1)
+        return plain(*a, **k)
+
+    monkeypatch.setattr(_adaptive, "_gauss_kronrod_steps", counted)
+
+    def value(f):
+        return jax.jit(lambda p: quad(f, 0.0, 1.0, (p,), limit=37)[0])
+
+    first = value(lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x))(2.0)
+    assert len(traced) == 2  # the pass's two halves, once each
+    second = value(lambda x, p: jnp.exp(-p * x) * jnp.sqrt(x))(2.0)
+    assert len(traced) == 2
+    # ∫₀¹ e^(−2x)/√x dx = √(π/2) erf(√2); ∫₀¹ √x e^(−2x) dx = (√π erf(√2))/(2·2^1.5) − e^(−2)/2
+    erf = math.erf(math.sqrt(2.0))
+    assert float(first) == pytest.approx(math.sqrt(math.pi / 2.0) * erf, rel=1e-12)
+    assert float(second) == pytest.approx(0.5 * math.sqrt(math.pi) * 2.0**-1.5 * erf - math.exp(-2.0) / 2.0, rel=1e-12)
+
+
+def test_the_cubature_pass_is_traced_once_per_configuration(monkeypatch):
+    # The same for `cubature`'s loop (`_cubature_adaptive.loop_parts`), counted by the
+    # traces of the pass's second half. Two eager calls in turn: the cached pass must
+    # hold no array of the trace that made it (a JAX array made while tracing belongs to
+    # that trace; the second call raised UnexpectedTracerError, found by an outside
+    # probe). `limit=333` is a configuration no other test uses.
+    from jaxgrad.integrate import _cubature_adaptive, cubature
+
+    traced = []
+    plain = _cubature_adaptive.finish_steps
+
+    def counted(*a, **k):
+        traced.append(1)
+        return plain(*a, **k)
+
+    monkeypatch.setattr(_cubature_adaptive, "finish_steps", counted)
+    lo, hi = jnp.zeros(2), jnp.ones(2)
+    first = cubature(lambda x: jnp.exp(x[0] + x[1]), lo, hi, limit=333, epsrel=1e-10)[0]
+    assert len(traced) == 1
+    second = cubature(lambda x: jnp.sin(x[0] + x[1]), lo, hi, limit=333, epsrel=1e-10)[0]
+    assert len(traced) == 1
+    assert float(first) == pytest.approx((math.e - 1) ** 2, rel=1e-10)
+    assert float(second) == pytest.approx(2 * math.sin(1.0) - math.sin(2.0), rel=1e-10)

@@ -529,10 +529,36 @@ def _wsum(weights, v):
     return jnp.sum(jnp.moveaxis(v, 1, -1) * weights, axis=-1)
 
 
+def evaluate(fvec, args, x):
+    """f at every point of the array `x`, one batched call: shape x.shape + (K,)."""
+    return jax.vmap(lambda xi: fvec(xi, args))(x.reshape(-1)).reshape(x.shape + (-1,))
+
+
 def _gauss_kronrod(fvec, args, iv, edges, probe=None, once=True):
+    """`_gauss_kronrod_steps` with f evaluated by `fvec(x, *args)` (see there)."""
+    steps = _gauss_kronrod_steps(iv, edges, probe, once)
+    x, kept = next(steps)
+    return finish_steps(steps, (evaluate(fvec, args, x), kept))
+
+
+def finish_steps(steps, sent):
+    """Send `sent` (the integrand's values, and what the steps asked to be given back) to
+    a generator of steps that yielded where it needs them, and return what it returns."""
+    try:
+        steps.send(sent)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("the steps asked for the integrand twice")  # pragma: no cover - a bug here
+
+
+def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     """Apply the 21-point pair to a batch of intervals `iv` (a dict of arrays, see below).
 
-    Returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
+    A generator: it yields the points x at which it needs the integrand, an array
+    (n_intervals, columns), with a dict of arrays, and takes f there, (n_intervals,
+    columns, K), with that dict in return (`_gauss_kronrod` evaluates f; the loop's body
+    evaluates it between the two compiled halves of a pass, see `loop_parts`). Then it
+    returns Kronrod values, error estimates, roundoff floors and tail sizes, each of
     shape (n_intervals, K), the number of evaluations of `f` per interval, whether f
     shows a feature inside the piece (|f| or its second divided difference largest at an
     inner node: a peak, a jump or a kink, not an end singularity) and whether it shows a
@@ -603,7 +629,14 @@ def _gauss_kronrod(fvec, args, iv, edges, probe=None, once=True):
     xe = jnp.concatenate([xe0.reshape(-1), xe1.reshape(-1), jnp.broadcast_to(centre, (n * q - nend,))])
     extra = [] if probe is None else [probe[:, None]]
     xall = jnp.concatenate([x, xe.reshape(n, q)] + extra, axis=1)
-    fall = jax.vmap(lambda xi: fvec(xi, args))(xall.reshape(-1)).reshape(n, m + q + len(extra), -1)
+    # f at every node, (n, m + q + len(extra), K). With the points go the arrays computed
+    # so far that the rest reads, and those are read back with f: where the two parts
+    # run as separate compiled halves (`loop_parts`), the second reads the first's
+    # arrays, not a second computation of them.
+    fall, kept = yield xall, dict(x=x, w=w, moved=moved, len0=len0, len1=len1, xe0=xe0, xe1=xe1, touch0=touch0,
+                                  touch1=touch1, half=half, sg0=sg0, sg1=sg1, fin=fin)
+    x, w, moved, len0, len1, xe0, xe1, touch0, touch1, half, sg0, sg1, fin = (kept[name] for name in (
+        "x", "w", "moved", "len0", "len1", "xe0", "xe1", "touch0", "touch1", "half", "sg0", "sg1", "fin"))
     (fall,) = once_(fall)  # (f's cheap operations are not copied into each test that reads f)
     fx = fall[:, :m]
     fend = fall[:, m : m + q].reshape(n * q, -1)[:nend].reshape(2, -1, _END_DIST.shape[0], fall.shape[-1])
@@ -1108,13 +1141,18 @@ class Tolerances:
 jax.tree_util.register_pytree_node_class(Tolerances)
 
 
+def tolerance_leaves(args):
+    """The `Tolerances` in `args` (a list), for a function that needs no more of them."""
+    return [t for t in jax.tree_util.tree_leaves(args, is_leaf=lambda t: isinstance(t, Tolerances))
+            if isinstance(t, Tolerances)]
+
+
 def tolerances_in(args, epsabs, epsrel):
     """`(epsabs, epsrel)`: the static numbers given, or, where they are None, the traced
     ones of the one `Tolerances` in `args`."""
     if epsabs is not None:
         return epsabs, epsrel
-    found = [t for t in jax.tree_util.tree_leaves(args, is_leaf=lambda t: isinstance(t, Tolerances))
-             if isinstance(t, Tolerances)]
+    found = tolerance_leaves(args)
     if len(found) != 1:  # pragma: no cover - a bug in a caller
         raise AssertionError(f"the loop's args hold {len(found)} Tolerances; expected one")
     return found[0].value[0], found[0].value[1]
@@ -1143,7 +1181,35 @@ def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit)
 def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     """(init, cond, body, finish) of the adaptive loop. The state carries its own edges
     and args, so that states of different integrals can be stacked, gathered and resumed
-    (see `_batch.py`)."""
+    (see `_batch.py`).
+
+    A pass is two compiled halves with the integrand between them: `pass_nodes` (the
+    points at which the pass needs f) and `pass_update` (everything after f: the rule,
+    the pool, the extrapolation, the status). Both are `jax.jit` functions of the loop's
+    configuration only (`_loop_core`, cached), so a process traces them once per
+    configuration, not once per integrand: tracing the pass took ~0.3 s of every program
+    that holds the loop (65 traces, 21 s of tests/test_quad.py's 151 s). Compiled, the
+    halves are inlined into the loop's body, and the second reads what the first
+    computed before f (see `_gauss_kronrod_steps`): the results are the same bits, and
+    the program is within a kernel and 0.6 % of its fused instructions of the loop
+    traced as one function (XLA orders and fuses the inlined calls slightly differently).
+    """
+    init, cond, pass_nodes, pass_update, finish = _loop_core(
+        nseg, jnp.dtype(dtype), out_size, limit, epsabs, epsrel, nsplit)
+
+    def body(state):
+        edges, args, rest = state[0], state[1], state[2:]
+        # (Only the tolerances of `args` enter the pass; static ones are the core's.)
+        tols = tolerance_leaves(args) if epsabs is None else ()
+        x, kept = pass_nodes(edges, rest)
+        return (edges, args) + tuple(pass_update(edges, rest, tols, evaluate(fvec, args, x), kept))
+
+    return init, cond, body, finish
+
+
+@functools.lru_cache(maxsize=128)
+def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
+    """(init, cond, pass_nodes, pass_update, finish) of the loop (see `loop_parts`)."""
     size = max(limit, nseg + 1) + nsplit  # pool slots
     npend = max(2 * nsplit, nseg)
     k = out_size
@@ -1382,8 +1448,10 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         )
         return new, done
 
-    def body(state):
-        edges, args, pool, pend, nused, neval, ext, _ = state
+    def steps(edges, rest, tol_args):
+        """One pass (a generator: it yields the points where it needs f, see
+        `_gauss_kronrod_steps`); returns the state after `edges` and `args`."""
+        pool, pend, nused, neval, ext, _ = rest
         pend = pending_view(pend)
         # A piece with a flagged end (see below) is also evaluated at the float next to
         # that end, inside it (the one with the larger flag; elsewhere the probe repeats
@@ -1406,8 +1474,14 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         else:
             at_bp = False
         probe = where(jnp.isfinite(probe), probe, 0.0)
-        kron, err, floor, tail, nev, (inner_feature, step, saturated), near = _gauss_kronrod(
-            fvec, args, pend, edges, probe)
+        rule = _gauss_kronrod_steps(pend, edges, probe)
+        x, kept = next(rule)
+        outer = dict(probe=probe, probing=probing, probe_hi=probe_hi) | (dict(at_bp=at_bp) if nseg > 1 else {})
+        fx, kept = yield x, (kept, outer)
+        kept, outer = kept
+        probe, probing, probe_hi = outer["probe"], outer["probing"], outer["probe_hi"]
+        at_bp = outer["at_bp"] if nseg > 1 else False
+        kron, err, floor, tail, nev, (inner_feature, step, saturated), near = finish_steps(rule, (fx, kept))
         nev = where(pend["recheck"], 0, nev) + (probing | at_bp).astype(nev.dtype)
         valid = pend["slot"] >= 0
         nonempty = pend["c1"] > pend["c0"]
@@ -1478,7 +1552,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
         act = pool["active"][:, None]
         sums = jnp.sum(where(act, packed[0][:, 4 : 4 + 4 * k], 0.0), axis=0)  # val, err, floor, tail
         total, errsum, floorsum, tailsum = (sums[j * k : (j + 1) * k] for j in range(4))
-        tols = tolerances_in(args, epsabs, epsrel)
+        tols = tolerances_in(tol_args, epsabs, epsrel)
         tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
         # Every node so far gave f = 0 (`unseen`): the sum, 0 with an error of 0, is
         # accepted only once every piece is 2^-_ZERO_DEPTH of its segment, nodes at most
@@ -1728,6 +1802,18 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
                                         pfc=jnp.nan), dtype))
         pend = tuple(jnp.concatenate([r[j] for r in rows], axis=0) for j in range(2))
         nused = nused + jnp.sum(split, dtype=jnp.int32)
-        return edges, args, packed, pend, nused, neval, ext, code
+        return packed, pend, nused, neval, ext, code
 
-    return init, cond, body, finish
+    @jax.jit
+    def pass_nodes(edges, rest):
+        return next(steps(edges, rest, ()))
+
+    @jax.jit
+    def pass_update(edges, rest, tols, fx, kept):
+        # (The pass up to f is traced again here, and left unused: it reads `kept`, what
+        # `pass_nodes` computed.)
+        run = steps(edges, rest, tols)
+        next(run)
+        return finish_steps(run, (fx, kept))
+
+    return init, cond, pass_nodes, pass_update, finish

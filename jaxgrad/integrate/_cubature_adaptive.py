@@ -23,6 +23,9 @@ the integrand returns NaN or inf at a node (nonfinite).
 
 from __future__ import annotations
 
+import functools
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -31,7 +34,7 @@ from jax import lax
 from .._loop import while_loop
 from .._where import where
 from . import _status
-from ._adaptive import tolerances_in
+from ._adaptive import finish_steps, tolerance_leaves, tolerances_in
 from ._cubature_rules import rule_for
 
 # The derivative components that a derivative rule appends to the user's integrand (all
@@ -80,30 +83,50 @@ def _top(score, m):
     return -neg[..., :m], idx[..., :m]
 
 
+def each_node(fvec):
+    """`fvec` over boxes and their nodes: points (m, n, d) -> values (m, n, k)."""
+    return jax.vmap(jax.vmap(fvec, (0, None)), (0, None))
+
+
 def rule_parts(fvec, d, dtype):
     """`evaluate(centre, half, args) -> (value, err, axis, finite, fx, share, kinks)` for
     boxes (m, d) (fx: the integrand at the nodes, (m, n, k); err: the rule estimate
     |R7 − R5|; share (m, k): the fraction of it that is the box's error where the estimate
     is in its asymptotic regime, 1 elsewhere; kinks (m, d): the axes along which f looks
     kinked between the nodes; see `body`)."""
-    rule = rule_for(d)
-    nodes = jnp.asarray(rule.nodes, dtype)
-    high, low = jnp.asarray(rule.high, dtype), jnp.asarray(rule.low, dtype)
-    if d > 1:
-        low3, first_w, second_w = (jnp.asarray(w, dtype) for w in (rule.low3, rule.first, rule.second))
-    split = jnp.asarray(rule.split, dtype)
-    tiny = jnp.finfo(dtype).tiny
-    each_node = jax.vmap(jax.vmap(fvec, (0, None)), (0, None))
+    points, apply, npts = rule_steps(d, dtype)
+    at_nodes = each_node(fvec)
 
     def evaluate(centre, half, args):
-        x = centre[:, None, :] + half[:, None, :] * nodes[None]
-        fx = each_node(x, args)  # (m, n, k)
+        return apply(half, at_nodes(points(centre, half), args))
+
+    return evaluate, npts
+
+
+def rule_steps(d, dtype):
+    """`(points, apply, n)`: `points(centre, half)`, the rule's nodes in boxes (m, d),
+    (m, n, d); `apply(half, fx)`, `evaluate`'s results (see `rule_parts`) from the
+    integrand there."""
+    rule = rule_for(d)
+    # (numpy arrays: `_loop_core` keeps these functions across traces, and a JAX array
+    # made inside a trace belongs to that trace.)
+    nodes = np.asarray(rule.nodes, dtype)
+    high, low = np.asarray(rule.high, dtype), np.asarray(rule.low, dtype)
+    if d > 1:
+        low3, first_w, second_w = (np.asarray(w, dtype) for w in (rule.low3, rule.first, rule.second))
+    split = np.asarray(rule.split, dtype)
+    tiny = jnp.finfo(dtype).tiny
+
+    def points(centre, half):
+        return centre[:, None, :] + half[:, None, :] * nodes[None]
+
+    def apply(half, fx):  # fx: (m, n, k)
         vol = jnp.prod(2 * half, axis=-1)[:, None]
         value = vol * jnp.einsum("mnk,n->mk", fx, high)
         err = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, high - low))
         finite = jnp.all(jnp.isfinite(fx), axis=(1, 2))
         if d == 1:
-            axis = jnp.zeros(centre.shape[0], jnp.int32)
+            axis = jnp.zeros(half.shape[0], jnp.int32)
             share = jnp.full(err.shape, _RULE_SHARE, dtype)
             kinks = jnp.zeros(half.shape, bool)
         else:
@@ -144,7 +167,7 @@ def rule_parts(fvec, d, dtype):
             share = where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
         return value, err, axis, finite, fx, share, kinks
 
-    return evaluate, rule.size
+    return points, apply, rule.size
 
 
 def _face_lines(rule):
@@ -205,12 +228,45 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     the jump flagged at each box's lower and upper face along each axis; `rule`
     (limit, k): each box's rule estimate |R7 − R5|; `kinked` (limit,): whether the box
     looks kinked along the axis it is to be halved across; see `body`); `finish` gives
-    `(value, err, neval, code)`."""
+    `(value, err, neval, code)`.
+
+    As in `quad`'s loop (`_adaptive.loop_parts`), a pass is two `jax.jit` functions of
+    the loop's configuration (`_loop_core`, cached) with the integrand between them: a
+    process traces them once per configuration, not once per integrand."""
+    core = _loop_core(d, jnp.dtype(dtype), out_size, limit, epsabs, epsrel, nsplit, exact)
     evaluate, npts = rule_parts(fvec, d, dtype)
+    at_nodes = each_node(fvec)
+
+    def init(lo, hi, args):
+        centre, half = (lo + hi) / 2, (hi - lo) / 2
+        v, e, ax, finite, _, _, kinks = evaluate(centre[None], half[None], args)
+        pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
+        flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
+        kinked = pad(core.kinked_along(kinks, ax))
+        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
+                 jnp.int32(1), jnp.int32(npts))
+        return state + (core.first_status(v, e, finite[0], args),)
+
+    def body(state):
+        args, rest = state[0], state[1:]
+        # (Only the tolerances of `args` enter the pass; static ones are the core's.)
+        tols = tolerance_leaves(args) if epsabs is None else ()
+        x, kept = core.pass_nodes(rest, tols)
+        return (args,) + tuple(core.pass_update(rest, tols, at_nodes(x, args), kept))
+
+    init.first_status = core.first_status
+    return init, core.cond, body, core.finish
+
+
+@functools.lru_cache(maxsize=128)
+def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
+    """The parts of the loop that do not depend on the integrand (see `loop_parts`)."""
+    points, apply, npts = rule_steps(d, dtype)
     rule = rule_for(d)
     lines, weights, band = _face_lines(rule)  # lines: numpy, constant indices
-    weights = jnp.asarray(weights, dtype)
-    slope_w, curv_w = (jnp.asarray(w, dtype) for w in _slope_curvature(rule.face_t))
+    # (numpy arrays: this core is kept across traces; see `rule_steps`.)
+    weights = np.asarray(weights, dtype)
+    slope_w, curv_w = (np.asarray(w, dtype) for w in _slope_curvature(rule.face_t))
     m = min(nsplit, limit)
     tiny = jnp.finfo(dtype).tiny
     eps = jnp.finfo(dtype).eps
@@ -254,16 +310,6 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         code = where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
         return where(finite, code, _status.NONFINITE).astype(jnp.int32)
 
-    def init(lo, hi, args):
-        centre, half = (lo + hi) / 2, (hi - lo) / 2
-        v, e, ax, finite, _, _, kinks = evaluate(centre[None], half[None], args)
-        pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
-        flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
-        kinked = pad(kinked_along(kinks, ax))
-        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
-                 jnp.int32(1), jnp.int32(npts))
-        return state + (first_status(v, e, finite[0], args),)
-
     def first_status(v, e, finite, args):
         # The whole box's rules agreeing to rounding is no evidence on its own: f affine
         # at every node (an oblique kink that clips a node-free corner, the basket call
@@ -278,8 +324,11 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     def cond(state):
         return state[-1] == _status.RUNNING
 
-    def body(state):
-        args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, _ = state
+    def steps(rest, args):
+        """One pass (a generator: it yields the points where it needs f, with the arrays
+        it reads again afterwards, and takes f there and those arrays back); returns the
+        state after `args`. `args` holds only the loop's tolerances."""
+        centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, _ = rest
         errsum = jnp.sum(err, axis=0)
         tol = jnp.maximum(tolerance(value, args), tiny)
         used = jnp.arange(limit) < nused
@@ -313,7 +362,11 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         narrow = jnp.any(pick & (width <= 4 * eps * jnp.maximum(jnp.sum(onehot * jnp.abs(c), axis=1), tiny)))
         cc = jnp.concatenate([c_lo, c_hi])
         hh = jnp.concatenate([h_lo, h_hi])
-        v, e_rule, a_new, finite, fx, share, kinks = evaluate(cc, hh, args)
+        kept = dict(tol=tol, idx=idx, pick=pick, slot=slot, ax=ax, onehot=onehot, t=t, cc=cc, hh=hh, narrow=narrow)
+        fx, kept = yield points(cc, hh), kept
+        tol, idx, pick, slot, ax, onehot, t, cc, hh, narrow = (kept[name] for name in (
+            "tol", "idx", "pick", "slot", "ax", "onehot", "t", "cc", "hh", "narrow"))
+        v, e_rule, a_new, finite, fx, share, kinks = apply(hh, fx)
         # The error estimate of a half. Its rule's own estimate, |degree 7 − degree 5|,
         # is the error of the *lower* rule and overstates that of the value (degree 7)
         # by 10 to 10,000 times on smooth integrands, which costs evaluations, not
@@ -444,14 +497,25 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
         # A box too narrow to halve, or (defensively) a pass that could halve nothing.
         stuck = narrow | (n_new == 0)
         code = where((code == _status.RUNNING) & stuck, _status.ROUNDOFF, code)
-        return args, centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, code
+        return centre, half, value, err, axis, flags, rule_err, kinked, nused, neval, code
 
     def finish(state):
         value, err, neval, code = state[3], state[4], state[10], state[11]
         return jnp.sum(value, axis=0), jnp.sum(err, axis=0), neval, code
 
-    init.first_status = first_status
-    return init, cond, body, finish
+    @jax.jit
+    def pass_nodes(rest, args):
+        return next(steps(rest, args))
+
+    @jax.jit
+    def pass_update(rest, args, fx, kept):
+        # (The pass up to f is traced again here, and left unused: it reads `kept`.)
+        run = steps(rest, args)
+        next(run)
+        return finish_steps(run, (fx, kept))
+
+    return types.SimpleNamespace(cond=cond, finish=finish, first_status=first_status, kinked_along=kinked_along,
+                                 pass_nodes=pass_nodes, pass_update=pass_update)
 
 
 def adaptive_cubature(fvec, lo, hi, args, *, out_size, limit, epsabs, epsrel, nsplit, exact=None):
