@@ -763,6 +763,21 @@ def test_periodic_binary_digits_extrapolated_with_no_more_evaluations_than_qags(
         assert int(info.neval) <= qags, (al, int(info.neval), qags)
 
 
+
+def test_an_extrapolation_converged_to_rounding_is_accepted_as_qags_accepts_it():
+    # |x − 0.3|^½: the last three entries of ε's column agree to rounding two levels
+    # before the last three extrapolations do; QELG returns such an entry at once, and
+    # so does the loop now (483 evaluations before, QAGS 399).
+    from scipy.integrate import quad as scipy_quad
+
+    c, al = 0.3, 0.5
+    value, info = _INTERIOR(c, al, 0)
+    exact = ((1 - c) ** (al + 1) + c ** (al + 1)) / (al + 1)
+    qags = scipy_quad(lambda x: abs(x - c) ** al, 0.0, 1.0, epsrel=1e-12, epsabs=0.0, limit=200,
+                      full_output=1)[2]["neval"]
+    assert bool(info.converged) and abs(value - exact) <= 1e-13 * exact, (info.status, value - exact)
+    assert int(info.neval) <= qags, (int(info.neval), qags)
+
 def test_interior_jump_is_bisected_not_mapped():
     # A jump inside the piece next to the end 0 is not an end singularity (the largest
     # second difference of f lies inside the piece), so the piece is bisected in x and
