@@ -684,6 +684,19 @@ def test_vmap_in_a_program_traces_the_loop_body_once(monkeypatch):
         assert abs(float(v) - math.sqrt(math.pi / p) * math.erf(math.sqrt(p))) < 1e-10
 
 
+def _calls(monkeypatch, module, name):
+    """A list that grows by one at each call of `module.name` while the test runs."""
+    calls = []
+    plain = getattr(module, name)
+
+    def counted(*a, **k):
+        calls.append(1)
+        return plain(*a, **k)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 def test_the_loop_pass_is_traced_once_per_configuration(monkeypatch):
     # A pass of `quad`'s loop is two `jax.jit` functions of the loop's configuration with
     # the integrand between them (`_adaptive.loop_parts`): a second integrand with the
@@ -692,14 +705,7 @@ def test_the_loop_pass_is_traced_once_per_configuration(monkeypatch):
     # once; `limit=37` is a configuration no other test uses, so its first trace is here.
     from jaxgrad.integrate import _adaptive
 
-    traced = []
-    plain = _adaptive._gauss_kronrod_steps
-
-    def counted(*a, **k):
-        traced.append(1)
-        return plain(*a, **k)
-
-    monkeypatch.setattr(_adaptive, "_gauss_kronrod_steps", counted)
+    traced = _calls(monkeypatch, _adaptive, "_gauss_kronrod_steps")
 
     def value(f):
         return jax.jit(lambda p: quad(f, 0.0, 1.0, (p,), limit=37)[0])
@@ -722,14 +728,7 @@ def test_the_cubature_pass_is_traced_once_per_configuration(monkeypatch):
     # probe). `limit=333` is a configuration no other test uses.
     from jaxgrad.integrate import _cubature_adaptive, cubature
 
-    traced = []
-    plain = _cubature_adaptive.finish_steps
-
-    def counted(*a, **k):
-        traced.append(1)
-        return plain(*a, **k)
-
-    monkeypatch.setattr(_cubature_adaptive, "finish_steps", counted)
+    traced = _calls(monkeypatch, _cubature_adaptive, "finish_steps")
     lo, hi = jnp.zeros(2), jnp.ones(2)
     first = cubature(lambda x: jnp.exp(x[0] + x[1]), lo, hi, limit=333, epsrel=1e-10)[0]
     assert len(traced) == 1
