@@ -103,13 +103,15 @@ def rule_parts(fvec, d, dtype):
     return evaluate, npts
 
 
+@functools.lru_cache(maxsize=None)
 def rule_steps(d, dtype):
     """`(points, apply, n)`: `points(centre, half)`, the rule's nodes in boxes (m, d),
     (m, n, d); `apply(half, fx)`, `evaluate`'s results (see `rule_parts`) from the
-    integrand there."""
+    integrand there. (Built once per dimension and dtype: `rule_parts` and `_loop_core`
+    share them.)"""
     rule = rule_for(d)
-    # (numpy arrays: `_loop_core` keeps these functions across traces, and a JAX array
-    # made inside a trace belongs to that trace.)
+    # (numpy arrays: these functions are kept across traces, and a JAX array made
+    # inside a trace belongs to that trace.)
     nodes = np.asarray(rule.nodes, dtype)
     high, low = np.asarray(rule.high, dtype), np.asarray(rule.low, dtype)
     if d > 1:
