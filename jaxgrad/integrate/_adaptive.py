@@ -31,6 +31,7 @@ import numpy as np
 from jax import lax
 
 from .._computed_once import computed_once
+from .._reduce import long_all, long_any, long_max, long_min, long_sum
 from .._loop import while_loop
 from .._where import where
 from . import _status
@@ -1034,7 +1035,7 @@ def _argmax(v):
     """`jnp.argmax` of a vector (the first largest entry; the first NaN if any) from
     two plain reductions, which the CPU runs faster than argmax's paired one."""
     i = jnp.arange(v.shape[0], dtype=jnp.int32)
-    return jnp.min(where((v == jnp.max(v)) | jnp.isnan(v), i, v.shape[0]))
+    return long_min(where((v == long_max(v)) | jnp.isnan(v), i, v.shape[0]))
 
 
 def _top(score, k):
@@ -1260,14 +1261,14 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
     def finish(state):
         pool, neval, ext, code = _pool_view(state[2], k), state[5], state[6], state[7]
         act = pool["active"][:, None]
-        value = jnp.sum(where(act, pool["val"], 0.0), axis=0)
-        err = jnp.sum(where(act, pool["err"], 0.0), axis=0)
+        value = long_sum(where(act, pool["val"], 0.0))
+        err = long_sum(where(act, pool["err"], 0.0))
         value = where(ext["use"], ext["val"], value)
         err = where(ext["use"], ext["err"], err)
         # A range truncated where the integrand was not negligible (`divergent`, see
         # `tail`) misses that tail: ∫₁^∞ x^-1.5 dx stops where x ≈ 3.5e19, 3.4e-10 short,
         # and reported an error of 2e-14. The tail's size is added to the error.
-        tail = jnp.sum(where(act, pool["tail"], 0.0), axis=0)
+        tail = long_sum(where(act, pool["tail"], 0.0))
         err = where(code == _status.DIVERGENT, err + tail, err)
         return value, err, neval, code
 
@@ -1293,7 +1294,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         def skip(ext):
             return dict(ext, use=jnp.zeros(k, bool)), jnp.zeros((), bool)
 
-        stepped = jnp.any(pool["active"] & pool["step"] & ~large)
+        stepped = long_any(pool["active"] & pool["step"] & ~large)
         return lax.cond(
             record, functools.partial(_record, total, tol, dmax, rest + flagged, on_grid, stepped, errsum, tols), skip, ext
         )
@@ -1560,7 +1561,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         neval = neval + jnp.sum(where(valid & nonempty, nev, 0), dtype=jnp.int32)
 
         act = pool["active"][:, None]
-        sums = jnp.sum(where(act, packed[0][:, 4 : 4 + 4 * k], 0.0), axis=0)  # val, err, floor, tail
+        sums = long_sum(where(act, packed[0][:, 4 : 4 + 4 * k], 0.0))  # val, err, floor, tail
         total, errsum, floorsum, tailsum = (sums[j * k : (j + 1) * k] for j in range(4))
         tols = tolerances_in(tol_args, epsabs, epsrel)
         tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
@@ -1573,7 +1574,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # was lost, 4e-3 of the area at epsrel 1e-6 (outside probe). f ≡ 0 costs 651
         # evaluations instead of 21. (Not an empty range, nor pieces too narrow to split.)
         real = pool["active"] & (pool["c1"] > pool["c0"])
-        dmin = jnp.min(where(real, pool["depth"], _ZERO_DEPTH))
+        dmin = long_min(where(real, pool["depth"], _ZERO_DEPTH))
         confirming = unseen(errsum, floorsum) & (dmin < _ZERO_DEPTH)
         # Nor is the first rule's sum accepted where a piece's error estimate is
         # saturated (`_gauss_kronrod`), as QAGS does not accept it (Piessens et al. 1983,
@@ -1581,7 +1582,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # [0, 10], whose mass lies before the first node (0.0217) but one, came out 2e-11
         # for 1e-3 (relative error 1), `converged` after 21 evaluations, its sum and its
         # error below epsabs = 1.49e-8; QAGS bisects and gets 1e-3.
-        first_rule = jnp.all(where(real, pool["depth"], 0) == 0)
+        first_rule = long_all(where(real, pool["depth"], 0) == 0)
         unsure = first_rule & jnp.any(saturated & valid) & jnp.all(errsum <= tol)
         confirming = confirming | unsure
         # An infinite error with a finite total comes from a piece with one non-finite
@@ -1597,7 +1598,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # been bisected _TAIL_DEPTH times will not become so: divergent or too slowly
         # decaying (sin(x)/x on [0, ∞)). Stop there rather than use up the limit.
         stuck = pool["active"] & jnp.any(pool["tail"] > tol, axis=1) & (pool["depth"] >= _TAIL_DEPTH)
-        tail_stuck = jnp.any(stuck)
+        tail_stuck = long_any(stuck)
 
         # Intervals are ranked by the part of their error that bisection can reduce.
         score = jnp.max((pool["err"] - pool["floor"]) / jnp.maximum(tol, tiny), axis=1)
@@ -1611,10 +1612,10 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # |x - 1/3|^-0.8, whose totals are geometric from the first level on, starting
         # this at depth 4 skipped level 3 and cost 1,365 evaluations instead of 357;
         # QAGS 399).
-        dmax = jnp.max(where(pool["active"], pool["depth"], 0))
+        dmax = long_max(where(pool["active"], pool["depth"], 0))
         large = pool["active"] & (pool["depth"] < dmax - 1)
-        rest = jnp.sum(where(large[:, None], pool["err"], 0.0), axis=0)
-        reducible = rest - jnp.sum(where(large[:, None], pool["floor"], 0.0), axis=0)
+        rest = long_sum(where(large[:, None], pool["err"], 0.0))
+        reducible = rest - long_sum(where(large[:, None], pool["floor"], 0.0))
         focus = jnp.any(reducible > tol / 2)
         score = where(focus & ~large, -jnp.inf, score)
         top, pick = _top(score, nsplit)
@@ -1642,7 +1643,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # Error that flags of a jump next to a piece end hold (see above): the totals do
         # not show it (the jump is inside a band no node sees), so no extrapolation of
         # them is accepted while it is above the tolerance.
-        flagged = jnp.sum((pool["jlo"] + pool["jhi"]) * _end_band(pool, pool["active"]), axis=0)
+        flagged = long_sum((pool["jlo"] + pool["jhi"]) * _end_band(pool, pool["active"]))
         ext, extrapolated = extrapolate(
             ext, pool, total, errsum, tol, dmax, large, rest, reducible,
             ~converged & ~confirming & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged, tols,

@@ -69,6 +69,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from .._jit import jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
+from .._reduce import long_all
 from .._throw import raise_if
 from .._where import where
 from ._fourier_moments import cycle_integral
@@ -245,8 +246,8 @@ def _cycles(integrand, kinds, options, a, omega, args, consts, epsabs, epsrel):
         # cycles the envelope test cannot tell a fading f from a periodic one (cos²(0.3x)
         # with sin(2x), no integral, was `converged` after 8 cycles); such an f runs all
         # `limlst` cycles, where the test sees it.
-        shrinking = jnp.all((jnp.arange(limlst) < 1) | (jnp.arange(limlst) >= count)
-                            | (envs <= jnp.roll(envs, 1, axis=0)).reshape(limlst, -1).T)
+        shrinking = long_all(((jnp.arange(limlst) < 1) | (jnp.arange(limlst) >= count))[:, None]
+                             | (envs <= jnp.roll(envs, 1, axis=0)).reshape(limlst, -1)).all()
         done = (count >= min(_MIN_CYCLES, limlst)) & (final == CONVERGED) & shrinking
         return count, partial, errsum + err, codes, envs, neval + n, result, total_err, final, done
 

@@ -40,6 +40,7 @@ import numpy as np
 from jax import lax
 
 from .._computed_once import computed_once
+from .._reduce import long_any, long_sum
 from .._where import where
 from ._status import CONVERGED, ROUNDOFF
 
@@ -174,8 +175,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     rows = jnp.arange(limit)
 
     def status(count, vals, errs, floors):  # whether the tolerance is met, and each panel's score
-        tol = jnp.maximum(tol_abs, tol_rel * jnp.abs(jnp.sum(vals, axis=0)))
-        met = jnp.all(jnp.sum(errs, axis=0) <= tol)
+        tol = jnp.maximum(tol_abs, tol_rel * jnp.abs(long_sum(vals)))
+        met = jnp.all(long_sum(errs) <= tol)
         ratio = where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
         score = where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
         return met, score
@@ -184,7 +185,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         count, _, _, vals, errs, floors, handed, _, alive, _, _ = state
         met, score = status(count, vals, errs, floors)
         # (count + 1: a pass may add two panels.)
-        going = (count + 1 < limit) & alive & ~met & jnp.any(score > 0) & (jnp.sum(handed) <= _HANDOFFS)
+        going = (count + 1 < limit) & alive & ~met & long_any(score > 0) & (long_sum(handed.astype(jnp.int32)) <= _HANDOFFS)
         return ~direct & ((count == 0) | going)
 
     # One pass evaluates two panels: the halves of the worst one, or at the first pass
@@ -235,9 +236,9 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     count, los, his, vals, errs, floors, handed, _, alive, neval, env = lax.while_loop(cond, body, state)
     met, score = status(count, vals, errs, floors)
     # The whole range to quad: too many handed off, or unresolved within `limit` panels.
-    whole = direct | ~alive | (jnp.sum(handed) > _HANDOFFS) | (~met & jnp.any(score > 0))
+    whole = direct | ~alive | (long_sum(handed.astype(jnp.int32)) > _HANDOFFS) | (~met & long_any(score > 0))
     (take,) = jnp.nonzero(handed & (rows < count), size=_HANDOFFS, fill_value=0)
-    used = (jnp.arange(_HANDOFFS) < jnp.sum(handed & (rows < count))) & ~whole
+    used = (jnp.arange(_HANDOFFS) < long_sum((handed & (rows < count)).astype(jnp.int32))) & ~whole
     qlo = where(whole, lo, where(used, los[take], lo))
     qhi = where(whole & (jnp.arange(_HANDOFFS) == 0), hi, where(used, his[take], qlo))
 
@@ -250,8 +251,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
 
     qv, qe, qn, qc = lax.cond(jnp.any(qhi > qlo), handed_off, none, None)
     lane = (qhi > qlo).reshape((-1,) + (1,) * (qv.ndim - 1))
-    value = jnp.sum(where(lane, qv, 0.0), axis=0) + where(whole, 0.0, jnp.sum(vals, axis=0))
-    err = jnp.sum(where(lane, qe, 0.0), axis=0) + where(whole, 0.0, jnp.sum(errs, axis=0))
+    value = jnp.sum(where(lane, qv, 0.0), axis=0) + where(whole, 0.0, long_sum(vals))
+    err = jnp.sum(where(lane, qe, 0.0), axis=0) + where(whole, 0.0, long_sum(errs))
     code = where(met, CONVERGED, ROUNDOFF)
     code = jnp.maximum(where(whole, CONVERGED, code), jnp.max(where(qhi > qlo, qc, CONVERGED)))
     return value, err, neval + jnp.sum(qn), code, env

@@ -34,6 +34,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
+from .._reduce import long_all, long_max, long_sum
 from .._throw import raise_if
 from .._where import where
 from . import _status
@@ -199,14 +200,14 @@ def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
     # small error: the integral exists only if the oscillation's envelope dies out.
     err = where(fading, err, jnp.inf)
     tol = jnp.maximum(epsabs, epsrel * jnp.abs(value))
-    worst = jnp.max(codes)
+    worst = long_max(codes)
     met = jnp.all(err <= tol) & jnp.all(jnp.isfinite(value))
     # A piece stopped at its rounding floor (`roundoff`) has that floor in its error: if
     # the total still meets the tolerance, so does the result. (Each piece gets a share
     # of the tolerance; at epsabs = epsrel = 1e-12 a cycle of x sin x/(1 + x²) with an
     # error estimate of 2.2e-14 at its floor, 1e-17 in truth, missed its share of 2e-14,
     # and a result right to 4e-16 was reported `roundoff`.)
-    at_floor = jnp.all((codes == _status.CONVERGED) | (codes == _status.ROUNDOFF))
+    at_floor = long_all((codes == _status.CONVERGED) | (codes == _status.ROUNDOFF))
     code = where(at_floor & met, _status.CONVERGED, where(worst != _status.CONVERGED, worst, _status.DIVERGENT))
     # A non-fading envelope says more than the pieces' statuses (cos t's half periods
     # integrate to 0, which their relative tolerance calls roundoff), NaN at a node more.
@@ -220,7 +221,7 @@ def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
     # summing to 1.5e-12, got 4.9e-5 here for a value right to 2e-15.)
     # (Nor where ε's spread is at the rounding level of the partial sums: at epsabs =
     # epsrel = 1e-16 a result right to 1e-16 got 2e-3.)
-    floor = 50 * jnp.finfo(partial.dtype).eps * jnp.max(jnp.abs(partial), axis=0)
+    floor = 50 * jnp.finfo(partial.dtype).eps * long_max(jnp.abs(partial))
     doubtful = (code != _status.CONVERGED) & ~jnp.all(ext_err <= jnp.maximum(tol, floor))
     err = where(doubtful, jnp.maximum(err, jnp.abs(value - partial[-1])), err)
     return value, err, code
@@ -261,7 +262,7 @@ def envelope_fades(env, count, flat=_FLAT):
 
     def window(i0, i1):
         inside = (idx >= i0) & (idx < i1)
-        return jnp.sum(where(inside, env, 0.0), axis=0) / jnp.maximum(i1 - i0, 1)
+        return long_sum(where(inside, env, 0.0)) / jnp.maximum(i1 - i0, 1)
 
     w1, w2, w3 = window(n // 8, n // 4), window(n // 4, n // 2), window(n // 2, n)
     r1 = w2 / where(w1 > 0, w1, 1.0)
