@@ -912,12 +912,16 @@ def test_narrow_peak_at_a_breakpoint_is_not_lost():
     # first pass does the same check) and lane by lane. Also on a background curving
     # strongly there (2 + cos 50x at 0.3 and 0): a test of the sides' shape took the
     # background's fall away from 0.3 for a singular point's rise and the Gaussian of
-    # width 1e-6 was lost (`converged`).
-    s = jnp.asarray([1e-4, 1e-6, 1e-4, 1e-3, 1e-6, 1e-6])
-    c = jnp.asarray([0.0, 0.0, 0.3, -0.6, 0.3, 0.0])
-    wave = jnp.asarray([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    # width 1e-6 was lost (`converged`). Last, breakpoints next to a short segment:
+    # there the peak's flank reaches the short segment's nodes, which follow f at the
+    # breakpoint, and the long segment's half of the peak was lost, `converged` (at 0.96,
+    # 1 - 5e-5 (half a width from the end) and -0.999; outside probe).
+    # (Not yet on the curving background: docs/quadrature.md.)
+    s = jnp.asarray([1e-4, 1e-6, 1e-4, 1e-3, 1e-6, 1e-6, 1e-4, 1e-4, 1e-5])
+    c = jnp.asarray([0.0, 0.0, 0.3, -0.6, 0.3, 0.0, 0.96, 1 - 5e-5, -0.999])
+    wave = jnp.asarray([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0])
     value, info = _PEAK_AT_POINT(s, c, wave)
-    for j in range(6):
+    for j in range(len(s)):
         exact = float(s[j]) * math.sqrt(math.pi) / 2 * (math.erf((1 - c[j]) / s[j]) - math.erf((-1 - c[j]) / s[j]))
         exact += float(wave[j]) * _wave_integral(-1.0, 1.0)
         assert bool(info.converged[j]) and abs(value[j] - exact) <= 1e-10 * exact, (j, (value[j] - exact) / exact)

@@ -96,6 +96,9 @@ _KINK = 4.0
 # A narrow peak at that point: f there (the parent's centre node) differs from both
 # extrapolations by more than this many times the larger side's curvature term.
 _PEAK = 16.0
+# At a breakpoint, a side whose nodes span less than 1/_SHORT of the other side's is too
+# short for its smoothness to rule out a peak's flank there (see `_shared_point`).
+_SHORT = 100.0
 # ... unless one side rises towards that point like |x - c|^-p, both in the size of f at
 # its two nearest nodes (p between these; integrable power singularities have p < 1, a log
 # factor raises p between two nodes: |x - c|^-0.9 log|x - c|, about 1.1; a hidden
@@ -824,14 +827,15 @@ def _power_law(xs, fs, b, fb):
     return jnp.all(pos, axis=1) & (lo >= 0.04) & (hi <= 8.0) & ((hi <= 1.5 * lo) | (hi - lo <= 0.08))
 
 
-def _shared_point(near, b, nsplit, fb):
+def _shared_point(near, b, nsplit, fb, one_sided=False):
     """The flag of a jump, a kink or a narrow peak of f within the node-free gap around
     the point `b` that the two halves of each bisected piece share (halves of one parent
     at rows i and i + nsplit of `near`, the x and f of the three nodes next to each end of
     every pending piece; `fb`, f at b from the parent's centre node, NaN where unknown):
     per half and component, (jump, kink), the size of a jump or peak there and the slope
     jump of a kink (0 where none is seen; see `body`), and per half whether a peak was
-    seen."""
+    seen. With `one_sided` (two segments that meet at a breakpoint, of any lengths), also
+    a peak that only one side's nodes miss (see below)."""
     xs, fs = near[0], near[1]
     eps = jnp.finfo(xs.dtype).eps
     lx, lf = xs[:nsplit, 3:], fs[:nsplit, 3:]  # the left half's last three nodes
@@ -893,7 +897,8 @@ def _shared_point(near, b, nsplit, fb):
         grows = (size > r ** _SINGULAR_P[0]) & (size <= r ** _SINGULAR_P[1])
         return grows & (d2 != 0) & (ratio >= _SINGULAR_DIFF[0]) & (ratio <= _SINGULAR_DIFF[1])
 
-    singular = singular_side(lf[:, 2], lf[:, 1], lf[:, 0]) | singular_side(rf[:, 0], rf[:, 1], rf[:, 2])
+    singular_l, singular_r = singular_side(lf[:, 2], lf[:, 1], lf[:, 0]), singular_side(rf[:, 0], rf[:, 1], rf[:, 2])
+    singular = singular_l | singular_r
     peak = jnp.minimum(jnp.abs(fb - vl), jnp.abs(fb - vr))
     peak = where(jnp.isfinite(peak) & (peak > _PEAK * bend) & (peak > noise), peak, 0.0)
     # A background that curves strongly at the node spacing hides a peak from the test
@@ -918,11 +923,40 @@ def _shared_point(near, b, nsplit, fb):
     n = lx.shape[0]
     power = _power_law(jnp.concatenate([lx[:, ::-1], rx]), jnp.concatenate([lf[:, ::-1], rf]),
                        jnp.concatenate([b, b]), jnp.concatenate([fb, fb]))
-    peak = where(singular | power[:n] | power[n:], 0.0, peak)
-    jump = jnp.maximum(jump, peak)
-    peaked = jnp.any(peak > 0, axis=1)
+    ordinary = ~(singular | power[:n] | power[n:])
+    peak = where(ordinary, peak, 0.0)
     zeros = jnp.zeros((xs.shape[0] - 2 * nsplit,) + jump.shape[1:], jump.dtype)
     no = jnp.zeros(xs.shape[0] - 2 * nsplit, bool)
+    if one_sided:
+        # Halves of one parent have the same length; two segments that meet at a
+        # breakpoint need not. Next to a short one the peak's flank reaches that
+        # segment's nodes, which then follow f(b), while the long one's nodes see
+        # nothing of it: the test above (far from both sides) stayed silent, and the long
+        # side's half of the peak was lost, `converged` (e^(-((x - 0.98)/1e-4)²) on
+        # [0, 1], points=[0.98]: half the value; outside probe). A side is flagged on its
+        # own where f(b) is far from its extrapolation and the other side bends too much
+        # near b for the test above to see past it, or is so much shorter (`_SHORT`) that
+        # its nodes, all within the flank, see no bend; a plain jump at the breakpoint,
+        # the other side smooth and not much shorter, is not flagged. (A jump beside a
+        # steep or a very short other side, say a spike that starts at b, is flagged
+        # too, and cleared by f at the float next to b, as every new flag is; see
+        # `_at_the_end`.)
+        bend_l = where(flat_l, 0.0, jnp.abs(cl) * span_l**2) / 2
+        bend_r = where(flat_r, 0.0, jnp.abs(cr) * span_r**2) / 2
+
+        # (Only this side's own rise towards b, singular or a power, rules it out: the
+        # other side's nodes, all within the flank of a peak at b, follow f(b) - c|x - b|².)
+        def lone(miss, bend, span, other_bend, other_span, own_power):
+            beside = (_PEAK * other_bend >= miss) | (_SHORT * other_span < span)
+            alone = jnp.isfinite(miss) & (miss > _PEAK * bend) & (miss > noise) & beside
+            return where(alone & ~own_power, miss, 0.0)
+
+        peak_l = jnp.maximum(peak, lone(jnp.abs(fb - vl), bend_l, span_l, bend_r, span_r, singular_l | power[:n]))
+        peak_r = jnp.maximum(peak, lone(jnp.abs(fb - vr), bend_r, span_r, bend_l, span_l, singular_r | power[n:]))
+        return (jnp.concatenate([jnp.maximum(jump, peak_l), jnp.maximum(jump, peak_r), zeros]), None,
+                jnp.concatenate([jnp.any(peak_l > 0, axis=1), jnp.any(peak_r > 0, axis=1), no]))
+    jump = jnp.maximum(jump, peak)
+    peaked = jnp.any(peak > 0, axis=1)
     return (jnp.concatenate([jump, jump, zeros]), jnp.concatenate([kink, kink, zeros]),
             jnp.concatenate([peaked, peaked, no]))
 
@@ -948,7 +982,7 @@ def _breakpoint_peaks(near, edges, nseg, at_bp):
     m = nseg - 1
     pair = (jnp.concatenate([xs[:m], xs[1:nseg]]), jnp.concatenate([fs[:m], fs[1:nseg]]))
     fb = where(at_bp[1:nseg, None], probed[1:nseg], jnp.nan)
-    jump, _, peaked = _shared_point(pair, edges[1:nseg], m, fb)
+    jump, _, peaked = _shared_point(pair, edges[1:nseg], m, fb, one_sided=True)
     flag = where(peaked[:, None], jump, 0.0)
     hi = zero.at[:m].set(flag[:m])  # the segment before each breakpoint: its upper end
     lo = zero.at[1:nseg].set(flag[m:])  # the one after it: its lower end
