@@ -163,6 +163,14 @@ def battery(thetas, a_small):
         ref=jax.grad(complex_loss)(h, by_eigh),
     )
 
+    # A matvec that closes over the matrix: differentiated like `args` (outside probe:
+    # the docstring said it was not).
+    def closure_loss(a):
+        return jnp.sum(eigsh(lambda v: a @ v, 2, n=6).eigenvalues ** 2)
+
+    out["closure"] = dict(grad=jax.grad(closure_loss)(a_small),
+                          ref=jax.grad(lambda a: jnp.sum(eigh(a)[0][:2] ** 2))(a_small))
+
     # Other operator kinds (values; the derivative rule is the one checked above).
     out["bcoo"] = eigsh(jsparse.BCOO.fromdense(a_small, nse=36), 2).eigenvalues
     if LINEAX is not None:
@@ -638,3 +646,9 @@ def test_non_hermitian_operator_on_the_iterative_path_is_flagged():
     ref = (lowest(h) - lowest(-h)) / (2 * h)
     np.testing.assert_allclose(w, np.linalg.eigvalsh(a)[:2], rtol=1e-10)
     np.testing.assert_allclose(float(grad), ref, rtol=1e-6)
+
+
+def test_a_matvec_closing_over_its_matrix_is_differentiated(out):
+    np.testing.assert_allclose(out["closure"]["grad"], out["closure"]["ref"], atol=1e-10)
+    lam, vec = np.linalg.eigh(SMALL)  # d Σ λᵢ² = Σ 2λᵢ vᵢvᵢᵀ over the two smallest
+    np.testing.assert_allclose(out["closure"]["grad"], 2 * (vec[:, :2] * lam[:2]) @ vec[:, :2].T, atol=1e-10)

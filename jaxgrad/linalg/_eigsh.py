@@ -543,7 +543,8 @@ def eigsh(
             of shape `(n,)` to `A v`.
         k: number of eigenpairs, `1 <= k <= n`.
         args: the matvec's parameters (pytrees of arrays), differentiated. Only with a
-            callable `a`; arrays the callable closes over are not differentiated.
+            callable `a`. Arrays the callable closes over are inputs too, and
+            differentiated alike (a traced value of an enclosing `jax.grad`, say).
         n: the operator's size; required for a callable `a` unless `v0` is given.
         which: `"smallest"` (or `"SA"`) or `"largest"` (or `"LA"`) eigenvalues.
         v0: start vectors, shape `(n,)` or `(n, j)` with `j <= ncv` (random by default,
