@@ -389,7 +389,9 @@ def quad(
             `limlst`).
             Derivatives in `wvar` (`c`, `α`, `β`, `ω`), `a`, `b` and `args` are exact and
             error-controlled (docs/quadrature.md, "Weight functions"). A `wvar` or limit
-            the weight does not allow gives NaN and `STATUS.nan_limits`.
+            the weight does not allow gives NaN and `STATUS.nan_limits`. `points`
+            combine only with `"cos"` and `"sin"`; with the other weights they raise
+            `ValueError`.
         wvar: the weight's parameters (scalars, static or traced); see `weight`.
         limlst: the most cycles of a Fourier integral over a half line (scipy's name;
             static, at least 4): the range from the finite limit is cut into cycles of
