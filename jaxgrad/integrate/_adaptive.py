@@ -31,8 +31,8 @@ import numpy as np
 from jax import lax
 
 from .._computed_once import computed_once
-from .._reduce import long_all, long_any, long_max, long_min, long_sum
 from .._loop import while_loop
+from .._reduce import long_all, long_any, long_max, long_min, long_sum
 from .._where import where
 from . import _status
 from ._gk import GAUSS_WEIGHTS, KRONROD_WEIGHTS, NODES
@@ -861,8 +861,9 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     # f, and a right value took 8,865 evaluations and `max_subdivisions` instead of 465.
     flat_l = jnp.all(lf == lf[:, :1], axis=1)
     flat_r = jnp.all(rf == rf[:, :1], axis=1)
-    bend = jnp.maximum(where(flat_l, 0.0, jnp.abs(cl) * span_l**2),
-                       where(flat_r, 0.0, jnp.abs(cr) * span_r**2)) / 2
+    bend_l = where(flat_l, 0.0, jnp.abs(cl) * span_l**2) / 2
+    bend_r = where(flat_r, 0.0, jnp.abs(cr) * span_r**2) / 2
+    bend = jnp.maximum(bend_l, bend_r)
     turn = jnp.maximum(jnp.abs(cl) * span_l, jnp.abs(cr) * span_r)
     jump, kink = jnp.abs(vl - vr), jnp.abs(sl - sr)
     finite = jnp.isfinite(jump) & jnp.isfinite(kink)
@@ -941,9 +942,6 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
         # steep or a very short other side, say a spike that starts at b, is flagged
         # too, and cleared by f at the float next to b, as every new flag is; see
         # `_at_the_end`.)
-        bend_l = where(flat_l, 0.0, jnp.abs(cl) * span_l**2) / 2
-        bend_r = where(flat_r, 0.0, jnp.abs(cr) * span_r**2) / 2
-
         # (Only this side's own rise towards b, singular or a power, rules it out: the
         # other side's nodes, all within the flank of a peak at b, follow f(b) - c|x - b|².)
         def lone(miss, bend, span, other_bend, other_span, own_power):

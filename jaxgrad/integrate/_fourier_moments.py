@@ -185,7 +185,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         count, _, _, vals, errs, floors, handed, _, alive, _, _ = state
         met, score = status(count, vals, errs, floors)
         # (count + 1: a pass may add two panels.)
-        going = (count + 1 < limit) & alive & ~met & long_any(score > 0) & (long_sum(handed.astype(jnp.int32)) <= _HANDOFFS)
+        many = long_sum(handed.astype(jnp.int32)) > _HANDOFFS
+        going = (count + 1 < limit) & alive & ~met & long_any(score > 0) & ~many
         return ~direct & ((count == 0) | going)
 
     # One pass evaluates two panels: the halves of the worst one, or at the first pass
