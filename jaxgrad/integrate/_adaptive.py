@@ -864,11 +864,9 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     bend_l = where(flat_l, 0.0, jnp.abs(cl) * span_l**2) / 2
     bend_r = where(flat_r, 0.0, jnp.abs(cr) * span_r**2) / 2
     bend = jnp.maximum(bend_l, bend_r)
-    turn = jnp.maximum(jnp.abs(cl) * span_l, jnp.abs(cr) * span_r)
     jump, kink = jnp.abs(vl - vr), jnp.abs(sl - sr)
     finite = jnp.isfinite(jump) & jnp.isfinite(kink)
     jump = where(finite & (jump > _JUMP * bend) & (jump > noise), jump, 0.0)
-    kink = where(finite & (kink > _KINK * turn) & (kink * jnp.minimum(span_l, span_r) > noise), kink, 0.0)
     # A peak (or a dip) at b narrower than the band: the parent's centre node saw it,
     # neither half's nodes do, so f at b is far from both sides' extrapolations (both
     # may agree: no jump). The margin is wider than a jump's: at a power singular point
@@ -953,6 +951,8 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
         peak_r = jnp.maximum(peak, lone(jnp.abs(fb - vr), bend_r, span_r, bend_l, span_l, singular_r | power[n:]))
         return (jnp.concatenate([jnp.maximum(jump, peak_l), jnp.maximum(jump, peak_r), zeros]), None,
                 jnp.concatenate([jnp.any(peak_l > 0, axis=1), jnp.any(peak_r > 0, axis=1), no]))
+    turn = jnp.maximum(jnp.abs(cl) * span_l, jnp.abs(cr) * span_r)
+    kink = where(finite & (kink > _KINK * turn) & (kink * jnp.minimum(span_l, span_r) > noise), kink, 0.0)
     jump = jnp.maximum(jump, peak)
     peaked = jnp.any(peak > 0, axis=1)
     return (jnp.concatenate([jump, jump, zeros]), jnp.concatenate([kink, kink, zeros]),

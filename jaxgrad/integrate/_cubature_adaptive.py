@@ -236,16 +236,16 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     the loop's configuration (`_loop_core`, cached) with the integrand between them: a
     process traces them once per configuration, not once per integrand."""
     core = _loop_core(d, jnp.dtype(dtype), out_size, limit, epsabs, epsrel, nsplit, exact)
-    evaluate, npts = rule_parts(fvec, d, dtype)
+    points, apply, npts = rule_steps(d, dtype)
     at_nodes = each_node(fvec)
 
     def init(lo, hi, args):
-        centre, half = (lo + hi) / 2, (hi - lo) / 2
-        v, e, ax, finite, _, _, kinks = evaluate(centre[None], half[None], args)
+        centre, half = (lo + hi)[None] / 2, (hi - lo)[None] / 2
+        v, e, ax, finite, _, _, kinks = apply(half, at_nodes(points(centre, half), args))
         pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
         flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
         kinked = pad(core.kinked_along(kinks, ax))
-        state = (args, pad(centre[None]), pad(half[None]), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
+        state = (args, pad(centre), pad(half), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
                  jnp.int32(1), jnp.int32(npts))
         return state + (core.first_status(v, e, finite[0], args),)
 
