@@ -13,9 +13,10 @@ same code and trace to the same program text:
 
 - the same function object, or the same code object with the same non-array,
   non-number closure values (a lambda re-created by a notebook cell, or in a loop, hits
-  the cache; two closures over different helper functions do not), or a callable
-  pytree (an `equinox.Module`) of the same structure whose non-array leaves have the
-  same origins;
+  the cache; two closures over different helper functions do not; a container in a
+  closure cell by its structure and its leaves other than numbers and arrays,
+  `_cell_origin`), or a callable pytree (an `equinox.Module`) of the same structure
+  whose non-array leaves have the same origins;
 - the same jaxpr, printed. Arrays the callable reads are `consts`, so a new array of
   the same shape and dtype reuses the executable with the new values. Floating-point
   scalars that appear as literals of the top-level program (a global `p = 2.0`, an
@@ -37,6 +38,13 @@ and their arrays by value. Array literals are copied into the program
 (`_own_literals`): JAX's literal for a 0-d NumPy array is a view of it. The bodies of
 jitted functions called anywhere in the program key by their text and captured arrays
 (`_program_text`).
+
+The functions behind the program's callbacks, which its text names with their
+addresses masked, are part of the key by their code and the values they hold
+(`_callbacks`). With JAX's `jax_use_simplified_jaxpr_constants`, arrays the callable
+closes over are literals of the program, not constants: those of the top-level program
+become constants again (`_array_literals_as_consts`), the values of the others are part
+of the key (`_array_literal_digest`).
 
 What the key cannot see is an opaque rule inside the traced program whose behaviour
 changed while its identity and the program did not (a `custom_jvp` rule reading a
@@ -109,7 +117,7 @@ def _origin(f):
             value = cell.cell_contents
         except ValueError:  # an empty cell
             continue
-        cells.append(_value_key(value) if _is_value(value) else _Same(value))
+        cells.append(_value_key(value) if _is_value(value) else _cell_origin(value))
     # Default arguments are captured values too (`lambda x, g=g: g(x)` in a loop).
     defaults = tuple(getattr(f, "__defaults__", None) or ()) + tuple(
         sorted((getattr(f, "__kwdefaults__", None) or {}).items(), key=lambda kv: kv[0])
@@ -129,6 +137,23 @@ def _object_origin(obj):
     if len(leaves) == 1 and leaves[0] is obj:
         return _Same(obj)
     return (treedef, tuple(_leaf_origin(leaf) for leaf in leaves))
+
+
+def _cell_origin(value):
+    """A closure cell's object other than a number or an array: a container (a params
+    dict, a tuple, an equinox Module, made afresh at each step of a training loop) by its
+    structure and the origins of its leaves other than numbers and arrays (by identity
+    it compiled again at every call, 13–18 s a step for a value and its gradient;
+    outside probe). Its arrays are read by the trace, and so are its numbers: lifted
+    into the inputs, or shown in the text where they are not liftable (`box[0]` of a
+    list the caller edits reuses the program with the new value). A custom rule may
+    read them unseen: `_hidden_arrays` then keys them by value. Anything else by
+    identity."""
+    leaves, treedef = jax.tree_util.tree_flatten(value)
+    if len(leaves) == 1 and leaves[0] is value:
+        return _Same(value)
+    return (treedef, tuple(None if _is_value(leaf) else leaf if isinstance(leaf, str) else _origin(leaf)
+                           for leaf in leaves))
 
 
 def _leaf_origin(leaf):
@@ -180,6 +205,7 @@ def _body_token(closed) -> str:
         return hit
     # (Its text with its own nested `jit` bodies as tokens: their captured arrays count.)
     h = hashlib.sha256(_program_text(closed.jaxpr).encode())
+    h.update(_array_literal_digest(closed.jaxpr).encode())
     for c in closed.consts:
         c = np.asarray(c)
         h.update(f"{c.dtype}{c.shape}".encode())
@@ -430,10 +456,11 @@ def _user_rules(jaxpr):
 
 
 def _hidden_arrays(obj, depth=0):
-    """The arrays `obj` holds where a custom rule can read them unseen by the trace
-    (closure cells, defaults, a partial's bound arguments, a pytree's leaves, and
-    those of the callables among them), as a digest of their values: with a user rule
-    in the program they are part of the key by value (arrays are otherwise inputs)."""
+    """The arrays (and numbers) `obj` holds where a custom rule can read them unseen by
+    the trace (closure cells, defaults, a partial's bound arguments, a pytree's leaves,
+    and those of the callables among them), as a digest of their values: with a user
+    rule in the program they are part of the key by value (arrays are otherwise inputs,
+    and a container's numbers are read by the trace, `_cell_origin`)."""
     h = hashlib.sha256()
     found = []
 
@@ -446,6 +473,8 @@ def _hidden_arrays(obj, depth=0):
             a = np.asarray(o)
             h.update(f"{a.dtype}{a.shape}".encode())
             h.update(np.ascontiguousarray(a).tobytes())
+        elif isinstance(o, (bool, int, float, complex)):  # in a container (`_cell_origin`)
+            h.update(f"{type(o).__name__}{o!r}".encode())
         elif isinstance(o, functools.partial):
             visit(o.func, depth + 1)
             for leaf in jax.tree_util.tree_leaves((o.args, o.keywords or {})):
@@ -473,6 +502,148 @@ def _hidden_arrays(obj, depth=0):
 
     visit(obj, depth)
     return (h.hexdigest(), tuple(found))
+
+
+def _callback_origin(obj, depth=0):
+    """What a callback's function computes with, as far as Python shows it: its code,
+    the values in its closure cells, defaults and bound arguments (arrays by value: the
+    trace never sees what a callback reads), through partials, bound methods and JAX's
+    own wrappers (`pure_callback`'s flat callback, `debug.callback`'s closure); any
+    other object by identity. Two callbacks that agree here are the same program."""
+    def sub(o):
+        return _callback_origin(o, depth + 1)
+
+    if depth > 8 or isinstance(obj, jax.core.Tracer):
+        return _Same(obj)
+    if isinstance(obj, (np.ndarray, np.generic, jax.Array)):
+        a = np.asarray(obj)
+        return ("array", a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest())
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
+        return (type(obj).__name__, repr(obj))
+    if isinstance(obj, (jax.tree_util.PyTreeDef, np.dtype, type)):
+        return ("equal", obj)
+    if isinstance(obj, functools.partial):
+        return ("partial", sub(obj.func), sub((obj.args, obj.keywords or {})))
+    if isinstance(obj, types.MethodType):
+        return ("method", sub(obj.__func__), sub(obj.__self__))
+    inner = getattr(obj, "callback_func", None)  # JAX's flat wrapper of the user's function
+    if inner is not None:
+        return ("flat", sub(inner), sub(getattr(obj, "in_tree", None)))
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        cells = []
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                cells.append(sub(cell.cell_contents))
+            except ValueError:  # an empty cell
+                cells.append(None)
+        defaults = (getattr(obj, "__defaults__", None) or (), getattr(obj, "__kwdefaults__", None) or {})
+        return (code, tuple(cells), sub(defaults))
+    try:
+        leaves, treedef = jax.tree_util.tree_flatten(obj)
+    except Exception:  # keys that do not sort, say: by identity (compiled again, never stale)
+        return _Same(obj)
+    if len(leaves) == 1 and leaves[0] is obj:
+        return _Same(obj)
+    return (treedef, tuple(sub(leaf) for leaf in leaves))
+
+
+_CALLBACK_MEMO = _ByObject(4 * _MEMO)  # program -> its callbacks' origins
+
+
+def _callbacks(jaxpr):
+    """The origins (`_callback_origin`) of the functions behind the program's callbacks
+    (`jax.pure_callback`, `io_callback`, `jax.debug.callback` and `print`), nested
+    programs included. The program's text names a callback's function with its address
+    masked: a function defined again (a notebook cell run again after a fix, or a new
+    closure over another parameter in a loop) gave the first one's results."""
+    try:
+        from jax._src import core
+    except Exception:
+        return ()
+
+    def walk(jx, memo=True):
+        hit = _CALLBACK_MEMO.get(jx) if memo else None
+        if hit is not None:
+            return hit
+        found = []
+        for eqn in jx.eqns:
+            callback = eqn.params.get("callback")
+            if callback is not None and callable(callback):
+                found.append(_callback_origin(callback))
+            for sub in core.jaxprs_in_params(eqn.params):
+                found.extend(walk(sub))
+        return _CALLBACK_MEMO.put(jx, tuple(found)) if memo else tuple(found)
+
+    return walk(jaxpr, memo=False)
+
+
+_LITERAL_MEMO = _ByObject(4 * _MEMO)  # program -> digest of its array literals
+
+
+def _array_literal_digest(jaxpr, memo=True) -> str:
+    """A digest of the values of the program's array literals (nested programs
+    included; "" where it has none). With JAX's `jax_use_simplified_jaxpr_constants`
+    an array the callable closes over is a literal, printed as `[...]`: neither in the
+    text nor among the consts, a new array gave the old program's result. (The ones of
+    the top-level program become consts, `_array_literals_as_consts`.)"""
+    hit = _LITERAL_MEMO.get(jaxpr) if memo else None
+    if hit is not None:
+        return hit
+    try:
+        from jax._src import core
+
+        h, found = hashlib.sha256(), False
+        for eqn in jaxpr.eqns:
+            for v in eqn.invars:
+                if isinstance(v, core.Literal) and np.ndim(v.val) > 0:
+                    a = np.asarray(v.val)
+                    h.update(f"{a.dtype}{a.shape}".encode())
+                    h.update(np.ascontiguousarray(a).tobytes())
+                    found = True
+            for sub in core.jaxprs_in_params(eqn.params):
+                digest = _array_literal_digest(sub)
+                h.update(digest.encode())
+                found = found or bool(digest)
+        for v in jaxpr.outvars:
+            if isinstance(v, core.Literal) and np.ndim(v.val) > 0:
+                h.update(np.ascontiguousarray(np.asarray(v.val)).tobytes())
+                found = True
+        digest = h.hexdigest() if found else ""
+    except Exception:  # JAX's internals moved: a key of its own (compiled again, never stale)
+        digest = repr(object())
+    return _LITERAL_MEMO.put(jaxpr, digest) if memo else digest
+
+
+def _array_literals_as_consts(closed):
+    """`closed` with the array literals of its top-level equations as constants, the
+    way JAX passes a closed-over array without `jax_use_simplified_jaxpr_constants`:
+    inputs of the compiled program, so a new array of the same shape reuses it."""
+    try:
+        from jax._src import core
+
+        jaxpr = closed.jaxpr
+        new_vars, values = [], []
+
+        def as_var(v):
+            if not (isinstance(v, core.Literal) and np.ndim(v.val) > 0):
+                return v
+            var = core.Var(v.aval)
+            new_vars.append(var)
+            values.append(v.val if isinstance(v.val, jax.Array) else np.array(np.asarray(v.val), copy=True))
+            return var
+
+        eqns = []
+        for eqn in jaxpr.eqns:
+            invars = [as_var(v) for v in eqn.invars]
+            eqns.append(eqn.replace(invars=invars) if any(a is not b for a, b in zip(invars, eqn.invars)) else eqn)
+        outvars = [as_var(v) for v in jaxpr.outvars]
+        if not new_vars:
+            return closed
+        jaxpr = jaxpr.replace(constvars=list(jaxpr.constvars) + new_vars, eqns=eqns, outvars=outvars)
+        return core.ClosedJaxpr(jaxpr, list(closed.consts) + values)
+    except Exception:  # JAX's internals moved: as traced (the digest keys the values)
+        return closed
 
 
 def _owned_literal(v, core):
@@ -602,7 +773,7 @@ def trace(f, *example_args, wraps=None):
         return f(*args)
 
     closed, out_shape = jax.make_jaxpr(user_callable, return_shape=True)(*example_args)
-    closed = _with_owned_literals(closed)
+    closed = _with_owned_literals(_array_literals_as_consts(closed))
     user_rules = _has_user_rules(closed)
     closed, lifted = (closed, []) if user_rules else _lift_literals(closed)
     vectors, layout = _pack(lifted)
@@ -616,5 +787,9 @@ def trace(f, *example_args, wraps=None):
         # defines new ones.
         rules = _user_rules(closed.jaxpr)
         origin = (origin, _hidden_arrays(source), rules, _hidden_arrays([r.obj for r in rules]))
+    # Callbacks and arrays the text does not show (`_callbacks`, `_array_literal_digest`).
+    unseen = (_callbacks(closed.jaxpr), _array_literal_digest(closed.jaxpr, memo=False))
+    if unseen != ((), ""):
+        origin = (origin, unseen)
     traced = Traced(f, closed, in_tree, out_shape, origin, layout)
     return traced, tuple(closed.consts) + tuple(vectors)

@@ -186,3 +186,91 @@ def test_eager_grad_through_eigh_is_cached():
         + jnp.sum(c * (jnp.linalg.eigh(a)[1][:, :1] @ jnp.linalg.eigh(a)[1][:, :1].T))
     )(A)
     np.testing.assert_allclose(g(A), ref, rtol=1e-12, atol=1e-12)
+
+
+def _host_scale(k):
+    def host(s):  # runs on the host: the program's text names it, with its address masked
+        return np.asarray(k * s)
+
+    return host
+
+
+_HOST = None  # the host function that `_through_global_host` calls (a global it reads)
+
+
+def _through_global_host(s):
+    return jax.pure_callback(_HOST, jax.ShapeDtypeStruct(s.shape, s.dtype), s, vmap_method="sequential")
+
+
+def test_a_callback_defined_again_is_a_new_program():
+    # tr(k·M) = 4k. A sweep that binds a new host function per value to the global the
+    # function reads (or a notebook cell that defines it again after a fix) got the first
+    # function's result: the text shows its name, not which function (outside probe).
+    global _HOST
+    for k in (1.0, 2.0, 3.0):
+        _HOST = _host_scale(k)
+        assert float(trace_function(M, _through_global_host)) == pytest.approx(4 * k, rel=1e-15)
+    assert _second_call_compiles(lambda: trace_function(M, _through_global_host)) == NOTHING
+
+    def printed(s):  # jax.debug.print's own callback is made afresh at each trace
+        jax.debug.print("{s}", s=s)
+        return 2 * s
+
+    assert _second_call_compiles(lambda: trace_function(M, printed)) == NOTHING
+
+
+def test_a_container_of_arrays_in_a_closure_is_read_at_each_call():
+    # A params dict (or tuple, or equinox Module) made afresh at each step of a loop, read
+    # by a closure: one program, the new values used (it compiled at every step).
+    def total(params):
+        return trace_function(M, lambda s: params["c"] * s ** params["p"])
+
+    total({"c": jnp.asarray(1.0), "p": jnp.asarray(2.0)})
+    with count_compiles() as n:
+        t = total({"c": jnp.asarray(0.5), "p": jnp.asarray(3.0)})
+    assert n == NOTHING
+    assert float(t) == pytest.approx(0.5 * (3.0**3 + 1.0), rel=1e-14)
+
+
+def test_arrays_closed_over_are_never_stale_with_simplified_jaxpr_constants():
+    # With this JAX flag a closed-over array is a literal of the program, printed as
+    # [...]: a new array gave the old result (outside probe). At the top level it is an
+    # input again (one program); in a nested program it is part of the key by value.
+    before = jax.config.jax_use_simplified_jaxpr_constants
+    jax.config.update("jax_use_simplified_jaxpr_constants", True)
+    try:
+        c = jnp.array([1.0, 1.0])
+
+        def top(s):
+            return jnp.sum(c) * s
+
+        assert float(trace_function(M, top)) == pytest.approx(8.0, rel=1e-15)
+        c = jnp.array([5.0, 5.0])
+        with count_compiles() as n:
+            t = trace_function(M, top)
+        assert n == NOTHING and float(t) == pytest.approx(40.0, rel=1e-15)
+        d = jnp.array([1.0, 2.0])
+
+        def nested(s):
+            return jax.lax.cond(s > 0, lambda: s * jnp.sum(d), lambda: s)
+
+        assert float(trace_function(M, nested)) == pytest.approx(12.0, rel=1e-15)
+        d = jnp.array([3.0, 4.0])
+        assert float(trace_function(M, nested)) == pytest.approx(28.0, rel=1e-15)
+    finally:
+        jax.config.update("jax_use_simplified_jaxpr_constants", before)
+
+
+def test_eigsh_of_a_lineax_operator_is_cached():
+    lineax = pytest.importorskip("lineax")
+    from jaxgrad.linalg import eigsh
+
+    def lowest(scale):
+        a = jnp.diag(jnp.arange(1.0, 13.0)) + scale * jnp.ones((12, 12))
+        return eigsh(lineax.MatrixLinearOperator(a, lineax.symmetric_tag), 2, n=12).eigenvalues, a
+
+    lowest(0.1)
+    with count_compiles() as n:
+        w, a = lowest(0.2)
+    assert n == NOTHING
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(np.asarray(a))[:2], rtol=1e-10)

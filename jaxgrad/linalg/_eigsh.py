@@ -647,11 +647,15 @@ def eigsh(
     else:
         if _is_lineax(a):
             struct = a.in_structure()
-            size = int(np.prod(struct.shape))
+            shape = tuple(struct.shape)
+            size = int(np.prod(shape))
             dynamic, static = eqx.partition(a, eqx.is_array)
 
+            # (Closes over the operator's static part and its shape only, which key the
+            # compiled program by structure and value: the same operator, or one with new
+            # arrays, reuses it; over the structure object it compiled at every call.)
             def matvec(v, dyn):
-                return eqx.combine(dyn, static).mv(v.reshape(struct.shape)).reshape(-1)
+                return eqx.combine(dyn, static).mv(v.reshape(shape)).reshape(-1)
 
             args, f, dtype0 = (dynamic,), matvec, struct.dtype
         else:
