@@ -125,7 +125,20 @@ def _origin(f):
     # (A function there by its origin: `lambda *z, r=r: r(*z)` wrapping a lambda that
     # is re-created at each call must still hit the cache.)
     defaults = tuple(_leaf_origin(v) for v in jax.tree_util.tree_leaves(defaults))
-    return (code, tuple(cells), defaults)
+    return (_code_key(code), tuple(cells), defaults)
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_key(code):
+    """`code` without its line numbers (nested code objects too): Python's code objects
+    compare their first line, so the same lambda written on another line (a notebook
+    cell with a line added above it, the same `dblquad` limit twice in a script) was a
+    new program, compiled again."""
+    consts = tuple(_code_key(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    try:
+        return code.replace(co_firstlineno=1, co_linetable=b"", co_consts=consts)
+    except (TypeError, ValueError):  # another Python's code objects: as they are
+        return code
 
 
 def _object_origin(obj):
@@ -538,7 +551,7 @@ def _callback_origin(obj, depth=0):
             except ValueError:  # an empty cell
                 cells.append(None)
         defaults = (getattr(obj, "__defaults__", None) or (), getattr(obj, "__kwdefaults__", None) or {})
-        return (code, tuple(cells), sub(defaults))
+        return (_code_key(code), tuple(cells), sub(defaults))
     try:
         leaves, treedef = jax.tree_util.tree_flatten(obj)
     except Exception:  # keys that do not sort, say: by identity (compiled again, never stale)

@@ -274,3 +274,16 @@ def test_eigsh_of_a_lineax_operator_is_cached():
         w, a = lowest(0.2)
     assert n == NOTHING
     np.testing.assert_allclose(w, np.linalg.eigvalsh(np.asarray(a))[:2], rtol=1e-10)
+
+
+def test_the_same_lambda_on_another_line_is_the_same_program():
+    # A notebook cell with a line added above its call (or the same lambda twice in a
+    # script): Python's code objects differ in their first line only.
+    first = trace_function(M, lambda s: s**3 + 1.0)
+
+    with count_compiles() as n:
+        second = trace_function(M, lambda s: s**3 + 1.0)
+    assert n == NOTHING
+    assert float(first) == float(second) == pytest.approx(3.0**3 + 1.0**3 + 2.0, rel=1e-15)
+    third = trace_function(M, lambda s: s**2 + 1.0)  # other code: its own program and value
+    assert float(third) == pytest.approx(3.0**2 + 1.0**2 + 2.0, rel=1e-15)
