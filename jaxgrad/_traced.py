@@ -41,10 +41,10 @@ jitted functions called anywhere in the program key by their text and captured a
 
 The functions behind the program's callbacks, which its text names with their
 addresses masked, are part of the key by their code and the values they hold
-(`_callbacks`). With JAX's `jax_use_simplified_jaxpr_constants`, arrays the callable
+(`_unseen`). With JAX's `jax_use_simplified_jaxpr_constants`, arrays the callable
 closes over are literals of the program, not constants: those of the top-level program
 become constants again (`_array_literals_as_consts`), the values of the others are part
-of the key (`_array_literal_digest`).
+of the key (`_unseen`).
 
 What the key cannot see is an opaque rule inside the traced program whose behaviour
 changed while its identity and the program did not (a `custom_jvp` rule reading a
@@ -218,7 +218,7 @@ def _body_token(closed) -> str:
         return hit
     # (Its text with its own nested `jit` bodies as tokens: their captured arrays count.)
     h = hashlib.sha256(_program_text(closed.jaxpr).encode())
-    h.update(_array_literal_digest(closed.jaxpr).encode())
+    h.update(_unseen(closed.jaxpr)[1].encode())
     for c in closed.consts:
         c = np.asarray(c)
         h.update(f"{c.dtype}{c.shape}".encode())
@@ -561,71 +561,52 @@ def _callback_origin(obj, depth=0):
     return (treedef, tuple(sub(leaf) for leaf in leaves))
 
 
-_CALLBACK_MEMO = _ByObject(4 * _MEMO)  # program -> its callbacks' origins
+_UNSEEN_MEMO = _ByObject(4 * _MEMO)  # program -> what its text does not show
 
 
-def _callbacks(jaxpr):
-    """The origins (`_callback_origin`) of the functions behind the program's callbacks
-    (`jax.pure_callback`, `io_callback`, `jax.debug.callback` and `print`), nested
-    programs included. The program's text names a callback's function with its address
-    masked: a function defined again (a notebook cell run again after a fix, or a new
-    closure over another parameter in a loop) gave the first one's results."""
-    try:
-        from jax._src import core
-    except Exception:
-        return ()
-
-    def walk(jx, memo=True):
-        hit = _CALLBACK_MEMO.get(jx) if memo else None
-        if hit is not None:
-            return hit
-        found = []
-        for eqn in jx.eqns:
-            callback = eqn.params.get("callback")
-            if callback is not None and callable(callback):
-                found.append(_callback_origin(callback))
-            for sub in core.jaxprs_in_params(eqn.params):
-                found.extend(walk(sub))
-        return _CALLBACK_MEMO.put(jx, tuple(found)) if memo else tuple(found)
-
-    return walk(jaxpr, memo=False)
-
-
-_LITERAL_MEMO = _ByObject(4 * _MEMO)  # program -> digest of its array literals
-
-
-def _array_literal_digest(jaxpr, memo=True) -> str:
-    """A digest of the values of the program's array literals (nested programs
-    included; "" where it has none). With JAX's `jax_use_simplified_jaxpr_constants`
-    an array the callable closes over is a literal, printed as `[...]`: neither in the
-    text nor among the consts, a new array gave the old program's result. (The ones of
-    the top-level program become consts, `_array_literals_as_consts`.)"""
-    hit = _LITERAL_MEMO.get(jaxpr) if memo else None
+def _unseen(jaxpr, memo=True):
+    """`(callbacks, digest)`: what the program's text does not show, nested programs
+    included. `callbacks`: the origins (`_callback_origin`) of the functions behind its
+    callbacks (`jax.pure_callback`, `io_callback`, `jax.debug.callback` and `print`),
+    which the text names with their addresses masked: a function defined again (a
+    notebook cell run again after a fix, a new closure over another parameter in a
+    sweep) gave the first one's results. `digest`: of the values of its array literals
+    ("" where it has none): with JAX's `jax_use_simplified_jaxpr_constants` an array the
+    callable closes over is a literal, printed as `[...]`, in neither the text nor the
+    consts, and a new array gave the old result (the top-level program's become
+    consts, `_array_literals_as_consts`)."""
+    hit = _UNSEEN_MEMO.get(jaxpr) if memo else None
     if hit is not None:
         return hit
     try:
         from jax._src import core
 
-        h, found = hashlib.sha256(), False
+        callbacks, h = [], hashlib.sha256()
+        found = False
         for eqn in jaxpr.eqns:
+            callback = eqn.params.get("callback")
+            if callback is not None and callable(callback):
+                callbacks.append(_callback_origin(callback))
             for v in eqn.invars:
-                if isinstance(v, core.Literal) and np.ndim(v.val) > 0:
+                if isinstance(v, core.Literal) and v.aval.shape:
                     a = np.asarray(v.val)
                     h.update(f"{a.dtype}{a.shape}".encode())
                     h.update(np.ascontiguousarray(a).tobytes())
                     found = True
             for sub in core.jaxprs_in_params(eqn.params):
-                digest = _array_literal_digest(sub)
-                h.update(digest.encode())
-                found = found or bool(digest)
+                inner, digest = _unseen(sub)
+                callbacks.extend(inner)
+                if digest:
+                    h.update(digest.encode())
+                    found = True
         for v in jaxpr.outvars:
-            if isinstance(v, core.Literal) and np.ndim(v.val) > 0:
+            if isinstance(v, core.Literal) and v.aval.shape:
                 h.update(np.ascontiguousarray(np.asarray(v.val)).tobytes())
                 found = True
-        digest = h.hexdigest() if found else ""
+        result = (tuple(callbacks), h.hexdigest() if found else "")
     except Exception:  # JAX's internals moved: a key of its own (compiled again, never stale)
-        digest = repr(object())
-    return _LITERAL_MEMO.put(jaxpr, digest) if memo else digest
+        result = ((), repr(object()))
+    return _UNSEEN_MEMO.put(jaxpr, result) if memo else result
 
 
 def _array_literals_as_consts(closed):
@@ -636,10 +617,16 @@ def _array_literals_as_consts(closed):
         from jax._src import core
 
         jaxpr = closed.jaxpr
+
+        def array(v):
+            return isinstance(v, core.Literal) and bool(v.aval.shape)
+
+        if not any(array(v) for eqn in jaxpr.eqns for v in eqn.invars) and not any(map(array, jaxpr.outvars)):
+            return closed
         new_vars, values = [], []
 
         def as_var(v):
-            if not (isinstance(v, core.Literal) and np.ndim(v.val) > 0):
+            if not array(v):
                 return v
             var = core.Var(v.aval)
             new_vars.append(var)
@@ -651,8 +638,6 @@ def _array_literals_as_consts(closed):
             invars = [as_var(v) for v in eqn.invars]
             eqns.append(eqn.replace(invars=invars) if any(a is not b for a, b in zip(invars, eqn.invars)) else eqn)
         outvars = [as_var(v) for v in jaxpr.outvars]
-        if not new_vars:
-            return closed
         jaxpr = jaxpr.replace(constvars=list(jaxpr.constvars) + new_vars, eqns=eqns, outvars=outvars)
         return core.ClosedJaxpr(jaxpr, list(closed.consts) + values)
     except Exception:  # JAX's internals moved: as traced (the digest keys the values)
@@ -800,8 +785,7 @@ def trace(f, *example_args, wraps=None):
         # defines new ones.
         rules = _user_rules(closed.jaxpr)
         origin = (origin, _hidden_arrays(source), rules, _hidden_arrays([r.obj for r in rules]))
-    # Callbacks and arrays the text does not show (`_callbacks`, `_array_literal_digest`).
-    unseen = (_callbacks(closed.jaxpr), _array_literal_digest(closed.jaxpr, memo=False))
+    unseen = _unseen(closed.jaxpr, memo=False)  # callbacks and array literals
     if unseen != ((), ""):
         origin = (origin, unseen)
     traced = Traced(f, closed, in_tree, out_shape, origin, layout)
