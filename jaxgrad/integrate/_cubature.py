@@ -20,7 +20,9 @@ from .._traced import trace
 from ._adaptive import Tolerances
 from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
-from ._quad import _check_limit, _check_tolerance, check_nonempty, fvec_out_size, integral_and_parameter_tangent, quad
+from ._quad import (
+    _check_limit, _check_tolerance, as_dtype, check_nonempty, fvec_out_size, integral_and_parameter_tangent, quad,
+)
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 10_000
@@ -252,7 +254,7 @@ def box_limits(fn, a, b):
     dtype = jnp.result_type(float, a, b)
     if jnp.issubdtype(dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `a` and `b` must be real; got dtype {dtype}.")
-    return a, b, dtype
+    return as_dtype(a, dtype), as_dtype(b, dtype), dtype
 
 
 def cubature(

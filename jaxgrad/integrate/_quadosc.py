@@ -38,7 +38,7 @@ from .._reduce import long_all, long_max, long_sum
 from .._throw import raise_if
 from .._where import where
 from . import _status
-from ._quad import _check_limit, _check_tolerance, limits_dtype, quad, trace_integrand
+from ._quad import _check_limit, _check_tolerance, as_dtype, limits_dtype, quad, trace_integrand
 from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
 
@@ -137,6 +137,7 @@ def quadosc(
 
     start = a if b_inf == 1 else b
     dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
+    start, period = as_dtype(start, dtype), as_dtype(period, dtype)
     integrand, consts, _ = trace_integrand(fn, f, dtype, args)
     sign = 1.0 if b_inf == 1 else -1.0
     options = dict(sign=sign, cycles=int(cycles), limit=limit)
