@@ -160,9 +160,12 @@ def _cell_origin(value):
     outside probe). Its arrays are read by the trace, and so are its numbers: lifted
     into the inputs, or shown in the text where they are not liftable (`box[0]` of a
     list the caller edits reuses the program with the new value). A custom rule may
-    read them unseen: `_hidden_arrays` then keys them by value. Anything else by
-    identity."""
-    leaves, treedef = jax.tree_util.tree_flatten(value)
+    read them unseen: `_hidden_arrays` then keys them by value. Anything else, or a
+    container JAX cannot flatten (a dict whose keys do not sort), by identity."""
+    try:
+        leaves, treedef = jax.tree_util.tree_flatten(value)
+    except Exception:
+        return _Same(value)
     if len(leaves) == 1 and leaves[0] is value:
         return _Same(value)
     return (treedef, tuple(None if _is_value(leaf) else leaf if isinstance(leaf, str) else _origin(leaf)
