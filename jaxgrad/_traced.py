@@ -145,8 +145,12 @@ def _object_origin(obj):
     """A pytree (an `equinox.Module` such as `optimize.tikhonov`'s, a bound method of
     one, a tuple of static arguments): its structure and the origins of its non-value
     leaves; its arrays and numbers are values, read by the trace like a closure's. Any
-    other object (a plain class instance, a `jax.custom_jvp` function): by identity."""
-    leaves, treedef = jax.tree_util.tree_flatten(obj)
+    other object (a plain class instance, a `jax.custom_jvp` function), or one JAX
+    cannot flatten (a dict whose keys do not sort): by identity."""
+    try:
+        leaves, treedef = jax.tree_util.tree_flatten(obj)
+    except Exception:
+        return _Same(obj)
     if len(leaves) == 1 and leaves[0] is obj:
         return _Same(obj)
     return (treedef, tuple(_leaf_origin(leaf) for leaf in leaves))

@@ -9,6 +9,7 @@ the `jax.monitoring` events of tests/test_cache.py, not timed.
 
 from __future__ import annotations
 
+import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -232,6 +233,9 @@ def test_a_container_of_arrays_in_a_closure_is_read_at_each_call():
     assert float(t) == pytest.approx(0.5 * (3.0**3 + 1.0), rel=1e-14)
     mixed = {1: 2.0, "c": 3.0}  # keys JAX cannot sort: keyed by identity, still right
     assert float(trace_function(M, lambda s: mixed["c"] * s)) == pytest.approx(12.0, rel=1e-15)
+    # (Bound by a partial, such a dict failed the trace: "Comparator raised exception".)
+    scaled = functools.partial(lambda s, d: d["c"] * s, d=mixed)
+    assert float(trace_function(M, scaled)) == pytest.approx(12.0, rel=1e-15)
 
 
 def test_arrays_closed_over_are_never_stale_with_simplified_jaxpr_constants():
