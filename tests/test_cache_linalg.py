@@ -10,6 +10,7 @@ the `jax.monitoring` events of tests/test_cache.py, not timed.
 from __future__ import annotations
 
 import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
