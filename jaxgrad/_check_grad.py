@@ -9,8 +9,7 @@ against eps/h: h ~ eps^(1/5). The step is chosen automatically on a ladder
 h₀, h₀/2, …, h₀/32 per direction v, h₀ = 4·eps^(1/5)·s, for two sizes s: the size of
 the coordinate it moves, ‖v ⊙ x‖ (|xᵢ| along eᵢ; about rms(x) along a random unit v;
 min(rms(x), 1) where that is 0), and max(‖v ⊙ x‖, 1), the second ladder only where it is
-more than 8 times longer (elsewhere it repeats the first: the compiled program's shapes
-do not depend on x). Consecutive extrapolants R(h) and R(h/2) are compared, and the
+more than 8 times longer. Consecutive extrapolants R(h) and R(h/2) are compared, and the
 pair that agrees best on either ladder is used, among the pairs that agree to one digit
 and whose difference quotients are not all exactly 0 (unless no pair qualifies: steps
 across a kink give quotients ~x/h, steps beyond where f varies exact zeros, both in small
@@ -76,7 +75,7 @@ def _directions(n: int, count: int | None, dtype, rng) -> np.ndarray:
 
 def _step_ladders(x, dirs, step, eps) -> np.ndarray:
     """The steps h₀·2⁻ᵏ, k = 0..5, per direction (rows of `dirs`) and ladder: (D, L, 6)
-    in the dtype of `x`, L = 2 (1 with a given `step`); h₀ = `step`, or 4·eps^(1/5) times the two sizes of
+    in the dtype of `x`, L = 1 or 2; h₀ = `step`, or 4·eps^(1/5) times the two sizes of
     the module docstring."""
     x = np.asarray(x, np.float64)
     if step is None:
@@ -88,11 +87,7 @@ def _step_ladders(x, dirs, step, eps) -> np.ndarray:
         size = np.where(size > 0, size, unit)
         sizes = [size, np.maximum(size, 1.0)]
         if not np.any(sizes[1] > 8 * sizes[0]):
-            # The second ladder is the first again (the argmin below takes the first of
-            # equals): two ladders always, so that a point of another magnitude runs the
-            # same program (it compiled `_fd_compiled` again, 7.8 s with `quad` inside f;
-            # outside probe). The repeated steps cost evaluations, not a compile.
-            sizes = [size, size]
+            sizes = sizes[:1]
         h0 = 4 * eps ** 0.2 * np.stack(sizes, axis=1)
     else:
         h0 = np.full((len(dirs), 1), float(step))

@@ -14,8 +14,8 @@ same code and trace to the same program text:
 - the same function object, or the same code object with the same non-array,
   non-number closure values (a lambda re-created by a notebook cell, or in a loop, hits
   the cache; two closures over different helper functions do not; a container in a
-  closure cell by its structure and its leaves other than numbers and arrays,
-  `_cell_origin`), or a callable pytree (an `equinox.Module`) of the same structure
+  closure cell by its structure and its leaves' origins, numbers by value), or a
+  callable pytree (an `equinox.Module`) of the same structure
   whose non-array leaves have the same origins;
 - the same jaxpr, printed. Arrays the callable reads are `consts`, so a new array of
   the same shape and dtype reuses the executable with the new values. Floating-point
@@ -117,7 +117,12 @@ def _origin(f):
             value = cell.cell_contents
         except ValueError:  # an empty cell
             continue
-        cells.append(_value_key(value) if _is_value(value) else _cell_origin(value))
+        # A container (a params dict, a tuple, an equinox Module made afresh at each step
+        # of a training loop) by its structure and its leaves' origins, numbers by value
+        # as in a cell (a rule may read one unseen: `tie_rtol=cfg["tie"]` of an `eigh` in
+        # the integrand, read only by its derivative rule); by identity it compiled again
+        # at every step, 13–18 s for a value and its gradient (outside probe).
+        cells.append(_value_key(value) if _is_value(value) else _object_origin(value))
     # Default arguments are captured values too (`lambda x, g=g: g(x)` in a loop).
     defaults = tuple(getattr(f, "__defaults__", None) or ()) + tuple(
         sorted((getattr(f, "__kwdefaults__", None) or {}).items(), key=lambda kv: kv[0])
@@ -125,7 +130,9 @@ def _origin(f):
     # (A function there by its origin: `lambda *z, r=r: r(*z)` wrapping a lambda that
     # is re-created at each call must still hit the cache.)
     defaults = tuple(_leaf_origin(v) for v in jax.tree_util.tree_leaves(defaults))
-    return (_code_key(code), tuple(cells), defaults)
+    # (With its module's globals by identity: the same code in two modules, where a
+    # rule or callback may read a global of its own module, is two programs.)
+    return (_code_key(code), _Same(getattr(f, "__globals__", None)), tuple(cells), defaults)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -154,26 +161,6 @@ def _object_origin(obj):
     if len(leaves) == 1 and leaves[0] is obj:
         return _Same(obj)
     return (treedef, tuple(_leaf_origin(leaf) for leaf in leaves))
-
-
-def _cell_origin(value):
-    """A closure cell's object other than a number or an array: a container (a params
-    dict, a tuple, an equinox Module, made afresh at each step of a training loop) by its
-    structure and the origins of its leaves other than numbers and arrays (by identity
-    it compiled again at every call, 13–18 s a step for a value and its gradient;
-    outside probe). Its arrays are read by the trace, and so are its numbers: lifted
-    into the inputs, or shown in the text where they are not liftable (`box[0]` of a
-    list the caller edits reuses the program with the new value). A custom rule may
-    read them unseen: `_hidden_arrays` then keys them by value. Anything else, or a
-    container JAX cannot flatten (a dict whose keys do not sort), by identity."""
-    try:
-        leaves, treedef = jax.tree_util.tree_flatten(value)
-    except Exception:
-        return _Same(value)
-    if len(leaves) == 1 and leaves[0] is value:
-        return _Same(value)
-    return (treedef, tuple(None if _is_value(leaf) else leaf if isinstance(leaf, str) else _origin(leaf)
-                           for leaf in leaves))
 
 
 def _leaf_origin(leaf):
@@ -476,11 +463,10 @@ def _user_rules(jaxpr):
 
 
 def _hidden_arrays(obj, depth=0):
-    """The arrays (and numbers) `obj` holds where a custom rule can read them unseen by
-    the trace (closure cells, defaults, a partial's bound arguments, a pytree's leaves,
-    and those of the callables among them), as a digest of their values: with a user
-    rule in the program they are part of the key by value (arrays are otherwise inputs,
-    and a container's numbers are read by the trace, `_cell_origin`)."""
+    """The arrays `obj` holds where a custom rule can read them unseen by the trace
+    (closure cells, defaults, a partial's bound arguments, a pytree's leaves, and
+    those of the callables among them), as a digest of their values: with a user rule
+    in the program they are part of the key by value (arrays are otherwise inputs)."""
     h = hashlib.sha256()
     found = []
 
@@ -493,8 +479,6 @@ def _hidden_arrays(obj, depth=0):
             a = np.asarray(o)
             h.update(f"{a.dtype}{a.shape}".encode())
             h.update(np.ascontiguousarray(a).tobytes())
-        elif isinstance(o, (bool, int, float, complex)):  # in a container (`_cell_origin`)
-            h.update(f"{type(o).__name__}{o!r}".encode())
         elif isinstance(o, functools.partial):
             visit(o.func, depth + 1)
             for leaf in jax.tree_util.tree_leaves((o.args, o.keywords or {})):
@@ -524,16 +508,24 @@ def _hidden_arrays(obj, depth=0):
     return (h.hexdigest(), tuple(found))
 
 
-def _callback_origin(obj, depth=0):
-    """What a callback's function computes with, as far as Python shows it: its code,
-    the values in its closure cells, defaults and bound arguments (arrays by value: the
-    trace never sees what a callback reads), through partials, bound methods and JAX's
-    own wrappers (`pure_callback`'s flat callback, `debug.callback`'s closure); any
-    other object by identity. Two callbacks that agree here are the same program."""
-    def sub(o):
-        return _callback_origin(o, depth + 1)
+def _callback_origin(obj, depth=0, user=True):
+    """What a callback's function computes with, as far as Python shows it: its code
+    and module, the values in its closure cells, defaults and bound arguments, through
+    partials, bound methods and JAX's own wrappers (`pure_callback`'s flat callback,
+    `debug.callback`'s closure). Two callbacks that agree here are the same program.
+    Reached through the user's code (`user`), a mutable object (a list, dict or set, a
+    NumPy array) keys by identity: the callback reads or writes it when it runs, and a
+    program compiled for another such object would run on that one (a fresh `log = []`
+    per call that the callback appends to stayed empty; outside review). JAX's own
+    wrappers build such objects afresh at each trace (`debug.print`'s options): by
+    value there. Immutable values by value (arrays of JAX by their contents); anything
+    else by identity."""
+    def sub(o, user=user):
+        return _callback_origin(o, depth + 1, user)
 
     if depth > 8 or isinstance(obj, jax.core.Tracer):
+        return _Same(obj)
+    if isinstance(obj, (np.ndarray, list, dict, set, bytearray)) and user:
         return _Same(obj)
     if isinstance(obj, (np.ndarray, np.generic, jax.Array)):
         a = np.asarray(obj)
@@ -543,22 +535,24 @@ def _callback_origin(obj, depth=0):
     if isinstance(obj, (jax.tree_util.PyTreeDef, np.dtype, type)):
         return ("equal", obj)
     if isinstance(obj, functools.partial):
-        return ("partial", sub(obj.func), sub((obj.args, obj.keywords or {})))
+        bound = _user_code(obj.func) or getattr(obj.func, "__code__", None) is None
+        return ("partial", sub(obj.func), sub((obj.args, obj.keywords or {}), bound))
     if isinstance(obj, types.MethodType):
-        return ("method", sub(obj.__func__), sub(obj.__self__))
+        return ("method", sub(obj.__func__), sub(obj.__self__, True))
     inner = getattr(obj, "callback_func", None)  # JAX's flat wrapper of the user's function
     if inner is not None:
-        return ("flat", sub(inner), sub(getattr(obj, "in_tree", None)))
+        return ("flat", sub(inner, True), sub(getattr(obj, "in_tree", None)))
     code = getattr(obj, "__code__", None)
     if code is not None:
+        own = _user_code(obj)
         cells = []
         for cell in getattr(obj, "__closure__", None) or ():
             try:
-                cells.append(sub(cell.cell_contents))
+                cells.append(sub(cell.cell_contents, own))
             except ValueError:  # an empty cell
                 cells.append(None)
         defaults = (getattr(obj, "__defaults__", None) or (), getattr(obj, "__kwdefaults__", None) or {})
-        return (_code_key(code), tuple(cells), sub(defaults))
+        return (_code_key(code), _Same(getattr(obj, "__globals__", None)), tuple(cells), sub(defaults, own))
     try:
         leaves, treedef = jax.tree_util.tree_flatten(obj)
     except Exception:  # keys that do not sort, say: by identity (compiled again, never stale)

@@ -294,3 +294,37 @@ def test_the_same_lambda_on_another_line_is_the_same_program():
     assert float(first) == float(second) == pytest.approx(3.0**3 + 1.0**3 + 2.0, rel=1e-15)
     third = trace_function(M, lambda s: s**2 + 1.0)  # other code: its own program and value
     assert float(third) == pytest.approx(3.0**2 + 1.0**2 + 2.0, rel=1e-15)
+
+
+def test_a_number_in_a_closed_over_container_read_only_by_a_rule_is_never_stale():
+    # `tie_rtol` of an `eigh` inside the callable is read only by its derivative rule:
+    # taken from a dict made afresh per call, the derivative of the first value was
+    # reused (outside review). A(p) = diag(1, 1 + 1e-3) + p·[[0, 1], [1, 0]]: at p = 0
+    # the eigenvector entry v₁₀ moves at ±1/1e-3 where the pair is not called tied; tied
+    # (tie_rtol 1e-2), the gauge inside the tie is arbitrary and its derivative is not.
+    # Σ over M's eigenvalues 3, 1 of s·v₁₀: d/dp = 4·(±1000).
+    def value(p, cfg):
+        a = jnp.diag(jnp.array([1.0, 1.001])) + p * jnp.array([[0.0, 1.0], [1.0, 0.0]])
+        return trace_function(M, lambda s: s * eigh(a, tie_rtol=cfg["tie"]).eigenvectors[1, 0])
+
+    apart = jax.grad(value)(0.0, {"tie": 1e-6})
+    tied = jax.grad(value)(0.0, {"tie": 1e-2})
+    assert abs(float(apart)) == pytest.approx(4000.0, rel=1e-6)
+    assert not abs(float(tied)) == pytest.approx(4000.0, rel=1e-6)
+
+
+def test_a_callback_writing_to_a_fresh_list_writes_to_that_list():
+    # A log made afresh per call that a callback appends to (counting evaluations): the
+    # cached program ran the first call's callback, and the new log stayed empty
+    # (outside review).
+    def run():
+        log = []
+
+        def f(s):
+            jax.debug.callback(lambda y: log.append(1), s)
+            return 2 * s
+
+        assert float(trace_function(M, f)) == pytest.approx(8.0, rel=1e-15)
+        return len(log)
+
+    assert [run() > 0 for _ in range(3)] == [True, True, True]
