@@ -82,6 +82,14 @@ class _Same:
         return isinstance(other, _Same) and other.obj is self.obj
 
 
+def _hash_array(h, x):
+    """Feed an array's dtype, shape and values to the hash `h` (keys by value)."""
+    a = np.asarray(x)
+    h.update(f"{a.dtype}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h
+
+
 def _is_value(x) -> bool:
     # Values that reach the program as consts (arrays) or as printed literals (numbers).
     return isinstance(x, (numbers.Number, np.ndarray, np.generic, jax.Array)) or x is None
@@ -214,9 +222,7 @@ def _body_token(closed) -> str:
     h = hashlib.sha256(_program_text(closed.jaxpr).encode())
     h.update(_unseen(closed.jaxpr)[1].encode())
     for c in closed.consts:
-        c = np.asarray(c)
-        h.update(f"{c.dtype}{c.shape}".encode())
-        h.update(np.ascontiguousarray(c).tobytes())
+        _hash_array(h, c)
     # The name is the digest itself, not a counter: a program holding more bodies than
     # the memo (JAX's own `where`, `clip`, ... are jitted) got new names for evicted
     # ones at every call, a new key, and compiled at every call (6.9 s each).
@@ -476,9 +482,7 @@ def _hidden_arrays(obj, depth=0):
         if isinstance(o, jax.core.Tracer):
             found.append(_Same(o))
         elif isinstance(o, (np.ndarray, np.generic, jax.Array)):
-            a = np.asarray(o)
-            h.update(f"{a.dtype}{a.shape}".encode())
-            h.update(np.ascontiguousarray(a).tobytes())
+            _hash_array(h, o)
         elif isinstance(o, functools.partial):
             visit(o.func, depth + 1)
             for leaf in jax.tree_util.tree_leaves((o.args, o.keywords or {})):
@@ -528,8 +532,7 @@ def _callback_origin(obj, depth=0, user=True):
     if isinstance(obj, (np.ndarray, list, dict, set, bytearray)) and user:
         return _Same(obj)
     if isinstance(obj, (np.ndarray, np.generic, jax.Array)):
-        a = np.asarray(obj)
-        return ("array", a.dtype.str, a.shape, hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest())
+        return ("array", _hash_array(hashlib.sha256(), obj).hexdigest())
     if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
         return (type(obj).__name__, repr(obj))
     if isinstance(obj, (jax.tree_util.PyTreeDef, np.dtype, type)):
@@ -588,21 +591,15 @@ def _unseen(jaxpr, memo=True):
             callback = eqn.params.get("callback")
             if callback is not None and callable(callback):
                 callbacks.append(_callback_origin(callback))
-            for v in eqn.invars:
-                if isinstance(v, core.Literal) and v.aval.shape:
-                    a = np.asarray(v.val)
-                    h.update(f"{a.dtype}{a.shape}".encode())
-                    h.update(np.ascontiguousarray(a).tobytes())
-                    found = True
             for sub in core.jaxprs_in_params(eqn.params):
                 inner, digest = _unseen(sub)
                 callbacks.extend(inner)
                 if digest:
                     h.update(digest.encode())
                     found = True
-        for v in jaxpr.outvars:
+        for v in [v for eqn in jaxpr.eqns for v in eqn.invars] + list(jaxpr.outvars):
             if isinstance(v, core.Literal) and v.aval.shape:
-                h.update(np.ascontiguousarray(np.asarray(v.val)).tobytes())
+                _hash_array(h, v.val)
                 found = True
         result = (tuple(callbacks), h.hexdigest() if found else "")
     except Exception:  # JAX's internals moved: a key of its own (compiled again, never stale)
