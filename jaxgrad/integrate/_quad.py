@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from typing import Any, Callable
 
@@ -19,6 +20,7 @@ from .._options import as_real
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
+from . import _eager_loop
 from ._adaptive import Tolerances
 from ._batch import pooled_solver
 from ._beside import float_beside
@@ -209,6 +211,13 @@ def _limit_at_jvp(fvec, primals, tangents):
     return value, dvalue
 
 
+def _ordered_edges(a, b, points):
+    """`(flip, edges)`: whether b < a, and the segments' edges from the lower limit up."""
+    flip = b < a
+    lo, hi = where(flip, b, a), where(flip, a, b)
+    return flip, jnp.concatenate([lo[None], points, hi[None]])
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0, 5))
 def _quad(fvec, a, b, points, args, options):
     """∫_a^b f, oriented (negative for b < a); ``points`` sorted inside [min, max](a, b).
@@ -217,10 +226,8 @@ def _quad(fvec, a, b, points, args, options):
     in a limit that is not being differentiated must stay a symbolic zero (see the Leibniz
     terms below), and ordering outside would give each limit the other's tangent.
     """
-    flip = b < a
-    lo, hi = where(flip, b, a), where(flip, a, b)
-    edges = jnp.concatenate([lo[None], points, hi[None]])
-    out_size = fvec_out_size(fvec, lo, args)
+    flip, edges = _ordered_edges(a, b, points)
+    out_size = fvec_out_size(fvec, edges[0], args)
     # Under vmap, `pooled_solver` resumes only the unfinished lanes (see _batch.py).
     solve = pooled_solver(fvec, dict(options, out_size=out_size))
     value, err, neval, code = solve(edges, args)
@@ -477,6 +484,12 @@ def quad(
     # The tolerances are inputs of the compiled program (None here: the loop reads them
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
     options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))
+    # From eager code, a new integrand compiles only its own evaluation: the loop runs
+    # pass by pass from Python (`_eager_loop`; not with a weight, whose integrands are
+    # made afresh at each call).
+    if weight is None and _eager_loop.usable(a, b, points, args, consts, epsabs, epsrel):
+        return _quad_eager(integrand, options, val_dtype, bool(throw), bool(complex_func), a, b, points, args,
+                           consts, epsabs, epsrel)
     return _quad_compiled(
         integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar,
         epsabs, epsrel,
@@ -576,17 +589,11 @@ def trace_integrand(fn, f, dtype, args, complex_func=None):
     return integrand, consts, jnp.result_type(dtype, out_dtype)
 
 
-# The compiled core of `quad`: cached per (integrand, options) as described in
-# `jaxgrad._traced`, so repeated eager calls run one executable.
-@jit_core(static_argnums=(0, 1, 2, 3, 4, 5))
-def _quad_compiled(
-    integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar, epsabs, epsrel
-):
-    from . import _weights  # (imports this module)
-
-    dtype = jnp.result_type(float, a, b)
-    a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
-    shape = integrand.out_shape.shape
+@functools.lru_cache(maxsize=256)
+def _vector_integrand(integrand, complex_func, val_dtype):
+    """`fvec(x, all_args)`: f at one x as a real vector (real and imaginary parts with
+    `complex_func`). One function per integrand, so that the eager loop's compiled
+    evaluation of f (`_eager_loop`) is found again at the next call."""
 
     def fvec(x, all_args):
         fargs, fconsts, _ = all_args  # (the third: the tolerances)
@@ -595,10 +602,18 @@ def _quad_compiled(
             y = jnp.concatenate([jnp.real(y), jnp.imag(y)])
         return y.astype(val_dtype)
 
+    return fvec
+
+
+def _checked_limits(weight, a, b, points, wvar):
+    """`(a, b, points, wvar, undefined)`: the limits in their dtype, with a NaN limit or
+    breakpoint (or a limit or `wvar` the weight does not allow) replaced by a harmless
+    range, which the loop integrates instead (it never sees a NaN edge), and `undefined`
+    where that happened (the result is then NaN with its own status; per lane under
+    vmap); the breakpoints sorted into the range."""
+    dtype = jnp.result_type(float, a, b)
+    a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
     points = jnp.asarray(points, dtype)
-    # A NaN limit or breakpoint (or a limit or `wvar` the weight does not allow): the
-    # loop integrates a harmless range instead (it never sees a NaN edge), and the result
-    # is NaN with its own status. Per lane under vmap.
     undefined = jnp.isnan(a) | jnp.isnan(b) | jnp.any(jnp.isnan(points))
     if weight is not None:
         wvar = jnp.asarray(wvar, dtype)
@@ -612,6 +627,32 @@ def _quad_compiled(
     a, points = replace_invalid(a, undefined, 0.0), replace_invalid(points, undefined, 0.0)
     b = replace_invalid(b, undefined, 1.0)
     points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
+    return a, b, points, wvar, undefined
+
+
+def _reported(value, err, neval, code, undefined, shape, complex_func, throw):
+    """`quad`'s result from the loop's: NaN where the limits were undefined, complex
+    values put together, the status (raised with `throw`)."""
+    value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
+    if complex_func:
+        n = value.shape[0] // 2
+        value, err = value[:n] + 1j * value[n:], jnp.hypot(err[:n], err[n:])
+    value = value.reshape(shape)
+    code = where(undefined, NAN_LIMITS, code)
+    status = status_from_code(code)
+    if throw:
+        value = raise_if(value, status, code != 0)
+    return value, QuadInfo(err=err.reshape(shape), neval=neval, status=status)
+
+
+def _quad_body(
+    integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar, epsabs, epsrel
+):
+    """`quad` after its checks, compiled whole (`_quad_compiled`)."""
+    from . import _weights  # (imports this module)
+
+    fvec = _vector_integrand(integrand, complex_func, val_dtype)
+    a, b, points, wvar, undefined = _checked_limits(weight, a, b, points, wvar)
     all_args = (args, consts, Tolerances.of(epsabs, epsrel, val_dtype))
     if weight is None:
         value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
@@ -624,13 +665,34 @@ def _quad_compiled(
     else:
         g = _weights.trigonometric(fvec, weight)
         value, err, neval, code = _quad(g, a, b, points, (wvar, all_args), options)
-    value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
-    if complex_func:
-        n = value.shape[0] // 2
-        value, err = value[:n] + 1j * value[n:], jnp.hypot(err[:n], err[n:])
-    value = value.reshape(shape)
-    code = where(undefined, NAN_LIMITS, code)
-    status = status_from_code(code)
-    if throw:
-        value = raise_if(value, status, code != 0)
-    return value, QuadInfo(err=err.reshape(shape), neval=neval, status=status)
+    return _reported(value, err, neval, code, undefined, integrand.out_shape.shape, complex_func, throw)
+
+
+# The compiled core of `quad`: cached per (integrand, options) as described in
+# `jaxgrad._traced`, so repeated eager calls run one executable.
+_quad_compiled = jit_core(static_argnums=(0, 1, 2, 3, 4, 5))(_quad_body)
+
+
+# From eager code without a weight: the same steps, with the loop run pass by pass
+# (`_eager_loop`), so that a new integrand compiles only its own evaluation. What comes
+# before and after the loop is compiled once, apart from the integrand.
+@jit_core(static_argnums=(0,))
+def _eager_prepare(val_dtype, a, b, points, epsabs, epsrel):
+    a, b, points, _, undefined = _checked_limits(None, a, b, points, None)
+    flip, edges = _ordered_edges(a, b, points)
+    return edges, flip, undefined, Tolerances.of(epsabs, epsrel, val_dtype)
+
+
+@jit_core(static_argnums=(0, 1, 2))
+def _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined):
+    return _reported(where(flip, -value, value), err, neval, code, undefined, shape, complex_func, throw)
+
+
+def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args, consts, epsabs, epsrel):
+    fvec = _vector_integrand(integrand, complex_func, val_dtype)
+    edges, flip, undefined, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
+    shape = integrand.out_shape.shape
+    out_size = math.prod(shape) * (2 if complex_func else 1)
+    value, err, neval, code = _eager_loop.eager_adaptive_quad(
+        fvec, edges, (args, consts, tols), out_size=out_size, **dict(options))
+    return _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined)

@@ -1,0 +1,135 @@
+"""`quad`'s adaptive loop run pass by pass from Python, for eager calls: a new
+integrand compiles only itself.
+
+Called from eager code, `quad` used to compile one program per integrand: the whole
+loop with the integrand inlined (2.7–4 s on the 2-core machine), so a notebook that
+tried a new integrand, or edited one, waited that long each time. Yet only the
+integrand's evaluation depends on it: the loop's passes are two compiled halves with
+the integrand between them (`_adaptive.loop_parts`), functions of the loop's
+configuration alone. Here they run as three programs, driven from Python:
+
+- `start(edges)`: the loop's initial state and the nodes of its first pass;
+- `f` at the nodes: the only program compiled per integrand (tens of milliseconds);
+- `step(edges, state, tolerances, f(nodes), kept)`: the rest of the pass, then the
+  nodes of the next one, and the status that says whether there is a next one.
+
+`start` and `step` compile once per configuration (segments, dtype, size of `f`'s
+value, `limit`) and process; tolerances are inputs. The loop ends as the compiled one
+does, when a pass leaves the status other than running: the same passes, the same
+arithmetic, so the same evaluations, error estimate and status; XLA compiles the halves
+apart rather than inlined in one loop body, so a value may differ from the compiled
+loop's in its last bit. The state crosses each call packed into one array per dtype,
+so that a call hands XLA a handful of buffers instead of the state's ~40 arrays (each
+costs the call's dispatch time).
+
+The cost: per pass, two dispatches and a wait for the status (a few tens of
+microseconds each on a CPU), where the compiled loop runs on. `bench/eager.py` and
+docs/performance.md give the numbers. Only eager calls of `quad` without a weight take
+this route (`quad`); inside a trace (`jax.jit`, `grad`, `vmap`) the loop stays one
+`while_loop` in the program being built.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._jit import jit_core
+from . import _status
+from ._adaptive import _loop_core, evaluate, tolerance_leaves
+
+
+def usable(*trees) -> bool:
+    """Whether a call with these inputs may run the loop from Python: no trace under
+    way (eager code) and every input a concrete array."""
+    from .._jit import _at_top_level
+
+    leaves = jax.tree_util.tree_leaves(trees)
+    return _at_top_level() and not any(isinstance(x, jax.core.Tracer) for x in leaves)
+
+
+class _Packing:
+    """A pytree of arrays packed into one 1-D array per dtype (`pack`), and back
+    (`unpack`), for a fixed structure and fixed shapes."""
+
+    def __init__(self, shapes):
+        leaves, self.treedef = jax.tree_util.tree_flatten(shapes)
+        # (Unpacked leaves are strongly typed: the loop's state has no weakly typed array.)
+        assert not any(getattr(x, "weak_type", False) for x in leaves), "a weakly typed leaf in the state"
+        self.dtypes = sorted({jnp.dtype(x.dtype) for x in leaves}, key=str)
+        size = dict.fromkeys(self.dtypes, 0)
+        self.slots = []  # per leaf: (dtype group, offset, shape)
+        for x in leaves:
+            dtype = jnp.dtype(x.dtype)
+            self.slots.append((self.dtypes.index(dtype), size[dtype], tuple(x.shape)))
+            size[dtype] += int(np.prod(x.shape, dtype=np.int64))
+
+    def pack(self, tree):
+        groups = [[] for _ in self.dtypes]
+        for x, (g, _, _) in zip(jax.tree_util.tree_leaves(tree), self.slots):
+            groups[g].append(jnp.ravel(x))
+        return tuple(jnp.concatenate(g) if g else jnp.zeros((0,), d) for g, d in zip(groups, self.dtypes))
+
+    def unpack(self, packed):
+        leaves = []
+        for g, offset, shape in self.slots:
+            leaves.append(packed[g][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape))
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+
+@functools.lru_cache(maxsize=64)
+def _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
+    """(start, step, end) compiled for one configuration of the loop. None reads the
+    integrand's arguments: the state holds them only for the resumed lanes of `vmap`
+    (`_batch.py`), and here they stay with the caller."""
+    init, _, pass_nodes, pass_update, finish = _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit)
+    edges0 = jax.ShapeDtypeStruct((nseg + 1,), dtype)
+    rest_shapes = jax.eval_shape(lambda e: init(e, ())[2:], edges0)
+    state = _Packing(rest_shapes)
+    kept = _Packing(jax.eval_shape(lambda e, r: pass_nodes(e, r)[1], edges0, rest_shapes))
+
+    def nodes(edges, rest):
+        x, k = pass_nodes(edges, rest)
+        return x, kept.pack(k)
+
+    @jit_core
+    def start(edges):
+        rest = init(edges, ())[2:]
+        return (state.pack(rest),) + nodes(edges, rest)
+
+    @jit_core
+    def step(edges, packed, tols, fx, kept_packed):
+        rest = tuple(pass_update(edges, state.unpack(packed), tols, fx, kept.unpack(kept_packed)))
+        # The next pass's nodes (unused after the last pass) and the status.
+        return (state.pack(rest),) + nodes(edges, rest) + (rest[-1],)
+
+    @jit_core
+    def end(edges, packed):
+        return finish((edges, ()) + tuple(state.unpack(packed)))
+
+    return start, step, end
+
+
+@functools.lru_cache(maxsize=256)
+def _evaluator(fvec):
+    """`f` at an array of nodes, compiled per integrand (`fvec` is made once per
+    integrand by the caller, so that this cache holds)."""
+    return jit_core(functools.partial(evaluate, fvec))
+
+
+def eager_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
+    """`_adaptive.adaptive_quad` (same arguments and results) on concrete inputs, pass by
+    pass (see the module docstring)."""
+    edges = jnp.asarray(edges)
+    start, step, end = _programs(edges.shape[0] - 1, jnp.dtype(edges.dtype), out_size, limit, epsabs, epsrel, nsplit)
+    f_at = _evaluator(fvec)
+    tols = tolerance_leaves(args) if epsabs is None else ()
+    packed, x, kept = start(edges)
+    while True:
+        packed, x_next, kept_next, code = step(edges, packed, tols, f_at(args, x), kept)
+        if int(code) != _status.RUNNING:
+            return end(edges, packed)
+        x, kept = x_next, kept_next

@@ -1,0 +1,97 @@
+"""Eager `quad` runs its loop pass by pass: a new integrand compiles only itself, and the
+result is the compiled loop's.
+
+Compiles are counted with `jax.monitoring` events, not timed. The reference for every
+result is the same integral under `jax.jit`, where the loop is one `while_loop`
+compiled with the integrand inlined; both compile with this suite's XLA flags, so the
+values are compared bit for bit (the closed forms are checked too, to catch a loop
+wrong in both).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from test_cache import count_compiles
+
+from jaxgrad.integrate import quad
+from jaxgrad.integrate import _quad as quad_module
+
+
+def _erf_ref(p, b):  # ∫₀^b e^(-px)/√x dx
+    return math.sqrt(math.pi / p) * math.erf(math.sqrt(p * b))
+
+
+def test_a_new_integrand_compiles_only_its_own_evaluation():
+    quad(lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x), 0.0, 1.0, (2.0,))  # the loop's programs, once
+    compiled = quad_module._quad_compiled._cache_size()
+    with count_compiles() as n:
+        v, info = quad(lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x) + 0 * jnp.cos(x), 0.0, 1.0, (3.0,))
+    assert n["compile"] == 1  # f at the nodes
+    assert quad_module._quad_compiled._cache_size() == compiled  # no whole-loop program
+    assert bool(info.converged) and float(v) == pytest.approx(_erf_ref(3.0, 1.0), rel=1e-12)
+    with count_compiles() as n:  # and the next call compiles nothing
+        quad(lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x) + 0 * jnp.cos(x), 0.0, 0.5, (4.0,))
+    assert n == {"compile": 0, "trace": 0}
+
+
+def _vector(x, p):
+    return jnp.stack([jnp.sqrt(x) * p, 1 / jnp.sqrt(x), jnp.exp(-x * x)])
+
+
+# (integrand, a, b, points, args, options, closed form)
+_CASES = [
+    # an end singularity, extrapolated
+    (lambda x, p: x**p * jnp.log(1 / x), 0.0, 1.0, None, (-0.5,), dict(epsrel=1e-11), 4.0),
+    # an interior singularity without a breakpoint (Wynn's ε)
+    (lambda x: jnp.abs(x - 0.3) ** -0.5, 0.0, 1.0, None, (), dict(epsrel=1e-12), 2 * (0.3**0.5 + 0.7**0.5)),
+    # the whole line, and a reversed range with a breakpoint
+    (lambda x: jnp.exp(-x * x), -jnp.inf, jnp.inf, None, (), {}, math.sqrt(math.pi)),
+    (lambda x: jnp.exp(x), 1.0, -2.0, [0.5], (), {}, math.exp(-2.0) - math.e),
+    # a vector-valued integrand
+    (_vector, 0.0, 2.0, None, (1.5,), {},
+     np.array([1.5 * 2 / 3 * 2**1.5, 2 * math.sqrt(2.0), math.sqrt(math.pi) / 2 * math.erf(2.0)])),
+    # complex values
+    (lambda x: jnp.exp(1j * x), 0.0, math.pi, None, (), dict(complex_func=True), 2j),
+    # too small a limit: the status says so
+    (lambda x: jnp.abs(x - 1 / 3) ** -0.8, 0.0, 1.0, None, (), dict(limit=4), None),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_CASES)))
+def test_eager_result_is_the_compiled_loops(case):
+    f, a, b, points, args, options, exact = _CASES[case]
+
+    def run():
+        return quad(f, a, b, args, points=points, **options)
+
+    v, info = run()
+    vj, infoj = jax.jit(run)()
+    assert np.array_equal(np.asarray(v), np.asarray(vj))
+    assert np.array_equal(np.asarray(info.err), np.asarray(infoj.err))
+    assert int(info.neval) == int(infoj.neval) and info.status == infoj.status
+    if exact is None:
+        assert not bool(info.converged)
+    else:
+        assert bool(info.converged)
+        np.testing.assert_allclose(np.asarray(v), exact, rtol=1e-10)
+
+
+def test_bad_limits_and_throw_from_eager_code():
+    v, info = quad(lambda x: x, 0.0, jnp.nan)
+    assert np.isnan(float(v)) and not bool(info.converged) and "NaN" in str(info.status)
+    v, info = quad(lambda x: x, 2.0, 2.0)
+    assert float(v) == 0.0 and bool(info.converged)
+    with pytest.raises(Exception, match="subdivision limit"):
+        jax.block_until_ready(quad(lambda x: jnp.abs(x - 1 / 3) ** -0.8, 0.0, 1.0, limit=4, throw=True)[0])
+
+
+def test_inside_a_trace_the_loop_is_compiled_whole():
+    # Under jit, grad and vmap the loop is part of the program being built; the
+    # derivative is the usual rule's (d/dp of the first case's integral: -2 ∫ x^p ln²x).
+    g = jax.grad(lambda p: quad(lambda x, p: x**p * jnp.log(1 / x), 0.0, 1.0, (p,), epsrel=1e-11)[0])(-0.5)
+    assert float(g) == pytest.approx(-16.0, rel=1e-9)
