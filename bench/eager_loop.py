@@ -1,0 +1,123 @@
+"""Eager `quad` with its loop run pass by pass (as shipped) against the whole loop
+compiled with each integrand (as before): the first call of a new integrand, later
+calls, and the first call in a cold process.
+
+Run: `python bench/eager_loop.py [--repeats 2] [--markdown bench/RESULTS.md]` (float64).
+
+Every call is made from eager code, as in a notebook. "pass by pass": the library as
+shipped (`jaxgrad/integrate/_eager_loop.py`: the loop's programs compile once per
+configuration, each integrand compiles only its own evaluation); "whole loop": the same
+call with that route switched off (`_eager_loop.usable` returning False), one program
+per integrand, compiled with XLA's classic CPU emitters as eager calls have been since
+`jaxgrad/_jit.py`. For each integrand, in a process whose loop programs are compiled
+(another integrand integrated first): its first call, then the median of 20 later
+calls; `jax.jit` of the same call (steady state) beside them. The cold row is the first
+call after `jax.clear_caches()`. The settings alternate `--repeats` times; medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
+
+from jaxgrad.integrate import _eager_loop, quad  # noqa: E402
+
+_SHIPPED = _eager_loop.usable
+
+
+def integrands():
+    # (Each `measure` starts with `jax.clear_caches()`, so a repeat compiles them again.)
+    return [
+        ("e^(-px)/√x on [0, 1]", lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x), 0.0, 1.0),
+        ("cos(px) on [0, 1]", lambda x, p: jnp.cos(p * x), 0.0, 1.0),
+        ("p·log x on [0, 1]", lambda x, p: p * jnp.log(x), 0.0, 1.0),
+        ("|x − 0.3|^(−1/2)·p on [0, 1] (no breakpoint)", lambda x, p: p * jnp.abs(x - 0.3) ** -0.5, 0.0, 1.0),
+        ("e^(−x²/p) on (−∞, ∞)", lambda x, p: jnp.exp(-x * x / p), -jnp.inf, jnp.inf),
+    ]
+
+
+def _call(f, a, b, p):
+    return quad(f, a, b, (p,), epsrel=1e-10)
+
+
+def _timed(fn):
+    t = time.perf_counter()
+    out = jax.block_until_ready(fn())
+    return time.perf_counter() - t, out
+
+
+def measure(pass_by_pass, repeats=20):
+    """Per integrand: (first call s, later calls ms, neval), and the cold first call s."""
+    _eager_loop.usable = _SHIPPED if pass_by_pass else (lambda *trees: False)
+    try:
+        jax.clear_caches()
+        cold, _ = _timed(lambda: _call(lambda x, p: jnp.sqrt(x + p), 0.0, 1.0, 2.0))
+        rows = []
+        for _, f, a, b in integrands():
+            first, (_, info) = _timed(lambda: _call(f, a, b, 2.0))
+            later = [_timed(lambda: _call(f, a, b, 2.0))[0] for _ in range(repeats)]
+            rows.append((first, 1e3 * float(np.median(later)), int(info.neval)))
+        return rows, cold
+    finally:
+        _eager_loop.usable = _SHIPPED
+
+
+def jitted_ms(repeats=50):
+    out = []
+    for _, f, a, b in integrands():
+        g = jax.jit(lambda p, f=f, a=a, b=b: _call(f, a, b, p))
+        jax.block_until_ready(g(2.0))
+        out.append(1e3 * float(np.median([_timed(lambda: g(2.0))[0] for _ in range(repeats)])))
+    return out
+
+
+HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
+          "later ms, whole loop", "jax.jit ms"]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--markdown", metavar="FILE")
+    args = p.parse_args(argv)
+    info = machine_info()
+    got = {True: [], False: []}
+    for _ in range(args.repeats):
+        for on in (True, False):
+            got[on].append(measure(on))
+            print(f"pass by pass={on}: cold {got[on][-1][1]:.2f} s", flush=True)
+    jit_ms = jitted_ms()
+    names = [name for name, *_ in integrands()]
+    med = {on: np.median(np.array([r for r, _ in got[on]]), axis=0) for on in (True, False)}
+    cold = {on: float(np.median([c for _, c in got[on]])) for on in (True, False)}
+    rows = [[name, f"{int(med[True][i][2])}", f"{med[True][i][0]:.3f}", f"{med[False][i][0]:.2f}",
+             f"{med[True][i][1]:.2f}", f"{med[False][i][1]:.2f}", f"{jit_ms[i]:.2f}"] for i, name in enumerate(names)]
+    rows.append(["first call in a cold process (√(x + p))", "", f"{cold[True]:.2f}", f"{cold[False]:.2f}", "", "", ""])
+    print()
+    print(text_table(HEADER, rows))
+    if args.markdown:
+        body = (
+            "## Eager `quad`: the loop pass by pass against the whole loop per integrand (`python bench/eager_loop.py`)\n\n"
+            f"{machine_info_markdown(info)}\n\n"
+            "Every call from eager code, float64, epsrel 1e-10. \"pass by pass\": as shipped (the loop's programs "
+            "compile once per configuration, a new integrand compiles only its evaluation); \"whole loop\": one "
+            "program per integrand (the route before, classic CPU emitters). First call of each integrand in a "
+            "process whose loop programs are compiled, median of 20 later calls, and `jax.jit` of the same call; "
+            f"the settings alternate {args.repeats} times, medians.\n\n"
+            + markdown_table(HEADER, rows)
+        )
+        write_markdown_section(args.markdown, "eager-loop", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
