@@ -215,3 +215,18 @@ def test_half_precision_is_refused_with_a_clear_message(dtype):
     for fn in (jl.eigh, jl.svd, jl.eig, jl.expm, jl.polar, lambda m: jl.eigsh(m, 2), lambda m: jl.svt(m, 0.1)):
         with pytest.raises(TypeError, match="cast it to float32"):
             fn(a)
+    # Integration limits in half precision likewise (outside probe: quad, quadosc and
+    # dblquad failed converting float16 bits deep in the loop; cubature ran in float16).
+    import jaxgrad.integrate as ji
+
+    one, h = jnp.asarray(1, dtype), jnp.asarray(0.5, dtype)
+    calls = (
+        lambda: ji.quad(jnp.exp, 0.0, one),
+        lambda: ji.quadosc(jnp.sin, one, jnp.inf, period=2 * np.pi),
+        lambda: ji.dblquad(lambda y, x: x * y, 0.0, one, 0.0, 1.0),
+        lambda: ji.cubature(lambda x: jnp.sum(x), jnp.zeros(2, dtype), jnp.ones(2, dtype)),
+        lambda: ji.qmc_quad(lambda x: jnp.sum(x), jnp.zeros(2, dtype), jnp.full(2, h)),
+    )
+    for call in calls:
+        with pytest.raises(TypeError, match="cast them to float32"):
+            call()

@@ -652,6 +652,31 @@ def test_empty_range_is_zero_and_converged(a):
     assert float(value) == 0.0 and bool(info.converged) and int(info.neval) == 0
 
 
+def test_limits_one_float_apart_are_roundoff_not_converged():
+    # Outside probe: with no float between the limits every node rounds onto one of them,
+    # and ∫ (t − t₀)² over [t₀, t₀ + 1] at t₀ = 1e7 in float32 (exact 1/3) came out 0 with
+    # an error of 0, `converged`; in float64 likewise at 2^53 (spacing 2). Now `roundoff`
+    # with an infinite error, in both directions, under jit, for dblquad's outer range,
+    # and raised by `throw` also for the derivative. Two floats apart is resolved.
+    from jaxgrad.integrate import dblquad
+
+    t0, t1 = np.float32(1e7), np.float32(1e7) + np.float32(1)
+    sq = lambda t, c: (t - c) ** 2  # noqa: E731
+    runs = [
+        quad(sq, t0, t1, (t0,), epsabs=0.0, epsrel=1e-3),
+        jax.jit(lambda: quad(sq, 2.0**53 + 2, 2.0**53, (2.0**53,), epsabs=0.0, epsrel=1e-3))(),
+        dblquad(lambda y, x, c: (x - c) ** 2, t0, t1, 0.0, 1.0, (t0,), epsabs=0.0, epsrel=1e-3),
+    ]
+    for _, info in runs:
+        assert info.status == STATUS.roundoff and np.isinf(float(info.err))
+    g = jax.grad(lambda s: quad(sq, s, s + 1, (s,), epsabs=0.0, epsrel=1e-3, throw=True)[0])
+    with pytest.raises(Exception, match="roundoff"):
+        jax.block_until_ready(g(t0))
+    two_ulps = float(np.nextafter(np.nextafter(1.0, 2.0), 2.0))
+    v, info = quad(_ident, 1.0, two_ulps)
+    assert bool(info.converged) and float(v) == pytest.approx((two_ulps**2 - 1) / 2, rel=1e-15)
+
+
 _ISOLATED = _switch(
     lambda x: jnp.sin(x) / x,  # 0/0 at the centre node of [-1, 1]
     lambda x: jnp.log(jnp.abs(x - 0.5)),  # -inf at the centre node of [0, 1]

@@ -22,6 +22,7 @@ from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
 from ._quad import (
     _check_limit, _check_tolerance, as_dtype, check_nonempty, fvec_out_size, integral_and_parameter_tangent, quad,
+    real_dtype,
 )
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
 
@@ -251,9 +252,7 @@ def box_limits(fn, a, b):
         raise ValueError(f"{fn}: `a` and `b` must have the same shape; got {np.shape(a)} and {np.shape(b)}.")
     if np.shape(a)[0] < 1:
         raise ValueError(f"{fn}: the box needs at least one coordinate; got `a` of shape {np.shape(a)}.")
-    dtype = jnp.result_type(float, a, b)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{fn}: `a` and `b` must be real; got dtype {dtype}.")
+    dtype = real_dtype(fn, "`a` and `b`", a, b)
     return as_dtype(a, dtype), as_dtype(b, dtype), dtype
 
 

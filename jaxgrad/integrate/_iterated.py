@@ -76,8 +76,10 @@ from ._quad import (
     _derivative_integrand,
     check_nonempty,
     integral_and_parameter_tangent,
+    one_float_apart,
+    real_dtype,
 )
-from ._status import NAN_LIMITS, QuadInfo, status_from_code
+from ._status import NAN_LIMITS, ROUNDOFF, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
 _NCODES = 5  # the status codes other than `converged`: 1 (max_subdivisions) … 5 (nan_limits)
@@ -403,6 +405,10 @@ def _nquad_compiled(problem, throw, args, consts, range_data):
     n = len(problem.ranges)
     value, err, bound, neval, code = _integrate(problem, n - 1, (), (args, consts, range_data))
     err = err + bound
+    # An outer range with no float inside: `roundoff`, error unknown (as in `quad`).
+    unresolved = one_float_apart(*_limits(problem, n - 1, (), (args, consts, range_data)))
+    code = where(unresolved & (code == 0), ROUNDOFF, code)
+    err = where(unresolved, jnp.inf, err)
     status = status_from_code(code)
     value = value.reshape(problem.shape)
     if throw:
@@ -460,9 +466,7 @@ def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
     for x in numbers_seen:
         if np.ndim(x) != 0:
             raise ValueError(f"{fn}: every limit must be a scalar; got an array of shape {np.shape(x)}.")
-    dtype = jnp.result_type(float, *numbers_seen)
-    if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{fn}: the limits must be real; got dtype {dtype}.")
+    dtype = real_dtype(fn, "the limits", *numbers_seen)
     scalar = jax.ShapeDtypeStruct((), dtype)
 
     def traced(name, g, nouter):

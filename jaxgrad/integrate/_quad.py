@@ -24,7 +24,7 @@ from . import _eager_loop
 from ._adaptive import Tolerances
 from ._batch import pooled_solver
 from ._beside import float_beside
-from ._status import NAN_LIMITS, QuadInfo, status_from_code
+from ._status import CONVERGED, NAN_LIMITS, ROUNDOFF, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
 _NSPLIT = 2
@@ -424,8 +424,9 @@ def quad(
         describes the joint integral of `f` and its parameter derivatives.
 
     Raises:
-        TypeError: `f` is not callable, returns a non-real value, or a tolerance is
-            not a number.
+        TypeError: `f` is not callable, returns a non-real value, a tolerance is
+            not a number, or the limits are complex or in half precision (float16,
+            bfloat16).
         ValueError: `a`, `b` are not scalars, `points` is not 1-D, a tolerance is
             negative or `limit < 1`.
 
@@ -540,9 +541,22 @@ def limits_dtype(fn, **limits):
                 f"{fn}: `{name}` must be a scalar; got an array of shape {np.shape(x)}. "
                 "Use jax.vmap to integrate over several ranges."
             )
-    dtype = jnp.result_type(float, *limits.values())
+    return real_dtype(fn, " and ".join(f"`{n}`" for n in limits), *limits.values())
+
+
+def real_dtype(fn, what, *limits):
+    """The floating dtype of the integration variable given its `limits` (`what`
+    names them in messages): float32 or float64. Raises for complex limits, and for
+    half precision, whose nodes and error estimates the rules cannot resolve (float16
+    limits crashed deep in the loop's float arithmetic; outside probe)."""
+    dtype = jnp.result_type(float, *limits)
     if jnp.issubdtype(dtype, jnp.complexfloating):
-        raise TypeError(f"{fn}: {' and '.join(f'`{n}`' for n in limits)} must be real; got dtype {dtype}.")
+        raise TypeError(f"{fn}: {what} must be real; got dtype {dtype}.")
+    if jnp.dtype(dtype).itemsize < 4:
+        raise TypeError(
+            f"{fn}: {what} have dtype {jnp.dtype(dtype).name}; integration needs float32 or float64 "
+            "(half precision cannot resolve the rules' nodes and error estimates); cast them to float32."
+        )
     return dtype
 
 
@@ -606,11 +620,12 @@ def _vector_integrand(integrand, complex_func, val_dtype):
 
 
 def _checked_limits(weight, a, b, points, wvar):
-    """`(a, b, points, wvar, undefined)`: the limits in their dtype, with a NaN limit or
-    breakpoint (or a limit or `wvar` the weight does not allow) replaced by a harmless
-    range, which the loop integrates instead (it never sees a NaN edge), and `undefined`
-    where that happened (the result is then NaN with its own status; per lane under
-    vmap); the breakpoints sorted into the range."""
+    """`(a, b, points, wvar, undefined, unresolved)`: the limits in their dtype, with a
+    NaN limit or breakpoint (or a limit or `wvar` the weight does not allow) replaced by
+    a harmless range, which the loop integrates instead (it never sees a NaN edge), and
+    `undefined` where that happened (the result is then NaN with its own status; per
+    lane under vmap); the breakpoints sorted into the range; `unresolved` where the range
+    holds no float between its limits (see `_reported`)."""
     dtype = jnp.result_type(float, a, b)
     a, b = jnp.asarray(a, dtype), jnp.asarray(b, dtype)
     points = jnp.asarray(points, dtype)
@@ -627,12 +642,27 @@ def _checked_limits(weight, a, b, points, wvar):
     a, points = replace_invalid(a, undefined, 0.0), replace_invalid(points, undefined, 0.0)
     b = replace_invalid(b, undefined, 1.0)
     points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
-    return a, b, points, wvar, undefined
+    return a, b, points, wvar, undefined, one_float_apart(a, b)
 
 
-def _reported(value, err, neval, code, undefined, shape, complex_func, throw):
+def one_float_apart(a, b):
+    """Whether the finite limits a ≠ b have no float between them (1e7 and 1e7 + 1 in
+    float32, 2^53 and 2^53 + 2 in float64). Every node of a rule on such a range rounds
+    onto a limit, the rule and its error estimate agree exactly, and the loop stopped
+    `converged` with an error of 0 on f at one point (∫ (t − 1e7)² over them came out 0
+    for 1/3; outside probe); see `_reported`."""
+    a, b = jax.lax.stop_gradient(a), jax.lax.stop_gradient(b)  # (nextafter has no derivative)
+    lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
+    return (lo < hi) & jnp.isfinite(hi) & (jnp.nextafter(lo, hi) == hi)
+
+
+def _reported(value, err, neval, code, undefined, unresolved, shape, complex_func, throw):
     """`quad`'s result from the loop's: NaN where the limits were undefined, complex
-    values put together, the status (raised with `throw`)."""
+    values put together, the status (raised with `throw`). A range with no float between
+    its limits (`unresolved`) is `roundoff` with an infinite error: f is known at one
+    point of it at most, which says nothing of its integral."""
+    code = where(unresolved & (code == CONVERGED), ROUNDOFF, code)
+    err = where(unresolved, jnp.inf, err)
     value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
     if complex_func:
         n = value.shape[0] // 2
@@ -652,7 +682,7 @@ def _quad_body(
     from . import _weights  # (imports this module)
 
     fvec = _vector_integrand(integrand, complex_func, val_dtype)
-    a, b, points, wvar, undefined = _checked_limits(weight, a, b, points, wvar)
+    a, b, points, wvar, undefined, unresolved = _checked_limits(weight, a, b, points, wvar)
     all_args = (args, consts, Tolerances.of(epsabs, epsrel, val_dtype))
     if weight is None:
         value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
@@ -665,7 +695,7 @@ def _quad_body(
     else:
         g = _weights.trigonometric(fvec, weight)
         value, err, neval, code = _quad(g, a, b, points, (wvar, all_args), options)
-    return _reported(value, err, neval, code, undefined, integrand.out_shape.shape, complex_func, throw)
+    return _reported(value, err, neval, code, undefined, unresolved, integrand.out_shape.shape, complex_func, throw)
 
 
 # The compiled core of `quad`: cached per (integrand, options) as described in
@@ -678,21 +708,21 @@ _quad_compiled = jit_core(static_argnums=(0, 1, 2, 3, 4, 5))(_quad_body)
 # before and after the loop is compiled once, apart from the integrand.
 @jit_core(static_argnums=(0,))
 def _eager_prepare(val_dtype, a, b, points, epsabs, epsrel):
-    a, b, points, _, undefined = _checked_limits(None, a, b, points, None)
+    a, b, points, _, undefined, unresolved = _checked_limits(None, a, b, points, None)
     flip, edges = _ordered_edges(a, b, points)
-    return edges, flip, undefined, Tolerances.of(epsabs, epsrel, val_dtype)
+    return edges, flip, undefined, unresolved, Tolerances.of(epsabs, epsrel, val_dtype)
 
 
 @jit_core(static_argnums=(0, 1, 2))
-def _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined):
-    return _reported(where(flip, -value, value), err, neval, code, undefined, shape, complex_func, throw)
+def _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined, unresolved):
+    return _reported(where(flip, -value, value), err, neval, code, undefined, unresolved, shape, complex_func, throw)
 
 
 def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args, consts, epsabs, epsrel):
     fvec = _vector_integrand(integrand, complex_func, val_dtype)
-    edges, flip, undefined, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
+    edges, flip, undefined, unresolved, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
     shape = integrand.out_shape.shape
     out_size = math.prod(shape) * (2 if complex_func else 1)
     value, err, neval, code = _eager_loop.eager_adaptive_quad(
         fvec, edges, (args, consts, tols), out_size=out_size, **dict(options))
-    return _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined)
+    return _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined, unresolved)
