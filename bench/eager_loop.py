@@ -40,7 +40,7 @@ def integrands():
         ("e^(-px)/√x on [0, 1]", lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x), 0.0, 1.0),
         ("cos(px) on [0, 1]", lambda x, p: jnp.cos(p * x), 0.0, 1.0),
         ("p·log x on [0, 1]", lambda x, p: p * jnp.log(x), 0.0, 1.0),
-        ("|x − 0.3|^(−1/2)·p on [0, 1] (no breakpoint)", lambda x, p: p * jnp.abs(x - 0.3) ** -0.5, 0.0, 1.0),
+        ("p·abs(x − 0.3)^(−1/2) on [0, 1] (no breakpoint)", lambda x, p: p * jnp.abs(x - 0.3) ** -0.5, 0.0, 1.0),
         ("e^(−x²/p) on (−∞, ∞)", lambda x, p: jnp.exp(-x * x / p), -jnp.inf, jnp.inf),
     ]
 
