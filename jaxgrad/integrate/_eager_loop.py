@@ -2,7 +2,7 @@
 integrand compiles only itself.
 
 Called from eager code, `quad` used to compile one program per integrand: the whole
-loop with the integrand inlined (4–6 s on the 2-core machine), so a notebook that tried
+loop with the integrand inlined (3–6 s on the 2-core machine), so a notebook that tried
 a new integrand, or edited one, waited that long each time. Yet only the integrand's
 evaluation depends on it: the loop's passes are two compiled halves with the integrand
 between them (`_adaptive.loop_parts`), functions of the loop's configuration alone.
