@@ -132,6 +132,6 @@ def eager_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, n
     packed, x, kept = start(edges)
     while True:
         packed, x_next, kept_next, code = step(edges, packed, tols, f_at(args, x), kept)
-        if int(code) != _status.RUNNING:
+        if int(jax.device_get(code)) != _status.RUNNING:  # (an explicit transfer: allowed by jax.transfer_guard)
             return end(edges, packed)
         x, kept = x_next, kept_next
