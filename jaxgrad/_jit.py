@@ -75,22 +75,60 @@ def _differentiated_in_a_program() -> bool:
     return False
 
 
+def differentiated_eagerly() -> bool:
+    """Whether the call is being differentiated (`grad`, `jvp`, ...) from eager code:
+    every trace under way is a differentiation, none stages a program or batches."""
+    try:
+        from jax._src import core
+        from jax._src.interpreters import ad
+    except ImportError:  # pragma: no cover - a JAX without them
+        return False
+    trace, differentiated = core.trace_ctx.trace, False
+    while trace is not None and not isinstance(trace, core.EvalTrace):
+        if not isinstance(trace, (ad.JVPTrace, ad.LinearizeTrace)):
+            return False
+        differentiated, trace = True, getattr(trace, "parent_trace", None)
+    return differentiated
+
+
 def _eager_options() -> bool:
     return _usable[0] and _FLAG not in os.environ.get("XLA_FLAGS", "") and jax.default_backend() == "cpu"
 
 
-def jit_core(fun=None, **jit_kwargs):
+def _runs_alone(args) -> bool:
+    """Whether a jitted call on `args` runs as a program of its own: no program is being
+    staged (`jax.jit`) and every argument is concrete, so that a differentiation or
+    batching under way evaluates it as it stands (the adaptive loop's programs, driven
+    from Python in eager differentiation: `integrate/_eager_loop.py`)."""
+    try:
+        from jax._src import core
+        from jax._src.interpreters import partial_eval as pe
+    except ImportError:  # pragma: no cover - a JAX without them
+        return False
+    if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(args)):
+        return False
+    trace = core.trace_ctx.trace
+    while trace is not None:
+        if isinstance(trace, pe.DynamicJaxprTrace):
+            return False
+        trace = getattr(trace, "parent_trace", None)
+    return True
+
+
+def jit_core(fun=None, *, concrete_alone=False, **jit_kwargs):
     """`jax.jit(fun, **jit_kwargs)`, compiled with XLA's classic CPU emitters when
-    called from eager code (see the module docstring). `.nested` and `.eager` are the
-    two `jax.jit` objects; `._cache_size()` counts the programs both hold."""
+    called from eager code (see the module docstring), and with `concrete_alone` also
+    when called on concrete arguments inside a differentiation or batching that does not
+    stage a program (`_runs_alone`). `.nested` and `.eager` are the two `jax.jit`
+    objects; `._cache_size()` counts the programs both hold."""
     if fun is None:
-        return functools.partial(jit_core, **jit_kwargs)
+        return functools.partial(jit_core, concrete_alone=concrete_alone, **jit_kwargs)
     nested = jax.jit(fun, **jit_kwargs)
     eager = jax.jit(fun, compiler_options=_OPTIONS, **jit_kwargs)
 
     @functools.wraps(fun)
     def call(*args, **kwargs):
-        if _eager_options() and _at_top_level():
+        if _eager_options() and (_at_top_level() or (concrete_alone and _runs_alone((args, kwargs)))):
             try:
                 return eager(*args, **kwargs)
             except jax.errors.JaxRuntimeError as err:

@@ -14,6 +14,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import mpmath as mp
 import numpy as np
 import pytest
 from test_cache import count_compiles
@@ -88,6 +89,28 @@ def test_bad_limits_and_throw_from_eager_code():
     assert float(v) == 0.0 and bool(info.converged)
     with pytest.raises(Exception, match="subdivision limit"):
         jax.block_until_ready(quad(lambda x: jnp.abs(x - 1 / 3) ** -0.8, 0.0, 1.0, limit=4, throw=True)[0])
+
+
+def test_eager_derivatives_of_a_new_integrand_compile_only_its_joint_evaluation():
+    # jax.grad and jax.jvp from eager code: the derivative rule's loop on [f, ∂f/∂p] runs
+    # pass by pass too. d/dp ∫₀¹ e^(−px)/√x dx = −∫₀¹ √x e^(−px) dx.
+    def grad_of(f):
+        return jax.grad(lambda p: quad(f, 0.0, 1.0, (p,), epsrel=1e-11)[0])
+
+    grad_of(lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x))(2.0)  # the loop's programs, once
+    compiled = quad_module._quad_compiled._cache_size()
+    f = lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x) + 0 * jnp.sin(x)  # noqa: E731
+    with count_compiles() as n:
+        g = grad_of(f)(3.0)
+    assert n["compile"] <= 3  # the joint integrand at the nodes, and small eager operations
+    assert quad_module._quad_compiled._cache_size() == compiled
+    exact = -float(mp.quad(lambda x: mp.sqrt(x) * mp.exp(-3 * x), [0, 1]))
+    assert float(g) == pytest.approx(exact, rel=1e-10)
+    assert float(g) == float(jax.jit(grad_of(f))(3.0))
+    with count_compiles() as n:
+        _, t = jax.jvp(lambda p: quad(f, 0.0, 1.0, (p,), epsrel=1e-11)[0], (3.0,), (1.0,))
+    assert n["compile"] <= 3 and quad_module._quad_compiled._cache_size() == compiled
+    assert float(t) == float(g)
 
 
 def test_inside_a_trace_the_loop_is_compiled_whole():

@@ -37,7 +37,7 @@ from jax import lax
 
 from .._loop import while_loop
 from .._where import where
-from . import _status
+from . import _eager_loop, _status
 from ._adaptive import (
     _at_breakpoints,
     _breakpoint_peaks,
@@ -204,7 +204,16 @@ def pooled_solver(fvec, options):
     def batched(axis_size, edges, args, lane):
         return batched_adaptive_quad(fvec, edges, args, **options, blocks=_blocks(axis_size), lane=lane)
 
-    return with_batched_rule(plain, batched)
+    solve = with_batched_rule(plain, batched)
+
+    def run(edges, args):
+        # Concrete inputs (eager code, or the derivative rule's loop in eager
+        # differentiation): the loop pass by pass (see _eager_loop.py).
+        if _eager_loop.concrete(edges, args):
+            return _eager_loop.eager_adaptive_quad(fvec, edges, args, **options)
+        return solve(edges, args)
+
+    return run
 
 
 def with_batched_rule(plain, batched):

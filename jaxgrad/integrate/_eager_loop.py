@@ -46,11 +46,16 @@ from . import _status
 from ._adaptive import _loop_core, evaluate, tolerance_leaves
 
 
+def concrete(*trees) -> bool:
+    """Whether every array in `trees` is concrete (none a tracer): the loop can then run
+    from Python."""
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(trees))
+
+
 def usable(*trees) -> bool:
-    """Whether a call with these inputs may run the loop from Python: no trace under
-    way (eager code) and every input a concrete array."""
-    leaves = jax.tree_util.tree_leaves(trees)
-    return _at_top_level() and not any(isinstance(x, jax.core.Tracer) for x in leaves)
+    """Whether a call with these inputs runs the loop from Python: eager code (no trace
+    under way) and concrete inputs."""
+    return _at_top_level() and concrete(*trees)
 
 
 class _Packing:
@@ -97,18 +102,18 @@ def _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         x, k = pass_nodes(edges, rest)
         return x, kept.pack(k)
 
-    @jit_core
+    @functools.partial(jit_core, concrete_alone=True)
     def start(edges):
         rest = init(edges, ())[2:]
         return (state.pack(rest),) + nodes(edges, rest)
 
-    @jit_core
+    @functools.partial(jit_core, concrete_alone=True)
     def step(edges, packed, tols, fx, kept_packed):
         rest = tuple(pass_update(edges, state.unpack(packed), tols, fx, kept.unpack(kept_packed)))
         # The next pass's nodes (unused after the last pass) and the status.
         return (state.pack(rest),) + nodes(edges, rest) + (rest[-1],)
 
-    @jit_core
+    @functools.partial(jit_core, concrete_alone=True)
     def end(edges, packed):
         return finish((edges, ()) + tuple(state.unpack(packed)))
 
@@ -119,7 +124,7 @@ def _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
 def _evaluator(fvec):
     """`f` at an array of nodes, compiled per integrand (`fvec` is made once per
     integrand by the caller, so that this cache holds)."""
-    return jit_core(functools.partial(evaluate, fvec))
+    return jit_core(functools.partial(evaluate, fvec), concrete_alone=True)
 
 
 def eager_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import numbers
@@ -14,7 +15,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
-from .._jit import jit_core
+from .._jit import differentiated_eagerly, jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._options import as_real
 from .._throw import raise_if
@@ -75,6 +76,28 @@ def _derivative_integrand(fvec, args, diff):
     return joint, theta_flat, n, unravel
 
 
+_JOINTS: collections.OrderedDict = collections.OrderedDict()
+
+
+def _joint_integrand(fvec, args, diff):
+    """`(joint, n)` of `_derivative_integrand`. With concrete `args` (eager
+    differentiation, whose loop runs pass by pass: `_eager_loop`) the same function is
+    returned for the same integrand and structure of `args`, so that its compiled
+    evaluation is found again at the next call (the joint integrand depends on `args`'
+    structure, shapes and dtypes only)."""
+    if not _eager_loop.concrete(args):
+        joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+        return joint, n
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    key = (fvec, treedef, tuple(diff), tuple((np.shape(x), jnp.result_type(x)) for x in leaves))
+    if key not in _JOINTS:
+        _JOINTS[key] = _derivative_integrand(fvec, args, diff)[::2]
+        if len(_JOINTS) > 256:
+            _JOINTS.popitem(last=False)
+    _JOINTS.move_to_end(key)
+    return _JOINTS[key]
+
+
 def integral_and_parameter_tangent(integrate, fvec, args, dargs, k, joint_of=None):
     """`(value, err, neval, code, dvalue)`: ∫f by `integrate(g)` (the caller's integrator
     applied to an integrand g) and the tangent ⟨∫ ∂f/∂θ, dθ⟩ in the differentiated leaves
@@ -83,7 +106,7 @@ def integral_and_parameter_tangent(integrate, fvec, args, dargs, k, joint_of=Non
     `_derivative_integrand`); `k` is the number of components of f."""
     _, _, diff, dleaves = _split_args(args, dargs)
     if joint_of is None:
-        joint, _, n, _ = _derivative_integrand(fvec, args, diff)
+        joint, n = _joint_integrand(fvec, args, diff)
     else:
         joint, n = joint_of(fvec, args, diff)
     if not n:
@@ -226,9 +249,15 @@ def _quad(fvec, a, b, points, args, options):
     in a limit that is not being differentiated must stay a symbolic zero (see the Leibniz
     terms below), and ordering outside would give each limit the other's tangent.
     """
+    return _oriented(fvec, a, b, points, args, options, fvec_out_size(fvec, a, args))
+
+
+def _oriented(fvec, a, b, points, args, options, out_size):
+    """`_quad`'s value (no derivative rule): the loop on the ordered range, its value
+    negated for b < a."""
     flip, edges = _ordered_edges(a, b, points)
-    out_size = fvec_out_size(fvec, edges[0], args)
-    # Under vmap, `pooled_solver` resumes only the unfinished lanes (see _batch.py).
+    # Under vmap, `pooled_solver` resumes only the unfinished lanes (see _batch.py); on
+    # concrete inputs (eager code) it runs the loop pass by pass (_eager_loop.py).
     solve = pooled_solver(fvec, dict(options, out_size=out_size))
     value, err, neval, code = solve(edges, args)
     return where(flip, -value, value), err, neval, code
@@ -488,7 +517,8 @@ def quad(
     # From eager code, a new integrand compiles only its own evaluation: the loop runs
     # pass by pass from Python (`_eager_loop`; not with a weight, whose integrands are
     # made afresh at each call).
-    if weight is None and _eager_loop.usable(a, b, points, args, consts, epsabs, epsrel):
+    if weight is None and (_eager_loop.usable(a, b, points, args, consts, epsabs, epsrel)
+                           or differentiated_eagerly()):
         return _quad_eager(integrand, options, val_dtype, bool(throw), bool(complex_func), a, b, points, args,
                            consts, epsabs, epsrel)
     return _quad_compiled(
@@ -703,26 +733,30 @@ def _quad_body(
 _quad_compiled = jit_core(static_argnums=(0, 1, 2, 3, 4, 5))(_quad_body)
 
 
-# From eager code without a weight: the same steps, with the loop run pass by pass
-# (`_eager_loop`), so that a new integrand compiles only its own evaluation. What comes
-# before and after the loop is compiled once, apart from the integrand.
+# From eager code without a weight, and differentiated from eager code: the same steps
+# unjitted, with the loop run pass by pass (`_eager_loop`) wherever its inputs are
+# concrete, so that a new integrand compiles only its own evaluation (and, for a
+# derivative, that of its joint integrand). What comes before and after the loop is
+# compiled once, apart from the integrand.
 @jit_core(static_argnums=(0,))
 def _eager_prepare(val_dtype, a, b, points, epsabs, epsrel):
     a, b, points, _, undefined, unresolved = _checked_limits(None, a, b, points, None)
-    flip, edges = _ordered_edges(a, b, points)
-    return edges, flip, undefined, unresolved, Tolerances.of(epsabs, epsrel, val_dtype)
+    return a, b, points, undefined, unresolved, Tolerances.of(epsabs, epsrel, val_dtype)
 
 
 @jit_core(static_argnums=(0, 1, 2))
-def _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined, unresolved):
-    return _reported(where(flip, -value, value), err, neval, code, undefined, unresolved, shape, complex_func, throw)
+def _eager_report(shape, complex_func, throw, value, err, neval, code, undefined, unresolved):
+    return _reported(value, err, neval, code, undefined, unresolved, shape, complex_func, throw)
 
 
 def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args, consts, epsabs, epsrel):
     fvec = _vector_integrand(integrand, complex_func, val_dtype)
-    edges, flip, undefined, unresolved, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
+    a, b, points, undefined, unresolved, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
     shape = integrand.out_shape.shape
-    out_size = math.prod(shape) * (2 if complex_func else 1)
-    value, err, neval, code = _eager_loop.eager_adaptive_quad(
-        fvec, edges, (args, consts, tols), out_size=out_size, **dict(options))
-    return _eager_report(shape, complex_func, throw, value, err, neval, code, flip, undefined, unresolved)
+    all_args = (args, consts, tols)
+    if _eager_loop.usable(a, b, points, all_args):  # a value: no derivative rule to apply
+        out_size = math.prod(shape) * (2 if complex_func else 1)
+        value, err, neval, code = _oriented(fvec, a, b, points, all_args, options, out_size)
+    else:
+        value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
+    return _eager_report(shape, complex_func, throw, value, err, neval, code, undefined, unresolved)
