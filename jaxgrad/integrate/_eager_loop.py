@@ -31,6 +31,14 @@ every call), plus a wait for the status. A repeated eager call of an integrand t
 needs four passes takes ~2–3 ms instead of ~1.5–2 ms (`bench/eager_loop.py`). Only
 eager calls without a weight take this route (`quad`); inside a trace (`jax.jit`,
 `grad`, `vmap`) the loop stays one `while_loop` in the program being built.
+
+Differentiated from eager code (`jax.grad`, `jax.jvp`: linearization or a JVP over
+eager code, `_jit.differentiated_eagerly`), `quad` runs unjitted and its derivative
+rule's loop on [f, ∂f/∂θ] gets concrete inputs, so it also runs here (`_batch.
+pooled_solver` sends every loop with concrete inputs here); the joint integrand is made
+once per integrand and argument structure (`_quad._joint_integrand`). A new integrand's
+first eager gradient took 0.07–0.08 s instead of 5.1–5.4 s; later ones 9–13 ms instead
+of 2.7 ms, most of it JAX linearizing the unjitted wrapper at each call.
 """
 
 from __future__ import annotations
