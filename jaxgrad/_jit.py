@@ -32,9 +32,14 @@ instead of 1.2–2.1 s. The cost: a program that differentiates several calls of
 same integrand traces the derivative loop once per call, where the nested `jax.jit`
 cached it (six calls: 1.9 s against 1.3 s; break-even at two or three; outside
 review). Eager differentiation (`jax.grad(...)(p)` with no `jit`) keeps the nested
-`jax.jit`, whose cache makes the second call cheap; so do values and `vmap` inside a
-program, where the trace is the one needed and the cache lets another program with the
-same integrand reuse it.
+`jax.jit`, whose cache makes the second call cheap (except `quad` without a weight,
+which then runs unjitted and drives its loops from Python: `integrate/_eager_loop.py`);
+so do values and `vmap` inside a program, where the trace is the one needed and the
+cache lets another program with the same integrand reuse it.
+
+`concrete_alone=True` (the programs of that Python-driven loop) also compiles with the
+eager options when the call's arguments are concrete and no program is being staged,
+inside a differentiation that evaluates it as it stands (`_runs_alone`).
 """
 
 from __future__ import annotations
