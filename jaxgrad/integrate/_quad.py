@@ -193,7 +193,21 @@ def _one_sided_limit(g, x, direction, room):
 def _limit_at(fvec, x, args, direction, room):
     """f's one-sided limit at x from inside (`_one_sided_limit` of f(·, args)), whose
     derivative in x is the same limit of f′ = ∂f/∂x."""
+    if _eager_loop.concrete(x, args, direction, room):
+        # Concrete inputs (eager differentiation): one compiled program per integrand
+        # instead of its ~40 operations dispatched one by one, for one x or a vector of
+        # them (the breakpoints).
+        return _limit_program(fvec)(x, args, direction, room)
     return _one_sided_limit(lambda y: fvec(y, args), x, direction, room)
+
+
+@functools.lru_cache(maxsize=256)
+def _limit_program(fvec):
+    def limit(x, args, direction, room):
+        one = lambda xi, ri: _one_sided_limit(lambda y: fvec(y, args), xi, direction, ri)  # noqa: E731
+        return jax.vmap(one)(x, room) if jnp.ndim(x) else one(x, room)
+
+    return jit_core(limit, concrete_alone=True)
 
 
 # The derivative in x (the second derivative of the integral in that limit) is the
@@ -329,8 +343,11 @@ def _quad_jvp(fvec, options, primals, tangents):
         sides = []
         for direction, neighbour in ((-inf, edges[:-2]), (inf, edges[2:])):
             room = jnp.abs(xs - neighbour) > gap
-            sides.append(jax.vmap(lambda c, r, d=direction: _limit_at(fvec, c, args, d, r))(
-                where(at_lo | at_hi, jax.lax.stop_gradient((lo + hi) / 2), points), room))
+            at = where(at_lo | at_hi, jax.lax.stop_gradient((lo + hi) / 2), points)
+            if _eager_loop.concrete(at, args, room):  # (eager: one program for all points)
+                sides.append(_limit_at(fvec, at, args, direction, room))
+            else:
+                sides.append(jax.vmap(lambda c, r, d=direction: _limit_at(fvec, c, args, d, r))(at, room))
         jump = where(inside, 0.0, sides[0] - sides[1])
         orientation = where(b < a, -1.0, 1.0).astype(jump.dtype)
         dvalue = dvalue + orientation * jnp.sum(mul_zero_safe(jump, dpoints[:, None].astype(jump.dtype)), axis=0)
