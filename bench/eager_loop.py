@@ -1,19 +1,20 @@
 """Eager `quad` with its loop run pass by pass (as shipped) against the whole loop
 compiled with each integrand (as before): the first call of a new integrand, later
-calls, and the first call in a cold process.
+calls, the same for `jax.grad`, and the first call in a cold process.
 
 Run: `python bench/eager_loop.py [--repeats 2] [--markdown bench/RESULTS.md]` (float64).
 
 Every call is made from eager code, as in a notebook. "pass by pass": the library as
 shipped (`jaxgrad/integrate/_eager_loop.py`: the loop's programs compile once per
 configuration, each integrand compiles only its own evaluation); "whole loop": the same
-call with that route switched off (`_eager_loop.usable` returning False), one program
-per integrand, compiled with XLA's classic CPU emitters as eager calls have been since
-`jaxgrad/_jit.py`. For each integrand, in a process whose loop programs are compiled
-(another integrand integrated first): its first call, then the median of 20 later
-calls; `jax.jit` of the same call (steady state) beside them. The cold row is the first
-call after `jax.clear_caches()`. The settings alternate `--repeats` times; medians.
-"""
+call with that route switched off (`_eager_loop.usable` and `_quad.differentiated_eagerly`
+returning False), one program per integrand, compiled with XLA's classic CPU emitters as
+eager calls have been since `jaxgrad/_jit.py`. For each integrand, in a process whose
+loop programs are compiled (another integrand integrated and differentiated first): its
+first call, then the median of 20 later calls, `jax.jit` of the same call (steady state)
+beside them, then `jax.grad` in p from eager code, first and median of 10 later calls.
+The cold row is the first call after `jax.clear_caches()`. The settings alternate
+`--repeats` times; medians."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ jax.config.update("jax_enable_x64", True)
 
 from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
 
-from jaxgrad.integrate import _eager_loop, quad  # noqa: E402
+from jaxgrad.integrate import _eager_loop, _quad, quad  # noqa: E402
 
-_SHIPPED = _eager_loop.usable
+_SHIPPED = _eager_loop.usable, _quad.differentiated_eagerly
 
 
 def integrands():
@@ -55,20 +56,30 @@ def _timed(fn):
     return time.perf_counter() - t, out
 
 
+def _grad(f, a, b):
+    return jax.grad(lambda p: _call(f, a, b, p)[0])
+
+
 def measure(pass_by_pass, repeats=20):
-    """Per integrand: (first call s, later calls ms, neval), and the cold first call s."""
-    _eager_loop.usable = _SHIPPED if pass_by_pass else (lambda *trees: False)
+    """Per integrand: (first call s, later calls ms, neval, first gradient s, later
+    gradients ms), and the cold first call s."""
+    if not pass_by_pass:
+        _eager_loop.usable, _quad.differentiated_eagerly = (lambda *trees: False), (lambda: False)
     try:
         jax.clear_caches()
         cold, _ = _timed(lambda: _call(lambda x, p: jnp.sqrt(x + p), 0.0, 1.0, 2.0))
+        jax.grad(lambda p: _call(lambda x, p: jnp.sqrt(x + p), 0.0, 1.0, p)[0])(2.0)  # the derivative loop's programs
         rows = []
         for _, f, a, b in integrands():
             first, (_, info) = _timed(lambda: _call(f, a, b, 2.0))
             later = [_timed(lambda: _call(f, a, b, 2.0))[0] for _ in range(repeats)]
-            rows.append((first, 1e3 * float(np.median(later)), int(info.neval)))
+            g = _grad(f, a, b)
+            gfirst, _ = _timed(lambda: g(2.0))
+            glater = [_timed(lambda: g(2.0))[0] for _ in range(repeats // 2)]
+            rows.append((first, 1e3 * float(np.median(later)), int(info.neval), gfirst, 1e3 * float(np.median(glater))))
         return rows, cold
     finally:
-        _eager_loop.usable = _SHIPPED
+        _eager_loop.usable, _quad.differentiated_eagerly = _SHIPPED
 
 
 def jitted_ms(repeats=50):
@@ -81,7 +92,8 @@ def jitted_ms(repeats=50):
 
 
 HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
-          "later ms, whole loop", "jax.jit ms"]
+          "later ms, whole loop", "jax.jit ms", "grad first s, pass by pass", "grad first s, whole loop",
+          "grad later ms, pass by pass", "grad later ms, whole loop"]
 
 
 def main(argv=None):
@@ -100,8 +112,9 @@ def main(argv=None):
     med = {on: np.median(np.array([r for r, _ in got[on]]), axis=0) for on in (True, False)}
     cold = {on: float(np.median([c for _, c in got[on]])) for on in (True, False)}
     rows = [[name, f"{int(med[True][i][2])}", f"{med[True][i][0]:.3f}", f"{med[False][i][0]:.2f}",
-             f"{med[True][i][1]:.2f}", f"{med[False][i][1]:.2f}", f"{jit_ms[i]:.2f}"] for i, name in enumerate(names)]
-    rows.append(["first call in a cold process (√(x + p))", "", f"{cold[True]:.2f}", f"{cold[False]:.2f}", "", "", ""])
+             f"{med[True][i][1]:.2f}", f"{med[False][i][1]:.2f}", f"{jit_ms[i]:.2f}", f"{med[True][i][3]:.3f}",
+             f"{med[False][i][3]:.2f}", f"{med[True][i][4]:.1f}", f"{med[False][i][4]:.1f}"] for i, name in enumerate(names)]
+    rows.append(["first call in a cold process (√(x + p))", "", f"{cold[True]:.2f}", f"{cold[False]:.2f}"] + [""] * 7)
     print()
     print(text_table(HEADER, rows))
     if args.markdown:
@@ -112,6 +125,7 @@ def main(argv=None):
             "compile once per configuration, a new integrand compiles only its evaluation); \"whole loop\": one "
             "program per integrand (the route before, classic CPU emitters). First call of each integrand in a "
             "process whose loop programs are compiled, median of 20 later calls, and `jax.jit` of the same call; "
+            "then `jax.grad` in p of the same call from eager code, first and median of 10 later; "
             f"the settings alternate {args.repeats} times, medians.\n\n"
             + markdown_table(HEADER, rows)
         )
