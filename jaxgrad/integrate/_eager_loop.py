@@ -49,15 +49,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._jit import _at_top_level, jit_core
+from .._jit import _at_top_level, _runs_alone, jit_core
 from . import _status
 from ._adaptive import _loop_core, evaluate, tolerance_leaves
 
 
 def concrete(*trees) -> bool:
-    """Whether every array in `trees` is concrete (none a tracer): the loop can then run
-    from Python."""
-    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(trees))
+    """Whether every array in `trees` is concrete (none a tracer) and no program is being
+    staged (`jax.jit`): the loop can then run from Python, its programs on their own."""
+    return _runs_alone(trees)
 
 
 def usable(*trees) -> bool:
