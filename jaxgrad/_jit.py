@@ -62,42 +62,41 @@ def _at_top_level() -> bool:
     return core.trace_state_clean()
 
 
-def _differentiated_in_a_program() -> bool:
-    """Whether the call is being differentiated (`grad`, `jvp`, ...) inside a trace that
-    stages a program (the user's `jax.jit`)."""
+def _traces():
+    """`(stack, (differentiation, staging))`: the traces under way, innermost first, down
+    to (not including) eager evaluation, and the trace types that differentiate and that
+    stage a program; `(None, None)` for a JAX without these modules."""
     try:
         from jax._src import core
         from jax._src.interpreters import ad
         from jax._src.interpreters import partial_eval as pe
     except ImportError:  # pragma: no cover - a JAX without them: always the plain jit
-        return False
-    trace, differentiated = core.trace_ctx.trace, False
-    while trace is not None:
-        if isinstance(trace, pe.DynamicJaxprTrace):
-            return differentiated
-        differentiated = differentiated or isinstance(trace, (ad.JVPTrace, ad.LinearizeTrace))
+        return None, None
+    stack, trace = [], core.trace_ctx.trace
+    while trace is not None and not isinstance(trace, core.EvalTrace):
+        stack.append(trace)
         trace = getattr(trace, "parent_trace", None)
+    return stack, ((ad.JVPTrace, ad.LinearizeTrace), pe.DynamicJaxprTrace)
+
+
+def _differentiated_in_a_program() -> bool:
+    """Whether the call is being differentiated (`grad`, `jvp`, ...) inside a trace that
+    stages a program (the user's `jax.jit`)."""
+    stack, kinds = _traces()
+    if stack is None:
+        return False
+    differentiation, staging = kinds
+    for i, trace in enumerate(stack):
+        if isinstance(trace, staging):
+            return any(isinstance(t, differentiation) for t in stack[:i])
     return False
 
 
 def differentiated_eagerly() -> bool:
     """Whether the call is being differentiated (`grad`, `jvp`, ...) from eager code:
     every trace under way is a differentiation, none stages a program or batches."""
-    try:
-        from jax._src import core
-        from jax._src.interpreters import ad
-    except ImportError:  # pragma: no cover - a JAX without them
-        return False
-    trace, differentiated = core.trace_ctx.trace, False
-    while trace is not None and not isinstance(trace, core.EvalTrace):
-        if not isinstance(trace, (ad.JVPTrace, ad.LinearizeTrace)):
-            return False
-        differentiated, trace = True, getattr(trace, "parent_trace", None)
-    return differentiated
-
-
-def _eager_options() -> bool:
-    return _usable[0] and _FLAG not in os.environ.get("XLA_FLAGS", "") and jax.default_backend() == "cpu"
+    stack, kinds = _traces()
+    return bool(stack) and all(isinstance(t, kinds[0]) for t in stack)
 
 
 def _runs_alone(args) -> bool:
@@ -105,19 +104,14 @@ def _runs_alone(args) -> bool:
     staged (`jax.jit`) and every argument is concrete, so that a differentiation or
     batching under way evaluates it as it stands (the adaptive loop's programs, driven
     from Python in eager differentiation: `integrate/_eager_loop.py`)."""
-    try:
-        from jax._src import core
-        from jax._src.interpreters import partial_eval as pe
-    except ImportError:  # pragma: no cover - a JAX without them
-        return False
     if any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(args)):
         return False
-    trace = core.trace_ctx.trace
-    while trace is not None:
-        if isinstance(trace, pe.DynamicJaxprTrace):
-            return False
-        trace = getattr(trace, "parent_trace", None)
-    return True
+    stack, kinds = _traces()
+    return stack is not None and not any(isinstance(t, kinds[1]) for t in stack)
+
+
+def _eager_options() -> bool:
+    return _usable[0] and _FLAG not in os.environ.get("XLA_FLAGS", "") and jax.default_backend() == "cpu"
 
 
 def jit_core(fun=None, *, concrete_alone=False, **jit_kwargs):

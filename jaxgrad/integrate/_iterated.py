@@ -78,8 +78,9 @@ from ._quad import (
     integral_and_parameter_tangent,
     one_float_apart,
     real_dtype,
+    unresolved_status,
 )
-from ._status import NAN_LIMITS, ROUNDOFF, QuadInfo, status_from_code
+from ._status import NAN_LIMITS, QuadInfo, status_from_code
 
 _DEFAULT_LIMIT = 200
 _NCODES = 5  # the status codes other than `converged`: 1 (max_subdivisions) … 5 (nan_limits)
@@ -407,8 +408,7 @@ def _nquad_compiled(problem, throw, args, consts, range_data):
     err = err + bound
     # An outer range with no float inside: `roundoff`, error unknown (as in `quad`).
     unresolved = one_float_apart(*_limits(problem, n - 1, (), (args, consts, range_data)))
-    code = where(unresolved & (code == 0), ROUNDOFF, code)
-    err = where(unresolved, jnp.inf, err)
+    code, err = unresolved_status(unresolved, code, err)
     status = status_from_code(code)
     value = value.reshape(problem.shape)
     if throw:

@@ -703,13 +703,18 @@ def one_float_apart(a, b):
     return (lo < hi) & jnp.isfinite(hi) & (jnp.nextafter(lo, hi) == hi)
 
 
+def unresolved_status(unresolved, code, err):
+    """`(code, err)` with a range of no float between its limits (`one_float_apart`)
+    `roundoff` (where it was `converged`) and its error infinite."""
+    return where(unresolved & (code == CONVERGED), ROUNDOFF, code), where(unresolved, jnp.inf, err)
+
+
 def _reported(value, err, neval, code, undefined, unresolved, shape, complex_func, throw):
     """`quad`'s result from the loop's: NaN where the limits were undefined, complex
     values put together, the status (raised with `throw`). A range with no float between
     its limits (`unresolved`) is `roundoff` with an infinite error: f is known at one
     point of it at most, which says nothing of its integral."""
-    code = where(unresolved & (code == CONVERGED), ROUNDOFF, code)
-    err = where(unresolved, jnp.inf, err)
+    code, err = unresolved_status(unresolved, code, err)
     value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
     if complex_func:
         n = value.shape[0] // 2
