@@ -773,12 +773,34 @@ def _eager_report(shape, complex_func, throw, value, err, neval, code, undefined
 
 def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args, consts, epsabs, epsrel):
     fvec = _vector_integrand(integrand, complex_func, val_dtype)
-    a, b, points, undefined, unresolved, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
     shape = integrand.out_shape.shape
-    all_args = (args, consts, tols)
-    if _eager_loop.usable(a, b, points, all_args):  # a value: no derivative rule to apply
+    if _eager_loop.usable(a, b, points, args, consts, epsabs, epsrel):  # a value: no derivative rule to apply
+        # The checks of the limits run in the program that starts the loop, the report in
+        # the one that ends it (`_eager_ends`); the tolerances are put together here.
+        tols = Tolerances(jnp.asarray(np.stack([np.asarray(epsabs, val_dtype), np.asarray(epsrel, val_dtype)])))
         out_size = math.prod(shape) * (2 if complex_func else 1)
-        value, err, neval, code = _oriented(fvec, a, b, points, all_args, options, out_size)
-    else:
-        value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
+        return _eager_loop.run(fvec, (a, b, points), (args, consts, tols), nseg=np.shape(points)[0] + 1,
+                               dtype=np.result_type(a), ends=_eager_ends(shape, complex_func, throw),
+                               out_size=out_size, **dict(options))
+    a, b, points, undefined, unresolved, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
+    value, err, neval, code = _quad(fvec, a, b, points, (args, consts, tols), options)
     return _eager_report(shape, complex_func, throw, value, err, neval, code, undefined, unresolved)
+
+
+@functools.lru_cache(maxsize=64)
+def _eager_ends(shape, complex_func, throw):
+    """`quad`'s work on either side of its loop, as `_eager_loop.run` takes it: the checked
+    limits ordered into the edges, and the report of the loop's result."""
+
+    def before(a, b, points):
+        a, b, points, _, undefined, unresolved = _checked_limits(None, a, b, points, None)
+        flip, edges = _ordered_edges(a, b, points)
+        return edges, (flip, undefined, unresolved)
+
+    def after(carry, result):
+        flip, undefined, unresolved = carry
+        value, err, neval, code = result
+        return _reported(where(flip, -value, value), err, neval, code, undefined, unresolved, shape, complex_func,
+                         throw)
+
+    return before, after
