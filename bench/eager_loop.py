@@ -1,6 +1,7 @@
 """Eager `quad` with its loop run pass by pass (as shipped) against the whole loop
 compiled with each integrand (as before): the first call of a new integrand, later
-calls, the same for `jax.grad`, and the first call in a cold process.
+calls, the same for `jax.grad`, and the first call in a cold process; with and without
+a weight.
 
 Run: `python bench/eager_loop.py [--repeats 2] [--markdown bench/RESULTS.md]` (float64).
 
@@ -38,16 +39,22 @@ _SHIPPED = _eager_loop.usable, _quad.differentiated_eagerly
 def integrands():
     # (Each `measure` starts with `jax.clear_caches()`, so a repeat compiles them again.)
     return [
-        ("e^(-px)/√x on [0, 1]", lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x), 0.0, 1.0),
-        ("cos(px) on [0, 1]", lambda x, p: jnp.cos(p * x), 0.0, 1.0),
-        ("p·log x on [0, 1]", lambda x, p: p * jnp.log(x), 0.0, 1.0),
-        ("p·abs(x − 0.3)^(−1/2) on [0, 1] (no breakpoint)", lambda x, p: p * jnp.abs(x - 0.3) ** -0.5, 0.0, 1.0),
-        ("e^(−x²/p) on (−∞, ∞)", lambda x, p: jnp.exp(-x * x / p), -jnp.inf, jnp.inf),
+        ("e^(-px)/√x on [0, 1]", lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x), 0.0, 1.0, {}),
+        ("cos(px) on [0, 1]", lambda x, p: jnp.cos(p * x), 0.0, 1.0, {}),
+        ("p·log x on [0, 1]", lambda x, p: p * jnp.log(x), 0.0, 1.0, {}),
+        ("p·abs(x − 0.3)^(−1/2) on [0, 1] (no breakpoint)", lambda x, p: p * jnp.abs(x - 0.3) ** -0.5, 0.0, 1.0, {}),
+        ("e^(−x²/p) on (−∞, ∞)", lambda x, p: jnp.exp(-x * x / p), -jnp.inf, jnp.inf, {}),
+        # With a weight (values only take the pass-by-pass route; gradients compile whole).
+        ("e^(px), weight cauchy, c = 0.3", lambda x, p: jnp.exp(p * x), 0.0, 1.0, dict(weight="cauchy", wvar=0.3)),
+        ("cos(px), weight alg-log, (−½, 0.3)", lambda x, p: jnp.cos(p * x), 0.0, 1.0,
+         dict(weight="alg-log", wvar=(-0.5, 0.3))),
+        ("e^(−px), weight cos 5x, breakpoint ½", lambda x, p: jnp.exp(-p * x), 0.0, 1.0,
+         dict(weight="cos", wvar=5.0, points=[0.5])),
     ]
 
 
-def _call(f, a, b, p):
-    return quad(f, a, b, (p,), epsrel=1e-10)
+def _call(f, a, b, p, kw=None):
+    return quad(f, a, b, (p,), epsrel=1e-10, **(kw or {}))
 
 
 def _timed(fn):
@@ -56,8 +63,8 @@ def _timed(fn):
     return time.perf_counter() - t, out
 
 
-def _grad(f, a, b):
-    return jax.grad(lambda p: _call(f, a, b, p)[0])
+def _grad(f, a, b, kw):
+    return jax.grad(lambda p: _call(f, a, b, p, kw)[0])
 
 
 def measure(pass_by_pass, repeats=20):
@@ -70,10 +77,10 @@ def measure(pass_by_pass, repeats=20):
         cold, _ = _timed(lambda: _call(lambda x, p: jnp.sqrt(x + p), 0.0, 1.0, 2.0))
         jax.grad(lambda p: _call(lambda x, p: jnp.sqrt(x + p), 0.0, 1.0, p)[0])(2.0)  # the derivative loop's programs
         rows = []
-        for _, f, a, b in integrands():
-            first, (_, info) = _timed(lambda: _call(f, a, b, 2.0))
-            later = [_timed(lambda: _call(f, a, b, 2.0))[0] for _ in range(repeats)]
-            g = _grad(f, a, b)
+        for _, f, a, b, kw in integrands():
+            first, (_, info) = _timed(lambda: _call(f, a, b, 2.0, kw))
+            later = [_timed(lambda: _call(f, a, b, 2.0, kw))[0] for _ in range(repeats)]
+            g = _grad(f, a, b, kw)
             gfirst, _ = _timed(lambda: g(2.0))
             glater = [_timed(lambda: g(2.0))[0] for _ in range(repeats // 2)]
             rows.append((first, 1e3 * float(np.median(later)), int(info.neval), gfirst, 1e3 * float(np.median(glater))))
@@ -84,8 +91,8 @@ def measure(pass_by_pass, repeats=20):
 
 def jitted_ms(repeats=50):
     out = []
-    for _, f, a, b in integrands():
-        g = jax.jit(lambda p, f=f, a=a, b=b: _call(f, a, b, p))
+    for _, f, a, b, kw in integrands():
+        g = jax.jit(lambda p, f=f, a=a, b=b, kw=kw: _call(f, a, b, p, kw))
         jax.block_until_ready(g(2.0))
         out.append(1e3 * float(np.median([_timed(lambda: g(2.0))[0] for _ in range(repeats)])))
     return out

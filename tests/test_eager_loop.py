@@ -118,3 +118,34 @@ def test_inside_a_trace_the_loop_is_compiled_whole():
     # derivative is the usual rule's (d/dp of the first case's integral: -2 ∫ x^p ln²x).
     g = jax.grad(lambda p: quad(lambda x, p: x**p * jnp.log(1 / x), 0.0, 1.0, (p,), epsrel=1e-11)[0])(-0.5)
     assert float(g) == pytest.approx(-16.0, rel=1e-9)
+
+
+# (weight options, integrand, closed form of ∫₀¹ f(x) w(x) dx). Cauchy: ⨍₀¹ eˣ/(x − ½) dx =
+# e^½ (Ei(½) − Ei(−½)); algebraic: ∫₀¹ x^(−½) dx·1 = 2 with f = 1 + 0·x, and the
+# logarithmic weight ∫₀¹ x^(−½) ln x dx = −4; cosine with a breakpoint: ∫₀¹ x cos 3x dx.
+_WEIGHTED = [
+    (dict(weight="cauchy", wvar=0.5), lambda x: jnp.exp(x),
+     float(mp.e**0.5 * (mp.ei(0.5) - mp.ei(-0.5)))),
+    (dict(weight="alg", wvar=(-0.5, 0.0)), lambda x: 1.0 + 0.0 * x, 2.0),
+    (dict(weight="alg-loga", wvar=(-0.5, 0.0)), lambda x: 1.0 + 0.0 * x, -4.0),
+    (dict(weight="cos", wvar=3.0, points=[0.5]), lambda x: x, (3 * math.sin(3) + math.cos(3) - 1) / 9),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_WEIGHTED)))
+def test_weighted_eager_call_compiles_no_loop_and_is_the_compiled_result(case):
+    options, f, exact = _WEIGHTED[case]
+    quad(f, 0.0, 1.0, **options)  # the loop's programs and the checks, once
+    compiled = quad_module._quad_compiled._cache_size()
+    g = lambda x: f(x) + 0 * jnp.sin(x)  # noqa: E731  (a new integrand)
+    with count_compiles() as n:
+        v, info = quad(g, 0.0, 1.0, epsrel=1e-11, **options)
+    assert n["compile"] <= 2  # g at the nodes, and the weight's own work on g
+    assert quad_module._quad_compiled._cache_size() == compiled
+    assert bool(info.converged) and float(v) == pytest.approx(exact, rel=1e-10)
+    vj, infoj = jax.jit(lambda: quad(g, 0.0, 1.0, epsrel=1e-11, **options))()
+    assert float(v) == float(vj) and float(info.err) == float(infoj.err)
+    assert int(info.neval) == int(infoj.neval) and info.status == infoj.status
+    with count_compiles() as n:  # and the next call compiles nothing
+        quad(g, 0.0, 1.0, epsrel=1e-11, **options)
+    assert n == {"compile": 0, "trace": 0}

@@ -141,8 +141,24 @@ def _instantiate(t, x):
     return jnp.zeros_like(x) if isinstance(t, SymbolicZero) else t
 
 
+_OUT_SIZES: collections.OrderedDict = collections.OrderedDict()
+
+
 def fvec_out_size(fvec, x, args):
-    return jax.eval_shape(fvec, x, args).shape[0]
+    """The length of `fvec(x, args)`, traced once per integrand and types of the inputs
+    (an eager call with a weight traced its integrand for it at every call). Only on
+    concrete inputs: an integrand made inside a trace may close over its tracers, which
+    the cache would keep alive."""
+    if not _eager_loop.concrete(x, args):
+        return jax.eval_shape(fvec, x, args).shape[0]
+    leaves, treedef = jax.tree_util.tree_flatten((x, args))
+    key = (fvec, treedef, tuple(jax.typeof(leaf) for leaf in leaves))
+    if key not in _OUT_SIZES:
+        _OUT_SIZES[key] = jax.eval_shape(fvec, x, args).shape[0]
+        if len(_OUT_SIZES) > 256:
+            _OUT_SIZES.popitem(last=False)
+    _OUT_SIZES.move_to_end(key)
+    return _OUT_SIZES[key]
 
 
 def _one_sided_limit(g, x, direction, room):
@@ -538,6 +554,10 @@ def quad(
                            or differentiated_eagerly()):
         return _quad_eager(integrand, options, val_dtype, bool(throw), bool(complex_func), a, b, points, args,
                            consts, epsabs, epsrel)
+    # With a weight, only the value: its derivative rules build integrands afresh.
+    if weight is not None and _eager_loop.usable(a, b, points, args, consts, wvar, epsabs, epsrel):
+        return _weighted_eager(integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points,
+                               args, consts, wvar, epsabs, epsrel)
     return _quad_compiled(
         integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar,
         epsabs, epsrel,
@@ -731,11 +751,18 @@ def _quad_body(
     integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar, epsabs, epsrel
 ):
     """`quad` after its checks, compiled whole (`_quad_compiled`)."""
-    from . import _weights  # (imports this module)
-
     fvec = _vector_integrand(integrand, complex_func, val_dtype)
     a, b, points, wvar, undefined, unresolved = _checked_limits(weight, a, b, points, wvar)
     all_args = (args, consts, Tolerances.of(epsabs, epsrel, val_dtype))
+    value, err, neval, code = _integral(fvec, weight, a, b, points, wvar, undefined, all_args, options)
+    return _reported(value, err, neval, code, undefined, unresolved, integrand.out_shape.shape, complex_func, throw)
+
+
+def _integral(fvec, weight, a, b, points, wvar, undefined, all_args, options):
+    """`(value, err, neval, code)` of the integral with its weight, on checked limits
+    (`_checked_limits`)."""
+    from . import _weights  # (imports this module)
+
     if weight is None:
         value, err, neval, code = _quad(fvec, a, b, points, all_args, options)
     elif weight == "cauchy":
@@ -747,7 +774,7 @@ def _quad_body(
     else:
         g = _weights.trigonometric(fvec, weight)
         value, err, neval, code = _quad(g, a, b, points, (wvar, all_args), options)
-    return _reported(value, err, neval, code, undefined, unresolved, integrand.out_shape.shape, complex_func, throw)
+    return value, err, neval, code
 
 
 # The compiled core of `quad`: cached per (integrand, options) as described in
@@ -766,6 +793,9 @@ def _eager_prepare(val_dtype, a, b, points, epsabs, epsrel):
     return a, b, points, undefined, unresolved, Tolerances.of(epsabs, epsrel, val_dtype)
 
 
+_eager_limits = jit_core(static_argnums=(0,))(_checked_limits)
+
+
 @jit_core(static_argnums=(0, 1, 2))
 def _eager_report(shape, complex_func, throw, value, err, neval, code, undefined, unresolved):
     return _reported(value, err, neval, code, undefined, unresolved, shape, complex_func, throw)
@@ -777,7 +807,7 @@ def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points
     if _eager_loop.usable(a, b, points, args, consts, epsabs, epsrel):  # a value: no derivative rule to apply
         # The checks of the limits run in the program that starts the loop, the report in
         # the one that ends it (`_eager_ends`); the tolerances are put together here.
-        tols = Tolerances(jnp.asarray(np.stack([np.asarray(epsabs, val_dtype), np.asarray(epsrel, val_dtype)])))
+        tols = _eager_tolerances(epsabs, epsrel, val_dtype)
         out_size = math.prod(shape) * (2 if complex_func else 1)
         return _eager_loop.run(fvec, (a, b, points), (args, consts, tols), nseg=np.shape(points)[0] + 1,
                                dtype=np.result_type(a), ends=_eager_ends(shape, complex_func, throw),
@@ -785,6 +815,24 @@ def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points
     a, b, points, undefined, unresolved, tols = _eager_prepare(val_dtype, a, b, points, epsabs, epsrel)
     value, err, neval, code = _quad(fvec, a, b, points, (args, consts, tols), options)
     return _eager_report(shape, complex_func, throw, value, err, neval, code, undefined, unresolved)
+
+
+def _weighted_eager(integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar,
+                    epsabs, epsrel):
+    """`_quad_body` from eager code, for a weight: the checks and the report compiled once
+    (`_eager_limits`, `_eager_report`), the weight's own work on f compiled per integrand
+    (`_weights`), the loop run pass by pass."""
+    fvec = _vector_integrand(integrand, complex_func, val_dtype)
+    a, b, points, wvar, undefined, unresolved = _eager_limits(weight, a, b, points, wvar)
+    all_args = (args, consts, _eager_tolerances(epsabs, epsrel, val_dtype))
+    value, err, neval, code = _integral(fvec, weight, a, b, points, wvar, undefined, all_args, options)
+    return _eager_report(integrand.out_shape.shape, complex_func, throw, value, err, neval, code, undefined,
+                         unresolved)
+
+
+def _eager_tolerances(epsabs, epsrel, val_dtype):
+    """`Tolerances.of` for concrete numbers, put together on the host (one transfer)."""
+    return Tolerances(jnp.asarray(np.stack([np.asarray(epsabs, val_dtype), np.asarray(epsrel, val_dtype)])))
 
 
 @functools.lru_cache(maxsize=64)

@@ -53,7 +53,9 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from .._jit import jit_core
 from .._where import where
+from . import _eager_loop
 from ._adaptive import tolerances_in
 from ._quad import (
     _derivative_integrand,
@@ -73,6 +75,7 @@ WEIGHTS = ("cauchy", "alg", "alg-loga", "alg-logb", "alg-log", "cos", "sin")
 # Cauchy principal value (QAWC).
 
 
+@functools.lru_cache(maxsize=256)
 def _subtracted(fvec):
     """(f(x) − k)/(x − c), and f′(c) at a node that lands on c exactly (c in the range,
     k = f(c) then), plus the constant `level` (the closed-form part over the range's
@@ -105,6 +108,14 @@ def cauchy(fvec, a, b, c, args, options):
     360 times off, "converged"), and NaN where f is undefined (√x at c = −0.5).
     """
     no_points = jnp.zeros((0,), a.dtype)
+    constants = _pole_program(fvec) if _eager_loop.concrete(a, b, c, args) else functools.partial(_pole_constants, fvec)
+    near, k, level = constants(a, b, c, args)
+    return _quad(_subtracted(fvec), a, b, no_points, (c, near, k, level, args), options)
+
+
+def _pole_constants(fvec, a, b, c, args):
+    """`(near, k, level)` of `cauchy`: c clipped to the range, the constant subtracted
+    from f, and the closed-form part over the range's width."""
     lo, hi = jnp.minimum(a, b), jnp.maximum(a, b)
     inside = (c > lo) & (c < hi)
     close = ~_far(a, b, c)
@@ -130,7 +141,14 @@ def cauchy(fvec, a, b, c, args, options):
     log_ratio = where(close, jnp.log(jnp.abs(b - c) / jnp.abs(a - c)), jnp.log1p((b - a) / far_gap))
     closed = k * log_ratio
     level = closed / where(b != a, b - a, 1.0)
-    return _quad(_subtracted(fvec), a, b, no_points, (c, near, k, level, args), options)
+    return near, k, level
+
+
+@functools.lru_cache(maxsize=256)
+def _pole_program(fvec):
+    """`_pole_constants` compiled per integrand, for eager calls (whose loop runs pass by
+    pass: `_eager_loop`): its ~30 operations dispatched one by one cost ~5 ms a call."""
+    return jit_core(functools.partial(_pole_constants, fvec), concrete_alone=True)
 
 
 def _far(a, b, c):
@@ -262,6 +280,7 @@ def _off_end(e, d, sign):
     return e + sign * jnp.maximum(d, jnp.abs(e) * jnp.finfo(e.dtype).eps)
 
 
+@functools.lru_cache(maxsize=256)
 def _end_weights(fvec, kind):
     """The integrand over t ∈ [0, ½] of `end_weighted`: for each half, its singular factor
     S(t) = t^p (times ln h + ln t for a log weight at that end) times the smooth rest G(t)
@@ -394,11 +413,23 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     `roundoff`.
     """
     alpha, beta = wvar
-    h = b - a
     half = jnp.asarray(0.5, a.dtype)
     integrand = _end_weights(fvec, kind)
     wargs = ((a, b, alpha, beta), args)
     value, err, neval, code = _quad(integrand, jnp.zeros_like(a), half, jnp.zeros((0,), a.dtype), wargs, options)
+    concrete = _eager_loop.concrete(a, b, wvar, args, value, err, code)
+    tail_of = _tail_program(integrand, options) if concrete else functools.partial(_with_unreachable_tail, integrand,
+                                                                                     options)
+    return tail_of(a, b, wvar, args, value, err, neval, code)
+
+
+def _with_unreachable_tail(integrand, options, a, b, wvar, args, value, err, neval, code):
+    """`end_weighted`'s result from its loop's: the part of the range f cannot reach next
+    to a nonzero end added to the error estimate (see below)."""
+    alpha, beta = wvar
+    h = b - a
+    half = jnp.asarray(0.5, a.dtype)
+    wargs = ((a, b, alpha, beta), args)
     # Below t = τ = |e|·eps/h f's argument cannot get closer to a nonzero end e: f is
     # held at its value there (see `_end_weights`). For f smooth at e that costs
     # nothing (G − G(0) vanishes there); for f singular at e the part below τ is not
@@ -422,10 +453,17 @@ def end_weighted(fvec, kind, a, b, wvar, args, options):
     return value, err, neval + 4, code
 
 
+@functools.lru_cache(maxsize=256)
+def _tail_program(integrand, options):
+    """`_with_unreachable_tail` compiled per integrand, for eager calls (see `_pole_program`)."""
+    return jit_core(functools.partial(_with_unreachable_tail, integrand, options), concrete_alone=True)
+
+
 # --------------------------------------------------------------------------------------
 # Trigonometric weights with breakpoints: the product (without: `_fourier.py`).
 
 
+@functools.lru_cache(maxsize=256)
 def trigonometric(fvec, kind):
     trig = jnp.cos if kind == "cos" else jnp.sin
 
