@@ -1,7 +1,7 @@
 """Eager `quad` with its loop run pass by pass (as shipped) against the whole loop
 compiled with each integrand (as before): the first call of a new integrand, later
 calls, the same for `jax.grad`, and the first call in a cold process; with and without
-a weight.
+a weight. Then the same for `cubature`'s values (its gradients compile whole either way).
 
 Run: `python bench/eager_loop.py [--repeats 2] [--markdown bench/RESULTS.md]` (float64).
 
@@ -31,7 +31,7 @@ jax.config.update("jax_enable_x64", True)
 
 from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
 
-from jaxgrad.integrate import _eager_loop, _quad, quad  # noqa: E402
+from jaxgrad.integrate import _eager_loop, _quad, cubature, quad  # noqa: E402
 
 _SHIPPED = _eager_loop.usable, _quad.differentiated_eagerly
 
@@ -98,6 +98,49 @@ def jitted_ms(repeats=50):
     return out
 
 
+def boxes():
+    # (name, f(x, p), a, b, epsrel)
+    return [
+        ("e^(−p‖x‖²) on [−1, 1]², 1e-8", lambda x, p: jnp.exp(-p * jnp.sum(x * x)), -np.ones(2), np.ones(2), 1e-8),
+        ("e^(−‖x − p‖²) on [−1, 1]³, 1e-8", lambda x, p: jnp.exp(-jnp.sum((x - p) ** 2)), -np.ones(3), np.ones(3),
+         1e-8),
+        ("1/(1 + p‖x‖²) on ℝ², 1e-8", lambda x, p: 1 / (1 + p * jnp.sum(x * x)) ** 2, np.full(2, -np.inf),
+         np.full(2, np.inf), 1e-8),
+        ("cos(p Σx) on [0, 1]⁵, 1e-6", lambda x, p: jnp.cos(p * jnp.sum(x)), np.zeros(5), np.ones(5), 1e-6),
+    ]
+
+
+def measure_cubature(pass_by_pass, repeats=10):
+    """Per box integrand: (first call s, later calls ms, neval), in a process where each
+    configuration has been used once (another integrand first)."""
+    if not pass_by_pass:
+        _eager_loop.usable = lambda *trees: False
+    try:
+        jax.clear_caches()
+        rows = []
+        for _, f, a, b, eps in boxes():
+            cubature(lambda x, p, f=f: 2 * f(x, p), a, b, (2.0,), epsrel=eps)  # the configuration's programs
+            first, (_, info) = _timed(lambda: cubature(f, a, b, (2.0,), epsrel=eps))
+            later = [_timed(lambda: cubature(f, a, b, (2.0,), epsrel=eps))[0] for _ in range(repeats)]
+            rows.append((first, 1e3 * float(np.median(later)), int(info.neval)))
+        return rows
+    finally:
+        _eager_loop.usable = _SHIPPED[0]
+
+
+def jitted_cubature_ms(repeats=20):
+    out = []
+    for _, f, a, b, eps in boxes():
+        g = jax.jit(lambda p, f=f, a=a, b=b, eps=eps: cubature(f, a, b, (p,), epsrel=eps))
+        jax.block_until_ready(g(2.0))
+        out.append(1e3 * float(np.median([_timed(lambda: g(2.0))[0] for _ in range(repeats)])))
+    return out
+
+
+CUBATURE_HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
+                   "later ms, whole loop", "jax.jit ms"]
+
+
 HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
           "later ms, whole loop", "jax.jit ms", "grad first s, pass by pass", "grad first s, whole loop",
           "grad later ms, pass by pass", "grad later ms, whole loop"]
@@ -124,6 +167,17 @@ def main(argv=None):
     rows.append(["first call in a cold process (√(x + p))", "", f"{cold[True]:.2f}", f"{cold[False]:.2f}"] + [""] * 7)
     print()
     print(text_table(HEADER, rows))
+    cub = {True: [], False: []}
+    for _ in range(args.repeats):
+        for on in (True, False):
+            cub[on].append(measure_cubature(on))
+    cub_jit = jitted_cubature_ms()
+    cmed = {on: np.median(np.array(cub[on]), axis=0) for on in (True, False)}
+    crows = [[name, f"{int(cmed[True][i][2])}", f"{cmed[True][i][0]:.3f}", f"{cmed[False][i][0]:.2f}",
+              f"{cmed[True][i][1]:.1f}", f"{cmed[False][i][1]:.1f}", f"{cub_jit[i]:.1f}"]
+             for i, (name, *_) in enumerate(boxes())]
+    print()
+    print(text_table(CUBATURE_HEADER, crows))
     if args.markdown:
         body = (
             "## Eager `quad`: the loop pass by pass against the whole loop per integrand (`python bench/eager_loop.py`)\n\n"
@@ -135,6 +189,10 @@ def main(argv=None):
             "then `jax.grad` in p of the same call from eager code, first and median of 10 later; "
             f"the settings alternate {args.repeats} times, medians.\n\n"
             + markdown_table(HEADER, rows)
+            + "\n\n`cubature` from eager code, the same two routes (values; p = 2): first call of each integrand "
+            "in a process where its configuration (dimension, limit, size of f's value) was used once, median of 10 "
+            "later calls, and `jax.jit` of the same call.\n\n"
+            + markdown_table(CUBATURE_HEADER, crows)
         )
         write_markdown_section(args.markdown, "eager-loop", body)
     return 0

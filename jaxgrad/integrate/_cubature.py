@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable
 
 import jax
@@ -17,12 +18,13 @@ from .._throw import raise_if
 from .._where import where
 from ..linalg._checks import host_array
 from .._traced import trace
+from . import _eager_loop
 from ._adaptive import Tolerances
 from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
 from ._quad import (
-    _check_limit, _check_tolerance, as_dtype, check_nonempty, fvec_out_size, integral_and_parameter_tangent, quad,
-    real_dtype,
+    _check_limit, _check_tolerance, _eager_tolerances, as_dtype, check_nonempty, fvec_out_size,
+    integral_and_parameter_tangent, quad, real_dtype,
 )
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
 
@@ -208,10 +210,11 @@ def from_t(t, mapped, anchor):
     return where(mapped, anchor + xt, t), where(mapped, jac, 1.0)
 
 
-@jit_core(static_argnums=(0, 1, 2, 3))
-def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel):
-    shape = integrand.out_shape.shape
-    undefined, mapped, anchor, ta, tb = box_in_t(a, b)
+@functools.lru_cache(maxsize=256)
+def _mapped_integrand(integrand, val_dtype):
+    """f in the variables t of `box_in_t`, times the map's Jacobian, as a real vector;
+    its args are `(args, consts, mapped, anchor, tolerances)`. One function per
+    integrand, so that an eager call's compiled evaluation is found again (`_eager_loop`)."""
 
     def fvec(t, all_args):
         fargs, fconsts, mapped, anchor, _ = all_args  # (the last: the tolerances)
@@ -223,14 +226,54 @@ def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts,
         y = y * jnp.prod(jac).astype(val_dtype)
         return where(at_inf, 0.0, y)
 
+    return fvec
+
+
+@jit_core(static_argnums=(0, 1, 2, 3))
+def _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel):
+    undefined, mapped, anchor, ta, tb = box_in_t(a, b)
     tols = Tolerances.of(epsabs, epsrel, val_dtype)
+    fvec = _mapped_integrand(integrand, val_dtype)
     value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor, tols), options)
+    return _report(integrand.out_shape.shape, throw, value, err, neval, code, undefined)
+
+
+def _report(shape, throw, value, err, neval, code, undefined):
+    """`cubature`'s result from its loop's: NaN where a limit was, the status (raised with
+    `throw`)."""
     value, err = nan_if(value, undefined), where(undefined, jnp.nan, err)
     code = where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = raise_if(value, status, code != 0)
     return value.reshape(shape), QuadInfo(err=err.reshape(shape), neval=neval, status=status)
+
+
+# From eager code, the value: the loop run pass by pass (`_eager_loop`), so that a new
+# integrand compiles only its evaluation at the boxes' nodes; the box's map and the
+# report are programs of their own, compiled once.
+@jit_core
+def _eager_box(a, b):
+    undefined, mapped, anchor, ta, tb = box_in_t(a, b)
+    flip = tb < ta  # (oriented as `_cubature` orients it)
+    lo, hi = where(flip, tb, ta), where(flip, ta, tb)
+    sign = jnp.prod(where(flip, -1.0, 1.0)).astype(ta.dtype)
+    return undefined, mapped, anchor, lo, hi, sign
+
+
+@jit_core(static_argnums=(0, 1))
+def _eager_report(shape, throw, sign, value, err, neval, code, undefined):
+    return _report(shape, throw, sign * value, err, neval, code, undefined)
+
+
+def _cubature_eager(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel):
+    shape = integrand.out_shape.shape
+    undefined, mapped, anchor, lo, hi, sign = _eager_box(a, b)
+    all_args = (args, consts, mapped, anchor, _eager_tolerances(epsabs, epsrel, val_dtype))
+    value, err, neval, code = _eager_loop.eager_adaptive_cubature(
+        _mapped_integrand(integrand, val_dtype), lo, hi, all_args, val_dtype=val_dtype, out_size=math.prod(shape),
+        **dict(options))
+    return _eager_report(shape, throw, sign, value, err, neval, code, undefined)
 
 
 def _on_the_line(f, x, *args):
@@ -358,4 +401,6 @@ def cubature(
     val_dtype = jnp.result_type(dtype, out_dtype)
     # The tolerances are inputs of the compiled program (see `_adaptive.Tolerances`).
     options = (("limit", limit), ("epsabs", None), ("epsrel", None), ("nsplit", _boxes_per_pass(limit)))
+    if _eager_loop.usable(a, b, args, consts, epsabs, epsrel):  # (the value: see `_cubature_eager`)
+        return _cubature_eager(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)
     return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)

@@ -236,18 +236,12 @@ def loop_parts(fvec, d, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact
     the loop's configuration (`_loop_core`, cached) with the integrand between them: a
     process traces them once per configuration, not once per integrand."""
     core = _loop_core(d, jnp.dtype(dtype), out_size, limit, epsabs, epsrel, nsplit, exact)
-    points, apply, npts = rule_steps(d, dtype)
     at_nodes = each_node(fvec)
 
     def init(lo, hi, args):
-        centre, half = (lo + hi)[None] / 2, (hi - lo)[None] / 2
-        v, e, ax, finite, _, _, kinks = apply(half, at_nodes(points(centre, half), args))
-        pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
-        flags = jnp.zeros((limit, lo.shape[0], 2), e.dtype)
-        kinked = pad(core.kinked_along(kinks, ax))
-        state = (args, pad(centre), pad(half), pad(v), pad(e), pad(ax), flags, pad(e), kinked,
-                 jnp.int32(1), jnp.int32(npts))
-        return state + (core.first_status(v, e, finite[0], args),)
+        centre, half, x = core.first_nodes(lo, hi)
+        tols = tolerance_leaves(args) if epsabs is None else ()
+        return (args,) + core.first_rest(centre, half, at_nodes(x, args), tols)
 
     def body(state):
         args, rest = state[0], state[1:]
@@ -322,6 +316,20 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         code = status(v, e, 1, finite, args)
         agree = jnp.all(jnp.sum(e, axis=0) <= 64 * eps * jnp.sum(jnp.abs(v), axis=0))
         return where((code == _status.CONVERGED) & agree & (limit > 1), _status.RUNNING, code).astype(jnp.int32)
+
+    def first_nodes(lo, hi):
+        """The whole box (one box of a pool) and its rule's nodes."""
+        centre, half = (lo + hi)[None] / 2, (hi - lo)[None] / 2
+        return centre, half, points(centre, half)
+
+    def first_rest(centre, half, fx, args):
+        """The loop's state after `args`, from f at the whole box's nodes."""
+        v, e, ax, finite, _, _, kinks = apply(half, fx)
+        pad = lambda x: jnp.zeros((limit,) + x.shape[1:], x.dtype).at[0].set(x[0])  # noqa: E731
+        flags = jnp.zeros((limit, d, 2), e.dtype)
+        kinked = pad(kinked_along(kinks, ax))
+        rest = (pad(centre), pad(half), pad(v), pad(e), pad(ax), flags, pad(e), kinked, jnp.int32(1), jnp.int32(npts))
+        return rest + (first_status(v, e, finite[0], args),)
 
     def cond(state):
         return state[-1] == _status.RUNNING
@@ -517,7 +525,8 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         return finish_steps(run, (fx, kept))
 
     return types.SimpleNamespace(cond=cond, finish=finish, first_status=first_status, kinked_along=kinked_along,
-                                 pass_nodes=pass_nodes, pass_update=pass_update)
+                                 pass_nodes=pass_nodes, pass_update=pass_update, first_nodes=first_nodes,
+                                 first_rest=first_rest)
 
 
 def adaptive_cubature(fvec, lo, hi, args, *, out_size, limit, epsabs, epsrel, nsplit, exact=None):

@@ -196,3 +196,77 @@ def _running(code) -> bool:
     more a pass.)"""
     with jax.transfer_guard_device_to_host("allow"):
         return int(np.asarray(code)) == _status.RUNNING
+
+
+# `cubature`'s loop (`_cubature_adaptive`), driven the same way. Its first pass evaluates
+# f at the whole box's nodes before the state exists, so it starts with two programs
+# around f (`first_nodes`, then `first`, which builds the state from f there).
+
+
+@functools.lru_cache(maxsize=64)
+def _cubature_programs(d, dtype, val_dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
+    """(first_nodes, first, step, end) compiled for one configuration of `cubature`'s
+    loop (see `_programs`): boxes of limits of `dtype`, f's values and the tolerances of
+    `val_dtype`."""
+    from ._cubature_adaptive import _loop_core as cubature_core  # (imports _batch, which imports this module)
+
+    core = cubature_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact)
+    lo0 = jax.ShapeDtypeStruct((d,), dtype)
+    centre0, half0, x0 = jax.eval_shape(core.first_nodes, lo0, lo0)
+    fx0 = jax.ShapeDtypeStruct(x0.shape[:2] + (out_size,), val_dtype)
+    tols0 = [] if epsabs is not None else [_tolerances_shape(val_dtype)]
+    rest_shapes = jax.eval_shape(core.first_rest, centre0, half0, fx0, tols0)
+    state = _Packing(rest_shapes)
+    kept = _Packing(jax.eval_shape(lambda r, t: core.pass_nodes(r, t)[1], rest_shapes, tols0))
+
+    def nodes(rest, tols):
+        x, k = core.pass_nodes(rest, tols)
+        return x, kept.pack(k)
+
+    first_nodes = jit_core(core.first_nodes, concrete_alone=True)
+
+    @functools.partial(jit_core, concrete_alone=True)
+    def first(centre, half, fx, tols):
+        rest = core.first_rest(centre, half, fx, tols)
+        return (state.pack(rest),) + nodes(rest, tols) + (rest[-1],)
+
+    @functools.partial(jit_core, concrete_alone=True)
+    def step(packed, tols, fx, kept_packed):
+        rest = tuple(core.pass_update(state.unpack(packed), tols, fx, kept.unpack(kept_packed)))
+        return (state.pack(rest),) + nodes(rest, tols) + (rest[-1],)
+
+    @functools.partial(jit_core, concrete_alone=True)
+    def end(packed):
+        return core.finish((None,) + tuple(state.unpack(packed)))
+
+    return first_nodes, first, step, end
+
+
+def _tolerances_shape(dtype):
+    from ._adaptive import Tolerances
+
+    return Tolerances(jax.ShapeDtypeStruct((2,), dtype))
+
+
+@functools.lru_cache(maxsize=256)
+def _box_evaluator(fvec):
+    """`f` at the nodes of boxes, (m, n, d) -> (m, n, k), compiled per integrand."""
+    from ._cubature_adaptive import each_node
+
+    at_nodes = each_node(fvec)
+    return jit_core(lambda args, x: at_nodes(x, args), concrete_alone=True)
+
+
+def eager_adaptive_cubature(fvec, lo, hi, args, *, val_dtype, out_size, limit, epsabs, epsrel, nsplit, exact=None):
+    """`_cubature_adaptive.adaptive_cubature` (same arguments and results; `val_dtype`:
+    that of f's values and the tolerances) on concrete inputs, pass by pass."""
+    lo, hi = jnp.asarray(lo), jnp.asarray(hi)
+    first_nodes, first, step, end = _cubature_programs(
+        lo.shape[0], jnp.dtype(lo.dtype), jnp.dtype(val_dtype), out_size, limit, epsabs, epsrel, nsplit, exact)
+    f_at = _box_evaluator(fvec)
+    tols = tolerance_leaves(args) if epsabs is None else []
+    centre, half, x = first_nodes(lo, hi)
+    packed, x, kept, code = first(centre, half, f_at(args, x), tols)
+    while _running(code):
+        packed, x, kept, code = step(packed, tols, f_at(args, x), kept)
+    return end(packed)
