@@ -1,7 +1,7 @@
 """Eager `quad` with its loop run pass by pass (as shipped) against the whole loop
 compiled with each integrand (as before): the first call of a new integrand, later
 calls, the same for `jax.grad`, and the first call in a cold process; with and without
-a weight. Then the same for `cubature`'s values (its gradients compile whole either way).
+a weight. Then the same for `cubature` (values and `jax.grad` in p).
 
 Run: `python bench/eager_loop.py [--repeats 2] [--markdown bench/RESULTS.md]` (float64).
 
@@ -31,9 +31,10 @@ jax.config.update("jax_enable_x64", True)
 
 from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
 
-from jaxgrad.integrate import _eager_loop, _quad, cubature, quad  # noqa: E402
+from jaxgrad.integrate import _cubature, _eager_loop, _quad, cubature, quad  # noqa: E402
 
 _SHIPPED = _eager_loop.usable, _quad.differentiated_eagerly
+_CUBATURE_SHIPPED = _cubature.differentiated_eagerly
 
 
 def integrands():
@@ -111,21 +112,31 @@ def boxes():
 
 
 def measure_cubature(pass_by_pass, repeats=10):
-    """Per box integrand: (first call s, later calls ms, neval), in a process where each
-    configuration has been used once (another integrand first)."""
+    """Per box integrand: (first call s, later calls ms, neval, first gradient s, later
+    gradients ms), in a process where each configuration has been used once (another
+    integrand first, value and gradient)."""
     if not pass_by_pass:
-        _eager_loop.usable = lambda *trees: False
+        _eager_loop.usable, _cubature.differentiated_eagerly = (lambda *trees: False), (lambda: False)
     try:
         jax.clear_caches()
         rows = []
         for _, f, a, b, eps in boxes():
-            cubature(lambda x, p, f=f: 2 * f(x, p), a, b, (2.0,), epsrel=eps)  # the configuration's programs
+            def grad(f, a=a, b=b, eps=eps):
+                return jax.grad(lambda p: cubature(f, a, b, (p,), epsrel=eps)[0])
+
+            other = lambda x, p, f=f: 2 * f(x, p)  # noqa: E731
+            cubature(other, a, b, (2.0,), epsrel=eps)  # the configuration's programs
+            grad(other)(2.0)
             first, (_, info) = _timed(lambda: cubature(f, a, b, (2.0,), epsrel=eps))
             later = [_timed(lambda: cubature(f, a, b, (2.0,), epsrel=eps))[0] for _ in range(repeats)]
-            rows.append((first, 1e3 * float(np.median(later)), int(info.neval)))
+            g = grad(f)
+            gfirst, _ = _timed(lambda: g(2.0))
+            glater = [_timed(lambda: g(2.0))[0] for _ in range(repeats // 2)]
+            rows.append((first, 1e3 * float(np.median(later)), int(info.neval), gfirst,
+                         1e3 * float(np.median(glater))))
         return rows
     finally:
-        _eager_loop.usable = _SHIPPED[0]
+        _eager_loop.usable, _cubature.differentiated_eagerly = _SHIPPED[0], _CUBATURE_SHIPPED
 
 
 def jitted_cubature_ms(repeats=20):
@@ -137,8 +148,9 @@ def jitted_cubature_ms(repeats=20):
     return out
 
 
-CUBATURE_HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
-                   "later ms, whole loop", "jax.jit ms"]
+CUBATURE_HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop",
+                   "later ms, pass by pass", "later ms, whole loop", "jax.jit ms", "grad first s, pass by pass",
+                   "grad first s, whole loop", "grad later ms, pass by pass", "grad later ms, whole loop"]
 
 
 HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
@@ -174,7 +186,8 @@ def main(argv=None):
     cub_jit = jitted_cubature_ms()
     cmed = {on: np.median(np.array(cub[on]), axis=0) for on in (True, False)}
     crows = [[name, f"{int(cmed[True][i][2])}", f"{cmed[True][i][0]:.3f}", f"{cmed[False][i][0]:.2f}",
-              f"{cmed[True][i][1]:.1f}", f"{cmed[False][i][1]:.1f}", f"{cub_jit[i]:.1f}"]
+              f"{cmed[True][i][1]:.1f}", f"{cmed[False][i][1]:.1f}", f"{cub_jit[i]:.1f}", f"{cmed[True][i][3]:.3f}",
+              f"{cmed[False][i][3]:.2f}", f"{cmed[True][i][4]:.1f}", f"{cmed[False][i][4]:.1f}"]
              for i, (name, *_) in enumerate(boxes())]
     print()
     print(text_table(CUBATURE_HEADER, crows))
@@ -189,9 +202,10 @@ def main(argv=None):
             "then `jax.grad` in p of the same call from eager code, first and median of 10 later; "
             f"the settings alternate {args.repeats} times, medians.\n\n"
             + markdown_table(HEADER, rows)
-            + "\n\n`cubature` from eager code, the same two routes (values; p = 2): first call of each integrand "
-            "in a process where its configuration (dimension, limit, size of f's value) was used once, median of 10 "
-            "later calls, and `jax.jit` of the same call.\n\n"
+            + "\n\n`cubature` from eager code, the same two routes (p = 2): first call of each integrand "
+            "in a process where its configuration (dimension, limit, size of f's value) was used once (value and "
+            "gradient), median of 10 later calls, and `jax.jit` of the same call; then `jax.grad` in p, first and "
+            "median of 5 later.\n\n"
             + markdown_table(CUBATURE_HEADER, crows)
         )
         write_markdown_section(args.markdown, "eager-loop", body)

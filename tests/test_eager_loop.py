@@ -191,3 +191,31 @@ def test_eager_cubature_is_the_compiled_loops(case):
     else:
         assert bool(info.converged)
         np.testing.assert_allclose(np.asarray(v), exact, rtol=1e-8)
+
+
+def test_eager_cubature_gradient_runs_its_loops_pass_by_pass():
+    # ∂/∂(p, a, b) of ∫ over [a, b] ⊂ ℝ² of e^(−‖x − p‖²) = Π (√π/2)(erf(bᵢ − p) − erf(aᵢ − p)),
+    # from eager code: the parameter's joint integrand and the faces' integrand run
+    # through loops driven pass by pass, no whole-loop program per integrand.
+    from jaxgrad.integrate import cubature
+    from jaxgrad.integrate import _cubature as cubature_module
+
+    def closed(p, a, b):
+        return jnp.prod(jnp.sqrt(jnp.pi) / 2 * (jax.scipy.special.erf(b - p) - jax.scipy.special.erf(a - p)))
+
+    def grad_of(f):
+        return jax.grad(lambda p, a, b: cubature(f, a, b, (p,), epsrel=1e-10)[0], argnums=(0, 1, 2))
+
+    a, b = jnp.array([-1.0, -0.5]), jnp.array([1.0, 0.8])
+    grad_of(lambda x, p: jnp.exp(-jnp.sum((x - p) ** 2)) * 2)(0.3, a, b)  # the loops' programs, once
+    compiled = cubature_module._cubature_compiled._cache_size()
+    f = lambda x, p: jnp.exp(-jnp.sum((x - p) ** 2))  # noqa: E731
+    with count_compiles() as n:
+        g = grad_of(f)(0.3, a, b)
+    assert cubature_module._cubature_compiled._cache_size() == compiled
+    assert n["compile"] <= 4  # the joint and the faces' integrands at the nodes (3 measured)
+    exact = jax.grad(closed, argnums=(0, 1, 2))(0.3, a, b)
+    gj = jax.jit(grad_of(f))(0.3, a, b)
+    for got, ref, jitted in zip(g, exact, gj):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(jitted), rtol=1e-13)

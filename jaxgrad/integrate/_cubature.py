@@ -12,7 +12,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
-from .._jit import jit_core
+from .._jit import differentiated_eagerly, jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
 from .._where import where
@@ -70,6 +70,7 @@ def _inside(x, toward):
     return float_beside(x, toward)
 
 
+@functools.lru_cache(maxsize=256)
 def _face_integrand(fvec, d, sides):
     """u, (args, a, b) -> the integrands of the faces xᵢ = bᵢ (and xᵢ = aᵢ) over the unit
     cube of the other d − 1 coordinates, mapped affinely onto the face and multiplied by
@@ -140,7 +141,7 @@ def _cubature_jvp(fvec, options, primals, tangents):
     )
     sides = [s for s, t in (("b", tb), ("a", ta)) if not isinstance(t, SymbolicZero)]
     if sides:
-        faces, fneval, fcode = _faces(fvec, a, b, args, options, sides)
+        faces, fneval, fcode = _faces(fvec, a, b, args, options, tuple(sides))
         neval = neval + fneval
         # The derivative's status: the value's, unless the faces' loop did not converge.
         code = where(code == CONVERGED, fcode, code)
@@ -266,12 +267,25 @@ def _eager_report(shape, throw, sign, value, err, neval, code, undefined):
     return _report(shape, throw, sign * value, err, neval, code, undefined)
 
 
+_eager_map = jit_core(box_in_t)
+_eager_plain_report = jit_core(static_argnums=(0, 1))(_report)
+
+
 def _cubature_eager(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel):
     shape = integrand.out_shape.shape
+    fvec = _mapped_integrand(integrand, val_dtype)
+    if not _eager_loop.usable(a, b, args, consts, epsabs, epsrel):
+        # Differentiated from eager code: the derivative rule's loops get concrete inputs
+        # and run pass by pass (`_cubature_batch.pooled_cubature`), their integrands made
+        # once per integrand (`_quad._joint_integrand`, `_face_integrand`).
+        undefined, mapped, anchor, ta, tb = _eager_map(a, b)
+        tols = Tolerances.of(epsabs, epsrel, val_dtype)
+        value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor, tols), options)
+        return _eager_plain_report(shape, throw, value, err, neval, code, undefined)
     undefined, mapped, anchor, lo, hi, sign = _eager_box(a, b)
     all_args = (args, consts, mapped, anchor, _eager_tolerances(epsabs, epsrel, val_dtype))
     value, err, neval, code = _eager_loop.eager_adaptive_cubature(
-        _mapped_integrand(integrand, val_dtype), lo, hi, all_args, val_dtype=val_dtype, out_size=math.prod(shape),
+        fvec, lo, hi, all_args, val_dtype=val_dtype, out_size=math.prod(shape),
         **dict(options))
     return _eager_report(shape, throw, sign, value, err, neval, code, undefined)
 
@@ -401,6 +415,6 @@ def cubature(
     val_dtype = jnp.result_type(dtype, out_dtype)
     # The tolerances are inputs of the compiled program (see `_adaptive.Tolerances`).
     options = (("limit", limit), ("epsabs", None), ("epsrel", None), ("nsplit", _boxes_per_pass(limit)))
-    if _eager_loop.usable(a, b, args, consts, epsabs, epsrel):  # (the value: see `_cubature_eager`)
+    if _eager_loop.usable(a, b, args, consts, epsabs, epsrel) or differentiated_eagerly():  # (`_cubature_eager`)
         return _cubature_eager(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)
     return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)

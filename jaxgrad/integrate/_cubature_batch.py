@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from . import _eager_loop
 from ._batch import _blocks, resume_unfinished, with_batched_rule
 from ._cubature_adaptive import adaptive_cubature, loop_parts, rule_parts
+from ._quad import fvec_out
 
 
 def pooled_cubature(fvec, options):
@@ -33,4 +35,14 @@ def pooled_cubature(fvec, options):
 
         return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size), lane)
 
-    return with_batched_rule(plain, batched)
+    solve = with_batched_rule(plain, batched)
+
+    def run(lo, hi, args):
+        # Concrete inputs (the derivative rule's loops in eager differentiation): the loop
+        # pass by pass (see _eager_loop.py).
+        if _eager_loop.concrete(lo, hi, args):
+            val_dtype = fvec_out(fvec, lo, args).dtype
+            return _eager_loop.eager_adaptive_cubature(fvec, lo, hi, args, val_dtype=val_dtype, **options)
+        return solve(lo, hi, args)
+
+    return run

@@ -145,16 +145,21 @@ _OUT_SIZES: collections.OrderedDict = collections.OrderedDict()
 
 
 def fvec_out_size(fvec, x, args):
-    """The length of `fvec(x, args)`, traced once per integrand and types of the inputs
-    (an eager call with a weight traced its integrand for it at every call). Only on
-    concrete inputs: an integrand made inside a trace may close over its tracers, which
-    the cache would keep alive."""
+    """The length of `fvec(x, args)` (see `fvec_out`)."""
+    return fvec_out(fvec, x, args).shape[0]
+
+
+def fvec_out(fvec, x, args):
+    """The shape and dtype of `fvec(x, args)`, traced once per integrand and types of the
+    inputs (an eager call with a weight traced its integrand for it at every call). Only
+    on concrete inputs: an integrand made inside a trace may close over its tracers,
+    which the cache would keep alive."""
     if not _eager_loop.concrete(x, args):
-        return jax.eval_shape(fvec, x, args).shape[0]
+        return jax.eval_shape(fvec, x, args)
     leaves, treedef = jax.tree_util.tree_flatten((x, args))
     key = (fvec, treedef, tuple(jax.typeof(leaf) for leaf in leaves))
     if key not in _OUT_SIZES:
-        _OUT_SIZES[key] = jax.eval_shape(fvec, x, args).shape[0]
+        _OUT_SIZES[key] = jax.eval_shape(fvec, x, args)
         if len(_OUT_SIZES) > 256:
             _OUT_SIZES.popitem(last=False)
     _OUT_SIZES.move_to_end(key)
