@@ -164,15 +164,16 @@ def test_the_moving_boundary_terms_are_not_negligible():
 
 # ------------------------------------------------- the cache
 def _problems(calls):
-    """The static arguments the compiled core receives for each call."""
+    """The static arguments the core receives for each call (compiled whole, or run from
+    eager code with its outer loop pass by pass: the same problem either way)."""
     seen = []
-    core = _iterated._nquad_compiled
-    _iterated._nquad_compiled = lambda problem, throw, *dynamic: seen.append((problem, dynamic))
+    cores = _iterated._nquad_compiled, _iterated._nquad_body
+    _iterated._nquad_compiled = _iterated._nquad_body = lambda problem, throw, *dynamic: seen.append((problem, dynamic))
     try:
         for call in calls:
             call()
     finally:
-        _iterated._nquad_compiled = core
+        _iterated._nquad_compiled, _iterated._nquad_body = cores
     return seen
 
 
@@ -299,11 +300,14 @@ def test_weakly_singular_kernel_on_the_diagonal_is_finite_and_flagged():
     # first outer rule, is such a point: the same failure (NaN, then inf) without the 26
     # bisections that reach it from [0, 1] (17 s of the suite at limit=50).
     # ∫₀ʰ ∫₀¹ |x − y|^(−½) dy dx = ∫₀ʰ 2√x + 2√(1 − x) dx = (4/3)(h^(3/2) + 1 − (1 − h)^(3/2)).
+    # (Called from eager code: the outer loop runs pass by pass, no whole program.)
+    compiled = _iterated._nquad_compiled._cache_size()
     for h in (2.0**-25, 2.0**-27):
         v, info = dblquad(lambda y, x: jnp.abs(x - y) ** -0.5, 0.0, h, 0.0, 1.0, limit=20, throw=False)
         exact = 4 / 3 * (h**1.5 + 1 - (1 - h) ** 1.5)
         assert np.isfinite(float(v)) and info.status != STATUS.converged
         assert abs(float(v) - exact) <= float(info.err) <= 0.2 * exact, (h, float(v) - exact, float(info.err))
+    assert _iterated._nquad_compiled._cache_size() == compiled
 
 
 def test_limits_that_coincide_where_f_is_infinite_give_zero_there():

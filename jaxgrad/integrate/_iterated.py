@@ -66,6 +66,7 @@ from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
+from . import _eager_loop
 from ._adaptive import adaptive_quad
 from ._batch import _broadcast
 from ._beside import float_beside
@@ -98,6 +99,8 @@ def _sequential_solver(fvec, options):
         return adaptive_quad(fvec, edges, args, **options)
 
     def solve(edges, args):
+        if _eager_loop.concrete(edges, args):  # (eager code: the loop pass by pass)
+            return _eager_loop.eager_adaptive_quad(fvec, edges, args, **options)
         closed, shapes = jax.make_jaxpr(plain, return_shape=True)(edges, args)
         out_tree = jax.tree_util.tree_structure(shapes)
 
@@ -340,6 +343,38 @@ def _integrate(problem, level, xs, data):
     undefined = jnp.isnan(lo) | jnp.isnan(hi)
     s_lo, s_hi = _fixed_range(where(undefined, 0.0, lo), where(undefined, 1.0, hi))
 
+    fvec = _level_integrand(problem, level)
+    if level == 0:
+        fargs = (xs, data)
+    else:
+        # Scale of the bound and indicator components: small enough that the outer
+        # loop's absolute tolerance is never spent on them (see the module docstring);
+        # with epsabs = 0 they are integrated like any other component.
+        span = jnp.abs(hi - lo)
+        span = where(jnp.isfinite(span), span, 1.0)
+        scale = lax.stop_gradient(0.01 / (1.0 + span) if epsabs > 0 else jnp.ones((), dtype))
+        flag = lax.stop_gradient(scale * epsabs if epsabs > 0 else jnp.ones((), dtype))
+        fargs = (xs, data, scale, flag)
+    raw, err, neval, code = _level_quad(fvec, s_lo, s_hi, fargs, problem.options[level])
+    value, err = nan_if(raw[:k], undefined), where(undefined, jnp.nan, err[:k])
+    bound = jnp.zeros((k,), dtype)
+    if level > 0:
+        bound = lax.stop_gradient(jnp.abs(raw[k : 2 * k]) / scale)
+        seen = lax.stop_gradient(raw[2 * k :]) != 0
+        worst = jnp.max(where(seen, jnp.arange(1, _NCODES + 1), 0))
+        code = jnp.maximum(code, worst)
+    code = where(undefined, NAN_LIMITS, code).astype(jnp.int32)
+    return value, err, bound, neval, code
+
+
+@functools.lru_cache(maxsize=256)
+def _level_integrand(problem, level):
+    """The integrand of level `level`'s loop, x_level -> [the integral of the levels
+    inside, their error bound and status indicators] (see `_integrate`). One function per
+    problem and level, so that an eager call's compiled evaluation of it is found again
+    (`_eager_loop`)."""
+    k, dtype = problem.k, problem.val_dtype
+
     def point(s, xs_now, data_now):
         # The limits are computed again from the inputs here rather than passed in: the
         # derivative is taken per input leaf (`_derivative_integrand`), and a limit
@@ -359,50 +394,28 @@ def _integrate(problem, level, xs, data):
             # its limit (`_zero_if_empty_and_infinite`).
             return length * _zero_if_empty_and_infinite(problem.func, dtype, length == 0, x, consts, xs_now, args)
 
-        fvec = _sized(fvec, k)
-        fargs = (xs, data)
-    else:
-        inner = dict(problem.options[level - 1])
-        # Scale of the bound and indicator components: small enough that the outer
-        # loop's absolute tolerance is never spent on them (see the module docstring);
-        # with epsabs = 0 they are integrated like any other component.
-        span = jnp.abs(hi - lo)
-        span = where(jnp.isfinite(span), span, 1.0)
-        scale = lax.stop_gradient(0.01 / (1.0 + span) if epsabs > 0 else jnp.ones((), dtype))
-        flag = lax.stop_gradient(scale * epsabs if epsabs > 0 else jnp.ones((), dtype))
+        return _sized(fvec, k)
+    inner = dict(problem.options[level - 1])
 
-        def fvec(s, all_args):
-            xs_now, data_now, scale, flag = all_args
-            x, length = point(s, xs_now, data_now)
-            value, err, bound, _, code = _integrate(problem, level - 1, (x,) + xs_now, data_now)
-            # An inner loop that stopped with an infinite error but a finite value (an
-            # isolated singular point of f that it cannot see past: `roundoff`) counts as
-            # 100 % of its value here: as inf, u made the outer total, and the whole
-            # integral, NaN (`nonfinite`; ∫∫ |x − y|^(−½) over the unit square, found by
-            # an outside probe). Its status still reaches the result.
-            err = where(jnp.isinf(err) & jnp.isfinite(value), jnp.abs(value), err)
-            u = (jnp.maximum(err, inner["epsrel"] * jnp.abs(value)) + bound) * jnp.abs(length)
-            failed = (code == jnp.arange(1, _NCODES + 1)).astype(dtype)
-            extra = jnp.concatenate([scale * u, flag * failed])
-            return jnp.concatenate([length * value, lax.stop_gradient(extra)])
+    def fvec(s, all_args):
+        xs_now, data_now, scale, flag = all_args
+        x, length = point(s, xs_now, data_now)
+        value, err, bound, _, code = _integrate(problem, level - 1, (x,) + xs_now, data_now)
+        # An inner loop that stopped with an infinite error but a finite value (an
+        # isolated singular point of f that it cannot see past: `roundoff`) counts as
+        # 100 % of its value here: as inf, u made the outer total, and the whole
+        # integral, NaN (`nonfinite`; ∫∫ |x − y|^(−½) over the unit square, found by
+        # an outside probe). Its status still reaches the result.
+        err = where(jnp.isinf(err) & jnp.isfinite(value), jnp.abs(value), err)
+        u = (jnp.maximum(err, inner["epsrel"] * jnp.abs(value)) + bound) * jnp.abs(length)
+        failed = (code == jnp.arange(1, _NCODES + 1)).astype(dtype)
+        extra = jnp.concatenate([scale * u, flag * failed])
+        return jnp.concatenate([length * value, lax.stop_gradient(extra)])
 
-        fvec = _sized(fvec, 2 * k + _NCODES)
-        fargs = (xs, data, scale, flag)
-    raw, err, neval, code = _level_quad(fvec, s_lo, s_hi, fargs, problem.options[level])
-    value, err = nan_if(raw[:k], undefined), where(undefined, jnp.nan, err[:k])
-    bound = jnp.zeros((k,), dtype)
-    if level > 0:
-        bound = lax.stop_gradient(jnp.abs(raw[k : 2 * k]) / scale)
-        seen = lax.stop_gradient(raw[2 * k :]) != 0
-        worst = jnp.max(where(seen, jnp.arange(1, _NCODES + 1), 0))
-        code = jnp.maximum(code, worst)
-    code = where(undefined, NAN_LIMITS, code).astype(jnp.int32)
-    return value, err, bound, neval, code
+    return _sized(fvec, 2 * k + _NCODES)
 
 
-# The compiled core, cached per problem as `quad`'s is (see `jaxgrad._traced`).
-@jit_core(static_argnums=(0, 1))
-def _nquad_compiled(problem, throw, args, consts, range_data):
+def _nquad_body(problem, throw, args, consts, range_data):
     n = len(problem.ranges)
     value, err, bound, neval, code = _integrate(problem, n - 1, (), (args, consts, range_data))
     err = err + bound
@@ -414,6 +427,13 @@ def _nquad_compiled(problem, throw, args, consts, range_data):
     if throw:
         value = raise_if(value, status, code != 0)
     return value, QuadInfo(err=err.reshape(problem.shape), neval=neval, status=status)
+
+
+# The compiled core, cached per problem as `quad`'s is (see `jaxgrad._traced`). From
+# eager code the same steps run unjitted, the outermost level's loop pass by pass
+# (`_sequential_solver`), so that a new integrand compiles only that loop's integrand:
+# the levels inside it.
+_nquad_compiled = jit_core(static_argnums=(0, 1))(_nquad_body)
 
 
 def _options(fn, opts, n):
@@ -518,6 +538,8 @@ def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
         raise TypeError(f"{fn}: `func` must return a real array or scalar; got {out!r}.")
     check_nonempty(fn, out, "func")
     problem = _Problem(f_traced, tuple(specs), options, jnp.result_type(dtype, out_dtype))
+    if _eager_loop.usable(args, consts, range_data):
+        return _nquad_body(problem, bool(throw), args, consts, tuple(range_data))
     return _nquad_compiled(problem, bool(throw), args, consts, tuple(range_data))
 
 
