@@ -1,7 +1,7 @@
 """Eager `quad` with its loop run pass by pass (as shipped) against the whole loop
 compiled with each integrand (as before): the first call of a new integrand, later
 calls, the same for `jax.grad`, and the first call in a cold process; with and without
-a weight. Then the same for `cubature` (values and `jax.grad` in p).
+a weight. Then the same for `cubature` (values and `jax.grad` in p), and for `dblquad`'s values.
 
 Run: `python bench/eager_loop.py [--repeats 2] [--markdown bench/RESULTS.md]` (float64).
 
@@ -31,7 +31,7 @@ jax.config.update("jax_enable_x64", True)
 
 from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
 
-from jaxgrad.integrate import _cubature, _eager_loop, _quad, cubature, quad  # noqa: E402
+from jaxgrad.integrate import _cubature, _eager_loop, _quad, cubature, dblquad, quad  # noqa: E402
 
 _SHIPPED = _eager_loop.usable, _quad.differentiated_eagerly
 _CUBATURE_SHIPPED = _cubature.differentiated_eagerly
@@ -148,6 +148,38 @@ def jitted_cubature_ms(repeats=20):
     return out
 
 
+def regions():
+    # (name, f(y, x, p), a, b, g, h): ∫_a^b ∫_g(x)^h(x) f dy dx
+    return [
+        ("e^(−p(x² + y²)) over the triangle 0 ≤ y ≤ x ≤ 1", lambda y, x, p: jnp.exp(-p * (x * x + y * y)), 0.0, 1.0,
+         lambda x: 0.0, lambda x: x),
+        ("1 + p·x·y over the unit disc", lambda y, x, p: 1.0 + p * x * y, -1.0, 1.0, lambda x: -jnp.sqrt(1 - x * x),
+         lambda x: jnp.sqrt(1 - x * x)),
+    ]
+
+
+def measure_dblquad(pass_by_pass, repeats=6):
+    """Per region: (first call s, later calls ms, neval), in a process where `dblquad`
+    ran once (another integrand first)."""
+    if not pass_by_pass:
+        _eager_loop.usable = lambda *trees: False
+    try:
+        jax.clear_caches()
+        dblquad(lambda y, x, p: x * y * p, 0.0, 1.0, 0.0, 1.0, (2.0,))
+        rows = []
+        for _, f, a, b, g, h in regions():
+            first, (_, info) = _timed(lambda: dblquad(f, a, b, g, h, (2.0,)))
+            later = [_timed(lambda: dblquad(f, a, b, g, h, (2.0,)))[0] for _ in range(repeats)]
+            rows.append((first, 1e3 * float(np.median(later)), int(info.neval)))
+        return rows
+    finally:
+        _eager_loop.usable = _SHIPPED[0]
+
+
+DBLQUAD_HEADER = ["region", "neval", "first s, pass by pass", "first s, whole loop", "later ms, pass by pass",
+                  "later ms, whole loop"]
+
+
 CUBATURE_HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop",
                    "later ms, pass by pass", "later ms, whole loop", "jax.jit ms", "grad first s, pass by pass",
                    "grad first s, whole loop", "grad later ms, pass by pass", "grad later ms, whole loop"]
@@ -191,6 +223,15 @@ def main(argv=None):
              for i, (name, *_) in enumerate(boxes())]
     print()
     print(text_table(CUBATURE_HEADER, crows))
+    dbl = {True: [], False: []}
+    for _ in range(args.repeats):
+        for on in (True, False):
+            dbl[on].append(measure_dblquad(on))
+    dmed = {on: np.median(np.array(dbl[on]), axis=0) for on in (True, False)}
+    drows = [[name, f"{int(dmed[True][i][2])}", f"{dmed[True][i][0]:.2f}", f"{dmed[False][i][0]:.2f}",
+              f"{dmed[True][i][1]:.1f}", f"{dmed[False][i][1]:.1f}"] for i, (name, *_) in enumerate(regions())]
+    print()
+    print(text_table(DBLQUAD_HEADER, drows))
     if args.markdown:
         body = (
             "## Eager `quad`: the loop pass by pass against the whole loop per integrand (`python bench/eager_loop.py`)\n\n"
@@ -207,6 +248,10 @@ def main(argv=None):
             "gradient), median of 10 later calls, and `jax.jit` of the same call; then `jax.grad` in p, first and "
             "median of 5 later.\n\n"
             + markdown_table(CUBATURE_HEADER, crows)
+            + "\n\n`dblquad` from eager code (values; p = 2; default tolerances), in a process where it ran once "
+            "with another integrand: first call and median of 6 later calls. Pass by pass, only the outer loop runs "
+            "from Python; its integrand, the inner integrals at a pass's nodes, is compiled per integrand.\n\n"
+            + markdown_table(DBLQUAD_HEADER, drows)
         )
         write_markdown_section(args.markdown, "eager-loop", body)
     return 0

@@ -19,22 +19,32 @@ the report) runs inside `start` and `end` (`PLAIN`, `run`'s `ends`): a program c
 costs ~0.1 ms, and the second eager call on e^(−px)/√x fell from 3.3 to 3.0 ms.
 
 `start`, `step` and `end` compile once per configuration (segments, dtype, size of
-`f`'s value, `limit`) and process; tolerances are inputs. The loop ends as the compiled
-one does, when a pass leaves the status other than running: the same passes and the
-same arithmetic. Against the loop compiled whole with the same code generator, the
-results were bit for bit the same on the test battery (52 of 53 integrals; a divergent
-sin t/t on a half line, whose value means nothing, differed), with the same evaluations,
-error estimates and statuses. The state crosses each call packed into one array per
-dtype, so that a call hands XLA a handful of buffers instead of the state's ~40 arrays
-(dispatching them one by one cost ~0.7 ms a pass).
+`f`'s value, `limit`) and process; tolerances are inputs. They compile light (LLVM at
+optimisation level 0, one module: `_LIGHT`), which made the first eager `quad` of a
+process 2.4 s instead of 4.1 s. The loop ends as the compiled one does, when a pass
+leaves the status other than running: the same passes and the same arithmetic, up to
+rounding. Compiled at the same level with the same code generator (as the test suite
+compiles both), the results were bit for bit those of the loop compiled whole on the
+test battery (52 of 53 integrals; a divergent sin t/t on a half line, whose value means
+nothing, differed), with the same evaluations, error estimates and statuses. Against a
+user's `jax.jit` (XLA's default emitters and level) they differ in the last bits on 21
+of 53, as the loop compiled whole with the classic emitters already did on 20: LLVM's
+optimisation fuses multiply-adds that level 0 rounds twice, and an adaptive loop can
+then take another path (at |x − ¼|^(−0.8), epsrel 1e-12: 945 evaluations against
+1,113, both converged, 7e-15 apart). The state crosses each call packed into one array
+per dtype, so that a call hands XLA a handful of buffers instead of the state's ~40
+arrays (dispatching them one by one cost ~0.7 ms a pass).
 
 The price: a pass run as its own program costs ~0.2–0.3 ms where the compiled loop runs
 one in ~0.03–0.06 ms (measured: the same pass repeated inside one program costs ~33 µs
 from its second repetition on, ~250 µs the first time: its code and data start cold at
-every call), plus a wait for the status. A repeated eager call of an integrand that
-needs four passes takes ~2–3 ms instead of ~1.5–2 ms (`bench/eager_loop.py`). Only
-eager calls without a weight take this route (`quad`); inside a trace (`jax.jit`,
-`grad`, `vmap`) the loop stays one `while_loop` in the program being built.
+every call; most of a pass's ~600 small kernels is the runtime's dispatch of each), plus
+a wait for the status. A repeated eager call of an integrand that needs four passes
+takes ~3 ms instead of ~1.5–2 ms (`bench/eager_loop.py`). Eager calls with a weight
+(values) take this route too (`_quad._weighted_eager`), and so does `cubature`'s loop
+(`eager_adaptive_cubature`, below) and the outermost loop of `nquad` / `dblquad`;
+inside a trace (`jax.jit`, `grad`, `vmap`) a loop stays one `while_loop` in the
+program being built.
 
 Differentiated from eager code (`jax.grad`, `jax.jvp`: linearization or a JVP over
 eager code, `_jit.differentiated_eagerly`), `quad` runs unjitted and its derivative
@@ -56,6 +66,15 @@ import numpy as np
 from .._jit import _at_top_level, _runs_alone, jit_core
 from . import _status
 from ._adaptive import _loop_core, evaluate, tolerance_leaves
+
+
+# `quad`'s loop programs compile light (`_jit.jit_core`: LLVM at level 0, one module):
+# the first eager `quad` of a process took 2.4 s instead of 4.1 s, later calls 3.2–3.3 ms
+# instead of 2.5–2.9 ms (their passes run ~15 % slower). Not `cubature`'s, whose passes
+# rank and update pools of thousands of boxes: light, its later calls took 1.5–2 times as
+# long (cos(2 Σx) on [0, 1]⁵: 166–189 ms against 86–96 ms) for 0.7 s less on its first.
+# f's evaluations compile as usual.
+_LIGHT = True
 
 
 def concrete(*trees) -> bool:
@@ -127,7 +146,7 @@ def _loop(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
     state = _Packing(rest_shapes)
     kept = _Packing(jax.eval_shape(lambda e, r: pass_nodes(e, r)[1], edges0, rest_shapes))
 
-    @functools.partial(jit_core, concrete_alone=True)
+    @functools.partial(jit_core, concrete_alone=True, light=_LIGHT)
     def step(edges, packed, tols, fx, kept_packed):
         rest = tuple(pass_update(edges, state.unpack(packed), tols, fx, kept.unpack(kept_packed)))
         # The next pass's nodes (unused after the last pass) and the status.
@@ -148,13 +167,13 @@ def _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, ends=PLAIN):
     init, pass_nodes, finish, state, kept, step = _loop(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit)
     before, after = ends
 
-    @functools.partial(jit_core, concrete_alone=True)
+    @functools.partial(jit_core, concrete_alone=True, light=_LIGHT)
     def start(*inputs):
         edges, carry = before(*inputs)
         rest = init(edges, ())[2:]
         return (edges, carry, state.pack(rest)) + _nodes(pass_nodes, kept, edges, rest)
 
-    @functools.partial(jit_core, concrete_alone=True)
+    @functools.partial(jit_core, concrete_alone=True, light=_LIGHT)
     def end(edges, carry, packed):
         return after(carry, finish((edges, ()) + tuple(state.unpack(packed))))
 
@@ -223,19 +242,19 @@ def _cubature_programs(d, dtype, val_dtype, out_size, limit, epsabs, epsrel, nsp
         x, k = core.pass_nodes(rest, tols)
         return x, kept.pack(k)
 
-    first_nodes = jit_core(core.first_nodes, concrete_alone=True)
+    first_nodes = jit_core(core.first_nodes, concrete_alone=True, light=False)
 
-    @functools.partial(jit_core, concrete_alone=True)
+    @functools.partial(jit_core, concrete_alone=True, light=False)
     def first(centre, half, fx, tols):
         rest = core.first_rest(centre, half, fx, tols)
         return (state.pack(rest),) + nodes(rest, tols) + (rest[-1],)
 
-    @functools.partial(jit_core, concrete_alone=True)
+    @functools.partial(jit_core, concrete_alone=True, light=False)
     def step(packed, tols, fx, kept_packed):
         rest = tuple(core.pass_update(state.unpack(packed), tols, fx, kept.unpack(kept_packed)))
         return (state.pack(rest),) + nodes(rest, tols) + (rest[-1],)
 
-    @functools.partial(jit_core, concrete_alone=True)
+    @functools.partial(jit_core, concrete_alone=True, light=False)
     def end(packed):
         return core.finish((None,) + tuple(state.unpack(packed)))
 

@@ -792,16 +792,16 @@ _quad_compiled = jit_core(static_argnums=(0, 1, 2, 3, 4, 5))(_quad_body)
 # concrete, so that a new integrand compiles only its own evaluation (and, for a
 # derivative, that of its joint integrand). What comes before and after the loop is
 # compiled once, apart from the integrand.
-@jit_core(static_argnums=(0,))
+@jit_core(static_argnums=(0,), light=True)
 def _eager_prepare(val_dtype, a, b, points, epsabs, epsrel):
     a, b, points, _, undefined, unresolved = _checked_limits(None, a, b, points, None)
     return a, b, points, undefined, unresolved, Tolerances.of(epsabs, epsrel, val_dtype)
 
 
-_eager_limits = jit_core(static_argnums=(0,))(_checked_limits)
+_eager_limits = jit_core(static_argnums=(0,), light=True)(_checked_limits)
 
 
-@jit_core(static_argnums=(0, 1, 2))
+@jit_core(static_argnums=(0, 1, 2), light=True)
 def _eager_report(shape, complex_func, throw, value, err, neval, code, undefined, unresolved):
     return _reported(value, err, neval, code, undefined, unresolved, shape, complex_func, throw)
 
