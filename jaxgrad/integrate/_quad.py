@@ -553,13 +553,13 @@ def quad(
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
     options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))
     # From eager code, a new integrand compiles only its own evaluation: the loop runs
-    # pass by pass from Python (`_eager_loop`; not with a weight, whose integrands are
-    # made afresh at each call).
+    # pass by pass from Python (`_eager_loop`); its derivatives too, without a weight.
     if weight is None and (_eager_loop.usable(a, b, points, args, consts, epsabs, epsrel)
                            or differentiated_eagerly()):
         return _quad_eager(integrand, options, val_dtype, bool(throw), bool(complex_func), a, b, points, args,
                            consts, epsabs, epsrel)
-    # With a weight, only the value: its derivative rules build integrands afresh.
+    # With a weight, only the value: the weights' derivative rules build their joint
+    # integrands afresh at each call (taken pass by pass, 90–370 ms a call).
     if weight is not None and _eager_loop.usable(a, b, points, args, consts, wvar, epsabs, epsrel):
         return _weighted_eager(integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points,
                                args, consts, wvar, epsabs, epsrel)
