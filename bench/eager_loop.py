@@ -194,6 +194,16 @@ HEADER = ["integrand", "neval", "first s, pass by pass", "first s, whole loop", 
           "grad later ms, pass by pass", "grad later ms, whole loop"]
 
 
+def _alternating_medians(measure, repeats):
+    """`measure(pass_by_pass)` (rows of numbers) for both settings, alternating `repeats`
+    times; per setting the elementwise median."""
+    got = {True: [], False: []}
+    for _ in range(repeats):
+        for on in (True, False):
+            got[on].append(measure(on))
+    return {on: np.median(np.array(got[on]), axis=0) for on in (True, False)}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=2)
@@ -215,23 +225,15 @@ def main(argv=None):
     rows.append(["first call in a cold process (√(x + p))", "", f"{cold[True]:.2f}", f"{cold[False]:.2f}"] + [""] * 7)
     print()
     print(text_table(HEADER, rows))
-    cub = {True: [], False: []}
-    for _ in range(args.repeats):
-        for on in (True, False):
-            cub[on].append(measure_cubature(on))
     cub_jit = jitted_cubature_ms()
-    cmed = {on: np.median(np.array(cub[on]), axis=0) for on in (True, False)}
+    cmed = _alternating_medians(measure_cubature, args.repeats)
     crows = [[name, f"{int(cmed[True][i][2])}", f"{cmed[True][i][0]:.3f}", f"{cmed[False][i][0]:.2f}",
               f"{cmed[True][i][1]:.1f}", f"{cmed[False][i][1]:.1f}", f"{cub_jit[i]:.1f}", f"{cmed[True][i][3]:.3f}",
               f"{cmed[False][i][3]:.2f}", f"{cmed[True][i][4]:.1f}", f"{cmed[False][i][4]:.1f}"]
              for i, (name, *_) in enumerate(boxes())]
     print()
     print(text_table(CUBATURE_HEADER, crows))
-    dbl = {True: [], False: []}
-    for _ in range(args.repeats):
-        for on in (True, False):
-            dbl[on].append(measure_dblquad(on))
-    dmed = {on: np.median(np.array(dbl[on]), axis=0) for on in (True, False)}
+    dmed = _alternating_medians(measure_dblquad, args.repeats)
     drows = [[name, f"{int(dmed[True][i][2])}", f"{dmed[True][i][0]:.2f}", f"{dmed[False][i][0]:.2f}",
               f"{dmed[True][i][1]:.1f}", f"{dmed[False][i][1]:.1f}"] for i, (name, *_) in enumerate(regions())]
     print()

@@ -268,7 +268,6 @@ def _eager_report(shape, throw, sign, value, err, neval, code, undefined):
 
 
 _eager_map = jit_core(box_in_t)
-_eager_plain_report = jit_core(static_argnums=(0, 1))(_report)
 
 
 def _cubature_eager(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel):
@@ -281,7 +280,7 @@ def _cubature_eager(integrand, options, val_dtype, throw, a, b, args, consts, ep
         undefined, mapped, anchor, ta, tb = _eager_map(a, b)
         tols = Tolerances.of(epsabs, epsrel, val_dtype)
         value, err, neval, code = _cubature(fvec, ta, tb, (args, consts, mapped, anchor, tols), options)
-        return _eager_plain_report(shape, throw, value, err, neval, code, undefined)
+        return _eager_report(shape, throw, 1.0, value, err, neval, code, undefined)  # (oriented by `_cubature`)
     undefined, mapped, anchor, lo, hi, sign = _eager_box(a, b)
     all_args = (args, consts, mapped, anchor, _eager_tolerances(epsabs, epsrel, val_dtype))
     value, err, neval, code = _eager_loop.eager_adaptive_cubature(
