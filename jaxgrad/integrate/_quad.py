@@ -554,13 +554,13 @@ def quad(
     options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))
     # From eager code, a new integrand compiles only its own evaluation: the loop runs
     # pass by pass from Python (`_eager_loop`); its derivatives too, without a weight.
-    if weight is None and (_eager_loop.usable(a, b, points, args, consts, epsabs, epsrel)
-                           or differentiated_eagerly()):
+    value_eagerly = _eager_loop.usable(a, b, points, args, consts, wvar, epsabs, epsrel)
+    if weight is None and (value_eagerly or differentiated_eagerly()):
         return _quad_eager(integrand, options, val_dtype, bool(throw), bool(complex_func), a, b, points, args,
-                           consts, epsabs, epsrel)
+                           consts, epsabs, epsrel, value_eagerly)
     # With a weight, only the value: the weights' derivative rules build their joint
     # integrands afresh at each call (taken pass by pass, 90–370 ms a call).
-    if weight is not None and _eager_loop.usable(a, b, points, args, consts, wvar, epsabs, epsrel):
+    if weight is not None and value_eagerly:
         return _weighted_eager(integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points,
                                args, consts, wvar, epsabs, epsrel)
     return _quad_compiled(
@@ -806,10 +806,13 @@ def _eager_report(shape, complex_func, throw, value, err, neval, code, undefined
     return _reported(value, err, neval, code, undefined, unresolved, shape, complex_func, throw)
 
 
-def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args, consts, epsabs, epsrel):
+def _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args, consts, epsabs, epsrel,
+                value_only):
+    """`value_only`: no derivative is being taken (`_eager_loop.usable` held for the
+    inputs); otherwise the call is differentiated from eager code."""
     fvec = _vector_integrand(integrand, complex_func, val_dtype)
     shape = integrand.out_shape.shape
-    if _eager_loop.usable(a, b, points, args, consts, epsabs, epsrel):  # a value: no derivative rule to apply
+    if value_only:  # no derivative rule to apply
         # The checks of the limits run in the program that starts the loop, the report in
         # the one that ends it (`_eager_ends`); the tolerances are put together here.
         tols = _eager_tolerances(epsabs, epsrel, val_dtype)
