@@ -1,0 +1,143 @@
+"""The cheaper re-trace of a user's callable (`jaxgrad/_fast_trace.py`): the direct trace
+gives `jax.make_jaxpr`'s program, and a program is only taken as "the same" as the last
+one of its origin when it is, so a changed callable still gets a key of its own.
+Nothing here compiles except one small `trace_function` program at the end."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxgrad import _fast_trace, _traced
+from jaxgrad.linalg import trace_function
+
+_W = np.arange(3.0)
+_G = jnp.arange(3.0)
+
+
+@jax.jit
+def _helper(x):
+    return jnp.sin(x) * 2
+
+
+@jax.custom_jvp
+def _soft(x):
+    return jnp.tanh(x)
+
+
+_soft.defjvp(lambda p, t: (_soft(p[0]), t[0] * (1 - jnp.tanh(p[0]) ** 2)))
+
+_S = jax.ShapeDtypeStruct((), jnp.float64)
+_CASES = {
+    "python float argument": (lambda x, p: x * p, (_S, 2.0)),
+    "python int exponent": (lambda x, n: x**n, (_S, 2)),
+    "numpy array argument": (lambda x, w: jnp.sum(w * x), (_S, _W)),
+    "closure over numpy": (lambda x: jnp.sum(_W * x), (_S,)),
+    "closure over a jax array": (lambda x: jnp.sum(_G * x), (_S,)),
+    "constant output": (lambda x: 1.0, (_S,)),
+    "dict argument": (lambda x, d: d["a"] * x + d["b"], (_S, {"a": 1.0, "b": jnp.ones(2)})),
+    "tuple and list output": (lambda x: (x, [x * 2]), (jax.ShapeDtypeStruct((), jnp.float32),)),
+    "jitted helper": (lambda x: _helper(x) + 1, (jax.ShapeDtypeStruct((3,), jnp.float64),)),
+    "cond": (lambda x: jax.lax.cond(x > 0, jnp.sin, jnp.cos, x), (_S,)),
+    "custom_jvp": (lambda x: _soft(x), (_S,)),
+    "complex values": (lambda x: jnp.exp(1j * x), (_S,)),
+}
+
+
+def _both(f, args):
+    return jax.make_jaxpr(lambda *a: f(*a), return_shape=True)(*args), _fast_trace.make_jaxpr(lambda *a: f(*a), *args)
+
+
+@pytest.mark.parametrize("name", list(_CASES))
+def test_direct_trace_is_make_jaxprs_program(name):
+    assert _fast_trace._DIRECT  # (otherwise this compares `jax.make_jaxpr` with itself)
+    f, args = _CASES[name]
+    (a, a_out), (b, b_out) = _both(f, args)
+    assert str(a) == str(b)
+    assert a_out == b_out
+    assert len(a.consts) == len(b.consts) and all(x is y for x, y in zip(a.consts, b.consts))
+
+
+def test_direct_trace_under_transformations_keeps_tracers_as_constants():
+    seen = []
+
+    def outer(p):
+        def g(x):
+            return x * p  # closes over a tracer of the enclosing transformation
+
+        (a, a_out), (b, b_out) = _both(g, (_S,))
+        (c, _), (d, _) = _both(lambda x, q: g(x) * q, (_S, p))
+        seen.append(
+            str(a) == str(b) and a_out == b_out and a.consts[0] is b.consts[0] and str(c) == str(d)
+            and isinstance(b.consts[0], jax.core.Tracer)
+        )
+        return p * 1.0
+
+    jax.jit(outer)(1.0)
+    jax.grad(outer)(1.0)
+    jax.vmap(outer)(jnp.ones(2))
+    assert seen == [True, True, True]
+
+
+def _program(f, *args):
+    return _fast_trace.make_jaxpr(lambda *a: f(*a), *args)[0].jaxpr
+
+
+def test_a_program_traced_again_is_the_same_program():
+    f = lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x)  # noqa: E731
+    assert _fast_trace.same_program(_program(f, _S, 1.0), _program(f, _S, 1.0))
+    # A jitted helper's body is the same object (JAX's cache): the same program, as long
+    # as the caller says its printing still holds.
+    g = lambda x: _helper(x) + 1  # noqa: E731
+    s3 = jax.ShapeDtypeStruct((3,), jnp.float64)
+    assert _fast_trace.same_program(_program(g, s3), _program(g, s3))
+    assert not _fast_trace.same_program(_program(g, s3), _program(g, s3), alive=lambda jaxpr: False)
+
+
+@pytest.mark.parametrize(
+    "f, g, args",
+    [
+        (lambda x: x**2, lambda x: x**3, (_S,)),  # an integer parameter
+        (lambda x, y: x - y, lambda x, y: y - x, (_S, _S)),  # the wiring
+        (lambda x: jnp.sum(x, axis=0), lambda x: jnp.sum(x, axis=1), (jax.ShapeDtypeStruct((2, 2), jnp.float64),)),
+        (lambda x: x * 0.0, lambda x: x * -0.0, (_S,)),  # literals equal as numbers, printed apart
+        (lambda x: x.astype(jnp.float32), lambda x: x.astype(jnp.float16), (_S,)),  # a dtype parameter
+        (lambda x: jnp.sin(x), lambda x: jnp.cos(x), (_S,)),  # the primitive
+        (lambda x: x + 1, lambda x: x + 1, (jax.ShapeDtypeStruct((), jnp.float32),)),  # vs float64, below
+        # Branches made afresh at each trace: new nested programs, not compared.
+        (lambda x: jax.lax.cond(x > 0, lambda y: y, lambda y: -y, x),) * 2 + ((_S,),),
+        (lambda x: x + 1, lambda x: x + 1 + 0 * x, (_S,)),  # the number of equations
+    ],
+)
+def test_different_programs_are_not_the_same(f, g, args):
+    other = args if args[0].dtype != jnp.float32 else (_S,)
+    assert not _fast_trace.same_program(_program(f, *args), _program(g, *other))
+
+
+def test_a_repeated_trace_skips_printing_and_a_changed_callable_does_not(monkeypatch):
+    printed = []
+    text = _traced._program_text
+    monkeypatch.setattr(_traced, "_program_text", lambda jaxpr: printed.append(1) or text(jaxpr))
+    n = [2]
+
+    def f(x):
+        return x ** n[0]  # an exponent stays in the program (it is not lifted)
+
+    first, _ = _traced.trace(f, _S)
+    again, _ = _traced.trace(f, _S)
+    assert first == again and len(printed) == 1
+    n[0] = 3
+    third, _ = _traced.trace(f, _S)
+    assert third != first and len(printed) == 2
+    # And through a public function: tr A³ after tr A² for A = diag(1, 2).
+    a = jnp.diag(jnp.array([1.0, 2.0]))
+
+    def cube_or_square(x):
+        return x ** n[0]
+
+    n[0] = 2
+    assert float(trace_function(a, cube_or_square)) == pytest.approx(5.0, rel=1e-14)
+    n[0] = 3
+    assert float(trace_function(a, cube_or_square)) == pytest.approx(9.0, rel=1e-14)
