@@ -219,3 +219,57 @@ def test_eager_cubature_gradient_runs_its_loops_pass_by_pass():
     for got, ref, jitted in zip(g, exact, gj):
         np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-9)
         np.testing.assert_allclose(np.asarray(got), np.asarray(jitted), rtol=1e-13)
+
+
+# quadosc from eager code: (integrand, a, b, args, options, closed form, its tolerance,
+# how the half periods that the first pass leaves unfinished are resumed).
+_OSCILLATORY = [
+    # ∫₀^∞ cos(pt)/(1 + t²) dt = (π/2) e^(−p): every half period done in the first pass
+    (lambda t, p: jnp.cos(p * t) / (1 + t * t), 0.0, math.inf, (1.5,), dict(period=2 * math.pi / 1.5),
+     math.pi / 2 * math.exp(-1.5), 1e-10, None),
+    # ∫₀^∞ cos t / √t dt = √(π/2): the first half period, singular at 0, resumed alone
+    (lambda t: jnp.cos(t) / jnp.sqrt(t), 0.0, math.inf, (), dict(period=2 * math.pi), math.sqrt(math.pi / 2), 1e-8,
+     "alone"),
+    # the same at epsrel 1e-12: every half period resumed, side by side
+    (lambda t: jnp.cos(t) / jnp.sqrt(t), 0.0, math.inf, (), dict(period=2 * math.pi, epsrel=1e-12, epsabs=0.0),
+     math.sqrt(math.pi / 2), 1e-12, "lockstep"),
+    # ∫_{−∞}^{−1} sin t / t dt = π/2 − Si(1), vector-valued (twice, once negated)
+    (lambda t: jnp.stack([jnp.sin(t) / t, -jnp.sin(t) / t]), -math.inf, -1.0, (), dict(period=2 * math.pi, cycles=30),
+     float(mp.pi / 2 - mp.si(1)) * np.array([1.0, -1.0]), 1e-10, None),
+]
+
+
+@pytest.mark.parametrize("case", range(len(_OSCILLATORY)))
+def test_eager_quadosc_integrates_its_half_periods_side_by_side(case, monkeypatch):
+    from jaxgrad.integrate import _eager_loop
+    from jaxgrad.integrate import _quadosc as quadosc_module
+    from jaxgrad.integrate import quadosc
+
+    f, a, b, args, options, exact, rtol, resumed = _OSCILLATORY[case]
+    quadosc(f, a, b, args, **options)  # the programs of this configuration, once
+    compiled = quadosc_module._quadosc._cache_size()
+    routes = []
+    for name in ("run", "_in_lockstep"):
+        monkeypatch.setattr(_eager_loop, name, lambda *x, _f=getattr(_eager_loop, name), _n=name, **k: (
+            routes.append(_n), _f(*x, **k))[1])
+    g = lambda t, *p: f(t, *p) + 0 * jnp.sin(t)  # noqa: E731  (a new integrand)
+    with count_compiles() as n:
+        v, info = quadosc(g, a, b, args, **options)
+    # g at the first pass's nodes, at those of the resumed passes, at the envelope's samples
+    assert n["compile"] <= (2 if resumed is None else 3)
+    assert quadosc_module._quadosc._cache_size() == compiled  # no whole program
+    assert {None: [], "alone": ["run"], "lockstep": ["_in_lockstep"]}[resumed] == sorted(set(routes))
+    assert bool(info.converged)
+    np.testing.assert_allclose(np.asarray(v), exact, rtol=rtol)
+    # The same as the whole program under `jax.jit`, where the half periods are
+    # integrated by `quad` under `vmap` (the first pass of all, then the unfinished ones
+    # again, alone), up to rounding: the same evaluations, value and status.
+    finite = a if math.isfinite(a) else b
+    vj, infoj = jax.jit(lambda s: quadosc(g, s if math.isfinite(a) else a, b if math.isfinite(a) else s, args,
+                                          **options))(finite)
+    np.testing.assert_allclose(np.asarray(v), np.asarray(vj), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(info.err), np.asarray(infoj.err), rtol=1e-3)
+    assert info.status == infoj.status and int(info.neval) == int(infoj.neval)
+    with count_compiles() as n:  # and the next call compiles nothing
+        quadosc(g, a, b, args, **options)
+    assert n == {"compile": 0, "trace": 0}

@@ -42,8 +42,10 @@ from ._adaptive import (
     _at_breakpoints,
     _breakpoint_peaks,
     _end_band,
-    _gauss_kronrod,
+    _gauss_kronrod_steps,
     _nonfinite,
+    evaluate,
+    finish_steps,
     loop_parts,
     pending_view,
     tolerances_in,
@@ -68,41 +70,51 @@ def batched_adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel,
     )
 
     def first_pass(edges, args):
-        # The loop's first pass without its pool: one rule per segment and the same
-        # acceptance test (error, finiteness, truncated tails).
-        pend = pending_view(init(edges, args)[3])
-        nseg = edges.shape[0] - 1
-        if nseg > 1:
-            at_bp = _at_breakpoints(pend, nseg, True)
-            probe = where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
-            probe = where(jnp.isfinite(probe), probe, 0.0)
-            kron, err, floor, tail, nev, (_, _, saturated), near = _gauss_kronrod(
-                fvec, args, pend, edges, probe, once=False)
-            # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
-            bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
-            err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
-            nev = nev + at_bp.astype(nev.dtype)
-        else:
-            kron, err, floor, tail, nev, (_, _, saturated), _ = _gauss_kronrod(fvec, args, pend, edges, once=False)
-        use = (pend["slot"] >= 0)[:, None]
-        total = jnp.sum(where(use, kron, 0.0), axis=0)
-        errsum = jnp.sum(where(use, err, 0.0), axis=0)
-        tailsum = jnp.sum(where(use, tail, 0.0), axis=0)
-        floorsum = jnp.sum(where(use, floor, 0.0), axis=0)
-        tols = tolerances_in(args, epsabs, epsrel)
-        tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
-        # As in the loop: a node on an isolated singular point (infinite error, finite
-        # total) is not `nonfinite`; the lane runs on and bisection moves it off.
-        # Nothing seen (every node gave f = 0) is confirmed by the loop (`unseen`), and so
-        # is a saturated error estimate (the loop's `unsure`).
-        done = (jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol) & ~unseen(errsum, floorsum)
-                & ~jnp.any(saturated & (pend["slot"] >= 0)))
-        code = where(_nonfinite(total, errsum), _status.NONFINITE, where(done, _status.CONVERGED, _status.RUNNING))
-        nonempty = pend["c1"] > pend["c0"]
-        neval = jnp.sum(where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
-        return total, errsum, neval, code.astype(jnp.int32)
+        steps = first_pass_steps(init, edges, args, epsabs, epsrel)
+        x, kept = next(steps)
+        return finish_steps(steps, (evaluate(fvec, args, x), kept))
 
     return resume_unfinished(first_pass, (init, cond, body, finish), (edges, args), blocks, lane)
+
+
+def first_pass_steps(init, edges, args, epsabs, epsrel):
+    """The loop's first pass without its pool, for one lane: one rule per segment and the
+    same acceptance test (error, finiteness, truncated tails). A generator of steps (as
+    `_adaptive._gauss_kronrod_steps`): it yields the nodes where it needs f (and what it
+    wants given back with f's values there), and returns `(value, err, neval, code)`;
+    `init` is the loop's."""
+    pend = pending_view(init(edges, args)[3])
+    nseg = edges.shape[0] - 1
+    if nseg > 1:
+        at_bp = _at_breakpoints(pend, nseg, True)
+        probe = where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
+        probe = where(jnp.isfinite(probe), probe, 0.0)
+        steps = _gauss_kronrod_steps(pend, edges, probe, once=False)
+        kron, err, floor, tail, nev, (_, _, saturated), near = finish_steps(steps, (yield next(steps)))
+        # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
+        bp_lo, bp_hi = _breakpoint_peaks(near, edges, nseg, at_bp)
+        err = err + (bp_lo + bp_hi) * _end_band(pend, pend["slot"] >= 0)
+        nev = nev + at_bp.astype(nev.dtype)
+    else:
+        steps = _gauss_kronrod_steps(pend, edges, once=False)
+        kron, err, floor, tail, nev, (_, _, saturated), _ = finish_steps(steps, (yield next(steps)))
+    use = (pend["slot"] >= 0)[:, None]
+    total = jnp.sum(where(use, kron, 0.0), axis=0)
+    errsum = jnp.sum(where(use, err, 0.0), axis=0)
+    tailsum = jnp.sum(where(use, tail, 0.0), axis=0)
+    floorsum = jnp.sum(where(use, floor, 0.0), axis=0)
+    tols = tolerances_in(args, epsabs, epsrel)
+    tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
+    # As in the loop: a node on an isolated singular point (infinite error, finite
+    # total) is not `nonfinite`; the lane runs on and bisection moves it off.
+    # Nothing seen (every node gave f = 0) is confirmed by the loop (`unseen`), and so
+    # is a saturated error estimate (the loop's `unsure`).
+    done = (jnp.all(errsum <= tol) & ~jnp.any(tailsum > tol) & ~unseen(errsum, floorsum)
+            & ~jnp.any(saturated & (pend["slot"] >= 0)))
+    code = where(_nonfinite(total, errsum), _status.NONFINITE, where(done, _status.CONVERGED, _status.RUNNING))
+    nonempty = pend["c1"] > pend["c0"]
+    neval = jnp.sum(where((pend["slot"] >= 0) & nonempty, nev, 0), dtype=jnp.int32)
+    return total, errsum, neval, code.astype(jnp.int32)
 
 
 def resume_unfinished(first_pass, loop, inputs, blocks, lane=None):

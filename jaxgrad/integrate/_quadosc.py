@@ -38,7 +38,11 @@ from .._reduce import long_all, long_max, long_sum
 from .._throw import raise_if
 from .._where import where
 from . import _status
-from ._quad import _check_limit, _check_tolerance, as_dtype, limits_dtype, quad, trace_integrand
+from . import _eager_loop
+from ._quad import (
+    _NSPLIT, _check_limit, _check_tolerance, _eager_ends, _eager_tolerances, _vector_integrand, as_dtype,
+    limits_dtype, quad, trace_integrand,
+)
 from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
 
@@ -138,9 +142,12 @@ def quadosc(
     start = a if b_inf == 1 else b
     dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
     start, period = as_dtype(start, dtype), as_dtype(period, dtype)
-    integrand, consts, _ = trace_integrand(fn, f, dtype, args)
+    integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
     sign = 1.0 if b_inf == 1 else -1.0
     options = dict(sign=sign, cycles=int(cycles), limit=limit)
+    if _eager_loop.usable(start, period, args, consts, epsabs, epsrel):
+        return _quadosc_eager(integrand, val_dtype, sign, int(cycles), limit, bool(throw), start, period, args, consts,
+                              epsabs, epsrel)
     return _quadosc(integrand, tuple(options.items()), bool(throw), start, period, args, consts, epsabs, epsrel)
 
 
@@ -149,24 +156,10 @@ def quadosc(
 @jit_core(static_argnums=(0, 1, 2))
 def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, epsrel):
     sign, cycles, limit = (dict(options)[k] for k in ("sign", "cycles", "limit"))
-    dtype = jnp.result_type(float, start, period)
-    start = jnp.asarray(start, dtype)
-    half = jnp.asarray(period, dtype) / 2
-    # Traced inputs the wrapper could not check: an infinite or NaN finite limit, a period
-    # that is not a positive number. The result is NaN with status `nan_limits` (a traced
-    # -inf beside b = inf gave 0, `converged`; a negative period NaN, `converged`); the
-    # pieces run on harmless stand-ins meanwhile.
-    bad = ~jnp.isfinite(start) | ~(half > 0) | ~jnp.isfinite(half)
-    start = replace_invalid(start, bad, 0.0)
-    half = replace_invalid(half, bad, 1.0)
+    bad, lo, hi = _pieces(sign, cycles, start, period)
 
     def f(x, *fargs):
         return integrand(consts, x, *fargs)
-
-    k = jnp.arange(cycles, dtype=dtype)
-    edges0 = start + sign * k * half
-    edges1 = start + sign * (k + 1) * half
-    lo, hi = (edges0, edges1) if sign > 0 else (edges1, edges0)
 
     def piece(lo, hi):
         value, info = quad(f, lo, hi, args, epsabs=epsabs / cycles, epsrel=epsrel / 10, limit=limit)
@@ -177,15 +170,74 @@ def _quadosc(integrand, options, throw, start, period, args, consts, epsabs, eps
     # custom rule's primal at second order in reverse mode: `jax.hessian` of `quadosc`
     # raised (no derivative rule for the loop's `nextafter`) instead of giving 0.68343.
     values, errs, nevals, codes = jax.vmap(piece)(lo, hi)
+    fx = jax.vmap(jax.vmap(lambda x: jnp.asarray(f(x, *args))))(_samples(lo, hi))
+    return _concluded(values, errs, nevals, codes, fx, bad, epsabs, epsrel, throw)
+
+
+def _pieces(sign, cycles, start, period):
+    """`(bad, lo, hi)`: the half periods' ends, and whether the finite limit or the period
+    was unusable. Traced inputs the wrapper could not check: an infinite or NaN finite
+    limit, a period that is not a positive number. The result is then NaN with status
+    `nan_limits` (a traced -inf beside b = inf gave 0, `converged`; a negative period
+    NaN, `converged`); the pieces run on harmless stand-ins meanwhile."""
+    dtype = jnp.result_type(float, start, period)
+    start = jnp.asarray(start, dtype)
+    half = jnp.asarray(period, dtype) / 2
+    bad = ~jnp.isfinite(start) | ~(half > 0) | ~jnp.isfinite(half)
+    start = replace_invalid(start, bad, 0.0)
+    half = replace_invalid(half, bad, 1.0)
+    k = jnp.arange(cycles, dtype=dtype)
+    edges0 = start + sign * k * half
+    edges1 = start + sign * (k + 1) * half
+    lo, hi = (edges0, edges1) if sign > 0 else (edges1, edges0)
+    return bad, lo, hi
+
+
+def _concluded(values, errs, nevals, codes, fx, bad, epsabs, epsrel, throw):
+    """`quadosc`'s result from the pieces' (a leading axis of half periods) and from f at
+    `_samples` of each (`fx`): the partial sums extrapolated."""
     partial = jnp.cumsum(values, axis=0)
-    fading, samples = _envelope_fades(f, args, lo, hi)
+    size = jnp.abs(where(jnp.isfinite(fx), fx, 0.0))
+    fading = envelope_fades(jnp.mean(size, axis=1), None)
     value, err, code = extrapolated_sum(partial, None, jnp.sum(errs, axis=0), codes, fading, epsabs, epsrel)
     value, err = nan_if(value, bad), where(bad, jnp.nan, err)
     code = where(bad, _status.NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
         value = raise_if(value, status, code != _status.CONVERGED)
-    return value, QuadInfo(err=err, neval=jnp.sum(nevals) + samples, status=status)
+    return value, QuadInfo(err=err, neval=jnp.sum(nevals) + fx.shape[0] * fx.shape[1], status=status)
+
+
+def _quadosc_eager(integrand, val_dtype, sign, cycles, limit, throw, start, period, args, consts, epsabs, epsrel):
+    """`_quadosc` from eager code: the half periods integrated side by side, pass by pass
+    (`_eager_loop.run_lanes`), so that a new integrand compiles only its own evaluations
+    (see `_eager_loop`). Each half period is `quad`'s (its checks, loop and report),
+    as under `vmap`, where a half period that the first pass does not finish is resumed
+    alone, its first pass done again and counted in `info.neval`: here it is not."""
+    bad, lo, hi, x = _eager_pieces(sign, cycles, start, period)
+    fvec = _vector_integrand(integrand, False, val_dtype)
+    all_args = (args, consts, _eager_tolerances(epsabs / cycles, epsrel / 10, val_dtype))
+    shape = integrand.out_shape.shape
+    options = dict(limit=limit, epsabs=None, epsrel=None, nsplit=_NSPLIT)
+    values, info = _eager_loop.run_lanes(
+        fvec, (lo, hi, jnp.zeros((cycles, 0), lo.dtype)), all_args, nseg=1, dtype=lo.dtype,
+        ends=_eager_ends(shape, False, False), out_size=math.prod(shape), **options,
+    )
+    fx = _eager_loop.evaluator(fvec)(all_args, x)
+    return _eager_concluded(shape, integrand.out_shape.dtype, throw, values, info.err, info.neval,
+                            info.status._value, fx, bad, epsabs, epsrel)
+
+
+@jit_core(static_argnums=(0, 1), light=True)
+def _eager_pieces(sign, cycles, start, period):
+    bad, lo, hi = _pieces(sign, cycles, start, period)
+    return bad, lo, hi, _samples(lo, hi)
+
+
+@jit_core(static_argnums=(0, 1, 2), light=True)
+def _eager_concluded(shape, dtype, throw, values, errs, nevals, codes, fx, bad, epsabs, epsrel):
+    fx = fx.reshape(fx.shape[:2] + shape).astype(dtype)  # (as f returned it: `fvec` casts)
+    return _concluded(values, errs, nevals, codes, fx, bad, epsabs, epsrel, throw)
 
 
 def extrapolated_sum(partial, count, errsum, codes, fading, epsabs, epsrel):
@@ -243,15 +295,10 @@ _FLAT = 1e-3
 _LEVELLING = 0.6
 
 
-def _envelope_fades(f, args, lo, hi):
-    """Whether |f| dies out along the half periods `lo`–`hi` (per output component), and
-    the number of samples taken."""
-    cycles = lo.shape[0]
+def _samples(lo, hi):
+    """Where the envelope test samples |f|: `_SAMPLES` points of each half period."""
     t = (jnp.arange(_SAMPLES, dtype=lo.dtype) + 0.5) / _SAMPLES
-    x = lo[:, None] + (hi - lo)[:, None] * t
-    fx = jax.vmap(jax.vmap(lambda x: jnp.asarray(f(x, *args))))(x)
-    size = jnp.abs(where(jnp.isfinite(fx), fx, 0.0))
-    return envelope_fades(jnp.mean(size, axis=1), None), cycles * _SAMPLES
+    return lo[:, None] + (hi - lo)[:, None] * t
 
 
 def envelope_fades(env, count, flat=_FLAT):
