@@ -200,6 +200,18 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([fmt(cells[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in cells[1:]])
 
 
+def alternating_runs(measure: Callable[[bool], Any], repeats: int) -> dict[bool, list]:
+    """`measure(on)` for `on` = True then False, `repeats` times in turn (so that drift in
+    the machine's speed falls on both settings alike); each result of `measure` is
+    `(rows, cold seconds)`, and the cold time is printed as it comes."""
+    got: dict[bool, list] = {True: [], False: []}
+    for _ in range(repeats):
+        for on in (True, False):
+            got[on].append(measure(on))
+            print(f"pass by pass={on}: cold {got[on][-1][1]:.2f} s", flush=True)
+    return got
+
+
 def write_markdown_section(path: str | os.PathLike, name: str, body: str) -> str:
     """Write ``body`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``.
 

@@ -29,7 +29,14 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
+from _timing import (  # noqa: E402
+    alternating_runs,
+    machine_info,
+    machine_info_markdown,
+    markdown_table,
+    text_table,
+    write_markdown_section,
+)
 
 from jaxgrad.integrate import _cubature, _eager_loop, _quad, cubature, dblquad, quad  # noqa: E402
 
@@ -210,11 +217,7 @@ def main(argv=None):
     p.add_argument("--markdown", metavar="FILE")
     args = p.parse_args(argv)
     info = machine_info()
-    got = {True: [], False: []}
-    for _ in range(args.repeats):
-        for on in (True, False):
-            got[on].append(measure(on))
-            print(f"pass by pass={on}: cold {got[on][-1][1]:.2f} s", flush=True)
+    got = alternating_runs(measure, args.repeats)
     jit_ms = jitted_ms()
     names = [name for name, *_ in integrands()]
     med = {on: np.median(np.array([r for r, _ in got[on]]), axis=0) for on in (True, False)}

@@ -28,7 +28,14 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from _timing import machine_info, machine_info_markdown, markdown_table, text_table, write_markdown_section  # noqa: E402
+from _timing import (  # noqa: E402
+    alternating_runs,
+    machine_info,
+    machine_info_markdown,
+    markdown_table,
+    text_table,
+    write_markdown_section,
+)
 
 from jaxgrad.integrate import _eager_loop, quadosc  # noqa: E402
 
@@ -91,11 +98,7 @@ def main(argv=None):
     p.add_argument("--markdown", metavar="FILE")
     args = p.parse_args(argv)
     info = machine_info()
-    got = {True: [], False: []}
-    for _ in range(args.repeats):
-        for on in (True, False):
-            got[on].append(measure(on))
-            print(f"pass by pass={on}: cold {got[on][-1][1]:.2f} s", flush=True)
+    got = alternating_runs(measure, args.repeats)
     jit_ms = jitted_ms()
     med = {on: np.median(np.array([r for r, _ in got[on]]), axis=0) for on in (True, False)}
     cold = {on: float(np.median([c for _, c in got[on]])) for on in (True, False)}
@@ -116,8 +119,9 @@ def main(argv=None):
             "unless given. \"pass by pass\": as shipped; \"whole program\": the route before (one program per "
             "integrand, classic CPU emitters). First call of each integrand in a process where `quadosc` ran once "
             "with another integrand of the same options, median of 20 later calls, and `jax.jit` of the same call; "
-            f"the settings alternate {args.repeats} times, medians. Pass by pass, a half period that needs more "
-            "than one pass is not started again: fewer evaluations than under `vmap`, where it is.\n\n"
+            f"the settings alternate {args.repeats} times, medians. Pass by pass, the half periods are integrated "
+            "as `vmap` of `quad` integrates them in the whole program (the first pass of all at once, the "
+            "unfinished ones again): the same evaluations.\n\n"
             + markdown_table(HEADER, rows)
         )
         write_markdown_section(args.markdown, "eager-quadosc", body)
