@@ -209,11 +209,11 @@ def _concluded(values, errs, nevals, codes, fx, bad, epsabs, epsrel, throw):
 
 
 def _quadosc_eager(integrand, val_dtype, sign, cycles, limit, throw, start, period, args, consts, epsabs, epsrel):
-    """`_quadosc` from eager code: the half periods integrated side by side, pass by pass
-    (`_eager_loop.run_lanes`), so that a new integrand compiles only its own evaluations
-    (see `_eager_loop`). Each half period is `quad`'s (its checks, loop and report),
-    as under `vmap`, where a half period that the first pass does not finish is resumed
-    alone, its first pass done again and counted in `info.neval`: here it is not."""
+    """`_quadosc` from eager code: the half periods integrated pass by pass as `vmap` of
+    `quad` integrates them in `_quadosc` (`_eager_loop.run_lanes`: the first pass of all
+    at once, the unfinished ones again, their first pass counted twice in `info.neval`),
+    so that a new integrand compiles only its own evaluations. Each half period is
+    `quad`'s: its checks, loop and report."""
     bad, lo, hi, x = _eager_pieces(sign, cycles, start, period)
     fvec = _vector_integrand(integrand, False, val_dtype)
     all_args = (args, consts, _eager_tolerances(epsabs / cycles, epsrel / 10, val_dtype))
