@@ -37,6 +37,7 @@ import numpy as np
 
 try:
     from jax._src import api_util, core
+    from jax._src import config as _config
     from jax._src import linear_util as lu
     from jax._src.interpreters import partial_eval as pe
 
@@ -93,8 +94,11 @@ _DIRECT = _direct_route_works()
 
 def make_jaxpr(f, *example_args):
     """`jax.make_jaxpr(f, return_shape=True)(*example_args)`: `(closed jaxpr, output
-    shapes)`, traced directly when JAX's internals allow (see the module docstring)."""
-    return (_trace_directly if _DIRECT else _public)(f, *example_args)
+    shapes)`, traced directly when JAX's internals allow (see the module docstring).
+    With JAX's debugging checks on (`jax_debug_key_reuse`, `jax.no_tracing`,
+    `jax_enable_checks`) through `jax.make_jaxpr`, which runs them."""
+    direct = _DIRECT and not (_config.debug_key_reuse.value or _config.no_tracing.value or _config.enable_checks.value)
+    return (_trace_directly if direct else _public)(f, *example_args)
 
 
 # Parameter values whose equality is by value and whose printed form follows from it.
@@ -140,11 +144,12 @@ def _same_literal(a, b) -> bool:
     return False  # (a device array: not compared)
 
 
-def same_program(new, old, alive=lambda jaxpr: True) -> bool:
+def same_program(new, old, alive=lambda jaxpr: True, body_alive=lambda body: True) -> bool:
     """Whether the jaxprs `new` and `old` are the same program, equation for equation:
     then they print alike. `False` whenever that cannot be told cheaply. A nested program
-    counts as the same only as the very same object for which `alive(it)` holds (the
-    caller's printing of it is memoised)."""
+    counts as the same only as the very same object for which `alive(it)` holds, or
+    `body_alive(it)` for the body of a `jit` equation (the caller prints those by a
+    memoised token)."""
     if not _INTERNALS:
         return False
     try:
@@ -185,7 +190,9 @@ def same_program(new, old, alive=lambda jaxpr: True) -> bool:
                 return False
             if not all(map(read, e.invars, f.invars)):
                 return False
-            if not all(_same_value(e.params[k], f.params[k], alive) for k in e.params):
+            jit = e.primitive.name in ("jit", "pjit")
+            if not all(_same_value(e.params[k], f.params[k], body_alive if jit and k == "jaxpr" else alive)
+                       for k in e.params):
                 return False
             if not all(map(bind, e.outvars, f.outvars)):
                 return False

@@ -233,10 +233,11 @@ def _body_token(closed) -> str:
     return _BODY_TOKENS.put(closed, f"jit_body_{h.hexdigest()[:24]}")
 
 
-def _program_text(jaxpr) -> str:
+def _program_text(jaxpr, tokens=None) -> str:
     """`str(jaxpr)`, with the bodies of `jit` equations as tokens (above), at any depth:
     a jitted helper called in a `lax.cond` branch printed as its text alone, which does
-    not show the arrays it captured (a new helper over a new array gave the old result)."""
+    not show the arrays it captured (a new helper over a new array gave the old result).
+    `tokens`, if given, records them: `id(body) -> (body, token)`."""
     try:
         from jax._src import core
 
@@ -247,6 +248,8 @@ def _program_text(jaxpr) -> str:
                 body = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
                 if isinstance(body, core.ClosedJaxpr):
                     token = _body_token(body)
+                    if tokens is not None:
+                        tokens[id(body)] = (body, token)
                     context.shared_jaxprs[body.jaxpr] = token
                     context.shared_jaxpr_names.add(token)
                 else:
@@ -263,42 +266,53 @@ _LAST = collections.OrderedDict()  # origin -> (program, text) of its last trace
 _LAST_LOCK = threading.Lock()
 
 
-def _printed_alike(nested) -> bool:
-    """Whether `_program_text` prints the nested program `nested`, met again as the very
-    same object, as it did before: every `jit` body in it still has its token."""
+def _printed_alike(nested, tokens) -> bool:
+    """Whether `_program_text` prints the nested program `nested` (met again as the very
+    same object, not a `jit` body) as it did when it printed the text that recorded the
+    `jit` bodies' `tokens`: every `jit` body in it still has the same token."""
     from jax._src import core
 
-    if isinstance(nested, core.ClosedJaxpr) and _BODY_TOKENS.get(nested) is not None:
-        return True
     jaxpr = nested.jaxpr if isinstance(nested, core.ClosedJaxpr) else nested
     for eqn in jaxpr.eqns:
         body = eqn.params.get("jaxpr") if eqn.primitive.name in ("jit", "pjit") else None
         if isinstance(body, core.ClosedJaxpr):
-            if _BODY_TOKENS.get(body) is None:
+            if not _same_token(body, tokens):
                 return False
-        elif not all(_printed_alike(sub) for sub in core.jaxprs_in_params(eqn.params)):
+        elif not all(_printed_alike(sub, tokens) for sub in core.jaxprs_in_params(eqn.params)):
             return False
     return True
 
 
+def _same_token(body, tokens) -> bool:
+    """Whether the `jit` body `body` has the token it had when `tokens` were recorded (a
+    token evicted and made again reads the body's constants again: a NumPy array changed
+    in place since gives another)."""
+    recorded = tokens.get(id(body))
+    return recorded is not None and recorded[0] is body and _BODY_TOKENS.get(body) == recorded[1]
+
+
 def _text_of(jaxpr, origin) -> str:
     """`_program_text(jaxpr)`, or the text of the last program traced from the same
-    origin if `jaxpr` is the same program (`_fast_trace.same_program`): a callable traced
-    again at every eager call is printed once (0.17 ms a call on a five-operation
-    integrand)."""
+    origin if `jaxpr` is the same program (`_fast_trace.same_program`) with the same
+    tokens for its `jit` bodies: a callable traced again at every eager call is printed
+    once (0.17 ms a call on a five-operation integrand)."""
     try:
         with _LAST_LOCK:
             last = _LAST.get(origin)
     except TypeError:  # an origin that does not hash: the key will say so
         return _program_text(jaxpr)
-    if last is not None and same_program(jaxpr, last[0], _printed_alike):
-        with _LAST_LOCK:
-            if origin in _LAST:
-                _LAST.move_to_end(origin)
-        return last[1]
-    text = _program_text(jaxpr)
+    if last is not None:
+        old, text, tokens = last
+        if same_program(jaxpr, old, lambda nested: _printed_alike(nested, tokens),
+                        lambda body: _same_token(body, tokens)):
+            with _LAST_LOCK:
+                if origin in _LAST:
+                    _LAST.move_to_end(origin)
+            return text
+    tokens = {}
+    text = _program_text(jaxpr, tokens)
     with _LAST_LOCK:
-        _LAST[origin] = (jaxpr, text)
+        _LAST[origin] = (jaxpr, text, tokens)
         _LAST.move_to_end(origin)
         while len(_LAST) > 4 * _MEMO:
             _LAST.popitem(last=False)
@@ -817,7 +831,113 @@ def trace(f, *example_args, wraps=None):
 
     `wraps`: when `f` is a library wrapper around the user's callable, the user's
     callable and the other objects the wrapper captures (a pytree: their origins make
-    the key's origin, as a closure's cells do)."""
+    the key's origin, as a closure's cells do).
+
+    A plain function that reads nothing of the user's (`_plain_key`) is traced again
+    only until two traces in a row agree, then served from `_PLAIN`."""
+    key = _plain_key(f, example_args) if wraps is None else None
+    if key is None:
+        return _trace(f, example_args, wraps)[:2]
+    with _PLAIN_LOCK:
+        hit = _PLAIN.get(key)
+        if hit is not None:
+            _PLAIN.move_to_end(key)
+    if hit is not None and hit[2]:
+        return hit[0], hit[1]
+    traced, consts, cacheable = _trace(f, example_args, wraps)
+    if cacheable:
+        agreed = hit is not None and hit[0] == traced and _same_values(hit[1], consts)
+        with _PLAIN_LOCK:
+            _PLAIN[key] = (traced, consts, agreed)
+            _PLAIN.move_to_end(key)
+            while len(_PLAIN) > 4 * _MEMO:
+                _PLAIN.popitem(last=False)
+    return traced, consts
+
+
+# Plain functions' traces (see `_plain_key`): key -> (Traced, consts, confirmed).
+_PLAIN = collections.OrderedDict()
+_PLAIN_LOCK = threading.Lock()
+
+
+def _plain_key(f, example_args):
+    """A key for `f`'s trace at `example_args` that holds everything the trace can
+    depend on, when there is one: `f` is a plain Python function with no closure and no
+    default values whose global names (its own and its nested functions') are modules of
+    installed packages (`jnp`, `np`, `math`, ...; by identity), so that what it computes
+    follows from its code, the types of its arguments and JAX's configuration
+    (`trace_context`, as `jax.jit` keys its traces). `None` otherwise (most callables
+    that read a value of the user's: a global number or array, a closure, a bound
+    argument), and then `f` is traced at every call.
+
+    A function that draws random numbers or reads the clock at trace time (`np.random`,
+    `time`) is not pure: its traces differ, and `trace` serves one only after two traces
+    in a row gave the same program and constants."""
+    if type(f) is not types.FunctionType or f.__closure__ or f.__defaults__ or f.__kwdefaults__:
+        return None
+    try:
+        from jax._src import config, core
+
+        modules = _library_globals(f.__code__, f.__globals__)
+        if modules is None:
+            return None
+        leaves, treedef = jax.tree_util.tree_flatten(example_args)
+        avals = tuple(core.shaped_abstractify(x) for x in leaves)
+        key = (_code_key(f.__code__), _Same(f.__globals__), modules, treedef, avals, config.trace_context())
+        hash(key)
+        return key
+    except Exception:  # an argument JAX cannot type, a JAX without these internals: traced
+        return None
+
+
+def _library_globals(code, namespace):
+    """`((name, module), ...)` for the global names `code` reads (as far as its names
+    tell), or None if one of them is not a module of an installed package."""
+    found = []
+    for name in _names(code):
+        value = namespace.get(name, _names)
+        if value is _names:  # a builtin, or an attribute's name
+            continue
+        if not isinstance(value, types.ModuleType) or not _library_module(value):
+            return None
+        found.append((name, _Same(value)))
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1024)
+def _names(code):
+    """The names `code` and its nested code objects read (globals and attributes)."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return frozenset(names)
+
+
+def _library_module(module) -> bool:
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return module.__name__ in sys.builtin_module_names
+    return os.path.abspath(path).startswith(_INSTALLED)
+
+
+def _same_values(a, b) -> bool:
+    """Whether two tuples of constants hold the same values (bit for bit)."""
+    if len(a) != len(b):
+        return False
+    with jax.transfer_guard_device_to_host("allow"):
+        for x, y in zip(a, b):
+            if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
+                return False
+            x, y = np.asarray(x), np.asarray(y)
+            if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
+                return False
+    return True
+
+
+def _trace(f, example_args, wraps):
+    """`trace` itself: `(Traced, consts, cacheable)`, cacheable where no rule of the
+    user's and no tracer among the constants ties the trace to this call."""
     # A fresh wrapper each time: `jax.make_jaxpr` (the fallback of `_fast_trace.make_jaxpr`)
     # caches traces by function identity, which would hand back the values `f` read at its
     # first call.
@@ -843,4 +963,5 @@ def trace(f, *example_args, wraps=None):
     if unseen != ((), ""):
         origin = (origin, unseen)
     traced = Traced(f, closed, in_tree, out_shape, origin, layout)
-    return traced, tuple(closed.consts) + tuple(vectors)
+    consts = tuple(closed.consts) + tuple(vectors)
+    return traced, consts, not user_rules and not any(isinstance(c, jax.core.Tracer) for c in consts)

@@ -93,7 +93,7 @@ def test_a_program_traced_again_is_the_same_program():
     g = lambda x: _helper(x) + 1  # noqa: E731
     s3 = jax.ShapeDtypeStruct((3,), jnp.float64)
     assert _fast_trace.same_program(_program(g, s3), _program(g, s3))
-    assert not _fast_trace.same_program(_program(g, s3), _program(g, s3), alive=lambda jaxpr: False)
+    assert not _fast_trace.same_program(_program(g, s3), _program(g, s3), body_alive=lambda body: False)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +119,7 @@ def test_different_programs_are_not_the_same(f, g, args):
 def test_a_repeated_trace_skips_printing_and_a_changed_callable_does_not(monkeypatch):
     printed = []
     text = _traced._program_text
-    monkeypatch.setattr(_traced, "_program_text", lambda jaxpr: printed.append(1) or text(jaxpr))
+    monkeypatch.setattr(_traced, "_program_text", lambda *a: printed.append(1) or text(*a))
     n = [2]
 
     def f(x):
@@ -141,3 +141,80 @@ def test_a_repeated_trace_skips_printing_and_a_changed_callable_does_not(monkeyp
     assert float(trace_function(a, cube_or_square)) == pytest.approx(5.0, rel=1e-14)
     n[0] = 3
     assert float(trace_function(a, cube_or_square)) == pytest.approx(9.0, rel=1e-14)
+
+
+def _plain(x):  # reads only installed modules: traced until two traces agree, then cached
+    return jnp.exp(x) + np.pi
+
+
+def _noisy(x):  # not pure: a new number at every trace
+    return x * np.random.default_rng().random()
+
+
+def test_a_plain_function_is_traced_until_two_traces_agree(monkeypatch):
+    traces = []
+    inner = _traced._trace
+    monkeypatch.setattr(_traced, "_trace", lambda *a: traces.append(1) or inner(*a))
+    assert _traced._plain_key(_plain, (_S,)) is not None
+    keys = [_traced.trace(_plain, _S)[0] for _ in range(4)]
+    assert len(traces) == 2 and all(k == keys[0] for k in keys)
+    # Other argument types, another configuration: traced again.
+    _traced.trace(_plain, jax.ShapeDtypeStruct((), jnp.float32))
+    assert len(traces) == 3
+    # Not plain: a closure, a default value, a global that is not a library's module.
+    p = 2.0
+    assert _traced._plain_key(lambda x: x * p, (_S,)) is None
+    assert _traced._plain_key(lambda x, q=2.0: x * q, (_S,)) is None
+    assert _traced._plain_key(lambda x: x * _W[0], (_S,)) is None
+    assert _traced._plain_key(lambda x: _helper(x), (_S,)) is None
+
+
+def test_an_impure_plain_function_is_traced_at_every_call():
+    a = jnp.diag(jnp.array([1.0, 2.0]))
+    values = {float(trace_function(a, _noisy)) for _ in range(4)}  # tr = 3r, a new r each time
+    assert len(values) == 4
+
+
+def test_a_plain_functions_module_replaced_is_a_new_key():
+    # jnp.round rounds half to even, lax.round half away from zero: tr round(diag(2.5, 0.5))
+    # is 2 + 0 with the first and 3 + 1 with the second.
+    namespace = {"k": jnp}
+    exec("def f(x):\n    return k.round(x)", namespace)
+    a = jnp.diag(jnp.array([2.5, 0.5]))
+    assert [float(trace_function(a, namespace["f"])) for _ in range(3)] == [2.0] * 3
+    namespace["k"] = jax.lax
+    assert float(trace_function(a, namespace["f"])) == 4.0
+
+
+def test_a_jit_body_whose_token_was_made_again_is_printed_again():
+    # A jitted helper closing over a NumPy array changed in place: while its token is
+    # memoised the program is keyed as before (as JAX's own cache of the helper is); once
+    # the token has been evicted and is made again from the new values, the program is
+    # printed again instead of taking the old text (an outside review).
+    w = np.array([2.0, 3.0])
+    helper = jax.jit(lambda y: jnp.sum(y * w))
+
+    def f(x):
+        return helper(x)
+
+    s2 = jax.ShapeDtypeStruct((2,), jnp.float64)
+    first, _ = _traced.trace(f, s2)
+    w[0] = 5.0
+    _traced._BODY_TOKENS.entries.clear()
+    again, _ = _traced.trace(f, s2)
+    assert again != first
+
+
+def test_debugging_checks_trace_through_jax_make_jaxpr():
+    key = jax.random.key(0)
+
+    def reuses(x):
+        return x * (jax.random.uniform(key) + jax.random.uniform(key))
+
+    previous = jax.config.jax_debug_key_reuse
+    jax.config.update("jax_debug_key_reuse", True)
+    try:
+        with pytest.raises(Exception, match="consumed"):
+            _traced.trace(reuses, _S)
+    finally:
+        jax.config.update("jax_debug_key_reuse", previous)
