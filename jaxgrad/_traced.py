@@ -864,7 +864,7 @@ def _plain_key(f, example_args):
     """A key for `f`'s trace at `example_args` that holds everything the trace can
     depend on, when there is one: `f` is a plain Python function with no closure and no
     default values whose global names (its own and its nested functions') are modules of
-    installed packages (`jnp`, `np`, `math`, ...; by identity), so that what it computes
+    JAX, NumPy, jaxgrad or Python's math (`_PURE_PACKAGES`; by identity), so that what it computes
     follows from its code, the types of its arguments and JAX's configuration
     (`trace_context`, as `jax.jit` keys its traces). `None` otherwise (most callables
     that read a value of the user's: a global number or array, a closure, a bound
@@ -914,7 +914,15 @@ def _names(code):
     return frozenset(names)
 
 
+# The packages whose modules a plain function may read (`_plain_key`): their attributes
+# are functions and constants, not settings a user changes between calls (a package of
+# the user's, even installed, may hold such: `mymodel.SCALE = 3`).
+_PURE_PACKAGES = frozenset({"jax", "numpy", "math", "cmath", "operator", "functools", "jaxgrad"})
+
+
 def _library_module(module) -> bool:
+    if module.__name__.partition(".")[0] not in _PURE_PACKAGES:
+        return False
     path = getattr(module, "__file__", None)
     if path is None:
         return module.__name__ in sys.builtin_module_names

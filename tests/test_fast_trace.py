@@ -218,3 +218,16 @@ def test_debugging_checks_trace_through_jax_make_jaxpr():
             _traced.trace(reuses, _S)
     finally:
         jax.config.update("jax_debug_key_reuse", previous)
+
+
+def test_a_module_of_the_users_is_not_a_library():
+    import types as _types
+
+    settings = _types.ModuleType("settings")  # a module of the user's, holding a setting
+    settings.scale = 2.0
+    namespace = {"settings": settings, "jnp": jnp}
+    exec("def f(x):\n    return settings.scale * x", namespace)
+    assert _traced._plain_key(namespace["f"], (_S,)) is None
+    namespace["jnp"] = jnp
+    exec("def g(x):\n    return jnp.sin(x)", namespace)
+    assert _traced._plain_key(namespace["g"], (_S,)) is not None
