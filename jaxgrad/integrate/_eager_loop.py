@@ -49,8 +49,8 @@ program being built.
 Many loops of one configuration at once (`quadosc`'s half periods: `run_lanes`) run as
 `vmap` of the loop runs them inside a compiled program (`_batch.py`): the first pass of
 every lane at once, then each lane it left unfinished again, alone by `run`, or, when
-more than `_ALONE` are left, side by side (`_in_lockstep`: the pass under `vmap`, a
-finished lane left as it was). A new integrand of `quadosc` took 0.05–0.09 s instead of
+more than `_ALONE` are left, side by side (`_in_lockstep`: those lanes only, the pass
+under `vmap`, a finished lane left as it was). A new integrand of `quadosc` took 0.05–0.09 s instead of
 4.3–4.9 s, its later calls about twice as long as the whole program's
 (`bench/eager_quadosc.py`).
 
@@ -278,7 +278,7 @@ def run_lanes(fvec, inputs, args, *, nseg, dtype, ends=PLAIN, out_size, limit, e
         unfinished = np.flatnonzero(np.asarray(result[3]) == _status.RUNNING)
     config = dict(nseg=nseg, dtype=dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit)
     if len(unfinished) > _ALONE:
-        return report(carry, _in_lockstep(fvec, edges, args, tols, result, config))
+        return report(carry, _in_lockstep(fvec, edges, args, tols, result, unfinished, config))
     for i in unfinished:
         i = np.int32(i)
         result = _resumed(result, i, run(fvec, (edges[i],), args, **config))
@@ -294,17 +294,18 @@ _ALONE = 8
 
 @functools.lru_cache(maxsize=64)
 def _lockstep_programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
-    """`_programs` (with `PLAIN` ends) over a leading axis of lanes, run in lockstep: a
-    lane marked finished is left as it was, and `step` also says whether any lane runs
-    on; `merge` puts their results in place of the first pass's. Not compiled light
-    (`_LIGHT`): under `vmap` every lane's pool is updated at every pass, and at LLVM's
-    level 0 a pass of 40 lanes took about three times as long."""
+    """`_programs` (with `PLAIN` ends) over a leading axis of lanes, run in lockstep: the
+    lanes `idx` of a batch (an index past the batch pads), a lane marked finished left as
+    it was, `step` also saying whether any lane runs on; `merge` puts their results in
+    place of the first pass's. Compiled per configuration and number of lanes `idx`
+    holds. Not compiled light (`_LIGHT`): under `vmap` every lane's pool is updated at
+    every pass, and at LLVM's level 0 a pass of 40 lanes took about three times as long."""
     start, step, end = (p.__wrapped__ for p in _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit))
 
     @functools.partial(jit_core, concrete_alone=True)
-    def start_lanes(edges, result):
-        on = result[3] == _status.RUNNING
-        return jax.vmap(start)(edges)[2:] + (jnp.where(on, _status.RUNNING, _status.CONVERGED).astype(jnp.int32),)
+    def start_lanes(edges, idx):
+        edges = jnp.take(edges, idx, axis=0, mode="clip")
+        return (edges,) + jax.vmap(start)(edges)[2:]
 
     @functools.partial(jit_core, concrete_alone=True)
     def step_lanes(edges, packed, tols, fx, kept, code):
@@ -315,28 +316,34 @@ def _lockstep_programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         return packed, x, kept, code, jnp.any(code == _status.RUNNING)
 
     @functools.partial(jit_core, concrete_alone=True)
-    def merge(edges, packed, result):
-        resumed = jax.vmap(lambda e, p: end(e, (), p))(edges, packed)
-        on = result[3] == _status.RUNNING
-        value, err, neval, code = (jnp.where(on.reshape(on.shape + (1,) * (r.ndim - 1)), n, r)
-                                   for n, r in zip(resumed, result))
-        return value, err, jnp.where(on, neval + result[2], result[2]), code
+    def merge(edges, packed, result, idx):
+        value, err, neval, code = jax.vmap(lambda e, p: end(e, (), p))(edges, packed)
+        neval = neval + jnp.take(result[2], idx, mode="clip")
+        return tuple(r.at[idx].set(n, mode="drop") for r, n in zip(result, (value, err, neval, code)))
 
     return start_lanes, step_lanes, merge
 
 
-def _in_lockstep(fvec, edges, args, tols, result, config):
-    """The loop, run again on every lane whose first pass left it running (`result`), all
-    of them side by side; their results in place of the first pass's."""
+def _in_lockstep(fvec, edges, args, tols, result, unfinished, config):
+    """The loop, run again on the lanes `unfinished` (host indices) that their first pass
+    left running (`result`), side by side; their results in place of the first pass's.
+    Only those lanes run, padded to a power of two (each width compiles once): with 9
+    hard lanes among 1,000, running every lane made a call 2.5 s against 0.1 s under
+    `jax.jit` (outside review)."""
     start, step, merge = _lockstep_programs(*(config[k] for k in ("nseg", "dtype", "out_size", "limit", "epsabs",
                                                                   "epsrel", "nsplit")))
     f_at = evaluator(fvec)
-    packed, x, kept, code = start(edges, result)
+    width = 1 << (len(unfinished) - 1).bit_length()
+    size = edges.shape[0]
+    idx = np.full(width, size, np.int32)  # (padding: past the batch)
+    idx[: len(unfinished)] = unfinished
+    code = np.where(idx < size, _status.RUNNING, _status.CONVERGED).astype(np.int32)
+    sub, packed, x, kept = start(edges, idx)
     while True:
-        packed, x, kept, code, more = step(edges, packed, tols, f_at(args, x), kept, code)
+        packed, x, kept, code, more = step(sub, packed, tols, f_at(args, x), kept, code)
         with jax.transfer_guard_device_to_host("allow"):
             if not bool(np.asarray(more)):
-                return merge(edges, packed, result)
+                return merge(sub, packed, result, idx)
 
 
 def _running(code) -> bool:
