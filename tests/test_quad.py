@@ -531,6 +531,24 @@ def test_float32():
     assert abs(float(g(jnp.float32(2.0))) + 0.25) < 1e-5
 
 
+def test_float32_limits_with_a_float64_integrand_integrate_in_float64():
+    # The loop kept its sums in the limits' dtype: ∫₀¹ eˣ came out in float32, 3.7e-8
+    # off and `roundoff`, with a warning from the pool's scatter, and under `vmap` the
+    # program did not trace (a dtype mismatch in `lax.select`; an outside review). f's
+    # dtype now sets x's. (Eager calls; one `jit(vmap)`.)
+    w = jnp.ones((), jnp.float64)
+    value, info = quad(lambda x: w * jnp.exp(x), np.float32(0.0), np.float32(1.0))
+    assert value.dtype == jnp.float64 and bool(info.converged)
+    assert abs(float(value) - (math.e - 1)) < 1e-15
+    lanes = jax.jit(jax.vmap(lambda b: quad(lambda x: w * jnp.exp(x), jnp.float32(0.0), b)[0]))(
+        jnp.asarray([1.0, 2.0], jnp.float32))
+    assert lanes.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(lanes), np.expm1([1.0, 2.0]), rtol=1e-14)
+    value, info = _quadosc.quadosc(lambda t: w * jnp.sin(t) / t, np.float32(0.0), jnp.inf,
+                                   period=np.float32(2 * math.pi))
+    assert value.dtype == jnp.float64 and bool(info.converged) and abs(float(value) - math.pi / 2) < 1e-12
+
+
 @pytest.mark.parametrize("module", [_quad, _quadosc], ids=lambda m: m.__name__)
 def test_docstring_examples(module, float32_default):
     # As a user runs them: from JAX's default, float32 (the examples ask for float64).

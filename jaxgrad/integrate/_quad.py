@@ -540,6 +540,14 @@ def quad(
     if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or limlst < 4:
         raise ValueError(f"{fn}: `limlst` must be an integer >= 4; got {limlst!r}.")
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
+    if jnp.dtype(val_dtype) != jnp.dtype(dtype):
+        # f's values are wider than its limits (float32 limits, a float64 f): integrate in
+        # f's dtype, x too. The loop keeps its pool in the limits' dtype: the values were
+        # rounded to float32 (3.7e-8 off for ∫₀¹ eˣ, `roundoff`), and under `vmap` the
+        # program did not trace (an outside review).
+        dtype = jnp.dtype(val_dtype)
+        a, b, points = widened(a, dtype), widened(b, dtype), widened(points, dtype)
+        integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     from ._fourier import fourier_half_line, fourier_range, is_fourier_half_line, is_fourier_range  # (a cycle)
 
     if is_fourier_half_line(weight, wvar, a, b):
@@ -638,6 +646,11 @@ def as_dtype(x, dtype):
     compiled program: each spelling compiled its own, 5.5–6.3 s for `quad` (outside
     probe)."""
     return x if isinstance(x, jax.core.Tracer) else np.asarray(x, dtype)
+
+
+def widened(x, dtype):
+    """`as_dtype`, a traced limit cast too (to a wider dtype: f's, see `quad`)."""
+    return x.astype(dtype) if isinstance(x, jax.core.Tracer) else as_dtype(x, dtype)
 
 
 def check_nonempty(fn, out, name="f"):

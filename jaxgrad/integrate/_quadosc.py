@@ -41,7 +41,7 @@ from . import _status
 from . import _eager_loop
 from ._quad import (
     _NSPLIT, _check_limit, _check_tolerance, _eager_ends, _eager_tolerances, _vector_integrand, as_dtype,
-    limits_dtype, quad, trace_integrand,
+    limits_dtype, quad, trace_integrand, widened,
 )
 from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
@@ -143,6 +143,10 @@ def quadosc(
     dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
     start, period = as_dtype(start, dtype), as_dtype(period, dtype)
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
+    if jnp.dtype(val_dtype) != jnp.dtype(dtype):  # f wider than its limits: in f's dtype (as `quad`)
+        dtype = jnp.dtype(val_dtype)
+        start, period = widened(start, dtype), widened(period, dtype)
+        integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
     sign = 1.0 if b_inf == 1 else -1.0
     options = dict(sign=sign, cycles=int(cycles), limit=limit)
     if _eager_loop.usable(start, period, args, consts, epsabs, epsrel):
