@@ -51,7 +51,7 @@ Many loops of one configuration at once (`quadosc`'s half periods: `run_lanes`) 
 every lane at once, then each lane it left unfinished again, alone by `run`, or, when
 more than `_ALONE` are left, side by side (`_in_lockstep`: those lanes only, the pass
 under `vmap`, a finished lane left as it was). A new integrand of `quadosc` took 0.05–0.09 s instead of
-4.3–4.9 s, its later calls about twice as long as the whole program's
+4.3–4.9 s, its later calls about three times as long as the whole program's
 (`bench/eager_quadosc.py`).
 
 Differentiated from eager code (`jax.grad`, `jax.jvp`: linearization or a JVP over
@@ -327,14 +327,15 @@ def _lockstep_programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
 def _in_lockstep(fvec, edges, args, tols, result, unfinished, config):
     """The loop, run again on the lanes `unfinished` (host indices) that their first pass
     left running (`result`), side by side; their results in place of the first pass's.
-    Only those lanes run, padded to a power of two (each width compiles once): with 9
+    Only those lanes run, padded to a power of two or to the whole batch, whichever is
+    fewer (each width compiles once): with 9
     hard lanes among 1,000, running every lane made a call 2.5 s against 0.1 s under
     `jax.jit` (outside review)."""
     start, step, merge = _lockstep_programs(*(config[k] for k in ("nseg", "dtype", "out_size", "limit", "epsabs",
                                                                   "epsrel", "nsplit")))
     f_at = evaluator(fvec)
-    width = 1 << (len(unfinished) - 1).bit_length()
     size = edges.shape[0]
+    width = min(1 << (len(unfinished) - 1).bit_length(), size)
     idx = np.full(width, size, np.int32)  # (padding: past the batch)
     idx[: len(unfinished)] = unfinished
     code = np.where(idx < size, _status.RUNNING, _status.CONVERGED).astype(np.int32)
