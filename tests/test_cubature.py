@@ -10,6 +10,7 @@ file compiles a handful of loops only.
 from __future__ import annotations
 
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -424,3 +425,12 @@ def test_one_dimension_has_the_end_singularities_of_quad():
     assert np.all(np.abs(np.asarray(value) - exact) <= np.minimum(np.asarray(err), 1e-8 * exact)), (value, exact, err)
     np.testing.assert_allclose(d_p, exact * (np.log(2) - 1 / (p + 1)), rtol=1e-8)
     np.testing.assert_allclose(d_b, 2**p, rtol=1e-12)
+
+
+def test_float32_box_with_a_float64_integrand_integrates_in_float64():
+    # The boxes' pool was in the limits' dtype: ∫ e^(x+y) over [0, 1]² came out 1e-7 off,
+    # `roundoff` (an outside review found it in `quad`). f's dtype now sets x's.
+    w = jnp.ones((), jnp.float64)
+    value, info = cubature(lambda x: w * jnp.exp(jnp.sum(x)), np.zeros(2, np.float32), np.ones(2, np.float32))
+    assert value.dtype == jnp.float64 and bool(info.converged)
+    assert abs(float(value) - (math.e - 1) ** 2) < 1e-8 * (math.e - 1) ** 2

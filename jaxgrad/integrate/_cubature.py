@@ -23,7 +23,7 @@ from ._adaptive import Tolerances
 from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
 from ._quad import (
-    _check_limit, _check_tolerance, _eager_tolerances, as_dtype, check_nonempty, fvec_out_size,
+    _check_limit, _check_tolerance, _eager_tolerances, as_dtype, check_nonempty, fvec_out_size, widened,
     integral_and_parameter_tangent, quad, real_dtype,
 )
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
@@ -405,6 +405,14 @@ def cubature(
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number) or jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
     check_nonempty(fn, integrand.out_shape)
+    if jnp.dtype(jnp.result_type(dtype, out_dtype)) != jnp.dtype(dtype):
+        # f's values are wider than the box's limits (float32 limits, a float64 f): in f's
+        # dtype, x too, as `quad` (the boxes' pool in float32 left ∫ e^(x+y) over [0, 1]²
+        # 1e-7 off, `roundoff`).
+        dtype = jnp.dtype(jnp.result_type(dtype, out_dtype))
+        a, b = widened(a, dtype), widened(b, dtype)
+        x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
+        integrand, consts = trace(f, x0, *args)
     if np.shape(a)[0] == 1:
         # One dimension is `quad`'s: its loop has the end models and the extrapolation
         # that the Gauss–Kronrod pair on boxes lacks (∫₀¹ x^α, α from −0.5 to −0.95 at
