@@ -890,11 +890,26 @@ def _plain_key(f, example_args):
         return None
 
 
+# Names a plain function may not use at all (`_library_globals`): ways to reach a value of
+# the user's without naming it (`globals()["p"]`, `eval("p")`, `getattr(module, name)`),
+# and random numbers drawn at trace time (`np.random`, `jax.random`, whose generator is
+# a setting `trace_context` does not hold): a seed set again between calls, or a draw
+# with few outcomes that came out the same twice, gave a stale value (outside review).
+_UNSAFE_NAMES = frozenset({
+    "globals", "locals", "vars", "eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr",
+    "open", "input", "breakpoint", "__builtins__", "__dict__", "random", "rand", "randn", "seed", "default_rng",
+    "RandomState", "Generator", "PRNGKey", "key", "__globals__",
+})
+
+
 def _library_globals(code, namespace):
     """`((name, module), ...)` for the global names `code` reads (as far as its names
-    tell), or None if one of them is not a module of an installed package."""
+    tell), or None if one of them is not a module of JAX, NumPy, jaxgrad or math, or is
+    one of `_UNSAFE_NAMES`."""
     found = []
     for name in _names(code):
+        if name in _UNSAFE_NAMES:
+            return None
         value = namespace.get(name, _names)
         if value is _names:  # a builtin, or an attribute's name
             continue

@@ -151,6 +151,17 @@ def _noisy(x):  # not pure: a new number at every trace
     return x * np.random.default_rng().random()
 
 
+def _seeded(x):  # not pure either: the same number for the same seed
+    return x * np.random.rand()
+
+
+_P = 3.0
+
+
+def _indirect(x):  # reads a global of the user's without naming it
+    return x * globals()["_P"]
+
+
 def test_a_plain_function_is_traced_until_two_traces_agree(monkeypatch):
     traces = []
     inner = _traced._trace
@@ -170,9 +181,22 @@ def test_a_plain_function_is_traced_until_two_traces_agree(monkeypatch):
 
 
 def test_an_impure_plain_function_is_traced_at_every_call():
+    global _P
     a = jnp.diag(jnp.array([1.0, 2.0]))
     values = {float(trace_function(a, _noisy)) for _ in range(4)}  # tr = 3r, a new r each time
     assert len(values) == 4
+    # Seeded again between calls, and a global reached through `globals()` (both gave the
+    # old value from the cache; an outside review): never taken for plain functions.
+    got = []
+    for seed in (0, 0, 0, 1):
+        np.random.seed(seed)
+        got.append(float(trace_function(a, _seeded)))
+    np.random.seed(1)
+    assert got[:3] == [got[0]] * 3 and got[3] == pytest.approx(3 * np.random.rand(), rel=1e-15)
+    assert _traced._plain_key(_seeded, (_S,)) is None
+    for p in (3.0, 3.0, 3.0, 5.0):
+        _P = p
+        assert float(trace_function(a, _indirect)) == 3 * p
 
 
 def test_a_plain_functions_module_replaced_is_a_new_key():
