@@ -436,6 +436,8 @@ def quad(
             every `x`). It is called on one scalar `x` at a time, under `jax.vmap`.
         a: lower limit: a real scalar, finite or `-inf` / `inf`, static or traced.
         b: upper limit, likewise. `b < a` gives minus the integral from `b` to `a`.
+            The limits' floating dtype is x's, or f's where f's values are wider
+            (float32 limits with a float64 f integrate in float64).
         args: extra arguments of `f` (a tuple of pytrees); derivatives flow through
             their floating-point leaves (a complex leaf along its real and imaginary
             directions: `jax.grad(..., holomorphic=True)` works).
