@@ -262,8 +262,30 @@ def _program_text(jaxpr, tokens=None) -> str:
         return str(jaxpr)
 
 
-_LAST = collections.OrderedDict()  # origin -> (program, text) of its last trace
-_LAST_LOCK = threading.Lock()
+class _Recent:
+    """A bounded memo keyed by equality, least recently used out, safe across threads
+    (`_LAST`, `_PLAIN`). `get` raises TypeError for a key that does not hash."""
+
+    def __init__(self, size):
+        self.size, self.entries, self.lock = size, collections.OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            hit = self.entries.get(key)
+            if hit is not None:
+                self.entries.move_to_end(key)
+            return hit
+
+    def put(self, key, value):
+        with self.lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return value
+
+
+_LAST = _Recent(4 * _MEMO)  # origin -> (program, text, tokens) of its last trace
 
 
 def _printed_alike(nested, tokens) -> bool:
@@ -297,25 +319,17 @@ def _text_of(jaxpr, origin) -> str:
     tokens for its `jit` bodies: a callable traced again at every eager call is printed
     once (0.17 ms a call on a five-operation integrand)."""
     try:
-        with _LAST_LOCK:
-            last = _LAST.get(origin)
+        last = _LAST.get(origin)
     except TypeError:  # an origin that does not hash: the key will say so
         return _program_text(jaxpr)
     if last is not None:
         old, text, tokens = last
         if same_program(jaxpr, old, lambda nested: _printed_alike(nested, tokens),
                         lambda body: _same_token(body, tokens)):
-            with _LAST_LOCK:
-                if origin in _LAST:
-                    _LAST.move_to_end(origin)
             return text
     tokens = {}
     text = _program_text(jaxpr, tokens)
-    with _LAST_LOCK:
-        _LAST[origin] = (jaxpr, text, tokens)
-        _LAST.move_to_end(origin)
-        while len(_LAST) > 4 * _MEMO:
-            _LAST.popitem(last=False)
+    _LAST.put(origin, (jaxpr, text, tokens))
     return text
 
 
@@ -838,26 +852,18 @@ def trace(f, *example_args, wraps=None):
     key = _plain_key(f, example_args) if wraps is None else None
     if key is None:
         return _trace(f, example_args, wraps)[:2]
-    with _PLAIN_LOCK:
-        hit = _PLAIN.get(key)
-        if hit is not None:
-            _PLAIN.move_to_end(key)
+    hit = _PLAIN.get(key)
     if hit is not None and hit[2]:
         return hit[0], hit[1]
     traced, consts, cacheable = _trace(f, example_args, wraps)
     if cacheable:
         agreed = hit is not None and hit[0] == traced and _same_values(hit[1], consts)
-        with _PLAIN_LOCK:
-            _PLAIN[key] = (traced, consts, agreed)
-            _PLAIN.move_to_end(key)
-            while len(_PLAIN) > 4 * _MEMO:
-                _PLAIN.popitem(last=False)
+        _PLAIN.put(key, (traced, consts, agreed))
     return traced, consts
 
 
 # Plain functions' traces (see `_plain_key`): key -> (Traced, consts, confirmed).
-_PLAIN = collections.OrderedDict()
-_PLAIN_LOCK = threading.Lock()
+_PLAIN = _Recent(4 * _MEMO)
 
 
 def _plain_key(f, example_args):

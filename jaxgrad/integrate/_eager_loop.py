@@ -274,8 +274,7 @@ def run_lanes(fvec, inputs, args, *, nseg, dtype, ends=PLAIN, out_size, limit, e
     tols = tolerance_leaves(args) if epsabs is None else ()
     edges, carry, x, kept = first_nodes(*inputs)
     result = first_rest(edges, tols, f_at(args, x), kept)
-    with jax.transfer_guard_device_to_host("allow"):
-        unfinished = np.flatnonzero(np.asarray(result[3]) == _status.RUNNING)
+    unfinished = np.flatnonzero(_on_host(result[3]) == _status.RUNNING)
     config = dict(nseg=nseg, dtype=dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit)
     if len(unfinished) > _ALONE:
         return report(carry, _in_lockstep(fvec, edges, args, tols, result, unfinished, config))
@@ -331,8 +330,7 @@ def _in_lockstep(fvec, edges, args, tols, result, unfinished, config):
     fewer (each width compiles once): with 9
     hard lanes among 1,000, running every lane made a call 2.5 s against 0.1 s under
     `jax.jit` (outside review)."""
-    start, step, merge = _lockstep_programs(*(config[k] for k in ("nseg", "dtype", "out_size", "limit", "epsabs",
-                                                                  "epsrel", "nsplit")))
+    start, step, merge = _lockstep_programs(**config)
     f_at = evaluator(fvec)
     size = edges.shape[0]
     width = min(1 << (len(unfinished) - 1).bit_length(), size)
@@ -342,17 +340,20 @@ def _in_lockstep(fvec, edges, args, tols, result, unfinished, config):
     sub, packed, x, kept = start(edges, idx)
     while True:
         packed, x, kept, code, more = step(sub, packed, tols, f_at(args, x), kept, code)
-        with jax.transfer_guard_device_to_host("allow"):
-            if not bool(np.asarray(more)):
-                return merge(sub, packed, result, idx)
+        if not _on_host(more):
+            return merge(sub, packed, result, idx)
 
 
 def _running(code) -> bool:
-    """Whether the status `code` (a scalar on the device) says the loop goes on. (An
-    explicit transfer, allowed by `jax.transfer_guard`; `jax.device_get` cost ~40 µs
-    more a pass.)"""
+    """Whether the status `code` (a scalar on the device) says the loop goes on."""
+    return int(_on_host(code)) == _status.RUNNING
+
+
+def _on_host(x):
+    """A device array read on the host: an explicit transfer, allowed by
+    `jax.transfer_guard` (`jax.device_get` cost ~40 µs more a pass)."""
     with jax.transfer_guard_device_to_host("allow"):
-        return int(np.asarray(code)) == _status.RUNNING
+        return np.asarray(x)
 
 
 # `cubature`'s loop (`_cubature_adaptive`), driven the same way. Its first pass evaluates

@@ -542,14 +542,9 @@ def quad(
     if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or limlst < 4:
         raise ValueError(f"{fn}: `limlst` must be an integer >= 4; got {limlst!r}.")
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
-    if jnp.dtype(val_dtype) != jnp.dtype(dtype):
-        # f's values are wider than its limits (float32 limits, a float64 f): integrate in
-        # f's dtype, x too. The loop keeps its pool in the limits' dtype: the values were
-        # rounded to float32 (3.7e-8 off for ∫₀¹ eˣ, `roundoff`), and under `vmap` the
-        # program did not trace (an outside review).
-        dtype = jnp.dtype(val_dtype)
+    if val_dtype != dtype:  # (x in f's wider dtype: `trace_integrand`)
+        dtype = val_dtype
         a, b, points = widened(a, dtype), widened(b, dtype), widened(points, dtype)
-        integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     from ._fourier import fourier_half_line, fourier_range, is_fourier_half_line, is_fourier_range  # (a cycle)
 
     if is_fourier_half_line(weight, wvar, a, b):
@@ -561,7 +556,7 @@ def quad(
                              limit=int(limit), complex_func=bool(complex_func), throw=bool(throw))
     # The tolerances are inputs of the compiled program (None here: the loop reads them
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
-    options = (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))
+    options = loop_options(limit)
     # From eager code, a new integrand compiles only its own evaluation: the loop runs
     # pass by pass from Python (`_eager_loop`); its derivatives too, without a weight.
     value_eagerly = _eager_loop.usable(a, b, points, args, consts, wvar, epsabs, epsrel)
@@ -650,6 +645,12 @@ def as_dtype(x, dtype):
     return x if isinstance(x, jax.core.Tracer) else np.asarray(x, dtype)
 
 
+def loop_options(limit):
+    """The static options of `quad`'s loop; its tolerances are read from its args
+    (`_adaptive.Tolerances`)."""
+    return (("limit", int(limit)), ("epsabs", None), ("epsrel", None), ("nsplit", _NSPLIT))
+
+
 def widened(x, dtype):
     """`as_dtype`, a traced limit cast too (to a wider dtype: f's, see `quad`)."""
     return x.astype(dtype) if isinstance(x, jax.core.Tracer) else as_dtype(x, dtype)
@@ -664,7 +665,20 @@ def check_nonempty(fn, out, name="f"):
 def trace_integrand(fn, f, dtype, args, complex_func=None):
     """`f` traced at a scalar `x` of `dtype` (see `jaxgrad._traced`), checked, with the
     values it closes over and the (real) dtype of its values, or of their real and
-    imaginary parts with `complex_func` (None: the caller has no such option)."""
+    imaginary parts with `complex_func` (None: the caller has no such option).
+
+    Where f's values are wider than `dtype` (float32 limits, a float64 f), f is traced
+    again with x in that dtype, which the caller then gives the limits (`widened`): the
+    adaptive loop keeps its pool in x's dtype, and the values were rounded to float32
+    (3.7e-8 off for ∫₀¹ eˣ, `roundoff`), and under `vmap` the program did not trace (an
+    outside review)."""
+    integrand, consts, val_dtype = _traced_integrand(fn, f, dtype, args, complex_func)
+    if val_dtype != jnp.dtype(dtype):
+        integrand, consts, val_dtype = _traced_integrand(fn, f, val_dtype, args, complex_func)
+    return integrand, consts, val_dtype
+
+
+def _traced_integrand(fn, f, dtype, args, complex_func):
     x0 = jax.ShapeDtypeStruct((), dtype)
     try:
         integrand, consts = trace(f, x0, *args)
@@ -687,7 +701,7 @@ def trace_integrand(fn, f, dtype, args, complex_func=None):
                 "integrate its real and imaginary parts (as scipy.integrate.quad does)."
             )
         out_dtype = jnp.finfo(out_dtype).dtype
-    return integrand, consts, jnp.result_type(dtype, out_dtype)
+    return integrand, consts, jnp.dtype(jnp.result_type(dtype, out_dtype))
 
 
 @functools.lru_cache(maxsize=256)

@@ -40,8 +40,8 @@ from .._where import where
 from . import _status
 from . import _eager_loop
 from ._quad import (
-    _NSPLIT, _check_limit, _check_tolerance, _eager_ends, _eager_tolerances, _vector_integrand, as_dtype,
-    limits_dtype, quad, trace_integrand, widened,
+    _check_limit, _check_tolerance, _eager_ends, _eager_tolerances, _vector_integrand, as_dtype,
+    limits_dtype, loop_options, quad, trace_integrand, widened,
 )
 from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
@@ -143,10 +143,9 @@ def quadosc(
     dtype = limits_dtype(fn, **{"a" if b_inf == 1 else "b": start}, period=period)
     start, period = as_dtype(start, dtype), as_dtype(period, dtype)
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
-    if jnp.dtype(val_dtype) != jnp.dtype(dtype):  # f wider than its limits: in f's dtype (as `quad`)
-        dtype = jnp.dtype(val_dtype)
+    if val_dtype != dtype:  # (x in f's wider dtype: `trace_integrand`)
+        dtype = val_dtype
         start, period = widened(start, dtype), widened(period, dtype)
-        integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args)
     sign = 1.0 if b_inf == 1 else -1.0
     options = dict(sign=sign, cycles=int(cycles), limit=limit)
     if _eager_loop.usable(start, period, args, consts, epsabs, epsrel):
@@ -222,7 +221,7 @@ def _quadosc_eager(integrand, val_dtype, sign, cycles, limit, throw, start, peri
     fvec = _vector_integrand(integrand, False, val_dtype)
     all_args = (args, consts, _eager_tolerances(epsabs / cycles, epsrel / 10, val_dtype))
     shape = integrand.out_shape.shape
-    options = dict(limit=limit, epsabs=None, epsrel=None, nsplit=_NSPLIT)
+    options = dict(loop_options(limit))
     values, info = _eager_loop.run_lanes(
         fvec, (lo, hi, jnp.zeros((cycles, 0), lo.dtype)), all_args, nseg=1, dtype=lo.dtype,
         ends=_eager_ends(shape, False, False), out_size=math.prod(shape), **options,
