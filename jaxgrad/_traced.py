@@ -868,35 +868,80 @@ _PLAIN = _Recent(4 * _MEMO)
 
 def _plain_key(f, example_args):
     """A key for `f`'s trace at `example_args` that holds everything the trace can
-    depend on, when there is one: `f` is a plain Python function with no closure and no
-    default values whose global names (its own and its nested functions') are modules of
-    JAX, NumPy, jaxgrad or Python's math (`_PURE_PACKAGES`; by identity), so that what it computes
-    follows from its code, the types of its arguments and JAX's configuration
-    (`trace_context`, as `jax.jit` keys its traces). `None` otherwise (most callables
-    that read a value of the user's: a global number or array, a closure, a bound
-    argument), and then `f` is traced at every call.
+    depend on, when there is one: `f` is a plain Python function whose global names (its
+    own and its nested functions'), closure cells and default values are all "plain"
+    (`_plain_value`): modules and functions of JAX, NumPy, jaxgrad or Python's math
+    (`_PURE_PACKAGES`), numbers, strings and tuples of them, JAX arrays; so that what it
+    computes follows from its code, those values, the types of its arguments and JAX's
+    configuration (`trace_context`, as `jax.jit` keys its traces). `None` otherwise (a
+    callable that reads a function, an object or a NumPy array of the user's, or a
+    module of its own; a bound argument), and then `f` is traced at every call.
+
+    The values are read at every call: a closure's cell or a global rebound to a new
+    number makes a new key.
 
     A function that draws random numbers or reads the clock at trace time (`np.random`,
     `time`) is not pure: its traces differ, and `trace` serves one only after two traces
     in a row gave the same program and constants."""
-    if type(f) is not types.FunctionType or f.__closure__ or f.__defaults__ or f.__kwdefaults__:
+    if type(f) is not types.FunctionType or f.__kwdefaults__:
         return None
     try:
         from jax._src import config, core
 
-        modules = _library_globals(f.__code__, f.__globals__)
-        if modules is None:
+        names = _global_values(f.__code__, f.__globals__)
+        cells = tuple(_plain_value(c.cell_contents) for c in f.__closure__ or ())
+        defaults = tuple(_plain_value(v) for v in f.__defaults__ or ())
+        if names is None or _NOT_A_VALUE in cells or _NOT_A_VALUE in defaults:
             return None
         leaves, treedef = jax.tree_util.tree_flatten(example_args)
         avals = tuple(core.shaped_abstractify(x) for x in leaves)
-        key = (_code_key(f.__code__), _Same(f.__globals__), modules, treedef, avals, config.trace_context())
+        key = (_code_key(f.__code__), _Same(f.__globals__), names, cells, defaults, treedef, avals,
+               config.trace_context())
         hash(key)
         return key
-    except Exception:  # an argument JAX cannot type, a JAX without these internals: traced
+    except Exception:  # an argument JAX cannot type, an empty cell, a JAX without these internals
         return None
 
 
-# Names a plain function may not use at all (`_library_globals`): ways to reach a value of
+_NOT_A_VALUE = object()
+
+
+def _plain_value(v):
+    """A key for a value a plain function reads (a global, a closure's cell, a default)
+    that cannot change without being rebound: modules and functions of JAX, NumPy,
+    jaxgrad or math (`from jax.numpy import exp`) by identity (`_library_module`);
+    numbers, strings and None by type and value (floats by their bits: -0.0 is not 0.0,
+    and a NaN keys like itself), tuples of them, NumPy scalars; JAX arrays by identity
+    (they are immutable). `_NOT_A_VALUE` for anything else (a NumPy array, a list, an
+    object, a function or module of the user's: they change in place, or read what
+    does)."""
+    t = type(v)
+    if v is None or t in (bool, int, str, bytes):
+        return (t, v)
+    if t is float:
+        return (t, v.hex())
+    if t is complex:
+        return (t, v.real.hex(), v.imag.hex())
+    if t is tuple:
+        keys = tuple(_plain_value(x) for x in v)
+        return _NOT_A_VALUE if _NOT_A_VALUE in keys else (t, keys)
+    if isinstance(v, np.generic) and t.__module__ == "numpy":
+        return (t, v.tobytes())
+    if isinstance(v, jax.Array) and not isinstance(v, jax.core.Tracer):
+        return _Same(v)
+    if isinstance(v, types.ModuleType):
+        return _Same(v) if _library_module(v) else _NOT_A_VALUE
+    if isinstance(v, _FUNCTION_TYPES):
+        module = sys.modules.get(getattr(v, "__module__", None) or "")
+        return _Same(v) if module is not None and _library_module(module) else _NOT_A_VALUE
+    return _NOT_A_VALUE
+
+
+_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc, type(jax.numpy.exp), jax.custom_jvp,
+                   jax.custom_vjp)
+
+
+# Names a plain function may not use at all (`_global_values`): ways to reach a value of
 # the user's without naming it (`globals()["p"]`, `eval("p")`, `getattr(module, name)`),
 # and random numbers drawn at trace time (`np.random`, `jax.random`, whose generator is
 # a setting `trace_context` does not hold): a seed set again between calls, or a draw
@@ -908,10 +953,10 @@ _UNSAFE_NAMES = frozenset({
 })
 
 
-def _library_globals(code, namespace):
-    """`((name, module), ...)` for the global names `code` reads (as far as its names
-    tell), or None if one of them is not a module of JAX, NumPy, jaxgrad or math, or is
-    one of `_UNSAFE_NAMES`."""
+def _global_values(code, namespace):
+    """`((name, key), ...)` for the global names `code` reads (as far as its names
+    tell), each by `_plain_value`; None if one of them is not plain, or is one of
+    `_UNSAFE_NAMES`."""
     found = []
     for name in _names(code):
         if name in _UNSAFE_NAMES:
@@ -919,9 +964,10 @@ def _library_globals(code, namespace):
         value = namespace.get(name, _names)
         if value is _names:  # a builtin, or an attribute's name
             continue
-        if not isinstance(value, types.ModuleType) or not _library_module(value):
+        key = _plain_value(value)
+        if key is _NOT_A_VALUE:
             return None
-        found.append((name, _Same(value)))
+        found.append((name, key))
     return tuple(found)
 
 

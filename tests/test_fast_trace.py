@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jax.numpy import exp as _exp
+
 from jaxgrad import _fast_trace, _traced
 from jaxgrad.linalg import trace_function
 
@@ -172,12 +174,53 @@ def test_a_plain_function_is_traced_until_two_traces_agree(monkeypatch):
     # Other argument types, another configuration: traced again.
     _traced.trace(_plain, jax.ShapeDtypeStruct((), jnp.float32))
     assert len(traces) == 3
-    # Not plain: a closure, a default value, a global that is not a library's module.
-    p = 2.0
-    assert _traced._plain_key(lambda x: x * p, (_S,)) is None
-    assert _traced._plain_key(lambda x, q=2.0: x * q, (_S,)) is None
+    # Not plain: a global (or a closure's cell) holding a NumPy array or a function of
+    # the user's, which can change without being rebound.
     assert _traced._plain_key(lambda x: x * _W[0], (_S,)) is None
     assert _traced._plain_key(lambda x: _helper(x), (_S,)) is None
+    w = np.ones(2)
+    assert _traced._plain_key(lambda x: x * w[0], (_S,)) is None
+    # Plain: numbers, tuples of them and JAX arrays read from a closure, a default value
+    # or a global, and the functions of a library imported by name.
+    p = 2.0
+    for f in (lambda x: x * p, lambda x, q=(2.0, 3): x * q[0], lambda x: x * _G[0] * _P, lambda x: _exp(x)):
+        assert _traced._plain_key(f, (_S,)) is not None
+
+
+def _by(p):
+    return lambda x: jnp.copysign(1.0, p) * x
+
+
+def test_values_a_plain_function_reads_are_part_of_its_key(monkeypatch):
+    # A closure's number, a global number and a captured JAX array key the trace by value
+    # (the array by identity): the same values share one trace, and a value changed by
+    # rebinding is a new key, never the old trace. -0.0 and 0.0 compare equal in Python
+    # but give programs of opposite sign here.
+    global _P
+    traces = []
+    inner = _traced._trace
+    monkeypatch.setattr(_traced, "_trace", lambda *a: traces.append(1) or inner(*a))
+    a = jnp.diag(jnp.array([1.0, 2.0]))
+    assert [float(trace_function(a, _by(p))) for p in (1.0, 1.0, 1.0, -0.0, 0.0, -0.0)] == [3, 3, 3, -3, 3, -3]
+    assert len(traces) == 2 + 2 + 1  # confirmed by a second trace, then served
+    q = 2.0
+
+    def scaled(x):
+        return q * x
+
+    for value in (2.0, 2.0, 2.0, 5.0, 7.0):
+        q = value
+        assert float(trace_function(a, scaled)) == 3 * value
+    for value in (3.0, 3.0, 4.0):
+        _P = value
+        assert float(trace_function(a, lambda x: _P * x)) == 3 * value
+    for g in (jnp.array(2.0), jnp.array(2.0), jnp.array(6.0)):
+        assert float(trace_function(a, lambda x: g * x)) == 3 * float(g)
+    # A NumPy array in a closure changed in place: not plain, traced at every call.
+    w = np.array([2.0])
+    assert float(trace_function(a, lambda x: w[0] * x)) == 6.0
+    w[0] = 4.0
+    assert float(trace_function(a, lambda x: w[0] * x)) == 12.0
 
 
 def test_an_impure_plain_function_is_traced_at_every_call():
