@@ -875,7 +875,8 @@ def _plain_key(f, example_args):
     computes follows from its code, those values, the types of its arguments and JAX's
     configuration (`trace_context`, as `jax.jit` keys its traces). `None` otherwise (a
     callable that reads a function, an object or a NumPy array of the user's, or a
-    module of its own; a bound argument), and then `f` is traced at every call.
+    module of its own; a bound argument), and then `f` is traced at every call. A
+    function of those libraries itself (`jnp.tanh`) is plain, by identity.
 
     The values are read at every call: a closure's cell or a global rebound to a new
     number makes a new key.
@@ -883,20 +884,27 @@ def _plain_key(f, example_args):
     A function that draws random numbers or reads the clock at trace time (`np.random`,
     `time`) is not pure: its traces differ, and `trace` serves one only after two traces
     in a row gave the same program and constants."""
-    if type(f) is not types.FunctionType or f.__kwdefaults__:
-        return None
     try:
         from jax._src import config, core
 
-        names = _global_values(f.__code__, f.__globals__)
-        cells = tuple(_plain_value(c.cell_contents) for c in f.__closure__ or ())
-        defaults = tuple(_plain_value(v) for v in f.__defaults__ or ())
-        if names is None or _NOT_A_VALUE in cells or _NOT_A_VALUE in defaults:
+        if type(f) is not types.FunctionType or _plain_value(f) is not _NOT_A_VALUE:
+            # A library's function itself (`funm(a, jnp.tanh)`), by identity.
+            code = _plain_value(f)
+            if code is _NOT_A_VALUE:
+                return None
+            names = cells = defaults = ()
+        elif f.__kwdefaults__:
             return None
+        else:
+            code = (_code_key(f.__code__), _Same(f.__globals__))
+            names = _global_values(f.__code__, f.__globals__)
+            cells = tuple(_plain_value(c.cell_contents) for c in f.__closure__ or ())
+            defaults = tuple(_plain_value(v) for v in f.__defaults__ or ())
+            if names is None or _NOT_A_VALUE in cells or _NOT_A_VALUE in defaults:
+                return None
         leaves, treedef = jax.tree_util.tree_flatten(example_args)
         avals = tuple(core.shaped_abstractify(x) for x in leaves)
-        key = (_code_key(f.__code__), _Same(f.__globals__), names, cells, defaults, treedef, avals,
-               config.trace_context())
+        key = (code, names, cells, defaults, treedef, avals, config.trace_context())
         hash(key)
         return key
     except Exception:  # an argument JAX cannot type, an empty cell, a JAX without these internals

@@ -216,6 +216,12 @@ def test_values_a_plain_function_reads_are_part_of_its_key(monkeypatch):
         assert float(trace_function(a, lambda x: _P * x)) == 3 * value
     for g in (jnp.array(2.0), jnp.array(2.0), jnp.array(6.0)):
         assert float(trace_function(a, lambda x: g * x)) == 3 * float(g)
+    # A library's function passed itself (`funm(a, jnp.tanh)`): plain, by identity.
+    del traces[:]
+    assert [float(trace_function(a, f)) for f in (jnp.exp, jnp.exp, jnp.exp, jnp.sin)] == pytest.approx(
+        [np.e + np.e**2] * 3 + [np.sin(1.0) + np.sin(2.0)], rel=1e-15)
+    assert len(traces) == 3
+    assert _traced._plain_key(_helper, (_S,)) is None  # a jitted function of the user's
     # A NumPy array in a closure changed in place: not plain, traced at every call.
     w = np.array([2.0])
     assert float(trace_function(a, lambda x: w[0] * x)) == 6.0
