@@ -55,11 +55,14 @@ cache on function identity.
 
 from __future__ import annotations
 
+import builtins
 import collections
+import dis
 import functools
 import hashlib
 import numbers
 import os
+import struct
 import sys
 import sysconfig
 import threading
@@ -893,11 +896,11 @@ def _plain_key(f, example_args):
             if code is _NOT_A_VALUE:
                 return None
             names = cells = defaults = ()
-        elif f.__kwdefaults__:
+        elif f.__kwdefaults__ or type(f.__globals__) is not dict or _writes_outside(f.__code__):
             return None
         else:
             code = (_code_key(f.__code__), _Same(f.__globals__))
-            names = _global_values(f.__code__, f.__globals__)
+            names = _global_values(f.__code__, f.__globals__, getattr(f, "__builtins__", None))
             cells = tuple(_plain_value(c.cell_contents) for c in f.__closure__ or ())
             defaults = tuple(_plain_value(v) for v in f.__defaults__ or ())
             if names is None or _NOT_A_VALUE in cells or _NOT_A_VALUE in defaults:
@@ -917,32 +920,56 @@ _NOT_A_VALUE = object()
 def _plain_value(v):
     """A key for a value a plain function reads (a global, a closure's cell, a default)
     that cannot change without being rebound: modules and functions of JAX, NumPy,
-    jaxgrad or math (`from jax.numpy import exp`) by identity (`_library_module`);
-    numbers, strings and None by type and value (floats by their bits: -0.0 is not 0.0,
-    and a NaN keys like itself), tuples of them, NumPy scalars; JAX arrays by identity
-    (they are immutable). `_NOT_A_VALUE` for anything else (a NumPy array, a list, an
-    object, a function or module of the user's: they change in place, or read what
-    does)."""
+    jaxgrad or math (`from jax.numpy import exp`; not their random generators) by
+    identity (`_library_module`); numbers, strings and None by type and value (floats by
+    their bits: -0.0 is not 0.0), tuples of them, NumPy scalars, JAX arrays of up to
+    `_PLAIN_ARRAY_SIZE` elements by value. `_NOT_A_VALUE` for anything else (a NumPy
+    array, a list, an object, a function or module of the user's: they change in place,
+    or read what does)."""
     t = type(v)
     if v is None or t in (bool, int, str, bytes):
         return (t, v)
     if t is float:
-        return (t, v.hex())
+        return (t, struct.pack("<d", v))
     if t is complex:
-        return (t, v.real.hex(), v.imag.hex())
+        return (t, struct.pack("<dd", v.real, v.imag))
     if t is tuple:
         keys = tuple(_plain_value(x) for x in v)
         return _NOT_A_VALUE if _NOT_A_VALUE in keys else (t, keys)
     if isinstance(v, np.generic) and t.__module__ == "numpy":
         return (t, v.tobytes())
     if isinstance(v, jax.Array) and not isinstance(v, jax.core.Tracer):
-        return _Same(v)
+        # Small ones only, by value: the cache holds what it keys (a loop rebinding a
+        # large array kept every old one alive), and an array made with `from_dlpack`
+        # shares a NumPy array's memory, which can change in place (an outside review).
+        if v.size > _PLAIN_ARRAY_SIZE:
+            return _NOT_A_VALUE
+        try:
+            with jax.transfer_guard_device_to_host("allow"):
+                return (str(v.dtype), v.shape, np.asarray(v).tobytes())
+        except TypeError:  # a typed PRNG key: not a plain value
+            return _NOT_A_VALUE
     if isinstance(v, types.ModuleType):
-        return _Same(v) if _library_module(v) else _NOT_A_VALUE
+        return _Same(v) if _library_module(v) and not _draws(v.__name__) else _NOT_A_VALUE
     if isinstance(v, _FUNCTION_TYPES):
-        module = sys.modules.get(getattr(v, "__module__", None) or "")
-        return _Same(v) if module is not None and _library_module(module) else _NOT_A_VALUE
+        # A library's own function: an attribute of its module under its name (a wrapper
+        # JAX makes, `jax.vmap(partial(model, w))`, copies the `__module__` of what it
+        # wraps, "functools", and read what the wrapped function reads; an outside review).
+        name = getattr(v, "__module__", None) or ""
+        module = sys.modules.get(name)
+        own = module is not None and getattr(module, getattr(v, "__name__", ""), None) is v
+        return _Same(v) if own and _library_module(module) and not _draws(name) else _NOT_A_VALUE
     return _NOT_A_VALUE
+
+
+# The largest JAX array (elements) a plain function's key may hold (see `_plain_value`).
+_PLAIN_ARRAY_SIZE = 4096
+
+
+def _draws(module_name) -> bool:
+    # `numpy.random` (also as `import numpy.random as npr`), `jax.random`: random draws at
+    # trace time, or a generator set by a setting `trace_context` does not hold.
+    return "random" in module_name.split(".")
 
 
 _FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType, np.ufunc, type(jax.numpy.exp), jax.custom_jvp,
@@ -958,25 +985,54 @@ _UNSAFE_NAMES = frozenset({
     "globals", "locals", "vars", "eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr",
     "open", "input", "breakpoint", "__builtins__", "__dict__", "random", "rand", "randn", "seed", "default_rng",
     "RandomState", "Generator", "PRNGKey", "key", "__globals__",
+    # ... and the process's state reached through a library module's attributes
+    # (`jax.version.os.environ[...]`, `np.sys.modules`; an outside review), the clock.
+    "os", "sys", "environ", "getenv", "modules", "builtins", "time", "time_ns", "perf_counter", "monotonic",
+    "datetime",
 })
 
 
-def _global_values(code, namespace):
+def _global_values(code, namespace, builtin_names=None):
     """`((name, key), ...)` for the global names `code` reads (as far as its names
     tell), each by `_plain_value`; None if one of them is not plain, or is one of
-    `_UNSAFE_NAMES`."""
+    `_UNSAFE_NAMES`. A name that is not a global is Python's builtin (`abs`, `range`),
+    or an attribute's name; a builtin added or replaced (`builtins.scale = 5`) counts as
+    a global."""
+    builtin_names = builtin_names if isinstance(builtin_names, dict) else vars(builtins)
     found = []
     for name in _names(code):
         if name in _UNSAFE_NAMES:
             return None
         value = namespace.get(name, _names)
-        if value is _names:  # a builtin, or an attribute's name
-            continue
+        if value is _names:
+            value = builtin_names.get(name, _names)
+            if value is _names or _BUILTINS.get(name, _names) is value:
+                continue  # an attribute's name, or a builtin of Python's
         key = _plain_value(value)
         if key is _NOT_A_VALUE:
             return None
         found.append((name, key))
     return tuple(found)
+
+
+_BUILTINS = dict(vars(builtins))  # Python's own, as they were when jaxgrad was imported
+
+
+@functools.lru_cache(maxsize=1024)
+def _writes_outside(code) -> bool:
+    """Whether `code` (or code nested in it) assigns a global or a variable of an
+    enclosing function (`global n; n += 1`, `nonlocal`): a side effect that a trace
+    served from the cache would skip (an outside review)."""
+    def writes(c, free):
+        for ins in dis.get_instructions(c):
+            if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+                return True
+            if ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval in free:
+                return True
+        return any(writes(k, free | set(k.co_freevars) - set(c.co_cellvars))
+                   for k in c.co_consts if isinstance(k, types.CodeType))
+
+    return writes(code, set(code.co_freevars))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1012,7 +1068,10 @@ def _same_values(a, b) -> bool:
         for x, y in zip(a, b):
             if isinstance(x, jax.core.Tracer) or isinstance(y, jax.core.Tracer):
                 return False
-            x, y = np.asarray(x), np.asarray(y)
+            try:
+                x, y = np.asarray(x), np.asarray(y)
+            except TypeError:  # a typed PRNG key (`jax.random.key(0)`): not compared
+                return False
             if x.dtype != y.dtype or x.shape != y.shape or x.tobytes() != y.tobytes():
                 return False
     return True

@@ -306,3 +306,64 @@ def test_a_module_of_the_users_is_not_a_library():
     namespace["jnp"] = jnp
     exec("def g(x):\n    return jnp.sin(x)", namespace)
     assert _traced._plain_key(namespace["g"], (_S,)) is not None
+
+
+_SCALE = 3.0
+
+
+def _model(w, x):
+    return w * x * _SCALE
+
+
+def test_what_a_plain_key_cannot_see_is_not_plain():
+    # Found by an outside review of the plain cache, each once a stale value or an error.
+    import builtins
+    import functools
+
+    import numpy.random as npr
+
+    a = jnp.diag(jnp.array([1.0, 2.0]))
+    # A wrapper JAX makes copies the `__module__` of what it wraps ("functools" for a
+    # partial): it reads what the wrapped function reads (here the global `_SCALE`).
+    assert _traced._plain_key(jax.vmap(functools.partial(_model, 1.0)), (_S,)) is None
+    assert _traced._plain_key(jax.grad(functools.partial(_model, 1.0), argnums=0), (_S,)) is None
+    # Random generators reached under another name; a typed PRNG key read from a global.
+    assert _traced._plain_key(lambda x: x * npr.standard_normal(), (_S,)) is None
+    from jax.random import uniform
+
+    k = jax.random.key(0)
+    draws = [float(trace_function(a, lambda x: x * uniform(k))) for _ in range(3)]
+    assert draws == [draws[0]] * 3
+
+    # Assigning a global or an enclosing function's variable: a side effect.
+    def flips(x):
+        global _SCALE
+        _SCALE = -_SCALE
+        return x
+
+    count = 0
+
+    def counts(x):
+        nonlocal count
+        count += 1
+        return x
+
+    assert _traced._plain_key(flips, (_S,)) is None and _traced._plain_key(counts, (_S,)) is None
+    # A NaN's sign: keyed by the float's bits.
+    signs = [float(trace_function(a, lambda x: jnp.copysign(1.0, p) * x)) for p in (np.nan, np.nan, -np.nan)]
+    assert signs == [3.0, 3.0, -3.0]
+    # A builtin added by the user is a global as far as the key goes.
+    builtins._jaxgrad_test_scale = 2.0
+    try:
+        g = eval("lambda x: x * _jaxgrad_test_scale", {"jnp": jnp})
+        got = []
+        for value in (2.0, 2.0, 2.0, 5.0):
+            builtins._jaxgrad_test_scale = value
+            got.append(float(trace_function(a, g)))
+        assert got == [6.0, 6.0, 6.0, 15.0]
+    finally:
+        del builtins._jaxgrad_test_scale
+    # The process's state reached through a library module's attributes; a large array.
+    assert _traced._plain_key(lambda x: x * float(jax.version.os.environ.get("S", "1")), (_S,)) is None
+    big = jnp.ones(5000)
+    assert _traced._plain_key(lambda x: x * big[0], (_S,)) is None
