@@ -859,7 +859,9 @@ def trace(f, *example_args, wraps=None):
     if hit is not None and hit[2]:
         return hit[0], hit[1]
     traced, consts, cacheable = _trace(f, example_args, wraps)
-    if cacheable:
+    # (Only if the values read are still those of the key: another thread may have
+    # rebound a global while `f` was traced.)
+    if cacheable and _plain_key(f, example_args) == key:
         agreed = hit is not None and hit[0] == traced and _same_values(hit[1], consts)
         _PLAIN.put(key, (traced, consts, agreed))
     return traced, consts
@@ -874,12 +876,13 @@ def _plain_key(f, example_args):
     depend on, when there is one: `f` is a plain Python function whose global names (its
     own and its nested functions'), closure cells and default values are all "plain"
     (`_plain_value`): modules and functions of JAX, NumPy, jaxgrad or Python's math
-    (`_PURE_PACKAGES`), numbers, strings and tuples of them, JAX arrays; so that what it
+    (`_PURE_PACKAGES`), numbers, strings and tuples of them; so that what it
     computes follows from its code, those values, the types of its arguments and JAX's
     configuration (`trace_context`, as `jax.jit` keys its traces). `None` otherwise (a
-    callable that reads a function, an object or a NumPy array of the user's, or a
-    module of its own; a bound argument), and then `f` is traced at every call. A
-    function of those libraries itself (`jnp.tanh`) is plain, by identity.
+    callable that reads a function, an object or an array of the user's, or a module of
+    its own; one that imports, or assigns a global or an enclosing function's variable;
+    a bound argument), and then `f` is traced at every call. A function of those
+    libraries itself (`jnp.tanh`) is plain, by identity.
 
     The values are read at every call: a closure's cell or a global rebound to a new
     number makes a new key.
@@ -922,10 +925,9 @@ def _plain_value(v):
     that cannot change without being rebound: modules and functions of JAX, NumPy,
     jaxgrad or math (`from jax.numpy import exp`; not their random generators) by
     identity (`_library_module`); numbers, strings and None by type and value (floats by
-    their bits: -0.0 is not 0.0), tuples of them, NumPy scalars, JAX arrays of up to
-    `_PLAIN_ARRAY_SIZE` elements by value. `_NOT_A_VALUE` for anything else (a NumPy
-    array, a list, an object, a function or module of the user's: they change in place,
-    or read what does)."""
+    their bits: -0.0 is not 0.0), tuples of them, NumPy's numeric scalars by dtype and
+    value. `_NOT_A_VALUE` for anything else (an array, a list, an object, a function or
+    module of the user's: they change in place, or read what does)."""
     t = type(v)
     if v is None or t in (bool, int, str, bytes):
         return (t, v)
@@ -936,19 +938,12 @@ def _plain_value(v):
     if t is tuple:
         keys = tuple(_plain_value(x) for x in v)
         return _NOT_A_VALUE if _NOT_A_VALUE in keys else (t, keys)
-    if isinstance(v, np.generic) and t.__module__ == "numpy":
-        return (t, v.tobytes())
-    if isinstance(v, jax.Array) and not isinstance(v, jax.core.Tracer):
-        # Small ones only, by value: the cache holds what it keys (a loop rebinding a
-        # large array kept every old one alive), and an array made with `from_dlpack`
-        # shares a NumPy array's memory, which can change in place (an outside review).
-        if v.size > _PLAIN_ARRAY_SIZE:
-            return _NOT_A_VALUE
-        try:
-            with jax.transfer_guard_device_to_host("allow"):
-                return (str(v.dtype), v.shape, np.asarray(v).tobytes())
-        except TypeError:  # a typed PRNG key: not a plain value
-            return _NOT_A_VALUE
+    if isinstance(v, (np.number, np.bool_)) and t.__module__ == "numpy":
+        return (v.dtype.str, v.tobytes())
+    # (Not arrays, not even JAX's: one that `jax.device_put` or `from_dlpack` made from a
+    # NumPy array shares its memory, which can change in place; the weak type, device and
+    # sharding are further parts of a key; and the cache would keep old ones alive. An
+    # outside review found each.)
     if isinstance(v, types.ModuleType):
         return _Same(v) if _library_module(v) and not _draws(v.__name__) else _NOT_A_VALUE
     if isinstance(v, _FUNCTION_TYPES):
@@ -960,10 +955,6 @@ def _plain_value(v):
         own = module is not None and getattr(module, getattr(v, "__name__", ""), None) is v
         return _Same(v) if own and _library_module(module) and not _draws(name) else _NOT_A_VALUE
     return _NOT_A_VALUE
-
-
-# The largest JAX array (elements) a plain function's key may hold (see `_plain_value`).
-_PLAIN_ARRAY_SIZE = 4096
 
 
 def _draws(module_name) -> bool:
@@ -986,9 +977,11 @@ _UNSAFE_NAMES = frozenset({
     "open", "input", "breakpoint", "__builtins__", "__dict__", "random", "rand", "randn", "seed", "default_rng",
     "RandomState", "Generator", "PRNGKey", "key", "__globals__",
     # ... and the process's state reached through a library module's attributes
-    # (`jax.version.os.environ[...]`, `np.sys.modules`; an outside review), the clock.
+    # (`jax.version.os.environ[...]`, `np.sys.modules`, `jax.config`), the clock
+    # (`np.datetime64("now")`) and files (`np.load`): outside reviews.
     "os", "sys", "environ", "getenv", "modules", "builtins", "time", "time_ns", "perf_counter", "monotonic",
-    "datetime",
+    "datetime", "datetime64", "timedelta64", "now", "today", "config", "load", "loadtxt", "genfromtxt",
+    "fromfile", "memmap", "fromregex", "DataSource", "importlib", "import_module",
 })
 
 
@@ -1021,11 +1014,12 @@ _BUILTINS = dict(vars(builtins))  # Python's own, as they were when jaxgrad was 
 @functools.lru_cache(maxsize=1024)
 def _writes_outside(code) -> bool:
     """Whether `code` (or code nested in it) assigns a global or a variable of an
-    enclosing function (`global n; n += 1`, `nonlocal`): a side effect that a trace
-    served from the cache would skip (an outside review)."""
+    enclosing function (`global n; n += 1`, `nonlocal`), a side effect that a trace
+    served from the cache would skip, or imports (`from settings import P` inside the
+    function: names the key does not see). Outside reviews."""
     def writes(c, free):
         for ins in dis.get_instructions(c):
-            if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+            if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL", "IMPORT_NAME", "IMPORT_FROM"):
                 return True
             if ins.opname in ("STORE_DEREF", "DELETE_DEREF") and ins.argval in free:
                 return True

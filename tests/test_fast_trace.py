@@ -180,11 +180,13 @@ def test_a_plain_function_is_traced_until_two_traces_agree(monkeypatch):
     assert _traced._plain_key(lambda x: _helper(x), (_S,)) is None
     w = np.ones(2)
     assert _traced._plain_key(lambda x: x * w[0], (_S,)) is None
-    # Plain: numbers, tuples of them and JAX arrays read from a closure, a default value
-    # or a global, and the functions of a library imported by name.
+    # Plain: numbers and tuples of them read from a closure, a default value or a
+    # global, and the functions of a library imported by name. Not arrays, JAX's too (an
+    # array `jax.device_put` made from a NumPy array shares its memory).
     p = 2.0
-    for f in (lambda x: x * p, lambda x, q=(2.0, 3): x * q[0], lambda x: x * _G[0] * _P, lambda x: _exp(x)):
+    for f in (lambda x: x * p, lambda x, q=(2.0, 3): x * q[0], lambda x: x * _P, lambda x: _exp(x)):
         assert _traced._plain_key(f, (_S,)) is not None
+    assert _traced._plain_key(lambda x: x * _G[0], (_S,)) is None
 
 
 def _by(p):
@@ -363,7 +365,21 @@ def test_what_a_plain_key_cannot_see_is_not_plain():
         assert got == [6.0, 6.0, 6.0, 15.0]
     finally:
         del builtins._jaxgrad_test_scale
-    # The process's state reached through a library module's attributes; a large array.
+    # The process's state reached through a library module's attributes, the clock, a
+    # file; an import inside the function; NumPy scalars of one value in two units.
     assert _traced._plain_key(lambda x: x * float(jax.version.os.environ.get("S", "1")), (_S,)) is None
-    big = jnp.ones(5000)
-    assert _traced._plain_key(lambda x: x * big[0], (_S,)) is None
+    assert _traced._plain_key(lambda x: x * np.datetime64("now").astype(float), (_S,)) is None
+    assert _traced._plain_key(lambda x: x * np.loadtxt("p.txt"), (_S,)) is None
+    assert _traced._plain_key(lambda x: x * jax.config.jax_debug_nans, (_S,)) is None
+
+    def imports(x):
+        from math import pi
+
+        return x * pi
+
+    assert _traced._plain_key(imports, (_S,)) is None
+    keys = [_traced._plain_key(lambda x, t=t: x * t.astype(float), (_S,)) for t in
+            (np.timedelta64(2, "s"), np.timedelta64(2, "ms"))]
+    assert keys[0] != keys[1]
+    assert _traced._plain_key(lambda x, s=np.float32(2.0): x * s, (_S,)) != _traced._plain_key(
+        lambda x, s=np.int32(np.float32(2.0).view(np.int32)): x * s, (_S,))
