@@ -893,13 +893,11 @@ def _plain_key(f, example_args):
     try:
         from jax._src import config, core
 
-        if type(f) is not types.FunctionType or _plain_value(f) is not _NOT_A_VALUE:
-            # A library's function itself (`funm(a, jnp.tanh)`), by identity.
-            code = _plain_value(f)
-            if code is _NOT_A_VALUE:
-                return None
+        code = _plain_value(f)  # a library's function itself (`funm(a, jnp.tanh)`), by identity
+        if code is not _NOT_A_VALUE:
             names = cells = defaults = ()
-        elif f.__kwdefaults__ or type(f.__globals__) is not dict or _writes_outside(f.__code__):
+        elif (type(f) is not types.FunctionType or f.__kwdefaults__ or type(f.__globals__) is not dict
+              or _writes_outside(f.__code__)):
             return None
         else:
             code = (_code_key(f.__code__), _Same(f.__globals__))
