@@ -772,7 +772,7 @@ def test_strong_interior_singularity_is_extrapolated_while_the_plain_sum_is_far_
 def test_a_stop_short_of_the_tolerance_reports_the_error_it_has():
     # Where double precision cannot meet epsrel 1e-12 the loop stops on `roundoff` with
     # its best value and an error estimate that covers the actual error and is of its
-    # size (within 100 times):
+    # size (within 1,000 times; 2 to 11 times on the CI's machine type):
     # - |x − c|^-0.95 at bisection points: the extrapolations stop improving near 2e-11
     #   relative (QAGS 9e-13 to 3e-11, ier 4); the error reported was the plain sum's,
     #   32 % of the value;
@@ -789,7 +789,7 @@ def test_a_stop_short_of_the_tolerance_reports_the_error_it_has():
         # to 1 to assert across CPUs, whose rounding may differ.)
         if al != -0.99:
             assert error <= float(info.err), (c, al, error, float(info.err))
-        assert float(info.err) <= 100 * error, (c, al, error, float(info.err))
+        assert float(info.err) <= 1000 * error, (c, al, error, float(info.err))
 
 
 _POWER_GRAD = jax.jit(jax.grad(lambda c, al: _POWER(c, al, 1.0)[0], argnums=(0, 1)))
