@@ -133,7 +133,8 @@ _GROWN = 5
 # Records without a better extrapolation after which the loop gives up (see `_record`).
 _STALE = 5
 # ... and a stop there reports this many times the spread of the extrapolations made
-# since the best one around it (see `steps`). Near α = −1 those estimates share most of
+# since the best one around it, where the best one's totals were geometric (see
+# `steps`). Near α = −1 those estimates share most of
 # ε's table and err on one side together: on 60 such stops (|x − c|^α and eˣ|x − c|^α,
 # α from −0.99 to −0.7, c on and off the grid, epsrel 1e-8 to 1e-12) the spread itself
 # was as small as 1/3 of the actual error (α = −0.99 at c = 0.3, 0.2).
