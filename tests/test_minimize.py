@@ -515,6 +515,13 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     c = jnp.array([1e4, 2e4], jnp.float32)
     sol = minimize(g, jnp.array([9990.0, 20010.0], jnp.float32), (c,), optimizer=optax.adam(1e-4), throw=False)
     assert sol.status == Status.stalled and int(sol.num_steps) == 1
+    # (d) A rate that decays towards 0 without reaching it (a later probe): Adam's steps
+    # fell below the rounding of x = −5.6 with ‖∇f‖ = 135, 4e-9 of the largest gradient
+    # met, `converged` (the minimum is asinh 0.5 = 0.48). A step without a line search is
+    # the learning rate's size, so its standstill is `stalled` however far ‖∇f‖ fell.
+    decaying = optax.adam(optax.exponential_decay(6.0, 30, 0.5))
+    sol = minimize(f, jnp.array([25.0]), (jnp.array([0.5]),), optimizer=decaying, max_steps=5000, throw=False)
+    assert sol.status == Status.stalled and float(sol.grad_norm) > 1.0
     # With rtol > 0 the same standstill is the convergence the caller asked for.
     sol = minimize(f, jnp.zeros(3), (p,), optimizer=opt, rtol=1e-12, throw=False)
     assert sol.status == Status.converged
@@ -524,6 +531,20 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     sol = minimize(lambda x: 1e6 * (jnp.sum(jnp.cosh(x)) - c @ x), jnp.zeros(3), throw=False)
     assert sol.status == Status.converged and float(sol.grad_norm) > 3.7e-11
     np.testing.assert_allclose(sol.x, np.arcsinh(np.asarray(c)), rtol=1e-14)
+
+
+def test_an_optax_line_search_that_keeps_no_gradient():
+    # optax's backtracking line search holds grad=None unless told store_grad=True;
+    # minimize took it for the gradient at the new point and crashed with a pytree error
+    # (outside probe). f and ∇f are now evaluated afresh. Near the minimum its Armijo
+    # test fails on rounding of f (`linesearch_failed`, as a plain optax loop stops
+    # there too), x right to about sqrt(eps).
+    p = jnp.array([0.5, -1.0])
+    backtracking = optax.scale_by_backtracking_linesearch(max_backtracking_steps=15)
+    for opt in (optax.lbfgs(linesearch=backtracking), optax.chain(optax.sgd(1.0), backtracking)):
+        sol = minimize(lambda x, p: jnp.sum(jnp.cosh(x) - p * x), jnp.zeros(2), (p,), optimizer=opt, throw=False)
+        np.testing.assert_allclose(sol.x, np.arcsinh(np.asarray(p)), rtol=1e-7)
+        assert sol.status in (Status.converged, Status.linesearch_failed), sol.status
 
 
 def _steep_wall(x, a, c):  # argmin x* = c - ln(a) / (a + 1)

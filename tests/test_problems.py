@@ -58,6 +58,17 @@ def test_symmetric_with_eigenvalues_n3(targets):
         np.testing.assert_allclose(a, np.eye(3), atol=1e-8)
 
 
+def test_symmetric_with_eigenvalues_at_any_scale():
+    # The loss is in the targets' units squared and `tol` absolute: at 1e-8·[3, 1, 2] the
+    # eigenvalues came out 2.7e-4 off, `converged`, and at 1e8 the line search failed
+    # (outside probe). The problem is solved at unit scale (the same compiled program as
+    # above) and scaled back.
+    for scale in (1e-8, 1e8):
+        sol = symmetric_with_eigenvalues(scale * jnp.array([3.0, 1.0, 2.0]))
+        np.testing.assert_allclose(np.linalg.eigvalsh(np.asarray(sol.aux)) / scale, [1.0, 2.0, 3.0], rtol=1e-10)
+        assert float(sol.value) < 1e-16 * scale**2
+
+
 @pytest.mark.parametrize("n", [10, 30])
 def test_symmetric_with_eigenvalues_larger(n):
     targets = jnp.linspace(-1.0, 2.0, n).at[1].set(-1.0)  # with a tie

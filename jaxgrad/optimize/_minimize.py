@@ -121,9 +121,12 @@ def _reusable_line_search_state(state) -> bool:
     point the update moves to: a single line search, whose step is the update (nothing
     chained after it: `optax.keep_params_nonnegative()` or `add_decayed_weights` after
     `optax.lbfgs()` move x away from the trial point, whose gradient was taken as the
-    new one: `converged` with ‖∇f‖ 0 where it was 4, outside probe)."""
+    new one: `converged` with ‖∇f‖ 0 where it was 4, outside probe), and only one that
+    keeps them at all (optax's backtracking line search holds `grad=None` unless told
+    `store_grad=True`: `minimize` crashed on it with a pytree error, outside probe)."""
     fields = [optax.tree.get_all_with_path(state, name) for name in ("value", "grad")]
-    return all(len(found) == 1 and _last_in_its_chain(state, found[0][0]) for found in fields)
+    return all(len(found) == 1 and found[0][1] is not None and _last_in_its_chain(state, found[0][0])
+               for found in fields)
 
 
 def _decrease_error(opt_state, dtype):
@@ -171,6 +174,7 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
     # Line-search optimizers (optax.lbfgs & co.) keep f and ∇f at the accepted point in
     # their state; reusing them saves one gradient evaluation per step.
     reuse = _reusable_line_search_state(s0)
+    searched = bool(optax.tree.get_all_with_path(s0, "decrease_error"))  # a line search in the chain
 
     def start_code(v, n):
         code = where(~(jnp.isfinite(v) & jnp.isfinite(n)), st.NONFINITE,
@@ -237,7 +241,13 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # wherever it was. Measured against the largest gradient met (3.6e10 from
         # x0 = 25 in Σ cosh x − 2x) a gradient of 237 passed as converged, x 6.17 where
         # the minimum is 1.44 (outside probe).
-        absorbed = ~all_leaves(lambda u: u == 0, updates)
+        # And only a searched step: a line search that accepts a step rounding absorbs has
+        # found no representable decrease along its direction. Without one (Adam, SGD) the
+        # step is the learning rate's size, not the distance to a minimum: Adam with a
+        # rate decaying towards 0 (never reaching it) from x0 = 25 stood still at x = −5.6
+        # with ‖∇f‖ = 135, 4e-9 of the largest gradient met, `converged` where the
+        # minimum is 0.48 (outside probe): `stalled`.
+        absorbed = ~all_leaves(lambda u: u == 0, updates) & searched
         ls_failed = _decrease_error(new_state, dtype) > 0
         code = where(
             ~finite,
