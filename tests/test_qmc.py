@@ -157,8 +157,10 @@ def _cases(p):
     out["grad_p"] = jax.grad(lambda p: qmc_quad(gauss, z, jnp.ones(3), (1.0, p), n_points=256)[0])(pvec)
     dp, info = qmc_quad(jax.jacrev(gauss, 2), z, jnp.ones(3), (1.0, pvec), n_points=256)
     out["dp"], out["dp_err"] = dp, info.err
-    # A vector-valued integrand with a component that is NaN on half the box.
-    vec = qmc_quad(lambda x: jnp.stack([x[0], x[1] * x[2], jnp.log(x[0] - 0.5)]), z, jnp.ones(3), n_points=64)
+    # A vector-valued integrand with a component that is NaN on half the box, and one near
+    # 1e170, whose squared estimates overflowed: its standard error was inf (outside probe).
+    vec = qmc_quad(lambda x: jnp.stack([x[0], x[1] * x[2], jnp.log(x[0] - 0.5), 1e170 * x[0]]), z, jnp.ones(3),
+                   n_points=64)
     out["vector"], out["vector_err"] = vec[0], vec[1].err
     out["nonfinite"] = vec[1].status == QMC_STATUS.nonfinite
     return out
@@ -215,7 +217,11 @@ def test_derivative_standard_error_from_the_same_randomizations(cases):
 
 def test_vector_valued(cases):
     np.testing.assert_allclose(cases["vector"][:2], [0.5, 0.25], atol=4 * cases["vector_err"][:2].max() + 1e-12)
-    assert cases["vector_err"].shape == (3,) and np.isnan(cases["vector"][2])
+    assert cases["vector_err"].shape == (4,) and np.isnan(cases["vector"][2])
+    # The estimates scaled by 1e170: the same relative standard error (to rounding: both are
+    # at the sums' rounding floor here), finite.
+    np.testing.assert_allclose(cases["vector_err"][3] / 1e170, cases["vector_err"][0], rtol=0.1)
+    assert abs(cases["vector"][3] / 1e170 - 0.5) <= 4 * cases["vector_err"][0]
 
 
 # ----------------------------------------------------------------- the lattice

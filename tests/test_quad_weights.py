@@ -592,6 +592,17 @@ def _undefined(weight, wvar, a, b):
     return value, info.status == STATUS.nan_limits
 
 
+def test_trigonometric_weight_of_an_f_that_returns_a_python_number():
+    # `lambda x: 1.0` crashed the Fourier rule ("'TypedFloat' object is not
+    # subscriptable"), on a finite range and on a half line (outside probe). ∫₀¹ cos 2x dx
+    # = sin(2)/2, and ∫₀^∞ 0 = 0.
+    v, info = quad(lambda x: 1.0, 0.0, 1.0, weight="cos", wvar=2.0)
+    assert info.status == STATUS.converged
+    _close(v, mp.sin(2) / 2, 1e-14)
+    v, info = quad(lambda x: 0.0, 0.0, jnp.inf, weight="sin", wvar=2.0)
+    assert float(v) == 0.0 and info.status == STATUS.converged
+
+
 def test_weight_undefined_gives_nan_and_status():
     # c at a limit, NaN or infinite, an infinite limit or exponent, α <= -1, b < a: NaN and `nan_limits`
     # (one compiled program per weight: the inputs are traced).

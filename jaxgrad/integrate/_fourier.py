@@ -397,7 +397,9 @@ def fourier_range(integrand, consts, a, b, args, *, weight, omega, epsabs, epsre
 @functools.lru_cache(maxsize=64)
 def _components(integrand, complex_func, flip):
     def g(consts, x, *args):
-        y = integrand(consts, -x if flip else x, *args)
+        # (jnp.asarray: an f that returns a Python number, `lambda x: 1.0`, crashed with
+        # "'TypedFloat' object is not subscriptable"; outside probe.)
+        y = jnp.asarray(integrand(consts, -x if flip else x, *args))
         return (jnp.stack([jnp.real(y), jnp.imag(y)]) if complex_func else y)[None]
 
     return g

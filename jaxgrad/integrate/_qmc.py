@@ -49,6 +49,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if
+from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
@@ -79,7 +80,10 @@ class QMC_STATUS(eqx.Enumeration):
         "qmc_quad: `max_points` points per randomization were used and the standard error is "
         "still above the tolerance. Increase `max_points` or loosen `epsabs`/`epsrel`."
     )
-    nonfinite = "qmc_quad: the integrand returned NaN or inf at a point."
+    nonfinite = (
+        "qmc_quad: the integrand returned NaN or inf at a point, or its sums overflowed (an "
+        "integral beyond the largest float)."
+    )
     nan_limits = "qmc_quad: a limit is NaN, so the integral is undefined (the value is NaN)."
     roundoff = (
         "qmc_quad: the tolerance is below what rounding allows in this precision (the error "
@@ -177,8 +181,12 @@ def _qmc(hvec, params, shifts, options):
 
     def estimate(sums, j):
         means = sums / (j * block).astype(val_dtype)
-        value = jnp.mean(means[0], axis=0)
-        spread = jnp.std(means[0], axis=0, ddof=1) / np.sqrt(r)
+        # (Formed at unit scale, β a power of two near the largest estimate: the squares
+        # of estimates near 1e170 overflowed, and the standard error came out inf for a
+        # value right to 1e-7, so that no tolerance was ever met; outside probe.)
+        beta = power_of_two_scale(means[0], axis=0)
+        value = beta * jnp.mean(means[0] / beta, axis=0)
+        spread = beta * jnp.std(means[0] / beta, axis=0, ddof=1) / np.sqrt(r)
         # The randomizations share the rounding of their sums, which their spread cannot
         # see: in float32 at d = 1 the estimates agreed to the last bit (spread 0) while
         # all were 6e-7 off. Bound it by eps·(summation depth) times the mean of |h|:
