@@ -299,6 +299,18 @@ def test_status_for_nan_limits_nonfinite_values_and_the_box_limit(special):
     assert special["short_status"] and special["short_neval"] <= 20 * 17 * 2
 
 
+def test_a_sum_beyond_the_largest_float_is_nonfinite_not_converged():
+    # f near 1e300 over [-1e10, 1e10]²: the first box's rule sum overflows (its volume is
+    # 4e20), and the total came out -inf with an error of inf, `converged` after 17
+    # evaluations, since inf <= inf (outside probe). The same over [-1, 1]² is finite.
+    f = lambda x: 1e300 * jnp.exp(-jnp.sum(x**2))  # noqa: E731
+    _, info = cubature(f, jnp.full(2, -1e10), jnp.full(2, 1e10))
+    assert info.status == STATUS.nonfinite
+    value, info = cubature(f, -jnp.ones(2), jnp.ones(2))
+    assert info.status == STATUS.converged
+    np.testing.assert_allclose(value / 1e300, np.pi * erf(1.0) ** 2, rtol=1e-7)
+
+
 def test_vmap_is_lane_for_lane_the_single_result():
     a, b = jnp.zeros(2), jnp.ones(2)
     # Centres from easy (far outside: one box suffices) to hard (a sharp peak inside).

@@ -304,7 +304,11 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
         code = where(~done & ~unsure & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
         code = where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
-        return where(finite, code, _status.NONFINITE).astype(jnp.int32)
+        # A sum over the nodes beyond the largest float (a box of volume 4e308, or f near
+        # 1e300 over [-1e10, 1e10]²) made the total -inf with an error of inf, and inf <=
+        # inf passed as `converged` after 17 evaluations (outside probe).
+        overflowed = ~jnp.all(jnp.isfinite(jnp.sum(value, axis=0))) | ~jnp.all(jnp.isfinite(errsum))
+        return where(finite & ~overflowed, code, _status.NONFINITE).astype(jnp.int32)
 
     def first_status(v, e, finite, args):
         # The whole box's rules agreeing to rounding is no evidence on its own: f affine

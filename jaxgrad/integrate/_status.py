@@ -28,7 +28,7 @@ class STATUS(eqx.Enumeration):
         "not negligible at the ends of the (truncated) integration range, or the sums "
         "grow level after level as a singular point is bisected."
     )
-    nonfinite = "the integrand returned NaN or inf at a quadrature node."
+    nonfinite = "the integrand returned NaN or inf at a quadrature node, or a sum of its values overflowed."
     nan_limits = (
         "a limit, breakpoint or `wvar` is NaN, or outside what the weight allows (finite "
         "limits, a < b and α, β > -1 for the algebraic weights, c ≠ a, b for a principal "
