@@ -299,7 +299,7 @@ def test_status_for_nan_limits_nonfinite_values_and_the_box_limit(special):
     assert special["short_status"] and special["short_neval"] <= 20 * 17 * 2
 
 
-def test_a_sum_beyond_the_largest_float_is_nonfinite_not_converged():
+def test_sums_beyond_the_largest_float_are_nonfinite_and_volumes_below_the_smallest_are_not_zero():
     # f near 1e300 over [-1e10, 1e10]²: the first box's rule sum overflows (its volume is
     # 4e20), and the total came out -inf with an error of inf, `converged` after 17
     # evaluations, since inf <= inf (outside probe). The same over [-1, 1]² is finite.
@@ -309,6 +309,12 @@ def test_a_sum_beyond_the_largest_float_is_nonfinite_not_converged():
     value, info = cubature(f, -jnp.ones(2), jnp.ones(2))
     assert info.status == STATUS.converged
     np.testing.assert_allclose(value / 1e300, np.pi * erf(1.0) ** 2, rtol=1e-7)
+    # And a volume below the smallest normal float: [1e-160, 2e-160]² has volume 1e-320,
+    # which XLA flushes to 0, and f = 1e300 over it integrated to 0, `converged` (outside
+    # probe; float32 boxes of side 1e-13 in d = 3 likewise). The integral is 1e-20.
+    value, info = cubature(lambda x: 1e300 * (1 + 0 * x[0]), jnp.full(2, 1e-160), jnp.full(2, 2e-160))
+    assert info.status == STATUS.converged
+    np.testing.assert_allclose(value, 1e-20, rtol=1e-12)
 
 
 def test_vmap_is_lane_for_lane_the_single_result():

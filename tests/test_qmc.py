@@ -224,6 +224,17 @@ def test_vector_valued(cases):
     assert abs(cases["vector"][3] / 1e170 - 0.5) <= 4 * cases["vector_err"][0]
 
 
+def test_volumes_beyond_the_range_of_floats():
+    # The box's volume was one product: 1e-309 for sides of 1e-103 (flushed to 0: f near
+    # 1e300 over it integrated to 0, `converged`) and 1e309 for sides of 1e103 (f near
+    # 1e-300 gave inf, `nonfinite`); outside probe. ∫ c(1 + x₀/s) over [0, s]³ = 1.5·c·s³.
+    f = lambda x, c, s: c * (1 + x[0] / s)  # noqa: E731
+    for c, s in ((1e300, 1e-103), (1e-300, 1e103)):
+        value, info = qmc_quad(f, jnp.zeros(3), jnp.full(3, s), (c, s), n_points=64)
+        assert info.status == QMC_STATUS.converged
+        np.testing.assert_allclose(value, 1.5 * c * s * s * s, rtol=1e-3)
+
+
 # ----------------------------------------------------------------- the lattice
 def test_fast_cbc_equals_the_plain_search():
     # For every candidate z = 5ᵇ mod 2ᴹ and every size 2ᵐ: the FFT-based criterion equals the

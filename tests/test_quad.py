@@ -1216,3 +1216,16 @@ def test_a_range_wider_than_1e162_has_a_finite_error():
     value, info = quad(lambda x: jnp.exp(-x / b), 0.0, b)
     assert bool(info.status == STATUS.converged) and bool(jnp.isfinite(info.err))
     assert abs(float(value) / b - (1 - np.exp(-1.0))) <= 1e-14
+
+
+def test_a_slope_beyond_the_largest_float_has_a_finite_error():
+    # The noise estimate took |f′| from the steps between nodes as Δf/Δx, which overflows
+    # where |f′| passes 1.8e308: ∫ dx/x over [1e-160, 2e-160] had an infinite error and
+    # ran to `max_subdivisions` (8,421 evaluations), and a normalised Gaussian of width
+    # 1e-155 a NaN one, `nonfinite`, 2.5 % off (outside probe). Now Δf·(eps·|x|/Δx).
+    s = 1e-155
+    for f, a, b, exact in ((lambda x: 1 / x, 1e-160, 2e-160, np.log(2.0)),
+                           (lambda x: jnp.exp(-((x / s) ** 2)) / (s * np.sqrt(np.pi)), -10 * s, 10 * s, 1.0)):
+        value, info = quad(f, a, b)
+        assert bool(info.status == STATUS.converged) and int(info.neval) <= 300, info
+        assert abs(float(value) - exact) <= 1e-13 * exact

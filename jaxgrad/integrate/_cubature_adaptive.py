@@ -32,6 +32,7 @@ import numpy as np
 from jax import lax
 
 from .._loop import while_loop
+from .._power_of_two import times_product
 from .._where import where
 from . import _status
 from ._adaptive import finish_steps, tolerance_leaves, tolerances_in
@@ -123,9 +124,11 @@ def rule_steps(d, dtype):
         return centre[:, None, :] + half[:, None, :] * nodes[None]
 
     def apply(half, fx):  # fx: (m, n, k)
-        vol = jnp.prod(2 * half, axis=-1)[:, None]
-        value = vol * jnp.einsum("mnk,n->mk", fx, high)
-        err = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, high - low))
+        def vol(y):  # y times the box's volume (`times_product`: a volume of 1e-39 in
+            return times_product(y, 2 * half)  # float32 is 0, f near 1e20 over it is not)
+
+        value = vol(jnp.einsum("mnk,n->mk", fx, high))
+        err = vol(jnp.abs(jnp.einsum("mnk,n->mk", fx, high - low)))
         finite = jnp.all(jnp.isfinite(fx), axis=(1, 2))
         if d == 1:
             axis = jnp.zeros(half.shape[0], jnp.int32)
@@ -148,7 +151,7 @@ def rule_steps(d, dtype):
             # where the first test usually sees it). At an inflection point of a smooth f
             # (f'' = 0) the ratio is 1/7 as well; there the second difference is small
             # next to the first (~h³), next to a kink it is not.
-            err3 = vol * jnp.abs(jnp.einsum("mnk,n->mk", fx, low - low3))
+            err3 = vol(jnp.abs(jnp.einsum("mnk,n->mk", fx, low - low3)))
             first, second = (jnp.abs(jnp.einsum("in,mnk->mik", w, fx)) for w in (first_w, second_w))
             noise = 1e-10 * jnp.abs(fx[:, :1, :])
             fourth = jnp.abs(fourth)

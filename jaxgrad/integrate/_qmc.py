@@ -49,7 +49,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_if
-from .._power_of_two import power_of_two_scale
+from .._power_of_two import power_of_two_scale, times_product
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
@@ -274,12 +274,13 @@ def _qmc_jvp(hvec, options, primals, tangents):
 # s ∈ (−1, 1) with x = o + s/(1 − s²), dx/ds = (1 + s²)/(1 − s²)², between the images of its
 # limits (o: see `_cubature.box_in_t`).
 def _box_map(t, lo, hi, mapped, anchor):
-    """x(t) for t ∈ [0, 1]ᵈ, the Jacobian det dx/dt (signed), and whether it is finite
-    (infinite ranges by the map of `_cubature.box_in_t`)."""
+    """x(t) for t ∈ [0, 1]ᵈ, the factors of the Jacobian det dx/dt per coordinate (signed;
+    their product is the determinant), and whether it is finite (infinite ranges by the
+    map of `_cubature.box_in_t`)."""
     s = lo + (hi - lo) * t
     inside = ~mapped | (jnp.abs(s) < 1)
     x, jac = from_t(s, mapped, anchor)
-    return x, jnp.prod((hi - lo) * jac), jnp.all(inside)
+    return x, (hi - lo) * jac, jnp.all(inside)
 
 
 # The compiled core of `qmc_quad`: cached per (integrand, options) as described in
@@ -297,7 +298,9 @@ def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)
         lo, hi, mapped, anchor, fargs, fconsts = params
         x, jac, ok = _box_map(u, lo, hi, mapped, anchor)
         y = jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
-        return where(ok, jac.astype(val_dtype) * y, 0)
+        # (y times the product of the sides and the map's derivatives, formed without
+        # overflow or underflow of the product: `times_product`.)
+        return where(ok, times_product(y, jac.astype(val_dtype), axis=0), 0)
 
     shifts = jax.random.uniform(key, (opts["n_estimates"], a.shape[0]), dtype)
     value, err, neval, npts, code = _qmc(hvec, (lo, hi, mapped, anchor, args, consts), shifts, options)

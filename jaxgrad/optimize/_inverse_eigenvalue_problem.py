@@ -168,4 +168,4 @@ def symmetric_with_eigenvalues(
         max_steps=max_steps, has_aux=True, throw=throw, ridge=ridge,
     )
     # The misfit of σA against σt is σ² times that of A against t.
-    return eqx.tree_at(lambda s: (s.x, s.aux, s.value), sol, (sol.x * sigma, sol.aux * sigma, sol.value * sigma**2))
+    return eqx.tree_at(lambda s: (s.x, s.aux, s.value), sol, (sol.x * sigma, sol.aux * sigma, sol.value * sigma * sigma))
