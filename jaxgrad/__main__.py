@@ -18,6 +18,8 @@ def main(argv=None) -> int:
         help="instead: a batched study sharded over 1, 2, 4, ... N devices (host devices on a CPU)",
     )
     args = parser.parse_args(argv)
+    if args.command == "demo" and args.jobs < 1:  # (0 and -2 ran serially, silently)
+        parser.error(f"--jobs must be >= 1; got {args.jobs}")
     if args.command == "demo":
         from ._demo import run_demo
 

@@ -363,7 +363,12 @@ def check_grad(
     programs that are cached (see `jaxgrad._traced`): a second call with the same `f`
     (or a lambda re-created with the same code) and arguments of the same shapes and
     dtypes traces and compiles nothing. The arguments and the arrays `f` closes over
-    are inputs of those programs, so new values are always used.
+    are inputs of those programs, so new values are always used. Not so a value that
+    only a `custom_jvp`/`custom_vjp` rule inside `f` reads (a global constant of the
+    rule, changed between two checks): the rule is not part of the cache key, as under
+    `jax.jit`, and the second check reports on the first rule (outside probe: a rule
+    made 2x wrong still passed). Check such a rule in a fresh process, or pass its
+    constants as arguments.
 
     Arguments:
         f: the function; outputs may be any pytree: complex leaves are checked as

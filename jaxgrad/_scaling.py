@@ -33,9 +33,14 @@ def run_scaling(devices: int) -> int:
         print("--devices must be >= 1", file=sys.stderr)
         return 2
     rows = {}
+    # At least 8 host devices, of which each row uses the first d: with exactly 2 host
+    # devices on a 2-core machine the sharded `funm` program stopped in XLA's CPU
+    # all-reduce on its second call (a rendezvous that one device thread never joined;
+    # outside probe: `bench --devices 2` hung); 4 or 8 devices, or 2 of 8, ran.
+    count = max(devices, 8)
     for d in _powers_of_two(devices):
         env = dict(os.environ)
-        flag = f"--xla_force_host_platform_device_count={devices}"
+        flag = f"--xla_force_host_platform_device_count={count}"
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flag).strip()
         proc = subprocess.run(
             [sys.executable, "-m", "jaxgrad._scaling", str(d)], env=env, capture_output=True, text=True
