@@ -23,15 +23,18 @@ def power_of_two_scale(y, axis=None, keepdims=False):
     return jnp.ldexp(jnp.ones_like(big), jnp.clip(e - 1, info.minexp + 1, info.maxexp - 2))
 
 
-def times_product(y, factors, axis=-1):
-    """y · Π factors along `axis` (kept as a size-1 axis, so that it broadcasts against
-    y), with no overflow or underflow in the product itself, only in the result: each
-    factor is split into a mantissa and a power of two (`frexp`, no derivative), the
-    mantissas multiplied into y and the powers added, and the sum applied last
-    (`ldexp`). A box of side 1e-13 in float32 has a volume of 1e-39, below the smallest
-    normal float, and f near 1e20 over it integrated to 0 (`converged`; outside probe).
-    Derivatives flow through y and the factors as through the plain product."""
-    _, e = jnp.frexp(lax.stop_gradient(factors))
-    mantissas = jnp.ldexp(factors, -e)  # exact
-    return jnp.ldexp(y * jnp.prod(mantissas, axis=axis, keepdims=True),
-                     jnp.sum(e, axis=axis, keepdims=True))
+
+def times_product(y, factors):
+    """y · Π factors over the last axis of `factors` (kept as a size-1 axis, so that it
+    broadcasts against y), with the product itself never the cause of an overflow or
+    underflow: where Π factors is not a normal float, y is multiplied by one factor at a
+    time instead (a box of side 1e-13 in float32 has a volume of 1e-39, below the smallest
+    normal float, and f near 1e20 over it integrated to 0, `converged`; outside probe).
+    Elsewhere the plain product, bit for bit. (`frexp`/`ldexp` scaling compiled `cubature`
+    ~20 % slower.) Derivatives flow as through the plain product."""
+    direct = jnp.prod(factors, axis=-1, keepdims=True)
+    normal = jnp.isfinite(direct) & (jnp.abs(direct) >= jnp.finfo(direct.dtype).tiny)
+    one_by_one = y
+    for i in range(factors.shape[-1]):
+        one_by_one = one_by_one * factors[..., i : i + 1]
+    return where(normal, y * direct, one_by_one)

@@ -300,7 +300,7 @@ def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)
         y = jnp.ravel(integrand(fconsts, x, *fargs)).astype(val_dtype)
         # (y times the product of the sides and the map's derivatives, formed without
         # overflow or underflow of the product: `times_product`.)
-        return where(ok, times_product(y, jac.astype(val_dtype), axis=0), 0)
+        return where(ok, times_product(y, jac.astype(val_dtype)), 0)
 
     shifts = jax.random.uniform(key, (opts["n_estimates"], a.shape[0]), dtype)
     value, err, neval, npts, code = _qmc(hvec, (lo, hi, mapped, anchor, args, consts), shifts, options)
