@@ -23,7 +23,6 @@ def power_of_two_scale(y, axis=None, keepdims=False):
     return jnp.ldexp(jnp.ones_like(big), jnp.clip(e - 1, info.minexp + 1, info.maxexp - 2))
 
 
-
 def times_product(y, factors):
     """y · Π factors over the last axis of `factors` (kept as a size-1 axis, so that it
     broadcasts against y), with the product itself never the cause of an overflow or
@@ -37,4 +36,5 @@ def times_product(y, factors):
     one_by_one = y
     for i in range(factors.shape[-1]):
         one_by_one = one_by_one * factors[..., i : i + 1]
-    return where(normal, y * direct, one_by_one)
+    # (1 in the branch not taken: an infinite product there made reverse-mode 0·inf.)
+    return where(normal, y * where(normal, direct, 1), one_by_one)
