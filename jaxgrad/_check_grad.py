@@ -400,8 +400,9 @@ def check_grad(
         ValueError: bad `order`, `modes`, `argnums`, `num_directions` or `seed`; a
             checked argument with no entries (left out when `argnums` is None);
             `order=2` with a non-scalar `f`; `f` with no floating-point (real or
-            complex) outputs.
-        TypeError: a checked argument has complex or integer leaves.
+            complex) outputs; with `argnums` None, no argument with real
+            floating-point entries (complex and integer arguments are left out).
+        TypeError: an argument named in `argnums` has complex or integer leaves.
 
     Example:
         >>> import jax.numpy as jnp
