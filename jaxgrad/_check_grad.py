@@ -83,7 +83,14 @@ def _step_ladders(x, dirs, step, eps) -> np.ndarray:
         big = big if 0 < big < np.inf else 1.0  # (norms of x/big: no overflow at 1e200)
         rms = big * float(np.sqrt(np.mean((x / big) ** 2))) if x.size else 0.0
         unit = rms if 0 < rms < 1 else 1.0
-        size = big * np.sqrt(np.asarray(dirs, np.float64) ** 2 @ (x / big) ** 2)  # ‖v ⊙ x‖
+        # ‖v ⊙ x‖, each direction scaled by its own largest |vᵢxᵢ|: scaled by max|x| alone,
+        # (1e-300/1e-12)² underflowed, the size along the coordinate at 1e-300 came out 0
+        # and was replaced by rms(x), and sqrt at (1e-12, 1e-300) was checked with steps of
+        # 2e-15 across 0: NaN, FAIL (outside probe).
+        vx = np.abs(np.asarray(dirs, np.float64) * x[None, :])
+        top = np.max(vx, axis=1, initial=0.0)
+        safe = np.where(top > 0, top, 1.0)
+        size = np.where(top > 0, safe * np.sqrt(np.sum((vx / safe[:, None]) ** 2, axis=1)), 0.0)
         size = np.where(size > 0, size, unit)
         sizes = [size, np.maximum(size, 1.0)]
         if not np.any(sizes[1] > 8 * sizes[0]):

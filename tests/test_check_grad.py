@@ -83,6 +83,11 @@ def test_finite_difference_grad_mixed_sizes():
     # steps).
     x = jnp.array([1e200, 2e200])
     np.testing.assert_allclose(finite_difference_grad(lambda x: jnp.sum(jnp.log(x)), x), [1e-200, 5e-201], rtol=1e-10)
+    # And below: (1e-300/1e-12)² underflowed, the coordinate at 1e-300 got a step of
+    # 2e-15 across 0, and sqrt's correct derivative failed with a NaN reference (outside
+    # probe).
+    assert check_grad(jnp.sqrt, jnp.array([1e-12, 1e-300])).passed
+    assert check_grad(jnp.sqrt, jnp.array([1.0, 1e-300])).passed
 
 
 def test_kink_within_every_step_is_reported_unreliable():
