@@ -713,7 +713,8 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     # reduces. |f'| is taken from the steps between neighbouring nodes.
     dx = jnp.diff(x, axis=1)[..., None]
     dfx = jnp.diff(fx, axis=1)
-    slope = where(dx > 0, dfx / where(dx > 0, dx, 1.0), 0.0)
+    gap = where(dx > 0, dx, 1.0)
+    slope = where(dx > 0, dfx / gap, 0.0)
     dx2 = (x[:, 2:] - x[:, :-2])[..., None]
     curv = where(dx2 > 0, jnp.diff(slope, axis=1) / where(dx2 > 0, dx2, 1.0), 0.0)
     # |f′|·eps·|x| at each node from the gaps on either side, as |Δf|·(eps·|x|/Δx): the
@@ -722,11 +723,10 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     # 1e-155: NaN, `nonfinite`, 2.5 % off; outside probe). Then the weight: eps·|x|·w
     # overflows on a range wider than ~1e162, and a zero slope times inf made the error
     # NaN, `nonfinite` (outside probe).
-    gap = where(dx > 0, dx, 1.0)
-    df = jnp.abs(dfx)
+    change = jnp.abs(dfx)  # (also read by the step test below)
     ex = (eps * jnp.abs(x))[..., None]
-    left = where(dx > 0, df * (ex[:, 1:] / gap), 0.0)  # the gap left of nodes 1..n-1
-    right = where(dx > 0, df * (ex[:, :-1] / gap), 0.0)  # the gap right of nodes 0..n-2
+    left = where(dx > 0, change * (ex[:, 1:] / gap), 0.0)  # the gap left of nodes 1..n-1
+    right = where(dx > 0, change * (ex[:, :-1] / gap), 0.0)  # the gap right of nodes 0..n-2
     node_noise = jnp.concatenate([right[:, :1], jnp.maximum(left[:, :-1], right[:, 1:]), left[:, -1:]], 1)
     noise = hk * _wsum(wk, node_noise * w[..., None])
     noise = where(plain[:, None], noise, 0.0)
@@ -775,7 +775,6 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     # across either gap beside it (a jump inside the piece; at a power or log singular
     # point f falls or rises on both sides, a valley or a spike, and the gaps beside the
     # largest change change by as much). See `extrapolate` for what it decides.
-    change = jnp.abs(dfx)
     beside = jnp.maximum(change[:, :-2], change[:, 2:])
     step_noise = 1e3 * eps * jnp.max(jnp.abs(fx), axis=1, keepdims=True)
     step = jnp.any((change[:, 1:-1] > _STEP * beside) & (change[:, 1:-1] > step_noise), axis=(1, 2))

@@ -286,7 +286,7 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
     def band_error(flagged, tol, half):
         """The error that face flags summing to `flagged` (m,) (in tolerances) hold in
         boxes of half-widths `half` (m, d): the flag times the band's volume, (m, k)."""
-        return flagged[:, None] * tol * (band / 2) * jnp.prod(2 * half, axis=-1)[:, None]
+        return times_product(flagged[:, None] * tol * (band / 2), 2 * half)  # (as the rule's volume)
 
     def kinked_along(kinks, ax):
         """Whether each box (kinks: (m, d), see `rule_parts`) looks kinked along the axis
