@@ -192,7 +192,17 @@ def _special_cases():
     disc = lambda x: jnp.where(jnp.sum((x - jnp.array(_DISC_C)) ** 2) < _DISC_R**2, 1.0, 0.0)  # noqa: E731
     disc_v, disc_info = cubature(disc, two, two + 1, epsrel=1e-6, limit=1000)  # (its rim ends it short)
     zero_v, zero_info = cubature(lambda x: 0.0 * x[0], two, two + 1, epsrel=1e-6)
+    # Nodes on a singular point or plane of f: log‖x‖² has -inf at the centre node of
+    # [-1, 1]², e^(p x₁)/√|x₀| on the centre line x₀ = 0 (its derivative in p alike), and
+    # log|x₁ − c| with c = ½ + ½√(9/70) on one node of the first box, (0, λ₂) from its
+    # centre. They were ±inf or NaN, `nonfinite` (outside probe).
+    point = cubature(lambda x: jnp.log(jnp.sum(x * x)), two - 1, two + 1, epsrel=1e-6)
+    line_g = jax.grad(lambda p: cubature(lambda x: jnp.exp(p * x[1]) / jnp.sqrt(jnp.abs(x[0])), two - 1, two + 1,
+                                         epsrel=1e-8)[0])(1.0)
+    node = cubature(lambda x: jnp.log(jnp.abs(x[1] - _NODE_C)) * (1 + x[0]), two, two + 1, epsrel=1e-6)
     return dict(
+        point_v=point[0], point_ok=point[1].status == STATUS.converged, line_g=line_g,
+        node_v=node[0], node_ok=node[1].status == STATUS.converged, node_neval=node[1].neval,
         disc_v=disc_v, disc_flag=disc_info.status == STATUS.converged, disc_err=disc_info.err,
         zero_v=zero_v, zero_ok=zero_info.status == STATUS.converged, zero_neval=zero_info.neval,
         band_v=band_v, band_ok=band_info.status == STATUS.converged,
@@ -205,6 +215,9 @@ def _special_cases():
         bad_status=bad_info.status == STATUS.nonfinite,
         short_status=short_info.status == STATUS.max_subdivisions, short_neval=short_info.neval,
     )
+
+
+_NODE_C = 0.5 + 0.5 * math.sqrt(9 / 70)  # a node of the degree-7 rule on [0, 1]²
 
 
 @pytest.fixture(scope="module")
@@ -452,3 +465,17 @@ def test_float32_box_with_a_float64_integrand_integrates_in_float64():
     value, info = cubature(lambda x: w * jnp.exp(jnp.sum(x)), np.zeros(2, np.float32), np.ones(2, np.float32))
     assert value.dtype == jnp.float64 and bool(info.converged)
     assert abs(float(value) - (math.e - 1) ** 2) < 1e-8 * (math.e - 1) ** 2
+
+
+def test_nodes_on_a_singular_point_or_plane_are_left_out(special):
+    # ∫∫ over [0, 1]² of log(x² + y²) is ln 2 − 3 + π/2; four times that over [−1, 1]².
+    assert special["point_ok"]
+    np.testing.assert_allclose(special["point_v"], 4 * (math.log(2) - 3 + math.pi / 2), rtol=1e-6)
+    # ∂/∂p ∫∫ e^(p x₁)/√|x₀| = 4 · d/dp (2 sinh p / p) = 8 (p cosh p − sinh p)/p², 8/e at p = 1.
+    np.testing.assert_allclose(special["line_g"], 8 / math.e, rtol=1e-8)
+    # (3/2) ∫₀¹ log|y − c| dy. The box is cut across x₁ first, moving the plane x₁ = c
+    # between boxes: 1,513 evaluations, where cutting the widest axis (x₀, as wide) took
+    # 3,009 (each cut across x₀ left the node on the plane).
+    c = _NODE_C
+    assert special["node_ok"] and int(special["node_neval"]) <= 2000
+    np.testing.assert_allclose(special["node_v"], 1.5 * (c * math.log(c) + (1 - c) * math.log(1 - c) - 1), rtol=1e-6)

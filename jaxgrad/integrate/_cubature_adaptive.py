@@ -119,6 +119,15 @@ def rule_steps(d, dtype):
         low3, first_w, second_w = (np.asarray(w, dtype) for w in (rule.low3, rule.first, rule.second))
     split = np.asarray(rule.split, dtype)
     tiny = jnp.finfo(dtype).tiny
+    # The planes x_i = const through the nodes (L per axis at most): `planes` (n, d·L) is
+    # 1 where node n lies on plane l of axis i, `plane_sizes` (d, L) how many do.
+    levels = [np.unique(rule.nodes[:, i], return_inverse=True)[1] for i in range(d)]
+    nlev = max(int(lv.max()) + 1 for lv in levels)
+    planes = np.zeros((rule.size, d, nlev), dtype)
+    for i, lv in enumerate(levels):
+        planes[np.arange(rule.size), i, lv] = 1
+    plane_sizes = planes.sum(axis=0)
+    planes = planes.reshape(rule.size, d * nlev)
 
     def points(centre, half):
         return centre[:, None, :] + half[:, None, :] * nodes[None]
@@ -127,8 +136,34 @@ def rule_steps(d, dtype):
         def vol(y):  # y times the box's volume (`times_product`: a volume of 1e-39 in
             return times_product(y, 2 * half)  # float32 is 0, f near 1e20 over it is not)
 
+        # Nodes that land on a singular point, line or plane of f (log‖x‖ at the centre
+        # of a box symmetric about 0, |x₀ − c|^α on x₀ = c) say nothing about the
+        # integral, as in `quad` (`_adaptive._gauss_kronrod_steps`): where the nodes at
+        # which f is NaN or ±inf all lie in one plane x_i = const of the box, their
+        # values are left out, the box's error is infinite (it is halved first), and it
+        # is halved across an axis that moves that plane between boxes, where no node
+        # goes. It was inf or NaN, `nonfinite` (outside probe), and of either sign: the
+        # centre weight of the degree-7 rule is negative. Non-finite values off any such
+        # plane (f NaN on a region) are `nonfinite`. The axis: one along which the
+        # plane holds exactly the bad nodes (a plane through them and good nodes is not
+        # the singular set), else the widest of the planes' axes (a point: any cut
+        # moves it onto a face).
+        bad = ~jnp.all(jnp.isfinite(fx), axis=2)  # (m, n)
+        # Bad nodes per axis and coordinate (one product with a constant 0/1 table):
+        # they lie in the plane x_i = const where one coordinate holds them all.
+        per_plane = (bad.astype(dtype) @ planes).reshape(bad.shape[0], d, -1)  # (m, d, L)
+        nbad = jnp.sum(bad, axis=1, dtype=dtype)[:, None, None]
+        holds_all = (per_plane == nbad) & (nbad > 0)
+        flat = jnp.any(holds_all, axis=2)
+        only = jnp.any(holds_all & (per_plane == plane_sizes), axis=2)
+        isolated = jnp.any(flat, axis=1)
+        fx = where((isolated[:, None] & bad)[..., None], 0.0, fx)
+        prefer = where(jnp.any(only, axis=1, keepdims=True), only, flat)
+        score = where(prefer, half, -1.0)  # (the first widest: two plain reductions, not an argmax)
+        plane_axis = jnp.min(where(score == jnp.max(score, axis=1, keepdims=True), np.arange(d, dtype=np.int32), d), axis=1)
         value = vol(jnp.einsum("mnk,n->mk", fx, high))
         err = vol(jnp.abs(jnp.einsum("mnk,n->mk", fx, high - low)))
+        err = where(isolated[:, None], jnp.inf, err)
         finite = jnp.all(jnp.isfinite(fx), axis=(1, 2))
         if d == 1:
             axis = jnp.zeros(half.shape[0], jnp.int32)
@@ -170,6 +205,7 @@ def rule_steps(d, dtype):
             # many boxes absorbs.
             ratio = err / jnp.maximum(err3, tiny)
             share = where(smooth, jnp.minimum(_RULE_SHARE, _RATIO_SAFETY * ratio), 1.0)
+        axis = where(isolated, plane_axis, axis)
         return value, err, axis, finite, fx, share, kinks
 
     return points, apply, rule.size
@@ -310,7 +346,9 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         # A sum over the nodes beyond the largest float (a box of volume 4e308, or f near
         # 1e300 over [-1e10, 1e10]²) made the total -inf with an error of inf, and inf <=
         # inf passed as `converged` after 17 evaluations (outside probe).
-        overflowed = ~jnp.all(jnp.isfinite(jnp.sum(value, axis=0))) | ~jnp.all(jnp.isfinite(errsum))
+        # (An infinite error with a finite total is a box whose nodes hit a singular plane,
+        # see `rule_steps`: it is halved next.)
+        overflowed = ~jnp.all(jnp.isfinite(jnp.sum(value, axis=0))) | jnp.any(jnp.isnan(errsum))
         return where(finite & ~overflowed, code, _status.NONFINITE).astype(jnp.int32)
 
     def first_status(v, e, finite, args):
@@ -357,6 +395,10 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         excess = jnp.max(errsum / tol) - 1.0
         above = jnp.cumsum(top) - top
         pick = ((above < excess) | ((nused == 1) & (jnp.arange(m) == 0)) | unsure) & jnp.isfinite(top)
+        # Boxes with an infinite error (nodes on a singular plane, see `rule_steps`) are
+        # halved first, and alone.
+        infinite = top == jnp.inf
+        pick = where(jnp.any(infinite), infinite, pick)
         pick = pick & (nused + jnp.cumsum(pick) <= limit)
         slot = where(pick, nused + jnp.cumsum(pick) - 1, limit)
         ax = axis[idx]
@@ -403,8 +445,10 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         # smallest ratio of estimate to true error is now 1.6, see docs/cubature.md. A
         # 1% cap on the rule share instead of 3% reported a Gaussian 1.5 times outside
         # its tolerance.)
-        gap = jnp.abs(value[idx] - v[:m] - v[m:])
-        rho = (e_rule[:m] + e_rule[m:]) / jnp.maximum(rule_err[idx], tiny)
+        # (A parent whose nodes hit a singular plane has no value to compare with.)
+        hit = jnp.isinf(rule_err[idx])
+        gap = where(hit, 0.0, jnp.abs(value[idx] - v[:m] - v[m:]))
+        rho = where(hit, 0.0, (e_rule[:m] + e_rule[m:]) / jnp.maximum(rule_err[idx], tiny))
         kept = _GAP_SAFETY * rho / (2 * (1 - jnp.minimum(rho, 0.5)))
         gap_share = jnp.clip(kept, *_GAP_SHARE)
         # The rule estimate is discounted only where it behaves as for a smooth f (see
