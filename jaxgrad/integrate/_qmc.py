@@ -390,7 +390,9 @@ def qmc_quad(
         epsrel: relative tolerance: the points are doubled until, for every component, the
             standard error is at most `max(epsabs, epsrel * |value|)` (under a derivative,
             |value| of a derivative component is taken as at least a thousandth of the
-            mean of its absolute value: one that vanishes by symmetry).
+            mean of its absolute value: one that vanishes by symmetry). Both tolerances are
+            concrete numbers, not traced values: they decide the program (a traced one
+            raises `TypeError`).
         key: a `jax.random` key (or an int seed) for the random shifts; default seed 0. Equal
             keys give equal points, also for the derivatives.
         periodize: apply the tent transform to the shifted lattice points (default `True`).

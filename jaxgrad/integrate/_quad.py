@@ -385,6 +385,11 @@ def _check_tolerance(name, value, fn="jaxgrad.integrate.quad", traced_ok=False):
         if jnp.shape(value) != () or not jnp.issubdtype(value.dtype, jnp.floating):
             raise TypeError(f"{fn}: `{name}` must be a real scalar; got {value!r}.")
         return value
+    if isinstance(value, jax.core.Tracer):
+        # (qmc_quad's tolerances decide the program: under `jit` a traced one was refused
+        # as "must be a real number", which it is; outside probe.)
+        raise TypeError(f"{fn}: `{name}` must be a concrete number, not a traced value: it is fixed when the "
+                        f"program is compiled (under `jax.jit`, close over it or mark it static); got {value!r}.")
     number = as_real(value)  # a Python number or a concrete 0-d real array
     if number is None:
         raise TypeError(f"{fn}: `{name}` must be a real number (or a 0-d real array); got {value!r}.")
