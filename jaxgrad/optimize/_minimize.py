@@ -88,7 +88,7 @@ def _python_scalars_as_arrays(tree):
 
 
 def default_tol(dtype) -> float:
-    """Gradient-norm tolerance used when `tol=None`: eps^(2/3) (3.7e-11 f64, 4.9e-6 f32)."""
+    """Gradient-norm tolerance used when `tol=None`: eps^(2/3) (3.7e-11 f64, 2.4e-5 f32)."""
     return float(jnp.finfo(dtype).eps) ** (2 / 3)
 
 
@@ -494,7 +494,7 @@ def minimize(
         optimizer: any Optax gradient transformation; default L-BFGS as above
             (`optax.lbfgs(linesearch=scale_by_wolfe_linesearch())`).
         tol: stop when ‖∇f‖₂ ≤ `tol` (absolute, all leaves together). Default eps^(2/3)
-            of the dtype: 3.7e-11 (float64), 4.9e-6 (float32), for a loss and
+            of the dtype: 3.7e-11 (float64), 2.4e-5 (float32), for a loss and
             variables of order one: with a gradient of 1e-12 at `x0` (a loss in tiny
             units, variables in huge ones) the default reports `converged` at `x0`
             after 0 steps. Rescale, or set `tol` to the problem's units.
