@@ -8,17 +8,23 @@ computing", sec. 3.4). Rounding adds about eps·|g|/h, so the best step balances
 against eps/h: h ~ eps^(1/5). The step is chosen automatically on a ladder
 h₀, h₀/2, …, h₀/32 per direction v, h₀ = 4·eps^(1/5)·s, for two sizes s: the size of
 the coordinate it moves, ‖v ⊙ x‖ (|xᵢ| along eᵢ; about rms(x) along a random unit v;
-min(rms(x), 1) where that is 0), and max(‖v ⊙ x‖, 1), the second ladder only where it is
-more than 8 times longer. Consecutive extrapolants R(h) and R(h/2) are compared, and the
-pair that agrees best on either ladder is used, among the pairs that agree to one digit
-and whose difference quotients are not all exactly 0 (unless no pair qualifies: steps
-across a kink give quotients ~x/h, steps beyond where f varies exact zeros, both in small
-absolute disagreement); their difference, or the rounding error of the quotients
-(eps·|f|/h) if larger, is reported as the reference's own error estimate. One step for all coordinates, from rms(x), was wrong for arguments of mixed
+min(rms(x), 1) where that is 0), and 1, the second ladder only where it is more than 8
+times longer or shorter; a shorter one (a coordinate far above 1) is a fallback, used only
+where the first has no pair confirmed as below. Along a coordinate every step is a
+multiple of 32 ulps of it (at least 32), so that x ± h is exact. Consecutive
+extrapolants R(h) and R(h/2) are compared, and the pair that agrees best is used, among
+the pairs that agree to one digit and whose difference quotients are not all exactly 0
+(unless no pair qualifies: steps across a kink give quotients ~x/h, steps beyond where f
+varies exact zeros, both in small absolute disagreement), preferring pairs confirmed by a
+neighbour on their ladder that agrees too (three consecutive extrapolants: steps that f
+aliases, sin x at 1e8 with steps of 1e4, can give two that agree by chance); their
+difference, or the rounding error of the quotients (eps·|f|/h) if larger, is reported as
+the reference's own error estimate. One step for all coordinates, from rms(x), was wrong for arguments of mixed
 sizes (at x = (1e8, 1) the derivative in the second coordinate of Σ sin x came out 4e-7
 instead of cos 1, and at (1e6, 1e-6) a log was NaN); a step from |xᵢ| alone is wrong for
 a small coordinate of a function that varies on a unit scale (e^x at x = 1e-10: 8e-3
-off). The two ladders cover both.
+off), and one from |xᵢ| alone is wrong for a large coordinate of such a function (sin x
+at x = 1e8, 1e12: steps of 3e5 and more). The two ladders cover these.
 """
 
 from __future__ import annotations
@@ -92,12 +98,28 @@ def _step_ladders(x, dirs, step, eps) -> np.ndarray:
         safe = np.where(top > 0, top, 1.0)
         size = np.where(top > 0, safe * np.sqrt(np.sum((vx / safe[:, None]) ** 2, axis=1)), 0.0)
         size = np.where(size > 0, size, unit)
-        sizes = [size, np.maximum(size, 1.0)]
-        if not np.any(sizes[1] > 8 * sizes[0]):
+        # The second ladder, on a unit scale, where the first is more than 8 times
+        # shorter or longer: sin x at x = 1e8 varies on a scale of 1, and steps of
+        # 3e5..1e4 from |x| alone failed a right derivative (outside probe).
+        sizes = [size, np.ones_like(size)]
+        if not np.any((sizes[1] > 8 * sizes[0]) | (sizes[0] > 8 * sizes[1])):
             sizes = sizes[:1]
         h0 = 4 * eps ** 0.2 * np.stack(sizes, axis=1)
     else:
         h0 = np.full((len(dirs), 1), float(step))
+    # Along a coordinate, a step that is a multiple of 32 ulps of that coordinate, and
+    # at least that (the whole ladder then is a multiple of one): x ± h is then exact,
+    # and the quotient is taken over the step actually made (a unit step at x = 1e8
+    # rounds by 1.5e-8, one at 1e12 is below an ulp at its end of the ladder).
+    dirs64 = np.asarray(dirs, np.float64)
+    axis = np.argmax(np.abs(dirs64), axis=1)
+    coordinate = np.sum(dirs64 != 0, axis=1) == 1
+    ulp = np.spacing(np.abs(np.asarray(x)[axis]).astype(dirs.dtype)).astype(np.float64)
+    q = (32 * ulp)[:, None]
+    # (Where 32 ulps are below h·eps the step rounds like any number: left alone.)
+    snap = coordinate[:, None] & np.isfinite(q) & np.isfinite(h0) & (q * 2.0**52 >= h0)
+    q = np.where(snap, q, 1.0)
+    h0 = np.where(snap, np.maximum(np.round(h0 / q), 1.0) * q, h0)
     return np.asarray(h0[:, :, None] * 0.5 ** np.arange(_LADDER), dirs.dtype)
 
 
@@ -201,6 +223,24 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step, eps):
     zero = np.all((d[:, :, :-2] == 0) & (d[:, :, 1:-1] == 0) & (d[:, :, 2:] == 0), axis=-1)  # (D, L, K-2)
     bad = zero | (np.max(np.abs(r[:, :, 1:] - r[:, :, :-1]), axis=-1) > 0.1 * size)
     e = np.where(bad & ~np.all(bad, axis=(1, 2), keepdims=True), np.inf, e)
+    # A pair whose neighbour on its ladder agrees too (three consecutive extrapolants)
+    # is preferred to one that stands alone: at x = 1e8 the steps of 3e5..1e4 that sin x
+    # aliases gave two extrapolants agreeing to 5e-13 by chance (the next one had the
+    # other sign), closer than the right ones of the unit ladder, and a right derivative
+    # failed (outside probe).
+    good = ~bad
+    pad = np.zeros(good.shape[:2] + (1,), bool)
+    confirmed = good & (np.concatenate([pad, good[:, :, :-1]], axis=2) | np.concatenate([good[:, :, 1:], pad], axis=2))
+    e = np.where(~confirmed & np.any(confirmed, axis=(1, 2), keepdims=True), np.inf, e)
+    # A unit ladder much shorter than the first (a coordinate far from 1) is a fallback,
+    # used only where the first has no such pair: at steps far below the coordinate's
+    # own scale its quotients are mostly rounding, which can agree by chance where f's
+    # terms cancel (log 1e6 + log 1e-6: 1.5e-8 off).
+    fallback = np.zeros((n_dirs, n_ladders), bool)
+    if n_ladders > 1:
+        fallback[:, 1] = hs[:, 1, 0] < hs[:, 0, 0] / 8
+    primary = np.any(confirmed & ~fallback[:, :, None], axis=(1, 2))
+    e = np.where(fallback[:, :, None] & primary[:, None, None], np.inf, e)
     best = np.argmin(e.reshape(n_dirs, -1), axis=1)
     lad, pos = np.divmod(best, k - 2)
     rows = np.arange(n_dirs)
@@ -236,8 +276,8 @@ def finite_difference_grad(
         x: a pytree of real floating-point arrays.
         *args: further arguments (pytrees of arrays), held fixed.
         step: largest step of the ladder, for every coordinate; default
-            `4·eps^(1/5)·|xᵢ|` for coordinate i, and a second ladder from
-            `max(|xᵢ|, 1)` where that is longer (module docstring).
+            `4·eps^(1/5)·|xᵢ|` for coordinate i, and a second ladder from 1 where
+            that is far longer or shorter (module docstring).
 
     Returns:
         A pytree like `x`: the gradient. Accuracy is typically ~1e-10 relative in
@@ -394,8 +434,8 @@ def check_grad(
         atol: absolute tolerance added to `rtol·scale`.
         step: largest finite-difference step, for every direction (default
             `4·eps^(1/5)` times the size of the argument along the direction, |xᵢ|
-            along coordinate i, and a second ladder where that is small; module
-            docstring).
+            along coordinate i, and a second ladder on a unit scale where that is
+            far from 1; module docstring).
         num_directions: number of random directions for arguments with > 32 entries.
         seed: seed of the random directions and cotangents.
 

@@ -78,6 +78,13 @@ def test_finite_difference_grad_mixed_sizes():
     g = finite_difference_grad(lambda x: jnp.sum(jnp.exp(x)), x)
     np.testing.assert_allclose(g, np.exp(np.asarray(x)), rtol=1e-10)
     assert check_grad(lambda x: jnp.exp(x) * jnp.sum(x), x).passed
+    # ... and for a large one, a shorter ladder on the unit scale: sin x at 1e8 and 1e12
+    # was checked with steps of 3e5 and more, which sin aliases (two extrapolants
+    # agreed by chance), and a right derivative failed (outside probe).
+    x = jnp.array([1e8, 1.0, 1e12])
+    g = finite_difference_grad(lambda x: jnp.sum(jnp.sin(x)), x)
+    np.testing.assert_allclose(g, np.cos(np.asarray(x)), rtol=1e-9)
+    assert check_grad(lambda x: jnp.sum(jnp.sin(x)), x).passed
     # Coordinates beyond 1.3e154 overflowed x² in the step's size: the steps were 1e-3,
     # every quotient exactly 0, and the gradient [0, 0] (NaN before the per-coordinate
     # steps).
