@@ -83,6 +83,23 @@ def test_implicit_derivative_closed_form_fwd_and_rev():
     np.testing.assert_allclose(dval, jnp.sum((P / (1 + lam)) ** 2), rtol=1e-10)
 
 
+def test_implicit_derivative_of_an_ill_conditioned_quadratic():
+    # x* = A⁻¹p, dx*/dp = A⁻¹, A with eigenvalues 1 and 1e7 rotated by 0.3 rad. CG
+    # reaches a relative residual of ~eps·κ, not eps^(3/4), and the derivative was NaN
+    # in both modes with status `converged` (outside probe); now it is right to what the
+    # conditioning allows.
+    c, s = np.cos(0.3), np.sin(0.3)
+    q = np.array([[c, -s], [s, c]])
+    a = jnp.asarray(q @ np.diag([1.0, 1e7]) @ q.T)
+    p = jnp.array([1.0, 1.0])
+    f = lambda x, a, p: 0.5 * x @ a @ x - p @ x  # noqa: E731
+    x_of = lambda p: minimize(f, jnp.zeros(2), (a, p), throw=False).x  # noqa: E731
+    fwd, rev = jax.jit(lambda p: (jax.jacfwd(x_of)(p), jax.jacrev(x_of)(p)))(p)
+    want = np.linalg.inv(np.asarray(a))
+    np.testing.assert_allclose(fwd, want, rtol=0, atol=1e-9 * np.abs(want).max())
+    np.testing.assert_allclose(rev, want, rtol=0, atol=1e-9 * np.abs(want).max())
+
+
 def test_value_derivative_is_the_envelope_one_at_a_non_isolated_minimum():
     # Found by an outside probe: the inverse eigenvalue problem plus s·tr(A)², whose
     # minimisers form a set (any rotation of A) but whose minimum value is smooth. Over
