@@ -138,9 +138,12 @@ def _pow_first(w, p):
     # f[x, y] = (hi^p − lo^p)/h = hi^(p−1) · (1 − (lo/hi)^p)/s with s = h/hi ∈ [0, 1]
     # and (lo/hi)^p = e^(p·t), t = ln(lo/hi): hi^(p−1) · (−expm1(p·t))/s, with
     # t = log1p(−s) while s < 1/2 (lo/hi near 1) and ln(lo/hi) beyond; p·hi^(p−1) at a
-    # tie. Where |p·t| >= 1 and s >= 1/2 the two powers differ by a factor of at least
-    # e and their difference is taken as it is (so that hi^(p−1) cannot overflow or
-    # underflow alone); 0 for p = 0 (f = 1).
+    # tie. For p < 0, where |p·t| >= 1 and s >= 1/2, the two powers differ by a factor
+    # of at least e and their difference is taken as it is (so that (lo/hi)^p cannot
+    # overflow alone); 0 for p = 0 (f = 1). For p > 0 the factor (1 − (lo/hi)^p)/s lies
+    # in [0.6, 2] there, so hi^(p−1) under- or overflows only with the result, while
+    # the two powers underflow first: (2e-250)^1.5 is 0 where f[x, y] is 1.8e-125, and
+    # the derivative of powm at 1e-250 was 2e17 times too small (outside probe).
     hi, lo, h = _pairs(w)
     s = _ratio(h, hi)
     r = _ratio(lo, hi)
@@ -150,7 +153,7 @@ def _pow_first(w, p):
     pt = where(p == 0, 0.0, p * t)
     near = jnp.power(hi, p - 1) * _ratio(-jnp.expm1(pt), s)
     far = _ratio(jnp.power(hi, p) - jnp.power(lo, p), h)
-    out = where(h == 0, p * jnp.power(hi, p - 1), where((s < 0.5) | (jnp.abs(pt) < 1), near, far))
+    out = where(h == 0, p * jnp.power(hi, p - 1), where((s < 0.5) | (jnp.abs(pt) < 1) | (p > 0), near, far))
     return where(p == 0, 0.0, out)
 
 
