@@ -357,6 +357,23 @@ def test_input_errors():
         minimize(lambda x: jnp.sum(x), jnp.zeros(3, jnp.int32))
     with pytest.raises(TypeError, match="optax"):
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), optimizer="lbfgs")
+    with pytest.raises(TypeError, match=r"gradient_transformation\(\)"):
+        minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), optimizer=optax.MultiSteps(optax.sgd(0.1), 2))
+
+
+def test_optimizers_that_gather_steps_are_not_stalled():
+    # optax.apply_every and MultiSteps return an update of exactly zero on the steps in
+    # which they gather gradients: the run ended `stalled` after one step at x0 (outside
+    # probe). Σ cosh x − x has its minimum at asinh 1. An SGD rate of exactly 0 (its
+    # state has no floating leaf to move) still stops at once.
+    f = lambda x: jnp.sum(jnp.cosh(x) - x)  # noqa: E731
+    for opt in (optax.chain(optax.sgd(0.1), optax.apply_every(2)),
+                optax.MultiSteps(optax.adam(0.1), 2).gradient_transformation()):
+        sol = minimize(f, jnp.zeros(2), optimizer=opt, max_steps=5000, throw=False)
+        assert bool(sol.status == Status.converged), sol.status
+        np.testing.assert_allclose(sol.x, np.arcsinh(1.0), rtol=1e-9)
+    sol = minimize(f, jnp.zeros(2), optimizer=optax.sgd(0.0), max_steps=5000, throw=False)
+    assert bool(sol.status == Status.stalled) and int(sol.num_steps) == 1
     with pytest.raises(ValueError, match="ridge"):
         minimize(lambda x: jnp.sum(x**2), jnp.zeros(3), ridge=-1.0)
     # max_steps=True ran one step; inf, NaN and a traced value raised Python's or JAX's

@@ -197,14 +197,16 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         code0 = start_code(v0, n0)
     first0 = jnp.asarray(in_loop)
     # `top`: the largest gradient norm met so far (see `stalled` below).
-    carry0 = (jnp.zeros((), jnp.int32), x0, s0, jnp.asarray(v0, dtype), g0, n0, first0, n0, code0)
+    # `idle`: consecutive updates of exactly zero (see `stalled` below).
+    carry0 = (jnp.zeros((), jnp.int32), x0, s0, jnp.asarray(v0, dtype), g0, n0, first0, n0, jnp.zeros((), jnp.int32),
+              code0)
     half_digits = float(np.sqrt(np.finfo(np.dtype(dtype)).eps))
 
     def cond(carry):
         return carry[-1] == st.RUNNING
 
     def body(carry):
-        step, x, state, v, g, _, first, top, _ = carry
+        step, x, state, v, g, _, first, top, idle, _ = carry
         updates, new_state = opt.update(g, state, x, value=v, grad=g, value_fn=value_fn)
         x_new = optax.apply_updates(x, updates)
         if reuse:
@@ -247,7 +249,16 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # rate decaying towards 0 (never reaching it) from x0 = 25 stood still at x = −5.6
         # with ‖∇f‖ = 135, 4e-9 of the largest gradient met, `converged` where the
         # minimum is 0.48 (outside probe): `stalled`.
-        absorbed = ~all_leaves(lambda u: u == 0, updates) & searched
+        zero = all_leaves(lambda u: u == 0, updates)
+        absorbed = ~zero & searched
+        # An update of exactly zero while the optimizer's state moves is an optimizer
+        # gathering steps (optax.apply_every, optax.MultiSteps: their zero updates ended
+        # the run `stalled` after one step; outside probe): `stalled` only after
+        # _PATIENCE of them in a row. One whose floating state stands still too (a
+        # schedule decayed to 0 in SGD) stops at once, as before.
+        idle = where(zero & stalled, idle + 1, 0)
+        frozen = _same_floats(new_state, state)
+        stalled = stalled & (~zero | frozen | (idle >= _PATIENCE))
         ls_failed = _decrease_error(new_state, dtype) > 0
         code = where(
             ~finite,
@@ -274,21 +285,32 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         keep = lambda new, old: where(finite, new, old)  # noqa: E731
         x_new = jax.tree_util.tree_map(keep, x_new, x)
         g_new = jax.tree_util.tree_map(keep, g_new, g)
-        out = (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), jnp.asarray(False), top, code)
+        out = (step, x_new, new_state, keep(v_new, v), g_new, keep(n_new, carry[5]), jnp.asarray(False), top, idle, code)
         if not in_loop:
             return out
         # The first pass only evaluated x0 (zero update): start the optimizer afresh
         # from its initial state, holding f(x0) and ∇f(x0) for the first step to reuse.
         begun = (jnp.zeros((), jnp.int32), x, optax.tree.set(s0, value=v_new, grad=g_eval),
-                 v_new, g_eval, n_new, jnp.asarray(False), n_new, start_code(v_new, n_new))
+                 v_new, g_eval, n_new, jnp.asarray(False), n_new, jnp.zeros((), jnp.int32), start_code(v_new, n_new))
         return jax.tree_util.tree_map(lambda a, b: where(first, a, b), begun, out)
 
-    step, x, _, v, _, n, _, _, code = while_loop(cond, body, carry0)
+    step, x, _, v, _, n, _, _, _, code = while_loop(cond, body, carry0)
     if progress is not None:
         jax.debug.callback(progress, step, v, n, True, ordered=False)
     # Integer aux outputs trip jax.lax.custom_root's JVP (it gives them int tangents
     # instead of float0), so they travel as floats and are converted back.
     return x, (n, step.astype(dtype), code.astype(dtype))
+
+
+# Consecutive exact-zero updates (with the optimizer's state moving) before `stalled`.
+_PATIENCE = 64
+
+
+def _same_floats(a, b):
+    """Whether every floating-point leaf of the pytrees `a` and `b` is unchanged."""
+    same = [jnp.all(x == y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.all(jnp.stack(same)) if same else jnp.asarray(True)
 
 
 def _value_and_aux(objective, has_aux, x, inputs):
@@ -547,7 +569,9 @@ def minimize(
     if optimizer is None:
         optimizer = default_optimizer()
     elif not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError(f"{fn}: optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}.")
+        hint = (" (pass its `.gradient_transformation()`)" if callable(getattr(optimizer, "gradient_transformation", None))
+                else "")
+        raise TypeError(f"{fn}: optimizer must be an optax.GradientTransformation; got {type(optimizer).__name__}{hint}.")
     max_steps = _count(fn, "max_steps", max_steps, 0)
     progress_every = _count(fn, "progress_every", progress_every, 1)
     ridge = _nonnegative(fn, "ridge", ridge)
