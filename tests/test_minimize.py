@@ -317,8 +317,10 @@ def test_tikhonov_closed_form():
     np.testing.assert_allclose(sol.x, (P + 0.5 * center) / 1.5, atol=1e-12)
     jac = jax.jit(jax.jacrev(lambda p: minimize(f, jnp.zeros(3), (p,)).x))(P)
     np.testing.assert_allclose(jac, np.eye(3) / 1.5, atol=1e-12)
-    with pytest.raises(ValueError, match="lam"):
-        tikhonov(f, -1.0)
+    # (A concrete array or a NaN too: np.float32(-1.0) passed; outside probe.)
+    for lam in (-1.0, np.float32(-1.0), jnp.asarray(-2.0), float("nan")):
+        with pytest.raises(ValueError, match="lam"):
+            tikhonov(f, lam)
     with pytest.raises(ValueError, match="center"):  # not shaped like x (was JAX's broadcast error)
         minimize(tikhonov(lambda x: jnp.sum(x**2), 1.0, jnp.ones(3)), jnp.zeros(2))
 

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import ArrayLike, PyTree
 
@@ -71,8 +72,8 @@ def tikhonov(
         a function that `minimize` runs without compiling again.
 
     Raises:
-        ValueError: `lam` is a negative Python number; when called, `center` is not
-            shaped like `x`.
+        ValueError: `lam` is a negative (or NaN) number or concrete scalar array; when
+            called, `center` is not shaped like `x`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -81,8 +82,14 @@ def tikhonov(
         >>> print(minimize(f, jnp.zeros(2), (jnp.array([2.0, 4.0]),)).x.round(6))
         [1. 2.]
     """
-    if isinstance(lam, (int, float)) and lam < 0:
-        raise ValueError(f"jaxgrad.optimize.tikhonov: lam must be >= 0; got {lam}.")
+    # A concrete scalar array is checked like a number (np.float32(-1.0) passed, and the
+    # run ended `linesearch_failed` without saying why; outside probe). A traced one
+    # cannot be.
+    if not isinstance(lam, (jax.core.Tracer, bool)):
+        concrete = np.asarray(lam)
+        real = np.issubdtype(concrete.dtype, np.floating) or np.issubdtype(concrete.dtype, np.integer)
+        if concrete.shape == () and real and not concrete >= 0:
+            raise ValueError(f"jaxgrad.optimize.tikhonov: lam must be >= 0; got {lam}.")
     if isinstance(lam, (int, float)) and not isinstance(lam, bool):
         # A weakly typed array, like a Python number under `jax.jit`: the dtype of the
         # objective decides, and a new value is a new input, not a new program.
