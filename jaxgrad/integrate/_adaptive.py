@@ -658,10 +658,15 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     # no node goes). Non-finite values at two or more points are reported as `nonfinite`.
     # (A node whose weight underflowed is ignored below whatever f is there.)
     bad_node = ~jnp.all(jnp.isfinite(fx), axis=2) & (w > 0)
-    # (Nodes of a piece a few ulps wide can round to the same float: still one point.)
+    # (Nodes of a piece a few ulps wide can round to the same float: still one point.
+    # So are nodes within 16 ulps of each other: a singular point written as a rounded
+    # difference, 1/√|x² + y² − ½| on the inner range of a `dblquad`, is infinite at
+    # the two or three floats where x² + y² − ½ rounds to 0, and one inner integral's
+    # `nonfinite` made the double integral inf where it is 2.47 (outside probe).)
     xb_lo = jnp.min(where(bad_node, x, jnp.inf), axis=1)
     xb_hi = jnp.max(where(bad_node, x, -jnp.inf), axis=1)
-    isolated = jnp.any(bad_node, axis=1) & (xb_lo == xb_hi)
+    near = xb_hi - xb_lo <= 16 * jnp.finfo(x.dtype).eps * jnp.maximum(jnp.abs(xb_lo), jnp.abs(xb_hi))
+    isolated = jnp.any(bad_node, axis=1) & ((xb_lo == xb_hi) | near)
     fx = where((isolated[:, None] & bad_node)[..., None], 0.0, fx)
     # Both ends' models in one call (distances as represented: exact, by Sterbenz).
     both = _end_model(
