@@ -192,16 +192,18 @@ def _special_cases():
     disc = lambda x: jnp.where(jnp.sum((x - jnp.array(_DISC_C)) ** 2) < _DISC_R**2, 1.0, 0.0)  # noqa: E731
     disc_v, disc_info = cubature(disc, two, two + 1, epsrel=1e-6, limit=1000)  # (its rim ends it short)
     zero_v, zero_info = cubature(lambda x: 0.0 * x[0], two, two + 1, epsrel=1e-6)
-    # Nodes on a singular point or plane of f: log‖x‖² has -inf at the centre node of
-    # [-1, 1]², e^(p x₁)/√|x₀| on the centre line x₀ = 0 (its derivative in p alike), and
-    # log|x₁ − c| with c = ½ + ½√(9/70) on one node of the first box, (0, λ₂) from its
-    # centre. They were ±inf or NaN, `nonfinite` (outside probe).
-    point = cubature(lambda x: jnp.log(jnp.sum(x * x)), two - 1, two + 1, epsrel=1e-6)
+    # Nodes on a singular line of f: e^(p x₁)/√|x₀| on the centre line x₀ = 0 (its
+    # derivative in p alike), and log|x₁ − c| with c = ½ + ½√(9/70) on one node of the
+    # first box, (0, λ₂) from its centre. They were ±inf or NaN, `nonfinite` (outside
+    # probe). A point singularity at the centre node stays `nonfinite`: left out, it
+    # lands at the centre of the halves' shared face, and r^-1.9 ended `converged` 15 %
+    # off (a probe of the first version of the rule).
+    point = cubature(lambda x: jnp.sum(x * x) ** -0.95, two - 1, two + 1, epsrel=1e-6)
     line_g = jax.grad(lambda p: cubature(lambda x: jnp.exp(p * x[1]) / jnp.sqrt(jnp.abs(x[0])), two - 1, two + 1,
                                          epsrel=1e-8)[0])(1.0)
     node = cubature(lambda x: jnp.log(jnp.abs(x[1] - _NODE_C)) * (1 + x[0]), two, two + 1, epsrel=1e-6)
     return dict(
-        point_v=point[0], point_ok=point[1].status == STATUS.converged, line_g=line_g,
+        point_nonfinite=point[1].status == STATUS.nonfinite, line_g=line_g,
         node_v=node[0], node_ok=node[1].status == STATUS.converged, node_neval=node[1].neval,
         disc_v=disc_v, disc_flag=disc_info.status == STATUS.converged, disc_err=disc_info.err,
         zero_v=zero_v, zero_ok=zero_info.status == STATUS.converged, zero_neval=zero_info.neval,
@@ -467,10 +469,8 @@ def test_float32_box_with_a_float64_integrand_integrates_in_float64():
     assert abs(float(value) - (math.e - 1) ** 2) < 1e-8 * (math.e - 1) ** 2
 
 
-def test_nodes_on_a_singular_point_or_plane_are_left_out(special):
-    # ∫∫ over [0, 1]² of log(x² + y²) is ln 2 − 3 + π/2; four times that over [−1, 1]².
-    assert special["point_ok"]
-    np.testing.assert_allclose(special["point_v"], 4 * (math.log(2) - 3 + math.pi / 2), rtol=1e-6)
+def test_nodes_on_a_singular_line_are_left_out(special):
+    assert special["point_nonfinite"]
     # ∂/∂p ∫∫ e^(p x₁)/√|x₀| = 4 · d/dp (2 sinh p / p) = 8 (p cosh p − sinh p)/p², 8/e at p = 1.
     np.testing.assert_allclose(special["line_g"], 8 / math.e, rtol=1e-8)
     # (3/2) ∫₀¹ log|y − c| dy. The box is cut across x₁ first, moving the plane x₁ = c
