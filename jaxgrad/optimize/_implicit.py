@@ -63,7 +63,9 @@ def _make_tangent_solve(ridge: float):
             return unravel(tangent_solve(hvp_flat, flat))
         dtype = _dtype_of(b)
         tol = cg_tolerance(dtype)
-        maxiter = 10 * _size_of(b) + 20
+        eps = float(jnp.finfo(dtype).eps)
+        n = _size_of(b)
+        maxiter = 10 * n + 20
 
         def solve(matvec, rhs):
             # CG's inner products pᵀHp are quadratic in the right-hand side: with
@@ -100,8 +102,6 @@ def _make_tangent_solve(ridge: float):
             # at rounding level and leaves a residual at that level too, but with a w of
             # no meaning and a size far beyond (2e12 on the inverse eigenvalue problem's
             # orbit): NaN. (‖H‖ from one product with a fixed vector z, ‖Hz‖/‖z‖·√n.)
-            eps = float(jnp.finfo(dtype).eps)
-            n = _size_of(rhs)
             z = jax.tree_util.tree_map(lambda t: jnp.cos(jnp.arange(t.size, dtype=t.dtype) * 1.618 + 0.5).reshape(t.shape), rhs)
             sized_w = optax.tree.norm(matvec(z)) / optax.tree.norm(z) * np.sqrt(n) * optax.tree.norm(w)
             b_norm = optax.tree.norm(rhs)

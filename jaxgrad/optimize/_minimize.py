@@ -257,7 +257,8 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # _PATIENCE of them in a row. One whose floating state stands still too (a
         # schedule decayed to 0 in SGD) stops at once, as before.
         idle = where(zero & stalled, idle + 1, 0)
-        frozen = _same_floats(new_state, state)
+        frozen = all_leaves(lambda a, b: a == b if jnp.issubdtype(jnp.result_type(a), jnp.inexact) else True,
+                            new_state, state)  # (the floating leaves: counters always move)
         stalled = stalled & (~zero | frozen | (idle >= _PATIENCE))
         ls_failed = _decrease_error(new_state, dtype) > 0
         code = where(
@@ -304,13 +305,6 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
 
 # Consecutive exact-zero updates (with the optimizer's state moving) before `stalled`.
 _PATIENCE = 64
-
-
-def _same_floats(a, b):
-    """Whether every floating-point leaf of the pytrees `a` and `b` is unchanged."""
-    same = [jnp.all(x == y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))
-            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-    return jnp.all(jnp.stack(same)) if same else jnp.asarray(True)
 
 
 def _value_and_aux(objective, has_aux, x, inputs):
