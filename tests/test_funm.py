@@ -8,7 +8,9 @@ differences (tests/reference.py), mpmath divided differences, and closed forms.
 from __future__ import annotations
 
 import functools
+import logging
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -735,7 +737,7 @@ def test_domains_give_nan():
     assert np.all(np.isnan(expm(np.full((2, 2), np.nan))))
 
 
-def test_bad_input_errors():
+def test_bad_input_errors(caplog):
     with pytest.raises(ValueError, match="`a`.*shape \\(3,\\)"):
         expm(np.ones(3))
     with pytest.raises(ValueError, match="`a`.*\\(2, 3\\)"):
@@ -756,8 +758,14 @@ def test_bad_input_errors():
     with pytest.raises(TypeError, match="`f`"):
         funm(np.eye(2), lambda x: x * 1j)
     nonsym = np.array([[1.0, 2.0], [0.0, 1.0]])
-    with pytest.raises(Exception, match="not Hermitian"):
-        expm(nonsym)
+    # Eagerly, equinox's error with the message alone and nothing logged (it was JAX's
+    # runtime error, its text the callback's traceback, and the traceback logged again).
+    with caplog.at_level(logging.DEBUG, logger="jax._src.callback"):
+        with pytest.raises(eqx.EquinoxRuntimeError, match="^jaxgrad.linalg.expm: argument `a` is not Hermitian"):
+            expm(nonsym)
+        with pytest.raises(eqx.EquinoxRuntimeError, match="powm: argument `a` is not Hermitian"):
+            jax.vmap(powm, (0, None))(np.stack([nonsym, np.eye(2)]), 0.5)
+    assert not [r for r in caplog.records if r.name == "jax._src.callback"], caplog.records
     with pytest.raises(Exception, match="not Hermitian"):
         jax.jit(expm)(nonsym).block_until_ready()
     # ... at any scale (‖·‖_F² overflowed at 1e160 and underflowed at 1e-170: no error).

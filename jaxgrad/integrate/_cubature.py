@@ -12,6 +12,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import readable_errors
 from .._jit import differentiated_eagerly, jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
@@ -312,6 +313,7 @@ def box_limits(fn, a, b):
     return as_dtype(a, dtype), as_dtype(b, dtype), dtype
 
 
+@readable_errors
 def cubature(
     f: Callable[..., ArrayLike],
     a: ArrayLike,

@@ -61,6 +61,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import readable_errors
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._throw import raise_if
@@ -559,6 +560,7 @@ def _limit_fn(g, reorder=False):
     return lambda x, *args, g=g: g(x)
 
 
+@readable_errors
 def nquad(
     func: Callable[..., ArrayLike],
     ranges: Sequence[Any],
@@ -633,6 +635,7 @@ def nquad(
     return _nquad("jaxgrad.integrate.nquad", func, ranges, args, opts, throw)
 
 
+@readable_errors
 def dblquad(
     func: Callable[..., ArrayLike],
     a: ArrayLike,
@@ -692,6 +695,7 @@ def dblquad(
     return _nquad(fn, func, ranges, args, opts, throw, [("gfun", "hfun"), ("a", "b")])
 
 
+@readable_errors
 def tplquad(
     func: Callable[..., ArrayLike],
     a: ArrayLike,

@@ -48,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._errors import readable_errors
 from .._nan import nan_if
 from .._power_of_two import power_of_two_scale, times_product
 from .._throw import raise_if
@@ -334,6 +335,7 @@ def _as_key(key):
     raise TypeError(f"{_FN}: `key` must be a jax.random key, an int seed or None; got {key!r}.")
 
 
+@readable_errors
 def qmc_quad(
     f: Callable[..., ArrayLike],
     a: ArrayLike,

@@ -15,6 +15,7 @@ from jax.custom_derivatives import SymbolicZero
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import readable_errors
 from .._jit import differentiated_eagerly, jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._options import as_real
@@ -404,6 +405,7 @@ def _check_limit(limit, fn="jaxgrad.integrate.quad"):
     return int(limit)
 
 
+@readable_errors
 def quad(
     f: Callable[..., ArrayLike],
     a: ArrayLike,

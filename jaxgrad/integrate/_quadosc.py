@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._errors import readable_errors
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
 from .._reduce import long_all, long_max, long_sum
@@ -47,6 +48,7 @@ from ._status import QuadInfo, status_from_code
 from ._wynn import wynn_epsilon
 
 
+@readable_errors
 def quadosc(
     f: Callable[..., ArrayLike],
     a: ArrayLike,

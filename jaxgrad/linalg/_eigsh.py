@@ -15,6 +15,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
+from .._errors import readable_errors
 from .._options import as_real
 from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
@@ -495,6 +496,7 @@ def _matrix_info(a, name="a"):
     return shape[0], dtype
 
 
+@readable_errors
 def eigsh(
     a: ArrayLike | Callable[..., Array] | Any,
     k: int,
@@ -584,10 +586,10 @@ def eigsh(
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
             or the matvec returns the wrong shape.
         TypeError: `args` given with a matrix, or `a` is none of the accepted kinds.
-        Exception: with `throw=True`, when the iteration failed, raised at run time by
-            `equinox.error_if`; the type is JAX's (`jax.errors.JaxRuntimeError`,
-            `ValueError` from a call of an executable that already ran,
-            `equinox.EquinoxRuntimeError` under `equinox.filter_jit`).
+        equinox.EquinoxRuntimeError: with `throw=True`, when the iteration failed, found
+            at run time (`equinox.error_if`). Inside a `jax.jit` the program raises when
+            it runs, as JAX's `jax.errors.JaxRuntimeError` whose text holds the message
+            (equinox's error under `equinox.filter_jit`).
 
     Example:
         >>> import jax, jax.numpy as jnp

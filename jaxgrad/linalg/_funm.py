@@ -61,6 +61,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
+from .._errors import readable_errors
 from .._traced import Traced, trace
 from .._where import where
 from ._checks import as_inexact_matrix, hermitian_part, host_array, matrix_dtype, nan_where, split_nonfinite
@@ -686,6 +687,7 @@ def _funm_compiled(a, consts, traced, hermitian_rtol):
     return nan_where(bad, _funm(g, a, consts), 2)
 
 
+@readable_errors
 def funm(
     a: ArrayLike,
     f: Callable[[Array], Array],
@@ -724,10 +726,10 @@ def funm(
         ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
             scalar-to-scalar.
         TypeError: `f` returns complex values.
-        Exception: `a` is not Hermitian to within `hermitian_rtol`, raised at run time
-            by `equinox.error_if`; the type is JAX's (`jax.errors.JaxRuntimeError`,
-            `ValueError` from a call of an executable that already ran,
-            `equinox.EquinoxRuntimeError` under `equinox.filter_jit`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian to within `hermitian_rtol`,
+            found at run time (`equinox.error_if`). Inside a `jax.jit` the program raises
+            when it runs, as JAX's `jax.errors.JaxRuntimeError` whose text holds the
+            message (equinox's error under `equinox.filter_jit`).
 
     Example:
         >>> import jax, jax.numpy as jnp

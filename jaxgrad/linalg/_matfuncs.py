@@ -20,6 +20,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from .._errors import readable_errors
 from .._power_of_two import power_of_two_scale
 from .._where import where
 from ._checks import host_array, matrix_dtype, nan_where, real_scalar
@@ -215,6 +216,7 @@ def _named(a, f, fn, hermitian_rtol):
     return _named_compiled(host_array(a), f, fn, check_hermitian_rtol(hermitian_rtol, fn))
 
 
+@readable_errors
 def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
     """Matrix exponential of a Hermitian matrix, with exact derivatives at repeated eigenvalues.
 
@@ -230,7 +232,7 @@ def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -243,6 +245,7 @@ def expm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
     return _named(a, _exp, "jaxgrad.linalg.expm", hermitian_rtol)
 
 
+@readable_errors
 def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
     """Principal logarithm of a Hermitian positive definite matrix, tie-exact derivatives.
 
@@ -255,7 +258,7 @@ def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -267,6 +270,7 @@ def logm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array,
     return _named(a, _log, "jaxgrad.linalg.logm", hermitian_rtol)
 
 
+@readable_errors
 def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
     """Principal square root of a Hermitian positive semidefinite matrix, tie-exact derivatives.
 
@@ -281,7 +285,7 @@ def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -293,6 +297,7 @@ def sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array
     return _named(a, _sqrt, "jaxgrad.linalg.sqrtm", hermitian_rtol)
 
 
+@readable_errors
 def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[Array, "*batch n n"]:
     """Inverse square root `A^(-1/2)` of a Hermitian positive definite matrix.
 
@@ -305,7 +310,7 @@ def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[A
 
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -317,6 +322,7 @@ def inv_sqrtm(a: ArrayLike, *, hermitian_rtol: float | None = None) -> Inexact[A
     return _named(a, _inv_sqrt, "jaxgrad.linalg.inv_sqrtm", hermitian_rtol)
 
 
+@readable_errors
 def powm(
     a: ArrayLike, p: ArrayLike, *, hermitian_rtol: float | None = None
 ) -> Inexact[Array, "*batch n n"]:
@@ -339,7 +345,7 @@ def powm(
         ValueError: `a` has fewer than 2 dimensions or is not square, or `p` is not a
             scalar.
         TypeError: `p` is complex.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -394,6 +400,7 @@ def _trace_function_jvp(f, primals, tangents):
     return out, dout
 
 
+@readable_errors
 def trace_function(
     a: ArrayLike,
     f: Callable[[Array], Array],
@@ -418,7 +425,7 @@ def trace_function(
         ValueError: `a` has fewer than 2 dimensions or is not square, or `f` is not
             scalar-to-scalar.
         TypeError: `f` returns complex values.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -502,6 +509,7 @@ class _LowestK:
         return where(si != sj, across_ij, where(si != sk, across_ik, 0))
 
 
+@readable_errors
 def projector(
     a: ArrayLike, k: int, *, hermitian_rtol: float | None = None
 ) -> Inexact[Array, "*batch n n"]:
@@ -523,7 +531,7 @@ def projector(
     Raises:
         ValueError: `a` has fewer than 2 dimensions or is not square, or `k` is not an
             integer in `[0, n]`.
-        Exception: `a` is not Hermitian, at run time (see `funm`).
+        equinox.EquinoxRuntimeError: `a` is not Hermitian, at run time (see `funm`).
 
     Example:
         >>> import jax, jax.numpy as jnp

@@ -1,0 +1,79 @@
+"""Run-time errors of eager calls, as one readable exception.
+
+A check that can only be made on values (`throw=True` on a loop that did not converge, a
+matrix function's input that is not Hermitian) raises through `equinox.error_if`, a host
+callback inside the compiled program. JAX reports a failed callback as a
+`jax.errors.JaxRuntimeError` whose text is the callback's whole Python traceback, with
+the check's message near its end and, after it, equinox's advice to wrap "your program"
+in `equinox.filter_jit` -- advice that makes no sense to someone who called
+`jaxgrad.integrate.quad` from a notebook and wrote no program (found in an outside
+probe's notes: `expm` of a non-Hermitian matrix). `minimize`, whose core is an
+`equinox.filter_jit`, already raised `equinox.EquinoxRuntimeError` with the message
+alone.
+
+`readable_errors` gives the other public functions that behaviour when they are called
+eagerly (directly, or under an eager `jax.grad`/`jax.vmap`, whose programs run inside
+the call): the message is taken out of the runtime error's text and raised as
+`equinox.EquinoxRuntimeError` (the type `equinox.filter_jit` raises), and the JAX error
+is dropped from the chain. Inside a user's `jax.jit` nothing runs during the call; the
+program raises when it runs, as JAX's error (or equinox's, under `equinox.filter_jit`).
+Eager results are waited for before returning, so an error of a program still running
+is raised here and not at the first use of its result (on a CPU the callback's program
+has finished by then anyway). While the call runs, JAX's log record of the failed
+callback (the same traceback again, on stderr) is filtered out, as `equinox.filter_jit`
+does: the exception raised carries the message, and any other callback failure is
+re-raised as it is, its traceback in its text.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import equinox as eqx
+import jax
+
+# What equinox's callback raises (its text starts with the check's message) and the
+# banner it appends after the message.
+_MARK = "_EquinoxRuntimeError: "
+_BANNER = "\n\n\n--------------------"
+
+
+def _message(text: str) -> str | None:
+    """The check's message in a runtime error's text, or None if it holds none."""
+    if _MARK not in text:
+        return None
+    return text.rsplit(_MARK, 1)[1].split(_BANNER, 1)[0].strip()
+
+
+class _QuietCallback(logging.Filter):
+    def filter(self, record):
+        return not (record.name == "jax._src.callback" and record.getMessage() == "jax.pure_callback failed")
+
+
+def readable_errors(fun):
+    """`fun`, raising a run-time check's failure during the call as
+    `equinox.EquinoxRuntimeError(message)` (see the module docstring)."""
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        log, quiet = logging.getLogger("jax._src.callback"), _QuietCallback()  # (one per call: calls nest)
+        log.addFilter(quiet)
+        try:
+            out = fun(*args, **kwargs)
+            concrete = [
+                x for x in jax.tree_util.tree_leaves(out) if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+            ]
+            if concrete:
+                jax.block_until_ready(concrete)
+            return out
+        # (JAX raises a ValueError where an executable that already ran is called again.)
+        except (jax.errors.JaxRuntimeError, ValueError) as err:
+            message = _message(str(err))
+            if message is None:
+                raise
+        finally:
+            log.removeFilter(quiet)
+        raise eqx.EquinoxRuntimeError(message)
+
+    return call
