@@ -62,7 +62,18 @@ def _trace_directly(f, *example_args):
     only_args = code is not None and (code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS)) == inspect.CO_VARARGS
     only_args = only_args and code.co_argcount == 0 and code.co_kwonlyargcount == 0
     debug = api_util.debug_info("make_jaxpr", f, example_args, {}, signature=_POSITIONAL if only_args else None)
-    flat_f, out_tree = api_util.flatten_fun_nokwargs(lu.wrap_init(f, debug_info=debug), in_tree)
+
+    # JAX's own check of the returned values needs the output paths that only
+    # `jax.make_jaxpr` records: `f` returning a string raised "object of type 'NoneType'
+    # has no len()" (outside probe).
+    def checked(*args):
+        out = f(*args)
+        for leaf in jax.tree_util.tree_leaves(out):
+            if not core.valid_jaxtype(leaf):
+                raise TypeError(f"it returned a value of type {type(leaf).__name__}, not an array or a number")
+        return out
+
+    flat_f, out_tree = api_util.flatten_fun_nokwargs(lu.wrap_init(checked, debug_info=debug), in_tree)
     jaxpr, out_avals, consts = pe.trace_to_jaxpr_dynamic(flat_f, avals)
     shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in out_avals]
     return core.ClosedJaxpr(jaxpr, consts), jax.tree_util.tree_unflatten(out_tree(), shapes)

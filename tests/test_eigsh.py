@@ -523,6 +523,8 @@ def test_bad_inputs():
         eigsh(lambda v: jnp.eye(5) @ v, 1, n=6)
     with pytest.raises(ValueError, match="shape"):
         eigsh(lambda v: v[:3], 1, n=8)
+    with pytest.raises(TypeError, match="matvec must return floating-point values"):  # was numpy's "not inexact"
+        eigsh(lambda v: jnp.eye(5, dtype=int) @ v.astype(int), 1, n=5)
     with pytest.raises(TypeError, match="lineax operator"):
         eigsh("A", 1)
     with pytest.raises(TypeError, match="args"):

@@ -757,6 +757,8 @@ def test_bad_input_errors(caplog):
         funm(np.eye(2), lambda x: jnp.stack([x, x]))
     with pytest.raises(TypeError, match="`f`"):
         funm(np.eye(2), lambda x: x * 1j)
+    with pytest.raises(TypeError, match="funm: calling `f` on a real scalar failed: it returned a value of type str"):
+        funm(np.eye(2), lambda x: "a")
     nonsym = np.array([[1.0, 2.0], [0.0, 1.0]])
     # Eagerly, equinox's error with the message alone and nothing logged (it was JAX's
     # runtime error, its text the callback's traceback, and the traceback logged again).

@@ -294,6 +294,11 @@ def test_bad_input_raises():
         qmc_quad(f, z, z + 1, epsrel=-1.0)
     with pytest.raises(TypeError, match="key"):
         qmc_quad(f, z, z + 1, key="seed")
+    with pytest.raises(ValueError, match="fit in 64 bits"):  # was JAX's OverflowError (outside probe)
+        qmc_quad(f, z, z + 1, key=2**70)
+    # f returning a string: "object of type 'NoneType' has no len()" (outside probe).
+    with pytest.raises(TypeError, match="returned a value of type str, not an array"):
+        qmc_quad(lambda x: "a", z, z + 1)
     with pytest.raises(TypeError, match="real"):
         qmc_quad(lambda x: 1j * x[0], z, z + 1)
     with pytest.raises(TypeError, match="shape"):

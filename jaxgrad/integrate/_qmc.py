@@ -326,6 +326,8 @@ def _as_key(key):
     if key is None:
         return jax.random.key(0)
     if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        if not -(2**63) <= int(key) < 2**63:  # (JAX's OverflowError: "too large to convert to C long")
+            raise ValueError(f"{_FN}: an int seed `key` must fit in 64 bits (|key| < 2**63); got {key!r}.")
         return jax.random.key(int(key))
     if isinstance(key, (jax.Array, np.ndarray)) and (
         jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
@@ -415,7 +417,8 @@ def qmc_quad(
         TypeError: `f` is not callable or returns a non-real value; complex limits; a bad `key`.
         ValueError: `a`, `b` are not 1-D arrays of the same length; `n_points` or
             `max_points` is not a power of 2 or too large; `max_points` without a
-            tolerance; `n_estimates < 2`; a negative tolerance.
+            tolerance; `n_estimates < 2`; a negative tolerance; an int seed `key` outside
+            64 bits.
 
     Example:
         >>> import jax, jax.numpy as jnp

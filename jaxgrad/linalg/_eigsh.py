@@ -688,6 +688,13 @@ def eigsh(
             )
         if jnp.issubdtype(out.dtype, jnp.complexfloating) and not jnp.issubdtype(dtype, jnp.complexfloating):
             raise TypeError(f"{_FN}: the matvec returns complex values; pass a complex `v0` for a Hermitian operator.")
+        # An integer matvec of a floating vector rounds the vector (`L @ v.astype(int)`):
+        # it failed inside the scaling with numpy's "data type not inexact" (outside probe).
+        if not jnp.issubdtype(out.dtype, jnp.inexact):
+            raise TypeError(
+                f"{_FN}: the matvec must return floating-point values for v of dtype {jnp.dtype(dtype).name}; "
+                f"it returned {out.dtype} (an integer matrix can be passed as `a` itself, or as L @ v with L cast to float)."
+            )
         op, params = _Operator("callable", traced, size), (args, consts)
         # Default tolerances follow the less precise of the iteration and the operator: a
         # float32 matvec under x64 (no float args) chased float64's tolerance for 1000

@@ -652,7 +652,10 @@ def elementwise(f: Callable, dtype, fn: str):
     if not callable(f):
         raise TypeError(f"{fn}: `f` must be callable; got {type(f).__name__}.")
     real = jnp.finfo(dtype).dtype
-    traced, consts = trace(f, jax.ShapeDtypeStruct((), real))
+    try:
+        traced, consts = trace(f, jax.ShapeDtypeStruct((), real))
+    except TypeError as e:  # (f returning a string: the message alone, without the function's name)
+        raise TypeError(f"{fn}: calling `f` on a real scalar failed: {e}") from e
     out = traced.out_shape
     if getattr(out, "shape", None) != ():
         raise ValueError(
