@@ -1044,3 +1044,32 @@ def test_power_divided_difference_where_the_eigenvalue_ratio_underflows():
             ref = (y ** mp.mpf(q) - x ** mp.mpf(q)) / (y - x)
         # (hi^(p−1), as exp((p − 1)·ln hi), is itself off by up to eps·|ln hi| = 7.7e-14.)
         assert abs(float(got) - ref) <= 4e-15 * (1 + np.log(lam[1])) * abs(ref), (q, float(got), float(ref))
+
+
+@jax.jit
+def _cube_derivatives(a):
+    # Along the all-ones direction at a diagonal A (exact eigenvectors): funm(x³)'s first
+    # derivative and powm(·, 3)'s second (the general rules of both).
+    e = jnp.ones_like(a)
+    d1 = jax.jvp(lambda m: funm(m, lambda x: x**3), (a,), (e,))[1]
+    d2 = jax.jvp(lambda b: jax.jvp(lambda m: powm(m, 3.0), (b,), (e,))[1], (a,), (e,))[1]
+    return d1, d2
+
+
+def test_divided_differences_where_eps_times_f_is_below_the_smallest_normal():
+    # At λ ~ 1e-100 (1e-11 in float32) the values λ³ are ordinary floats but eps·λ³ is
+    # below the smallest normal one, which XLA's CPU code flushes to 0: the quotient's
+    # error bound was 0, the quotient of flushed differences was always taken, and the
+    # first derivative came out 25 % off, the second up to 1e14 times too large, of
+    # either sign (outside probe). Closed forms: f[x, y] = x² + xy + y², f[x, y, z] =
+    # x + y + z, and along the all-ones direction d²F = 2 Σₖ f[λᵢ, λₖ, λⱼ].
+    for dtype, c, gaps, rtol in ((np.float64, 1e-100, (1e-15, 1e-12, 1e-8), 1e-13),
+                                 (np.float32, 1e-11, (1.2e-7, 1e-5, 1e-3), 1e-5)):
+        for g in gaps:
+            lam = np.array([c, c * (1 + g), 2 * c], dtype)
+            d1, d2 = _cube_derivatives(jnp.diag(jnp.asarray(lam)))
+            x = lam.astype(np.float64)
+            ref1 = x[:, None] ** 2 + x[:, None] * x[None] + x[None] ** 2
+            ref2 = 2 * (3 * (x[:, None] + x[None]) + x.sum())
+            np.testing.assert_allclose(np.asarray(d1, np.float64), ref1, rtol=rtol, err_msg=str((dtype, g)))
+            np.testing.assert_allclose(np.asarray(d2, np.float64), ref2, rtol=rtol, err_msg=str((dtype, g)))

@@ -214,13 +214,19 @@ def first_divided_differences(f: Callable, w, params=()):
     size = jnp.abs(fw) + jnp.abs(w * dfw)
     fnoise = where(f_spread > np.sqrt(eps) * size, 4 * eps * size, f_spread)
     fnoise = where(jnp.isfinite(fnoise), fnoise, 0.0)
-    bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None]
-    bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :]
+    # Plus the smallest normal float, `tiny`, in every bound: XLA's CPU code flushes
+    # results below it to 0, so for |f| below tiny/eps (1e-292 in float64, 2e-31 in
+    # float32) eps·|f| and the spread were 0 while f(x) − f(y) lost everything below
+    # tiny: the quotient was always taken, funm(x³)'s first derivative at λ ~ 1e-100 (1e-11
+    # in float32) came out 25 % off and its second derivatives 1e11 times too large, of
+    # either sign (outside probe; f's values there are ordinary floats).
+    tiny = jnp.finfo(w.dtype).tiny
+    bound_x = 2 * eps * jnp.abs(fx) + fnoise[..., :, None] + tiny
+    bound_y = 2 * eps * jnp.abs(fy) + fnoise[..., None, :] + tiny
     err_q = where(tied, jnp.inf, bound_x / jnp.abs(h_safe) + bound_y / jnp.abs(h_safe))
     # Lobatto's error is estimated from Simpson's: |L − S| ~ gap⁴ f⁽⁵⁾ and Lobatto's
     # ~ gap⁸ f⁽⁹⁾ ≈ |L − S|² / |f′| for an f with a single length scale.
     abs_l = jnp.abs(lobatto)
-    tiny = jnp.finfo(abs_l.dtype).tiny
     noise = jnp.maximum(df_spread[..., :, None], df_spread[..., None, :])
     low_err = jnp.abs(lobatto - simpson)
     err_l = 4 * eps * abs_l + noise + low_err * (low_err / jnp.maximum(abs_l, tiny))
@@ -232,7 +238,9 @@ def first_divided_differences(f: Callable, w, params=()):
     # between −1 and 1, where the quotient is exact; outside probe).
     use_q = ~tied & ((jnp.abs(lobatto - quotient) > err_q) | (err_q < err_l) | ~jnp.isfinite(lobatto))
     gamma = where(use_q, quotient, lobatto)
-    err = where(use_q, err_q, err_l) + eps * jnp.abs(gamma)
+    # (+ tiny: the second divided differences divide differences of these, which lose
+    # what falls below tiny, by gaps.)
+    err = where(use_q, err_q, err_l) + eps * jnp.abs(gamma) + tiny
     return gamma, err
 
 
