@@ -475,6 +475,22 @@ def test_wolfe_linesearch_evaluates_the_start_when_the_value_is_unknown():
     assert float(state.info.decrease_error) == 0.0
 
 
+def test_wolfe_linesearch_passes_extra_arguments_on_to_value_fn():
+    # As Optax's line searches do: update(..., value_fn=f, target=t) searches on
+    # f(x, target=t). They were dropped, and the search ran on f's default target (L-BFGS
+    # in a user's loop stopped where ∇f = (−1.9, 1.4); outside probe). From x = 0 along
+    # d = 1, f = (x − 3)² accepts t = 1, where f = 4 and f′ = −4.
+    from jaxgrad.optimize import scale_by_wolfe_linesearch
+
+    ls = scale_by_wolfe_linesearch()
+    f = lambda x, target=0.0: jnp.sum((x - target) ** 2)  # noqa: E731
+    x = jnp.zeros(1)
+    upd, state = ls.update(jnp.ones(1), ls.init(x), x, value=9.0, grad=jnp.array([-6.0]), value_fn=f, target=3.0)
+    assert float(upd[0]) == 1.0 and float(state.value) == 4.0 and float(state.grad[0]) == -4.0
+    with pytest.raises(TypeError, match=r"that `value_fn` does not take: \['tgt'\]"):
+        ls.update(jnp.ones(1), ls.init(x), x, value=9.0, grad=jnp.array([-6.0]), value_fn=f, tgt=3.0)
+
+
 def test_objective_gradient_is_compiled_into_minimize_once():
     # cos appears only in ∇f of this objective: once in the program means the starting
     # point is evaluated through the line search's evaluation, not by a second copy.

@@ -25,6 +25,7 @@ zero and `info.decrease_error > 0` reports it.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -129,7 +130,9 @@ def scale_by_wolfe_linesearch(
 
     Returns:
         An `optax.GradientTransformationExtraArgs` whose `update` takes `value`, `grad`
-        (at `params`) and `value_fn`, as Optax line searches do.
+        (at `params`) and `value_fn`, and passes its other keyword arguments on to
+        `value_fn` (`update(..., value_fn=f, target=t)` searches on `f(x, target=t)`),
+        as Optax line searches do; one that `value_fn` does not take is a `TypeError`.
 
     Example:
         >>> import jax.numpy as jnp, optax
@@ -163,7 +166,7 @@ def scale_by_wolfe_linesearch(
         )
 
     def update_fn(updates, state, params, *, value, grad, value_fn: Callable[..., Any], **extra_args):
-        del extra_args  # value_fn takes the parameters only (as in `minimize`)
+        fn_kwargs = _value_fn_kwargs(value_fn, extra_args)
         real = state.value.dtype
         f0 = jnp.asarray(value, real)
         # `value` NaN or infinite means "not known yet": evaluate f and ∇f at `params`
@@ -171,7 +174,7 @@ def scale_by_wolfe_linesearch(
         # starting point through the one evaluation compiled here.
         start = ~jnp.isfinite(f0)
         s0 = optax.tree.real(optax.tree.vdot(updates, grad)).astype(real)
-        value_and_grad = jax.value_and_grad(value_fn)
+        value_and_grad = jax.value_and_grad(functools.partial(value_fn, **fn_kwargs) if fn_kwargs else value_fn)
 
         def errors(t, f, s, approximate=True):
             """(decrease error, curvature error), each ≤ 0 when its condition holds.
@@ -267,3 +270,24 @@ def scale_by_wolfe_linesearch(
         return step, optax.tree.cast_like(new_state, other_tree=state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _value_fn_kwargs(value_fn, extra_args):
+    """The keyword arguments of `update` that `value_fn` takes, by name (all of them if
+    it takes `**kwargs`), as Optax's line searches pass them; any other raises, as
+    there. They were dropped, and a search on `f(x, target=...)` ran on f's default
+    target: L-BFGS stopped where ∇f = (−1.9, 1.4), silently (outside probe)."""
+    if not extra_args:
+        return {}
+    try:
+        parameters = inspect.signature(value_fn).parameters
+    except (TypeError, ValueError):  # (a callable without a signature: pass them all)
+        return dict(extra_args)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return dict(extra_args)
+    unused = sorted(k for k in extra_args if k not in parameters)
+    if unused:
+        raise TypeError(
+            f"scale_by_wolfe_linesearch: keyword arguments of `update` that `value_fn` does not take: {unused}."
+        )
+    return dict(extra_args)
