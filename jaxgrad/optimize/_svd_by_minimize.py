@@ -98,7 +98,13 @@ def svd_by_minimize(
 
     Arguments:
         m: a square real matrix with distinct singular values (otherwise the vectors
-            of a tied pair are only determined up to a rotation).
+            of a tied pair are only determined up to a rotation). Near a tie the
+            minimiser converges slowly (gaps of 1e-12 to 1e-8 relative ended
+            `max_steps` at `tol=1e-13`), and at a tie its derivatives are not reliable
+            even for results that do not see the rotation: `jax.jvp` is NaN, and the
+            gradient of a loss of `U Vᵀ` came out 0.4 % off (the Hessian's eigenvalue
+            along the rotation is rounding-sized, not 0, and amplifies rounding in the
+            adjoint solve; outside probe). Use [`jaxgrad.linalg.svd`][] there.
         optimizer: passed to `minimize`.
         tol: passed to `minimize`.
         max_steps: passed to `minimize`.
