@@ -158,6 +158,18 @@ def test_newton_schulz_status():
     r = newton_schulz_inverse(m, tol=1e-3)
     assert bool(r.status == NewtonSchulzStatus.converged) and 1e-6 < float(r.residual) <= 1e-3
     assert bool(newton_schulz_inverse(jnp.zeros((2, 2))).status == NewtonSchulzStatus.stagnated)
+    # Derivatives only of an inverse: −X dM X of a matrix that is none (the singular one,
+    # three steps of the other) was a finite number under jax.grad, where the status is
+    # not seen (outside probe: 2.2 times the true gradient's norm, other signs); the
+    # converged lane keeps −M⁻ᵀ C M⁻ᵀ. One program for the three lanes (vmap).
+    loss = jax.vmap(jax.grad(lambda m, k: jnp.sum(newton_schulz_inverse(m, max_steps=k).inverse)), (0, None))
+    lanes = jnp.stack([jnp.pad(singular, ((0, 2), (0, 2))) + jnp.diag(jnp.array([0.0, 0.0, 1.0, 1.0])), m])
+    g_fail, g_ok = loss(lanes, 3), loss(lanes[1:], 100)[0]
+    assert np.all(np.isnan(g_fail)), g_fail
+    inv = np.linalg.inv(np.asarray(m))
+    np.testing.assert_allclose(g_ok, -inv.T @ np.ones((4, 4)) @ inv.T, rtol=1e-9)
+    with pytest.raises(ValueError, match="tol"):
+        newton_schulz_inverse(m, tol=float("nan"))
 
 
 @pytest.mark.parametrize("scale", [1e160, 1e-160])
