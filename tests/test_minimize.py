@@ -321,6 +321,11 @@ def test_tikhonov_closed_form():
     for lam in (-1.0, np.float32(-1.0), jnp.asarray(-2.0), float("nan")):
         with pytest.raises(ValueError, match="lam"):
             tikhonov(f, lam)
+    # Not a real scalar (an array with a negative entry, complex, None, a string, a bool
+    # were accepted, and minimize then blamed `fun`; outside probe).
+    for lam in (jnp.array([1.0, -2.0]), np.array([-1.0]), 1j, None, "1", True):
+        with pytest.raises(TypeError, match="lam must be a real scalar"):
+            tikhonov(f, lam)
     with pytest.raises(ValueError, match="center"):  # not shaped like x (was JAX's broadcast error)
         minimize(tikhonov(lambda x: jnp.sum(x**2), 1.0, jnp.ones(3)), jnp.zeros(2))
 
@@ -459,6 +464,11 @@ def test_wolfe_linesearch_arguments():
         scale_by_wolfe_linesearch(c1=0.5, c2=0.1)
     with pytest.raises(ValueError, match="positive integer"):
         scale_by_wolfe_linesearch(0)
+    for bad in (None, float("inf"), True):  # (a TypeError, an OverflowError, accepted)
+        with pytest.raises(ValueError, match="positive integer"):
+            scale_by_wolfe_linesearch(bad)
+    with pytest.raises(ValueError, match="growth"):
+        scale_by_wolfe_linesearch(growth=float("inf"))
 
 
 def test_wolfe_linesearch_evaluates_the_start_when_the_value_is_unknown():

@@ -27,6 +27,7 @@ from jaxgrad.optimize import (
     _tikhonov,
     eigenvalue_misfit,
     inverse_by_minimize,
+    inverse_loss,
     minimize,
     newton_schulz_inverse,
     svd_by_minimize,
@@ -221,6 +222,16 @@ def test_problem_input_errors():
         newton_schulz_inverse(jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="a0 must be 3 x 3"):
         symmetric_with_eigenvalues(jnp.ones(3), jnp.eye(2))
+    # Named, not numpy's or JAX's internal errors; a 3 x 1 m was broadcast against the
+    # identity into a number (outside probe).
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        symmetric_with_eigenvalues(jnp.ones(3), seed=-1)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        symmetric_from_triu(jnp.ones(3), -1)
+    with pytest.raises(ValueError, match="square matrices of one size"):
+        inverse_loss(jnp.eye(3), jnp.ones((3, 1)))
+    with pytest.raises(ValueError, match="targets must be a vector"):
+        eigenvalue_misfit(jnp.ones(3), jnp.eye(2))
 
 
 PROBLEM_MODULES = [_inverse_eigenvalue_problem, _inverse_by_minimize, _newton_schulz, _svd_by_minimize]

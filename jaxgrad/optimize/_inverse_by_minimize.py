@@ -22,7 +22,16 @@ def inverse_loss(x: Float[Array, "n n"], m: Float[Array, "n n"]):
         >>> m = jnp.array([[2.0, 0.0], [0.0, 4.0]])
         >>> print(float(inverse_loss(jnp.diag(jnp.array([0.5, 0.25])), m)), float(inverse_loss(jnp.eye(2), m)))
         0.0 10.0
+
+    Raises:
+        ValueError: `x` and `m` are not square matrices of one size (a 3 x 1 `m` was
+            broadcast against the identity into a number; outside probe).
     """
+    x, m = jnp.asarray(x), jnp.asarray(m)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or x.shape != m.shape:
+        raise ValueError(
+            f"jaxgrad.optimize.inverse_loss: x and m must be square matrices of one size; got {x.shape} and {m.shape}."
+        )
     return jnp.sum((x @ m - jnp.eye(m.shape[0], dtype=m.dtype)) ** 2)
 
 

@@ -6,6 +6,8 @@ repeated eigenvalues (so tied targets are fine).
 
 from __future__ import annotations
 
+import numbers
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +25,7 @@ def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
     """The symmetric `n × n` matrix whose upper triangle (row major) is `p`, `m = n(n+1)/2`.
 
     Raises:
-        ValueError: `p` is not a vector of length `n(n+1)/2`.
+        ValueError: `n` is not an integer >= 0, or `p` is not a vector of length `n(n+1)/2`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -32,6 +34,8 @@ def symmetric_from_triu(p: Float[Array, " m"], n: int) -> Float[Array, "n n"]:
         [[1. 2.]
          [2. 3.]]
     """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:  # (was a broadcast TypeError)
+        raise ValueError(f"jaxgrad.optimize.symmetric_from_triu: n must be an integer >= 0; got {n!r}.")
     p = jnp.asarray(p)
     if p.shape != (n * (n + 1) // 2,):
         # (`.at[].set` would broadcast a shorter p, or clip indices, without a word.)
@@ -80,7 +84,10 @@ def eigenvalue_misfit(p: Float[Array, " m"], targets: Float[Array, " n"]):
         >>> print(float(loss))
         1.0
     """
-    n = targets.shape[-1]
+    targets = jnp.asarray(targets)
+    if targets.ndim != 1:
+        raise ValueError(f"jaxgrad.optimize.eigenvalue_misfit: targets must be a vector; got shape {targets.shape}.")
+    n = targets.shape[0]
     a = symmetric_from_triu(p, n)
     lam = eigvalsh(a)
     return jnp.sum((lam - jnp.sort(targets)) ** 2), a
@@ -134,7 +141,8 @@ def symmetric_with_eigenvalues(
         scaled back, `grad_norm` and `tol` are those of the scaled problem.
 
     Raises:
-        ValueError: `targets` is not a non-empty vector, or `a0` does not match it.
+        ValueError: `targets` is not a non-empty vector, `a0` does not match it, or `seed`
+            (used without `a0`) is not an integer >= 0.
 
     Example:
         >>> import jax.numpy as jnp
@@ -153,6 +161,8 @@ def symmetric_with_eigenvalues(
     if n == 0:  # (the message named the default a0, which the user did not give)
         raise ValueError(f"{fn}: targets is empty; there is no matrix to find.")
     a0_given = a0 is not None  # (the default is drawn at the scaled problem's unit scale)
+    if a0 is None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"{fn}: seed must be an integer >= 0; got {seed!r}.")  # (numpy's message named no argument)
     if a0 is None:
         g = np.random.default_rng(seed).normal(size=(n, n))
         a0 = (g + g.T) / 2

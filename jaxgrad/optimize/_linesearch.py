@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import numbers
 from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 from jaxtyping import Array, Float, Int
@@ -144,12 +146,15 @@ def scale_by_wolfe_linesearch(
     """
     if not 0 < c1 < c2 < 1:
         raise ValueError(f"scale_by_wolfe_linesearch: need 0 < c1 < c2 < 1; got c1={c1!r}, c2={c2!r}.")
-    if int(max_linesearch_steps) != max_linesearch_steps or max_linesearch_steps < 1:
+    # (None, inf and True were JAX's or Python's errors or accepted; outside probe.)
+    steps_ok = isinstance(max_linesearch_steps, numbers.Real) and not isinstance(max_linesearch_steps, bool)
+    if not (steps_ok and np.isfinite(max_linesearch_steps) and int(max_linesearch_steps) == max_linesearch_steps
+            and max_linesearch_steps >= 1):
         raise ValueError(
             f"scale_by_wolfe_linesearch: max_linesearch_steps must be a positive integer; got {max_linesearch_steps!r}."
         )
-    if not growth > 1:
-        raise ValueError(f"scale_by_wolfe_linesearch: growth must be > 1; got {growth!r}.")
+    if not (isinstance(growth, numbers.Real) and 1 < growth < np.inf):
+        raise ValueError(f"scale_by_wolfe_linesearch: growth must be a finite number > 1; got {growth!r}.")
     if not (approx_decrease_rtol >= 0 and min_interval >= 0):
         raise ValueError("scale_by_wolfe_linesearch: approx_decrease_rtol and min_interval must be >= 0.")
     max_linesearch_steps = int(max_linesearch_steps)

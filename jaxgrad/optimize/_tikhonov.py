@@ -72,6 +72,7 @@ def tikhonov(
         a function that `minimize` runs without compiling again.
 
     Raises:
+        TypeError: `lam` is not a real scalar (a number or a 0-d real array).
         ValueError: `lam` is a negative (or NaN) number or concrete scalar array; when
             called, `center` is not shaped like `x`.
 
@@ -85,10 +86,17 @@ def tikhonov(
     # A concrete scalar array is checked like a number (np.float32(-1.0) passed, and the
     # run ended `linesearch_failed` without saying why; outside probe). A traced one
     # cannot be.
-    if not isinstance(lam, (jax.core.Tracer, bool)):
-        concrete = np.asarray(lam)
-        real = np.issubdtype(concrete.dtype, np.floating) or np.issubdtype(concrete.dtype, np.integer)
-        if concrete.shape == () and real and not concrete >= 0:
+    # Anything but a real scalar is refused here: an array `lam` (even with a negative
+    # entry), a complex one, None, a string or a bool was accepted, and `minimize` then
+    # blamed `fun` ("must return a real scalar; got shape (2,)") or failed inside (outside
+    # probe).
+    dtype = getattr(lam, "dtype", None)
+    if dtype is None and isinstance(lam, (int, float)) and not isinstance(lam, bool):
+        dtype = np.dtype(type(lam))
+    if dtype is None or np.shape(lam) != () or not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(f"jaxgrad.optimize.tikhonov: lam must be a real scalar (a number or a 0-d array); got {lam!r}.")
+    if not isinstance(lam, jax.core.Tracer):
+        if not np.asarray(lam) >= 0:
             raise ValueError(f"jaxgrad.optimize.tikhonov: lam must be >= 0; got {lam}.")
     if isinstance(lam, (int, float)) and not isinstance(lam, bool):
         # A weakly typed array, like a Python number under `jax.jit`: the dtype of the
