@@ -20,6 +20,27 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo" and args.jobs < 1:  # (0 and -2 ran serially, silently)
         parser.error(f"--jobs must be >= 1; got {args.jobs}")
+    if args.command == "demo" and args.plot:
+        # Checked before the minute the demo takes (an unwritable path failed only at the
+        # end, with a traceback; outside probe).
+        import os
+
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            parser.error(f"--plot {args.plot}: cannot write there (no such folder, or not writable)")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            parser.error(f"--plot {args.plot}: matplotlib is not installed (pip install matplotlib)")
+    if args.command == "bench" and args.devices is not None:
+        # The batch of 256 is split evenly, so N is a power of two up to 256 (3 ran two
+        # rows, then failed with a traceback; 1,000,000 hung creating host devices).
+        from ._scaling import _BATCH
+
+        n = args.devices
+        if not (1 <= n <= _BATCH and n & (n - 1) == 0):
+            parser.error(f"--devices must be a power of two from 1 to {_BATCH} (the batch of {_BATCH} "
+                         f"is split evenly among them); got {n}")
     if args.command == "demo":
         from ._demo import run_demo
 

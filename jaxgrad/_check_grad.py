@@ -213,8 +213,14 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step, eps):
     # At least the rounding of the quotients, ~eps·|f|/h: at very short steps
     # consecutive extrapolants can agree by chance (the differences of f are a few
     # ulps, quantised), which made a step of 1e-14 look better than one of 1e-5.
-    fmax = np.max(np.abs(vals), axis=(2, 3, 4), initial=0.0)  # (D, L)
-    e = np.maximum(e, eps * fmax[..., None] / hs[:, :, 2:])
+    # Per output component, and none for a component that did not change at all on the
+    # ladder (its differences are exact zeros): the largest |f| of all outputs set the
+    # floor of every one, and sqrt at (1e-12, 1e-300) had an error estimate of 3e281,
+    # from sqrt(1e-12) = 1e-6 over steps of 1e-301 along the other coordinate.
+    fmax = np.max(np.abs(vals), axis=(2, 3), initial=0.0)  # (D, L, m)
+    fmax = np.where(np.all(d == 0, axis=2), 0.0, fmax)
+    floor = np.max(eps * fmax[:, :, None, :] / hs[:, :, 2:, None], axis=-1, initial=0.0)  # (D, L, K-2)
+    e = np.maximum(e, floor)
     e = np.where(np.isfinite(e), e, np.inf)
     # Pairs that do not agree to one digit are out (unless every pair is): steps across
     # a kink give quotients ~x/h that halve with h, whose absolute disagreement is
@@ -255,6 +261,14 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step, eps):
     return r[rows, lad, pos + 1], err, hs[rows, lad, pos + 2]
 
 
+def _check_step(fn, step):
+    """`step` None or a finite number > 0 (a negative or zero one was replaced by 32 ulps
+    of each coordinate, and sin's derivative at (0.5, 1) came out (1, 0.5); NaN and inf
+    gave NaN; outside probe)."""
+    if step is not None and not (isinstance(step, numbers.Real) and not isinstance(step, bool) and 0 < step < np.inf):
+        raise ValueError(f"{fn}: step must be None or a finite number > 0; got {step!r}.")
+
+
 def finite_difference_grad(
     f: Callable[..., Any],
     x: PyTree[ArrayLike],
@@ -288,6 +302,7 @@ def finite_difference_grad(
 
     Raises:
         TypeError: `x` has non-floating leaves, or `f` does not return a real scalar.
+        ValueError: `step` is not a finite number > 0.
 
     Example:
         >>> import jax.numpy as jnp
@@ -295,6 +310,7 @@ def finite_difference_grad(
         >>> print(finite_difference_grad(lambda x: jnp.sum(jnp.sin(x)), jnp.array([0.0, 1.0])).round(5))  # cos x
         [1.     0.5403]
     """
+    _check_step("finite_difference_grad", step)
     flat, unravel = ravel_pytree(x)
     _float_dtype(flat)
     traced, consts = trace(f, x, *args)
@@ -319,7 +335,10 @@ class GradCheckEntry:
     entry; the check passes when `max_abs_err <= tol = atol + rtol·scale` (NaN or
     inf in the JAX derivative fails).
     `fd_error` is the reference's own error estimate (if it is not well below `tol`
-    the verdict is not trustworthy, and `reliable` is False).
+    the verdict is not trustworthy, and `reliable` is False). Where it is not even below
+    `scale` the reference carries no digit, and a pass proves nothing (`informative`
+    is False; an exact agreement, both 0 along a direction in which `f` does not vary,
+    is informative).
     """
 
     argnum: int
@@ -339,6 +358,10 @@ class GradCheckEntry:
     def reliable(self) -> bool:
         return self.fd_error <= 0.1 * self.tol or self.fd_error == 0
 
+    @property
+    def informative(self) -> bool:
+        return self.fd_error < self.scale or self.fd_error == 0 or self.max_abs_err == 0
+
 
 @dataclasses.dataclass(frozen=True)
 class GradCheckReport:
@@ -349,8 +372,18 @@ class GradCheckReport:
 
     @property
     def passed(self) -> bool:
-        """True if every entry passed."""
-        return all(e.passed for e in self.entries)
+        """True if every entry passed, against a reference with at least one digit. An
+        agreement with a reference whose error estimate is as large as the derivative
+        proves nothing (a derivative 100 % wrong at a kink closer than every step agreed
+        with a reference of ~0, and the report said PASS; outside probe): the report is
+        then INCONCLUSIVE, and `passed` False. (A pass against a noisier reference than
+        the tolerance asks for is still a pass, marked "reference noisy".)"""
+        return all(e.passed and e.informative for e in self.entries)
+
+    @property
+    def inconclusive(self) -> bool:
+        """True if no entry failed but some passed against a reference with no digit."""
+        return all(e.passed for e in self.entries) and not self.passed
 
     @property
     def max_rel_err(self) -> float:
@@ -358,7 +391,8 @@ class GradCheckReport:
 
     def __str__(self) -> str:
         rtols = sorted({e.rtol for e in self.entries})
-        head = (f"check_grad: {'PASS' if self.passed else 'FAIL'} "
+        verdict = "PASS" if self.passed else "INCONCLUSIVE (no digit in the reference)" if self.inconclusive else "FAIL"
+        head = (f"check_grad: {verdict} "
                 f"(rtol={', '.join(f'{r:.1e}' for r in rtols)}, atol={self.atol:.1e})")
         lines = [head, "  arg  mode  order  max_abs_err  max_rel_err        tol   fd_error  result"]
         for e in self.entries:
@@ -440,11 +474,14 @@ def check_grad(
         seed: seed of the random directions and cotangents.
 
     Returns:
-        A `GradCheckReport`; `report.passed` is the verdict, `print(report)` shows the
+        A `GradCheckReport`; `report.passed` is the verdict (`report.inconclusive`
+        where no comparison failed but some reference had no correct digit, so that
+        its pass proves nothing), `print(report)` shows the
         per-argument table (max abs/rel error, tolerance used, reference error).
 
     Raises:
-        ValueError: bad `order`, `modes`, `argnums`, `num_directions` or `seed`; a
+        ValueError: bad `order`, `modes`, `argnums`, `num_directions`, `seed`, `step`,
+            `rtol` or `atol`; a
             checked argument with no entries (left out when `argnums` is None);
             `order=2` with a non-scalar `f`; `f` with no floating-point (real or
             complex) outputs; with `argnums` None, no argument with real
@@ -470,6 +507,11 @@ def check_grad(
         raise ValueError(f"{fn}: num_directions must be None or a positive integer; got {num_directions!r}.")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{fn}: seed must be a non-negative integer; got {seed!r}.")
+    _check_step(fn, step)
+    # (A negative or NaN tolerance failed every entry as "reference noisy"; outside probe.)
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0):
+            raise ValueError(f"{fn}: {name} must be a number >= 0; got {value!r}.")
     if argnums is None:
         # (an argument with no entries has nothing to check: it is left out)
         argnums = tuple(

@@ -104,6 +104,15 @@ def test_kink_within_every_step_is_reported_unreliable():
     # correct derivative failing at 100 %).
     report = check_grad(lambda x: jnp.abs(x[0]) + x[1], jnp.array([1e-12, 1.0]), modes="fwd")
     assert not report.entries[0].reliable
+    # A rule 100 % wrong there (slope 0) agreed with that reference (~0, its error
+    # estimate 1.4) and the report said PASS (outside probe): now INCONCLUSIVE.
+    @jax.custom_jvp
+    def flat_abs(x):
+        return jnp.abs(x)
+
+    flat_abs.defjvp(lambda p, t: (jnp.abs(p[0]), 0.0 * t[0]))
+    report = check_grad(lambda x: flat_abs(x[0]) + x[1], jnp.array([1e-12, 1.0]), modes="fwd")
+    assert report.inconclusive and not report.passed and "INCONCLUSIVE" in str(report)
 
 
 def test_passes_on_correct_derivatives_float64():
@@ -191,6 +200,11 @@ def test_input_errors():
             check_grad(smooth, X, 1.0, num_directions=bad)
     with pytest.raises(ValueError, match="seed"):
         check_grad(smooth, X, 1.0, seed=-1)
+    # A negative or NaN tolerance failed every entry as "reference noisy"; a step <= 0
+    # was replaced by 32 ulps (outside probe).
+    for name, bad in (("rtol", -1.0), ("rtol", float("nan")), ("atol", -1.0), ("step", 0.0), ("step", float("inf"))):
+        with pytest.raises(ValueError, match=name):
+            check_grad(smooth, X, 1.0, **{name: bad})
     with pytest.raises(ValueError, match="argument 0 has no entries"):
         check_grad(lambda x, y: jnp.sum(x) + jnp.sin(y), jnp.zeros(0), 0.5, argnums=0)
     # By default an empty argument is left out: y alone is checked (d/dy sin y = cos y).
@@ -205,6 +219,10 @@ def test_finite_difference_grad_input_errors():
         finite_difference_grad(lambda x: jnp.sum(x > 0), X)
     with pytest.raises(TypeError, match="floating-point"):
         finite_difference_grad(lambda n: jnp.sum(n) * 1.0, jnp.arange(3))
+    # sin's derivative at (0.5, 1) came out (1, 0.5) with a negative or zero step.
+    for bad in (-1e-3, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="step"):
+            finite_difference_grad(lambda x: jnp.sum(jnp.sin(x)), X, step=bad)
     # No coordinate: the empty gradient (it raised NumPy's reshape error).
     assert finite_difference_grad(lambda x: jnp.sum(x**2), jnp.zeros(0)).shape == (0,)
 
