@@ -8,10 +8,10 @@ the check's message near its end and, after it, equinox's advice to wrap "your p
 in `equinox.filter_jit` -- advice that makes no sense to someone who called
 `jaxgrad.integrate.quad` from a notebook and wrote no program (found in an outside
 probe's notes: `expm` of a non-Hermitian matrix). `minimize`, whose core is an
-`equinox.filter_jit`, already raised `equinox.EquinoxRuntimeError` with the message
-alone.
+`equinox.filter_jit`, raised `equinox.EquinoxRuntimeError`, but with a stack (of the
+call that first traced the check, not necessarily this one) and advice around it.
 
-`readable_errors` gives the other public functions that behaviour when they are called
+`readable_errors` gives the public functions one behaviour when they are called
 eagerly (directly, or under an eager `jax.grad`/`jax.vmap`, whose programs run inside
 the call): the message is taken out of the runtime error's text and raised as
 `equinox.EquinoxRuntimeError` (the type `equinox.filter_jit` raises), and the JAX error
@@ -20,35 +20,53 @@ program raises when it runs, as JAX's error (or equinox's, under `equinox.filter
 Eager results are waited for before returning, so an error of a program still running
 is raised here and not at the first use of its result (on a CPU the callback's program
 has finished by then anyway). While the call runs, JAX's log record of the failed
-callback (the same traceback again, on stderr) is filtered out, as `equinox.filter_jit`
-does: the exception raised carries the message, and any other callback failure is
-re-raised as it is, its traceback in its text.
+callback (the same traceback again, on stderr) logged by the calling thread is filtered
+out, as `equinox.filter_jit` does: the exception raised carries the message, and any
+other callback failure is re-raised as it is, its traceback in its text. The same holds
+for checks that run on concrete values (the Python-driven loops, `minimize`'s
+`equinox.filter_jit` core), which equinox raises as its own error with a stack and advice
+around the message: the message alone is raised.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import threading
 
 import equinox as eqx
 import jax
 
 # What equinox's callback raises (its text starts with the check's message) and the
-# banner it appends after the message.
-_MARK = "_EquinoxRuntimeError: "
-_BANNER = "\n\n\n--------------------"
+# banner it appends after the message; and what `equinox.filter_jit` raises instead
+# (a stack, the message, advice). The latter comes from checks that run on concrete
+# values (the Python-driven loops of the iterated integrals and of a Fourier integral,
+# `minimize`'s core): equinox compiles a small program for the check and shows the stack
+# from when it first traced it, that of an earlier, different call (outside probe).
+_MARKS = ("_EquinoxRuntimeError: ", "equinox.EquinoxRuntimeError: ")
+_BANNER = "\n\n---"  # (the start of either banner)
 
 
 def _message(text: str) -> str | None:
     """The check's message in a runtime error's text, or None if it holds none."""
-    if _MARK not in text:
-        return None
-    return text.rsplit(_MARK, 1)[1].split(_BANNER, 1)[0].strip()
+    for mark in _MARKS:
+        if mark in text:
+            return text.rsplit(mark, 1)[1].split(_BANNER, 1)[0].strip()
+    return None
 
 
 class _QuietCallback(logging.Filter):
+    """Drops JAX's record of a failed callback logged by the calling thread (where the
+    CPU runs an eager call's callbacks): another thread's failing callback of its own,
+    during a long call here, was hidden too (outside probe)."""
+
+    def __init__(self):
+        super().__init__()
+        self.thread = threading.get_ident()
+
     def filter(self, record):
-        return not (record.name == "jax._src.callback" and record.getMessage() == "jax.pure_callback failed")
+        return not (record.thread == self.thread and record.name == "jax._src.callback"
+                    and record.getMessage() == "jax.pure_callback failed")
 
 
 def readable_errors(fun):
@@ -68,7 +86,7 @@ def readable_errors(fun):
                 jax.block_until_ready(concrete)
             return out
         # (JAX raises a ValueError where an executable that already ran is called again.)
-        except (jax.errors.JaxRuntimeError, ValueError) as err:
+        except (jax.errors.JaxRuntimeError, ValueError, eqx.EquinoxRuntimeError) as err:
             message = _message(str(err))
             if message is None:
                 raise

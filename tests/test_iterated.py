@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -308,6 +309,12 @@ def test_weakly_singular_kernel_on_the_diagonal_is_finite_and_flagged():
         assert np.isfinite(float(v)) and info.status != STATUS.converged
         assert abs(float(v) - exact) <= float(info.err) <= 0.2 * exact, (h, float(v) - exact, float(info.err))
     assert _iterated._nquad_compiled._cache_size() == compiled
+    # throw=True from this Python-driven loop: the reason alone (equinox checked the
+    # concrete status in a program of its own and raised its error with the stack of
+    # whichever call had first traced that check, and advice; outside probe).
+    with pytest.raises(eqx.EquinoxRuntimeError) as info:
+        dblquad(lambda y, x: jnp.abs(x - y) ** -0.5, 0.0, 2.0**-27, 0.0, 1.0, limit=20, throw=True)
+    assert "stack" not in str(info.value) and "EQX_ON_ERROR" not in str(info.value), str(info.value)
 
 
 def test_limits_that_coincide_where_f_is_infinite_give_zero_there():

@@ -17,6 +17,7 @@ from jaxtyping import ArrayLike, PyTree
 from .._loop import while_loop
 from .._nan import nan_derivatives_if
 from .._power_of_two import power_of_two_scale
+from .._errors import readable_errors
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
@@ -446,6 +447,7 @@ def _trace_objective(fn, fun, x0, args, has_aux):
     return traced, consts, dyn, (aux_static[0] if has_aux else None)
 
 
+@readable_errors
 def minimize(
     fun: Callable[..., Any],
     x0: PyTree[ArrayLike],
