@@ -20,8 +20,8 @@ program raises when it runs, as JAX's error (or equinox's, under `equinox.filter
 Eager results are waited for before returning, so an error of a program still running
 is raised here and not at the first use of its result (on a CPU the callback's program
 has finished by then anyway). While the call runs, JAX's log record of the failed
-callback (the same traceback again, on stderr) logged by the calling thread is filtered
-out, as `equinox.filter_jit` does: the exception raised carries the message, and any
+callback (the same traceback again, on stderr) is filtered out where the failure is a
+check's, as `equinox.filter_jit` does: the exception raised carries the message, and any
 other callback failure is re-raised as it is, its traceback in its text. The same holds
 for checks that run on concrete values (the Python-driven loops, `minimize`'s
 `equinox.filter_jit` core), which equinox raises as its own error with a stack and advice
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 
 import equinox as eqx
 import jax
@@ -43,7 +42,7 @@ import jax
 # values (the Python-driven loops of the iterated integrals and of a Fourier integral,
 # `minimize`'s core): equinox compiles a small program for the check and shows the stack
 # from when it first traced it, that of an earlier, different call (outside probe).
-_MARKS = ("_EquinoxRuntimeError: ", "equinox.EquinoxRuntimeError: ")
+_MARKS = ("_CheckFailed: ", "_EquinoxRuntimeError: ", "equinox.EquinoxRuntimeError: ")
 _BANNER = "\n\n---"  # (the start of either banner)
 
 
@@ -56,17 +55,18 @@ def _message(text: str) -> str | None:
 
 
 class _QuietCallback(logging.Filter):
-    """Drops JAX's record of a failed callback logged by the calling thread (where the
-    CPU runs an eager call's callbacks): another thread's failing callback of its own,
-    during a long call here, was hidden too (outside probe)."""
-
-    def __init__(self):
-        super().__init__()
-        self.thread = threading.get_ident()
+    """Drops JAX's record of a failed callback whose exception is one of the checks'
+    (jaxgrad's or equinox's): any other callback's failure, a user's own or another
+    thread's, is logged as JAX logs it (filtering every failed callback hid another
+    thread's; outside probe)."""
 
     def filter(self, record):
-        return not (record.thread == self.thread and record.name == "jax._src.callback"
-                    and record.getMessage() == "jax.pure_callback failed")
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (record.name in _LOGGERS and type(exc).__name__ in ("_CheckFailed", "_EquinoxRuntimeError"))
+
+
+# (equinox's checks are pure callbacks, jaxgrad's `throw` a debug callback: `_throw`.)
+_LOGGERS = ("jax._src.callback", "jax._src.debugging")
 
 
 def readable_errors(fun):
@@ -75,8 +75,9 @@ def readable_errors(fun):
 
     @functools.wraps(fun)
     def call(*args, **kwargs):
-        log, quiet = logging.getLogger("jax._src.callback"), _QuietCallback()  # (one per call: calls nest)
-        log.addFilter(quiet)
+        logs, quiet = [logging.getLogger(name) for name in _LOGGERS], _QuietCallback()  # (one per call: calls nest)
+        for log in logs:
+            log.addFilter(quiet)
         try:
             out = fun(*args, **kwargs)
             concrete = [
@@ -91,7 +92,8 @@ def readable_errors(fun):
             if message is None:
                 raise
         finally:
-            log.removeFilter(quiet)
+            for log in logs:
+                log.removeFilter(quiet)
         raise eqx.EquinoxRuntimeError(message)
 
     return call

@@ -1073,3 +1073,31 @@ def test_divided_differences_where_eps_times_f_is_below_the_smallest_normal():
             ref2 = 2 * (3 * (x[:, None] + x[None]) + x.sum())
             np.testing.assert_allclose(np.asarray(d1, np.float64), ref1, rtol=rtol, err_msg=str((dtype, g)))
             np.testing.assert_allclose(np.asarray(d2, np.float64), ref2, rtol=rtol, err_msg=str((dtype, g)))
+
+
+@jax.jit
+def _inverse_power_derivatives(a, e):
+    inv = lambda m: powm(m, -1.0)  # noqa: E731
+    d1 = jax.jvp(inv, (a,), (e,))[1]
+    d2 = jax.jvp(lambda b: jax.jvp(inv, (b,), (e,))[1], (a,), (e,))[1]
+    return d1, d2, jax.jvp(inv_sqrtm, (a,), (e,))[1]
+
+
+def test_negative_powers_far_from_unit_scale_in_float32():
+    # In float32 the divided differences of x^-1 (~λ⁻², λ⁻³) left the float range at
+    # ‖A‖ ~ 1e20 where the derivatives, their products with Vᴴ E V, do not: powm(A, -1)'s
+    # derivative was exactly 0 (NaN at 1e-20), inv_sqrtm's 84 % off at 1e25 (outside
+    # probe). Closed forms d(A⁻¹)[E] = −A⁻¹EA⁻¹, d²(A⁻¹)[E, E] = 2A⁻¹EA⁻¹EA⁻¹, and for
+    # S = A^½, d(S⁻¹) = −S⁻¹ dS S⁻¹ with S dS + dS S = E (scipy, float64).
+    from scipy.linalg import solve_continuous_lyapunov, sqrtm as scipy_sqrtm
+
+    a0, e0 = np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[1.0, 0.3], [0.3, 0.5]])
+    for c in (1e20, 1e-20, 1e25):
+        a, e = (c * a0).astype(np.float32), (c * e0).astype(np.float32)
+        d1, d2, d_inv_sqrt = (np.asarray(x, np.float64) for x in _inverse_power_derivatives(jnp.asarray(a), jnp.asarray(e)))
+        x, e64 = np.linalg.inv(a.astype(np.float64)), e.astype(np.float64)
+        s = scipy_sqrtm(a.astype(np.float64) / c).real * np.sqrt(c)
+        ds = solve_continuous_lyapunov(s, e64)
+        si = np.linalg.inv(s)
+        for got, ref in ((d1, -x @ e64 @ x), (d2, 2 * x @ e64 @ x @ e64 @ x), (d_inv_sqrt, -si @ ds @ si)):
+            np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5 * np.abs(ref).max(), err_msg=str(c))

@@ -80,6 +80,15 @@ SCRIPT = textwrap.dedent(
     v = jax.jit(cases["cubature"][0])(shard(p))
     exact = np.array([(math.sqrt(math.pi / q) * math.erf(math.sqrt(q))) ** 2 for q in np.asarray(p)])
     out["cubature closed form"] = float(np.max(np.abs(np.asarray(v) - exact) / exact))
+    # One failing lane of a sharded batch raises (the same compiled programs as above):
+    # equinox's check raised on one device while the others waited in an all-reduce,
+    # and XLA aborted the process after 40 s (outside probe).
+    for name, x in (("funm", a.at[5, 0, 1].add(1.0)), ("minimize", p.at[5].set(jnp.nan))):
+        try:
+            jax.block_until_ready(jax.jit(cases[name][0])(shard(x)))
+            out["throw " + name] = "no error"
+        except Exception as e:
+            out["throw " + name] = str(e)[-300:]
     print("RESULT" + json.dumps(out))
     """
 )
@@ -122,6 +131,11 @@ def test_sharded_results_against_closed_forms(results):
     assert results["quad closed form"] < 1e-9
     assert results["minimize closed form"] < 1e-8
     assert results["cubature closed form"] < 1e-8
+
+
+def test_a_failing_lane_raises_instead_of_aborting(results):
+    assert "not Hermitian" in results["throw funm"], results["throw funm"]
+    assert "NaN or infinite" in results["throw minimize"], results["throw minimize"]
 
 
 def test_devices_page_example_runs(run):

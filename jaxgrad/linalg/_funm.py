@@ -51,7 +51,6 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,6 +61,7 @@ from jax.interpreters import ad, batching, mlir
 from jaxtyping import Array, ArrayLike, Inexact
 
 from .._errors import readable_errors
+from .._throw import check
 from .._traced import Traced, trace
 from .._where import where
 from ._checks import as_inexact_matrix, hermitian_part, host_array, matrix_dtype, nan_where, split_nonfinite
@@ -618,7 +618,7 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
 
     Returns ``(a, bad)``: ``(a + aᴴ)/2`` (`hermitian_part`) with non-finite matrices zeroed, and the mask
     of those matrices. A non-Hermitian input (``‖a − aᴴ‖_F > hermitian_rtol · ‖a‖_F``)
-    raises at run time through ``equinox.error_if``; ``hermitian_rtol=inf`` skips the check.
+    raises at run time (`jaxgrad._throw.check`); ``hermitian_rtol=inf`` skips the check.
     """
     a = as_inexact_matrix(a, fn)
     rtol = check_hermitian_rtol(hermitian_rtol, fn)
@@ -639,8 +639,7 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
         # branch). Values are untouched; with EQX_ON_ERROR=nan every matrix becomes NaN,
         # as when `a` itself was made NaN.
         fail = jnp.any(skew > rtol * size)
-        raised = eqx.error_if(
-            jnp.zeros((), dtype=bool),
+        raised = check(
             fail,
             f"{fn}: argument `a` is not Hermitian (‖a − aᴴ‖ > {rtol:.1e}·‖a‖). "
             "Matrix functions here are defined through the Hermitian eigendecomposition.",
