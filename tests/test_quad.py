@@ -513,6 +513,13 @@ def test_bad_input_is_rejected_at_trace_time():
 _FLOAT32_CASES = _switch(lambda x: jnp.cos(x), lambda x: x**-0.9, lambda x: x**-0.99)
 
 
+def test_limits_distinct_as_given_but_one_float32_are_refused(float32_default):
+    # 1e7 and 1e7 + 0.5 as Python floats, x64 off: both are 1e7 in float32, and the
+    # a == b rule gave 0, `converged`, for 0.5 (outside probe).
+    with pytest.raises(ValueError, match="one number in float32"):
+        quad(lambda x: jnp.ones_like(x), 1e7, 1e7 + 0.5)
+
+
 def test_float32():
     # x^α at 0 in float32: the double-exponential map's nodes next to 0 underflowed to 0
     # itself (x^-0.9: nonfinite; x^-0.99: 42 % off, roundoff) before the end model

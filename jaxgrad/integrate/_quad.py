@@ -527,7 +527,17 @@ def quad(
     epsrel = _check_tolerance("epsrel", epsrel, traced_ok=True)
     limit = _check_limit(limit)
     dtype = limits_dtype(fn, a=a, b=b)
+    given = (a, b)
     a, b = as_dtype(a, dtype), as_dtype(b, dtype)
+    if (not any(isinstance(x, jax.core.Tracer) for x in given) and np.ndim(a) == np.ndim(b) == 0
+            and a == b and given[0] != given[1]):
+        # Distinct limits that round to one float of the integration's precision (1e7 and
+        # 1e7 + 0.5 as float32, x64 off): the a == b rule gave 0, `converged`, for 0.5
+        # (outside probe).
+        raise ValueError(
+            f"{fn}: the limits {given[0]!r} and {given[1]!r} are one number in {jnp.dtype(dtype).name}, the "
+            "precision of the integration; enable float64 (jax.config.update('jax_enable_x64', True)) or shift f."
+        )
     if points is None:
         points = np.zeros((0,), dtype)
     else:
