@@ -17,9 +17,10 @@ the call): the message is taken out of the runtime error's text and raised as
 `equinox.EquinoxRuntimeError` (the type `equinox.filter_jit` raises), and the JAX error
 is dropped from the chain. Inside a user's `jax.jit` nothing runs during the call; the
 program raises when it runs, as JAX's error (or equinox's, under `equinox.filter_jit`).
-Eager results are waited for before returning, so an error of a program still running
-is raised here and not at the first use of its result (on a CPU the callback's program
-has finished by then anyway). While the call runs, JAX's log record of the failed
+On a CPU a program whose check fails has raised before the call returns; on an
+accelerator, where programs run asynchronously, the error may surface only where the
+result is first used, as JAX's error (eager results are not waited for: that would end
+the overlap of Python and device work in a loop of eager calls; review). While the call runs, JAX's log record of the failed
 callback (the same traceback again, on stderr) is filtered out where the failure is a
 check's, as `equinox.filter_jit` does: the exception raised carries the message, and any
 other callback failure is re-raised as it is, its traceback in its text. The same holds
@@ -79,13 +80,7 @@ def readable_errors(fun):
         for log in logs:
             log.addFilter(quiet)
         try:
-            out = fun(*args, **kwargs)
-            concrete = [
-                x for x in jax.tree_util.tree_leaves(out) if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
-            ]
-            if concrete:
-                jax.block_until_ready(concrete)
-            return out
+            return fun(*args, **kwargs)
         # (JAX raises a ValueError where an executable that already ran is called again.)
         except (jax.errors.JaxRuntimeError, ValueError, eqx.EquinoxRuntimeError) as err:
             message = _message(str(err))

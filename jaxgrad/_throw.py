@@ -24,7 +24,12 @@ callback has no result, and the program ends with JAX's runtime error on every d
 A callback is an effect, which JAX never removes as dead code (it runs under
 `jit(grad)` whichever outputs are used, so the tangents need no check of their own),
 but a program with an effect loses JAX's fast dispatch: an eager `expm` of a 3 x 3
-took 67 µs instead of 18, so one device keeps equinox's check.
+took 67 µs instead of 18, so one device keeps equinox's check. So do GPUs and TPUs
+(`_sharded_checks`): a partitioned callback does not lower on a TPU (every matrix function
+failed to compile in an 8-device process; review), and a TPU squelches errors raised in
+callbacks. Under `shard_map` or `pmap` the verdict is each device's own (it is reduced
+over `vmap`'s lanes only), and a failing device still leaves the others waiting
+(docs/devices.md).
 """
 
 from __future__ import annotations
@@ -52,6 +57,11 @@ def _raise(messages, failed, index):
         raise _CheckFailed(messages[int(np.max(index))])
 
 
+def _sharded_checks() -> bool:
+    """Whether checks are debug callbacks (module docstring): several devices, on a CPU."""
+    return jax.device_count() > 1 and jax.default_backend() == "cpu"
+
+
 def _callback_if(failed, messages, index):
     """The debug callback that raises, run only where `failed` (a replicated scalar:
     a callback costs ~0.2 ms a call). Partitioned: on a sharded batch each device runs
@@ -65,11 +75,11 @@ def _callback_if(failed, messages, index):
 def check(fail, message):
     """A scalar `False` that carries the run-time check "raise `message` if `fail`" (a
     boolean array; under `vmap`, any lane): join it into a mask that the result depends
-    on. With several devices, in equinox's default mode, the check is a debug callback
+    on. With several CPU devices, in equinox's default mode, the check is a debug callback
     (see the module docstring: a sharded batch is safe); otherwise `equinox.error_if`,
     whose `EQX_ON_ERROR=nan` makes the returned scalar NaN-like (True)."""
     token = jnp.zeros((), dtype=bool)
-    if _on_error() != "raise" or jax.device_count() == 1:
+    if _on_error() != "raise" or not _sharded_checks():
         return eqx.error_if(token, fail, message)
     _callback_if(eqxi.unvmap_any(jnp.any(fail)), (message,), jnp.zeros((), jnp.int32))
     return token
@@ -93,7 +103,7 @@ def raise_if(tree, status, bad):
     equinox made them NaN, which for integers is the largest one, and `minimize`'s
     status printed as an IndexError (outside probe)."""
     mode = _on_error()
-    if mode == "raise" and jax.device_count() > 1:
+    if mode == "raise" and _sharded_checks():
         bad = jnp.asarray(bad)
         failed = eqxi.unvmap_any(jnp.any(bad))
         index = eqxi.unvmap_max(jnp.max(where(bad, status._value, 0)))

@@ -1101,3 +1101,16 @@ def test_negative_powers_far_from_unit_scale_in_float32():
         si = np.linalg.inv(s)
         for got, ref in ((d1, -x @ e64 @ x), (d2, 2 * x @ e64 @ x @ e64 @ x), (d_inv_sqrt, -si @ ds @ si)):
             np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5 * np.abs(ref).max(), err_msg=str(c))
+
+
+def test_exponent_derivatives_of_a_power_far_from_unit_scale_in_float32():
+    # A traced exponent is not rescaled: ∂/∂p of s^p (A/s)^p cancels s^p ln s against
+    # ln(λ/s), and at diag(1e7, 1.0001), p = −3, d/dp was 8e-4 off and d²/dp² of the
+    # wrong sign (review). At a diagonal A: d^k/dp^k λ^p = λ^p (ln λ)^k.
+    lam = np.array([1e7, 1.0001], np.float32)
+    a = jnp.diag(jnp.asarray(lam))
+    f = lambda p: jnp.diagonal(powm(a, p))  # noqa: E731
+    d1, d2 = jax.jit(lambda p: (jax.jacfwd(f)(p), jax.hessian(f)(p)))(jnp.float32(-3.0))
+    x = lam.astype(np.float64)
+    np.testing.assert_allclose(np.asarray(d1, np.float64), x**-3.0 * np.log(x), rtol=2e-5)
+    np.testing.assert_allclose(np.asarray(d2, np.float64), x**-3.0 * np.log(x) ** 2, rtol=2e-5)
