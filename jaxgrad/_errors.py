@@ -17,10 +17,11 @@ the call): the message is taken out of the runtime error's text and raised as
 `equinox.EquinoxRuntimeError` (the type `equinox.filter_jit` raises), and the JAX error
 is dropped from the chain. Inside a user's `jax.jit` nothing runs during the call; the
 program raises when it runs, as JAX's error (or equinox's, under `equinox.filter_jit`).
-On a CPU a program whose check fails has raised before the call returns; on an
-accelerator, where programs run asynchronously, the error may surface only where the
-result is first used, as JAX's error (eager results are not waited for: that would end
-the overlap of Python and device work in a loop of eager calls; review). While the call runs, JAX's log record of the failed
+On a CPU the call waits for its results (a sharded program on several CPU devices ran
+on after the call, and its failure surfaced at the first use as JAX's error; review);
+on an accelerator it does not (that would end the overlap of Python and device work in a
+loop of eager calls; review), and an error may surface only where the result is first
+used, as JAX's error. While the call runs, JAX's log record of the failed
 callback (the same traceback again, on stderr) is filtered out where the failure is a
 check's, as `equinox.filter_jit` does: the exception raised carries the message, and any
 other callback failure is re-raised as it is, its traceback in its text. The same holds
@@ -80,7 +81,15 @@ def readable_errors(fun):
         for log in logs:
             log.addFilter(quiet)
         try:
-            return fun(*args, **kwargs)
+            out = fun(*args, **kwargs)
+            if jax.default_backend() == "cpu":
+                # (A sharded program on several CPU devices runs on after the call:
+                # its failed check surfaced at the first use, as JAX's error; review.)
+                concrete = [x for x in jax.tree_util.tree_leaves(out)
+                            if isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)]
+                if concrete:
+                    jax.block_until_ready(concrete)
+            return out
         # (JAX raises a ValueError where an executable that already ran is called again.)
         except (jax.errors.JaxRuntimeError, ValueError, eqx.EquinoxRuntimeError) as err:
             message = _message(str(err))

@@ -89,6 +89,15 @@ SCRIPT = textwrap.dedent(
             out["throw " + name] = "no error"
         except Exception as e:
             out["throw " + name] = str(e)[-300:]
+    # ... and from an eager call, during the call, as equinox's error with the reason alone
+    # (the sharded program ran on after the call, and its failure surfaced at the first
+    # use as JAX's error; review).
+    try:
+        r = jl.funm(shard(a.at[5, 0, 1].add(1.0)), jnp.tanh)
+        out["eager throw"] = "returned"
+        jax.block_until_ready(r)
+    except Exception as e:
+        out["eager throw"] = type(e).__name__ + ": " + str(e)[:200]
     print("RESULT" + json.dumps(out))
     """
 )
@@ -136,6 +145,7 @@ def test_sharded_results_against_closed_forms(results):
 def test_a_failing_lane_raises_instead_of_aborting(results):
     assert "not Hermitian" in results["throw funm"], results["throw funm"]
     assert "NaN or infinite" in results["throw minimize"], results["throw minimize"]
+    assert results["eager throw"].startswith("EquinoxRuntimeError: jaxgrad.linalg.funm: argument `a` is not Hermitian")
 
 
 def test_devices_page_example_runs(run):
