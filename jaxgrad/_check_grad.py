@@ -41,6 +41,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import ArrayLike, PyTree
 
+from ._options import as_real
 from ._traced import trace
 
 _LADDER = 6  # steps h₀·2⁻ᵏ, k = 0..5
@@ -259,12 +260,19 @@ def _fd_directional(traced, argnum, order, consts, args, x, dirs, step, eps):
     return r[rows, lad, pos + 1], err, hs[rows, lad, pos + 2]
 
 
+def _check_option(fn, name, value, what, ok):
+    """`value` None or a real number (`_options.as_real`: a Python number or a concrete
+    0-d array) for which `ok` holds; else ValueError. A negative or zero `step` was
+    replaced by 32 ulps of each coordinate (sin's derivative at (0.5, 1) came out
+    (1, 0.5)), NaN and inf gave NaN, and a negative or NaN tolerance failed every entry
+    as "reference noisy" (outside probe)."""
+    number = as_real(value)
+    if value is not None and (number is None or not ok(number)):
+        raise ValueError(f"{fn}: {name} must be {what}; got {value!r}.")
+
+
 def _check_step(fn, step):
-    """`step` None or a finite number > 0 (a negative or zero one was replaced by 32 ulps
-    of each coordinate, and sin's derivative at (0.5, 1) came out (1, 0.5); NaN and inf
-    gave NaN; outside probe)."""
-    if step is not None and not (isinstance(step, numbers.Real) and not isinstance(step, bool) and 0 < step < np.inf):
-        raise ValueError(f"{fn}: step must be None or a finite number > 0; got {step!r}.")
+    _check_option(fn, "step", step, "None or a finite number > 0", lambda h: 0 < h < np.inf)
 
 
 def finite_difference_grad(
@@ -511,10 +519,8 @@ def check_grad(
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{fn}: seed must be a non-negative integer; got {seed!r}.")
     _check_step(fn, step)
-    # (A negative or NaN tolerance failed every entry as "reference noisy"; outside probe.)
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if value is not None and not (isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0):
-            raise ValueError(f"{fn}: {name} must be a number >= 0; got {value!r}.")
+        _check_option(fn, name, value, "a number >= 0", lambda t: t >= 0)
     if argnums is None:
         # (an argument with no entries has nothing to check: it is left out)
         argnums = tuple(

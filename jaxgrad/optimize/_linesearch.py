@@ -36,6 +36,7 @@ import optax
 from jax import lax
 from jaxtyping import Array, Float, Int
 
+from .._options import as_real
 from .._where import where
 
 
@@ -153,7 +154,7 @@ def scale_by_wolfe_linesearch(
         raise ValueError(
             f"scale_by_wolfe_linesearch: max_linesearch_steps must be a positive integer; got {max_linesearch_steps!r}."
         )
-    if not (isinstance(growth, numbers.Real) and 1 < growth < np.inf):
+    if not (as_real(growth) is not None and 1 < as_real(growth) < np.inf):
         raise ValueError(f"scale_by_wolfe_linesearch: growth must be a finite number > 1; got {growth!r}.")
     if not (approx_decrease_rtol >= 0 and min_interval >= 0):
         raise ValueError("scale_by_wolfe_linesearch: approx_decrease_rtol and min_interval must be >= 0.")

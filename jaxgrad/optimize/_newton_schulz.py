@@ -12,6 +12,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._nan import nan_derivatives_if
+from .._options import as_real
 from .._power_of_two import power_of_two_scale
 from .._where import where
 from ._checks import as_real_square
@@ -150,9 +151,9 @@ def newton_schulz_inverse(
     m = as_real_square(m, "m", fn)
     if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 0:
         raise ValueError(f"{fn}: max_steps must be a Python integer >= 0; got {max_steps!r}.")
+    if not isinstance(tol, jax.core.Tracer) and not (as_real(tol) is not None and as_real(tol) >= 0):
+        raise ValueError(f"{fn}: tol must be a number >= 0; got {tol!r}.")  # (a traced tol is the caller's)
     x, k, r, code = _newton_schulz(m, max_steps, jnp.asarray(tol, m.dtype))
-    if isinstance(tol, numbers.Real) and not tol >= 0:  # (a traced tol is the caller's)
-        raise ValueError(f"{fn}: tol must be >= 0; got {tol!r}.")
     # Derivatives only where X is the inverse: −X dM X of a matrix that is no inverse
     # (singular M `stagnated`, `max_steps`) was a finite, silent number under `jax.grad`,
     # where the status cannot be seen (outside probe).
