@@ -987,12 +987,17 @@ def test_second_derivative_along_directions_that_miss_a_singular_eigenvalue():
     for fn, want in ((logm, -1.0), (inv_sqrtm, 0.75)):
         d2 = jax.jit(jax.jacfwd(jax.jacfwd(lambda t, fn=fn: fn(tiny + t * e11))))(0.0)
         np.testing.assert_allclose(np.asarray(d2), [[want, 0.0], [0.0, 0.0]], atol=1e-14)
-    # A direction that does reach the singular eigenvalue keeps its NaN; so does one
-    # that only couples it to another eigenvalue (at diag(0, 1, 4), E₀₁ + E₁₀ moves
-    # the eigenvalue 0 to −t²: sqrtm is undefined on both sides, though Γ₀₁ = 1 is
-    # finite), and one at a matrix outside the domain (the value is NaN).
+    # A direction that does reach the singular eigenvalue keeps its NaN where f″ is
+    # infinite there (x^1.5); so does one that only couples it to another eigenvalue (at
+    # diag(0, 1, 4), E₀₁ + E₁₀ moves the eigenvalue 0 to −t²: sqrtm is undefined on both
+    # sides, though Γ₀₁ = 1 is finite), and one at a matrix outside the domain (the value
+    # is NaN). (x^1's f″(0) is 0, not JAX's 1·0·0⁻¹ (powm's own exponent rule): A¹ is
+    # linear, second derivative 0 along E₀₀ too, as x²'s is 2·E₀₀².)
     e00 = jnp.zeros((3, 3)).at[0, 0].set(1.0)
-    assert np.isnan(np.asarray(jax.jacfwd(jax.jacfwd(lambda t: powm(a + t * e00, 1.0)))(0.0))).any()
+    d2 = jax.jit(jax.jacfwd(jax.jacfwd(lambda t, p: powm(a + t * e00, p))))
+    assert np.isnan(np.asarray(d2(0.0, 1.5))).any()
+    np.testing.assert_array_equal(np.asarray(d2(0.0, 1.0)), np.zeros((3, 3)))
+    np.testing.assert_allclose(np.asarray(d2(0.0, 2.0)), 2 * np.asarray(e00), atol=1e-15)
     couple = jnp.zeros((3, 3)).at[0, 1].set(1.0).at[1, 0].set(1.0)
     psd = jnp.diag(jnp.array([0.0, 1.0, 4.0]))
     assert np.isnan(np.asarray(jax.jvp(sqrtm, (psd,), (couple,))[1])).all()
@@ -1076,8 +1081,8 @@ def test_divided_differences_where_eps_times_f_is_below_the_smallest_normal():
 
 
 @jax.jit
-def _inverse_power_derivatives(a, e):
-    inv = lambda m: powm(m, -1.0)  # noqa: E731
+def _inverse_power_derivatives(a, e, p):
+    inv = lambda m: powm(m, p)  # noqa: E731
     d1 = jax.jvp(inv, (a,), (e,))[1]
     d2 = jax.jvp(lambda b: jax.jvp(inv, (b,), (e,))[1], (a,), (e,))[1]
     return d1, d2, jax.jvp(inv_sqrtm, (a,), (e,))[1]
@@ -1087,14 +1092,16 @@ def test_negative_powers_far_from_unit_scale_in_float32():
     # In float32 the divided differences of x^-1 (~λ⁻², λ⁻³) left the float range at
     # ‖A‖ ~ 1e20 where the derivatives, their products with Vᴴ E V, do not: powm(A, -1)'s
     # derivative was exactly 0 (NaN at 1e-20), inv_sqrtm's 84 % off at 1e25 (outside
-    # probe). Closed forms d(A⁻¹)[E] = −A⁻¹EA⁻¹, d²(A⁻¹)[E, E] = 2A⁻¹EA⁻¹EA⁻¹, and for
+    # probe); the exponent is traced here (a jit argument), which was not rescaled at
+    # all: derivative 0 again (outside probe; see `_matfuncs._power`). Closed forms
+    # d(A⁻¹)[E] = −A⁻¹EA⁻¹, d²(A⁻¹)[E, E] = 2A⁻¹EA⁻¹EA⁻¹, and for
     # S = A^½, d(S⁻¹) = −S⁻¹ dS S⁻¹ with S dS + dS S = E (scipy, float64).
     from scipy.linalg import solve_continuous_lyapunov, sqrtm as scipy_sqrtm
 
     a0, e0 = np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([[1.0, 0.3], [0.3, 0.5]])
     for c in (1e20, 1e-20, 1e25):
         a, e = (c * a0).astype(np.float32), (c * e0).astype(np.float32)
-        d1, d2, d_inv_sqrt = (np.asarray(x, np.float64) for x in _inverse_power_derivatives(jnp.asarray(a), jnp.asarray(e)))
+        d1, d2, d_inv_sqrt = (np.asarray(x, np.float64) for x in _inverse_power_derivatives(jnp.asarray(a), jnp.asarray(e), np.float32(-1.0)))
         x, e64 = np.linalg.inv(a.astype(np.float64)), e.astype(np.float64)
         s = scipy_sqrtm(a.astype(np.float64) / c).real * np.sqrt(c)
         ds = solve_continuous_lyapunov(s, e64)
@@ -1104,13 +1111,20 @@ def test_negative_powers_far_from_unit_scale_in_float32():
 
 
 def test_exponent_derivatives_of_a_power_far_from_unit_scale_in_float32():
-    # A traced exponent is not rescaled: ∂/∂p of s^p (A/s)^p cancels s^p ln s against
-    # ln(λ/s), and at diag(1e7, 1.0001), p = −3, d/dp was 8e-4 off and d²/dp² of the
-    # wrong sign (review). At a diagonal A: d^k/dp^k λ^p = λ^p (ln λ)^k.
+    # With A = s·B rescaled, ∂/∂p of s^p·B^p by the product rule cancels s^p ln s against
+    # ln(λ/s): at diag(1e7, 1.0001), p = −3, d/dp was 8e-4 off and d²/dp² of the wrong
+    # sign (review); the exponent derivative now reads ln λ itself (`_matfuncs._power`).
+    # At a diagonal A: d^k/dp^k λ^p = λ^p (ln λ)^k.
     lam = np.array([1e7, 1.0001], np.float32)
     a = jnp.diag(jnp.asarray(lam))
     f = lambda p: jnp.diagonal(powm(a, p))  # noqa: E731
-    d1, d2 = jax.jit(lambda p: (jax.jacfwd(f)(p), jax.hessian(f)(p)))(jnp.float32(-3.0))
+    # and the mixed derivative: along E = E₀₁ + E₁₀ the entry (0, 1) of d(A^p)[E] is the
+    # divided difference (λ₀^p − λ₁^p)/(λ₀ − λ₁), its p-derivative (λ₀^p ln λ₀ − λ₁^p ln λ₁)/(λ₀ − λ₁).
+    e = jnp.array([[0.0, 1.0], [1.0, 0.0]], jnp.float32)
+    mixed = lambda p: jax.jvp(lambda m: powm(m, p), (a,), (e,))[1][0, 1]  # noqa: E731
+    d1, d2, dm = jax.jit(lambda p: (jax.jacfwd(f)(p), jax.hessian(f)(p), jax.grad(mixed)(p)))(jnp.float32(-3.0))
     x = lam.astype(np.float64)
     np.testing.assert_allclose(np.asarray(d1, np.float64), x**-3.0 * np.log(x), rtol=2e-5)
     np.testing.assert_allclose(np.asarray(d2, np.float64), x**-3.0 * np.log(x) ** 2, rtol=2e-5)
+    g = x**-3.0 * np.log(x)
+    np.testing.assert_allclose(float(dm), (g[0] - g[1]) / (x[0] - x[1]), rtol=2e-5)

@@ -68,12 +68,7 @@ def _sqrt(x):
     return jnp.sqrt(x)
 
 
-def _pow(x, p):
-    return jnp.power(x, p)
-
-
 _sqrt.prepare_eigenvalues = _semidefinite
-_pow.prepare_eigenvalues = _semidefinite
 # Degrees of homogeneity, f(sA) = s^degree f(A) (see `_unit_scale`).
 _sqrt.degree, _inv_sqrt.degree = 0.5, -0.5
 
@@ -160,6 +155,56 @@ def _pow_first(w, p):
     return where(p == 0, 0.0, out)
 
 
+
+# The power of `powm` at unit scale: with A = s·B, s = 2^k (`_unit_scale`), A^p = s^p·B^p.
+# Differentiated in p by the product rule, its two terms s^p·ln s·B^p and s^p·∂B^p/∂p
+# cancel where an eigenvalue λ = s·x is near 1 and s is not (d²/dp² of the wrong sign at
+# diag(1e7, 1.0001), p = −3, in float32; review), so that a traced exponent was not
+# rescaled and its divided differences left the float range (float32 `powm(A, p)`'s
+# derivative in A exactly 0 at ‖A‖ ~ 1e20 for a traced p = −1; outside probe). Instead
+# s^p is held constant in p and x^p's own exponent derivative is x^p·ln(x·2^k), the
+# logarithm of the unscaled eigenvalue (exact, x·2^k is λ): s^p·x^p·ln λ = λ^p ln λ, with
+# nothing to cancel. Every derivative goes through `_power` again, so that mixed and
+# higher ones read the same logarithm (∂/∂p of x^p ln λ is x^p ln² λ). The divided
+# differences stay those of x^p at unit scale; s^p multiplies the result, as for √.
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _power(x, p, k, m):
+    """x^(p−m): x^p's m-th derivative without its constant p(p−1)…(p−m+1)."""
+    return jnp.power(x, p - m)
+
+
+def _unscaled_log(x, k):
+    """ln(x·2^k) (0 at x = 0, as in the exponent derivative of `jnp.power`)."""
+    info = jnp.finfo(x.dtype)
+    lam = x * _two_to(k, x.dtype)
+    normal = (lam >= info.tiny) & (lam <= info.max)
+    # (Where x·2^k leaves the float range the two logarithms have the same sign.)
+    split = jnp.log(where(x > 0, x, 1.0)) + k.astype(x.dtype) * float(np.log(2.0))
+    return where(x == 0, 0.0, where(normal, jnp.log(where(normal, lam, 1.0)), where(x > 0, split, jnp.log(x))))
+
+
+@functools.partial(_power.defjvp, symbolic_zeros=True)
+def _power_jvp(m, primals, tangents):
+    x, p, k = primals
+    dx, dp, _ = tangents
+    y = _power(x, p, k, m)
+    dy = jnp.zeros_like(y)
+    if not _is_zero(dx):  # (0 where p − m is 0, as in `jnp.power`'s rule: no 0·inf)
+        dy = dy + where(p == m, 0.0, (p - m) * _power(x, p, k, m + 1)) * dx
+    if not _is_zero(dp):
+        dy = dy + y * _unscaled_log(x, k) * dp
+    return y, dy
+
+
+def _pow(x, p, k):
+    """The scalar function of `powm`: x^p at unit scale, `k` the scale's exponent."""
+    return _power(x, p, k, 0)
+
+
+_pow.prepare_eigenvalues = _semidefinite
+_pow.first_divided_differences = lambda w, p, k: _pow_first(w, p)
+
+
 # Second divided differences f[x, y, z] of the square root and its inverse, with
 # a, b, c = √x, √y, √z: from f[x, y] above, (f[x, y] − f[y, z])/(x − z) reduces to
 #   √:   −1/((a + b)(b + c)(a + c)),
@@ -188,13 +233,12 @@ _exp.first_divided_differences = _exp_first
 _log.first_divided_differences = _log_first
 _sqrt.first_divided_differences = _sqrt_first
 _inv_sqrt.first_divided_differences = _inv_sqrt_first
-_pow.first_divided_differences = _pow_first
 _sqrt.second_divided_differences = _sqrt_second
 _inv_sqrt.second_divided_differences = _inv_sqrt_second
 
 
 def _unit_scale(a, p):
-    """`(a / s, s^p)` for the powers, `A^p = s^p (A/s)^p`, with `s` an even power of two
+    """`(a / s, k)` for the powers, `A^p = s^p (A/s)^p`, with `s = 2^k` an even power of two
     (so that `a / s` is exact, and `s^(±½)` too): the divided differences, ~λ^(p−1) and
     λ^(p−2) on their own, left the float range although the derivatives, their products
     with `Vᴴ E V`, did not. In float32 `powm(A, -1)`'s derivative at ‖A‖ ~ 1e20 was
@@ -223,20 +267,22 @@ def _unit_scale(a, p):
     m = jnp.clip(log_a, m_lo, m_hi)
     m = where(m < log_a, 2 * jnp.floor(m / 2), 2 * jnp.ceil(m / 2))  # (even, inside)
     k = log_a - m
-    k = where((p * k > np.log2(info.tiny)) & (p * k < np.log2(info.max)), k, 0.0)
-    s = jnp.ldexp(jnp.ones_like(r), k.astype(jnp.int32))  # (k an even integer: exact)
-    if isinstance(p, float) and abs(p) == 0.5:
-        factor = jnp.sqrt(s) if p > 0 else 1 / jnp.sqrt(s)  # (exact)
-    else:
-        factor = jnp.power(s, p)
-    return a / s.astype(a.dtype), factor
+    k = where((p * k > np.log2(info.tiny)) & (p * k < np.log2(info.max)), k, 0.0).astype(jnp.int32)
+    return a / _two_to(k, r.dtype).astype(a.dtype), k  # (k an even integer: exact)
+
+
+def _two_to(k, dtype):
+    """2^k, exactly (k an integer array)."""
+    return jnp.ldexp(jnp.ones(jnp.shape(k), dtype), k)
 
 
 def _apply(a, f, params, fn, hermitian_rtol):
     a, bad = hermitian_input(a, fn, hermitian_rtol)
     degree = getattr(f, "degree", None)
     if degree is not None:
-        a, factor = _unit_scale(a, degree)
+        a, k = _unit_scale(a, degree)
+        s = _two_to(k, a.real.dtype)
+        factor = jnp.sqrt(s) if degree > 0 else 1 / jnp.sqrt(s)  # (exact: ±½ only)
         return nan_where(bad, _funm(f, a, params) * factor.astype(a.dtype), 2)
     if getattr(f, "scale_invariant", False):
         # f(cA) = f(A) for c > 0 (the projector's step function): A is taken at unit
@@ -403,23 +449,26 @@ def powm(
         5.545177459716797
     """
     fn = "jaxgrad.linalg.powm"
-    # (A traced exponent, one that may be differentiated, is not rescaled: ∂/∂p of
-    # s^p (A/s)^p cancels s^p ln s against ln(λ/s), and the derivatives in p lost digits,
-    # d²/dp² of the wrong sign at diag(1e7, 1.0001), p = −3, in float32; review.)
-    rescale = not isinstance(p, jax.core.Tracer)
-    return _powm_compiled(host_array(a), host_array(p), check_hermitian_rtol(hermitian_rtol, fn), rescale)
+    return _powm_compiled(host_array(a), host_array(p), check_hermitian_rtol(hermitian_rtol, fn))
 
 
 # The compiled core of `powm`; the exponent is an ordinary (traced, differentiable) argument.
-@functools.partial(jax.jit, static_argnames=("hermitian_rtol", "rescale"))
-def _powm_compiled(a, p, hermitian_rtol, rescale=True):
+@functools.partial(jax.jit, static_argnames=("hermitian_rtol",))
+def _powm_compiled(a, p, hermitian_rtol):
     fn = "jaxgrad.linalg.powm"
     a, bad = hermitian_input(a, fn, hermitian_rtol)
     p = real_scalar(p, jnp.finfo(a.dtype).dtype, fn, "p")
-    if not rescale:
-        return nan_where(bad, _funm(_pow, a, (p,)), 2)
-    a, factor = _unit_scale(a, p)  # (see there)
-    return nan_where(bad, _funm(_pow, a, (p,)) * factor.astype(a.dtype), 2)
+
+    def one(a):  # one matrix: its own scale (see `_unit_scale`, `_scaled_power`)
+        a, k = _unit_scale(a, p)
+        k = k.reshape(())
+        return _funm(_pow, a, (p, k)) * jnp.power(_two_to(k, p.dtype), lax.stop_gradient(p)).astype(a.dtype)
+
+    batch = a.shape[:-2]
+    if not batch:
+        return nan_where(bad, one(a), 2)
+    out = jax.vmap(one)(a.reshape((int(np.prod(batch)),) + a.shape[-2:]))
+    return nan_where(bad, out.reshape(a.shape), 2)
 
 
 # --------------------------------------------------------------------------------------
