@@ -106,7 +106,7 @@ def raise_if(tree, status, bad):
     if mode == "raise" and _sharded_checks():
         bad = jnp.asarray(bad)
         failed = eqxi.unvmap_any(jnp.any(bad))
-        index = eqxi.unvmap_max(jnp.max(where(bad, status._value, 0)))
+        index = _worst_failure(jnp.max(where(bad, status._value, 0)))
         _callback_if(failed, status._enumeration._index_to_message, index)
         return tree
     if mode != "nan":
@@ -119,9 +119,32 @@ def raise_if(tree, status, bad):
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+@jax.custom_batching.custom_vmap
+def _worst_failure(index):
+    """`index` (a status value, 0 where a lane has not failed) as one value for the
+    whole batch: its largest over `vmap`'s lanes. As `equinox.internal.unvmap_max`,
+    whose reduction has no identity: `vmap` over an empty batch of `minimize` (its
+    default `throw=True`) raised "zero-size array to reduction operation max" (outside
+    probe)."""
+    return index
+
+
+@_worst_failure.def_vmap
+def _worst_failure_vmap(axis_size, in_batched, index):
+    del axis_size, in_batched  # (the one argument is batched, along axis 0)
+    return _worst_failure(jnp.max(index, axis=0, initial=0)), False
+
+
+def _error_if(tree, status, bad):
+    """`status.error_if(tree, bad)`, the message that of the worst failed lane's status."""
+    bad = jnp.asarray(bad)
+    index = _worst_failure(jnp.max(where(bad, status._value, 0), initial=0))
+    return eqx.branched_error_if(tree, bad, index, status._enumeration._index_to_message)
+
+
 @jax.custom_jvp
 def _raise_if(tree, status, bad):
-    return status.error_if(tree, bad)
+    return _error_if(tree, status, bad)
 
 
 @_raise_if.defjvp
@@ -130,5 +153,5 @@ def _raise_if_jvp(primals, tangents):
     dtree = tangents[0]
     if not any(is_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
         return _raise_if(tree, status, bad), dtree
-    one = status.error_if(jnp.ones((), jnp.float32), bad)  # 1 is exact in every dtype
+    one = _error_if(jnp.ones((), jnp.float32), status, bad)  # 1 is exact in every dtype
     return _raise_if(tree, status, bad), scale_tangents(tree, dtree, one)

@@ -753,6 +753,8 @@ def test_bad_input_errors(caplog):
         svt(np.diag([3.0, 1.0]), 0.5 + 2j)
     with pytest.raises(ValueError, match="`tau` must be a scalar"):
         svt(np.diag([3.0, 1.0]), np.ones(2))
+    with pytest.raises(ValueError, match="`tau` must be a scalar"):  # (a list: a tracer conversion error)
+        svt(np.diag([3.0, 1.0]), [0.5])
     with pytest.raises(ValueError, match="`f`"):
         funm(np.eye(2), lambda x: jnp.stack([x, x]))
     with pytest.raises(TypeError, match="`f`"):

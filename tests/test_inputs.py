@@ -187,6 +187,27 @@ def test_empty_matrices_give_empty_results_and_gradients():
     assert jax.hessian(lambda a: jnp.sum(L.polar(a).P))(np.zeros((3, 0))).shape == (3, 0, 3, 0)
 
 
+
+def test_vmap_over_an_empty_batch_gives_empty_results():
+    # As jax.numpy does (and quadosc, qmc_quad and the matrix functions): shape (0,) out.
+    # The batching rules of quad, cubature and nquad indexed their first lane
+    # (IndexError; ZeroDivisionError for nquad), and minimize's status check reduced
+    # the empty batch with a max that has no identity (outside probe).
+    from jaxgrad.integrate import cubature, nquad, quad
+    from jaxgrad.optimize import minimize
+
+    fns = {
+        "quad": lambda p: quad(lambda x, p: jnp.exp(-p * x), 0.0, 1.0, (p,))[0],
+        "cubature": lambda p: cubature(lambda x, p: jnp.exp(-p * x[0]), jnp.zeros(2), jnp.ones(2), (p,))[0],
+        "nquad": lambda p: nquad(lambda x, y, p: jnp.exp(-p * x * y), [(0.0, 1.0), (0.0, 1.0)], (p,))[0],
+        "minimize": lambda p: minimize(lambda x, p: (x - p) ** 2, jnp.zeros(()), (p,)).x,
+    }
+    z = jnp.zeros((0,))
+    for name, fn in fns.items():
+        assert jax.vmap(fn)(z).shape == (0,), name
+    assert jax.vmap(jax.grad(fns["quad"]))(z).shape == (0,)
+    assert jax.vmap(jax.grad(fns["minimize"]))(z).shape == (0,)
+
 def test_entries_above_half_the_largest_float():
     # diag(1e308, 4) is finite and Hermitian; (a + aᵀ)/2 overflowed and every Hermitian
     # matrix function returned NaN. Then the projector's rescaling by 2^1023 (a

@@ -199,6 +199,14 @@ def resume_unfinished(first_pass, loop, inputs, blocks, lane=None):
     return tuple(x.reshape((size,) + x.shape[2:]) for x in out)
 
 
+def empty_batch(shapes):
+    """The outputs of a `vmap` over no lanes: arrays of `shapes` (a pytree of shape and
+    dtype structs) with a leading axis of length 0. (The rules index their first lane;
+    `vmap` of quad, cubature and nquad over an empty batch raised IndexError and
+    ZeroDivisionError; outside probe.)"""
+    return jax.tree_util.tree_map(lambda s: jnp.zeros((0,) + tuple(s.shape), s.dtype), shapes)
+
+
 def _blocks(axis_size):
     """One block of lanes per device when the batch divides evenly (see
     `batched_adaptive_quad`); one block otherwise."""
@@ -254,6 +262,8 @@ def with_batched_rule(plain, batched):
 
         @run.def_vmap
         def _run_vmap(axis_size, in_batched, inputs, consts):
+            if axis_size == 0:
+                return empty_batch(shapes), (True, True, True, True)
             consts = [c[0] if b else c for c, b in zip(consts, in_batched[1])]
 
             def lane(*inputs):

@@ -69,7 +69,7 @@ from .._traced import trace
 from .._where import where
 from . import _eager_loop
 from ._adaptive import adaptive_quad
-from ._batch import _broadcast
+from ._batch import _broadcast, empty_batch
 from ._beside import float_beside
 from ._quad import (
     _NSPLIT,
@@ -116,6 +116,8 @@ def _sequential_solver(fvec, options):
             # The loop already traced above is reused (tracing it again here would
             # trace every level below it again, twice per level); its constants are
             # the same in every row when they arrive batched.
+            if axis_size == 0:
+                return empty_batch(shapes), (True,) * len(shapes)
             consts = [c[0] if b else c for c, b in zip(consts, in_batched[2])]
             edges = _broadcast(edges, in_batched[0], axis_size)
             args = _broadcast(args, in_batched[1], axis_size)

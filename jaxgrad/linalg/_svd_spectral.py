@@ -265,4 +265,4 @@ def svt(a: ArrayLike, tau: ArrayLike) -> Inexact[Array, "*batch m n"]:
     """
     a = host_array(a)
     matrix_dtype(a, "jaxgrad.linalg.svt", square=False)
-    return _svt_compiled(a, tau)
+    return _svt_compiled(a, host_array(tau))
