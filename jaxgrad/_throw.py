@@ -96,62 +96,63 @@ def _on_error() -> str:
     return EQX_ON_ERROR
 
 
-def raise_if(tree, status, bad):
+def raise_if(tree, status, bad, fn=None):
     """`status.error_if(tree, bad)`, with the same check on every derivative of `tree`
-    (`status`: an equinox enumeration item; `bad`: a boolean array). Under
-    `EQX_ON_ERROR=nan` the integer leaves (a status, a step count) are left as they are:
-    equinox made them NaN, which for integers is the largest one, and `minimize`'s
-    status printed as an IndexError (outside probe)."""
+    (`status`: an equinox enumeration item; `bad`: a boolean array), its message the
+    status's prefixed with `fn` (the public function's name, so that a failure in a
+    program of several calls says which one failed). Under `EQX_ON_ERROR=nan` the
+    integer leaves (a status, a step count) are left as they are: equinox made them NaN,
+    which for integers is the largest one, and `minimize`'s status printed as an
+    IndexError (outside probe)."""
+    messages = tuple(status._enumeration._index_to_message)
+    if fn is not None:
+        messages = tuple(f"{fn}: {m}" for m in messages)
     mode = _on_error()
     if mode == "raise" and _sharded_checks():
         bad = jnp.asarray(bad)
         failed = eqxi.unvmap_any(jnp.any(bad))
-        index = _worst_failure(jnp.max(where(bad, status._value, 0)))
-        _callback_if(failed, status._enumeration._index_to_message, index)
+        _callback_if(failed, messages, _worst_failure(status, bad))
         return tree
     if mode != "nan":
-        return _raise_if(tree, status, bad)
+        return _raise_if(tree, status, bad, messages)
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     inexact = [i for i, x in enumerate(leaves) if is_inexact(x)]
-    checked = _raise_if([leaves[i] for i in inexact], status, bad)
+    checked = _raise_if([leaves[i] for i in inexact], status, bad, messages)
     for i, x in zip(inexact, checked):
         leaves[i] = x
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+def _worst_failure(status, bad):
+    """The largest status value among the failed lanes of the whole batch (0 if none)."""
+    return _batch_max(jnp.max(where(jnp.asarray(bad), status._value, 0), initial=0))
+
+
 @jax.custom_batching.custom_vmap
-def _worst_failure(index):
-    """`index` (a status value, 0 where a lane has not failed) as one value for the
-    whole batch: its largest over `vmap`'s lanes. As `equinox.internal.unvmap_max`,
-    whose reduction has no identity: `vmap` over an empty batch of `minimize` (its
-    default `throw=True`) raised "zero-size array to reduction operation max" (outside
-    probe)."""
+def _batch_max(index):
+    """`index` (a scalar) as one value for the whole batch: its largest over `vmap`'s
+    lanes. As `equinox.internal.unvmap_max`, whose reduction has no identity: `vmap`
+    over an empty batch of `minimize` (its default `throw=True`) raised "zero-size array
+    to reduction operation max" (outside probe)."""
     return index
 
 
-@_worst_failure.def_vmap
-def _worst_failure_vmap(axis_size, in_batched, index):
+@_batch_max.def_vmap
+def _batch_max_vmap(axis_size, in_batched, index):
     del axis_size, in_batched  # (the one argument is batched, along axis 0)
-    return _worst_failure(jnp.max(index, axis=0, initial=0)), False
+    return _batch_max(jnp.max(index, axis=0, initial=0)), False
 
 
-def _error_if(tree, status, bad):
-    """`status.error_if(tree, bad)`, the message that of the worst failed lane's status."""
-    bad = jnp.asarray(bad)
-    index = _worst_failure(jnp.max(where(bad, status._value, 0), initial=0))
-    return eqx.branched_error_if(tree, bad, index, status._enumeration._index_to_message)
-
-
-@jax.custom_jvp
-def _raise_if(tree, status, bad):
-    return _error_if(tree, status, bad)
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def _raise_if(tree, status, bad, messages):
+    return eqx.branched_error_if(tree, bad, _worst_failure(status, bad), messages)
 
 
 @_raise_if.defjvp
-def _raise_if_jvp(primals, tangents):
+def _raise_if_jvp(messages, primals, tangents):
     tree, status, bad = primals
     dtree = tangents[0]
     if not any(is_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
-        return _raise_if(tree, status, bad), dtree
-    one = _error_if(jnp.ones((), jnp.float32), status, bad)  # 1 is exact in every dtype
-    return _raise_if(tree, status, bad), scale_tangents(tree, dtree, one)
+        return _raise_if(tree, status, bad, messages), dtree
+    one = eqx.branched_error_if(jnp.ones((), jnp.float32), bad, _worst_failure(status, bad), messages)  # 1 is exact
+    return _raise_if(tree, status, bad, messages), scale_tangents(tree, dtree, one)

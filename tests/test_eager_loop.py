@@ -90,8 +90,11 @@ def test_bad_limits_and_throw_from_eager_code():
     assert float(v) == 0.0 and bool(info.converged)
     # An eager call's failed check is equinox's error with the reason alone (it was JAX's
     # runtime error: the callback's whole traceback and equinox's advice to wrap "your
-    # program" in filter_jit, the traceback logged once more), as `minimize`'s was.
-    with pytest.raises(eqx.EquinoxRuntimeError, match="^the subdivision limit .* loosen `epsabs`/`epsrel`.$"):
+    # program" in filter_jit, the traceback logged once more), as `minimize`'s was;
+    # prefixed with the function's name, which in a program of several calls says which
+    # one failed.
+    with pytest.raises(eqx.EquinoxRuntimeError,
+                       match="^jaxgrad.integrate.quad: the subdivision limit .* loosen `epsabs`/`epsrel`.$"):
         quad(lambda x: jnp.abs(x - 1 / 3) ** -0.8, 0.0, 1.0, limit=4, throw=True)
     with pytest.raises(eqx.EquinoxRuntimeError, match="subdivision limit"):
         jax.grad(lambda p: quad(lambda x, p: jnp.abs(x - p) ** -0.8, 0.0, 1.0, (p,), limit=4, throw=True)[0])(1 / 3)

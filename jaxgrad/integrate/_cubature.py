@@ -247,7 +247,7 @@ def _report(shape, throw, value, err, neval, code, undefined):
     code = where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
-        value = raise_if(value, status, code != 0)
+        value = raise_if(value, status, code != 0, "jaxgrad.integrate.cubature")
     return value.reshape(shape), QuadInfo(err=err.reshape(shape), neval=neval, status=status)
 
 

@@ -411,7 +411,7 @@ def _finish(value, err, neval, code, complex_func, throw):
         value, err = value[0] + 1j * value[1], jnp.hypot(err[0], err[1])
     status = status_from_code(code)
     if throw:
-        value = raise_if(value, status, code != CONVERGED)
+        value = raise_if(value, status, code != CONVERGED, "jaxgrad.integrate.quad")
     return value, QuadInfo(err=err, neval=neval, status=status)
 
 

@@ -427,8 +427,8 @@ def _nquad_body(problem, throw, args, consts, range_data):
     code, err = unresolved_status(unresolved, code, err)
     status = status_from_code(code)
     value = value.reshape(problem.shape)
-    if throw:
-        value = raise_if(value, status, code != 0)
+    if throw:  # (the public function's name)
+        value = raise_if(value, status, code != 0, throw)
     return value, QuadInfo(err=err.reshape(problem.shape), neval=neval, status=status)
 
 
@@ -542,8 +542,8 @@ def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
     check_nonempty(fn, out, "func")
     problem = _Problem(f_traced, tuple(specs), options, jnp.result_type(dtype, out_dtype))
     if _eager_loop.usable(args, consts, range_data):
-        return _nquad_body(problem, bool(throw), args, consts, tuple(range_data))
-    return _nquad_compiled(problem, bool(throw), args, consts, tuple(range_data))
+        return _nquad_body(problem, fn if throw else False, args, consts, tuple(range_data))
+    return _nquad_compiled(problem, fn if throw else False, args, consts, tuple(range_data))
 
 
 def _limit_fn(g, reorder=False):

@@ -309,7 +309,7 @@ def _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)
     code = where(undefined, NAN_LIMITS, code)
     status = _status_from_code(code)
     if throw:
-        value = raise_if(value, status, code != CONVERGED)
+        value = raise_if(value, status, code != CONVERGED, "jaxgrad.integrate.qmc_quad")
     info = QMCInfo(err=err.reshape(shape), neval=neval, n_points=npts, status=status)
     return value.reshape(shape), info
 

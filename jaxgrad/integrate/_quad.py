@@ -794,7 +794,7 @@ def _reported(value, err, neval, code, undefined, unresolved, shape, complex_fun
     code = where(undefined, NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
-        value = raise_if(value, status, code != 0)
+        value = raise_if(value, status, code != 0, "jaxgrad.integrate.quad")
     return value, QuadInfo(err=err.reshape(shape), neval=neval, status=status)
 
 

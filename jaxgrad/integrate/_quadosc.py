@@ -209,7 +209,7 @@ def _concluded(values, errs, nevals, codes, fx, bad, epsabs, epsrel, throw):
     code = where(bad, _status.NAN_LIMITS, code)
     status = status_from_code(code)
     if throw:
-        value = raise_if(value, status, code != _status.CONVERGED)
+        value = raise_if(value, status, code != _status.CONVERGED, "jaxgrad.integrate.quadosc")
     return value, QuadInfo(err=err, neval=jnp.sum(nevals) + fx.shape[0] * fx.shape[1], status=status)
 
 

@@ -760,6 +760,6 @@ def _eigsh_compiled(op, opts, throw, dtype, params, v0):
     w, v, code, it, nmv, resid, gap, anorm, _ = _eigsh(op, opts, params, start)
     status = _status_from_code(code)
     if throw:
-        w, v = raise_if((w, v), status, (code != CONVERGED) & (code != TIE_AT_EDGE))
+        w, v = raise_if((w, v), status, (code != CONVERGED) & (code != TIE_AT_EDGE), "jaxgrad.linalg.eigsh")
     info = EigshInfo(status=status, iterations=it, matvecs=nmv, residuals=resid, gap=gap, norm=anorm)
     return EigshResult(w, v, info)

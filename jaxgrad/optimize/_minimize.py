@@ -403,7 +403,7 @@ def _minimize(objective, consts, x0, args, optimizer, tol, rtol, max_steps, has_
         # Every output, and every derivative of one, carries the check, so that under
         # `jit` it runs whichever of them is used (on `x` alone, a program that returns
         # `value` skipped it; on the outputs alone, `jit(grad(loss))` did: `_throw`).
-        return raise_if(sol, status, status != st.Status.converged)
+        return raise_if(sol, status, status != st.Status.converged, "jaxgrad.optimize.minimize")
     # A run stopped by a NaN or inf (a NaN parameter) keeps its last finite iterate, but
     # the implicit derivative there (at x0, say) solves nothing: NaN (outside probe: a
     # finite 2.0 for a NaN parameter). (With `throw`, that run raises instead.)
