@@ -41,6 +41,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import ArrayLike, PyTree
 
+from ._errors import readable_errors
 from ._options import as_real
 from ._traced import trace
 
@@ -417,6 +418,7 @@ class GradCheckReport:
         return "\n".join(lines)
 
 
+@readable_errors
 def check_grad(
     f: Callable[..., Any],
     *args: Any,
@@ -498,6 +500,12 @@ def check_grad(
             complex) outputs; with `argnums` None, no argument with real
             floating-point entries (complex and integer arguments are left out).
         TypeError: an argument named in `argnums` has complex or integer leaves.
+        equinox.EquinoxRuntimeError: a run-time check inside `f` failed at one of the
+            points evaluated (its message): a `throw=True` call that did not converge,
+            or a matrix function of a perturbed matrix that is no longer Hermitian. The
+            directions move one entry at a time; for a function of a Hermitian matrix
+            check `lambda a: g((a + a.mT.conj()) / 2)`, which has the same derivatives
+            along Hermitian directions.
 
     Example:
         >>> import jax.numpy as jnp

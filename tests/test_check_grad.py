@@ -276,3 +276,20 @@ def test_custom_vjp_without_forward_mode_gets_a_hint():
     with pytest.raises(ValueError, match=r"modes=\('rev',\)"):
         check_grad(lambda x: jnp.sum(g(x)), x)
     assert check_grad(lambda x: jnp.sum(g(x)), x, modes=("rev",)).passed
+
+
+def test_a_failed_check_inside_f_is_raised_readably():
+    # The directions move one entry at a time, so a matrix function of a symmetric point
+    # sees a non-Hermitian matrix: the check's message came buried in JAX's runtime error
+    # (the callback's traceback, equinox's advice to use filter_jit; outside probe). It
+    # is raised alone now, as from the function itself; the symmetrized function passes
+    # (d tr sin(A) = tr(cos(A) dA): along the symmetrized directions, by construction).
+    import equinox as eqx
+
+    from jaxgrad.linalg import funm
+
+    a = jnp.array([[1.0, 0.2], [0.2, 1.0]])
+    f = lambda m: jnp.trace(funm(m, jnp.sin))  # noqa: E731
+    with pytest.raises(eqx.EquinoxRuntimeError, match="^jaxgrad.linalg.funm: argument `a` is not Hermitian"):
+        check_grad(f, a)
+    assert check_grad(lambda m: f((m + m.mT) / 2), a).passed
