@@ -15,12 +15,44 @@ def power_of_two_scale(y, axis=None, keepdims=False):
     derivative."""
     big = lax.stop_gradient(jnp.max(jnp.abs(y), axis=axis, keepdims=keepdims, initial=0.0))  # (0 if empty)
     big = where(jnp.isfinite(big) & (big > 0), big, 1)
-    _, e = jnp.frexp(big)
     # Kept within [2^(minexp+1), 2^(maxexp-2)], so that 1/scale is a normal float too:
     # XLA's CPU code flushes subnormals, and a division by 2^1023 (max|y| ~ 1e308) made
     # diag(1e308, 4) all zero, and `projector` returned the wrong eigenvector (outside probe).
     info = jnp.finfo(big.dtype)
-    return jnp.ldexp(jnp.ones_like(big), jnp.clip(e - 1, info.minexp + 1, info.maxexp - 2))
+    return two_to(jnp.clip(floor_log2(big), info.minexp + 1, info.maxexp - 2), big.dtype)
+
+
+# 2^k and ⌊log2 |x|⌋ from the bits of the float: `jnp.ldexp` and `jnp.frexp`, which also
+# handle subnormal numbers, infinities and NaN, are ~40 operations each, and the adaptive
+# loop's body and every rescaled matrix function hold several (`powm`'s program:
+# HLO text 20,750 characters for the scale alone). On normal floats the results are the
+# same, exactly.
+def _int_type(dtype):
+    return {16: jnp.int16, 32: jnp.int32, 64: jnp.int64}[jnp.finfo(dtype).bits]
+
+
+def two_to(k, dtype):
+    """2^k (k an integer array), exactly, for k in the normal range of `dtype`; k is
+    clipped to it (so the result is never 0, subnormal or inf)."""
+    info = jnp.finfo(dtype)
+    k = jnp.clip(jnp.asarray(k), info.minexp, info.maxexp - 1).astype(_int_type(dtype))
+    return lax.bitcast_convert_type((k + (info.maxexp - 1)) << info.nmant, info.dtype)
+
+
+def floor_log2(x):
+    """⌊log2 |x|⌋ (an integer array) for normal floats x; for 0 and subnormals the
+    smallest exponent less one (minexp − 1), for inf and NaN maxexp."""
+    info = jnp.finfo(x.dtype)
+    bits = lax.bitcast_convert_type(jnp.abs(x), _int_type(x.dtype))
+    return (bits >> info.nmant) - (info.maxexp - 1)
+
+
+def floor_power_of_two(x):
+    """The largest power of two <= |x| for normal floats x, exactly (its bits are those of
+    x without the mantissa and the sign); 0 for 0 and subnormals, inf for inf and NaN."""
+    info = jnp.finfo(x.dtype)
+    bits = lax.bitcast_convert_type(jnp.abs(x), _int_type(x.dtype))
+    return lax.bitcast_convert_type(bits & ~((1 << info.nmant) - 1), info.dtype)
 
 
 def times_product(y, factors):

@@ -32,6 +32,7 @@ from jax import lax
 
 from .._computed_once import computed_once
 from .._loop import while_loop
+from .._power_of_two import floor_power_of_two
 from .._reduce import long_all, long_any, long_max, long_min, long_sum
 from .._where import where
 from . import _status
@@ -1044,7 +1045,7 @@ def _dyadic_split(c0, c1, e0, e1):
     h = where(jnp.isfinite(e1 - e0) & (e1 > e0), e1 - e0, 1.0)
     u0, u1 = (c0 - e0) / h, (c1 - e0) / h
     width = jnp.maximum(u1 - u0, jnp.finfo(c0.dtype).tiny)
-    step = jnp.ldexp(jnp.ones_like(width), jnp.frexp(width)[1] - 1)  # 2^-j <= width, exact
+    step = floor_power_of_two(width)  # 2^-j <= width, exact
     m = (jnp.floor(u0 / step) + 1) * step
     m = where(m < u1, m, (jnp.floor(u0 / (step / 2)) + 1) * (step / 2))
     x = e0 + h * m

@@ -21,7 +21,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._errors import readable_errors
-from .._power_of_two import power_of_two_scale
+from .._power_of_two import power_of_two_scale, two_to
 from .._where import where
 from ._checks import host_array, matrix_dtype, nan_where, real_scalar
 from ._funm import (
@@ -174,13 +174,12 @@ def _power(x, p, k, m):
 
 
 def _unscaled_log(x, k):
-    """ln(x·2^k) (0 at x = 0, as in the exponent derivative of `jnp.power`)."""
-    info = jnp.finfo(x.dtype)
-    lam = x * _two_to(k, x.dtype)
-    normal = (lam >= info.tiny) & (lam <= info.max)
-    # (Where x·2^k leaves the float range the two logarithms have the same sign.)
+    """ln(x·2^k), 0 at x = 0 (as in the exponent derivative of `jnp.power`), NaN below."""
+    lam = x * two_to(k, x.dtype)  # (exact where it is a normal float)
+    normal = lam >= jnp.finfo(x.dtype).tiny
+    # (Below the normal range the two logarithms have the same sign: nothing cancels.)
     split = jnp.log(where(x > 0, x, 1.0)) + k.astype(x.dtype) * float(np.log(2.0))
-    return where(x == 0, 0.0, where(normal, jnp.log(where(normal, lam, 1.0)), where(x > 0, split, jnp.log(x))))
+    return where(normal, jnp.log(where(normal, lam, 1.0)), where(x > 0, split, where(x == 0, 0.0, jnp.nan)))
 
 
 @functools.partial(_power.defjvp, symbolic_zeros=True)
@@ -268,12 +267,7 @@ def _unit_scale(a, p):
     m = where(m < log_a, 2 * jnp.floor(m / 2), 2 * jnp.ceil(m / 2))  # (even, inside)
     k = log_a - m
     k = where((p * k > np.log2(info.tiny)) & (p * k < np.log2(info.max)), k, 0.0).astype(jnp.int32)
-    return a / _two_to(k, r.dtype).astype(a.dtype), k  # (k an even integer: exact)
-
-
-def _two_to(k, dtype):
-    """2^k, exactly (k an integer array)."""
-    return jnp.ldexp(jnp.ones(jnp.shape(k), dtype), k)
+    return a / two_to(k, r.dtype).astype(a.dtype), k  # (k an even integer: exact)
 
 
 def _apply(a, f, params, fn, hermitian_rtol):
@@ -281,7 +275,7 @@ def _apply(a, f, params, fn, hermitian_rtol):
     degree = getattr(f, "degree", None)
     if degree is not None:
         a, k = _unit_scale(a, degree)
-        s = _two_to(k, a.real.dtype)
+        s = two_to(k, a.real.dtype)
         factor = jnp.sqrt(s) if degree > 0 else 1 / jnp.sqrt(s)  # (exact: ±½ only)
         return nan_where(bad, _funm(f, a, params) * factor.astype(a.dtype), 2)
     if getattr(f, "scale_invariant", False):
@@ -449,20 +443,31 @@ def powm(
         5.545177459716797
     """
     fn = "jaxgrad.linalg.powm"
-    return _powm_compiled(host_array(a), host_array(p), check_hermitian_rtol(hermitian_rtol, fn))
+    differentiable = isinstance(p, jax.core.Tracer)
+    return _powm_compiled(host_array(a), host_array(p), check_hermitian_rtol(hermitian_rtol, fn), differentiable)
 
 
-# The compiled core of `powm`; the exponent is an ordinary (traced, differentiable) argument.
-@functools.partial(jax.jit, static_argnames=("hermitian_rtol",))
-def _powm_compiled(a, p, hermitian_rtol):
+# The compiled core of `powm`; the exponent is an ordinary (traced, differentiable)
+# argument. `differentiable` (static): whether the caller's exponent is traced, so that
+# derivatives in p may be asked for. Only then does the scalar function need each
+# matrix's own scale exponent k (for ln λ, `_power`), and a batch goes through `vmap`;
+# with a concrete exponent k = 0 is passed and the scale multiplies as for √ (the
+# derivatives in A are the same either way; `hessian` in A compiled ~20 % slower
+# through the `vmap` and the exponent rule's logarithm; review).
+@functools.partial(jax.jit, static_argnames=("hermitian_rtol", "differentiable"))
+def _powm_compiled(a, p, hermitian_rtol, differentiable):
     fn = "jaxgrad.linalg.powm"
     a, bad = hermitian_input(a, fn, hermitian_rtol)
     p = real_scalar(p, jnp.finfo(a.dtype).dtype, fn, "p")
+    if not differentiable:
+        a, k = _unit_scale(a, p)
+        factor = jnp.power(two_to(k, p.dtype), p).astype(a.dtype)
+        return nan_where(bad, _funm(_pow, a, (p, jnp.zeros((), jnp.int32))) * factor, 2)
 
-    def one(a):  # one matrix: its own scale (see `_unit_scale`, `_scaled_power`)
+    def one(a):  # one matrix: its own scale (see `_unit_scale`, `_power`)
         a, k = _unit_scale(a, p)
         k = k.reshape(())
-        return _funm(_pow, a, (p, k)) * jnp.power(_two_to(k, p.dtype), lax.stop_gradient(p)).astype(a.dtype)
+        return _funm(_pow, a, (p, k)) * jnp.power(two_to(k, p.dtype), lax.stop_gradient(p)).astype(a.dtype)
 
     batch = a.shape[:-2]
     if not batch:
