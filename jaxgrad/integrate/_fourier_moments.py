@@ -158,8 +158,10 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     start where an ordinary f holds its mass: ∫₀^∞ cos(ωx)/(1 + x²) dx came out −1.6e-6
     for π/2 at ω = 1e-6, `converged` (outside probe; QUADPACK's QAWF gives the same). Cut
     down to unit scale at the start, the range is seen as `quad` sees a half line. A
-    panel still longer where the loop stops (beyond `limit` panels) makes the status
-    `max_subdivisions`."""
+    panel still longer where the loop stops (beyond `limit` panels), or a range so cut
+    that is not resolved within `limit` panels, makes the status `max_subdivisions` and
+    the error unknown (inf): the whole range is not handed to `quad`, which would miss the
+    start again."""
     dtype = lo.dtype
     tiny = jnp.finfo(dtype).tiny
     direct = jnp.asarray(direct, bool)
@@ -253,8 +255,16 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     count, los, his, vals, errs, floors, handed, _, alive, neval, env = lax.while_loop(cond, body, state)
     met, score = status(count, vals, errs, floors)
     unfinished = first_panel(count, los, his)[1] & ~direct
-    # The whole range to quad: too many handed off, or unresolved within `limit` panels.
-    whole = direct | ~alive | (long_sum(handed.astype(jnp.int32)) > _HANDOFFS) | (~met & long_any(score > 0))
+    # The whole range to quad: too many handed off, or unresolved within `limit` panels;
+    # but not a range whose start was cut (`start`), which `quad` would miss as the
+    # first panel did: there the panels stand, `max_subdivisions` with an unknown error
+    # (with `limit=20` at ω = 1e-6, the cuts done, the whole first cycle went back to
+    # `quad`: −1.6e-6 for π/2, `converged`; review).
+    many = long_sum(handed.astype(jnp.int32)) > _HANDOFFS
+    fallback = ~alive | many | (~met & long_any(score > 0))
+    cut = ~direct & (hi - lo > start)
+    whole = direct | (fallback & ~cut)
+    stuck = (fallback & cut) | unfinished
     (take,) = jnp.nonzero(handed & (rows < count), size=_HANDOFFS, fill_value=0)
     used = (jnp.arange(_HANDOFFS) < long_sum((handed & (rows < count)).astype(jnp.int32))) & ~whole
     qlo = where(whole, lo, where(used, los[take], lo))
@@ -273,5 +283,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     err = jnp.sum(where(lane, qe, 0.0), axis=0) + where(whole, 0.0, long_sum(errs))
     code = where(met, CONVERGED, ROUNDOFF)
     code = jnp.maximum(where(whole, CONVERGED, code), jnp.max(where(qhi > qlo, qc, CONVERGED)))
-    code = where(unfinished, jnp.maximum(code, MAX_SUBDIVISIONS), code)
+    worst_quad = jnp.max(where(qhi > qlo, qc, CONVERGED))  # (a divergent or non-finite piece says so)
+    code = where(stuck, where(worst_quad > ROUNDOFF, worst_quad, MAX_SUBDIVISIONS), code)
+    err = where(stuck, jnp.inf, err)
     return value, err, neval + jnp.sum(qn), code, env
