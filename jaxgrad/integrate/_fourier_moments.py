@@ -159,9 +159,9 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     for π/2 at ω = 1e-6, `converged` (outside probe; QUADPACK's QAWF gives the same). Cut
     down to unit scale at the start, the range is seen as `quad` sees a half line. A
     panel still longer where the loop stops (beyond `limit` panels), or a range so cut
-    that is not resolved within `limit` panels, makes the status `max_subdivisions` and
-    the error unknown (inf): the whole range is not handed to `quad`, which would miss the
-    start again."""
+    (and longer than 64·start) that is not resolved within `limit` panels, makes the
+    status `max_subdivisions` and the error unknown (inf): the whole range is not handed
+    to `quad`, which would miss the start again."""
     dtype = lo.dtype
     tiny = jnp.finfo(dtype).tiny
     direct = jnp.asarray(direct, bool)
@@ -256,13 +256,15 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     met, score = status(count, vals, errs, floors)
     unfinished = first_panel(count, los, his)[1] & ~direct
     # The whole range to quad: too many handed off, or unresolved within `limit` panels;
-    # but not a range whose start was cut (`start`), which `quad` would miss as the
-    # first panel did: there the panels stand, `max_subdivisions` with an unknown error
-    # (with `limit=20` at ω = 1e-6, the cuts done, the whole first cycle went back to
-    # `quad`: −1.6e-6 for π/2, `converged`; review).
+    # but not a range far longer than `start` whose start was cut, which `quad` would
+    # miss as the first panel did: there the panels stand, `max_subdivisions` with an
+    # unknown error (with `limit=20` at ω = 1e-6, the cuts done, the whole first cycle
+    # went back to `quad`: −1.6e-6 for π/2, `converged`; review). (Up to 64·start,
+    # `quad`'s first nodes lie within ~2 of the start, and it refines from there:
+    # ∫₀^(3·10⁴) dx/(1 + x²) is right.)
     many = long_sum(handed.astype(jnp.int32)) > _HANDOFFS
     fallback = ~alive | many | (~met & long_any(score > 0))
-    cut = ~direct & (hi - lo > start)
+    cut = ~direct & (hi - lo > 64 * start)
     whole = direct | (fallback & ~cut)
     stuck = (fallback & cut) | unfinished
     (take,) = jnp.nonzero(handed & (rows < count), size=_HANDOFFS, fill_value=0)
