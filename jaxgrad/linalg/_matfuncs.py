@@ -155,7 +155,6 @@ def _pow_first(w, p):
     return where(p == 0, 0.0, out)
 
 
-
 # The power of `powm` at unit scale: with A = s·B, s = 2^k (`_unit_scale`), A^p = s^p·B^p.
 # Differentiated in p by the product rule, its two terms s^p·ln s·B^p and s^p·∂B^p/∂p
 # cancel where an eigenvalue λ = s·x is near 1 and s is not (d²/dp² of the wrong sign at
