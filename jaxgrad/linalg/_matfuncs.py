@@ -21,7 +21,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._errors import readable_errors
-from .._power_of_two import power_of_two_scale, two_to
+from .._power_of_two import floor_log2, power_of_two_scale, two_to
 from .._where import where
 from ._checks import host_array, matrix_dtype, nan_where, real_scalar
 from ._funm import (
@@ -254,7 +254,7 @@ def _unit_scale(a, p):
     r = power_of_two_scale(jnp.sqrt(jnp.abs(a)), axis=(-2, -1), keepdims=True)
     info = jnp.finfo(r.dtype)
     low, high = float(np.log2(info.tiny / info.eps)), float(np.log2(info.max * info.eps))
-    log_a = 2 * jnp.log2(r)  # ‖A‖ ≈ 2^log_a, an even integer (exact)
+    log_a = 2 * floor_log2(r).astype(r.dtype)  # ‖A‖ ≈ 2^log_a, an even integer (exact; jnp.log2 is not)
     # Where the log of the scaled norm, m, may lie: low ≤ q·m ≤ high for q = p − 1, p − 2.
     m_lo, m_hi = -jnp.inf, jnp.inf
     for q in (p - 1, p - 2):
@@ -458,20 +458,16 @@ def _powm_compiled(a, p, hermitian_rtol, differentiable):
     fn = "jaxgrad.linalg.powm"
     a, bad = hermitian_input(a, fn, hermitian_rtol)
     p = real_scalar(p, jnp.finfo(a.dtype).dtype, fn, "p")
-    if not differentiable:
-        a, k = _unit_scale(a, p)
-        factor = jnp.power(two_to(k, p.dtype), p).astype(a.dtype)
-        return nan_where(bad, _funm(_pow, a, (p, jnp.zeros((), jnp.int32))) * factor, 2)
 
-    def one(a):  # one matrix: its own scale (see `_unit_scale`, `_power`)
+    def scaled(a):  # A^p = s^p (A/s)^p, s^p constant in p (see `_unit_scale`, `_power`)
         a, k = _unit_scale(a, p)
-        k = k.reshape(())
-        return _funm(_pow, a, (p, k)) * jnp.power(two_to(k, p.dtype), lax.stop_gradient(p)).astype(a.dtype)
+        inner_k = k.reshape(()) if differentiable else jnp.zeros((), jnp.int32)  # (one matrix, if needed)
+        return _funm(_pow, a, (p, inner_k)) * jnp.power(two_to(k, p.dtype), lax.stop_gradient(p)).astype(a.dtype)
 
     batch = a.shape[:-2]
-    if not batch:
-        return nan_where(bad, one(a), 2)
-    out = jax.vmap(one)(a.reshape((int(np.prod(batch)),) + a.shape[-2:]))
+    if not (differentiable and batch):
+        return nan_where(bad, scaled(a), 2)
+    out = jax.vmap(scaled)(a.reshape((int(np.prod(batch)),) + a.shape[-2:]))
     return nan_where(bad, out.reshape(a.shape), 2)
 
 
