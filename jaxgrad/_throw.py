@@ -143,9 +143,14 @@ def _batch_max_vmap(axis_size, in_batched, index):
     return _batch_max(jnp.max(index, axis=0, initial=0)), False
 
 
+def _error_if(tree, status, bad, messages):
+    """equinox's check on `tree`: raise the worst failed lane's message if any lane of `bad`."""
+    return eqx.branched_error_if(tree, bad, _worst_failure(status, bad), messages)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
 def _raise_if(tree, status, bad, messages):
-    return eqx.branched_error_if(tree, bad, _worst_failure(status, bad), messages)
+    return _error_if(tree, status, bad, messages)
 
 
 @_raise_if.defjvp
@@ -154,5 +159,5 @@ def _raise_if_jvp(messages, primals, tangents):
     dtree = tangents[0]
     if not any(is_inexact(x) for x in jax.tree_util.tree_leaves(tree)):
         return _raise_if(tree, status, bad, messages), dtree
-    one = eqx.branched_error_if(jnp.ones((), jnp.float32), bad, _worst_failure(status, bad), messages)  # 1 is exact
+    one = _error_if(jnp.ones((), jnp.float32), status, bad, messages)  # 1 is exact in every dtype
     return _raise_if(tree, status, bad, messages), scale_tangents(tree, dtree, one)
