@@ -323,6 +323,10 @@ def _rotated_50():
     return (q * np.linspace(1.0, 10.0, 50)) @ q.T, (e + e.T) / 2
 
 
+# (scale of A, scale of its tangent) for the lanes of "tiny_tangent" below.
+_TANGENT_SCALES = np.array([[1.0, 1.0], [1e-300, 1e-300], [1.0, 1e-160], [1.0, 1e-300], [1e150, 1.0]])
+
+
 @jax.jit
 def _edge_cases(a, a_tied, d_tied, b, skew):
     out = {}
@@ -347,10 +351,12 @@ def _edge_cases(a, a_tied, d_tied, b, skew):
     diag40 = jnp.diag(jnp.arange(1.0, 41.0))
     out["shift"] = jax.jvp(lambda m: eigsh(m, 2)[:2], (diag40,), (jnp.eye(40),))[1]
     # dV at ‖A‖ ~ 1e-300 (products of small components there fall below the normal
-    # floats, which the CPU flushes to zero: dV was NaN, `converged`).
+    # floats, which the CPU flushes to zero: dV was NaN, `converged`), and with the
+    # tangent alone tiny, or A alone huge (the complement solves' right-hand sides then
+    # ~1e-150 and below: dV 20 % off, or NaN, `converged`; outside probe).
     a50, e50 = _rotated_50()
-    out["tiny_tangent"] = jax.vmap(lambda t: jax.jvp(lambda m: eigsh(m, 3)[:2], (t * a50,), (t * e50,)))(
-        jnp.array([1.0, 1e-300]))
+    out["tiny_tangent"] = jax.vmap(lambda t, u: jax.jvp(lambda m: eigsh(m, 3)[:2], (t * a50,), (u * e50,)))(
+        *_TANGENT_SCALES.T)
     out["shift2"] = jax.jvp(jax.grad(lambda t: eigsh(diag40 + t**3 * jnp.eye(40), 2).eigenvalues.sum()), (1.0,), (1.0,))[1]
     # A start block spanning the top eigenvectors when the smallest are wanted: it is
     # an invariant subspace with tiny residuals, but not the answer.
@@ -410,15 +416,15 @@ def test_edge_cases():
     a50, e50 = _rotated_50()
     lam50, v50 = np.linalg.eigh(0.5 * (a50 + a50.T))
     c50 = v50.T @ e50 @ v50
-    for t, ((w_t, v_t), (dw_t, dv_t)) in zip((1.0, 1e-300), [jax.tree_util.tree_map(lambda x: x[i], got["tiny_tangent"])
-                                                            for i in range(2)]):
+    for j, (t, u) in enumerate(_TANGENT_SCALES):
+        (w_t, v_t), (dw_t, dv_t) = jax.tree_util.tree_map(lambda x: x[j], got["tiny_tangent"])
         np.testing.assert_allclose(w_t / t, lam50[:3], rtol=1e-12)
-        np.testing.assert_allclose(dw_t / t, np.diag(c50)[:3], rtol=1e-10)
+        np.testing.assert_allclose(dw_t / u, np.diag(c50)[:3], rtol=1e-10)
         for i in range(3):
             gap = lam50[i] - lam50
             ref = v50 @ np.where(np.arange(50) == i, 0.0, c50[:, i] / np.where(gap == 0, 1.0, gap))
             sign = np.sign(v_t[:, i] @ v50[:, i])
-            np.testing.assert_allclose(sign * dv_t[:, i], ref, rtol=0, atol=1e-9)
+            np.testing.assert_allclose(sign * dv_t[:, i] * (t / u), ref, rtol=0, atol=1e-9)
     np.testing.assert_allclose(got["tiny"] / np.array([1e-20, 1e-160, 1e160])[:, None], [[1.0, 2.0]] * 3, rtol=1e-12)
     assert got["v0top_code"] == CONVERGED and got["v0top_it"] >= 1
     np.testing.assert_allclose(got["v0top"], lam, rtol=1e-12)

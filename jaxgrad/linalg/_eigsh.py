@@ -373,11 +373,18 @@ def _eigsh_jvp(op, opts, primals, tangents):
         # above the tolerance, and the tangent was NaN (found by an outside probe). After
         # a second projection the residue is orthogonal to V to rounding, and its
         # solution is as negligible as it is.
+        # Each system is solved for its right-hand side scaled to unit size (by a power
+        # of two: exact) and the solution scaled back; the systems are linear. The
+        # right-hand side has the tangent's size, which is the caller's: CG's inner
+        # products square it, and a tangent of 1e-150 (or dA ~ 1 on an operator of norm
+        # 1e150) underflowed there: dV was 20 % off at 1e-155, NaN on the iterative path,
+        # with status `converged` (outside probe).
+        t = power_of_two_scale(b, axis=0, keepdims=True).astype(b.dtype)
         x = cg_block(
-            shifted_rows, proj(proj(b)).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter,
+            shifted_rows, proj(proj(b / t)).T, tol=opts.tangent_tol, maxiter=opts.tangent_maxiter,
             lambda_min=lax.stop_gradient(gap / jnp.real(sigma)), deflation=deflation,
         )
-        return x.T
+        return x.T * t
 
     def transpose_solve(vecmat, b):
         # The operator is Hermitian: its transpose is its complex conjugate.
