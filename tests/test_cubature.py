@@ -106,8 +106,10 @@ def test_value_gradient_hessian_in_parameter_and_limits(d):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-10 * scale)
 
 
-_KINK_C = jnp.array([[2.8243015021124127, 1.1756984978875873], [1.80587771838218, 2.1941222816178203]])
-_KINK_W = jnp.array([[0.6409099142656993, 0.6230804271016963], [0.5997700194168692, 0.6488412392908158]])
+_KINK_C = jnp.array([[2.8243015021124127, 1.1756984978875873], [1.80587771838218, 2.1941222816178203],
+                     [1e-3, 10.618], [0.5, 30.0]])
+_KINK_W = jnp.array([[0.6409099142656993, 0.6230804271016963], [0.5997700194168692, 0.6488412392908158],
+                     [0.0, 0.503], [0.0, 0.5003]])
 _BAND_C, _BAND_W = jnp.array([0.5, 2.8]), jnp.array([0.0, 0.502])
 
 
@@ -179,7 +181,10 @@ def _special_cases():
     # below the cut at 5/8 in the boxes above: it was reported converged 5.7e-6 off at
     # epsrel 1e-6. Second, kinks inside long thin boxes (cut many times across the kink
     # at x₀ = w₀, rarely along it): their rule estimates were discounted as for a smooth
-    # f, and the result was reported converged 9.9e-6 off.
+    # f, and the result was reported converged 9.9e-6 off. Third, sharp kinks just past
+    # the first cut (x₁ = 0.503 with c₁ = 10.6, 0.5003 with 30): each side bends as much
+    # as the slope jumps, and they were reported converged 5e-4 and 4e-5 off (outside
+    # probe).
     c0 = lambda x, c, w: jnp.exp(-jnp.dot(c, jnp.abs(x - w)))  # noqa: E731
     kink_v, kink_info = jax.vmap(lambda c, w: cubature(c0, two, two + 1, (c, w), epsrel=1e-6))(_KINK_C, _KINK_W)
     # A mild kink 0.2 % of the half-width past the first cut (at x₁ = 1/2): the halves'

@@ -980,7 +980,7 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     # Only a tent that peaks (the slope falls across b): a valley of log|f| is also
     # what a zero of f at b looks like ((x − ½)², which has no kink). It is flagged with
     # the slope jump of f itself, |f(b)| times that of log|f|. e^(-100|x - 0.5001|) on
-    # [0, 1] came out 5e-5 off at epsrel 1e-6, `converged` (a probe of this session).
+    # [0, 1] came out 5e-5 off at epsrel 1e-6, `converged` (found by a probe).
     one_sign = jnp.all(both_f > 0, axis=1) | jnp.all(both_f < 0, axis=1)  # (n, k)
     gl, gr = (jnp.log(where(one_sign[:, None], jnp.abs(fs_), 1.0)) for fs_ in (lf, rf))
     ul, tl, ql = _one_sided(lx, gl, b)
@@ -989,8 +989,12 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     both_g = jnp.concatenate([gl, gr], axis=1)
     steep_g = jnp.max(where(dx > 0, jnp.abs(jnp.diff(both_g, axis=1)) / where(dx > 0, dx, 1.0), 0.0), axis=(1, 2))
     noise_g = (1e3 * eps * (1 + jnp.max(jnp.abs(both_g), axis=(1, 2)) + steep_g * jnp.abs(b)))[:, None]
-    tent = one_sign & jnp.isfinite(tl - tr) & (tl - tr > _KINK * turn_g) & ((tl - tr) * jnp.minimum(span_l, span_r) > noise_g)
-    kink = jnp.maximum(kink, where(tent, jnp.exp(jnp.maximum(ul, ur)) * (tl - tr), 0.0))
+    rise = tl - tr  # > 0 where log|f| peaks at b
+    tent = (one_sign & jnp.isfinite(rise) & (rise > _KINK * turn_g)
+            & (rise * jnp.minimum(span_l, span_r) > noise_g))
+    # (Capped below the largest float, as `_hidden_mass`: |f| ~ 1e300 times a steep rise.)
+    sharp = jnp.minimum(jnp.exp(jnp.maximum(ul, ur)) * rise, jnp.finfo(rise.dtype).max * 1e-3)
+    kink = jnp.maximum(kink, where(tent, sharp, 0.0))
     jump = jnp.maximum(jump, peak)
     peaked = jnp.any(peak > 0, axis=1)
     return (jnp.concatenate([jump, jump, zeros]), jnp.concatenate([kink, kink, zeros]),
