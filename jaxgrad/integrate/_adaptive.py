@@ -860,8 +860,16 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     eps = jnp.finfo(xs.dtype).eps
     lx, lf = xs[:nsplit, 3:], fs[:nsplit, 3:]  # the left half's last three nodes
     rx, rf = xs[nsplit : 2 * nsplit, :3], fs[nsplit : 2 * nsplit, :3]
-    vl, sl, cl = _one_sided(lx, lf, b)
-    vr, sr, cr = _one_sided(rx, rf, b)
+    # Each side's quadratic through f and through log|f| (for the kink test below, where
+    # f keeps its sign at the six nodes), in one call: f's components first.
+    kf = lf.shape[2]
+    one_sign = ((jnp.all(lf > 0, axis=1) & jnp.all(rf > 0, axis=1))
+                | (jnp.all(lf < 0, axis=1) & jnp.all(rf < 0, axis=1)))  # (n, k)
+    gl, gr = (jnp.log(where(one_sign[:, None], jnp.abs(fs_), 1.0)) for fs_ in (lf, rf))
+    vl, sl, cl = _one_sided(lx, jnp.concatenate([lf, gl], axis=2), b)
+    vr, sr, cr = _one_sided(rx, jnp.concatenate([rf, gr], axis=2), b)
+    (vl, ul), (sl, tl), (cl, ql), (vr, ur), (sr, tr), (cr, qr) = (
+        (z[:, :kf], z[:, kf:]) for z in (vl, sl, cl, vr, sr, cr))
     span_l, span_r = (b - lx[:, 0])[:, None], (rx[:, 2] - b)[:, None]
     # f's rounding, and that of x at the nodes (|f'|·ulp(x)), with a wide margin: the
     # one-sided extrapolations must disagree by more than that.
@@ -981,10 +989,6 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     # what a zero of f at b looks like ((x − ½)², which has no kink). It is flagged with
     # the slope jump of f itself, |f(b)| times that of log|f|. e^(-100|x - 0.5001|) on
     # [0, 1] came out 5e-5 off at epsrel 1e-6, `converged` (found by a probe).
-    one_sign = jnp.all(both_f > 0, axis=1) | jnp.all(both_f < 0, axis=1)  # (n, k)
-    gl, gr = (jnp.log(where(one_sign[:, None], jnp.abs(fs_), 1.0)) for fs_ in (lf, rf))
-    ul, tl, ql = _one_sided(lx, gl, b)
-    ur, tr, qr = _one_sided(rx, gr, b)
     turn_g = jnp.maximum(jnp.abs(ql) * span_l, jnp.abs(qr) * span_r)
     both_g = jnp.concatenate([gl, gr], axis=1)
     steep_g = jnp.max(where(dx > 0, jnp.abs(jnp.diff(both_g, axis=1)) / where(dx > 0, dx, 1.0), 0.0), axis=(1, 2))

@@ -300,7 +300,8 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
     # (numpy arrays: this core is kept across traces; see `rule_steps`.)
     weights = np.asarray(weights, dtype)
     slope_w, curv_w = (np.asarray(w, dtype) for w in _slope_curvature(rule.face_t))
-    value_w = weights[0]  # the axis line's quadratic, extrapolated to the face
+    # (3, 3): slope, curvature and value at the face of the axis line's quadratic.
+    line_w = np.stack([slope_w, curv_w, weights[0]])
     m = min(nsplit, limit)
     tiny = jnp.finfo(dtype).tiny
     eps = jnp.finfo(dtype).eps
@@ -504,30 +505,34 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         # halves of a fast cut differ in size.)
         cu, cd = up[:, :, 0], down[:, :, 0]  # axis line: (m, d, 3, k)
         hl, hu = hh[:m][:, :, None], hh[m:][:, :, None]  # (m, d, 1)
-        kink = jnp.abs(jnp.sum(slope_w[:, None] * cu, axis=2) / hl + jnp.sum(slope_w[:, None] * cd, axis=2) / hu)
-        curv = jnp.maximum(jnp.abs(jnp.sum(curv_w[:, None] * cu, axis=2)) / hl, jnp.abs(jnp.sum(curv_w[:, None] * cd, axis=2)) / hu)
-        kink_factor = where(kinked[idx], _KINK_SEEN, _KINK)[:, None, None]
-        hmin = jnp.minimum(hl, hu)
-        slope_jump = where(seen(kink * hmin, kink_factor * curv * hmin, noise) > 0, kink, 0.0)
         # A sharp kink (e^{-c|x - w|} with c·h large) bends each side as much as its slope
-        # jumps and passes that test. On log|f|, where f keeps its sign at the six nodes,
-        # each side is a straight line and the jump of the slopes stands out at any c (as
-        # `quad` checks, `_adaptive._shared_point`). Only a tent that peaks at the face
-        # (both sides rise towards it): a valley is what a zero of f there looks like. It
-        # is flagged with f's own slope jump, |f| at the face times that of log|f|.
-        # (e^{-10.6|y - 0.503|} over the unit square: 5e-4 off, `converged` at epsrel
-        # 1e-6; a random C0 member at d = 3 with a kink 1.2e-3 from a cut, 80 times its
-        # tolerance; outside probe.)
+        # jumps and passes the test on f. On log|f|, where f keeps its sign at the six
+        # nodes, each side is a straight line and the jump of the slopes stands out at any
+        # c (as `quad` checks, `_adaptive._shared_point`). Only a tent that peaks at the
+        # face (both sides rise towards it): a valley is what a zero of f there looks
+        # like. It is flagged with f's own slope jump, |f| at the face times that of
+        # log|f|. (e^{-10.6|y - 0.503|} over the unit square: 5e-4 off, `converged` at
+        # epsrel 1e-6; a random C0 member at d = 3 with a kink 1.2e-3 from a cut, 80 times
+        # its tolerance; outside probe.)
         one_sign = ((jnp.all(cu > 0, axis=2) & jnp.all(cd > 0, axis=2))
                     | (jnp.all(cu < 0, axis=2) & jnp.all(cd < 0, axis=2)))  # (m, d, k)
         gu, gd = (jnp.log(where(one_sign[:, :, None], jnp.abs(x_), 1.0)) for x_ in (cu, cd))
-        tent = jnp.sum(slope_w[:, None] * gu, axis=2) / hl + jnp.sum(slope_w[:, None] * gd, axis=2) / hu
-        bend = jnp.maximum(jnp.abs(jnp.sum(curv_w[:, None] * gu, axis=2)) / hl,
-                           jnp.abs(jnp.sum(curv_w[:, None] * gd, axis=2)) / hu)
-        at_face = jnp.exp(jnp.maximum(jnp.sum(value_w[:, None] * gu, axis=2), jnp.sum(value_w[:, None] * gd, axis=2)))
+        # Slope, curvature and value at the face of each side's quadratic, f and log|f|,
+        # in one weighted sum: (4 sides, m, d, 3 quantities, k).
+        sides = jnp.stack([cu, cd, gu, gd])
+        q = jnp.sum(line_w[:, :, None] * sides[:, :, :, None], axis=4)
+        per = jnp.stack([hl, hu, hl, hu])  # slopes and curvatures per unit length
+        slope, bend = q[:, :, :, 0] / per, jnp.abs(q[:, :, :, 1]) / per
+        kink, tent = jnp.abs(slope[0] + slope[1]), slope[2] + slope[3]
+        curv, bend_g = jnp.maximum(bend[0], bend[1]), jnp.maximum(bend[2], bend[3])
+        kink_factor = where(kinked[idx], _KINK_SEEN, _KINK)[:, None, None]
+        hmin = jnp.minimum(hl, hu)
+        slope_jump = where(seen(kink * hmin, kink_factor * curv * hmin, noise) > 0, kink, 0.0)
+        at_face = jnp.exp(jnp.maximum(q[2, :, :, 2], q[3, :, :, 2]))
         noise_g = _NOISE * eps * (1 + jnp.maximum(jnp.max(jnp.abs(gu), axis=2), jnp.max(jnp.abs(gd), axis=2)))
-        sharp = one_sign & (seen(tent * hmin, kink_factor * bend * hmin, noise_g) > 0)
-        slope_jump = jnp.maximum(slope_jump, where(sharp, jnp.minimum(at_face * tent, jnp.finfo(tent.dtype).max * 1e-3), 0.0))
+        sharp = one_sign & (seen(tent * hmin, kink_factor * bend_g * hmin, noise_g) > 0)
+        sharp_jump = jnp.minimum(at_face * tent, jnp.finfo(tent.dtype).max * 1e-3)
+        slope_jump = jnp.maximum(slope_jump, where(sharp, sharp_jump, 0.0))
         cut = onehot[:, :, None].astype(fx.dtype)
         jnew = jnp.sum(cut * jumps, axis=1)  # the cut axis: (m, k)
         klo, khi = (jnp.sum(cut * slope_jump * hs, axis=1) * (band / 4) for hs in (hl, hu))
