@@ -79,7 +79,9 @@ def quadosc(
         args: extra arguments of `f`.
         period: the period of the oscillation (e.g. `2π/ω` for `sin(ωx)`); pieces are
             half a period long, so that for `sin`/`cos` their integrals alternate in sign.
-            Need not be exact for a chirp-free oscillation, but must be positive.
+            Need not be exact for a chirp-free oscillation, but must be positive and
+            not twice the true period or more (pieces of whole oscillations do not
+            alternate: flagged, with an estimate that may not cover the error).
         epsabs: absolute tolerance for the result (each piece gets `epsabs / cycles`).
         epsrel: relative tolerance for the result (each piece gets a tenth of it).
             Both are inputs of the compiled program: a new value reuses it.
