@@ -737,12 +737,6 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     noise = hk * _wsum(wk, node_noise * w[..., None])
     noise = where(plain[:, None], noise, 0.0)
     base = 50 * eps * resabs + lost + noise
-    # No error below the smallest normal float where f is not 0 at every node: the
-    # products above flush to 0 there (XLA on CPU flushes subnormals), and an integrand
-    # of size 1e-305 had its value lost, `converged`, with an error of exactly 0 (a
-    # review). It is rounding: counted in the floor too, so such a sum stops on
-    # `roundoff`, not `converged`, when its tolerance is itself below that float.
-    base = jnp.maximum(base, where(resabs > 0, jnp.finfo(dtype).tiny, 0.0))
     err = jnp.maximum(err, base)
     floor = where(err <= 100 * lost, err, base)
     kron = kron + end_val

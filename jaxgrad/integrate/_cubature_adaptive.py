@@ -334,19 +334,13 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
 
     def status(value, err, nused, finite, args):
         errsum = jnp.sum(err, axis=0)
-        # Errors below the smallest normal float flush to 0 (XLA on CPU flushes
-        # subnormals): a nonzero sum is not certified by them, and one whose tolerance
-        # lies below that float ends on `roundoff` (an integrand of size 1e-305 was
-        # 1.3e-2 off with an error of exactly 0, `converged`; a review).
-        nonzero = jnp.sum(jnp.abs(value), axis=0) > 0
-        errsum = jnp.maximum(errsum, where(nonzero, tiny, 0.0))
         tol = tolerance(value, args)
         unsure = confirming(value, err, nused)
         done = jnp.all(errsum <= tol) & ~unsure
         code = where(done, _status.CONVERGED, _status.RUNNING)
         # Below what the precision allows: the error estimate is within rounding of the
         # boxes' values (say epsrel = 1e-8 in float32).
-        floor = jnp.maximum(50 * eps * jnp.sum(jnp.abs(value), axis=0), where(nonzero, tiny, 0.0))
+        floor = 50 * eps * jnp.sum(jnp.abs(value), axis=0)
         code = where(~done & ~unsure & jnp.all(errsum <= jnp.maximum(tol, floor)), _status.ROUNDOFF, code)
         code = where(~done & (nused >= limit), _status.MAX_SUBDIVISIONS, code)
         # A sum over the nodes beyond the largest float (a box of volume 4e308, or f near
@@ -591,8 +585,7 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
 
     def finish(state):
         value, err, neval, code = state[3], state[4], state[10], state[11]
-        nonzero = jnp.sum(jnp.abs(value), axis=0) > 0  # (an error of 0 only for a sum of 0; see `status`)
-        return jnp.sum(value, axis=0), jnp.maximum(jnp.sum(err, axis=0), where(nonzero, tiny, 0.0)), neval, code
+        return jnp.sum(value, axis=0), jnp.sum(err, axis=0), neval, code
 
     @jax.jit
     def pass_nodes(rest, args):
