@@ -904,7 +904,7 @@ def test_jump_or_kink_just_beside_a_bisection_point():
     # A sharp kink, e^(-100|x - c|), 1e-4 from a bisection point: each side bends as
     # much as the slope jumps at the node spacing, so the test on the slopes stays
     # silent; its logarithm is two straight lines, on which it does not (5e-5 off,
-    # reported converged, at epsrel 1e-6; a probe).
+    # reported converged, at epsrel 1e-6 and at this test's 1e-12; a probe).
     for c in (0.5001, 0.4999, 0.25 + 1e-4):
         value, info = _INTERIOR(c, 100.0, 5)
         exact = (2 - np.exp(-100 * c) - np.exp(-100 * (1 - c))) / 100
