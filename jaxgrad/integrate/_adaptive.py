@@ -860,16 +860,20 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     eps = jnp.finfo(xs.dtype).eps
     lx, lf = xs[:nsplit, 3:], fs[:nsplit, 3:]  # the left half's last three nodes
     rx, rf = xs[nsplit : 2 * nsplit, :3], fs[nsplit : 2 * nsplit, :3]
-    # Each side's quadratic through f and through log|f| (for the kink test below, where
-    # f keeps its sign at the six nodes), in one call: f's components first.
-    kf = lf.shape[2]
-    one_sign = ((jnp.all(lf > 0, axis=1) & jnp.all(rf > 0, axis=1))
-                | (jnp.all(lf < 0, axis=1) & jnp.all(rf < 0, axis=1)))  # (n, k)
-    gl, gr = (jnp.log(where(one_sign[:, None], jnp.abs(fs_), 1.0)) for fs_ in (lf, rf))
-    vl, sl, cl = _one_sided(lx, jnp.concatenate([lf, gl], axis=2), b)
-    vr, sr, cr = _one_sided(rx, jnp.concatenate([rf, gr], axis=2), b)
-    (vl, ul), (sl, tl), (cl, ql), (vr, ur), (sr, tr), (cr, qr) = (
-        (z[:, :kf], z[:, kf:]) for z in (vl, sl, cl, vr, sr, cr))
+    if one_sided:  # (no kink test between segments)
+        vl, sl, cl = _one_sided(lx, lf, b)
+        vr, sr, cr = _one_sided(rx, rf, b)
+    else:
+        # Each side's quadratic through f and through log|f| (for the kink test below,
+        # where f keeps its sign at the six nodes), in one call: f's components first.
+        kf = lf.shape[2]
+        one_sign = ((jnp.all(lf > 0, axis=1) & jnp.all(rf > 0, axis=1))
+                    | (jnp.all(lf < 0, axis=1) & jnp.all(rf < 0, axis=1)))  # (n, k)
+        gl, gr = (jnp.log(where(one_sign[:, None], jnp.abs(fs_), 1.0)) for fs_ in (lf, rf))
+        vl, sl, cl = _one_sided(lx, jnp.concatenate([lf, gl], axis=2), b)
+        vr, sr, cr = _one_sided(rx, jnp.concatenate([rf, gr], axis=2), b)
+        (vl, ul), (sl, tl), (cl, ql), (vr, ur), (sr, tr), (cr, qr) = (
+            (z[:, :kf], z[:, kf:]) for z in (vl, sl, cl, vr, sr, cr))
     span_l, span_r = (b - lx[:, 0])[:, None], (rx[:, 2] - b)[:, None]
     # f's rounding, and that of x at the nodes (|f'|·ulp(x)), with a wide margin: the
     # one-sided extrapolations must disagree by more than that.
