@@ -181,6 +181,23 @@ def test_second_derivative_where_f_is_singular_at_zero_at_full_rank(name):
         assert abs(float(got) - ref) <= 1e-9 * max(1.0, abs(ref)), (name, shape, float(got), ref)
 
 
+@pytest.mark.parametrize("shape", [(4, 3), (3, 5)])
+def test_second_derivative_of_a_large_full_rank_rectangular_matrix(shape):
+    # The dilation's |m − n| structural zero eigenvalues meet the others in second divided
+    # differences g[0, λ, 0] = (f(λ)/λ − f′(0))/λ ≈ −1/λ, far above the rest (~f″(λ)), and
+    # the rounding of their computed eigenvectors carried them into the block: at norm
+    # 1e30, 1e12 times too large for s/(1 + s) (of the wrong sign in a Hessian) and 36 %
+    # off for tanh, up to 1e119 at 1e150 (outside probe); square matrices were exact.
+    for f, f_mp, seed in ((lambda s: s / (1 + s), lambda s: s / (1 + s), 41), (jnp.tanh, mp.tanh, 43)):
+        a = _planted(shape, [2e30, 1.5e30, 1e30], seed)
+        rng = np.random.default_rng(seed)
+        c, e = rng.standard_normal(shape), 1e30 * rng.standard_normal(shape)
+        loss = lambda x: jnp.sum(c * svd_funm(x, f))  # noqa: E731
+        got = jax.jvp(lambda x: jax.jvp(loss, (x,), (e,))[1], (a,), (e,))[1]
+        ref = second_directional_derivative(lambda m: mp.fsum(c.ravel() * np.array(_mp_svd_funm(m, f_mp).tolist()).ravel()), a, e, e)
+        assert abs(float(got) - ref) <= 1e-9 * max(1.0, abs(ref)), (shape, float(got), ref)
+
+
 def test_svd_funm_polar_factor_of_full_rank_rectangular():
     # f = 1 (f(0) ≠ 0) is fine without zero singular values: U Vᴴ = A (AᵀA)^(-1/2).
     a = _planted((5, 3), [2.0, 2.0, 0.5], 9)

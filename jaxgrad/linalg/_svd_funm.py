@@ -37,7 +37,8 @@ Fréchet derivative of ``g`` at ``B`` (`_funm.frechet2`, second divided differen
 ``g`` is twice differentiable at 0, i.e. ``f″(0) = 0`` (``f = tanh``, ``f(s) = s``,
 singular value thresholding); otherwise the second derivative does not exist there
 (NaN where ``f′(0)`` or ``f″(0)`` is not finite). The dilation's zero eigenvalues are
-taken as exactly 0 (see `_OddExtension`).
+taken as exactly 0, and at full rank the second divided differences over two of them as
+0 (see `_OddExtension`).
 Memory for second order is O((m + n)³) per matrix (the tensor of second divided
 differences of ``g``).
 
@@ -80,6 +81,7 @@ from ._funm import (
     elementwise_function,
     first_divided_differences,
     frechet,
+    second_divided_differences,
 )
 from ._svd import svd_parts
 from ._ties import rank_tolerance
@@ -205,8 +207,9 @@ class _OddExtension:
     ``exp(−1/s)``) or garbage up to 1e19 (``1/s``; outside probe). Where a singular value
     itself is zero such an ``f`` has no second derivative, and `_make_jvp` makes it NaN."""
 
-    def __init__(self, f):
+    def __init__(self, f, structural=0):
         self.f = f
+        self.structural = structural  # |m − n|: the dilation's zero eigenvalues at full rank
 
     def __call__(self, x, *params):
         pos = x >= 0
@@ -230,18 +233,40 @@ class _OddExtension:
         tol = w.shape[-1] / 2 * eps * jnp.max(jnp.abs(w), axis=-1, keepdims=True, initial=0.0)
         return where(jnp.abs(w) <= tol, jnp.zeros_like(w), w)
 
+    def second_divided_differences(self, w, *params):
+        """``g[λᵢ, λₖ, λⱼ]`` (`_funm.second_divided_differences`), with those over two or
+        three of the structural zero eigenvalues set to 0 where the matrix has full rank
+        (its only zero eigenvalues are the ``|m − n|`` structural ones). Their terms land
+        outside the upper right block in exact arithmetic (the structural eigenvectors
+        are ``[u⊥; 0]`` or ``[0; v⊥]``), but ``g[0, λ, 0] = (g(λ)/λ − f′(0))/λ`` is
+        ``−f′(0)/λ`` where the others are of the size of ``f″(λ)``: the rounding of the
+        computed eigenvectors (``eps`` of ``[u⊥; 0]`` in the lower half) carried it into
+        the block, and second derivatives of ``s/(1 + s)`` and ``tanh`` of full-rank 5×3
+        and 4×3 matrices of norm 1e30 came out 1e12 times too large, and of the wrong
+        sign (outside probe; exact for square matrices, which have no structural zeros).
+        With a numerically zero singular value its ``±s`` are zero eigenvalues too, whose
+        terms are real: nothing is changed there."""
+        gamma = second_divided_differences(self, w, params)
+        if not self.structural:
+            return gamma
+        zero = w == 0
+        full_rank = jnp.sum(zero, axis=-1) == self.structural  # (...,)
+        zi, zj, zk = zero[..., :, None, None], zero[..., None, :, None], zero[..., None, None, :]
+        two = (zi & zj) | (zi & zk) | (zj & zk)
+        return where(two & full_rank[..., None, None, None], jnp.zeros_like(gamma), gamma)
+
     @property
     def lane_mapped(self):
         """The odd extension of a lane-mapped f (under `vmap` over f's parameters) is the
         lane-mapped odd extension of f (see `_funm._make_batcher`)."""
         lane = getattr(self.f, "lane_mapped", None)
-        return None if lane is None else (_OddExtension(lane[0]), lane[1], lane[2])
+        return None if lane is None else (_OddExtension(lane[0], self.structural), lane[1], lane[2])
 
     def __eq__(self, other):
-        return isinstance(other, _OddExtension) and other.f == self.f
+        return isinstance(other, _OddExtension) and other.f == self.f and other.structural == self.structural
 
     def __hash__(self):
-        return hash((_OddExtension, self.f))
+        return hash((_OddExtension, self.f, self.structural))
 
 
 def _dilation(x):
@@ -253,8 +278,8 @@ def _dilation(x):
 
 
 def _dilation_tangent(a, e, params, f):
-    m = a.shape[-2]
-    return frechet(_OddExtension(f), _dilation(a), _dilation(e), params)[..., :m, m:]
+    m, n = a.shape[-2:]
+    return frechet(_OddExtension(f, abs(m - n)), _dilation(a), _dilation(e), params)[..., :m, m:]
 
 
 def _dilation_cotangent(a, ct, params, f):
