@@ -745,6 +745,7 @@ _INTERIOR = jax.jit(
                 lambda: jnp.where(x < c, 1.0, 3.0) * jnp.exp(x),
                 lambda: jnp.abs(x - c) * jnp.cos(al * x),
                 lambda: jnp.exp(-al * jnp.abs(x - c)),
+                lambda: 0.5 + jnp.exp(-al * jnp.abs(x - c)),
             ],
         ),
         0.0, 1.0, (c, al, i), epsrel=1e-12, epsabs=0.0,
@@ -908,6 +909,15 @@ def test_jump_or_kink_just_beside_a_bisection_point():
     for c in (0.5001, 0.4999, 0.25 + 1e-4):
         value, info = _INTERIOR(c, 100.0, 5)
         exact = (2 - np.exp(-100 * c) - np.exp(-100 * (1 - c))) / 100
+        assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (c, (value - exact) / exact)
+    # On a background, ½ + e^(-c|x - w|), log|f| is no tent; each side's slopes still jump
+    # across the point by about as much at the next pair of nodes out (a smooth f's
+    # shrink there to a third), and grow toward it like an exponential, not like a
+    # singular point's power of the distance. They were 1.9e-6 and 3.9e-6 off,
+    # `converged` (at epsrel 1e-8, w = 0.2501, c = 300: 6e-6, 590 times the tolerance).
+    for c, k in ((0.4999, 100.0), (0.7499, 200.0)):
+        value, info = _INTERIOR(c, k, 6)
+        exact = 0.5 + (2 - np.exp(-k * c) - np.exp(-k * (1 - c))) / k
         assert bool(info.converged) and abs(value - exact) <= 1e-12 * exact, (c, (value - exact) / exact)
 
 

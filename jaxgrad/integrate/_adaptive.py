@@ -94,6 +94,17 @@ _NHIST = 3
 # explains (see `_shared_point`).
 _JUMP = 4.0
 _KINK = 4.0
+# A kink whose sides curve as much as its slope jumps (see `_shared_point`): the jump of
+# the one-sided slopes across the shared point, between the nodes nearest to it, is kept
+# (more than _KINK_HELD of the jump one node pair further out; a smooth f's shrinks
+# there to 0.32 of it, the ratio of the pairs' distances from the point); where it grows
+# toward the point by more than _KINK_FLAT, only if it grows like an exponential
+# (e^(-c|x - w|)), not like a power of the distance (a singular point |x - w|^α,
+# log|x - w|): the ratios of successive jumps, outward, then grow (j₂/j₃ > j₁/j₂; an
+# exponential's logarithms of them are in the ratio 1.66 of the pairs' distances, a
+# power's 0.66 of the logarithms of those distances).
+_KINK_HELD = 0.6
+_KINK_FLAT = 1.5
 # A narrow peak at that point: f there (the parent's centre node) differs from both
 # extrapolations by more than this many times the larger side's curvature term.
 _PEAK = 16.0
@@ -576,8 +587,8 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     inner node: a peak, a jump or a kink, not an end singularity) and whether it shows a
     step between two neighbouring nodes (a jump), and x and f at the
     three nodes next to each end, f at the points `probe` (one per interval, or None)
-    and f at the centre node of a plain piece (NaN elsewhere) (for the jump and peak
-    tests between halves, `_shared_point`).
+    and f at the centre node of a plain piece (NaN elsewhere), and x and f at the fourth
+    node from each end (for the jump, kink and peak tests between halves, `_shared_point`).
 
     A piece that reaches a finite end `e` of its segment leaves out the last
     `_end_gap(e)` of the range from its map and adds the end model's integral over it
@@ -750,6 +761,7 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     # (From the three nodes next to each end, gathered once for the tests between halves
     # below: slices of x and f would copy their computation into this test.)
     near = np.array([0, 1, 2, m - 3, m - 2, m - 1])
+    fourth = np.array([3, m - 4])
     x_near, f_near = x[:, near], fx[:, near]
     af = jnp.abs(f_near)
     fin_plain = (plain & jnp.isfinite(c0) & jnp.isfinite(c1))[:, None]
@@ -798,7 +810,7 @@ def _gauss_kronrod_steps(iv, edges, probe=None, once=True):
     # all read them; `computed_once`.)
     kron, err, floor, tail, inner_feature, step, saturated = once_(
         kron, err, floor, tail, inner_feature, step, saturated)
-    return kron, err, floor, tail, nev, (inner_feature, step, saturated), (x_near, f_near, probed, fc)
+    return kron, err, floor, tail, nev, (inner_feature, step, saturated), (x_near, f_near, probed, fc, x[:, fourth], fx[:, fourth])
 
 
 def _one_sided(xs, fs, b):
@@ -1003,6 +1015,27 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     # (Capped below the largest float, as `_hidden_mass`: |f| ~ 1e300 times a steep rise.)
     sharp = jnp.minimum(jnp.exp(jnp.maximum(ul, ur)) * rise, jnp.finfo(rise.dtype).max * 1e-3)
     kink = jnp.maximum(kink, where(tent, sharp, 0.0))
+    # A sharp kink on a background (a + e^(-c|x - w|)): log|f| is no tent there, and
+    # 1 + e^(-300|x - 0.2501|) (a = ½) came out 6e-6 off at epsrel 1e-8, `converged`.
+    # Its slopes jump across b by the same amount at every distance from w (and more
+    # toward w: each side steepens), while a smooth f's one-sided slopes converge to one
+    # f'(b), their difference shrinking in proportion to the distance (the f''' terms
+    # cancel between the mirrored halves). From the four nodes next to b on each side:
+    # the jumps of the divided differences of the nearest pair, the next and the
+    # farthest (`_KINK_HELD`, `_KINK_FLAT`). A singular point in the band,
+    # whose slopes also grow toward it, is left to the extrapolation of the totals.
+    x4, f4 = near[4], near[5]
+    x8 = jnp.concatenate([x4[:nsplit, 1:], lx, rx, x4[nsplit:2 * nsplit, :1]], axis=1)  # in order
+    f8 = jnp.concatenate([f4[:nsplit, 1:], lf, rf, f4[nsplit:2 * nsplit, :1]], axis=1)
+    dx8 = jnp.diff(x8, axis=1)[..., None]
+    s8 = jnp.diff(f8, axis=1) / where(dx8 != 0, dx8, 1.0)  # (s8[:, 3] spans b: not used)
+    jumps = jnp.abs(s8[:, 2::-1] - s8[:, 4:])  # the pairs nearest b first
+    j1, j2, j3 = jumps[:, 0], jumps[:, 1], jumps[:, 2]
+    j2 = where(j2 > 0, j2, jnp.nan)  # (no kink is read off a zero: every test below fails on NaN)
+    held = (finite & jnp.isfinite(j1) & (j1 > _KINK_HELD * j2)
+            & ((j1 <= _KINK_FLAT * j2) | (j2 / where(j1 > 0, j1, 1.0) > j3 / j2))
+            & (j1 * jnp.minimum(span_l, span_r) > noise))
+    kink = jnp.maximum(kink, where(held, j1, 0.0))
     jump = jnp.maximum(jump, peak)
     peaked = jnp.any(peak > 0, axis=1)
     return (jnp.concatenate([jump, jump, zeros]), jnp.concatenate([kink, kink, zeros]),
