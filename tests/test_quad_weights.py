@@ -383,8 +383,15 @@ def test_trigonometric_weights_on_a_finite_range_by_chebyshev_moments():
     # before the first node of `quad`'s rule on the panel handed to it (all of [0, 10]):
     # 2e-11 for 1e-3, `converged`, until `quad` stopped accepting such a first rule and
     # counted the mass before a steep end's first node as error (docs, "Mass in a sliver").
-    qs = [(0.7, 30.0, 0.2, 1.3), (0.7, 1e5, 0.0, 1.0), (-10.0, 1e4, 0.0, 1000.0), (-1000.0, 1.0, 0.0, 10.0)]
-    value, err, status, neval, jac, hess = _finite_fourier(jnp.array(qs), jnp.array([1e-13, 1e-13, 1.49e-8, 1.49e-8]))
+    # Fifth: d/db = e^(pb) cos(ωb) at ωb = 1e8. Taken as the limit of the product, its
+    # samples a few floats inside b differ in phase by ω·ulp(b), rounding broke the line
+    # through them, and f·cos one float inside came out 1.3e-8 off at epsrel 1e-10,
+    # `converged` (outside probe); now the limit of f times cos(ωb).
+    qs = [(0.7, 30.0, 0.2, 1.3), (0.7, 1e5, 0.0, 1.0), (-10.0, 1e4, 0.0, 1000.0), (-1000.0, 1.0, 0.0, 10.0),
+          (-0.001, 1e5, 0.0, 1000.0)]
+    value, err, status, neval, jac, hess = _finite_fourier(jnp.array(qs), jnp.array([1e-13, 1e-13, 1.49e-8, 1.49e-8, 1e-10]))
+    with mp.workdps(30):
+        _close(jac[4][3], mp.exp(mp.mpf(-0.001) * 1000) * mp.cos(mp.mpf(1e5) * 1000), 1e-13)
     assert np.all(np.asarray(status == STATUS.converged))
     assert int(neval[1]) <= 100
     off = abs(float(value[2]) - float(closed(*qs[2])))
