@@ -384,7 +384,11 @@ def _joint_tangents(integrand, kinds, integrate, args, consts, targs, tconsts, o
             hargs = (omega, args, consts)
             lim_f = _limit_at(f_alone, e, hargs, other, True)
             lim_h = _limit_at(h, e, hargs, other, True)
-            lim = where(jnp.isfinite(lim_f), _weighted(kinds, omega, e, lim_f.reshape((m, -1))).reshape(-1), lim_h)
+            # (f's limit zeroed where it is not used, before the product: the unused
+            # branch's ∞·0 was NaN in second derivatives by reverse over reverse; a review.)
+            finite_f = jnp.isfinite(lim_f)
+            lim_f = where(finite_f, lim_f, jnp.zeros_like(lim_f))
+            lim = where(finite_f, _weighted(kinds, omega, e, lim_f.reshape((m, -1))).reshape(-1), lim_h)
             tvalue = tvalue + sign * t * lim.reshape(value.shape)
     # The derivative integrals' statuses join the value's (as in `quad`).
     return (value, err[:m], neval, code), (tvalue, jnp.zeros_like(err[:m]), np.zeros((), jax.dtypes.float0),
