@@ -753,3 +753,21 @@ def test_a_small_frequency_with_too_small_a_limit_is_not_converged():
     # error unknown.
     v, info = quad(_lorentzian, 0.0, jnp.inf, weight="cos", wvar=1e-6, limit=20)
     assert info.status == STATUS.max_subdivisions and np.isinf(float(info.err)), (float(v), info)
+
+
+@jax.jit
+def _sin_over_x_rev_rev(a, w):
+    def integral(a, w):
+        return quad(lambda x: 1 / x, a, 1.0, weight="sin", wvar=w, epsrel=1e-10)[0]
+
+    return jax.jacrev(jax.jacrev(integral, (0, 1)), (0, 1))(a, w)[0][1], jax.grad(integral)(a, w)
+
+
+def test_leibniz_term_where_f_has_no_limit_in_reverse_over_reverse():
+    # ∫ₐ¹ sin(ωx)/x dx at a = 0: f = 1/x has no limit there, the product sin(ωx)/x does
+    # (ω), so d/da = −ω and d²/(da dω) = −1. The term is f's limit times sin(ωa) where f
+    # has one, else the product's; the unused branch's ∞ once reached the transpose of
+    # the product, 0·∞: NaN by reverse over reverse (a review).
+    d2, d1 = _sin_over_x_rev_rev(0.0, 3.0)
+    _close(d1, -3.0, 1e-12)
+    _close(d2, -1.0, 1e-10)
