@@ -94,17 +94,9 @@ _NHIST = 3
 # explains (see `_shared_point`).
 _JUMP = 4.0
 _KINK = 4.0
-# A kink whose sides curve as much as its slope jumps (see `_shared_point`): the jump of
-# the one-sided slopes across the shared point, between the nodes nearest to it, is kept
-# (more than _KINK_HELD of the jump one node pair further out; a smooth f's shrinks
-# there to 0.32 of it, the ratio of the pairs' distances from the point); where it grows
-# toward the point by more than _KINK_FLAT, only if it grows like an exponential
-# (e^(-c|x - w|)), not like a power of the distance (a singular point |x - w|^α,
-# log|x - w|): the ratios of successive jumps, outward, then grow (j₂/j₃ > j₁/j₂; an
-# exponential's logarithms of them are in the ratio 1.66 of the pairs' distances, a
-# power's 0.66 of the logarithms of those distances).
-_KINK_HELD = 0.6
-_KINK_FLAT = 1.5
+# A kink on a background: the exponent ratio that separates e^(-c|x - w|) (1.66) from a
+# power of |x - w| (0.66; see `_shared_point`).
+_KINK_EXP = 1.3
 # A narrow peak at that point: f there (the parent's centre node) differs from both
 # extrapolations by more than this many times the larger side's curvature term.
 _PEAK = 16.0
@@ -1017,13 +1009,21 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     kink = jnp.maximum(kink, where(tent, sharp, 0.0))
     # A sharp kink on a background (a + e^(-c|x - w|)): log|f| is no tent there, and
     # 1 + e^(-300|x - 0.2501|) (a = ½) came out 6e-6 off at epsrel 1e-8, `converged`.
-    # Its slopes jump across b by the same amount at every distance from w (and more
-    # toward w: each side steepens), while a smooth f's one-sided slopes converge to one
-    # f'(b), their difference shrinking in proportion to the distance (the f''' terms
-    # cancel between the mirrored halves). From the four nodes next to b on each side:
-    # the jumps of the divided differences of the nearest pair, the next and the
-    # farthest (`_KINK_HELD`, `_KINK_FLAT`). A singular point in the band,
-    # whose slopes also grow toward it, is left to the extrapolation of the totals.
+    # From the four nodes next to b on each side: the jumps j₁, j₂, j₃ of the one-sided
+    # slopes (divided differences) of the pair nearest b, the next pair out and the
+    # farthest. A smooth f's one-sided slopes converge to one f'(b), the jumps shrinking
+    # toward b in proportion to the pairs' distances m (the f''' terms cancel between the
+    # mirrored halves); this kink's grow toward it, like e^(-cm) (at m = 0.0152, 0.0480,
+    # 0.1024 of a half): j₁ > j₂, and ln(j₂/j₃) = 1.66 ln(j₁/j₂) (the ratio of the gaps
+    # between those distances), above 1.3 for c from 5 to 10 per half width on any
+    # background, on most at 2 and 50 (sharper ones are the log test's, weaker ones the
+    # first test's). A singular point in the band, whose slopes grow toward it like a
+    # power m^-q, gives ln(m₂/m₃)/ln(m₁/m₂) = 0.66, up to 1.2 with a log factor
+    # (|x − w|^α ln|x − w|, −0.95 <= α <= 1.5, w within the band; measured): it is left to
+    # the extrapolation of the totals (taken for a kink, |x - ¼|^-½ cost 3,930
+    # evaluations and ended `roundoff` instead of 441, and |x - ½|^0.3 with its
+    # α-derivative 1,869 instead of 651). (Where that log factor's zero falls among the
+    # nodes, α near 0.15, it can pass for a kink: evaluations, not a wrong result.)
     x4, f4 = near[4], near[5]
     x8 = jnp.concatenate([x4[:nsplit, 1:], lx, rx, x4[nsplit:2 * nsplit, :1]], axis=1)  # in order
     f8 = jnp.concatenate([f4[:nsplit, 1:], lf, rf, f4[nsplit:2 * nsplit, :1]], axis=1)
@@ -1032,9 +1032,9 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     jumps = jnp.abs(s8[:, 2::-1] - s8[:, 4:])  # the pairs nearest b first
     j1, j2, j3 = jumps[:, 0], jumps[:, 1], jumps[:, 2]
     j2 = where(j2 > 0, j2, jnp.nan)  # (no kink is read off a zero: every test below fails on NaN)
-    held = (finite & jnp.isfinite(j1) & (j1 > _KINK_HELD * j2)
-            & ((j1 <= _KINK_FLAT * j2) | (j2 / where(j1 > 0, j1, 1.0) > j3 / j2))
-            & (j1 * jnp.minimum(span_l, span_r) > noise))
+    tiny = jnp.finfo(j2.dtype).tiny
+    exponential = jnp.log(j2 / jnp.maximum(j3, tiny)) > _KINK_EXP * jnp.log(j1 / j2)
+    held = (finite & jnp.isfinite(j1) & (j1 > j2) & exponential & (j1 * jnp.minimum(span_l, span_r) > noise))
     kink = jnp.maximum(kink, where(held, j1, 0.0))
     jump = jnp.maximum(jump, peak)
     peaked = jnp.any(peak > 0, axis=1)
