@@ -365,13 +365,10 @@ def _joint_tangents(integrand, kinds, integrate, args, consts, targs, tconsts, o
     elif d_omega:
         tvalue = tvalue + tomega * (out[j:j + m] + out[j + m:j + 2 * m])
 
-    def h(x, hargs):
+    def f_and_h(x, hargs):  # f and h in one vector: one limit, f evaluated once per sample
         omega, args, consts = hargs
-        return _weighted(kinds, omega, x, integrand(consts, x, *args)).reshape(-1)
-
-    def f_alone(x, hargs):
-        omega, args, consts = hargs
-        return integrand(consts, x, *args).reshape(-1)
+        y = integrand(consts, x, *args)
+        return jnp.concatenate([y.reshape(-1), _weighted(kinds, omega, x, y).reshape(-1)])
 
     # The limit of h = f·trig(ωx) is trig(ωe) times f's own limit: taken of the product,
     # the samples 1, 4 and 16 floats inside e differ in phase by ω·ulp(e), and the
@@ -382,8 +379,7 @@ def _joint_tangents(integrand, kinds, integrate, args, consts, targs, tconsts, o
     for e, t, sign, other in ends:
         if not isinstance(t, SymbolicZero):
             hargs = (omega, args, consts)
-            lim_f = _limit_at(f_alone, e, hargs, other, True)
-            lim_h = _limit_at(h, e, hargs, other, True)
+            lim_f, lim_h = jnp.split(_limit_at(f_and_h, e, hargs, other, True), 2)
             # (f's limit zeroed where it is not used, before the product: the unused
             # branch's ∞·0 was NaN in second derivatives by reverse over reverse; a review.)
             finite_f = jnp.isfinite(lim_f)
