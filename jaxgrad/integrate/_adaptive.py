@@ -1008,7 +1008,7 @@ def _shared_point(near, b, nsplit, fb, one_sided=False):
     sharp = jnp.minimum(jnp.exp(jnp.maximum(ul, ur)) * rise, jnp.finfo(rise.dtype).max * 1e-3)
     kink = jnp.maximum(kink, where(tent, sharp, 0.0))
     # A sharp kink on a background (a + e^(-c|x - w|)): log|f| is no tent there, and
-    # 1 + e^(-300|x - 0.2501|) (a = ½) came out 6e-6 off at epsrel 1e-8, `converged`.
+    # ½ + e^(-300|x - 0.2501|) came out 6e-6 off at epsrel 1e-8, `converged`.
     # From the four nodes next to b on each side: the jumps j₁, j₂, j₃ of the one-sided
     # slopes (divided differences) of the pair nearest b, the next pair out and the
     # farthest. A smooth f's one-sided slopes converge to one f'(b), the jumps shrinking
