@@ -265,6 +265,23 @@ def test_exponent_near_minus_one():
         _close(value, _alg_closed(*[mp.mpf(x) for x in z]), 1e-12)
 
 
+def test_large_exponents_where_the_weight_alone_is_below_the_floats():
+    # (x + 1)^520 (1 − x)^520 on [−1, 1]: the folded weight t^α (1 − t)^β is at most
+    # 4^−520 ≈ 1e-313, below the normal floats, though the integral (times h^(α+β+1)) is
+    # 0.078: it came out 0, `converged`, with an error of 0 and a NaN derivative in α
+    # (at α = β = 510, 9 % off and the derivative of the wrong sign; outside probe). On
+    # [460, 462] with e^−x the result, 7.7e-202, is a normal float too (it was 0).
+    for z in (np.array([1.0, -1.0, 1.0, 520.0, 520.0]), np.array([-1.0, 460.0, 462.0, 200.0, 200.0])):
+        zm = [mp.mpf(x) for x in z]
+        (value, converged), grad, fwd, _ = _alg_derivatives("alg", True, z)  # the program of the tests above
+        assert bool(converged)
+        # (Relative: `_close` is absolute below 1.)
+        for got, ref, rtol in ((value, _alg_closed(*zm), 1e-12),
+                               (grad[3], _alg_log_closed("alg-loga", zm), 1e-9),  # d/dα: the ln(x − a) weight
+                               (fwd[3], _alg_log_closed("alg-loga", zm), 1e-9)):
+            assert abs(float(got) - float(ref)) <= rtol * abs(float(ref)), (float(got), float(ref), z)
+
+
 def test_one_sided_log_weight():
     # ("alg-logb" differs from "alg-loga" only in which factor takes the log.)
     zm = [mp.mpf(x) for x in Z_ALG]

@@ -320,77 +320,97 @@ def _end_weights(fvec, kind):
         g_a0, g_b0 = (where(ok, g, lax.stop_gradient(g)) for g in values)
         g_a0 = where(alpha < 0, g_a0, jnp.zeros_like(g_a0))
         g_b0 = where(beta < 0, g_b0, jnp.zeros_like(g_b0))
-        closed = g_a0 * _singular_moment(alpha, log_h, log_a) + g_b0 * _singular_moment(beta, log_h, log_b)
+        scale = (alpha + beta + 1) * log_h  # ln h^(α+β+1): the closed part in the result's units
+        closed = (g_a0 * _singular_moment(alpha, log_h, log_a, scale)
+                  + g_b0 * _singular_moment(beta, log_h, log_b, scale))
         return g_a0, g_b0, closed
 
     def halves(t, wargs, raw=False):
+        """The two halves' integrands at t, in the result's units (times h^(α+β+1))."""
         (a, b, alpha, beta), args = wargs
         g_a0, g_b0, _ = end_parts(wargs, raw)
         h = b - a
         log_h = jnp.log(h)
         lt, ls = jnp.log(t), jnp.log1p(-t)
-        sing_a, sing_b = jnp.exp(alpha * lt), jnp.exp(beta * lt)  # t^α, t^β (t > 0)
-        sing_at, sing_bt = jnp.exp((alpha + 1) * lt), jnp.exp((beta + 1) * lt)  # t^(α+1), t^(β+1)
-        rest_a, rest_b = jnp.exp(beta * ls), jnp.exp(alpha * ls)  # (1 − t)^β, (1 − t)^α
-        if log_a:
-            sing_a, sing_at, rest_b = sing_a * (log_h + lt), sing_at * (log_h + lt), rest_b * (log_h + ls)
-        if log_b:
-            sing_b, sing_bt, rest_a = sing_b * (log_h + lt), sing_bt * (log_h + lt), rest_a * (log_h + ls)
-        # At least |e|·eps from a nonzero end e (one to two ulps): a + h·t rounded onto
-        # a for t below ~1e-16, where an f singular at a nonzero end (log(1 − x) at
-        # b = 1) is infinite (the result was −inf, "nonfinite"; f at an end at 0 is
-        # reached by t itself).
-        # Closer in, G(t) − G(0) (~ t for a smooth f) is scaled down linearly from
-        # there: held at its value there, times t^β it left a term ~eps·t^β, whose
-        # integral below 1e-300 is not negligible for β near −1 (~1e4·eps at β = −0.9999)
-        # and which the loop called divergent: ∫₁² cos x (2 − x)^−0.9999 dx at epsrel
-        # 1e-12 ended `divergent`, its value right to 4e-16.
+        root = scale_root(wargs)
         eps = jnp.finfo(t.dtype).eps
         d = h * t
 
-        # The singular factor times that scaling, S(t)·d/(|e|·eps), is formed as
-        # S(t)·t·h/(|e|·eps): in reverse mode the product S·(1/(|e|·eps)) of the two
-        # factors overflowed (t^−0.99 ~ 1e299 at t ~ 1e-303 times 4.5e15), and the
-        # derivative in a nonzero end at α ≤ −0.97 was −inf (found by an outside probe).
-        # Only where G(0) is subtracted (p < 0, or `raw`): with nothing subtracted, G(t)
-        # itself does not vanish there, and f held at its value one ulp inside is right
-        # (scaled down, ∫ over [1e10, 1e10 + 1] with α = β = 0.1 was 6.4e-7 off; found by
-        # a review).
-        def weighted(sing, sing_t, e, p):  # S(t) where f is reached at distance d from e
+        def half(e, p, q, g0, f_x, log_here, log_there):
+            """S(t)·(R(t)·f − G(0))·h^(α+β+1) for the half at the end e: S(t) = t^p (times
+            ln h + ln t for a log weight at e), R(t) = (1 − t)^q (times ln h + ln(1 − t)
+            for one at the other end)."""
+            # At least |e|·eps from a nonzero end e (one to two ulps): a + h·t rounded onto
+            # a for t below ~1e-16, where an f singular at a nonzero end (log(1 − x) at
+            # b = 1) is infinite (the result was −inf, "nonfinite"; f at an end at 0 is
+            # reached by t itself).
+            # Closer in, G(t) − G(0) (~ t for a smooth f) is scaled down linearly from
+            # there: held at its value there, times t^β it left a term ~eps·t^β, whose
+            # integral below 1e-300 is not negligible for β near −1 (~1e4·eps at β = −0.9999)
+            # and which the loop called divergent: ∫₁² cos x (2 − x)^−0.9999 dx at epsrel
+            # 1e-12 ended `divergent`, its value right to 4e-16. That scaling, d/(|e|·eps),
+            # joins S's exponent: as a product, S·(1/(|e|·eps)) overflowed in reverse mode
+            # (t^−0.99 ~ 1e299 at t ~ 1e-303 times 4.5e15; the derivative in a nonzero end at
+            # α ≤ −0.97 was −inf, found by an outside probe).
+            # Only where G(0) is subtracted (p < 0, or `raw`): with nothing subtracted, G(t)
+            # itself does not vanish there, and f held at its value one ulp inside is right
+            # (scaled down, ∫ over [1e10, 1e10 + 1] with α = β = 0.1 was 6.4e-7 off; found by
+            # a review).
             gap = jnp.abs(e) * eps
-            ramp = (d < gap) & ((p < 0) | raw)
-            return where(ramp, sing_t * (h / where(gap > 0, gap, 1.0)), sing)
+            subtract = (p < 0) | raw
+            ramp = (d < gap) & subtract
+            ln_s = where(ramp, (p + 1) * lt + log_h - jnp.log(where(gap > 0, gap, 1.0)), p * lt)  # ln S(t)·(d/gap)
+            s_log = log_h + lt if log_here else 1.0
+            r_log = log_h + ls if log_there else 1.0
+            # Where G(0) is subtracted, R·f − G(0) is formed first (it cancels near t = 0)
+            # and h^(α+β+1) applied last, as two equal factors (h^(α+β+1) itself can
+            # overflow where the result does not: ∫₀²⁰⁰ x⁷⁰ (200 − x)⁷⁰ dx ≈ 2.1e281 came
+            # out −inf, "converged").
+            # Elsewhere (p ≥ 0) the weight and the scale are one exponent, applied in two
+            # equal halves: t^p (1 − t)^q alone is below the floats where the result is
+            # not (4^−520 at t = ½ for p = q = 520: ∫₋₁¹ (1 + x)^520 (1 − x)^520 eˣ dx, 0.078,
+            # came out 0, "converged", and its α-derivative NaN; outside probe).
+            # (Each branch's inputs are neutral where it is not taken, so that neither an
+            # overflow nor its gradient reaches the other.)
+            ln_sub = where(subtract, ln_s, 0.0)
+            root_sub = where(subtract, root, 1.0)
+            sub = jnp.exp(ln_sub) * s_log * (jnp.exp(q * ls) * r_log * f_x - g0) * root_sub * root_sub
+            e_half = where(subtract, 0.0, (ln_s + q * ls + (alpha + beta + 1) * log_h) / 2)
+            whole = jnp.exp(e_half) * s_log * (jnp.exp(e_half) * r_log * f_x)
+            return where(subtract, sub, whole)
 
-        near_a = weighted(sing_a, sing_at, a, alpha) * (rest_a * fvec(_off_end(a, d, 1), args) - g_a0)
-        near_b = weighted(sing_b, sing_bt, b, beta) * (rest_b * fvec(_off_end(b, d, -1), args) - g_b0)
+        near_a = half(a, alpha, beta, g_a0, fvec(_off_end(a, d, 1), args), log_a, log_b)
+        near_b = half(b, beta, alpha, g_b0, fvec(_off_end(b, d, -1), args), log_b, log_a)
         return near_a, near_b
 
     def g(t, wargs):
         near_a, near_b = halves(t, wargs)
-        # + the closed-form part, spread over [0, ½]; times h^(α+β+1), so that the loop
-        # works in the result's units and `epsabs` means what it says (applied to the
-        # unscaled integral it was h^(α+β+1) times too loose or too tight: ∫₀^1e5
-        # x^(−½)e⁻ˣ dx at the default epsabs came out 1.6e-7 off, "converged", with an
-        # error estimate of 2.2e-6; found by an outside probe). As two equal factors, one
-        # after the other: h^(α+β+1) itself can overflow where the result does not
-        # (∫₀²⁰⁰ x⁷⁰ (200 − x)⁷⁰ dx ≈ 2.1e281 came out −inf, "converged").
-        root = scale_root(wargs)
-        return (near_a + near_b + 2 * end_parts(wargs)[2]) * root * root
+        # + the closed-form part, spread over [0, ½]; all three in units of h^(α+β+1), so
+        # that the loop works in the result's units and `epsabs` means what it says
+        # (applied to the unscaled integral it was h^(α+β+1) times too loose or too tight:
+        # ∫₀^1e5 x^(−½)e⁻ˣ dx at the default epsabs came out 1.6e-7 off, "converged", with
+        # an error estimate of 2.2e-6; found by an outside probe).
+        return near_a + near_b + 2 * end_parts(wargs)[2]
 
     def scale_root(wargs):
         (a, b, alpha, beta), _ = wargs
         return jnp.exp((alpha + beta + 1) * jnp.log(b - a) / 2)
 
-    g.halves, g.scale_root = halves, scale_root
+    g.halves = halves
     return g
 
 
-def _singular_moment(p, log_h, with_log):
+def _singular_moment(p, log_h, with_log, log_scale):
     """∫₀^½ t^p dt = (½)^(p+1)/(p+1), or ∫₀^½ t^p (ln h + ln t) dt = that times
-    (ln h + ln ½ − 1/(p+1)), p > −1."""
-    q = p + 1
-    m = jnp.exp(q * jnp.log(0.5)) / q
-    return m * (log_h + jnp.log(0.5) - 1 / q) if with_log else m
+    (ln h + ln ½ − 1/(p+1)), p > −1, times e^log_scale (inside the exponential: the
+    factor alone can overflow where the product does not). Only for p < 0 (G(0) is
+    subtracted there, see `end_weighted`); 0 is returned elsewhere, and nothing
+    infinite meets that zero in a derivative."""
+    neg = p < 0
+    q = where(neg, p, -0.5) + 1
+    m = jnp.exp(q * jnp.log(0.5) + where(neg, log_scale, 0.0)) / q
+    m = m * (log_h + jnp.log(0.5) - 1 / q) if with_log else m
+    return where(neg, m, jnp.zeros_like(m))
 
 
 def end_weighted(fvec, kind, a, b, wvar, args, options):
@@ -440,10 +460,9 @@ def _with_unreachable_tail(integrand, options, a, b, wvar, args, value, err, nev
     for end, p, pick in ((a, alpha, 0), (b, beta, 1)):
         tau = jnp.minimum(jnp.abs(end) * eps / h, half)
         part = integrand.halves(jnp.maximum(tau, jnp.finfo(h.dtype).tiny), wargs, raw=True)[pick]
+        # (In the result's units, as the loop's values: `halves` scales them.)
         size = lax.stop_gradient(jnp.abs(jnp.ravel(part)).astype(err.dtype) * tau / (1 + p))  # an error size
         tail = tail + where((tau > 0) & jnp.isfinite(size), 2 * size, where(tau > 0, jnp.inf, 0.0))
-    root = lax.stop_gradient(integrand.scale_root(wargs))  # (the loop's values are scaled already)
-    tail = tail * root * root
     err = err + tail
     opts = dict(options)
     epsabs, epsrel = tolerances_in(args, opts["epsabs"], opts["epsrel"])
