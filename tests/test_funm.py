@@ -1112,6 +1112,45 @@ def test_negative_powers_far_from_unit_scale_in_float32():
             np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-5 * np.abs(ref).max(), err_msg=str(c))
 
 
+@jax.jit
+def _reverse_second_derivatives(a, e, c):
+    # d²/dt² ⟨C, F(A + tE)⟩ at t = 0 by `grad(grad)`, F = inv_sqrtm, powm(·, -1), logm.
+    def second(f):
+        return jax.grad(jax.grad(lambda t: jnp.sum(c * f(a + t * e))))(0.0)
+
+    return second(inv_sqrtm), second(lambda m: powm(m, -1.0)), second(logm)
+
+
+def test_reverse_mode_second_derivatives_far_from_unit_scale():
+    # Reverse mode multiplies the cotangent (which carries the output's scale s^p) by the
+    # second divided differences: scaled only until those were in range, inv_sqrtm's
+    # `grad(grad)` at ‖A‖ = 1e150 was exactly half the second derivative, powm(·, -1)'s
+    # too, and both NaN at 1e-150; logm was not scaled at all, its second divided
+    # differences (~1/λ²) underflowed: 0 at 1e155, NaN at 1e-160 (outside probe).
+    # References: A⁻¹'s closed form 2⟨C, XEXEX⟩/s, X = A₀⁻¹; for A^(−½) and log A mpmath's
+    # eigendecomposition at 50 digits, a second central difference at unit scale
+    # (s^(−½) times it, and log(sA) = log A + ln(s)·I).
+    a0 = np.array([[2.0, 0.5, 0.0], [0.5, 1.5, 0.3], [0.0, 0.3, 1.0]])
+    e0 = np.array([[1.0, -0.4, 0.7], [-0.4, 0.2, 0.5], [0.7, 0.5, -1.1]])
+    c0 = np.array([[0.3, -1.2, 0.5], [2.0, 0.1, -0.7], [0.4, 0.9, -0.2]])
+    x = np.linalg.inv(a0)
+    inv_ref = 2 * np.sum(c0 * (x @ e0 @ x @ e0 @ x))
+    with mp.workdps(50):
+        def loss(t, f):
+            w, v = mp.eigsy(mp.matrix(a0.tolist()) + t * mp.matrix(e0.tolist()))
+            m = v * mp.diag([f(y) for y in w]) * v.T
+            return mp.fsum(c0[i, j] * m[i, j] for i in range(3) for j in range(3))
+
+        h = mp.mpf("1e-15")
+        isq_ref, log_ref = (float((loss(h, f) - 2 * loss(0, f) + loss(-h, f)) / h**2)
+                            for f in (lambda y: 1 / mp.sqrt(y), mp.log))
+    for s in (1e150, 1e-150):
+        isq, inv, log = (float(v) for v in _reverse_second_derivatives(jnp.asarray(s * a0), jnp.asarray(s * e0),
+                                                                       jnp.asarray(c0)))
+        for got, ref in ((isq, isq_ref * s**-0.5), (inv, inv_ref / s), (log, log_ref)):
+            assert abs(got - ref) <= 1e-12 * abs(ref), (s, got, ref)
+
+
 def test_exponent_derivatives_of_a_power_far_from_unit_scale_in_float32():
     # With A = s·B rescaled, ∂/∂p of s^p·B^p by the product rule cancels s^p ln s against
     # ln(λ/s): at diag(1e7, 1.0001), p = −3, d/dp was 8e-4 off and d²/dp² of the wrong

@@ -69,8 +69,11 @@ def _sqrt(x):
 
 
 _sqrt.prepare_eigenvalues = _semidefinite
-# Degrees of homogeneity, f(sA) = s^degree f(A) (see `_unit_scale`).
+# Degrees of homogeneity, f(sA) = s^degree f(A) (see `_unit_scale`); the logarithm's
+# f(sA) = f(A) + ln(s)·I takes A at a scale where its divided differences (~1/λ, 1/λ²)
+# are in range, as the powers with degree 0.
 _sqrt.degree, _inv_sqrt.degree = 0.5, -0.5
+_log.shifts_by_log_of_scale = True
 
 
 # Closed-form first divided differences f[x, y] of the named functions: the Fréchet
@@ -255,13 +258,36 @@ def _unit_scale(a, p):
     info = jnp.finfo(r.dtype)
     low, high = float(np.log2(info.tiny / info.eps)), float(np.log2(info.max * info.eps))
     log_a = 2 * floor_log2(r).astype(r.dtype)  # ‖A‖ ≈ 2^log_a, an even integer (exact; jnp.log2 is not)
-    # Where the log of the scaled norm, m, may lie: low ≤ q·m ≤ high for q = p − 1, p − 2.
-    m_lo, m_hi = -jnp.inf, jnp.inf
-    for q in (p - 1, p - 2):
-        q = jnp.asarray(q, r.dtype)
-        safe_q = where(q == 0, 1.0, q)
-        m_lo = jnp.maximum(m_lo, where(q > 0, low / safe_q, where(q < 0, high / safe_q, -jnp.inf)))
-        m_hi = jnp.minimum(m_hi, where(q > 0, high / safe_q, where(q < 0, low / safe_q, jnp.inf)))
+    p = jnp.asarray(p, r.dtype)
+
+    def window(c, slope, lo, hi):
+        """Where m may lie for lo ≤ c + slope·m ≤ hi."""
+        safe = where(slope == 0, 1.0, slope)
+        inside = (c >= lo) & (c <= hi)
+        below = where(slope > 0, (lo - c) / safe, where(slope < 0, (hi - c) / safe, where(inside, -jnp.inf, jnp.inf)))
+        above = where(slope > 0, (hi - c) / safe, where(slope < 0, (lo - c) / safe, where(inside, jnp.inf, -jnp.inf)))
+        return below, above
+
+    def meet(windows):
+        return (functools.reduce(jnp.maximum, [w[0] for w in windows]),
+                functools.reduce(jnp.minimum, [w[1] for w in windows]))
+
+    # Where the log of the scaled norm, m, may lie: the divided differences, ~2^(q·m) for
+    # q = p − 1, p − 2, within the range's middle half, and their products with the
+    # output's scale s^p = 2^(p·k), k = log_a − m (reverse mode's second derivatives
+    # multiply the cotangent, which carries s^p, by the second divided differences), and
+    # s^p itself, within the range: with the divided differences alone in the range,
+    # inv_sqrtm at ‖A‖ = 1e150 was scaled to 1e117 only, 1e-292 met 1e-16.5 below the
+    # normal floats, and `grad(grad)` was exactly half the second derivative (NaN at
+    # 1e-150; `jacfwd(jacfwd)` right; outside probe). Where no m satisfies all of these
+    # (the derivatives themselves near the ends of the range), the divided differences'
+    # windows over the whole range alone, as before.
+    own = [window(0.0, q, low, high) for q in (p - 1, p - 2)]
+    products = [window(p * log_a, -slope, low, high) for slope in (2.0, 1.0)] + [window(p * log_a, -p, low, high)]
+    m_lo, m_hi = meet([window(0.0, q, low / 2, high / 2) for q in (p - 1, p - 2)] + products)
+    old_lo, old_hi = meet(own)
+    feasible = m_lo <= m_hi
+    m_lo, m_hi = where(feasible, m_lo, old_lo), where(feasible, m_hi, old_hi)
     m = jnp.clip(log_a, m_lo, m_hi)
     m = where(m < log_a, 2 * jnp.floor(m / 2), 2 * jnp.ceil(m / 2))  # (even, inside)
     k = log_a - m
@@ -271,6 +297,15 @@ def _unit_scale(a, p):
 
 def _apply(a, f, params, fn, hermitian_rtol):
     a, bad = hermitian_input(a, fn, hermitian_rtol)
+    if getattr(f, "shifts_by_log_of_scale", False):
+        # log(sA) = log(A) + ln(s)·I: logm's second divided differences (~1/λ²) underflowed
+        # to 0 beyond ‖A‖ ~ 1e154 (overflowed below 1e-154), and its second derivatives
+        # came out 0 (NaN) where they are O(1) (outside probe). s = 2^k is exact and
+        # constant, k = 0 where the norm is in range (the same program, exactly).
+        a, k = _unit_scale(a, 0.0)
+        n = a.shape[-1]
+        shift = (k.astype(a.real.dtype) * float(np.log(2.0))) * jnp.eye(n, dtype=a.real.dtype)
+        return nan_where(bad, _funm(f, a, params) + shift.astype(a.dtype), 2)
     degree = getattr(f, "degree", None)
     if degree is not None:
         a, k = _unit_scale(a, degree)
