@@ -258,10 +258,17 @@ def _unit_scale(a, p):
     info = jnp.finfo(r.dtype)
     low, high = float(np.log2(info.tiny / info.eps)), float(np.log2(info.max * info.eps))
     log_a = 2 * floor_log2(r).astype(r.dtype)  # ‖A‖ ≈ 2^log_a, an even integer (exact; jnp.log2 is not)
-    p = jnp.asarray(p, r.dtype)
+    if not isinstance(p, (int, float)):
+        p = jnp.asarray(p, r.dtype)
 
     def window(c, slope, lo, hi):
-        """Where m may lie for lo ≤ c + slope·m ≤ hi."""
+        """Where m may lie for lo ≤ c + slope·m ≤ hi (a Python number `slope`: in Python,
+        a few operations on log_a at most)."""
+        if isinstance(slope, (int, float)):
+            if slope == 0:  # (q = 0, or s^p at p = 0: c = 0, always inside)
+                return -np.inf, np.inf
+            ends = ((lo - c) / slope, (hi - c) / slope)
+            return ends if slope > 0 else ends[::-1]
         safe = where(slope == 0, 1.0, slope)
         inside = (c >= lo) & (c <= hi)
         below = where(slope > 0, (lo - c) / safe, where(slope < 0, (hi - c) / safe, where(inside, -jnp.inf, jnp.inf)))
@@ -269,8 +276,11 @@ def _unit_scale(a, p):
         return below, above
 
     def meet(windows):
-        return (functools.reduce(jnp.maximum, [w[0] for w in windows]),
-                functools.reduce(jnp.minimum, [w[1] for w in windows]))
+        def both(op, py):
+            return lambda x, y: py(x, y) if isinstance(x, float) and isinstance(y, float) else op(x, y)
+
+        return (functools.reduce(both(jnp.maximum, max), [w[0] for w in windows]),
+                functools.reduce(both(jnp.minimum, min), [w[1] for w in windows]))
 
     # Where the log of the scaled norm, m, may lie: the divided differences, ~2^(q·m) for
     # q = p − 1, p − 2, within the range's middle half, and their products with the
