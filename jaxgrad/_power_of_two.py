@@ -22,6 +22,17 @@ def power_of_two_scale(y, axis=None, keepdims=False):
     return two_to(jnp.clip(floor_log2(big), info.minexp + 1, info.maxexp - 2), big.dtype)
 
 
+def scale_outside_middle(y, axis=(-2, -1)):
+    """`power_of_two_scale(y, axis, keepdims=True)` where max|y| lies outside the middle
+    half of the exponent range (|log2| beyond a quarter of it: 2^±256 in float64, 2^±32
+    in float32), 1 inside (where dividing by it changes nothing). For the decompositions,
+    whose second derivatives hold 1/gap² and products of such terms: beyond 1e±154 they
+    left the float range, and `svdvals`', `eigh`'s, `svd`'s and `eig`'s second
+    derivatives came out NaN, 0 or 5 % off (outside probe)."""
+    s = power_of_two_scale(y, axis=axis, keepdims=True)
+    return where(jnp.abs(floor_log2(s)) > jnp.finfo(s.dtype).maxexp // 4, s, jnp.ones_like(s))
+
+
 # 2^k and ⌊log2 |x|⌋ from the bits of the float: `jnp.ldexp` and `jnp.frexp`, which also
 # handle subnormal numbers, infinities and NaN, are ~40 operations each, and the adaptive
 # loop's body and every rescaled matrix function hold several (`powm`'s program:

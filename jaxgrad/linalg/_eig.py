@@ -11,7 +11,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Complex
 
-from .._power_of_two import power_of_two_scale
+from .._power_of_two import power_of_two_scale, scale_outside_middle
 from .._where import where
 from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._ties import check_tie_rtol, gap_reciprocals, resolve_tie_rtol
@@ -192,24 +192,27 @@ def _eigvals_jvp(tie_rtol, primals, tangents):
 
 
 def _prepare(a, fn):
+    """(A/s, bad, s): far from unit scale the decomposition runs on A/s (s a power of
+    two: exact; see `_eigh.eigh_impl`), and the eigenvalues are scaled back by s."""
     a = as_inexact_matrix(a, fn)
     a, bad = split_nonfinite(a)
-    return a, bad
+    scale = scale_outside_middle(a)
+    return a / scale.astype(a.dtype), bad, scale[..., 0]
 
 
 # The compiled cores of `eig` and `eigvals` (see `_eigh._eigh_compiled`).
 @functools.partial(jax.jit, static_argnames=("tie_rtol",))
 def _eig_compiled(a, tie_rtol):
-    a, bad = _prepare(a, "jaxgrad.linalg.eig")
+    a, bad, scale = _prepare(a, "jaxgrad.linalg.eig")
     w, v = _eig(a, resolve_tie_rtol(tie_rtol, a.dtype))
-    return EigResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
+    return EigResult(nan_where(bad, w * scale, 1), nan_where(bad, v, 2))
 
 
 @functools.partial(jax.jit, static_argnames=("tie_rtol",))
 def _eigvals_compiled(a, tie_rtol):
-    a, bad = _prepare(a, "jaxgrad.linalg.eigvals")
+    a, bad, scale = _prepare(a, "jaxgrad.linalg.eigvals")
     w = _eigvals(a, resolve_tie_rtol(tie_rtol, a.dtype))
-    return nan_where(bad, w, 1)
+    return nan_where(bad, w * scale, 1)
 
 
 def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:

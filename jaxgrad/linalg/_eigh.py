@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from .._power_of_two import scale_outside_middle
 from ._checks import as_inexact_matrix, hermitian_part, host_array, nan_where, nonfinite_after, zero_nonfinite
 from ._gauge import gauge_guard
 from ._graded import ordered_eigh
@@ -75,7 +76,12 @@ def eigh_impl(a, UPLO, symmetrize_input, tie_rtol, fn="jaxgrad.linalg.eigh"):
     a = _hermitian_input(a, fn, UPLO, symmetrize_input)
     # LAPACK only ever sees finite input; the per-matrix NaN/inf flag is computed after
     # the decomposition (see `_checks.after` for why this ordering matters for speed).
-    w, v = _eigh(zero_nonfinite(a), resolve_tie_rtol(tie_rtol, a.dtype))
+    # Far from unit scale the decomposition runs on A/s (s a power of two: exact), so
+    # that its derivatives' 1/gap² stay in range; the eigenvalues are scaled back.
+    finite = zero_nonfinite(a)
+    s = scale_outside_middle(finite)
+    w, v = _eigh(finite / s.astype(a.dtype), resolve_tie_rtol(tie_rtol, a.dtype))
+    w = w * s[..., 0]
     bad = nonfinite_after(a, w, 1)
     return EighResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
 

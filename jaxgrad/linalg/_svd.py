@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
+from .._power_of_two import scale_outside_middle
 from .._where import where
 from ._checks import as_inexact_matrix, host_array, nan_where, split_nonfinite
 from ._eigh import _mH, eigh_impl
@@ -136,6 +137,10 @@ def _svd_hermitian(a, compute_uv, tie_rtol):
 def _svd_impl(a, full_matrices, compute_uv, hermitian, tie_rtol):
     a, bad = split_nonfinite(a)
     tie_rtol = resolve_tie_rtol(tie_rtol, a.dtype)
+    # Far from unit scale on A/s (s a power of two: exact; see `eigh_impl`), the
+    # singular values scaled back.
+    scale = scale_outside_middle(a)
+    a = a / scale.astype(a.dtype)
     if hermitian:
         out = _svd_hermitian(a, compute_uv, tie_rtol)
     elif compute_uv:
@@ -143,8 +148,9 @@ def _svd_impl(a, full_matrices, compute_uv, hermitian, tie_rtol):
     else:
         out = _svdvals(a)
     if compute_uv:
+        out = out._replace(S=out.S * scale[..., 0])
         return SVDResult(*(nan_where(bad, x, x.ndim - bad.ndim) for x in out))
-    return nan_where(bad, out, 1)
+    return nan_where(bad, out * scale[..., 0], 1)
 
 
 # The compiled cores of `svd` and `svdvals` (see `_eigh._eigh_compiled`).
