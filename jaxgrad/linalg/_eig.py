@@ -156,7 +156,13 @@ def _bordered_tangents(a, da, w, v, simple):
 # defective clusters get NaN (see `_defective_scale`).
 @_eig.defjvp
 def _eig_jvp(tie_rtol, primals, tangents):
+    # Far from unit scale the rule works on A/s (s a power of two, exact; see
+    # `scale_outside_middle`): its 1/gap terms, squared in second derivatives, left the
+    # float range beyond ~1e±154 (NaN, 0 or 5 % off; outside probe). The eigenvalues
+    # (singular values) and their tangents are scaled back; the vectors do not scale.
     (a,), (da,) = primals, tangents
+    scale = scale_outside_middle(a)
+    a, da = a / scale.astype(a.dtype), da / scale.astype(da.dtype)
     w, v = _eig(a, tie_rtol)
     if a.shape[-1] == 0:  # 0×0 matrices
         return (w, v), (jnp.zeros_like(w), jnp.zeros_like(v))
@@ -176,8 +182,9 @@ def _eig_jvp(tie_rtol, primals, tangents):
     norm_fix = -jnp.real(jnp.sum(jnp.conj(v) * dv, axis=-2, keepdims=True))
     phase_fix = -jnp.imag(dv_pivot) / pivot
     dv = dv + v * (norm_fix + 1j * phase_fix)
-    scale = _defective_scale(a, w, v, vinv, tied, w.dtype)
-    return (w, v), (dw * scale, dv * scale[..., None, :])
+    defective = _defective_scale(a, w, v, vinv, tied, w.dtype)
+    back = scale[..., 0]
+    return (w * back, v), (dw * defective * back, dv * defective[..., None, :])
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -192,27 +199,24 @@ def _eigvals_jvp(tie_rtol, primals, tangents):
 
 
 def _prepare(a, fn):
-    """(A/s, bad, s): far from unit scale the decomposition runs on A/s (s a power of
-    two: exact; see `_eigh.eigh_impl`), and the eigenvalues are scaled back by s."""
     a = as_inexact_matrix(a, fn)
     a, bad = split_nonfinite(a)
-    scale = scale_outside_middle(a)
-    return a / scale.astype(a.dtype), bad, scale[..., 0]
+    return a, bad
 
 
 # The compiled cores of `eig` and `eigvals` (see `_eigh._eigh_compiled`).
 @functools.partial(jax.jit, static_argnames=("tie_rtol",))
 def _eig_compiled(a, tie_rtol):
-    a, bad, scale = _prepare(a, "jaxgrad.linalg.eig")
+    a, bad = _prepare(a, "jaxgrad.linalg.eig")
     w, v = _eig(a, resolve_tie_rtol(tie_rtol, a.dtype))
-    return EigResult(nan_where(bad, w * scale, 1), nan_where(bad, v, 2))
+    return EigResult(nan_where(bad, w, 1), nan_where(bad, v, 2))
 
 
 @functools.partial(jax.jit, static_argnames=("tie_rtol",))
 def _eigvals_compiled(a, tie_rtol):
-    a, bad, scale = _prepare(a, "jaxgrad.linalg.eigvals")
+    a, bad = _prepare(a, "jaxgrad.linalg.eigvals")
     w = _eigvals(a, resolve_tie_rtol(tie_rtol, a.dtype))
-    return nan_where(bad, w * scale, 1)
+    return nan_where(bad, w, 1)
 
 
 def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:

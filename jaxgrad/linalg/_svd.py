@@ -55,8 +55,14 @@ def _svd(a, full_matrices, tie_rtol):
 # that keeps U unitary.
 @_svd.defjvp
 def _svd_jvp(full_matrices, tie_rtol, primals, tangents):
+    # Far from unit scale the rule divides the singular values and dA by s (a power of
+    # two, exact; see `scale_outside_middle`): its 1/gap terms, squared in second
+    # derivatives, left the float range beyond ~1e±154 (NaN, 0 or 5 % off; outside
+    # probe). Their tangents are scaled back; the vectors' do not scale.
     (a,), (da,) = primals, tangents
-    u, s, vh = _svd(a, full_matrices, tie_rtol)
+    u, s_out, vh = _svd(a, full_matrices, tie_rtol)
+    scale = scale_outside_middle(s_out, axis=-1)
+    s, da = s_out / scale, da / scale[..., None].astype(da.dtype)
     m, n = a.shape[-2:]
     k = min(m, n)
     v = _mH(vh)
@@ -92,7 +98,7 @@ def _svd_jvp(full_matrices, tie_rtol, primals, tangents):
         if full_matrices:
             v_perp = v[..., k:]
             dv = jnp.concatenate([dv, -vk @ (s_inv.mT * (_mH(uk) @ da @ v_perp))], axis=-1)
-    return (u, s, vh), (du, ds, _mH(dv))
+    return (u, s_out, vh), (du, ds * scale, _mH(dv))
 
 
 def svd_parts(a):
@@ -114,9 +120,12 @@ def _svdvals(a):
 @_svdvals.defjvp
 def _svdvals_jvp(primals, tangents):
     (a,), (da,) = primals, tangents
-    u, s, vh = lax.linalg.svd(a, full_matrices=False, compute_uv=True)
+    # (On A/s far from unit scale, as in `_svd_jvp`: JAX's own rule of the decomposition
+    # below is what a second derivative differentiates.)
+    scale = scale_outside_middle(a)
+    u, s, vh = lax.linalg.svd(a / scale.astype(a.dtype), full_matrices=False, compute_uv=True)
     ds = jnp.real(jnp.sum(jnp.conj(u) * (da @ _mH(vh)), axis=-2))
-    return s, ds
+    return s * scale[..., 0], ds
 
 
 def _svd_hermitian(a, compute_uv, tie_rtol):
@@ -137,10 +146,6 @@ def _svd_hermitian(a, compute_uv, tie_rtol):
 def _svd_impl(a, full_matrices, compute_uv, hermitian, tie_rtol):
     a, bad = split_nonfinite(a)
     tie_rtol = resolve_tie_rtol(tie_rtol, a.dtype)
-    # Far from unit scale on A/s (s a power of two: exact; see `eigh_impl`), the
-    # singular values scaled back.
-    scale = scale_outside_middle(a)
-    a = a / scale.astype(a.dtype)
     if hermitian:
         out = _svd_hermitian(a, compute_uv, tie_rtol)
     elif compute_uv:
@@ -148,9 +153,8 @@ def _svd_impl(a, full_matrices, compute_uv, hermitian, tie_rtol):
     else:
         out = _svdvals(a)
     if compute_uv:
-        out = out._replace(S=out.S * scale[..., 0])
         return SVDResult(*(nan_where(bad, x, x.ndim - bad.ndim) for x in out))
-    return nan_where(bad, out * scale[..., 0], 1)
+    return nan_where(bad, out, 1)
 
 
 # The compiled cores of `svd` and `svdvals` (see `_eigh._eigh_compiled`).
