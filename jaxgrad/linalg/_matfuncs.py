@@ -21,7 +21,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact
 
 from .._errors import readable_errors
-from .._power_of_two import floor_log2, power_of_two_scale, two_to
+from .._power_of_two import floor_log2, power_of_two_scale, scale_outside_middle, two_to
 from .._where import where
 from ._checks import host_array, matrix_dtype, nan_where, real_scalar
 from ._funm import (
@@ -258,30 +258,6 @@ def _unit_scale(a, p):
     info = jnp.finfo(r.dtype)
     low, high = float(np.log2(info.tiny / info.eps)), float(np.log2(info.max * info.eps))
     log_a = 2 * floor_log2(r).astype(r.dtype)  # ‖A‖ ≈ 2^log_a, an even integer (exact; jnp.log2 is not)
-    if not isinstance(p, (int, float)):
-        p = jnp.asarray(p, r.dtype)
-
-    def window(c, slope, lo, hi):
-        """Where m may lie for lo ≤ c + slope·m ≤ hi (a Python number `slope`: in Python,
-        a few operations on log_a at most)."""
-        if isinstance(slope, (int, float)):
-            if slope == 0:  # (q = 0, or s^p at p = 0: c = 0, always inside)
-                return -np.inf, np.inf
-            ends = ((lo - c) / slope, (hi - c) / slope)
-            return ends if slope > 0 else ends[::-1]
-        safe = where(slope == 0, 1.0, slope)
-        inside = (c >= lo) & (c <= hi)
-        below = where(slope > 0, (lo - c) / safe, where(slope < 0, (hi - c) / safe, where(inside, -jnp.inf, jnp.inf)))
-        above = where(slope > 0, (hi - c) / safe, where(slope < 0, (lo - c) / safe, where(inside, jnp.inf, -jnp.inf)))
-        return below, above
-
-    def meet(windows):
-        def both(op, py):
-            return lambda x, y: py(x, y) if isinstance(x, float) and isinstance(y, float) else op(x, y)
-
-        return (functools.reduce(both(jnp.maximum, max), [w[0] for w in windows]),
-                functools.reduce(both(jnp.minimum, min), [w[1] for w in windows]))
-
     # Where the log of the scaled norm, m, may lie: the divided differences, ~2^(q·m) for
     # q = p − 1, p − 2, within the range's middle half, and their products with the
     # output's scale s^p = 2^(p·k), k = log_a − m (reverse mode's second derivatives
@@ -292,10 +268,44 @@ def _unit_scale(a, p):
     # 1e-150; `jacfwd(jacfwd)` right; outside probe). Where no m satisfies all of these
     # (the derivatives themselves near the ends of the range), the divided differences'
     # windows over the whole range alone, as before.
-    own = [window(0.0, q, low, high) for q in (p - 1, p - 2)]
-    products = [window(p * log_a, -slope, low, high) for slope in (2.0, 1.0)] + [window(p * log_a, -p, low, high)]
-    m_lo, m_hi = meet([window(0.0, q, low / 2, high / 2) for q in (p - 1, p - 2)] + products)
-    old_lo, old_hi = meet(own)
+    # Each condition is lo ≤ c + slope·m ≤ hi; the rows: the two divided differences in
+    # the middle half, the three products and s^p, then the two over the whole range.
+    if isinstance(p, (int, float)):  # (the named functions' degrees: bounds in Python)
+        rows = [(0.0, q, low / 2, high / 2) for q in (p - 1, p - 2)] + [(p * log_a, -t, low, high) for t in (2, 1)]
+        rows += [(0.0, -p, low, high)] if p == 0 else [(p * log_a, -p, low, high)]
+        rows += [(0.0, q, low, high) for q in (p - 1, p - 2)]
+        ends = []
+        for c, slope, lo, hi in rows:
+            if slope == 0:  # (always inside: c = 0)
+                ends.append((-np.inf, np.inf))
+            else:
+                e = ((lo - c) / slope, (hi - c) / slope)
+                ends.append(e if slope > 0 else e[::-1])
+
+        def meet(rows):
+            def fold(op, py, xs):  # (numbers in Python; arrays only where log_a enters)
+                numbers = [x for x in xs if isinstance(x, float)]
+                arrays = [x for x in xs if not isinstance(x, float)]
+                return functools.reduce(op, arrays, py(numbers)) if numbers else functools.reduce(op, arrays)
+
+            return fold(jnp.maximum, max, [ends[i][0] for i in rows]), fold(jnp.minimum, min, [ends[i][1] for i in rows])
+
+        (m_lo, m_hi), (old_lo, old_hi) = meet(range(5)), meet((5, 6))
+    else:  # a traced exponent: the seven rows as one vector
+        p = jnp.asarray(p, r.dtype)
+        pl = p * log_a
+        zero = jnp.zeros_like(pl)
+        c = jnp.stack([zero, zero, pl, pl, pl, zero, zero], axis=-1)
+        slope = jnp.stack(jnp.broadcast_arrays(p - 1, p - 2, -2.0 + zero, -1.0 + zero, -p + zero, p - 1, p - 2), axis=-1)
+        lo = np.array([low / 2] * 2 + [low] * 5)
+        hi = np.array([high / 2] * 2 + [high] * 5)
+        safe = where(slope == 0, 1.0, slope)
+        inside = (c >= lo) & (c <= hi)
+        flat = where(inside, -jnp.inf, jnp.inf)
+        below = where(slope > 0, (lo - c) / safe, where(slope < 0, (hi - c) / safe, flat))
+        above = where(slope > 0, (hi - c) / safe, where(slope < 0, (lo - c) / safe, -flat))
+        m_lo, m_hi = jnp.max(below[..., :5], axis=-1), jnp.min(above[..., :5], axis=-1)
+        old_lo, old_hi = jnp.max(below[..., 5:], axis=-1), jnp.min(above[..., 5:], axis=-1)
     feasible = m_lo <= m_hi
     m_lo, m_hi = where(feasible, m_lo, old_lo), where(feasible, m_hi, old_hi)
     m = jnp.clip(log_a, m_lo, m_hi)
@@ -311,11 +321,13 @@ def _apply(a, f, params, fn, hermitian_rtol):
         # log(sA) = log(A) + ln(s)·I: logm's second divided differences (~1/λ²) underflowed
         # to 0 beyond ‖A‖ ~ 1e154 (overflowed below 1e-154), and its second derivatives
         # came out 0 (NaN) where they are O(1) (outside probe). s = 2^k is exact and
-        # constant, k = 0 where the norm is in range (the same program, exactly).
-        a, k = _unit_scale(a, 0.0)
-        n = a.shape[-1]
-        shift = (k.astype(a.real.dtype) * float(np.log(2.0))) * jnp.eye(n, dtype=a.real.dtype)
-        return nan_where(bad, _funm(f, a, params) + shift.astype(a.dtype), 2)
+        # constant, 1 where the norm is in the middle half of the range (where 1/λ² is in
+        # range; `_unit_scale(a, 0)` would choose nearly the same window, at twice the
+        # compiled program's size).
+        s = scale_outside_middle(a)
+        k = floor_log2(s).astype(s.dtype)
+        shift = (k * float(np.log(2.0))) * jnp.eye(a.shape[-1], dtype=s.dtype)
+        return nan_where(bad, _funm(f, a / s.astype(a.dtype), params) + shift.astype(a.dtype), 2)
     degree = getattr(f, "degree", None)
     if degree is not None:
         a, k = _unit_scale(a, degree)
