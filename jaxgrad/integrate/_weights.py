@@ -320,9 +320,15 @@ def _end_weights(fvec, kind):
         g_a0, g_b0 = (where(ok, g, lax.stop_gradient(g)) for g in values)
         g_a0 = where(alpha < 0, g_a0, jnp.zeros_like(g_a0))
         g_b0 = where(beta < 0, g_b0, jnp.zeros_like(g_b0))
-        scale = (alpha + beta + 1) * log_h  # ln h^(α+β+1): the closed part in the result's units
-        closed = (g_a0 * _singular_moment(alpha, log_h, log_a, scale)
-                  + g_b0 * _singular_moment(beta, log_h, log_b, scale))
+        # In the result's units, times h^(α+β+1) as the half it joins is (`halves`: the
+        # two round alike where they cancel; as one exponential, 2e-11 off at epsrel 1e-12
+        # for ∫₀² x^−0.01 (2 − x)^1000, `converged`; a review), and only where it is not
+        # 0 (p < 0), so that an infinite root never meets that 0 in a derivative.
+        root = jnp.exp((alpha + beta + 1) * log_h / 2)
+        closed = 0.0
+        for g0, p, with_log in ((g_a0, alpha, log_a), (g_b0, beta, log_b)):
+            r = where(p < 0, root, 1.0)
+            closed = closed + g0 * _singular_moment(p, log_h, with_log) * r * r
         return g_a0, g_b0, closed
 
     def halves(t, wargs, raw=False):
@@ -372,9 +378,12 @@ def _end_weights(fvec, kind):
             # came out 0, "converged", and its α-derivative NaN; outside probe).
             # (Each branch's inputs are neutral where it is not taken, so that neither an
             # overflow nor its gradient reaches the other.)
+            # (An exact 0 before the scale stays 0 where the root overflows: the unreachable
+            # tail's size at p = q = 1100 was 0·inf, an infinite error; a review.)
             ln_sub = where(subtract, ln_s, 0.0)
-            root_sub = where(subtract, root, 1.0)
-            sub = jnp.exp(ln_sub) * s_log * (jnp.exp(q * ls) * r_log * f_x - g0) * root_sub * root_sub
+            unscaled = jnp.exp(ln_sub) * s_log * (jnp.exp(q * ls) * r_log * f_x - g0)
+            root_sub = where(subtract & (unscaled != 0), root, 1.0)
+            sub = unscaled * root_sub * root_sub
             e_half = where(subtract, 0.0, (ln_s + q * ls + (alpha + beta + 1) * log_h) / 2)
             whole = jnp.exp(e_half) * s_log * (jnp.exp(e_half) * r_log * f_x)
             return where(subtract, sub, whole)
@@ -400,15 +409,13 @@ def _end_weights(fvec, kind):
     return g
 
 
-def _singular_moment(p, log_h, with_log, log_scale):
+def _singular_moment(p, log_h, with_log):
     """∫₀^½ t^p dt = (½)^(p+1)/(p+1), or ∫₀^½ t^p (ln h + ln t) dt = that times
-    (ln h + ln ½ − 1/(p+1)), p > −1, times e^log_scale (inside the exponential: the
-    factor alone can overflow where the product does not). Only for p < 0 (G(0) is
-    subtracted there, see `end_weighted`); 0 is returned elsewhere, and nothing
-    infinite meets that zero in a derivative."""
+    (ln h + ln ½ − 1/(p+1)), p > −1. Only for p < 0 (G(0) is subtracted there, see
+    `end_weighted`); 0 elsewhere."""
     neg = p < 0
     q = where(neg, p, -0.5) + 1
-    m = jnp.exp(q * jnp.log(0.5) + where(neg, log_scale, 0.0)) / q
+    m = jnp.exp(q * jnp.log(0.5)) / q
     m = m * (log_h + jnp.log(0.5) - 1 / q) if with_log else m
     return where(neg, m, jnp.zeros_like(m))
 
