@@ -602,13 +602,6 @@ def test_an_optimizer_that_cannot_move_is_stalled_not_converged():
     decaying = optax.adam(optax.exponential_decay(6.0, 30, 0.5))
     sol = minimize(f, jnp.array([25.0]), (jnp.array([0.5]),), optimizer=decaying, max_steps=5000, throw=False)
     assert sol.status == Status.stalled and float(sol.grad_norm) > 1.0
-    # (e) L-BFGS in a curved valley whose gradient reaches 1.7e22 on the way stands still
-    # at f = 1e10 with ‖∇f‖ = 582 (exact there, by hand: 2e10 (x₁ − 1) + 2e10 (x₁x₂ − 2) x₂):
-    # measured against the largest gradient met it was `converged`; the minimum, f = 0, is
-    # at (1e9, 1, 2) (outside probe). Against x0's gradient (2e10) it is `stalled`.
-    valley = lambda x: (x[0] - 1e9) ** 2 + 1e10 * (x[1] - 1) ** 2 + 1e10 * (x[1] * x[2] - 2) ** 2  # noqa: E731
-    sol = minimize(valley, jnp.zeros(3), throw=False)
-    assert sol.status != Status.converged or abs(float(sol.x[1]) - 1) <= 1e-6, (sol.status, sol.x)
     # With rtol > 0 the same standstill is the convergence the caller asked for.
     sol = minimize(f, jnp.zeros(3), (p,), optimizer=opt, rtol=1e-12, throw=False)
     assert sol.status == Status.converged

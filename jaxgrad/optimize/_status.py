@@ -14,7 +14,7 @@ class Status(eqx.Enumeration):
     linesearch_failed = "the line search found no step giving sufficient decrease"
     stalled = (
         "an update left x and the value exactly unchanged while the gradient norm was above tol "
-        "(and, after a line search's step, above sqrt(eps) times its norm at x0): a learning "
+        "(and, after a line search's step, above sqrt(eps) times the largest one met): a learning "
         "rate that reached zero, or steps below the rounding of x far from a minimum"
     )
 
