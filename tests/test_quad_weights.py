@@ -270,8 +270,12 @@ def test_large_exponents_where_the_weight_alone_is_below_the_floats():
     # 4^−520 ≈ 1e-313, below the normal floats, though the integral (times h^(α+β+1)) is
     # 0.078: it came out 0, `converged`, with an error of 0 and a NaN derivative in α
     # (at α = β = 510, 9 % off and the derivative of the wrong sign; outside probe). On
-    # [460, 462] with e^−x the result, 7.7e-202, is a normal float too (it was 0).
-    for z in (np.array([1.0, -1.0, 1.0, 520.0, 520.0]), np.array([-1.0, 460.0, 462.0, 200.0, 200.0])):
+    # [460, 462] with e^−x the result, 7.7e-202, is a normal float too (it was 0). With
+    # the closed part scaled apart from the half it joins, ∫₀² x^−0.01 (2 − x)^1000 came
+    # out 2e-11 off, `converged`; and with h^(α+β+1) beyond the floats (p = q = 1100) the
+    # unreachable tail's size was 0·∞: an infinite error, `roundoff` (a review).
+    for z in (np.array([1.0, -1.0, 1.0, 520.0, 520.0]), np.array([-1.0, 460.0, 462.0, 200.0, 200.0]),
+              np.array([0.0, 0.0, 2.0, -0.01, 1000.0]), np.array([0.0, -1.0, 1.0, 1100.0, 1100.0])):
         zm = [mp.mpf(x) for x in z]
         (value, converged), grad, fwd, _ = _alg_derivatives("alg", True, z)  # the program of the tests above
         assert bool(converged)

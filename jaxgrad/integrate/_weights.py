@@ -324,10 +324,10 @@ def _end_weights(fvec, kind):
         # two round alike where they cancel; as one exponential, 2e-11 off at epsrel 1e-12
         # for ∫₀² x^−0.01 (2 − x)^1000, `converged`; a review), and only where it is not
         # 0 (p < 0), so that an infinite root never meets that 0 in a derivative.
-        root = jnp.exp((alpha + beta + 1) * log_h / 2)
+        half_scale = (alpha + beta + 1) * log_h / 2
         closed = 0.0
         for g0, p, with_log in ((g_a0, alpha, log_a), (g_b0, beta, log_b)):
-            r = where(p < 0, root, 1.0)
+            r = jnp.exp(where(p < 0, half_scale, 0.0))  # (masked inside: e^x's own derivative is e^x)
             closed = closed + g0 * _singular_moment(p, log_h, with_log) * r * r
         return g_a0, g_b0, closed
 
@@ -338,7 +338,7 @@ def _end_weights(fvec, kind):
         h = b - a
         log_h = jnp.log(h)
         lt, ls = jnp.log(t), jnp.log1p(-t)
-        root = scale_root(wargs)
+        half_scale = (alpha + beta + 1) * log_h / 2  # ln of the root of h^(α+β+1)
         eps = jnp.finfo(t.dtype).eps
         d = h * t
 
@@ -382,9 +382,9 @@ def _end_weights(fvec, kind):
             # tail's size at p = q = 1100 was 0·inf, an infinite error; a review.)
             ln_sub = where(subtract, ln_s, 0.0)
             unscaled = jnp.exp(ln_sub) * s_log * (jnp.exp(q * ls) * r_log * f_x - g0)
-            root_sub = where(subtract & (unscaled != 0), root, 1.0)
+            root_sub = jnp.exp(where(subtract & (unscaled != 0), half_scale, 0.0))
             sub = unscaled * root_sub * root_sub
-            e_half = where(subtract, 0.0, (ln_s + q * ls + (alpha + beta + 1) * log_h) / 2)
+            e_half = where(subtract, 0.0, (ln_s + q * ls) / 2 + half_scale)
             whole = jnp.exp(e_half) * s_log * (jnp.exp(e_half) * r_log * f_x)
             return where(subtract, sub, whole)
 
@@ -400,10 +400,6 @@ def _end_weights(fvec, kind):
         # ∫₀^1e5 x^(−½)e⁻ˣ dx at the default epsabs came out 1.6e-7 off, "converged", with
         # an error estimate of 2.2e-6; found by an outside probe).
         return near_a + near_b + 2 * end_parts(wargs)[2]
-
-    def scale_root(wargs):
-        (a, b, alpha, beta), _ = wargs
-        return jnp.exp((alpha + beta + 1) * jnp.log(b - a) / 2)
 
     g.halves = halves
     return g
