@@ -494,3 +494,23 @@ def test_hessian_around_a_vmap_over_parameters_of_f():
     h = jax.hessian(lambda x: jnp.sum(jax.vmap(lambda m, t: svd_funm(m, lambda s: t * s**3))(x, ts) ** 2))(jnp.asarray(b))
     ref = jax.hessian(lambda x: jnp.sum((ts[:, None, None] * x @ jnp.swapaxes(x, 1, 2) @ x) ** 2))(jnp.asarray(b))
     np.testing.assert_allclose(h, ref, rtol=1e-10, atol=1e-10)
+
+
+def test_a_singular_value_at_the_rank_tolerance_is_zero_in_the_value_and_first_derivative():
+    # 2^100 times an integer 4×3 matrix of rank 2: s₃ is exactly 0, LAPACK returns the
+    # rounding's 2.2e14 (below the rank tolerance, 7.9e15), and the value and first
+    # derivative applied tanh to it: an O(1) term u₃v₃ᵀ too many, and a first derivative
+    # without its null-space term (outside probe; the second-order rule already took it
+    # as 0). Exact, since tanh(s) = 1 to far below eps at s ~ 1e30 and f′(0) = 1:
+    # F = U₂V₂ᵀ and dF[E] = (I − U₂U₂ᵀ) E v₃v₃ᵀ up to terms ~1/s ~ 1e-30 (mpmath's SVD).
+    a0 = np.array([[1.0, 2, -1], [0, 1, 3], [1, 3, 2], [2, 5, 1]])  # rows 3, 4: sums of rows 1, 2
+    with mp.workdps(50):
+        u, _, vh = mp.svd_r(mp.matrix(a0.tolist()))
+        u2 = np.array(u[:, 0:2].tolist(), dtype=float)
+        v2t = np.array(vh[0:2, :].tolist(), dtype=float)
+        v3 = np.array(vh[2, :].tolist(), dtype=float).ravel()
+    e = np.random.default_rng(0).normal(size=a0.shape)
+    value, tangent = jax.jvp(lambda x: svd_funm(x, jnp.tanh), (jnp.asarray(2.0**100 * a0),), (jnp.asarray(e),))
+    np.testing.assert_allclose(np.asarray(value), u2 @ v2t, atol=1e-14)
+    want = (e - u2 @ (u2.T @ e)) @ np.outer(v3, v3)
+    np.testing.assert_allclose(np.asarray(tangent), want, atol=1e-14 * np.abs(want).max())

@@ -46,7 +46,9 @@ Zero singular values. ``F`` depends on the basis of the null space unless ``f(0)
 (``f(0)·u vᴴ`` for an arbitrary pair of null vectors), so where a singular value is
 numerically zero (``sᵢ <= max(m, n)·eps·s₁``, the rank tolerance of `numpy.linalg.matrix_rank`)
 and ``f(0) ≠ 0`` the output and its derivatives are NaN. For ``f(0) = 0`` the first
-derivative at a zero singular value is exact (``D⁻ = D⁺ = f′(0)`` there).
+derivative at a zero singular value is exact (``D⁻ = D⁺ = f′(0)`` there). A numerically
+zero singular value is taken as exactly 0 in the value and every derivative
+(`_exact_zeros`).
 """
 
 from __future__ import annotations
@@ -107,7 +109,17 @@ def _nan_factor(flag, dtype):
     return where(flag, jnp.asarray(jnp.nan, dtype), jnp.ones((), dtype))[..., None, None]
 
 
+def _exact_zeros(s, shape):
+    """``s`` with its numerically zero singular values set to 0, as the second-order rule
+    takes them (`_OddExtension`): the value and first derivative of ``2^100`` times an
+    integer 4×3 matrix of rank 2 applied ``tanh`` to the rounding's ``s₃ = 2.2e14``, an
+    O(1) term ``u₃v₃ᴴ`` that the exact ``F`` does not have, and its first derivative
+    came out 0 where it is ``(u₃ᴴEv₃)u₃v₃ᴴ`` (outside probe)."""
+    return where(numerically_zero(s, shape), jnp.zeros_like(s), s)
+
+
 def _assemble(f, u, s, v, params, drop_at_zero: bool):
+    s = _exact_zeros(s, (u.shape[-2], v.shape[-2]))
     fs = f(s, *params)
     undefined, at_zero = _zero_flags(f, s, params, (u.shape[-2], v.shape[-2]))
     if drop_at_zero:
@@ -158,6 +170,7 @@ def _svd_funm_jvp(f, drop_at_zero, primals, tangents):
 def _tangent_impl(a, u, s, v, e, *params, f):
     """``dF`` along ``e`` at ``a = U diag(s) Vᴴ`` (the formula of the module docstring)."""
     m, n = a.shape[-2:]
+    s = _exact_zeros(s, (m, n))
     dtype = jnp.result_type(u.dtype, e.dtype)
     d_minus = first_divided_differences(f, s, params)[0].astype(dtype)
     d_plus = sum_divided_differences(f, s, params).astype(dtype)
