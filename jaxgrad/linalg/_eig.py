@@ -159,7 +159,7 @@ def _eig_jvp(tie_rtol, primals, tangents):
     # Far from unit scale the rule works on A/s (s a power of two, exact; see
     # `scale_outside_middle`): its 1/gap terms, squared in second derivatives, left the
     # float range beyond ~1e±154 (NaN, 0 or 5 % off; outside probe). The eigenvalues
-    # (singular values) and their tangents are scaled back; the vectors do not scale.
+    # and their tangents are scaled back; the vectors do not scale.
     (a,), (da,) = primals, tangents
     scale = scale_outside_middle(a)
     a, da = a / scale.astype(a.dtype), da / scale.astype(da.dtype)

@@ -245,8 +245,9 @@ def _unit_scale(a, p):
     with `Vᴴ E V`, did not. In float32 `powm(A, -1)`'s derivative at ‖A‖ ~ 1e20 was
     exactly 0 (at 1e-20 NaN), `inv_sqrtm`'s 84 % off at 1e25 and its second derivative
     100 % at 1e20 (outside probe; likewise beyond ~1e±100 in float64). `s` moves ‖A‖
-    only as far as needed to bring ‖A‖^(p−1) and ‖A‖^(p−2) within [tiny/eps, max·eps]
-    (1 where they are: the same program, exactly), and not at all where s^p would not
+    only as far as needed to bring ‖A‖^(p−1) and ‖A‖^(p−2) within the middle half of
+    the exponent range and their products with s^p within [tiny/eps, max·eps] (below;
+    1 where they are: the same program, exactly), and not at all where s^p would not
     be a normal float: scaling all the way to 1 lost x^2.5's derivative at 1e-130 (s^p
     underflows, the derivative does not) and eigenvalues below s·tiny (diag(1e-160,
     1e150) with p = 1e-8). An eigenvalue below s·tiny is still lost where the scale must
