@@ -114,7 +114,7 @@ def _exact_zeros(s, shape):
     takes them (`_OddExtension`): the value and first derivative of ``2^100`` times an
     integer 4×3 matrix of rank 2 applied ``tanh`` to the rounding's ``s₃ = 2.2e14``, an
     O(1) term ``u₃v₃ᴴ`` that the exact ``F`` does not have, and its first derivative
-    came out 0 where it is ``(u₃ᴴEv₃)u₃v₃ᴴ`` (outside probe)."""
+    lacked the null-space term ``f′(0)·(I − U₂U₂ᴴ)E v₃v₃ᴴ`` (outside probe)."""
     return where(numerically_zero(s, shape), jnp.zeros_like(s), s)
 
 
