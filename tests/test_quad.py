@@ -536,6 +536,20 @@ def test_float32():
     g = jax.jit(jax.grad(lambda s: quad(lambda x, s: jnp.exp(-s * x), jnp.float32(0), jnp.float32(jnp.inf), (s,),
                                         epsrel=1e-5)[0]))
     assert abs(float(g(jnp.float32(2.0))) + 0.25) < 1e-5
+    # A slow tail that squares x: the half line's map reached 3.5e19, where x² is not a
+    # float32, and log(1 + x²)/(1 + x²) came out NaN, `nonfinite`, as did the p-derivative
+    # of ∫₀^∞ (1 + x²)^−p (outside probe). Closed forms: π ln 2, and (√π/2)Γ(p − ½)/Γ(p)
+    # with its derivative times (ψ(p − ½) − ψ(p)).
+    value, info = quad(lambda x: jnp.log1p(x * x) / (1 + x * x), jnp.float32(0.0), jnp.float32(jnp.inf), epsrel=1e-5)
+    assert bool(info.converged) and abs(float(value) - math.pi * math.log(2.0)) < 1e-5 * math.pi * math.log(2.0)
+
+    def power(p):
+        return quad(lambda x, p: (1 + x * x) ** -p, jnp.float32(0.0), jnp.float32(jnp.inf), (p,), epsrel=1e-5)[0]
+
+    p = 1.2
+    exact = math.sqrt(math.pi) / 2 * math.gamma(p - 0.5) / math.gamma(p)
+    d_exact = exact * float(mp.digamma(p - 0.5) - mp.digamma(p))
+    assert abs(float(jax.grad(power)(jnp.float32(p))) - d_exact) < 1e-5 * abs(d_exact)
 
 
 def test_float32_limits_with_a_float64_integrand_integrate_in_float64():

@@ -51,6 +51,19 @@ _T_HALF_HI = math.asinh(45.0 / (math.pi / 2))
 # sinh-sinh: x = sinh((π/2) sinh t), |x| up to sinh(45) ≈ 1.7e19.
 _T_WHOLE = math.asinh(45.0 / (math.pi / 2))
 
+
+def _t_far(dtype):
+    """(T_HALF_HI, T_WHOLE) for `dtype`: in float32 (and narrower) the maps stop at
+    e^40 ≈ 2.4e17 (sinh 40 ≈ 1.2e17), where x² is still a float: at 3.5e19 it is not
+    (float32's largest is 3.4e38), and log(1 + x²)/(1 + x²) on a half line, a slow tail
+    that the loop follows that far, came out NaN, `nonfinite` (outside probe). The tail
+    beyond is below float32's rounding for any tail the loop can converge on (x^−1.5:
+    4e-9)."""
+    if jnp.finfo(dtype).bits >= 64:
+        return _T_HALF_HI, _T_WHOLE
+    far = math.asinh(40.0 / (math.pi / 2))
+    return far, far
+
 # Of the `nsplit` worst intervals, those whose scaled error is below this fraction of
 # the worst one are left alone in that pass (splitting them would waste evaluations).
 _SPLIT_FRACTION = 0.25
@@ -164,12 +177,13 @@ def _map_nodes(s, c0, c1, root):
     # One t per node for the double-exponential map of the segment's kind, and one sinh
     # and one cosh of it for all three kinds.
     fin, half_line = fin0 & fin1, fin0 ^ fin1
+    t_half_hi, t_whole = _t_far(dtype)
     t = where(
         fin,
         _T_FINITE * (2 * s - 1),
-        where(half_line, _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * s, _T_WHOLE * (2 * s - 1)),
+        where(half_line, _T_HALF_LO + (t_half_hi - _T_HALF_LO) * s, t_whole * (2 * s - 1)),
     )
-    dt = where(fin, 2 * _T_FINITE, where(half_line, _T_HALF_HI - _T_HALF_LO, 2 * _T_WHOLE))
+    dt = where(fin, 2 * _T_FINITE, where(half_line, t_half_hi - _T_HALF_LO, 2 * t_whole))
     sh, ch = _sinh_cosh(t)
 
     # Finite segment, tanh-sinh. Near each end x is formed from that end so that the
@@ -184,7 +198,7 @@ def _map_nodes(s, c0, c1, root):
     e = jnp.exp(q)
     w_h = e * (pi / 2) * ch * dt
 
-    # Whole line, sinh-sinh: x = sinh(q), |q| <= 45 here.
+    # Whole line, sinh-sinh: x = sinh(q), |q| <= 45 here (40 in float32).
     x_w, ch_q = _sinh_cosh(q)
     w_w = ch_q * (pi / 2) * ch * dt
 
@@ -259,7 +273,7 @@ def _end_distances(sb, c0, c1):
     fin = jnp.isfinite(c0) & jnp.isfinite(c1)
     h = where(fin, c1 - c0, 1.0)
     # One sinh for the three arguments: tanh-sinh at both ends, exp-sinh.
-    th = _T_HALF_LO + (_T_HALF_HI - _T_HALF_LO) * sb[:, 0]
+    th = _T_HALF_LO + (_t_far(dtype)[0] - _T_HALF_LO) * sb[:, 0]
     sh = _sinh_cosh(jnp.concatenate([_T_FINITE * (2 * sb - 1), th[:, None]], axis=1))[0]
     # σ(z) at the lower end, σ(-z) at the upper one: one sigmoid; then one exp.
     sig = jax.nn.sigmoid(pi * sh[:, :2] * jnp.array([1.0, -1.0], dtype))
@@ -290,7 +304,7 @@ def _gap_sigma(c0, c1, g0, g1):
     z = (lg - jnp.log1p(-where(fin2, u, 0.0))) * jnp.array([1.0, -1.0], dtype)
     t = _asinh(where(fin2, z / pi, lg / (pi / 2)))
     ts = (t / _T_FINITE + 1) / 2
-    es = (t[:, 0] - _T_HALF_LO) / (_T_HALF_HI - _T_HALF_LO)
+    es = (t[:, 0] - _T_HALF_LO) / (_t_far(dtype)[0] - _T_HALF_LO)
     lo = where(where(finite, g0 > 0, gh > 0), where(finite, ts[:, 0], es), 0.0)
     hi = where(finite & (g1 > 0), ts[:, 1], 1.0)
     return lo, hi
