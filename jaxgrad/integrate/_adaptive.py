@@ -64,6 +64,7 @@ def _t_far(dtype):
     far = math.asinh(40.0 / (math.pi / 2))
     return far, far
 
+
 # Of the `nsplit` worst intervals, those whose scaled error is below this fraction of
 # the worst one are left alone in that pass (splitting them would waste evaluations).
 _SPLIT_FRACTION = 0.25
