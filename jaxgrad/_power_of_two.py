@@ -25,10 +25,11 @@ def power_of_two_scale(y, axis=None, keepdims=False):
 def scale_outside_middle(y, axis=(-2, -1)):
     """`power_of_two_scale(y, axis, keepdims=True)` where max|y| lies outside the middle
     half of the exponent range (|log2| beyond a quarter of it: 2^±256 in float64, 2^±32
-    in float32), 1 inside (where dividing by it changes nothing). For the decompositions,
-    whose second derivatives hold 1/gap² and products of such terms: beyond 1e±154 they
-    left the float range, and `svdvals`', `eigh`'s, `svd`'s and `eig`'s second
-    derivatives came out NaN, 0 or 5 % off (outside probe)."""
+    in float32), 1 inside (where dividing by it changes nothing). For the decompositions'
+    derivative rules, whose second derivatives hold 1/gap² and products of such terms
+    (beyond 1e±154 they left the float range, and `svdvals`', `eigh`'s, `svd`'s and
+    `eig`'s second derivatives came out NaN, 0 or 5 % off; outside probe), and for
+    `logm` (1/λ², likewise)."""
     s = power_of_two_scale(y, axis=axis, keepdims=True)
     return where(jnp.abs(floor_log2(s)) > jnp.finfo(s.dtype).maxexp // 4, s, jnp.ones_like(s))
 

@@ -269,15 +269,19 @@ def _unit_scale(a, p):
     # 1e-150; `jacfwd(jacfwd)` right; outside probe). Where no m satisfies all of these
     # (the derivatives themselves near the ends of the range), the divided differences'
     # windows over the whole range alone, as before.
-    # Each condition is lo ≤ c + slope·m ≤ hi; the rows: the two divided differences in
-    # the middle half, the three products and s^p, then the two over the whole range.
-    if isinstance(p, (int, float)):  # (the named functions' degrees: bounds in Python)
-        rows = [(0.0, q, low / 2, high / 2) for q in (p - 1, p - 2)] + [(p * log_a, -t, low, high) for t in (2, 1)]
-        rows += [(0.0, -p, low, high)] if p == 0 else [(p * log_a, -p, low, high)]
-        rows += [(0.0, q, low, high) for q in (p - 1, p - 2)]
+    # Each condition is lo ≤ c + slope·m ≤ hi, c = 0 or p·log_a (`product`); the rows:
+    # the two divided differences in the middle half, the three products and s^p, then
+    # the two over the whole range (the fallback).
+    static = isinstance(p, (int, float))  # (the named functions' degrees: the bounds in Python)
+    p = p if static else jnp.asarray(p, r.dtype)
+    product = (False, False, True, True, True, False, False)
+    slopes = (p - 1, p - 2, -2.0, -1.0, -p, p - 1, p - 2)
+    lows, highs = [low / 2] * 2 + [low] * 5, [high / 2] * 2 + [high] * 5
+    if static:
         ends = []
-        for c, slope, lo, hi in rows:
-            if slope == 0:  # (always inside: c = 0)
+        for prod, slope, lo, hi in zip(product, slopes, lows, highs):
+            c = p * log_a if prod else 0.0
+            if slope == 0:  # (q = 0, or s^p at p = 0: c = 0, always inside)
                 ends.append((-np.inf, np.inf))
             else:
                 e = ((lo - c) / slope, (hi - c) / slope)
@@ -293,13 +297,11 @@ def _unit_scale(a, p):
 
         (m_lo, m_hi), (old_lo, old_hi) = meet(range(5)), meet((5, 6))
     else:  # a traced exponent: the seven rows as one vector
-        p = jnp.asarray(p, r.dtype)
         pl = p * log_a
         zero = jnp.zeros_like(pl)
-        c = jnp.stack([zero, zero, pl, pl, pl, zero, zero], axis=-1)
-        slope = jnp.stack(jnp.broadcast_arrays(p - 1, p - 2, -2.0 + zero, -1.0 + zero, -p + zero, p - 1, p - 2), axis=-1)
-        lo = np.array([low / 2] * 2 + [low] * 5)
-        hi = np.array([high / 2] * 2 + [high] * 5)
+        c = jnp.stack([pl if prod else zero for prod in product], axis=-1)
+        slope = jnp.stack([zero + x for x in slopes], axis=-1)
+        lo, hi = np.array(lows), np.array(highs)
         safe = where(slope == 0, 1.0, slope)
         inside = (c >= lo) & (c <= hi)
         flat = where(inside, -jnp.inf, jnp.inf)
