@@ -1,7 +1,7 @@
 """A random battery for `jaxgrad.integrate.quad`: does it ever report a wrong result as converged?
 
 Usage:
-    python bench/quad_random.py [--seed S ...] [--n N] [--near-grid]
+    python bench/quad_random.py [--seed S ...] [--n N] [--near-grid | --periodic]
 
 Draws N integrals ∫₀¹ s(x) g(x) dx with a feature s at a point c that is *not* passed
 as a breakpoint, and a smooth or oscillating factor g:
@@ -11,7 +11,12 @@ as a breakpoint, and a smooth or oscillating factor g:
     g: 1, cos(k x), exp(k x / 4), k uniform in (0.5, 20);
     c: uniform in (0.02, 0.98), a dyadic k/16, or 1/3 (with --near-grid: k/16 ± 10^u,
        u uniform in (−7, −3.5), inside the band next to a bisection point that no
-       Gauss–Kronrod node of the pieces ending there sees);
+       Gauss–Kronrod node of the pieces ending there sees; with --periodic: a jump or
+       a kink only, at a point whose first k binary digits (k from 8 to 33) are those of
+       a fraction with periodic digits, 1/3, 1/5, 1/7, 2/3, 1/10, 3/10, 7/10, 3/7, 6/7,
+       5/9, 9/20 or 9/11, followed by random ones: over k levels the totals of
+       bisection look like those of a geometric sequence, and then stop doing so, which
+       makes an extrapolation of them look converged where it is not);
     epsrel: 1e-6, 1e-9 or 1e-12 (epsabs = 0),
 
 computes each with `quad` (one compiled program per epsrel) and against mpmath.quad
@@ -101,7 +106,10 @@ def _run(c, al, fam, k, m, epsrel):
     return v, info.neval, info.status._value, info.err
 
 
-def battery(seed, n, near_grid=False):
+_PERIODIC = (1 / 3, 1 / 5, 1 / 7, 2 / 3, 0.1, 0.3, 0.7, 3 / 7, 6 / 7, 5 / 9, 0.45, 9 / 11)
+
+
+def battery(seed, n, near_grid=False, periodic=False):
     rng = np.random.default_rng(seed)
     counts = dict(evals=0, false=0, miss=0, flagged=0, uncovered=0)
     for _ in range(n):
@@ -110,6 +118,10 @@ def battery(seed, n, near_grid=False):
             c = float(rng.integers(1, 16) / 16 + rng.choice([-1, 1]) * 10 ** rng.uniform(-7, -3.5))
         al = float(rng.uniform(-0.9, 2.0))
         fam = int(rng.integers(0, 4))
+        if periodic:
+            bits = int(rng.integers(8, 34))
+            c = float(np.floor(2.0**bits * rng.choice(_PERIODIC)) + rng.uniform(0, 1)) / 2.0**bits
+            fam = int(rng.integers(2, 4))
         k = float(rng.uniform(0.5, 20))
         m = int(rng.integers(0, 3))
         epsrel = float(rng.choice([1e-6, 1e-9, 1e-12]))
@@ -141,9 +153,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, nargs="*", default=[1, 2, 3])
     parser.add_argument("--n", type=int, default=80)
     parser.add_argument("--near-grid", action="store_true", help="c next to a dyadic point k/16 (see above)")
+    parser.add_argument("--periodic", action="store_true", help="a jump or kink at periodic digits (see above)")
     args = parser.parse_args(argv)
     for seed in args.seed:
-        c = battery(seed, args.n, args.near_grid)
+        c = battery(seed, args.n, args.near_grid, args.periodic)
         print(f"seed {seed}: {args.n} integrals, {c['evals']} evaluations, {c['false']} false, "
               f"{c['miss']} misses, {c['flagged']} flagged ({c['uncovered']} with an error that does not cover)")
 
