@@ -1171,6 +1171,27 @@ def test_a_jump_or_a_kink_whose_digits_repeat_for_a_while_is_not_extrapolated():
     assert abs(value - exact) <= bound, (c, info.status, (value - exact) / exact)
 
 
+_SINGULAR_AND_KINK = jax.jit(lambda c, al, epsrel: quad(
+    lambda x, c, al: jnp.stack([jnp.abs(x - c) ** al, jnp.abs(x - c) * jnp.cos(x)]), 0.0, 1.0, (c, al),
+    epsrel=epsrel, epsabs=0.0))
+
+
+def test_a_kink_in_one_component_does_not_hold_back_another_components_extrapolation():
+    # The step or kink that rules out extrapolation is per component, and a component
+    # that shows one passes on its plain sum once that meets its tolerance. With one flag
+    # for all components, [|x − 0.3|^α, |x − 0.3|·cos x] waited for the kink's totals to
+    # stop moving while rounding spoiled the singular component's extrapolation:
+    # `roundoff` with an error estimate of 0.43 (α = −0.9, epsrel 1e-9), of 1e-4
+    # (α = −0.7, −0.5, epsrel 1e-12) for values right to 1e-13 (an outside review).
+    c = 0.3
+    for al, epsrel in ((-0.9, 1e-9), (-0.7, 1e-12), (-0.5, 1e-12)):
+        value, info = _SINGULAR_AND_KINK(c, al, epsrel)
+        exact = np.array([((1 - c) ** (al + 1) + c ** (al + 1)) / (al + 1),
+                          (1 - c) * math.sin(1.0) + math.cos(1.0) + 1 - 2 * math.cos(c)])
+        assert bool(info.converged), (al, info.status, info.err)
+        assert np.all(np.abs(np.asarray(value) - exact) <= 10 * epsrel * np.abs(exact)), (al, value - exact)
+
+
 def test_singular_end_with_a_singular_point_inside_the_mapped_piece():
     # x^(-1/2) at 0 sends [0, 1/2] to the double-exponential map; |x - 0.3|^(-0.3) lies
     # inside it, and the piece holding it goes back to plain bisection. Closed form.
