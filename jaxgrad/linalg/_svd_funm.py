@@ -94,12 +94,12 @@ def numerically_zero(s, shape):
     return s <= rank_tolerance(s, shape)
 
 
-def _zero_flags(f, s, params, shape):
+def _zero_flags(f, s, zero, params):
     """``(undefined, at_zero)``: per matrix, whether a numerically zero singular value
-    meets ``f(0) ≠ 0`` (then ``U f(S) Vᴴ`` depends on the null-space basis), and the
-    per-singular-value mask of those zero singular values."""
+    (``zero``, from `_exact_zeros`) meets ``f(0) ≠ 0`` (then ``U f(S) Vᴴ`` depends on the
+    null-space basis), and the per-singular-value mask of those zero singular values."""
     f0 = f(jnp.zeros((), s.dtype), *params)
-    at_zero = numerically_zero(s, shape) & (f0 != 0)
+    at_zero = zero & (f0 != 0)
     return jnp.any(at_zero, axis=-1), at_zero
 
 
@@ -114,14 +114,16 @@ def _exact_zeros(s, shape):
     takes them (`_OddExtension`): the value and first derivative of ``2^100`` times an
     integer 4×3 matrix of rank 2 applied ``tanh`` to the rounding's ``s₃ = 2.2e14``, an
     O(1) term ``u₃v₃ᴴ`` that the exact ``F`` does not have, and its first derivative
-    lacked the null-space term ``f′(0)·(I − U₂U₂ᴴ)E v₃v₃ᴴ`` (outside probe)."""
-    return where(numerically_zero(s, shape), jnp.zeros_like(s), s)
+    lacked the null-space term ``f′(0)·(I − U₂U₂ᴴ)E v₃v₃ᴴ`` (outside probe). Returns
+    that ``s`` and the mask of the zeroed ones."""
+    zero = numerically_zero(s, shape)
+    return where(zero, jnp.zeros_like(s), s), zero
 
 
 def _assemble(f, u, s, v, params, drop_at_zero: bool):
-    s = _exact_zeros(s, (u.shape[-2], v.shape[-2]))
+    s, zero = _exact_zeros(s, (u.shape[-2], v.shape[-2]))
     fs = f(s, *params)
-    undefined, at_zero = _zero_flags(f, s, params, (u.shape[-2], v.shape[-2]))
+    undefined, at_zero = _zero_flags(f, s, zero, params)
     if drop_at_zero:
         fs = where(at_zero, jnp.zeros_like(fs), fs)
     out = (u * fs[..., None, :].astype(u.dtype)) @ _mH(v)
@@ -170,7 +172,7 @@ def _svd_funm_jvp(f, drop_at_zero, primals, tangents):
 def _tangent_impl(a, u, s, v, e, *params, f):
     """``dF`` along ``e`` at ``a = U diag(s) Vᴴ`` (the formula of the module docstring)."""
     m, n = a.shape[-2:]
-    s = _exact_zeros(s, (m, n))
+    s, zero = _exact_zeros(s, (m, n))
     dtype = jnp.result_type(u.dtype, e.dtype)
     d_minus = first_divided_differences(f, s, params)[0].astype(dtype)
     d_plus = sum_divided_differences(f, s, params).astype(dtype)
@@ -181,7 +183,7 @@ def _tangent_impl(a, u, s, v, e, *params, f):
         out = out + ((e @ v - u @ p) * phi) @ _mH(v)
     if n > m:
         out = out + u @ (phi.mT * (_mH(u) @ e - p @ _mH(v)))
-    undefined, _ = _zero_flags(f, s, params, (m, n))
+    undefined, _ = _zero_flags(f, s, zero, params)
     return out * _nan_factor(undefined, dtype)
 
 
