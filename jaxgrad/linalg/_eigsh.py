@@ -53,11 +53,12 @@ class EigshStatus(eqx.Enumeration):
         "or in `v0`."
     )
     not_hermitian = (
-        "eigsh: the operator is not Hermitian, so every derivative is NaN. A small one, "
-        "decomposed densely: the eigenpairs returned, those of its Hermitian part "
-        "(A + Aᴴ)/2, leave residuals above `tol` for A itself. On the iterative path: "
-        "the wanted pairs, right eigenpairs of A, are not left eigenpairs (Aᴴ v = λ v) "
-        "to `tol` (estimated with a few random vectors)."
+        "eigsh: the operator is not Hermitian, so every derivative is NaN: ‖(A − Aᴴ) u‖ "
+        "for a typical unit u exceeds `tol` relative to ‖A‖, or a small one, decomposed "
+        "densely, has eigenpairs (those of its Hermitian part (A + Aᴴ)/2, returned) that "
+        "leave residuals above `tol` for A itself, or on the iterative path the wanted "
+        "pairs, right eigenpairs of A, are not left eigenpairs (Aᴴ v = λ v) to `tol` (both "
+        "estimated with a few random vectors)."
     )
 
 
@@ -219,6 +220,12 @@ def _eigsh(op, opts, params, x0):
         it, nmv = jnp.zeros((), jnp.int32), jnp.asarray(n, jnp.int32)
         own = residuals(herm)[: opts.k]
         skewed = jnp.any((resid[: opts.k] > opts.tol * anorm) & (resid[: opts.k] > 8 * own))
+        # The wanted pairs can be exact for A when A is not Hermitian only elsewhere (in
+        # the complement's block), and the derivative rule then fails (NaN) under a
+        # `converged` status (outside probe): A itself is checked too, by the typical
+        # ‖(A − Aᴴ) u‖ of a unit u, ‖A − Aᴴ‖_F/√n, on the scale of the residuals.
+        skew = jnp.linalg.norm(a - mH(a)) / np.sqrt(n)
+        skewed = skewed | ((skew > opts.tol * anorm) & (skew > 8 * jnp.max(own)))
         code = where(bad, NONFINITE, where(skewed, NOT_HERMITIAN, CONVERGED))
         theta, x = theta[: m + 1], x[:, :m]
     else:
@@ -245,10 +252,21 @@ def _eigsh(op, opts, params, x0):
         # above `tol`, above 8 right residuals, and above the estimate's rounding
         # (z has norm √n: 64·eps·√n, relative to ‖A‖). z: drawn with the start block.
         vk, tk = x[:, : opts.k], theta[: opts.k]
-        left = mH(apply(z)) @ vk - (mH(z) @ vk) * tk[None, :].astype(vk.dtype)
+        az = apply(z)
+        left = mH(az) @ vk - (mH(z) @ vk) * tk[None, :].astype(vk.dtype)
         left_resid = jnp.sqrt(jnp.mean(jnp.abs(left) ** 2, axis=0))
         floor = max(opts.tol, 64 * float(np.finfo(rdtype).eps) * float(np.sqrt(n)))
         skewed = jnp.any((left_resid > floor * anorm) & (left_resid > 8 * resid[: opts.k]))
+        # Wanted pairs that are left eigenpairs too, of an A that is not Hermitian only
+        # elsewhere (in the complement's block), pass that test, and the derivative rule's
+        # solves on the complement then fail (NaN) under a `converged` status (outside
+        # probe). The same probes check A itself: for i ≠ j, zᵢᴴ A zⱼ − (zⱼᴴ A zᵢ)* =
+        # zᵢᴴ (A − Aᴴ) zⱼ has mean square ‖A − Aᴴ‖_F², and ‖A − Aᴴ‖_F/√n is the typical
+        # ‖(A − Aᴴ) u‖ of a unit u, on the scale of the residuals.
+        g = mH(z) @ az
+        pairs = np.triu_indices(_LEFT_PROBES, 1)
+        skew = jnp.sqrt(jnp.mean(jnp.abs(g - mH(g))[pairs] ** 2) / n)
+        skewed = skewed | ((skew > floor * anorm) & (skew > 8 * jnp.max(resid[: opts.k])))
         code = where((code == CONVERGED) & skewed, NOT_HERMITIAN, code)
         nmv = nmv + 1 + _LEFT_PROBES  # the scale's matvec and the probes'
     theta, resid, anorm = (z * sigma.astype(z.dtype) for z in (theta, resid, anorm))
@@ -586,8 +604,9 @@ def eigsh(
         `(n, k)`, and an [`EigshInfo`][jaxgrad.linalg.EigshInfo]. A non-finite operator
         gives NaN eigenpairs and NaN derivatives; `max_iterations` gives the last
         iterates and NaN derivatives; `not_hermitian` (a callable or BCOO operator
-        decomposed densely whose residuals, for the operator as given, exceed `tol`)
-        gives the eigenpairs of its Hermitian part and NaN derivatives.
+        with ‖A − Aᴴ‖ above `tol`·‖A‖, or whose wanted pairs are not eigenpairs of A
+        from both sides) gives NaN derivatives, and decomposed densely the eigenpairs of
+        its Hermitian part.
 
     Raises:
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,
