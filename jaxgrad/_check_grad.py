@@ -477,7 +477,12 @@ def check_grad(
         modes: any of `"fwd"`, `"rev"`.
         argnums: arguments to check (default: every argument with real floating leaves).
         rtol: relative tolerance; default 1e-6 (float64) or 3e-3 (float32 among the
-            argument's leaves or the outputs; 4·eps for float16 and bfloat16).
+            argument's leaves or the outputs; 4·eps for float16 and bfloat16). It is
+            relative to the largest entry of the reference over all outputs and
+            directions (`scale`), so an output far smaller than the largest is held
+            only to `rtol·scale`: with outputs `[1e8·x₀, x₁]`, a rule wrong by 2x in
+            the second passes (outside probe). Check such an output on its own (`f`
+            returning it alone) to hold it to its own size.
         atol: absolute tolerance added to `rtol·scale`.
         step: largest finite-difference step, for every direction (default
             `4·eps^(1/5)` times the size of the argument along the direction, |xᵢ|

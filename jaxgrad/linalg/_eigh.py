@@ -117,11 +117,17 @@ def eigh(
     eigenvectors' phases may differ from `jax.numpy`'s (both are arbitrary).
 
     Derivatives (forward, reverse and higher order) are exact wherever eigenvalues are
-    distinct. At ties, exact or split only by rounding, they are finite and exact for
-    every loss that depends on a tied cluster only through its projector and on the
-    tied eigenvalues only symmetrically. Reverse mode returns NaN for a loss that
-    depends on the arbitrary phase of an eigenvector or on the basis chosen inside a
-    tied cluster, where the derivative is mathematically undefined.
+    farther apart than `tie_rtol * max|λ|`; closer ones are treated as tied. At ties,
+    exact, split only by rounding or closer than `tie_rtol`, first derivatives are
+    finite and exact for every loss that depends on a tied cluster only through its
+    projector and on the tied eigenvalues only symmetrically. Reverse mode returns NaN
+    for a loss that depends on the arbitrary phase of an eigenvector or on the basis
+    chosen inside a tied cluster, where the derivative is mathematically undefined.
+    Second derivatives at ties are not promised, even of such losses: `jax.hessian`
+    of `sum(eigvalsh(a)**2)` at `diag(1, 1 + 1e-10, 2)` misses the in-cluster term
+    (0 where 4 along a coupling of the pair). For eigenvalues that are distinct but
+    closer than `tie_rtol`, pass `tie_rtol=0`; for spectral functions
+    (`trace_function`, `funm`) second derivatives are exact at ties.
 
     Arguments:
         a: Hermitian (or real symmetric) matrices, shape `(*batch, n, n)`. Integers are

@@ -194,7 +194,10 @@ def svd(
     singular values only symmetrically are exact. Reverse mode gives NaN for losses
     that depend on the arbitrary joint phase of `(uᵢ, vᵢ)` or the basis inside a
     cluster. At zero singular values the singular vectors are not differentiable; the
-    terms that would divide by zero are dropped (documented in docs/derivatives-at-ties.md).
+    terms that would divide by zero are dropped, and what they carry is missing even
+    from smooth products: the derivative of `U @ diag(S) @ Vh` of a tall or wide matrix
+    with a zero singular value lacks part of `dA` (docs/derivatives-at-ties.md). For
+    `U f(S) Vᴴ` use `svd_funm`, exact there.
 
     Arguments:
         a: matrices, shape `(*batch, m, n)`.
