@@ -391,6 +391,22 @@ def test_second_derivative_of_cubic_along_direction():
     assert_close(fwd_fwd, expected, 1e-11, "fwd-over-fwd")
 
 
+def test_second_derivative_at_a_pair_closer_than_tie_rtol():
+    # diag(1, 1 + 1e-10, 2): distinct eigenvalues, but closer than the default tie_rtol,
+    # so treated as tied, and second derivatives at ties are not promised (the docs). The
+    # two ways the docs give: tie_rtol=0, and trace_function (Daleckii–Krein). Closed
+    # form: Σλ² = ‖A‖²_F, whose second derivative along E is 2⟨E, E⟩ = 4 (an outside
+    # probe found 0 through the default eigvalsh).
+    from jaxgrad.linalg import trace_function
+
+    a = jnp.diag(jnp.array([1.0, 1.0 + 1e-10, 2.0]))
+    e = jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    losses = (lambda x: jnp.sum(eigvalsh(x, tie_rtol=0.0) ** 2), lambda x: trace_function(x, lambda t: t**2))
+    for f in losses:
+        second = jnp.vdot(jax.jvp(jax.grad(f), (a,), (e,))[1], e)
+        np.testing.assert_allclose(float(second), 4.0, rtol=1e-12)
+
+
 # --------------------------------------------------------------------------------------
 # 5. Complex Hermitian
 # --------------------------------------------------------------------------------------
