@@ -716,6 +716,23 @@ def test_limits_one_float_apart_are_roundoff_not_converged():
     assert bool(info.converged) and float(v) == pytest.approx((two_ulps**2 - 1) / 2, rel=1e-15)
 
 
+def test_a_derivative_that_is_zero_by_symmetry_meets_a_relative_tolerance():
+    # d/dp ∫₋₁¹ (e^(−x²) + p x) dx = ∫₋₁¹ x dx = 0. With epsabs = 0 its tolerance was
+    # epsrel·|0|: the joint loop ended `roundoff` after its first rule (2e-17 ± 1e-14),
+    # and with throw=True `jax.grad` raised, where the value alone converges (outside
+    # probe). A derivative component that cancels is now judged on a thousandth of its
+    # mass, as `cubature` does; the first rules, which sum to 0 within their error, are
+    # bisected once. Also lane by lane under `vmap` (the batched first pass), and the
+    # value's own relative tolerance is unchanged: ∫₋₁¹ x dx itself, epsabs = 0, is
+    # `roundoff` (as QAGS, ier = 2).
+    f = lambda x, p: jnp.exp(-x * x) + p * x  # noqa: E731
+    grad = jax.grad(lambda p: quad(f, -1.0, 1.0, (p,), epsabs=0.0, epsrel=1e-10, throw=True)[0])
+    g, lanes = jax.jit(lambda p, ps: (grad(p), jax.vmap(grad)(ps)))(0.3, jnp.array([0.3, -2.0]))
+    assert abs(float(g)) <= 1e-15 and np.all(np.abs(np.asarray(lanes)) <= 1e-15)
+    value, info = quad(_ident, -1.0, 1.0, epsabs=0.0, epsrel=1e-10)
+    assert abs(float(value)) <= 1e-15 and bool(info.status == STATUS.roundoff)
+
+
 _ISOLATED = _switch(
     lambda x: jnp.sin(x) / x,  # 0/0 at the centre node of [-1, 1]
     lambda x: jnp.log(jnp.abs(x - 0.5)),  # -inf at the centre node of [0, 1]

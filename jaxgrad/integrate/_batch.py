@@ -45,9 +45,11 @@ from ._adaptive import (
     _gauss_kronrod_steps,
     _nonfinite,
     evaluate,
+    exact_in,
     finish_steps,
     loop_parts,
     pending_view,
+    tolerance_scale,
     tolerances_in,
     unseen,
 )
@@ -104,7 +106,9 @@ def first_pass_steps(init, edges, args, epsabs, epsrel):
     tailsum = jnp.sum(where(use, tail, 0.0), axis=0)
     floorsum = jnp.sum(where(use, floor, 0.0), axis=0)
     tols = tolerances_in(args, epsabs, epsrel)
-    tol = jnp.maximum(tols[0], tols[1] * jnp.abs(total))
+    exact = exact_in(args) if epsabs is None else None
+    scale = tolerance_scale(total, lambda: jnp.sum(where(use, jnp.abs(kron), 0.0), axis=0), exact)
+    tol = jnp.maximum(tols[0], tols[1] * scale)
     # As in the loop: a node on an isolated singular point (infinite error, finite
     # total) is not `nonfinite`; the lane runs on and bisection moves it off.
     # Nothing seen (every node gave f = 0) is confirmed by the loop (`unseen`), and so

@@ -54,7 +54,7 @@ def _cubature(fvec, a, b, args, options):
 
 def with_exact(options, k):
     """`options` (pairs) with `exact`, the number of leading components that are the
-    user's own (judged on epsrel·|∫|; see `_cubature_adaptive.CANCELLATION_FLOOR`), at
+    user's own (judged on epsrel·|∫|; see `_adaptive.CANCELLATION_FLOOR`), at
     most `k`: a derivative rule's joint integrand [f, ∂f/∂θ] has k of f's, and at higher
     orders the innermost count stands."""
     opts = dict(options)

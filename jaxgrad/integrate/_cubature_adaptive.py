@@ -35,19 +35,11 @@ from .._loop import while_loop
 from .._power_of_two import times_product
 from .._where import where
 from . import _status
-from ._adaptive import finish_steps, tolerance_leaves, tolerances_in
+from ._adaptive import finish_steps, tolerance_leaves, tolerance_scale, tolerances_in
 from ._cubature_rules import rule_for
 
-# The derivative components that a derivative rule appends to the user's integrand (all
-# but the first `exact`) have tolerances relative to max(|Σ values|, CANCELLATION_FLOOR ·
-# Σ |values|) over the boxes: one that cancels to (nearly) zero is judged on a thousandth
-# of its mass. A derivative that is zero by symmetry (∂/∂p₁ of ∫ exp(−‖x − p‖²) over
-# [−1, 1]² at p₁ = 0) had a tolerance of epsrel·0: the joint run of the value and its
-# gradient ended `roundoff` after 64,311 evaluations where 11,067 now converge (outside
-# probe). The user's own components keep epsrel·|∫f|: a value that cancels is the user's
-# number, whose relative accuracy `converged` promises (a review found a value δ = 1e-7
-# 46 % off, `converged`, with the floor applied to it).
-CANCELLATION_FLOOR = 1e-3
+# Derivative components are judged on a thousandth of their mass where they cancel:
+# `_adaptive.CANCELLATION_FLOOR`, shared with `quad`.
 
 _RULE_SHARE = 0.03
 # ... but only where the rule's estimate is in its asymptotic regime: |degree 7 −
@@ -245,12 +237,9 @@ def component_tolerance(total, mass, epsabs, epsrel, exact):
     """Per-component tolerance (k,): epsrel·|total| for the first `exact` components (all
     if None), epsrel·max(|total|, CANCELLATION_FLOOR·mass) for the derivative components
     after them. `mass()` gives the components' absolute size (Σ|·| over the boxes, the
-    mean of |h| over the points); it is formed only where a derivative needs it."""
-    scale = jnp.abs(total)
-    if exact is not None:
-        floored = jnp.arange(scale.shape[0]) >= exact
-        scale = where(floored, jnp.maximum(scale, CANCELLATION_FLOOR * mass()), scale)
-    return jnp.maximum(epsabs, epsrel * scale)
+    mean of |h| over the points); it is formed only where a derivative needs it
+    (`_adaptive.tolerance_scale`, which `quad` uses too)."""
+    return jnp.maximum(epsabs, epsrel * tolerance_scale(total, mass, exact))
 
 
 def box_tolerance(value, epsabs, epsrel, exact):

@@ -197,7 +197,7 @@ def _qmc(hvec, params, shifts, options):
         return value, spread + rounding, rounding, mass
 
     def tol_of(value, mass):
-        # As in `cubature` (`_cubature_adaptive.CANCELLATION_FLOOR`): a derivative
+        # As in `cubature` (`_adaptive.CANCELLATION_FLOOR`): a derivative
         # component (after the first `exact`, the user's) that cancels to (nearly) zero, a
         # derivative zero by symmetry, is judged on a thousandth of the mean of |h|, not on
         # epsrel·0, which no number of points meets (it ended `roundoff`).

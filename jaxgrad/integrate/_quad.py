@@ -23,7 +23,7 @@ from .._throw import raise_if
 from .._traced import trace
 from .._where import where
 from . import _eager_loop
-from ._adaptive import Tolerances
+from ._adaptive import Tolerances, with_exact
 from ._batch import pooled_solver
 from ._beside import float_beside
 from ._status import CONVERGED, NAN_LIMITS, ROUNDOFF, QuadInfo, status_from_code
@@ -319,7 +319,7 @@ def _quad_jvp(fvec, options, primals, tangents):
     da, db, dpoints = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
     k = fvec_out_size(fvec, a, args)
     value, err, neval, code, dvalue = integral_and_parameter_tangent(
-        lambda g: _quad(g, a, b, points, args, options), fvec, args, tangents[3], k
+        lambda g: _quad(g, a, b, points, with_exact(args, k), options), fvec, args, tangents[3], k
     )
 
     inf = jnp.asarray(jnp.inf, a.dtype)
@@ -454,6 +454,8 @@ def quad(
         epsabs: absolute tolerance.
         epsrel: relative tolerance. The loop stops when, for every component of the
             value, the estimated error is at most `max(epsabs, epsrel * |value|)`.
+            (The derivative integrals of a derivative rule are judged the same way,
+            except that one which cancels is judged on a thousandth of its mass.)
             Both are inputs of the compiled program (a new value reuses it) and may be
             traced scalars.
         limit: maximum number of subintervals; bounds the number of passes of the loop.
