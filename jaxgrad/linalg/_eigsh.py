@@ -54,11 +54,12 @@ class EigshStatus(eqx.Enumeration):
     )
     not_hermitian = (
         "eigsh: the operator is not Hermitian, so every derivative is NaN: ‖(A − Aᴴ) u‖ "
-        "for a typical unit u exceeds `tol` relative to ‖A‖, or a small one, decomposed "
+        "for a typical unit u (the root mean square over unit u, ‖A − Aᴴ‖_F/√n) exceeds "
+        "`tol` relative to ‖A‖ and the wanted pairs' residuals; or a small one, decomposed "
         "densely, has eigenpairs (those of its Hermitian part (A + Aᴴ)/2, returned) that "
-        "leave residuals above `tol` for A itself, or on the iterative path the wanted "
-        "pairs, right eigenpairs of A, are not left eigenpairs (Aᴴ v = λ v) to `tol` (both "
-        "estimated with a few random vectors)."
+        "leave residuals above `tol` for A itself; or on the iterative path the wanted "
+        "pairs, right eigenpairs of A, are not left eigenpairs (Aᴴ v = λ v) to `tol`. On "
+        "the iterative path both are estimated with a few random vectors."
     )
 
 
@@ -604,9 +605,10 @@ def eigsh(
         `(n, k)`, and an [`EigshInfo`][jaxgrad.linalg.EigshInfo]. A non-finite operator
         gives NaN eigenpairs and NaN derivatives; `max_iterations` gives the last
         iterates and NaN derivatives; `not_hermitian` (a callable or BCOO operator
-        with ‖A − Aᴴ‖ above `tol`·‖A‖, or whose wanted pairs are not eigenpairs of A
-        from both sides) gives NaN derivatives, and decomposed densely the eigenpairs of
-        its Hermitian part.
+        with ‖A − Aᴴ‖_F/√n, the typical ‖(A − Aᴴ) u‖ of a unit u, above `tol`·‖A‖ and
+        the residuals, or whose wanted pairs are not eigenpairs of A from both sides)
+        gives NaN derivatives, and decomposed densely the eigenpairs of its Hermitian
+        part.
 
     Raises:
         ValueError: `a` is not square, `k`, `ncv`, `n`, `which` or a tolerance is invalid,

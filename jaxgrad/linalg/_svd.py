@@ -196,8 +196,9 @@ def svd(
     cluster. At zero singular values the singular vectors are not differentiable; the
     terms that would divide by zero are dropped, and what they carry is missing even
     from smooth products: the derivative of `U @ diag(S) @ Vh` of a tall or wide matrix
-    with a zero singular value lacks part of `dA` (docs/derivatives-at-ties.md). For
-    `U f(S) Vᴴ` use `svd_funm`, exact there.
+    with a zero singular value, or of any matrix with two, lacks part of `dA`
+    (docs/derivatives-at-ties.md). For `U f(S) Vᴴ` with f(0) = 0 use `svd_funm`, whose
+    first derivatives are exact there.
 
     Arguments:
         a: matrices, shape `(*batch, m, n)`.
