@@ -725,10 +725,21 @@ def test_a_derivative_that_is_zero_by_symmetry_meets_a_relative_tolerance():
     # bisected once. Also lane by lane under `vmap` (the batched first pass), and the
     # value's own relative tolerance is unchanged: ∫₋₁¹ x dx itself, epsabs = 0, is
     # `roundoff` (as QAGS, ier = 2).
+    # With a breakpoint at a limit (an empty segment, which the re-check must not pick:
+    # the demo's d/ds ∫₀^∞ e^(−x/s) dx came out 5.8e-7 for 1 when it did), and for a
+    # derivative that is small but not 0, whose first rule is at its rounding floor:
+    # d/dp ∫₀^2π e^(p sin x) dx = 2π I₁(p) at p = 1e-5 (a review).
     f = lambda x, p: jnp.exp(-x * x) + p * x  # noqa: E731
-    grad = jax.grad(lambda p: quad(f, -1.0, 1.0, (p,), epsabs=0.0, epsrel=1e-10, throw=True)[0])
-    g, lanes = jax.jit(lambda p, ps: (grad(p), jax.vmap(grad)(ps)))(0.3, jnp.array([0.3, -2.0]))
-    assert abs(float(g)) <= 1e-15 and np.all(np.abs(np.asarray(lanes)) <= 1e-15)
+
+    def grad(f, a, b, points=None):
+        return jax.grad(lambda p: quad(f, a, b, (p,), points=points, epsabs=0.0, epsrel=1e-10, throw=True)[0])
+
+    sym, at_limit = grad(f, -1.0, 1.0), grad(f, -1.0, 1.0, [-1.0])
+    small = grad(lambda x, p: jnp.exp(p * jnp.sin(x)), 0.0, 2 * math.pi)
+    g, lanes, g_limit, g_small = jax.jit(lambda p, ps: (sym(p), jax.vmap(sym)(ps), at_limit(p), small(1e-5)))(
+        0.3, jnp.array([0.3, -2.0]))
+    assert abs(float(g)) <= 1e-15 and np.all(np.abs(np.asarray(lanes)) <= 1e-15) and abs(float(g_limit)) <= 1e-15
+    np.testing.assert_allclose(float(g_small), float(2 * mp.pi * mp.besseli(1, mp.mpf("1e-5"))), rtol=1e-9)
     value, info = quad(_ident, -1.0, 1.0, epsabs=0.0, epsrel=1e-10)
     assert abs(float(value)) <= 1e-15 and bool(info.status == STATUS.roundoff)
 

@@ -319,7 +319,10 @@ def _quad_jvp(fvec, options, primals, tangents):
     da, db, dpoints = (_instantiate(t, x) for t, x in zip(tangents[:3], primals[:3]))
     k = fvec_out_size(fvec, a, args)
     value, err, neval, code, dvalue = integral_and_parameter_tangent(
-        lambda g: _quad(g, a, b, points, with_exact(args, k), options), fvec, args, tangents[3], k
+        # (The mark only where derivative components are appended: on f alone it would
+        # change args' structure and compile the loop again.)
+        lambda g: _quad(g, a, b, points, args if g is fvec else with_exact(args, k), options),
+        fvec, args, tangents[3], k
     )
 
     inf = jnp.asarray(jnp.inf, a.dtype)
@@ -455,7 +458,8 @@ def quad(
         epsrel: relative tolerance. The loop stops when, for every component of the
             value, the estimated error is at most `max(epsabs, epsrel * |value|)`.
             (The derivative integrals of a derivative rule are judged the same way,
-            except that one which cancels is judged on a thousandth of its mass.)
+            except that one which cancels is judged on a thousandth of its mass, so
+            its absolute accuracy is `epsrel` times that; docs/quadrature.md.)
             Both are inputs of the compiled program (a new value reuses it) and may be
             traced scalars.
         limit: maximum number of subintervals; bounds the number of passes of the loop.
