@@ -1339,15 +1339,20 @@ def exact_in(args):
     return found[0].exact if len(found) == 1 else None
 
 
+def scale_floor(k, mass, exact):
+    """The floor under the size each of `k` components' relative tolerance applies to: 0
+    for the user's own components (all if `exact` is None: the number 0.0), and
+    CANCELLATION_FLOOR·mass for the derivative components after the first `exact`.
+    `mass()` gives Σ|·| of the components over the pieces; it is formed only where a
+    derivative needs it."""
+    if exact is None or exact >= k:
+        return 0.0
+    return where(jnp.arange(k) >= exact, CANCELLATION_FLOOR * mass(), 0.0)
+
+
 def tolerance_scale(total, mass, exact):
-    """The size a component's relative tolerance applies to: |total| for the user's own
-    components (all if `exact` is None), max(|total|, CANCELLATION_FLOOR·mass) for the
-    derivative components after the first `exact`. `mass()` gives Σ|·| of the
-    components over the pieces; it is formed only where a derivative needs it."""
-    scale = jnp.abs(total)
-    if exact is None or exact >= scale.shape[0]:
-        return scale
-    return where(jnp.arange(scale.shape[0]) >= exact, jnp.maximum(scale, CANCELLATION_FLOOR * mass()), scale)
+    """The size a component's relative tolerance applies to: max(|total|, `scale_floor`)."""
+    return jnp.maximum(jnp.abs(total), scale_floor(total.shape[0], mass, exact))
 
 
 def tolerances_in(args, epsabs, epsrel):
@@ -1788,8 +1793,8 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         exact = exact_in(tol_args) if epsabs is None else None
         derivs = exact is not None and exact < k
         mass = long_sum(where(act, jnp.abs(pool["val"]), 0.0)) if derivs else None
-        # (The floor under each component's scale, kept for the extrapolated value's test.)
-        floor_scale = tolerance_scale(jnp.zeros_like(total), lambda: mass, exact)
+        # (The floor is kept with the tolerances for the extrapolated value's test.)
+        floor_scale = scale_floor(k, lambda: mass, exact)
         tols = (tols[0], tols[1], floor_scale)
         tol = jnp.maximum(tols[0], tols[1] * jnp.maximum(jnp.abs(total), floor_scale))
         # Every node so far gave f = 0 (`unseen`): the sum, 0 with an error of 0, is
