@@ -792,3 +792,38 @@ def test_leibniz_term_where_f_has_no_limit_in_reverse_over_reverse():
     d2, d1 = _sin_over_x_rev_rev(0.0, 3.0)
     _close(d1, -3.0, 1e-12)
     _close(d2, -1.0, 1e-10)
+
+
+@jax.jit
+def _jacfwd_beside_an_infinite_end(p):
+    """jacfwd in (p, a) at a = 0 of weighted integrals of f = e^(−px)/√x, infinite at a:
+    cos(3x) on [0, 1], cos x on [0, ∞), and the principal value 1/(x − ½) on [0, 1]."""
+    f = lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x)  # noqa: E731
+
+    def each(weight, b, wvar):
+        def g(p, a):
+            value, info = quad(f, a, b, (p,), weight=weight, wvar=wvar, epsabs=0.0, epsrel=1e-10)
+            return value, info.status
+        return jax.jacfwd(g, argnums=(0, 1), has_aux=True)(p, 0.0)
+
+    return each("cos", 1.0, 3.0), each("cos", jnp.inf, 1.0), each("cauchy", 1.0, 0.5)
+
+
+def test_forward_mode_in_a_parameter_beside_an_end_where_f_is_infinite():
+    # jacfwd batches the tangents of p and a: the Leibniz term f(a)·ta, with f(0) = ∞, met
+    # the p column's ta = 0 and made d/dp NaN, `converged` (outside probe; reverse mode
+    # and plain `quad` were right). d/dp against mpmath; d/da is −f(0)·w(0): −∞ for cos,
+    # +∞ for 1/(x − ½).
+    (cos_d, cos_s), (half_d, half_s), (pv_d, pv_s) = _jacfwd_beside_an_infinite_end(1.0)
+    ref_cos = mp.quad(lambda x: -mp.sqrt(x) * mp.exp(-x) * mp.cos(3 * x), [0, 1])
+    # ∫₀^∞ x^-½ e^(−px) cos x dx = √π Re (p − i)^-½.
+    ref_half = mp.diff(lambda q: mp.sqrt(mp.pi) * mp.re((q - 1j) ** -0.5), 1)
+    # d/dp ⨍₀¹ x^-½ e^(−px)/(x − ½) dx = −⨍₀¹ √x e^(−px)/(x − ½) dx, the principal value
+    # by subtracting g(½): ∫₀¹ (g(x) − g(½))/(x − ½) dx + g(½)·ln((1 − ½)/½) = the first term.
+    g = lambda x: mp.sqrt(x) * mp.exp(-x)  # noqa: E731
+    ref_pv = -mp.quad(lambda x: (g(x) - g(mp.mpf(0.5))) / (x - mp.mpf(0.5)), [0, 0.5, 1])
+    cases = ((cos_d, cos_s, ref_cos, -np.inf), (half_d, half_s, ref_half, -np.inf), (pv_d, pv_s, ref_pv, np.inf))
+    for (dp, da), status, ref, end in cases:
+        assert bool(status == STATUS.converged)
+        _close(dp, ref, 1e-9)
+        assert float(da) == end

@@ -385,7 +385,10 @@ def _joint_tangents(integrand, kinds, integrate, args, consts, targs, tconsts, o
             finite_f = jnp.isfinite(lim_f)
             lim_f = where(finite_f, lim_f, jnp.zeros_like(lim_f))
             lim = where(finite_f, _weighted(kinds, omega, e, lim_f.reshape((m, -1))).reshape(-1), lim_h)
-            tvalue = tvalue + sign * t * lim.reshape(value.shape)
+            # 0·∞ = 0: a zero tangent of this end (the parameters' columns of `jacfwd`)
+            # adds nothing where f is infinite there (x^-½ at a = 0 made them NaN,
+            # `converged`; outside probe).
+            tvalue = tvalue + sign * mul_zero_safe(lim.reshape(value.shape), t)
     # The derivative integrals' statuses join the value's (as in `quad`).
     return (value, err[:m], neval, code), (tvalue, jnp.zeros_like(err[:m]), np.zeros((), jax.dtypes.float0),
                                            np.zeros((), jax.dtypes.float0))

@@ -54,6 +54,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from .._jit import jit_core
+from .._nan import mul_zero_safe
 from .._where import where
 from . import _eager_loop
 from ._adaptive import tolerances_in
@@ -235,11 +236,14 @@ def _cauchy_jvp(fvec, options, primals, tangents):
         # per lane).
         pv_h = jvalue[k + k * n :]
         ends = where(far, 0.0, f_a / where(far, 1.0, a - c) - f_b / where(far, 1.0, b - c))
-        dvalue = dvalue + (pv_h + ends) * dc
+        dvalue = dvalue + mul_zero_safe(pv_h + ends, dc)
+    # (0·∞ = 0 in these products: a zero tangent, the other arguments' columns of
+    # `jacfwd`, adds nothing where f is infinite at an end; x^-½ at a = 0 made them NaN,
+    # `converged` (outside probe).)
     if not isinstance(tangents[1], SymbolicZero):
-        dvalue = dvalue + f_b / (b - c) * db
+        dvalue = dvalue + mul_zero_safe(f_b / (b - c), db)
     if not isinstance(tangents[0], SymbolicZero):
-        dvalue = dvalue - f_a / (a - c) * da
+        dvalue = dvalue - mul_zero_safe(f_a / (a - c), da)
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     return (value, err, neval, code), (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
 
