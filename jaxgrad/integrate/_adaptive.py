@@ -90,7 +90,9 @@ _STEEP = 1e3
 
 # Extrapolation (QAGS): the last `_NSEQ` totals recorded as bisection reaches new levels
 # around a singular point (with the reducible error outside the two deepest levels within
-# half the tolerance) are extrapolated by Wynn's ε-algorithm, from `_MIN_SEQ` records on.
+# half the tolerance) are extrapolated by Wynn's ε-algorithm, from `_MIN_SEQ` records on,
+# with the total after the first rules as their first term (as QAGS keeps it); two
+# values are taken from the table (see `_record`).
 # 50 as in QUADPACK's QELG (limexp): the binary digits of a point such as 0.11 repeat
 # with period 20, and ε needs about two periods of totals to cancel the pattern.
 _NSEQ = 50
@@ -1452,6 +1454,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         ext = dict(
             seq=jnp.zeros((_NSEQ, k), dtype),
             nseq=zero_i,
+            seeded=jnp.zeros((), bool),
             level=zero_i,
             hist=jnp.zeros((_NHIST, k), dtype),
             nhist=zero_i,
@@ -1512,9 +1515,10 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         """`extrapolate` on a pass that records `total`."""
         shifted = jnp.concatenate([ext["seq"][1:], total[None]], axis=0)
         first = jnp.broadcast_to(total, ext["seq"].shape)  # leading copies are invalid in ε
-        seq = where(ext["nseq"] == 0, first, shifted)
+        seq = where((ext["nseq"] == 0) & ~ext["seeded"], first, shifted)
         nseq = ext["nseq"] + 1
-        est, spread = wynn_epsilon(seq, nseq)
+        est, spread, (q_est, q_spread, q_rounding) = wynn_epsilon(
+            seq, nseq + ext["seeded"].astype(nseq.dtype), diagonal=True)
         d = jnp.abs(jnp.diff(seq[-5:], axis=0))
         # Components of a vector integrand whose totals have stopped moving (the last four
         # steps below 1e-3 of their tolerance: a smooth component, converged) while
@@ -1533,9 +1537,11 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         quiet = quiet | (stepped & (errsum <= tol))
         settled = quiet & ~jnp.all(quiet)
         est, spread = where(settled, total, est), where(settled, 0.0, spread)
-        valid = (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est))
-        # QUADPACK's QELG: an extrapolated value is as uncertain as its distance to the
-        # last `_NHIST` ones, and at least the spread of ε's column.
+        q_est, q_spread = where(settled, total, q_est), where(settled, 0.0, q_spread)
+        valid = (nseq >= _MIN_SEQ) & jnp.all(jnp.isfinite(est)) & jnp.all(jnp.isfinite(q_est))
+        # The whole table's value (`wynn_epsilon`) is as uncertain as its distance to the
+        # last `_NHIST` extrapolations (QUADPACK's QELG), and at least the spread of ε's
+        # column.
         drift = where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
         floor = rest + 4 * eps * jnp.abs(est)
         # Except where the column's last three entries agree to rounding (within 2 eps of
@@ -1549,6 +1555,25 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # which the comparison with earlier values still rejected.)
         at_rounding = (nseq >= 5) & ~stepped & (spread <= 2 * eps * jnp.abs(est))
         est_err = where(at_rounding, spread, jnp.maximum(spread, drift)) + floor
+        # QELG's value from the same table (its choice along the newest diagonal, see
+        # `wynn_epsilon`), with QAGS's error for it: its distance to the last `_NHIST`
+        # extrapolations (not the spread along the diagonal), or, where three entries of
+        # a column agree to rounding, their spread. It is taken where its error is the
+        # smaller. Where a run of periodic binary digits of the singular point ends, the
+        # best column's last entries mix the levels before and after it: on ∫₀¹ log|x − c|
+        # dx at c = 1/3 to 18 binary places and the digits of 0.7316 beyond (the totals
+        # QAGS's, level for level), its values after 9 to 14 levels were 3e-10 to 4e-9
+        # off and QELG's 1e-14 to 1e-12 (`bench/interior.py`, runs of periodic digits;
+        # with 0.1234 beyond: 1,876 evaluations, now 483 as QAGS). On a geometric
+        # sequence (a singular point on the grid) the best column is the better one:
+        # |x − ¼|^-0.8 converges after 525 evaluations with it, after 1,029 with QELG's
+        # alone (`roundoff`).
+        q_drift = where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(q_est - ext["hist"]), axis=0), jnp.inf)
+        q_rounding = (nseq >= 5) & ~stepped & q_rounding
+        q_err = where(q_rounding, q_spread, q_drift) + rest + 4 * eps * jnp.abs(q_est)
+        use_q = q_err < est_err
+        est, est_err, spread = where(use_q, q_est, est), where(use_q, q_err, est_err), where(use_q, q_spread, spread)
+        floor = rest + 4 * eps * jnp.abs(est)
         usable = valid & jnp.isfinite(est_err)  # per component
         # A geometric sequence (successive differences in one ratio to 2 %: a singular
         # point on the bisection grid, where every level repeats the previous one scaled)
@@ -1638,6 +1663,16 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         monotone = jnp.all(steps > 0, axis=0) | jnp.all(steps < 0, axis=0)
         behind = (nseq >= 5) & jnp.any(monotone & ((value - seq[-1]) * steps[-1] < 0) & (jnp.abs(value - seq[-1]) > tol))
         done = done & ~behind
+        # Nor does the limit of converging totals lie beyond the total before last, against
+        # the last step (beyond S_(n−1) seen from S_n): for steps shrinking geometrically it
+        # lies beyond S_n (ratio r > 0) or between the two (r < 0). Totals that stalled for
+        # a few levels and then moved on made extrapolations agree with one another at the
+        # stalled value: |x − c|^0.059·e^(2.06x) (c = 0.27295873797423853, epsrel 1e-6)
+        # was accepted 1.6e-5 off with an error of 2.7e-6, the last step 4.7e-5 away
+        # from it (`bench/quad_random.py`, seed 10).
+        last = seq[-1] - seq[-2]
+        beyond = (nseq >= 2) & ~settled & ((value - seq[-1]) * last < 0) & (jnp.abs(value - seq[-1]) > jnp.abs(last))
+        done = done & ~jnp.any(beyond)
         # Records in a row with the extrapolation behind the totals: _GROWN of them mark
         # a divergent integral (at |x − ½|^-1.2 forty levels did so before rounding at the
         # point broke the pattern).
@@ -1670,6 +1705,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         new = dict(
             seq=seq,
             nseq=nseq,
+            seeded=ext["seeded"],
             level=dmax,
             hist=where(valid, jnp.concatenate([ext["hist"][1:], est[None]], axis=0), ext["hist"]),
             nhist=ext["nhist"] + valid.astype(jnp.int32),
@@ -1890,6 +1926,10 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # not show it (the jump is inside a band no node sees), so no extrapolation of
         # them is accepted while it is above the tolerance.
         flagged = long_sum((pool["jlo"] + pool["jhi"]) * _end_band(pool, pool["active"]))
+        # QAGS's first term for ε: the total of the first rules (see `_NSEQ`).
+        seed = ~ext["seeded"] & (ext["nseq"] == 0) & (dmax == 0)
+        ext = dict(ext, seq=where(seed, jnp.broadcast_to(total, ext["seq"].shape), ext["seq"]),
+                   seeded=ext["seeded"] | seed)
         ext, extrapolated = extrapolate(
             ext, pool, total, errsum, tol, dmax, large, rest, reducible,
             ~converged & ~confirming & ~nonfinite & ~isolated_point & ~tail_bad, on_grid, flagged, tols,
