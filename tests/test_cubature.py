@@ -484,3 +484,22 @@ def test_nodes_on_a_singular_line_are_left_out(special):
     c = _NODE_C
     assert special["node_ok"] and int(special["node_neval"]) <= 2000
     np.testing.assert_allclose(special["node_v"], 1.5 * (c * math.log(c) + (1 - c) * math.log(1 - c) - 1), rtol=1e-6)
+
+
+def test_jacfwd_where_a_face_integral_is_infinite():
+    # f = e^(−p x₁)·(x₀²)^(−¼) over [0, 1]² (|x₀|^(−½): integrable), jacfwd in (p, a): on the
+    # face x₀ = 0, x₀² underflows to 0 one float inside and the face's integral is −∞; the
+    # Leibniz term met the zero tangent of a₀ in the other columns, ∞·0: d/dp and d/da₁
+    # were NaN, `converged` (a review). d/dp = −∫∫ x₁ e^(−x₁) x₀^(−½) = −2(1 − 2/e) at
+    # p = 1; d/da₁ = −∫₀¹ x₀^(−½) dx₀ = −2 (the face x₁ = 0); d/da₀ = −∞.
+    f = lambda x, p: jnp.exp(-p * x[1]) * (x[0] * x[0]) ** -0.25  # noqa: E731
+
+    def value(p, a):
+        v, info = cubature(f, a, jnp.ones(2), (p,), epsabs=0.0, epsrel=1e-8)
+        return v, info.status
+
+    (dp, da), status = jax.jit(jax.jacfwd(value, argnums=(0, 1), has_aux=True))(1.0, jnp.zeros(2))
+    assert bool(status == STATUS.converged)
+    np.testing.assert_allclose(float(dp), -2 * (1 - 2 / math.e), rtol=1e-7)
+    assert float(da[0]) == -np.inf
+    np.testing.assert_allclose(float(da[1]), -2.0, rtol=1e-7)

@@ -827,3 +827,20 @@ def test_forward_mode_in_a_parameter_beside_an_end_where_f_is_infinite():
         assert bool(status == STATUS.converged)
         _close(dp, ref, 1e-9)
         assert float(da) == end
+
+
+def test_mixed_second_derivative_of_a_principal_value_beside_an_infinite_end():
+    # d²/da dp of ⨍ₐ¹ x^-½ e^(−px)/(x − ½) dx at a = 0 is d/dp[−f(a)/(a − ½)] = √a e^(−pa)/(a − ½)
+    # → 0: `jax.hessian` (and jacfwd over jacfwd) gave NaN, `converged`, where the
+    # derivative of f(a)/(a − c) met f(0) = ∞ times the zero tangent of a − c (a review).
+    f = lambda x, p: jnp.exp(-p * x) / jnp.sqrt(x)  # noqa: E731
+
+    def value(p, a):
+        return quad(f, a, 1.0, (p,), weight="cauchy", wvar=0.5, epsabs=0.0, epsrel=1e-10)[0]
+
+    h = jax.jit(jax.hessian(value, argnums=(0, 1)))(1.0, 0.0)
+    # d²/dp² = ⨍₀¹ x^(3/2) e^(−x)/(x − ½) dx, by subtracting g(½), g = x^(3/2) e^(−x).
+    g = lambda x: x**1.5 * mp.exp(-x)  # noqa: E731
+    ref_pp = mp.quad(lambda x: (g(x) - g(mp.mpf(0.5))) / (x - mp.mpf(0.5)), [0, 0.5, 1])
+    _close(h[0][0], ref_pp, 1e-8)
+    assert float(h[0][1]) == 0.0 and float(h[1][0]) == 0.0

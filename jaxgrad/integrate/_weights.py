@@ -210,6 +210,15 @@ def _cauchy_joint(fvec, args, diff, with_c):
 # [f, ∂f/∂θ] and for h compiled three adaptive loops into `value_and_grad`.) The
 # components not differentiated (symbolic zeros) are left out; without any, the value
 # alone.
+def _over(f, d):
+    """f/d as f·(1/d) with 0·∞ = 0 (`mul_zero_safe`): its derivative then takes d's
+    tangent through 1/d, and where f is infinite (f at an end where it blows up) a zero
+    tangent of d (the other columns of an outer `jacfwd`) adds 0. The quotient's own rule
+    formed f·dd/d², ∞·0: d²/da dp of the principal value of x^-½e^(−px) at a = 0 was NaN,
+    `converged`, in `jax.hessian` and `jacfwd(jacfwd)` (a review)."""
+    return mul_zero_safe(f, 1 / d)
+
+
 @functools.partial(cauchy.defjvp, symbolic_zeros=True)
 def _cauchy_jvp(fvec, options, primals, tangents):
     a, b, c, args = primals
@@ -235,15 +244,15 @@ def _cauchy_jvp(fvec, options, primals, tangents):
         # integral, is taken instead, as the principal value of f/(x − c) (h switches
         # per lane).
         pv_h = jvalue[k + k * n :]
-        ends = where(far, 0.0, f_a / where(far, 1.0, a - c) - f_b / where(far, 1.0, b - c))
+        ends = where(far, 0.0, _over(f_a, where(far, 1.0, a - c)) - _over(f_b, where(far, 1.0, b - c)))
         dvalue = dvalue + mul_zero_safe(pv_h + ends, dc)
     # (0·∞ = 0 in these products: a zero tangent, the other arguments' columns of
     # `jacfwd`, adds nothing where f is infinite at an end; x^-½ at a = 0 made them NaN,
     # `converged` (outside probe).)
     if not isinstance(tangents[1], SymbolicZero):
-        dvalue = dvalue + mul_zero_safe(f_b / (b - c), db)
+        dvalue = dvalue + mul_zero_safe(_over(f_b, b - c), db)
     if not isinstance(tangents[0], SymbolicZero):
-        dvalue = dvalue - mul_zero_safe(f_a / (a - c), da)
+        dvalue = dvalue - mul_zero_safe(_over(f_a, a - c), da)
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     return (value, err, neval, code), (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))
 
