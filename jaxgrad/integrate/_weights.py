@@ -203,13 +203,6 @@ def _cauchy_joint(fvec, args, diff, with_c):
     return joint, n
 
 
-# One principal value of the vector [f, ∂f/∂θ, h] gives the value, the parameters'
-# tangent and the pole's, as `quad`'s rule integrates [f, ∂f/∂θ] and the Fourier rules
-# f with all their derivative parts: one loop, refined until every component meets its
-# tolerance, whose nodes serve all of them. (Separate loops for the value, for
-# [f, ∂f/∂θ] and for h compiled three adaptive loops into `value_and_grad`.) The
-# components not differentiated (symbolic zeros) are left out; without any, the value
-# alone.
 def _over(f, d):
     """f/d as f·(1/d) with 0·∞ = 0 (`mul_zero_safe`): its derivative then takes d's
     tangent through 1/d, and where f is infinite (f at an end where it blows up) a zero
@@ -219,6 +212,13 @@ def _over(f, d):
     return mul_zero_safe(f, 1 / d)
 
 
+# One principal value of the vector [f, ∂f/∂θ, h] gives the value, the parameters'
+# tangent and the pole's, as `quad`'s rule integrates [f, ∂f/∂θ] and the Fourier rules
+# f with all their derivative parts: one loop, refined until every component meets its
+# tolerance, whose nodes serve all of them. (Separate loops for the value, for
+# [f, ∂f/∂θ] and for h compiled three adaptive loops into `value_and_grad`.) The
+# components not differentiated (symbolic zeros) are left out; without any, the value
+# alone.
 @functools.partial(cauchy.defjvp, symbolic_zeros=True)
 def _cauchy_jvp(fvec, options, primals, tangents):
     a, b, c, args = primals
