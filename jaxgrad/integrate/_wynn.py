@@ -46,9 +46,14 @@ def wynn_epsilon(s, count=None, diagonal=False):
     column before it; the walk stops where e₀, e₁, e₂ agree to rounding (`converged`:
     e₂ is the value, err₂ + err₃ its error), where two entries are that close, or where
     the table turns irregular (QELG's |ss·e₁| ≤ 1e-4, ss from the cross rule's
-    differences). QELG builds the same diagonal one term at a time; the entries are
-    the same numbers (up to rounding: QELG uses Wynn's cross rule between even
-    columns, this the rhombus rule through the odd ones).
+    differences). QELG builds its diagonal one term at a time: where its table holds
+    the whole window (no earlier cut) the entries are the same numbers up to rounding
+    (QELG uses Wynn's cross rule between even columns, this the rhombus rule through the
+    odd ones), and so is the choice, unless one of its tests falls at the rounding level
+    (entries one ulp apart in QELG, a few here: the walk can then go one column further).
+    After an irregular stop QELG cuts its table to the terms since, and for the next
+    terms uses fewer columns than this walk, which always sees the whole window (an
+    outside review: 11 sequences, about 950 calls).
     """
     n = s.shape[0]
     # The table is built for s/β, β a power of two near the largest |term| (per
