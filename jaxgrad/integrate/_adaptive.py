@@ -1542,8 +1542,13 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # The whole table's value (`wynn_epsilon`) is as uncertain as its distance to the
         # last `_NHIST` extrapolations (QUADPACK's QELG), and at least the spread of ε's
         # column.
-        drift = where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(est - ext["hist"]), axis=0), jnp.inf)
-        floor = rest + 4 * eps * jnp.abs(est)
+        def drift_of(x):  # the distance to the last `_NHIST` extrapolations
+            return where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(x - ext["hist"]), axis=0), jnp.inf)
+
+        def floor_of(x):
+            return rest + 4 * eps * jnp.abs(x)
+
+        drift, floor = drift_of(est), floor_of(est)
         # Except where the column's last three entries agree to rounding (within 2 eps of
         # the value): ε has converged, and QELG returns that entry at once, with their
         # spread as its error and no comparison with earlier values. At |x − 0.3|^0.5 the
@@ -1568,12 +1573,11 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         # sequence (a singular point on the grid) the best column is the better one:
         # |x − ¼|^-0.8 converges after 525 evaluations with it, after 1,029 with QELG's
         # alone (`roundoff`).
-        q_drift = where(ext["nhist"] >= _NHIST, jnp.sum(jnp.abs(q_est - ext["hist"]), axis=0), jnp.inf)
         q_rounding = (nseq >= 5) & ~stepped & q_rounding
-        q_err = where(q_rounding, q_spread, q_drift) + rest + 4 * eps * jnp.abs(q_est)
+        q_err = where(q_rounding, q_spread, drift_of(q_est)) + floor_of(q_est)
         use_q = q_err < est_err
-        est, est_err, spread = where(use_q, q_est, est), where(use_q, q_err, est_err), where(use_q, q_spread, spread)
-        floor = rest + 4 * eps * jnp.abs(est)
+        est, est_err = where(use_q, q_est, est), where(use_q, q_err, est_err)
+        floor = floor_of(est)
         usable = valid & jnp.isfinite(est_err)  # per component
         # A geometric sequence (successive differences in one ratio to 2 %: a singular
         # point on the bisection grid, where every level repeats the previous one scaled)
