@@ -841,8 +841,9 @@ def test_a_stop_short_of_the_tolerance_reports_the_error_it_has():
     # - |x − 0.3|^-0.99: the plain sum was returned, 82 % off (QAGS converges at 1e-10);
     #   now the extrapolation, whose error is still reported at the plain sum's scale
     #   (its totals are not geometric level by level).
-    # At 1/3 (period 2) QELG's table (`_wynn.qelg`) meets the tolerance, as in QAGS:
-    # converged after 945 evaluations, 2.6e-13 off (QAGS: 399, 1.3e-13).
+    # At 1/3 (period 2) QELG's choice from the ε table (`wynn_epsilon(..., diagonal=True)`)
+    # meets the tolerance, as in QAGS: converged after 945 evaluations, 2.6e-13 off (QAGS:
+    # 399, 1.3e-13).
     for c, al in [(0.25, -0.95), (0.5, -0.95), (0.375, -0.95), (1 / 3, -0.95), (0.3, -0.99)]:
         value, info = _INTERIOR(c, al, 0)
         exact = float(((1 - mp.mpf(c)) ** (al + 1) + mp.mpf(c) ** (al + 1)) / (al + 1))
@@ -1324,10 +1325,11 @@ def test_a_run_of_periodic_digits_that_ends_is_extrapolated_as_qags_does():
     # ∫₀¹ log|x − c| dx = c log c + (1 − c) log(1 − c) − 1 at points c that agree with
     # 1/3 for k binary places and continue with the digits of 0.7316 or 0.1234: the
     # totals of bisection look like those at 1/3 for about k levels, then stop doing so.
-    # ε over the whole table mixed the two; QELG's cut table (`_wynn.qelg`) forgets the
-    # early levels: 1,876 → 483 and 1,281 → 609 evaluations at k = 18 with 0.1234 and
-    # 9/14 (QAGS: 483 and 567), 525 → 273 at k = 30 (QAGS 315). At c = 0.3 (period 4)
-    # the whole table stays the better one: 399 evaluations (QAGS 651).
+    # The best column of ε's table mixed the two; QELG's choice along its newest diagonal
+    # (`wynn_epsilon(..., diagonal=True)`) does not: 1,876 → 483 and 1,281 → 609
+    # evaluations at k = 18 with 0.1234 and 9/14 (QAGS: 483 and 567), 525 → 273 at k = 30
+    # (QAGS 315). At c = 0.3 (period 4) the best column stays the better one: 399
+    # evaluations (QAGS 651).
     run = jax.jit(lambda c: quad(lambda x, c: jnp.log(jnp.abs(x - c)), 0.0, 1.0, (c,), epsabs=0.0, epsrel=1e-12))
     def run_of_thirds(k, rest):
         return math.floor(2.0**k / 3) / 2.0**k + rest * 2.0**-k
