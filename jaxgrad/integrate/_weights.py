@@ -57,7 +57,7 @@ from .._jit import jit_core
 from .._nan import mul_zero_safe
 from .._where import where
 from . import _eager_loop
-from ._adaptive import tolerances_in
+from ._adaptive import tolerances_in, with_exact
 from ._quad import (
     _derivative_integrand,
     _instantiate,
@@ -229,7 +229,9 @@ def _cauchy_jvp(fvec, options, primals, tangents):
     joint, n = _cauchy_joint(fvec, args, diff, with_c)
     far = _far(a, b, c)
     if n or with_c:
-        jvalue, jerr, neval, code = cauchy(joint, a, b, c, (far, c, args), options)
+        # (The parameters' and the pole's columns are derivatives: `with_exact` marks the
+        # user's k components, so a column that cancels is judged as in `quad`'s rule.)
+        jvalue, jerr, neval, code = cauchy(joint, a, b, c, (far, c, with_exact(args, k)), options)
         value, err = jvalue[:k], jerr[:k]
     else:
         value, err, neval, code = cauchy(fvec, a, b, c, args, options)
