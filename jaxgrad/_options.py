@@ -25,3 +25,12 @@ def as_real(value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     return float(value)
+
+
+def as_flag(fn, name, value):
+    """`value` as a Python bool if it is one (or a NumPy bool); a `TypeError` naming `fn`
+    and `name` otherwise. (`throw="no"` was taken as true and turned raising on; outside
+    probe.)"""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{fn}: `{name}` must be True or False; got {value!r}.")

@@ -251,3 +251,32 @@ def test_half_precision_is_refused_with_a_clear_message(dtype):
     for call in calls:
         with pytest.raises(TypeError, match="cast them to float32"):
             call()
+
+
+def test_flags_must_be_booleans_and_limits_bounded():
+    # `throw="no"` was taken as true (raising turned on), and `limit=10**9` allocated
+    # its pool up front and hung (outside probe): both are refused before anything is
+    # traced or compiled.
+    from jaxgrad.integrate import cubature, nquad, qmc_quad, quadosc
+    from jaxgrad.linalg import eigsh
+    from jaxgrad.optimize import minimize
+
+    box = (jnp.zeros(2), jnp.ones(2))
+    calls = {
+        "cubature": lambda **kw: cubature(lambda x: x[0], *box, **kw),
+        "quadosc": lambda **kw: quadosc(lambda t: jnp.sin(t) / (1 + t), 0.0, jnp.inf, period=2 * np.pi, **kw),
+        "nquad": lambda **kw: nquad(lambda x, y: x * y, [[0.0, 1.0], [0.0, 1.0]], **kw),
+        "qmc_quad": lambda **kw: qmc_quad(lambda x: x[0], *box, **kw),
+        "minimize": lambda **kw: minimize(lambda x: jnp.sum(x**2), jnp.ones(2), **kw),
+        "eigsh": lambda **kw: eigsh(jnp.eye(10), 2, **kw),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=f"{name}: `throw` must be True or False"):
+            call(throw="no")
+    with pytest.raises(TypeError, match="`periodize` must be True or False"):
+        calls["qmc_quad"](periodize=1)
+    with pytest.raises(TypeError, match="`has_aux` must be True or False"):
+        calls["minimize"](has_aux=None)
+    for name in ("cubature", "quadosc"):
+        with pytest.raises(ValueError, match=f"{name}: `limit` must be an integer from 1 to 10,000,000"):
+            calls[name](limit=10**9)

@@ -508,6 +508,19 @@ def test_bad_input_is_rejected_at_trace_time():
         quad(f, 0.0, 1.0, limit=0)
     with pytest.raises(TypeError, match="complex"):
         quad(lambda x: x + 1j, 0.0, 1.0)
+    # The pool is allocated up front: limit=10**9 asked for hundreds of gigabytes and
+    # hung, limlst=10**8 took 7.5 GB (outside probe). None as a limit gave NaN,
+    # `nan_limits`; a string a NumPy dtype error; throw="no" turned raising on.
+    with pytest.raises(ValueError, match="`limit` must be an integer from 1 to 10,000,000"):
+        quad(f, 0.0, 1.0, limit=10**9)
+    with pytest.raises(ValueError, match="`limlst` must be an integer from 4 to 1000"):
+        quad(f, 0.0, jnp.inf, weight="cos", wvar=1.0, limlst=10**8)
+    for bad in (None, "0"):
+        with pytest.raises(TypeError, match="`a` must be a real number"):
+            quad(f, bad, 1.0)
+    for name in ("throw", "complex_func"):
+        with pytest.raises(TypeError, match=f"`{name}` must be True or False"):
+            quad(f, 0.0, 1.0, **{name: "no"})
 
 
 _FLOAT32_CASES = _switch(lambda x: jnp.cos(x), lambda x: x**-0.9, lambda x: x**-0.99)

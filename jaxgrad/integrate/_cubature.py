@@ -15,6 +15,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._errors import readable_errors
 from .._jit import differentiated_eagerly, jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
+from .._options import as_flag
 from .._throw import raise_if
 from .._where import where
 from ..linalg._checks import host_array
@@ -375,9 +376,11 @@ def cubature(
         `STATUS.nan_limits`.
 
     Raises:
-        TypeError: `f` is not callable or returns a non-real value; complex limits.
+        TypeError: `f` is not callable or returns a non-real value; complex limits;
+            `throw` is not a bool.
         ValueError: `a`, `b` are not 1-D arrays of the same length, a tolerance is
-            negative or `limit < 1`.
+            negative, or `limit` is not from 1 to 10,000,000 (the pool of boxes is
+            allocated up front).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -392,6 +395,7 @@ def cubature(
         [0.5494826 0.5494826]
     """
     fn = "jaxgrad.integrate.cubature"
+    throw = as_flag(fn, "throw", throw)
     if not callable(f):
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):

@@ -64,6 +64,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._errors import readable_errors
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
+from .._options import as_flag
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
@@ -469,6 +470,7 @@ def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
     user wrote them (`dblquad`'s `gfun`, ...)."""
     if not callable(func):
         raise TypeError(f"{fn}: `func` must be callable; got {type(func).__name__}.")
+    throw = as_flag(fn, "throw", throw)
     if not isinstance(args, tuple):
         args = (args,)
     ranges = list(ranges)

@@ -50,6 +50,7 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._errors import readable_errors
 from .._nan import nan_if
+from .._options import as_flag
 from .._power_of_two import power_of_two_scale, times_product
 from .._throw import raise_if
 from .._traced import trace
@@ -434,6 +435,7 @@ def qmc_quad(
     """
     if not callable(f):
         raise TypeError(f"{_FN}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
+    throw, periodize = as_flag(_FN, "throw", throw), as_flag(_FN, "periodize", periodize)
     if not isinstance(args, tuple):
         args = (args,)
     if isinstance(n_estimates, bool) or not isinstance(n_estimates, numbers.Integral) or n_estimates < 2:

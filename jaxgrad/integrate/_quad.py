@@ -18,7 +18,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._errors import readable_errors
 from .._jit import differentiated_eagerly, jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
-from .._options import as_real
+from .._options import as_flag, as_real
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
@@ -402,10 +402,28 @@ def _check_tolerance(name, value, fn="jaxgrad.integrate.quad", traced_ok=False):
     return number
 
 
+# The adaptive loops allocate their pool of subintervals (boxes) up front: about half a
+# kilobyte each (`quad`: 0.8 GB at a million, 4.5 GB at ten million; `cubature` at d = 5
+# about 1 GB at a million). A larger `limit` asked for tens of gigabytes and hung
+# (`limit=10**9` on e^(-x) over [0, 1]; outside probe).
+MAX_LIMIT = 10**7
+
+
 def _check_limit(limit, fn="jaxgrad.integrate.quad"):
-    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
-        raise ValueError(f"{fn}: `limit` must be a positive integer; got {limit!r}.")
+    if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(
+            f"{fn}: `limit` must be an integer from 1 to {MAX_LIMIT:,} (the loop's pool of subintervals or boxes "
+            f"is allocated up front, about half a kilobyte each); got {limit!r}."
+        )
     return int(limit)
+
+
+# Cycles of a Fourier integral over a half line: cycle k gets the share (1 − p)pᵏ/2 of
+# the tolerance (p = 0.9, `_fourier._SHARE`), below 1e-16 of it past k ≈ 330, so more
+# cycles than this cannot change a result; each cycle also scans the table of all
+# `limlst` (`limlst=10**4` on a divergent integral ran for minutes, `10**8` took 7.5 GB;
+# outside probe).
+MAX_LIMLST = 1000
 
 
 @readable_errors
@@ -465,7 +483,8 @@ def quad(
         limit: maximum number of subintervals; bounds the number of passes of the loop.
             The pool holds `max(limit, segments + 1) + 2` of them (`segments`: one more
             than the number of `points`), so a `limit` of 1 to 3 still lets the loop
-            split the range a few times.
+            split the range a few times. At most 10,000,000: the pool is allocated up
+            front (about half a kilobyte a subinterval).
         weight: a weight function multiplying `f`, spelled as in `scipy.integrate.quad`:
             `"cauchy"` (the Cauchy principal value of `f(x)/(x - wvar)`, finite limits),
             `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
@@ -483,7 +502,8 @@ def quad(
             `ValueError`.
         wvar: the weight's parameters (scalars, static or traced); see `weight`.
         limlst: the most cycles of a Fourier integral over a half line (scipy's name;
-            static, at least 4): the range from the finite limit is cut into cycles of
+            static, 4 to 1,000: cycle k gets the share 0.1·0.9ᵏ/2 of the tolerance,
+            below 1e-16 of it past k ≈ 330): the range from the finite limit is cut into cycles of
             (2⌊|ω|⌋ + 1)π/|ω| (between 2π and 3π for |ω| ≥ 1), each integrated against
             its weight by Chebyshev moments (QUADPACK's QAWO rule, with at most `limit`
             panels), and their partial sums are extrapolated by Wynn's ε, stopping once
@@ -507,10 +527,11 @@ def quad(
 
     Raises:
         TypeError: `f` is not callable, returns a non-real value, a tolerance is
-            not a number, or the limits are complex or in half precision (float16,
-            bfloat16).
+            not a number, a limit is not a number (None, a string) or is complex or in
+            half precision (float16, bfloat16), or `throw`/`complex_func` is not a bool.
         ValueError: `a`, `b` are not scalars, `points` is not 1-D, a tolerance is
-            negative or `limit < 1`.
+            negative, `limit` is not from 1 to 10,000,000 (its pool is allocated up
+            front) or `limlst` not from 4 to 1,000.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -525,6 +546,7 @@ def quad(
         1000000.000000 True
     """
     fn = "jaxgrad.integrate.quad"
+    throw, complex_func = as_flag(fn, "throw", throw), as_flag(fn, "complex_func", complex_func)
     if not callable(f):
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):
@@ -562,8 +584,8 @@ def quad(
             raise TypeError(f"{fn}: `points` must be real numbers; got {points!r}.")
         points = as_dtype(points, dtype)  # (as the limits: [1] and [1.0], one program)
     weight, wvar = _check_weight(fn, weight, wvar, points)
-    if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or limlst < 4:
-        raise ValueError(f"{fn}: `limlst` must be an integer >= 4; got {limlst!r}.")
+    if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or not 4 <= limlst <= MAX_LIMLST:
+        raise ValueError(f"{fn}: `limlst` must be an integer from 4 to {MAX_LIMLST}; got {limlst!r}.")
     integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
     if val_dtype != dtype:  # (x in f's wider dtype: `trace_integrand`)
         dtype = val_dtype
@@ -636,6 +658,8 @@ def _real_numbers(x):
 def limits_dtype(fn, **limits):
     """The floating dtype of the integration variable; raises for non-scalar or complex limits."""
     for name, x in limits.items():
+        if x is None or isinstance(x, (str, bytes)):  # (None became NaN, `nan_limits`; a string a dtype error)
+            raise TypeError(f"{fn}: `{name}` must be a real number; got {x!r}.")
         if np.ndim(x) != 0:
             raise ValueError(
                 f"{fn}: `{name}` must be a scalar; got an array of shape {np.shape(x)}. "

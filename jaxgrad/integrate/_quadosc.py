@@ -35,6 +35,7 @@ from jaxtyping import Array, ArrayLike, Float
 from .._errors import readable_errors
 from .._jit import jit_core
 from .._nan import nan_if, replace_invalid
+from .._options import as_flag
 from .._reduce import long_all, long_max, long_sum
 from .._throw import raise_if
 from .._where import where
@@ -109,7 +110,8 @@ def quadosc(
 
     Raises:
         TypeError: `f` is not callable, or a tolerance is not a number.
-        ValueError: not exactly one infinite limit, `cycles < 4`, `limit < 1`, a
+        ValueError: not exactly one infinite limit, `cycles < 4`, `limit` not from 1 to
+            10,000,000, a
             negative tolerance, or a concrete `period` that is not positive and finite.
             (A NaN limit or period, or a traced bad one, gives NaN and
             `STATUS.nan_limits`.)
@@ -123,6 +125,7 @@ def quadosc(
         1.5707963268 True
     """
     fn = "jaxgrad.integrate.quadosc"
+    throw = as_flag(fn, "throw", throw)
     if not callable(f):
         raise TypeError(f"{fn}: `f` must be callable as f(x, *args); got {type(f).__name__}.")
     if not isinstance(args, tuple):

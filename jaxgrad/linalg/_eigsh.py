@@ -16,7 +16,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float, Inexact, Int
 
 from .._errors import readable_errors
-from .._options import as_real
+from .._options import as_flag, as_real
 from .._power_of_two import power_of_two_scale
 from .._throw import raise_if
 from .._traced import trace
@@ -640,6 +640,7 @@ def eigsh(
         sign = -1
     else:
         raise ValueError(f"{_FN}: `which` must be 'smallest' ('SA') or 'largest' ('LA'); got {which!r}.")
+    throw = as_flag(_FN, "throw", throw)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"{_FN}: `k` must be a positive integer; got {k!r}.")
     k = int(k)

@@ -16,6 +16,7 @@ from jaxtyping import ArrayLike, PyTree
 
 from .._loop import while_loop
 from .._nan import nan_derivatives_if
+from .._options import as_flag
 from .._power_of_two import power_of_two_scale
 from .._errors import readable_errors
 from .._throw import raise_if
@@ -558,6 +559,7 @@ def minimize(
          [0.   0.25]]
     """
     fn = "jaxgrad.optimize.minimize"
+    throw, has_aux = as_flag(fn, "throw", throw), as_flag(fn, "has_aux", has_aux)
     if not callable(fun):
         raise TypeError(f"{fn}: fun must be callable; got {type(fun).__name__}.")
     if not isinstance(args, tuple):
