@@ -125,6 +125,10 @@ def test_bad_arguments():
         quadosc(f, 0.0, jnp.inf, period=jnp.inf)
     with pytest.raises(ValueError, match="cycles"):
         quadosc(f, 0.0, jnp.inf, period=1.0, cycles=2)
+    # Every piece is integrated, and ε's table grows as their square: cycles=10**5 took
+    # 100 s on a trivial integrand (outside probe).
+    with pytest.raises(ValueError, match="`cycles` must be an integer from 4 to 10,000"):
+        quadosc(f, 0.0, jnp.inf, period=1.0, cycles=10**5)
     with pytest.raises(ValueError, match="quadosc: `epsrel`"):
         quadosc(f, 0.0, jnp.inf, period=1.0, epsrel=-1.0)
     with pytest.raises(ValueError, match="quadosc: `limit`"):
