@@ -67,12 +67,27 @@ _KINK_SEEN = 1.5
 
 
 def _top(score, m):
-    """`lax.top_k(score, m)` (the same order: the lower index first among equal values)
-    by a stable sort: on a batch sharded across devices the partitioner gathers
-    `top_k`'s operand from every device (the pools of all blocks, once per pass; found
-    by an outside probe), a sort along the pool it keeps on each device."""
+    """The `m` largest entries of `score` along its last axis and their indices, in the
+    order of a stable sort of `-score` (the lower index first among equal values; NaN,
+    negated, ahead of everything, as that sort puts it).
+
+    A full sort of the pool each pass cost O(limit log limit) comparisons, most of a
+    pass at the default `limit` (1.9 ms of sorting for 10,000 boxes; the Gaussian over
+    [0, 1]³ at epsrel 1e-8 took 9.1 ms at `limit=10_000` against 0.36 ms at 200).
+    Instead `lax.top_k` of the scores rounded to float32 (XLA's CPU runs it in ~60 µs
+    for 10,000) picks 2m candidates and a sort of those alone orders them by the exact
+    scores: the same boxes as the full sort unless more than m others tie with the m-th
+    in float32 without tying in float64. On several devices the sort stays: the SPMD
+    partitioner gathers `top_k`'s operand from every device (the pools of all blocks,
+    once per pass; found by an outside probe), a sort along the pool it keeps on each."""
+    n = score.shape[-1]
     iota = lax.broadcasted_iota(jnp.int32, score.shape, score.ndim - 1)
-    neg, idx = lax.sort((-score, iota), dimension=score.ndim - 1, is_stable=True, num_keys=1)
+    if jax.device_count() == 1 and 2 * m < n:
+        big = float(jnp.finfo(jnp.float32).max)
+        key = where(jnp.isnan(score), jnp.inf, jnp.clip(score, -big, big)).astype(jnp.float32)
+        _, cand = lax.top_k(key, 2 * m)
+        score, iota = jnp.take_along_axis(score, cand, axis=-1), cand.astype(jnp.int32)
+    neg, idx = lax.sort((-score, iota), dimension=score.ndim - 1, is_stable=True, num_keys=2)
     return -neg[..., :m], idx[..., :m]
 
 
