@@ -16,8 +16,12 @@ from an earlier one):
   dispatch) and the median of later calls (cached executables: dispatch only);
 
 and the same for its anchor: `jax.numpy.linalg` / `jax.scipy.linalg` for the
-decompositions and matrix functions, quadax 0.3 `quadgk` for `quad`, optimistix BFGS for
-`minimize`. Ratios are jaxgrad / anchor (lower is better for jaxgrad).
+decompositions and matrix functions (`jnp.linalg.svd` composites for the functions of
+singular values, a dense `jnp.linalg.eigvalsh` for `eigsh`), quadax 0.3 `quadgk` for `quad`
+and its `cubegm` for `cubature`, optimistix BFGS for `minimize`; `quadosc`, `dblquad` and
+`qmc_quad` have no JAX anchor here (their own rows only). Ratios are jaxgrad / anchor
+(lower is better for jaxgrad). `check_grad` (a testing tool) and `tikhonov` (a wrapper of
+the objective for `minimize`) have no rows.
 """
 
 from __future__ import annotations
@@ -151,6 +155,18 @@ def _eigh_composite(f):
     return g
 
 
+def _svd_composite(f):
+    def g(a):
+        u, s, vh = jnp.linalg.svd(a)
+        return (u * f(s)) @ vh
+
+    return g
+
+
+def _soft(tau):
+    return lambda s: jnp.maximum(s - tau, 0.0)
+
+
 def linalg_cases():
     a, spd, g = _sym(N), _spd(N), _gen(N)
     m = lambda f: _loss(f)  # noqa: E731
@@ -177,7 +193,29 @@ def linalg_cases():
         # jax.scipy.linalg.polar iterates (QDWH) and has no reverse-mode derivative:
         # the anchor is the same SVD formula through jnp.linalg.svd.
         ("polar", m(jl.polar), m(_svd_polar), (g,)),
+        ("svd_funm (tanh)", m(lambda x: jl.svd_funm(x, jnp.tanh)), m(_svd_composite(jnp.tanh)), (g,)),
+        ("svd_trace_function (log1p)", lambda x: jl.svd_trace_function(x, jnp.log1p),
+         lambda x: jnp.sum(jnp.log1p(jnp.linalg.svd(x, compute_uv=False))), (g,)),
+        ("nuclear_norm", jl.nuclear_norm, lambda x: jnp.sum(jnp.linalg.svd(x, compute_uv=False)), (g,)),
+        ("svt (tau=0.5)", m(lambda x: jl.svt(x, 0.5)), m(_svd_composite(_soft(0.5))), (g,)),
     ]
+
+
+EIGSH_N, EIGSH_K = 200, 3
+
+
+def eigsh_cases():
+    # The three largest eigenvalues of a 200×200 symmetric matrix (the iterative path:
+    # n ≥ 3·ncv), summed; the anchor decomposes the whole matrix with jnp.linalg.eigh.
+    a = _sym(EIGSH_N, seed=3)
+
+    def jg(x):
+        return jnp.sum(jl.eigsh(x, EIGSH_K, which="largest").eigenvalues)
+
+    def dense(x):
+        return jnp.sum(jnp.linalg.eigvalsh(x)[-EIGSH_K:])
+
+    return [("eigsh (3 of 200)", jg, dense, (a,)), ("eigsh (3 of 200) grad", jax.grad(jg), jax.grad(dense), (a,))]
 
 
 def _integrand(x, p):
@@ -202,6 +240,43 @@ def quad_cases():
         ("quad grad", jax.grad(jg), jax.grad(qx), (p,)),
         ("quad jacfwd(jacrev)", jax.jacfwd(jax.jacrev(jg)), jax.jacfwd(jax.jacrev(qx)), (p,)),
         ("quad vmap(100)", jax.vmap(jg), jax.vmap(qx), (ps,)),
+    ]
+
+
+def _gauss3(x, p):
+    return jnp.exp(-jnp.sum((x - p) ** 2))
+
+
+def integrate_cases():
+    # quadosc: ∫₀^∞ sin t/(t + p) dt (no JAX anchor); cubature: a Gaussian over [0, 1]³
+    # at epsrel 1e-8 (quadax's degree-9 `cubegm` beside it); dblquad over the triangle
+    # 0 ≤ y ≤ x ≤ 1; qmc_quad over [0, 1]⁵ with 8 × 1,024 points (a fixed key).
+    import quadax
+
+    p, p3 = jnp.asarray(2.0), jnp.asarray([0.3, 0.4, 0.5])
+    box, interval = (jnp.zeros(3), jnp.ones(3)), jnp.stack([jnp.zeros(3), jnp.ones(3)], axis=1)
+    key = jax.random.key(0)
+
+    def osc(p):
+        return ji.quadosc(lambda t, p: jnp.sin(t) / (t + p), 0.0, jnp.inf, (p,), period=2 * np.pi)[0]
+
+    def cub(p):
+        return ji.cubature(_gauss3, *box, (p,), epsabs=0.0, epsrel=1e-8)[0]
+
+    def cub_qx(p):
+        return quadax.cubegm(_gauss3, interval, (p,), epsabs=0.0, epsrel=1e-8)[0]
+
+    def dbl(p):
+        return ji.dblquad(lambda y, x, p: jnp.exp(-p * (x * x + y * y)), 0.0, 1.0, 0.0, lambda x: x, (p,))[0]
+
+    def qmc(p):
+        return ji.qmc_quad(lambda x, p: jnp.exp(-p * jnp.sum(x * x)), jnp.zeros(5), jnp.ones(5), (p,), key=key)[0]
+
+    return [
+        ("quadosc", osc, None, (p,)), ("quadosc grad", jax.grad(osc), None, (p,)),
+        ("cubature (d=3)", cub, cub_qx, (p3,)), ("cubature (d=3) grad", jax.grad(cub), jax.grad(cub_qx), (p3,)),
+        ("dblquad", dbl, None, (p,)), ("dblquad grad", jax.grad(dbl), None, (p,)),
+        ("qmc_quad (d=5)", qmc, None, (p,)), ("qmc_quad (d=5) grad", jax.grad(qmc), None, (p,)),
     ]
 
 
@@ -242,7 +317,10 @@ def anchor_name(case: str) -> str:
         "svdvals": "jnp.linalg.svd", "eig": "jnp.linalg.eig", "eigvals": "jnp.linalg.eigvals",
         "eigh_generalized": "Cholesky + jnp.linalg.eigh", "expm": "jax.scipy.linalg.expm",
         "trace_function": "jnp.linalg.eigvalsh", "projector": "jnp.linalg.eigh", "polar": "jnp.linalg.svd",
-        "quad": "quadax quadgk", "minimize": "optimistix BFGS",
+        "quad": "quadax quadgk", "minimize": "optimistix BFGS", "eigsh": "jnp.linalg.eigvalsh (dense)",
+        "svd_funm": "jnp.linalg.svd composite", "svd_trace_function": "jnp.linalg.svd",
+        "nuclear_norm": "jnp.linalg.svd", "svt": "jnp.linalg.svd composite", "cubature": "quadax cubegm",
+        "quadosc": "none", "dblquad": "none", "qmc_quad": "none",
     }.get(base, "jnp.linalg.eigh composite")
 
 
@@ -261,7 +339,7 @@ def all_cases():
     for name, f, g, args in linalg_cases():
         out.append((name, f, g, args))
         out.append(_grad_case(name, f, g, args))
-    return out + quad_cases() + minimize_cases()
+    return out + eigsh_cases() + quad_cases() + integrate_cases() + minimize_cases()
 
 
 def main(argv=None):
@@ -302,8 +380,11 @@ def main(argv=None):
         body = (
             "## First-call and steady-state cost of every public function (`python bench/compile.py`)\n\n"
             f"{machine_info_markdown(info)}\n\n"
-            "float64; matrices 8×8; `quad` on exp(−px)/√x over [0, 1] at epsrel 1e-10 (quadax 0.3 "
-            "`quadgk` beside it); `minimize` on a 4-variable Rosenbrock function (optimistix BFGS "
+            "float64; matrices 8×8 (`eigsh`: the 3 largest of 200×200); `quad` on exp(−px)/√x over "
+            "[0, 1] at epsrel 1e-10 (quadax 0.3 `quadgk` beside it); `quadosc` on sin t/(t + p) over "
+            "[0, ∞); `cubature` on a Gaussian over [0, 1]³ at epsrel 1e-8 (quadax `cubegm` beside it); "
+            "`dblquad` on e^(−p(x² + y²)) over a triangle; `qmc_quad` on e^(−p‖x‖²) over [0, 1]⁵; "
+            "`minimize` on a 4-variable Rosenbrock function (optimistix BFGS "
             "beside it). Each measurement starts from `jax.clear_caches()`. Loss-based rows "
             "(`grad`) differentiate a projector-like scalar loss of the output. Times: trace / "
             "lower / XLA compile in seconds; steady state and eager calls in milliseconds "
