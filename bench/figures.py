@@ -99,8 +99,8 @@ def compile_time(plt):
     ax1.set_yticks(y)
     ax1.set_yticklabels([f"{n}  (vs {r['anchor_name']})" for n, r in zip(names, rows)], fontsize=7.5)
     ax1.legend(fontsize=8, loc="lower right")
-    fig.suptitle("Every public function beside its anchor: first-call cost and repeat-call time "
-                 "(float64, 8×8 matrices)", fontsize=10)
+    fig.suptitle("Every public function beside its anchor: first call and repeat call\n"
+                 "(float64; 8×8 matrices, eigsh 200×200)", fontsize=10)
     stamp(fig, data)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
