@@ -28,9 +28,16 @@ def as_real(value):
 
 
 def as_flag(fn, name, value):
-    """`value` as a Python bool if it is one (or a NumPy bool); a `TypeError` naming `fn`
-    and `name` otherwise. (`throw="no"` was taken as true and turned raising on; outside
-    probe.)"""
+    """`value` as a Python bool: a bool, a NumPy bool, a concrete 0-d boolean array
+    (`jnp.array(True)`), or the integers 0 and 1 (scipy's `full_output=1` habit); a
+    `TypeError` naming `fn` and `name` otherwise, a traced value included (the flag
+    decides what is compiled). (`throw="no"` was taken as true and turned raising on;
+    outside probe.)"""
     if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (jax.Array, np.ndarray)) and not isinstance(value, jax.core.Tracer):
+        if np.ndim(value) == 0 and np.asarray(value).dtype == bool:
+            return bool(value)
+    if isinstance(value, numbers.Integral) and value in (0, 1):
         return bool(value)
     raise TypeError(f"{fn}: `{name}` must be True or False; got {value!r}.")

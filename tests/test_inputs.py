@@ -257,9 +257,10 @@ def test_flags_must_be_booleans_and_limits_bounded():
     # `throw="no"` was taken as true (raising turned on), and `limit=10**9` allocated
     # its pool up front and hung (outside probe): both are refused before anything is
     # traced or compiled.
+    from jaxgrad._options import as_flag
     from jaxgrad.integrate import cubature, nquad, qmc_quad, quadosc
     from jaxgrad.linalg import eigsh
-    from jaxgrad.optimize import minimize
+    from jaxgrad.optimize import inverse_by_minimize, minimize
 
     box = (jnp.zeros(2), jnp.ones(2))
     calls = {
@@ -269,14 +270,21 @@ def test_flags_must_be_booleans_and_limits_bounded():
         "qmc_quad": lambda **kw: qmc_quad(lambda x: x[0], *box, **kw),
         "minimize": lambda **kw: minimize(lambda x: jnp.sum(x**2), jnp.ones(2), **kw),
         "eigsh": lambda **kw: eigsh(jnp.eye(10), 2, **kw),
+        "inverse_by_minimize": lambda **kw: inverse_by_minimize(jnp.eye(2), **kw),
     }
     for name, call in calls.items():
         with pytest.raises(TypeError, match=f"{name}: `throw` must be True or False"):
             call(throw="no")
     with pytest.raises(TypeError, match="`periodize` must be True or False"):
-        calls["qmc_quad"](periodize=1)
+        calls["qmc_quad"](periodize="yes")
     with pytest.raises(TypeError, match="`has_aux` must be True or False"):
         calls["minimize"](has_aux=None)
     for name in ("cubature", "quadosc"):
         with pytest.raises(ValueError, match=f"{name}: `limit` must be an integer from 1 to 10,000,000"):
             calls[name](limit=10**9)
+    # What a flag may be: bools, NumPy bools, concrete 0-d boolean arrays, 0 and 1.
+    for ok in (True, np.False_, jnp.array(True), 1, 0):
+        assert as_flag("f", "throw", ok) is bool(ok)
+    for bad in ("no", 2, None, 1.0, jnp.array([True])):
+        with pytest.raises(TypeError, match="f: `throw` must be True or False"):
+            as_flag("f", "throw", bad)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._options import as_flag
 from .._power_of_two import power_of_two_scale
 from ._checks import as_real_square
 from ._minimize import minimize
@@ -79,6 +80,7 @@ def inverse_by_minimize(
          [0. 1.]]
     """
     m = as_real_square(m, "m", "jaxgrad.optimize.inverse_by_minimize")
+    throw = as_flag("jaxgrad.optimize.inverse_by_minimize", "throw", throw)
     sigma = power_of_two_scale(m).astype(m.dtype)  # exact; no derivative
     sol = minimize(inverse_loss, jnp.zeros_like(m), (m / sigma,), optimizer=optimizer, tol=tol,
                    max_steps=max_steps, throw=throw)

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._options import as_flag
 from .._power_of_two import power_of_two_scale
 from ..linalg import eigvalsh
 from ._checks import as_real_float, as_real_square
@@ -155,6 +156,7 @@ def symmetric_with_eigenvalues(
     """
     fn = "jaxgrad.optimize.symmetric_with_eigenvalues"
     targets = as_real_float(targets, "targets", fn)
+    throw = as_flag(fn, "throw", throw)
     if targets.ndim != 1:
         raise ValueError(f"{fn}: targets must be a vector; got shape {targets.shape}.")
     n = targets.shape[0]

@@ -10,6 +10,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._where import where
 from ..linalg import funm
+from .._options import as_flag
 from .._power_of_two import power_of_two_scale
 from ._checks import as_real_square
 from ._minimize import minimize
@@ -130,6 +131,7 @@ def svd_by_minimize(
         True
     """
     m = as_real_square(m, "m", "jaxgrad.optimize.svd_by_minimize")
+    throw = as_flag("jaxgrad.optimize.svd_by_minimize", "throw", throw)
     unit = m / power_of_two_scale(m).astype(m.dtype)  # exact; σ has no derivative
     u0, _ = jnp.linalg.qr(unit)
     v0, _ = jnp.linalg.qr(unit.T)
