@@ -419,10 +419,10 @@ def _check_limit(limit, fn="jaxgrad.integrate.quad"):
 
 
 # Cycles of a Fourier integral over a half line: cycle k gets the share (1 − p)pᵏ/2 of
-# the tolerance (p = 0.9, `_fourier._SHARE`), below 1e-16 of it past k ≈ 330, so more
-# cycles than this cannot change a result; each cycle also scans the table of all
-# `limlst` (`limlst=10**4` on a divergent integral ran for minutes, `10**8` took 7.5 GB;
-# outside probe).
+# the tolerance (p = 0.9, `_fourier._SHARE`), below 1e-16 of it past k ≈ 330, under what
+# a cycle's integral can be computed to (scipy's default is 50); and each cycle scans
+# the table of all `limlst` (`limlst=10**4` on a divergent integral ran for minutes,
+# `10**8` took 7.5 GB; outside probe).
 MAX_LIMLST = 1000
 
 
@@ -503,8 +503,8 @@ def quad(
         wvar: the weight's parameters (scalars, static or traced); see `weight`.
         limlst: the most cycles of a Fourier integral over a half line (scipy's name;
             static, 4 to 1,000: cycle k gets the share 0.1·0.9ᵏ/2 of the tolerance,
-            below 1e-16 of it past k ≈ 330): the range from the finite limit is cut into cycles of
-            (2⌊|ω|⌋ + 1)π/|ω| (between 2π and 3π for |ω| ≥ 1), each integrated against
+            below 1e-16 of it past k ≈ 330): the range from the finite limit is cut
+            into cycles of (2⌊|ω|⌋ + 1)π/|ω| (between 2π and 3π for |ω| ≥ 1), each integrated against
             its weight by Chebyshev moments (QUADPACK's QAWO rule, with at most `limit`
             panels), and their partial sums are extrapolated by Wynn's ε, stopping once
             the result meets the tolerance (after at least 8 cycles); the whole line is
