@@ -109,12 +109,12 @@ def _top(score, m):
     # keep it as a full sort instead of its fast CPU routine, 0.8 ms against 0.07.)
     top = jnp.take_along_axis(key, cand, axis=-1)
     kth = top[..., m - 1]
-    whole = jnp.all((top[..., c - 1] < kth) | ((kth == -jnp.inf) & ~jnp.any(jnp.isnan(score), axis=-1)))
+    enough = jnp.all((top[..., c - 1] < kth) | ((kth == -jnp.inf) & ~jnp.any(jnp.isnan(score), axis=-1)))
 
     def candidates(_):
         return best(jnp.take_along_axis(score, cand, axis=-1), cand.astype(jnp.int32))
 
-    return lax.cond(whole, candidates, lambda _: best(score, iota), None)
+    return lax.cond(enough, candidates, lambda _: best(score, iota), None)
 
 
 def each_node(fvec):
