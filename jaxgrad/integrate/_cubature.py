@@ -433,5 +433,5 @@ def cubature(
     # The tolerances are inputs of the compiled program (see `_adaptive.Tolerances`).
     options = (("limit", limit), ("epsabs", None), ("epsrel", None), ("nsplit", _boxes_per_pass(limit)))
     if _eager_loop.usable(a, b, args, consts, epsabs, epsrel) or differentiated_eagerly():  # (`_cubature_eager`)
-        return _cubature_eager(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)
-    return _cubature_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts, epsabs, epsrel)
+        return _cubature_eager(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel)
+    return _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel)

@@ -480,6 +480,6 @@ def qmc_quad(
         ("block", block),
         ("epsabs", epsabs),
         ("epsrel", epsrel),
-        ("periodize", bool(periodize)),
+        ("periodize", periodize),
     )
-    return _qmc_compiled(integrand, options, val_dtype, bool(throw), a, b, args, consts, key)
+    return _qmc_compiled(integrand, options, val_dtype, throw, a, b, args, consts, key)

@@ -586,7 +586,7 @@ def quad(
     weight, wvar = _check_weight(fn, weight, wvar, points)
     if isinstance(limlst, bool) or not isinstance(limlst, numbers.Integral) or not 4 <= limlst <= MAX_LIMLST:
         raise ValueError(f"{fn}: `limlst` must be an integer from 4 to {MAX_LIMLST}; got {limlst!r}.")
-    integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, bool(complex_func))
+    integrand, consts, val_dtype = trace_integrand(fn, f, dtype, args, complex_func)
     if val_dtype != dtype:  # (x in f's wider dtype: `trace_integrand`)
         dtype = val_dtype
         a, b, points = widened(a, dtype), widened(b, dtype), widened(points, dtype)
@@ -595,10 +595,10 @@ def quad(
     if is_fourier_half_line(weight, wvar, a, b):
         return fourier_half_line(fn, integrand, consts, a, b, args, weight=weight, omega=wvar, points=points,
                                  epsabs=epsabs, epsrel=epsrel, limit=limit, limlst=int(limlst),
-                                 complex_func=bool(complex_func), throw=bool(throw))
+                                 complex_func=complex_func, throw=throw)
     if is_fourier_range(weight, wvar, points):
         return fourier_range(integrand, consts, a, b, args, weight=weight, omega=wvar, epsabs=epsabs, epsrel=epsrel,
-                             limit=int(limit), complex_func=bool(complex_func), throw=bool(throw))
+                             limit=int(limit), complex_func=complex_func, throw=throw)
     # The tolerances are inputs of the compiled program (None here: the loop reads them
     # from its args, see `_adaptive.Tolerances`), so a new epsabs or epsrel reuses it.
     options = loop_options(limit)
@@ -606,15 +606,15 @@ def quad(
     # pass by pass from Python (`_eager_loop`); its derivatives too, without a weight.
     value_eagerly = _eager_loop.usable(a, b, points, args, consts, wvar, epsabs, epsrel)
     if weight is None and (value_eagerly or differentiated_eagerly()):
-        return _quad_eager(integrand, options, val_dtype, bool(throw), bool(complex_func), a, b, points, args,
+        return _quad_eager(integrand, options, val_dtype, throw, complex_func, a, b, points, args,
                            consts, epsabs, epsrel, value_eagerly)
     # With a weight, only the value: the weights' derivative rules build their joint
     # integrands afresh at each call (taken pass by pass, 90–370 ms a call).
     if weight is not None and value_eagerly:
-        return _weighted_eager(integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points,
+        return _weighted_eager(integrand, options, val_dtype, throw, weight, complex_func, a, b, points,
                                args, consts, wvar, epsabs, epsrel)
     return _quad_compiled(
-        integrand, options, val_dtype, bool(throw), weight, bool(complex_func), a, b, points, args, consts, wvar,
+        integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar,
         epsabs, epsrel,
     )
 

@@ -161,9 +161,9 @@ def quadosc(
     sign = 1.0 if b_inf == 1 else -1.0
     options = dict(sign=sign, cycles=int(cycles), limit=limit)
     if _eager_loop.usable(start, period, args, consts, epsabs, epsrel):
-        return _quadosc_eager(integrand, val_dtype, sign, int(cycles), limit, bool(throw), start, period, args, consts,
+        return _quadosc_eager(integrand, val_dtype, sign, int(cycles), limit, throw, start, period, args, consts,
                               epsabs, epsrel)
-    return _quadosc(integrand, tuple(options.items()), bool(throw), start, period, args, consts, epsabs, epsrel)
+    return _quadosc(integrand, tuple(options.items()), throw, start, period, args, consts, epsabs, epsrel)
 
 
 # Every piece is integrated and ε's table grows as the square of their number:

@@ -756,7 +756,7 @@ def eigsh(
         tangent_maxiter=tangent_maxiter if tangent_maxiter is not None else max(1000, 10 * size),
         dense=size < 3 * ncv,
     )
-    return _eigsh_compiled(op, opts, bool(throw), jnp.dtype(dtype), params, v0)
+    return _eigsh_compiled(op, opts, throw, jnp.dtype(dtype), params, v0)
 
 
 # The compiled core of `eigsh`: one executable per operator (a callable is keyed as in

@@ -578,9 +578,9 @@ def minimize(
     x0, args = _python_scalars_as_arrays(x0), _python_scalars_as_arrays(args)
     dtype = _float_dtype(x0)
     x0 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, dtype), x0)
-    objective, consts, dyn, aux_static = _trace_objective(fn, fun, x0, args, bool(has_aux))
+    objective, consts, dyn, aux_static = _trace_objective(fn, fun, x0, args, has_aux)
     sol = _minimize(
-        objective, consts, x0, dyn, optimizer, tol, float(rtol), int(max_steps), bool(has_aux), bool(throw),
+        objective, consts, x0, dyn, optimizer, tol, float(rtol), int(max_steps), has_aux, throw,
         bool(progress), int(progress_every), float(ridge),
     )
     if has_aux:
