@@ -1335,6 +1335,25 @@ def with_exact(args, k):
     return jax.tree_util.tree_map(mark, args, is_leaf=lambda t: isinstance(t, Tolerances))
 
 
+def fewer(*counts):
+    """The smallest of the counts of the user's components that are not None (None if
+    all are): nested derivative rules keep the innermost mark."""
+    given = [c for c in counts if c is not None]
+    return min(given) if given else None
+
+
+def options_with_exact(options, k):
+    """`options` (pairs) with `exact`, the number of leading components that are the
+    user's own (judged on epsrel·|∫|; see `CANCELLATION_FLOOR`), at most `k`: a
+    derivative rule's joint integrand [f, ∂f/∂θ] has k of f's, and at higher orders the
+    innermost count stands. For loops whose tolerances are static options (`cubature`,
+    the levels of `nquad`, a Fourier integral over a finite range); `with_exact` marks
+    traced ones."""
+    opts = dict(options)
+    opts["exact"] = fewer(k, opts.get("exact"))
+    return tuple(opts.items())
+
+
 def exact_in(args):
     """The `exact` of the one `Tolerances` in `args` (None if there is none, or it has no mark)."""
     found = tolerance_leaves(args)
@@ -1349,7 +1368,9 @@ def scale_floor(k, mass, exact):
     derivative needs it."""
     if exact is None or exact >= k:
         return 0.0
-    return where(jnp.arange(k) >= exact, CANCELLATION_FLOOR * mass(), 0.0)
+    m = mass()
+    derivative = (jnp.arange(k) >= exact).reshape((k,) + (1,) * (jnp.ndim(m) - 1))  # (components first)
+    return where(derivative, CANCELLATION_FLOOR * m, 0.0)
 
 
 def tolerance_scale(total, mass, exact):
@@ -1368,10 +1389,11 @@ def tolerances_in(args, epsabs, epsrel):
     return found[0].value[0], found[0].value[1]
 
 
-def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit):
+def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit, exact=None):
     """Integrate `fvec(x, args)` (shape (out_size,)) over the segments between `edges`.
     `epsabs` and `epsrel` are numbers, or None for the traced ones that `args` carries
-    (`Tolerances`).
+    (`Tolerances`). `exact`: the number of leading components that are the user's own,
+    for static tolerances (`options_with_exact`; traced ones carry their own mark).
 
     `edges` is sorted (-inf/inf allowed at the ends). Returns (value, err, neval, code):
     value and err of shape (out_size,), neval and the integer status code as scalars.
@@ -1383,12 +1405,12 @@ def adaptive_quad(fvec, edges, args, *, out_size, limit, epsabs, epsrel, nsplit)
     dtype = edges.dtype
     nseg = edges.shape[0] - 1
     init, cond, body, finish = loop_parts(
-        fvec, nseg, dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit
+        fvec, nseg, dtype, out_size=out_size, limit=limit, epsabs=epsabs, epsrel=epsrel, nsplit=nsplit, exact=exact
     )
     return finish(while_loop(cond, body, init(edges, args)))
 
 
-def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
+def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit, exact=None):
     """(init, cond, body, finish) of the adaptive loop. The state carries its own edges
     and args, so that states of different integrals can be stacked, gathered and resumed
     (see `_batch.py`).
@@ -1405,7 +1427,7 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
     traced as one function (XLA orders and fuses the inlined calls slightly differently).
     """
     init, cond, pass_nodes, pass_update, finish = _loop_core(
-        nseg, jnp.dtype(dtype), out_size, limit, epsabs, epsrel, nsplit)
+        nseg, jnp.dtype(dtype), out_size, limit, epsabs, epsrel, nsplit, exact)
 
     def body(state):
         edges, args, rest = state[0], state[1], state[2:]
@@ -1418,8 +1440,10 @@ def loop_parts(fvec, nseg, dtype, *, out_size, limit, epsabs, epsrel, nsplit):
 
 
 @functools.lru_cache(maxsize=128)
-def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
-    """(init, cond, pass_nodes, pass_update, finish) of the loop (see `loop_parts`)."""
+def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, exact=None):
+    """(init, cond, pass_nodes, pass_update, finish) of the loop (see `loop_parts`;
+    `exact`: see `adaptive_quad`)."""
+    static_exact = exact
     size = max(limit, nseg + 1) + nsplit  # pool slots
     npend = max(2 * nsplit, nseg)
     k = out_size
@@ -1830,7 +1854,7 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
         sums = long_sum(where(act, packed[0][:, 4 : 4 + 4 * k], 0.0))  # val, err, floor, tail
         total, errsum, floorsum, tailsum = (sums[j * k : (j + 1) * k] for j in range(4))
         tols = tolerances_in(tol_args, epsabs, epsrel)
-        exact = exact_in(tol_args) if epsabs is None else None
+        exact = fewer(exact_in(tol_args) if epsabs is None else None, static_exact)
         derivs = exact is not None and exact < k
         mass = long_sum(where(act, jnp.abs(pool["val"]), 0.0)) if derivs else None
         # (The floor is kept with the tolerances for the extrapolated value's test.)

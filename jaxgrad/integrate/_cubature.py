@@ -21,7 +21,7 @@ from .._where import where
 from ..linalg._checks import host_array
 from .._traced import trace
 from . import _eager_loop
-from ._adaptive import Tolerances
+from ._adaptive import Tolerances, options_with_exact
 from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
 from ._quad import (
@@ -51,16 +51,6 @@ def _cubature(fvec, a, b, args, options):
     solve = pooled_cubature(fvec, dict(options, out_size=out_size))
     value, err, neval, code = solve(lo, hi, args)
     return sign * value, err, neval, code
-
-
-def with_exact(options, k):
-    """`options` (pairs) with `exact`, the number of leading components that are the
-    user's own (judged on epsrel·|∫|; see `_adaptive.CANCELLATION_FLOOR`), at
-    most `k`: a derivative rule's joint integrand [f, ∂f/∂θ] has k of f's, and at higher
-    orders the innermost count stands."""
-    opts = dict(options)
-    opts["exact"] = k if opts.get("exact") is None else min(k, opts["exact"])
-    return tuple(opts.items())
 
 
 def _inside(x, toward):
@@ -139,7 +129,7 @@ def _cubature_jvp(fvec, options, primals, tangents):
     ta, tb, dargs = tangents
     k = fvec_out_size(fvec, a, args)
     value, err, neval, code, dvalue = integral_and_parameter_tangent(
-        lambda g: _cubature(g, a, b, args, with_exact(options, k)), fvec, args, dargs, k
+        lambda g: _cubature(g, a, b, args, options_with_exact(options, k)), fvec, args, dargs, k
     )
     sides = [s for s, t in (("b", tb), ("a", ta)) if not isinstance(t, SymbolicZero)]
     if sides:

@@ -142,13 +142,13 @@ PLAIN = (_plain_before, _plain_after)
 
 
 @functools.lru_cache(maxsize=64)
-def _loop(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit):
+def _loop(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, exact=None):
     """`(init, pass_nodes, finish, state, kept, step)` for one configuration of the loop:
     its parts (`_adaptive._loop_core`), the packings of its state and of what a pass keeps
     for the next, and `step` compiled. None reads the integrand's arguments: the state
     holds them only for the resumed lanes of `vmap` (`_batch.py`), and here they stay
     with the caller."""
-    init, _, pass_nodes, pass_update, finish = _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit)
+    init, _, pass_nodes, pass_update, finish = _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, exact)
     edges0 = jax.ShapeDtypeStruct((nseg + 1,), dtype)
     rest_shapes = jax.eval_shape(lambda e: init(e, ())[2:], edges0)
     state = _Packing(rest_shapes)
@@ -169,10 +169,10 @@ def _nodes(pass_nodes, kept, edges, rest):
 
 
 @functools.lru_cache(maxsize=64)
-def _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, ends=PLAIN):
+def _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, ends=PLAIN, exact=None):
     """(start, step, end) compiled for one configuration of the loop and one pair of
     `ends` (see `PLAIN`); `step` is shared by every pair."""
-    init, pass_nodes, finish, state, kept, step = _loop(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit)
+    init, pass_nodes, finish, state, kept, step = _loop(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, exact)
     before, after = ends
 
     @functools.partial(jit_core, concrete_alone=True, light=_LIGHT)
@@ -202,10 +202,10 @@ def eager_adaptive_quad(fvec, edges, args, **config):
     return run(fvec, (edges,), args, nseg=edges.shape[0] - 1, dtype=jnp.dtype(edges.dtype), **config)
 
 
-def run(fvec, inputs, args, *, nseg, dtype, ends=PLAIN, out_size, limit, epsabs, epsrel, nsplit):
+def run(fvec, inputs, args, *, nseg, dtype, ends=PLAIN, out_size, limit, epsabs, epsrel, nsplit, exact=None):
     """The loop on the edges that `ends[0]` makes of `inputs` (concrete), its result
     through `ends[1]` (see `PLAIN`); `nseg` segments of limits of `dtype`."""
-    start, step, end = _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, ends)
+    start, step, end = _programs(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, ends, exact)
     f_at = evaluator(fvec)
     tols = tolerance_leaves(args) if epsabs is None else ()
     edges, carry, packed, x, kept = start(*inputs)

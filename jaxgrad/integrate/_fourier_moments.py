@@ -42,6 +42,7 @@ from jax import lax
 from .._computed_once import computed_once
 from .._reduce import long_any, long_sum
 from .._where import where
+from ._adaptive import tolerance_scale
 from ._status import CONVERGED, MAX_SUBDIVISIONS, ROUNDOFF
 
 NPOINTS = 25  # Clenshaw–Curtis points of the rule (degree 24); its check uses every other one
@@ -136,7 +137,8 @@ _HAND = 8.0
 _HANDOFFS = 4
 
 
-def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit, direct=False, start=np.inf):
+def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel, limit, direct=False, start=np.inf,
+                   exact=None):
     """∫_lo^hi of each weighted component of `fvec` (x of shape (P, 25) → (P, 25, m, ...)),
     adaptively by `panel_rule`: `(value, err, neval, code, env)`.
 
@@ -161,7 +163,12 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
     panel still longer where the loop stops (beyond `limit` panels), or a range so cut
     (and longer than 64·start) that is not resolved within `limit` panels, makes the
     status `max_subdivisions` and the error unknown (inf): the whole range is not handed
-    to `quad`, which would miss the start again."""
+    to `quad`, which would miss the start again.
+
+    `exact`: the number of leading components (along the axis after the panels') that
+    are the user's own; the derivative components after them are judged on a thousandth
+    of their mass where they cancel (`_adaptive.tolerance_scale`, as in `quad`'s loop).
+    None: every component is the user's."""
     dtype = lo.dtype
     tiny = jnp.finfo(dtype).tiny
     direct = jnp.asarray(direct, bool)
@@ -185,12 +192,28 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
                                               is_sin, sign)[0]).shape[1:]
     rows = jnp.arange(limit)
 
-    def status(count, vals, errs, floors):  # whether the tolerance is met, and each panel's score
-        tol = jnp.maximum(tol_abs, tol_rel * jnp.abs(long_sum(vals)))
-        met = jnp.all(long_sum(errs) <= tol)
+    def status(count, vals, errs, floors):
+        """Whether the tolerance is met, each panel's score, and whether the one panel so
+        far must be bisected for a derivative component's sake (`massless`)."""
+        total, errsum = long_sum(vals), long_sum(errs)
+        derivs = exact is not None and exact < total.shape[0]
+        mass = long_sum(jnp.abs(vals)) if derivs else None  # (only where a derivative needs it)
+        tol = jnp.maximum(tol_abs, tol_rel * tolerance_scale(total, lambda: mass, exact))
+        met = jnp.all(errsum <= tol)
         ratio = where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
         score = where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
-        return met, score
+        split = massless(count, errsum, long_sum(floors), mass, tol) if derivs else jnp.zeros((), bool)
+        return met, score, split
+
+    def massless(count, errsum, floorsum, mass, tol):
+        # A derivative component whose first panel sums to 0 within its error (an odd
+        # ∂f/∂θ on a symmetric range) has no mass yet to judge it on, and stops at its
+        # rounding floor short of any tolerance: that panel is bisected once (not handed
+        # to `quad`), which gives the mass its parts, as in `quad`'s loop.
+        k = errsum.shape[0]
+        derivative = (jnp.arange(k) >= exact).reshape((k,) + (1,) * (errsum.ndim - 1))
+        short = (mass <= errsum) | (errsum - floorsum <= tol)
+        return (count == 1) & jnp.any(derivative & short & (errsum > tol))
 
     def first_panel(count, los, his):  # the panel at `lo`, and whether it must be cut
         left = jnp.argmin(where(rows < count, los, jnp.inf))
@@ -198,11 +221,11 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
 
     def cond(state):
         count, los, his, vals, errs, floors, handed, _, alive, _, _ = state
-        met, score = status(count, vals, errs, floors)
+        met, score, split = status(count, vals, errs, floors)
         forced = first_panel(count, los, his)[1]
         # (count + 1: a pass may add two panels.)
         many = long_sum(handed.astype(jnp.int32)) > _HANDOFFS
-        going = (count + 1 < limit) & alive & ((~met & long_any(score > 0) & ~many) | forced)
+        going = (count + 1 < limit) & alive & ((~met & long_any(score > 0) & ~many) | forced | split)
         return ~direct & ((count == 0) | going)
 
     # One pass evaluates two panels: the halves of the worst one, or at the first pass
@@ -216,11 +239,13 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         count, los, his, vals, errs, floors, handed, sides, alive, neval, env = state
         first = count == 0
         left, forced = first_panel(count, los, his)
-        worst = where(first, 0, where(forced, left, jnp.argmax(status(count, vals, errs, floors)[1])))
+        _, score, split = status(count, vals, errs, floors)
+        worst = where(first, 0, where(forced, left, jnp.argmax(score)))  # (split: the one panel)
         a, b = where(first, lo, los[worst]), where(first, hi, his[worst])
         c = (a + b) / 2
-        # too short to bisect further: to quad (not a panel cut for `start`)
-        hand = ~first & ~forced & (jnp.abs(omega) * (b - a) / 2 <= _HAND)
+        # too short to bisect further: to quad (not a panel cut for `start`, nor one split
+        # for a derivative's mass)
+        hand = ~first & ~forced & ~split & (jnp.abs(omega) * (b - a) / 2 <= _HAND)
         side = where(first | hand, 0, sides[worst])
         q = where(side == 1, (a + c) / 2, (c + b) / 2)  # the quarter kept: [a, q] or [q, b]
         kept_lo, kept_hi = where(side == 1, a, q), where(side == 1, q, b)
@@ -253,7 +278,7 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
              jnp.zeros((limit,), bool), jnp.zeros((limit,), jnp.int32), jnp.asarray(True), jnp.asarray(0),
              jnp.zeros(shape, dtype))
     count, los, his, vals, errs, floors, handed, _, alive, neval, env = lax.while_loop(cond, body, state)
-    met, score = status(count, vals, errs, floors)
+    met, score, _ = status(count, vals, errs, floors)
     unfinished = first_panel(count, los, his)[1] & ~direct
     # The whole range to quad: too many handed off, or unresolved within `limit` panels;
     # but not a range far longer than `start` whose start was cut, which `quad` would

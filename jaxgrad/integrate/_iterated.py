@@ -69,7 +69,7 @@ from .._throw import raise_if
 from .._traced import trace
 from .._where import where
 from . import _eager_loop
-from ._adaptive import adaptive_quad
+from ._adaptive import adaptive_quad, options_with_exact
 from ._batch import _broadcast, empty_batch
 from ._beside import float_beside
 from ._quad import (
@@ -213,8 +213,14 @@ def _level_quad_jvp(fvec, options, primals, tangents):
     a, b, args = primals
     if not (isinstance(tangents[0], SymbolicZero) and isinstance(tangents[1], SymbolicZero)):
         raise AssertionError("jaxgrad.integrate: the limits of an iterated level must be fixed")
+    # (The derivative columns are judged on a thousandth of their mass where they cancel,
+    # as in `quad`'s rule: `options_with_exact` marks the level's own components. d/dp of
+    # ∫₋₁¹∫₋₁¹ (e^(−x²−y²) + p·x) dy dx, 0 by symmetry, ended `roundoff` at epsabs = 0,
+    # and `throw=True` made `jax.grad` raise.)
+    k = fvec.out_size
     value, err, neval, code, dvalue = integral_and_parameter_tangent(
-        lambda g: _level_quad(g, a, b, args, options), fvec, args, tangents[2], fvec.out_size, _joint_integrand
+        lambda g: _level_quad(g, a, b, args, options if g is fvec else options_with_exact(options, k)),
+        fvec, args, tangents[2], k, _joint_integrand,
     )
     zero_int = lambda x: np.zeros(np.shape(x), jax.dtypes.float0)  # noqa: E731
     return (value, err, neval, code), (dvalue, jnp.zeros_like(err), zero_int(neval), zero_int(code))

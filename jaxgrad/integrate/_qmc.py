@@ -55,7 +55,8 @@ from .._power_of_two import power_of_two_scale, times_product
 from .._throw import raise_if
 from .._traced import trace
 from .._where import where
-from ._cubature import box_in_t, box_limits, from_t, with_exact
+from ._adaptive import options_with_exact
+from ._cubature import box_in_t, box_limits, from_t
 from ._cubature_adaptive import component_tolerance
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty, parameter_tangent
@@ -260,7 +261,7 @@ def _qmc_jvp(hvec, options, primals, tangents):
     _, _, diff, dleaves = _split_args(params, dparams)
     joint, _, n, _ = _derivative_integrand(hvec, params, diff)
     if n:
-        value, err, neval, npts, code = _qmc(joint, params, shifts, with_exact(options, k))
+        value, err, neval, npts, code = _qmc(joint, params, shifts, options_with_exact(options, k))
         g = value[k:].reshape(k, n)
         dvalue = parameter_tangent(g, dleaves, diff)
         value, err = value[:k], err[:k]
