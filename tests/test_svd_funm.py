@@ -433,6 +433,38 @@ def test_per_lane_parameters_under_vmap_match_single_calls():
     assert np.all(np.isnan(grads[2])) and not np.any(np.isnan(grads[[0, 1, 3]]))
 
 
+def test_derivatives_on_a_stack_with_two_batch_dimensions_and_under_two_vmaps():
+    # svt maps its threshold over every matrix of a stack, so on (2, 3, m, n) f was
+    # lane-mapped twice, and its f(0) check reshaped the inner lanes away: every
+    # derivative of svt on such a stack raised a TypeError, and so did svd_funm under
+    # two vmaps over a parameter of f (outside probe). Reference: jnp.linalg.svd, exact
+    # where the singular values are distinct and none equals the threshold.
+    rng = np.random.default_rng(11)
+    m, c, e = (jnp.asarray(rng.normal(size=(2, 3, 4, 3))) for _ in range(3))
+    t = jnp.asarray(rng.uniform(0.5, 2.0, size=(2, 3)))
+
+    def plain(x, g):
+        u, s, vh = jnp.linalg.svd(x, full_matrices=False)
+        return (u * g(s)[..., None, :]) @ vh
+
+    def hvp(fn):
+        return jax.jvp(jax.grad(lambda x: jnp.sum(c * fn(x))), (m,), (e,))[1]
+
+    got = hvp(lambda x: svt(x, 0.5))
+    want = hvp(lambda x: plain(x, lambda s: jnp.maximum(s - 0.5, 0.0)))
+    assert_close(got, want, 1e-12)
+    assert_close(jax.grad(lambda x: jnp.sum(c * svt(x, 0.5)))(m),
+                 jax.grad(lambda x: jnp.sum(c * plain(x, lambda s: jnp.maximum(s - 0.5, 0.0))))(m), 1e-13)
+
+    def per_lane(fn):
+        return jax.vmap(jax.vmap(jax.grad(lambda x, t, c: jnp.sum(c * fn(x, t)), argnums=(0, 1))))(m, t, c)
+
+    got = per_lane(lambda x, t: svd_funm(x, lambda s: jnp.tanh(t * s)))
+    want = per_lane(lambda x, t: plain(x, lambda s: jnp.tanh(t * s)))
+    for g, w in zip(got, want):
+        assert_close(g, w, 1e-13)
+
+
 def test_float32_matrix_with_a_float64_parameter():
     # A strongly typed float64 parameter of f beside a float32 matrix: the parameter's
     # term of the derivative came out float64 and JAX raised its internal "Custom JVP

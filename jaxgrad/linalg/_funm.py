@@ -561,14 +561,17 @@ def _lane_mapped(f, size, lead):
     """f with its parameters carrying a leading batch axis of `size`, applied lane by
     lane to x, whose leading axis is that batch (x derived from the batched matrices'
     eigen- or singular values). A scalar x (f(0), `_svd_funm._zero_flags`) is the same in
-    every lane: the result has shape (size, 1, ...) with `lead` axes in all, to
-    broadcast against values of shape (size, *batch, n)."""
+    every lane: the result has shape (size, 1, ...) with 1 + `lead` axes in all, to
+    broadcast against values of shape (size, *batch, n). Where f is itself lane-mapped
+    (per-lane parameters under two `vmap`s, or `svt` on a stack with more than one batch
+    dimension) its own lanes follow: (size, inner, 1, ...). (Reshaped to (size, 1, ...),
+    that raised in every derivative of `svt` on a (2, 3, m, n) stack; outside probe.)"""
 
     def mapped(x, *params):
         x = jnp.asarray(x)
         if x.ndim == 0:
             out = jax.vmap(lambda *p: f(x, *p))(*params)
-            return out.reshape((size,) + (1,) * lead)
+            return out.reshape(out.shape + (1,) * (1 + lead - out.ndim))
         return jax.vmap(f)(x, *params)
 
     # f's own rules go with it: its eigenvalue preparation (parameter-free, on the
