@@ -198,11 +198,12 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         total, errsum = long_sum(vals), long_sum(errs)
         derivs = exact is not None and exact < total.shape[0]
         mass = long_sum(jnp.abs(vals)) if derivs else None  # (only where a derivative needs it)
-        tol = jnp.maximum(tol_abs, tol_rel * tolerance_scale(total, lambda: mass, exact))
+        scale = tolerance_scale(total, lambda: mass, exact) if derivs else jnp.abs(total)
+        tol = jnp.maximum(tol_abs, tol_rel * scale)
         met = jnp.all(errsum <= tol)
         ratio = where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
         score = where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
-        split = massless(count, errsum, long_sum(floors), mass, tol) if derivs else jnp.zeros((), bool)
+        split = massless(count, errsum, long_sum(floors), mass, tol) if derivs else None  # (no op without)
         return met, score, split
 
     def massless(count, errsum, floorsum, mass, tol):
@@ -225,7 +226,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         forced = first_panel(count, los, his)[1]
         # (count + 1: a pass may add two panels.)
         many = long_sum(handed.astype(jnp.int32)) > _HANDOFFS
-        going = (count + 1 < limit) & alive & ((~met & long_any(score > 0) & ~many) | forced | split)
+        more = (~met & long_any(score > 0) & ~many) | forced
+        going = (count + 1 < limit) & alive & (more if split is None else more | split)
         return ~direct & ((count == 0) | going)
 
     # One pass evaluates two panels: the halves of the worst one, or at the first pass
@@ -245,7 +247,8 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         c = (a + b) / 2
         # too short to bisect further: to quad (not a panel cut for `start`, nor one split
         # for a derivative's mass)
-        hand = ~first & ~forced & ~split & (jnp.abs(omega) * (b - a) / 2 <= _HAND)
+        hand = ~first & ~forced & (jnp.abs(omega) * (b - a) / 2 <= _HAND)
+        hand = hand if split is None else hand & ~split
         side = where(first | hand, 0, sides[worst])
         q = where(side == 1, (a + c) / 2, (c + b) / 2)  # the quarter kept: [a, q] or [q, b]
         kept_lo, kept_hi = where(side == 1, a, q), where(side == 1, q, b)
