@@ -140,6 +140,10 @@ def test_shape_errors_name_the_argument():
         eigh_generalized(np.eye(3), np.ones(3))
     with pytest.raises(ValueError, match="`a` and `b`"):
         eigh_generalized(np.eye(3), np.eye(2))
+    # Batch dimensions that do not broadcast: JAX's own message named neither the
+    # function nor the arguments (outside probe).
+    with pytest.raises(ValueError, match="eigh_generalized: the batch dimensions of `a` \\(2,\\) and `b` \\(3,\\)"):
+        eigh_generalized(np.stack([np.eye(3)] * 2), np.stack([np.eye(3)] * 3))
 
 
 @pytest.mark.parametrize("d", [1e-12, 1e-20])

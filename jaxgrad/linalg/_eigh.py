@@ -97,7 +97,7 @@ def _eigh_compiled(a, UPLO, symmetrize_input, tie_rtol):
 
 @functools.partial(jax.jit, static_argnames=("UPLO", "symmetrize_input", "tie_rtol"))
 def _eigvalsh_compiled(a, UPLO, symmetrize_input, tie_rtol):
-    return eigh_impl(a, UPLO, symmetrize_input, tie_rtol).eigenvalues
+    return eigh_impl(a, UPLO, symmetrize_input, tie_rtol, fn="jaxgrad.linalg.eigvalsh").eigenvalues
 
 
 def eigh(
@@ -196,7 +196,7 @@ def eigvalsh(
         [[2. 0.]
          [0. 2.]]
     """
-    _check_uplo(UPLO, "jaxgrad.linalg.eigh")
+    _check_uplo(UPLO, "jaxgrad.linalg.eigvalsh")
     return _eigvalsh_compiled(
         host_array(a), UPLO, bool(symmetrize_input), check_tie_rtol(tie_rtol)
     )

@@ -84,7 +84,13 @@ def _eigh_generalized_compiled(a, b, tie_rtol):
             f"{fn}: arguments `a` and `b` must have the same trailing shape (n, n); "
             f"got {a.shape} and {b.shape}."
         )
-    batch = jnp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    try:
+        batch = jnp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"{fn}: the batch dimensions of `a` {a.shape[:-2]} and `b` {b.shape[:-2]} do not "
+            "broadcast against each other."
+        ) from None
     dtype = jnp.result_type(a, b)
     a = jnp.broadcast_to(a, batch + a.shape[-2:]).astype(dtype)
     b = jnp.broadcast_to(b, batch + b.shape[-2:]).astype(dtype)

@@ -651,7 +651,7 @@ def hermitian_input(a, fn: str, hermitian_rtol: float | None):
     return herm, bad
 
 
-def elementwise(f: Callable, dtype, fn: str):
+def elementwise(f: Callable, dtype, fn: str, spectrum: str = "eigenvalues"):
     """``f`` traced at a real scalar of ``dtype``'s precision (see `jaxgrad._traced`), checked.
 
     Returns ``(traced, consts)``: ``traced`` is hashable and static for a compiled core,
@@ -670,7 +670,7 @@ def elementwise(f: Callable, dtype, fn: str):
     if getattr(out, "shape", None) != ():
         raise ValueError(
             f"{fn}: `f` must map a scalar to a scalar (it is applied elementwise to the "
-            f"eigenvalues); on a scalar it returned {out}."
+            f"{spectrum}); on a scalar it returned {out}."
         )
     if jnp.issubdtype(out.dtype, jnp.complexfloating):
         raise TypeError(f"{fn}: `f` must be real-valued on real numbers; it returned {out.dtype}.")

@@ -451,5 +451,5 @@ def svd_funm(a: ArrayLike, f: Callable[[Array], Array]) -> Inexact[Array, "*batc
     fn = "jaxgrad.linalg.svd_funm"
     a = host_array(a)
     dtype = matrix_dtype(a, fn, square=False)
-    traced, consts = elementwise(f, dtype, fn)
+    traced, consts = elementwise(f, dtype, fn, "singular values")
     return _svd_funm_compiled(a, consts, traced)

@@ -112,7 +112,7 @@ def svd_trace_function(a: ArrayLike, f: Callable[[Array], Array]) -> Float[Array
     fn = "jaxgrad.linalg.svd_trace_function"
     a = host_array(a)
     dtype = matrix_dtype(a, fn, square=False)
-    traced, consts = elementwise(f, dtype, fn)
+    traced, consts = elementwise(f, dtype, fn, "singular values")
     return _svd_trace_function_compiled(a, consts, traced, fn)
 
 
