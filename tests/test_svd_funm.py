@@ -437,8 +437,10 @@ def test_derivatives_on_a_stack_with_two_batch_dimensions_and_under_two_vmaps():
     # svt maps its threshold over every matrix of a stack, so on (2, 3, m, n) f was
     # lane-mapped twice, and its f(0) check reshaped the inner lanes away: every
     # derivative of svt on such a stack raised a TypeError, and so did svd_funm under
-    # two vmaps over a parameter of f (outside probe). Reference: jnp.linalg.svd, exact
-    # where the singular values are distinct and none equals the threshold.
+    # two vmaps over a parameter of f (outside probe); and with that mended, a batch of
+    # tangents (jacfwd, jacrev, hessian) put its axis where the inner f keeps its lanes
+    # and raised too (a review). Reference: jnp.linalg.svd, exact where the singular
+    # values are distinct and none equals the threshold.
     rng = np.random.default_rng(11)
     m, c, e = (jnp.asarray(rng.normal(size=(2, 3, 4, 3))) for _ in range(3))
     t = jnp.asarray(rng.uniform(0.5, 2.0, size=(2, 3)))
@@ -453,6 +455,8 @@ def test_derivatives_on_a_stack_with_two_batch_dimensions_and_under_two_vmaps():
     got = hvp(lambda x: svt(x, 0.5))
     want = hvp(lambda x: plain(x, lambda s: jnp.maximum(s - 0.5, 0.0)))
     assert_close(got, want, 1e-12)
+    assert_close(jax.jacfwd(lambda x: svt(x, 0.5))(m[:, :2]),
+                 jax.jacfwd(lambda x: plain(x, lambda s: jnp.maximum(s - 0.5, 0.0)))(m[:, :2]), 1e-13)
     assert_close(jax.grad(lambda x: jnp.sum(c * svt(x, 0.5)))(m),
                  jax.grad(lambda x: jnp.sum(c * plain(x, lambda s: jnp.maximum(s - 0.5, 0.0))))(m), 1e-13)
 
@@ -463,6 +467,9 @@ def test_derivatives_on_a_stack_with_two_batch_dimensions_and_under_two_vmaps():
     want = per_lane(lambda x, t: plain(x, lambda s: jnp.tanh(t * s)))
     for g, w in zip(got, want):
         assert_close(g, w, 1e-13)
+    lanes = jax.vmap(jax.vmap(lambda x, t: svd_funm(x, lambda s: jnp.tanh(t * s))))
+    lanes_ref = jax.vmap(jax.vmap(lambda x, t: plain(x, lambda s: jnp.tanh(t * s))))
+    assert_close(jax.jacrev(lanes, argnums=1)(m, t), jax.jacrev(lanes_ref, argnums=1)(m, t), 1e-13)
 
 
 def test_float32_matrix_with_a_float64_parameter():

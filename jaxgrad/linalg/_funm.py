@@ -534,12 +534,18 @@ def _make_batcher(prim, n_mat: int):
             # shares its parameters: the new axis goes behind the lanes, so that f still
             # finds its lanes in front (in front of them, `jax.hessian` of a loss that
             # vmaps `funm` over f's parameters raised; outside review).
-            base, lanes, lead = lane
+            # f lane-mapped twice (svt on a stack with two batch dimensions, or two vmaps
+            # over f's parameters) has two lane axes in front: the new axis goes behind
+            # all of them, and every level learns of it (behind the outer lanes only, the
+            # inner f took it for its own lanes: `jax.jacfwd` of svt on a (2, 3, m, n)
+            # stack raised; a review).
+            depth, mapped = _one_more_axis(f)
             mats = [
-                jnp.broadcast_to(x[:, None], (x.shape[0], size, *x.shape[1:])) if d is None else jnp.moveaxis(x, d, 1)
+                jnp.broadcast_to(jnp.expand_dims(x, depth), x.shape[:depth] + (size,) + x.shape[depth:])
+                if d is None else jnp.moveaxis(x, d, depth)
                 for x, d in zip(args[:n_mat], dims[:n_mat])
             ]
-            return prim.bind(*mats, *args[n_mat:], f=_lane_mapped(base, lanes, lead + 1)), 1
+            return prim.bind(*mats, *args[n_mat:], f=mapped), depth
         moved = [
             jnp.broadcast_to(x, (size, *x.shape)) if d is None else jnp.moveaxis(x, d, 0)
             for x, d in zip(args, dims)
@@ -555,6 +561,18 @@ def _make_batcher(prim, n_mat: int):
         return prim.bind(*moved, f=_lane_mapped(f, size, moved[0].ndim - 2)), 0
 
     return batcher
+
+
+def _one_more_axis(f):
+    """`(depth, g)` for a lane-mapped f (`_lane_mapped`, possibly of a lane-mapped f):
+    the number of lane axes in front of the matrices, and f rebuilt for matrices with
+    one more batch axis right behind them (each level's `lead` one larger)."""
+    lane = getattr(f, "lane_mapped", None)
+    if lane is None:
+        return 0, f
+    base, size, lead = lane
+    depth, inner = _one_more_axis(base)
+    return depth + 1, _lane_mapped(inner, size, lead + 1)
 
 
 def _lane_mapped(f, size, lead):
