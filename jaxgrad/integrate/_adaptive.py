@@ -1330,7 +1330,7 @@ def with_exact(args, k):
     def mark(t):
         if not isinstance(t, Tolerances):
             return t
-        return Tolerances(t.value, k if t.exact is None else min(t.exact, k))
+        return Tolerances(t.value, fewer(t.exact, k))
 
     return jax.tree_util.tree_map(mark, args, is_leaf=lambda t: isinstance(t, Tolerances))
 
@@ -1369,8 +1369,24 @@ def scale_floor(k, mass, exact):
     if exact is None or exact >= k:
         return 0.0
     m = mass()
-    derivative = (jnp.arange(k) >= exact).reshape((k,) + (1,) * (jnp.ndim(m) - 1))  # (components first)
-    return where(derivative, CANCELLATION_FLOOR * m, 0.0)
+    return where(_derivative_components(k, exact, jnp.ndim(m)), CANCELLATION_FLOOR * m, 0.0)
+
+
+def _derivative_components(k, exact, ndim):
+    """Whether each of `k` components (along the first of `ndim` axes) is a derivative
+    component, one after the first `exact`."""
+    return (jnp.arange(k) >= exact).reshape((k,) + (1,) * (ndim - 1))
+
+
+def massless(errsum, floorsum, mass, tol, exact):
+    """The derivative components (after the first `exact`) that have no mass yet to be
+    judged on: their pieces sum to 0 within their error (an odd ∂f/∂θ on a symmetric
+    range: ∫₋₁¹ x dx, 2e-17 ± 1e-14), or are at their rounding floor short of the
+    tolerance (∂/∂p of ∫₀^2π e^(p sin x) dx at p = 1e-5, mass = |∫|). A loop bisects its
+    first pieces once where any is, which gives the mass its parts (`quad`'s loop, and
+    `_fourier_moments.cycle_integral`); per component, the shape of `errsum`."""
+    short = (mass <= errsum) | (errsum - floorsum <= tol)
+    return _derivative_components(errsum.shape[0], exact, errsum.ndim) & short & (errsum > tol)
 
 
 def tolerance_scale(total, mass, exact):
@@ -1882,15 +1898,9 @@ def _loop_core(nseg, dtype, out_size, limit, epsabs, epsrel, nsplit, exact=None)
         unsure = first_rule & jnp.any(saturated & valid) & jnp.all(errsum <= tol)
         confirming = confirming | unsure
         if derivs:
-            # A derivative component whose first rules sum to 0 within their error (an
-            # odd ∂f/∂θ on a symmetric range: ∫₋₁¹ x dx, 2e-17 ± 1e-14) has no mass yet to
-            # judge it on, and one whose first rules are at their rounding floor short of
-            # the tolerance (∂/∂p of ∫₀^2π e^(p sin x) dx at p = 1e-5, mass = |∫|) would end
-            # the loop on `roundoff` at once: their pieces are bisected once, as for
-            # `unsure`, which gives the mass its parts.
-            short = (mass <= errsum) | (errsum - floorsum <= tol)
-            massless = (jnp.arange(k) >= exact) & short & (errsum > tol)
-            confirming = confirming | (first_rule & jnp.any(massless))
+            # A derivative component with no mass yet (`massless`) would end the loop on
+            # `roundoff` at once: the first pieces are bisected once, as for `unsure`.
+            confirming = confirming | (first_rule & jnp.any(massless(errsum, floorsum, mass, tol, exact)))
         # An infinite error with a finite total comes from a piece with one non-finite
         # node (see `_gauss_kronrod`): it is bisected next. If it can't be (a node on the
         # singular point of a piece a few ulps wide: the float grid cannot move it off),

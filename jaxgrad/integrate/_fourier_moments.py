@@ -42,7 +42,7 @@ from jax import lax
 from .._computed_once import computed_once
 from .._reduce import long_any, long_sum
 from .._where import where
-from ._adaptive import tolerance_scale
+from ._adaptive import massless, tolerance_scale
 from ._status import CONVERGED, MAX_SUBDIVISIONS, ROUNDOFF
 
 NPOINTS = 25  # Clenshaw–Curtis points of the rule (degree 24); its check uses every other one
@@ -203,18 +203,11 @@ def cycle_integral(fvec, by_quad, lo, hi, omega, is_sin, sign, tol_abs, tol_rel,
         met = jnp.all(errsum <= tol)
         ratio = where(errs > floors, errs / jnp.maximum(tol, tiny), 0.0)
         score = where(rows < count, jnp.max(ratio.reshape(limit, -1), axis=1), 0.0)
-        split = massless(count, errsum, long_sum(floors), mass, tol) if derivs else None  # (no op without)
+        # A derivative component with no mass yet (`_adaptive.massless`) would stop at its
+        # rounding floor short of any tolerance: the one panel so far is bisected once
+        # (not handed to `quad`), as in `quad`'s loop. (No op without a derivative.)
+        split = (count == 1) & jnp.any(massless(errsum, long_sum(floors), mass, tol, exact)) if derivs else None
         return met, score, split
-
-    def massless(count, errsum, floorsum, mass, tol):
-        # A derivative component whose first panel sums to 0 within its error (an odd
-        # ∂f/∂θ on a symmetric range) has no mass yet to judge it on, and stops at its
-        # rounding floor short of any tolerance: that panel is bisected once (not handed
-        # to `quad`), which gives the mass its parts, as in `quad`'s loop.
-        k = errsum.shape[0]
-        derivative = (jnp.arange(k) >= exact).reshape((k,) + (1,) * (errsum.ndim - 1))
-        short = (mass <= errsum) | (errsum - floorsum <= tol)
-        return (count == 1) & jnp.any(derivative & short & (errsum > tol))
 
     def first_panel(count, los, his):  # the panel at `lo`, and whether it must be cut
         left = jnp.argmin(where(rows < count, los, jnp.inf))
