@@ -262,6 +262,25 @@ def test_algebraic_logarithmic_weights_and_derivatives(kind):
         _close(d2_alpha, _diff("alg-loga", zm, [0, 0, 0, 1, 0]), 1e-7)
 
 
+@pytest.mark.parametrize("kind", ["alg", "alg-log"])
+def test_reversed_limits_give_minus_the_integral_as_in_scipy(kind):
+    # b < a: −∫ over [b, a] with the weight (x − b)^α (a − x)^β, as scipy.integrate.quad
+    # returns it (this gave NaN and `nan_limits`; outside probe). Value and derivatives
+    # (a and b swap roles) against the closed form at the swapped limits; the programs
+    # of the test above.
+    z = Z_ALG[[0, 2, 1, 3, 4]]  # p, a = 1.7, b = 0.2, α, β
+    (value, converged), g_rev, g_fwd, d2_alpha = _alg_derivatives(kind, kind == "alg", z)
+    assert bool(converged)
+    zm = [mp.mpf(x) for x in Z_ALG]  # the closed form's own order: lower limit first
+    _close(value, -_alg_log_closed(kind, zm), 1e-11)
+    for i, j in enumerate([0, 2, 1, 3, 4]):  # d/da here is d/d(upper limit) there
+        ref = -_diff(kind, zm, [int(k == j) for k in range(5)])
+        _close(g_rev[i], ref, 1e-9)
+        _close(g_fwd[i], ref, 1e-9)
+    if d2_alpha is not None:
+        _close(d2_alpha, -_diff("alg-loga", zm, [0, 0, 0, 1, 0]), 1e-7)
+
+
 def test_exponent_near_minus_one():
     # Almost all of ∫₀ t^α dt lies below any float for α near −1 (half of it below 1e-308
     # at α = −0.999): the plain integrand gave 504 for 1000, "divergent". The weight's
@@ -639,7 +658,7 @@ def test_chebyshev_moments_of_the_fourier_weights():
 
 UNDEFINED = [
     ("cauchy", 0.0, 0.0, 1.0), ("cauchy", 0.5, 0.0, np.inf), ("cauchy", np.nan, 0.0, 1.0),
-    ("alg", (-1.0, 0.5), 0.0, 1.0), ("alg", (0.5, 0.5), 1.0, 0.0), ("alg", (0.5, 0.5), 0.0, np.inf),
+    ("alg", (-1.0, 0.5), 0.0, 1.0), ("alg", (0.5, 0.5), 1.0, 1.0), ("alg", (0.5, 0.5), 0.0, np.inf),
     # an infinite pole gave 0, `converged`; an infinite exponent `nonfinite` (outside probe)
     ("cauchy", np.inf, 0.0, 1.0), ("cauchy", -np.inf, 0.0, 1.0), ("alg", (0.0, np.inf), 0.0, 1.0),
 ]
@@ -663,7 +682,8 @@ def test_trigonometric_weight_of_an_f_that_returns_a_python_number():
 
 
 def test_weight_undefined_gives_nan_and_status():
-    # c at a limit, NaN or infinite, an infinite limit or exponent, α <= -1, b < a: NaN and `nan_limits`
+    # c at a limit, NaN or infinite, an infinite limit or exponent, α <= -1, an "alg" weight
+    # on a range of zero width: NaN and `nan_limits`
     # (one compiled program per weight: the inputs are traced).
     for weight, wvar, a, b in UNDEFINED:
         value, flagged = _undefined(weight, jnp.asarray(wvar, float), a, b)

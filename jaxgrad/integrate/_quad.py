@@ -488,7 +488,8 @@ def quad(
         weight: a weight function multiplying `f`, spelled as in `scipy.integrate.quad`:
             `"cauchy"` (the Cauchy principal value of `f(x)/(x - wvar)`, finite limits),
             `"alg"` (`(x - a)^α (b - x)^β` with `wvar = (α, β)`, α, β > -1, finite
-            `a < b`), `"alg-loga"`, `"alg-logb"`, `"alg-log"` (the same times `ln(x - a)`,
+            `a ≠ b`; for `b < a` minus the integral over `[b, a]` with `(x - b)^α (a - x)^β`,
+            as in scipy), `"alg-loga"`, `"alg-logb"`, `"alg-log"` (the same times `ln(x - a)`,
             `ln(b - x)` or both), `"cos"`, `"sin"` (`cos(ω x)`, `sin(ω x)`, `wvar = ω`;
             on a finite range by Chebyshev moments, as QUADPACK's QAWO, so the cost
             does not grow with ω (with `points`: the product, adaptively); with a limit
@@ -786,7 +787,7 @@ def _checked_limits(weight, a, b, points, wvar):
     if weight == "cauchy":
         undefined = undefined | ~(jnp.isfinite(a) & jnp.isfinite(b)) | (wvar == a) | (wvar == b)
     elif weight is not None and weight.startswith("alg"):
-        undefined = undefined | ~(jnp.isfinite(a) & jnp.isfinite(b) & (a < b)) | jnp.any(wvar <= -1)
+        undefined = undefined | ~(jnp.isfinite(a) & jnp.isfinite(b) & (a != b)) | jnp.any(wvar <= -1)
     a, points = replace_invalid(a, undefined, 0.0), replace_invalid(points, undefined, 0.0)
     b = replace_invalid(b, undefined, 1.0)
     points = jnp.clip(jnp.sort(points), jnp.minimum(a, b), jnp.maximum(a, b))
@@ -850,8 +851,13 @@ def _integral(fvec, weight, a, b, points, wvar, undefined, all_args, options):
         c = replace_invalid(wvar, undefined, 0.5)
         value, err, neval, code = _weights.cauchy(fvec, a, b, c, all_args, options)
     elif weight.startswith("alg"):
+        # b < a gives minus the integral over [b, a], its weight (x − b)^α (a − x)^β, as in
+        # scipy (which returned it where this gave NaN, `nan_limits`; outside probe).
         wvar = replace_invalid(wvar, undefined, 0.0)
-        value, err, neval, code = _weights.end_weighted(fvec, weight, a, b, wvar, all_args, options)
+        flip = b < a
+        lo, hi = where(flip, b, a), where(flip, a, b)
+        value, err, neval, code = _weights.end_weighted(fvec, weight, lo, hi, wvar, all_args, options)
+        value = where(flip, -value, value)
     else:
         g = _weights.trigonometric(fvec, weight)
         value, err, neval, code = _quad(g, a, b, points, (wvar, all_args), options)
