@@ -376,6 +376,10 @@ def test_bad_arguments_raise():
         cubature(lambda x: x[0] + 0j, jnp.zeros(2), jnp.ones(2))
     with pytest.raises(ValueError, match="empty array"):
         cubature(lambda x: jnp.zeros((0,)), jnp.zeros(2), jnp.ones(2))
+    # An integrand written for scipy's batch of points, x of shape (npoints, d): JAX's
+    # bare "Too many indices" (outside probe); now it names the call and x's shape.
+    with pytest.raises(IndexError, match=r"f\(x, \*args\) with x of shape \(2,\) \(one point"):
+        cubature(lambda x: x[:, 0] * x[:, 1], jnp.zeros(2), jnp.ones(2))
     # Limits as lists or tuples, as scipy takes them (traced, not compiled, here).
     value, info = jax.eval_shape(lambda p: cubature(gauss, [0.0, p], (1.0, 2.0), (jnp.zeros(2),)), 0.5)
     assert value.shape == () and info.err.shape == ()

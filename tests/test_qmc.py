@@ -303,6 +303,8 @@ def test_bad_input_raises():
         qmc_quad(lambda x: 1j * x[0], z, z + 1)
     with pytest.raises(TypeError, match="shape"):
         qmc_quad(lambda x: x @ jnp.ones(3), z, z + 1)
+    with pytest.raises(IndexError, match="one point"):  # scipy's batch of points (outside probe)
+        qmc_quad(lambda x: x[:, 0], z, z + 1)
     # A traced tolerance decides nothing at compile time: said so (it was refused as
     # "must be a real number"; outside probe). (Raised before anything is traced.)
     with pytest.raises(TypeError, match="not a traced value"):

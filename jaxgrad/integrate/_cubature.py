@@ -397,8 +397,12 @@ def cubature(
     x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
     try:
         integrand, consts = trace(f, x0, *args)
-    except TypeError as e:
-        raise TypeError(f"{fn}: calling f(x, *args) with x of shape {x0.shape} failed: {e}") from e
+    except (TypeError, IndexError) as e:
+        # (x is one point, not a batch of points as scipy.integrate.cubature passes: an
+        # integrand written for that, `x[:, 0]`, failed with JAX's bare IndexError;
+        # outside probe.)
+        raise type(e)(f"{fn}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of "
+                      f"points) failed: {e}") from e
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     # (integer values are real too: `quad`, `nquad` and `qmc_quad` took them, this
     # rejected them; outside probe)
