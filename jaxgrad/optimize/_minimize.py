@@ -89,6 +89,17 @@ def _python_scalars_as_arrays(tree):
     return jax.tree_util.tree_map(convert, tree)
 
 
+def _numbers_as_vector(x0):
+    """A list or tuple of Python numbers as a floating-point vector, as scipy's and
+    `jax.scipy.optimize`'s `minimize` take `x0`: kept as a pytree, `minimize(rosen,
+    [-1.2, 1.0])` handed `fun` a list, and a scipy objective failed inside the user's
+    code (`x[1:] - x[:-1]**2` on a list; outside probe). Indexing and unpacking work on
+    the vector as on the list. A list holding arrays stays a pytree."""
+    if isinstance(x0, (list, tuple)) and x0 and all(type(t) in (int, float) for t in x0):
+        return jnp.asarray(x0, dtype=jnp.result_type(float))
+    return x0
+
+
 def default_tol(dtype) -> float:
     """Gradient-norm tolerance used when `tol=None`: eps^(2/3) (3.7e-11 f64, 2.4e-5 f32)."""
     return float(jnp.finfo(dtype).eps) ** (2 / 3)
@@ -505,7 +516,8 @@ def minimize(
             `has_aux=True`). Traced once per call; the compiled loop is reused
             for the same code and traced program (a re-created lambda too), with the
             arrays it reads as inputs (see docs/performance.md).
-        x0: starting point, any pytree of real floating-point arrays.
+        x0: starting point, any pytree of real floating-point arrays; a list or tuple
+            of Python numbers is a vector (as scipy takes it).
         args: tuple of extra arguments (pytrees of arrays); `x` is differentiable with
             respect to them. Arrays and Python floats are traced inputs of the
             compiled loop (new values reuse it); Python ints and bools are static
@@ -575,7 +587,8 @@ def minimize(
     ridge = _nonnegative(fn, "ridge", ridge)
     tol = None if tol is None else _nonnegative(fn, "tol", tol)
     rtol = _nonnegative(fn, "rtol", rtol)
-    x0, args = _python_scalars_as_arrays(x0), _python_scalars_as_arrays(args)
+    x0, args = _numbers_as_vector(x0), _python_scalars_as_arrays(args)
+    x0 = _python_scalars_as_arrays(x0)
     dtype = _float_dtype(x0)
     x0 = jax.tree_util.tree_map(lambda t: jnp.asarray(t, dtype), x0)
     objective, consts, dyn, aux_static = _trace_objective(fn, fun, x0, args, has_aux)
