@@ -399,11 +399,14 @@ def test_input_errors():
 def test_optimizers_that_gather_steps_are_not_stalled():
     # optax.apply_every and MultiSteps return an update of exactly zero on the steps in
     # which they gather gradients: the run ended `stalled` after one step at x0 (outside
-    # probe). Σ cosh x − x has its minimum at asinh 1. An SGD rate of exactly 0 (its
-    # state has no floating leaf to move) still stops at once.
+    # probe). Σ cosh x − x has its minimum at asinh 1. MultiSteps over 3 steps keeps a
+    # mean of identical gradients that stands still while its counter moves (it ended
+    # `stalled` after two steps; a later probe). An SGD rate of exactly 0 (its state has
+    # nothing to move) still stops at once.
     f = lambda x: jnp.sum(jnp.cosh(x) - x)  # noqa: E731
     for opt in (optax.chain(optax.sgd(0.1), optax.apply_every(2)),
-                optax.MultiSteps(optax.adam(0.1), 2).gradient_transformation()):
+                optax.MultiSteps(optax.adam(0.1), 2).gradient_transformation(),
+                optax.MultiSteps(optax.adam(0.1), 3).gradient_transformation()):
         sol = minimize(f, jnp.zeros(2), optimizer=opt, max_steps=5000, throw=False)
         assert bool(sol.status == Status.converged), sol.status
         np.testing.assert_allclose(sol.x, np.arcsinh(1.0), rtol=1e-9)

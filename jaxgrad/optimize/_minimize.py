@@ -267,11 +267,13 @@ def _run(value_fn, x0, optimizer, tol, rtol, max_steps, progress, every):
         # An update of exactly zero while the optimizer's state moves is an optimizer
         # gathering steps (optax.apply_every, optax.MultiSteps: their zero updates ended
         # the run `stalled` after one step; outside probe): `stalled` only after
-        # _PATIENCE of them in a row. One whose floating state stands still too (a
-        # schedule decayed to 0 in SGD) stops at once, as before.
+        # _PATIENCE of them in a row. One whose state stands still (SGD at a rate of 0)
+        # stops at once. Its integer leaves count too: MultiSteps(·, k ≥ 3) keeps the mean
+        # of the gradients it gathers, which stands still while x does, and only its step
+        # counter moves (compared on the floating leaves alone, it stopped `stalled` after
+        # two steps; another probe).
         idle = where(zero & stalled, idle + 1, 0)
-        frozen = all_leaves(lambda a, b: a == b if jnp.issubdtype(jnp.result_type(a), jnp.inexact) else True,
-                            new_state, state)  # (the floating leaves: counters always move)
+        frozen = all_leaves(lambda a, b: a == b, new_state, state)
         stalled = stalled & (~zero | frozen | (idle >= _PATIENCE))
         ls_failed = _decrease_error(new_state, dtype) > 0
         code = where(
