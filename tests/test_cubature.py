@@ -380,6 +380,10 @@ def test_bad_arguments_raise():
     # bare "Too many indices" (outside probe); now it names the call and x's shape.
     with pytest.raises(IndexError, match=r"f\(x, \*args\) with x of shape \(2,\) \(one point"):
         cubature(lambda x: x[:, 0] * x[:, 1], jnp.zeros(2), jnp.ones(2))
+    # JAX's own TypeErrors (a Python `if` on x) take other constructor arguments: the
+    # message above failed to build, an AttributeError (a review).
+    with pytest.raises(TypeError, match=r"calling f\(x, \*args\) with x of shape \(2,\)"):
+        cubature(lambda x: x[0] if x[0] > 0.5 else x[1], jnp.zeros(2), jnp.ones(2))
     # Limits as lists or tuples, as scipy takes them (traced, not compiled, here).
     value, info = jax.eval_shape(lambda p: cubature(gauss, [0.0, p], (1.0, 2.0), (jnp.zeros(2),)), 0.5)
     assert value.shape == () and info.err.shape == ()

@@ -305,6 +305,8 @@ def test_bad_input_raises():
         qmc_quad(lambda x: x @ jnp.ones(3), z, z + 1)
     with pytest.raises(IndexError, match="one point"):  # scipy's batch of points (outside probe)
         qmc_quad(lambda x: x[:, 0], z, z + 1)
+    with pytest.raises(TypeError, match="one point"):  # JAX's own TypeError subclass (a review)
+        qmc_quad(lambda x: x[0] if x[0] > 0.5 else x[1], z, z + 1)
     # A traced tolerance decides nothing at compile time: said so (it was refused as
     # "must be a real number"; outside probe). (Raised before anything is traced.)
     with pytest.raises(TypeError, match="not a traced value"):

@@ -401,8 +401,10 @@ def cubature(
         # (x is one point, not a batch of points as scipy.integrate.cubature passes: an
         # integrand written for that, `x[:, 0]`, failed with JAX's bare IndexError;
         # outside probe.)
-        raise type(e)(f"{fn}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of "
-                      f"points) failed: {e}") from e
+        # (A plain TypeError or IndexError: JAX's own subclasses take other arguments.)
+        kind = IndexError if isinstance(e, IndexError) else TypeError
+        raise kind(f"{fn}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of points) "
+                   f"failed: {e}") from e
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     # (integer values are real too: `quad`, `nquad` and `qmc_quad` took them, this
     # rejected them; outside probe)

@@ -467,8 +467,10 @@ def qmc_quad(
         # (x is one point, not a batch of points as scipy.integrate.cubature passes: an
         # integrand written for that, `x[:, 0]`, failed with JAX's bare IndexError;
         # outside probe.)
-        raise type(e)(f"{_FN}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of "
-                      f"points) failed: {e}") from e
+        # (A plain TypeError or IndexError: JAX's own subclasses take other arguments.)
+        kind = IndexError if isinstance(e, IndexError) else TypeError
+        raise kind(f"{_FN}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of points) "
+                   f"failed: {e}") from e
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number) or jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{_FN}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
