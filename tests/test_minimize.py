@@ -160,7 +160,7 @@ def test_x0_as_a_list_of_numbers_is_a_vector():
     # As scipy and jax.scipy take it: `fun` gets a vector, not a list (a scipy objective,
     # `x[1:] - x[:-1]**2`, failed on the list; outside probe). Argmin p / (1 + λ); the
     # program of `solve_ridge` (x0 = jnp.zeros(3)), found again.
-    for x0 in ([0.0, 0.0, 0.0], (0, 0, 0)):
+    for x0 in ([0.0, 0.0, 0.0], (0, 0, 0), [np.float64(0.0), np.float32(0.0), np.int64(0)]):
         sol = minimize(ridge_quadratic, x0, (P, 1.0))
         assert isinstance(sol.x, jax.Array) and sol.x.shape == (3,) and sol.status == Status.converged
         np.testing.assert_allclose(sol.x, P / 2, atol=1e-12)

@@ -31,7 +31,7 @@ class STATUS(eqx.Enumeration):
     nonfinite = "the integrand returned NaN or inf at a quadrature node, or a sum of its values overflowed."
     nan_limits = (
         "a limit, breakpoint or `wvar` is NaN, or outside what the weight allows (finite "
-        "limits, a < b and α, β > -1 for the algebraic weights, c ≠ a, b for a principal "
+        "limits, a ≠ b and α, β > -1 for the algebraic weights, c ≠ a, b for a principal "
         "value; for quadosc a finite start and a positive period), so the integral is "
         "undefined (the value is NaN)."
     )

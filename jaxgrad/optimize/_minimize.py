@@ -94,9 +94,13 @@ def _numbers_as_vector(x0):
     `jax.scipy.optimize`'s `minimize` take `x0`: kept as a pytree, `minimize(rosen,
     [-1.2, 1.0])` handed `fun` a list, and a scipy objective failed inside the user's
     code (`x[1:] - x[:-1]**2` on a list; outside probe). Indexing and unpacking work on
-    the vector as on the list. A list holding arrays stays a pytree."""
-    if isinstance(x0, (list, tuple)) and x0 and all(type(t) in (int, float) for t in x0):
-        return jnp.asarray(x0, dtype=jnp.result_type(float))
+    the vector as on the list. NumPy's scalars count as numbers (np.float32 entries, say);
+    bools do not. A list holding arrays stays a pytree."""
+    def number(t):
+        return isinstance(t, (numbers.Real, np.number)) and not isinstance(t, (bool, np.bool_)) and np.ndim(t) == 0
+
+    if isinstance(x0, (list, tuple)) and x0 and all(number(t) for t in x0):
+        return jnp.asarray(np.asarray(x0, dtype=np.float64), dtype=jnp.result_type(float))
     return x0
 
 
@@ -519,7 +523,7 @@ def minimize(
             for the same code and traced program (a re-created lambda too), with the
             arrays it reads as inputs (see docs/performance.md).
         x0: starting point, any pytree of real floating-point arrays; a list or tuple
-            of Python numbers is a vector (as scipy takes it).
+            of numbers (Python's or NumPy's scalars) is a vector, as scipy takes it.
         args: tuple of extra arguments (pytrees of arrays); `x` is differentiable with
             respect to them. Arrays and Python floats are traced inputs of the
             compiled loop (new values reuse it); Python ints and bools are static
