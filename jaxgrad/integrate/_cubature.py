@@ -400,8 +400,8 @@ def cubature(
     except (TypeError, IndexError) as e:
         # (x is one point, not a batch of points as scipy.integrate.cubature passes: an
         # integrand written for that, `x[:, 0]`, failed with JAX's bare IndexError;
-        # outside probe.)
-        # (A plain TypeError or IndexError: JAX's own subclasses take other arguments.)
+        # outside probe. Re-raised as a plain TypeError or IndexError: JAX's own
+        # subclasses of them take other arguments.)
         kind = IndexError if isinstance(e, IndexError) else TypeError
         raise kind(f"{fn}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of points) "
                    f"failed: {e}") from e
