@@ -620,7 +620,8 @@ def _callback_origin(obj, depth=0, user=True):
         return ("equal", obj)
     if isinstance(obj, functools.partial):
         bound = _user_code(obj.func) or getattr(obj.func, "__code__", None) is None
-        return ("partial", sub(obj.func), sub((obj.args, obj.keywords or {}), bound))
+        keywords = tuple(sorted((obj.keywords or {}).items()))  # (the partial's own dict: by its entries)
+        return ("partial", sub(obj.func), sub((obj.args, keywords), bound))
     if isinstance(obj, types.MethodType):
         return ("method", sub(obj.__func__), sub(obj.__self__, True))
     inner = getattr(obj, "callback_func", None)  # JAX's flat wrapper of the user's function
@@ -635,10 +636,19 @@ def _callback_origin(obj, depth=0, user=True):
                 cells.append(sub(cell.cell_contents, own))
             except ValueError:  # an empty cell
                 cells.append(None)
-        defaults = (getattr(obj, "__defaults__", None) or (), getattr(obj, "__kwdefaults__", None) or {})
+        defaults = (getattr(obj, "__defaults__", None) or (),
+                    tuple(sorted((getattr(obj, "__kwdefaults__", None) or {}).items())))  # (by its entries)
         return (_code_key(code), _Same(getattr(obj, "__globals__", None)), tuple(cells), sub(defaults, own))
+    # A container's mutable parts stay whole, so that the test above sees them: a list
+    # inside a tuple (`box = ([],)`) or among a partial's arguments was flattened into
+    # its entries and keyed by value, and a callback over a fresh log ran the first
+    # call's, or two boxes holding equal numbers shared one program, which then read the
+    # wrong box after one was edited (outside review).
+    def mutable(x):
+        return x is not obj and isinstance(x, (list, dict, set, bytearray, np.ndarray))
+
     try:
-        leaves, treedef = jax.tree_util.tree_flatten(obj)
+        leaves, treedef = jax.tree_util.tree_flatten(obj, is_leaf=mutable)
     except Exception:  # keys that do not sort, say: by identity (compiled again, never stale)
         return _Same(obj)
     if len(leaves) == 1 and leaves[0] is obj:

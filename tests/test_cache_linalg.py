@@ -328,3 +328,36 @@ def test_a_callback_writing_to_a_fresh_list_writes_to_that_list():
         return len(log)
 
     assert [run() > 0 for _ in range(3)] == [True, True, True]
+
+
+def test_a_callback_over_a_list_inside_a_tuple_or_a_partial_reads_that_list():
+    # A list held in a tuple, or bound by a `functools.partial`, was flattened into its
+    # entries and keyed by value: a fresh log per call stayed empty, and two boxes holding
+    # equal numbers shared one program, so after one box was edited the other's call
+    # read it (600 for 12; outside review). Σ over M's eigenvalues 3, 1 of c·s².
+    def make(box):
+        def f(s):
+            def scale(x):
+                return np.asarray(box[0][0] * x)
+
+            return jax.pure_callback(scale, jax.ShapeDtypeStruct(s.shape, s.dtype), s * s, vmap_method="sequential")
+
+        return f
+
+    box1, box2 = ([2.0],), ([2.0],)
+    f1, f2 = make(box1), make(box2)
+    assert float(trace_function(M, f1)) == pytest.approx(20.0, rel=1e-15)
+    box1[0][0] = 100.0
+    assert float(trace_function(M, f2)) == pytest.approx(20.0, rel=1e-15)
+    assert float(trace_function(M, f1)) == pytest.approx(1000.0, rel=1e-15)
+
+    def append(log, y):
+        log.append(1)
+
+    def run():
+        log = []
+        assert float(trace_function(M, lambda s: (jax.debug.callback(functools.partial(append, log), s), 2 * s)[1])) \
+            == pytest.approx(8.0, rel=1e-15)
+        return len(log)
+
+    assert [run() > 0 for _ in range(3)] == [True, True, True]
