@@ -549,6 +549,15 @@ def _user_rules(jaxpr):
         return (_Same(object()),)
 
 
+def _plain_object(o) -> bool:
+    """An instance of a class of the user's with attributes of its own (not a module, a
+    class, a function or one of JAX's or NumPy's objects)."""
+    if isinstance(o, (types.ModuleType, type)) or not hasattr(o, "__dict__"):
+        return False
+    module = type(o).__module__ or ""
+    return not module.startswith(("jax", "jaxlib", "numpy", "builtins", "functools", "equinox", "optax"))
+
+
 def _hidden_arrays(obj, depth=0):
     """The arrays `obj` holds where a custom rule can read them unseen by the trace
     (closure cells, defaults, a partial's bound arguments, a pytree's leaves, and
@@ -564,6 +573,8 @@ def _hidden_arrays(obj, depth=0):
             found.append(_Same(o))
         elif isinstance(o, (np.ndarray, np.generic, jax.Array)):
             _hash_array(h, o)
+        elif isinstance(o, (bool, int, float, complex, str)):  # (by value, as in a closure cell)
+            h.update(repr((type(o).__name__, o)).encode())
         elif isinstance(o, functools.partial):
             visit(o.func, depth + 1)
             for leaf in jax.tree_util.tree_leaves((o.args, o.keywords or {})):
@@ -588,6 +599,11 @@ def _hidden_arrays(obj, depth=0):
             if not (len(leaves) == 1 and leaves[0] is o):
                 for leaf in leaves:
                     visit(leaf, depth + 1)
+            elif _plain_object(o):
+                # An object of the user's (a config, say) that a rule reads an array
+                # from: `cfg.k` rebound left the gradient of the old k (outside review).
+                for value in vars(o).values():
+                    visit(value, depth + 1)
 
     visit(obj, depth)
     return (h.hexdigest(), tuple(found))

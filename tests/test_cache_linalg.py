@@ -330,6 +330,32 @@ def test_a_callback_writing_to_a_fresh_list_writes_to_that_list():
     assert [run() > 0 for _ in range(3)] == [True, True, True]
 
 
+def test_a_rule_reading_an_attribute_of_an_object_of_the_users_sees_its_new_value():
+    # A custom rule that reads cfg.k, cfg an object of the user's in its closure: the
+    # gradient of the old k was served after `cfg.k` was rebound, an array or a number
+    # (outside review). d/dA Σ sin(λ) with the rule's k·cos: k·cos(M) (M = Q diag(3, 1) Qᵀ).
+    class Config:
+        pass
+
+    cfg = Config()
+
+    @jax.custom_jvp
+    def s(x):
+        return jnp.sin(x)
+
+    @s.defjvp
+    def s_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return jnp.sin(x), cfg.k * jnp.cos(x) * t
+
+    w, q = np.linalg.eigh(M)
+    cos_m = (q * np.cos(w)) @ q.T
+    for k in (jnp.asarray(1.0), jnp.asarray(3.0), 5.0, 7.0):
+        cfg.k = k
+        g = jax.grad(lambda a: trace_function(a, s))(jnp.asarray(M))
+        np.testing.assert_allclose(g, float(k) * cos_m, rtol=1e-13, atol=1e-15)
+
+
 def test_a_callback_over_a_list_inside_a_tuple_or_a_partial_reads_that_list():
     # A list held in a tuple, or bound by a `functools.partial`, was flattened into its
     # entries and keyed by value: a fresh log per call stayed empty, and two boxes holding
