@@ -595,15 +595,21 @@ def _hidden_arrays(obj, depth=0):
             ):
                 visit(leaf, depth + 1)
         else:
-            leaves = jax.tree_util.tree_leaves(o)
-            if not (len(leaves) == 1 and leaves[0] is o):
-                for leaf in leaves:
-                    visit(leaf, depth + 1)
-            elif _plain_object(o):
-                # An object of the user's (a config, say) that a rule reads an array
-                # from: `cfg.k` rebound left the gradient of the old k (outside review).
-                for value in vars(o).values():
-                    visit(value, depth + 1)
+            # An object of the user's (a config, say) that a rule reads an array or a
+            # number from is walked through its attributes: `cfg.k` rebound left the
+            # gradient of the old k (outside review). What cannot be walked (a dict whose
+            # keys do not sort, a `__dict__` that is not a dict or raises) keys by
+            # identity, as every such object did before (it raised here; a review).
+            try:
+                leaves = jax.tree_util.tree_leaves(o)
+                if not (len(leaves) == 1 and leaves[0] is o):
+                    for leaf in leaves:
+                        visit(leaf, depth + 1)
+                elif _plain_object(o):
+                    for value in list(vars(o).values()):
+                        visit(value, depth + 1)
+            except Exception:
+                found.append(_Same(o))
 
     visit(obj, depth)
     return (h.hexdigest(), tuple(found))

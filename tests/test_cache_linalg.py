@@ -354,6 +354,11 @@ def test_a_rule_reading_an_attribute_of_an_object_of_the_users_sees_its_new_valu
         cfg.k = k
         g = jax.grad(lambda a: trace_function(a, s))(jnp.asarray(M))
         np.testing.assert_allclose(g, float(k) * cos_m, rtol=1e-13, atol=1e-15)
+    # An attribute the walk cannot sort (a dict with keys of two types) keys the object
+    # by identity, as before (the walk raised "Comparator raised exception"; a review).
+    cfg.table = {1: "a", "b": 2}
+    g = jax.grad(lambda a: trace_function(a, s))(jnp.asarray(M))
+    np.testing.assert_allclose(g, 7.0 * cos_m, rtol=1e-13, atol=1e-15)
 
 
 def test_a_callback_over_a_list_inside_a_tuple_or_a_partial_reads_that_list():
