@@ -558,6 +558,13 @@ def _plain_object(o) -> bool:
     return not module.startswith(("jax", "jaxlib", "numpy", "builtins", "functools", "equinox", "optax"))
 
 
+def _mutable_dataclass(o) -> bool:
+    """A dataclass instance whose fields can be assigned (not frozen, as equinox Modules
+    are): a callback may write into it, as into a list."""
+    params = getattr(type(o), "__dataclass_params__", None)
+    return params is not None and not isinstance(o, type) and not params.frozen
+
+
 def _hidden_arrays(obj, depth=0):
     """The arrays `obj` holds where a custom rule can read them unseen by the trace
     (closure cells, defaults, a partial's bound arguments, a pytree's leaves, and
@@ -667,7 +674,10 @@ def _callback_origin(obj, depth=0, user=True):
     # call's, or two boxes holding equal numbers shared one program, which then read the
     # wrong box after one was edited (outside review).
     def mutable(x):
-        return x is not obj and isinstance(x, (list, dict, set, bytearray, np.ndarray))
+        return x is not obj and (isinstance(x, (list, dict, set, bytearray, np.ndarray)) or _mutable_dataclass(x))
+
+    if user and _mutable_dataclass(obj):  # (a registered pytree it writes into, made per call)
+        return _Same(obj)
 
     try:
         leaves, treedef = jax.tree_util.tree_flatten(obj, is_leaf=mutable)

@@ -9,6 +9,7 @@ the `jax.monitoring` events of tests/test_cache.py, not timed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -381,6 +382,24 @@ def test_a_callback_over_a_list_inside_a_tuple_or_a_partial_reads_that_list():
     box1[0][0] = 100.0
     assert float(trace_function(M, f2)) == pytest.approx(20.0, rel=1e-15)
     assert float(trace_function(M, f1)) == pytest.approx(1000.0, rel=1e-15)
+
+    # A registered dataclass the callback writes into, made afresh per call: the first
+    # call's object received every later call's writes (a review).
+    @functools.partial(jax.tree_util.register_dataclass, data_fields=["total"], meta_fields=[])
+    @dataclasses.dataclass
+    class Acc:
+        total: float = 0.0
+
+    def accumulate(acc, y):
+        acc.total += float(np.sum(y))
+        return np.asarray(y)
+
+    for _ in range(2):
+        acc = Acc()
+        trace_function(M, lambda s, acc=acc: jax.pure_callback(functools.partial(accumulate, acc),
+                                                               jax.ShapeDtypeStruct(s.shape, s.dtype), s,
+                                                               vmap_method="sequential"))
+        assert acc.total == pytest.approx(4.0, rel=1e-15)
 
     def append(log, y):
         log.append(1)
