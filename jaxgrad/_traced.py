@@ -559,10 +559,16 @@ def _plain_object(o) -> bool:
 
 
 def _mutable_dataclass(o) -> bool:
-    """A dataclass instance whose fields can be assigned (not frozen, as equinox Modules
-    are): a callback may write into it, as into a list."""
+    """A dataclass instance whose fields can be assigned: a callback may write into it, as
+    into a list. Not a frozen one, nor an equinox Module (immutable, though its dataclass
+    is not declared frozen: keyed by identity, a Module made afresh per call compiled
+    again at every call)."""
     params = getattr(type(o), "__dataclass_params__", None)
-    return params is not None and not isinstance(o, type) and not params.frozen
+    if params is None or isinstance(o, type) or params.frozen:
+        return False
+    import equinox  # (a dependency of the library; imported here, where it is needed)
+
+    return not isinstance(o, equinox.Module)
 
 
 def _hidden_arrays(obj, depth=0):

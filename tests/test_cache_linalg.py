@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -400,6 +401,25 @@ def test_a_callback_over_a_list_inside_a_tuple_or_a_partial_reads_that_list():
                                                                jax.ShapeDtypeStruct(s.shape, s.dtype), s,
                                                                vmap_method="sequential"))
         assert acc.total == pytest.approx(4.0, rel=1e-15)
+
+    # An equinox Module (immutable) made afresh per call stays keyed by its values.
+    class Scale(eqx.Module):
+        c: float
+
+    def scaled(p, y):
+        return np.asarray(p.c * y)
+
+    def with_module(c):
+        p = Scale(c)
+        return trace_function(M, lambda s, p=p: jax.pure_callback(functools.partial(scaled, p),
+                                                                  jax.ShapeDtypeStruct(s.shape, s.dtype), s,
+                                                                  vmap_method="sequential"))
+
+    assert float(with_module(2.0)) == pytest.approx(8.0, rel=1e-15)
+    with count_compiles() as n:
+        assert float(with_module(2.0)) == pytest.approx(8.0, rel=1e-15)
+    assert n == NOTHING
+    assert float(with_module(3.0)) == pytest.approx(12.0, rel=1e-15)
 
     def append(log, y):
         log.append(1)
