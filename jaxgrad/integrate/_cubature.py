@@ -26,7 +26,7 @@ from ._beside import float_beside
 from ._cubature_batch import pooled_cubature
 from ._quad import (
     _check_limit, _check_tolerance, _eager_tolerances, as_dtype, check_nonempty, fvec_out_size, widened,
-    integral_and_parameter_tangent, quad, real_dtype,
+    integral_and_parameter_tangent, ordered, quad, real_dtype,
 )
 from ._status import CONVERGED, NAN_LIMITS, QuadInfo, status_from_code
 
@@ -44,13 +44,28 @@ def _boxes_per_pass(limit):
 def _cubature(fvec, a, b, args, options):
     """∫ over the box with corners a, b (shape (d,), finite), oriented: a coordinate with
     b < a contributes a factor −1, as ∫_a^b does in one dimension."""
-    flip = b < a
-    lo, hi = where(flip, b, a), where(flip, a, b)
+    flip, lo, hi = ordered(a, b)
     sign = jnp.prod(where(flip, -1.0, 1.0)).astype(a.dtype)
     out_size = fvec_out_size(fvec, lo, args)
     solve = pooled_cubature(fvec, dict(options, out_size=out_size))
     value, err, neval, code = solve(lo, hi, args)
     return sign * value, err, neval, code
+
+
+def trace_at_a_point(fn, f, d, dtype, args):
+    """`trace(f, x0, *args)` (`jaxgrad._traced`) with x0 one point of `d` coordinates of
+    `dtype`, for `cubature` and `qmc_quad` (named `fn` in the error). A failure names the
+    call and x's shape: x is one point, not a batch of points as scipy.integrate.cubature
+    passes, and an integrand written for that, `x[:, 0]`, failed with JAX's bare
+    IndexError (outside probe). Re-raised as a plain TypeError or IndexError: JAX's own
+    subclasses of them take other arguments (a review)."""
+    x0 = jax.ShapeDtypeStruct((d,), dtype)
+    try:
+        return trace(f, x0, *args)
+    except (TypeError, IndexError) as e:
+        kind = IndexError if isinstance(e, IndexError) else TypeError
+        raise kind(f"{fn}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of points) "
+                   f"failed: {e}") from e
 
 
 def _inside(x, toward):
@@ -394,17 +409,7 @@ def cubature(
     epsrel = _check_tolerance("epsrel", epsrel, fn, traced_ok=True)
     limit = _check_limit(limit, fn)
     a, b, dtype = box_limits(fn, a, b)
-    x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
-    try:
-        integrand, consts = trace(f, x0, *args)
-    except (TypeError, IndexError) as e:
-        # (x is one point, not a batch of points as scipy.integrate.cubature passes: an
-        # integrand written for that, `x[:, 0]`, failed with JAX's bare IndexError;
-        # outside probe. Re-raised as a plain TypeError or IndexError: JAX's own
-        # subclasses of them take other arguments.)
-        kind = IndexError if isinstance(e, IndexError) else TypeError
-        raise kind(f"{fn}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of points) "
-                   f"failed: {e}") from e
+    integrand, consts = trace_at_a_point(fn, f, np.shape(a)[0], dtype, args)
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     # (integer values are real too: `quad`, `nquad` and `qmc_quad` took them, this
     # rejected them; outside probe)

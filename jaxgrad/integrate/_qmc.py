@@ -53,10 +53,9 @@ from .._nan import nan_if
 from .._options import as_flag
 from .._power_of_two import power_of_two_scale, times_product
 from .._throw import raise_if
-from .._traced import trace
 from .._where import where
 from ._adaptive import options_with_exact
-from ._cubature import box_in_t, box_limits, from_t
+from ._cubature import box_in_t, box_limits, from_t, trace_at_a_point
 from ._cubature_adaptive import component_tolerance
 from ._lattice import generating_vector
 from ._quad import _check_tolerance, _derivative_integrand, _split_args, check_nonempty, parameter_tangent
@@ -460,17 +459,7 @@ def qmc_quad(
         )
     a, b, dtype = box_limits(_FN, a, b)
     key = _as_key(key)
-    x0 = jax.ShapeDtypeStruct((np.shape(a)[0],), dtype)
-    try:
-        integrand, consts = trace(f, x0, *args)
-    except (TypeError, IndexError) as e:
-        # (x is one point, not a batch of points as scipy.integrate.cubature passes: an
-        # integrand written for that, `x[:, 0]`, failed with JAX's bare IndexError;
-        # outside probe. Re-raised as a plain TypeError or IndexError: JAX's own
-        # subclasses of them take other arguments.)
-        kind = IndexError if isinstance(e, IndexError) else TypeError
-        raise kind(f"{_FN}: calling f(x, *args) with x of shape {x0.shape} (one point, not a batch of points) "
-                   f"failed: {e}") from e
+    integrand, consts = trace_at_a_point(_FN, f, np.shape(a)[0], dtype, args)
     out_dtype = getattr(integrand.out_shape, "dtype", None)
     if out_dtype is None or not jnp.issubdtype(out_dtype, jnp.number) or jnp.issubdtype(out_dtype, jnp.complexfloating):
         raise TypeError(f"{_FN}: `f` must return a real array or scalar; got {integrand.out_shape!r}.")
