@@ -80,6 +80,7 @@ from ._quad import (
     check_nonempty,
     integral_and_parameter_tangent,
     one_float_apart,
+    ordered,
     real_dtype,
     unresolved_status,
 )
@@ -189,8 +190,7 @@ def _joint_integrand(fvec, args, diff):
 def _level_quad(fvec, a, b, args, options):
     """∫_a^b fvec(x, args) dx, oriented, by the adaptive loop of `quad`; `(value, err,
     neval, code)`. The limits are ordered inside the rule, as in `_quad._quad`."""
-    flip = b < a
-    lo, hi = where(flip, b, a), where(flip, a, b)
+    flip, lo, hi = ordered(a, b)
     solve = _sequential_solver(fvec, dict(options, out_size=fvec.out_size))
     value, err, neval, code = solve(jnp.stack([lo, hi]), args)
     return where(flip, -value, value), err, neval, code

@@ -270,10 +270,15 @@ def _limit_at_jvp(fvec, primals, tangents):
     return value, dvalue
 
 
+def ordered(a, b):
+    """`(flip, lo, hi)`: whether b < a (elementwise), and the limits in increasing order."""
+    flip = b < a
+    return flip, where(flip, b, a), where(flip, a, b)
+
+
 def _ordered_edges(a, b, points):
     """`(flip, edges)`: whether b < a, and the segments' edges from the lower limit up."""
-    flip = b < a
-    lo, hi = where(flip, b, a), where(flip, a, b)
+    flip, lo, hi = ordered(a, b)
     return flip, jnp.concatenate([lo[None], points, hi[None]])
 
 
@@ -854,8 +859,7 @@ def _integral(fvec, weight, a, b, points, wvar, undefined, all_args, options):
         # b < a gives minus the integral over [b, a], its weight (x − b)^α (a − x)^β, as in
         # scipy (which returned it where this gave NaN, `nan_limits`; outside probe).
         wvar = replace_invalid(wvar, undefined, 0.0)
-        flip = b < a
-        lo, hi = where(flip, b, a), where(flip, a, b)
+        flip, lo, hi = ordered(a, b)
         value, err, neval, code = _weights.end_weighted(fvec, weight, lo, hi, wvar, all_args, options)
         value = where(flip, -value, value)
     else:
