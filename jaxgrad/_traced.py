@@ -68,6 +68,7 @@ import sysconfig
 import threading
 import types
 
+import equinox
 import jax
 import numpy as np
 
@@ -564,11 +565,7 @@ def _mutable_dataclass(o) -> bool:
     is not declared frozen: keyed by identity, a Module made afresh per call compiled
     again at every call)."""
     params = getattr(type(o), "__dataclass_params__", None)
-    if params is None or isinstance(o, type) or params.frozen:
-        return False
-    import equinox  # (a dependency of the library; imported here, where it is needed)
-
-    return not isinstance(o, equinox.Module)
+    return params is not None and not isinstance(o, type) and not params.frozen and not isinstance(o, equinox.Module)
 
 
 def _hidden_arrays(obj, depth=0):
