@@ -476,7 +476,7 @@ def _default_tol(dtype) -> float:
     return max(eps ** (3 / 4), 64 * eps)
 
 
-def _check_real(name, value, *, positive=True):
+def _check_real(name, value, *, positive=True, below_one=False):
     if value is None:
         return None
     number = as_real(value)  # a Python number or a concrete 0-d real array
@@ -485,6 +485,11 @@ def _check_real(name, value, *, positive=True):
     value = number
     if not np.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{_FN}: `{name}` must be a finite number {'>' if positive else '>='} 0; got {value!r}.")
+    if below_one and value >= 1:
+        # A residual of ‖A‖ or more is met by any unit vector: at tol=10 one iteration
+        # returned eigenvalues 0.24–0.36 off as `tie_at_edge` (a converged status;
+        # outside probe).
+        raise ValueError(f"{_FN}: `{name}` is relative to ‖A‖ and must be < 1; got {value!r}.")
     return value
 
 
@@ -586,12 +591,12 @@ def eigsh(
             does not improve). Default `min(n, 2k + 2)`.
         tol: stop when the residuals `‖A vᵢ − λᵢ vᵢ‖` of the `k` wanted pairs are
             `<= tol * ‖A‖` (and that of the next one, which decides whether the block's
-            edge is tied, `<= tie_rtol * ‖A‖ / 10`). Default `eps^(3/4)` in float64
-            (1.8e-12), `64 eps` in float32 (7.6e-6).
+            edge is tied, `<= tie_rtol * ‖A‖ / 10`); `0 < tol < 1`. Default `eps^(3/4)`
+            in float64 (1.8e-12), `64 eps` in float32 (7.6e-6).
         maxiter: maximum filter steps (default 1000; each applies the operator
             up to 65 times to the block).
         tie_rtol: eigenvalues closer than `tie_rtol * ‖A‖` are tied. Default `sqrt(eps)`.
-        tangent_tol: relative residual of the eigenvector-derivative solves (default
+        tangent_tol: relative residual of the eigenvector-derivative solves, `< 1` (default
             `tol`), or their rounding floor where that is larger (near a tie at the
             block's edge).
         tangent_maxiter: maximum conjugate-gradient steps per derivative solve (default
@@ -644,7 +649,8 @@ def eigsh(
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"{_FN}: `k` must be a positive integer; got {k!r}.")
     k = int(k)
-    tol, tangent_tol = _check_real("tol", tol), _check_real("tangent_tol", tangent_tol)
+    tol = _check_real("tol", tol, below_one=True)
+    tangent_tol = _check_real("tangent_tol", tangent_tol, below_one=True)
     tie_rtol = check_tie_rtol(tie_rtol)
     maxiter = _check_int("maxiter", maxiter, 0)
     tangent_maxiter = _check_int("tangent_maxiter", tangent_maxiter, 1)
