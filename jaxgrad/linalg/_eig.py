@@ -231,7 +231,7 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     Derivatives are exact for simple eigenvalues (to about eps times the eigenvalue's
     condition number, relative; near a Jordan block they are of size 1/gap, and a
     symmetric function of the cluster summed from them loses the digits that cancel:
-    see docs/derivatives-at-ties.md). Semisimple tied clusters get finite
+    see docs/derivatives-at-ties.md). Semisimple tied clusters get finite first
     derivatives that are exact for symmetric functions of their eigenvalues and for
     their spectral projector, unless the cluster is strongly coupled to the rest of the
     spectrum (eigenvalue condition numbers above eps^(-1/4), ~1e4 in float64): such a
@@ -239,7 +239,13 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     Jordan block, e.g. `[[1, 1], [0, 1]]`) eigenvalues move like `sqrt(t)`: the
     derivative does not exist and is returned as NaN. Forward mode puts the NaN only in
     the defective cluster's tangents; reverse mode cannot tell which outputs a loss uses, so a defective cluster
-    anywhere in a matrix makes that matrix's whole gradient NaN.
+    anywhere in a matrix makes that matrix's whole gradient NaN. Second derivatives at
+    a tie are not promised and can be silently wrong: `jax.hessian` of
+    `sum(real(eigvals(a)**2))` (= tr A², whose Hessian is 2 tr E²) at `eye(3)` misses
+    the in-cluster terms, 2 off (outside probe). A symmetric function of all the
+    eigenvalues is often a trace of a matrix polynomial (Σλᵢ² = tr A²), whose
+    derivatives need no decomposition; for a Hermitian matrix, `trace_function` and
+    `funm` are exact to second order at ties.
 
     For `n <= 64`, simple eigenpairs are differentiated with bordered solves that do not
     go through `V⁻¹`, so they stay accurate when other eigenvalues make `V`
