@@ -386,10 +386,12 @@ def qmc_quad(
             floating-point leaves (complex ones too) and through arrays `f` closes over.
         n_estimates: number of independent random shifts (at least 2). Their spread gives
             the standard error; more of them make the error estimate itself less noisy.
-            With R of them the error exceeds k standard errors about as often as
-            Student's t with R − 1 degrees of freedom does: at the default R = 8, 3.5
-            or more in 1 % of runs; at R = 2, 10 or more in 6 % (an outside probe saw
-            17 once).
+            Without a tolerance, with R of them the error exceeds k standard errors
+            about as often as Student's t with R − 1 degrees of freedom does: at the
+            default R = 8, 3.5 or more in 1 % of runs; at R = 2 (Cauchy tails), 10 or
+            more in 6 %, and 168 was seen in 400 runs (outside review). Doubling
+            towards a tolerance stops when an estimate happens to be small, so there
+            the errors run somewhat larger (docs/quasi-monte-carlo.md).
         n_points: points per randomization, a power of 2: exactly this many without a
             tolerance, the first size tried with one.
         max_points: the most points per randomization when doubling towards a tolerance

@@ -240,9 +240,10 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     derivative does not exist and is returned as NaN. Forward mode puts the NaN only in
     the defective cluster's tangents; reverse mode cannot tell which outputs a loss uses, so a defective cluster
     anywhere in a matrix makes that matrix's whole gradient NaN. Second derivatives at
-    a tie are not promised and can be silently wrong: `jax.hessian` of
-    `sum(real(eigvals(a)**2))` (= tr A², whose Hessian is 2 tr E²) at `eye(3)` misses
-    the in-cluster terms, 2 off (outside probe). A symmetric function of all the
+    a tie are not promised and can be silently wrong: `sum(real(eigvals(a)**2))`
+    is tr A², whose second derivative along E is 2 tr E², but `jax.hessian` of it at
+    `eye(3)` misses the in-cluster terms: its entries ∂²/∂aᵢⱼ∂aⱼᵢ (i ≠ j) come out 0
+    for 2, and along a random E it gave 1.6 for 6.25 (outside probe and review). A symmetric function of all the
     eigenvalues is often a trace of a matrix polynomial (Σλᵢ² = tr A²), whose
     derivatives need no decomposition; for a Hermitian matrix, `trace_function` and
     `funm` are exact to second order at ties.

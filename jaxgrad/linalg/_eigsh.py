@@ -486,9 +486,10 @@ def _check_real(name, value, *, positive=True, below_one=False):
     if not np.isfinite(value) or value < 0 or (positive and value == 0):
         raise ValueError(f"{_FN}: `{name}` must be a finite number {'>' if positive else '>='} 0; got {value!r}.")
     if below_one and value >= 1:
-        # A residual of ‖A‖ or more is met by any unit vector: at tol=10 one iteration
-        # returned eigenvalues 0.24–0.36 off as `tie_at_edge` (a converged status;
-        # outside probe).
+        # A sanity bound: a residual of ‖A‖ or more is met by any unit vector (at tol=10
+        # one iteration returned eigenvalues 0.24–0.36 off as `tie_at_edge`; outside
+        # probe). A loose tol below 1 is the user's choice: the eigenvalues are then
+        # known to about the residual, tol·‖A‖ (0.1 gives the same result there).
         raise ValueError(f"{_FN}: `{name}` is relative to ‖A‖ and must be < 1; got {value!r}.")
     return value
 
