@@ -101,6 +101,17 @@ def differentiated_eagerly() -> bool:
     return bool(stack) and all(isinstance(t, kinds[0]) for t in stack)
 
 
+def batched_eagerly() -> bool:
+    """Whether the call is under one `jax.vmap` from eager code and nothing else (see
+    `jaxgrad._buckets`)."""
+    stack, _ = _traces()
+    if not stack or len(stack) != 1:
+        return False
+    from jax._src.interpreters import batching
+
+    return isinstance(stack[0], batching.BatchTrace)
+
+
 def _runs_alone(args) -> bool:
     """Whether a jitted call on `args` runs as a program of its own: no program is being
     staged (`jax.jit`) and every argument is concrete, so that a differentiation or

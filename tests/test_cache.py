@@ -753,3 +753,43 @@ def test_the_cubature_pass_is_traced_once_per_configuration(monkeypatch):
     assert len(traced) == 1
     assert float(first) == pytest.approx((math.e - 1) ** 2, rel=1e-10)
     assert float(second) == pytest.approx(2 * math.sin(1.0) - math.sin(2.0), rel=1e-10)
+
+
+def _exp_over_sqrt(x, p):
+    return jnp.exp(-p * x) / jnp.sqrt(x)
+
+
+def test_eager_vmap_compiles_once_per_bucket_of_batch_sizes():
+    # `jax.vmap` of `quad` from eager code compiled the batched program again for every
+    # new batch size (3.9 s idle for 100 integrands). The batch is now padded to one of
+    # four sizes per octave with empty lanes (a = b = 0; jaxgrad/_buckets.py): 9 lanes
+    # run in the program of 10, compiling nothing. The limit a is shared (padded with
+    # zeros), b batched; one lane's p is NaN (nonfinite, the others unaffected), one
+    # lane is empty. ∫₀^b e^(−px)/√x dx = √(π/p) erf(√(p b)).
+    from jaxgrad import _buckets
+
+    assert [_buckets.bucket(n) for n in (1, 8, 9, 10, 11, 16, 17, 100, 4000)] == [1, 8, 10, 10, 12, 16, 20, 112, 4096]
+    run = jax.vmap(lambda p, b: quad(_exp_over_sqrt, 0.0, b, (p,), epsrel=1e-11))
+    p = np.array([0.5, 1.0, 2.0, np.nan, 3.0, 0.7, 1.5, 2.5, 4.0, 1.0])
+    b = np.array([1.0, 0.3, 2.0, 1.0, 1.0, 0.0, 5.0, 1e-3, 1.0, 1.0])
+    value10, info10 = run(jnp.asarray(p), jnp.asarray(b))
+    with count_compiles() as n:
+        value9, info9 = run(jax.device_put(p[:9]), jax.device_put(b[:9]))  # (jnp.asarray compiles a copy per shape)
+    assert n["compile"] == 0 and value9.shape == (9,) and info9.neval.shape == (9,)
+    for value, info in ((value10, info10), (value9, info9)):
+        code = np.asarray(info.status._value)
+        for i in range(len(value)):
+            if i == 3:
+                assert np.isnan(float(value[i])) and int(code[i]) == 4  # nonfinite
+                continue
+            exact = math.sqrt(math.pi / p[i]) * math.erf(math.sqrt(p[i] * b[i]))
+            assert int(code[i]) == 0 and float(value[i]) == pytest.approx(exact, rel=1e-11, abs=0.0)
+        assert int(info.neval[5]) == 0  # the empty lane
+    np.testing.assert_array_equal(np.asarray(info9.neval), np.asarray(info10.neval)[:9])
+    # `throw=True`: the padded lanes (empty ranges, `converged`) never raise; a real
+    # lane that fails does.
+    strict = jax.vmap(lambda p: quad(_exp_over_sqrt, 0.0, 1.0, (p,), throw=True)[0])
+    assert strict(jnp.asarray(p[4:13])).shape == (6,)  # 6 lanes
+    assert strict(jnp.asarray(p[:3])).shape == (3,)
+    with pytest.raises(Exception, match="returned NaN or inf at a quadrature node"):
+        jax.block_until_ready(strict(jnp.asarray(p[:4])))

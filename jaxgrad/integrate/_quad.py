@@ -16,7 +16,8 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float
 
 from .._errors import readable_errors
-from .._jit import differentiated_eagerly, jit_core
+from .._buckets import in_buckets
+from .._jit import batched_eagerly, differentiated_eagerly, jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._options import as_flag, as_real
 from .._throw import raise_if
@@ -619,10 +620,13 @@ def quad(
     if weight is not None and value_eagerly:
         return _weighted_eager(integrand, options, val_dtype, throw, weight, complex_func, a, b, points,
                                args, consts, wvar, epsabs, epsrel)
-    return _quad_compiled(
-        integrand, options, val_dtype, throw, weight, complex_func, a, b, points, args, consts, wvar,
-        epsabs, epsrel,
-    )
+    statics = (integrand, options, val_dtype, throw, weight, complex_func)
+    dynamic = (a, b, points, args, consts, wvar, epsabs, epsrel)
+    if weight is None and batched_eagerly():
+        # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`);
+        # the padded lanes are the empty range a = b = 0.
+        return in_buckets(_quad_compiled, statics, dynamic, blank=2)
+    return _quad_compiled(*statics, *dynamic)
 
 
 def _check_weight(fn, weight, wvar, points):

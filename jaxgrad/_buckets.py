@@ -1,0 +1,94 @@
+"""`jax.vmap` from eager code at a few batch sizes: a new batch size that falls in a
+bucket already compiled costs no compile.
+
+`jax.vmap` of `quad` called from eager code (no `jax.jit` or differentiation around
+it) compiles the batched program for each batch size: every new length of the batch
+paid the whole first-call cost again (3.9 s idle for 100 integrands; 8–14 s under
+load). Here the batch is padded to the next of four sizes per octave (…, 64, 80, 96,
+112, 128, 160, …: at most 25 % more lanes), the padded program is compiled once per
+size as a top-level program (`jit_core`: XLA's classic CPU emitters, as every eager
+first call), and the padding is cut off the outputs. The padded lanes are made empty
+(`blank`: for `quad` the limits a = b = 0, which give 0, `converged` and no
+evaluation of the integrand), so they cost only their share of the vectorized first
+pass and never a pass of the loop.
+
+Only for a single `vmap` from eager code, where JAX hands the rule concrete arrays; any
+other trace keeps the usual batching rule, unchanged.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from ._jit import jit_core
+
+
+def bucket(n: int) -> int:
+    """The padded batch size for `n` lanes: n itself up to 8, else the next multiple of
+    2^(bit length of n − 3) (four sizes per octave)."""
+    if n <= 8:
+        return n
+    step = 1 << (n.bit_length() - 3)
+    return -(-n // step) * step
+
+
+def _vmapped(fn, statics, tree, batched, *flat):
+    axes = [0 if b else None for b in batched]
+    return jax.vmap(lambda *xs: fn(*statics, *jax.tree_util.tree_unflatten(tree, xs)), in_axes=axes)(*flat)
+
+
+# One program per (function, statics, input structure, padded size): `fn` and `statics`
+# are the hashable static arguments its own compiled core is cached by.
+_padded = jit_core(static_argnums=(0, 1, 2, 3))(_vmapped)
+
+
+def _pad(flat, batched, axis_size, size, blank):
+    """The leaves padded to `size` lanes (the first `blank` zero there, batched or not;
+    the other batched ones repeat their last lane), as host arrays; None for a leaf
+    NumPy cannot hold (a typed PRNG key), which keeps the usual rule."""
+    padded = []
+    for i, (x, b) in enumerate(zip(flat, batched)):
+        if i >= blank and not b:
+            padded.append(x)
+            continue
+        try:
+            x = np.asarray(x)
+        except TypeError:
+            return None
+        if i < blank:
+            rows = x if b else np.broadcast_to(x, (axis_size,) + x.shape)
+            fill = np.zeros((size - axis_size,) + rows.shape[1:], rows.dtype)
+        else:
+            rows, fill = x, np.broadcast_to(x[-1:], (size - axis_size,) + x.shape[1:])
+        padded.append(np.concatenate([rows, fill]))
+    return padded
+
+
+def in_buckets(fn, statics, dynamic, blank):
+    """`fn(*statics, *dynamic)` for a call under a single eager `jax.vmap` (see the module
+    docstring). `blank`: the number of leading leaves of `dynamic` set to zero on the
+    padded lanes (the inputs that make a lane empty)."""
+    flat, tree = jax.tree_util.tree_flatten(dynamic)
+
+    @jax.custom_batching.custom_vmap
+    def call(*flat):
+        return fn(*statics, *jax.tree_util.tree_unflatten(tree, flat))
+
+    @call.def_vmap
+    def rule(axis_size, in_batched, *flat):
+        batched = tuple(bool(b) for b in in_batched)
+        padded = None
+        if axis_size > 0 and not any(isinstance(x, jax.core.Tracer) for x in flat):
+            padded = _pad(flat, batched, axis_size, bucket(axis_size), blank)
+        if padded is None:
+            out = _vmapped(fn, statics, tree, batched, *flat)
+        else:
+            out = _padded(fn, statics, tree, tuple(b or i < blank for i, b in enumerate(batched)), *padded)
+            if bucket(axis_size) != axis_size:  # (cut on the host: slicing a jax array, or jnp.asarray of the
+                # cut, compiles a small program per shape)
+                out = jax.tree_util.tree_map(lambda y: jax.device_put(np.asarray(y)[:axis_size]), out)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return call(*flat)
+
