@@ -7,10 +7,11 @@ paid the whole first-call cost again (3.9 s idle for 100 integrands; 8–14 s un
 load). Here the batch is padded to the next of four sizes per octave (…, 64, 80, 96,
 112, 128, 160, …: at most 25 % more lanes), the padded program is compiled once per
 size as a top-level program (`jit_core`: XLA's classic CPU emitters, as every eager
-first call), and the padding is cut off the outputs. The padded lanes are made empty
-(`blank`: for `quad` the limits a = b = 0, which give 0, `converged` and no
-evaluation of the integrand), so they cost only their share of the vectorized first
-pass and never a pass of the loop.
+first call), and the padding is cut off the outputs. Where it can, a padded lane is
+made empty (`empty`: for `quad` on a finite range without `points`, both limits at the
+last lane's midpoint, which gives 0, `converged`: the first, vectorized pass evaluates
+the integrand there, as the real lane's first rule does, and the loop never resumes
+it); otherwise it repeats the last lane (and costs what that lane costs).
 
 Only for a single `vmap` from eager code, where JAX hands the rule concrete arrays; any
 other trace keeps the usual batching rule, unchanged.
@@ -43,32 +44,36 @@ def _vmapped(fn, statics, tree, batched, *flat):
 _padded = jit_core(static_argnums=(0, 1, 2, 3))(_vmapped)
 
 
-def _pad(flat, batched, axis_size, size, blank):
-    """The leaves padded to `size` lanes (the first `blank` zero there, batched or not;
-    the other batched ones repeat their last lane), as host arrays; None for a leaf
-    NumPy cannot hold (a typed PRNG key), which keeps the usual rule."""
+def _pad(flat, batched, axis_size, size, lead, empty):
+    """The leaves padded to `size` lanes as host arrays: the batched ones repeat their last
+    lane, and where `empty` (given the last lane's first `lead` leaves) returns values for
+    those leaves, the padded lanes take them instead (an empty lane; those leaves become
+    batched). None for a leaf NumPy cannot hold (a typed PRNG key): the usual rule."""
+    try:
+        hosted = [np.asarray(x) if b or i < lead else x for i, (x, b) in enumerate(zip(flat, batched))]
+    except TypeError:
+        return None
+    last = [x[-1] if b else x for x, b in zip(hosted[:lead], batched)]
+    fills = empty(*last)
     padded = []
-    for i, (x, b) in enumerate(zip(flat, batched)):
-        if i >= blank and not b:
+    for i, (x, b) in enumerate(zip(hosted, batched)):
+        if fills is not None and i < lead:
+            rows = x if b else np.broadcast_to(x, (axis_size,) + x.shape)
+            fill = np.broadcast_to(np.asarray(fills[i], rows.dtype), (size - axis_size,) + rows.shape[1:])
+        elif b:
+            rows, fill = x, np.broadcast_to(x[-1:], (size - axis_size,) + x.shape[1:])
+        else:
             padded.append(x)
             continue
-        try:
-            x = np.asarray(x)
-        except TypeError:
-            return None
-        if i < blank:
-            rows = x if b else np.broadcast_to(x, (axis_size,) + x.shape)
-            fill = np.zeros((size - axis_size,) + rows.shape[1:], rows.dtype)
-        else:
-            rows, fill = x, np.broadcast_to(x[-1:], (size - axis_size,) + x.shape[1:])
         padded.append(np.concatenate([rows, fill]))
-    return padded
+    return padded, tuple(b or (fills is not None and i < lead) for i, b in enumerate(batched))
 
 
-def in_buckets(fn, statics, dynamic, blank):
+def in_buckets(fn, statics, dynamic, lead, empty):
     """`fn(*statics, *dynamic)` for a call under a single eager `jax.vmap` (see the module
-    docstring). `blank`: the number of leading leaves of `dynamic` set to zero on the
-    padded lanes (the inputs that make a lane empty)."""
+    docstring). `empty(*last)`: given the last lane's first `lead` leaves of `dynamic`,
+    their values on a padded lane that makes it empty (no evaluation of the user's
+    function beyond what a real lane does), or None to repeat the last lane."""
     flat, tree = jax.tree_util.tree_flatten(dynamic)
 
     @jax.custom_batching.custom_vmap
@@ -80,15 +85,14 @@ def in_buckets(fn, statics, dynamic, blank):
         batched = tuple(bool(b) for b in in_batched)
         padded = None
         if axis_size > 0 and not any(isinstance(x, jax.core.Tracer) for x in flat):
-            padded = _pad(flat, batched, axis_size, bucket(axis_size), blank)
+            padded = _pad(flat, batched, axis_size, bucket(axis_size), lead, empty)
         if padded is None:
             out = _vmapped(fn, statics, tree, batched, *flat)
         else:
-            out = _padded(fn, statics, tree, tuple(b or i < blank for i, b in enumerate(batched)), *padded)
+            out = _padded(fn, statics, tree, padded[1], *padded[0])
             if bucket(axis_size) != axis_size:  # (cut on the host: slicing a jax array, or jnp.asarray of the
                 # cut, compiles a small program per shape)
                 out = jax.tree_util.tree_map(lambda y: jax.device_put(np.asarray(y)[:axis_size]), out)
         return out, jax.tree_util.tree_map(lambda _: True, out)
 
     return call(*flat)
-

@@ -623,10 +623,20 @@ def quad(
     statics = (integrand, options, val_dtype, throw, weight, complex_func)
     dynamic = (a, b, points, args, consts, wvar, epsabs, epsrel)
     if weight is None and batched_eagerly():
-        # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`);
-        # the padded lanes are the empty range a = b = 0.
-        return in_buckets(_quad_compiled, statics, dynamic, blank=2)
+        # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`).
+        return in_buckets(_quad_compiled, statics, dynamic, 3, _empty_lane)
     return _quad_compiled(*statics, *dynamic)
+
+
+def _empty_lane(a, b, points):
+    """Limits and points of a padded lane of an eager `vmap` (`jaxgrad._buckets`): the
+    empty range at the midpoint of the last lane's finite range, where that lane's first
+    rule evaluates the integrand too (with an edge of an infinite range, or at a
+    breakpoint, an integrand may be undefined: there, None, a copy of the lane)."""
+    if np.size(points) or not (np.isfinite(a) and np.isfinite(b)):
+        return None
+    m = a + (b - a) / 2
+    return m, m, points
 
 
 def _check_weight(fn, weight, wvar, points):
