@@ -542,3 +542,34 @@ def test_the_boxes_to_halve_are_those_a_full_sort_ranks_first():
     batch = jnp.asarray(np.stack(cases[:4]))
     idx = jax.jit(jax.vmap(lambda s: _top(s, 5)[1]))(batch)
     assert [list(map(int, i)) for i in idx] == [reference(list(s), 5) for s in np.asarray(batch)]
+
+
+def _gaussian_checked(x, p, lo, hi):
+    # (Raises if evaluated outside the box [lo, hi], as an integrand defined only there may.)
+    import equinox as eqx
+
+    x = eqx.error_if(x, jnp.any((x < lo) | (x > hi)), "evaluated outside the box")
+    return jnp.exp(-jnp.sum((x - p) ** 2))
+
+
+_gaussian_cubature = jax.jit(lambda lo, hi, p: cubature(_gaussian_checked, lo, hi, (p, lo, hi), epsrel=3e-5))
+
+
+def test_the_whole_box_is_never_accepted_on_its_first_rule_nor_evaluated_outside():
+    # Three outside-probe findings, one program. (1) e^(−‖x − p‖²) over [0, 1]⁵ was
+    # `converged` after the first 93 evaluations, 1.1e-4 off for epsrel 3e-5 (its two
+    # rules erred alike: estimate 2.2e-5); the whole box is now halved once first.
+    # (2) The pass's unused slots were evaluated at the origin, outside [0.2, 1.1]⁵, where
+    # this integrand raises. (3) A box of zero width was `roundoff` (51 evaluations at
+    # d = 2); it is exactly 0, `converged`. Closed form: Π √π/2 (erf(bᵢ − pᵢ) − erf(aᵢ − pᵢ)).
+    from scipy.special import erf as erf_np
+
+    p = np.array([0.795, 0.959, 0.52, 0.384, 0.51])
+    for lo, hi in ((np.zeros(5), np.ones(5)), (np.full(5, 0.2), np.full(5, 1.1))):
+        value, info = _gaussian_cubature(jnp.asarray(lo), jnp.asarray(hi), jnp.asarray(p))
+        exact = np.prod(math.sqrt(math.pi) / 2 * (erf_np(hi - p) - erf_np(lo - p)))
+        assert bool(info.converged) and int(info.neval) > 93
+        assert abs(float(value) - exact) <= 3e-5 * exact
+        assert abs(float(value) - exact) <= float(info.err)
+    value, info = _gaussian_cubature(jnp.full(5, 0.5), jnp.full(5, 0.5), jnp.asarray(p))
+    assert float(value) == 0.0 and float(info.err) == 0.0 and bool(info.converged)

@@ -29,8 +29,9 @@ def pooled_cubature(fvec, options):
 
         def first_pass(lo, hi, args):
             # The loop's initial box, with the loop's acceptance test, without its pool.
-            value, err, _, finite, _, _, _ = evaluate(((lo + hi) / 2)[None], ((hi - lo) / 2)[None], args)
-            code = loop[0].first_status(value, err, finite[0], args)
+            half = ((hi - lo) / 2)[None]
+            value, err, _, finite, _, _, _ = evaluate(((lo + hi) / 2)[None], half, args)
+            value, err, code = loop[0].first_status(value, err, finite[0], half, args)
             return value[0], err[0], jnp.int32(npts), code
 
         return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size), lane)
