@@ -9,12 +9,15 @@ load). Here the batch is padded to the next of four sizes per octave (…, 64, 8
 size as a top-level program (`jit_core`: XLA's classic CPU emitters, as every eager
 first call), and the padding is cut off the outputs. Where it can, a padded lane is
 made empty (`empty`: for `quad` on a finite range without `points`, both limits at the
-last lane's midpoint, which gives 0, `converged`: the first, vectorized pass evaluates
-the integrand there, as the real lane's first rule does, and the loop never resumes
-it); otherwise it repeats the last lane (and costs what that lane costs).
+last lane's midpoint, which gives 0, `converged`; the first, vectorized pass evaluates
+the integrand there, as the real lane's first rule does); otherwise it repeats the last
+lane (and costs what that lane costs). Results agree with `jax.jit(jax.vmap(...))` to
+rounding, not bit for bit: the program is compiled with the eager options.
 
-Only for a single `vmap` from eager code, where JAX hands the rule concrete arrays; any
-other trace keeps the usual batching rule, unchanged.
+Only on a CPU, with every array on the default device and unsharded (the padding and
+the cut are done on the host; elsewhere it would move the work and the outputs), and
+for a single `vmap` from eager code, where JAX hands the rule concrete arrays; any
+other call keeps the usual batching rule, unchanged.
 """
 
 from __future__ import annotations
@@ -45,10 +48,17 @@ _padded = jit_core(static_argnums=(0, 1, 2, 3))(_vmapped)
 
 
 def _pad(flat, batched, axis_size, size, lead, empty):
-    """The leaves padded to `size` lanes as host arrays: the batched ones repeat their last
-    lane, and where `empty` (given the last lane's first `lead` leaves) returns values for
-    those leaves, the padded lanes take them instead (an empty lane; those leaves become
-    batched). None for a leaf NumPy cannot hold (a typed PRNG key): the usual rule."""
+    """The leaves padded to `size` lanes as host arrays, and which are batched: the first
+    `lead` always (so that a bucket holds one program whatever the lanes hold), taking
+    on the padded lanes the values `empty` gives for the last lane's (an empty lane), or
+    the last lane's own where it gives None; the other batched leaves repeat their last
+    lane. None where the usual rule is kept: a leaf NumPy cannot hold (a typed PRNG key),
+    or an array on another device than the default one or sharded (the host round trip
+    would move the work and the outputs there)."""
+    home = jax.devices()[0]
+    for x in flat:
+        if isinstance(x, jax.Array) and x.sharding.device_set != {home}:
+            return None
     try:
         hosted = [np.asarray(x) if b or i < lead else x for i, (x, b) in enumerate(zip(flat, batched))]
     except TypeError:
@@ -57,16 +67,17 @@ def _pad(flat, batched, axis_size, size, lead, empty):
     fills = empty(*last)
     padded = []
     for i, (x, b) in enumerate(zip(hosted, batched)):
-        if fills is not None and i < lead:
+        if i < lead:
             rows = x if b else np.broadcast_to(x, (axis_size,) + x.shape)
-            fill = np.broadcast_to(np.asarray(fills[i], rows.dtype), (size - axis_size,) + rows.shape[1:])
+            value = rows[-1] if fills is None else np.asarray(fills[i], rows.dtype)
+            fill = np.broadcast_to(value, (size - axis_size,) + rows.shape[1:])
         elif b:
             rows, fill = x, np.broadcast_to(x[-1:], (size - axis_size,) + x.shape[1:])
         else:
             padded.append(x)
             continue
         padded.append(np.concatenate([rows, fill]))
-    return padded, tuple(b or (fills is not None and i < lead) for i, b in enumerate(batched))
+    return padded, tuple(b or i < lead for i, b in enumerate(batched))
 
 
 def in_buckets(fn, statics, dynamic, lead, empty):
@@ -84,7 +95,7 @@ def in_buckets(fn, statics, dynamic, lead, empty):
     def rule(axis_size, in_batched, *flat):
         batched = tuple(bool(b) for b in in_batched)
         padded = None
-        if axis_size > 0 and not any(isinstance(x, jax.core.Tracer) for x in flat):
+        if axis_size > 0 and jax.default_backend() == "cpu" and not any(isinstance(x, jax.core.Tracer) for x in flat):
             padded = _pad(flat, batched, axis_size, bucket(axis_size), lead, empty)
         if padded is None:
             out = _vmapped(fn, statics, tree, batched, *flat)

@@ -767,14 +767,14 @@ def test_eager_vmap_compiles_once_per_bucket_of_batch_sizes():
     # four sizes per octave (jaxgrad/_buckets.py): 9 lanes run in the program of 10,
     # compiling nothing. The padded lanes are empty ranges at the midpoint of the last
     # lane's (a first version put them at a = b = 0, where this integrand raises). The
-    # limit a is shared, b batched; one lane's p is NaN (nonfinite, the others
-    # unaffected). ∫₀^b e^(−px)/√x dx = √(π/p) erf(√(p b)).
+    # limit a = 1/4 is shared, b batched; one lane's p is NaN (nonfinite, the others
+    # unaffected). ∫ from 1/4 to b of e^(−px)/√x dx = √(π/p) (erf(√(p b)) − erf(√p / 2)).
     from jaxgrad import _buckets
 
     assert [_buckets.bucket(n) for n in (1, 8, 9, 10, 11, 16, 17, 100, 4000)] == [1, 8, 10, 10, 12, 16, 20, 112, 4096]
-    run = jax.vmap(lambda p, b: quad(_exp_over_sqrt, 0.0, b, (p,), epsrel=1e-11))
+    run = jax.vmap(lambda p, b: quad(_exp_over_sqrt, 0.25, b, (p,), epsabs=0.0, epsrel=1e-11))
     p = np.array([0.5, 1.0, 2.0, np.nan, 3.0, 0.7, 1.5, 2.5, 4.0, 1.0])
-    b = np.array([1.0, 0.3, 2.0, 1.0, 1.0, 7.0, 5.0, 1e-3, 1.0, 1.0])
+    b = np.array([1.0, 0.3, 2.0, 1.0, 1.0, 7.0, 5.0, 0.26, 1.0, 1.0])
     value10, info10 = run(jax.device_put(p), jax.device_put(b))
     with count_compiles() as n:  # (jnp.asarray would compile a copy per shape)
         value9, info9 = run(jax.device_put(p[:9]), jax.device_put(b[:9]))
@@ -785,9 +785,21 @@ def test_eager_vmap_compiles_once_per_bucket_of_batch_sizes():
             if i == 3:
                 assert np.isnan(float(value[i])) and int(code[i]) == 4  # nonfinite
                 continue
-            exact = math.sqrt(math.pi / p[i]) * math.erf(math.sqrt(p[i] * b[i]))
+            exact = math.sqrt(math.pi / p[i]) * (math.erf(math.sqrt(p[i] * b[i])) - math.erf(math.sqrt(p[i]) / 2))
             assert int(code[i]) == 0 and float(value[i]) == pytest.approx(exact, rel=1e-11, abs=0.0)
     np.testing.assert_array_equal(np.asarray(info9.neval), np.asarray(info10.neval)[:9])
+    # A last lane on an infinite range is copied, not emptied, in the same program: the
+    # padded lanes' limits are batched either way (they were not, and the bucket compiled
+    # again when the last lane's range was infinite; review). Checked on the padding
+    # itself: a half-infinite lane's own evaluations are not this test's subject.
+    from jaxgrad.integrate._quad import _empty_lane
+
+    for last_b in (1.0, np.inf):
+        flat = [np.float64(0.25), np.r_[b[:8], last_b], np.zeros(0), p[:9]]
+        padded, batched = _buckets._pad(flat, (False, True, False, True), 9, 10, 3, _empty_lane)
+        assert batched == (True, True, True, True)
+        assert padded[0].shape == padded[1].shape == (10,) and padded[3][9] == p[8]
+        assert (padded[0][9], padded[1][9]) == ((0.625, 0.625) if last_b == 1.0 else (0.25, np.inf))
     # `throw=True`: the padded lanes never raise; a real lane that fails does (9 lanes
     # in the program of 10 both times).
     strict = jax.vmap(lambda p: quad(_exp_over_sqrt, 0.0, 1.0, (p,), throw=True)[0])

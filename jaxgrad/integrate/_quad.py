@@ -635,7 +635,7 @@ def _empty_lane(a, b, points):
     breakpoint, an integrand may be undefined: there, None, a copy of the lane)."""
     if np.size(points) or not (np.isfinite(a) and np.isfinite(b)):
         return None
-    m = a + (b - a) / 2
+    m = a / 2 + b / 2  # (b − a overflows for ±1e308)
     return m, m, points
 
 
