@@ -243,10 +243,10 @@ def eig(a: ArrayLike, *, tie_rtol: float | None = None) -> EigResult:
     a tie are not promised and can be silently wrong: `sum(real(eigvals(a)**2))`
     is tr A², whose second derivative along E is 2 tr E², but `jax.hessian` of it at
     `eye(3)` misses the in-cluster terms: its entries ∂²/∂aᵢⱼ∂aⱼᵢ (i ≠ j) come out 0
-    for 2, and along a random E it gave 1.6 for 6.25 (outside probe and review). A symmetric function of all the
-    eigenvalues is often a trace of a matrix polynomial (Σλᵢ² = tr A²), whose
-    derivatives need no decomposition; for a Hermitian matrix, `trace_function` and
-    `funm` are exact to second order at ties.
+    for 2, and along a random E it gave 1.6 for 6.25 (outside probe and review). A
+    symmetric function of all the eigenvalues is often a trace of a matrix polynomial
+    (Σλᵢ² = tr A²), whose derivatives need no decomposition; for a Hermitian matrix,
+    `trace_function` and `funm` are exact to second order at ties.
 
     For `n <= 64`, simple eigenpairs are differentiated with bordered solves that do not
     go through `V⁻¹`, so they stay accurate when other eigenvalues make `V`

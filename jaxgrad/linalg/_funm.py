@@ -733,7 +733,8 @@ def funm(
     rounding. Second derivatives (`jax.hessian`, `jacfwd(jacrev)`, ...) use second
     divided differences and are exact there too. Third derivatives are exact for
     well-separated eigenvalues, lose accuracy as a gap closes (about 1e-12 to 4e-9
-    relative at a gap of 1e-3, docs/matrix-functions.md) and are NaN where two eigenvalues are tied (gap <= sqrt(eps)·max|λ|).
+    relative at a gap of 1e-3, docs/matrix-functions.md) and are NaN where two
+    eigenvalues are tied (gap <= sqrt(eps)·max|λ|).
 
     Arguments:
         a: Hermitian (or real symmetric) matrices, shape `(*batch, n, n)`. The function
