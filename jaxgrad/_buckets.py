@@ -94,14 +94,14 @@ def in_buckets(fn, statics, dynamic, lead, empty):
     @call.def_vmap
     def rule(axis_size, in_batched, *flat):
         batched = tuple(bool(b) for b in in_batched)
-        padded = None
+        size, padded = bucket(axis_size), None
         if axis_size > 0 and jax.default_backend() == "cpu" and not any(isinstance(x, jax.core.Tracer) for x in flat):
-            padded = _pad(flat, batched, axis_size, bucket(axis_size), lead, empty)
+            padded = _pad(flat, batched, axis_size, size, lead, empty)
         if padded is None:
             out = _vmapped(fn, statics, tree, batched, *flat)
         else:
             out = _padded(fn, statics, tree, padded[1], *padded[0])
-            if bucket(axis_size) != axis_size:  # (cut on the host: slicing a jax array, or jnp.asarray of the
+            if size != axis_size:  # (cut on the host: slicing a jax array, or jnp.asarray of the
                 # cut, compiles a small program per shape)
                 out = jax.tree_util.tree_map(lambda y: jax.device_put(np.asarray(y)[:axis_size]), out)
         return out, jax.tree_util.tree_map(lambda _: True, out)

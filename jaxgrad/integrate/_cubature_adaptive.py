@@ -395,7 +395,7 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         after 2,431)."""
         empty = jnp.any(half[0] == 0)
         v, e = where(empty, 0.0, v), where(empty, 0.0, e)
-        code = status(v, e, 1, finite | empty, args)
+        code = status(v, e, 1, finite, args)
         code = where((code == _status.CONVERGED) & (limit > 1), _status.RUNNING, code)
         return v, e, where(empty, _status.CONVERGED, code).astype(jnp.int32)
 
