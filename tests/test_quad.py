@@ -10,6 +10,7 @@ import doctest
 import functools
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import mpmath as mp
@@ -1423,3 +1424,27 @@ def test_a_slope_beyond_the_largest_float_has_a_finite_error():
         value, info = quad(f, a, b)
         assert bool(info.status == STATUS.converged) and int(info.neval) <= 300, info
         assert abs(float(value) - exact) <= 1e-13 * exact
+
+
+def _in_range_only(x, p, a, b):
+    # e^(−p|x|), raising wherever it is evaluated outside [a, b].
+    return eqx.error_if(jnp.exp(-p * jnp.abs(x)), (x < a) | (x > b), "f evaluated outside [a, b]")
+
+
+_half_line = jax.jit(lambda p, a, b: quad(_in_range_only, a, b, (p, a, b), **TIGHT)[0])
+
+
+def test_half_lines_away_from_zero_never_evaluate_outside_their_range():
+    # On [0.25, ∞), [1, ∞) and (−∞, −2] a piece with no probe was evaluated at the
+    # midpoint of its range, which is infinite there and was replaced by 0: 12 of 300
+    # evaluations at x = 0, so an integrand defined only on the range raised (outside
+    # probe). Closed form: ∫ e^(−p|x|) over |x| >= c is e^(−pc)/p. Scalar (the loop)
+    # and batched (the first pass of the batching rule) alike.
+    p = 1.3
+    a, b = np.array([0.25, 1.0, -np.inf]), np.array([np.inf, np.inf, -2.0])
+    c = np.array([0.25, 1.0, 2.0])
+    want = np.exp(-p * c) / p
+    got = [_half_line(p, a[i], b[i]) for i in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    got = jax.jit(jax.vmap(_half_line, in_axes=(None, 0, 0)))(p, a, b)
+    np.testing.assert_allclose(got, want, rtol=1e-12)

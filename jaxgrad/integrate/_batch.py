@@ -52,6 +52,7 @@ from ._adaptive import (
     tolerance_scale,
     tolerances_in,
     unseen,
+    unused_probe,
 )
 
 _CHUNK = 1
@@ -89,8 +90,7 @@ def first_pass_steps(init, edges, args, epsabs, epsrel):
     nseg = edges.shape[0] - 1
     if nseg > 1:
         at_bp = _at_breakpoints(pend, nseg, True)
-        probe = where(at_bp, pend["c0"], (pend["c0"] + pend["c1"]) / 2)
-        probe = where(jnp.isfinite(probe), probe, 0.0)
+        probe = where(at_bp, pend["c0"], unused_probe(pend["c0"], pend["c1"]))
         steps = _gauss_kronrod_steps(pend, edges, probe, once=False)
         kron, err, floor, tail, nev, (_, _, saturated), near = finish_steps(steps, (yield next(steps)))
         # A peak flagged at a breakpoint holds error as in the loop (`_breakpoint_peaks`).
