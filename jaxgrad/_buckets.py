@@ -1,17 +1,18 @@
 """`jax.vmap` from eager code at a few batch sizes: a new batch size that falls in a
 bucket already compiled costs no compile.
 
-`jax.vmap` of `quad` called from eager code (no `jax.jit` or differentiation around
-it) compiles the batched program for each batch size: every new length of the batch
-paid the whole first-call cost again (3.9 s idle for 100 integrands; 8–14 s under
-load). Here the batch is padded to the next of four sizes per octave (…, 64, 80, 96,
+`jax.vmap` of `quad` (`cubature`, `quadosc`, `nquad`) called from eager code (no
+`jax.jit` or differentiation around it) compiles the batched program for each batch
+size: every new length of the batch paid the whole first-call cost again (3.9 s idle
+for 100 integrands; 8–14 s under load). Here the batch is padded to the next of four sizes per octave (…, 64, 80, 96,
 112, 128, 160, …: at most 25 % more lanes), the padded program is compiled once per
 size as a top-level program (`jit_core`: XLA's classic CPU emitters, as every eager
 first call), and the padding is cut off the outputs. Where it can, a padded lane is
 made empty (`empty`: for `quad` on a finite range without `points`, both limits at the
 last lane's midpoint, which gives 0, `converged`; the first, vectorized pass evaluates
-the integrand there, as the real lane's first rule does); otherwise it repeats the last
-lane (and costs what that lane costs). Results agree with `jax.jit(jax.vmap(...))` to
+the integrand there, as the real lane's first rule does; for `cubature` on a finite box,
+the box of zero width at its centre); otherwise it repeats the last lane (and costs
+what that lane costs). Results agree with `jax.jit(jax.vmap(...))` to
 rounding, not bit for bit: the program is compiled with the eager options.
 
 Only on a CPU, with every array on the default device and unsharded (the padding and

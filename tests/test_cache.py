@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.integrate
+import scipy.special
 from jax import monitoring
 
 from jaxgrad.integrate import quad, quadosc
@@ -807,3 +808,51 @@ def test_eager_vmap_compiles_once_per_bucket_of_batch_sizes():
     assert float(strict(jax.device_put(good))[-1]) == pytest.approx(math.sqrt(math.pi) * math.erf(1.0), rel=1e-9)
     with pytest.raises(Exception, match="returned NaN or inf at a quadrature node"):
         jax.block_until_ready(strict(jax.device_put(p[:9])))
+
+
+def _gaussian_in_box(x, p):
+    # e^(−‖x − p‖²), raising wherever it is evaluated outside [0, 1]².
+    return eqx.error_if(jnp.exp(-jnp.sum((x - p) ** 2)), jnp.any((x < 0) | (x > 1)), "outside the box")
+
+
+def test_eager_vmap_of_cubature_compiles_once_per_bucket():
+    # As `quad` above: 9 lanes run in the program of 10, their padded lanes boxes of zero
+    # width at the centre of the last lane's box (never outside it). Closed form:
+    # ∫ over [0, 1]² of e^(−‖x − p‖²) = Π (√π/2)(erf(1 − pᵢ) + erf(pᵢ)).
+    from jaxgrad.integrate import cubature
+
+    run = jax.vmap(lambda p: cubature(_gaussian_in_box, jnp.zeros(2), jnp.ones(2), (p,), epsrel=1e-9))
+    p = np.linspace(-0.3, 1.2, 20).reshape(10, 2)
+    value10, _ = run(jax.device_put(p))
+    with count_compiles() as n:
+        value9, info9 = run(jax.device_put(p[:9]))
+    assert n["compile"] == 0 and value9.shape == (9,) and bool(np.all(info9.converged))
+    exact = np.prod(np.sqrt(np.pi) / 2 * (scipy.special.erf(1 - p) + scipy.special.erf(p)), axis=1)
+    np.testing.assert_allclose(value10, exact, rtol=1e-9)
+    np.testing.assert_allclose(value9, exact[:9], rtol=1e-9)
+
+
+def test_eager_vmap_of_the_other_integrators_takes_the_buckets(monkeypatch):
+    # `quad` with a weight, `quadosc` and `nquad` (`dblquad`, `tplquad`) under an eager
+    # `vmap` go through the buckets too, their padded lanes copies of the last one (the
+    # padding itself is checked above). Only the route is checked here: compiling each
+    # would cost a test several seconds.
+    from jaxgrad.integrate import _iterated, _quad, _quadosc, dblquad
+
+    class Routed(Exception):
+        pass
+
+    def spy(fn, statics, dynamic, lead, empty):
+        raise Routed(fn.__name__, lead, empty(*[np.float64(0.25)] * lead))
+
+    for module in (_quad, _quadosc, _iterated):
+        monkeypatch.setattr(module, "in_buckets", spy)
+    calls = {
+        "_quad_body": lambda p: quad(lambda x, p: jnp.exp(-p * x), 0.0, 1.0, (p,), weight="cauchy", wvar=0.3),
+        "_quadosc": lambda p: quadosc(lambda t, p: jnp.sin(t) / (t + p), 0.0, jnp.inf, (p,), period=2 * jnp.pi),
+        "_nquad_body": lambda p: dblquad(lambda y, x, p: p * x * y, 0.0, 1.0, 0.0, lambda x: x, args=(p,)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(Routed) as caught:
+            jax.vmap(call)(jax.device_put(np.array([1.0, 2.0])))
+        assert caught.value.args[0] == name and caught.value.args[2] is None  # (copies of the last lane)

@@ -12,8 +12,9 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._buckets import in_buckets
 from .._errors import readable_errors
-from .._jit import differentiated_eagerly, jit_core
+from .._jit import batched_eagerly, differentiated_eagerly, jit_core
 from .._nan import mul_zero_safe, nan_if, replace_invalid
 from .._options import as_flag
 from .._throw import raise_if
@@ -435,4 +436,20 @@ def cubature(
     options = (("limit", limit), ("epsabs", None), ("epsrel", None), ("nsplit", _boxes_per_pass(limit)))
     if _eager_loop.usable(a, b, args, consts, epsabs, epsrel) or differentiated_eagerly():  # (`_cubature_eager`)
         return _cubature_eager(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel)
-    return _cubature_compiled(integrand, options, val_dtype, throw, a, b, args, consts, epsabs, epsrel)
+    statics = (integrand, options, val_dtype, throw)
+    dynamic = (a, b, args, consts, epsabs, epsrel)
+    if batched_eagerly():
+        # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`).
+        return in_buckets(_cubature_compiled, statics, dynamic, 2, _empty_box)
+    return _cubature_compiled(*statics, *dynamic)
+
+
+def _empty_box(a, b):
+    """Limits of a padded lane of an eager `vmap` (`jaxgrad._buckets`): the box of zero
+    width at the centre of the last lane's finite box (0, `converged`), where that
+    lane's first rule evaluates the integrand too; with an infinite limit, None (a copy
+    of the lane)."""
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return None
+    m = a / 2 + b / 2  # (b − a overflows for ±1e308)
+    return m, m

@@ -61,8 +61,9 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
+from .._buckets import in_buckets
 from .._errors import readable_errors
-from .._jit import jit_core
+from .._jit import batched_eagerly, jit_core
 from .._nan import nan_if, replace_invalid
 from .._options import as_flag
 from .._throw import raise_if
@@ -551,7 +552,12 @@ def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
     problem = _Problem(f_traced, tuple(specs), options, jnp.result_type(dtype, out_dtype))
     if _eager_loop.usable(args, consts, range_data):
         return _nquad_body(problem, fn if throw else False, args, consts, tuple(range_data))
-    return _nquad_compiled(problem, fn if throw else False, args, consts, tuple(range_data))
+    statics, dynamic = (problem, fn if throw else False), (args, consts, tuple(range_data))
+    if batched_eagerly():
+        # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`),
+        # the padded lanes repeating the last one.
+        return in_buckets(_nquad_compiled, statics, dynamic, 0, lambda: None)
+    return _nquad_compiled(*statics, *dynamic)
 
 
 def _limit_fn(g, reorder=False):

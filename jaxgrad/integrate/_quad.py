@@ -622,10 +622,17 @@ def quad(
                                args, consts, wvar, epsabs, epsrel)
     statics = (integrand, options, val_dtype, throw, weight, complex_func)
     dynamic = (a, b, points, args, consts, wvar, epsabs, epsrel)
-    if weight is None and batched_eagerly():
+    if batched_eagerly():
         # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`).
-        return in_buckets(_quad_compiled, statics, dynamic, 3, _empty_lane)
+        # With a weight the padded lanes repeat the last one (an empty range is not
+        # one of every weight's: `cauchy` wants c inside it).
+        return in_buckets(_quad_compiled, statics, dynamic, 3, _empty_lane if weight is None else _copied_lane)
     return _quad_compiled(*statics, *dynamic)
+
+
+def _copied_lane(*last):
+    """A padded lane of an eager `vmap` that repeats the last one (`jaxgrad._buckets`)."""
+    return None
 
 
 def _empty_lane(a, b, points):

@@ -32,8 +32,9 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
+from .._buckets import in_buckets
 from .._errors import readable_errors
-from .._jit import jit_core
+from .._jit import batched_eagerly, jit_core
 from .._nan import nan_if, replace_invalid
 from .._options import as_flag
 from .._reduce import long_all, long_max, long_sum
@@ -163,7 +164,13 @@ def quadosc(
     if _eager_loop.usable(start, period, args, consts, epsabs, epsrel):
         return _quadosc_eager(integrand, val_dtype, sign, int(cycles), limit, throw, start, period, args, consts,
                               epsabs, epsrel)
-    return _quadosc(integrand, tuple(options.items()), throw, start, period, args, consts, epsabs, epsrel)
+    statics = (integrand, tuple(options.items()), throw)
+    dynamic = (start, period, args, consts, epsabs, epsrel)
+    if batched_eagerly():
+        # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`),
+        # the padded lanes repeating the last one.
+        return in_buckets(_quadosc, statics, dynamic, 0, lambda: None)
+    return _quadosc(*statics, *dynamic)
 
 
 # Every piece is integrated and ε's table grows as the square of their number:
