@@ -267,21 +267,36 @@ def _face_lines(rule, at=1.0):
 # nodes (f singular on the face is far larger there than a jump of f would make it).
 _OUTER_DEPTH = 2.0**-20
 _OUTER_CAP = 4.0
+_OUTER_JUMP = 8.0
 
 
 def _outer_faces(rule):
-    """Points just inside the whole box's faces, one per jump-check line (see
-    `_face_lines`), in the unit box: (d, 2, L, d), each the line's outermost node moved
-    along the line's axis to `_OUTER_DEPTH` of the band from the face; and the weights
-    (L, 3) that extrapolate f along each line to that point."""
+    """The whole box's face check (`first_rest`): points just inside its faces, one per
+    line of the jump check (see `_face_lines`), in the unit box, (d, 2, L, d), each the
+    line's outermost node moved along the line's axis to `_OUTER_DEPTH` of the band from
+    the face; the three nodes of each line, outermost first, (d, 2, L, 3) (a pair line
+    ±λ₄eᵢ ± λ₄eⱼ also holds the node ±λ₃eⱼ between its two, λ₃ = λ₄); and per line the
+    weights (L, 3) of its quadratic's value at the point and of its slope at the face."""
     lines, _, band = _face_lines(rule)
     at = 1.0 - _OUTER_DEPTH * band
-    _, weights, _ = _face_lines(rule, at)
     d = lines.shape[0]
-    points = rule.nodes[lines[..., 0]].copy()  # (d, 2, L, d)
+    nodes = rule.nodes
+    quad_lines = lines.copy()
+    ts = [np.asarray(rule.face_t, float)]
+    for l in range(1, lines.shape[2]):
+        ts.append(np.array([rule.pair_t, 0.0, -rule.pair_t]))
+        for i in range(d):
+            for side in range(2):
+                mid = (nodes[lines[i, side, l, 0]] + nodes[lines[i, side, l, 1]]) / 2
+                (match,) = np.nonzero(np.all(np.abs(nodes - mid) < 1e-12, axis=1))
+                quad_lines[i, side, l] = [lines[i, side, l, 0], match[0], lines[i, side, l, 1]]
+    value_w = np.array([[np.prod([(at - t[m]) / (t[j_] - t[m]) for m in range(3) if m != j_]) for j_ in range(3)]
+                        for t in ts])
+    slope_w = np.array([_slope_curvature(t)[0] for t in ts])
+    points = nodes[lines[..., 0]].copy()  # (d, 2, L, d)
     for i in range(d):
         points[i, :, :, i] = np.sign(points[i, :, :, i]) * at
-    return points, weights
+    return points, quad_lines, value_w, slope_w
 
 
 def _slope_curvature(t):
@@ -352,7 +367,10 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
     lines, weights, band = _face_lines(rule)  # lines: numpy, constant indices
     # (numpy arrays: this core is kept across traces; see `rule_steps`.)
     weights = np.asarray(weights, dtype)
-    outer_points, outer_w = _outer_faces(rule)
+    outer_points, outer_lines, outer_w, outer_slope = _outer_faces(rule)
+    outer_w, outer_slope = np.asarray(outer_w, dtype), np.asarray(outer_slope, dtype)
+    # (The gap from the outermost node to the point just inside the face, in half-widths.)
+    outer_gap = float(1.0 - _OUTER_DEPTH * band - rule.face_t[0])
     n_outer = outer_points.shape[0] * outer_points.shape[1] * outer_points.shape[2]
     outer_points = np.asarray(outer_points.reshape(n_outer, d), dtype)
     outer_w = np.asarray(outer_w, dtype)
@@ -452,22 +470,23 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         fx, fo = fx[:, :npts], fx[:, npts:]
         v, e, ax, finite, fx, _, kinks = apply(half, fx)
         tol = jnp.maximum(tolerance(v, args), tiny)
-        along = jnp.take(fx[0], np.asarray(lines, np.int32), axis=0)  # (d, 2, L, 3, k)
+        along = jnp.take(fx[0], np.asarray(outer_lines, np.int32), axis=0)  # (d, 2, L, 3, k)
         guess = jnp.sum(outer_w[:, :, None] * along, axis=3)  # (d, 2, L, k)
         jump = jnp.abs(guess - fo[0].reshape(guess.shape))
-        # (At least the axis line's step: a pair line's two nodes can straddle an extremum
-        # of f and differ by almost nothing, and its straight line then misses f's bend.)
-        step = jnp.max(jnp.abs(jnp.diff(along, axis=3)), axis=3)
-        step = jnp.maximum(step, step[:, :, :1])
-        # A jump also stands out of f's change from the line's outermost node to the
-        # point, 20 times closer to it than the nodes are to each other: a smooth f that
-        # the quadratic extrapolates poorly (an oscillation, cos(2πw + c·x)) does not.
-        # (Without this, Genz's oscillatory family at d = 2–4 took 3 times as many
-        # evaluations, its faces flagged for nothing.)
-        jump = where(jnp.abs(fo[0].reshape(guess.shape) - along[..., 0, :]) > _JUMP * step, jump, 0.0)
+        # What a smooth f changes by over the node-free band, from the outermost node to
+        # the point: its slope at the face (each line's quadratic's, or the axis line's if
+        # larger) times the band. A jump stands out of that by far; it is counted where
+        # both f's change from the outermost node and its miss of the extrapolation
+        # exceed `_OUTER_JUMP` times it. (Against the step of f between the nodes, as at
+        # a cut face, a jump to 0 of e^(c·x) with c ≥ 1 passed unseen: the first box's
+        # nodes span 95 % of it.)
+        slope = jnp.abs(jnp.sum(outer_slope[:, :, None] * along, axis=3))  # (d, 2, L, k)
+        slope = jnp.maximum(slope, slope[:, :, :1])
+        change = _OUTER_JUMP * slope * outer_gap
+        near = jnp.abs(fo[0].reshape(guess.shape) - along[..., 0, :])
         # (f not finite at a point just inside a face, singular on it, says nothing here.)
         noise = _NOISE * eps * jnp.maximum(jnp.max(jnp.abs(fx)), jnp.max(where(jnp.isfinite(fo), jnp.abs(fo), 0.0)))
-        seen = where(jnp.isfinite(jump) & (jump > _JUMP * step) & (jump > noise), jump, 0.0)
+        seen = where(jnp.isfinite(jump) & (jump > change) & (near > change) & (jump > noise), jump, 0.0)
         seen = jnp.minimum(seen, _OUTER_CAP * jnp.max(jnp.abs(fx[0]), axis=0))
         outer = jnp.minimum(jnp.max(jnp.max(seen, axis=2) / tol, axis=-1), 1 / eps**2)  # (d, 2)
         extra = band_error(jnp.sum(outer)[None], tol, half).astype(e.dtype)  # (1, k)
