@@ -397,7 +397,10 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
     def band_error(flagged, tol, half):
         """The error that face flags summing to `flagged` (m,) (in tolerances) hold in
         boxes of half-widths `half` (m, d): the flag times the band's volume, (m, k)."""
-        return times_product(flagged[:, None] * tol * (band / 2), 2 * half)  # (as the rule's volume)
+        # (No flag holds no error: with `epsabs=inf` the tolerance is infinite, and 0·inf
+        # made every error NaN, `nonfinite`, for a right value; outside probe.)
+        per = where(flagged[:, None] > 0, flagged[:, None] * tol * (band / 2), 0.0)
+        return times_product(per, 2 * half)  # (as the rule's volume)
 
     def kinked_along(kinks, ax):
         """Whether each box (kinks: (m, d), see `rule_parts`) looks kinked along the axis
