@@ -597,9 +597,9 @@ def test_a_jump_beside_an_outer_face_of_the_box_is_not_missed():
         value, info = _near_face(w, 0.0)
         assert bool(info.converged), w
         np.testing.assert_allclose(value, np.expm1(1.0) * np.expm1(w), rtol=2e-7)
-    # f singular on the face x₀ = 0, which that check flags like a jump: the fast cuts
-    # toward it once placed a box 1e-18 wide beyond the face (NaN, `nonfinite`). Closed
-    # form: √π erfi(1) (e − 1).
+    # f singular on the face x₀ = 0, far above its values at the nodes: not taken for a
+    # jump (a first version flagged it, and its fast cuts toward the face once placed a
+    # box 1e-18 wide beyond it: NaN, `nonfinite`). Closed form: √π erfi(1) (e − 1).
     value, info = _near_face(1.0, 1.0)
     assert bool(info.converged)
     np.testing.assert_allclose(value, 2.9253034918143632 * np.expm1(1.0), rtol=2e-7)

@@ -32,9 +32,9 @@ def pooled_cubature(fvec, options):
             half = ((hi - lo) / 2)[None]
             value, err, _, finite, _, _, _ = evaluate(((lo + hi) / 2)[None], half, args)
             value, err, code = loop[0].first_status(value, err, finite[0], half, args)
-            # (Never finished here: the loop's first step also checks the box's outer
-            # faces for a jump, which this pass does not evaluate.)
-            code = jnp.where(code == _status.CONVERGED, _status.RUNNING, code)
+            # (Never finished here but for a box of zero width, 0: the loop's first step
+            # also checks the box's outer faces for a jump, which this pass does not.)
+            code = jnp.where((code == _status.CONVERGED) & jnp.all(half != 0), _status.RUNNING, code)
             return value[0], err[0], jnp.int32(npts), code
 
         return resume_unfinished(first_pass, loop, (lo, hi, args), _blocks(axis_size), lane)
