@@ -242,21 +242,21 @@ def rule_steps(d, dtype):
     return points, apply, rule.size
 
 
-def _face_lines(rule, at=1.0):
+def _face_lines(rule):
     """The lines along which the jump check compares two halves at their shared face:
     node indices (d, 2, L, 3) (per axis, per face, per line, outermost node first) and
-    the weights (L, 3) that extrapolate f along each line to the distance `at` from the
-    centre (1: the face): a quadratic through the three axis-line nodes, a straight line
+    the weights (L, 3) that extrapolate f along each line to the face (at distance 1
+    from the centre): a quadratic through the three axis-line nodes, a straight line
     through the two nodes of each pair line (its third slot repeats the second, with
     weight 0); and the node-free band's share (1 - t) of the half-width."""
     t = rule.face_t
-    quadratic = [np.prod([(at - t[m]) / (t[j] - t[m]) for m in range(3) if m != j]) for j in range(3)]
+    quadratic = [np.prod([(1 - t[m]) / (t[j] - t[m]) for m in range(3) if m != j]) for j in range(3)]
     nodes, weights, outer = rule.face_nodes[:, :, None, :], [quadratic], t[0]
     if rule.pair_nodes.shape[2]:
         tp = rule.pair_t
         pairs = rule.pair_nodes
         nodes = np.concatenate([nodes, np.concatenate([pairs, pairs[..., 1:]], axis=-1)], axis=2)
-        weights += [[(at + tp) / (2 * tp), -(at - tp) / (2 * tp), 0.0]] * pairs.shape[2]
+        weights += [[(1 + tp) / (2 * tp), -(1 - tp) / (2 * tp), 0.0]] * pairs.shape[2]
         outer = max(outer, tp)
     return nodes, np.array(weights), 1.0 - outer
 
@@ -374,7 +374,6 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
     outer_gap = float(1.0 - _OUTER_DEPTH * band - rule.face_t[0])
     n_outer = outer_points.shape[0] * outer_points.shape[1] * outer_points.shape[2]
     outer_points = np.asarray(outer_points.reshape(n_outer, d), dtype)
-    outer_w = np.asarray(outer_w, dtype)
     slope_w, curv_w = (np.asarray(w, dtype) for w in _slope_curvature(rule.face_t))
     # (3, 3): slope, curvature and value at the face of the axis line's quadratic.
     line_w = np.stack([slope_w, curv_w, weights[0]])
