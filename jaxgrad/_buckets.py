@@ -4,8 +4,9 @@ bucket already compiled costs no compile.
 `jax.vmap` of `quad` (`cubature`, `quadosc`, `nquad`) called from eager code (no
 `jax.jit` or differentiation around it) compiles the batched program for each batch
 size: every new length of the batch paid the whole first-call cost again (3.9 s idle
-for 100 integrands; 8–14 s under load). Here the batch is padded to the next of four sizes per octave (…, 64, 80, 96,
-112, 128, 160, …: at most 25 % more lanes), the padded program is compiled once per
+for 100 integrands; 8–14 s under load). Here the batch is padded to the next of four
+sizes per octave (…, 64, 80, 96, 112, 128, 160, …: at most 25 % more lanes), the
+padded program is compiled once per
 size as a top-level program (`jit_core`: XLA's classic CPU emitters, as every eager
 first call), and the padding is cut off the outputs. Where it can, a padded lane is
 made empty (`empty`: for `quad` on a finite range without `points`, both limits at the
@@ -65,7 +66,7 @@ def _pad(flat, batched, axis_size, size, lead, empty):
     except TypeError:
         return None
     last = [x[-1] if b else x for x, b in zip(hosted[:lead], batched)]
-    fills = empty(*last)
+    fills = None if empty is None else empty(*last)
     padded = []
     for i, (x, b) in enumerate(zip(hosted, batched)):
         if i < lead:
@@ -81,11 +82,12 @@ def _pad(flat, batched, axis_size, size, lead, empty):
     return padded, tuple(b or i < lead for i, b in enumerate(batched))
 
 
-def in_buckets(fn, statics, dynamic, lead, empty):
+def in_buckets(fn, statics, dynamic, lead, empty=None):
     """`fn(*statics, *dynamic)` for a call under a single eager `jax.vmap` (see the module
     docstring). `empty(*last)`: given the last lane's first `lead` leaves of `dynamic`,
     their values on a padded lane that makes it empty (no evaluation of the user's
-    function beyond what a real lane does), or None to repeat the last lane."""
+    function beyond what a real lane does), or None to repeat the last lane; `empty`
+    None: every padded lane repeats the last one."""
     flat, tree = jax.tree_util.tree_flatten(dynamic)
 
     @jax.custom_batching.custom_vmap

@@ -242,6 +242,12 @@ def rule_steps(d, dtype):
     return points, apply, rule.size
 
 
+def _quadratic_at(t, at):
+    """Weights (3,) giving, from f at the three points t of a line, the value at `at` of
+    the quadratic through them."""
+    return [np.prod([(at - t[m]) / (t[j] - t[m]) for m in range(3) if m != j]) for j in range(3)]
+
+
 def _face_lines(rule):
     """The lines along which the jump check compares two halves at their shared face:
     node indices (d, 2, L, 3) (per axis, per face, per line, outermost node first) and
@@ -250,8 +256,7 @@ def _face_lines(rule):
     through the two nodes of each pair line (its third slot repeats the second, with
     weight 0); and the node-free band's share (1 - t) of the half-width."""
     t = rule.face_t
-    quadratic = [np.prod([(1 - t[m]) / (t[j] - t[m]) for m in range(3) if m != j]) for j in range(3)]
-    nodes, weights, outer = rule.face_nodes[:, :, None, :], [quadratic], t[0]
+    nodes, weights, outer = rule.face_nodes[:, :, None, :], [_quadratic_at(t, 1.0)], t[0]
     if rule.pair_nodes.shape[2]:
         tp = rule.pair_t
         pairs = rule.pair_nodes
@@ -284,15 +289,14 @@ def _outer_faces(rule):
     nodes = rule.nodes
     quad_lines = lines.copy()
     ts = [np.asarray(rule.face_t, float)]
-    for l in range(1, lines.shape[2]):
+    for line in range(1, lines.shape[2]):
         ts.append(np.array([rule.pair_t, 0.0, -rule.pair_t]))
         for i in range(d):
             for side in range(2):
-                mid = (nodes[lines[i, side, l, 0]] + nodes[lines[i, side, l, 1]]) / 2
-                (match,) = np.nonzero(np.all(np.abs(nodes - mid) < 1e-12, axis=1))
-                quad_lines[i, side, l] = [lines[i, side, l, 0], match[0], lines[i, side, l, 1]]
-    value_w = np.array([[np.prod([(at - t[m]) / (t[j_] - t[m]) for m in range(3) if m != j_]) for j_ in range(3)]
-                        for t in ts])
+                outer, inner = lines[i, side, line, :2]
+                (match,) = np.nonzero(np.all(np.abs(nodes - (nodes[outer] + nodes[inner]) / 2) < 1e-12, axis=1))
+                quad_lines[i, side, line] = [outer, match[0], inner]
+    value_w = np.array([_quadratic_at(t, at) for t in ts])
     slope_w = np.array([_slope_curvature(t)[0] for t in ts])
     points = nodes[lines[..., 0]].copy()  # (d, 2, L, d)
     for i in range(d):
@@ -562,7 +566,7 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         # (x₀ − 1)^(−1/2); a review). At a face at 0 the edge is exact and this never
         # binds. Beyond it the box is halved.
         # (The small part's half-width is band·h, its nodes' gap to its face band·band·h.)
-        edge = jnp.sum(onehot * jnp.where(face[:, :1] >= face[:, 1:], c - h, c + h), axis=1)
+        edge = jnp.sum(onehot * where(face[:, :1] >= face[:, 1:], c - h, c + h), axis=1)
         fast = fast & (jnp.sum(onehot * h, axis=1) * band * band > 16 * eps * jnp.abs(edge))
         t = where(fast, where(face[:, 0] >= face[:, 1], band, 1 - band), 0.5)[:, None].astype(h.dtype)
         h_lo, h_hi = h + onehot * h * (t - 1), h - onehot * h * t
@@ -571,7 +575,6 @@ def _loop_core(d, dtype, out_size, limit, epsabs, epsrel, nsplit, exact):
         # from its centre, each cut added a rounding error of the parent's size, and after
         # a dozen cuts toward a face at 0 (f singular there) a box 1e-18 wide sat 8.5e-20
         # beyond it, where f was evaluated (NaN, `nonfinite`).
-        c_lo = where(fast[:, None], c - onehot * (h - h_lo), c_lo)
         c_lo = where(fast[:, None] & (onehot > 0), (c - h) + h_lo, c_lo)
         c_hi = where(fast[:, None] & (onehot > 0), (c + h) - h_hi, c_hi)
         width = jnp.sum(onehot * jnp.minimum(h_lo, h_hi), axis=1)

@@ -556,7 +556,7 @@ def _nquad(fn, func, ranges, args, opts, throw, limit_names=None):
     if batched_eagerly():
         # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`),
         # the padded lanes repeating the last one.
-        return in_buckets(_nquad_compiled, statics, dynamic, 0, lambda: None)
+        return in_buckets(_nquad_compiled, statics, dynamic, 0)
     return _nquad_compiled(*statics, *dynamic)
 
 

@@ -626,13 +626,8 @@ def quad(
         # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`).
         # With a weight the padded lanes repeat the last one (an empty range is not
         # one of every weight's: `cauchy` wants c inside it).
-        return in_buckets(_quad_compiled, statics, dynamic, 3, _empty_lane if weight is None else _copied_lane)
+        return in_buckets(_quad_compiled, statics, dynamic, 3, _empty_lane if weight is None else None)
     return _quad_compiled(*statics, *dynamic)
-
-
-def _copied_lane(*last):
-    """A padded lane of an eager `vmap` that repeats the last one (`jaxgrad._buckets`)."""
-    return None
 
 
 def _empty_lane(a, b, points):

@@ -169,7 +169,7 @@ def quadosc(
     if batched_eagerly():
         # `jax.vmap` from eager code: a few batch sizes compiled (`jaxgrad._buckets`),
         # the padded lanes repeating the last one.
-        return in_buckets(_quadosc, statics, dynamic, 0, lambda: None)
+        return in_buckets(_quadosc, statics, dynamic, 0)
     return _quadosc(*statics, *dynamic)
 
 
